@@ -1,0 +1,11 @@
+"""HTTP and websocket routes."""
+
+from fastapi import FastAPI
+
+
+def register(app: FastAPI) -> None:
+    from api import board, cad, calls, errors, health
+
+    errors.install(app)
+    for module in (health, cad, calls, board):
+        app.include_router(module.router)

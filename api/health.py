@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import RuntimeDep
+from service.db import ping
+
+router = APIRouter(prefix="/v1", tags=["health"])
+
+
+@router.get("/health", summary="Ready when the database answers and a policy is in force")
+async def health(rt: RuntimeDep) -> JSONResponse:
+    problems: list[str] = []
+    try:
+        await ping(rt.engine)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"database unreachable: {type(exc).__name__}")
+    if not rt.writer.running:
+        problems.append("the writer has stopped")
+    if rt.listener is not None and not rt.listener.connected.is_set():
+        problems.append("not listening for live updates from PostgreSQL")
+    body = {
+        "status": "ok" if not problems else "unavailable",
+        "problems": problems,
+        "policy": {"version": rt.policy.compiled.version,
+                   "phase": rt.policy.compiled.policy.program.phase,
+                   "reload_error": str(rt.policy.last_error) if rt.policy.last_error else None},
+        "database": rt.engine.dialect.name,
+        "board_seq": rt.hub.last_seq,
+    }
+    return JSONResponse(body, status_code=200 if not problems else 503)

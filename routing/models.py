@@ -1,0 +1,82 @@
+"""Who responds: the decision and the facts about the team that shaped it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+
+class Destination(StrEnum):
+    call_team = "call_team"
+    police = "police"
+    joint = "joint"
+
+
+class Mode(StrEnum):
+    call_direct = "call_direct"  # phase 3: the team goes alone, asks police only as needed
+    call_with_police_standby = "call_with_police_standby"  # phase 2: officer in the vicinity
+    co_response = "co_response"  # phase 1, or a joint rule: team and police together
+    police_only = "police_only"
+
+
+NotServedReason = Literal["off_hours", "units_busy", "override"]
+Basis = Literal["rule", "exclusion", "no_rule", "evaluation_error"]
+
+
+class Availability(BaseModel):
+    """The team's capacity at decision time; an input, so a replay can supply it."""
+
+    units_total: int = Field(ge=0)
+    units_busy: int = Field(ge=0)
+
+    @property
+    def units_free(self) -> int:
+        return max(self.units_total - self.units_busy, 0)
+
+
+class ProgramContext(BaseModel):
+    """The program settings that were in force when the decision was made."""
+
+    phase: int
+    timezone: str
+    hours: str
+    local_time: str
+    within_hours: bool
+    units_total: int
+    units_busy: int
+
+
+class Override(BaseModel):
+    by: str
+    reason: str
+    from_destination: Destination
+    from_mode: Mode
+    at: AwareDatetime
+
+
+class Decision(BaseModel):
+    """A routing recommendation that explains itself."""
+
+    destination: Destination
+    mode: Mode
+    category: str | None
+    policy_version: str
+    matched_rules: list[str]
+    explanation: str
+    basis: Basis
+    eligible: bool = Field(description="the call was eligible for the CALL team")
+    not_served_reason: NotServedReason | None = Field(
+        default=None, description="why an eligible call did not go to the team"
+    )
+    factors: list[str] = Field(description="each step of the explanation, in order")
+    needs_field_unit: bool = Field(
+        default=True, description="a team response occupies a field unit (not phone-only work)")
+    program: ProgramContext
+    decided_at: AwareDatetime = Field(description="the CAD time the decision is based on")
+    override: Override | None = None
+
+    @property
+    def involves_team(self) -> bool:
+        return self.destination in (Destination.call_team, Destination.joint)

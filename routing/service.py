@@ -1,0 +1,148 @@
+"""Route a classified call: pure function of (call, classification, program, availability)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from routing.availability import within_hours
+from routing.models import (
+    Availability,
+    Decision,
+    Destination,
+    Mode,
+    Override,
+    ProgramContext,
+)
+from rules.call import CallFacts
+from rules.evaluate import Classification, CompiledPolicy, classify
+from rules.models import Action, Program
+
+_PHASE_MODE: dict[int, tuple[Destination, Mode, str]] = {
+    1: (Destination.joint, Mode.co_response,
+        "phase 1: the team is embedded with a police unit, so live calls get a joint response"),
+    2: (Destination.call_team, Mode.call_with_police_standby,
+        "phase 2: team-led response with an officer in the vicinity"),
+    3: (Destination.call_team, Mode.call_direct,
+        "phase 3: the team responds directly and requests police only as needed"),
+}
+
+
+def _context(program: Program, local: datetime, availability: Availability) -> ProgramContext:
+    return ProgramContext(
+        phase=program.phase,
+        timezone=program.timezone,
+        hours=f"{program.hours.start}-{program.hours.end} {','.join(program.hours.days)}",
+        local_time=local.strftime("%a %H:%M"),
+        within_hours=within_hours(program, local),
+        units_total=availability.units_total,
+        units_busy=availability.units_busy,
+    )
+
+
+def route(
+    call: CallFacts,
+    classification: Classification,
+    policy: CompiledPolicy,
+    availability: Availability,
+) -> Decision:
+    """Decide who responds and say why, step by step."""
+    program = policy.policy.program
+    local = call.occurred_at.astimezone(policy.zone)
+    ctx = _context(program, local, availability)
+    factors: list[str] = []
+
+    def decide(destination: Destination, mode: Mode, basis: str, *, eligible: bool = False,
+               not_served: str | None = None) -> Decision:
+        return Decision(
+            destination=destination, mode=mode, category=classification.category,
+            policy_version=policy.version, matched_rules=classification.matched_rules,
+            explanation=" ".join(factors), basis=basis,  # type: ignore[arg-type]
+            eligible=eligible, not_served_reason=not_served,  # type: ignore[arg-type]
+            factors=list(factors), program=ctx, decided_at=call.occurred_at,
+            needs_field_unit=classification.needs_field_unit,
+        )
+
+    if classification.error:
+        factors.append(f"Rule evaluation failed ({classification.error}); "
+                       "sent to police, the safe default.")
+        return decide(Destination.police, Mode.police_only, "evaluation_error")
+
+    if classification.rule_id:
+        factors.append(f"Rule '{classification.rule_id}' matched "
+                       f"({classification.reason_for(classification.rule_id)}): "
+                       f"category {classification.category}.")
+
+    if classification.exclusions:
+        reasons = "; ".join(f"'{e}' ({classification.reason_for(e)})"
+                            for e in classification.exclusions)
+        factors.append(f"Safety exclusion {reasons} wins over eligibility: police respond.")
+        return decide(Destination.police, Mode.police_only, "exclusion")
+
+    if classification.action is None:
+        factors.append("No rule matched this call; sent to police, the safe default.")
+        return decide(Destination.police, Mode.police_only, "no_rule")
+
+    if classification.action is Action.police:
+        factors.append("The rule sends this call to police.")
+        return decide(Destination.police, Mode.police_only, "rule")
+
+    if classification.action is Action.joint:
+        factors.append("The rule asks for a joint response: team and police together.")
+        return decide(Destination.joint, Mode.co_response, "rule", eligible=True)
+
+    factors.append("Eligible for the CALL team.")
+    if classification.needs_field_unit:
+        if not ctx.within_hours:
+            factors.append(f"Outside team hours ({ctx.hours}, {program.timezone}; "
+                           f"call at {ctx.local_time} local): eligible but not served, "
+                           "police respond.")
+            return decide(Destination.police, Mode.police_only, "rule", eligible=True,
+                          not_served="off_hours")
+        if availability.units_free <= 0:
+            factors.append(f"All {availability.units_total} team units are busy: eligible but "
+                           "not served, police respond.")
+            return decide(Destination.police, Mode.police_only, "rule", eligible=True,
+                          not_served="units_busy")
+        factors.append(f"Within team hours ({ctx.local_time} local); "
+                       f"{availability.units_free} of {availability.units_total} units free.")
+    else:
+        factors.append("No field unit needed: the team answers this by phone at all hours.")
+        return decide(Destination.call_team, Mode.call_direct, "rule", eligible=True)
+    destination, mode, why = _PHASE_MODE[program.phase]
+    factors.append(f"Program {why}.")
+    return decide(destination, mode, "rule", eligible=True)
+
+
+def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availability) -> Decision:
+    """Classify then route; a failure in the rules still yields a police decision."""
+    try:
+        classification = classify(call, policy)
+    except Exception as exc:  # a broken rule must never drop a call
+        classification = Classification(category=None, action=None, rule_id=None,
+                                        error=f"{type(exc).__name__}: {exc}")
+    return route(call, classification, policy, availability)
+
+
+def apply_override(decision: Decision, *, destination: Destination, by: str, reason: str,
+                   at: datetime) -> Decision:
+    """A dispatcher's override: the recommendation stays on record beside the choice."""
+    mode = {
+        Destination.police: Mode.police_only,
+        Destination.joint: Mode.co_response,
+        Destination.call_team: (decision.mode if decision.destination is Destination.call_team
+                                else Mode.call_with_police_standby),
+    }[destination]
+    step = (f"Dispatcher {by} overrode the recommendation ({decision.destination.value}) "
+            f"to {destination.value}: {reason}")
+    factors = [*decision.factors, step]
+    not_served = decision.not_served_reason
+    if decision.eligible and destination is Destination.police:
+        not_served = "override"
+    elif destination is not Destination.police:
+        not_served = None
+    return decision.model_copy(update={
+        "destination": destination, "mode": mode, "factors": factors,
+        "explanation": " ".join(factors), "not_served_reason": not_served,
+        "override": Override(by=by, reason=reason, from_destination=decision.destination,
+                             from_mode=decision.mode, at=at),
+    })

@@ -1,0 +1,232 @@
+"""The policy language: program settings, safety exclusions, ordered rules, test cases.
+
+A policy is data (YAML), never code: each condition is one of a fixed set of
+typed operators over known call fields, so it can be evaluated, explained and
+statically checked.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from enum import StrEnum
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Flag = Literal["weapon", "violence", "injury", "medical", "crime_in_progress"]
+Channel = Literal[
+    "911", "non_emergency", "officer_on_scene", "officer_referral", "follow_up", "crisis_line"
+]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+_CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class Strict(BaseModel):
+    # A typo in a policy key must be an error, not a silently ignored rule.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_clock(value: str) -> int:
+    """Minutes after midnight for 'HH:MM'; '24:00' is the end of the day."""
+    m = _CLOCK.match(value)
+    if not m or (m.group(1) == "24" and m.group(2) != "00"):
+        raise ValueError(f"'{value}' is not a time of day HH:MM (00:00 to 24:00)")
+    return int(m.group(1)) * 60 + int(m.group(2))
+
+
+class TimeWindow(Strict):
+    """A daily window in the policy's time zone; start > end wraps past midnight."""
+
+    start: str
+    end: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, v: str) -> str:
+        parse_clock(v)
+        return v
+
+    def contains(self, t: time) -> bool:
+        minute = t.hour * 60 + t.minute
+        start, end = parse_clock(self.start), parse_clock(self.end)
+        if start == end:
+            return True
+        if start < end:
+            return start <= minute < end
+        return minute >= start or minute < end
+
+
+class PriorityRange(Strict):
+    min: int | None = None
+    max: int | None = None
+
+
+class Condition(Strict):
+    """All keys given must hold (AND). `any`, `all` and `not` nest conditions."""
+
+    nature_code: list[str] | None = Field(
+        default=None, description="the call's nature code is one of these (case-insensitive)"
+    )
+    text_any: list[str] | None = Field(
+        default=None,
+        description="nature text or narrative contains one of these words or phrases "
+        "(case-insensitive, whole words)",
+    )
+    text_none: list[str] | None = Field(
+        default=None, description="nature text and narrative contain none of these"
+    )
+    flags_any: list[Flag] | None = None
+    flags_none: list[Flag] | None = None
+    priority: PriorityRange | None = None
+    channel: list[Channel] | None = None
+    district: list[str] | None = None
+    time_of_day: TimeWindow | None = None
+    day_of_week: list[Weekday] | None = None
+    any: list[Condition] | None = None
+    all: list[Condition] | None = None
+    not_: Condition | None = Field(default=None, alias="not")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("nature_code", "text_any", "text_none", "district")
+    @classmethod
+    def _non_empty_strings(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("must list at least one value")
+            for item in v:
+                if not item.strip():
+                    raise ValueError("values must not be blank")
+        return v
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Condition:
+        if not self.model_fields_set:
+            raise ValueError("a condition needs at least one key")
+        return self
+
+
+class Action(StrEnum):
+    team = "team"  # eligible for the CALL team; the phase decides the mode
+    police = "police"
+    joint = "joint"
+
+
+class Exclusion(Strict):
+    """A safety exclusion: when it holds, the call goes to police whatever the rules say."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    description: str = ""
+    when: Condition
+
+
+class Rule(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    description: str = ""
+    category: str
+    action: Action
+    when: Condition
+    # Phone-only work (the crisis line) needs no field unit and is staffed 24/7.
+    needs_field_unit: bool = True
+
+
+class Hours(Strict):
+    start: str = "08:00"
+    end: str = "24:00"
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, v: str) -> str:
+        parse_clock(v)
+        return v
+
+    @property
+    def window(self) -> TimeWindow:
+        return TimeWindow(start=self.start, end=self.end)
+
+
+class Program(Strict):
+    """The program settings a city changes as its program grows: not code."""
+
+    phase: Literal[1, 2, 3]
+    timezone: str
+    hours: Hours = Field(default_factory=Hours)
+    units: int = Field(ge=0, description="team units (navigator pairs) on shift")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{v}'") from exc
+        return v
+
+
+class TestAvailability(Strict):
+    units_busy: int = Field(default=0, ge=0)
+
+
+class TestExpectation(Strict):
+    destination: Literal["call_team", "police", "joint"]
+    mode: str | None = None
+    category: str | None = None
+    eligible: bool | None = None
+    not_served_reason: Literal["off_hours", "units_busy", "override"] | None = None
+    basis: Literal["rule", "exclusion", "no_rule", "evaluation_error"] | None = None
+    matched_rules: list[str] | None = None
+
+
+class TestCase(Strict):
+    __test__ = False  # not a pytest class
+
+    name: str
+    call: dict[str, object]
+    availability: TestAvailability = Field(default_factory=TestAvailability)
+    expect: TestExpectation
+
+
+class PolicyMeta(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-\.]*$")
+    version: str = Field(min_length=1)
+    name: str = ""
+    description: str = ""
+
+
+class Policy(Strict):
+    policy: PolicyMeta
+    program: Program
+    categories: list[str] = Field(min_length=1)
+    exclusions: list[Exclusion] = Field(default_factory=list)
+    rules: list[Rule] = Field(min_length=1)
+    tests: list[TestCase] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        errors: list[str] = []
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            if rule.id in seen:
+                errors.append(f"rules[{i}].id: '{rule.id}' is used by an earlier rule")
+            seen.add(rule.id)
+            if rule.category not in self.categories:
+                errors.append(
+                    f"rules[{i}].category: '{rule.category}' is not one of the policy's "
+                    f"categories {self.categories}"
+                )
+        for i, exc in enumerate(self.exclusions):
+            if exc.id in seen:
+                errors.append(f"exclusions[{i}].id: '{exc.id}' is already used")
+            seen.add(exc.id)
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    @property
+    def version_label(self) -> str:
+        return f"{self.policy.id}@{self.policy.version}"

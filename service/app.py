@@ -1,0 +1,74 @@
+"""The application factory: engine, migrations, policy, writer, board hub and bus are
+built in `lifespan`, never at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.board import BoardHub
+from service.bus import PostgresListener
+from service.db import create_engine, migrate
+from service.policy import PolicyHolder
+from service.settings import Settings
+from service.writer import Writer
+
+log = logging.getLogger("liaison")
+
+
+@dataclass
+class Runtime:
+    """Everything a request may need, held on app.state.runtime."""
+
+    settings: Settings
+    engine: AsyncEngine
+    policy: PolicyHolder
+    writer: Writer
+    hub: BoardHub
+    listener: PostgresListener | None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    # Load the policy before anything else: a broken one stops start-up with its errors.
+    policy = PolicyHolder.load(settings.policy)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        await migrate(engine)
+        hub = BoardHub(engine, queue_size=settings.board_queue_size)
+        await hub.start()
+        writer = Writer(engine, batch_max=settings.ingest_batch_max, on_commit=hub.poke)
+        writer.start()
+        listener = None
+        if settings.is_postgres:
+            listener = PostgresListener(settings.database_url, hub)
+            await listener.start()
+        app.state.runtime = Runtime(settings, engine, policy, writer, hub, listener)
+        log.info("Liaison ready: policy %s, database %s", policy.compiled.version,
+                 engine.url.render_as_string(hide_password=True))
+        try:
+            yield
+        finally:
+            if listener:
+                await listener.stop()
+            await writer.stop()
+            await hub.stop()
+            await engine.dispose()
+
+    from api import register
+
+    app = FastAPI(
+        title="Liaison",
+        version="0.1.0",
+        summary="Routes 911 and non-emergency calls to the CALL team, police, or both.",
+        lifespan=lifespan,
+    )
+    register(app)
+    return app

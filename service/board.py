@@ -1,0 +1,104 @@
+"""The board hub: reads new board rows from the database once and fans them out.
+
+Every subscriber has a bounded queue. One that falls behind is marked for
+resync and dropped, so a slow client never slows the others or grows memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.tables import BOARD
+
+log = logging.getLogger("liaison.board")
+_T = BOARD
+
+
+def message_text(seq: int, body: str) -> str:
+    # Bodies are stored as JSON objects without their seq; splice it in front.
+    return f'{{"seq":{seq},{body[1:]}' if len(body) > 2 else f'{{"seq":{seq}}}'
+
+
+async def read_after(engine: AsyncEngine, after: int, limit: int = 500) -> list[tuple[int, str]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(_T.c.seq, _T.c.body).where(_T.c.seq > after).order_by(_T.c.seq).limit(limit))
+        return [(int(seq), body) for seq, body in rows]
+
+
+class Subscription:
+    def __init__(self, size: int, position: int) -> None:
+        self.queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(maxsize=size)
+        self.position = position  # the hub's last seq when this subscription began
+        self.overflowed = asyncio.Event()
+
+    def offer(self, seq: int, text: str) -> None:
+        if self.overflowed.is_set():
+            return
+        try:
+            self.queue.put_nowait((seq, text))
+        except asyncio.QueueFull:
+            self.overflowed.set()
+
+
+class BoardHub:
+    def __init__(self, engine: AsyncEngine, *, queue_size: int = 2000,
+                 poll_interval: float = 1.0) -> None:
+        self.engine = engine
+        self.queue_size = queue_size
+        # A safety net: even with no notification, new rows are found within this time.
+        self.poll_interval = poll_interval
+        self.last_seq = 0
+        self.subscribers: set[Subscription] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        async with self.engine.connect() as conn:
+            self.last_seq = int((await conn.execute(select(func.max(_T.c.seq)))).scalar() or 0)
+        self._task = asyncio.create_task(self._run(), name="liaison-board-hub")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def poke(self, _seq: int | None = None) -> None:
+        """Something was committed: read it soon."""
+        self._wake.set()
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(self.queue_size, self.last_seq)
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.subscribers.discard(sub)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            self._wake.clear()
+            try:
+                await self._drain()
+            except Exception:  # noqa: BLE001 - the database may be briefly away; poll again
+                log.exception("board hub could not read new messages")
+                await asyncio.sleep(self.poll_interval)
+
+    async def _drain(self) -> None:
+        while True:
+            rows = await read_after(self.engine, self.last_seq)
+            for seq, body in rows:
+                text = message_text(seq, body)
+                self.last_seq = seq
+                for sub in tuple(self.subscribers):
+                    sub.offer(seq, text)
+            if len(rows) < 500:
+                return

@@ -1,0 +1,139 @@
+"""The `liaison` command: serve, demo, migrate, policy check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+import uvicorn
+
+from rules.check import run_tests
+from rules.load import PolicyInvalid, load_policy_file
+from service.settings import Settings
+
+
+def _server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    p.add_argument("--database-url", help="SQLAlchemy URL; default LIAISON_DATABASE_URL or "
+                   "sqlite+aiosqlite:///./liaison.db")
+    p.add_argument("--policy", help="policy YAML file; default LIAISON_POLICY or the shipped "
+                   "St. Petersburg CALL policy")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    given = {k: getattr(args, k) for k in ("host", "port", "database_url", "policy")
+             if getattr(args, k, None) is not None}
+    return Settings(**given)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liaison", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service")
+    _server_options(serve)
+    demo = sub.add_parser("demo", help="run the service with the built-in CAD simulator")
+    _server_options(demo)
+    demo.add_argument("--rate", type=float, default=20.0, help="calls per minute (default 20)")
+    demo.add_argument("--seed", type=int, default=None, help="seed for a repeatable feed")
+    migrate = sub.add_parser("migrate", help="upgrade the database schema and exit")
+    migrate.add_argument("--database-url")
+    policy = sub.add_parser("policy", help="work with routing policies")
+    psub = policy.add_subparsers(dest="policy_command", required=True)
+    check = psub.add_parser("check", help="validate a policy file and run its test cases")
+    check.add_argument("file")
+    return parser
+
+
+def policy_check(path: str) -> int:
+    try:
+        policy = load_policy_file(path)
+    except PolicyInvalid as exc:
+        print(f"{path}: invalid policy ({len(exc.errors)} error(s))", file=sys.stderr)
+        for err in exc.errors:
+            print(f"  {err}", file=sys.stderr)
+        return 2
+    results = run_tests(policy)
+    failed = [r for r in results if not r.passed]
+    print(f"{path}: policy {policy.version_label} is valid "
+          f"(phase {policy.program.phase}, {len(policy.exclusions)} exclusions, "
+          f"{len(policy.rules)} rules)")
+    for r in results:
+        print(f"  {'PASS' if r.passed else 'FAIL'}  {r.name}")
+        for f in r.failures:
+            print(f"        {f}")
+        if not r.passed and r.decision is not None:
+            print(f"        decision: {r.decision.explanation}")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None) -> None:
+    from service.app import create_app
+
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
+                            lifespan="on", ws_max_size=64 * 1024)
+    server = uvicorn.Server(config)
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):
+        # SIGHUP re-reads the policy file; a broken one is refused and the old one stays.
+        loop.add_signal_handler(signal.SIGHUP, lambda: app.state.runtime.policy.reload())
+    serving = asyncio.create_task(server.serve())
+    sim_task = None
+    if demo is not None:
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
+            await asyncio.sleep(0.05)
+        if server.started:
+            from service.simulator import Simulator
+
+            url = f"http://{settings.host}:{settings.port}"
+            print(f"Liaison demo on {url}  (board stream: ws://{settings.host}:{settings.port}"
+                  f"/v1/board?after=0, API docs: {url}/docs); simulator at "
+                  f"{demo['rate']:g} calls/min", flush=True)
+            sim_task = asyncio.create_task(
+                Simulator(url, rate_per_min=demo["rate"], seed=demo["seed"]).run())
+    await serving
+    if sim_task:
+        sim_task.cancel()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "policy":
+        return policy_check(args.file)
+    logging.basicConfig(level=getattr(args, "log_level", "info").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "migrate":
+        from service.db import create_engine, migrate
+
+        settings = Settings(**({"database_url": args.database_url} if args.database_url else {}))
+
+        async def run() -> None:
+            engine = create_engine(settings.database_url)
+            await migrate(engine)
+            await engine.dispose()
+
+        asyncio.run(run())
+        print("database schema is up to date")
+        return 0
+    settings = _settings(args)
+    demo = {"rate": args.rate, "seed": args.seed} if args.command == "demo" else None
+    try:
+        asyncio.run(_serve(settings, args.log_level, demo))
+    except PolicyInvalid as exc:
+        print(f"liaison: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

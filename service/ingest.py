@@ -1,0 +1,330 @@
+"""The write side of a call's life: CAD events, team status, dispatcher overrides.
+
+Each class is a writer command: it runs inside the writer's transaction, checks
+everything before it writes, and leaves board messages for the live feed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, func, insert, or_, select, update
+
+from adapters.generic import CallEvent
+from routing.models import Availability, Decision, Destination
+from routing.service import apply_override, decide_call
+from rules.evaluate import CompiledPolicy
+from service.errors import Conflict, NotFound
+from service.fold import CallState, apply_event, fold
+from service.tables import CAD_EVENT, CALL, DECISION, REJECT, as_utc, utcnow
+from service.writer import WriteContext
+
+TeamStatus = Literal["assigned", "en_route", "on_scene", "backup_requested", "cleared"]
+
+# The team's flow; "queued" is a team call nobody has taken yet.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "queued": ("assigned", "cleared"),
+    "assigned": ("en_route", "on_scene", "cleared"),
+    "en_route": ("on_scene", "backup_requested", "cleared"),
+    "on_scene": ("backup_requested", "cleared"),
+    "backup_requested": ("on_scene", "cleared"),
+    "cleared": (),
+}
+
+# Disposition of a team call when it is cleared; the APCO ANS 1.111.2 code beside each
+# lets an outbound adapter speak the standard.
+Disposition = Literal["resolved_on_scene", "referred_to_services", "transported",
+                      "police_took_over", "refused_services", "gone_on_arrival",
+                      "settled_by_phone", "cancelled"]
+DISPOSITIONS: dict[Disposition, str] = {
+    "resolved_on_scene": "18",
+    "referred_to_services": "15",
+    "transported": "16",
+    "police_took_over": "15",
+    "refused_services": "02",
+    "gone_on_arrival": "14",
+    "settled_by_phone": "05",
+    "cancelled": "32",
+}
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _decision_json(decision: Decision) -> str:
+    return decision.model_dump_json()
+
+
+def call_summary(call: dict[str, Any]) -> dict[str, Any]:
+    """What a board shows of a call: enough to act, no narrative."""
+    return {
+        "incident_id": call["incident_id"], "channel": call["channel"],
+        "nature_code": call["nature_code"], "nature_text": call["nature_text"],
+        "priority": call["priority"], "address": call["address"],
+        "district": call["district"], "flags": json.loads(call["flags"]),
+        "opened_at": as_utc(call["opened_at"]).isoformat(),
+        "closed_at": as_utc(call["closed_at"]).isoformat() if call["closed_at"] else None,
+        "team_status": call["team_status"], "unit": call["unit"],
+        "disposition": call["disposition"],
+    }
+
+
+async def _units_busy(ctx: WriteContext, exclude_call: str | None) -> int:
+    c = CALL.c
+    q = select(func.count()).select_from(CALL).where(
+        c.holds_unit.is_(True), c.closed_at.is_(None),
+        or_(c.team_status.is_(None), c.team_status != "cleared"),
+    )
+    if exclude_call:
+        q = q.where(c.id != exclude_call)
+    return int((await ctx.conn.execute(q)).scalar_one())
+
+
+async def _load_call(ctx: WriteContext, **where: str) -> dict[str, Any] | None:
+    c = CALL.c
+    cond = and_(*(c[k] == v for k, v in where.items()))
+    row = (await ctx.conn.execute(select(CALL).where(cond))).mappings().first()
+    return dict(row) if row else None
+
+
+def _holds_unit(decision: Decision) -> bool:
+    return decision.involves_team and decision.needs_field_unit
+
+
+def _same_decision(a: Decision, b: Decision) -> bool:
+    keys = ("destination", "mode", "category", "matched_rules", "not_served_reason",
+            "policy_version", "eligible")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
+
+
+async def _record_decision(ctx: WriteContext, call: dict[str, Any], decision: Decision, *,
+                           cause: str, event_id: str | None) -> int:
+    await ctx.conn.execute(insert(DECISION), {
+        "call_id": call["id"], "cause": cause, "event_id": event_id,
+        "destination": decision.destination.value, "policy_version": decision.policy_version,
+        "decision": _decision_json(decision), "created_at": utcnow(),
+    })
+    body = _dumps({"type": "decision", "call_id": call["id"], "cause": cause,
+                   "at": utcnow().isoformat(), "call": call_summary(call),
+                   "decision": decision.model_dump(mode="json")})
+    return await ctx.board(call["id"], "decision", body)
+
+
+class IngestResult(BaseModel):
+    call_id: str
+    event_id: str
+    decision: Decision
+
+
+@dataclass
+class IngestEvent:
+    """Store a CAD event, fold it into its call, decide, and tell the board."""
+
+    event: CallEvent
+    policy: CompiledPolicy
+    units_total: int
+    source: str = "generic"
+
+    async def apply(self, ctx: WriteContext) -> dict[str, Any]:
+        ev = self.event
+        e = CAD_EVENT.c
+        seen = (await ctx.conn.execute(
+            select(e.response).where(e.event_id == ev.event_id))).scalar_one_or_none()
+        if seen is not None:
+            # A retry: the first answer, and nothing new stored or sent.
+            return dict(json.loads(seen))
+
+        call = await _load_call(ctx, source=self.source, incident_id=ev.incident_id)
+        if call is None:
+            state = apply_event(None, ev)
+            call_id = uuid.uuid4().hex
+        else:
+            call_id = call["id"]
+            last = as_utc(call["last_event_at"])
+            if ev.occurred_at >= last:
+                state = apply_event(_state_of(call), ev)
+            else:
+                # An event from the past: replay every event of the call in CAD order.
+                bodies = (await ctx.conn.execute(
+                    select(e.body).where(e.call_id == call_id).order_by(e.id))).scalars()
+                earlier = [CallEvent.model_validate_json(b) for b in bodies]
+                state = fold([*earlier, ev])
+
+        previous = Decision.model_validate_json(call["decision"]) if call else None
+        if state.closed_at is not None and previous is not None:
+            decision = previous
+        else:
+            busy = await _units_busy(ctx, exclude_call=call_id if call else None)
+            decision = decide_call(state.facts(), self.policy,
+                                   Availability(units_total=self.units_total, units_busy=busy))
+            if previous and previous.override and decision.basis != "exclusion":
+                # The dispatcher's choice stands, unless a safety exclusion now applies.
+                decision = apply_override(decision, destination=previous.destination,
+                                          by=previous.override.by,
+                                          reason=previous.override.reason,
+                                          at=previous.override.at)
+        row = _call_row(call_id, self.source, ev.incident_id, state, decision,
+                        holds_unit=_holds_unit(decision), existing=call)
+        if call is None:
+            await ctx.conn.execute(insert(CALL), row)
+        else:
+            await ctx.conn.execute(update(CALL)
+                                   .where(CALL.c.id == call_id), row)
+
+        response = {"call_id": call_id, "event_id": ev.event_id,
+                    "decision": decision.model_dump(mode="json")}
+        await ctx.conn.execute(insert(CAD_EVENT), {
+            "event_id": ev.event_id, "call_id": call_id, "source": self.source,
+            "incident_id": ev.incident_id, "type": ev.type, "occurred_at": ev.occurred_at,
+            "received_at": utcnow(), "body": ev.model_dump_json(exclude_unset=True),
+            "response": _dumps(response),
+        })
+
+        if previous is None or not _same_decision(previous, decision):
+            await _record_decision(ctx, row, decision, cause="event", event_id=ev.event_id)
+        closing = state.closed_at is not None and (call is None or call["closed_at"] is None)
+        kind = "call_closed" if closing else "call_updated"
+        if call is not None or closing:
+            await ctx.board(call_id, kind, _dumps({
+                "type": kind, "call_id": call_id, "at": utcnow().isoformat(),
+                "event_id": ev.event_id, "call": call_summary(row),
+                "decision": decision.model_dump(mode="json"),
+            }))
+        return response
+
+
+def _state_of(call: dict[str, Any]) -> CallState:
+    return CallState.model_validate({
+        **{k: call[k] for k in ("channel", "nature_code", "nature_text", "narrative",
+                                "priority", "address", "district", "lat", "lon")},
+        "flags": json.loads(call["flags"]),
+        "opened_at": as_utc(call["opened_at"]),
+        "last_event_at": as_utc(call["last_event_at"]),
+        "closed_at": as_utc(call["closed_at"]) if call["closed_at"] else None,
+    })
+
+
+def _call_row(call_id: str, source: str, incident_id: str, state: CallState,
+              decision: Decision, *, holds_unit: bool,
+              existing: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "id": call_id, "source": source, "incident_id": incident_id,
+        "channel": state.channel, "nature_code": state.nature_code,
+        "nature_text": state.nature_text, "narrative": state.narrative,
+        "priority": state.priority, "address": state.address, "district": state.district,
+        "lat": state.lat, "lon": state.lon, "flags": _dumps(sorted(state.flags)),
+        "opened_at": state.opened_at, "last_event_at": state.last_event_at,
+        "closed_at": state.closed_at,
+        "team_status": existing["team_status"] if existing else None,
+        "unit": existing["unit"] if existing else None,
+        "disposition": existing["disposition"] if existing else None,
+        "destination": decision.destination.value, "mode": decision.mode.value,
+        "category": decision.category, "eligible": decision.eligible,
+        "not_served_reason": decision.not_served_reason, "holds_unit": holds_unit,
+        "policy_version": decision.policy_version, "decision": _decision_json(decision),
+        "updated_at": utcnow(),
+    }
+
+
+class StatusChange(BaseModel):
+    status: TeamStatus
+    unit: str | None = Field(default=None, max_length=64, description="the team unit")
+    disposition: Disposition | None = Field(default=None, description="required when clearing")
+    note: str | None = Field(default=None, max_length=2000)
+    by: str | None = Field(default=None, max_length=120)
+
+
+@dataclass
+class ChangeStatus:
+    call_id: str
+    change: StatusChange
+
+    async def apply(self, ctx: WriteContext) -> dict[str, Any]:
+        call = await _load_call(ctx, id=self.call_id)
+        if call is None:
+            raise NotFound(f"no call {self.call_id}")
+        if call["destination"] not in (Destination.call_team, Destination.joint):
+            raise Conflict("this call is not routed to the CALL team",
+                           destination=call["destination"], allowed=[])
+        current = call["team_status"] or "queued"
+        allowed = list(TRANSITIONS[current])
+        new = self.change.status
+        if new not in allowed:
+            raise Conflict(f"cannot go from {current} to {new}", current=current,
+                           allowed=allowed)
+        if new == "cleared" and not self.change.disposition:
+            raise Conflict("clearing a call needs a disposition", current=current,
+                           allowed=allowed, dispositions=list(DISPOSITIONS))
+        values: dict[str, Any] = {"team_status": new, "updated_at": utcnow()}
+        if self.change.unit:
+            values["unit"] = self.change.unit
+        if new == "cleared":
+            values["disposition"] = self.change.disposition
+        await ctx.conn.execute(update(CALL)
+                               .where(CALL.c.id == self.call_id), values)
+        call.update(values)
+        await ctx.board(self.call_id, "status", _dumps({
+            "type": "status", "call_id": self.call_id, "at": values["updated_at"].isoformat(),
+            "from": current, "status": new, "unit": call["unit"],
+            "disposition": call["disposition"], "note": self.change.note,
+            "by": self.change.by, "call": call_summary(call),
+        }))
+        return {"call_id": self.call_id, "status": new, "previous": current,
+                "unit": call["unit"], "disposition": call["disposition"],
+                "allowed_next": list(TRANSITIONS[new])}
+
+
+class OverrideRequest(BaseModel):
+    destination: Destination
+    reason: str = Field(min_length=3, max_length=2000,
+                        description="why the dispatcher disagrees; kept on the record")
+    by: str = Field(default="dispatcher", min_length=1, max_length=120)
+
+
+@dataclass
+class OverrideCall:
+    call_id: str
+    request: OverrideRequest
+    at: datetime
+
+    async def apply(self, ctx: WriteContext) -> Decision:
+        call = await _load_call(ctx, id=self.call_id)
+        if call is None:
+            raise NotFound(f"no call {self.call_id}")
+        if call["closed_at"] is not None:
+            raise Conflict("the call is closed")
+        current = Decision.model_validate_json(call["decision"])
+        decision = apply_override(current, destination=self.request.destination,
+                                  by=self.request.by, reason=self.request.reason.strip(),
+                                  at=self.at)
+        values = {"destination": decision.destination.value, "mode": decision.mode.value,
+                  "not_served_reason": decision.not_served_reason,
+                  "holds_unit": _holds_unit(decision),
+                  "decision": _decision_json(decision), "updated_at": utcnow()}
+        await ctx.conn.execute(update(CALL)
+                               .where(CALL.c.id == self.call_id), values)
+        call.update(values)
+        await _record_decision(ctx, call, decision, cause="override", event_id=None)
+        return decision
+
+
+@dataclass
+class RecordReject:
+    """Keep input a CAD sent that could not be accepted, with the reasons."""
+
+    source: str
+    path: str
+    errors: list[dict[str, Any]]
+    body: str
+
+    async def apply(self, ctx: WriteContext) -> int:
+        res = await ctx.conn.execute(
+            insert(REJECT).returning(REJECT.c.id),
+            {"source": self.source, "path": self.path, "received_at": utcnow(),
+             "errors": _dumps(self.errors), "body": self.body[:1_000_000]})
+        return int(res.scalar_one())

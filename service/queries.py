@@ -1,0 +1,48 @@
+"""Read side: a call with its decision, events and timeline."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.errors import NotFound
+from service.tables import BOARD, CAD_EVENT, CALL, DECISION, as_utc
+
+
+async def get_call(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
+    """Gets a call, its current decision, its CAD events and its timeline."""
+    c = CALL.c
+    e = CAD_EVENT.c
+    b = BOARD.c
+    d = DECISION.c
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(CALL).where(c.id == call_id))).mappings().first()
+        if row is None:
+            raise NotFound(f"no call {call_id}")
+        events = (await conn.execute(
+            select(e.event_id, e.type, e.occurred_at, e.received_at)
+            .where(e.call_id == call_id).order_by(e.id))).all()
+        board = (await conn.execute(
+            select(b.seq, b.body).where(b.call_id == call_id).order_by(b.seq))).all()
+        decisions = (await conn.execute(
+            select(d.cause, d.event_id, d.decision, d.created_at)
+            .where(d.call_id == call_id).order_by(d.id))).all()
+    call = {k: row[k] for k in ("id", "source", "incident_id", "channel", "nature_code",
+                                "nature_text", "narrative", "priority", "team_status", "unit",
+                                "disposition", "destination", "mode", "category")}
+    call["location"] = {k: row[k] for k in ("address", "district", "lat", "lon")}
+    call["flags"] = json.loads(row["flags"])
+    for k in ("opened_at", "last_event_at", "closed_at", "updated_at"):
+        call[k] = as_utc(row[k]).isoformat() if row[k] else None
+    return {
+        "call": call,
+        "decision": json.loads(row["decision"]),
+        "decisions": [{"cause": cause, "event_id": eid, "at": as_utc(at).isoformat(),
+                       "decision": json.loads(doc)} for cause, eid, doc, at in decisions],
+        "events": [{"event_id": eid, "type": t, "occurred_at": as_utc(o).isoformat(),
+                    "received_at": as_utc(r).isoformat()} for eid, t, o, r in events],
+        "timeline": [{"seq": seq, **json.loads(body)} for seq, body in board],
+    }

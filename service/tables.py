@@ -1,0 +1,143 @@
+"""Database tables. Times are stored in UTC; JSON documents as text so SQLite and
+PostgreSQL store exactly the same bytes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+# SQLite only auto-assigns an INTEGER PRIMARY KEY; PostgreSQL wants a 64-bit identity.
+_SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _ts(**kw: object) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=True), **kw)  # type: ignore[arg-type]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Call(SQLModel, table=True):
+    """A call's folded current state and its current decision."""
+
+    __tablename__ = "call"
+    __table_args__ = (
+        UniqueConstraint("source", "incident_id", name="uq_call_source_incident"),
+        Index("ix_call_open_units", "holds_unit", "closed_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    source: str = Field(max_length=40)
+    incident_id: str = Field(max_length=120)
+    channel: str = Field(max_length=32)
+    nature_code: str = Field(max_length=64)
+    nature_text: str = Field(sa_type=Text)
+    narrative: str | None = Field(default=None, sa_type=Text)
+    priority: int | None = None
+    address: str | None = Field(default=None, sa_type=Text)
+    district: str | None = Field(default=None, max_length=120)
+    lat: float | None = None
+    lon: float | None = None
+    flags: str = Field(default="[]", sa_type=Text)
+    opened_at: datetime = Field(sa_column=_ts(nullable=False))
+    last_event_at: datetime = Field(sa_column=_ts(nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    team_status: str | None = Field(default=None, max_length=32)
+    unit: str | None = Field(default=None, max_length=64)
+    disposition: str | None = Field(default=None, max_length=64)
+    destination: str = Field(max_length=16, index=True)
+    mode: str = Field(max_length=40)
+    category: str | None = Field(default=None, max_length=64)
+    eligible: bool = False
+    not_served_reason: str | None = Field(default=None, max_length=32)
+    # True while the call occupies a team field unit (team or joint, not phone-only).
+    holds_unit: bool = False
+    policy_version: str = Field(max_length=120)
+    decision: str = Field(sa_type=Text)
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class CadEvent(SQLModel, table=True):
+    """Every accepted CAD event, as received; `response` is replayed for retries."""
+
+    __tablename__ = "cad_event"
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    event_id: str = Field(max_length=200, unique=True)
+    call_id: str = Field(max_length=40, index=True)
+    source: str = Field(max_length=40)
+    incident_id: str = Field(max_length=120)
+    type: str = Field(max_length=16)
+    occurred_at: datetime = Field(sa_column=_ts(nullable=False))
+    received_at: datetime = Field(sa_column=_ts(nullable=False))
+    body: str = Field(sa_type=Text)
+    response: str = Field(sa_type=Text)
+
+
+class DecisionRecord(SQLModel, table=True):
+    """Every decision a call has had, with what caused it."""
+
+    __tablename__ = "decision"
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    call_id: str = Field(max_length=40, index=True)
+    cause: str = Field(max_length=32)  # event | override
+    event_id: str | None = Field(default=None, max_length=200)
+    destination: str = Field(max_length=16)
+    policy_version: str = Field(max_length=120)
+    decision: str = Field(sa_type=Text)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class BoardMessage(SQLModel, table=True):
+    """The live feed, in database order: `seq` is what boards resume from."""
+
+    __tablename__ = "board_message"
+
+    seq: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                            autoincrement=True))
+    call_id: str = Field(max_length=40, index=True)
+    type: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    body: str = Field(sa_type=Text)
+
+
+class CadReject(SQLModel, table=True):
+    """Input a CAD sent that we could not accept, kept for an operator to inspect."""
+
+    __tablename__ = "cad_reject"
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    source: str = Field(max_length=40)
+    path: str = Field(max_length=200)
+    received_at: datetime = Field(sa_column=_ts(nullable=False))
+    errors: str = Field(sa_type=Text)
+    body: str = Field(sa_type=Text)
+
+
+# Core tables for the hot paths (SQLModel's class attribute is invisible to type checkers).
+CALL: Table = Call.__table__  # type: ignore[attr-defined]
+CAD_EVENT: Table = CadEvent.__table__  # type: ignore[attr-defined]
+DECISION: Table = DecisionRecord.__table__  # type: ignore[attr-defined]
+BOARD: Table = BoardMessage.__table__  # type: ignore[attr-defined]
+REJECT: Table = CadReject.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,148 @@
+"""The single writer: every change goes through one queue and is committed in batches.
+
+Why one writer: board `seq` numbers must become visible in the order they were
+assigned, or a board reading "everything after N" could skip a row that commits
+late. One writer per process plus a PostgreSQL advisory lock across processes
+gives that order; batching many commands into one transaction (group commit)
+keeps durable ingest fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from service.db import WRITE_LOCK_KEY, is_postgres
+from service.errors import DomainError, Unavailable
+from service.tables import BOARD, utcnow
+
+log = logging.getLogger("liaison.writer")
+BOARD_CHANNEL = "liaison_board"
+
+
+@dataclass
+class WriteContext:
+    """What a command may use inside the writer's transaction."""
+
+    conn: AsyncConnection
+    postgres: bool
+    max_seq: int = 0
+    board_rows: int = 0
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    async def board(self, call_id: str, type_: str, body: str) -> int:
+        """Append a board message; its seq is assigned by the database."""
+        seq = (await self.conn.execute(
+            insert(BOARD).returning(BOARD.c.seq),
+            {"call_id": call_id, "type": type_, "created_at": utcnow(), "body": body},
+        )).scalar_one()
+        self.max_seq = max(self.max_seq, seq)
+        self.board_rows += 1
+        return int(seq)
+
+
+class Command(Protocol):
+    async def apply(self, ctx: WriteContext) -> Any:
+        """Validate first, raise DomainError before writing anything, then write."""
+
+
+_Item = tuple[Command, asyncio.Future[Any]]
+
+
+class Writer:
+    def __init__(self, engine: AsyncEngine, *, batch_max: int = 256,
+                 on_commit: Callable[[int], Awaitable[None] | None] | None = None) -> None:
+        self.engine = engine
+        self.postgres = is_postgres(engine)
+        self.batch_max = batch_max
+        self.on_commit = on_commit
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.last_error: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="liaison-writer")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        while not self._queue.empty():
+            _, fut = self._queue.get_nowait()
+            if not fut.done():
+                fut.set_exception(Unavailable("the service is shutting down"))
+
+    async def submit(self, command: Command) -> Any:
+        """Run a command in the next batch and return once it is committed."""
+        if not self.running:
+            raise Unavailable("the writer is not running")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((command, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except Exception as exc:  # noqa: BLE001
+                if len(batch) == 1:
+                    self._fail(batch[0], exc)
+                else:
+                    # One bad command must not fail its neighbours: retry each alone.
+                    for item in batch:
+                        try:
+                            await self._commit([item])
+                        except Exception as exc_one:  # noqa: BLE001
+                            self._fail(item, exc_one)
+
+    def _fail(self, item: _Item, exc: Exception) -> None:
+        log.exception("write failed: %s", exc, exc_info=exc)
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if not item[1].done():
+            item[1].set_exception(Unavailable("the change could not be stored; retry",
+                                              cause=type(exc).__name__))
+
+    async def _commit(self, batch: list[_Item]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, DomainError | None]] = []
+        async with self.engine.begin() as conn:
+            ctx = WriteContext(conn=conn, postgres=self.postgres)
+            if self.postgres:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                   {"k": WRITE_LOCK_KEY})
+            for command, fut in batch:
+                try:
+                    outcomes.append((fut, await command.apply(ctx), None))
+                except DomainError as refused:
+                    outcomes.append((fut, None, refused))
+            if self.postgres and ctx.board_rows:
+                # Delivered at commit, to every instance listening on this database.
+                await conn.execute(text("SELECT pg_notify(:c, :s)"),
+                                   {"c": BOARD_CHANNEL, "s": str(ctx.max_seq)})
+        self.last_error = None
+        for fut, result, err in outcomes:
+            if fut.done():
+                continue
+            if err is not None:
+                fut.set_exception(err)
+            else:
+                fut.set_result(result)
+        if ctx.board_rows and self.on_commit:
+            maybe = self.on_commit(ctx.max_seq)
+            if maybe is not None:
+                await maybe
