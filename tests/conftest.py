@@ -1,0 +1,229 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), a real uvicorn on a free port,
+and real subprocesses for the tests that kill servers.
+
+PostgreSQL comes from LIAISON_TEST_POSTGRES_URL (an admin URL; `make test` sets it up).
+Without it the PostgreSQL tests skip and say why; with CI=true they fail instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+
+from service.app import create_app
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_URL = os.environ.get("LIAISON_TEST_POSTGRES_URL", "")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def _require_postgres() -> str:
+    reason = ("PostgreSQL tests skipped: LIAISON_TEST_POSTGRES_URL is not set "
+              "(run `make test`, which starts a local PostgreSQL, or set it to an admin URL)")
+    if not PG_ADMIN_URL:
+        if IN_CI:
+            pytest.fail("CI=true but LIAISON_TEST_POSTGRES_URL is not set: " + reason)
+        pytest.skip(reason)
+    return PG_ADMIN_URL
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test; dropped afterwards."""
+    admin = _require_postgres()
+    name = f"liaison_t_{uuid.uuid4().hex[:12]}"
+
+    def run(sql: str) -> None:
+        # A thread of its own, so no event loop of the test's is disturbed.
+        async def go() -> None:
+            conn = await asyncpg.connect(_dsn(admin))
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, go()).result()
+
+    try:
+        run(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError) as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at LIAISON_TEST_POSTGRES_URL is unusable: {exc}")
+        pytest.skip(f"PostgreSQL tests skipped: cannot create a database ({exc})")
+    base = admin.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each storage test runs once on SQLite and once on PostgreSQL, on a fresh database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
+
+
+@dataclass
+class Server:
+    base_url: str
+    ws_url: str
+    app: Any
+    client: httpx.AsyncClient
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+    async def post_event(self, **fields: Any) -> httpx.Response:
+        return await self.client.post("/v1/cad/events", json=event(**fields))
+
+
+@contextlib.asynccontextmanager
+async def running_server(settings: Settings) -> AsyncIterator[Server]:
+    """A real uvicorn serving the real app on a free port, in this event loop."""
+    port = free_port()
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("uvicorn stopped during start-up")
+        if time.monotonic() > deadline:
+            raise TimeoutError("uvicorn did not start")
+        await asyncio.sleep(0.02)
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        try:
+            yield Server(base, f"ws://127.0.0.1:{port}", app, client)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 30)
+
+
+@pytest_asyncio.fixture
+async def server(database_url: str) -> AsyncIterator[Server]:
+    async with running_server(Settings(database_url=database_url)) as s:
+        yield s
+
+
+_counter = 0
+
+
+def event(**fields: Any) -> dict[str, Any]:
+    """A valid generic CAD event; keyword arguments replace or add fields."""
+    global _counter
+    _counter += 1
+    body: dict[str, Any] = {
+        "event_id": f"ev-{uuid.uuid4().hex}",
+        "incident_id": f"INC-{uuid.uuid4().hex[:10]}",
+        "type": "created",
+        # A Tuesday afternoon in St. Petersburg: inside the shipped policy's team hours.
+        "occurred_at": "2026-03-10T14:00:00-04:00",
+        "channel": "911",
+        "nature_code": "MNTL",
+        "nature_text": "Mental person non-violent",
+        "priority": 3,
+        "narrative": "Adult son talking to himself, not sleeping, no weapons.",
+        "location": {"address": "1300 1st Ave N", "district": "D2", "lat": 27.77,
+                     "lon": -82.65},
+        "flags": [],
+    }
+    body.update(fields)
+    return body
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass
+class Subprocess:
+    """`liaison serve` as a real child process, for tests that kill or run two servers."""
+
+    proc: subprocess.Popen[bytes]
+    base_url: str
+    ws_url: str
+    log_path: Path
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_subprocess(database_url: str, tmp_path: Path, *, extra: list[str] | None = None,
+                     port: int | None = None) -> Subprocess:
+    port = port or free_port()
+    log_path = tmp_path / f"serve-{port}.log"
+    cmd = [sys.executable, "-m", "service.cli", "serve", "--port", str(port),
+           "--database-url", database_url, "--log-level", "warning", *(extra or [])]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    sp = Subprocess(proc, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"liaison serve exited early:\n{sp.log()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{sp.base_url}/v1/health", timeout=2).status_code == 200:
+                return sp
+        time.sleep(0.1)
+    sp.kill()
+    raise TimeoutError(f"liaison serve did not become healthy:\n{sp.log()}")
