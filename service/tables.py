@@ -4,6 +4,7 @@ PostgreSQL store exactly the same bytes."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Integer,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
@@ -21,8 +23,27 @@ from sqlmodel import Field, SQLModel
 _SEQ = BigInteger().with_variant(Integer(), "sqlite")
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on both databases.
+
+    SQLite's driver would otherwise drop the offset and keep the wall-clock time."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give an offset")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
 def _ts(**kw: object) -> Column:  # type: ignore[type-arg]
-    return Column(DateTime(timezone=True), **kw)  # type: ignore[arg-type]
+    return Column(UTCDateTime(), **kw)  # type: ignore[arg-type]
 
 
 def utcnow() -> datetime:
