@@ -95,10 +95,14 @@ class BoardHub:
     async def _drain(self) -> None:
         while True:
             rows = await read_after(self.engine, self.last_seq)
-            for seq, body in rows:
+            for i, (seq, body) in enumerate(rows, 1):
                 text = message_text(seq, body)
                 self.last_seq = seq
                 for sub in tuple(self.subscribers):
                     sub.offer(seq, text)
+                if i % 20 == 0:
+                    # Let senders drain between chunks: a burst alone must not overflow
+                    # a client that keeps up.
+                    await asyncio.sleep(0)
             if len(rows) < 500:
                 return

@@ -1,0 +1,152 @@
+"""The live board over a real websocket: replay after N, then live; no gaps, no repeats;
+a client that falls behind is told to resync and the others keep going."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+import websockets
+
+from service.settings import Settings
+from tests.conftest import Server, event, running_server
+
+pytestmark = pytest.mark.asyncio
+
+
+async def recv(ws: Any, wait: float = 5.0) -> dict[str, Any]:
+    return dict(json.loads(await asyncio.wait_for(ws.recv(), wait)))
+
+
+async def recv_until(ws: Any, n: int, wait: float = 10.0) -> list[dict[str, Any]]:
+    return [await recv(ws, wait) for _ in range(n)]
+
+
+async def test_a_posted_call_arrives_with_its_decision(server: Server) -> None:
+    async with websockets.connect(f"{server.ws_url}/v1/board") as ws:
+        r = await server.post_event(nature_code="VAG", nature_text="Panhandler")
+        msg = await recv(ws)
+    assert msg["type"] == "decision"
+    assert msg["call_id"] == r.json()["call_id"]
+    assert isinstance(msg["seq"], int) and msg["seq"] >= 1
+    assert msg["decision"] == r.json()["decision"]
+    assert msg["call"]["nature_code"] == "VAG"
+    assert "narrative" not in msg["call"]
+
+
+async def test_replay_after_n_then_live_without_gaps_or_repeats(server: Server) -> None:
+    first = [await server.post_event() for _ in range(5)]
+    assert all(r.status_code == 202 for r in first)
+    async with websockets.connect(f"{server.ws_url}/v1/board?after=0") as ws:
+        replayed = await recv_until(ws, 5)
+        seqs = [m["seq"] for m in replayed]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 5
+        assert [m["call_id"] for m in replayed] == [r.json()["call_id"] for r in first]
+        cut = seqs[2]
+    # Reconnect from the middle while new calls keep coming in.
+    posting = asyncio.gather(*(server.post_event() for _ in range(20)))
+    async with websockets.connect(f"{server.ws_url}/v1/board?after={cut}") as ws:
+        await posting
+        got = await recv_until(ws, 2 + 20)
+        with pytest.raises(TimeoutError):
+            await recv(ws, wait=0.7)
+    seqs = [m["seq"] for m in got]
+    assert seqs == list(range(cut + 1, cut + 1 + 22)), "every seq after the cut, once, in order"
+
+
+async def test_updates_status_and_close_are_pushed(server: Server) -> None:
+    async with websockets.connect(f"{server.ws_url}/v1/board") as ws:
+        ev = event()
+        call_id = (await server.client.post("/v1/cad/events", json=ev)).json()["call_id"]
+        await server.client.post(f"/v1/calls/{call_id}/status",
+                                 json={"status": "assigned", "unit": "CALL-1"})
+        await server.post_event(incident_id=ev["incident_id"], type="updated",
+                                occurred_at="2026-03-10T14:03:00-04:00", flags=["weapon"])
+        await server.post_event(incident_id=ev["incident_id"], type="closed",
+                                occurred_at="2026-03-10T14:30:00-04:00")
+        msgs = await recv_until(ws, 5)
+    assert [m["type"] for m in msgs] == ["decision", "status", "decision", "call_updated",
+                                         "call_closed"]
+    assert {m["call_id"] for m in msgs} == {call_id}
+    assert msgs[1]["status"] == "assigned" and msgs[1]["unit"] == "CALL-1"
+    assert msgs[2]["decision"]["destination"] == "police"
+    assert [m["seq"] for m in msgs] == sorted(m["seq"] for m in msgs)
+
+
+async def test_many_clients_see_the_same_feed(server: Server) -> None:
+    clients = [await websockets.connect(f"{server.ws_url}/v1/board") for _ in range(20)]
+    try:
+        await asyncio.gather(*(server.post_event() for _ in range(10)))
+        feeds = await asyncio.gather(*(recv_until(c, 10) for c in clients))
+    finally:
+        for c in clients:
+            await c.close()
+    first = [m["seq"] for m in feeds[0]]
+    assert first == sorted(first) and len(set(first)) == 10
+    assert all([m["seq"] for m in f] == first for f in feeds)
+
+
+async def test_hub_marks_a_subscriber_that_falls_behind(database_url: str) -> None:
+    settings = Settings(database_url=database_url, board_queue_size=5)
+    async with running_server(settings) as server:
+        hub = server.runtime.hub
+        stuck, keeping_up = hub.subscribe(), hub.subscribe()
+        received: list[int] = []
+
+        async def drain() -> None:
+            while True:
+                received.append((await keeping_up.queue.get())[0])
+
+        reader = asyncio.create_task(drain())
+        try:
+            for _ in range(4):
+                await asyncio.gather(*(server.post_event() for _ in range(5)))
+            for _ in range(100):
+                if len(received) >= 20:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            reader.cancel()
+            hub.unsubscribe(stuck)
+            hub.unsubscribe(keeping_up)
+        assert stuck.overflowed.is_set() and stuck.queue.qsize() == 5
+        assert not keeping_up.overflowed.is_set()
+        assert received == sorted(received) and len(set(received)) == 20
+
+
+async def test_a_client_that_falls_behind_gets_resync_and_others_go_on(server: Server) -> None:
+    hub = server.runtime.hub
+    slow = await websockets.connect(f"{server.ws_url}/v1/board")
+    await server.post_event()
+    last = (await recv(slow))["seq"]
+    (slow_sub,) = hub.subscribers
+    other = await websockets.connect(f"{server.ws_url}/v1/board")
+    try:
+        # The slow client's server-side queue overflows (the hub test above shows when).
+        slow_sub.overflowed.set()
+        resync = await recv(slow)
+        assert resync == {"type": "resync", "seq": last, "call_id": None,
+                          "reason": f"this client fell behind; reconnect with ?after={last}"}
+        with pytest.raises(websockets.ConnectionClosed):
+            await recv(slow)
+        assert slow.close_code == 1013
+        await server.post_event()
+        assert (await recv(other))["seq"] == last + 1
+    finally:
+        await slow.close()
+        await other.close()
+
+
+async def test_departed_clients_are_noticed(server: Server) -> None:
+    ws = await websockets.connect(f"{server.ws_url}/v1/board")
+    await server.post_event()
+    await recv(ws)
+    assert len(server.runtime.hub.subscribers) == 1
+    await ws.close()
+    for _ in range(100):
+        if not server.runtime.hub.subscribers:
+            break
+        await asyncio.sleep(0.02)
+    assert not server.runtime.hub.subscribers
