@@ -86,11 +86,9 @@ def route(
         factors.append("The rule sends this call to police.")
         return decide(Destination.police, Mode.police_only, "rule")
 
-    if classification.action is Action.joint:
-        factors.append("The rule asks for a joint response: team and police together.")
-        return decide(Destination.joint, Mode.co_response, "rule", eligible=True)
-
-    factors.append("Eligible for the CALL team.")
+    joint = classification.action is Action.joint
+    factors.append("Eligible for the CALL team" + (
+        ", and the rule asks for a joint response with police." if joint else "."))
     if classification.needs_field_unit:
         if not ctx.within_hours:
             factors.append(f"Outside team hours ({ctx.hours}, {program.timezone}; "
@@ -108,6 +106,8 @@ def route(
     else:
         factors.append("No field unit needed: the team answers this by phone at all hours.")
         return decide(Destination.call_team, Mode.call_direct, "rule", eligible=True)
+    if joint:
+        return decide(Destination.joint, Mode.co_response, "rule", eligible=True)
     destination, mode, why = _PHASE_MODE[program.phase]
     factors.append(f"Program {why}.")
     return decide(destination, mode, "rule", eligible=True)

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from rules.models import Policy
+from rules.models import Policy, reference_errors
 
 DEFAULT_POLICY = "st_petersburg_call.yaml"
 
@@ -44,28 +44,23 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def errors_from_validation(exc: ValidationError) -> list[PolicyError]:
-    errors: list[PolicyError] = []
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if p not in ("function-after[_consistent(), Policy]",))
-        msg = err["msg"].removeprefix("Value error, ")
-        # Cross-field checks report several "path: reason" items in one message.
-        if not loc and ": " in msg:
-            for item in msg.split("; "):
-                path, _, reason = item.partition(": ")
-                errors.append(PolicyError(path, reason))
-            continue
-        errors.append(PolicyError(_path(loc), msg))
-    return errors
+    return [PolicyError(_path(tuple(err["loc"])), err["msg"].removeprefix("Value error, "))
+            for err in exc.errors()]
 
 
 def parse_policy(document: Any, source: str = "policy") -> Policy:
     """Validate an already-parsed document; raise PolicyInvalid with every error."""
     if not isinstance(document, dict):
         raise PolicyInvalid([PolicyError("", "a policy must be a mapping at the top")], source)
+    references = [PolicyError(path, reason) for path, reason in reference_errors(document)]
     try:
-        return Policy.model_validate(document)
+        policy = Policy.model_validate(document)
     except ValidationError as exc:
-        raise PolicyInvalid(errors_from_validation(exc), source) from None
+        # The model's own cross-reference check (empty loc) is reported from the raw
+        # document instead, so it shows even when other fields are wrong too.
+        fields = [e for e in errors_from_validation(exc) if e.path]
+        raise PolicyInvalid(fields + references, source) from None
+    return policy
 
 
 def load_policy_text(text: str, source: str = "policy") -> Policy:

@@ -8,9 +8,10 @@ statically checked.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import time
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -208,25 +209,41 @@ class Policy(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
-        errors: list[str] = []
-        seen: set[str] = set()
-        for i, rule in enumerate(self.rules):
-            if rule.id in seen:
-                errors.append(f"rules[{i}].id: '{rule.id}' is used by an earlier rule")
-            seen.add(rule.id)
-            if rule.category not in self.categories:
-                errors.append(
-                    f"rules[{i}].category: '{rule.category}' is not one of the policy's "
-                    f"categories {self.categories}"
-                )
-        for i, exc in enumerate(self.exclusions):
-            if exc.id in seen:
-                errors.append(f"exclusions[{i}].id: '{exc.id}' is already used")
-            seen.add(exc.id)
-        if errors:
-            raise ValueError("; ".join(errors))
+        found = reference_errors(self.model_dump(include={"categories", "rules", "exclusions"}))
+        if found:
+            raise ValueError("\n".join(f"{path}: {reason}" for path, reason in found))
         return self
 
     @property
     def version_label(self) -> str:
         return f"{self.policy.id}@{self.policy.version}"
+
+
+def reference_errors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Errors no single field can see: duplicate ids, rules naming undeclared categories.
+
+    Works on the raw document too, so they are reported beside field errors."""
+    errors: list[tuple[str, str]] = []
+    raw_categories = doc.get("categories")
+    categories = ([c for c in raw_categories if isinstance(c, str)]
+                  if isinstance(raw_categories, list) else None)
+    seen: set[str] = set()
+    for section in ("rules", "exclusions"):
+        entries = doc.get(section)
+        if not isinstance(entries, list):
+            continue
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, Mapping):
+                continue
+            rid = entry.get("id")
+            if isinstance(rid, str):
+                if rid in seen:
+                    errors.append((f"{section}[{i}].id", f"'{rid}' is used by an earlier rule "
+                                                         "or exclusion"))
+                seen.add(rid)
+            category = entry.get("category")
+            if section == "rules" and categories is not None and isinstance(category, str) \
+                    and category not in categories:
+                errors.append((f"{section}[{i}].category", f"'{category}' is not one of the "
+                                                             f"policy's categories {categories}"))
+    return errors

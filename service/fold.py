@@ -38,6 +38,7 @@ class CallState(BaseModel):
         })
 
 
+_REQUIRED = frozenset({"channel", "nature_code", "nature_text"})
 _SIMPLE = ("channel", "nature_code", "nature_text", "narrative", "priority", "flags")
 
 
@@ -50,15 +51,14 @@ def apply_event(state: CallState | None, event: CallEvent) -> CallState:
     for name in _SIMPLE:
         if name in given:
             value = getattr(event, name)
+            if value is None and name in _REQUIRED:
+                continue  # an explicit null cannot unset what the call is
             values[name] = (value or []) if name == "flags" else value
     if "location" in given and event.location is not None:
         values.update(event.location.model_dump(exclude_unset=True))
-    if values.get("nature_text") is None:
-        values["nature_text"] = ""
-    if values.get("channel") is None:
-        values["channel"] = "911"
-    if event.type == "created" or event.occurred_at < values["opened_at"]:
-        values["opened_at"] = min(values["opened_at"], event.occurred_at)
+    values.setdefault("nature_text", "")
+    values.setdefault("channel", "911")
+    values["opened_at"] = min(values["opened_at"], event.occurred_at)
     values["last_event_at"] = max(values["last_event_at"], event.occurred_at)
     if event.type == "closed":
         values["closed_at"] = event.occurred_at
