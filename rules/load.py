@@ -79,6 +79,9 @@ def load_policy_file(path: str | Path) -> Policy:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyInvalid([PolicyError("", f"cannot read {p}: {exc.strerror}")], str(p)) from None
+    except UnicodeDecodeError as exc:
+        raise PolicyInvalid([PolicyError("", f"{p} is not UTF-8 text ({exc.reason} at byte "
+                                             f"{exc.start})")], str(p)) from None
     return load_policy_text(text, str(p))
 
 

@@ -74,6 +74,14 @@ def policy_check(path: str) -> int:
     return 1 if failed else 0
 
 
+def _reload_policy(app: Any) -> None:
+    runtime = getattr(app.state, "runtime", None)
+    if runtime is None:
+        logging.getLogger("liaison").warning("SIGHUP during start-up ignored")
+        return
+    runtime.policy.reload()
+
+
 async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None) -> None:
     from service.app import create_app
 
@@ -84,7 +92,7 @@ async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
         # SIGHUP re-reads the policy file; a broken one is refused and the old one stays.
-        loop.add_signal_handler(signal.SIGHUP, lambda: app.state.runtime.policy.reload())
+        loop.add_signal_handler(signal.SIGHUP, lambda: _reload_policy(app))
     serving = asyncio.create_task(server.serve())
     sim_task = None
     if demo is not None:
