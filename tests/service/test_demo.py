@@ -28,7 +28,7 @@ async def test_demo_feeds_the_board(tmp_path: Path) -> None:
     policy = tmp_path / "all-day.yaml"
     policy.write_text(yaml.safe_dump(doc))
     port = free_port()
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, not awaited
         [sys.executable, "-m", "service.cli", "demo", "--port", str(port), "--rate", "600",
          "--seed", "7", "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
          "--policy", str(policy), "--log-level", "warning"],
