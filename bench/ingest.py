@@ -1,0 +1,1111 @@
+"""Ingest benchmark for Liaison: POST throughput against a bare FastAPI baseline, and
+POST-to-board latency at a fixed offered rate, on SQLite and on PostgreSQL.
+
+    .venv/bin/python bench/ingest.py                 # full run, about 90 s
+    .venv/bin/python bench/ingest.py --quick         # smoke run, small numbers
+    .venv/bin/python bench/ingest.py --backends sqlite --requests 5000
+
+Method
+------
+Three processes share the machine: the server under test (a uvicorn subprocess), this
+process (the HTTP load generator and orchestrator), and a "boards" process holding the
+websocket board clients, so that receiving --clients copies of every board message does
+not steal time from the load generator's event loop. Both client processes run on uvloop
+when it is installed.
+
+HTTP client: a minimal asyncio HTTP/1.1 keep-alive client (write the request bytes, read
+the status line, Content-Length and body). On the 2-core machine it was written on it
+drove the baseline at ~7,900 requests/s where httpx.AsyncClient (same 32 keep-alive
+connections) managed ~450/s; the same client is used for every server.
+
+Baseline: bench/bare_app.py, a FastAPI app whose one POST endpoint parses the same event
+body with a small pydantic model and answers a small JSON document; one uvicorn worker,
+httptools, log level warning; the median of three throughput runs. It is served twice:
+on uvicorn's default loop ("auto": uvloop when installed), the baseline the target is
+judged against, and on the stdlib asyncio loop, which is what `liaison serve` really runs
+on (service/cli.py calls asyncio.run(server.serve()), which bypasses uvicorn's loop
+setup), for an apples-to-apples ratio.
+
+Liaison: `python -m service.cli serve` on a fresh SQLite file, then on a fresh PostgreSQL
+database created from the admin URL in LIAISON_TEST_POSTGRES_URL or .pg-test-url and
+dropped afterwards; --clients board websockets (the `websockets` library, offering
+permessage-deflate as browsers do, unless --no-ws-compression) stay connected to
+/v1/board throughout.
+Every event has its own event_id and incident_id, so each one opens a new call and each
+board client must receive one `decision` message per event.
+
+Throughput (closed loop): after a warm-up of --requests/10 events (at least 50),
+--requests POSTs over --concurrency keep-alive connections, each connection sending its
+next request as soon as the previous answer arrives. events/s = requests / (last answer -
+first send). For Liaison the run then waits until every board client has every decision
+and reports how long after the last answer that was ("board drain").
+
+Latency (open loop): --rate events/s for --seconds. Send i is scheduled at t0 + i/rate
+whether or not earlier sends have finished (the connection pool grows as needed), so a
+slow server cannot slow down the offered load, and latencies are measured from the
+scheduled send time (no coordinated omission). "POST" is scheduled start -> complete
+answer. "board" is scheduled start -> the moment a board client's websocket yields the
+event's decision message, matched by the call_id of the POST answer; both processes read
+CLOCK_MONOTONIC, which is system-wide on Linux. Board percentiles are given over all
+(event, client) deliveries and over the per-event maximum across clients (the slowest
+board for each event). The 50 ms target is judged on the all-deliveries p99.
+
+CPU: for each phase, the CPU seconds used by the server (from /proc), the PostgreSQL
+backends serving the bench database (when PostgreSQL is local), the load generator and
+the boards process, divided by the phase's wall time (1.00 = one core busy).
+
+Targets are printed beside the figures and never fail the run. The exit status is
+non-zero only on errors: a server that does not start or dies, non-2xx answers, transport
+errors, or decision messages that never reach a board client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS_PATH = "/v1/cad/events"
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 50.0
+OK_STATUSES = (200, 202)
+BASELINE_RUNS = 3
+RUN_ID = uuid.uuid4().hex[:8]
+_CALL_ID = re.compile(rb'"call_id":"([^"]+)"')
+# Board messages are `{"seq":N,"type":"...","call_id":"..."|null,...}` (service/board.py).
+_BOARD_HEAD = re.compile(r'\{"seq":(\d+),"type":"(\w+)","call_id":(?:"([^"]*)"|null)')
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return cast(asyncio.AbstractEventLoop, uvloop.new_event_loop())
+
+
+def now_ns() -> int:
+    return time.monotonic_ns()
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile of already sorted values."""
+    if not values:
+        return None
+    return values[max(0, math.ceil(q / 100 * len(values)) - 1)]
+
+
+def event_body(tag: str, i: int) -> bytes:
+    """A valid generic CAD event (as tests/conftest.py's `event()`), unique per (tag, i)."""
+    return json.dumps({
+        "event_id": f"bench-{RUN_ID}-{tag}-{i}",
+        "incident_id": f"B{RUN_ID}-{tag}-{i}",
+        "type": "created",
+        "occurred_at": "2026-03-10T14:00:00-04:00",
+        "channel": "911",
+        "nature_code": "MNTL",
+        "nature_text": "Mental person non-violent",
+        "priority": 3,
+        "narrative": "Adult son talking to himself, not sleeping, no weapons.",
+        "location": {"address": "1300 1st Ave N", "district": "D2", "lat": 27.77,
+                     "lon": -82.65},
+        "flags": [],
+    }, separators=(",", ":")).encode()
+
+
+# --------------------------------------------------------------------------- HTTP client
+
+
+class HttpConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection carrying one request at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.closed = False
+
+    @classmethod
+    async def open(cls, port: int) -> HttpConnection:
+        _, proto = await asyncio.get_running_loop().create_connection(cls, "127.0.0.1", port)
+        return proto
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.waiter is not None:
+            self._parse()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError(f"connection lost ({exc})"))
+
+    def _parse(self) -> None:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        pos = head.find(b"\r\ncontent-length:")
+        if pos < 0:
+            self._fail(ConnectionError("response without Content-Length"))
+            return
+        stop = head.find(b"\r\n", pos + 2)
+        total = end + 4 + int(head[pos + 17:stop if stop > 0 else None])
+        if len(self.buffer) < total:
+            return
+        status, body = int(head[9:12]), bytes(self.buffer[end + 4:total])
+        del self.buffer[:total]
+        if b"\r\nconnection: close" in head:
+            self.closed = True
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result((status, body))
+
+    def _fail(self, exc: Exception) -> None:
+        self.close()
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        if self.closed or self.transport is None:
+            raise ConnectionError("connection is closed")
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return await self.waiter
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class HttpPool:
+    """Keep-alive connections, most recently used first; opens more when all are busy."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.idle: list[HttpConnection] = []
+        self.opened = 0
+
+    async def _open(self) -> HttpConnection:
+        self.opened += 1
+        return await HttpConnection.open(self.port)
+
+    async def prefill(self, n: int) -> None:
+        self.idle.extend(await asyncio.gather(*(self._open() for _ in range(n))))
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        conn = None
+        while self.idle and conn is None:
+            candidate = self.idle.pop()
+            conn = None if candidate.closed else candidate
+        reused = conn is not None
+        conn = conn or await self._open()
+        try:
+            result = await conn.request(raw)
+        except ConnectionError:
+            if not reused:
+                raise
+            # The server timed out this idle connection as we wrote: once more on a new
+            # one (safe, the event_id makes a repeated event a retry).
+            conn = await self._open()
+            result = await conn.request(raw)
+        if not conn.closed:
+            self.idle.append(conn)
+        return result
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
+        self.idle.clear()
+
+
+def post_bytes(port: int, body: bytes) -> bytes:
+    return (f"POST {EVENTS_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+
+
+async def http_get_status(port: int, path: str) -> int:
+    conn = await HttpConnection.open(port)
+    try:
+        raw = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        status, _ = await asyncio.wait_for(conn.request(raw), 5)
+        return status
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------- load phases
+
+
+@dataclass
+class Sample:
+    start: int  # ns; in the open loop the scheduled start, or the send if that was earlier
+    sent: int
+    end: int
+    status: int
+    call_id: str | None
+
+
+@dataclass
+class LoadResult:
+    samples: list[Sample]
+    began: int
+    ended: int
+    errors: list[str] = field(default_factory=list)
+    connections: int = 0
+
+    @property
+    def ok(self) -> list[Sample]:
+        return [s for s in self.samples if s.status in OK_STATUSES]
+
+    @property
+    def call_ids(self) -> list[str]:
+        return [s.call_id for s in self.ok if s.call_id]
+
+    @property
+    def rate(self) -> float:
+        return len(self.ok) / max(1e-9, (self.ended - self.began) / 1e9)
+
+    def post_ms(self) -> list[float]:
+        return sorted((s.end - s.start) / 1e6 for s in self.ok)
+
+
+def _record(result: LoadResult, start: int, sent: int, status: int, body: bytes) -> Sample:
+    end = now_ns()
+    call_id = None
+    if status in OK_STATUSES:
+        m = _CALL_ID.search(body)
+        call_id = m[1].decode() if m else None
+    elif len(result.errors) < 5:
+        result.errors.append(f"HTTP {status}: {body[:300].decode(errors='replace')}")
+    return Sample(start, sent, end, status, call_id)
+
+
+async def closed_loop(port: int, bodies: list[bytes], concurrency: int) -> LoadResult:
+    """Each of `concurrency` connections sends the next body as soon as it has an answer."""
+    raws = [post_bytes(port, b) for b in bodies]
+    conns = await asyncio.gather(*(HttpConnection.open(port) for _ in range(concurrency)))
+    result = LoadResult([], 0, 0, connections=concurrency)
+    indices: Iterator[int] = iter(range(len(raws)))
+
+    async def worker(conn: HttpConnection) -> None:
+        for i in indices:  # shared: every index is taken by exactly one worker
+            t0 = now_ns()
+            try:
+                status, body = await conn.request(raws[i])
+            except ConnectionError as exc:
+                result.errors.append(f"request {i}: {exc}")
+                result.samples.append(Sample(t0, t0, now_ns(), 0, None))
+                return
+            result.samples.append(_record(result, t0, t0, status, body))
+
+    result.began = now_ns()
+    await asyncio.gather(*(worker(c) for c in conns))
+    result.ended = now_ns()
+    for conn in conns:
+        conn.close()
+    return result
+
+
+async def open_loop(port: int, bodies: list[bytes], rate: float) -> LoadResult:
+    """Send i at t0 + i/rate regardless of earlier answers; latency from the schedule."""
+    raws = [post_bytes(port, b) for b in bodies]
+    pool = HttpPool(port)
+    await pool.prefill(8)
+    result = LoadResult([], 0, 0)
+
+    async def one(raw: bytes, due: int) -> None:
+        sent = now_ns()
+        start = min(due, sent)  # the timer may fire up to a millisecond early
+        try:
+            status, body = await pool.request(raw)
+        except ConnectionError as exc:
+            result.errors.append(f"request: {exc}")
+            result.samples.append(Sample(start, sent, now_ns(), 0, None))
+            return
+        result.samples.append(_record(result, start, sent, status, body))
+
+    interval = 1e9 / rate
+    t0 = now_ns() + 10_000_000
+    tasks: list[asyncio.Task[None]] = []
+    for i, raw in enumerate(raws):
+        due = t0 + int(i * interval)
+        # Event-loop timers have millisecond resolution: aim a millisecond early.
+        delay = (due - now_ns()) / 1e9 - 0.001
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(raw, due)))
+    result.began = t0
+    await asyncio.gather(*tasks)
+    result.ended = max((s.end for s in result.samples), default=now_ns())
+    result.connections = pool.opened
+    pool.close()
+    return result
+
+
+# --------------------------------------------------------------------------- board clients
+
+
+class BoardFleet:
+    """The websocket board clients (runs in the boards process)."""
+
+    def __init__(self) -> None:
+        self.clients = 0
+        self.tasks: list[asyncio.Task[None]] = []
+        self.stopping = False
+        self.seen: dict[str, list[int]] = {}  # call_id -> receive time per client (0: not yet)
+        self.complete: dict[str, int] = {}  # call_id -> clients that have it
+        self.resyncs = 0
+        self.reconnects = 0
+        self.errors: list[str] = []
+
+    def _on_message(self, idx: int, text: str, at: int) -> int | None:
+        m = _BOARD_HEAD.match(text)
+        if m:
+            seq, kind, call_id = int(m[1]), m[2], m[3]
+        else:
+            msg = json.loads(text)
+            seq, kind, call_id = msg.get("seq"), msg.get("type"), msg.get("call_id")
+        if kind == "decision" and call_id:
+            times = self.seen.get(call_id)
+            if times is None:
+                times = self.seen[call_id] = [0] * self.clients
+            if not times[idx]:
+                times[idx] = at
+                self.complete[call_id] = self.complete.get(call_id, 0) + 1
+        elif kind == "resync":
+            self.resyncs += 1
+        return seq
+
+    async def _client(self, idx: int, url: str, ready: asyncio.Event,
+                      gate: asyncio.Semaphore, compression: bool) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, WebSocketException
+
+        last_seq: int | None = None
+        while not self.stopping:
+            target = url if last_seq is None else f"{url}?after={last_seq}"
+            try:
+                async with gate:
+                    ws = await connect(target, open_timeout=30, max_size=2**22,
+                                       compression="deflate" if compression else None)
+                ready.set()
+                try:
+                    async for message in ws:
+                        at = now_ns()
+                        text = message if isinstance(message, str) else message.decode()
+                        seq = self._on_message(idx, text, at)
+                        if seq is not None:
+                            last_seq = seq
+                finally:
+                    await ws.close()
+            except ConnectionClosed:
+                pass
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                if len(self.errors) < 5:
+                    self.errors.append(f"board client {idx}: {type(exc).__name__}: {exc}")
+                await asyncio.sleep(0.5)
+            if self.stopping:
+                return
+            self.reconnects += 1
+            last_seq = last_seq or 0
+
+    async def connect(self, url: str, n: int, compression: bool) -> dict[str, Any]:
+        await self.disconnect()
+        self.stopping = False
+        self.clients = n
+        self.seen, self.complete = {}, {}
+        self.resyncs = self.reconnects = 0
+        self.errors = []
+        ready = [asyncio.Event() for _ in range(n)]
+        gate = asyncio.Semaphore(20)
+        self.tasks = [asyncio.create_task(self._client(i, url, ready[i], gate, compression))
+                      for i in range(n)]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready)), 30)
+        return {"connected": sum(e.is_set() for e in ready), "errors": self.errors}
+
+    async def collect(self, call_ids: list[str], wait_s: float,
+                      want_times: bool) -> dict[str, Any]:
+        """Wait until every client has every call's decision (or wait_s), then report."""
+        deadline = time.monotonic() + wait_s
+        pending = call_ids
+        while True:
+            pending = [c for c in pending if self.complete.get(c, 0) < self.clients]
+            if not pending or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.005)
+        rows = [self.seen.get(c) or [0] * self.clients for c in call_ids]
+        reply: dict[str, Any] = {
+            "delivered": sum(self.complete.get(c, 0) for c in call_ids),
+            "expected": len(call_ids) * self.clients,
+            "last_ns": max((max(r) for r in rows), default=0),
+            "resyncs": self.resyncs, "reconnects": self.reconnects, "errors": self.errors,
+            "times": rows if want_times else None,
+        }
+        self.seen, self.complete = {}, {}
+        self.resyncs = self.reconnects = 0
+        self.errors = []
+        return reply
+
+    async def disconnect(self) -> None:
+        self.stopping = True
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks = []
+
+
+async def _boards_main(conn: Connection) -> None:
+    fleet = BoardFleet()
+
+    def receive() -> tuple[Any, ...]:
+        # Blocking reads in a thread: the pipe must stay blocking for large messages.
+        try:
+            return cast(tuple[Any, ...], conn.recv())
+        except (EOFError, OSError):
+            return ("stop",)
+
+    while True:
+        command, *args = await asyncio.to_thread(receive)
+        reply: dict[str, Any] = {}
+        if command == "connect":
+            reply = await fleet.connect(*args)
+        elif command == "collect":
+            reply = await fleet.collect(*args)
+        elif command in ("disconnect", "stop"):
+            await fleet.disconnect()
+        reply["cpu"] = time.process_time()
+        with contextlib.suppress(OSError):
+            conn.send(reply)
+        if command == "stop":
+            return
+
+
+def boards_process(conn: Connection) -> None:
+    """Entry point of the boards process."""
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        runner.run(_boards_main(conn))
+
+
+class Boards:
+    """The parent's handle on the boards process."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=boards_process, args=(child,), name="bench-boards",
+                                daemon=True)
+        self.proc.start()
+        child.close()
+
+    def _receive(self, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while not self.conn.poll(0.1):
+            if not self.proc.is_alive():
+                raise RuntimeError(f"the boards process died (exit {self.proc.exitcode})")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the boards process did not answer")
+        return cast(dict[str, Any], self.conn.recv())
+
+    async def call(self, *message: Any, wait_s: float = 120) -> dict[str, Any]:
+        self.conn.send(message)
+        return await asyncio.to_thread(self._receive, wait_s)
+
+    async def close(self) -> None:
+        if self.proc.is_alive():
+            with contextlib.suppress(Exception):
+                await self.call("stop", wait_s=15)
+        await asyncio.to_thread(self.proc.join, 10)
+        if self.proc.is_alive():
+            self.proc.terminate()
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def process_cpu(pid: int | None, name: str | None = None) -> float | None:
+    """User + system CPU seconds of a local process, from /proc (Linux); None when there
+    is no such process (or it is not called `name`)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    command, _, rest = stat.partition(" (")[2].rpartition(") ")
+    if name is not None and command != name:
+        return None
+    fields = rest.split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text(errors="replace").splitlines()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def _launch(name: str, argv: list[str], port: int, log_dir: Path) -> Server:
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT)
+    return Server(name, proc, port, log_path)
+
+
+async def start_server(name: str, argv: list[str], port: int, ready_path: str,
+                       log_dir: Path) -> Server:
+    server = _launch(name, argv, port, log_dir)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not server.alive:
+            raise RuntimeError(f"{name} exited during start-up:\n"
+                               + "\n".join(server.log_lines()[-20:]))
+        with contextlib.suppress(OSError, TimeoutError):
+            if await http_get_status(port, ready_path) == 200:
+                return server
+        await asyncio.sleep(0.1)
+    await asyncio.to_thread(server.stop)
+    raise TimeoutError(f"{name} did not become ready:\n" + "\n".join(server.log_lines()[-20:]))
+
+
+@dataclass
+class CpuMark:
+    wall: float
+    server: float | None
+    db: dict[int, float] | None
+    loadgen: float
+    boards: float | None
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds of everything taking part: the server, the PostgreSQL backends serving
+    the bench database (when PostgreSQL runs on this machine), this process and the
+    boards process."""
+
+    server: Server
+    boards: Boards | None = None
+    pg_admin_url: str | None = None
+    pg_database: str | None = None
+
+    async def _db(self) -> dict[int, float] | None:
+        if not self.pg_admin_url or not self.pg_database:
+            return None
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(asyncpg_dsn(self.pg_admin_url), timeout=10)
+            try:
+                rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1",
+                                        self.pg_database)
+            finally:
+                await conn.close()
+        except (OSError, TimeoutError, asyncpg.PostgresError):
+            return None  # a figure we cannot get is shown as "-", not an error
+        found = {int(r["pid"]): process_cpu(int(r["pid"]), "postgres") for r in rows}
+        return {pid: cpu for pid, cpu in found.items() if cpu is not None}
+
+    async def mark(self) -> CpuMark:
+        boards = (await self.boards.call("cpu"))["cpu"] if self.boards else None
+        return CpuMark(time.monotonic(), process_cpu(self.server.proc.pid), await self._db(),
+                       time.process_time(), boards)
+
+    @staticmethod
+    def use(a: CpuMark, b: CpuMark) -> dict[str, float | None]:
+        """Cores used between two marks (1.00 = one core busy all the time)."""
+        wall = max(1e-9, b.wall - a.wall)
+
+        def share(x: float | None, y: float | None) -> float | None:
+            return None if x is None or y is None else round((y - x) / wall, 2)
+
+        db = None
+        if a.db is not None and b.db is not None and b.db:
+            # Backends that appeared during the phase count from zero.
+            db = round(sum(cpu - a.db.get(pid, 0.0) for pid, cpu in b.db.items()) / wall, 2)
+        return {"server": share(a.server, b.server), "db": db,
+                "loadgen": share(a.loadgen, b.loadgen), "boards": share(a.boards, b.boards)}
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+def ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def post_stats(result: LoadResult) -> dict[str, Any]:
+    post = result.post_ms()
+    return {"post_p50_ms": ms(percentile(post, 50)), "post_p99_ms": ms(percentile(post, 99)),
+            "ok": len(result.ok), "sent": len(result.samples)}
+
+
+async def bench_baseline(loop: str, opts: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    """The bare app: the median of BASELINE_RUNS closed-loop runs (each one is short)."""
+    port = free_port()
+    server = await start_server(f"bare-{loop}", ["-m", "bench.bare_app", "--port", str(port),
+                                                 "--loop", loop], port, "/openapi.json", log_dir)
+    try:
+        await closed_loop(port, [event_body(f"bw{loop}", i) for i in range(opts.warmup)],
+                          opts.concurrency)
+        meter = CpuMeter(server)
+        before = await meter.mark()
+        runs = [await closed_loop(port, [event_body(f"b{loop}{r}", i)
+                                         for i in range(opts.requests)], opts.concurrency)
+                for r in range(BASELINE_RUNS)]
+        after = await meter.mark()
+        result = sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
+        errors = [f"bare app ({loop}): {e}" for r in runs for e in r.errors]
+        if not server.alive:
+            errors.append(f"bare app ({loop}) died")
+        return {"loop": loop, "events_per_s": round(result.rate, 1),
+                "runs_events_per_s": [round(r.rate, 1) for r in runs], **post_stats(result),
+                "cpu": meter.use(before, after), "errors": errors}
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+def postgres_admin_url() -> str | None:
+    url = os.environ.get("LIAISON_TEST_POSTGRES_URL", "").strip()
+    path = ROOT / ".pg-test-url"
+    if not url and path.is_file():
+        url = path.read_text().strip()
+    return url or None
+
+
+def asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def pg_execute(admin_url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url), timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def bench_liaison(backend: str, database_url: str, opts: argparse.Namespace,
+                        boards: Boards, log_dir: Path,
+                        pg_local: tuple[str, str] | None = None) -> dict[str, Any]:
+    """pg_local: (admin URL, database name) when PostgreSQL runs on this machine, to
+    count its CPU."""
+    port = free_port()
+    server = await start_server(
+        f"liaison-{backend}",
+        ["-m", "service.cli", "serve", "--port", str(port), "--database-url", database_url,
+         "--log-level", "warning"], port, "/v1/health", log_dir)
+    errors: list[str] = []
+    out: dict[str, Any] = {"errors": errors}
+    meter = CpuMeter(server, boards, *(pg_local or (None, None)))
+    try:
+        ws_url = f"ws://127.0.0.1:{port}/v1/board"
+        joined = await boards.call("connect", ws_url, opts.clients, opts.ws_compression)
+        errors += joined["errors"]
+        if joined["connected"] < opts.clients:
+            errors.append(f"only {joined['connected']}/{opts.clients} board clients connected")
+            return out
+
+        async def deliveries(result: LoadResult, want_times: bool) -> dict[str, Any]:
+            got = await boards.call("collect", result.call_ids, opts.drain_timeout, want_times,
+                                    wait_s=opts.drain_timeout + 30)
+            errors.extend(got["errors"])
+            errors.extend(result.errors)
+            if got["delivered"] < got["expected"]:
+                errors.append(f"{got['expected'] - got['delivered']} of {got['expected']} "
+                              f"decision deliveries never reached a board client")
+            if len(result.ok) < len(result.samples):
+                errors.append(f"{len(result.samples) - len(result.ok)} of "
+                              f"{len(result.samples)} POSTs failed")
+            return got
+
+        warm = await closed_loop(port, [event_body("w", i) for i in range(opts.warmup)],
+                                 opts.concurrency)
+        await deliveries(warm, False)
+
+        # Throughput: closed loop, then wait for the boards to catch up.
+        bodies = [event_body("t", i) for i in range(opts.requests)]
+        before = await meter.mark()
+        tp = await closed_loop(port, bodies, opts.concurrency)
+        got = await deliveries(tp, False)
+        after = await meter.mark()
+        drain = (got["last_ns"] - tp.ended) / 1e9 if got["last_ns"] else None
+        out["throughput"] = {
+            "events_per_s": round(tp.rate, 1), **post_stats(tp),
+            "board_drain_s": None if drain is None else round(max(0.0, drain), 2),
+            "board_delivered": got["delivered"], "board_expected": got["expected"],
+            "resyncs": got["resyncs"], "reconnects": got["reconnects"],
+            "cpu": meter.use(before, after),
+        }
+        if not server.alive:
+            errors.append("the server died during the throughput phase")
+            return out
+
+        # Latency: open loop at a fixed rate.
+        await asyncio.sleep(0.5)
+        n = max(1, round(opts.rate * opts.seconds))
+        before = await meter.mark()
+        lat = await open_loop(port, [event_body("l", i) for i in range(n)], opts.rate)
+        got = await deliveries(lat, True)
+        after = await meter.mark()
+        out["latency"] = latency_stats(lat, got, opts) | {"cpu": meter.use(before, after)}
+        if not server.alive:
+            errors.append("the server died during the latency phase")
+        await boards.call("disconnect")
+        return out
+    finally:
+        await asyncio.to_thread(server.stop)
+        bad = [ln for ln in server.log_lines() if "ERROR" in ln or "Traceback" in ln]
+        if bad:
+            errors.append(f"server log has {len(bad)} error line(s), first: {bad[0][:300]}")
+
+
+def latency_stats(result: LoadResult, got: dict[str, Any],
+                  opts: argparse.Namespace) -> dict[str, Any]:
+    ok = [s for s in result.ok if s.call_id]
+    pairs: list[float] = []
+    slowest: list[float] = []
+    for sample, times in zip(ok, got["times"], strict=True):
+        received = [(t - sample.start) / 1e6 for t in times if t]
+        pairs.extend(received)
+        if len(received) == len(times):
+            slowest.append(max(received))
+    pairs.sort()
+    slowest.sort()
+    lag = sorted((s.sent - s.start) / 1e6 for s in result.samples)  # 0 when early
+    sends = sorted(s.sent for s in result.samples)
+    offered = (len(sends) - 1) / max(1e-9, (sends[-1] - sends[0]) / 1e9) if sends else 0.0
+    return {
+        "rate": opts.rate, "seconds": opts.seconds, "offered_per_s": round(offered, 1),
+        **post_stats(result),
+        "board_p50_ms": ms(percentile(pairs, 50)), "board_p99_ms": ms(percentile(pairs, 99)),
+        "board_max_ms": ms(pairs[-1] if pairs else None),
+        "slowest_client_p50_ms": ms(percentile(slowest, 50)),
+        "slowest_client_p99_ms": ms(percentile(slowest, 99)),
+        "board_delivered": got["delivered"], "board_expected": got["expected"],
+        "resyncs": got["resyncs"], "reconnects": got["reconnects"],
+        "send_lag_p99_ms": ms(percentile(lag, 99)), "send_lag_max_ms": ms(lag[-1] if lag else None),
+        "connections": result.connections,
+    }
+
+
+async def run(opts: argparse.Namespace) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "bench": "liaison-ingest",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "params": {k: getattr(opts, k) for k in ("requests", "concurrency", "warmup", "rate",
+                                                  "seconds", "clients", "ws_compression")},
+        "targets": {"throughput_ratio_min": TARGET_RATIO, "board_p99_ms_max": TARGET_P99_MS},
+        "baseline": {}, "backends": {}, "errors": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="liaison-bench-") as tmp:
+        log_dir = Path(tmp)
+        for loop in ("auto", "asyncio"):
+            progress(f"baseline: bare FastAPI app, uvicorn loop={loop}")
+            try:
+                base = await bench_baseline(loop, opts, log_dir)
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                base = {"loop": loop, "errors": [f"bare app ({loop}): {exc}"]}
+            report["baseline"][loop] = base
+            report["errors"] += base["errors"]
+        boards = Boards()
+        try:
+            for backend in opts.backends:
+                report["backends"][backend] = await run_backend(backend, opts, boards, log_dir)
+                report["errors"] += [f"{backend}: {e}"
+                                     for e in report["backends"][backend].get("errors", [])]
+        finally:
+            await boards.close()
+    for res in report["backends"].values():
+        judge(res, report["baseline"])
+    return report
+
+
+async def run_backend(backend: str, opts: argparse.Namespace, boards: Boards,
+                      log_dir: Path) -> dict[str, Any]:
+    if backend == "sqlite":
+        progress("liaison on SQLite")
+        url = f"sqlite+aiosqlite:///{log_dir / 'liaison-bench.db'}"
+        return await guarded(bench_liaison(backend, url, opts, boards, log_dir))
+    admin = postgres_admin_url()
+    if not admin:
+        reason = "no PostgreSQL: set LIAISON_TEST_POSTGRES_URL or run `make test` (.pg-test-url)"
+        progress(f"liaison on PostgreSQL: SKIPPED ({reason})")
+        return {"skipped": reason}
+    name = f"liaison_bench_{RUN_ID}"
+    try:
+        await pg_execute(admin, f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001 - any failure to reach PostgreSQL means skip
+        reason = f"cannot create a PostgreSQL database ({type(exc).__name__}: {exc})"
+        progress(f"liaison on PostgreSQL: SKIPPED ({reason})")
+        return {"skipped": reason}
+    progress(f"liaison on PostgreSQL (database {name})")
+    result: dict[str, Any] = {"errors": ["interrupted"]}
+    try:
+        url = f"{admin.rsplit('/', 1)[0]}/{name}"
+        local = urlsplit(admin).hostname in ("127.0.0.1", "localhost", "::1")
+        result = await guarded(bench_liaison(backend, url, opts, boards, log_dir,
+                                             (admin, name) if local else None))
+    finally:
+        try:
+            await pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except Exception as exc:  # noqa: BLE001 - report it, keep the figures
+            result.setdefault("errors", []).append(f"could not drop database {name}: {exc}")
+    return result
+
+
+async def guarded(bench: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return await bench
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        return {"errors": [f"{type(exc).__name__}: {exc}"]}
+
+
+def judge(res: dict[str, Any], baseline: dict[str, Any]) -> None:
+    tp, lat = res.get("throughput"), res.get("latency")
+    primary = baseline.get("auto", {}).get("events_per_s")
+    same_loop = baseline.get("asyncio", {}).get("events_per_s")
+    if tp:
+        tp["ratio"] = round(tp["events_per_s"] / primary, 3) if primary else None
+        tp["ratio_asyncio_baseline"] = (round(tp["events_per_s"] / same_loop, 3)
+                                        if same_loop else None)
+        tp["target_met"] = None if tp["ratio"] is None else tp["ratio"] >= TARGET_RATIO
+    if lat:
+        p99 = lat["board_p99_ms"]
+        lat["target_met"] = None if p99 is None else p99 < TARGET_P99_MS
+
+
+def progress(text: str) -> None:
+    print(f"... {text}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt(value: float | None, spec: str = ".1f", none: str = "-") -> str:
+    return none if value is None else format(value, spec)
+
+
+def verdict(met: bool | None) -> str:
+    return {True: "MET", False: "MISSED", None: "n/a"}[met]
+
+
+def cpu_text(cpu: dict[str, float | None] | None) -> str:
+    if not cpu:
+        return "-"
+    return "/".join(fmt(cpu.get(k), ".2f") for k in ("server", "db", "loadgen", "boards"))
+
+
+def table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """Text table: first column left-aligned, the others right-aligned. A row of two cells
+    is a label and a note spanning the rest."""
+    full = [r for r in rows if len(r) == len(headers)]
+    widths = [max([len(h)] + [len(r[i]) for r in full]) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    out = ["  " + line(headers), "  " + "  ".join("-" * w for w in widths)]
+    for r in rows:
+        out.append("  " + (line(r) if len(r) == len(headers)
+                           else f"{r[0].ljust(widths[0])}  {r[1]}"))
+    return out
+
+
+def pair(a: float | None, b: float | None, spec: str = ".1f") -> str:
+    return f"{fmt(a, spec)} / {fmt(b, spec)}"
+
+
+def pct(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{100 * ratio:.0f}%"
+
+
+def print_report(rep: dict[str, Any]) -> None:
+    p = rep["params"]
+    m = rep["machine"]
+    print()
+    print(f"Liaison ingest benchmark: {m['cpus']} CPUs, Python {m['python']}, "
+          f"{p['clients']} board clients (permessage-deflate "
+          f"{'offered' if p['ws_compression'] else 'not offered'}), {rep['elapsed_s']} s")
+    print()
+    print(f"Throughput: {p['requests']} POSTs, closed loop over {p['concurrency']} keep-alive "
+          f"connections, after {p['warmup']} warm-up. Target: Liaison >= {TARGET_RATIO:.0%} "
+          f"of the baseline.")
+    rows: list[list[str]] = []
+    names = {"auto": "bare FastAPI, uvloop (baseline)", "asyncio": "bare FastAPI, asyncio loop"}
+    for loop, base in rep["baseline"].items():
+        if "events_per_s" not in base:
+            rows.append([names[loop], "ERROR (see below)"])
+            continue
+        rows.append([names[loop], f"{base['events_per_s']:,.0f}", "", "",
+                     pair(base["post_p50_ms"], base["post_p99_ms"]), "",
+                     cpu_text(base["cpu"]), ""])
+    for backend, res in rep["backends"].items():
+        tp = res.get("throughput")
+        if "skipped" in res:
+            rows.append([f"liaison {backend}", f"SKIPPED: {res['skipped']}"])
+        elif not tp:
+            rows.append([f"liaison {backend}", "ERROR (see below)"])
+        else:
+            rows.append([f"liaison {backend}", f"{tp['events_per_s']:,.0f}", pct(tp["ratio"]),
+                         pct(tp["ratio_asyncio_baseline"]),
+                         pair(tp["post_p50_ms"], tp["post_p99_ms"]),
+                         f"{fmt(tp['board_drain_s'], '.2f')} s", cpu_text(tp["cpu"]),
+                         verdict(tp["target_met"])])
+    print("\n".join(table(["server", "events/s", "vs base", "vs asyncio", "POST p50/p99 ms",
+                           "board drain", "cpu srv/db/gen/brd", "target"], rows)))
+    print()
+    print(f"Latency: open loop at {p['rate']:g} events/s for {p['seconds']:g} s, measured from "
+          f"each scheduled send. Target: board p99 < {TARGET_P99_MS:g} ms.")
+    rows = []
+    for backend, res in rep["backends"].items():
+        lat = res.get("latency")
+        if "skipped" in res:
+            rows.append([backend, "SKIPPED"])
+        elif not lat:
+            rows.append([backend, "ERROR (see below)"])
+        else:
+            rows.append([backend, str(lat["sent"]), f"{lat['offered_per_s']:.1f}",
+                         pair(lat["post_p50_ms"], lat["post_p99_ms"]),
+                         pair(lat["board_p50_ms"], lat["board_p99_ms"]),
+                         fmt(lat["board_max_ms"]),
+                         pair(lat["slowest_client_p50_ms"], lat["slowest_client_p99_ms"]),
+                         str(lat["board_expected"] - lat["board_delivered"]),
+                         str(lat["resyncs"]), str(lat["connections"]), cpu_text(lat["cpu"]),
+                         verdict(lat["target_met"])])
+    print("\n".join(table(["backend", "sent", "rate/s", "POST p50/p99 ms", "board p50/p99 ms",
+                           "board max", "slowest p50/p99", "missing", "resyncs", "conns",
+                           "cpu srv/db/gen/brd", "target"], rows)))
+    print()
+    notes = [
+        "baseline events/s: the median of three runs ("
+        + "; ".join(f"{loop}: " + ", ".join(f"{x:,.0f}" for x in b.get("runs_events_per_s", []))
+                    for loop, b in rep["baseline"].items()) + ").",
+        "vs base: against the bare app on uvicorn's default loop (uvloop); vs asyncio: against "
+        "the bare app on the stdlib loop, which `liaison serve` runs on (service/cli.py "
+        "calls asyncio.run(server.serve())).",
+        "board drain: how long after the last POST answer the last board client had every "
+        "decision.",
+        "board p50/p99: over every (event, board client) delivery; slowest: over each event's "
+        "latest delivery among all clients; missing: deliveries that never arrived.",
+        "conns: HTTP connections the open-loop generator needed (it opens more when all are "
+        "busy, so many means the server fell behind the offered rate).",
+        "cpu srv/db/gen/brd: cores used during the phase by the server, the PostgreSQL "
+        "backends of the bench database, the load generator and the board clients "
+        "(1.00 = one core; '-' = not measured).",
+    ]
+    lags = [(b, r["latency"]) for b, r in rep["backends"].items() if r.get("latency")]
+    if lags:
+        notes.append("load generator send lag (actual - scheduled) p99/max ms: " + ", ".join(
+            f"{b} {pair(lat['send_lag_p99_ms'], lat['send_lag_max_ms'], '.2f')}"
+            for b, lat in lags) + ".")
+    for note in notes:
+        print(f"  * {note}")
+    if rep["errors"]:
+        print()
+        print(f"ERRORS ({len(rep['errors'])}):")
+        for err in rep["errors"]:
+            print(f"  - {err}")
+    print()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, help="POSTs in each throughput run (3000)")
+    parser.add_argument("--concurrency", type=int, help="keep-alive connections (32)")
+    parser.add_argument("--rate", type=float, help="offered events/s in the latency run (200)")
+    parser.add_argument("--seconds", type=float, help="length of the latency run (10)")
+    parser.add_argument("--clients", type=int, help="board websocket clients (100)")
+    parser.add_argument("--backends", default="sqlite,postgres",
+                        help="comma-separated: sqlite,postgres (default both)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 300 requests, 16 connections, 100/s for 2 s, "
+                             "10 clients (explicit options still win)")
+    parser.add_argument("--no-ws-compression", dest="ws_compression", action="store_false",
+                        help="board clients do not offer permessage-deflate (browsers do)")
+    parser.add_argument("--drain-timeout", type=float, default=30.0,
+                        help="seconds to wait for every board client to get every decision")
+    opts = parser.parse_args(argv)
+    defaults = ({"requests": 300, "concurrency": 16, "rate": 100.0, "seconds": 2.0,
+                 "clients": 10} if opts.quick else
+                {"requests": 3000, "concurrency": 32, "rate": 200.0, "seconds": 10.0,
+                 "clients": 100})
+    for key, value in defaults.items():
+        if getattr(opts, key) is None:
+            setattr(opts, key, value)
+    opts.warmup = max(50, opts.requests // 10)
+    opts.backends = [b.strip() for b in opts.backends.split(",") if b.strip()]
+    unknown = set(opts.backends) - {"sqlite", "postgres"}
+    if unknown:
+        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    if min(opts.requests, opts.concurrency, opts.clients) < 1 or opts.rate <= 0:
+        parser.error("--requests, --concurrency, --clients and --rate must be positive")
+    return opts
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    started = time.monotonic()
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        report = runner.run(run(opts))
+    report["elapsed_s"] = round(time.monotonic() - started, 1)
+    print_report(report)
+    print(json.dumps(report, separators=(",", ":")))
+    return 1 if report["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
