@@ -20,53 +20,52 @@ async def board(ws: WebSocket, after: int | None = Query(default=None, ge=0)) ->
     rt = ws.app.state.runtime
     await ws.accept()
     # Subscribe before replaying: whatever commits meanwhile arrives on the queue, and
-    # the seq check below drops what the replay already sent.
+    # the seq check drops what the replay already sent.
     sub = rt.hub.subscribe()
     last = sub.position if after is None else after
-    receiver = asyncio.create_task(_drain_client(ws))
-    try:
+
+    async def pump() -> None:
+        nonlocal last
         if after is not None:
             while True:
                 rows = await read_after(rt.engine, last)
                 for seq, body in rows:
-                    await asyncio.wait_for(ws.send_text(message_text(seq, body)), SEND_TIMEOUT)
+                    await ws.send_text(message_text(seq, body))
                     last = seq
                 if len(rows) < 500:
                     break
-        overflow = asyncio.create_task(sub.overflowed.wait())
-        while not receiver.done():
-            # Send whatever is queued without a task per message; wait only when idle.
-            while not sub.queue.empty() and not sub.overflowed.is_set():
-                seq, text = sub.queue.get_nowait()
-                if seq > last:
-                    await asyncio.wait_for(ws.send_text(text), SEND_TIMEOUT)
-                    last = seq
-            if sub.overflowed.is_set():
-                # Fell behind: say where to resume from and let the client reconnect.
-                await asyncio.wait_for(ws.send_text(json.dumps({
-                    "type": "resync", "seq": last, "call_id": None,
-                    "reason": f"this client fell behind; reconnect with ?after={last}"})),
-                    SEND_TIMEOUT)
-                await ws.close(code=1013)
-                break
-            get = asyncio.create_task(sub.queue.get())
-            done, _ = await asyncio.wait({get, overflow, receiver},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if get in done:
-                seq, text = get.result()
-                if seq > last:
-                    await asyncio.wait_for(ws.send_text(text), SEND_TIMEOUT)
-                    last = seq
-            else:
-                get.cancel()
-        overflow.cancel()
+        while True:
+            # No task or timer per message: the overflow watch below stops a stuck send.
+            seq, text = await sub.queue.get()
+            if seq > last:
+                await ws.send_text(text)
+                last = seq
+
+    pumping = asyncio.create_task(pump())
+    receiving = asyncio.create_task(_drain_client(ws))
+    overflow = asyncio.create_task(sub.overflowed.wait())
+    try:
+        done, _ = await asyncio.wait({pumping, receiving, overflow},
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if overflow in done and not receiving.done():
+            pumping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pumping
+            # Fell behind: say where to resume from and let the client reconnect.
+            await asyncio.wait_for(ws.send_text(json.dumps({
+                "type": "resync", "seq": last, "call_id": None,
+                "reason": f"this client fell behind; reconnect with ?after={last}"})),
+                SEND_TIMEOUT)
+            await ws.close(code=1013)
     except (WebSocketDisconnect, TimeoutError, RuntimeError):
         pass
     finally:
         rt.hub.unsubscribe(sub)
-        receiver.cancel()
-        with contextlib.suppress(BaseException):
-            await receiver
+        for task in (pumping, receiving, overflow):
+            task.cancel()
+        for task in (pumping, receiving, overflow):
+            with contextlib.suppress(BaseException):
+                await task
 
 
 async def _drain_client(ws: WebSocket) -> None:

@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from service.app import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: a plain def would be sent to a worker thread on every request.
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 

@@ -16,6 +16,10 @@ from rules.check import run_tests
 from rules.load import PolicyInvalid, load_policy_file
 from service.settings import Settings
 
+# Board messages are small JSON: compressing each one for each client costs more CPU than
+# it saves on a local network.
+UVICORN_OPTIONS: dict[str, Any] = {"loop": "auto", "ws_per_message_deflate": False}
+
 
 def _server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -87,7 +91,7 @@ async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None
 
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
-                            lifespan="on", ws_max_size=64 * 1024)
+                            lifespan="on", ws_max_size=64 * 1024, **UVICORN_OPTIONS)
     server = uvicorn.Server(config)
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
@@ -134,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = _settings(args)
     demo = {"rate": args.rate, "seed": args.seed} if args.command == "demo" else None
     try:
-        asyncio.run(_serve(settings, args.log_level, demo))
+        # uvicorn's own loop choice (uvloop where installed), as `uvicorn.run` would make.
+        config = uvicorn.Config(app="service.app:create_app", **UVICORN_OPTIONS)
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(_serve(settings, args.log_level, demo))
     except PolicyInvalid as exc:
         print(f"liaison: refusing to start: {exc}", file=sys.stderr)
         return 2

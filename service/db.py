@@ -25,7 +25,7 @@ def create_engine(url: str) -> AsyncEngine:
     """Build the engine; SQLite gets WAL and full fsync so an acknowledged event survives."""
     kwargs: dict[str, Any] = {}
     if url.startswith("postgresql"):
-        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        kwargs.update(pool_size=10, max_overflow=10, pool_recycle=1800)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 
