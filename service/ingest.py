@@ -13,16 +13,15 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, func, insert, or_, select, update
 
 from adapters.generic import CallEvent
 from routing.models import Availability, Decision, Destination
 from routing.service import apply_override, decide_call
 from rules.evaluate import CompiledPolicy
+from service.batch import Batch, Keys
 from service.errors import Conflict, NotFound
 from service.fold import CallState, apply_event, fold
-from service.tables import CAD_EVENT, CALL, DECISION, REJECT, as_utc, utcnow
-from service.writer import WriteContext
+from service.tables import as_utc, utcnow
 
 TeamStatus = Literal["assigned", "en_route", "on_scene", "backup_requested", "cleared"]
 
@@ -56,10 +55,6 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
-def _decision_json(decision: Decision) -> str:
-    return decision.model_dump_json()
-
-
 def call_summary(call: dict[str, Any]) -> dict[str, Any]:
     """What a board shows of a call: enough to act, no narrative."""
     return {
@@ -74,45 +69,22 @@ def call_summary(call: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _units_busy(ctx: WriteContext, exclude_call: str | None) -> int:
-    c = CALL.c
-    q = select(func.count()).select_from(CALL).where(
-        c.holds_unit.is_(True), c.closed_at.is_(None),
-        or_(c.team_status.is_(None), c.team_status != "cleared"),
-    )
-    if exclude_call:
-        q = q.where(c.id != exclude_call)
-    return int((await ctx.conn.execute(q)).scalar_one())
-
-
-async def _load_call(ctx: WriteContext, **where: str) -> dict[str, Any] | None:
-    c = CALL.c
-    cond = and_(*(c[k] == v for k, v in where.items()))
-    row = (await ctx.conn.execute(select(CALL).where(cond))).mappings().first()
-    return dict(row) if row else None
-
-
-def _holds_unit(decision: Decision) -> bool:
-    return decision.involves_team and decision.needs_field_unit
-
-
 def _same_decision(a: Decision, b: Decision) -> bool:
     keys = ("destination", "mode", "category", "matched_rules", "not_served_reason",
             "policy_version", "eligible")
     return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
-async def _record_decision(ctx: WriteContext, call: dict[str, Any], decision: Decision, *,
-                           cause: str, event_id: str | None) -> int:
-    await ctx.conn.execute(insert(DECISION), {
+def _record_decision(ctx: Batch, call: dict[str, Any], decision: dict[str, Any], *,
+                     cause: str, event_id: str | None) -> None:
+    ctx.add_decision({
         "call_id": call["id"], "cause": cause, "event_id": event_id,
-        "destination": decision.destination.value, "policy_version": decision.policy_version,
-        "decision": _decision_json(decision), "created_at": utcnow(),
+        "destination": decision["destination"], "policy_version": decision["policy_version"],
+        "decision": call["decision"], "created_at": utcnow(),
     })
-    body = _dumps({"type": "decision", "call_id": call["id"], "cause": cause,
-                   "at": utcnow().isoformat(), "call": call_summary(call),
-                   "decision": decision.model_dump(mode="json")})
-    return await ctx.board(call["id"], "decision", body)
+    ctx.board(call["id"], "decision", _dumps({
+        "type": "decision", "call_id": call["id"], "cause": cause, "at": utcnow().isoformat(),
+        "call": call_summary(call), "decision": decision}))
 
 
 class IngestResult(BaseModel):
@@ -130,36 +102,36 @@ class IngestEvent:
     units_total: int
     source: str = "generic"
 
-    async def apply(self, ctx: WriteContext) -> dict[str, Any]:
+    def keys(self) -> Keys:
+        return Keys(event_ids=[self.event.event_id],
+                    incidents=[(self.source, self.event.incident_id)])
+
+    async def apply(self, ctx: Batch) -> dict[str, Any]:
         ev = self.event
-        e = CAD_EVENT.c
-        seen = (await ctx.conn.execute(
-            select(e.response).where(e.event_id == ev.event_id))).scalar_one_or_none()
+        seen = ctx.responses.get(ev.event_id)
         if seen is not None:
             # A retry: the first answer, and nothing new stored or sent.
             return dict(json.loads(seen))
 
-        call = await _load_call(ctx, source=self.source, incident_id=ev.incident_id)
+        call = await ctx.call_by_incident(self.source, ev.incident_id)
         if call is None:
             state = apply_event(None, ev)
             call_id = uuid.uuid4().hex
         else:
             call_id = call["id"]
-            last = as_utc(call["last_event_at"])
-            if ev.occurred_at >= last:
+            if ev.occurred_at >= as_utc(call["last_event_at"]):
                 state = apply_event(_state_of(call), ev)
             else:
                 # An event from the past: replay every event of the call in CAD order.
-                bodies = (await ctx.conn.execute(
-                    select(e.body).where(e.call_id == call_id).order_by(e.id))).scalars()
-                earlier = [CallEvent.model_validate_json(b) for b in bodies]
+                earlier = [CallEvent.model_validate_json(b)
+                           for b in await ctx.event_bodies(call_id)]
                 state = fold([*earlier, ev])
 
         previous = Decision.model_validate_json(call["decision"]) if call else None
         if state.closed_at is not None and previous is not None:
             decision = previous
         else:
-            busy = await _units_busy(ctx, exclude_call=call_id if call else None)
+            busy = await ctx.units_busy(exclude_call=call_id)
             decision = decide_call(state.facts(), self.policy,
                                    Availability(units_total=self.units_total, units_busy=busy))
             if previous and previous.override and decision.basis != "exclusion":
@@ -168,32 +140,25 @@ class IngestEvent:
                                           by=previous.override.by,
                                           reason=previous.override.reason,
                                           at=previous.override.at)
-        row = _call_row(call_id, self.source, ev.incident_id, state, decision,
-                        holds_unit=_holds_unit(decision), existing=call)
-        if call is None:
-            await ctx.conn.execute(insert(CALL), row)
-        else:
-            await ctx.conn.execute(update(CALL)
-                                   .where(CALL.c.id == call_id), row)
-
-        response = {"call_id": call_id, "event_id": ev.event_id,
-                    "decision": decision.model_dump(mode="json")}
-        await ctx.conn.execute(insert(CAD_EVENT), {
+        decision_doc = decision.model_dump(mode="json")
+        row = _call_row(call_id, self.source, ev.incident_id, state, decision_doc,
+                        existing=call)
+        ctx.save_call(row)
+        response = {"call_id": call_id, "event_id": ev.event_id, "decision": decision_doc}
+        ctx.add_event({
             "event_id": ev.event_id, "call_id": call_id, "source": self.source,
             "incident_id": ev.incident_id, "type": ev.type, "occurred_at": ev.occurred_at,
             "received_at": utcnow(), "body": ev.model_dump_json(exclude_unset=True),
             "response": _dumps(response),
         })
-
         if previous is None or not _same_decision(previous, decision):
-            await _record_decision(ctx, row, decision, cause="event", event_id=ev.event_id)
+            _record_decision(ctx, row, decision_doc, cause="event", event_id=ev.event_id)
         closing = state.closed_at is not None and (call is None or call["closed_at"] is None)
         kind = "call_closed" if closing else "call_updated"
         if call is not None or closing:
-            await ctx.board(call_id, kind, _dumps({
+            ctx.board(call_id, kind, _dumps({
                 "type": kind, "call_id": call_id, "at": utcnow().isoformat(),
-                "event_id": ev.event_id, "call": call_summary(row),
-                "decision": decision.model_dump(mode="json"),
+                "event_id": ev.event_id, "call": call_summary(row), "decision": decision_doc,
             }))
         return response
 
@@ -210,8 +175,7 @@ def _state_of(call: dict[str, Any]) -> CallState:
 
 
 def _call_row(call_id: str, source: str, incident_id: str, state: CallState,
-              decision: Decision, *, holds_unit: bool,
-              existing: dict[str, Any] | None) -> dict[str, Any]:
+              decision: dict[str, Any], *, existing: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "id": call_id, "source": source, "incident_id": incident_id,
         "channel": state.channel, "nature_code": state.nature_code,
@@ -223,11 +187,20 @@ def _call_row(call_id: str, source: str, incident_id: str, state: CallState,
         "team_status": existing["team_status"] if existing else None,
         "unit": existing["unit"] if existing else None,
         "disposition": existing["disposition"] if existing else None,
-        "destination": decision.destination.value, "mode": decision.mode.value,
-        "category": decision.category, "eligible": decision.eligible,
-        "not_served_reason": decision.not_served_reason, "holds_unit": holds_unit,
-        "policy_version": decision.policy_version, "decision": _decision_json(decision),
-        "updated_at": utcnow(),
+        **_decision_columns(decision),
+        "category": decision["category"], "eligible": decision["eligible"],
+        "policy_version": decision["policy_version"], "updated_at": utcnow(),
+    }
+
+
+def _decision_columns(decision: dict[str, Any]) -> dict[str, Any]:
+    """The call's columns that follow its current decision."""
+    return {
+        "destination": decision["destination"], "mode": decision["mode"],
+        "not_served_reason": decision["not_served_reason"],
+        "holds_unit": (decision["destination"] in (Destination.call_team, Destination.joint)
+                       and decision["needs_field_unit"]),
+        "decision": _dumps(decision),
     }
 
 
@@ -244,8 +217,11 @@ class ChangeStatus:
     call_id: str
     change: StatusChange
 
-    async def apply(self, ctx: WriteContext) -> dict[str, Any]:
-        call = await _load_call(ctx, id=self.call_id)
+    def keys(self) -> Keys:
+        return Keys(call_ids=[self.call_id])
+
+    async def apply(self, ctx: Batch) -> dict[str, Any]:
+        call = await ctx.call_by_id(self.call_id)
         if call is None:
             raise NotFound(f"no call {self.call_id}")
         if call["destination"] not in (Destination.call_team, Destination.joint):
@@ -265,10 +241,9 @@ class ChangeStatus:
             values["unit"] = self.change.unit
         if new == "cleared":
             values["disposition"] = self.change.disposition
-        await ctx.conn.execute(update(CALL)
-                               .where(CALL.c.id == self.call_id), values)
         call.update(values)
-        await ctx.board(self.call_id, "status", _dumps({
+        ctx.save_call(call)
+        ctx.board(self.call_id, "status", _dumps({
             "type": "status", "call_id": self.call_id, "at": values["updated_at"].isoformat(),
             "from": current, "status": new, "unit": call["unit"],
             "disposition": call["disposition"], "note": self.change.note,
@@ -292,8 +267,11 @@ class OverrideCall:
     request: OverrideRequest
     at: datetime
 
-    async def apply(self, ctx: WriteContext) -> Decision:
-        call = await _load_call(ctx, id=self.call_id)
+    def keys(self) -> Keys:
+        return Keys(call_ids=[self.call_id])
+
+    async def apply(self, ctx: Batch) -> Decision:
+        call = await ctx.call_by_id(self.call_id)
         if call is None:
             raise NotFound(f"no call {self.call_id}")
         if call["closed_at"] is not None:
@@ -302,14 +280,10 @@ class OverrideCall:
         decision = apply_override(current, destination=self.request.destination,
                                   by=self.request.by, reason=self.request.reason.strip(),
                                   at=self.at)
-        values = {"destination": decision.destination.value, "mode": decision.mode.value,
-                  "not_served_reason": decision.not_served_reason,
-                  "holds_unit": _holds_unit(decision),
-                  "decision": _decision_json(decision), "updated_at": utcnow()}
-        await ctx.conn.execute(update(CALL)
-                               .where(CALL.c.id == self.call_id), values)
-        call.update(values)
-        await _record_decision(ctx, call, decision, cause="override", event_id=None)
+        doc = decision.model_dump(mode="json")
+        call.update(_decision_columns(doc), updated_at=utcnow())
+        ctx.save_call(call)
+        _record_decision(ctx, call, doc, cause="override", event_id=None)
         return decision
 
 
@@ -322,9 +296,10 @@ class RecordReject:
     errors: list[dict[str, Any]]
     body: str
 
-    async def apply(self, ctx: WriteContext) -> int:
-        res = await ctx.conn.execute(
-            insert(REJECT).returning(REJECT.c.id),
-            {"source": self.source, "path": self.path, "received_at": utcnow(),
-             "errors": _dumps(self.errors), "body": self.body[:1_000_000]})
-        return int(res.scalar_one())
+    def keys(self) -> Keys:
+        return Keys()
+
+    async def apply(self, ctx: Batch) -> int:
+        return await ctx.add_reject({"source": self.source, "path": self.path,
+                                     "received_at": utcnow(), "errors": _dumps(self.errors),
+                                     "body": self.body[:1_000_000]})

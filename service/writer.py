@@ -12,43 +12,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.batch import Batch, Keys
 from service.db import WRITE_LOCK_KEY, is_postgres
 from service.errors import DomainError, Unavailable
-from service.tables import BOARD, utcnow
 
 log = logging.getLogger("liaison.writer")
 BOARD_CHANNEL = "liaison_board"
 
 
-@dataclass
-class WriteContext:
-    """What a command may use inside the writer's transaction."""
-
-    conn: AsyncConnection
-    postgres: bool
-    max_seq: int = 0
-    board_rows: int = 0
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    async def board(self, call_id: str, type_: str, body: str) -> int:
-        """Append a board message; its seq is assigned by the database."""
-        seq = (await self.conn.execute(
-            insert(BOARD).returning(BOARD.c.seq),
-            {"call_id": call_id, "type": type_, "created_at": utcnow(), "body": body},
-        )).scalar_one()
-        self.max_seq = max(self.max_seq, seq)
-        self.board_rows += 1
-        return int(seq)
-
-
 class Command(Protocol):
-    async def apply(self, ctx: WriteContext) -> Any:
+    def keys(self) -> Keys:
+        """What the command will read, fetched for the whole batch at once."""
+
+    async def apply(self, ctx: Batch) -> Any:
         """Validate first, raise DomainError before writing anything, then write."""
 
 
@@ -121,15 +102,18 @@ class Writer:
     async def _commit(self, batch: list[_Item]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, DomainError | None]] = []
         async with self.engine.begin() as conn:
-            ctx = WriteContext(conn=conn, postgres=self.postgres)
+            ctx = Batch(conn=conn, postgres=self.postgres)
             if self.postgres:
+                # Taken before reading, so what we read is what the last writer committed.
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
                                    {"k": WRITE_LOCK_KEY})
+            await ctx.prefetch([command.keys() for command, _ in batch])
             for command, fut in batch:
                 try:
                     outcomes.append((fut, await command.apply(ctx), None))
                 except DomainError as refused:
                     outcomes.append((fut, None, refused))
+            await ctx.flush()
             if self.postgres and ctx.board_rows:
                 # Delivered at commit, to every instance listening on this database.
                 await conn.execute(text("SELECT pg_notify(:c, :s)"),

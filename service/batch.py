@@ -1,0 +1,166 @@
+"""One writer batch as a unit of work: read what the batch needs in a few queries, let the
+commands work on that in memory, then write everything with one statement per table.
+
+Why: a statement is a round trip (to SQLite's thread or to PostgreSQL); per event that
+was seven of them. Per batch it is now a handful, whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.tables import BOARD, CAD_EVENT, CALL, DECISION, REJECT, utcnow
+
+_CALL_COLUMNS = [c.name for c in CALL.columns]
+_UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam("_id"))
+_INSERT_BOARD = insert(BOARD).returning(BOARD.c.seq, sort_by_parameter_order=True)
+
+
+def occupies_unit(call: dict[str, Any] | None) -> bool:
+    """The call keeps a team field unit busy: routed to the team, open, not cleared."""
+    return bool(call and call["holds_unit"] and call["closed_at"] is None
+                and call["team_status"] != "cleared")
+
+
+@dataclass
+class Keys:
+    """What a command will look up, so the batch can read it all up front."""
+
+    event_ids: list[str] = field(default_factory=list)
+    incidents: list[tuple[str, str]] = field(default_factory=list)
+    call_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Batch:
+    conn: AsyncConnection
+    postgres: bool
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_incident: dict[tuple[str, str], str] = field(default_factory=dict)
+    responses: dict[str, str] = field(default_factory=dict)
+    max_seq: int = 0
+    _missing_incidents: set[tuple[str, str]] = field(default_factory=set)
+    _new: set[str] = field(default_factory=set)
+    _dirty: set[str] = field(default_factory=set)
+    _events: list[dict[str, Any]] = field(default_factory=list)
+    _decisions: list[dict[str, Any]] = field(default_factory=list)
+    _board: list[dict[str, Any]] = field(default_factory=list)
+    _busy: int | None = None
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def prefetch(self, keys: list[Keys]) -> None:
+        event_ids = sorted({e for k in keys for e in k.event_ids})
+        incidents = {i for k in keys for i in k.incidents}
+        call_ids = sorted({c for k in keys for c in k.call_ids})
+        if event_ids:
+            rows = await self.conn.execute(select(CAD_EVENT.c.event_id, CAD_EVENT.c.response)
+                                           .where(CAD_EVENT.c.event_id.in_(event_ids)))
+            self.responses.update({eid: resp for eid, resp in rows})
+        if incidents or call_ids:
+            conds = []
+            if incidents:
+                conds.append(CALL.c.incident_id.in_(sorted({i for _, i in incidents})))
+            if call_ids:
+                conds.append(CALL.c.id.in_(call_ids))
+            for row in (await self.conn.execute(select(CALL).where(or_(*conds)))).mappings():
+                self._remember(dict(row))
+            self._missing_incidents |= {i for i in incidents if i not in self.by_incident}
+
+    def _remember(self, row: dict[str, Any]) -> None:
+        self.calls[row["id"]] = row
+        self.by_incident[(row["source"], row["incident_id"])] = row["id"]
+
+    async def call_by_incident(self, source: str, incident_id: str) -> dict[str, Any] | None:
+        key = (source, incident_id)
+        if key not in self.by_incident and key not in self._missing_incidents:
+            row = (await self.conn.execute(select(CALL).where(
+                CALL.c.source == source, CALL.c.incident_id == incident_id))).mappings().first()
+            if row is None:
+                self._missing_incidents.add(key)
+            else:
+                self._remember(dict(row))
+        call_id = self.by_incident.get(key)
+        return dict(self.calls[call_id]) if call_id else None
+
+    async def call_by_id(self, call_id: str) -> dict[str, Any] | None:
+        if call_id not in self.calls:
+            row = (await self.conn.execute(select(CALL).where(CALL.c.id == call_id))
+                   ).mappings().first()
+            if row is None:
+                return None
+            self._remember(dict(row))
+        return dict(self.calls[call_id])
+
+    async def units_busy(self, exclude_call: str | None = None) -> int:
+        """Team field units in use now, this batch's changes included."""
+        if self._busy is None:
+            c = CALL.c
+            self._busy = int((await self.conn.execute(
+                select(func.count()).select_from(CALL).where(
+                    c.holds_unit.is_(True), c.closed_at.is_(None),
+                    or_(c.team_status.is_(None), c.team_status != "cleared")))).scalar_one())
+        own = occupies_unit(self.calls.get(exclude_call)) if exclude_call else False
+        return self._busy - (1 if own else 0)
+
+    async def event_bodies(self, call_id: str) -> list[str]:
+        """Every stored event of a call, in arrival order, this batch's included."""
+        rows = await self.conn.execute(select(CAD_EVENT.c.body)
+                                       .where(CAD_EVENT.c.call_id == call_id)
+                                       .order_by(CAD_EVENT.c.id))
+        return [*rows.scalars(), *(e["body"] for e in self._events if e["call_id"] == call_id)]
+
+    # -- writes (buffered until flush) ------------------------------------------------
+
+    def save_call(self, row: dict[str, Any]) -> None:
+        before = self.calls.get(row["id"])
+        if self._busy is not None:
+            self._busy += int(occupies_unit(row)) - int(occupies_unit(before))
+        if before is None:
+            self._new.add(row["id"])
+            self._missing_incidents.discard((row["source"], row["incident_id"]))
+        else:
+            row = {**before, **row}
+        self._dirty.add(row["id"])
+        self._remember(row)
+
+    def add_event(self, row: dict[str, Any]) -> None:
+        self._events.append(row)
+        self.responses[row["event_id"]] = row["response"]
+
+    def add_decision(self, row: dict[str, Any]) -> None:
+        self._decisions.append(row)
+
+    def board(self, call_id: str, type_: str, body: str) -> None:
+        """Append a board message; the database gives it its seq at flush."""
+        self._board.append({"call_id": call_id, "type": type_, "created_at": utcnow(),
+                            "body": body})
+
+    @property
+    def board_rows(self) -> int:
+        return len(self._board)
+
+    async def add_reject(self, row: dict[str, Any]) -> int:
+        res = await self.conn.execute(insert(REJECT).returning(REJECT.c.id), row)
+        return int(res.scalar_one())
+
+    async def flush(self) -> None:
+        conn = self.conn
+        new = [self.calls[i] for i in self._dirty if i in self._new]
+        changed = [{**{k: v for k, v in self.calls[i].items() if k != "id"}, "_id": i}
+                   for i in self._dirty if i not in self._new]
+        if new:
+            await conn.execute(insert(CALL), [{k: r[k] for k in _CALL_COLUMNS} for r in new])
+        if changed:
+            await conn.execute(_UPDATE_CALL, changed)
+        if self._events:
+            await conn.execute(insert(CAD_EVENT), self._events)
+        if self._decisions:
+            await conn.execute(insert(DECISION), self._decisions)
+        if self._board:
+            seqs = (await conn.execute(_INSERT_BOARD, self._board)).scalars().all()
+            self.max_seq = max(int(s) for s in seqs)
