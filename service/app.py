@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await migrate(engine)
         hub = BoardHub(engine, queue_size=settings.board_queue_size)
         await hub.start()
-        writer = Writer(engine, batch_max=settings.ingest_batch_max, on_commit=hub.poke)
+        writer = Writer(engine, batch_max=settings.ingest_batch_max, on_commit=hub.publish)
         writer.start()
         listener = None
         if settings.is_postgres:

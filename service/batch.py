@@ -43,6 +43,7 @@ class Batch:
     by_incident: dict[tuple[str, str], str] = field(default_factory=dict)
     responses: dict[str, str] = field(default_factory=dict)
     max_seq: int = 0
+    committed_board: list[tuple[int, str]] = field(default_factory=list)
     _missing_incidents: set[tuple[str, str]] = field(default_factory=set)
     _new: set[str] = field(default_factory=set)
     _dirty: set[str] = field(default_factory=set)
@@ -163,4 +164,6 @@ class Batch:
             await conn.execute(insert(DECISION), self._decisions)
         if self._board:
             seqs = (await conn.execute(_INSERT_BOARD, self._board)).scalars().all()
-            self.max_seq = max(int(s) for s in seqs)
+            self.committed_board = [(int(seq), row["body"])
+                                    for seq, row in zip(seqs, self._board, strict=True)]
+            self.max_seq = max(seq for seq, _ in self.committed_board)

@@ -69,9 +69,27 @@ class BoardHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def poke(self, _seq: int | None = None) -> None:
-        """Something was committed: read it soon."""
+    def poke(self, seq: int | None = None) -> None:
+        """Something was committed (up to `seq`, when known): read it soon."""
+        if seq is not None and seq <= self.last_seq:
+            return  # our own commit, already fanned out
         self._wake.set()
+
+    def publish(self, rows: list[tuple[int, str]]) -> None:
+        """Rows this process just committed: fan them out without reading them back,
+        when they follow on from what was sent; otherwise read from the database, which
+        keeps the order whoever wrote them."""
+        if not rows or rows[0][0] != self.last_seq + 1:
+            self.poke()
+            return
+        for seq, body in rows:
+            self._fan_out(seq, body)
+
+    def _fan_out(self, seq: int, body: str) -> None:
+        text = message_text(seq, body)
+        self.last_seq = seq
+        for sub in tuple(self.subscribers):
+            sub.offer(seq, text)
 
     def subscribe(self) -> Subscription:
         sub = Subscription(self.queue_size, self.last_seq)
@@ -96,10 +114,9 @@ class BoardHub:
         while True:
             rows = await read_after(self.engine, self.last_seq)
             for i, (seq, body) in enumerate(rows, 1):
-                text = message_text(seq, body)
-                self.last_seq = seq
-                for sub in tuple(self.subscribers):
-                    sub.offer(seq, text)
+                if seq <= self.last_seq:
+                    continue  # published directly while we were reading
+                self._fan_out(seq, body)
                 if i % 20 == 0:
                     # Let senders drain between chunks: a burst alone must not overflow
                     # a client that keeps up.

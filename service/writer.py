@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import text
@@ -38,7 +38,7 @@ _Item = tuple[Command, asyncio.Future[Any]]
 
 class Writer:
     def __init__(self, engine: AsyncEngine, *, batch_max: int = 256,
-                 on_commit: Callable[[int], Awaitable[None] | None] | None = None) -> None:
+                 on_commit: Callable[[list[tuple[int, str]]], None] | None = None) -> None:
         self.engine = engine
         self.postgres = is_postgres(engine)
         self.batch_max = batch_max
@@ -127,6 +127,5 @@ class Writer:
             else:
                 fut.set_result(result)
         if ctx.board_rows and self.on_commit:
-            maybe = self.on_commit(ctx.max_seq)
-            if maybe is not None:
-                await maybe
+            # The committed board rows themselves, so this instance's boards need no re-read.
+            self.on_commit(ctx.committed_board)
