@@ -2,9 +2,11 @@
 
 It parses the same CAD event body as Liaison's `/v1/cad/events` with a small pydantic
 model and answers a small JSON document, with no database, policy or board behind it.
-Served by uvicorn the same way `liaison serve` is (one worker, httptools, log level
-warning); `--loop` picks the event loop:
+Served by uvicorn the same way `liaison serve` is: one worker, httptools, log level
+warning, on uvicorn's default loop ("auto": uvloop when installed), which is what
+bench/ingest.py runs as its baseline. `--loop` picks another loop for a manual comparison:
 
+    python -m bench.bare_app --port 8001
     python -m bench.bare_app --port 8001 --loop asyncio
 """
 
@@ -53,8 +55,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"],
-                        help="uvicorn's event loop: auto is uvloop when installed; "
-                             "asyncio is what `liaison serve` runs on (asyncio.run)")
+                        help="uvicorn's event loop (default auto: uvloop when installed, "
+                             "as `liaison serve` runs)")
     args = parser.parse_args()
     config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning",
                             lifespan="on", loop=args.loop)

@@ -1,9 +1,11 @@
-"""Ingest benchmark for Liaison: POST throughput against a bare FastAPI baseline, and
-POST-to-board latency at a fixed offered rate, on SQLite and on PostgreSQL.
+"""Ingest benchmark for Liaison: POST throughput against a bare FastAPI baseline, with and
+without board clients connected, and POST-to-board latency at a fixed offered rate, on
+SQLite and on PostgreSQL.
 
-    .venv/bin/python bench/ingest.py                 # full run, about 90 s
+    .venv/bin/python bench/ingest.py                 # full run, about 45 s
     .venv/bin/python bench/ingest.py --quick         # smoke run, small numbers
     .venv/bin/python bench/ingest.py --backends sqlite --requests 5000
+    .venv/bin/python bench/ingest.py --clients 0     # no board clients: ingest alone
 
 Method
 ------
@@ -20,35 +22,41 @@ connections) managed ~450/s; the same client is used for every server.
 
 Baseline: bench/bare_app.py, a FastAPI app whose one POST endpoint parses the same event
 body with a small pydantic model and answers a small JSON document; one uvicorn worker,
-httptools, log level warning; the median of three throughput runs. It is served twice:
-on uvicorn's default loop ("auto": uvloop when installed), the baseline the target is
-judged against, and on the stdlib asyncio loop, which is what `liaison serve` really runs
-on (service/cli.py calls asyncio.run(server.serve()), which bypasses uvicorn's loop
-setup), for an apples-to-apples ratio.
+httptools, log level warning, on uvicorn's default loop ("auto": uvloop when installed),
+which is also the loop `liaison serve` runs on (service/cli.py builds its loop with
+uvicorn's own loop factory); the median of three throughput runs.
 
-Liaison: `python -m service.cli serve` on a fresh SQLite file, then on a fresh PostgreSQL
-database created from the admin URL in LIAISON_TEST_POSTGRES_URL or .pg-test-url and
-dropped afterwards; --clients board websockets (the `websockets` library, offering
-permessage-deflate as browsers do, unless --no-ws-compression) stay connected to
-/v1/board throughout.
+Liaison: `python -m service.cli serve` on SQLite, then on PostgreSQL, a new server on a
+fresh database for each throughput run (a new SQLite file; a PostgreSQL database created
+from the admin URL in LIAISON_TEST_POSTGRES_URL or .pg-test-url and dropped afterwards):
+Liaison slows down as open calls pile up (by about a third after 15,000 events on
+SQLite), so runs sharing a database would favour whichever ran first. Board clients are
+websockets (the `websockets` library) on /v1/board; they offer permessage-deflate as
+browsers do (unless --no-ws-compression), which `liaison serve` declines, so board
+messages travel uncompressed; the report says whether any client got the extension.
 Every event has its own event_id and incident_id, so each one opens a new call and each
 board client must receive one `decision` message per event.
 
-Throughput (closed loop): after a warm-up of --requests/10 events (at least 50),
---requests POSTs over --concurrency keep-alive connections, each connection sending its
-next request as soon as the previous answer arrives. events/s = requests / (last answer -
-first send). For Liaison the run then waits until every board client has every decision
-and reports how long after the last answer that was ("board drain").
+Throughput (closed loop), two runs per backend: with no board client connected (durable
+ingest alone), and with --clients board clients connected to /v1/board from before the
+warm-up (left out with --clients 0). Each run follows a warm-up of --requests/10 events
+(at least 50) and sends --requests POSTs over --concurrency keep-alive connections, each
+connection sending its next request as soon as the previous answer arrives. events/s =
+requests / (last answer - first send). With board clients the run then waits until every
+board client has every decision and reports how long after the last answer that was
+("board drain").
 
-Latency (open loop): --rate events/s for --seconds. Send i is scheduled at t0 + i/rate
-whether or not earlier sends have finished (the connection pool grows as needed), so a
-slow server cannot slow down the offered load, and latencies are measured from the
-scheduled send time (no coordinated omission). "POST" is scheduled start -> complete
-answer. "board" is scheduled start -> the moment a board client's websocket yields the
-event's decision message, matched by the call_id of the POST answer; both processes read
-CLOCK_MONOTONIC, which is system-wide on Linux. Board percentiles are given over all
-(event, client) deliveries and over the per-event maximum across clients (the slowest
-board for each event). The 50 ms target is judged on the all-deliveries p99.
+Latency (open loop), on the server and database of the last throughput run, so with the
+--clients board clients still connected: --rate events/s for --seconds. Send i is
+scheduled at t0 + i/rate whether or not earlier sends have finished (the connection pool
+grows as needed), so a slow server cannot slow down the offered load, and latencies are
+measured from the scheduled send time (no coordinated omission). "POST" is scheduled
+start -> complete answer. "board" is scheduled start -> the moment a board client's
+websocket yields the event's decision message, matched by the call_id of the POST answer;
+both processes read CLOCK_MONOTONIC, which is system-wide on Linux. Board percentiles are
+given over all (event, client) deliveries and over the per-event maximum across clients
+(the slowest board for each event). The 50 ms target is judged on the all-deliveries p99;
+with --clients 0 only POST latency is measured and the target is not judged.
 
 CPU: for each phase, the CPU seconds used by the server (from /proc), the PostgreSQL
 backends serving the bench database (when PostgreSQL is local), the load generator and
@@ -64,6 +72,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import math
 import multiprocessing
@@ -381,6 +390,7 @@ class BoardFleet:
         self.complete: dict[str, int] = {}  # call_id -> clients that have it
         self.resyncs = 0
         self.reconnects = 0
+        self.deflate: list[bool] = []  # per client: permessage-deflate negotiated
         self.errors: list[str] = []
 
     def _on_message(self, idx: int, text: str, at: int) -> int | None:
@@ -413,6 +423,7 @@ class BoardFleet:
                 async with gate:
                     ws = await connect(target, open_timeout=30, max_size=2**22,
                                        compression="deflate" if compression else None)
+                self.deflate[idx] = bool(ws.protocol.extensions)
                 ready.set()
                 try:
                     async for message in ws:
@@ -440,6 +451,7 @@ class BoardFleet:
         self.clients = n
         self.seen, self.complete = {}, {}
         self.resyncs = self.reconnects = 0
+        self.deflate = [False] * n
         self.errors = []
         ready = [asyncio.Event() for _ in range(n)]
         gate = asyncio.Semaphore(20)
@@ -447,7 +459,8 @@ class BoardFleet:
                       for i in range(n)]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready)), 30)
-        return {"connected": sum(e.is_set() for e in ready), "errors": self.errors}
+        return {"connected": sum(e.is_set() for e in ready), "deflate": sum(self.deflate),
+                "errors": self.errors}
 
     async def collect(self, call_ids: list[str], wait_s: float,
                       want_times: bool) -> dict[str, Any]:
@@ -689,25 +702,26 @@ def post_stats(result: LoadResult) -> dict[str, Any]:
             "ok": len(result.ok), "sent": len(result.samples)}
 
 
-async def bench_baseline(loop: str, opts: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
-    """The bare app: the median of BASELINE_RUNS closed-loop runs (each one is short)."""
+async def bench_baseline(opts: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    """The bare app on uvicorn's default loop: the median of BASELINE_RUNS closed-loop runs
+    (each one is short)."""
     port = free_port()
-    server = await start_server(f"bare-{loop}", ["-m", "bench.bare_app", "--port", str(port),
-                                                 "--loop", loop], port, "/openapi.json", log_dir)
+    server = await start_server("bare", ["-m", "bench.bare_app", "--port", str(port)], port,
+                                "/openapi.json", log_dir)
     try:
-        await closed_loop(port, [event_body(f"bw{loop}", i) for i in range(opts.warmup)],
+        await closed_loop(port, [event_body("bw", i) for i in range(opts.warmup)],
                           opts.concurrency)
         meter = CpuMeter(server)
         before = await meter.mark()
-        runs = [await closed_loop(port, [event_body(f"b{loop}{r}", i)
+        runs = [await closed_loop(port, [event_body(f"b{r}", i)
                                          for i in range(opts.requests)], opts.concurrency)
                 for r in range(BASELINE_RUNS)]
         after = await meter.mark()
         result = sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
-        errors = [f"bare app ({loop}): {e}" for r in runs for e in r.errors]
+        errors = [f"bare app: {e}" for r in runs for e in r.errors]
         if not server.alive:
-            errors.append(f"bare app ({loop}) died")
-        return {"loop": loop, "events_per_s": round(result.rate, 1),
+            errors.append("bare app died")
+        return {"events_per_s": round(result.rate, 1),
                 "runs_events_per_s": [round(r.rate, 1) for r in runs], **post_stats(result),
                 "cpu": meter.use(before, after), "errors": errors}
     finally:
@@ -737,86 +751,106 @@ async def pg_execute(admin_url: str, sql: str) -> None:
 
 
 async def bench_liaison(backend: str, database_url: str, opts: argparse.Namespace,
-                        boards: Boards, log_dir: Path,
+                        boards: Boards | None, log_dir: Path, latency: bool,
                         pg_local: tuple[str, str] | None = None) -> dict[str, Any]:
-    """pg_local: (admin URL, database name) when PostgreSQL runs on this machine, to
-    count its CPU."""
+    """One server on a fresh database: a warm-up and a throughput run with no board client
+    (boards None) or with opts.clients board clients, then the latency run if `latency`.
+    pg_local: (admin URL, database name) when PostgreSQL runs on this machine, to count
+    its CPU."""
+    clients = opts.clients if boards is not None else 0
     port = free_port()
     server = await start_server(
-        f"liaison-{backend}",
+        f"liaison-{backend}-{clients}boards",
         ["-m", "service.cli", "serve", "--port", str(port), "--database-url", database_url,
          "--log-level", "warning"], port, "/v1/health", log_dir)
     errors: list[str] = []
     out: dict[str, Any] = {"errors": errors}
     meter = CpuMeter(server, boards, *(pg_local or (None, None)))
+    connected = False
+
+    def check(result: LoadResult) -> LoadResult:
+        errors.extend(result.errors)
+        if len(result.ok) < len(result.samples):
+            errors.append(f"{len(result.samples) - len(result.ok)} of "
+                          f"{len(result.samples)} POSTs failed")
+        return result
+
+    async def deliveries(result: LoadResult, want_times: bool) -> dict[str, Any]:
+        assert boards is not None
+        got = await boards.call("collect", result.call_ids, opts.drain_timeout, want_times,
+                                wait_s=opts.drain_timeout + 30)
+        errors.extend(got["errors"])
+        if got["delivered"] < got["expected"]:
+            errors.append(f"{got['expected'] - got['delivered']} of {got['expected']} "
+                          f"decision deliveries never reached a board client")
+        return got
+
     try:
-        ws_url = f"ws://127.0.0.1:{port}/v1/board"
-        joined = await boards.call("connect", ws_url, opts.clients, opts.ws_compression)
-        errors += joined["errors"]
-        if joined["connected"] < opts.clients:
-            errors.append(f"only {joined['connected']}/{opts.clients} board clients connected")
-            return out
+        if boards is not None:
+            ws_url = f"ws://127.0.0.1:{port}/v1/board"
+            joined = await boards.call("connect", ws_url, clients, opts.ws_compression)
+            connected = True
+            errors += joined["errors"]
+            out["board_clients"] = {"connected": joined["connected"],
+                                    "deflate_offered": opts.ws_compression,
+                                    "deflate_negotiated": joined["deflate"]}
+            if joined["connected"] < clients:
+                errors.append(f"only {joined['connected']}/{clients} board clients connected")
+                return out
 
-        async def deliveries(result: LoadResult, want_times: bool) -> dict[str, Any]:
-            got = await boards.call("collect", result.call_ids, opts.drain_timeout, want_times,
-                                    wait_s=opts.drain_timeout + 30)
-            errors.extend(got["errors"])
-            errors.extend(result.errors)
-            if got["delivered"] < got["expected"]:
-                errors.append(f"{got['expected'] - got['delivered']} of {got['expected']} "
-                              f"decision deliveries never reached a board client")
-            if len(result.ok) < len(result.samples):
-                errors.append(f"{len(result.samples) - len(result.ok)} of "
-                              f"{len(result.samples)} POSTs failed")
-            return got
+        warm = check(await closed_loop(port, [event_body("w", i) for i in range(opts.warmup)],
+                                       opts.concurrency))
+        if boards is not None:
+            await deliveries(warm, False)
 
-        warm = await closed_loop(port, [event_body("w", i) for i in range(opts.warmup)],
-                                 opts.concurrency)
-        await deliveries(warm, False)
-
-        # Throughput: closed loop, then wait for the boards to catch up.
+        # Throughput: closed loop, then wait for the board clients (if any) to catch up.
         bodies = [event_body("t", i) for i in range(opts.requests)]
         before = await meter.mark()
-        tp = await closed_loop(port, bodies, opts.concurrency)
-        got = await deliveries(tp, False)
+        tp = check(await closed_loop(port, bodies, opts.concurrency))
+        run: dict[str, Any] = {"board_clients": clients, "events_per_s": round(tp.rate, 1),
+                               **post_stats(tp)}
+        if boards is not None:
+            got = await deliveries(tp, False)
+            drain = (got["last_ns"] - tp.ended) / 1e9 if got["last_ns"] else None
+            run |= {"board_drain_s": None if drain is None else round(max(0.0, drain), 2),
+                    "board_delivered": got["delivered"], "board_expected": got["expected"],
+                    "resyncs": got["resyncs"], "reconnects": got["reconnects"]}
         after = await meter.mark()
-        drain = (got["last_ns"] - tp.ended) / 1e9 if got["last_ns"] else None
-        out["throughput"] = {
-            "events_per_s": round(tp.rate, 1), **post_stats(tp),
-            "board_drain_s": None if drain is None else round(max(0.0, drain), 2),
-            "board_delivered": got["delivered"], "board_expected": got["expected"],
-            "resyncs": got["resyncs"], "reconnects": got["reconnects"],
-            "cpu": meter.use(before, after),
-        }
+        out["throughput"] = run | {"cpu": meter.use(before, after)}
         if not server.alive:
             errors.append("the server died during the throughput phase")
             return out
+        if not latency:
+            return out
 
-        # Latency: open loop at a fixed rate.
+        # Latency: open loop at a fixed rate (POST only without board clients).
         await asyncio.sleep(0.5)
         n = max(1, round(opts.rate * opts.seconds))
         before = await meter.mark()
-        lat = await open_loop(port, [event_body("l", i) for i in range(n)], opts.rate)
-        got = await deliveries(lat, True)
+        lat = check(await open_loop(port, [event_body("l", i) for i in range(n)], opts.rate))
+        seen = await deliveries(lat, True) if boards is not None else None
         after = await meter.mark()
-        out["latency"] = latency_stats(lat, got, opts) | {"cpu": meter.use(before, after)}
+        out["latency"] = latency_stats(lat, seen, opts) | {"cpu": meter.use(before, after)}
         if not server.alive:
             errors.append("the server died during the latency phase")
-        await boards.call("disconnect")
         return out
     finally:
+        if boards is not None and connected:
+            with contextlib.suppress(RuntimeError, TimeoutError):
+                await boards.call("disconnect")
         await asyncio.to_thread(server.stop)
         bad = [ln for ln in server.log_lines() if "ERROR" in ln or "Traceback" in ln]
         if bad:
             errors.append(f"server log has {len(bad)} error line(s), first: {bad[0][:300]}")
 
 
-def latency_stats(result: LoadResult, got: dict[str, Any],
+def latency_stats(result: LoadResult, got: dict[str, Any] | None,
                   opts: argparse.Namespace) -> dict[str, Any]:
+    """got: the boards' deliveries, None without board clients (then POST figures only)."""
     ok = [s for s in result.ok if s.call_id]
     pairs: list[float] = []
     slowest: list[float] = []
-    for sample, times in zip(ok, got["times"], strict=True):
+    for sample, times in zip(ok, got["times"] if got else [], strict=got is not None):
         received = [(t - sample.start) / 1e6 for t in times if t]
         pairs.extend(received)
         if len(received) == len(times):
@@ -826,24 +860,35 @@ def latency_stats(result: LoadResult, got: dict[str, Any],
     lag = sorted((s.sent - s.start) / 1e6 for s in result.samples)  # 0 when early
     sends = sorted(s.sent for s in result.samples)
     offered = (len(sends) - 1) / max(1e-9, (sends[-1] - sends[0]) / 1e9) if sends else 0.0
+    board: dict[str, Any] = {"board_clients": opts.clients}
+    if got is not None:
+        board |= {
+            "board_p50_ms": ms(percentile(pairs, 50)),
+            "board_p99_ms": ms(percentile(pairs, 99)),
+            "board_max_ms": ms(pairs[-1] if pairs else None),
+            "slowest_client_p50_ms": ms(percentile(slowest, 50)),
+            "slowest_client_p99_ms": ms(percentile(slowest, 99)),
+            "board_delivered": got["delivered"], "board_expected": got["expected"],
+            "resyncs": got["resyncs"], "reconnects": got["reconnects"],
+        }
     return {
         "rate": opts.rate, "seconds": opts.seconds, "offered_per_s": round(offered, 1),
-        **post_stats(result),
-        "board_p50_ms": ms(percentile(pairs, 50)), "board_p99_ms": ms(percentile(pairs, 99)),
-        "board_max_ms": ms(pairs[-1] if pairs else None),
-        "slowest_client_p50_ms": ms(percentile(slowest, 50)),
-        "slowest_client_p99_ms": ms(percentile(slowest, 99)),
-        "board_delivered": got["delivered"], "board_expected": got["expected"],
-        "resyncs": got["resyncs"], "reconnects": got["reconnects"],
+        **post_stats(result), **board,
         "send_lag_p99_ms": ms(percentile(lag, 99)), "send_lag_max_ms": ms(lag[-1] if lag else None),
         "connections": result.connections,
     }
 
 
+def server_loop() -> str:
+    """The loop uvicorn's "auto" picks in a server run by this interpreter."""
+    return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+
+
 async def run(opts: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "bench": "liaison-ingest",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "server_loop": server_loop()},
         "params": {k: getattr(opts, k) for k in ("requests", "concurrency", "warmup", "rate",
                                                   "seconds", "clients", "ws_compression")},
         "targets": {"throughput_ratio_min": TARGET_RATIO, "board_p99_ms_max": TARGET_P99_MS},
@@ -851,51 +896,79 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="liaison-bench-") as tmp:
         log_dir = Path(tmp)
-        for loop in ("auto", "asyncio"):
-            progress(f"baseline: bare FastAPI app, uvicorn loop={loop}")
-            try:
-                base = await bench_baseline(loop, opts, log_dir)
-            except (OSError, RuntimeError, TimeoutError) as exc:
-                base = {"loop": loop, "errors": [f"bare app ({loop}): {exc}"]}
-            report["baseline"][loop] = base
-            report["errors"] += base["errors"]
-        boards = Boards()
+        progress(f"baseline: bare FastAPI app on uvicorn's default loop "
+                 f"({report['machine']['server_loop']})")
+        try:
+            report["baseline"] = await bench_baseline(opts, log_dir)
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            report["baseline"] = {"errors": [f"bare app: {exc}"]}
+        report["errors"] += report["baseline"]["errors"]
+        boards = Boards() if opts.clients else None
         try:
             for backend in opts.backends:
                 report["backends"][backend] = await run_backend(backend, opts, boards, log_dir)
                 report["errors"] += [f"{backend}: {e}"
                                      for e in report["backends"][backend].get("errors", [])]
         finally:
-            await boards.close()
+            if boards is not None:
+                await boards.close()
     for res in report["backends"].values():
         judge(res, report["baseline"])
     return report
 
 
-async def run_backend(backend: str, opts: argparse.Namespace, boards: Boards,
+async def run_backend(backend: str, opts: argparse.Namespace, boards: Boards | None,
                       log_dir: Path) -> dict[str, Any]:
+    """The throughput run with no board client, then (--clients > 0) the one with board
+    clients, each on its own server and fresh database (Liaison slows down as calls pile
+    up, so a shared database would favour the first run); the latency run follows the last
+    throughput run on the same server."""
+    stages = [("alone", None)] + ([("with_boards", boards)] if boards is not None else [])
+    out: dict[str, Any] = {"errors": [], "throughput": {}}
+    for key, stage_boards in stages:
+        clients = opts.clients if stage_boards is not None else 0
+        last = key == stages[-1][0]
+        res = await run_stage(backend, opts, stage_boards, log_dir, last, clients)
+        if "skipped" in res:
+            if not out["throughput"]:
+                return res
+            out["errors"].append(f"{clients} boards: {res['skipped']}")
+            continue
+        out["errors"] += [f"{clients} boards: {e}" for e in res["errors"]]
+        if "throughput" in res:
+            out["throughput"][key] = res["throughput"]
+        for k in ("board_clients", "latency"):
+            if k in res:
+                out[k] = res[k]
+    return out
+
+
+async def run_stage(backend: str, opts: argparse.Namespace, boards: Boards | None,
+                    log_dir: Path, latency: bool, clients: int) -> dict[str, Any]:
+    """bench_liaison on a fresh database of `backend`."""
+    label = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[backend]
     if backend == "sqlite":
-        progress("liaison on SQLite")
-        url = f"sqlite+aiosqlite:///{log_dir / 'liaison-bench.db'}"
-        return await guarded(bench_liaison(backend, url, opts, boards, log_dir))
+        progress(f"liaison on {label}, {clients} board clients")
+        url = f"sqlite+aiosqlite:///{log_dir / f'liaison-bench-{clients}boards.db'}"
+        return await guarded(bench_liaison(backend, url, opts, boards, log_dir, latency))
     admin = postgres_admin_url()
     if not admin:
         reason = "no PostgreSQL: set LIAISON_TEST_POSTGRES_URL or run `make test` (.pg-test-url)"
-        progress(f"liaison on PostgreSQL: SKIPPED ({reason})")
+        progress(f"liaison on {label}: SKIPPED ({reason})")
         return {"skipped": reason}
-    name = f"liaison_bench_{RUN_ID}"
+    name = f"liaison_bench_{RUN_ID}_{clients}boards"
     try:
         await pg_execute(admin, f'CREATE DATABASE "{name}"')
     except Exception as exc:  # noqa: BLE001 - any failure to reach PostgreSQL means skip
         reason = f"cannot create a PostgreSQL database ({type(exc).__name__}: {exc})"
-        progress(f"liaison on PostgreSQL: SKIPPED ({reason})")
+        progress(f"liaison on {label}: SKIPPED ({reason})")
         return {"skipped": reason}
-    progress(f"liaison on PostgreSQL (database {name})")
+    progress(f"liaison on {label}, {clients} board clients (database {name})")
     result: dict[str, Any] = {"errors": ["interrupted"]}
     try:
         url = f"{admin.rsplit('/', 1)[0]}/{name}"
         local = urlsplit(admin).hostname in ("127.0.0.1", "localhost", "::1")
-        result = await guarded(bench_liaison(backend, url, opts, boards, log_dir,
+        result = await guarded(bench_liaison(backend, url, opts, boards, log_dir, latency,
                                              (admin, name) if local else None))
     finally:
         try:
@@ -913,16 +986,13 @@ async def guarded(bench: Awaitable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def judge(res: dict[str, Any], baseline: dict[str, Any]) -> None:
-    tp, lat = res.get("throughput"), res.get("latency")
-    primary = baseline.get("auto", {}).get("events_per_s")
-    same_loop = baseline.get("asyncio", {}).get("events_per_s")
-    if tp:
-        tp["ratio"] = round(tp["events_per_s"] / primary, 3) if primary else None
-        tp["ratio_asyncio_baseline"] = (round(tp["events_per_s"] / same_loop, 3)
-                                        if same_loop else None)
+    base = baseline.get("events_per_s")
+    for tp in res.get("throughput", {}).values():
+        tp["ratio"] = round(tp["events_per_s"] / base, 3) if base else None
         tp["target_met"] = None if tp["ratio"] is None else tp["ratio"] >= TARGET_RATIO
+    lat = res.get("latency")
     if lat:
-        p99 = lat["board_p99_ms"]
+        p99 = lat.get("board_p99_ms")
         lat["target_met"] = None if p99 is None else p99 < TARGET_P99_MS
 
 
@@ -972,43 +1042,66 @@ def pct(ratio: float | None) -> str:
     return "-" if ratio is None else f"{100 * ratio:.0f}%"
 
 
+def deflate_text(rep: dict[str, Any]) -> str:
+    """What became of permessage-deflate, from what the board clients negotiated."""
+    if not rep["params"]["ws_compression"]:
+        return "permessage-deflate not offered"
+    got = [r["board_clients"]["deflate_negotiated"] for r in rep["backends"].values()
+           if "board_clients" in r]
+    if not got:
+        return "permessage-deflate offered"
+    if not any(got):
+        return "permessage-deflate offered, declined by the server"
+    return "permessage-deflate offered, accepted by the server"
+
+
 def print_report(rep: dict[str, Any]) -> None:
     p = rep["params"]
     m = rep["machine"]
+    clients = p["clients"]
     print()
-    print(f"Liaison ingest benchmark: {m['cpus']} CPUs, Python {m['python']}, "
-          f"{p['clients']} board clients (permessage-deflate "
-          f"{'offered' if p['ws_compression'] else 'not offered'}), {rep['elapsed_s']} s")
+    print(f"Liaison ingest benchmark: {m['cpus']} CPUs, Python {m['python']}, servers on "
+          f"{m['server_loop']}, {clients} board clients"
+          + (f" ({deflate_text(rep)})" if clients else "") + f", {rep['elapsed_s']} s")
     print()
     print(f"Throughput: {p['requests']} POSTs, closed loop over {p['concurrency']} keep-alive "
           f"connections, after {p['warmup']} warm-up. Target: Liaison >= {TARGET_RATIO:.0%} "
           f"of the baseline.")
     rows: list[list[str]] = []
-    names = {"auto": "bare FastAPI, uvloop (baseline)", "asyncio": "bare FastAPI, asyncio loop"}
-    for loop, base in rep["baseline"].items():
-        if "events_per_s" not in base:
-            rows.append([names[loop], "ERROR (see below)"])
-            continue
-        rows.append([names[loop], f"{base['events_per_s']:,.0f}", "", "",
-                     pair(base["post_p50_ms"], base["post_p99_ms"]), "",
-                     cpu_text(base["cpu"]), ""])
+    base = rep["baseline"]
+    if "events_per_s" not in base:
+        rows.append(["bare FastAPI (baseline)", "ERROR (see below)"])
+    else:
+        rows.append(["bare FastAPI (baseline)", f"{base['events_per_s']:,.0f}", "",
+                     pair(base["post_p50_ms"], base["post_p99_ms"])]
+                    + ([""] if clients else []) + [cpu_text(base["cpu"]), ""])
+    runs = [("alone", 0)] + ([("with_boards", clients)] if clients else [])
     for backend, res in rep["backends"].items():
-        tp = res.get("throughput")
         if "skipped" in res:
             rows.append([f"liaison {backend}", f"SKIPPED: {res['skipped']}"])
-        elif not tp:
+            continue
+        if not res.get("throughput"):
             rows.append([f"liaison {backend}", "ERROR (see below)"])
-        else:
-            rows.append([f"liaison {backend}", f"{tp['events_per_s']:,.0f}", pct(tp["ratio"]),
-                         pct(tp["ratio_asyncio_baseline"]),
-                         pair(tp["post_p50_ms"], tp["post_p99_ms"]),
-                         f"{fmt(tp['board_drain_s'], '.2f')} s", cpu_text(tp["cpu"]),
-                         verdict(tp["target_met"])])
-    print("\n".join(table(["server", "events/s", "vs base", "vs asyncio", "POST p50/p99 ms",
-                           "board drain", "cpu srv/db/gen/brd", "target"], rows)))
+            continue
+        for key, n in runs:
+            name = f"liaison {backend} ({n} boards)"
+            tp = res["throughput"].get(key)
+            if not tp:
+                rows.append([name, "ERROR (see below)"])
+                continue
+            drain = tp.get("board_drain_s")
+            rows.append([name, f"{tp['events_per_s']:,.0f}", pct(tp["ratio"]),
+                         pair(tp["post_p50_ms"], tp["post_p99_ms"])]
+                        + (["-" if drain is None else f"{drain:.2f} s"] if clients else [])
+                        + [cpu_text(tp["cpu"]), verdict(tp["target_met"])])
+    print("\n".join(table(["server", "events/s", "vs base", "POST p50/p99 ms"]
+                         + (["board drain"] if clients else [])
+                         + ["cpu srv/db/gen/brd", "target"], rows)))
     print()
     print(f"Latency: open loop at {p['rate']:g} events/s for {p['seconds']:g} s, measured from "
-          f"each scheduled send. Target: board p99 < {TARGET_P99_MS:g} ms.")
+          f"each scheduled send, " + (f"{clients} board clients. Target: board p99 < "
+                                      f"{TARGET_P99_MS:g} ms." if clients else
+                                      "no board clients: POST latency only."))
     rows = []
     for backend, res in rep["backends"].items():
         lat = res.get("latency")
@@ -1016,6 +1109,10 @@ def print_report(rep: dict[str, Any]) -> None:
             rows.append([backend, "SKIPPED"])
         elif not lat:
             rows.append([backend, "ERROR (see below)"])
+        elif not clients:
+            rows.append([backend, str(lat["sent"]), f"{lat['offered_per_s']:.1f}",
+                         pair(lat["post_p50_ms"], lat["post_p99_ms"]), str(lat["connections"]),
+                         cpu_text(lat["cpu"])])
         else:
             rows.append([backend, str(lat["sent"]), f"{lat['offered_per_s']:.1f}",
                          pair(lat["post_p50_ms"], lat["post_p99_ms"]),
@@ -1025,21 +1122,32 @@ def print_report(rep: dict[str, Any]) -> None:
                          str(lat["board_expected"] - lat["board_delivered"]),
                          str(lat["resyncs"]), str(lat["connections"]), cpu_text(lat["cpu"]),
                          verdict(lat["target_met"])])
-    print("\n".join(table(["backend", "sent", "rate/s", "POST p50/p99 ms", "board p50/p99 ms",
-                           "board max", "slowest p50/p99", "missing", "resyncs", "conns",
-                           "cpu srv/db/gen/brd", "target"], rows)))
+    headers = (["backend", "sent", "rate/s", "POST p50/p99 ms", "board p50/p99 ms",
+                "board max", "slowest p50/p99", "missing", "resyncs", "conns",
+                "cpu srv/db/gen/brd", "target"] if clients else
+               ["backend", "sent", "rate/s", "POST p50/p99 ms", "conns", "cpu srv/db/gen/brd"])
+    print("\n".join(table(headers, rows)))
     print()
     notes = [
-        "baseline events/s: the median of three runs ("
-        + "; ".join(f"{loop}: " + ", ".join(f"{x:,.0f}" for x in b.get("runs_events_per_s", []))
-                    for loop, b in rep["baseline"].items()) + ").",
-        "vs base: against the bare app on uvicorn's default loop (uvloop); vs asyncio: against "
-        "the bare app on the stdlib loop, which `liaison serve` runs on (service/cli.py "
-        "calls asyncio.run(server.serve())).",
-        "board drain: how long after the last POST answer the last board client had every "
-        "decision.",
-        "board p50/p99: over every (event, board client) delivery; slowest: over each event's "
-        "latest delivery among all clients; missing: deliveries that never arrived.",
+        f"baseline: bench/bare_app.py on uvicorn's default loop ({m['server_loop']}), the loop "
+        "`liaison serve` runs on too; its events/s is the median of three runs ("
+        + ", ".join(f"{x:,.0f}" for x in base.get("runs_events_per_s", [])) + ").",
+        "vs base: events/s as a share of the baseline's.",
+        "(0 boards): durable ingest alone, no board client connected"
+        + (f"; ({clients} boards): with {clients} board websockets connected, each receiving "
+           "every decision" if clients else "")
+        + "; each run on a new server and a fresh database.",
+    ]
+    if clients:
+        notes.append("board drain: how long after the last POST answer the last board client "
+                     "had every decision.")
+        notes.append("board p50/p99: over every (event, board client) delivery; slowest: "
+                     "over each event's latest delivery among all clients; missing: "
+                     "deliveries that never arrived.")
+    else:
+        notes.append("no board clients (--clients 0): no run with board clients, and POST "
+                     "latency only (the board p99 target is not judged).")
+    notes += [
         "conns: HTTP connections the open-loop generator needed (it opens more when all are "
         "busy, so many means the server fell behind the offered rate).",
         "cpu srv/db/gen/brd: cores used during the phase by the server, the PostgreSQL "
@@ -1062,20 +1170,23 @@ def print_report(rep: dict[str, Any]) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, help="POSTs in each throughput run (3000)")
     parser.add_argument("--concurrency", type=int, help="keep-alive connections (32)")
     parser.add_argument("--rate", type=float, help="offered events/s in the latency run (200)")
     parser.add_argument("--seconds", type=float, help="length of the latency run (10)")
-    parser.add_argument("--clients", type=int, help="board websocket clients (100)")
+    parser.add_argument("--clients", type=int,
+                        help="board websocket clients (100); 0: no board clients, so only "
+                             "the ingest-alone throughput run and POST latency")
     parser.add_argument("--backends", default="sqlite,postgres",
                         help="comma-separated: sqlite,postgres (default both)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 300 requests, 16 connections, 100/s for 2 s, "
                              "10 clients (explicit options still win)")
     parser.add_argument("--no-ws-compression", dest="ws_compression", action="store_false",
-                        help="board clients do not offer permessage-deflate (browsers do)")
+                        help="board clients do not offer permessage-deflate (browsers do; "
+                             "`liaison serve` declines it)")
     parser.add_argument("--drain-timeout", type=float, default=30.0,
                         help="seconds to wait for every board client to get every decision")
     opts = parser.parse_args(argv)
@@ -1091,8 +1202,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(opts.backends) - {"sqlite", "postgres"}
     if unknown:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
-    if min(opts.requests, opts.concurrency, opts.clients) < 1 or opts.rate <= 0:
-        parser.error("--requests, --concurrency, --clients and --rate must be positive")
+    if min(opts.requests, opts.concurrency) < 1 or opts.rate <= 0:
+        parser.error("--requests, --concurrency and --rate must be positive")
+    if opts.clients < 0:
+        parser.error("--clients must be 0 or more")
     return opts
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.tables import BOARD, CAD_EVENT, CALL, DECISION, REJECT, utcnow
@@ -64,8 +64,12 @@ class Batch:
             self.responses.update({eid: resp for eid, resp in rows})
         if incidents or call_ids:
             conds = []
-            if incidents:
-                conds.append(CALL.c.incident_id.in_(sorted({i for _, i in incidents})))
+            by_source: dict[str, list[str]] = {}
+            for source, incident in sorted(incidents):
+                by_source.setdefault(source, []).append(incident)
+            # (source, incident_id) leads the unique index: name both so it is used.
+            conds += [and_(CALL.c.source == source, CALL.c.incident_id.in_(ids))
+                      for source, ids in by_source.items()]
             if call_ids:
                 conds.append(CALL.c.id.in_(call_ids))
             for row in (await self.conn.execute(select(CALL).where(or_(*conds)))).mappings():
