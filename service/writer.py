@@ -37,9 +37,10 @@ _Item = tuple[Command, asyncio.Future[Any]]
 
 
 class Writer:
-    def __init__(self, engine: AsyncEngine, *, batch_max: int = 256,
+    def __init__(self, engine: AsyncEngine, *, batch_max: int = 256, queue_max: int = 10_000,
                  on_commit: Callable[[list[tuple[int, str]]], None] | None = None) -> None:
         self.engine = engine
+        self.queue_max = queue_max
         self.postgres = is_postgres(engine)
         self.batch_max = batch_max
         self.on_commit = on_commit
@@ -70,6 +71,10 @@ class Writer:
         """Run a command in the next batch and return once it is committed."""
         if not self.running:
             raise Unavailable("the writer is not running")
+        if self._queue.qsize() >= self.queue_max:
+            # Refuse rather than grow without bound: the CAD keeps the event and retries.
+            raise Unavailable("too many changes waiting to be stored; retry shortly",
+                              waiting=self._queue.qsize())
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((command, fut))
         return await fut
