@@ -4,8 +4,8 @@ from fastapi import FastAPI
 
 
 def register(app: FastAPI) -> None:
-    from api import board, cad, calls, errors, health
+    from api import board, cad, calls, errors, health, rejects
 
     errors.install(app)
-    for module in (health, cad, calls, board):
+    for module in (health, cad, rejects, calls, board):
         app.include_router(module.router)

@@ -1,0 +1,65 @@
+"""Rejected CAD input, kept for an operator to inspect and re-submit."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from adapters.generic import CallEvent
+from api.deps import RuntimeDep
+from api.errors import field_errors
+from service.errors import Conflict
+from service.ingest import IngestEvent
+from service.rejects import get_reject, list_rejects
+
+router = APIRouter(prefix="/v1/cad/rejects", tags=["cad"])
+
+
+@router.get("", summary="Rejected CAD input, newest first")
+async def read_rejects(rt: RuntimeDep, source: str | None = None,
+                       since: datetime | None = None,
+                       limit: int = Query(default=100, ge=1, le=1000),
+                       before_id: int | None = None) -> dict[str, Any]:
+    return await list_rejects(rt.engine, source=source, since=since, limit=limit,
+                              before_id=before_id)
+
+
+@router.get("/{reject_id}", summary="One reject, with the body as it arrived and the reasons")
+async def read_reject(reject_id: int, rt: RuntimeDep) -> dict[str, Any]:
+    return await get_reject(rt.engine, reject_id)
+
+
+@router.post(
+    "/{reject_id}/resubmit",
+    status_code=202,
+    summary="Submit a rejected event again, as it was or corrected",
+    responses={422: {"description": "still invalid: each field and why"}},
+)
+async def resubmit(reject_id: int, rt: RuntimeDep,
+                   corrected: dict[str, Any] | None = Body(default=None, embed=True,
+                                                           alias="body")) -> JSONResponse:
+    reject = await get_reject(rt.engine, reject_id)
+    if reject["source"] != "generic":
+        raise Conflict(f"a {reject['source']} reject is re-submitted through its own "
+                       "endpoint", source=reject["source"], path=reject["path"])
+    if corrected is None:
+        try:
+            corrected = json.loads(reject["body"])
+        except ValueError:
+            return JSONResponse({"error": "invalid", "detail": [
+                {"field": "(body)", "reason": "the stored body is not JSON; send a corrected "
+                 "one", "type": "json_invalid"}]}, status_code=422)
+    try:
+        event = CallEvent.model_validate(corrected)
+    except ValidationError as exc:
+        return JSONResponse({"error": "invalid", "detail": field_errors(exc.errors())},
+                            status_code=422)
+    compiled = rt.policy.compiled
+    result = await rt.writer.submit(IngestEvent(
+        event=event, policy=compiled, units_total=compiled.policy.program.units))
+    return JSONResponse({**result, "reject_id": reject_id}, status_code=202)
