@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api.deps import RuntimeDep
 from routing.models import Decision
 from service.ingest import ChangeStatus, OverrideCall, OverrideRequest, StatusChange
-from service.queries import get_call
+from service.queries import get_call, get_deliveries
 from service.tables import utcnow
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
@@ -16,6 +16,12 @@ router = APIRouter(prefix="/v1/calls", tags=["calls"])
 @router.get("/{call_id}", summary="A call, its current decision and its timeline")
 async def read_call(call_id: str, rt: RuntimeDep) -> dict[str, Any]:
     return await get_call(rt.engine, call_id)
+
+
+@router.get("/{call_id}/deliveries", summary="The call's decisions as sent to the CAD's "
+            "webhook: status, attempts, last error, next attempt")
+async def read_deliveries(call_id: str, rt: RuntimeDep) -> dict[str, Any]:
+    return await get_deliveries(rt.engine, call_id)
 
 
 @router.post(

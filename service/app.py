@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.outbound import DeliveryWorker, with_outbox
 from service.board import BoardHub
 from service.bus import PostgresListener
 from service.db import create_engine, migrate
@@ -31,6 +32,7 @@ class Runtime:
     writer: Writer
     hub: BoardHub
     listener: PostgresListener | None
+    delivery: DeliveryWorker | None = None  # with a CAD webhook configured
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,13 +46,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await migrate(engine)
         hub = BoardHub(engine, queue_size=settings.board_queue_size)
         await hub.start()
-        writer = Writer(engine, batch_max=settings.ingest_batch_max, on_commit=hub.publish)
+        # With a CAD webhook, the writer also fills the outbox and wakes its worker.
+        delivery = DeliveryWorker.from_settings(engine, settings)
+        writer = Writer(with_outbox(engine) if delivery else engine,
+                        batch_max=settings.ingest_batch_max,
+                        on_commit=delivery.on_commit(hub.publish) if delivery else hub.publish)
         writer.start()
+        if delivery:
+            await delivery.start()
         listener = None
         if settings.is_postgres:
             listener = PostgresListener(settings.database_url, hub)
             await listener.start()
-        app.state.runtime = Runtime(settings, engine, policy, writer, hub, listener)
+        app.state.runtime = Runtime(settings, engine, policy, writer, hub, listener, delivery)
         log.info("Liaison ready: policy %s, database %s", policy.compiled.version,
                  engine.url.render_as_string(hide_password=True))
         try:
@@ -58,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if listener:
                 await listener.stop()
+            if delivery:
+                await delivery.stop()
             await writer.stop()
             await hub.stop()
             await engine.dispose()

@@ -13,11 +13,14 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.tables import BOARD, CAD_EVENT, CALL, DECISION, REJECT, utcnow
+from service.tables import BOARD, CAD_EVENT, CALL, DECISION, OUTBOX, REJECT, utcnow
 
 _CALL_COLUMNS = [c.name for c in CALL.columns]
 _UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam("_id"))
 _INSERT_BOARD = insert(BOARD).returning(BOARD.c.seq, sort_by_parameter_order=True)
+# Set on the writer's engine (execution option) when a CAD webhook is configured: decisions
+# then also go to the outbox, in the same transaction (adapters/outbound.py delivers them).
+OUTBOX_OPTION = "liaison_outbox"
 
 
 def occupies_unit(call: dict[str, Any] | None) -> bool:
@@ -50,6 +53,7 @@ class Batch:
     _events: list[dict[str, Any]] = field(default_factory=list)
     _decisions: list[dict[str, Any]] = field(default_factory=list)
     _board: list[dict[str, Any]] = field(default_factory=list)
+    _outbox: list[dict[str, Any]] = field(default_factory=list)
     _busy: int | None = None
 
     # -- reads ------------------------------------------------------------------------
@@ -146,6 +150,16 @@ class Batch:
                             "body": body})
 
     @property
+    def webhook(self) -> bool:
+        """Decisions are to be delivered to the CAD's webhook (see OUTBOX_OPTION)."""
+        return bool(self.conn.sync_connection
+                    and self.conn.sync_connection.get_execution_options().get(OUTBOX_OPTION))
+
+    def add_outbox(self, row: dict[str, Any]) -> None:
+        """Queue a webhook delivery; the database gives it its id (the sequence) at flush."""
+        self._outbox.append(row)
+
+    @property
     def board_rows(self) -> int:
         return len(self._board)
 
@@ -166,6 +180,9 @@ class Batch:
             await conn.execute(insert(CAD_EVENT), self._events)
         if self._decisions:
             await conn.execute(insert(DECISION), self._decisions)
+        if self._outbox:
+            # In decision order, so a call's outbox ids increase as its decisions did.
+            await conn.execute(insert(OUTBOX), self._outbox)
         if self._board:
             seqs = (await conn.execute(_INSERT_BOARD, self._board)).scalars().all()
             self.committed_board = [(int(seq), row["body"])

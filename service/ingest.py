@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from adapters.generic import CallEvent
+from adapters.outbound import outbox_row
 from routing.models import Availability, Decision, Destination
 from routing.service import apply_override, decide_call
 from rules.evaluate import CompiledPolicy
@@ -85,6 +86,9 @@ def _record_decision(ctx: Batch, call: dict[str, Any], decision: dict[str, Any],
     ctx.board(call["id"], "decision", _dumps({
         "type": "decision", "call_id": call["id"], "cause": cause, "at": utcnow().isoformat(),
         "call": call_summary(call), "decision": decision}))
+    if ctx.webhook:
+        # To the CAD's webhook, durable with the decision (adapters/outbound.py sends it).
+        ctx.add_outbox(outbox_row(call, decision, cause=cause, event_id=event_id))
 
 
 class IngestResult(BaseModel):

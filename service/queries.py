@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.outbound import call_deliveries
 from service.errors import NotFound
 from service.tables import BOARD, CAD_EVENT, CALL, DECISION, as_utc
 
@@ -30,6 +31,7 @@ async def get_call(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
         decisions = (await conn.execute(
             select(d.cause, d.event_id, d.decision, d.created_at)
             .where(d.call_id == call_id).order_by(d.id))).all()
+        deliveries = await call_deliveries(conn, call_id)
     call = {k: row[k] for k in ("id", "source", "incident_id", "channel", "nature_code",
                                 "nature_text", "narrative", "priority", "team_status", "unit",
                                 "disposition", "destination", "mode", "category")}
@@ -45,4 +47,15 @@ async def get_call(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
         "events": [{"event_id": eid, "type": t, "occurred_at": as_utc(o).isoformat(),
                     "received_at": as_utc(r).isoformat()} for eid, t, o, r in events],
         "timeline": [{"seq": seq, **json.loads(body)} for seq, body in board],
+        # Its decisions' webhook deliveries to the CAD, and where each one stands.
+        "deliveries": deliveries,
     }
+
+
+async def get_deliveries(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
+    """A call's webhook deliveries to the CAD, in sequence order."""
+    async with engine.connect() as conn:
+        found = (await conn.execute(select(CALL.c.id).where(CALL.c.id == call_id))).first()
+        if found is None:
+            raise NotFound(f"no call {call_id}")
+        return {"call_id": call_id, "deliveries": await call_deliveries(conn, call_id)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +18,17 @@ class Settings(BaseSettings):
     board_queue_size: int = 2000
     # Events written in one transaction at most; more waiting events wait for the next one.
     ingest_batch_max: int = 256
+    # The CAD's webhook for decisions (adapters/outbound.py); empty sends none. Every body
+    # is signed with the secret (HMAC-SHA256), so a URL needs one.
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    # One attempt at most this long; failures are retried after base·2^n seconds (at
+    # most the cap, with jitter); pending rows other instances wrote are polled for.
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_backoff_base: float = Field(default=1.0, gt=0)
+    webhook_backoff_cap: float = Field(default=300.0, gt=0)
+    webhook_poll_interval: float = Field(default=1.0, gt=0)
+    webhook_concurrency: int = Field(default=16, ge=1)
 
     @property
     def is_postgres(self) -> bool:
@@ -25,3 +37,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError("webhook_url is set but webhook_secret is empty: "
+                             "set LIAISON_WEBHOOK_SECRET")
+        return self

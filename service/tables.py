@@ -162,3 +162,38 @@ CAD_EVENT: Table = CadEvent.__table__  # type: ignore[attr-defined]
 DECISION: Table = DecisionRecord.__table__  # type: ignore[attr-defined]
 BOARD: Table = BoardMessage.__table__  # type: ignore[attr-defined]
 REJECT: Table = CadReject.__table__  # type: ignore[attr-defined]
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A decision (or change of one) waiting for, or done with, delivery to the CAD's
+    webhook. Written in the decision's own transaction; `id` orders a call's deliveries
+    and is the `sequence` the CAD sees. See adapters/outbound.py."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_call_id_id", "call_id", "id"),
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    delivery_id: str = Field(max_length=40, unique=True)
+    call_id: str = Field(max_length=40)
+    cause: str = Field(max_length=32)  # event | override
+    event_id: str | None = Field(default=None, max_length=200)
+    payload: str = Field(sa_type=Text)  # the body without its sequence, spliced in on send
+    status: str = Field(max_length=16)  # pending | delivered
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    last_attempt_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    next_attempt_at: datetime = Field(sa_column=_ts(nullable=False))
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # Which worker holds the row while it is being sent, and until when (PostgreSQL with
+    # several instances: nobody else sends it meanwhile; a crashed holder's lease runs out).
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]

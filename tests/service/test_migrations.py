@@ -20,8 +20,10 @@ from sqlalchemy import inspect, text
 from service.db import MIGRATE_LOCK_KEY, alembic_config, create_engine
 from tests.conftest import ROOT, event, start_subprocess
 
-HEAD = "0001"
-TABLES = {"alembic_version", "call", "cad_event", "decision", "board_message", "cad_reject"}
+HEAD = "0002"
+STEPS = 2  # migrations from an empty database to HEAD
+TABLES = {"alembic_version", "call", "cad_event", "decision", "board_message", "cad_reject",
+          "outbox"}
 
 
 def migrate_cmd(url: str) -> list[str]:
@@ -79,7 +81,7 @@ async def test_migrate_builds_schema_once_and_server_runs_on_it(database_url: st
     assert tables == set(), f"not a fresh database: {tables}"
 
     first = await asyncio.to_thread(run_migrate, database_url)
-    assert upgrades_run(first.stderr) == 1, first.stderr
+    assert upgrades_run(first.stderr) == STEPS, first.stderr
     tables, versions, _ = await schema(database_url)
     assert TABLES <= tables, f"missing tables: {TABLES - tables}"
     assert versions == [HEAD]
@@ -143,7 +145,7 @@ async def test_concurrent_migrations_on_postgres(postgres_url: str) -> None:
         assert code == 0, f"a concurrent migrate failed ({code}):\n{err}"
         assert "database schema is up to date" in out
     # The lock lets exactly one of them build the schema; the others find it current.
-    assert sum(upgrades_run(err) for _, _, err in outputs) == 1, [e for _, _, e in outputs]
+    assert sum(upgrades_run(err) for _, _, err in outputs) == STEPS, [e for _, _, e in outputs]
     tables, versions, _ = await schema(postgres_url)
     assert TABLES <= tables
     assert versions == [HEAD]

@@ -1,0 +1,383 @@
+"""Decisions back to the CAD: a signed webhook fed from a durable outbox.
+
+Every decision and every change of it is written to the `outbox` table in the same
+transaction as the decision itself (service/ingest.py `_record_decision`), so a decision
+that is stored is a delivery that will be made. `DeliveryWorker` then POSTs each row to
+the CAD's webhook:
+
+- The body is JSON: `sequence` (increasing per call: a later decision of a call has a
+  larger one), `type` "decision", `delivery_id`, `call_id`, `incident_id`, `source`,
+  `cause` (`event` or `override`), `event_id` (the CAD event that caused it, if any),
+  `time` (when Liaison decided, UTC) and `decision` (as in the ingest answer).
+- Headers: `Liaison-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the
+  shared secret>`, `Liaison-Timestamp` (Unix seconds of this attempt),
+  `Liaison-Delivery-Id` (the same on every retry of one delivery) and `Liaison-Sequence`.
+  A CAD checks the signature with `verify_signature` below, on the bytes it received,
+  before parsing them.
+- Any 2xx is delivered. Anything else (a status, a refused connection, a timeout) is
+  retried with exponential backoff and jitter, without end: the attempts, the last error
+  and the next attempt time are kept on the row and shown per call
+  (`GET /v1/calls/{id}/deliveries`, and `deliveries` in `GET /v1/calls/{id}`).
+- In order per call: a call's later row is not sent while an earlier one is pending.
+  Calls do not wait for each other.
+- At least once: a delivery may arrive twice (Liaison stopped after the CAD answered but
+  before recording it); the CAD drops repeats by `Liaison-Delivery-Id`.
+- Restarts lose nothing: pending rows are read from the database. On PostgreSQL several
+  instances share the work: a row is claimed with `FOR UPDATE SKIP LOCKED` and a lease
+  (owner and expiry) before it is sent, so no two instances send it at once, and a
+  crashed instance's lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from service.batch import OUTBOX_OPTION
+from service.db import is_postgres
+from service.settings import Settings
+from service.tables import OUTBOX, as_utc, utcnow
+
+log = logging.getLogger("liaison.outbound")
+
+SIGNATURE_HEADER = "Liaison-Signature"
+TIMESTAMP_HEADER = "Liaison-Timestamp"
+DELIVERY_ID_HEADER = "Liaison-Delivery-Id"
+SEQUENCE_HEADER = "Liaison-Sequence"
+PENDING, DELIVERED = "pending", "delivered"
+
+
+# -- signing: what Liaison sends, and how a CAD checks it ------------------------------
+
+def _key(secret: str | bytes) -> bytes:
+    return secret.encode() if isinstance(secret, str) else secret
+
+
+def sign(secret: str | bytes, body: bytes) -> str:
+    """The `Liaison-Signature` header value for a body: `sha256=<hex HMAC-SHA256>`."""
+    return "sha256=" + hmac.new(_key(secret), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str | bytes, body: bytes, signature: str | None) -> bool:
+    """For the CAD: is `signature` (the `Liaison-Signature` header) right for `body`?
+
+    `body` must be the raw bytes received, before any JSON parsing. The comparison takes
+    the same time whatever the mismatch. Then drop repeats by `Liaison-Delivery-Id` and,
+    per call, anything with a `sequence` at or below the last one applied.
+
+        body = await request.body()
+        if not verify_signature(SECRET, body, request.headers.get("Liaison-Signature")):
+            return Response(status_code=401)
+    """
+    if not signature or not signature.startswith("sha256="):
+        return False
+    return hmac.compare_digest(sign(secret, body).encode(), signature.strip().encode())
+
+
+# -- the outbox row, written with the decision -----------------------------------------
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def outbox_row(call: dict[str, Any], decision: dict[str, Any], *, cause: str,
+               event_id: str | None) -> dict[str, Any]:
+    """The outbox row for one decision of a call (Batch.add_outbox writes it)."""
+    now = utcnow()
+    delivery_id = uuid.uuid4().hex
+    payload = {"type": "decision", "delivery_id": delivery_id, "call_id": call["id"],
+               "incident_id": call["incident_id"], "source": call["source"], "cause": cause,
+               "event_id": event_id, "time": now.isoformat(), "decision": decision}
+    return {"delivery_id": delivery_id, "call_id": call["id"], "cause": cause,
+            "event_id": event_id, "payload": _dumps(payload), "status": PENDING,
+            "attempts": 0, "last_status_code": None, "last_error": None, "created_at": now,
+            "last_attempt_at": None, "next_attempt_at": now, "delivered_at": None,
+            "lease_owner": None, "lease_until": None}
+
+
+def body_of(sequence: int, payload: str) -> bytes:
+    """The exact bytes sent: the stored payload with its sequence in front (the database
+    assigns the sequence, so it is not in the stored text). The same on every retry."""
+    return f'{{"sequence":{sequence},{payload[1:]}'.encode()
+
+
+def with_outbox(engine: AsyncEngine) -> AsyncEngine:
+    """The writer's engine, marked so decisions are also written to the outbox."""
+    return engine.execution_options(**{OUTBOX_OPTION: True})
+
+
+# -- delivery state, per call -----------------------------------------------------------
+
+async def call_deliveries(conn: AsyncConnection, call_id: str) -> list[dict[str, Any]]:
+    """A call's deliveries in sequence order, with where each one stands."""
+    o = OUTBOX.c
+    rows = (await conn.execute(
+        select(o.id, o.delivery_id, o.cause, o.event_id, o.status, o.attempts,
+               o.last_status_code, o.last_error, o.created_at, o.last_attempt_at,
+               o.next_attempt_at, o.delivered_at)
+        .where(o.call_id == call_id).order_by(o.id))).mappings()
+
+    def iso(value: datetime | None) -> str | None:
+        return as_utc(value).isoformat() if value else None
+
+    return [{"sequence": r["id"], "delivery_id": r["delivery_id"], "cause": r["cause"],
+             "event_id": r["event_id"], "status": r["status"], "attempts": r["attempts"],
+             "last_status_code": r["last_status_code"], "last_error": r["last_error"],
+             "created_at": iso(r["created_at"]), "last_attempt_at": iso(r["last_attempt_at"]),
+             "next_attempt_at": iso(r["next_attempt_at"]) if r["status"] == PENDING else None,
+             "delivered_at": iso(r["delivered_at"])} for r in rows]
+
+
+# -- the delivery worker ----------------------------------------------------------------
+
+def backoff(attempt: int, base: float, cap: float,
+            rand: Callable[[], float] = random.random) -> float:
+    """Seconds before retry `attempt` (1 after the first failure): base·2^(attempt-1),
+    at most `cap`, then a random half of it taken off so many waiting rows spread out."""
+    delay = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 62))
+    return float(delay * (0.5 + 0.5 * rand()))
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str
+    secret: str
+    timeout: float = 10.0
+    backoff_base: float = 1.0
+    backoff_cap: float = 300.0
+    poll_interval: float = 1.0
+    concurrency: int = 16
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> WebhookConfig | None:
+        if not s.webhook_url:
+            return None
+        return cls(url=s.webhook_url, secret=s.webhook_secret, timeout=s.webhook_timeout,
+                   backoff_base=s.webhook_backoff_base, backoff_cap=s.webhook_backoff_cap,
+                   poll_interval=s.webhook_poll_interval, concurrency=s.webhook_concurrency)
+
+    @property
+    def lease(self) -> timedelta:
+        # Longer than any one attempt (bounded by `timeout`) plus recording its outcome.
+        return timedelta(seconds=2 * self.timeout + 10)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    delivery_id: str
+    call_id: str
+    payload: str
+    attempts: int
+
+
+class DeliveryWorker:
+    """Sends pending outbox rows to the webhook, oldest first, one at a time per call."""
+
+    def __init__(self, engine: AsyncEngine, config: WebhookConfig, *,
+                 owner: str | None = None) -> None:
+        self.engine = engine
+        self.config = config
+        self.postgres = is_postgres(engine)
+        self.owner = (owner or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+                      )[:64]
+        self.last_error: str | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def from_settings(cls, engine: AsyncEngine, settings: Settings) -> DeliveryWorker | None:
+        config = WebhookConfig.from_settings(settings)
+        return cls(engine, config) if config else None
+
+    def on_commit(self, then: Callable[[list[tuple[int, str]]], None]
+                  ) -> Callable[[list[tuple[int, str]]], None]:
+        """A writer `on_commit` that calls `then` and wakes this worker: a commit with
+        board rows may have added deliveries."""
+        def committed(rows: list[tuple[int, str]]) -> None:
+            then(rows)
+            self.wake()
+        return committed
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(timeout=self.config.timeout, follow_redirects=False,
+                                         headers={"user-agent": "Liaison-Webhook/0.1"})
+        if not self.postgres:
+            # SQLite has one instance: a lease left here is from one that died mid-send.
+            await self._release(owner=None)
+        self._task = asyncio.create_task(self._run(), name="liaison-delivery")
+
+    async def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        tasks = [t for t in (self._task, *self._inflight) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            # What this worker held goes back at once, for the next start or another
+            # instance; a delivery cut off here may have reached the CAD and is sent again.
+            await self._release(owner=self.owner)
+        except Exception as exc:  # noqa: BLE001 - the leases run out by themselves
+            log.warning("could not release delivery leases: %s", exc)
+        if self._client is not None:
+            await self._client.aclose()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            free = self.config.concurrency - len(self._inflight)
+            claimed: list[_Claimed] = []
+            if free > 0:
+                try:
+                    claimed = await self.claim(free)
+                    self.last_error = None
+                except Exception as exc:  # noqa: BLE001 - the database may come back
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("could not read the outbox: %s", self.last_error)
+            for row in claimed:
+                task = asyncio.create_task(self._deliver(row), name=f"liaison-delivery-{row.id}")
+                self._inflight.add(task)
+                task.add_done_callback(self._finished)
+            if claimed:
+                continue
+            # A commit, a finished delivery or a due retry wakes us; the poll finds rows
+            # other instances wrote and retries whose timer was lost with a restart.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self.wake()  # the call's next row may be sent now
+
+    async def claim(self, limit: int) -> list[_Claimed]:
+        """Lease up to `limit` rows that are due and first in line for their call."""
+        now = utcnow()
+        o = OUTBOX.c
+        cand, earlier = OUTBOX.alias("cand"), OUTBOX.alias("earlier")
+        due = (select(cand.c.id)
+               .where(cand.c.status == PENDING, cand.c.next_attempt_at <= now,
+                      or_(cand.c.lease_until.is_(None), cand.c.lease_until < now),
+                      ~exists().where(earlier.c.call_id == cand.c.call_id,
+                                      earlier.c.status == PENDING, earlier.c.id < cand.c.id))
+               .order_by(cand.c.id).limit(limit)
+               # PostgreSQL: rows another instance is claiming right now are passed over
+               # (SQLite leaves this out; it has a single instance).
+               .with_for_update(skip_locked=True, of=cand))
+        # One statement, so SQLite takes its write lock up front instead of upgrading a
+        # read (which fails at once if the writer committed in between).
+        claim = (update(OUTBOX).where(o.id.in_(due))
+                 .values(lease_owner=self.owner, lease_until=now + self.config.lease)
+                 .returning(o.id, o.delivery_id, o.call_id, o.payload, o.attempts))
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(claim)).all()
+        return sorted((_Claimed(int(i), d, c, p, int(a)) for i, d, c, p, a in rows),
+                      key=lambda r: r.id)
+
+    async def _deliver(self, row: _Claimed) -> None:
+        assert self._client is not None
+        body = body_of(row.id, row.payload)
+        headers = {"content-type": "application/json",
+                   SIGNATURE_HEADER: sign(self.config.secret, body),
+                   TIMESTAMP_HEADER: str(int(time.time())),
+                   DELIVERY_ID_HEADER: row.delivery_id,
+                   SEQUENCE_HEADER: str(row.id)}
+        status: int | None = None
+        error: str | None = None
+        retry_after = 0.0
+        try:
+            # The whole attempt is bounded, not each read: the lease must outlast it.
+            async with asyncio.timeout(self.config.timeout):
+                resp = await self._client.post(self.config.url, content=body, headers=headers)
+            status = resp.status_code
+            if not 200 <= status < 300:
+                said = resp.text[:200].strip()
+                error = f"HTTP {status}: {said}" if said else f"HTTP {status}"
+                retry_after = _retry_after(resp.headers.get("retry-after"))
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, it is retried
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        attempts = row.attempts + 1
+        now = utcnow()
+        values: dict[str, Any] = {"attempts": attempts, "last_attempt_at": now,
+                                  "last_status_code": status, "lease_owner": None,
+                                  "lease_until": None}
+        delay = 0.0
+        if error is None:
+            values.update(status=DELIVERED, delivered_at=now)
+        else:
+            delay = max(backoff(attempts, self.config.backoff_base, self.config.backoff_cap),
+                        min(retry_after, self.config.backoff_cap))
+            values.update(last_error=error, next_attempt_at=now + timedelta(seconds=delay))
+            log.warning("webhook delivery %s (call %s, sequence %d) failed, attempt %d: %s; "
+                        "retry in %.1fs", row.delivery_id, row.call_id, row.id, attempts,
+                        error, delay)
+        try:
+            async with self.engine.begin() as conn:
+                done = await conn.execute(
+                    update(OUTBOX).where(OUTBOX.c.id == row.id,
+                                         OUTBOX.c.lease_owner == self.owner).values(**values))
+            if done.rowcount == 0:
+                log.warning("webhook delivery %s: lease lost before its outcome was recorded",
+                            row.delivery_id)
+        except Exception as exc:  # noqa: BLE001 - the lease runs out and it is sent again
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("could not record webhook delivery %s: %s", row.delivery_id,
+                        self.last_error)
+            delay = self.config.lease.total_seconds()
+        if delay > 0:
+            self._wake_in(delay)
+
+    def _wake_in(self, delay: float) -> None:
+        timer: asyncio.TimerHandle
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            self.wake()
+
+        timer = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(timer)
+
+    async def _release(self, *, owner: str | None) -> None:
+        """Give leased rows back: this worker's, or (owner None) every one."""
+        stmt = update(OUTBOX).where(OUTBOX.c.lease_owner.is_not(None))
+        if owner is not None:
+            stmt = stmt.where(OUTBOX.c.lease_owner == owner)
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt.values(lease_owner=None, lease_until=None))
+
+
+def _retry_after(value: str | None) -> float:
+    """A `Retry-After` in seconds (the HTTP-date form is not honoured)."""
+    try:
+        return max(0.0, float(value)) if value else 0.0
+    except ValueError:
+        return 0.0

@@ -1,0 +1,411 @@
+"""Decisions back to the CAD by signed webhook, through the durable outbox.
+
+A real HTTP server plays the CAD: it checks every signature with `verify_signature` and
+answers as the test tells it (up, 503, failing for one incident, or not listening at all).
+Liaison is a real uvicorn on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import func, insert, select, update
+
+from adapters.outbound import (
+    DeliveryWorker,
+    WebhookConfig,
+    outbox_row,
+    verify_signature,
+    with_outbox,
+)
+from service.db import create_engine, migrate
+from service.settings import Settings
+from service.tables import OUTBOX, utcnow
+from tests.conftest import Server, event, free_port, running_server
+
+SECRET = "test-secret-shared-with-the-cad"
+T0 = "2026-03-10T14:00:00-04:00"
+
+
+@dataclass
+class Attempt:
+    """One request the CAD received."""
+
+    delivery_id: str
+    sequence: int
+    call_id: str
+    incident_id: str
+    cause: str
+    answered: int
+    signature_ok: bool
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class Cad:
+    """A CAD's webhook endpoint on a real port; it may be started, stopped and restarted."""
+
+    def __init__(self, *, delay: float = 0.0) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/liaison/decisions"
+        self.answer = 200
+        self.failing_incidents: set[str] = set()
+        self.delay = delay
+        self.attempts: list[Attempt] = []
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        app = FastAPI()
+
+        @app.post("/liaison/decisions")
+        async def receive(request: Request) -> Response:
+            raw = await request.body()
+            ok = verify_signature(SECRET, raw, request.headers.get("liaison-signature"))
+            doc = json.loads(raw)
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            status = (401 if not ok else 500 if doc["incident_id"] in self.failing_incidents
+                      else self.answer)
+            self.attempts.append(Attempt(
+                doc["delivery_id"], doc["sequence"], doc["call_id"], doc["incident_id"],
+                doc["cause"], status, ok, dict(request.headers), doc))
+            return Response(status_code=status,
+                            content=b"" if status < 300 else b"CAD is not taking updates")
+
+        self.app = app
+
+    async def start(self) -> None:
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._server and self._task:
+            self._server.should_exit = True
+            await asyncio.wait_for(self._task, 10)
+            self._server = self._task = None
+
+    def delivered(self, call_id: str | None = None) -> list[Attempt]:
+        return [a for a in self.attempts
+                if 200 <= a.answered < 300 and (call_id is None or a.call_id == call_id)]
+
+    def tried(self, call_id: str) -> list[Attempt]:
+        return [a for a in self.attempts if a.call_id == call_id]
+
+
+@contextlib.asynccontextmanager
+async def cad(*, up: bool = True, delay: float = 0.0) -> AsyncIterator[Cad]:
+    c = Cad(delay=delay)
+    if up:
+        await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()
+
+
+def settings_for(database_url: str, the_cad: Cad, **more: Any) -> Settings:
+    return Settings(database_url=database_url, webhook_url=the_cad.url, webhook_secret=SECRET,
+                    webhook_backoff_base=0.05, webhook_backoff_cap=0.25,
+                    webhook_poll_interval=0.1, webhook_timeout=3, **more)
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], what: str,
+                within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        got = check()
+        if not isinstance(got, bool):
+            got = await got
+        if got:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def deliveries(server: Server, call_id: str) -> list[dict[str, Any]]:
+    r = await server.client.get(f"/v1/calls/{call_id}/deliveries")
+    assert r.status_code == 200, r.text
+    assert r.json()["call_id"] == call_id
+    return list(r.json()["deliveries"])
+
+
+async def new_call(server: Server, **fields: Any) -> tuple[str, str]:
+    """Post a `created` event; the call id and incident id."""
+    body = event(**fields)
+    r = await server.client.post("/v1/cad/events", json=body)
+    assert r.status_code == 202, r.text
+    return r.json()["call_id"], body["incident_id"]
+
+
+async def weapon_seen(server: Server, incident_id: str, minute: int = 3) -> None:
+    """An update that makes a team call a police call: a changed decision."""
+    r = await server.post_event(incident_id=incident_id, type="updated",
+                                occurred_at=f"2026-03-10T14:{minute:02d}:00-04:00",
+                                flags=["weapon"])
+    assert r.status_code == 202, r.text
+
+
+async def override(server: Server, call_id: str, destination: str = "police") -> None:
+    r = await server.client.post(f"/v1/calls/{call_id}/override", json={
+        "destination": destination, "by": "disp-7", "reason": "Known address, officer safety"})
+    assert r.status_code == 200, r.text
+
+
+def sequences(attempts: list[Attempt]) -> list[int]:
+    return [a.sequence for a in attempts]
+
+
+pytestmark = pytest.mark.asyncio
+
+
+# -- end to end ---------------------------------------------------------------------------
+
+async def test_every_decision_and_change_reaches_the_cad_signed_and_in_order(
+        database_url: str) -> None:
+    async with cad() as the_cad, running_server(settings_for(database_url, the_cad)) as server:
+        a, inc_a = await new_call(server)
+        await weapon_seen(server, inc_a)                        # A: team, then police
+        await server.post_event(incident_id=inc_a, type="updated",  # same decision: nothing
+                                occurred_at="2026-03-10T14:05:00-04:00", priority=2,
+                                flags=["weapon"])
+        b, _ = await new_call(server, nature_code="VAG", nature_text="Panhandler")
+        await override(server, b, "joint")                      # B: a decision, an override
+        c, _ = await new_call(server, nature_code="ALRBA", nature_text="Alarm",
+                              narrative=None)                   # C: one decision
+        await until(lambda: len(the_cad.delivered()) == 5, "5 deliveries")
+        await asyncio.sleep(0.3)  # nothing more arrives
+
+        assert len(the_cad.attempts) == 5
+        assert all(x.signature_ok for x in the_cad.attempts)
+        assert len({x.delivery_id for x in the_cad.attempts}) == 5
+        for call_id, causes in ((a, ["event", "event"]), (b, ["event", "override"]),
+                                (c, ["event"])):
+            got = the_cad.delivered(call_id)
+            assert [x.cause for x in got] == causes
+            assert sequences(got) == sorted(sequences(got))
+            assert len(set(sequences(got))) == len(got)
+            record = (await server.client.get(f"/v1/calls/{call_id}")).json()
+            # What the CAD got is every decision the call had, in the same order.
+            assert [x.body["decision"] for x in got] == [d["decision"]
+                                                         for d in record["decisions"]]
+            assert [(d["sequence"], d["status"], d["attempts"], d["last_error"])
+                    for d in record["deliveries"]] == [
+                        (x.sequence, "delivered", 1, None) for x in got]
+            assert record["deliveries"] == await deliveries(server, call_id)
+            assert all(d["delivered_at"] and d["next_attempt_at"] is None
+                       for d in record["deliveries"])
+
+        first = the_cad.delivered(a)[0]
+        assert first.body["incident_id"] == inc_a and first.body["source"] == "generic"
+        assert first.body["type"] == "decision" and first.body["event_id"]
+        assert first.body["decision"]["destination"] == "call_team"
+        assert the_cad.delivered(a)[1].body["decision"]["destination"] == "police"
+        assert the_cad.delivered(b)[1].body["event_id"] is None
+        assert the_cad.delivered(b)[1].body["decision"]["override"]["by"] == "disp-7"
+        h = first.headers
+        assert h["liaison-delivery-id"] == first.delivery_id
+        assert h["liaison-sequence"] == str(first.sequence)
+        assert h["liaison-signature"].startswith("sha256=")
+        assert abs(int(h["liaison-timestamp"]) - time.time()) < 60
+        assert h["content-type"] == "application/json"
+
+        missing = await server.client.get("/v1/calls/nope/deliveries")
+        assert missing.status_code == 404
+
+
+async def test_cad_answering_503_makes_deliveries_wait_then_arrive_in_order(
+        database_url: str) -> None:
+    async with cad() as the_cad, running_server(settings_for(database_url, the_cad)) as server:
+        the_cad.answer = 503
+        a, inc_a = await new_call(server)
+        await weapon_seen(server, inc_a, minute=3)
+        await override(server, a, "joint")
+        b, _ = await new_call(server)
+        await until(lambda: len(the_cad.tried(a)) >= 3 and len(the_cad.tried(b)) >= 3,
+                    "retries of both calls' first deliveries")
+
+        # A's later decisions are held back while its first one is pending.
+        assert len(set(sequences(the_cad.tried(a)))) == 1
+        state = await deliveries(server, a)
+        assert [d["status"] for d in state] == ["pending"] * 3
+        head = state[0]
+        assert head["attempts"] >= 2 and head["last_status_code"] == 503
+        assert head["last_error"] == "HTTP 503: CAD is not taking updates"
+        assert head["next_attempt_at"] and head["delivered_at"] is None
+        assert [d["attempts"] for d in state[1:]] == [0, 0]
+        # Backing off: attempts are spread out, not a tight loop.
+        tries = len(the_cad.tried(a))
+        await asyncio.sleep(0.5)
+        assert len(the_cad.tried(a)) - tries <= 6
+
+        the_cad.answer = 200
+        await until(lambda: len(the_cad.delivered()) == 4, "the 4 deliveries")
+        for call_id, n in ((a, 3), (b, 1)):
+            got = sequences(the_cad.delivered(call_id))
+            assert len(got) == n and got == sorted(got)
+            # Every attempt for the call, failed or not, went in order.
+            tried = sequences(the_cad.tried(call_id))
+            assert tried == sorted(tried)
+        state = await deliveries(server, a)
+        assert [d["status"] for d in state] == ["delivered"] * 3
+        assert state[0]["attempts"] >= 3 and state[0]["last_status_code"] == 200
+        assert state[0]["last_error"] == "HTTP 503: CAD is not taking updates"  # kept
+        assert [d["attempts"] for d in state[1:]] == [1, 1]
+        assert all(x.signature_ok for x in the_cad.attempts)
+
+
+async def test_one_call_failing_does_not_hold_back_the_others(database_url: str) -> None:
+    async with cad() as the_cad, running_server(settings_for(database_url, the_cad)) as server:
+        the_cad.failing_incidents.add(stuck_incident := f"STUCK-{free_port()}")
+        stuck, _ = await new_call(server, incident_id=stuck_incident)
+        await weapon_seen(server, stuck_incident)
+        others = [(await new_call(server))[0] for _ in range(3)]
+        await until(lambda: all(the_cad.delivered(o) for o in others),
+                    "the other calls' deliveries")
+        await until(lambda: len(the_cad.tried(stuck)) >= 2, "retries of the stuck call")
+        assert not the_cad.delivered(stuck)
+        assert len(set(sequences(the_cad.tried(stuck)))) == 1
+
+        the_cad.failing_incidents.clear()
+        await until(lambda: len(the_cad.delivered(stuck)) == 2, "the stuck call's deliveries")
+        got = sequences(the_cad.delivered(stuck))
+        assert got == sorted(got)
+
+
+async def test_cad_down_and_liaison_restarted_loses_nothing(database_url: str) -> None:
+    async with cad(up=False) as the_cad:
+        settings = settings_for(database_url, the_cad)
+        async with running_server(settings) as first:
+            a, inc_a = await new_call(first)
+            await weapon_seen(first, inc_a)
+            b, _ = await new_call(first)
+            await override(first, b)
+
+            async def refused() -> bool:
+                heads = [(await deliveries(first, c))[0] for c in (a, b)]
+                return all(h["attempts"] >= 2 for h in heads)
+
+            await until(refused, "failed attempts while the CAD is not listening")
+            before = {c: await deliveries(first, c) for c in (a, b)}
+        for state in before.values():
+            assert [d["status"] for d in state] == ["pending", "pending"]
+            assert "ConnectError" in (state[0]["last_error"] or "")
+            assert state[0]["last_status_code"] is None
+        assert the_cad.attempts == []
+
+        await the_cad.start()
+        async with running_server(settings) as second:
+            await until(lambda: len(the_cad.delivered()) == 4,
+                        "the 4 deliveries made by the restarted Liaison")
+            # New decisions after the restart come after the old ones.
+            c, _ = await new_call(second)
+            await override(second, a, "joint")
+            await until(lambda: len(the_cad.delivered()) == 6, "2 more deliveries")
+            for call_id in (a, b):
+                got = sequences(the_cad.delivered(call_id))
+                assert got[:2] == [d["sequence"] for d in before[call_id]]
+                assert got == sorted(got)
+                after = await deliveries(second, call_id)
+                assert {d["status"] for d in after} == {"delivered"}
+                # Attempts made before the restart are kept.
+                assert after[0]["attempts"] > before[call_id][0]["attempts"]
+            assert len(the_cad.delivered(a)) == 3 and len(the_cad.delivered(c)) == 1
+            assert len({x.delivery_id for x in the_cad.attempts}) == len(the_cad.attempts)
+            assert all(x.signature_ok for x in the_cad.attempts)
+
+
+async def test_without_a_webhook_nothing_is_queued(server: Server) -> None:
+    call_id = (await server.post_event()).json()["call_id"]
+    assert server.runtime.delivery is None
+    assert (await server.client.get(f"/v1/calls/{call_id}")).json()["deliveries"] == []
+    async with server.runtime.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(OUTBOX))).scalar() == 0
+
+
+@pytest.mark.postgres
+async def test_two_instances_on_one_postgres_deliver_each_row_once_in_order(
+        postgres_url: str) -> None:
+    async with (cad(delay=0.01) as the_cad,
+                running_server(settings_for(postgres_url, the_cad)) as one,
+                running_server(settings_for(postgres_url, the_cad)) as two):
+        incidents: list[tuple[str, str]] = []
+        for i in range(12):
+            server = (one, two)[i % 2]
+            incidents.append(await new_call(server))
+        await asyncio.gather(*(weapon_seen((two, one)[i % 2], inc)
+                               for i, (_, inc) in enumerate(incidents)))
+        await until(lambda: len(the_cad.delivered()) == 24, "24 deliveries", within=20)
+        await asyncio.sleep(0.3)
+        ids = [x.delivery_id for x in the_cad.attempts]
+        assert len(ids) == len(set(ids)) == 24, "each row sent once, by one instance"
+        for call_id, _ in incidents:
+            got = the_cad.delivered(call_id)
+            # Created (to the team, or to police once all units are busy), then a weapon.
+            assert [x.cause for x in got] == ["event", "event"]
+            assert got[1].body["decision"]["basis"] == "exclusion"
+            assert sequences(got) == sorted(sequences(got))
+
+
+# -- the worker's claims: in line per call, leased, shared between instances ------------
+
+async def test_claims_take_each_calls_first_pending_row_under_a_lease(
+        database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        rows = [outbox_row({"id": call, "incident_id": f"I-{call}", "source": "generic"},
+                           {"destination": "police"}, cause="event", event_id=f"e-{n}")
+                for n, call in enumerate(["A", "B", "A", "C", "A"])]
+        async with with_outbox(engine).begin() as conn:
+            await conn.execute(insert(OUTBOX), rows)
+        config = WebhookConfig(url="http://127.0.0.1:9/never", secret=SECRET)
+        w1 = DeliveryWorker(engine, config, owner="w1")
+        w2 = DeliveryWorker(engine, config, owner="w2")
+
+        async def set_rows(ids: list[int], **values: Any) -> None:
+            async with engine.begin() as conn:
+                await conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(**values))
+
+        if database_url.startswith("postgresql"):
+            # Both at once: SKIP LOCKED gives each row to one of them.
+            got1, got2 = await asyncio.gather(w1.claim(10), w2.claim(10))
+            claimed = sorted([r.id for r in got1] + [r.id for r in got2])
+            assert claimed == [1, 2, 4]
+            await set_rows([1, 2, 4], lease_owner=None, lease_until=None)
+
+        heads = await w1.claim(10)
+        assert [(r.id, r.call_id) for r in heads] == [(1, "A"), (2, "B"), (4, "C")]
+        assert await w2.claim(10) == [], "leased rows are not claimed again"
+
+        await set_rows([1], status="delivered", lease_owner=None, lease_until=None)
+        assert [r.id for r in await w2.claim(10)] == [3], "A's next row, now first in line"
+        assert await w1.claim(10) == [], "A's third row waits for its second"
+
+        # A holder that died: its leases run out and another worker takes the rows.
+        await set_rows([2, 4], lease_until=utcnow() - timedelta(seconds=1))
+        assert [r.id for r in await w2.claim(10)] == [2, 4]
+
+        # Not yet due (backing off): not claimed.
+        await set_rows([3], lease_owner=None, lease_until=None,
+                       next_attempt_at=utcnow() + timedelta(minutes=5))
+        assert await w1.claim(10) == []
+        await set_rows([3], next_attempt_at=utcnow())
+        assert [r.id for r in await w1.claim(1)] == [3]
+    finally:
+        await engine.dispose()
