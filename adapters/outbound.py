@@ -50,7 +50,6 @@ import httpx
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.batch import OUTBOX_OPTION
 from service.db import is_postgres
 from service.settings import Settings
 from service.tables import OUTBOX, as_utc, utcnow
@@ -116,11 +115,6 @@ def body_of(sequence: int, payload: str) -> bytes:
     """The exact bytes sent: the stored payload with its sequence in front (the database
     assigns the sequence, so it is not in the stored text). The same on every retry."""
     return f'{{"sequence":{sequence},{payload[1:]}'.encode()
-
-
-def with_outbox(engine: AsyncEngine) -> AsyncEngine:
-    """The writer's engine, marked so decisions are also written to the outbox."""
-    return engine.execution_options(**{OUTBOX_OPTION: True})
 
 
 # -- delivery state, per call -----------------------------------------------------------

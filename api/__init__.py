@@ -9,3 +9,5 @@ def register(app: FastAPI) -> None:
     errors.install(app)
     for module in (health, cad, rejects, calls, board):
         app.include_router(module.router)
+    from api.eido import router as eido_router
+    app.include_router(eido_router)

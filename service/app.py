@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.outbound import DeliveryWorker, with_outbox
+from adapters.outbound import DeliveryWorker
 from service.board import BoardHub
 from service.bus import PostgresListener
 from service.db import create_engine, migrate
@@ -48,8 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await hub.start()
         # With a CAD webhook, the writer also fills the outbox and wakes its worker.
         delivery = DeliveryWorker.from_settings(engine, settings)
-        writer = Writer(with_outbox(engine) if delivery else engine,
-                        batch_max=settings.ingest_batch_max,
+        writer = Writer(engine, batch_max=settings.ingest_batch_max, webhook=bool(delivery),
                         on_commit=delivery.on_commit(hub.publish) if delivery else hub.publish)
         writer.start()
         if delivery:

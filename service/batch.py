@@ -18,9 +18,6 @@ from service.tables import BOARD, CAD_EVENT, CALL, DECISION, OUTBOX, REJECT, utc
 _CALL_COLUMNS = [c.name for c in CALL.columns]
 _UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam("_id"))
 _INSERT_BOARD = insert(BOARD).returning(BOARD.c.seq, sort_by_parameter_order=True)
-# Set on the writer's engine (execution option) when a CAD webhook is configured: decisions
-# then also go to the outbox, in the same transaction (adapters/outbound.py delivers them).
-OUTBOX_OPTION = "liaison_outbox"
 
 
 def occupies_unit(call: dict[str, Any] | None) -> bool:
@@ -42,6 +39,9 @@ class Keys:
 class Batch:
     conn: AsyncConnection
     postgres: bool
+    # A CAD webhook is configured: decisions also go to the outbox, in this transaction
+    # (adapters/outbound.py delivers them).
+    webhook: bool = False
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_incident: dict[tuple[str, str], str] = field(default_factory=dict)
     responses: dict[str, str] = field(default_factory=dict)
@@ -148,12 +148,6 @@ class Batch:
         """Append a board message; the database gives it its seq at flush."""
         self._board.append({"call_id": call_id, "type": type_, "created_at": utcnow(),
                             "body": body})
-
-    @property
-    def webhook(self) -> bool:
-        """Decisions are to be delivered to the CAD's webhook (see OUTBOX_OPTION)."""
-        return bool(self.conn.sync_connection
-                    and self.conn.sync_connection.get_execution_options().get(OUTBOX_OPTION))
 
     def add_outbox(self, row: dict[str, Any]) -> None:
         """Queue a webhook delivery; the database gives it its id (the sequence) at flush."""

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     webhook_backoff_cap: float = Field(default=300.0, gt=0)
     webhook_poll_interval: float = Field(default=1.0, gt=0)
     webhook_concurrency: int = Field(default=16, ge=1)
+    # EIDO: refuse known deviations from NENA-STA-021.1b instead of accepting them with
+    # warnings (a request's ?strict= wins); the APCO code mapping (empty means the shipped
+    # adapters/eido/apco_mapping.yaml); the agency id Liaison signs the EIDOs it emits with.
+    eido_strict: bool = False
+    eido_mapping: str = ""
+    eido_agency_id: str = "liaison.invalid"
 
     @property
     def is_postgres(self) -> bool:

@@ -38,8 +38,10 @@ _Item = tuple[Command, asyncio.Future[Any]]
 
 class Writer:
     def __init__(self, engine: AsyncEngine, *, batch_max: int = 256, queue_max: int = 10_000,
+                 webhook: bool = False,
                  on_commit: Callable[[list[tuple[int, str]]], None] | None = None) -> None:
         self.engine = engine
+        self.webhook = webhook
         self.queue_max = queue_max
         self.postgres = is_postgres(engine)
         self.batch_max = batch_max
@@ -107,7 +109,7 @@ class Writer:
     async def _commit(self, batch: list[_Item]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, DomainError | None]] = []
         async with self.engine.begin() as conn:
-            ctx = Batch(conn=conn, postgres=self.postgres)
+            ctx = Batch(conn=conn, postgres=self.postgres, webhook=self.webhook)
             if self.postgres:
                 # Taken before reading, so what we read is what the last writer committed.
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),

@@ -26,7 +26,6 @@ from adapters.outbound import (
     WebhookConfig,
     outbox_row,
     verify_signature,
-    with_outbox,
 )
 from service.db import create_engine, migrate
 from service.settings import Settings
@@ -372,7 +371,7 @@ async def test_claims_take_each_calls_first_pending_row_under_a_lease(
         rows = [outbox_row({"id": call, "incident_id": f"I-{call}", "source": "generic"},
                            {"destination": "police"}, cause="event", event_id=f"e-{n}")
                 for n, call in enumerate(["A", "B", "A", "C", "A"])]
-        async with with_outbox(engine).begin() as conn:
+        async with engine.begin() as conn:
             await conn.execute(insert(OUTBOX), rows)
         config = WebhookConfig(url="http://127.0.0.1:9/never", secret=SECRET)
         w1 = DeliveryWorker(engine, config, owner="w1")

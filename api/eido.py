@@ -1,0 +1,122 @@
+"""EIDO in and out: a CAD or PSAP posts NENA EIDOs; any system reads a call as an EIDO."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.eido.emit import call_to_eido
+from adapters.eido.mapping import MappingCache, MappingInvalid
+from adapters.eido.parse import EidoRejected, Issue, parse_eido
+from api.deps import RuntimeDep
+from service.errors import DomainError, Unavailable
+from service.ingest import DISPOSITIONS, IngestEvent, RecordReject
+from service.queries import get_call
+from service.tables import CALL
+
+log = logging.getLogger("liaison.api.eido")
+router = APIRouter(tags=["eido"])
+EIDO_MEDIA_TYPE = "application/emergency.eido+json"
+SOURCE = "eido"
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_mappings = MappingCache()
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def _reject(rt: Any, request: Request, raw: bytes, errors: list[Issue],
+                  warnings: list[Issue], strict: bool) -> JSONResponse:
+    """422 naming each field and why; the body is kept for an operator."""
+    detail = [e.as_dict() for e in errors]
+    body: dict[str, Any] = {"error": "invalid", "mode": "strict" if strict else "lenient",
+                            "detail": detail, "warnings": [w.as_dict() for w in warnings]}
+    try:
+        body["reject_id"] = await rt.writer.submit(RecordReject(
+            source=SOURCE, path=request.url.path, errors=detail,
+            body=raw.decode("utf-8", "replace")))
+    except DomainError:
+        log.warning("could not keep a rejected EIDO")
+    return JSONResponse(body, status_code=422)
+
+
+async def _incident_known(engine: AsyncEngine, incident_id: str) -> bool:
+    async with engine.connect() as conn:
+        found = await conn.execute(select(CALL.c.id).where(
+            CALL.c.source == SOURCE, CALL.c.incident_id == incident_id).limit(1))
+        return found.first() is not None
+
+
+@router.post(
+    "/v1/cad/eido",
+    status_code=202,
+    summary="Take a NENA EIDO (NENA-STA-021.1b); answer once it is stored, with the routing "
+            "decision and any conformance warnings",
+    description="The body is one EIDO (`application/json` or `application/emergency.eido+json`)."
+                " `?strict=true` (or the setting `eido_strict`) refuses the known deviations "
+                "that lenient mode accepts with warnings. An identical document sent again gets "
+                "the first answer. See adapters/eido/README.md.",
+    responses={422: {"description": "not an acceptable EIDO: each field is named with why; "
+                                    "the body is kept"},
+               503: {"description": "the EIDO mapping file is broken, or storage failed"}},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"type": "object"}},
+        EIDO_MEDIA_TYPE: {"schema": {"type": "object"}}}}},
+)
+async def post_eido(request: Request, rt: RuntimeDep) -> JSONResponse:
+    raw = await request.body()
+    strict_arg = request.query_params.get("strict")
+    strict = rt.settings.eido_strict
+    if strict_arg is not None:
+        if strict_arg.lower() not in _TRUE | _FALSE:
+            return await _reject(rt, request, raw, [Issue("strict", "must be true or false")],
+                                 [], strict)
+        strict = strict_arg.lower() in _TRUE
+    try:
+        document = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return await _reject(rt, request, raw,
+                             [Issue("(body)", f"not a JSON document: {exc}")], [], strict)
+    try:
+        mapping = _mappings.get(rt.settings.eido_mapping)
+    except MappingInvalid as exc:
+        log.error("%s", exc)
+        raise Unavailable("the EIDO mapping file is broken; fix it and retry",
+                          source=exc.source, errors=[e.as_dict() for e in exc.errors]) from exc
+    compiled = rt.policy.compiled
+    try:
+        parsed = parse_eido(document, mapping=mapping, strict=strict,
+                            default_tz=ZoneInfo(compiled.policy.program.timezone))
+        # Two first EIDOs of one incident racing here both say "created"; the spine folds
+        # the second into the call the first made, so the answer is the same.
+        event = parsed.event(known=await _incident_known(rt.engine, parsed.incident_id))
+    except EidoRejected as rejected:
+        return await _reject(rt, request, raw, rejected.errors, rejected.warnings, strict)
+    except RecursionError:
+        return await _reject(rt, request, raw, [Issue("(body)", "nested too deeply")], [],
+                             strict)
+    result = await rt.writer.submit(IngestEvent(
+        event=event, policy=compiled, units_total=compiled.policy.program.units, source=SOURCE))
+    return JSONResponse({**result, "mode": "strict" if strict else "lenient",
+                         "warnings": [w.as_dict() for w in parsed.warnings]}, status_code=202)
+
+
+@router.get(
+    "/v1/calls/{call_id}/eido",
+    summary="A call as a NENA EIDO, its routing recommendation in a note",
+    responses={200: {"content": {EIDO_MEDIA_TYPE: {}}}},
+)
+async def read_call_eido(call_id: str, rt: RuntimeDep) -> JSONResponse:
+    view = await get_call(rt.engine, call_id)
+    document = call_to_eido(view, agency_id=rt.settings.eido_agency_id,
+                            dispositions=DISPOSITIONS)
+    return JSONResponse(document, media_type=EIDO_MEDIA_TYPE)
