@@ -1,4 +1,4 @@
-"""The `liaison` command: serve, demo, migrate, policy check."""
+"""The `liaison` command: serve, demo, migrate, policy check, profile check, replay."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from adapters.exports import commands as export_commands
 from rules.check import run_tests
 from rules.load import PolicyInvalid, load_policy_file
 from service.settings import Settings
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     psub = policy.add_subparsers(dest="policy_command", required=True)
     check = psub.add_parser("check", help="validate a policy file and run its test cases")
     check.add_argument("file")
+    export_commands.add_parsers(sub)
     return parser
 
 
@@ -120,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "policy":
         return policy_check(args.file)
+    if args.command in export_commands.COMMANDS:
+        return export_commands.run(args)
     logging.basicConfig(level=getattr(args, "log_level", "info").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "migrate":

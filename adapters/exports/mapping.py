@@ -1,0 +1,329 @@
+"""Rows of a city's export to generic CAD events, as that city's CAD would have sent them.
+
+`Mapper` compiles a profile once (lookups read, code rules indexed, tests built) and then
+maps each row to one outcome: `send` (with its events), `skip` (with the profile's reason)
+or `fail` (no event can be formed: no incident number, a time that cannot be read).
+A row whose event the contract refuses (no nature code, say) is still sent: the server
+answers 422 for it as it would for the CAD, and `profile check` predicts that offline.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from adapters.exports.profile import Column, Lookup, Profile, Time, When
+
+Row = dict[str, str]
+Outcome = Literal["send", "skip", "fail"]
+
+# Some re-hosted exports carry a byte-order mark decoded twice (UTF-8 read as Latin-1).
+_BOMS = ("\ufeff", "\u00ef\u00bb\u00bf")
+
+
+class ExportError(Exception):
+    """The export (or a lookup beside it) cannot be read with this profile."""
+
+
+@dataclass
+class Mapped:
+    """One export row and what becomes of it."""
+
+    row: int  # 1-based data row number (the header is not counted)
+    outcome: Outcome
+    reason: str | None = None
+    incident_id: str | None = None
+    code: str | None = None  # the city's nature code
+    text: str | None = None  # the city's nature text
+    nature_code: str | None = None  # what is sent
+    code_rule: int | None = None  # index of the profile's code rule that matched
+    category: str | None = None  # the rule's category hint
+    channel: str | None = None
+    disposition: str | None = None
+    at: datetime | None = None  # the created event's time
+    closed: datetime | None = None  # the closed event's time
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def local_time(text: str, spec: Time, zone: ZoneInfo) -> datetime:
+    """An export's wall-clock time as an aware datetime in `zone`, DST-correct.
+
+    A time given twice (clocks go back) takes the `ambiguous` choice; a time that never
+    happened (clocks go forward) is moved forward by the gap, or refused."""
+    try:
+        if spec.format == "iso":
+            naive = datetime.fromisoformat(text)
+        else:
+            naive = datetime.strptime(text, spec.format)
+    except ValueError:
+        want = "an ISO 8601 time" if spec.format == "iso" else f"format '{spec.format}'"
+        raise ValueError(f"'{text}' is not {want}") from None
+    if naive.tzinfo is not None:
+        return naive
+    first = naive.replace(tzinfo=zone, fold=0)
+    normal = first.astimezone(UTC).astimezone(zone)
+    if normal.replace(tzinfo=None) != naive:
+        if spec.nonexistent == "reject":
+            raise ValueError(f"'{text}' never happened in {zone.key} (clocks went forward)")
+        return normal
+    if spec.ambiguous == "later":
+        return naive.replace(tzinfo=zone, fold=1)
+    return first
+
+
+def _clean_header(name: str) -> str:
+    for bom in _BOMS:
+        name = name.removeprefix(bom)
+    return name.strip()
+
+
+def read_rows(path: Path, profile: Profile, *, limit: int | None = None
+              ) -> Iterator[tuple[int, Row | str]]:
+    """(row number, the row's values by column) for each data row; a row whose field count
+    differs from the header's comes as a reason instead. Blank lines are not rows."""
+    try:
+        f = open(path, newline="", encoding=profile.source.encoding)  # noqa: SIM115
+    except OSError as exc:
+        raise ExportError(f"cannot read {path}: {exc.strerror}") from None
+    with f:
+        reader = csv.reader(f, delimiter=profile.source.delimiter)
+        try:
+            header = [_clean_header(h) for h in next(reader)]
+        except StopIteration:
+            raise ExportError(f"{path} is empty: no header line") from None
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ExportError(f"cannot read the header of {path}: {exc}") from None
+        missing = {c: where for c, where in profile.referenced_columns().items()
+                   if c not in header}
+        if missing:
+            named = "; ".join(f"'{c}' (named at {where})" for c, where in missing.items())
+            raise ExportError(f"{path} has no column {named}; its columns are: "
+                              f"{', '.join(header)}")
+        n = 0
+        try:
+            for values in reader:
+                if not values:
+                    continue
+                n += 1
+                if limit is not None and n > limit:
+                    return
+                if len(values) != len(header):
+                    yield n, f"the row has {len(values)} fields, the header {len(header)}"
+                else:
+                    yield n, dict(zip(header, values, strict=True))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ExportError(f"{path}: cannot read data row {n + 1}: {exc}") from None
+
+
+def _norm(v: str) -> str:
+    return v.strip().upper()
+
+
+def _test(w: When) -> Callable[[Row], bool]:
+    if w.column is not None:
+        col = w.column
+        if w.in_ is not None:
+            values = frozenset(map(_norm, w.in_))
+            return lambda row: _norm(row[col]) in values
+        if w.prefix is not None:
+            prefixes = tuple(map(_norm, w.prefix))
+            return lambda row: _norm(row[col]).startswith(prefixes)
+        want_empty = bool(w.empty)
+        return lambda row: (row[col].strip() == "") == want_empty
+    if w.any is not None:
+        subs = [_test(s) for s in w.any]
+        return lambda row: any(s(row) for s in subs)
+    if w.all is not None:
+        subs_all = [_test(s) for s in w.all]
+        return lambda row: all(s(row) for s in subs_all)
+    assert w.not_ is not None
+    inner = _test(w.not_)
+    return lambda row: not inner(row)
+
+
+def _load_lookup(spec: Lookup, where: str, dirs: list[Path]) -> dict[str, str]:
+    for d in dirs:
+        path = d / spec.file
+        if path.is_file():
+            break
+    else:
+        raise ExportError(f"{where}.lookup: no file '{spec.file}' in "
+                          f"{' or '.join(str(d) for d in dirs)}")
+    table: dict[str, str] = {}
+    with open(path, newline="", encoding=spec.encoding) as f:
+        reader = csv.DictReader(f)
+        reader.fieldnames = [_clean_header(h) for h in reader.fieldnames or []]
+        for need in (spec.key, spec.value):
+            if need not in reader.fieldnames:
+                raise ExportError(f"{where}.lookup: {path} has no column '{need}'; its "
+                                  f"columns are: {', '.join(reader.fieldnames)}")
+        for rec in reader:
+            key, value = _norm(rec[spec.key] or ""), (rec[spec.value] or "").strip()
+            # The first entry wins: San Diego's list names a code twice now and then.
+            if key and value:
+                table.setdefault(key, value)
+    return table
+
+
+def _getter(spec: Column | None, where: str, dirs: list[Path]
+            ) -> Callable[[Row], str | None]:
+    if spec is None:
+        return lambda row: None
+    cols = spec.columns
+    nulls = frozenset(map(_norm, spec.null_values))
+    mapping = {_norm(k): v for k, v in spec.map.items()}
+    table = _load_lookup(spec.lookup, where, dirs) if spec.lookup else None
+    join = spec.join
+
+    def get(row: Row) -> str | None:
+        parts = [v for v in (row[c].strip() for c in cols) if v and _norm(v) not in nulls]
+        if not parts:
+            return None
+        value = join.join(parts)
+        if mapping:
+            value = mapping.get(_norm(value), value)
+        if table is not None:
+            return table.get(_norm(value))
+        return value
+
+    return get
+
+
+def _number(value: str | None, kind: type[int] | type[float]) -> Any:
+    # What does not parse is sent as it is, so the contract's 422 names the field.
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        return value
+
+
+class Mapper:
+    """A profile compiled for one export: rows in, `Mapped` out."""
+
+    def __init__(self, profile: Profile, *, lookup_dirs: list[Path]) -> None:
+        self.profile = profile
+        c = profile.columns
+        self.zone = ZoneInfo(profile.time.timezone)
+        self._get = {name: _getter(getattr(c, name), f"columns.{name}", lookup_dirs)
+                     for name in type(c).model_fields}
+        oi = profile.officer_initiated
+        self._officer = (oi.action, oi.channel, _test(oi.when)) if oi else None
+        self._skips = [(r.reason, _test(r.when)) for r in profile.skip]
+        self._channels = [(r.channel, _test(r.when)) for r in profile.channel.rules]
+        minutes = profile.events.assume_closed_after_minutes
+        self._assumed_close = timedelta(minutes=minutes) if minutes else None
+        self._codes: dict[str, list[tuple[int, Callable[[Row], bool] | None]]] = {}
+        for i, rule in enumerate(profile.codes):
+            test = _test(rule.when) if rule.when else None
+            for code in rule.code:
+                self._codes.setdefault(_norm(code), []).append((i, test))
+
+    @classmethod
+    def for_export(cls, profile: Profile, export: Path, profile_dir: Path | None = None
+                   ) -> Mapper:
+        """Lookups are read from beside the export, then from beside the profile."""
+        dirs = [export.resolve().parent, *([profile_dir] if profile_dir else [])]
+        return cls(profile, lookup_dirs=dirs)
+
+    def code_rule(self, code: str | None, row: Row) -> int | None:
+        """The index of the first code rule that holds for this row, if any."""
+        if code is None:
+            return None
+        for i, test in self._codes.get(_norm(code), ()):
+            if test is None or test(row):
+                return i
+        return None
+
+    def map_row(self, n: int, row: Row | str) -> Mapped:
+        if isinstance(row, str):
+            return Mapped(n, "fail", row)
+        get = self._get
+        code = get["nature_code"](row)
+        text = get["nature_text"](row)
+        out = Mapped(n, "send", incident_id=get["incident_id"](row), code=code, text=text,
+                     disposition=get["disposition"](row))
+        channel: str | None = None
+        if self._officer and self._officer[2](row):
+            action, channel, _ = self._officer
+            if action == "skip":
+                out.outcome, out.reason = "skip", "officer_initiated"
+                return out
+        for reason, test in self._skips:
+            if test(row):
+                out.outcome, out.reason = "skip", reason
+                return out
+        if out.incident_id is None:
+            return self._fail(out, "no incident number (columns.incident_id is empty)")
+        received = get["received_at"](row)
+        if received is None:
+            return self._fail(out, "no call time (columns.received_at is empty)")
+        try:
+            out.at = local_time(received, self.profile.time, self.zone)
+            closed_text = get["closed_at"](row)
+            if closed_text is not None:
+                out.closed = local_time(closed_text, self.profile.time, self.zone)
+            elif self._assumed_close is not None:
+                out.closed = (out.at.astimezone(UTC) + self._assumed_close).astimezone(self.zone)
+        except ValueError as exc:
+            which = "received_at" if out.at is None else "closed_at"
+            return self._fail(out, f"columns.{which}: {exc}")
+
+        rule_i = self.code_rule(code, row)
+        rule = self.profile.codes[rule_i] if rule_i is not None else None
+        out.code_rule = rule_i
+        out.nature_code = (rule.nature_code if rule and rule.nature_code else code)
+        out.category = rule.category if rule else None
+        if channel is None:
+            channel = next((ch for ch, test in self._channels if test(row)),
+                           self.profile.channel.default)
+        out.channel = channel
+
+        if code and out.nature_code != code:
+            # The city's own code stays in view for a dispatcher who knows it.
+            text = f"{text} [{code}]" if text else f"[{code}]"
+        address, cross = get["address"](row), get["cross_street"](row)
+        if cross:
+            address = f"{address} / {cross}" if address else cross
+        location = {k: v for k, v in (
+            ("address", address), ("district", get["district"](row)),
+            ("lat", _number(get["lat"](row), float)), ("lon", _number(get["lon"](row), float)),
+        ) if v is not None}
+        digest = hashlib.sha1("\x1f".join(row.values()).encode(), usedforsecurity=False
+                              ).hexdigest()[:12]
+        base = f"{self.profile.profile.id}:{out.incident_id}"
+        created: dict[str, Any] = {
+            "event_id": f"{base}:created:{digest}", "incident_id": out.incident_id,
+            "type": "created", "occurred_at": out.at.isoformat(), "channel": channel,
+            "nature_code": out.nature_code,
+        }
+        if text is not None:
+            created["nature_text"] = text
+        priority = _number(get["priority"](row), int)
+        if priority is not None:
+            created["priority"] = priority
+        if location:
+            created["location"] = location
+        created["flags"] = sorted(set(rule.flags)) if rule else []
+        out.events.append(created)
+        if out.closed is not None:
+            out.events.append({"event_id": f"{base}:closed:{digest}",
+                               "incident_id": out.incident_id, "type": "closed",
+                               "occurred_at": out.closed.isoformat()})
+        return out
+
+    @staticmethod
+    def _fail(out: Mapped, reason: str) -> Mapped:
+        out.outcome, out.reason = "fail", reason
+        return out
+
+    def map_file(self, path: Path, *, limit: int | None = None) -> Iterator[Mapped]:
+        for n, row in read_rows(path, self.profile, limit=limit):
+            yield self.map_row(n, row)

@@ -1,0 +1,286 @@
+"""Replays through a real server (SQLite and PostgreSQL): the first 2,000 rows of each real
+export, a hand-made export that exercises every outcome, a re-run that stores nothing
+twice, and `liaison replay` / `liaison profile check` as real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from adapters.exports.mapping import Mapper
+from adapters.exports.replay import ReplaySummary, ServerUnavailable, cad_order, replay_export
+from tests.adapters.test_exports_support import (
+    NASHVILLE,
+    SAN_DIEGO,
+    make_profile,
+    profile_doc,
+    row,
+    shared_export,
+    shipped_mapper,
+    write_export,
+    write_profile,
+)
+from tests.conftest import ROOT, Server, free_port, start_subprocess
+
+SUBSET = 2_000
+
+
+async def scalar(server: Server, sql: str, **params: object) -> int:
+    async with server.runtime.engine.connect() as conn:
+        return int((await conn.execute(text(sql), params)).scalar_one())
+
+
+async def stored(server: Server, profile_id: str) -> tuple[int, int]:
+    """(events, calls) the server holds from one profile's replays."""
+    like = f"{profile_id}:%"
+    events = await scalar(server, "SELECT count(*) FROM cad_event WHERE event_id LIKE :p",
+                          p=like)
+    calls = await scalar(server, 'SELECT count(DISTINCT call_id) FROM cad_event '
+                                 'WHERE event_id LIKE :p', p=like)
+    return events, calls
+
+
+def assert_accounted(s: ReplaySummary, rows: int) -> None:
+    assert s.rows == rows == s.accounted, s.to_dict()
+    assert s.stopped is None
+    assert s.destinations.total() == s.accepted == s.categories.total()
+
+
+@pytest.mark.asyncio
+async def test_san_diego_subset(server: Server) -> None:
+    path = shared_export(SAN_DIEGO)
+    mapper = shipped_mapper("san-diego", path)
+    s = await replay_export(path, mapper, url=server.base_url, limit=SUBSET,
+                            progress=None)
+    assert_accounted(s, SUBSET)
+    assert s.accepted > 1_000 and not s.rejected
+    assert set(s.skipped) == {"officer_initiated", "administrative", "information_only"}
+    assert s.events == s.accepted  # one created event a row
+    assert await stored(server, "san-diego") == (s.events, s.accepted)
+    # Every 5150 is classified as mental health, whoever ends up going.
+    mental = {d: n for (c, d), n in s.categories.items() if c == "mental_health"}
+    assert sum(mental.values()) > 0
+    assert set(s.destinations) <= {"police", "call_team", "joint"}
+
+    again = await replay_export(path, mapper, url=server.base_url, limit=300, progress=None)
+    assert_accounted(again, 300)
+    assert await stored(server, "san-diego") == (s.events, s.accepted)  # nothing twice
+
+
+@pytest.mark.asyncio
+async def test_nashville_subset(server: Server) -> None:
+    path = shared_export(NASHVILLE)
+    s = await replay_export(path, shipped_mapper("nashville", path), url=server.base_url,
+                            limit=SUBSET, progress=None)
+    assert_accounted(s, SUBSET)
+    assert s.accepted > 1_400 and not s.rejected
+    assert set(s.skipped) <= {"officer_initiated", "administrative"}
+    assert await stored(server, "nashville") == (s.events, s.accepted)
+    assert {c for c, _ in s.categories} >= {"mental_health", "(none)"}
+
+
+@pytest.mark.asyncio
+async def test_every_outcome_through_the_server(server: Server, tmp_path: Path) -> None:
+    rows = [row(call_no="A1"),                                      # accepted
+            row(call_no="A2", type="DIST", type_desc="DRUNK",       # accepted, then closed
+                closed="03/12/2024 15:00:00"),
+            row(call_no="A3", type="TS"),                           # skipped
+            row(call_no="A4", type="INFOX"),                        # skipped
+            row(call_no="A5", type=""),                             # 422 from the server
+            row(call_no="A6", received="yesterday"),                # not sent
+            row(call_no="A7", type="SHOT", type_desc="SHOTS FIRED",  # accepted, excluded
+                source="FIELD")]
+    export = write_export(tmp_path / "calls.csv", rows)
+    mapper = Mapper(make_profile(), lookup_dirs=[])
+    s = await replay_export(export, mapper, url=server.base_url, progress=None)
+    assert_accounted(s, 7)
+    assert (s.accepted, s.events) == (3, 4)
+    assert s.skipped == {"officer_initiated": 1, "information_only": 1}
+    assert s.rejected == {
+        "nature_code: a created event must carry the call's nature code": 1,
+        "not sent: columns.received_at: 'yesterday' is not format '%m/%d/%Y %H:%M:%S'": 1}
+    assert s.categories == {("mental_health", "call_team"): 1,
+                            ("substance_use", "call_team"): 1, ("(none)", "police"): 1}
+    assert await scalar(server, "SELECT count(*) FROM cad_reject") == 1
+    assert await scalar(server, 'SELECT count(*) FROM "call" WHERE incident_id = :i '
+                                "AND closed_at IS NOT NULL", i="A2") == 1
+
+    again = await replay_export(export, mapper, url=server.base_url, progress=None)
+    assert again.to_dict() | {"seconds": 0, "rows_per_second": 0} == \
+        s.to_dict() | {"seconds": 0, "rows_per_second": 0}
+    assert await stored(server, "testville") == (4, 3)
+
+
+def test_events_go_out_in_cad_time_order() -> None:
+    mp = Mapper(make_profile(), lookup_dirs=[])
+    rows = [mp.map_row(1, row(call_no="A", received="03/12/2024 14:00:00",
+                              closed="03/12/2024 16:00:00")),
+            mp.map_row(2, row(call_no="B", received="03/12/2024 15:00:00")),
+            mp.map_row(3, row(call_no="C", received="03/12/2024 13:00:00",
+                              closed="03/12/2024 12:00:00"))]  # closed before it opened
+    order = [(state.mapped.incident_id, event["type"]) for state, _, event in cad_order(rows)]
+    assert order == [("C", "created"), ("C", "closed"), ("A", "created"), ("B", "created"),
+                     ("A", "closed")]
+
+
+@pytest.mark.asyncio
+async def test_closing_calls_frees_the_team(server: Server, tmp_path: Path) -> None:
+    """Six team calls ten minutes apart, one at a time; the shipped policy has four units.
+    Closes sent at their CAD time free units for later calls; calls never closed do not."""
+
+    def calls(prefix: str, day: int) -> Path:
+        rows = [row(call_no=f"{prefix}{i}", received=f"03/{day}/2024 14:{10 * i:02d}:00")
+                for i in range(6)]
+        return write_export(tmp_path / f"{prefix}.csv", rows)
+
+    closing = make_profile(events={"assume_closed_after_minutes": 15})
+    s = await replay_export(calls("C", 12), Mapper(closing, lookup_dirs=[]),
+                            url=server.base_url, concurrency=1, progress=None)
+    assert (s.accepted, s.events) == (6, 12)
+    assert s.destinations == {"call_team": 6}
+    never = await replay_export(calls("N", 13), Mapper(make_profile(), lookup_dirs=[]),
+                                url=server.base_url, concurrency=1, progress=None)
+    assert never.destinations == {"call_team": 4, "police": 2}
+    assert never.not_served == {"units_busy": 2}
+
+
+@pytest.mark.asyncio
+async def test_rate_paces_the_rows(tmp_path: Path) -> None:
+    from service.settings import Settings
+    from tests.conftest import running_server
+
+    export = write_export(tmp_path / "calls.csv", [row(call_no=f"R{i}") for i in range(10)])
+    async with running_server(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/r.db")
+                              ) as server:
+        started = time.monotonic()
+        s = await replay_export(export, Mapper(make_profile(), lookup_dirs=[]),
+                                url=server.base_url, rate=40, progress=None)
+        took = time.monotonic() - started
+    assert s.accepted == 10
+    assert took >= 9 / 40  # the tenth row leaves 9/40 s after the first
+
+
+@pytest.mark.asyncio
+async def test_no_server_is_an_error(tmp_path: Path) -> None:
+    export = write_export(tmp_path / "calls.csv", [row()])
+    with pytest.raises(ServerUnavailable, match="cannot reach Liaison at"):
+        await replay_export(export, Mapper(make_profile(), lookup_dirs=[]),
+                            url=f"http://127.0.0.1:{free_port()}", progress=None)
+
+
+class FakeLiaison:
+    """Just enough of Liaison over raw HTTP/1.1 to misbehave on purpose: every event is
+    first answered 503 (busy, retry after a moment); after `answer` events, connections
+    are dropped without a word."""
+
+    def __init__(self, answer: int) -> None:
+        self.answer = answer
+        self.posts = 0
+        self.accepted: list[str] = []
+        self.busy_sent: set[str] = set()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode()
+                length = next((int(line.split(":")[1]) for line in head.split("\r\n")
+                               if line.lower().startswith("content-length:")), 0)
+                body = await reader.readexactly(length) if length else b""
+                if head.startswith("GET /v1/health"):
+                    status, payload, extra = 200, b"{}", ""
+                else:
+                    self.posts += 1
+                    event_id = json.loads(body)["event_id"]
+                    if len(self.accepted) >= self.answer:
+                        break  # gone: the connection closes unanswered
+                    if event_id not in self.busy_sent:
+                        self.busy_sent.add(event_id)
+                        status, payload, extra = 503, b'{"error":"unavailable"}', \
+                            "Retry-After: 0.01\r\n"
+                    else:
+                        self.accepted.append(event_id)
+                        status, extra = 202, ""
+                        payload = json.dumps({"call_id": "c", "event_id": event_id, "decision": {
+                            "destination": "police", "category": None}}).encode()
+                writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+                             f"{extra}Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.mark.asyncio
+async def test_busy_is_retried_and_a_server_gone_midway_stops_the_replay(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("adapters.exports.replay.TRANSPORT_BACKOFF", (0.01, 0.01))
+    fake = FakeLiaison(answer=5)
+    listener = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    export = write_export(tmp_path / "calls.csv", [
+        row(call_no=f"G{i}", received=f"03/12/2024 14:{i:02d}:00") for i in range(20)])
+    async with listener:
+        s = await replay_export(export, Mapper(make_profile(), lookup_dirs=[]),
+                                url=f"http://127.0.0.1:{port}", concurrency=4, progress=None)
+    assert len(fake.accepted) == len(set(fake.accepted)) == 5  # each retried after its 503
+    assert s.accepted == s.events == 5
+    assert s.rejected == {"not sent: the server stopped answering": 15}
+    assert s.rows == s.accounted == 20
+    assert s.stopped is not None and "no answer after 3 tries" in s.stopped
+    assert "STOPPED EARLY" in s.render()
+
+
+def liaison(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_replay_command(tmp_path: Path) -> None:
+    path = shared_export(NASHVILLE)
+    sp = start_subprocess(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", tmp_path)
+    try:
+        result = liaison("replay", str(path), "--profile", "nashville", "--url", sp.base_url,
+                         "--limit", "300", "--as-fast-as-possible", "--json")
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["rows"] == 300 == summary["accepted"] + sum(
+            summary["skipped"].values()) + sum(summary["rejected"].values())
+        assert sum(summary["destinations"].values()) == summary["accepted"] > 200
+        assert "replay nashville [" in result.stderr  # the progress bar
+        text_run = liaison("replay", str(path), "--profile", "nashville", "--url", sp.base_url,
+                           "--limit", "300", "--rate", "1000", "--no-progress")
+        assert text_run.returncode == 0, text_run.stderr
+        assert text_run.stderr == ""
+        assert f"       300  rows read from {path}" in text_run.stdout
+        assert "decisions by destination: police" in text_run.stdout
+    finally:
+        sp.stop()
+    down = liaison("replay", str(path), "--profile", "nashville", "--url",
+                   f"http://127.0.0.1:{free_port()}", "--limit", "5")
+    assert down.returncode == 2
+    assert "liaison: cannot reach Liaison at" in down.stderr
+
+
+def test_profile_check_command(tmp_path: Path) -> None:
+    path = shared_export(SAN_DIEGO)
+    result = liaison("profile", "check", "san-diego", "--sample", str(path), "--rows", "1000")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("san-diego: profile san-diego@1 is valid")
+    assert f"     1,000  rows read from {path}" in out
+    assert "  categories the policy reaches:" in out
+    assert "officer_initiated" in out and "examples:" in out
+    # A city onboarded by a profile file alone, no code.
+    own = write_profile(tmp_path / "testville.yaml", profile_doc())
+    export = write_export(tmp_path / "calls.csv", [row(), row(call_no="T-2", type="TS")])
+    result = liaison("profile", "check", str(own), "--sample", str(export))
+    assert result.returncode == 0, result.stderr
+    assert "       1  would be sent (1 events)" in result.stdout
