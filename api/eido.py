@@ -5,29 +5,24 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.eido.emit import call_to_eido
-from adapters.eido.mapping import MappingCache, MappingInvalid
-from adapters.eido.parse import EidoRejected, Issue, parse_eido
+from adapters.eido.ingest import ingest, keep_reject
+from adapters.eido.mapping import MappingInvalid
+from adapters.eido.parse import EidoRejected, Issue
 from api.deps import RuntimeDep
 from service.errors import DomainError, Unavailable
-from service.ingest import DISPOSITIONS, IngestEvent, RecordReject
+from service.ingest import DISPOSITIONS
 from service.queries import get_call
-from service.tables import CALL
 
 log = logging.getLogger("liaison.api.eido")
 router = APIRouter(tags=["eido"])
 EIDO_MEDIA_TYPE = "application/emergency.eido+json"
-SOURCE = "eido"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
-_mappings = MappingCache()
 
 
 def _no_constants(name: str) -> Any:
@@ -41,19 +36,11 @@ async def _reject(rt: Any, request: Request, raw: bytes, errors: list[Issue],
     body: dict[str, Any] = {"error": "invalid", "mode": "strict" if strict else "lenient",
                             "detail": detail, "warnings": [w.as_dict() for w in warnings]}
     try:
-        body["reject_id"] = await rt.writer.submit(RecordReject(
-            source=SOURCE, path=request.url.path, errors=detail,
-            body=raw.decode("utf-8", "replace")))
+        body["reject_id"] = await keep_reject(rt.writer, path=request.url.path, errors=detail,
+                                              body=raw.decode("utf-8", "replace"))
     except DomainError:
         log.warning("could not keep a rejected EIDO")
     return JSONResponse(body, status_code=422)
-
-
-async def _incident_known(engine: AsyncEngine, incident_id: str) -> bool:
-    async with engine.connect() as conn:
-        found = await conn.execute(select(CALL.c.id).where(
-            CALL.c.source == SOURCE, CALL.c.incident_id == incident_id).limit(1))
-        return found.first() is not None
 
 
 @router.post(
@@ -87,25 +74,15 @@ async def post_eido(request: Request, rt: RuntimeDep) -> JSONResponse:
         return await _reject(rt, request, raw,
                              [Issue("(body)", f"not a JSON document: {exc}")], [], strict)
     try:
-        mapping = _mappings.get(rt.settings.eido_mapping)
+        result, parsed = await ingest(document, writer=rt.writer, engine=rt.engine,
+                                      policy=rt.policy.compiled,
+                                      mapping_path=rt.settings.eido_mapping, strict=strict)
     except MappingInvalid as exc:
         log.error("%s", exc)
         raise Unavailable("the EIDO mapping file is broken; fix it and retry",
                           source=exc.source, errors=[e.as_dict() for e in exc.errors]) from exc
-    compiled = rt.policy.compiled
-    try:
-        parsed = parse_eido(document, mapping=mapping, strict=strict,
-                            default_tz=ZoneInfo(compiled.policy.program.timezone))
-        # Two first EIDOs of one incident racing here both say "created"; the spine folds
-        # the second into the call the first made, so the answer is the same.
-        event = parsed.event(known=await _incident_known(rt.engine, parsed.incident_id))
     except EidoRejected as rejected:
         return await _reject(rt, request, raw, rejected.errors, rejected.warnings, strict)
-    except RecursionError:
-        return await _reject(rt, request, raw, [Issue("(body)", "nested too deeply")], [],
-                             strict)
-    result = await rt.writer.submit(IngestEvent(
-        event=event, policy=compiled, units_total=compiled.policy.program.units, source=SOURCE))
     return JSONResponse({**result, "mode": "strict" if strict else "lenient",
                          "warnings": [w.as_dict() for w in parsed.warnings]}, status_code=202)
 

@@ -28,5 +28,6 @@ async def health(rt: RuntimeDep) -> JSONResponse:
                    "reload_error": str(rt.policy.last_error) if rt.policy.last_error else None},
         "database": rt.engine.dialect.name,
         "board_seq": rt.hub.last_seq,
+        "eido_subscriber": rt.eido_subscriber.status() if rt.eido_subscriber else None,
     }
     return JSONResponse(body, status_code=200 if not problems else 503)

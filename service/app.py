@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.eido.subscriber import EidoSubscriber
 from adapters.outbound import DeliveryWorker
 from service.board import BoardHub
 from service.bus import PostgresListener
@@ -33,6 +34,7 @@ class Runtime:
     hub: BoardHub
     listener: PostgresListener | None
     delivery: DeliveryWorker | None = None  # with a CAD webhook configured
+    eido_subscriber: EidoSubscriber | None = None  # with an EIDO service to subscribe to
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -57,12 +59,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.is_postgres:
             listener = PostgresListener(settings.database_url, hub)
             await listener.start()
-        app.state.runtime = Runtime(settings, engine, policy, writer, hub, listener, delivery)
+        # With a CAD's EIDO WebSocket service (NENA-STA-024), a standing subscription to it.
+        subscriber = EidoSubscriber.from_settings(settings, writer=writer, engine=engine,
+                                                  policy=policy)
+        if subscriber:
+            await subscriber.start()
+        app.state.runtime = Runtime(settings, engine, policy, writer, hub, listener, delivery,
+                                    eido_subscriber=subscriber)
         log.info("Liaison ready: policy %s, database %s", policy.compiled.version,
                  engine.url.render_as_string(hide_password=True))
         try:
             yield
         finally:
+            if subscriber:
+                await subscriber.stop()
             if listener:
                 await listener.stop()
             if delivery:

@@ -29,11 +29,15 @@ def _server_options(p: argparse.ArgumentParser) -> None:
                    "sqlite+aiosqlite:///./liaison.db")
     p.add_argument("--policy", help="policy YAML file; default LIAISON_POLICY or the shipped "
                    "St. Petersburg CALL policy")
+    p.add_argument("--eido-subscribe", metavar="URL", help="subscribe to new incidents at a "
+                   "CAD's NENA-STA-024 EIDO WebSocket service (ws:// or wss://); default "
+                   "LIAISON_EIDO_SUBSCRIBE or none")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    given = {k: getattr(args, k) for k in ("host", "port", "database_url", "policy")
+    given = {k: getattr(args, k) for k in ("host", "port", "database_url", "policy",
+                                           "eido_subscribe")
              if getattr(args, k, None) is not None}
     return Settings(**given)
 

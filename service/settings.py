@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     eido_strict: bool = False
     eido_mapping: str = ""
     eido_agency_id: str = "liaison.invalid"
+    # NENA-STA-024 (adapters/eido/subscriber.py): the CAD's EIDO WebSocket service
+    # (ws:// or wss://) to subscribe to for new incidents; empty subscribes to none. The
+    # subscription period asked for (renewed before it runs out). After a drop or a
+    # refusal, reconnects wait base·2^n seconds, at most the cap, with jitter.
+    eido_subscribe: str = ""
+    eido_subscribe_expires: int = Field(default=3600, gt=0)
+    eido_subscribe_backoff_base: float = Field(default=1.0, gt=0)
+    eido_subscribe_backoff_cap: float = Field(default=60.0, gt=0)
 
     @property
     def is_postgres(self) -> bool:
@@ -49,4 +57,12 @@ class Settings(BaseSettings):
         if self.webhook_url and not self.webhook_secret:
             raise ValueError("webhook_url is set but webhook_secret is empty: "
                              "set LIAISON_WEBHOOK_SECRET")
+        return self
+
+    @model_validator(mode="after")
+    def _eido_subscribe_is_websocket(self) -> Settings:
+        if self.eido_subscribe and not self.eido_subscribe.startswith(("ws://", "wss://")):
+            scheme = self.eido_subscribe.partition("://")[0] if "://" in \
+                self.eido_subscribe else "(none)"
+            raise ValueError(f"eido_subscribe must be a ws:// or wss:// URL, not {scheme[:20]}")
         return self

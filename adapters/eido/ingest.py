@@ -1,0 +1,71 @@
+"""One EIDO into the spine: parse it, tell `created` from `updated`, submit it to the writer.
+
+Shared by `POST /v1/cad/eido` (api/eido.py) and the NENA-STA-024 subscriber
+(adapters/eido/subscriber.py), so a document is read the same way whichever way it came.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.eido.mapping import MappingCache
+from adapters.eido.parse import EidoRejected, Issue, ParsedEido, parse_eido
+from rules.evaluate import CompiledPolicy
+from service.ingest import IngestEvent, RecordReject
+from service.tables import CALL
+from service.writer import Writer
+
+SOURCE = "eido"
+_mappings = MappingCache()
+
+
+async def incident_known(engine: AsyncEngine, incident_id: str) -> bool:
+    async with engine.connect() as conn:
+        found = await conn.execute(select(CALL.c.id).where(
+            CALL.c.source == SOURCE, CALL.c.incident_id == incident_id).limit(1))
+        return found.first() is not None
+
+
+async def prepare(document: Any, *, engine: AsyncEngine, policy: CompiledPolicy,
+                  mapping_path: str, strict: bool) -> tuple[IngestEvent, ParsedEido]:
+    """The writer command for one EIDO, and what was read from it.
+
+    Raises MappingInvalid when the mapping file is broken (nothing can be read until it is
+    fixed) and EidoRejected when the document is refused, every error named.
+    """
+    mapping = _mappings.get(mapping_path)
+    try:
+        parsed = parse_eido(document, mapping=mapping, strict=strict,
+                            default_tz=ZoneInfo(policy.policy.program.timezone))
+        # Two first EIDOs of one incident racing here both say "created"; the spine folds
+        # the second into the call the first made, so the answer is the same.
+        event = parsed.event(known=await incident_known(engine, parsed.incident_id))
+    except RecursionError:
+        raise EidoRejected([Issue("(body)", "nested too deeply")], []) from None
+    return IngestEvent(event=event, policy=policy, units_total=policy.policy.program.units,
+                       source=SOURCE), parsed
+
+
+async def ingest(document: Any, *, writer: Writer, engine: AsyncEngine,
+                 policy: CompiledPolicy, mapping_path: str,
+                 strict: bool) -> tuple[dict[str, Any], ParsedEido]:
+    """Store one EIDO and return the spine's answer once it is committed.
+
+    The event id is the document's content hash, so the very same document again is a
+    retry: the first answer comes back and nothing is stored twice.
+    """
+    command, parsed = await prepare(document, engine=engine, policy=policy,
+                                    mapping_path=mapping_path, strict=strict)
+    return await writer.submit(command), parsed
+
+
+async def keep_reject(writer: Writer, *, path: str, errors: list[dict[str, Any]],
+                      body: str) -> int:
+    """Keep a refused document for an operator (`GET /v1/cad/rejects?source=eido`)."""
+    reject_id: int = await writer.submit(RecordReject(source=SOURCE, path=path[:200],
+                                                      errors=errors, body=body))
+    return reject_id
