@@ -58,6 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     check = psub.add_parser("check", help="validate a policy file and run its test cases")
     check.add_argument("file")
     export_commands.add_parsers(sub)
+    rejects = sub.add_parser("rejects", help="rejected CAD input: list, show, re-submit")
+    rsub = rejects.add_subparsers(dest="rejects_command", required=True)
+    for name, text in (("list", "newest first, with the reasons"),
+                       ("show", "one reject with its body as it arrived"),
+                       ("resubmit", "submit it again, as it was or corrected")):
+        r = rsub.add_parser(name, help=text)
+        if name != "list":
+            r.add_argument("id", type=int)
+        r.add_argument("--url", default="http://127.0.0.1:8000", help="the running Liaison")
+        if name == "list":
+            r.add_argument("--source", help="only from this adapter (generic, eido, ...)")
+            r.add_argument("--limit", type=int, default=20)
+        if name == "resubmit":
+            r.add_argument("--corrected", metavar="FILE",
+                           help="a corrected event (JSON) to submit instead")
     return parser
 
 
@@ -128,6 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         return policy_check(args.file)
     if args.command in export_commands.COMMANDS:
         return export_commands.run(args)
+    if args.command == "rejects":
+        from service.operator import rejects_command
+
+        return rejects_command(args.rejects_command, url=args.url,
+                               reject_id=getattr(args, "id", None),
+                               source=getattr(args, "source", None),
+                               limit=getattr(args, "limit", 20),
+                               corrected_file=getattr(args, "corrected", None))
     logging.basicConfig(level=getattr(args, "log_level", "info").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "migrate":
