@@ -10,10 +10,13 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from adapters.eido.ingest import ingest as eido_ingest
+from adapters.eido.mapping import MappingInvalid
+from adapters.eido.parse import EidoRejected
 from adapters.generic import CallEvent
 from api.deps import RuntimeDep
 from api.errors import field_errors
-from service.errors import Conflict
+from service.errors import Conflict, Unavailable
 from service.ingest import IngestEvent
 from service.rejects import get_reject, list_rejects
 
@@ -44,7 +47,7 @@ async def resubmit(reject_id: int, rt: RuntimeDep,
                    corrected: dict[str, Any] | None = Body(default=None, embed=True,
                                                            alias="body")) -> JSONResponse:
     reject = await get_reject(rt.engine, reject_id)
-    if reject["source"] != "generic":
+    if reject["source"] not in ("generic", "eido"):
         raise Conflict(f"a {reject['source']} reject is re-submitted through its own "
                        "endpoint", source=reject["source"], path=reject["path"])
     if corrected is None:
@@ -54,6 +57,8 @@ async def resubmit(reject_id: int, rt: RuntimeDep,
             return JSONResponse({"error": "invalid", "detail": [
                 {"field": "(body)", "reason": "the stored body is not JSON; send a corrected "
                  "one", "type": "json_invalid"}]}, status_code=422)
+    if reject["source"] == "eido":
+        return await _resubmit_eido(rt, reject_id, corrected)
     try:
         event = CallEvent.model_validate(corrected)
     except ValidationError as exc:
@@ -63,3 +68,22 @@ async def resubmit(reject_id: int, rt: RuntimeDep,
     result = await rt.writer.submit(IngestEvent(
         event=event, policy=compiled, units_total=compiled.policy.program.units))
     return JSONResponse({**result, "reject_id": reject_id}, status_code=202)
+
+
+async def _resubmit_eido(rt: Any, reject_id: int, document: Any) -> JSONResponse:
+    """An EIDO goes through the EIDO adapter again, in the service's conformance mode."""
+    try:
+        result, parsed = await eido_ingest(document, writer=rt.writer, engine=rt.engine,
+                                           policy=rt.policy.compiled,
+                                           mapping_path=rt.settings.eido_mapping,
+                                           strict=rt.settings.eido_strict)
+    except MappingInvalid as exc:
+        raise Unavailable("the EIDO mapping file is broken; fix it and retry",
+                          source=exc.source) from exc
+    except EidoRejected as rejected:
+        return JSONResponse({"error": "invalid",
+                             "detail": [e.as_dict() for e in rejected.errors],
+                             "warnings": [w.as_dict() for w in rejected.warnings]},
+                            status_code=422)
+    return JSONResponse({**result, "reject_id": reject_id,
+                         "warnings": [w.as_dict() for w in parsed.warnings]}, status_code=202)

@@ -45,3 +45,24 @@ async def test_rejects_are_listed_with_reasons_and_resubmitted(server: Server) -
 
     missing = await server.client.get("/v1/cad/rejects/999999")
     assert missing.status_code == 404
+
+
+async def test_a_refused_eido_is_resubmitted_through_the_eido_adapter(server: Server) -> None:
+    from tests.adapters.test_eido_support import eido
+
+    good = eido(unique="resubmit1", code="MNTL")
+    bad = {**good, "eidoVersion": "0.9"}
+    r = await server.client.post("/v1/cad/eido", json=bad)
+    assert r.status_code == 422
+    reject_id = r.json()["reject_id"]
+    listed = (await server.client.get("/v1/cad/rejects", params={"source": "eido"})).json()
+    assert [x["id"] for x in listed["data"]] == [reject_id]
+
+    again = await server.client.post(f"/v1/cad/rejects/{reject_id}/resubmit")
+    assert again.status_code == 422
+    assert any(d["field"] == "eidoVersion" for d in again.json()["detail"])
+    ok = await server.client.post(f"/v1/cad/rejects/{reject_id}/resubmit", json={"body": good})
+    assert ok.status_code == 202, ok.text
+    assert ok.json()["decision"]["category"] == "mental_health"
+    call = (await server.client.get(f"/v1/calls/{ok.json()['call_id']}")).json()
+    assert call["call"]["source"] == "eido"
