@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.tables import BOARD
 
 log = logging.getLogger("liaison.board")
-_T = BOARD
+
 
 
 def message_text(seq: int, body: str) -> str:
@@ -27,7 +27,8 @@ def message_text(seq: int, body: str) -> str:
 async def read_after(engine: AsyncEngine, after: int, limit: int = 500) -> list[tuple[int, str]]:
     async with engine.connect() as conn:
         rows = await conn.execute(
-            select(_T.c.seq, _T.c.body).where(_T.c.seq > after).order_by(_T.c.seq).limit(limit))
+            select(BOARD.c.seq, BOARD.c.body).where(BOARD.c.seq > after)
+            .order_by(BOARD.c.seq).limit(limit))
         return [(int(seq), body) for seq, body in rows]
 
 
@@ -60,7 +61,7 @@ class BoardHub:
 
     async def start(self) -> None:
         async with self.engine.connect() as conn:
-            self.last_seq = int((await conn.execute(select(func.max(_T.c.seq)))).scalar() or 0)
+            self.last_seq = int((await conn.execute(select(func.max(BOARD.c.seq)))).scalar() or 0)
         self._task = asyncio.create_task(self._run(), name="liaison-board-hub")
 
     async def stop(self) -> None:
