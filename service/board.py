@@ -18,7 +18,6 @@ from service.tables import BOARD
 log = logging.getLogger("liaison.board")
 
 
-
 def message_text(seq: int, body: str) -> str:
     # Bodies are stored as JSON objects without their seq; splice it in front.
     return f'{{"seq":{seq},{body[1:]}' if len(body) > 2 else f'{{"seq":{seq}}}'
