@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 
 from adapters.exports import commands as export_commands
+from adapters.exports import simulate_command
 from rules.check import run_tests
 from rules.load import PolicyInvalid, load_policy_file
 from service.settings import Settings
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = psub.add_parser("check", help="validate a policy file and run its test cases")
     check.add_argument("file")
     export_commands.add_parsers(sub)
+    simulate_command.add_parsers(sub)
     rejects = sub.add_parser("rejects", help="rejected CAD input: list, show, re-submit")
     rsub = rejects.add_subparsers(dest="rejects_command", required=True)
     for name, text in (("list", "newest first, with the reasons"),
@@ -143,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         return policy_check(args.file)
     if args.command in export_commands.COMMANDS:
         return export_commands.run(args)
+    if args.command in simulate_command.COMMANDS:
+        return simulate_command.run(args)
     if args.command == "rejects":
         from service.operator import rejects_command
 

@@ -1,0 +1,171 @@
+"""`liaison simulate`: a what-if replay of a CAD export through a candidate policy against
+a baseline (by default the shipped policy), offline, with the team's capacity modelled.
+
+Rows are mapped with the export's profile exactly as `profile check` and `replay` map them
+(`Mapper`), each sendable row's events are checked against the CAD contract and folded into
+the facts the rules see, and `rules.simulate.simulate` decides every call with both
+versions. Every row is accounted for: decided, skipped (the profile's reason), failed to
+map, or refused by the contract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from adapters.exports.mapping import ExportError, Mapper
+from adapters.exports.profile import ProfileInvalid, resolve_profile, shipped_profiles
+from rules.load import PolicyInvalid, load_default_policy, load_policy_file
+
+if TYPE_CHECKING:
+    from rules.simulate import SimCall, WhatIfReport
+
+COMMANDS = ("simulate",)
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "simulate", help="what-if: replay a CAD export through a candidate policy against a "
+                         "baseline, with the team's hours and units modelled (offline)")
+    p.add_argument("--policy", required=True, help="the candidate policy (YAML)")
+    p.add_argument("--calls", required=True, help="the CAD export (CSV)")
+    p.add_argument("--profile", required=True,
+                   help=f"profile YAML, or a shipped one: {', '.join(shipped_profiles())}")
+    p.add_argument("--baseline", help="the baseline policy (default: the shipped one)")
+    p.add_argument("--seed", type=int, default=0, help="seed for service times (default 0)")
+    p.add_argument("--service-times", metavar="FILE",
+                   help="YAML: distribution (lognormal, exponential, fixed), sigma, "
+                        "default_minutes, by_category {category: mean minutes}")
+    p.add_argument("--csv", metavar="FILE", help="write the calls that change destination")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--limit", type=int, help="only the first N rows of the export")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+@dataclass
+class Intake:
+    """What became of each row of the export."""
+
+    rows: int = 0
+    calls: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def accounted(self) -> int:
+        return self.calls + self.skipped.total() + self.failed.total() + self.refused.total()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "calls": self.calls,
+                "skipped": dict(self.skipped.most_common()),
+                "failed": dict(self.failed.most_common()),
+                "refused": dict(self.refused.most_common())}
+
+
+def calls_from_export(mapper: Mapper, path: Path, *, limit: int | None = None
+                      ) -> tuple[list[SimCall], Intake]:
+    """The export's calls as the rules would see them once the CAD sent them."""
+    from adapters.exports.check import contract_problem
+    from rules.simulate import SimCall
+    from service.fold import fold
+
+    intake = Intake()
+    calls: list[SimCall] = []
+    for m in mapper.map_file(path, limit=limit):
+        intake.rows += 1
+        if m.outcome == "skip":
+            intake.skipped[m.reason or "?"] += 1
+            continue
+        if m.outcome == "fail":
+            intake.failed[m.reason or "?"] += 1
+            continue
+        problem, events = contract_problem(m.events)
+        if problem is not None:
+            intake.refused[problem] += 1
+            continue
+        intake.calls += 1
+        calls.append(SimCall(call_id=m.incident_id or f"row {m.row}",
+                             facts=fold(events).facts()))
+    return calls, intake
+
+
+def write_changed_csv(report: WhatIfReport, path: Path) -> int:
+    from rules.simulate import CSV_COLUMNS, changed_rows
+
+    rows = changed_rows(report)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(CSV_COLUMNS))
+        w.writeheader()
+        w.writerows(rows)
+    return len(rows)
+
+
+def _progress_class() -> type[Any]:
+    from adapters.exports.replay import Progress
+
+    class CallsProgress(Progress):
+        """The replay's progress bar, counting calls decided."""
+
+        def _line(self, now: float) -> str:
+            return super()._line(now).replace(" rows sent ", " calls decided ")
+
+    return CallsProgress
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from rules.simulate import ServiceTimesInvalid
+
+    try:
+        return _simulate(args, out or sys.stdout)
+    except ProfileInvalid as exc:
+        print(f"{exc.source}: invalid profile ({len(exc.errors)} error(s))", file=sys.stderr)
+        for err in exc.errors:
+            print(f"  {err}", file=sys.stderr)
+        return 2
+    except (ExportError, PolicyInvalid, ServiceTimesInvalid) as exc:
+        print(f"liaison: {exc}", file=sys.stderr)
+        return 2
+
+
+def _simulate(args: argparse.Namespace, out: TextIO) -> int:
+    from rules.evaluate import compile_policy
+    from rules.simulate import ServiceTimes, load_service_times, render, simulate
+
+    started = time.monotonic()
+    candidate = compile_policy(load_policy_file(args.policy))
+    baseline = compile_policy(load_policy_file(args.baseline) if args.baseline
+                              else load_default_policy())
+    times = load_service_times(args.service_times) if args.service_times else ServiceTimes()
+    profile, where = resolve_profile(args.profile)
+    export = Path(args.calls)
+    mapper = Mapper.for_export(profile, export, where)
+    calls, intake = calls_from_export(mapper, export, limit=args.limit)
+    bar = _progress_class()(len(calls), None if args.no_progress else sys.stderr,
+                            f"simulate {candidate.version} vs {baseline.version}")
+    report = simulate(calls, candidate, baseline, service_times=times, seed=args.seed,
+                      progress=bar.advance)
+    bar.close()
+    if args.csv:
+        n = write_changed_csv(report, Path(args.csv))
+        print(f"{n:,} changed calls written to {args.csv}", file=sys.stderr)
+    seconds = time.monotonic() - started
+    if args.json:
+        doc = {"export": str(export), "profile": profile.label, "intake": intake.to_dict(),
+               **report.model_dump(mode="json")}
+        print(json.dumps(doc, indent=2), file=out)
+    else:
+        print(f"{export}: {intake.rows:,} rows with profile {profile.label}: "
+              f"{intake.calls:,} calls decided, {intake.skipped.total():,} skipped, "
+              f"{intake.failed.total():,} failed to map, "
+              f"{intake.refused.total():,} refused by the CAD contract", file=out)
+        print(render(report), file=out)
+    print(f"simulated in {seconds:.1f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,483 @@
+"""What-if replay: a candidate policy against a baseline over the same calls. Pure.
+
+Each version is run over the calls in CAD-time order with its own model of the team's
+capacity: a call the version sends to the team (on a field unit) keeps one unit busy for
+a service time drawn per call from a seeded distribution by category, so later calls see
+the units busy at their moment. Both versions use the same draw for a call (the same
+uniform number, turned into a time by the category each version gives it), so the
+comparison is fair and the same inputs with the same seed give the same report.
+
+Decisions come from `routing.service.decide_call`, the function live traffic uses. Calls
+alike in every field a policy's conditions read share one outcome for the same hours and
+capacity state; the explanations in the changed calls are decided afresh for each call.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from routing.availability import within_hours
+from routing.models import Availability, Decision, Destination
+from routing.service import decide_call
+from rules.call import CallFacts
+from rules.evaluate import CompiledPolicy
+from rules.load import PolicyError, errors_from_validation
+from rules.models import WEEKDAYS, Program, parse_clock
+
+NO_CATEGORY = "(none)"
+NO_RULE = "(no rule)"
+EXAMPLES_PER_CHANGE = 3
+HOURS_OF_WEEK = 168
+_NORMAL = NormalDist()
+
+
+# --- service times -------------------------------------------------------------------
+
+
+class ServiceTimes(BaseModel):
+    """How long a team response keeps a unit busy: a distribution with a mean by category.
+
+    `lognormal` (the default; `sigma` is the spread of the log), `exponential` or `fixed`.
+    A category not listed takes `default_minutes`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    distribution: Literal["lognormal", "exponential", "fixed"] = "lognormal"
+    sigma: float = Field(default=0.6, gt=0, le=3)
+    default_minutes: float = Field(default=45.0, gt=0, le=24 * 60)
+    by_category: dict[str, float] = Field(default_factory=lambda: {
+        "mental_health": 60.0, "substance_use": 45.0, "disorderly_juvenile": 40.0,
+        "truancy": 30.0, "neighbor_dispute": 45.0, "homelessness": 40.0,
+        "call_for_assistance": 40.0, "follow_up": 30.0,
+    })
+
+    def mean_minutes(self, category: str | None) -> float:
+        if category is None:
+            return self.default_minutes
+        return self.by_category.get(category, self.default_minutes)
+
+    def minutes(self, category: str | None, u: float) -> float:
+        """The service time for a uniform draw `u` in (0, 1): the same `u` gives the same
+        quantile of each category's distribution."""
+        mean = self.mean_minutes(category)
+        if self.distribution == "fixed":
+            return mean
+        if self.distribution == "exponential":
+            return -mean * math.log1p(-u)
+        mu = math.log(mean) - self.sigma ** 2 / 2  # so the mean is `mean`
+        return math.exp(mu + self.sigma * _NORMAL.inv_cdf(u))
+
+
+class ServiceTimesInvalid(Exception):
+    def __init__(self, errors: list[PolicyError], source: str) -> None:
+        self.errors, self.source = errors, source
+        super().__init__(f"{source} is invalid:\n" + "\n".join(f"  {e}" for e in errors))
+
+
+def parse_service_times(document: Any, source: str = "service times") -> ServiceTimes:
+    if not isinstance(document, Mapping):
+        raise ServiceTimesInvalid([PolicyError("", "service times must be a mapping")], source)
+    try:
+        times = ServiceTimes.model_validate(document)
+    except ValidationError as exc:
+        raise ServiceTimesInvalid(errors_from_validation(exc), source) from None
+    bad = [PolicyError(f"by_category.{c}", "must be above 0 and at most 1440 minutes")
+           for c, m in times.by_category.items() if not 0 < m <= 24 * 60]
+    if bad:
+        raise ServiceTimesInvalid(bad, source)
+    return times
+
+
+def load_service_times(path: str | Path) -> ServiceTimes:
+    p = Path(path)
+    try:
+        document = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ServiceTimesInvalid([PolicyError("", f"cannot read {p}: {exc.strerror}")],
+                                  str(p)) from None
+    except yaml.YAMLError as exc:
+        raise ServiceTimesInvalid([PolicyError("", f"not valid YAML: {exc}")], str(p)) from None
+    return parse_service_times(document, str(p))
+
+
+# --- input and report ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimCall:
+    """One call to replay: an id to report it by, and what the rules see."""
+
+    call_id: str
+    facts: CallFacts
+
+
+class Coverage(BaseModel):
+    """The team under this version's hours and units, calls taken in time order."""
+
+    units: int
+    timezone: str = Field(description="the policy's zone: hours of week are counted in it")
+    team_responses: int = Field(description="calls that took a field unit")
+    eligible: int
+    not_served: dict[str, int] = Field(description="eligible calls not served, by reason")
+    not_served_by_hour_of_week: list[int] = Field(
+        description="168 counts, Monday 00:00-01:00 first, in the policy's time zone")
+    team_hours: float = Field(description="hours within team hours over the calls' span")
+    unit_hours_available: float
+    unit_hours_busy: float = Field(description="service time of the team's responses, "
+                                               "up to the last call")
+    utilisation: float = Field(description="busy unit-hours / available unit-hours")
+
+
+class VersionReport(BaseModel):
+    version: str
+    calls: int
+    destinations: dict[str, int]
+    by_category: dict[str, dict[str, int]] = Field(description="category -> destination -> n")
+    team_share: float = Field(description="share of calls going to the team (call_team "
+                                          "or joint)")
+    coverage: Coverage
+
+
+class ChangedCall(BaseModel):
+    call_id: str
+    occurred_at: datetime
+    nature_code: str
+    nature_text: str
+    baseline_destination: str
+    candidate_destination: str
+    baseline_category: str | None
+    candidate_category: str | None
+    baseline_rule: str
+    candidate_rule: str
+    baseline_why: str
+    candidate_why: str
+    baseline_explanation: str
+    candidate_explanation: str
+
+
+class ChangeGroup(BaseModel):
+    from_destination: str
+    to_destination: str
+    candidate_rule: str
+    candidate_why: str = Field(description="the candidate's basis, or why an eligible call "
+                                           "was not served")
+    count: int
+    examples: list[ChangedCall]
+
+
+class WhatIfReport(BaseModel):
+    candidate: VersionReport
+    baseline: VersionReport
+    calls: int
+    first_call: datetime | None
+    last_call: datetime | None
+    seed: int
+    service_times: ServiceTimes
+    changed: int = Field(description="calls whose destination differs between the versions")
+    changes: list[ChangeGroup] = Field(description="by (from, to, candidate rule, why), "
+                                                   "most first, with examples")
+    changed_calls: list[ChangedCall] = Field(default_factory=list, exclude=True,
+                                             description="every changed call (the CSV)")
+
+
+# --- the simulation ------------------------------------------------------------------
+
+_FIELDS_BY_CONDITION = {
+    "nature_code": ("nature_code",), "text_any": ("nature_text", "narrative"),
+    "text_none": ("nature_text", "narrative"), "flags_any": ("flags",),
+    "flags_none": ("flags",), "priority": ("priority",), "channel": ("channel",),
+    "district": ("district",), "time_of_day": ("occurred_at",),
+    "day_of_week": ("occurred_at",),
+}
+
+
+def _fields_read(node: Any, out: set[str]) -> set[str]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if v is not None:
+                out.update(_FIELDS_BY_CONDITION.get(k, ()))
+                _fields_read(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _fields_read(v, out)
+    return out
+
+
+def _rule_of(d: Decision) -> str:
+    if d.basis == "exclusion":
+        return d.matched_rules[0]
+    return d.matched_rules[-1] if d.matched_rules and d.basis == "rule" else NO_RULE
+
+
+def _why(d: Decision) -> str:
+    return d.not_served_reason or d.basis
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a decision says that the report counts."""
+
+    destination: str
+    category: str | None
+    eligible: bool
+    not_served: str | None
+    takes_unit: bool
+    rule: str
+    why: str
+
+
+def _team_hours(program: Program, zone: Any, start: datetime, end: datetime) -> float:
+    """Hours of [start, end] inside the team's hours (windows belong to their start day)."""
+    if end <= start:
+        return 0.0
+    a, b = parse_clock(program.hours.start), parse_clock(program.hours.end)
+    length = 24 * 60 if a == b else b - a if b > a else b - a + 24 * 60  # may wrap
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    day = start.astimezone(zone).date() - timedelta(days=1)
+    last = end.astimezone(zone).date()
+    total = 0.0
+    while day <= last:
+        if WEEKDAYS[day.weekday()] in program.hours.days:
+            # Wall-clock arithmetic in the zone, then real time: a window across a change
+            # of clocks is an hour shorter or longer.
+            w0 = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(minutes=a)
+            w1 = w0 + timedelta(minutes=length)
+            lo, hi = max(w0.astimezone(UTC), start), min(w1.astimezone(UTC), end)
+            if hi > lo:
+                total += (hi - lo).total_seconds() / 3600
+        day += timedelta(days=1)
+    return total
+
+
+class _Run:
+    """One version over the calls, with its own units."""
+
+    def __init__(self, policy: CompiledPolicy) -> None:
+        self.policy = policy
+        self.program = policy.policy.program
+        self.units = self.program.units
+        doc = policy.policy.model_dump(include={"exclusions", "rules"}, by_alias=True)
+        read = _fields_read(doc, set())
+        self._key_fields = tuple(sorted(read))
+        self._cache: dict[tuple[Any, ...], _Outcome] = {}
+        self.busy: list[float] = []  # heap of the times (epoch s) units become free
+        self.busy_seconds = 0.0
+        self.outcomes: list[_Outcome] = []
+        self.units_busy: list[int] = []
+        self.not_served_by_how: list[int] = [0] * HOURS_OF_WEEK
+
+    def decide(self, call: CallFacts, t: float, local: datetime) -> _Outcome:
+        while self.busy and self.busy[0] <= t:
+            heapq.heappop(self.busy)
+        busy = len(self.busy)
+        self.units_busy.append(busy)
+        on_duty = within_hours(self.program, local)
+        key = (tuple(getattr(call, f) for f in self._key_fields), on_duty, busy < self.units)
+        out = self._cache.get(key)
+        if out is None:
+            d = decide_call(call, self.policy, Availability(units_total=self.units,
+                                                            units_busy=busy))
+            out = self._cache[key] = _Outcome(
+                destination=d.destination.value, category=d.category, eligible=d.eligible,
+                not_served=d.not_served_reason,
+                takes_unit=d.involves_team and d.needs_field_unit,
+                rule=_rule_of(d), why=_why(d))
+        self.outcomes.append(out)
+        if out.not_served is not None:
+            self.not_served_by_how[local.weekday() * 24 + local.hour] += 1
+        return out
+
+    def occupy(self, t: float, seconds: float, span_end: float) -> None:
+        heapq.heappush(self.busy, t + seconds)
+        # Counted within the calls' span only, as the available hours are.
+        self.busy_seconds += max(min(t + seconds, span_end) - t, 0.0)
+
+    def report(self, calls: int, first: datetime | None, last: datetime | None
+               ) -> VersionReport:
+        destinations: Counter[str] = Counter()
+        by_category: dict[str, Counter[str]] = {}
+        not_served: Counter[str] = Counter()
+        eligible = responses = 0
+        for o in self.outcomes:
+            destinations[o.destination] += 1
+            by_category.setdefault(o.category or NO_CATEGORY, Counter())[o.destination] += 1
+            eligible += o.eligible
+            responses += o.takes_unit
+            if o.not_served:
+                not_served[o.not_served] += 1
+        team = destinations[Destination.call_team.value] + destinations[Destination.joint.value]
+        hours = (_team_hours(self.program, self.policy.zone, first, last)
+                 if first and last else 0.0)
+        available = hours * self.units
+        busy_hours = self.busy_seconds / 3600
+        return VersionReport(
+            version=self.policy.version, calls=calls,
+            destinations=dict(sorted(destinations.items())),
+            by_category={c: dict(sorted(n.items()))
+                         for c, n in sorted(by_category.items(),
+                                            key=lambda kv: (kv[0] == NO_CATEGORY, kv[0]))},
+            team_share=round(team / calls, 6) if calls else 0.0,
+            coverage=Coverage(
+                units=self.units, timezone=self.program.timezone,
+                team_responses=responses, eligible=eligible,
+                not_served=dict(sorted(not_served.items())),
+                not_served_by_hour_of_week=list(self.not_served_by_how),
+                team_hours=round(hours, 3), unit_hours_available=round(available, 3),
+                unit_hours_busy=round(busy_hours, 3),
+                utilisation=round(busy_hours / available, 6) if available else 0.0))
+
+
+def simulate(calls: Iterable[SimCall], candidate: CompiledPolicy, baseline: CompiledPolicy,
+             *, service_times: ServiceTimes | None = None, seed: int = 0,
+             progress: Callable[[int], None] | None = None,
+             examples: int = EXAMPLES_PER_CHANGE) -> WhatIfReport:
+    """Replay `calls` through both versions in CAD-time order; see the module docstring.
+
+    `progress(n)` is called as calls are decided (n calls since the last call)."""
+    times = service_times or ServiceTimes()
+    ordered = sorted(calls, key=lambda c: c.facts.occurred_at)  # stable for equal times
+    rng = random.Random(seed)
+    runs = (_Run(candidate), _Run(baseline))
+    zones = {id(r): r.policy.zone for r in runs}
+    span_end = ordered[-1].facts.occurred_at.timestamp() if ordered else 0.0
+    step = 0
+    for call in ordered:
+        # One draw per call, whatever either version does with it: fair and repeatable.
+        u = rng.random() or 0.5
+        at = call.facts.occurred_at
+        t = at.timestamp()
+        for run in runs:
+            local = at.astimezone(zones[id(run)])
+            out = run.decide(call.facts, t, local)
+            if out.takes_unit:
+                run.occupy(t, times.minutes(out.category, u) * 60, span_end)
+        step += 1
+        if progress is not None and step % 500 == 0:
+            progress(500)
+    if progress is not None and step % 500:
+        progress(step % 500)
+
+    first = ordered[0].facts.occurred_at if ordered else None
+    last = ordered[-1].facts.occurred_at if ordered else None
+    cand, base = runs
+
+    changed: list[ChangedCall] = []
+    groups: dict[tuple[str, str, str, str], list[ChangedCall]] = {}
+    for i, call in enumerate(ordered):
+        c, b = cand.outcomes[i], base.outcomes[i]
+        if c.destination == b.destination:
+            continue
+        # Decided afresh for the explanation, with the capacity that call saw.
+        dc = decide_call(call.facts, candidate,
+                         Availability(units_total=cand.units, units_busy=cand.units_busy[i]))
+        db = decide_call(call.facts, baseline,
+                         Availability(units_total=base.units, units_busy=base.units_busy[i]))
+        row = ChangedCall(
+            call_id=call.call_id, occurred_at=call.facts.occurred_at,
+            nature_code=call.facts.nature_code, nature_text=call.facts.nature_text,
+            baseline_destination=b.destination, candidate_destination=c.destination,
+            baseline_category=b.category, candidate_category=c.category,
+            baseline_rule=b.rule, candidate_rule=c.rule, baseline_why=b.why,
+            candidate_why=c.why, baseline_explanation=db.explanation,
+            candidate_explanation=dc.explanation)
+        changed.append(row)
+        groups.setdefault((b.destination, c.destination, c.rule, c.why), []).append(row)
+    changes = [ChangeGroup(from_destination=k[0], to_destination=k[1], candidate_rule=k[2],
+                           candidate_why=k[3], count=len(rows), examples=rows[:examples])
+               for k, rows in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+    n = len(ordered)
+    return WhatIfReport(
+        candidate=cand.report(n, first, last), baseline=base.report(n, first, last),
+        calls=n, first_call=first, last_call=last, seed=seed, service_times=times,
+        changed=len(changed), changes=changes, changed_calls=changed)
+
+
+# --- rendering -----------------------------------------------------------------------
+
+CSV_COLUMNS = tuple(ChangedCall.model_fields)
+
+
+def changed_rows(report: WhatIfReport) -> list[dict[str, str]]:
+    """The changed calls as CSV rows (every column text)."""
+    out = []
+    for c in report.changed_calls:
+        values = c.model_dump(mode="json")
+        out.append({k: "" if values[k] is None else str(values[k]) for k in CSV_COLUMNS})
+    return out
+
+
+def render(report: WhatIfReport) -> str:
+    """A readable table for a terminal."""
+    cand, base = report.candidate, report.baseline
+    w = max(len(base.version), len(cand.version), 10)
+    lines = [f"what-if: candidate {cand.version} against baseline {base.version}",
+             f"  {report.calls:,} calls"
+             + (f", {report.first_call:%Y-%m-%d %H:%M} to {report.last_call:%Y-%m-%d %H:%M}"
+                if report.first_call and report.last_call else "")
+             + f"; seed {report.seed}; service times {report.service_times.distribution}, "
+               f"default mean {report.service_times.default_minutes:g} min",
+             "", f"  {'':<28}{base.version:>{w}}  {cand.version:>{w}}  {'change':>8}"]
+
+    def row(label: str, b: float, c: float, fmt: str = ",") -> None:
+        if fmt == "%":
+            lines.append(f"  {label:<28}{b:>{w}.1%}  {c:>{w}.1%}  {(c - b) * 100:>+7.1f}pt")
+        elif fmt == "f":
+            lines.append(f"  {label:<28}{b:>{w},.1f}  {c:>{w},.1f}  {c - b:>+8,.1f}")
+        else:
+            lines.append(f"  {label:<28}{int(b):>{w},}  {int(c):>{w},}  {int(c - b):>+8,}")
+
+    for d in sorted(set(base.destinations) | set(cand.destinations)):
+        row(f"to {d}", base.destinations.get(d, 0), cand.destinations.get(d, 0))
+    row("team share", base.team_share, cand.team_share, "%")
+    bc, cc = base.coverage, cand.coverage
+    row("units", bc.units, cc.units)
+    row("eligible", bc.eligible, cc.eligible)
+    for r in sorted(set(bc.not_served) | set(cc.not_served) | {"off_hours", "units_busy"}):
+        row(f"not served: {r}", bc.not_served.get(r, 0), cc.not_served.get(r, 0))
+    row("team responses", bc.team_responses, cc.team_responses)
+    row("unit-hours available", bc.unit_hours_available, cc.unit_hours_available, "f")
+    row("unit-hours busy", bc.unit_hours_busy, cc.unit_hours_busy, "f")
+    row("unit utilisation", bc.utilisation, cc.utilisation, "%")
+
+    dests = sorted({d for v in (base, cand) for m in v.by_category.values() for d in m})
+    cats = sorted(set(base.by_category) | set(cand.by_category),
+                  key=lambda c: (c == NO_CATEGORY, c))
+    cw = max([len("category"), *map(len, cats)])
+    cells = {(cat, d): f"{base.by_category.get(cat, {}).get(d, 0):,} -> "
+                       f"{cand.by_category.get(cat, {}).get(d, 0):,}"
+             for cat in cats for d in dests}
+    dw = {d: max([len(d), *(len(cells[(cat, d)]) for cat in cats)]) for d in dests}
+    lines += ["", "  decisions by category (baseline -> candidate):",
+              f"    {'category':<{cw}}" + "".join(f"  {d:>{dw[d]}}" for d in dests)]
+    for cat in cats:
+        lines.append(f"    {cat:<{cw}}" + "".join(f"  {cells[(cat, d)]:>{dw[d]}}"
+                                                    for d in dests))
+
+    lines += ["", f"  {report.changed:,} calls change destination"]
+    for g in report.changes:
+        lines.append(f"    {g.count:>7,}  {g.from_destination} -> {g.to_destination}  "
+                     f"(candidate: {g.candidate_rule}, {g.candidate_why})")
+        for e in g.examples:
+            lines.append(f"             e.g. {e.call_id} {e.occurred_at:%Y-%m-%d %H:%M} "
+                         f"{e.nature_code} {e.nature_text[:40]}")
+
+    hw = cc.not_served_by_hour_of_week
+    if any(hw):
+        lines += ["", f"  candidate: eligible but not served by hour of week "
+                      f"({cc.units} units; {cand.version}; {cc.timezone} time):",
+                  "    day " + "".join(f"{h:>4}" for h in range(24))]
+        for i, name in enumerate(WEEKDAYS):
+            lines.append(f"    {name} " + "".join(f"{n:>4}" for n in hw[i * 24:i * 24 + 24]))
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""`liaison simulate` over CAD exports: a small hand-made one through the command line (table,
+JSON, CSV), and the real San Diego export (skipped without ../shared, failed with CI=true)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from adapters.exports.simulate_command import Intake, calls_from_export
+from rules.evaluate import compile_policy
+from rules.load import parse_policy
+from rules.simulate import ServiceTimes, WhatIfReport, simulate
+from service.cli import main
+from tests.adapters.test_exports_support import (
+    PROFILE,
+    SAN_DIEGO,
+    SAN_DIEGO_ROWS,
+    row,
+    shared_export,
+    shipped_mapper,
+    write_export,
+    write_profile,
+)
+from tests.rules.helpers import shipped_doc
+
+
+def write_policy(path: Path, **program: Any) -> Path:
+    doc = shipped_doc()
+    doc["policy"]["version"] = "draft"
+    doc["program"].update(program)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def small_export(tmp_path: Path) -> tuple[Path, Path]:
+    # Central time; the shipped policy's hours are 08:00-24:00 New York time.
+    rows = [
+        row(call_no="T-1", received="03/10/2026 13:00:00"),  # MH -> mental health, 14:00 ET
+        row(call_no="T-2", received="03/10/2026 13:20:00"),  # overlaps T-1
+        row(call_no="T-3", received="03/10/2026 02:00:00"),  # 03:00 ET: off hours
+        row(call_no="T-4", received="03/10/2026 13:30:00", type="SHOT", type_desc="SHOTS"),
+        row(call_no="T-5", received="03/10/2026 13:40:00", type="TS"),  # traffic stop: skip
+        row(call_no="", received="03/10/2026 13:50:00"),  # no incident number: fails
+    ]
+    export = write_export(tmp_path / "calls.csv", rows)
+    profile = write_profile(tmp_path / "testville.yaml", PROFILE)
+    return export, profile
+
+
+def test_cli_table_json_and_csv_of_changed_calls(small_export: tuple[Path, Path],
+                                                 tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    export, profile = small_export
+    baseline = write_policy(tmp_path / "one.yaml", units=1)
+    candidate = write_policy(tmp_path / "two.yaml", units=2)
+    changed = tmp_path / "changed.csv"
+    args = ["simulate", "--policy", str(candidate), "--calls", str(export), "--profile",
+            str(profile), "--baseline", str(baseline), "--csv", str(changed), "--no-progress"]
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert ("6 rows with profile testville@1: 4 calls decided, 1 skipped, 1 failed to map, "
+            "0 refused by the CAD contract") in table
+    assert "1 calls change destination" in table
+    assert "police -> call_team" in table
+
+    with open(changed, newline="", encoding="utf-8") as f:
+        [only] = list(csv.DictReader(f))
+    assert only["call_id"] == "T-2" and only["nature_code"] == "MNTL"
+    assert (only["baseline_destination"], only["candidate_destination"]) == (
+        "police", "call_team")
+    assert only["baseline_why"] == "units_busy" and only["candidate_rule"] == "mental-health"
+    assert only["occurred_at"] == "2026-03-10T13:20:00-05:00"
+    assert "All 1 team units are busy" in only["baseline_explanation"]
+
+    assert main([*args[:-3], "--json", "--no-progress", "--seed", "5"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["intake"] == {"rows": 6, "calls": 4, "skipped": {"officer_initiated": 1},
+                             "failed": {"no incident number (columns.incident_id is empty)": 1},
+                             "refused": {}}
+    assert doc["seed"] == 5 and doc["calls"] == 4
+    assert doc["baseline"]["coverage"]["not_served"] == {"off_hours": 1, "units_busy": 1}
+    assert doc["candidate"]["coverage"]["not_served"] == {"off_hours": 1}
+    assert doc["candidate"]["destinations"] == {"call_team": 2, "police": 2}
+    assert len(doc["candidate"]["coverage"]["not_served_by_hour_of_week"]) == 168
+    [group] = doc["changes"]
+    assert group["count"] == 1 and group["examples"][0]["call_id"] == "T-2"
+
+
+def test_cli_refuses_a_broken_service_times_file(small_export: tuple[Path, Path],
+                                                 tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    export, profile = small_export
+    bad = tmp_path / "times.yaml"
+    bad.write_text("distribution: weibull\n", encoding="utf-8")
+    policy = write_policy(tmp_path / "p.yaml")
+    assert main(["simulate", "--policy", str(policy), "--calls", str(export), "--profile",
+                 str(profile), "--service-times", str(bad), "--no-progress"]) == 2
+    assert "distribution" in capsys.readouterr().err
+
+
+# --- the real San Diego export -------------------------------------------------------
+
+def _shipped(units: int) -> Any:
+    doc = shipped_doc()
+    doc["policy"]["version"] = f"units-{units}"
+    doc["program"]["units"] = units
+    return compile_policy(parse_policy(doc))
+
+
+@pytest.fixture(scope="module")
+def san_diego() -> tuple[Intake, WhatIfReport, float]:
+    path = shared_export(SAN_DIEGO)
+    started = time.perf_counter()
+    calls, intake = calls_from_export(shipped_mapper("san-diego", path), path)
+    report = simulate(calls, _shipped(8), _shipped(4), service_times=ServiceTimes(), seed=1)
+    return intake, report, time.perf_counter() - started
+
+
+def test_san_diego_every_call_is_decided_by_both(
+        san_diego: tuple[Intake, WhatIfReport, float]) -> None:
+    intake, r, seconds = san_diego
+    assert intake.rows == SAN_DIEGO_ROWS == intake.accounted
+    assert not intake.failed
+    assert intake.refused.total() == 19  # no call type: the contract refuses them
+    assert r.calls == intake.calls > 16_000
+    for v in (r.candidate, r.baseline):
+        assert sum(v.destinations.values()) == r.calls
+        assert sum(sum(d.values()) for d in v.by_category.values()) == r.calls
+        cov = v.coverage
+        assert sum(cov.not_served_by_hour_of_week) == sum(cov.not_served.values())
+        assert cov.team_responses == v.destinations.get("call_team", 0) + v.destinations.get(
+            "joint", 0)
+    print(f"San Diego what-if (mapping + both versions + coverage): {seconds:.2f} s")
+
+
+def test_san_diego_more_units_fewer_calls_turned_away(
+        san_diego: tuple[Intake, WhatIfReport, float]) -> None:
+    _, r, _ = san_diego
+    busy8 = r.candidate.coverage.not_served.get("units_busy", 0)
+    busy4 = r.baseline.coverage.not_served["units_busy"]
+    assert busy8 < busy4
+    # same rules, same hours: eligibility and off-hours do not move
+    assert r.candidate.coverage.eligible == r.baseline.coverage.eligible
+    assert r.candidate.coverage.not_served["off_hours"] == r.baseline.coverage.not_served[
+        "off_hours"]
+    assert r.candidate.team_share > r.baseline.team_share
+    assert r.candidate.coverage.utilisation < r.baseline.coverage.utilisation
+    assert r.changed == sum(g.count for g in r.changes) == len(r.changed_calls) > 0
+    assert {(g.from_destination, g.to_destination) for g in r.changes} <= {
+        ("police", "call_team"), ("call_team", "police")}
