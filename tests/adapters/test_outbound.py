@@ -124,7 +124,7 @@ def settings_for(database_url: str, the_cad: Cad, **more: Any) -> Settings:
 
 
 async def until(check: Callable[[], bool | Awaitable[bool]], what: str,
-                within: float = 10.0) -> None:
+                within: float = 30.0) -> None:
     deadline = time.monotonic() + within
     while True:
         got = check()
