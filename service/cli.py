@@ -15,6 +15,7 @@ import uvicorn
 from adapters.exports import commands as export_commands
 from adapters.exports import simulate_command
 from rules.check import run_tests
+from rules.checks import check_policy
 from rules.load import PolicyInvalid, load_policy_file
 from service.settings import Settings
 
@@ -91,6 +92,11 @@ def policy_check(path: str) -> int:
     print(f"{path}: policy {policy.version_label} is valid "
           f"(phase {policy.program.phase}, {len(policy.exclusions)} exclusions, "
           f"{len(policy.rules)} rules)")
+    # Warnings do not fail the check: an overlap can be what the supervisor meant.
+    warnings = check_policy(policy)
+    print(f"  static analysis: {len(warnings) or 'no'} warning(s)")
+    for w in warnings:
+        print(f"  WARN  {w.kind}: {w.message}")
     for r in results:
         print(f"  {'PASS' if r.passed else 'FAIL'}  {r.name}")
         for f in r.failures:

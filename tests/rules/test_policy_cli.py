@@ -86,3 +86,19 @@ def test_missing_file_exits_2(tmp_path: Path) -> None:
     result = policy_check(path)
     assert result.returncode == 2
     assert f"cannot read {path}" in result.stderr
+
+
+def test_static_analysis_warnings_are_shown_without_failing(tmp_path: Path) -> None:
+    doc = shipped_doc()
+    # A second copy of the welfare rule, after the first: it can never match.
+    twin = next(r for r in doc["rules"] if r["id"] == "call-for-assistance")
+    doc["rules"].append({**twin, "id": "call-for-assistance-again"})
+    path = tmp_path / "shadowed.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    result = policy_check(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    warns = [line for line in result.stdout.splitlines() if line.startswith("  WARN  ")]
+    assert warns and warns[0].startswith("  WARN  shadowed:")
+    assert "call-for-assistance-again" in warns[0]
+    shipped = policy_check(ROOT / "rules" / "policies" / "st_petersburg_call.yaml")
+    assert "  static analysis: no warning(s)" in shipped.stdout.splitlines()
