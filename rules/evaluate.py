@@ -2,6 +2,12 @@
 
 The policy is compiled once when it is loaded (regexes built, code sets
 normalised) so each call costs a walk over prepared matchers.
+
+`classify` is the traced interpreter: dry-runs, explanations, `liaison policy check`.
+Live routing and simulation use the compiled fast path built beside it
+(`rules.compile.Classifier`, indexed by nature code, channel, flag and word, no trace):
+`classify_fast` gives the verdict alone, `classify_for_routing` the verdict plus the
+trace of just the exclusions and rule that held, all `route` needs to explain it.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from rules.call import CallFacts
+from rules.compile import Classifier, FastResult, words_regex
 from rules.models import WEEKDAYS, Action, Condition, Policy
 
 
@@ -78,8 +85,8 @@ Matcher = Callable[[_Ctx, list[Check]], bool]
 
 def _words_regex(words: list[str]) -> re.Pattern[str]:
     # Whole words, case-insensitive; a phrase's spaces match any run of whitespace.
-    alts = sorted({r"\s+".join(map(re.escape, w.split())) for w in words}, key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)", re.IGNORECASE)
+    # One definition for the traced and the compiled path.
+    return words_regex(words)
 
 
 def _compile(cond: Condition) -> Matcher:
@@ -233,6 +240,8 @@ class CompiledPolicy:
     zone: ZoneInfo
     exclusions: tuple[_CompiledEntry, ...] = field(default=())
     rules: tuple[_CompiledEntry, ...] = field(default=())
+    # The fast path; None (a policy assembled by hand) falls back to `classify`.
+    fast: Classifier | None = field(default=None, compare=False, repr=False)
 
     @property
     def version(self) -> str:
@@ -240,9 +249,11 @@ class CompiledPolicy:
 
 
 def compile_policy(policy: Policy) -> CompiledPolicy:
+    zone = ZoneInfo(policy.program.timezone)
     return CompiledPolicy(
         policy=policy,
-        zone=ZoneInfo(policy.program.timezone),
+        zone=zone,
+        fast=Classifier(policy, zone),
         exclusions=tuple(_CompiledEntry(e.id, "exclusion", _compile(e.when))
                          for e in policy.exclusions),
         rules=tuple(_CompiledEntry(r.id, "rule", _compile(r.when), r.category, r.action,
@@ -273,3 +284,35 @@ def classify(call: CallFacts, compiled: CompiledPolicy) -> Classification:
                                   trace=trace)
     return Classification(category=None, action=None, rule_id=None, exclusions=exclusions,
                           matched_rules=list(exclusions), trace=trace)
+
+
+def classify_fast(call: CallFacts, compiled: CompiledPolicy) -> FastResult:
+    """`classify`'s verdict (category, action, rule, exclusions, matched rules), no trace."""
+    if compiled.fast is None:
+        c = classify(call, compiled)
+        return FastResult(c.category, c.action, c.rule_id, c.needs_field_unit,
+                          tuple(c.exclusions), tuple(c.matched_rules))
+    return compiled.fast.classify(call)
+
+
+def classify_for_routing(call: CallFacts, compiled: CompiledPolicy) -> Classification:
+    """`classify` through the fast path, traced only where `route` explains: the
+    exclusions and the rule that held (`reason_for` gives the same text as after
+    `classify`; the trace of entries that did not hold is left out)."""
+    if compiled.fast is None:
+        return classify(call, compiled)
+    r = compiled.fast.classify(call)
+    trace: list[RuleTrace] = []
+    if r.matched_rules:
+        ctx = _Ctx(call=call, local=call.occurred_at.astimezone(compiled.zone),
+                   text=call.text, nature_code=call.nature_code.strip().upper())
+        wanted = set(r.matched_rules)
+        for entry in (*compiled.exclusions, *compiled.rules):
+            if entry.id in wanted:
+                checks: list[Check] = []
+                held = entry.match(ctx, checks)
+                trace.append(RuleTrace(rule_id=entry.id, kind=entry.kind, matched=held,
+                                       checks=checks))
+    return Classification(category=r.category, action=r.action, rule_id=r.rule_id,
+                          needs_field_unit=r.needs_field_unit, exclusions=list(r.exclusions),
+                          matched_rules=list(r.matched_rules), trace=trace)
