@@ -14,7 +14,7 @@ from routing.models import (
     ProgramContext,
 )
 from rules.call import CallFacts
-from rules.evaluate import Classification, CompiledPolicy, classify
+from rules.evaluate import Classification, CompiledPolicy, classify_for_routing
 from rules.models import Action, Program
 
 _PHASE_MODE: dict[int, tuple[Destination, Mode, str]] = {
@@ -116,7 +116,7 @@ def route(
 def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availability) -> Decision:
     """Classify then route; a failure in the rules still yields a police decision."""
     try:
-        classification = classify(call, policy)
+        classification = classify_for_routing(call, policy)
     except Exception as exc:  # a broken rule must never drop a call
         classification = Classification(category=None, action=None, rule_id=None,
                                         error=f"{type(exc).__name__}: {exc}")

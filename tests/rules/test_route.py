@@ -295,7 +295,7 @@ def test_error_in_classification_goes_to_police(shipped: CompiledPolicy,
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("regex exploded")
 
-    monkeypatch.setattr(routing.service, "classify", broken)
+    monkeypatch.setattr(routing.service, "classify_for_routing", broken)
     decision = decide(shipped, **MENTAL_HEALTH)
     assert (decision.destination, decision.mode) == (Destination.police, Mode.police_only)
     assert decision.basis == "evaluation_error"
