@@ -4,10 +4,10 @@ from fastapi import FastAPI
 
 
 def register(app: FastAPI) -> None:
-    from api import board, cad, calls, errors, health, rejects
+    from api import board, cad, calls, errors, health, policies, rejects
 
     errors.install(app)
-    for module in (health, cad, rejects, calls, board):
+    for module in (health, cad, rejects, calls, board, policies):
         app.include_router(module.router)
     from api.eido import router as eido_router
     app.include_router(eido_router)

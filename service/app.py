@@ -3,6 +3,8 @@ built in `lifespan`, never at import."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.eido.subscriber import EidoSubscriber
 from adapters.outbound import DeliveryWorker
+from service import policy_store
 from service.board import BoardHub
 from service.bus import PostgresListener
 from service.db import create_engine, migrate
@@ -46,6 +49,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         await migrate(engine)
+        # Policies are stored as versions: an empty table gets the loaded policy as its first
+        # published version. Without an explicit --policy the published version is in force;
+        # with one, the file is (as before) until a version is published through the API.
+        stored = await policy_store.bootstrap(engine, policy.document, policy.compiled.policy)
+        if settings.policy:
+            policy.seen = (stored.id, stored.published_at)
+            if stored.document == policy.document:
+                policy.stored_id = stored.id
+        else:
+            policy.adopt(stored)
+        watcher = asyncio.create_task(policy.watch(engine, settings.policy_poll_interval),
+                                      name="liaison-policy-watch")
         hub = BoardHub(engine, queue_size=settings.board_queue_size)
         await hub.start()
         # With a CAD webhook, the writer also fills the outbox and wakes its worker.
@@ -79,6 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await delivery.stop()
             await writer.stop()
             await hub.stop()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await engine.dispose()
 
     from api import register

@@ -12,6 +12,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./liaison.db"
     # Empty means the shipped St. Petersburg CALL policy.
     policy: str = ""
+    # How often each instance looks for a newly published (or due scheduled) policy version.
+    policy_poll_interval: float = Field(default=2.0, gt=0)
     host: str = "127.0.0.1"
     port: int = 8000
     # How many board messages a slow websocket client may fall behind before resync.

@@ -197,3 +197,32 @@ class OutboxMessage(SQLModel, table=True):
 
 
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+
+class PolicyVersion(SQLModel, table=True):
+    """A routing policy as stored: one row per version of a policy id. At most one row is
+    `published` (in force); publishing or rolling back supersedes it. `version` is the
+    document's own `policy.version`, so decisions (`<policy id>@<version>`) name the row."""
+
+    __tablename__ = "policy_version"
+    __table_args__ = (
+        UniqueConstraint("policy_id", "version", name="uq_policy_version_label"),
+        Index("ix_policy_version_status", "status"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    policy_id: str = Field(max_length=120)
+    version: str = Field(max_length=120)
+    status: str = Field(max_length=16)  # draft | published | superseded
+    document: str = Field(sa_type=Text)  # the YAML exactly as given
+    author: str = Field(max_length=120)
+    comment: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    published_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    publish_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    parent_id: int | None = None
+    diff_from_parent: str = Field(default="", sa_type=Text)
+
+
+POLICY_VERSION: Table = PolicyVersion.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,262 @@
+"""The policy workbench: stored versions of the routing policy (service/policy_store.py).
+
+`{version}` in a path is the version label, the document's `policy.version` (e.g. `3`);
+when two policy ids share a label, name it in full as `<policy id>@<version>`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import yaml
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import AwareDatetime, BaseModel, ValidationError
+
+from api.deps import RuntimeDep
+from api.errors import field_errors
+from routing.models import Availability, Decision
+from routing.service import route
+from rules.call import CallFacts
+from rules.check import run_tests
+from rules.checks import check_policy
+from rules.evaluate import Classification, classify, compile_policy
+from rules.load import PolicyInvalid
+from rules.models import Action
+from service import policy_store as store
+from service.errors import Conflict, DomainError
+
+router = APIRouter(prefix="/v1/policies", tags=["policies"])
+
+YAML_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/x-yaml",
+              "text/plain")
+
+
+class InvalidPolicy(DomainError):
+    status = 422
+    code = "invalid_policy"
+
+
+def _invalid(exc: PolicyInvalid) -> InvalidPolicy:
+    return InvalidPolicy(f"the policy is invalid ({len(exc.errors)} error(s))",
+                         errors=[{"path": e.path, "reason": e.reason} for e in exc.errors])
+
+
+async def _document(request: Request) -> tuple[str, dict[str, Any]]:
+    """The YAML text of a request: a YAML body, or JSON {document, author, comment} where
+    document is YAML text or the parsed mapping."""
+    raw = (await request.body()).decode("utf-8", "replace")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype in YAML_TYPES:
+        return raw, {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise InvalidPolicy("the body is neither YAML (send Content-Type: text/yaml) nor "
+                            "JSON", errors=[{"path": "", "reason": "not valid JSON"}]) from None
+    if not isinstance(body, dict) or "document" not in body:
+        raise InvalidPolicy("a JSON body needs 'document'",
+                            errors=[{"path": "document", "reason": "field required"}])
+    doc = body["document"]
+    if isinstance(doc, dict):
+        doc = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    if not isinstance(doc, str):
+        raise InvalidPolicy("'document' must be YAML text or a mapping",
+                            errors=[{"path": "document", "reason": "not text or a mapping"}])
+    return doc, body
+
+
+def _parse(document: str) -> Any:
+    try:
+        return store.parse(document)
+    except PolicyInvalid as exc:
+        raise _invalid(exc) from None
+
+
+def _full(row: Any) -> dict[str, Any]:
+    return {**store.summary(row), "document": row.document,
+            "parsed": yaml.safe_load(row.document), "diff_from_parent": row.diff_from_parent}
+
+
+@router.get("", summary="Every stored version, oldest first, with status, author and times")
+async def list_policies(rt: RuntimeDep) -> dict[str, Any]:
+    rows = await store.list_versions(rt.engine)
+    return {"in_force": rt.policy.compiled.version,
+            "versions": [store.summary(r) for r in rows]}
+
+
+@router.post("/validate", summary="Errors and static-analysis warnings for a document")
+async def validate(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    document, _ = await _document(request)
+    try:
+        policy = store.parse(document)
+    except PolicyInvalid as exc:
+        return {"valid": False, "errors": [{"path": e.path, "reason": e.reason}
+                                           for e in exc.errors], "warnings": []}
+    codes = await store.history_codes(rt.engine)
+    warnings = check_policy(policy, history_codes=codes)
+    return {"valid": True, "version": policy.version_label, "errors": [],
+            "warnings": [w.model_dump() for w in warnings]}
+
+
+@router.post("", status_code=201, summary="Create a draft from YAML (or JSON with document)")
+async def create(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    document, body = await _document(request)
+    _parse(document)
+    row = await store.create_draft(rt.engine, document,
+                                   author=str(body.get("author") or "unknown"),
+                                   comment=str(body.get("comment") or ""))
+    return _full(row)
+
+
+@router.get("/{version}", summary="One version: YAML and parsed; ?format=yaml exports the YAML",
+            response_model=None)
+async def read(version: str, rt: RuntimeDep,
+               format: str = Query(default="json", pattern="^(json|yaml)$")) -> Any:
+    row = await store.get_version(rt.engine, version)
+    if format == "yaml":
+        return PlainTextResponse(row.document, media_type="text/yaml")
+    return _full(row)
+
+
+@router.get("/{version}/diff", summary="Unified diff of the YAML (default: against the "
+                                       "published version)")
+async def diff(version: str, rt: RuntimeDep, against: str | None = None) -> dict[str, Any]:
+    row = await store.get_version(rt.engine, version)
+    other = (await store.get_version(rt.engine, against) if against
+             else await store.published(rt.engine))
+    if other is None:
+        raise Conflict("no published version to compare with; name one with ?against=")
+    return {"from": store.label(other), "to": store.label(row),
+            "diff": store.unified_diff(other.document, row.document, store.label(other),
+                                       store.label(row))}
+
+
+def _tests(row: Any) -> tuple[list[dict[str, Any]], bool]:
+    policy = _parse(row.document)
+    results = run_tests(policy)
+    return ([{"name": r.name, "passed": r.passed, "failures": r.failures,
+              "decision": r.decision.model_dump(mode="json") if r.decision else None}
+             for r in results], all(r.passed for r in results))
+
+
+@router.post("/{version}/test", summary="Run the version's own test cases")
+async def test(version: str, rt: RuntimeDep) -> dict[str, Any]:
+    row = await store.get_version(rt.engine, version)
+    results, ok = _tests(row)
+    return {"version": store.label(row), "passed": ok,
+            "failed": sum(not r["passed"] for r in results), "results": results}
+
+
+class PublishRequest(BaseModel):
+    at: AwareDatetime | None = None  # later: a scheduled publish
+
+
+async def _publish_body(request: Request) -> PublishRequest:
+    raw = await request.body()
+    try:
+        return PublishRequest.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise InvalidPolicy("invalid publish request",
+                            errors=field_errors(exc.errors())) from None
+
+
+@router.post("/{version}/publish", summary="Publish a draft now (or at `at`); refused unless "
+                                           "every test case passes")
+async def publish(version: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    req = await _publish_body(request)
+    row = await store.get_version(rt.engine, version)
+    if row.status != store.DRAFT:
+        raise Conflict(f"{store.label(row)} is {row.status}; only a draft is published "
+                       "(use rollback for an earlier version)")
+    results, ok = _tests(row)
+    if not ok:
+        raise Conflict(f"{store.label(row)} is not published: a test case fails",
+                       failed=[r for r in results if not r["passed"]])
+    if req.at is not None and req.at > datetime.now(req.at.tzinfo):
+        row = await store.schedule(rt.engine, row.id, req.at)
+        return {**store.summary(row), "scheduled": True, "in_force": rt.policy.compiled.version}
+    row = await store.publish(rt.engine, row.id, from_status=(store.DRAFT,))
+    rt.policy.adopt(row)
+    return {**store.summary(row), "scheduled": False, "in_force": rt.policy.compiled.version}
+
+
+@router.post("/{version}/rollback", summary="Re-publish an earlier (superseded) version; the "
+                                            "published one becomes superseded")
+async def rollback(version: str, rt: RuntimeDep) -> dict[str, Any]:
+    row = await store.get_version(rt.engine, version)
+    if row.status != store.SUPERSEDED:
+        raise Conflict(f"{store.label(row)} is {row.status}; only a superseded version can "
+                       "be rolled back to")
+    row = await store.publish(rt.engine, row.id, from_status=(store.SUPERSEDED,))
+    rt.policy.adopt(row)
+    return {**store.summary(row), "in_force": rt.policy.compiled.version}
+
+
+def _shaped_by(decision: Decision, c: Classification) -> list[dict[str, Any]]:
+    """Which program settings shaped the outcome, in the order route() consults them."""
+    p = decision.program
+    out: list[dict[str, Any]] = []
+    if decision.basis != "rule" or c.action is Action.police:
+        return out
+    if c.needs_field_unit:
+        out.append({"setting": "hours", "value": p.hours, "local_time": p.local_time,
+                    "within_hours": p.within_hours,
+                    "effect": "allowed" if p.within_hours else "police respond (off hours)"})
+        if not p.within_hours:
+            return out
+        free = p.units_total - p.units_busy
+        out.append({"setting": "capacity", "units_total": p.units_total,
+                    "units_busy": p.units_busy,
+                    "effect": "allowed" if free > 0 else "police respond (units busy)"})
+        if free <= 0:
+            return out
+    if c.action is Action.team and c.needs_field_unit:
+        out.append({"setting": "phase", "value": p.phase,
+                    "effect": f"mode {decision.mode.value}"})
+    return out
+
+
+@router.post("/{version}/dry-run", summary="Decide a call with this version, with the full "
+                                           "trace; nothing is stored")
+async def dry_run(version: str, request: Request, rt: RuntimeDep) -> Response:
+    row = await store.get_version(rt.engine, version)
+    compiled = compile_policy(_parse(row.document))
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        return JSONResponse({"error": "invalid", "detail": [
+            {"field": "(body)", "reason": "not valid JSON", "type": "json"}]}, status_code=422)
+    if not isinstance(body, dict):
+        body = {}
+    units_busy = body.pop("units_busy", 0)
+    try:
+        call = CallFacts.model_validate(body)
+        availability = Availability(units_total=compiled.policy.program.units,
+                                    units_busy=units_busy)
+    except ValidationError as exc:
+        return JSONResponse({"error": "invalid", "detail": field_errors(exc.errors())},
+                            status_code=422)
+    classification = classify(call, compiled)
+    decision = route(call, classification, compiled, availability)
+    last = classification.trace[-1] if classification.trace else None
+    stopped: dict[str, Any]
+    if classification.rule_id:
+        stopped = {"at": classification.rule_id, "kind": "rule",
+                   "reason": "the first rule that held decides"}
+    else:
+        stopped = {"at": last.rule_id if last else None, "kind": last.kind if last else None,
+                   "reason": "no rule held: every rule was tested"}
+    return JSONResponse({
+        "version": store.label(row),
+        "decision": decision.model_dump(mode="json"),
+        "classification": classification.model_dump(mode="json", exclude={"trace"}),
+        "trace": [t.model_dump(mode="json") for t in classification.trace],
+        "stopped": stopped,
+        "program": decision.program.model_dump(mode="json"),
+        "factors": decision.factors,
+        "shaped_by": _shaped_by(decision, classification),
+        "stored": False,
+    })

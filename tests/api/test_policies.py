@@ -1,0 +1,239 @@
+"""The policy workbench on a real server, SQLite and PostgreSQL: drafts (and 422 with
+every error's path), validation warnings, tests gating publish, publish and rollback
+switching new decisions, diffs, dry-runs that store nothing, YAML export round-trips."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from rules.load import default_policy_text
+from service.tables import BOARD, CAD_EVENT, CALL, DECISION, POLICY_VERSION
+from tests.conftest import Server, event, start_subprocess
+
+pytestmark = pytest.mark.asyncio
+
+SHIPPED = "st-petersburg-call@1"
+
+
+def doc(version: str, **changes: Any) -> dict[str, Any]:
+    d: dict[str, Any] = yaml.safe_load(default_policy_text())
+    d["policy"]["version"] = version
+    d.update(changes)
+    return d
+
+
+def as_yaml(d: dict[str, Any]) -> str:
+    return yaml.safe_dump(d, sort_keys=False)
+
+
+async def post_yaml(client: httpx.AsyncClient, text: str) -> httpx.Response:
+    return await client.post("/v1/policies", content=text,
+                             headers={"content-type": "text/yaml"})
+
+
+async def decided_version(server: Server) -> str:
+    r = await server.post_event()
+    assert r.status_code in (200, 201, 202), r.text
+    return r.json()["decision"]["policy_version"]  # type: ignore[no-any-return]
+
+
+async def counts(server: Server) -> dict[str, int]:
+    out = {}
+    async with server.runtime.engine.connect() as conn:
+        for t in (CALL, CAD_EVENT, DECISION, BOARD, POLICY_VERSION):
+            out[t.name] = (await conn.execute(select(func.count()).select_from(t))).scalar_one()
+    return out
+
+
+async def test_first_start_stores_the_shipped_policy_as_published(server: Server) -> None:
+    r = await server.client.get("/v1/policies")
+    assert r.status_code == 200, r.text
+    versions = r.json()["versions"]
+    assert [(v["label"], v["status"], v["author"]) for v in versions] == \
+        [(SHIPPED, "published", "system")]
+    assert r.json()["in_force"] == SHIPPED
+    one = (await server.client.get("/v1/policies/1")).json()
+    assert one["document"] == default_policy_text()
+    assert one["parsed"]["policy"]["id"] == "st-petersburg-call"
+
+
+async def test_broken_draft_is_422_with_every_path(server: Server) -> None:
+    d = doc("2")
+    d["rules"][0]["colour"] = "red"
+    d["program"]["phase"] = 7
+    r = await post_yaml(server.client, as_yaml(d))
+    assert r.status_code == 422, r.text
+    paths = {e["path"] for e in r.json()["errors"]}
+    assert {"rules[0].colour", "program.phase"} <= paths, r.json()
+    assert all(e["reason"] for e in r.json()["errors"])
+    bad = await post_yaml(server.client, "policy: [unclosed\n")
+    assert bad.status_code == 422 and "line" in bad.json()["errors"][0]["path"]
+    # Nothing was stored, and the service kept its policy.
+    assert len((await server.client.get("/v1/policies")).json()["versions"]) == 1
+    assert await decided_version(server) == SHIPPED
+
+
+async def test_validate_shows_warnings_and_gaps(server: Server) -> None:
+    await server.post_event(nature_code="ZZUNKNOWN", nature_text="Something odd")
+    d = doc("2")
+    d["rules"].append({"id": "late-mental", "category": "mental_health", "action": "team",
+                       "when": {"nature_code": ["MNTL"]}})
+    r = await server.client.post("/v1/policies/validate", json={"document": as_yaml(d)})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["valid"] and body["errors"] == []
+    shadowed = [w for w in body["warnings"] if w["kind"] == "shadowed"]
+    assert shadowed and shadowed[0]["rules"][0] == "late-mental", body["warnings"]
+    gaps = [w for w in body["warnings"] if w["kind"] == "gap"]
+    assert any("ZZUNKNOWN" in w["message"] for w in gaps), gaps
+    d["program"]["phase"] = 9
+    bad = (await server.client.post("/v1/policies/validate", json={"document": d})).json()
+    assert not bad["valid"] and bad["errors"][0]["path"] == "program.phase"
+
+
+async def test_publish_refused_when_a_test_case_fails(server: Server) -> None:
+    d = doc("2")
+    d["tests"].append({"name": "wrong on purpose",
+                       "call": {"nature_code": "MNTL", "nature_text": "Mental person",
+                                "occurred_at": "2026-03-10T14:00:00-04:00"},
+                       "expect": {"destination": "police"}})
+    assert (await post_yaml(server.client, as_yaml(d))).status_code == 201
+    tested = (await server.client.post("/v1/policies/2/test")).json()
+    assert not tested["passed"] and tested["failed"] == 1
+    r = await server.client.post("/v1/policies/2/publish")
+    assert r.status_code == 409, r.text
+    assert r.json()["failed"][0]["name"] == "wrong on purpose"
+    assert await decided_version(server) == SHIPPED
+    # A label is unique per policy id.
+    assert (await post_yaml(server.client, as_yaml(d))).status_code == 409
+
+
+async def test_publish_rollback_diff_and_export(server: Server) -> None:
+    c = server.client
+    d2 = doc("2")
+    d2["policy"]["description"] = "Version two."
+    r = await c.post("/v1/policies", json={"document": as_yaml(d2), "author": "sup-1",
+                                           "comment": "new description"})
+    assert r.status_code == 201, r.text
+    draft = r.json()
+    assert draft["status"] == "draft" and draft["author"] == "sup-1"
+    assert "+  description: Version two." in draft["diff_from_parent"]
+    assert draft["parent_id"] == 1
+
+    diff = (await c.get("/v1/policies/2/diff")).json()
+    assert diff["from"] == SHIPPED and diff["to"] == "st-petersburg-call@2"
+    assert "-  version: '1'" in diff["diff"] or '-  version: "1"' in diff["diff"]
+    assert "+  description: Version two." in diff["diff"]
+
+    assert await decided_version(server) == SHIPPED
+    r = await c.post("/v1/policies/2/publish")
+    assert r.status_code == 200, r.text
+    assert r.json()["in_force"] == "st-petersburg-call@2"
+    assert await decided_version(server) == "st-petersburg-call@2"
+    health = (await c.get("/v1/health")).json()
+    assert health["policy"]["version"] == "st-petersburg-call@2"
+    statuses = {v["version"]: v["status"] for v in (await c.get("/v1/policies")).json()["versions"]}
+    assert statuses == {"1": "superseded", "2": "published"}
+    assert (await c.post("/v1/policies/2/publish")).status_code == 409
+
+    r = await c.post("/v1/policies/1/rollback")
+    assert r.status_code == 200, r.text
+    assert await decided_version(server) == SHIPPED
+    assert (await c.get("/v1/health")).json()["policy"]["version"] == SHIPPED
+    statuses = {v["version"]: v["status"] for v in (await c.get("/v1/policies")).json()["versions"]}
+    assert statuses == {"1": "published", "2": "superseded"}
+
+    # Export round-trips: the YAML as stored, re-imported, is the same document.
+    exported = await c.get("/v1/policies/2", params={"format": "yaml"})
+    assert exported.headers["content-type"].startswith("text/yaml")
+    assert exported.text == as_yaml(d2)
+    again = exported.text.replace("version: '2'", "version: '3'")
+    r = await post_yaml(c, again)
+    assert r.status_code == 201, r.text
+    three = (await c.get("/v1/policies/3")).json()
+    assert three["document"] == again
+    two = (await c.get("/v1/policies/2")).json()["parsed"]
+    two["policy"]["version"] = "3"
+    assert three["parsed"] == two
+
+
+async def test_scheduled_publish_takes_effect_when_due(server: Server) -> None:
+    assert (await post_yaml(server.client, as_yaml(doc("2")))).status_code == 201
+    at = (await server.client.get("/v1/health")).json()  # a request, to be sure it is up
+    assert at["status"] == "ok"
+    when = datetime.now(UTC) + timedelta(seconds=1)
+    r = await server.client.post("/v1/policies/2/publish", json={"at": when.isoformat()})
+    assert r.status_code == 200 and r.json()["scheduled"], r.text
+    assert await decided_version(server) == SHIPPED
+    deadline = time.monotonic() + 15
+    while server.runtime.policy.compiled.version != "st-petersburg-call@2":
+        assert time.monotonic() < deadline, "the scheduled publish never took effect"
+        await asyncio.sleep(0.2)
+    assert await decided_version(server) == "st-petersburg-call@2"
+
+
+async def test_dry_run_traces_and_stores_nothing(server: Server) -> None:
+    await server.post_event()
+    before = await counts(server)
+    call = {"channel": "911", "nature_code": "MNTL", "nature_text": "Mental person",
+            "narrative": "talking to himself", "priority": 3,
+            "occurred_at": "2026-03-10T14:00:00-04:00", "units_busy": 4}
+    r = await server.client.post("/v1/policies/1/dry-run", json=call)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["decision"]["policy_version"] == SHIPPED
+    assert body["decision"]["not_served_reason"] == "units_busy"
+    assert body["stopped"]["at"] == "mental-health"
+    kinds = [t["kind"] for t in body["trace"]]
+    assert kinds[0] == "exclusion" and kinds[-1] == "rule"
+    # Every exclusion is in the trace, then rules in order until the one that held.
+    assert [t["rule_id"] for t in body["trace"] if t["kind"] == "rule"][-1] == "mental-health"
+    held = [t for t in body["trace"] if t["rule_id"] == "mental-health"][0]
+    assert held["matched"] and any(c["held"] and c["field"] == "nature_code"
+                                   for c in held["checks"])
+    assert {"field", "op", "expected", "actual", "held"} <= set(held["checks"][0])
+    assert [s["setting"] for s in body["shaped_by"]] == ["hours", "capacity"]
+    assert body["program"]["units_busy"] == 4 and body["factors"]
+    night = {**call, "units_busy": 0, "occurred_at": "2026-03-10T03:00:00-04:00"}
+    off = (await server.client.post("/v1/policies/1/dry-run", json=night)).json()
+    assert off["shaped_by"][0]["setting"] == "hours"
+    assert off["decision"]["not_served_reason"] == "off_hours"
+    bad = await server.client.post("/v1/policies/1/dry-run", json={"nature_code": "X"})
+    assert bad.status_code == 422
+    assert (await counts(server)) == before
+    assert (await server.client.post("/v1/policies/99/dry-run", json=call)).status_code == 404
+
+
+async def test_publish_on_one_instance_reaches_another(postgres_url: str,
+                                                       tmp_path: Path) -> None:
+    """PostgreSQL, two `liaison serve` processes: publish on A, B decides with it."""
+    url = postgres_url
+    a = start_subprocess(url, tmp_path)
+    b = start_subprocess(url, tmp_path)
+    if True:
+        try:
+            async with httpx.AsyncClient(base_url=a.base_url, timeout=30) as ca, \
+                    httpx.AsyncClient(base_url=b.base_url, timeout=30) as cb:
+                r = await post_yaml(ca, as_yaml(doc("2")))
+                assert r.status_code == 201, r.text
+                assert (await ca.post("/v1/policies/2/publish")).status_code == 200
+                deadline = time.monotonic() + 10
+                while True:
+                    r = await cb.post("/v1/cad/events", json=event())
+                    version = r.json()["decision"]["policy_version"]
+                    if version == "st-petersburg-call@2":
+                        break
+                    assert time.monotonic() < deadline, "B never switched to the new version"
+                    await asyncio.sleep(0.5)
+        finally:
+            a.stop()
+            b.stop()
