@@ -16,8 +16,9 @@ import yaml
 from sqlalchemy import func, select
 
 from rules.load import default_policy_text
+from service.settings import Settings
 from service.tables import BOARD, CAD_EVENT, CALL, DECISION, POLICY_VERSION
-from tests.conftest import Server, event, start_subprocess
+from tests.conftest import Server, event, running_server, start_subprocess
 
 pytestmark = pytest.mark.asyncio
 
@@ -75,6 +76,9 @@ async def test_broken_draft_is_422_with_every_path(server: Server) -> None:
     paths = {e["path"] for e in r.json()["errors"]}
     assert {"rules[0].colour", "program.phase"} <= paths, r.json()
     assert all(e["reason"] for e in r.json()["errors"])
+    # YAML sent without a YAML content type is still read as YAML.
+    plain = await server.client.post("/v1/policies", content=as_yaml(d))
+    assert plain.status_code == 422 and plain.json()["errors"] == r.json()["errors"]
     bad = await post_yaml(server.client, "policy: [unclosed\n")
     assert bad.status_code == 422 and "line" in bad.json()["errors"][0]["path"]
     # Nothing was stored, and the service kept its policy.
@@ -237,3 +241,25 @@ async def test_publish_on_one_instance_reaches_another(postgres_url: str,
         finally:
             a.stop()
             b.stop()
+
+
+async def test_explicit_policy_file_stays_in_force_until_a_publish(database_url: str,
+                                                                   tmp_path: Path) -> None:
+    """The documented choice: a --policy file that differs from the published version is
+    in force (and not stored) until a version is published through the API; without
+    --policy, a restart puts the published version in force."""
+    async with running_server(Settings(database_url=database_url)) as s:
+        assert await decided_version(s) == SHIPPED
+    path = tmp_path / "five.yaml"
+    path.write_text(as_yaml(doc("5")), encoding="utf-8")
+    async with running_server(Settings(database_url=database_url, policy=str(path))) as s:
+        assert await decided_version(s) == "st-petersburg-call@5"
+        listed = (await s.client.get("/v1/policies")).json()["versions"]
+        assert [(v["version"], v["status"]) for v in listed] == [("1", "published")]
+        await asyncio.sleep(2.5)  # a poll or so: the file stays in force
+        assert await decided_version(s) == "st-petersburg-call@5"
+        assert (await post_yaml(s.client, as_yaml(doc("2")))).status_code == 201
+        assert (await s.client.post("/v1/policies/2/publish")).status_code == 200
+        assert await decided_version(s) == "st-petersburg-call@2"
+    async with running_server(Settings(database_url=database_url)) as s:
+        assert await decided_version(s) == "st-petersburg-call@2"
