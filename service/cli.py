@@ -17,6 +17,7 @@ from adapters.exports import simulate_command
 from rules.check import run_tests
 from rules.checks import check_policy
 from rules.load import PolicyInvalid, load_policy_file
+from service import policy_cli
 from service.settings import Settings
 
 # Board messages are small JSON: compressing each one for each client costs more CPU than
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     psub = policy.add_subparsers(dest="policy_command", required=True)
     check = psub.add_parser("check", help="validate a policy file and run its test cases")
     check.add_argument("file")
+    policy_cli.add_parsers(psub)
     export_commands.add_parsers(sub)
     simulate_command.add_parsers(sub)
     rejects = sub.add_parser("rejects", help="rejected CAD input: list, show, re-submit")
@@ -148,6 +150,8 @@ async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "policy":
+        if args.policy_command in policy_cli.COMMANDS:
+            return policy_cli.run(args)
         return policy_check(args.file)
     if args.command in export_commands.COMMANDS:
         return export_commands.run(args)
