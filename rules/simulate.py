@@ -14,6 +14,7 @@ capacity state; the explanations in the changed calls are decided afresh for eac
 
 from __future__ import annotations
 
+import csv
 import heapq
 import math
 import random
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import NormalDist
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -416,6 +417,15 @@ def changed_rows(report: WhatIfReport) -> list[dict[str, str]]:
         values = c.model_dump(mode="json")
         out.append({k: "" if values[k] is None else str(values[k]) for k in CSV_COLUMNS})
     return out
+
+
+def write_changed_csv(report: WhatIfReport, out: TextIO) -> int:
+    """Write the changed calls as CSV (a header, then one row each); return how many."""
+    rows = changed_rows(report)
+    w = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS))
+    w.writeheader()
+    w.writerows(rows)
+    return len(rows)
 
 
 def render(report: WhatIfReport) -> str:

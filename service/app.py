@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +21,7 @@ from service.bus import PostgresListener
 from service.db import create_engine, migrate
 from service.policy import PolicyHolder
 from service.settings import Settings
+from service.whatif import WhatIfJobs
 from service.writer import Writer
 
 log = logging.getLogger("liaison")
@@ -38,6 +39,7 @@ class Runtime:
     listener: PostgresListener | None
     delivery: DeliveryWorker | None = None  # with a CAD webhook configured
     eido_subscriber: EidoSubscriber | None = None  # with an EIDO service to subscribe to
+    whatif: WhatIfJobs = field(default_factory=WhatIfJobs)  # in memory: lost on restart
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.runtime.whatif.stop()
             if subscriber:
                 await subscriber.stop()
             if listener:

@@ -11,7 +11,6 @@ map, or refused by the contract.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -98,14 +97,10 @@ def calls_from_export(mapper: Mapper, path: Path, *, limit: int | None = None
 
 
 def write_changed_csv(report: WhatIfReport, path: Path) -> int:
-    from rules.simulate import CSV_COLUMNS, changed_rows
+    from rules.simulate import write_changed_csv as write_csv
 
-    rows = changed_rows(report)
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(CSV_COLUMNS))
-        w.writeheader()
-        w.writerows(rows)
-    return len(rows)
+        return write_csv(report, f)
 
 
 def _progress_class() -> type[Any]:

@@ -1,0 +1,107 @@
+"""What-if over stored call history (service/whatif.py): a version of the policy against
+a baseline over the calls opened in a date range, run in the background.
+
+Jobs live in this instance's memory: they do not survive a restart, and another instance
+behind the same load balancer does not know them.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from api.deps import RuntimeDep
+from rules.evaluate import compile_policy
+from rules.simulate import ServiceTimes, ServiceTimesInvalid, parse_service_times
+from rules.simulate import write_changed_csv as write_csv
+from service import policy_store as store
+from service.errors import Conflict, DomainError, NotFound
+from service.whatif import WhatIfJob
+
+router = APIRouter(tags=["what-if"])
+
+
+class InvalidWhatIf(DomainError):
+    status = 422
+    code = "invalid"
+
+
+class WhatIfRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    start: AwareDatetime = Field(alias="from", description="RFC 3339 with an offset")
+    end: AwareDatetime = Field(alias="to", description="RFC 3339 with an offset; "
+                                                       "calls opened before it")
+    baseline: str | None = Field(default=None, description="a version label (default: the "
+                                                           "published version)")
+    seed: int = 1
+    service_times: dict[str, Any] | None = None
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, end: AwareDatetime, info: ValidationInfo) -> AwareDatetime:
+        start = info.data.get("start")
+        if start is not None and end <= start:
+            raise ValueError("must be after 'from'")
+        return end
+
+
+def _service_times(document: dict[str, Any] | None) -> ServiceTimes:
+    if document is None:
+        return ServiceTimes()
+    try:
+        return parse_service_times(document)
+    except ServiceTimesInvalid as exc:
+        raise InvalidWhatIf("invalid service_times", detail=[
+            {"field": f"service_times.{e.path}" if e.path else "service_times",
+             "reason": e.reason, "type": "value_error"} for e in exc.errors]) from None
+
+
+@router.post("/v1/policies/{version}/what-if", status_code=202,
+             summary="Start a what-if of this version against a baseline over the stored "
+                     "calls opened in [from, to)")
+async def start(version: str, body: WhatIfRequest, rt: RuntimeDep) -> dict[str, Any]:
+    times = _service_times(body.service_times)
+    row = await store.get_version(rt.engine, version)  # 404 unknown
+    base = (await store.get_version(rt.engine, body.baseline) if body.baseline
+            else await store.published(rt.engine))
+    if base is None:
+        raise Conflict("no published version to compare with; name a baseline")
+    candidate = compile_policy(store.parse(row.document))
+    baseline = compile_policy(store.parse(base.document))
+    job = rt.whatif.start(rt.engine, candidate, baseline, start=body.start, end=body.end,
+                          seed=body.seed, service_times=times)
+    return {"job_id": job.id, "status": job.status,
+            "progress": {"done": job.done, "total": job.total}}
+
+
+def _job(rt: RuntimeDep, job_id: str) -> WhatIfJob:
+    job = rt.whatif.get(job_id)
+    if job is None:
+        raise NotFound(f"no what-if job {job_id!r} (jobs are kept in memory: the last "
+                       "20, until a restart)")
+    return job
+
+
+@router.get("/v1/what-if/{job_id}", summary="A what-if job: status, progress and, once done, "
+                                           "the report")
+async def read(job_id: str, rt: RuntimeDep) -> dict[str, Any]:
+    return _job(rt, job_id).to_dict()
+
+
+@router.get("/v1/what-if/{job_id}/changed.csv", response_model=None,
+            summary="The calls whose destination changes, as CSV (once the job is done)")
+async def changed_csv(job_id: str, rt: RuntimeDep) -> PlainTextResponse:
+    job = _job(rt, job_id)
+    if job.report is None:
+        raise Conflict(f"what-if {job_id} is {job.status}; the CSV is there once it is done",
+                       status=job.status)
+    out = io.StringIO()
+    write_csv(job.report, out)
+    return PlainTextResponse(out.getvalue(), media_type="text/csv",
+                             headers={"content-disposition":
+                                      f'attachment; filename="what-if-{job_id}.csv"'})

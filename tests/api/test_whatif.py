@@ -1,0 +1,123 @@
+"""What-if over stored call history on a real server, SQLite and PostgreSQL: a draft
+against the published version over the calls opened in [from, to), run in the background
+with progress; bad input is 422 naming the field; unknown jobs and versions are 404."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import time
+from typing import Any
+
+import pytest
+
+from tests.api.test_policies import as_yaml, doc
+from tests.conftest import Server
+
+pytestmark = pytest.mark.asyncio
+
+FROM, TO = "2026-03-10T00:00:00-04:00", "2026-03-11T00:00:00-04:00"
+FIXED_TIMES = {"distribution": "fixed", "default_minutes": 60,
+               "by_category": {"mental_health": 60}}
+
+
+async def post(server: Server, **fields: Any) -> str:
+    r = await server.post_event(**fields)
+    assert r.status_code in (200, 201, 202), r.text
+    return str(fields["incident_id"])
+
+
+async def wait_done(server: Server, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while True:
+        r = await server.client.get(f"/v1/what-if/{job_id}")
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        if body["status"] != "running":
+            return body
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
+
+
+async def test_whatif_over_stored_calls(server: Server) -> None:
+    c = server.client
+    # In range: three mental-health calls within team hours, minutes apart, one at night,
+    # a burglary. Out of range: one two days later, one exactly at `to` (excluded).
+    for i, at in enumerate(("14:00", "14:05", "14:10")):
+        await post(server, incident_id=f"MH-{i}", occurred_at=f"2026-03-10T{at}:00-04:00")
+    await post(server, incident_id="MH-night", occurred_at="2026-03-10T03:00:00-04:00")
+    await post(server, incident_id="BURG", nature_code="BURGLARY",
+               nature_text="Burglary in progress", occurred_at="2026-03-10T15:00:00-04:00")
+    await post(server, incident_id="MH-later", occurred_at="2026-03-12T14:00:00-04:00")
+    await post(server, incident_id="MH-at-to", occurred_at=TO)
+
+    d = doc("2")
+    d["program"]["phase"] = 1
+    d["program"]["units"] = 1
+    r = await c.post("/v1/policies", json={"document": as_yaml(d)})
+    assert r.status_code == 201, r.text
+
+    r = await c.post("/v1/policies/2/what-if",
+                     json={"from": FROM, "to": TO, "service_times": FIXED_TIMES})
+    assert r.status_code == 202, r.text
+    started = r.json()
+    assert started["status"] == "running" and set(started["progress"]) == {"done", "total"}
+
+    job = await wait_done(server, started["job_id"])
+    assert job["status"] == "done", job
+    assert job["progress"] == {"done": 5, "total": 5}
+    assert job["candidate"] == "st-petersburg-call@2"
+    assert job["baseline"] == "st-petersburg-call@1"  # the published version by default
+    report = job["report"]
+    assert report["calls"] == 5
+    assert report["candidate"]["calls"] == report["baseline"]["calls"] == 5
+    # Baseline (phase 2, 4 units): the day calls go to the team; night and burglary police.
+    assert report["baseline"]["destinations"] == {"call_team": 3, "police": 2}
+    # Candidate (phase 1, 1 unit busy 60 min): the first goes joint, the next two police.
+    assert report["candidate"]["destinations"] == {"joint": 1, "police": 4}
+    assert report["candidate"]["coverage"]["not_served"] == {"off_hours": 1, "units_busy": 2}
+    assert report["changed"] == 3
+    groups = {(g["from_destination"], g["to_destination"], g["candidate_why"]): g["count"]
+              for g in report["changes"]}
+    assert groups == {("call_team", "police", "units_busy"): 2,
+                      ("call_team", "joint", "rule"): 1}
+
+    r = await c.get(f"/v1/what-if/{started['job_id']}/changed.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [(row["nature_code"], row["baseline_destination"], row["candidate_destination"])
+            for row in rows] == [("MNTL", "call_team", "joint"), ("MNTL", "call_team", "police"),
+                                 ("MNTL", "call_team", "police")]
+
+    # A version against itself changes nothing; an explicit baseline is used.
+    r = await c.post("/v1/policies/2/what-if", json={"from": FROM, "to": TO, "baseline": "2"})
+    same = await wait_done(server, r.json()["job_id"])
+    assert same["baseline"] == "st-petersburg-call@2" and same["report"]["changed"] == 0
+    assert same["report"]["calls"] == 5
+
+
+async def test_whatif_bad_input(server: Server) -> None:
+    c = server.client
+    url = "/v1/policies/1/what-if"
+
+    async def field_of(body: dict[str, Any]) -> str:
+        r = await c.post(url, json=body)
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert detail[0]["reason"], detail
+        return str(detail[0]["field"])
+
+    assert await field_of({"from": TO, "to": FROM}) == "to"
+    assert await field_of({"from": FROM, "to": FROM}) == "to"
+    assert await field_of({"from": "2026-03-10T00:00:00", "to": TO}) == "from"
+    assert await field_of({"from": FROM}) == "to"
+    assert await field_of({"from": FROM, "to": TO,
+                           "service_times": {"distribution": "gamma"}}) \
+        == "service_times.distribution"
+    r = await c.post(url, json={"from": FROM, "to": TO, "baseline": "99"})
+    assert r.status_code == 404, r.text
+    r = await c.post("/v1/policies/99/what-if", json={"from": FROM, "to": TO})
+    assert r.status_code == 404, r.text
+    assert (await c.get("/v1/what-if/nope")).status_code == 404
+    assert (await c.get("/v1/what-if/nope/changed.csv")).status_code == 404
