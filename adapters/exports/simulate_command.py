@@ -1,5 +1,6 @@
 """`liaison simulate`: a what-if replay of a CAD export through a candidate policy against
-a baseline (by default the shipped policy), offline, with the team's capacity modelled.
+a baseline (by default the version published in the running Liaison at --url, else the
+shipped policy), with the team's capacity modelled; the replay itself is offline.
 
 Rows are mapped with the export's profile exactly as `profile check` and `replay` map them
 (`Mapper`), each sendable row's events are checked against the CAD contract and folded into
@@ -19,9 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+import httpx
+
 from adapters.exports.mapping import ExportError, Mapper
 from adapters.exports.profile import ProfileInvalid, resolve_profile, shipped_profiles
-from rules.load import PolicyInvalid, load_default_policy, load_policy_file
+from rules.load import PolicyInvalid, load_default_policy, load_policy_file, load_policy_text
+from rules.models import Policy
 
 if TYPE_CHECKING:
     from rules.simulate import SimCall, WhatIfReport
@@ -37,7 +41,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--calls", required=True, help="the CAD export (CSV)")
     p.add_argument("--profile", required=True,
                    help=f"profile YAML, or a shipped one: {', '.join(shipped_profiles())}")
-    p.add_argument("--baseline", help="the baseline policy (default: the shipped one)")
+    p.add_argument("--baseline", help="the baseline policy (YAML); default: the version "
+                   "published in the Liaison at --url, else the shipped policy")
+    p.add_argument("--url", default="http://127.0.0.1:8000",
+                   help="where to ask for the published version (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed for service times (default 0)")
     p.add_argument("--service-times", metavar="FILE",
                    help="YAML: distribution (lognormal, exponential, fixed), sigma, "
@@ -130,14 +137,33 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return 2
 
 
+def _baseline(args: argparse.Namespace) -> Policy:
+    """The file given; else the published version of the running service; else the
+    shipped policy (offline), saying which on stderr."""
+    if args.baseline:
+        return load_policy_file(args.baseline)
+    try:
+        with httpx.Client(base_url=args.url.rstrip("/"), timeout=10) as client:
+            versions = client.get("/v1/policies").raise_for_status().json()["versions"]
+            published = next(v["label"] for v in versions if v["status"] == "published")
+            text = client.get(f"/v1/policies/{published}",
+                              params={"format": "yaml"}).raise_for_status().text
+    except (httpx.HTTPError, KeyError, StopIteration, ValueError) as exc:
+        print(f"liaison simulate: no published version from {args.url} "
+              f"({type(exc).__name__}); the baseline is the shipped policy", file=sys.stderr)
+        return load_default_policy()
+    print(f"liaison simulate: baseline is {published}, published at {args.url}",
+          file=sys.stderr)
+    return load_policy_text(text, f"{published} from {args.url}")
+
+
 def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     from rules.evaluate import compile_policy
     from rules.simulate import ServiceTimes, load_service_times, render, simulate
 
     started = time.monotonic()
     candidate = compile_policy(load_policy_file(args.policy))
-    baseline = compile_policy(load_policy_file(args.baseline) if args.baseline
-                              else load_default_policy())
+    baseline = compile_policy(_baseline(args))
     times = load_service_times(args.service_times) if args.service_times else ServiceTimes()
     profile, where = resolve_profile(args.profile)
     export = Path(args.calls)

@@ -3,8 +3,10 @@ JSON, CSV), and the real San Diego export (skipped without ../shared, failed wit
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from rules.evaluate import compile_policy
 from rules.load import parse_policy
 from rules.simulate import ServiceTimes, WhatIfReport, simulate
 from service.cli import main
+from service.settings import Settings
 from tests.adapters.test_exports_support import (
     PROFILE,
     SAN_DIEGO,
@@ -27,6 +30,7 @@ from tests.adapters.test_exports_support import (
     write_export,
     write_profile,
 )
+from tests.conftest import ROOT, running_server
 from tests.rules.helpers import shipped_doc
 
 
@@ -155,3 +159,42 @@ def test_san_diego_more_units_fewer_calls_turned_away(
     assert r.changed == sum(g.count for g in r.changes) == len(r.changed_calls) > 0
     assert {(g.from_destination, g.to_destination) for g in r.changes} <= {
         ("police", "call_team"), ("call_team", "police")}
+
+
+@pytest.mark.asyncio
+async def test_the_default_baseline_is_the_published_version(
+        small_export: tuple[Path, Path], tmp_path: Path) -> None:
+    export, profile = small_export
+    candidate = write_policy(tmp_path / "two.yaml", units=2)
+
+    async def simulate_cli(*extra: str) -> tuple[int, str, str]:
+        # A child process: the server under test shares this event loop.
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "service.cli", "simulate", "--policy", str(candidate),
+            "--calls", str(export), "--profile", str(profile), "--json", "--no-progress",
+            *extra, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    async with running_server(settings) as server:
+        # Publish a one-unit version 2: it becomes the default baseline.
+        doc = shipped_doc()
+        doc["policy"]["version"] = "2"
+        doc["program"]["units"] = 1
+        next(t for t in doc["tests"] if t["name"] == "every unit busy")["availability"] = {
+            "units_busy": 1}
+        created = await server.client.post("/v1/policies", json={
+            "document": yaml.safe_dump(doc), "author": "t"})
+        assert created.status_code == 201, created.text
+        assert (await server.client.post("/v1/policies/2/publish")).status_code == 200
+        code, out, err = await simulate_cli("--url", server.base_url)
+    assert code == 0, err
+    assert f"baseline is st-petersburg-call@2, published at {server.base_url}" in err
+    report = json.loads(out)
+    assert report["baseline"]["coverage"]["not_served"] == {"off_hours": 1, "units_busy": 1}
+
+    # Nothing answering: the shipped policy, and it says so.
+    code, out, err = await simulate_cli("--url", "http://127.0.0.1:9")
+    assert code == 0 and "the baseline is the shipped policy" in err
+    assert json.loads(out)["baseline"]["coverage"]["not_served"] == {"off_hours": 1}
