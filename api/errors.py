@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from rules.load import error_path
 from service.errors import DomainError
 from service.ingest import RecordReject
 
@@ -21,8 +22,7 @@ def field_errors(errors: Any) -> list[dict[str, Any]]:
     out = []
     for err in errors:
         loc = [p for p in err.get("loc", ()) if p != "body"]
-        field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc)
-        out.append({"field": field.replace(".[", "[") or "(body)",
+        out.append({"field": error_path(loc) or "(body)",
                     "reason": str(err.get("msg", "")).removeprefix("Value error, "),
                     "type": err.get("type", "")})
     return out

@@ -33,7 +33,8 @@ class PolicyInvalid(Exception):
         super().__init__(f"{source} is invalid:\n" + "\n".join(f"  {e}" for e in errors))
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
+def error_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """A validation error's location as a path a person reads: `rules[3].when.nature_code`."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -44,7 +45,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def errors_from_validation(exc: ValidationError) -> list[PolicyError]:
-    return [PolicyError(_path(tuple(err["loc"])), err["msg"].removeprefix("Value error, "))
+    return [PolicyError(error_path(err["loc"]), err["msg"].removeprefix("Value error, "))
             for err in exc.errors()]
 
 
@@ -63,13 +64,18 @@ def parse_policy(document: Any, source: str = "policy") -> Policy:
     return policy
 
 
+def yaml_error(exc: yaml.YAMLError) -> PolicyError:
+    """Where a YAML text stopped parsing (line and column, when YAML knows them), and why."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return PolicyError(where, f"not valid YAML: {exc}")
+
+
 def load_policy_text(text: str, source: str = "policy") -> Policy:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PolicyInvalid([PolicyError(where, f"not valid YAML: {exc}")], source) from None
+        raise PolicyInvalid([yaml_error(exc)], source) from None
     return parse_policy(document, source)
 
 

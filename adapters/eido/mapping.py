@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from rules.load import error_path
 from rules.models import Channel, Flag
 
 # The form of a common incident type code: the registry's values are upper-case letters
@@ -79,13 +80,6 @@ class MappingInvalid(Exception):
                          + "\n".join(f"  {e.field or '(file)'}: {e.reason}" for e in errors))
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
-    return out
-
-
 def parse_mapping(text: str, source: str = SHIPPED) -> Mapping:
     """Validate a mapping document's text; raise MappingInvalid naming each error."""
     try:
@@ -104,7 +98,7 @@ def parse_mapping(text: str, source: str = SHIPPED) -> Mapping:
     try:
         mapping = Mapping.model_validate(doc)
     except ValidationError as exc:
-        errors += [MappingError(_path(tuple(e["loc"])), e["msg"].removeprefix("Value error, "))
+        errors += [MappingError(error_path(e["loc"]), e["msg"].removeprefix("Value error, "))
                    for e in exc.errors()]
     if errors:
         raise MappingInvalid(errors, source)

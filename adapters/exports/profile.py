@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from rules.load import PolicyError, errors_from_validation
+from rules.load import PolicyError, errors_from_validation, yaml_error
 from rules.models import Channel, Flag
 
 # The same (path, reason) pair a policy error is; one type keeps the rendering in one place.
@@ -290,9 +290,7 @@ def load_profile_text(text: str, source: str = "profile") -> Profile:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ProfileInvalid([ProfileError(where, f"not valid YAML: {exc}")], source) from None
+        raise ProfileInvalid([yaml_error(exc)], source) from None
     return parse_profile(document, source)
 
 
