@@ -47,6 +47,13 @@ def _dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+def unavailable(message: str) -> None:
+    """Skip a test whose outside material is missing, saying why; under CI=true, fail."""
+    if IN_CI:
+        pytest.fail("CI=true: " + message)
+    pytest.skip(message)
+
+
 def _require_postgres() -> str:
     reason = ("PostgreSQL tests skipped: LIAISON_TEST_POSTGRES_URL is not set "
               "(run `make test`, which starts a local PostgreSQL, or set it to an admin URL)")

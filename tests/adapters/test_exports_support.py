@@ -8,12 +8,11 @@ import csv
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from adapters.exports.mapping import Mapper
 from adapters.exports.profile import Profile, parse_profile, resolve_profile
-from tests.conftest import IN_CI, ROOT
+from tests.conftest import ROOT, unavailable
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SAN_DIEGO = "san_diego/pd_calls_for_service_2023_datasd.csv"
@@ -26,11 +25,8 @@ def shared_export(relative: str) -> Path:
     """A real export; a clone without ../shared skips, CI fails."""
     path = SHARED_DATA / relative
     if not path.is_file():
-        message = (f"real CAD export not found at {path}: the city extracts sit beside the "
-                   "project as ../shared/data (a fresh clone has none)")
-        if IN_CI:
-            pytest.fail("CI=true: " + message)
-        pytest.skip(message)
+        unavailable(f"real CAD export not found at {path}: the city extracts sit beside the "
+                    "project as ../shared/data (a fresh clone has none)")
     return path
 
 
