@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.db import is_postgres
 from service.settings import Settings
+from service.stopping import StepGuard, Stopping
 from service.tables import OUTBOX, as_utc, utcnow
 
 log = logging.getLogger("liaison.outbound")
@@ -197,6 +198,7 @@ class DeliveryWorker:
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
+        self._guard = StepGuard("webhook delivery")
         self._client: httpx.AsyncClient | None = None
 
     @classmethod
@@ -228,10 +230,9 @@ class DeliveryWorker:
     async def stop(self) -> None:
         for timer in self._timers:
             timer.cancel()
-        tasks = [t for t in (self._task, *self._inflight) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Sends under way are cut off (their rows stay leased to us and are released
+        # below); a claim or an outcome being recorded is let finish.
+        await self._guard.stop(self._task, *self._inflight)
         try:
             # What this worker held goes back at once, for the next start or another
             # instance; a delivery cut off here may have reached the CAD and is sent again.
@@ -253,8 +254,11 @@ class DeliveryWorker:
             claimed: list[_Claimed] = []
             if free > 0:
                 try:
-                    claimed = await self.claim(free)
+                    async with self._guard.step():
+                        claimed = await self.claim(free)
                     self.last_error = None
+                except Stopping:
+                    return
                 except Exception as exc:  # noqa: BLE001 - the database may come back
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     log.warning("could not read the outbox: %s", self.last_error)
@@ -335,13 +339,15 @@ class DeliveryWorker:
                         "retry in %.1fs", row.delivery_id, row.call_id, row.id, attempts,
                         error, delay)
         try:
-            async with self.engine.begin() as conn:
+            async with self._guard.step(), self.engine.begin() as conn:
                 done = await conn.execute(
                     update(OUTBOX).where(OUTBOX.c.id == row.id,
                                          OUTBOX.c.lease_owner == self.owner).values(**values))
             if done.rowcount == 0:
                 log.warning("webhook delivery %s: lease lost before its outcome was recorded",
                             row.delivery_id)
+        except Stopping:
+            return  # released at stop, and sent again by the next start
         except Exception as exc:  # noqa: BLE001 - the lease runs out and it is sent again
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("could not record webhook delivery %s: %s", row.delivery_id,

@@ -4,7 +4,6 @@ built in `lifespan`, never at import."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from service.bus import PostgresListener
 from service.db import create_engine, migrate
 from service.policy import PolicyHolder
 from service.settings import Settings
+from service.stopping import StepGuard
 from service.whatif import WhatIfJobs
 from service.writer import Writer
 
@@ -61,8 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 policy.stored_id = stored.id
         else:
             policy.adopt(stored)
-        watcher = asyncio.create_task(policy.watch(engine, settings.policy_poll_interval),
-                                      name="liaison-policy-watch")
+        watch_guard = StepGuard("policy watch")
+        watcher = asyncio.create_task(
+            policy.watch(engine, settings.policy_poll_interval, watch_guard),
+            name="liaison-policy-watch")
         hub = BoardHub(engine, queue_size=settings.board_queue_size)
         await hub.start()
         # With a CAD webhook, the writer also fills the outbox and wakes its worker.
@@ -97,9 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await delivery.stop()
             await writer.stop()
             await hub.stop()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            await watch_guard.stop(watcher)
             await engine.dispose()
 
     from api import register

@@ -13,6 +13,7 @@ import logging
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.stopping import StepGuard, Stopping
 from service.tables import BOARD
 
 log = logging.getLogger("liaison.board")
@@ -57,6 +58,7 @@ class BoardHub:
         self.subscribers: set[Subscription] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._guard = StepGuard("board hub")
 
     async def start(self) -> None:
         async with self.engine.connect() as conn:
@@ -64,10 +66,7 @@ class BoardHub:
         self._task = asyncio.create_task(self._run(), name="liaison-board-hub")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._guard.stop(self._task)
 
     def poke(self, seq: int | None = None) -> None:
         """Something was committed (up to `seq`, when known): read it soon."""
@@ -105,7 +104,10 @@ class BoardHub:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             self._wake.clear()
             try:
-                await self._drain()
+                async with self._guard.step():
+                    await self._drain()
+            except Stopping:
+                return
             except Exception:  # noqa: BLE001 - the database may be briefly away; poll again
                 log.exception("board hub could not read new messages")
                 await asyncio.sleep(self.poll_interval)

@@ -18,6 +18,7 @@ from rules.load import (
     load_policy_file,
     load_policy_text,
 )
+from service.stopping import StepGuard, Stopping
 
 log = logging.getLogger("liaison.policy")
 
@@ -88,14 +89,15 @@ class PolicyHolder:
             return False
         return self.adopt(row)
 
-    async def watch(self, engine: AsyncEngine, interval: float) -> None:
+    async def watch(self, engine: AsyncEngine, interval: float, guard: StepGuard) -> None:
         """Poll the database: how every instance learns of a publish made by another one,
         and how a scheduled publish takes effect."""
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.sync(engine)
-            except asyncio.CancelledError:
-                raise
+                async with guard.step():
+                    await self.sync(engine)
+            except Stopping:
+                return
             except Exception as exc:  # noqa: BLE001 - the policy in force stays
                 log.warning("could not check for a newly published policy: %s", exc)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.batch import Batch, Keys
 from service.db import WRITE_LOCK_KEY, is_postgres
 from service.errors import DomainError, Unavailable
+from service.stopping import StepGuard
 
 log = logging.getLogger("liaison.writer")
 BOARD_CHANNEL = "liaison_board"
@@ -48,22 +49,20 @@ class Writer:
         self.on_commit = on_commit
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._guard = StepGuard("writer")
         self.last_error: str | None = None
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._task is not None and not self._task.done() and not self._guard.stopping
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="liaison-writer")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        # The batch being committed is finished (its callers get their answers); what is
+        # still queued is refused, so its callers retry against another instance or later.
+        await self._guard.stop(self._task)
         while not self._queue.empty():
             _, fut = self._queue.get_nowait()
             if not fut.done():
@@ -86,18 +85,27 @@ class Writer:
             batch = [await self._queue.get()]
             while len(batch) < self.batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                await self._commit(batch)
-            except Exception as exc:  # noqa: BLE001
-                if len(batch) == 1:
-                    self._fail(batch[0], exc)
-                else:
-                    # One bad command must not fail its neighbours: retry each alone.
-                    for item in batch:
-                        try:
-                            await self._commit([item])
-                        except Exception as exc_one:  # noqa: BLE001
-                            self._fail(item, exc_one)
+            if self._guard.stopping:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(Unavailable("the service is shutting down"))
+                return
+            async with self._guard.step():
+                await self._commit_each_if_need_be(batch)
+
+    async def _commit_each_if_need_be(self, batch: list[_Item]) -> None:
+        try:
+            await self._commit(batch)
+        except Exception as exc:  # noqa: BLE001
+            if len(batch) == 1:
+                self._fail(batch[0], exc)
+                return
+            # One bad command must not fail its neighbours: retry each alone.
+            for item in batch:
+                try:
+                    await self._commit([item])
+                except Exception as exc_one:  # noqa: BLE001
+                    self._fail(item, exc_one)
 
     def _fail(self, item: _Item, exc: Exception) -> None:
         log.exception("write failed: %s", exc, exc_info=exc)
