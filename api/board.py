@@ -69,9 +69,17 @@ async def board(ws: WebSocket, after: int | None = Query(default=None, ge=0)) ->
 
 
 async def _drain_client(ws: WebSocket) -> None:
-    """Notice a departed client; clients have nothing to say to the board."""
+    """Notice a departed client; clients have nothing to say to the board, so a message
+    over `board_max_client_message` bytes closes the connection with 1009 (too big).
+    (`liaison serve` also caps every websocket message at uvicorn's ws_max_size.)"""
+    limit = ws.app.state.runtime.settings.board_max_client_message
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         while True:
             msg = await ws.receive()
             if msg["type"] == "websocket.disconnect":
+                return
+            data = msg.get("bytes") or (msg.get("text") or "").encode()
+            if len(data) > limit:
+                await ws.close(code=1009, reason=f"board clients send nothing over {limit} "
+                                                 "bytes")
                 return

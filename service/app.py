@@ -111,4 +111,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     register(app)
+    # Hostile input: bodies over the limit get 413 before the app sees them; every response
+    # (the 413s included) carries the security headers. Pure ASGI, outermost last.
+    from api.headers import SecurityHeaders
+    from api.limits import BodySizeLimit
+
+    app.add_middleware(BodySizeLimit, max_body=settings.max_body_bytes,
+                       large_body=settings.max_eido_body_bytes)
+    app.add_middleware(SecurityHeaders, behind_tls_proxy=settings.behind_tls_proxy)
     return app

@@ -45,6 +45,36 @@ class Settings(BaseSettings):
     eido_subscribe_expires: int = Field(default=3600, gt=0)
     eido_subscribe_backoff_base: float = Field(default=1.0, gt=0)
     eido_subscribe_backoff_cap: float = Field(default=60.0, gt=0)
+    # Hostile input (api/limits.py, api/headers.py, service/ratelimit.py). Request bodies
+    # over max_body_bytes get 413; POST /v1/cad/eido and a reject's resubmit (whole EIDO
+    # incident states) take up to max_eido_body_bytes. Messages a board websocket client
+    # sends are capped at board_max_client_message bytes (closed with 1009).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_eido_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    board_max_client_message: int = Field(default=4096, ge=16)
+    # The largest message the EIDO subscriber takes from the CAD (the first notification
+    # holds every active incident); a larger one ends the connection with 1009.
+    eido_subscribe_max_message: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Behind a TLS-terminating proxy: trust its X-Forwarded-Proto for "came over TLS"
+    # (Strict-Transport-Security, Secure cookies). Off, only a direct TLS connection counts.
+    behind_tls_proxy: bool = False
+    # Requests per client address to routes without credentials: a bucket of `burst`,
+    # refilled at `rate` per second; 0 turns it off.
+    rate_limit_anonymous_rate: float = Field(default=5.0, ge=0)
+    rate_limit_anonymous_burst: int = Field(default=30, ge=1)
+    # Per API key (the lead's authentication applies it): rate per second and burst.
+    rate_limit_key_rate: float = Field(default=200.0, ge=0)
+    rate_limit_key_burst: int = Field(default=1000, ge=1)
+    # Failed logins, per user name and per client address: each failure waits longer
+    # (base·2^(n-1) seconds, at most the cap); `lockout_after` failures within the window
+    # lock the name (or address) for lockout_seconds.
+    login_delay_base: float = Field(default=1.0, ge=0)
+    login_delay_cap: float = Field(default=30.0, ge=0)
+    login_lockout_after: int = Field(default=5, ge=1)
+    login_window_seconds: float = Field(default=900.0, gt=0)
+    login_lockout_seconds: float = Field(default=900.0, gt=0)
+    # The address limit is wider: many people may share one (a dispatch floor's NAT).
+    login_address_lockout_after: int = Field(default=20, ge=1)
 
     @property
     def is_postgres(self) -> bool:

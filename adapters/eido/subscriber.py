@@ -149,7 +149,8 @@ class EidoSubscriber:
                  mapping_path: str = "", strict: bool = False, expires: int = 3600,
                  backoff_base: float = 1.0, backoff_cap: float = 60.0,
                  response_timeout: float = 10.0,
-                 rand: Callable[[], float] = random.random) -> None:
+                 rand: Callable[[], float] = random.random,
+                 max_message: int = MAX_MESSAGE) -> None:
         self.url = url
         self.writer = writer
         self.engine = engine
@@ -161,6 +162,8 @@ class EidoSubscriber:
         self.backoff_cap = backoff_cap
         self.response_timeout = response_timeout
         self.rand = rand
+        # A message over this many bytes closes the connection (1009) and is not read.
+        self.max_message = max_message
         self.state = SubscriberState(url=_public_url(url))
         self.reject_path = self.state.url[:200]
         self._task: asyncio.Task[None] | None = None
@@ -181,7 +184,8 @@ class EidoSubscriber:
                    mapping_path=settings.eido_mapping, strict=settings.eido_strict,
                    expires=settings.eido_subscribe_expires,
                    backoff_base=settings.eido_subscribe_backoff_base,
-                   backoff_cap=settings.eido_subscribe_backoff_cap)
+                   backoff_cap=settings.eido_subscribe_backoff_cap,
+                   max_message=settings.eido_subscribe_max_message)
 
     # --- life --------------------------------------------------------------------------
 
@@ -252,7 +256,7 @@ class EidoSubscriber:
     # --- one connection ----------------------------------------------------------------
 
     async def _session(self) -> None:
-        async with connect(self.url, subprotocols=[SUBPROTOCOL], max_size=MAX_MESSAGE,
+        async with connect(self.url, subprotocols=[SUBPROTOCOL], max_size=self.max_message,
                            open_timeout=self.response_timeout, close_timeout=2,
                            user_agent_header="Liaison-EIDO-Subscriber/0.1") as ws:
             self._ws = ws

@@ -1,0 +1,171 @@
+"""Request body size limit, as a pure ASGI middleware.
+
+A body larger than the limit is answered with 413 and a JSON body in the same shape as
+a 422 (``{"error": "too_large", "detail": [{"field": "(body)", "reason": ..., "type":
+"too_large"}], "limit": N}``); the application never sees it, so nothing is stored or
+published, not even a reject.
+
+- A declared ``Content-Length`` over the limit is refused before a byte of the body is
+  read. A ``Content-Length`` that is not a number is refused with 400.
+- A body without one (``Transfer-Encoding: chunked``) is counted as it streams in; the
+  moment the count passes the limit, reading stops and the 413 replaces whatever the
+  application would have answered (the application sees the read fail and gives up).
+
+The limit is ``LIAISON_MAX_BODY_BYTES`` (default 1 MiB: a generic CAD event is a few KiB,
+a policy a few tens). NENA EIDO documents carry a whole incident state, with notes and
+history, and can be much larger: ``POST /v1/cad/eido`` and the re-submission of a kept
+reject (which may carry a corrected EIDO) take up to ``LIAISON_MAX_EIDO_BODY_BYTES``
+(default 8 MiB). Websockets are not handled here: uvicorn's ``ws_max_size`` and the board's
+own check cap their messages.
+
+Pure ASGI rather than Starlette's BaseHTTPMiddleware: the ingest path is hot, and this
+adds one header scan and a counter per request, no task and no response buffering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DEFAULT_MAX_BODY = 1024 * 1024
+DEFAULT_MAX_EIDO_BODY = 8 * 1024 * 1024
+# After a refusal, the rest of the body is read and dropped (at most this much, for at most
+# DRAIN_SECONDS) before the 413 goes out: a client still sending when the server closes
+# would see its connection reset instead of the answer.
+DRAIN_BYTES = 16 * 1024 * 1024
+DRAIN_SECONDS = 5.0
+# Paths (prefix, suffix) that take EIDO-sized bodies.
+EIDO_PATHS: tuple[tuple[str, str], ...] = (("/v1/cad/eido", ""),
+                                           ("/v1/cad/rejects/", "/resubmit"))
+
+
+class BodyTooLarge(Exception):
+    """Raised from the application's receive() when a streamed body passes the limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body over {limit} bytes")
+        self.limit = limit
+
+
+def _response(status: int, body: dict[str, Any]) -> tuple[Message, Message]:
+    raw = json.dumps(body).encode()
+    start = {"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(raw)).encode()),
+        (b"connection", b"close")]}
+    return start, {"type": "http.response.body", "body": raw, "more_body": False}
+
+
+async def _drain(receive: Receive, budget: int = DRAIN_BYTES) -> None:
+    """Read and drop what is left of a refused body, within the byte and time budget."""
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while budget > 0:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                budget -= len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+    except TimeoutError:
+        return
+
+
+def too_large(limit: int) -> tuple[Message, Message]:
+    return _response(413, {"error": "too_large", "limit": limit, "detail": [{
+        "field": "(body)", "type": "too_large",
+        "reason": f"the request body is larger than the {limit} bytes this endpoint takes"}]})
+
+
+class BodySizeLimit:
+    """Refuse request bodies over `max_body` bytes (`large_body` on the EIDO paths)."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int = DEFAULT_MAX_BODY,
+                 large_body: int = DEFAULT_MAX_EIDO_BODY,
+                 large_paths: tuple[tuple[str, str], ...] = EIDO_PATHS) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.large_body = max(large_body, max_body)
+        self.large_paths = large_paths
+
+    def limit_for(self, path: str) -> int:
+        for prefix, suffix in self.large_paths:
+            if path.startswith(prefix) and path.endswith(suffix):
+                return self.large_body
+        return self.max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope.get("path", ""))
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                if not value.strip().isdigit():
+                    for message in _response(400, {"error": "invalid", "detail": [{
+                            "field": "(header) content-length", "type": "invalid",
+                            "reason": "Content-Length must be a number of bytes"}]}):
+                        await send(message)
+                    return
+                if int(value) > limit:
+                    if int(value) <= DRAIN_BYTES:
+                        await _drain(receive)
+                    for message in too_large(limit):
+                        await send(message)
+                    return
+        # Count what streams in: a chunked body declares no length; a body longer than
+        # its declared length is the server's to refuse, but counting costs nothing.
+        received = 0
+        refused = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, refused
+            if refused:
+                raise BodyTooLarge(limit)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    refused = True
+                    if message.get("more_body", False):
+                        await _drain(receive)
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                # The application answers a failed read somehow (a 400, a 500); the answer
+                # is the 413 instead, sent once.
+                if not started:
+                    started = True
+                    for own in too_large(limit):
+                        await send(own)
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except BodyTooLarge:
+            if not started:
+                started = True
+                for own in too_large(limit):
+                    await send(own)
+        except Exception:
+            if not refused:
+                raise
+            if not started:
+                started = True
+                for own in too_large(limit):
+                    await send(own)

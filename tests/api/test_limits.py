@@ -1,0 +1,210 @@
+"""Size limits over real sockets: request bodies (declared and chunked), the board
+websocket's client messages, the EIDO subscriber's incoming messages. Oversized input gets
+a clear 4xx (or a 1009 close) and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import websockets
+from sqlalchemy import func, select
+from websockets.exceptions import ConnectionClosed
+
+from service.settings import Settings
+from service.tables import BOARD, CAD_EVENT, CALL, REJECT
+from tests.conftest import Server, event, running_server
+
+pytestmark = pytest.mark.asyncio
+
+LIMIT = 4096
+EIDO_LIMIT = 16384
+
+
+@pytest_asyncio.fixture
+async def small(tmp_path: Path) -> AsyncIterator[Server]:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'l.db'}",
+                        max_body_bytes=LIMIT, max_eido_body_bytes=EIDO_LIMIT,
+                        board_max_client_message=1024)
+    async with running_server(settings) as s:
+        yield s
+
+
+async def counts(server: Server) -> dict[str, int]:
+    async with server.runtime.engine.connect() as conn:
+        return {t.name: int((await conn.execute(select(func.count()).select_from(t)))
+                            .scalar_one()) for t in (CALL, CAD_EVENT, REJECT, BOARD)}
+
+
+def big_event(size: int) -> bytes:
+    return json.dumps(event(narrative="x" * size)).encode()
+
+
+def assert_too_large(r: Any, limit: int) -> None:
+    assert r.status_code == 413, r.text
+    body = r.json()
+    assert body["error"] == "too_large" and body["limit"] == limit
+    assert body["detail"][0]["field"] == "(body)"
+    assert str(limit) in body["detail"][0]["reason"]
+
+
+async def test_a_declared_body_over_the_limit_is_413_and_stores_nothing(small: Server) -> None:
+    before = await counts(small)
+    r = await small.client.post("/v1/cad/events", content=big_event(LIMIT),
+                                headers={"content-type": "application/json"})
+    assert_too_large(r, LIMIT)
+    assert r.headers["x-content-type-options"] == "nosniff", "413s carry the headers too"
+    assert await counts(small) == before
+    # Under the limit, the same endpoint works.
+    ok = await small.client.post("/v1/cad/events", content=big_event(LIMIT // 2),
+                                 headers={"content-type": "application/json"})
+    assert ok.status_code == 202, ok.text
+
+
+async def test_a_chunked_body_is_counted_as_it_streams(small: Server) -> None:
+    before = await counts(small)
+    raw = big_event(LIMIT * 3)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(raw), 1000):
+            yield raw[i:i + 1000]
+
+    r = await small.client.post("/v1/cad/events", content=chunks(),
+                                headers={"content-type": "application/json"})
+    assert "content-length" not in r.request.headers
+    assert_too_large(r, LIMIT)
+    # The EIDO endpoint reads its body itself: the same answer.
+    r = await small.client.post("/v1/cad/eido", content=chunks(),
+                                headers={"content-type": "application/json"})
+    assert r.status_code == 422, "under the EIDO allowance: read, and refused as an EIDO"
+    eido_raw = json.dumps({"notes": ["y" * EIDO_LIMIT * 2]}).encode()
+
+    async def eido_chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(eido_raw), 4000):
+            yield eido_raw[i:i + 4000]
+
+    after_reject = await counts(small)
+    r = await small.client.post("/v1/cad/eido", content=eido_chunks(),
+                                headers={"content-type": "application/json"})
+    assert_too_large(r, EIDO_LIMIT)
+    assert await counts(small) == after_reject, "not even a reject is kept"
+    assert after_reject[REJECT.name] == before[REJECT.name] + 1
+    # A small chunked body goes through.
+    fine = json.dumps(event()).encode()
+
+    async def one() -> AsyncIterator[bytes]:
+        yield fine
+
+    ok = await small.client.post("/v1/cad/events", content=one(),
+                                 headers={"content-type": "application/json"})
+    assert ok.status_code == 202, ok.text
+
+
+async def test_eido_paths_take_larger_bodies(small: Server) -> None:
+    doc = json.dumps({"$id": "x", "notes": ["z" * (LIMIT * 2)]}).encode()
+    r = await small.client.post("/v1/cad/eido", content=doc,
+                                headers={"content-type": "application/json"})
+    assert r.status_code == 422, "over the general limit, within the EIDO allowance"
+    r = await small.client.post("/v1/cad/events", content=doc,
+                                headers={"content-type": "application/json"})
+    assert_too_large(r, LIMIT)
+    before = await counts(small)
+    huge = json.dumps({"notes": ["z" * EIDO_LIMIT]}).encode()
+    r = await small.client.post("/v1/cad/eido", content=huge,
+                                headers={"content-type": "application/json"})
+    assert_too_large(r, EIDO_LIMIT)
+    r = await small.client.post("/v1/cad/rejects/1/resubmit", content=huge,
+                                headers={"content-type": "application/json"})
+    assert_too_large(r, EIDO_LIMIT)
+    assert await counts(small) == before
+
+
+async def test_a_content_length_that_is_not_a_number_is_400(small: Server) -> None:
+    host, port = small.base_url.removeprefix("http://").split(":")
+
+    def raw_request() -> bytes:
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(b"POST /v1/cad/events HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 12abc\r\n\r\n{}")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            return data
+
+    before = await counts(small)
+    answer = await asyncio.to_thread(raw_request)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert await counts(small) == before
+
+
+async def test_board_closes_a_client_that_sends_too_much_with_1009(small: Server) -> None:
+    async with websockets.connect(f"{small.ws_url}/v1/board") as ws:
+        await ws.send("ping")  # small messages are ignored
+        await ws.send("x" * 2000)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    # Binary too; and the board keeps serving others.
+    async with websockets.connect(f"{small.ws_url}/v1/board") as ws:
+        await ws.send(b"\0" * 2000)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    async with websockets.connect(f"{small.ws_url}/v1/board") as ws:
+        r = await small.post_event()
+        msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert msg["call_id"] == r.json()["call_id"]
+
+
+async def test_liaison_serve_caps_websocket_messages(tmp_path: Path) -> None:
+    """uvicorn's ws_max_size, as `liaison serve` sets it, refuses a message before the
+    application reads it."""
+    from tests.conftest import start_subprocess
+
+    sp = await asyncio.to_thread(start_subprocess,
+                                 f"sqlite+aiosqlite:///{tmp_path / 's.db'}", tmp_path)
+    try:
+        async with websockets.connect(f"{sp.ws_url}/v1/board", max_size=None) as ws:
+            await ws.send("x" * (65 * 1024))
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    finally:
+        await asyncio.to_thread(sp.stop)
+
+
+async def test_the_eido_subscriber_refuses_an_oversized_message(tmp_path: Path) -> None:
+    from tests.adapters.test_eido_subscriber import FakeCad, Peer, event, settings
+
+    async def oversized(peer: Peer) -> None:
+        await peer.accept()
+        message = json.dumps(event([{"$id": "big", "notes": ["n" * 4000]}],
+                                   transaction="t1"))
+        assert len(message) > 2048
+        with pytest.raises(ConnectionClosed) as closed:
+            await peer.send(message)
+            await asyncio.wait_for(peer.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        peer.cad.mark("closed")
+
+    async def accepted(peer: Peer) -> None:
+        await peer.accept()
+        peer.cad.mark("resubscribed")
+        await peer.serve_until_closed()
+
+    cad = FakeCad(oversized, accepted)
+    async with cad.running():
+        url = f"sqlite+aiosqlite:///{tmp_path / 'e.db'}"
+        async with running_server(settings(url, cad, eido_subscribe_max_message=2048)
+                                  ) as server:
+            await cad.wait("closed")
+            await cad.wait("resubscribed")
+            c = await counts(server)
+            assert c[CAD_EVENT.name] == 0 and c[CALL.name] == 0 and c[REJECT.name] == 0
+    cad.check()
