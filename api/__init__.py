@@ -11,3 +11,7 @@ def register(app: FastAPI) -> None:
         app.include_router(module.router)
     from api.eido import router as eido_router
     app.include_router(eido_router)
+    from api import pages, referrals
+    app.include_router(referrals.router)
+    app.include_router(pages.router)
+    pages.mount(app)

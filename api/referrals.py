@@ -1,0 +1,127 @@
+"""Officer referrals: one short form that becomes an `officer_referral` call.
+
+Officers are not CADs, so they get a small endpoint of their own. A referral is turned
+into the generic CAD event (channel `officer_referral`) and goes through the same
+ingest as every other call: one durable event, one explained decision. The referring
+officer is kept in the incident number (`REF:<officer>:<stamp>`) so an officer can see
+what became of the people they referred, without a table of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from adapters.generic import CallEvent
+from api.deps import RuntimeDep
+from service.ingest import IngestEvent
+from service.tables import BOARD, CALL, as_utc
+
+router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+
+SOURCE = "referral"
+OFFICER_PATTERN = r"^[A-Za-z0-9._@-]{1,40}$"
+
+# What the officer saw, as the nature code the shipped policy knows.
+Concern = Literal["mental_health", "substance_use", "homelessness", "disorderly_juvenile",
+                  "truancy", "neighbor_dispute", "welfare", "other"]
+NATURE: dict[str, tuple[str, str]] = {
+    "mental_health": ("MNTL", "Officer referral: mental health"),
+    "substance_use": ("INTOX", "Officer referral: substance use"),
+    "homelessness": ("VAG", "Officer referral: homelessness"),
+    "disorderly_juvenile": ("JUV", "Officer referral: juvenile"),
+    "truancy": ("TRUANT", "Officer referral: truancy"),
+    "neighbor_dispute": ("CDX", "Officer referral: neighbor dispute"),
+    "welfare": ("WELFARE", "Officer referral: welfare / needs help"),
+    "other": ("CITASST", "Officer referral: call for assistance"),
+}
+
+
+class Referral(BaseModel):
+    officer: str = Field(pattern=OFFICER_PATTERN, description="the referring officer's id")
+    who: str = Field(min_length=1, max_length=300, description="the person referred")
+    where: str = Field(min_length=1, max_length=500, description="address or place")
+    what: str = Field(min_length=1, max_length=4000, description="what happened")
+    concern: Concern = "other"
+    consent: bool = Field(description="the person agreed to be contacted by the team")
+    contact: str | None = Field(default=None, max_length=300,
+                                description="phone or how to reach them (optional)")
+    district: str | None = Field(default=None, max_length=120)
+
+
+def _prefix(officer: str) -> str:
+    return f"REF:{officer}:"
+
+
+@router.post("", status_code=202, summary="An officer refers a person to the CALL team; "
+             "becomes an officer_referral call")
+async def refer(referral: Referral, rt: RuntimeDep) -> JSONResponse:
+    if not referral.consent:
+        return JSONResponse({"error": "invalid", "detail": [
+            {"field": "consent", "reason": "the person's consent is needed for a referral",
+             "type": "value_error"}]}, status_code=422)
+    now = datetime.now(UTC)
+    incident = f"{_prefix(referral.officer)}{now:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+    code, text = NATURE[referral.concern]
+    narrative = (f"Referred by officer {referral.officer}. Person: {referral.who}. "
+                 f"{referral.what} Consent given."
+                 + (f" Contact: {referral.contact}." if referral.contact else ""))
+    event = CallEvent.model_validate({
+        "event_id": f"referral-{uuid.uuid4().hex}", "incident_id": incident,
+        "type": "created", "occurred_at": now.isoformat(), "channel": "officer_referral",
+        "nature_code": code, "nature_text": text, "narrative": narrative,
+        "location": {"address": referral.where, "district": referral.district},
+        "flags": [],
+    })
+    compiled = rt.policy.compiled
+    result = await rt.writer.submit(IngestEvent(
+        event=event, policy=compiled, units_total=compiled.policy.program.units,
+        source=SOURCE))
+    return JSONResponse({**result, "incident_id": incident}, status_code=202)
+
+
+@router.get("", summary="The referrals an officer made, newest first, with status and outcome")
+async def mine(rt: RuntimeDep, officer: str = Query(pattern=OFFICER_PATTERN),
+               limit: int = Query(default=50, ge=1, le=200)) -> dict[str, Any]:
+    c = CALL.c
+    async with rt.engine.connect() as conn:
+        rows = (await conn.execute(
+            select(c.id, c.incident_id, c.nature_text, c.narrative, c.address, c.category,
+                   c.destination, c.mode, c.team_status, c.unit, c.disposition,
+                   c.opened_at, c.closed_at, c.decision)
+            .where(c.source == SOURCE,
+                   c.incident_id.startswith(_prefix(officer), autoescape=True))
+            .order_by(c.opened_at.desc()).limit(limit))).mappings().all()
+        ids = [r["id"] for r in rows]
+        outcomes: dict[str, str | None] = {}
+        if ids:
+            b = BOARD.c
+            for call_id, body in (await conn.execute(
+                    select(b.call_id, b.body).where(b.call_id.in_(ids), b.type == "status")
+                    .order_by(b.seq))).all():
+                msg = json.loads(body)
+                if msg.get("status") == "cleared":
+                    outcomes[call_id] = msg.get("note")
+    out = []
+    for r in rows:
+        decision = json.loads(r["decision"])
+        out.append({
+            "call_id": r["id"], "incident_id": r["incident_id"],
+            "nature_text": r["nature_text"], "address": r["address"],
+            "category": r["category"], "destination": r["destination"], "mode": r["mode"],
+            "status": r["team_status"] or ("queued" if r["destination"] != "police"
+                                           else "with police"),
+            "unit": r["unit"], "disposition": r["disposition"],
+            "outcome": outcomes.get(r["id"]),
+            "explanation": decision.get("explanation"),
+            "opened_at": as_utc(r["opened_at"]).isoformat(),
+            "closed_at": as_utc(r["closed_at"]).isoformat() if r["closed_at"] else None,
+        })
+    return {"officer": officer, "referrals": out}

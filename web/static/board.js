@@ -1,0 +1,258 @@
+// CALL team live board: team calls grouped by status, with their age, category,
+// location and the decision's explanation; the team's buttons; units; new-call alert.
+import {
+  $, api, age, BoardStream, callDetails, clear, connectionBadge, DISPOSITIONS, el, flash,
+  foldMessage, layout, words,
+} from "./common.js";
+
+const LANES = ["queued", "assigned", "en_route", "on_scene", "backup_requested"];
+const calls = new Map();      // call id -> entry (see foldMessage)
+let unitsTotal = 4;
+let replayedUpTo = 0;         // seq of the last message that existed when the page opened
+let unseen = 0;
+let user = null;
+const baseTitle = document.title;
+const open = new Set();       // call ids whose forms or details are open (kept across renders)
+
+function onTeam(entry) {
+  const d = entry.decision;
+  return !entry.closed && d && (d.destination === "call_team" || d.destination === "joint")
+    && (entry.call.team_status || "queued") !== "cleared";
+}
+
+function lane(entry) { return entry.call.team_status || "queued"; }
+
+function alertNewCall(entry) {
+  unseen += 1;
+  document.title = `(${unseen}) New call · ${baseTitle}`;
+  const c = entry.call;
+  $("#alert-text").textContent =
+    `New call: ${c.nature_text || c.nature_code || "call"}${c.address ? ` at ${c.address}` : ""}`
+    + (unseen > 1 ? ` (+${unseen - 1} more)` : "");
+  $("#alert").hidden = false;
+}
+
+function ackAlert() {
+  unseen = 0;
+  document.title = baseTitle;
+  $("#alert").hidden = true;
+  for (const e of calls.values()) e.fresh = false;
+  render();
+}
+
+async function setStatus(entry, body) {
+  const by = user ? user.username : undefined;
+  try {
+    await api(`/v1/calls/${encodeURIComponent(entry.id)}/status`,
+      { method: "POST", json: { ...body, by } });
+    for (const kind of ["assign", "backup", "clear"]) open.delete(`${entry.id}:${kind}`);
+    flash($("#flash"), "");
+    if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+    render();
+  } catch (err) {
+    flash($("#flash"), `Could not change ${entry.call.incident_id}: ${err.message}`, "error");
+  }
+}
+
+function busyUnits() {
+  const busy = new Map();
+  for (const e of calls.values()) {
+    if (onTeam(e) && e.call.unit) busy.set(e.call.unit, e);
+  }
+  return busy;
+}
+
+function unitNames() {
+  const names = [];
+  for (let i = 1; i <= unitsTotal; i++) names.push(`CALL-${i}`);
+  for (const u of busyUnits().keys()) if (!names.includes(u)) names.push(u);
+  return names;
+}
+
+function renderUnits() {
+  const busy = busyUnits();
+  clear($("#units"), unitNames().map((u) => {
+    const e = busy.get(u);
+    return el("li", { class: e ? "unit busy" : "unit free", dataset: { unit: u } },
+      el("strong", { text: u }), " ",
+      e ? `${words(lane(e))} · ${e.call.address || e.call.incident_id}` : "available");
+  }));
+}
+
+function actionForm(entry, kind) {
+  const wrap = el("form", { class: `act-form ${kind}`, dataset: { form: kind } });
+  if (kind === "assign") {
+    const busy = busyUnits();
+    const select = el("select", { name: "unit", "aria-label": "Unit", required: true },
+      unitNames().map((u) => el("option", { value: u, disabled: busy.has(u) },
+        busy.has(u) ? `${u} (busy)` : u)));
+    const free = unitNames().find((u) => !busy.has(u));
+    if (free) select.value = free;
+    wrap.append(select, el("button", { type: "submit", class: "primary" }, "Assign"));
+    wrap.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      setStatus(entry, { status: "assigned", unit: select.value });
+    });
+  } else if (kind === "backup") {
+    const reason = el("input", { name: "reason", required: true, maxlength: 2000,
+                                 placeholder: "Why police are needed", "aria-label": "Reason" });
+    wrap.append(reason, el("button", { type: "submit", class: "danger" }, "Request backup"));
+    wrap.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      if (!reason.value.trim()) { reason.focus(); return; }
+      setStatus(entry, { status: "backup_requested", note: reason.value.trim() });
+    });
+  } else if (kind === "clear") {
+    const disp = el("select", { name: "disposition", required: true, "aria-label": "Disposition" },
+      el("option", { value: "" }, "Disposition…"),
+      DISPOSITIONS.map(([v, label]) => el("option", { value: v }, label)));
+    const outcome = el("input", { name: "outcome", maxlength: 2000, placeholder: "Outcome",
+                                  "aria-label": "Outcome" });
+    wrap.append(disp, outcome, el("button", { type: "submit", class: "primary" }, "Clear"));
+    wrap.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      if (!disp.value) { disp.focus(); return; }
+      setStatus(entry, { status: "cleared", disposition: disp.value,
+                         note: outcome.value.trim() || undefined });
+    });
+  }
+  return wrap;
+}
+
+const details = new Map();    // call id -> promise of its details element
+
+function toggle(entry, kind) {
+  const key = `${entry.id}:${kind}`;
+  if (kind === "details") details.delete(entry.id);
+  if (open.has(key)) open.delete(key); else open.add(key);
+  render();
+}
+
+function buttons(entry) {
+  const s = lane(entry);
+  const b = (label, fn, cls = "") =>
+    el("button", { type: "button", class: cls, on: { click: fn } }, label);
+  const out = [];
+  if (s === "queued") out.push(b("Assign unit", () => toggle(entry, "assign"), "primary"));
+  if (s === "assigned") out.push(b("En route", () => setStatus(entry, { status: "en_route" })));
+  if (s === "assigned" || s === "en_route" || s === "backup_requested") {
+    out.push(b("On scene", () => setStatus(entry, { status: "on_scene" })));
+  }
+  if (s === "en_route" || s === "on_scene") {
+    out.push(b("Request police backup", () => toggle(entry, "backup"), "danger"));
+  }
+  out.push(b("Clear", () => toggle(entry, "clear")));
+  out.push(b("Details", () => toggle(entry, "details"), "link"));
+  return out;
+}
+
+function card(entry) {
+  const c = entry.call;
+  const d = entry.decision;
+  const li = el("li", { class: `card${entry.fresh ? " fresh" : ""}${d.destination === "joint" ? " joint" : ""}`,
+                        dataset: { callId: entry.id, status: lane(entry) } },
+    el("div", { class: "card-head" },
+      el("span", { class: "cat", text: words(d.category) || "uncategorised" }),
+      el("span", { class: "age", dataset: { opened: c.opened_at }, text: age(c.opened_at) })),
+    el("div", { class: "nature", text: `${c.nature_code || ""} ${c.nature_text || ""}`.trim() }),
+    el("div", { class: "where", text: [c.address, c.district].filter(Boolean).join(" · ") || "no location" }),
+    el("div", { class: "meta" },
+      el("span", { class: `dest dest-${d.destination}`, text: words(d.mode || d.destination) }),
+      c.unit ? el("span", { class: "unit-tag", text: c.unit }) : null,
+      el("span", { class: "inc", text: c.incident_id })),
+    entry.backup ? el("div", { class: "backup-reason", text: `Backup: ${entry.backup.reason}` }) : null,
+    el("p", { class: "why", text: d.explanation || "" }),
+    el("div", { class: "actions" }, buttons(entry)));
+  for (const kind of ["assign", "backup", "clear"]) {
+    if (open.has(`${entry.id}:${kind}`)) li.append(actionForm(entry, kind));
+  }
+  if (open.has(`${entry.id}:details`)) {
+    const box = el("div", { class: "details-box", text: "Loading…" });
+    li.append(box);
+    if (!details.has(entry.id)) details.set(entry.id, callDetails(entry.id));
+    details.get(entry.id).then((dl) => clear(box, dl.cloneNode(true)))
+      .catch((err) => { box.textContent = `Could not load: ${err.message}`; });
+  }
+  return li;
+}
+
+let renderQueued = false;
+let postponed = null;
+function render() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    draw();
+  });
+}
+
+function draw() {
+  // Keep what a user is typing: no redraw while focus is in an open form's field.
+  const a = document.activeElement;
+  if (a && ["INPUT", "SELECT", "TEXTAREA"].includes(a.tagName) && a.closest(".act-form")) {
+    if (!postponed) postponed = setTimeout(() => { postponed = null; render(); }, 1000);
+    return;
+  }
+  const groups = Object.fromEntries(LANES.map((l) => [l, []]));
+  for (const e of calls.values()) {
+    if (onTeam(e)) (groups[lane(e)] || groups.queued).push(e);
+  }
+  for (const l of LANES) {
+    const section = $(`.lane[data-lane="${l}"]`);
+    groups[l].sort((a, b) => Date.parse(a.call.opened_at) - Date.parse(b.call.opened_at));
+    clear($(".cards", section), groups[l].map(card));
+    $(".count", section).textContent = String(groups[l].length);
+    section.classList.toggle("empty", groups[l].length === 0);
+  }
+  renderUnits();
+}
+
+function tick() {
+  const now = Date.now();
+  for (const span of document.querySelectorAll(".age[data-opened]")) {
+    span.textContent = age(span.dataset.opened, now);
+  }
+}
+
+function onMessage(msg) {
+  const before = calls.get(msg.call_id);
+  const wasOnTeam = before ? onTeam(before) : false;
+  const entry = foldMessage(calls, msg);
+  if (!entry) return;
+  if (entry.decision && entry.decision.program && entry.decision.program.units_total) {
+    unitsTotal = entry.decision.program.units_total;
+  }
+  if (!wasOnTeam && onTeam(entry) && msg.seq > replayedUpTo && lane(entry) === "queued") {
+    entry.fresh = true;
+    alertNewCall(entry);
+  }
+  if (entry.closed || !onTeam(entry)) {
+    // Off the board: forget it, except the unit it held (nothing; it is free again).
+    calls.delete(entry.id);
+  }
+  render();
+}
+
+async function start() {
+  $("#alert-ack").addEventListener("click", ackAlert);
+  user = await layout();
+  try {
+    const health = await api("/v1/health");
+    replayedUpTo = health.board_seq || 0;
+  } catch (err) {
+    if (err.body && typeof err.body.board_seq === "number") replayedUpTo = err.body.board_seq;
+  }
+  try {
+    const pol = await api("/v1/policies");
+    const inForce = await api(`/v1/policies/${encodeURIComponent(pol.in_force)}`);
+    if (inForce.parsed && inForce.parsed.program && inForce.parsed.program.units) {
+      unitsTotal = inForce.parsed.program.units;
+    }
+  } catch { /* the decisions carry units_total too */ }
+  render();
+  new BoardStream({ onMessage, onState: connectionBadge }).start();
+  setInterval(tick, 1000);
+}
+
+start();

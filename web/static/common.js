@@ -1,0 +1,277 @@
+// Shared by every page: the API client (401 -> /login), safe DOM building (text only,
+// never innerHTML with data), the session badge, and the board stream.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(describe(body) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function describe(body) {
+  if (!body || typeof body !== "object") return typeof body === "string" ? body : "";
+  const parts = [];
+  if (body.message) parts.push(body.message);
+  for (const d of body.detail || []) {
+    if (d && d.field) parts.push(`${d.field}: ${d.reason}`);
+  }
+  for (const e of body.errors || []) {
+    if (e && e.path !== undefined) parts.push(`${e.path}: ${e.reason}`);
+  }
+  if (body.allowed && body.allowed.length) parts.push(`allowed: ${body.allowed.join(", ")}`);
+  return parts.join("; ");
+}
+
+export function loginUrl() {
+  const next = location.pathname + location.search;
+  return `/login?next=${encodeURIComponent(next)}`;
+}
+
+export function toLogin() {
+  if (location.pathname !== "/login") location.assign(loginUrl());
+}
+
+// fetch the API; JSON in and out. A 401 sends the browser to /login?next=<this page>.
+export async function api(path, { method = "GET", json, body, headers = {}, raw = false } = {}) {
+  const opts = { method, credentials: "same-origin", headers: { ...headers } };
+  if (json !== undefined) {
+    opts.body = JSON.stringify(json);
+    opts.headers["content-type"] = "application/json";
+  } else if (body !== undefined) {
+    opts.body = body;
+  }
+  const res = await fetch(path, opts);
+  if (res.status === 401 && !path.startsWith("/v1/session")) {
+    toLogin();
+    throw new ApiError(401, { message: "not logged in" });
+  }
+  const text = await res.text();
+  let data = text;
+  if (!raw) {
+    try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+// el("div", {class: "x", dataset: {id: 1}, on: {click: f}}, "text", child, ...)
+// Strings become text nodes: call data is never parsed as HTML.
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k === "on") for (const [ev, fn] of Object.entries(v)) node.addEventListener(ev, fn);
+    else if (k in node && typeof v !== "string") node[k] = v;
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+export function clear(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+  return node;
+}
+
+export function $(sel, root = document) { return root.querySelector(sel); }
+
+export function age(iso, now = Date.now()) {
+  const s = Math.max(0, Math.floor((now - Date.parse(iso)) / 1000));
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60), sec = s % 60;
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${String(m).padStart(2, "0")}m`;
+  return `${m}:${String(sec).padStart(2, "0")}`;
+}
+
+export function words(s) { return s ? String(s).replaceAll("_", " ") : ""; }
+
+export function clock(iso) {
+  if (!iso) return "";
+  const t = new Date(iso);
+  return t.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit",
+                                minute: "2-digit" });
+}
+
+export function flash(node, message, kind = "ok") {
+  clear(node, message);
+  node.className = `flash ${kind}`;
+  node.hidden = !message;
+}
+
+// The logged-in user, or null when the service has no sessions (before authentication
+// is switched on). A 401 sends the browser to /login.
+let sessionPromise = null;
+export function session() {
+  if (!sessionPromise) {
+    sessionPromise = (async () => {
+      try {
+        const res = await fetch("/v1/session", { credentials: "same-origin" });
+        if (res.status === 401) { toLogin(); return null; }
+        if (!res.ok) return null;
+        return await res.json();
+      } catch { return null; }
+    })();
+  }
+  return sessionPromise;
+}
+
+// Marks the current page in the nav and shows who is logged in, with a log-out button.
+export async function layout() {
+  for (const a of document.querySelectorAll("nav.site a")) {
+    if (a.getAttribute("href") === location.pathname) a.setAttribute("aria-current", "page");
+  }
+  const who = $("#who");
+  const user = await session();
+  if (!who) return user;
+  if (user) {
+    clear(who, el("span", { class: "user", text: `${user.username} (${words(user.role)})` }),
+      el("button", { type: "button", class: "link", on: { click: logout } }, "Log out"));
+  } else {
+    clear(who);
+  }
+  return user;
+}
+
+async function logout() {
+  try { await fetch("/v1/session", { method: "DELETE", credentials: "same-origin" }); }
+  finally { location.assign("/login"); }
+}
+
+// The board's websocket: replay after the last seq seen, then live. Reconnects with
+// backoff and resumes with ?after=<last seq>, so nothing is missed or doubled.
+export class BoardStream {
+  constructor({ onMessage, onState, after = 0 }) {
+    this.onMessage = onMessage;
+    this.onState = onState || (() => {});
+    this.last = after;
+    this.delay = 500;
+    this.ws = null;
+    this.stopped = false;
+    this.timer = null;
+  }
+
+  start() { this.connect(); return this; }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) this.ws.close();
+  }
+
+  connect() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${proto}//${location.host}/v1/board?after=${this.last}`);
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      this.delay = 500;
+      this.onState("online");
+    });
+    ws.addEventListener("message", (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      if (msg.type === "resync") {
+        // Fell behind: resume from where the server says, after this socket closes.
+        if (typeof msg.seq === "number") this.last = Math.max(this.last, msg.seq);
+        return;
+      }
+      if (typeof msg.seq !== "number" || msg.seq <= this.last) return;  // never twice
+      this.last = msg.seq;
+      this.onMessage(msg);
+    });
+    ws.addEventListener("close", (ev) => {
+      if (this.ws !== ws || this.stopped) return;
+      this.onState("offline");
+      if (ev.code === 1008 || ev.code === 4401) {
+        // Refused: probably the session ended. Check, which goes to /login on a 401.
+        fetch("/v1/session", { credentials: "same-origin" })
+          .then((r) => { if (r.status === 401) toLogin(); }).catch(() => {});
+      }
+      this.timer = setTimeout(() => this.connect(), this.delay);
+      this.delay = Math.min(this.delay * 2, 8000) * (0.8 + Math.random() * 0.4);
+    });
+    ws.addEventListener("error", () => { /* the close handler reconnects */ });
+  }
+}
+
+// The connection badge in the header: "live" or "offline — reconnecting".
+export function connectionBadge(state) {
+  const badge = $("#conn");
+  if (!badge) return;
+  badge.dataset.state = state;
+  badge.textContent = state === "online" ? "live" : "offline, reconnecting";
+  document.body.classList.toggle("is-offline", state !== "online");
+}
+
+// The call state a board keeps: one entry per call, from decision / update / status
+// messages. Returns the entry, or null when the call left (closed).
+export function foldMessage(calls, msg) {
+  const id = msg.call_id;
+  if (!id) return null;
+  let entry = calls.get(id);
+  if (msg.type === "call_closed") {
+    if (entry) entry.closed = true;
+    if (entry && msg.call) entry.call = msg.call;
+    if (entry && msg.decision) entry.decision = msg.decision;
+    return entry || null;
+  }
+  if (!entry) {
+    if (!msg.call) return null;
+    entry = { id, call: msg.call, decision: msg.decision || null, seq: msg.seq,
+              firstSeq: msg.seq, closed: false, notes: [], backup: null };
+    calls.set(id, entry);
+  }
+  entry.seq = msg.seq;
+  if (msg.call) entry.call = msg.call;
+  if (msg.decision) entry.decision = msg.decision;
+  if (msg.type === "status") {
+    entry.call = { ...entry.call, team_status: msg.status, unit: msg.unit,
+                   disposition: msg.disposition };
+    if (msg.status === "backup_requested") {
+      entry.backup = { at: msg.at, reason: msg.note || msg.reason || "", by: msg.by };
+    }
+    if (msg.note) entry.notes.push({ at: msg.at, status: msg.status, note: msg.note });
+  }
+  if (entry.call && entry.call.closed_at) entry.closed = true;
+  return entry;
+}
+
+export const DISPOSITIONS = [
+  ["resolved_on_scene", "Resolved on scene"],
+  ["referred_to_services", "Referred to services"],
+  ["transported", "Transported"],
+  ["police_took_over", "Police took over"],
+  ["refused_services", "Refused services"],
+  ["gone_on_arrival", "Gone on arrival"],
+  ["settled_by_phone", "Settled by phone"],
+  ["cancelled", "Cancelled"],
+];
+
+// The full call (narrative included) for a details panel, rendered as text.
+export async function callDetails(id) {
+  const data = await api(`/v1/calls/${encodeURIComponent(id)}`);
+  const c = data.call;
+  const rows = [
+    ["Incident", c.incident_id], ["Channel", words(c.channel)],
+    ["Nature", `${c.nature_code || ""} ${c.nature_text || ""}`.trim()],
+    ["Narrative", c.narrative || "(none)"],
+    ["Location", [c.location.address, c.location.district].filter(Boolean).join(", ")],
+    ["Flags", (c.flags || []).join(", ") || "none"],
+    ["Decisions", data.decisions.map((d) => `${d.cause}: ${d.decision.destination}`)
+      .join(" → ")],
+  ];
+  return el("dl", { class: "details" },
+    rows.map(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+}

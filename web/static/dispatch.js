@@ -1,0 +1,155 @@
+// Dispatcher console: every incoming call with its decision and explanation, the
+// eligible-but-not-served calls and why, backup requests highlighted, and an override
+// with a required reason.
+import {
+  $, api, BoardStream, callDetails, clear, clock, connectionBadge, el, flash, foldMessage,
+  layout, words,
+} from "./common.js";
+
+const MAX_CALLS = 200;
+const calls = new Map();
+const openForms = new Set();
+let user = null;
+
+const NOT_SERVED = {
+  off_hours: "outside the team's hours",
+  units_busy: "every team unit was busy",
+  override: "a dispatcher overrode it",
+};
+
+function isBackup(e) {
+  return !e.closed && (e.call.team_status === "backup_requested" || Boolean(e.backup)
+    && e.call.team_status !== "cleared");
+}
+
+function isNotServed(e) {
+  const d = e.decision;
+  return d && d.eligible && d.not_served_reason;
+}
+
+async function override(entry, destination, reason) {
+  try {
+    await api(`/v1/calls/${encodeURIComponent(entry.id)}/override`, {
+      method: "POST",
+      json: { destination, reason, by: user ? user.username : "dispatcher" },
+    });
+    openForms.delete(entry.id);
+    flash($("#flash"), `Override recorded for ${entry.call.incident_id}.`, "ok");
+    if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+    render();
+  } catch (err) {
+    flash($("#flash"), `Override refused: ${err.message}`, "error");
+  }
+}
+
+function overrideForm(entry) {
+  const dest = el("select", { name: "destination", "aria-label": "Send to" },
+    ["call_team", "police", "joint"].filter((d) => d !== entry.decision.destination)
+      .map((d) => el("option", { value: d }, words(d))));
+  const reason = el("input", { name: "reason", required: true, minlength: 3, maxlength: 2000,
+                               placeholder: "Reason (required)", "aria-label": "Reason" });
+  const form = el("form", { class: "act-form override" }, dest, reason,
+    el("button", { type: "submit", class: "primary" }, "Override"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const why = reason.value.trim();
+    if (why.length < 3) {
+      flash($("#flash"), "An override needs a reason (at least 3 characters).", "error");
+      reason.focus();
+      return;
+    }
+    override(entry, dest.value, why);
+  });
+  return form;
+}
+
+function card(entry, { compact = false } = {}) {
+  const c = entry.call;
+  const d = entry.decision;
+  const li = el("li", { class: `card dest-card-${d.destination}${isBackup(entry) ? " backup" : ""}`,
+                        dataset: { callId: entry.id } },
+    el("div", { class: "card-head" },
+      el("span", { class: `dest dest-${d.destination}`, text: words(d.destination) }),
+      el("span", { class: "mode", text: words(d.mode) }),
+      el("span", { class: "time", text: clock(c.opened_at) })),
+    el("div", { class: "nature", text: `${c.nature_code || ""} ${c.nature_text || ""}`.trim() }),
+    el("div", { class: "where", text: [c.address, c.district].filter(Boolean).join(" · ") }),
+    el("div", { class: "meta" },
+      el("span", { class: "cat", text: words(d.category) || "no category" }),
+      el("span", { class: "basis", text: `basis: ${words(d.basis)}` }),
+      c.team_status ? el("span", { class: "status", text: words(c.team_status) }) : null,
+      c.unit ? el("span", { class: "unit-tag", text: c.unit }) : null,
+      el("span", { class: "inc", text: c.incident_id })),
+    isNotServed(entry) ? el("div", { class: "not-served",
+      text: `Eligible, not served: ${NOT_SERVED[d.not_served_reason] || words(d.not_served_reason)}` }) : null,
+    entry.backup ? el("div", { class: "backup-reason",
+      text: `Police backup requested ${clock(entry.backup.at)}${entry.backup.by ? ` by ${entry.backup.by}` : ""}: ${entry.backup.reason || "(no reason given)"}` }) : null,
+    d.override ? el("div", { class: "override-note",
+      text: `Overridden by ${d.override.by}: ${d.override.reason} (recommended: ${words(d.override.from_destination)})` }) : null,
+    el("p", { class: "why", text: d.explanation || "" }));
+  if (!compact) {
+    const actions = el("div", { class: "actions" });
+    if (!entry.closed) {
+      actions.append(el("button", { type: "button", on: { click: () => {
+        if (openForms.has(entry.id)) openForms.delete(entry.id); else openForms.add(entry.id);
+        render();
+      } } }, "Override…"));
+    }
+    const det = el("button", { type: "button", class: "link" }, "Details");
+    det.addEventListener("click", async () => {
+      try { li.append(await callDetails(entry.id)); det.remove(); }
+      catch (err) { flash($("#flash"), err.message, "error"); }
+    });
+    actions.append(det);
+    li.append(actions);
+    if (openForms.has(entry.id)) li.append(overrideForm(entry));
+  }
+  return li;
+}
+
+let queued = false;
+let postponed = null;
+function render() {
+  if (queued) return;
+  queued = true;
+  requestAnimationFrame(() => { queued = false; draw(); });
+}
+
+function draw() {
+  const a = document.activeElement;
+  if (a && ["INPUT", "SELECT", "TEXTAREA"].includes(a.tagName) && a.closest(".act-form")) {
+    if (!postponed) postponed = setTimeout(() => { postponed = null; render(); }, 1000);
+    return;
+  }
+  const all = [...calls.values()].sort((x, y) => y.firstSeq - x.firstSeq);
+  const backups = all.filter(isBackup);
+  const notServed = all.filter(isNotServed);
+  clear($("#backups"), backups.map((e) => card(e, { compact: true })));
+  clear($("#not-served"), notServed.slice(0, 50).map((e) => card(e, { compact: true })));
+  clear($("#calls"), all.map((e) => card(e)));
+  $("#backup-count").textContent = String(backups.length);
+  $("#ns-count").textContent = String(notServed.length);
+  $("#all-count").textContent = String(all.length);
+  document.title = backups.length ? `(${backups.length} backup) Dispatcher console · Liaison`
+    : "Dispatcher console · Liaison";
+}
+
+function onMessage(msg) {
+  const entry = foldMessage(calls, msg);
+  if (!entry) return;
+  if (calls.size > MAX_CALLS) {
+    // Oldest first out; a call with a backup request stays while it is open.
+    for (const [id, e] of calls) {
+      if (calls.size <= MAX_CALLS) break;
+      if (!isBackup(e)) calls.delete(id);
+    }
+  }
+  render();
+}
+
+async function start() {
+  user = await layout();
+  new BoardStream({ onMessage, onState: connectionBadge }).start();
+}
+
+start();

@@ -1,0 +1,43 @@
+// Log in: POST /v1/session, then to ?next= or the page for the role.
+import { $, flash } from "./common.js";
+
+const HOME = {
+  call_team: "/board", dispatcher: "/dispatch", cad: "/dispatch", officer: "/refer",
+  supervisor: "/policy", analyst: "/dispatch",
+};
+
+function safeNext() {
+  const next = new URLSearchParams(location.search).get("next");
+  // Only paths on this site: never //host or a scheme.
+  return next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\")
+    ? next : null;
+}
+
+$("#login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const button = $("#login-submit");
+  button.disabled = true;
+  try {
+    const res = await fetch("/v1/session", {
+      method: "POST", credentials: "same-origin",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: $("#username").value.trim(),
+                             password: $("#password").value }),
+    });
+    if (!res.ok) {
+      flash($("#flash"), res.status === 401 || res.status === 403
+        ? "Wrong user name or password." : `Could not log in (HTTP ${res.status}).`, "error");
+      return;
+    }
+    let role = null;
+    try {
+      const me = await fetch("/v1/session", { credentials: "same-origin" });
+      if (me.ok) role = (await me.json()).role;
+    } catch { /* go to next or the board */ }
+    location.assign(safeNext() || HOME[role] || "/board");
+  } catch (err) {
+    flash($("#flash"), `Could not log in: ${err.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+});

@@ -1,0 +1,200 @@
+// Supervisor policy page: edit a draft, validate and static-check it, run its tests and
+// a what-if replay, diff with the published version, publish and roll back.
+import { $, api, clear, clock, el, flash, layout, words } from "./common.js";
+
+let draft = null;      // label of the draft saved from this page
+let inForce = null;
+
+const v = (label) => `/v1/policies/${encodeURIComponent(label)}`;
+
+function busy(button, on) {
+  button.disabled = on;
+  button.classList.toggle("busy", on);
+}
+
+async function loadVersions({ reloadDoc = false } = {}) {
+  const data = await api("/v1/policies");
+  inForce = data.in_force;
+  $("#in-force").textContent = inForce;
+  clear($("#versions"), data.versions.slice().reverse().map((row) => {
+    const actions = el("td", { class: "acts" });
+    if (row.status === "superseded") {
+      actions.append(el("button", { type: "button", dataset: { rollback: row.label }, on: {
+        click: () => rollback(row.label) } }, "Roll back to this"));
+    }
+    if (row.status === "draft") {
+      actions.append(el("button", { type: "button", class: "link", on: {
+        click: () => useDraft(row.label) } }, "Work on this"));
+    }
+    return el("tr", { class: `st-${row.status}`, dataset: { label: row.label } },
+      el("td", { text: row.label }), el("td", { text: words(row.status) }),
+      el("td", { text: row.author || "" }),
+      el("td", { text: row.comment || "" }), actions);
+  }));
+  if (reloadDoc || !$("#doc").value) {
+    const published = data.versions.find((r) => r.status === "published");
+    const source = published ? published.label : inForce;
+    const doc = await api(v(source));
+    $("#doc").value = doc.document;
+  }
+}
+
+function setDraft(label) {
+  draft = label;
+  $("#draft-label").textContent = label || "none saved";
+  for (const id of ["run-tests", "diff", "publish", "whatif"]) $(`#${id}`).disabled = !label;
+}
+
+async function useDraft(label) {
+  const doc = await api(v(label));
+  $("#doc").value = doc.document;
+  setDraft(label);
+  flash($("#flash"), `Working on draft ${label}.`, "ok");
+}
+
+function yamlBody() {
+  return { body: $("#doc").value, headers: { "content-type": "text/yaml" } };
+}
+
+function list(items, cls) {
+  return el("ul", { class: cls }, items.map((t) => el("li", { text: t })));
+}
+
+async function validate() {
+  const out = $("#validation");
+  const res = await api("/v1/policies/validate", { method: "POST", ...yamlBody() });
+  const warnings = res.warnings.map((w) =>
+    `${w.kind || w.code || "warning"}: ${w.message || w.detail || JSON.stringify(w)}`);
+  clear(out,
+    el("h3", { class: res.valid ? "ok" : "bad",
+               text: res.valid ? `Valid (${res.version})` : `Invalid: ${res.errors.length} error(s)` }),
+    res.errors.length ? list(res.errors.map((e) => `${e.path}: ${e.reason}`), "errors") : null,
+    warnings.length ? el("h4", { text: `${warnings.length} static-check warning(s)` }) : null,
+    warnings.length ? list(warnings, "warnings") : el("p", { text: "No static-check warnings." }));
+  return res.valid;
+}
+
+async function save() {
+  if (!(await validate())) {
+    flash($("#flash"), "Not saved: the draft is invalid (see Results).", "error");
+    return;
+  }
+  const res = await api("/v1/policies", { method: "POST", json: {
+    document: $("#doc").value, author: $("#author").value || "supervisor",
+    comment: $("#comment").value || "" } });
+  setDraft(res.label);
+  flash($("#flash"), `Draft ${res.label} saved.`, "ok");
+  await loadVersions();
+}
+
+async function runTests() {
+  const res = await api(`${v(draft)}/test`, { method: "POST" });
+  clear($("#tests"),
+    el("h3", { class: res.passed ? "ok" : "bad",
+               text: res.passed ? `All ${res.results.length} tests pass`
+                 : `${res.failed} of ${res.results.length} tests fail` }),
+    el("ul", { class: "tests" }, res.results.map((r) => el("li", { class: r.passed ? "ok" : "bad" },
+      `${r.passed ? "✓" : "✗"} ${r.name}`,
+      r.failures && r.failures.length ? list(r.failures.map(String), "errors") : null))));
+  return res.passed;
+}
+
+async function diff() {
+  const res = await api(`${v(draft)}/diff`);
+  const pre = $("#diff-out");
+  clear(pre, (res.diff || "(no difference)").split("\n").map((line) =>
+    el("span", { class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "",
+                 text: `${line}\n` })));
+  pre.hidden = false;
+}
+
+async function publish() {
+  const res = await api(`${v(draft)}/publish`, { method: "POST", json: {} });
+  flash($("#flash"), `Published ${res.label}; in force: ${res.in_force}.`, "ok");
+  setDraft(null);
+  await loadVersions();
+}
+
+async function rollback(label) {
+  const res = await api(`${v(label)}/rollback`, { method: "POST" });
+  flash($("#flash"), `Rolled back: ${res.in_force} is in force.`, "ok");
+  await loadVersions({ reloadDoc: true });
+}
+
+function pct(x) { return `${(100 * x).toFixed(1)}%`; }
+
+function whatIfReport(job) {
+  const r = job.report;
+  const row = (name, a, b) => el("tr", {}, el("th", { text: name }), el("td", { text: a }),
+    el("td", { text: b }));
+  const dest = (rep, d) => String(rep.destinations[d] || 0);
+  return [
+    el("h3", { text: `What-if: ${r.calls} stored calls, ${r.changed} change destination` }),
+    el("table", { class: "whatif" },
+      el("thead", {}, el("tr", {}, el("th"), el("th", { text: r.baseline.version }),
+        el("th", { text: r.candidate.version }))),
+      el("tbody", {},
+        ["call_team", "joint", "police"].map((d) =>
+          row(`to ${words(d)}`, dest(r.baseline, d), dest(r.candidate, d))),
+        row("team share", pct(r.baseline.team_share), pct(r.candidate.team_share)),
+        row("eligible", String(r.baseline.coverage.eligible), String(r.candidate.coverage.eligible)),
+        row("unit utilisation", pct(r.baseline.coverage.utilisation),
+          pct(r.candidate.coverage.utilisation)))),
+    r.changes.length ? list(r.changes.map((g) =>
+      `${g.count} ${words(g.from_destination)} → ${words(g.to_destination)} (${g.candidate_rule}, ${g.candidate_why})`),
+    "changes") : null,
+  ];
+}
+
+async function whatIf() {
+  const from = $("#wi-from").value;
+  const to = $("#wi-to").value;
+  if (!from || !to) {
+    flash($("#flash"), "Pick the what-if's dates (from and to).", "error");
+    return;
+  }
+  const out = $("#whatif-out");
+  let job = await api(`${v(draft)}/what-if`, { method: "POST", json: {
+    from: `${from}T00:00:00Z`, to: `${to}T00:00:00Z` } });
+  const id = job.job_id;
+  for (;;) {
+    clear(out, el("p", { text: `What-if ${words(job.status)}: ${job.progress.done} of ${job.progress.total ?? "?"} calls…` }));
+    if (job.status !== "running" && job.status !== "queued" && job.status !== "pending") break;
+    await new Promise((r) => setTimeout(r, 500));
+    job = await api(`/v1/what-if/${encodeURIComponent(id)}`);
+  }
+  if (job.report) {
+    clear(out, whatIfReport(job),
+      el("p", {}, el("a", { href: `/v1/what-if/${encodeURIComponent(id)}/changed.csv` },
+        "Changed calls (CSV)")));
+  } else {
+    clear(out, el("p", { class: "bad", text: `What-if ${job.status}: ${job.error || ""}` }));
+  }
+}
+
+function guard(button, fn) {
+  button.addEventListener("click", async () => {
+    busy(button, true);
+    try { await fn(); }
+    catch (err) { flash($("#flash"), err.message, "error"); }
+    finally { busy(button, false); if (!draft) setDraft(draft); }
+  });
+}
+
+async function start() {
+  await layout();
+  const today = new Date();
+  const monthAgo = new Date(today.getTime() - 30 * 86400000);
+  $("#wi-to").value = new Date(today.getTime() + 86400000).toISOString().slice(0, 10);
+  $("#wi-from").value = monthAgo.toISOString().slice(0, 10);
+  guard($("#validate"), validate);
+  guard($("#save"), save);
+  guard($("#run-tests"), runTests);
+  guard($("#diff"), diff);
+  guard($("#publish"), publish);
+  guard($("#whatif"), whatIf);
+  try { await loadVersions({ reloadDoc: true }); }
+  catch (err) { flash($("#flash"), `Could not load the policies: ${err.message}`, "error"); }
+}
+
+start();
