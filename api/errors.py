@@ -32,6 +32,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
         headers = {"Retry-After": "1"} if exc.status == 503 else None
+        if getattr(exc, "retry_after", None):  # a 429 (service/ratelimit.py) says how long
+            headers = {"Retry-After": str(exc.retry_after)}  # type: ignore[attr-defined]
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

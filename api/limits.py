@@ -29,6 +29,10 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.requests import Request
+
+from service.ratelimit import RateLimiter, TooManyRequests
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -169,3 +173,41 @@ class BodySizeLimit:
                 started = True
                 for own in too_large(limit):
                     await send(own)
+
+
+# --- per client address rate limit, for routes without credentials -----------------------
+
+def client_address(request: Request) -> str:
+    """The client's address as uvicorn reports it (behind a proxy, uvicorn's
+    --forwarded-allow-ips decides whether X-Forwarded-For is believed)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _limiter(request: Request, name: str) -> RateLimiter:
+    limiters: dict[str, RateLimiter] | None = getattr(request.app.state, "rate_limiters", None)
+    if limiters is None:
+        limiters = request.app.state.rate_limiters = {}
+    limiter = limiters.get(name)
+    if limiter is None:
+        settings = request.app.state.runtime.settings
+        limiter = limiters[name] = RateLimiter(settings.rate_limit_anonymous_rate,
+                                               settings.rate_limit_anonymous_burst)
+    return limiter
+
+
+def limit_by_address(name: str = "anonymous") -> Callable[[Request], Awaitable[None]]:
+    """A FastAPI dependency: requests from one client address to the routes that use it
+    (one shared bucket per `name`) are limited to LIAISON_RATE_LIMIT_ANONYMOUS_BURST at
+    once and LIAISON_RATE_LIMIT_ANONYMOUS_RATE per second; beyond that 429 with
+    Retry-After. For routes without credentials (the login form, for one):
+
+        @router.post("/v1/login", dependencies=[Depends(limit_by_address("login"))])
+    """
+
+    async def dependency(request: Request) -> None:
+        wait = _limiter(request, name).take(client_address(request))
+        if wait is not None:
+            raise TooManyRequests("too many requests from this address; retry later",
+                                  retry_after=wait)
+
+    return dependency

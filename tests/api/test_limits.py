@@ -208,3 +208,48 @@ async def test_the_eido_subscriber_refuses_an_oversized_message(tmp_path: Path) 
             c = await counts(server)
             assert c[CAD_EVENT.name] == 0 and c[CALL.name] == 0 and c[REJECT.name] == 0
     cad.check()
+
+
+async def test_limit_by_address_answers_429_with_retry_after() -> None:
+    """The per-address limit for routes without credentials, on a real uvicorn."""
+    import time
+    from types import SimpleNamespace
+
+    import httpx
+    import uvicorn
+    from fastapi import Depends, FastAPI
+
+    from api import errors
+    from api.limits import limit_by_address
+    from tests.conftest import free_port
+
+    app = FastAPI()
+    errors.install(app)
+    app.state.runtime = SimpleNamespace(settings=Settings(rate_limit_anonymous_rate=0.5,
+                                                          rate_limit_anonymous_burst=3))
+    hits: list[int] = []
+
+    @app.post("/v1/open", dependencies=[Depends(limit_by_address("open"))])
+    async def open_route() -> dict[str, int]:
+        hits.append(1)
+        return {"n": len(hits)}
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+            codes = [(await c.post("/v1/open")).status_code for _ in range(3)]
+            assert codes == [200, 200, 200]
+            r = await c.post("/v1/open")
+            assert r.status_code == 429, r.text
+            assert r.headers["retry-after"] == "2"
+            assert r.json()["error"] == "rate_limited" and r.json()["retry_after"] == 2
+            assert len(hits) == 3, "the refused request never reached the route"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
