@@ -9,6 +9,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 from rules.models import Channel, Flag
 
 EventType = Literal["created", "updated", "closed"]
+Purpose = Literal["live", "test", "training"]
+AgeGroup = Literal["youth", "adult"]
 
 
 class Location(BaseModel):
@@ -18,6 +20,34 @@ class Location(BaseModel):
     district: str | None = Field(default=None, max_length=120)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class Person(BaseModel):
+    """Who the call is about, where the CAD knows. Personal details: shown to the CALL
+    team and supervisors only, never logged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, min_length=1, max_length=120,
+                           description="the CAD's person or master-name record id; "
+                                       "links repeat contacts")
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+    age: int | None = Field(default=None, ge=0, le=130)
+    age_group: AgeGroup | None = Field(default=None,
+                                       description="when the CAD gives a group, not an age")
+
+
+class Referral(BaseModel):
+    """An officer's referral to the team (channel `officer_referral`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    officer_id: str = Field(min_length=1, max_length=120, description="badge or user id")
+    unit: str | None = Field(default=None, max_length=64)
+    consent: bool = Field(description="the person agreed to be contacted by the team")
+    contact: str | None = Field(default=None, max_length=200,
+                                description="how to reach the person, if they gave it")
 
 
 class CallEvent(BaseModel):
@@ -58,6 +88,12 @@ class CallEvent(BaseModel):
     narrative: str | None = Field(default=None, max_length=20_000)
     location: Location | None = None
     flags: list[Flag] | None = None
+    purpose: Purpose | None = Field(default=None, description="test and training calls are "
+                                    "routed like any other but left out of every figure")
+    person: Person | None = None
+    referral: Referral | None = None
+    follow_up_of: str | None = Field(default=None, min_length=1, max_length=40,
+                                     description="the Liaison call id this follow-up is for")
 
     @field_validator("nature_code")
     @classmethod

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from adapters.generic import CallEvent
+from adapters.generic import CallEvent, Person, Referral
 from rules.call import CallFacts
 
 
@@ -24,6 +24,10 @@ class CallState(BaseModel):
     lat: float | None = None
     lon: float | None = None
     flags: list[str] = []
+    purpose: str = "live"
+    person: Person | None = None
+    referral: Referral | None = None
+    follow_up_of: str | None = None
     opened_at: datetime
     last_event_at: datetime
     closed_at: datetime | None = None
@@ -39,7 +43,8 @@ class CallState(BaseModel):
 
 
 _REQUIRED = frozenset({"channel", "nature_code", "nature_text"})
-_SIMPLE = ("channel", "nature_code", "nature_text", "narrative", "priority", "flags")
+_SIMPLE = ("channel", "nature_code", "nature_text", "narrative", "priority", "flags",
+           "person", "referral", "follow_up_of")
 
 
 def apply_event(state: CallState | None, event: CallEvent) -> CallState:
@@ -56,6 +61,8 @@ def apply_event(state: CallState | None, event: CallEvent) -> CallState:
             values[name] = (value or []) if name == "flags" else value
     if "location" in given and event.location is not None:
         values.update(event.location.model_dump(exclude_unset=True))
+    if "purpose" in given and event.purpose is not None:
+        values["purpose"] = event.purpose
     values.setdefault("nature_text", "")
     values.setdefault("channel", "911")
     values["opened_at"] = min(values["opened_at"], event.occurred_at)

@@ -22,6 +22,7 @@ from rules.evaluate import CompiledPolicy
 from service.batch import Batch, Keys
 from service.errors import Conflict, NotFound
 from service.fold import CallState, apply_event, fold
+from service.people import address_key, age_group, person_key
 from service.tables import as_utc, utcnow
 
 TeamStatus = Literal["assigned", "en_route", "on_scene", "backup_requested", "cleared"]
@@ -147,6 +148,9 @@ class IngestEvent:
         decision_doc = decision.model_dump(mode="json")
         row = _call_row(call_id, self.source, ev.incident_id, state, decision_doc,
                         existing=call)
+        if call is None:
+            row.update(received_at=row["updated_at"], first_decided_at=row["updated_at"],
+                       initial_destination=decision_doc["destination"])
         ctx.save_call(row)
         response = {"call_id": call_id, "event_id": ev.event_id, "decision": decision_doc}
         ctx.add_event({
@@ -170,8 +174,11 @@ class IngestEvent:
 def _state_of(call: dict[str, Any]) -> CallState:
     return CallState.model_validate({
         **{k: call[k] for k in ("channel", "nature_code", "nature_text", "narrative",
-                                "priority", "address", "district", "lat", "lon")},
+                                "priority", "address", "district", "lat", "lon",
+                                "purpose", "follow_up_of")},
         "flags": json.loads(call["flags"]),
+        "person": json.loads(call["person"]) if call["person"] else None,
+        "referral": json.loads(call["referral"]) if call["referral"] else None,
         "opened_at": as_utc(call["opened_at"]),
         "last_event_at": as_utc(call["last_event_at"]),
         "closed_at": as_utc(call["closed_at"]) if call["closed_at"] else None,
@@ -188,13 +195,31 @@ def _call_row(call_id: str, source: str, incident_id: str, state: CallState,
         "lat": state.lat, "lon": state.lon, "flags": _dumps(sorted(state.flags)),
         "opened_at": state.opened_at, "last_event_at": state.last_event_at,
         "closed_at": state.closed_at,
-        "team_status": existing["team_status"] if existing else None,
-        "unit": existing["unit"] if existing else None,
-        "disposition": existing["disposition"] if existing else None,
+        "purpose": state.purpose,
+        "person": state.person.model_dump_json(exclude_none=True) if state.person else None,
+        "person_key": person_key(source, state.person),
+        "age_group": age_group(state.person),
+        "address_key": address_key(state.address),
+        "referral": state.referral.model_dump_json() if state.referral else None,
+        "referred_by": state.referral.officer_id if state.referral else None,
+        "referred_unit": state.referral.unit if state.referral else None,
+        "follow_up_of": state.follow_up_of,
+        # What the team did, and when: kept from the stored row, set by ChangeStatus and
+        # OverrideCall; a new call starts with none of it.
+        **{k: existing[k] if existing else _FRESH.get(k) for k in _KEPT},
         **_decision_columns(decision),
         "category": decision["category"], "eligible": decision["eligible"],
         "policy_version": decision["policy_version"], "updated_at": utcnow(),
     }
+
+
+# Columns a CAD event never changes.
+_KEPT = ("team_status", "unit", "disposition", "received_at", "first_decided_at",
+         "initial_destination", "assigned_at", "en_route_at", "on_scene_at",
+         "backup_requested_at", "backup_reason", "cleared_at", "outcome", "safety_incident",
+         "overridden_by", "override_reason", "overridden_at", "checkin_due_at",
+         "checkins_missed")
+_FRESH: dict[str, Any] = {"safety_incident": False, "checkins_missed": 0}
 
 
 def _decision_columns(decision: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +237,12 @@ class StatusChange(BaseModel):
     status: TeamStatus
     unit: str | None = Field(default=None, max_length=64, description="the team unit")
     disposition: Disposition | None = Field(default=None, description="required when clearing")
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=2000,
+                             description="for backup_requested: the reason, kept")
+    outcome: str | None = Field(default=None, max_length=2000,
+                                description="when clearing: what happened, in a line")
+    safety_incident: bool = Field(default=False, description="when clearing: a team member "
+                                  "was hurt or threatened")
     by: str | None = Field(default=None, max_length=120)
 
 
@@ -240,11 +270,18 @@ class ChangeStatus:
         if new == "cleared" and not self.change.disposition:
             raise Conflict("clearing a call needs a disposition", current=current,
                            allowed=allowed, dispositions=list(DISPOSITIONS))
-        values: dict[str, Any] = {"team_status": new, "updated_at": utcnow()}
+        now = utcnow()
+        values: dict[str, Any] = {"team_status": new, "updated_at": now}
+        if call[f"{new}_at"] is None:
+            values[f"{new}_at"] = now  # the first time: what timeliness figures measure
         if self.change.unit:
             values["unit"] = self.change.unit
+        if new == "backup_requested":
+            values["backup_reason"] = self.change.note
         if new == "cleared":
             values["disposition"] = self.change.disposition
+            values["outcome"] = self.change.outcome
+            values["safety_incident"] = self.change.safety_incident
         call.update(values)
         ctx.save_call(call)
         ctx.board(self.call_id, "status", _dumps({
@@ -285,7 +322,8 @@ class OverrideCall:
                                   by=self.request.by, reason=self.request.reason.strip(),
                                   at=self.at)
         doc = decision.model_dump(mode="json")
-        call.update(_decision_columns(doc), updated_at=utcnow())
+        call.update(_decision_columns(doc), updated_at=utcnow(), overridden_by=self.request.by,
+                    override_reason=self.request.reason.strip(), overridden_at=self.at)
         ctx.save_call(call)
         _record_decision(ctx, call, doc, cause="override", event_id=None)
         return decision

@@ -93,6 +93,39 @@ class Call(SQLModel, table=True):
     policy_version: str = Field(max_length=120)
     decision: str = Field(sa_type=Text)
     updated_at: datetime = Field(sa_column=_ts(nullable=False))
+    # -- who the call is about, and where it came from (issues 5-7) --------------------
+    # live | test | training: test and training calls are left out of every figure.
+    purpose: str = Field(default="live", max_length=16)
+    # The CAD's person record, as JSON (name, phone, age): personal details, shown to
+    # call_team and supervisor only. `person_key` is a keyed hash of the CAD's person id:
+    # repeat contact and unique clients without the id itself.
+    person: str | None = Field(default=None, sa_type=Text)
+    person_key: str | None = Field(default=None, max_length=64, index=True)
+    age_group: str | None = Field(default=None, max_length=16)  # youth | adult
+    # The address folded to one spelling (case, spaces, punctuation) for repeat contact.
+    address_key: str | None = Field(default=None, max_length=300, index=True)
+    referred_by: str | None = Field(default=None, max_length=120, index=True)
+    referred_unit: str | None = Field(default=None, max_length=64)
+    referral: str | None = Field(default=None, sa_type=Text)  # consent, contact: JSON
+    follow_up_of: str | None = Field(default=None, max_length=40, index=True)
+    # -- when things happened (Liaison's clock), for timeliness figures ----------------
+    received_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    first_decided_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    initial_destination: str | None = Field(default=None, max_length=16)
+    assigned_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    en_route_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    on_scene_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    backup_requested_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    backup_reason: str | None = Field(default=None, sa_type=Text)
+    cleared_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    outcome: str | None = Field(default=None, sa_type=Text)
+    safety_incident: bool = False
+    overridden_by: str | None = Field(default=None, max_length=120)
+    override_reason: str | None = Field(default=None, sa_type=Text)
+    overridden_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # Safety check-ins of a unit on scene: when the next is due, how many were missed.
+    checkin_due_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    checkins_missed: int = 0
 
 
 class CadEvent(SQLModel, table=True):
@@ -226,3 +259,85 @@ class PolicyVersion(SQLModel, table=True):
 
 
 POLICY_VERSION: Table = PolicyVersion.__table__  # type: ignore[attr-defined]
+
+
+class AppUser(SQLModel, table=True):
+    """A person who logs in to the pages. No default account exists: an operator adds
+    them (`liaison user add`)."""
+
+    __tablename__ = "app_user"
+
+    id: str = Field(primary_key=True, max_length=40)
+    username: str = Field(max_length=120, unique=True)
+    display_name: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    # argon2id, with its parameters and salt in the string.
+    password_hash: str = Field(sa_type=Text)
+    # An officer's badge or unit: ties the referrals they make to them.
+    officer_id: str | None = Field(default=None, max_length=120)
+    disabled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    password_changed_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class ApiKey(SQLModel, table=True):
+    """A CAD adapter's key. The secret is shown once; only its SHA-256 is kept (the
+    secret is 256 random bits, so a slow hash adds nothing). Rotation adds a second key
+    for the same client and gives the old one an end time."""
+
+    __tablename__ = "api_key"
+
+    id: str = Field(primary_key=True, max_length=40)  # the public part of the key
+    client: str = Field(max_length=120, index=True)  # e.g. "pinellas-cad"
+    role: str = Field(default="cad", max_length=16)
+    # The calls a CAD key may read back are the ones it posted (call.source).
+    source: str = Field(max_length=40)
+    secret_sha256: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class UserSession(SQLModel, table=True):
+    """A login. The cookie carries a random token; only its SHA-256 is kept here."""
+
+    __tablename__ = "user_session"
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256 of the token
+    user_id: str = Field(max_length=40, index=True)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    last_seen_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))  # the absolute lifetime
+    ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    ended_why: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=64)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only: who did or looked at what, when, from where. Never narrative text,
+    names or phone numbers: ids, actions and outcomes only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_actor_at", "actor", "at"),
+        Index("ix_audit_log_call_at", "call_id", "at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    at: datetime = Field(sa_column=_ts(nullable=False, index=True))
+    actor: str = Field(max_length=120)  # username, or "key:<id>", or "anonymous"
+    role: str | None = Field(default=None, max_length=16)
+    address: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=64)  # e.g. call.read, call.status, login.failed
+    call_id: str | None = Field(default=None, max_length=40)
+    target: str | None = Field(default=None, max_length=200)
+    outcome: str = Field(max_length=16)  # ok | denied | failed
+    detail: str | None = Field(default=None, sa_type=Text)  # JSON, ids only
+
+
+USER: Table = AppUser.__table__  # type: ignore[attr-defined]
+API_KEY: Table = ApiKey.__table__  # type: ignore[attr-defined]
+SESSION: Table = UserSession.__table__  # type: ignore[attr-defined]
+AUDIT: Table = AuditEntry.__table__  # type: ignore[attr-defined]

@@ -57,6 +57,7 @@ class Writer:
         return self._task is not None and not self._task.done() and not self._guard.stopping
 
     def start(self) -> None:
+        self._guard = StepGuard("writer")  # a stopped writer can be started again
         self._task = asyncio.create_task(self._run(), name="liaison-writer")
 
     async def stop(self) -> None:

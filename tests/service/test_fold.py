@@ -49,8 +49,20 @@ def test_created_sets_every_field() -> None:
         "channel": "911", "nature_code": "MNTL", "nature_text": "Mental person non-violent",
         "narrative": "Brother not sleeping, no weapons.", "priority": 3,
         "address": "1300 1st Ave N", "district": "D2", "lat": 27.77, "lon": -82.65,
-        "flags": [], "opened_at": T0, "last_event_at": T0, "closed_at": None,
+        "flags": [], "purpose": "live", "person": None, "referral": None,
+        "follow_up_of": None, "opened_at": T0, "last_event_at": T0, "closed_at": None,
     }
+
+
+def test_person_referral_and_purpose_are_kept_and_replaced_whole() -> None:
+    person = {"id": "MN-1", "name": "A. Person", "age": 16}
+    first = apply_event(None, created(person=person, purpose="training",
+                                      referral={"officer_id": "B12", "consent": True}))
+    assert first.person is not None and first.person.age == 16
+    assert first.purpose == "training" and first.referral is not None
+    later = apply_event(first, ev("updated", 5, person={"id": "MN-1", "phone": "555"}))
+    assert later.person is not None and later.person.name is None  # replaced, not merged
+    assert later.purpose == "training" and later.referral == first.referral
 
 
 def test_created_with_only_a_nature_code_uses_defaults() -> None:
@@ -150,7 +162,8 @@ def test_fold_in_order_applies_every_event() -> None:
         "channel": "911", "nature_code": "EDP", "nature_text": "Mental person non-violent",
         "narrative": "Caller now says there is a knife.", "priority": 2,
         "address": "1300 1st Ave N", "district": "D4", "lat": 27.77, "lon": -82.65,
-        "flags": ["weapon"], "opened_at": T0, "last_event_at": at(40), "closed_at": at(40),
+        "flags": ["weapon"], "purpose": "live", "person": None, "referral": None,
+        "follow_up_of": None, "opened_at": T0, "last_event_at": at(40), "closed_at": at(40),
     }
     assert state == in_order(history())
 

@@ -20,10 +20,10 @@ from sqlalchemy import inspect, text
 from service.db import MIGRATE_LOCK_KEY, alembic_config, create_engine
 from tests.conftest import ROOT, event, start_subprocess
 
-HEAD = "0003"
-STEPS = 3  # migrations from an empty database to HEAD
+HEAD = "0004"
+STEPS = 4  # migrations from an empty database to HEAD
 TABLES = {"alembic_version", "call", "cad_event", "decision", "board_message", "cad_reject",
-          "outbox", "policy_version"}
+          "outbox", "policy_version", "app_user", "api_key", "user_session", "audit_log"}
 
 
 def migrate_cmd(url: str) -> list[str]:
