@@ -48,7 +48,7 @@ function overrideForm(entry) {
       .map((d) => el("option", { value: d }, words(d))));
   const reason = el("input", { name: "reason", required: true, minlength: 3, maxlength: 2000,
                                placeholder: "Reason (required)", "aria-label": "Reason" });
-  const form = el("form", { class: "act-form override" }, dest, reason,
+  const form = el("form", { class: "act-form override", noValidate: true }, dest, reason,
     el("button", { type: "submit", class: "primary" }, "Override"));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();

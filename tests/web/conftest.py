@@ -1,0 +1,134 @@
+"""Browser tests: Playwright (async API) driving Debian's Chromium against a real uvicorn.
+
+One browser per test module, with the module's tests and servers on the module's event
+loop: Playwright's connection and the server share that loop, so neither blocks the other.
+Without Chromium (or the playwright package) the tests skip and say why; with CI=true
+they fail instead (scripts/ensure-chromium.sh installs the browser as root).
+
+`login(context, server, role)` is the one place that logs a browser in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest_asyncio
+import uvicorn
+
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import Server, free_port, running_server, unavailable
+
+CHROMIUM = os.environ.get("LIAISON_CHROMIUM", "/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def _chromium() -> str:
+    path = CHROMIUM if os.path.isabs(CHROMIUM) else shutil.which(CHROMIUM)
+    if not path or not os.access(path, os.X_OK):
+        unavailable(f"browser tests skipped: no Chromium at {CHROMIUM} (as root, "
+                    "`bash scripts/ensure-chromium.sh` installs Debian's chromium; or set "
+                    "LIAISON_CHROMIUM)")
+    return str(path)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    path = _chromium()
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        unavailable("browser tests skipped: the playwright package is not installed "
+                    "(pip install -e '.[dev]')")
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=path, args=LAUNCH_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def web(tmp_path: Path) -> AsyncIterator[Server]:
+    """A real Liaison on SQLite, on the module's loop (the browser's)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}"
+    async with running_server(Settings(database_url=url)) as s:
+        yield s
+
+
+@contextlib.asynccontextmanager
+async def serve_on(settings: Settings, port: int) -> AsyncIterator[Server]:
+    """Like tests.conftest.running_server, on a given port (to restart on the same one)."""
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("uvicorn stopped during start-up")
+        if time.monotonic() > deadline:
+            raise TimeoutError("uvicorn did not start")
+        await asyncio.sleep(0.02)
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        try:
+            yield Server(base, f"ws://127.0.0.1:{port}", app, client)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 30)
+
+
+__all__ = ["DESKTOP", "PHONE", "free_port", "login", "new_page", "serve_on"]
+
+
+async def login(context: Any, server: Server, role: str = "supervisor",
+                username: str | None = None) -> str | None:
+    """Log this browser context in as a user with `role`; returns the user name.
+
+    The one place that knows how: until the service has sessions (GET /v1/session is
+    404) there is nothing to do and it returns None.
+    """
+    probe = await server.client.get("/v1/session")
+    if probe.status_code == 404:
+        return None
+    username = username or f"{role}-{uuid.uuid4().hex[:6]}"
+    password = f"pw-{uuid.uuid4().hex}"
+    await _create_user(server, username, password, role)
+    res = await context.request.post(f"{server.base_url}/v1/session",
+                                     data={"username": username, "password": password})
+    assert res.ok, f"login as {username} ({role}) failed: {res.status} {await res.text()}"
+    return username
+
+
+async def _create_user(server: Server, username: str, password: str, role: str) -> None:
+    # Filled in when authentication lands (issue 5): through the service's own way of
+    # creating users in tests.
+    raise NotImplementedError("sessions exist but tests/web/conftest.py cannot create users yet")
+
+
+async def new_page(browser: Any, server: Server, *, role: str = "supervisor",
+                   viewport: dict[str, int] | None = None) -> tuple[Any, Any]:
+    """A fresh context (own cookies), logged in as `role`, and a page in it. Page errors
+    fail the test: they are collected in page.errors."""
+    context = await browser.new_context(viewport=viewport or DESKTOP)
+    context.set_default_timeout(10_000)
+    await login(context, server, role)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    return context, page

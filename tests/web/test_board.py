@@ -1,0 +1,179 @@
+"""The CALL team board in a real browser: live calls, the team's flow, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.settings import Settings
+from tests.conftest import Server, now_iso
+from tests.web.conftest import free_port, new_page, serve_on
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def card(page: Any, call_id: str) -> Any:
+    return page.locator(f'li.card[data-call-id="{call_id}"]')
+
+
+async def open_board(browser: Any, server: Server, **kw: Any) -> tuple[Any, Any]:
+    context, page = await new_page(browser, server, role="call_team", **kw)
+    await page.goto(f"{server.base_url}/board")
+    await page.locator('#conn[data-state="online"]').wait_for()
+    return context, page
+
+
+async def test_a_new_call_appears_within_a_second_with_an_alert(browser: Any,
+                                                                 web: Server) -> None:
+    context, page = await open_board(browser, web)
+    try:
+        # A call from before the page opened is on the board, with no alert for it.
+        old = (await web.post_event(nature_text="Old call")).json()["call_id"]
+        await card(page, old).wait_for()
+        await page.locator("#alert-ack").click()
+        assert await page.locator("#alert").is_hidden()
+
+        hostile = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
+        started = time.monotonic()
+        res = await web.post_event(nature_text=f"Crisis {hostile}",
+                                   narrative=f"He wrote {hostile} on the wall",
+                                   location={"address": "12 <b>Main</b> St"})
+        call_id = res.json()["call_id"]
+        await card(page, call_id).wait_for(timeout=1000)
+        assert time.monotonic() - started < 1.0
+        c = card(page, call_id)
+        # Data is text, never markup.
+        assert hostile in await c.locator(".nature").text_content()
+        assert "12 <b>Main</b> St" in await c.locator(".where").text_content()
+        assert await c.locator(".cat").text_content() == "mental health"
+        assert "mental-health" in await c.locator(".why").text_content()
+        assert await c.locator(".age").text_content()
+        assert await page.locator("#alert").is_visible()
+        assert "Crisis" in await page.locator("#alert-text").text_content()
+        assert (await page.title()).startswith("(1) New call")
+        # The narrative, in the details, is text too.
+        await c.get_by_role("button", name="Details").click()
+        await c.locator(".details").wait_for()
+        assert hostile in await c.locator(".details").text_content()
+        assert await page.evaluate("window.__xss") is None
+        assert await page.locator("img[src=x]").count() == 0
+        # The age ticks (a crisis-line call: the team's at any hour, opened now).
+        now = (await web.post_event(channel="crisis_line", nature_text="Caller in distress",
+                                    occurred_at=now_iso())).json()["call_id"]
+        await card(page, now).wait_for()
+        first = await card(page, now).locator(".age").text_content()
+        assert first.startswith("0:0")
+        await page.wait_for_function(
+            "([id, t]) => document.querySelector(`li[data-call-id='${id}'] .age`)"
+            ".textContent !== t", arg=[now, first], timeout=3000)
+        # A police call is not the team's.
+        police = (await web.post_event(nature_code="BURGLARY",
+                                       nature_text="Burglary in progress")).json()
+        assert police["decision"]["destination"] == "police"
+        await page.wait_for_timeout(300)
+        assert await card(page, police["call_id"]).count() == 0
+        assert page.errors == []
+    finally:
+        await context.close()
+
+
+async def test_the_team_flow_through_clear(browser: Any, web: Server) -> None:
+    context, page = await open_board(browser, web, viewport={"width": 390, "height": 844})
+    try:
+        call_id = (await web.post_event()).json()["call_id"]
+        c = card(page, call_id)
+        await page.locator(f'.lane[data-lane="queued"] li[data-call-id="{call_id}"]').wait_for()
+        assert await page.locator('#units li[data-unit="CALL-1"]').text_content() == \
+            "CALL-1 available"
+
+        await c.get_by_role("button", name="Assign unit").click()
+        await c.locator('select[name="unit"]').select_option("CALL-2")
+        await c.get_by_role("button", name="Assign", exact=True).click()
+        await page.locator(f'.lane[data-lane="assigned"] li[data-call-id="{call_id}"]'
+                           ).wait_for()
+        assert "assigned" in await page.locator('#units li[data-unit="CALL-2"]').text_content()
+
+        for button, lane in (("En route", "en_route"), ("On scene", "on_scene")):
+            await c.get_by_role("button", name=button, exact=True).click()
+            await page.locator(f'.lane[data-lane="{lane}"] li[data-call-id="{call_id}"]'
+                               ).wait_for()
+
+        # Backup asks for a reason.
+        await c.get_by_role("button", name="Request police backup").click()
+        await c.get_by_role("button", name="Request backup").click()
+        await page.wait_for_timeout(200)
+        assert await card(page, call_id).get_attribute("data-status") == "on_scene"
+        await c.locator('input[name="reason"]').fill("Man has a bat now")
+        await c.get_by_role("button", name="Request backup").click()
+        await page.locator(f'.lane[data-lane="backup_requested"] li[data-call-id="{call_id}"]'
+                           ).wait_for()
+        await c.locator(".backup-reason").wait_for()
+        assert "Man has a bat now" in await c.locator(".backup-reason").text_content()
+
+        # Clear needs a disposition, takes an outcome.
+        await c.get_by_role("button", name="Clear", exact=True).click()
+        await c.locator('select[name="disposition"]').select_option("referred_to_services")
+        await c.locator('input[name="outcome"]').fill("Connected with the shelter")
+        await c.locator("form.clear").get_by_role("button", name="Clear").click()
+        await card(page, call_id).wait_for(state="detached")
+        assert await page.locator('#units li[data-unit="CALL-2"]').text_content() == \
+            "CALL-2 available"
+
+        stored = (await web.client.get(f"/v1/calls/{call_id}")).json()
+        assert stored["call"]["team_status"] == "cleared"
+        assert stored["call"]["disposition"] == "referred_to_services"
+        assert stored["call"]["unit"] == "CALL-2"
+        notes = [m.get("note") for m in stored["timeline"] if m["type"] == "status"]
+        assert "Man has a bat now" in notes and "Connected with the shelter" in notes
+        assert page.errors == []
+    finally:
+        await context.close()
+
+
+async def test_the_board_recovers_after_a_restart(browser: Any, tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}")
+    port = free_port()
+
+    async def post(server: Server, text: str) -> str:
+        # Crisis-line calls: the team's whatever the hour and however many units are busy.
+        res = await server.post_event(channel="crisis_line", nature_text=text)
+        return str(res.json()["call_id"])
+
+    async with serve_on(settings, port) as first:
+        context, page = await open_board(browser, first)
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        before = [await post(first, f"Before {i}") for i in range(2)]
+        for call_id in before:
+            await card(page, call_id).wait_for()
+        last_seq = (await first.client.get("/v1/health")).json()["board_seq"]
+        # Keep the browser off the network while the server is away and calls come in.
+        await context.set_offline(True)
+    try:
+        # The server is gone: the board says so.
+        await page.locator('#conn[data-state="offline"]').wait_for(timeout=5000)
+        assert await page.locator("#conn").text_content() == "offline, reconnecting"
+        async with serve_on(settings, port) as second:
+            # Posted before the board is back: it must get them from the replay.
+            during = [await post(second, f"During {i}") for i in range(3)]
+            await asyncio.sleep(0.5)
+            assert await page.locator("#conn").get_attribute("data-state") == "offline"
+            await context.set_offline(False)
+            await page.locator('#conn[data-state="online"]').wait_for(timeout=15_000)
+            after = await post(second, "After")
+            for call_id in [*before, *during, after]:
+                await card(page, call_id).wait_for()
+            await asyncio.sleep(0.3)
+            ids = await page.eval_on_selector_all(
+                "li.card", "els => els.map(e => e.dataset.callId)")
+            assert sorted(ids) == sorted([*before, *during, after])  # none missed or twice
+            # It resumed after the last seq it saw, not from the start.
+            assert sockets and sockets[-1].endswith(f"/v1/board?after={last_seq}")
+            assert page.errors == []
+    finally:
+        await context.close()
+

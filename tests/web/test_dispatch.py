@@ -1,0 +1,109 @@
+"""The dispatcher console in a real browser: decisions, not served, backup, override."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server
+from tests.web.conftest import new_page
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def open_console(browser: Any, server: Server) -> tuple[Any, Any]:
+    context, page = await new_page(browser, server, role="dispatcher")
+    await page.goto(f"{server.base_url}/dispatch")
+    await page.locator('#conn[data-state="online"]').wait_for()
+    return context, page
+
+
+async def test_calls_decisions_and_eligible_not_served(browser: Any, web: Server) -> None:
+    context, page = await open_console(browser, web)
+    try:
+        team = (await web.post_event()).json()
+        police = (await web.post_event(nature_code="BURGLARY", nature_text="Burglary")).json()
+        # Homelessness at 03:00: eligible, but outside the team's hours.
+        night = (await web.post_event(nature_code="VAG", nature_text="Sleeping in doorway",
+                                      occurred_at="2026-03-10T03:00:00-04:00")).json()
+        assert night["decision"]["not_served_reason"] == "off_hours"
+        calls = page.locator("#calls")
+        for res in (team, police, night):
+            c = calls.locator(f'li[data-call-id="{res["call_id"]}"]')
+            await c.wait_for()
+            assert await c.locator(".dest").text_content() == \
+                res["decision"]["destination"].replace("_", " ")
+            assert await c.locator(".why").text_content() == res["decision"]["explanation"]
+        ns = page.locator(f'#not-served li[data-call-id="{night["call_id"]}"]')
+        await ns.wait_for()
+        assert "outside the team's hours" in await ns.locator(".not-served").text_content()
+        assert await page.locator(f'#not-served li[data-call-id="{team["call_id"]}"]').count() \
+            == 0
+        assert page.errors == []
+    finally:
+        await context.close()
+
+
+async def test_a_backup_request_reaches_the_console(browser: Any, web: Server) -> None:
+    context, console = await open_console(browser, web)
+    try:
+        board = await context.new_page()
+        await board.goto(f"{web.base_url}/board")
+        call_id = (await web.post_event()).json()["call_id"]
+        c = board.locator(f'li.card[data-call-id="{call_id}"]')
+        await c.get_by_role("button", name="Assign unit").click()
+        await c.get_by_role("button", name="Assign", exact=True).click()
+        await c.get_by_role("button", name="On scene", exact=True).click()
+        await board.locator(f'.lane[data-lane="on_scene"] li[data-call-id="{call_id}"]'
+                            ).wait_for()
+        assert await console.locator("#backups li").count() == 0
+
+        await c.get_by_role("button", name="Request police backup").click()
+        await c.locator('input[name="reason"]').fill("Crowd gathering, getting loud")
+        await c.get_by_role("button", name="Request backup").click()
+
+        highlighted = console.locator(f'#backups li[data-call-id="{call_id}"]')
+        await highlighted.wait_for(timeout=2000)
+        assert "Crowd gathering, getting loud" in \
+            await highlighted.locator(".backup-reason").text_content()
+        assert await console.locator(f'#calls li.backup[data-call-id="{call_id}"]').count() == 1
+        assert (await console.title()).startswith("(1 backup)")
+        assert console.errors == []
+    finally:
+        await context.close()
+
+
+async def test_an_override_needs_a_reason_and_is_recorded(browser: Any, web: Server) -> None:
+    context, page = await open_console(browser, web)
+    try:
+        call_id = (await web.post_event()).json()["call_id"]
+        c = page.locator(f'#calls li[data-call-id="{call_id}"]')
+        await c.get_by_role("button", name="Override…").click()
+        form = c.locator("form.override")
+        await form.locator('select[name="destination"]').select_option("police")
+        await form.get_by_role("button", name="Override").click()
+        await page.locator("#flash.error").wait_for()
+        assert "needs a reason" in await page.locator("#flash").text_content()
+        stored = (await web.client.get(f"/v1/calls/{call_id}")).json()
+        assert stored["decision"]["override"] is None
+
+        await form.locator('input[name="reason"]').fill("Caller's brother has a record of "
+                                                        "assaulting responders")
+        await form.get_by_role("button", name="Override").click()
+        await c.locator(".override-note").wait_for()
+        note = await c.locator(".override-note").text_content()
+        assert "assaulting responders" in note and "call team" in note
+        assert await c.locator(".dest").text_content() == "police"
+        # The call was eligible: now it is eligible-but-not-served, because of the override.
+        ns = page.locator(f'#not-served li[data-call-id="{call_id}"]')
+        await ns.wait_for()
+        assert "overrode" in await ns.locator(".not-served").text_content()
+
+        stored = (await web.client.get(f"/v1/calls/{call_id}")).json()
+        assert stored["decision"]["destination"] == "police"
+        assert stored["decision"]["override"]["reason"].endswith("assaulting responders")
+        assert stored["decision"]["override"]["from_destination"] == "call_team"
+        assert page.errors == []
+    finally:
+        await context.close()

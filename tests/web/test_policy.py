@@ -1,0 +1,74 @@
+"""The supervisor's policy page: edit a draft, check it, test it, publish, roll back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server
+from tests.web.conftest import new_page
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def test_a_policy_is_edited_tested_and_published_from_the_page(
+        browser: Any, web: Server) -> None:
+    await web.post_event()  # history for the what-if
+    context, page = await new_page(browser, web, role="supervisor")
+    try:
+        await page.goto(f"{web.base_url}/policy")
+        doc = page.locator("#doc")
+        await page.wait_for_function("() => document.querySelector('#doc').value.length > 100")
+        published = await doc.input_value()
+        assert 'version: "1"' in published
+        assert await page.locator("#in-force").text_content() == "st-petersburg-call@1"
+
+        # A broken draft: every error with its path.
+        await doc.fill(published.replace("  phase: 2", "  phase: 7", 1))
+        await page.locator("#validate").click()
+        await page.locator("#validation h3.bad").wait_for()
+        assert "program.phase" in await page.locator("#validation ul.errors").text_content()
+
+        # The real change: a new version, the team starting an hour earlier.
+        draft = published.replace('version: "1"', 'version: "2"', 1)
+        draft = draft.replace('start: "08:00"', 'start: "07:00"', 1)
+        assert draft.count('start: "07:00"') == 1
+        await doc.fill(draft)
+        await page.locator("#comment").fill("team starts at 7")
+        await page.locator("#save").click()
+        await page.locator("#flash.ok").wait_for()
+        assert await page.locator("#draft-label").text_content() == "st-petersburg-call@2"
+        assert "Valid" in await page.locator("#validation h3").text_content()
+
+        await page.locator("#run-tests").click()
+        await page.locator("#tests h3.ok").wait_for()
+        assert "tests pass" in await page.locator("#tests h3").text_content()
+
+        await page.locator("#diff").click()
+        await page.locator("#diff-out").wait_for()
+        assert await page.locator("#diff-out span.add").filter(has_text='"07:00"').count() == 1
+        assert await page.locator("#diff-out span.del").filter(has_text='"08:00"').count() == 1
+
+        await page.locator("#wi-from").fill("2026-03-01")
+        await page.locator("#wi-to").fill("2026-04-01")
+        await page.locator("#whatif").click()
+        await page.locator("#whatif-out table.whatif").wait_for(timeout=15_000)
+        assert "1 stored calls" in await page.locator("#whatif-out h3").text_content()
+
+        await page.locator("#publish").click()
+        await page.locator("#in-force").filter(has_text="st-petersburg-call@2").wait_for()
+        health = (await web.client.get("/v1/health")).json()
+        assert health["policy"]["version"] == "st-petersburg-call@2"
+        early = (await web.post_event(occurred_at="2026-03-10T07:30:00-04:00")).json()
+        assert early["decision"]["destination"] == "call_team"
+
+        # And back, in one click.
+        await page.locator('tr[data-label="st-petersburg-call@1"] button').click()
+        await page.locator("#in-force").filter(has_text="st-petersburg-call@1").wait_for()
+        health = (await web.client.get("/v1/health")).json()
+        assert health["policy"]["version"] == "st-petersburg-call@1"
+        assert 'version: "1"' in await doc.input_value()
+        assert page.errors == []
+    finally:
+        await context.close()
