@@ -28,7 +28,42 @@ def field_errors(errors: Any) -> list[dict[str, Any]]:
     return out
 
 
+# What a 422 really looks like (FastAPI's default HTTPValidationError, {"detail": [{"loc",
+# "msg", "type"}]}, is not what the handler below sends): every 422 has an `error`; bad
+# fields come as `detail` ({field, reason, type}), a domain refusal as `message`.
+FIELD_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "FieldError", "type": "object", "required": ["field", "reason"],
+    "properties": {"field": {"type": "string", "description": "the field, e.g. location.lat"},
+                   "reason": {"type": "string"}, "type": {"type": "string"}}}
+INVALID_SCHEMA: dict[str, Any] = {
+    "title": "Invalid", "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "string"},
+                   "detail": {"type": "array",
+                              "items": {"$ref": "#/components/schemas/ValidationError"}},
+                   "message": {"type": "string"},
+                   "reject_id": {"type": "integer",
+                                 "description": "where the refused body is kept"}}}
+
+
+def _describe_422(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = INVALID_SCHEMA
+                schemas["ValidationError"] = FIELD_ERROR_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _describe_422(app)
+
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
         headers = {"Retry-After": "1"} if exc.status == 503 else None
@@ -40,7 +75,9 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = field_errors(exc.errors())
         body: dict[str, Any] = {"error": "invalid", "detail": detail}
-        if request.url.path.startswith("/v1/cad/"):
+        # A CAD's refused event is kept for an operator; a bad query or path is not input
+        # to keep (and must change nothing).
+        if request.method == "POST" and request.url.path == "/v1/cad/events":
             raw = exc.body
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (
                 json.dumps(raw, default=str) if raw is not None else "")

@@ -1,4 +1,5 @@
-"""Request body size limit, as a pure ASGI middleware.
+"""Request body size limit and NUL refusal, as a pure ASGI middleware; and a per-address
+rate limit dependency for routes without credentials.
 
 A body larger than the limit is answered with 413 and a JSON body in the same shape as
 a 422 (``{"error": "too_large", "detail": [{"field": "(body)", "reason": ..., "type":
@@ -8,8 +9,16 @@ published, not even a reject.
 - A declared ``Content-Length`` over the limit is refused before a byte of the body is
   read. A ``Content-Length`` that is not a number is refused with 400.
 - A body without one (``Transfer-Encoding: chunked``) is counted as it streams in; the
-  moment the count passes the limit, reading stops and the 413 replaces whatever the
-  application would have answered (the application sees the read fail and gives up).
+  moment the count passes the limit, the application's read fails and the 413 replaces
+  whatever it would have answered.
+- Before a refusal goes out, the rest of the body is read and dropped (at most 16 MiB, for
+  at most 5 s), so a client that is still sending gets the answer rather than a reset
+  connection; a larger declared body is answered at once and the connection closed.
+
+The same pass refuses NUL characters with 422 (``"type": "nul_character"``): in the path,
+the query string (``%00``), or the body (a JSON ``\\u0000`` escape, ``%00`` in a form). PostgreSQL text cannot hold NUL, so such input used to fail deep in storage:
+a 500 on reads, a 503 "retry" on ingest that a CAD would retry forever. No Liaison input
+needs a NUL. (Other control characters are text and are kept as sent.)
 
 The limit is ``LIAISON_MAX_BODY_BYTES`` (default 1 MiB: a generic CAD event is a few KiB,
 a policy a few tens). NENA EIDO documents carry a whole incident state, with notes and
@@ -51,12 +60,40 @@ EIDO_PATHS: tuple[tuple[str, str], ...] = (("/v1/cad/eido", ""),
                                            ("/v1/cad/rejects/", "/resubmit"))
 
 
-class BodyTooLarge(Exception):
-    """Raised from the application's receive() when a streamed body passes the limit."""
+class BodyRefused(Exception):
+    """Raised from the application's receive() when a body is refused while streaming."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body over {limit} bytes")
-        self.limit = limit
+
+_JSON_NUL = b"\\u0000"
+
+
+def has_nul(data: bytes, *, form: bool = False) -> bool:
+    """A NUL character as a JSON escape (not an escaped backslash followed by 'u0000'), or
+    percent-encoded in a form body. (A raw 0x00 byte is not JSON, YAML or a form: the
+    application refuses it as malformed, and keeps a CAD's reject.)"""
+    if form and b"%00" in data:
+        return True
+    at = data.find(_JSON_NUL)
+    while at >= 0:
+        before = at
+        while before > 0 and data[before - 1] == 0x5C:  # backslashes before this one
+            before -= 1
+        if (at - before) % 2 == 0:
+            return True
+        at = data.find(_JSON_NUL, at + 1)
+    return False
+
+
+async def _send(send: Send, messages: tuple[Message, Message]) -> None:
+    for message in messages:
+        await send(message)
+
+
+def nul_refused(where: str) -> tuple[Message, Message]:
+    return _response(422, {"error": "invalid", "detail": [{
+        "field": where, "type": "nul_character",
+        "reason": "contains a NUL character (\\u0000), which is not text Liaison can "
+                  "keep; remove it and send again"}]})
 
 
 def _response(status: int, body: dict[str, Any]) -> tuple[Message, Message]:
@@ -90,7 +127,8 @@ def too_large(limit: int) -> tuple[Message, Message]:
 
 
 class BodySizeLimit:
-    """Refuse request bodies over `max_body` bytes (`large_body` on the EIDO paths)."""
+    """Refuse request bodies over `max_body` bytes (`large_body` on the EIDO paths), and
+    NUL characters anywhere in the request."""
 
     def __init__(self, app: ASGIApp, *, max_body: int = DEFAULT_MAX_BODY,
                  large_body: int = DEFAULT_MAX_EIDO_BODY,
@@ -110,50 +148,60 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope.get("path", ""))
+        path: str = scope.get("path", "")
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):
+            await _send(send, nul_refused("(path)" if "\x00" in path else "(query)"))
+            return
+        limit = self.limit_for(path)
+        form = False
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 if not value.strip().isdigit():
-                    for message in _response(400, {"error": "invalid", "detail": [{
-                            "field": "(header) content-length", "type": "invalid",
-                            "reason": "Content-Length must be a number of bytes"}]}):
-                        await send(message)
+                    await _send(send, _response(400, {"error": "invalid", "detail": [{
+                        "field": "(header) content-length", "type": "invalid",
+                        "reason": "Content-Length must be a number of bytes"}]}))
                     return
                 if int(value) > limit:
                     if int(value) <= DRAIN_BYTES:
                         await _drain(receive)
-                    for message in too_large(limit):
-                        await send(message)
+                    await _send(send, too_large(limit))
                     return
-        # Count what streams in: a chunked body declares no length; a body longer than
-        # its declared length is the server's to refuse, but counting costs nothing.
+            elif name == b"content-type":
+                form = value.startswith(b"application/x-www-form-urlencoded")
+        # Count what streams in (a chunked body declares no length) and look for NULs.
         received = 0
-        refused = False
+        tail = b""
+        refusal: tuple[Message, Message] | None = None
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal received, refused
-            if refused:
-                raise BodyTooLarge(limit)
+            nonlocal received, refusal, tail
+            if refusal is not None:
+                raise BodyRefused
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                body = message.get("body", b"")
+                received += len(body)
                 if received > limit:
-                    refused = True
-                    if message.get("more_body", False):
-                        await _drain(receive)
-                    raise BodyTooLarge(limit)
+                    refusal = too_large(limit)
+                elif body and has_nul(tail + body, form=form):
+                    refusal = nul_refused("(body)")
+                else:
+                    tail = (tail + body)[-8:]
+                    return message
+                if message.get("more_body", False):
+                    await _drain(receive)
+                raise BodyRefused
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if refused:
+            if refusal is not None:
                 # The application answers a failed read somehow (a 400, a 500); the answer
-                # is the 413 instead, sent once.
+                # is the refusal instead, sent once.
                 if not started:
                     started = True
-                    for own in too_large(limit):
-                        await send(own)
+                    await _send(send, refusal)
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -161,18 +209,12 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, limited_receive, guarded_send)
-        except BodyTooLarge:
-            if not started:
-                started = True
-                for own in too_large(limit):
-                    await send(own)
         except Exception:
-            if not refused:
+            if refusal is None:
                 raise
             if not started:
                 started = True
-                for own in too_large(limit):
-                    await send(own)
+                await _send(send, refusal)
 
 
 # --- per client address rate limit, for routes without credentials -----------------------

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -21,19 +21,23 @@ from service.ingest import IngestEvent
 from service.rejects import get_reject, list_rejects
 
 router = APIRouter(prefix="/v1/cad/rejects", tags=["cad"])
+# Ids are 64-bit database integers: a larger number is a 422, not a database error.
+ID_MAX = 2**63 - 1
+RejectId = Annotated[int, Path(ge=1, le=ID_MAX)]
 
 
 @router.get("", summary="Rejected CAD input, newest first")
 async def read_rejects(rt: RuntimeDep, source: str | None = None,
                        since: datetime | None = None,
                        limit: int = Query(default=100, ge=1, le=1000),
-                       before_id: int | None = None) -> dict[str, Any]:
+                       before_id: int | None = Query(default=None, ge=1, le=ID_MAX)
+                       ) -> dict[str, Any]:
     return await list_rejects(rt.engine, source=source, since=since, limit=limit,
                               before_id=before_id)
 
 
 @router.get("/{reject_id}", summary="One reject, with the body as it arrived and the reasons")
-async def read_reject(reject_id: int, rt: RuntimeDep) -> dict[str, Any]:
+async def read_reject(reject_id: RejectId, rt: RuntimeDep) -> dict[str, Any]:
     return await get_reject(rt.engine, reject_id)
 
 
@@ -43,7 +47,7 @@ async def read_reject(reject_id: int, rt: RuntimeDep) -> dict[str, Any]:
     summary="Submit a rejected event again, as it was or corrected",
     responses={422: {"description": "still invalid: each field and why"}},
 )
-async def resubmit(reject_id: int, rt: RuntimeDep,
+async def resubmit(reject_id: RejectId, rt: RuntimeDep,
                    corrected: dict[str, Any] | None = Body(default=None, embed=True,
                                                            alias="body")) -> JSONResponse:
     reject = await get_reject(rt.engine, reject_id)

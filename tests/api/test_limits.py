@@ -253,3 +253,46 @@ async def test_limit_by_address_answers_429_with_retry_after() -> None:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+async def test_has_nul() -> None:
+    from api.limits import has_nul
+
+    assert has_nul(b'{"a": "x\\u0000"}')
+    assert has_nul(b'{"a": "\\\\\\u0000"}'), "an escaped backslash, then a NUL escape"
+    assert not has_nul(b'{"a": "\\\\u0000"}'), "an escaped backslash, then text u0000"
+    assert not has_nul(b"raw\x00byte"), "not JSON: the application's to refuse"
+    assert not has_nul(b"a=%00") and has_nul(b"a=%00", form=True)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_nul_characters_are_refused_with_422_and_change_nothing(
+        database: str, tmp_path: Path) -> None:
+    """PostgreSQL text cannot hold NUL: it used to be a 503 'retry' on ingest and a 500 on
+    reads. Now a 422 naming where, on either database, before the app sees it."""
+    from tests.conftest import postgres_database
+
+    async def run(url: str) -> None:
+        async with running_server(Settings(database_url=url)) as s:
+            before = await counts(s)
+            r = await s.post_event(narrative="a\x00b")
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"][0] == {
+                "field": "(body)", "type": "nul_character",
+                "reason": r.json()["detail"][0]["reason"]}
+            r = await s.client.post("/v1/cad/eido", json={"$id": "x\x00", "notes": []})
+            assert r.status_code == 422 and r.json()["detail"][0]["field"] == "(body)"
+            r = await s.client.get("/v1/cad/rejects", params={"source": "a\x00"})
+            assert r.status_code == 422 and r.json()["detail"][0]["field"] == "(query)"
+            r = await s.client.get("/v1/calls/a%00b")
+            assert r.status_code == 422 and r.json()["detail"][0]["field"] == "(path)"
+            assert await counts(s) == before
+            # A literal backslash-u0000 in text is text, and is kept.
+            ok = await s.post_event(narrative="path C:\\u0000 is text")
+            assert ok.status_code == 202, ok.text
+
+    if database == "sqlite":
+        await run(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
+    else:
+        with postgres_database() as url:
+            await run(url)
