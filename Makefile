@@ -42,8 +42,11 @@ run: setup
 
 # ensure-postgres.sh writes the admin URL to $(PG_URL_FILE), or (outside CI)
 # removes it and says the PostgreSQL tests will be skipped.
+# ensure-chromium.sh installs Debian's chromium for the browser tests (tests/web)
+# as root, or (outside CI) says they will be skipped.
 test: setup
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 	set -e; \
 	if [ -s $(PG_URL_FILE) ]; then \
 		export LIAISON_TEST_POSTGRES_URL="$$(cat $(PG_URL_FILE))"; \
