@@ -81,6 +81,7 @@ def install(app: FastAPI) -> None:
             raw = exc.body
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (
                 json.dumps(raw, default=str) if raw is not None else "")
+            text = text.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold a NUL
             runtime = getattr(request.app.state, "runtime", None)
             if runtime is not None:
                 try:

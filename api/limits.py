@@ -16,9 +16,11 @@ published, not even a reject.
   connection; a larger declared body is answered at once and the connection closed.
 
 The same pass refuses NUL characters with 422 (``"type": "nul_character"``): in the path,
-the query string (``%00``), or the body (a JSON ``\\u0000`` escape, ``%00`` in a form). PostgreSQL text cannot hold NUL, so such input used to fail deep in storage:
-a 500 on reads, a 503 "retry" on ingest that a CAD would retry forever. No Liaison input
-needs a NUL. (Other control characters are text and are kept as sent.)
+the query string (``%00``), or the body (a JSON ``\\u0000`` escape, ``%00`` in a form).
+PostgreSQL text cannot hold NUL, so such input used to fail deep in storage: a 500 on
+reads, a 503 "retry" on ingest that a CAD would retry forever. No Liaison input needs a
+NUL. (Other control characters are text and are kept as sent; a raw 0x00 byte is not
+JSON, and the application refuses it as malformed.)
 
 The limit is ``LIAISON_MAX_BODY_BYTES`` (default 1 MiB: a generic CAD event is a few KiB,
 a policy a few tens). NENA EIDO documents carry a whole incident state, with notes and

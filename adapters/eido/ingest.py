@@ -65,7 +65,9 @@ async def ingest(document: Any, *, writer: Writer, engine: AsyncEngine,
 
 async def keep_reject(writer: Writer, *, path: str, errors: list[dict[str, Any]],
                       body: str) -> int:
-    """Keep a refused document for an operator (`GET /v1/cad/rejects?source=eido`)."""
+    """Keep a refused document for an operator (`GET /v1/cad/rejects?source=eido`). A NUL
+    is kept as U+FFFD: PostgreSQL text cannot hold one."""
+    body = body.replace("\x00", "\ufffd")
     reject_id: int = await writer.submit(RecordReject(source=SOURCE, path=path[:200],
                                                       errors=errors, body=body))
     return reject_id

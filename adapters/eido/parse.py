@@ -265,6 +265,23 @@ class Issue:
         return {"field": self.field, "reason": self.reason}
 
 
+def _holds_nul(document: Any) -> bool:
+    """Any key or string value anywhere in the document holds a NUL (no recursion: a
+    document may nest as deep as the JSON parser allows)."""
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 class EidoRejected(Exception):
     """A document Liaison will not take; every error is named, with the warnings beside."""
 
@@ -563,6 +580,10 @@ class _Reader:
             # JSON can escape half a UTF-16 pair ("\ud800"); no database stores that as text.
             self.error("", "a string holds an unpaired UTF-16 surrogate, which is not text")
             raise EidoRejected(self.errors, self.warnings) from None
+        if _holds_nul(document):
+            # JSON can escape a NUL ("\u0000"); PostgreSQL text cannot hold one.
+            self.error("", "a string holds a NUL character (\\u0000), which is not text")
+            raise EidoRejected(self.errors, self.warnings)
         event_id = document_event_id(document)
         doc = self.top_level(document)
 

@@ -477,6 +477,7 @@ class EidoSubscriber:
     async def _keep(self, body: str, errors: list[dict[str, Any]], *,
                     raise_errors: bool = False) -> None:
         """Keep a refused document once: the same body sent again finds its reject."""
+        body = body.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold a NUL
         try:
             async with self.engine.connect() as conn:
                 found = (await conn.execute(select(REJECT.c.id).where(
