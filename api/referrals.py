@@ -2,9 +2,9 @@
 
 Officers are not CADs, so they get a small endpoint of their own. A referral is turned
 into the generic CAD event (channel `officer_referral`) and goes through the same
-ingest as every other call: one durable event, one explained decision. The referring
-officer is kept in the incident number (`REF:<officer>:<stamp>`) so an officer can see
-what became of the people they referred, without a table of its own.
+ingest as every other call: one durable event, one explained decision. The event carries
+`referral` (officer, consent, contact) and `person` (who), so the call row keeps
+`referred_by`, and an officer sees what became of the people they referred.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy import select
 from adapters.generic import CallEvent
 from api.deps import RuntimeDep
 from service.ingest import IngestEvent
-from service.tables import BOARD, CALL, as_utc
+from service.tables import CALL, as_utc
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
@@ -46,18 +46,14 @@ NATURE: dict[str, tuple[str, str]] = {
 
 class Referral(BaseModel):
     officer: str = Field(pattern=OFFICER_PATTERN, description="the referring officer's id")
-    who: str = Field(min_length=1, max_length=300, description="the person referred")
+    who: str = Field(min_length=1, max_length=200, description="the person referred")
     where: str = Field(min_length=1, max_length=500, description="address or place")
     what: str = Field(min_length=1, max_length=4000, description="what happened")
     concern: Concern = "other"
     consent: bool = Field(description="the person agreed to be contacted by the team")
-    contact: str | None = Field(default=None, max_length=300,
+    contact: str | None = Field(default=None, max_length=200,
                                 description="phone or how to reach them (optional)")
     district: str | None = Field(default=None, max_length=120)
-
-
-def _prefix(officer: str) -> str:
-    return f"REF:{officer}:"
 
 
 @router.post("", status_code=202, summary="An officer refers a person to the CALL team; "
@@ -70,15 +66,14 @@ async def refer(referral: Referral, rt: RuntimeDep) -> JSONResponse:
     now = datetime.now(UTC)
     incident = f"{_prefix(referral.officer)}{now:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
     code, text = NATURE[referral.concern]
-    narrative = (f"Referred by officer {referral.officer}. Person: {referral.who}. "
-                 f"{referral.what} Consent given."
-                 + (f" Contact: {referral.contact}." if referral.contact else ""))
     event = CallEvent.model_validate({
         "event_id": f"referral-{uuid.uuid4().hex}", "incident_id": incident,
         "type": "created", "occurred_at": now.isoformat(), "channel": "officer_referral",
-        "nature_code": code, "nature_text": text, "narrative": narrative,
+        "nature_code": code, "nature_text": text, "narrative": referral.what,
         "location": {"address": referral.where, "district": referral.district},
-        "flags": [],
+        "flags": [], "person": {"name": referral.who},
+        "referral": {"officer_id": referral.officer, "consent": True,
+                     "contact": referral.contact},
     })
     compiled = rt.policy.compiled
     result = await rt.writer.submit(IngestEvent(
@@ -93,22 +88,11 @@ async def mine(rt: RuntimeDep, officer: str = Query(pattern=OFFICER_PATTERN),
     c = CALL.c
     async with rt.engine.connect() as conn:
         rows = (await conn.execute(
-            select(c.id, c.incident_id, c.nature_text, c.narrative, c.address, c.category,
-                   c.destination, c.mode, c.team_status, c.unit, c.disposition,
+            select(c.id, c.incident_id, c.nature_text, c.address, c.category,
+                   c.destination, c.mode, c.team_status, c.unit, c.disposition, c.outcome,
                    c.opened_at, c.closed_at, c.decision)
-            .where(c.source == SOURCE,
-                   c.incident_id.startswith(_prefix(officer), autoescape=True))
+            .where(c.referred_by == officer)
             .order_by(c.opened_at.desc()).limit(limit))).mappings().all()
-        ids = [r["id"] for r in rows]
-        outcomes: dict[str, str | None] = {}
-        if ids:
-            b = BOARD.c
-            for call_id, body in (await conn.execute(
-                    select(b.call_id, b.body).where(b.call_id.in_(ids), b.type == "status")
-                    .order_by(b.seq))).all():
-                msg = json.loads(body)
-                if msg.get("status") == "cleared":
-                    outcomes[call_id] = msg.get("note")
     out = []
     for r in rows:
         decision = json.loads(r["decision"])
@@ -119,9 +103,13 @@ async def mine(rt: RuntimeDep, officer: str = Query(pattern=OFFICER_PATTERN),
             "status": r["team_status"] or ("queued" if r["destination"] != "police"
                                            else "with police"),
             "unit": r["unit"], "disposition": r["disposition"],
-            "outcome": outcomes.get(r["id"]),
+            "outcome": r["outcome"],
             "explanation": decision.get("explanation"),
             "opened_at": as_utc(r["opened_at"]).isoformat(),
             "closed_at": as_utc(r["closed_at"]).isoformat() if r["closed_at"] else None,
         })
     return {"officer": officer, "referrals": out}
+
+
+def _prefix(officer: str) -> str:
+    return f"REF-{officer}-"

@@ -108,12 +108,16 @@ function actionForm(entry, kind) {
       DISPOSITIONS.map(([v, label]) => el("option", { value: v }, label)));
     const outcome = el("input", { name: "outcome", maxlength: 2000, placeholder: "Outcome",
                                   "aria-label": "Outcome" });
-    wrap.append(disp, outcome, el("button", { type: "submit", class: "primary" }, "Clear"));
+    const hurt = el("input", { type: "checkbox", name: "safety_incident" });
+    wrap.append(disp, outcome,
+      el("label", { class: "check" }, hurt, "Someone on the team was hurt or threatened"),
+      el("button", { type: "submit", class: "primary" }, "Clear"));
     wrap.addEventListener("submit", (ev) => {
       ev.preventDefault();
       if (!disp.value) { disp.focus(); return; }
       setStatus(entry, { status: "cleared", disposition: disp.value,
-                         note: outcome.value.trim() || undefined });
+                         outcome: outcome.value.trim() || undefined,
+                         safety_incident: hurt.checked });
     });
   }
   return wrap;

@@ -80,7 +80,7 @@ async function save() {
     return;
   }
   const res = await api("/v1/policies", { method: "POST", json: {
-    document: $("#doc").value, author: $("#author").value || "supervisor",
+    document: $("#doc").value,
     comment: $("#comment").value || "" } });
   setDraft(res.label);
   flash($("#flash"), `Draft ${res.label} saved.`, "ok");
