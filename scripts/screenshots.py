@@ -1,0 +1,170 @@
+"""Screenshots of every page at phone (390x844) and desktop (1280x800) width.
+
+Starts `liaison demo` (SQLite in a temporary directory, a seeded CAD feed) on a free
+port, adds referrals, a backup request and an override so every section has something
+to show, lets calls come in, and writes docs/screenshots/<page>-<phone|desktop>.png
+with Debian's Chromium through Playwright. Run it within the shipped policy's team
+hours (08:00-24:00 New York time), or the team's calls go to police.
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--warmup 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("LIAISON_CHROMIUM", "/usr/bin/chromium")
+SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+PAGES = ["board", "dispatch", "refer", "refer-mine", "policy", "login"]
+OFFICER = "ofc-117"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_demo(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "service.cli", "demo", "--port", str(port),
+           "--database-url", f"sqlite+aiosqlite:///{db}", "--rate", "40", "--seed", "7",
+           "--log-level", "warning"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"liaison demo exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("liaison demo did not become healthy")
+
+
+async def _read(response: httpx.Response) -> None:
+    await response.aread()
+    _checked(response)
+
+
+def _checked(response: httpx.Response) -> httpx.Response:
+    if response.is_error:
+        raise SystemExit(f"{response.request.method} {response.request.url}: "
+                         f"{response.status_code} {response.text}")
+    return response
+
+
+async def stage(base: str) -> None:
+    """A referral, a backup request and an override, through the API."""
+    async with httpx.AsyncClient(base_url=base, timeout=30,
+                                 event_hooks={"response": [_read]}) as client:
+        first = (await client.post("/v1/referrals", json={
+            "officer": OFFICER, "concern": "homelessness", "who": "Dana, about 40",
+            "where": "Williams Park, 350 2nd Ave N", "consent": True,
+            "what": "Sleeping on a bench, asked for help finding a bed."})).json()
+        steps = [{"status": "assigned", "unit": "CALL-1"}, {"status": "on_scene"},
+                 {"status": "cleared", "disposition": "referred_to_services",
+                  "note": "Bed at the shelter tonight; case manager tomorrow"}]
+        for step in steps:
+            await client.post(f"/v1/calls/{first['call_id']}/status", json=step)
+        await client.post("/v1/referrals", json={
+            "officer": OFFICER, "concern": "mental_health", "who": "Young man, grey hoodie",
+            "where": "Central Ave & 8th St", "consent": True, "contact": "727-555-0100",
+            "what": "Talking to himself, scared, no weapons."})
+        event = {
+            "type": "created", "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00",
+                                                            time.gmtime()),
+            "channel": "crisis_line", "nature_code": "SUICTHRT",
+            "nature_text": "Caller in distress", "location": {"address": "By phone"},
+        }
+        res = await client.post("/v1/cad/events", json={
+            **event, "event_id": "shot-1", "incident_id": "SHOT-1"})
+        backup = (await client.post("/v1/cad/events", json={
+            **event, "event_id": "shot-2", "incident_id": "SHOT-2", "channel": "911",
+            "nature_code": "CDX", "nature_text": "Neighbor dispute, shouting",
+            "location": {"address": "2400 5th Ave S", "district": "D3"}})).json()
+        call = f"/v1/calls/{backup['call_id']}/status"
+        if backup["decision"]["destination"] in ("call_team", "joint"):
+            await client.post(call, json={"status": "assigned", "unit": "CALL-4"})
+            await client.post(call, json={"status": "on_scene"})
+            await client.post(call, json={"status": "backup_requested",
+                                          "note": "One of them went to get a bat"})
+        del res
+        # An override of the newest team call.
+        over = (await client.post("/v1/cad/events", json={
+            **event, "event_id": "shot-3", "incident_id": "SHOT-3", "channel": "911",
+            "nature_code": "WELFARE", "nature_text": "Welfare check, elderly man",
+            "location": {"address": "901 34th St N", "district": "D1"}})).json()
+        await client.post(f"/v1/calls/{over['call_id']}/override", json={
+            "destination": "police", "reason": "Known history of assaulting responders",
+            "by": "disp-7"})
+
+
+async def capture(base: str, out: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        for size, viewport in SIZES.items():
+            context = await browser.new_context(viewport=viewport, device_scale_factor=1)
+            page = await context.new_page()
+            for name in PAGES:
+                path = {"refer-mine": f"/refer/mine?officer={OFFICER}"}.get(name, f"/{name}")
+                await page.goto(base + path)
+                if name == "refer":
+                    await page.locator("#officer").fill(OFFICER)
+                if name == "policy":
+                    await page.wait_for_function(
+                        "() => document.querySelector('#doc').value.length > 100")
+                    await page.locator("#validate").click()
+                    await page.locator("#validation h3").wait_for()
+                await page.wait_for_timeout(1500)
+                file = out / f"{name}-{size}.png"
+                await page.screenshot(path=str(file))
+                print(file.relative_to(ROOT) if file.is_relative_to(ROOT) else file)
+            await context.close()
+        await browser.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--warmup", type=float, default=20.0,
+                        help="seconds of demo traffic before the screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        proc = start_demo(Path(tmp) / "liaison.db", port, Path(tmp) / "demo.log")
+        base = f"http://127.0.0.1:{port}"
+        try:
+            asyncio.run(stage(base))  # first, while team units are free
+            time.sleep(args.warmup)
+            asyncio.run(capture(base, args.out))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    main()
