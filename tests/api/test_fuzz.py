@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,20 +43,41 @@ def live(database_url: str, tmp_path: Path) -> Iterator[Subprocess]:
         sp.stop()
 
 
-def credentials(sp: Subprocess) -> dict[str, str]:
-    """Headers that let the fuzzer past authentication (none needed before it exists)."""
-    return {}
+Headers = Callable[[str, str], dict[str, str]]
 
 
-def fuzz_operation(op: Any, base_url: str, headers: dict[str, str], mode: Any,
-                   failures: list[str]) -> int:
+def credentials(sp: Subprocess) -> Headers:
+    """For a request (method, path): a key whose role the route allows, the widest first
+    (supervisor), as tests/credentials.py picks them for the other tests."""
+    creds = getattr(sp, "creds", None)
+    try:
+        from tests.conftest import route_app
+        from tests.credentials import PREFERENCE, allowed_roles
+    except ImportError:
+        return lambda method, path: {}  # before authentication: nothing to send
+    app = route_app()
+
+    def headers(method: str, path: str) -> dict[str, str]:
+        roles = allowed_roles(app, method, path)
+        for role in PREFERENCE:
+            if role in roles and creds is not None:
+                return dict(creds.bearer(role))
+        return {}
+
+    return headers
+
+
+def fuzz_operation(op: Any, base_url: str, headers: Headers, mode: Any,
+                   failures: list[str], statuses: Counter[int]) -> int:
     """Run one operation's cases in one generation mode; returns how many were sent."""
     sent = 0
 
     def test(case: Any) -> None:
         nonlocal sent
         sent += 1
-        response = case.call(base_url=base_url, headers=headers, timeout=30)
+        response = case.call(base_url=base_url, timeout=30,
+                             headers=headers(case.method.upper(), case.formatted_path))
+        statuses[response.status_code] += 1
         try:
             case.validate_response(response, checks=CHECKS)
         except (AssertionError, BaseExceptionGroup) as exc:
@@ -79,6 +101,7 @@ def test_the_openapi_surface_has_no_server_errors_or_schema_violations(
     schema = schemathesis.openapi.from_url(f"{live.base_url}/openapi.json")
     headers = credentials(live)
     failures: list[str] = []
+    statuses: Counter[int] = Counter()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20, "the whole API is in the schema"
     started = time.monotonic()
@@ -86,11 +109,14 @@ def test_the_openapi_surface_has_no_server_errors_or_schema_violations(
     for op in operations:
         for mode in (schemathesis.GenerationMode.POSITIVE,
                      schemathesis.GenerationMode.NEGATIVE):
-            sent += fuzz_operation(op, live.base_url, headers, mode, failures)
+            sent += fuzz_operation(op, live.base_url, headers, mode, failures, statuses)
     elapsed = time.monotonic() - started
     assert not failures, f"{len(failures)} failing case(s):\n\n" + "\n\n".join(
         dict.fromkeys(failures))
     assert sent >= len(operations) * 5, f"only {sent} requests were sent"
+    # The cases got past authentication to the code under test.
+    assert statuses[401] + statuses[403] < sent / 10, statuses
+    assert sum(n for code, n in statuses.items() if code < 300) >= len(operations), statuses
     assert live.proc.poll() is None, "the server survived"
     assert "Traceback" not in live.log(), live.log()[-3000:]
     assert elapsed < BUDGET_SECONDS, f"the fuzz run took {elapsed:.0f} s"
