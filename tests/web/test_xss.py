@@ -53,8 +53,12 @@ async def send_every_way(server: Server, tmp_path: Path) -> dict[str, dict[str, 
     export = write_export(tmp_path / "xss.csv", [row(call_no="XSS-1",
                                                      type_desc=f"MENTAL {SVG}",
                                                      street=f"MAIN {SCRIPT} ST")])
-    summary = await replay_export(export, Mapper(make_profile(), lookup_dirs=[]),
-                                  url=server.base_url, progress=None)
+    creds = getattr(server, "creds", None)  # with authentication: the replay's CAD key
+    with pytest.MonkeyPatch.context() as mp:
+        if creds is not None:
+            mp.setenv("LIAISON_TOKEN", creds.keys["cad"])
+        summary = await replay_export(export, Mapper(make_profile(), lookup_dirs=[]),
+                                      url=server.base_url, progress=None)
     assert summary.accepted == 1, summary.to_dict()
     async with server.runtime.engine.connect() as conn:
         replayed = (await conn.execute(select(CALL.c.id).where(
