@@ -1,0 +1,669 @@
+"""Program figures, computed by SQL in the database (SQLite and PostgreSQL alike).
+
+Every figure covers the live calls (test and training calls are left out) opened in
+[start, end), optionally in one district. Each query groups in SQL and hands back a few
+hundred rows at most; no call is loaded into Python.
+
+What the figures mean (the README's "Program figures" says the same):
+
+- contacts: calls whose current destination is the CALL team or a joint response.
+- without police: contacts the team handled alone (destination `call_team`) with no
+  police backup requested.
+- timeliness, from the CAD's opening of the call (`opened_at`): to Liaison's first
+  decision, to en route, to on scene; and time on scene (on scene to cleared). Median and
+  90th percentile with percentile_cont's interpolation, computed with ROW_NUMBER/COUNT.
+- coverage gap: eligible calls the team did not serve, by reason (off_hours, units_busy,
+  override), plus calls no rule recognised (no_rule), by hour of week and district.
+- hours of week and days are in the program's timezone: the UTC offsets in force over
+  the range are worked out in Python (a DST change splits the range) and applied in SQL.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    inspect,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
+
+from service.tables import CALL, as_utc
+
+TEAM = ("call_team", "joint")
+REASONS = ("off_hours", "units_busy", "override", "no_rule")
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+GAP_THRESHOLD = 0.10  # equity: a rate differing by more than this between groups is flagged
+GAP_MIN_CALLS = 10  # ... among groups with at least this many calls in the rate's base
+NONE = "none"  # a call without a category (no rule matched) or district
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+class VolumeDay(BaseModel):
+    day: date
+    dimension: Literal["channel", "category", "destination"]
+    value: str
+    calls: int
+
+
+class VolumeHour(BaseModel):
+    hour_of_week: int  # 0 = Monday 00:00-01:00 local time
+    day: str
+    hour: int
+    destination: str
+    calls: int
+
+
+class Figures(BaseModel):
+    """The program figures for one group of calls (all of them, a district, an age group)."""
+
+    group: str
+    calls: int
+    eligible: int
+    eligible_served: int
+    reach: float | None  # eligible calls the team served, of eligible calls
+    police_handled: int  # calls whose current destination is police
+    police_share_of_eligible: float | None
+    destination_changed: int  # the first decision's destination differs from the current
+    contacts: int  # team or joint
+    unique_clients: int  # distinct people among contacts, where the CAD identified them
+    contacts_without_identity: int
+    without_police: int
+    without_police_share: float | None
+    backup_requests: int
+    backup_rate: float | None
+    safety_incidents: int
+    follow_up_calls: int
+
+
+class FollowUps(BaseModel):
+    source: Literal["follow_up_table", "follow_up_calls"]
+    scheduled: int
+    completed: int
+
+
+class Timeliness(BaseModel):
+    measure: Literal["to_decision", "to_en_route", "to_on_scene", "on_scene"]
+    dimension: Literal["all", "destination", "category"]
+    value: str
+    calls: int
+    median_seconds: float
+    p90_seconds: float
+
+
+class GapReason(BaseModel):
+    reason: str
+    calls: int
+
+
+class GapCell(BaseModel):
+    hour_of_week: int
+    day: str
+    hour: int
+    reason: str
+    calls: int
+
+
+class GapDistrict(BaseModel):
+    district: str
+    reason: str
+    calls: int
+
+
+class EquityFlag(BaseModel):
+    dimension: Literal["district", "age_group"]
+    rate: str
+    highest_group: str
+    highest: float
+    lowest_group: str
+    lowest: float
+    gap: float
+    message: str
+
+
+class ReferralRow(BaseModel):
+    group: str  # the officer, or the unit
+    referrals: int
+    to_team: int
+    without_police: int
+    backup_requests: int
+    cleared: int
+    resolved_on_scene: int
+    referred_to_services: int
+    transported: int
+    police_took_over: int
+    refused_services: int
+    safety_incidents: int
+
+
+class OverrideRow(BaseModel):
+    group: str  # the dispatcher, the reason, or "from -> to"
+    overrides: int
+    to_police: int
+    to_team: int
+    cleared: int
+    backup_requests: int
+    safety_incidents: int
+
+
+class MyReferral(BaseModel):
+    """One of an officer's own referrals and what became of it: no narrative, no names."""
+
+    call_id: str
+    opened_at: datetime
+    district: str | None
+    category: str | None
+    destination: str
+    team_status: str | None
+    disposition: str | None
+    outcome: str | None
+
+
+class Metrics(BaseModel):
+    start: datetime
+    end: datetime
+    district: str | None
+    timezone: str
+    volume_daily: list[VolumeDay]
+    volume_hour_of_week: list[VolumeHour]
+    outcomes: Figures
+    follow_ups: FollowUps
+    timeliness: list[Timeliness]
+    coverage_by_reason: list[GapReason]
+    coverage_heatmap: list[GapCell]
+    coverage_by_district: list[GapDistrict]
+    equity_district: list[Figures]
+    equity_age_group: list[Figures]
+    equity_flags: list[EquityFlag]
+    # Performance figures per person: supervisors only (None for analysts).
+    referrals_by_officer: list[ReferralRow] | None
+    referrals_by_unit: list[ReferralRow]
+    overrides_by_dispatcher: list[OverrideRow] | None
+    overrides_by_reason: list[OverrideRow] | None  # free text: supervisors only
+    overrides_by_change: list[OverrideRow]
+
+
+# Tables of a Metrics, for CSV: name -> (attribute, row model). The order is the page's.
+TABLES: dict[str, type[BaseModel]] = {
+    "volume_daily": VolumeDay, "volume_hour_of_week": VolumeHour, "outcomes": Figures,
+    "follow_ups": FollowUps, "timeliness": Timeliness, "coverage_by_reason": GapReason,
+    "coverage_heatmap": GapCell, "coverage_by_district": GapDistrict,
+    "equity_district": Figures, "equity_age_group": Figures, "equity_flags": EquityFlag,
+    "referrals_by_officer": ReferralRow, "referrals_by_unit": ReferralRow,
+    "overrides_by_dispatcher": OverrideRow, "overrides_by_reason": OverrideRow,
+    "overrides_by_change": OverrideRow,
+}
+SUPERVISOR_ONLY = frozenset({"referrals_by_officer", "overrides_by_dispatcher",
+                             "overrides_by_reason"})
+
+
+def table_rows(result: Metrics, name: str) -> list[BaseModel] | None:
+    value = getattr(result, name)
+    if value is None:
+        return None
+    return list(value) if isinstance(value, list) else [value]
+
+
+def to_csv(model: type[BaseModel], rows: list[BaseModel]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    fields = list(model.model_fields)
+    writer.writerow(fields)
+    for row in rows:
+        doc = row.model_dump(mode="json")
+        writer.writerow(["" if doc[f] is None else _csv_safe(doc[f]) for f in fields])
+    return out.getvalue()
+
+
+def _csv_safe(value: Any) -> Any:
+    """A spreadsheet must not run a cell as a formula (free text: override reasons)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+# -- scope and time ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    start: datetime
+    end: datetime
+    district: str | None = None
+    zone: ZoneInfo = ZoneInfo("America/New_York")
+
+    def where(self) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = [
+            CALL.c.purpose == "live", CALL.c.opened_at >= self.start,
+            CALL.c.opened_at < self.end]
+        if self.district is not None:
+            conds.append(CALL.c.district == self.district)
+        return conds
+
+
+def offset_segments(zone: ZoneInfo, start: datetime, end: datetime
+                    ) -> list[tuple[datetime, int]]:
+    """The zone's UTC offsets over [start, end): (from, offset in seconds), in order; the
+    first starts at `start`. A change is found day by day, then to the second."""
+    def off(t: datetime) -> int:
+        delta = t.astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta else 0
+
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    segments = [(start, off(start))]
+    t = start
+    while t < end:
+        nxt = min(t + timedelta(days=1), end)
+        if off(nxt) != segments[-1][1]:
+            lo, hi = t, nxt  # off(lo) is the current offset, off(hi) the new one
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                if off(mid) == segments[-1][1]:
+                    lo = mid
+                else:
+                    hi = mid
+            hi = hi.replace(microsecond=0)
+            segments.append((hi, off(hi)))
+        t = nxt
+    return segments
+
+
+class Sql:
+    """The few expressions that differ between SQLite and PostgreSQL."""
+
+    def __init__(self, dialect: str) -> None:
+        self.pg = dialect == "postgresql"
+
+    def epoch(self, col: Any) -> ColumnElement[int]:
+        """Whole seconds since 1970-01-01 UTC."""
+        if self.pg:
+            return cast(func.floor(extract("epoch", col)), BigInteger)
+        return cast(func.strftime("%s", col), Integer)
+
+    def seconds(self, later: Any, earlier: Any) -> ColumnElement[float]:
+        if self.pg:
+            return cast(extract("epoch", later - earlier), Float)
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+    def local_epoch(self, scope: Scope) -> ColumnElement[int]:
+        segments = offset_segments(scope.zone, scope.start, scope.end)
+        offset: ColumnElement[int]
+        if len(segments) == 1:
+            offset = literal(segments[0][1], Integer)
+        else:
+            offset = case(*[(CALL.c.opened_at < at, literal(prev, Integer))
+                            for (at, _), (_, prev) in zip(segments[1:], segments, strict=False)],
+                          else_=literal(segments[-1][1], Integer))
+        return self.epoch(CALL.c.opened_at) + offset
+
+
+def _group(column: Any) -> ColumnElement[str]:
+    """A grouping key without bound parameters, so PostgreSQL matches SELECT and GROUP BY."""
+    return func.coalesce(column, literal_column(f"'{NONE}'"))
+
+
+def _count_if(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _hour_name(how: int) -> tuple[str, int]:
+    return DAYS[how // 24], how % 24
+
+
+# -- queries -----------------------------------------------------------------------------
+
+
+_TEAM = CALL.c.destination.in_(TEAM)
+_ELIGIBLE = CALL.c.eligible == true()
+_NO_RULE = CALL.c.decision.like('%"basis":"no_rule"%')
+_BACKUP = CALL.c.backup_requested_at.is_not(None)
+
+
+def _figure_columns() -> list[Any]:
+    return [
+        func.count().label("calls"),
+        _count_if(_ELIGIBLE).label("eligible"),
+        _count_if(and_(_ELIGIBLE, CALL.c.destination != "police")).label("eligible_served"),
+        _count_if(CALL.c.destination == "police").label("police_handled"),
+        _count_if(and_(_ELIGIBLE, CALL.c.destination == "police")).label("eligible_police"),
+        _count_if(and_(CALL.c.initial_destination.is_not(None),
+                       CALL.c.initial_destination != CALL.c.destination)
+                  ).label("destination_changed"),
+        _count_if(_TEAM).label("contacts"),
+        func.count(func.distinct(case((_TEAM, CALL.c.person_key)))).label("unique_clients"),
+        _count_if(and_(_TEAM, CALL.c.person_key.is_(None))).label("no_identity"),
+        _count_if(and_(CALL.c.destination == "call_team", ~_BACKUP)).label("without_police"),
+        _count_if(and_(_TEAM, _BACKUP)).label("backup_requests"),
+        _count_if(CALL.c.safety_incident == true()).label("safety_incidents"),
+        _count_if(CALL.c.follow_up_of.is_not(None)).label("follow_up_calls"),
+    ]
+
+
+def _figures(group: str, r: Any) -> Figures:
+    return Figures(
+        group=group, calls=r.calls, eligible=r.eligible, eligible_served=r.eligible_served,
+        reach=_share(r.eligible_served, r.eligible), police_handled=r.police_handled,
+        police_share_of_eligible=_share(r.eligible_police, r.eligible),
+        destination_changed=r.destination_changed, contacts=r.contacts,
+        unique_clients=r.unique_clients, contacts_without_identity=r.no_identity,
+        without_police=r.without_police, without_police_share=_share(r.without_police,
+                                                                      r.contacts),
+        backup_requests=r.backup_requests, backup_rate=_share(r.backup_requests, r.contacts),
+        safety_incidents=r.safety_incidents, follow_up_calls=r.follow_up_calls)
+
+
+async def _outcomes(conn: AsyncConnection, scope: Scope) -> Figures:
+    row = (await conn.execute(select(*_figure_columns()).where(*scope.where()))).one()
+    return _figures("all", row)
+
+
+async def _equity(conn: AsyncConnection, scope: Scope, column: Any) -> list[Figures]:
+    g = _group(column)
+    q = select(g.label("g"), *_figure_columns()).where(*scope.where()).group_by(g).order_by(g)
+    return [_figures(r.g, r) for r in (await conn.execute(q)).all()]
+
+
+def _flags(dimension: Literal["district", "age_group"], groups: list[Figures], *,
+           threshold: float, min_calls: int) -> list[EquityFlag]:
+    flags = []
+    rates: dict[str, tuple[str, str, str]] = {
+        "police_share_of_eligible": ("eligible", "police_share_of_eligible",
+                                     "share of eligible calls handled by police"),
+        "backup_rate": ("contacts", "backup_rate", "share of team contacts needing backup"),
+        "reach": ("eligible", "reach", "share of eligible calls the team served"),
+    }
+    for rate, (base, attr, words) in rates.items():
+        known = [(g.group, getattr(g, attr)) for g in groups
+                 if g.group != NONE and getattr(g, base) >= min_calls
+                 and getattr(g, attr) is not None]
+        if len(known) < 2:
+            continue
+        hi = max(known, key=lambda x: x[1])
+        lo = min(known, key=lambda x: x[1])
+        gap = round(hi[1] - lo[1], 4)
+        if gap > threshold:
+            flags.append(EquityFlag(
+                dimension=dimension, rate=rate, highest_group=hi[0], highest=hi[1],
+                lowest_group=lo[0], lowest=lo[1], gap=gap,
+                message=(f"The {words} is {hi[1]:.0%} for {dimension.replace('_', ' ')} "
+                         f"{hi[0]} and {lo[1]:.0%} for {lo[0]}: a gap of {gap:.0%}, over "
+                         f"the {threshold:.0%} threshold.")))
+    return flags
+
+
+async def _volume(conn: AsyncConnection, scope: Scope, sql: Sql
+                  ) -> tuple[list[VolumeDay], list[VolumeHour]]:
+    local = sql.local_epoch(scope)
+    inner = select((local // 86400).label("day"), ((local // 3600 + 72) % 168).label("how"),
+                   CALL.c.channel, func.coalesce(CALL.c.category, NONE).label("category"),
+                   CALL.c.destination).where(*scope.where()).subquery("v")
+    daily: list[VolumeDay] = []
+    epoch0 = date(1970, 1, 1)
+    for dim in ("channel", "category", "destination"):
+        col = inner.c[dim]
+        q = select(inner.c.day, col, func.count().label("n")).group_by(
+            inner.c.day, col).order_by(inner.c.day, col)
+        for r in (await conn.execute(q)).all():
+            daily.append(VolumeDay(day=epoch0 + timedelta(days=int(r.day)),
+                                   dimension=dim, value=r[1], calls=r.n))  # type: ignore[arg-type]
+    q = select(inner.c.how, inner.c.destination, func.count().label("n")).group_by(
+        inner.c.how, inner.c.destination).order_by(inner.c.how, inner.c.destination)
+    hourly = []
+    for r in (await conn.execute(q)).all():
+        day, hour = _hour_name(int(r.how))
+        hourly.append(VolumeHour(hour_of_week=int(r.how), day=day, hour=hour,
+                                 destination=r.destination, calls=r.n))
+    return daily, hourly
+
+
+_MEASURES = ("to_decision", "to_en_route", "to_on_scene", "on_scene")
+
+
+async def _timeliness(conn: AsyncConnection, scope: Scope, sql: Sql) -> list[Timeliness]:
+    c = CALL.c
+    base = select(
+        c.destination, func.coalesce(c.category, NONE).label("category"),
+        sql.seconds(c.first_decided_at, c.opened_at).label("to_decision"),
+        sql.seconds(c.en_route_at, c.opened_at).label("to_en_route"),
+        sql.seconds(c.on_scene_at, c.opened_at).label("to_on_scene"),
+        sql.seconds(c.cleared_at, c.on_scene_at).label("on_scene"),
+    ).where(*scope.where()).cte("t")
+    parts: list[Select[Any]] = []
+    for m in _MEASURES:
+        for dim in ("all", "destination", "category"):
+            grp = literal_column("'all'") if dim == "all" else base.c[dim]
+            parts.append(select(literal_column(f"'{m}'").label("measure"),
+                                literal_column(f"'{dim}'").label("dim"),
+                                cast(grp, base.c.category.type).label("grp"),
+                                base.c[m].label("v"))
+                         .where(base.c[m].is_not(None), base.c[m] >= 0))
+    long = union_all(*parts).subquery("l")
+    part = [long.c.measure, long.c.dim, long.c.grp]
+    ranked = select(*part, long.c.v,
+                    func.row_number().over(partition_by=part, order_by=long.c.v).label("rn"),
+                    func.count().over(partition_by=part).label("n")).subquery("r")
+    r = ranked.c
+    cols = [r.measure, r.dim, r.grp, func.max(r.n).label("n")]
+    for tag, tenth in (("p50", 5), ("p90", 9)):
+        rank = (r.n - 1) * tenth // 10 + 1  # percentile_cont: position p*(n-1), 0-based
+        cols.append(func.max(case((r.rn == rank, r.v))).label(f"{tag}_lo"))
+        cols.append(func.max(case((r.rn == rank + 1, r.v))).label(f"{tag}_hi"))
+    q = select(*cols).group_by(r.measure, r.dim, r.grp).order_by(r.measure, r.dim, r.grp)
+    out = []
+    for row in (await conn.execute(q)).all():
+        n = int(row.n)
+        values = {}
+        for tag, tenth in (("p50", 5), ("p90", 9)):
+            pos_num = (n - 1) * tenth
+            frac = (pos_num % 10) / 10
+            lo, hi = float(getattr(row, f"{tag}_lo")), getattr(row, f"{tag}_hi")
+            values[tag] = lo if hi is None or frac == 0 else lo + frac * (float(hi) - lo)
+        out.append(Timeliness(measure=row.measure, dimension=row.dim, value=row.grp, calls=n,
+                              median_seconds=round(values["p50"], 1),
+                              p90_seconds=round(values["p90"], 1)))
+    order = {m: i for i, m in enumerate(_MEASURES)}
+    out.sort(key=lambda t: (order[t.measure], t.dimension != "all", t.dimension, t.value))
+    return out
+
+
+async def _coverage(conn: AsyncConnection, scope: Scope, sql: Sql
+                    ) -> tuple[list[GapReason], list[GapCell], list[GapDistrict]]:
+    local = sql.local_epoch(scope)
+    reason = case((and_(_ELIGIBLE, CALL.c.not_served_reason.is_not(None)),
+                   CALL.c.not_served_reason), else_=literal_column("'no_rule'"))
+    inner = select(reason.label("reason"), ((local // 3600 + 72) % 168).label("how"),
+                   func.coalesce(CALL.c.district, NONE).label("district")).where(
+        *scope.where(),
+        or_(and_(_ELIGIBLE, CALL.c.not_served_reason.is_not(None)), _NO_RULE)).subquery("c")
+    by_reason = {r: 0 for r in REASONS}
+    q = select(inner.c.reason, func.count().label("n")).group_by(inner.c.reason)
+    for r in (await conn.execute(q)).all():
+        by_reason[r.reason] = r.n
+    reasons = [GapReason(reason=k, calls=v) for k, v in by_reason.items()]
+    q = select(inner.c.how, inner.c.reason, func.count().label("n")).group_by(
+        inner.c.how, inner.c.reason).order_by(inner.c.how, inner.c.reason)
+    cells = []
+    for r in (await conn.execute(q)).all():
+        day, hour = _hour_name(int(r.how))
+        cells.append(GapCell(hour_of_week=int(r.how), day=day, hour=hour, reason=r.reason,
+                             calls=r.n))
+    q = select(inner.c.district, inner.c.reason, func.count().label("n")).group_by(
+        inner.c.district, inner.c.reason).order_by(inner.c.district, inner.c.reason)
+    districts = [GapDistrict(district=r.district, reason=r.reason, calls=r.n)
+                 for r in (await conn.execute(q)).all()]
+    return reasons, cells, districts
+
+
+def _referral_columns() -> list[Any]:
+    c = CALL.c
+    cols = [func.count().label("referrals"), _count_if(_TEAM).label("to_team"),
+            _count_if(and_(c.destination == "call_team", ~_BACKUP)).label("without_police"),
+            _count_if(_BACKUP).label("backup_requests"),
+            _count_if(c.cleared_at.is_not(None)).label("cleared"),
+            _count_if(c.safety_incident == true()).label("safety_incidents")]
+    for d in ("resolved_on_scene", "referred_to_services", "transported", "police_took_over",
+              "refused_services"):
+        cols.append(_count_if(c.disposition == d).label(d))
+    return cols
+
+
+async def _referrals(conn: AsyncConnection, scope: Scope, column: Any) -> list[ReferralRow]:
+    c = CALL.c
+    g = _group(column)
+    q = (select(g.label("g"), *_referral_columns())
+         .where(*scope.where(), or_(c.referred_by.is_not(None),
+                                    c.channel == "officer_referral"))
+         .group_by(g).order_by(func.count().desc(), g))
+    return [ReferralRow(group=r.g, **{k: getattr(r, k) for k in ReferralRow.model_fields
+                                      if k != "group"})
+            for r in (await conn.execute(q)).all()]
+
+
+async def _overrides(conn: AsyncConnection, scope: Scope, column: Any) -> list[OverrideRow]:
+    c = CALL.c
+    g = _group(column)
+    q = (select(g.label("g"), func.count().label("overrides"),
+                _count_if(c.destination == "police").label("to_police"),
+                _count_if(_TEAM).label("to_team"),
+                _count_if(c.cleared_at.is_not(None)).label("cleared"),
+                _count_if(_BACKUP).label("backup_requests"),
+                _count_if(c.safety_incident == true()).label("safety_incidents"))
+         .where(*scope.where(), c.overridden_at.is_not(None))
+         .group_by(g).order_by(func.count().desc(), g).limit(200))
+    return [OverrideRow(group=r.g or NONE, overrides=r.overrides, to_police=r.to_police,
+                        to_team=r.to_team, cleared=r.cleared,
+                        backup_requests=r.backup_requests, safety_incidents=r.safety_incidents)
+            for r in (await conn.execute(q)).all()]
+
+
+async def _follow_ups(conn: AsyncConnection, scope: Scope, follow_up_calls: int) -> FollowUps:
+    has_table = await conn.run_sync(lambda sync: inspect(sync).has_table("follow_up"))
+    if not has_table:
+        return FollowUps(source="follow_up_calls", scheduled=follow_up_calls,
+                         completed=follow_up_calls)
+    from sqlalchemy import column, table  # the table is the field workflow's (0005)
+
+    fu = table("follow_up", column("call_id"), column("created_at"), column("completed_at"),
+               column("status"))
+    joined = fu.join(CALL, CALL.c.id == fu.c.call_id)
+    q = select(func.count().label("scheduled"),
+               _count_if(fu.c.status == "completed").label("completed")).select_from(
+        joined).where(*scope.where())
+    r = (await conn.execute(q)).one()
+    return FollowUps(source="follow_up_table", scheduled=r.scheduled, completed=r.completed)
+
+
+async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
+                  threshold: float = GAP_THRESHOLD, min_calls: int = GAP_MIN_CALLS) -> Metrics:
+    """Every figure for the scope. Analysts (supervisor=False) get no per-person tables."""
+    sql = Sql(engine.dialect.name)
+    async with engine.connect() as conn:
+        daily, hourly = await _volume(conn, scope, sql)
+        outcomes = await _outcomes(conn, scope)
+        follow_ups = await _follow_ups(conn, scope, outcomes.follow_up_calls)
+        timeliness = await _timeliness(conn, scope, sql)
+        reasons, cells, districts = await _coverage(conn, scope, sql)
+        by_district = await _equity(conn, scope, CALL.c.district)
+        by_age = await _equity(conn, scope, CALL.c.age_group)
+        by_unit = await _referrals(conn, scope, CALL.c.referred_unit)
+        by_officer = await _referrals(conn, scope, CALL.c.referred_by) if supervisor else None
+        change = (func.coalesce(CALL.c.initial_destination, literal_column("'?'"))
+                  + literal_column("' -> '") + CALL.c.destination)
+        by_change = await _overrides(conn, scope, change)
+        by_dispatcher = (await _overrides(conn, scope, CALL.c.overridden_by)
+                         if supervisor else None)
+        by_reason = (await _overrides(conn, scope, func.lower(func.trim(CALL.c.override_reason)))
+                     if supervisor else None)
+    flags = (_flags("district", by_district, threshold=threshold, min_calls=min_calls)
+             + _flags("age_group", by_age, threshold=threshold, min_calls=min_calls))
+    return Metrics(
+        start=scope.start, end=scope.end, district=scope.district, timezone=scope.zone.key,
+        volume_daily=daily, volume_hour_of_week=hourly, outcomes=outcomes,
+        follow_ups=follow_ups, timeliness=timeliness, coverage_by_reason=reasons,
+        coverage_heatmap=cells, coverage_by_district=districts, equity_district=by_district,
+        equity_age_group=by_age, equity_flags=flags, referrals_by_officer=by_officer,
+        referrals_by_unit=by_unit, overrides_by_dispatcher=by_dispatcher,
+        overrides_by_reason=by_reason, overrides_by_change=by_change)
+
+
+async def my_referrals(engine: AsyncEngine, officer_id: str, *, start: datetime | None = None,
+                       end: datetime | None = None, limit: int = 500) -> list[MyReferral]:
+    """An officer's own referrals and what became of them (live calls only)."""
+    c = CALL.c
+    conds = [c.purpose == "live", c.referred_by == officer_id]
+    if start is not None:
+        conds.append(c.opened_at >= start)
+    if end is not None:
+        conds.append(c.opened_at < end)
+    q = (select(c.id, c.opened_at, c.district, c.category, c.destination, c.team_status,
+                c.disposition, c.outcome).where(*conds)
+         .order_by(c.opened_at.desc()).limit(limit))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(q)).all()
+    return [MyReferral(call_id=r.id, opened_at=as_utc(r.opened_at), district=r.district,
+                       category=r.category, destination=r.destination,
+                       team_status=r.team_status, disposition=r.disposition,
+                       outcome=r.outcome) for r in rows]
+
+
+def month_range(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """'YYYY-MM' -> the month's [start, end) in the program's timezone."""
+    year, mon = (int(p) for p in month.split("-"))
+    start = datetime(year, mon, 1, tzinfo=zone)
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=zone)
+    return start, end
+
+
+def heatmap_grid(cells: list[GapCell]) -> list[list[int]]:
+    """7 x 24 counts (Monday first) of not-served calls, every reason together."""
+    grid = [[0] * 24 for _ in range(7)]
+    for cell in cells:
+        grid[cell.hour_of_week // 24][cell.hour_of_week % 24] += cell.calls
+    return grid
+
+
+def daily_totals(rows: list[VolumeDay], dimension: str) -> dict[str, dict[date, int]]:
+    out: dict[str, dict[date, int]] = defaultdict(dict)
+    for r in rows:
+        if r.dimension == dimension:
+            out[r.value][r.day] = r.calls
+    return dict(out)
+
+
+def fmt_seconds(s: float | None) -> str:
+    if s is None or math.isnan(s):
+        return "–"
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
