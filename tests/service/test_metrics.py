@@ -3,17 +3,17 @@ PostgreSQL, over a small seeded history across the end of daylight saving time.
 
 The history (America/New_York; DST ends Sun 2026-11-01 at 02:00 EDT = 06:00 UTC):
 
-| call | local time        | district | who       | what                                                  |
-| c1   | Sat 10-31 10:00 EDT | D1     | P1 adult  | 911 mental_health -> call_team, resolved on scene     |
-| c2   | Sun 11-01 01:30 EDT | D1     | P2 adult  | eligible, off hours -> police                         |
-| c3   | Sun 11-01 01:30 EST | D2     | P3 youth  | eligible, units busy -> police (same local hour as c2)|
-| c4   | Sun 11-01 10:00 EST | D2     | P3 youth  | joint, backup requested, safety incident              |
-| c5   | Mon 11-02 09:00 EST | D1     | P1 adult  | call_team, overridden to police by disp-7             |
-| c6   | Mon 11-02 12:00 EST | D2     | P4 youth  | officer referral (badge-1, unit U1) -> call_team      |
-| c7   | Mon 11-02 13:00 EST | D1     | -         | no rule matched -> police                             |
-| c11  | Mon 11-02 15:00 EST | D1     | P1 adult  | follow-up of c1; police at first, then call_team      |
-| c8, c9 | in range        | D1      |           | test and training calls: left out                     |
-| c10  | Tue 11-03 00:30 EST | D1     |           | after the range: left out                             |
+call  local time           district  who       what
+c1    Sat 10-31 10:00 EDT  D1        P1 adult  911 mental_health -> call_team, resolved
+c2    Sun 11-01 01:30 EDT  D1        P2 adult  eligible, off hours -> police
+c3    Sun 11-01 01:30 EST  D2        P3 youth  eligible, units busy -> police (c2's hour)
+c4    Sun 11-01 10:00 EST  D2        P3 youth  joint, backup requested, safety incident
+c5    Mon 11-02 09:00 EST  D1        P1 adult  call_team, overridden to police by disp-7
+c6    Mon 11-02 12:00 EST  D2        P4 youth  officer referral (badge-1, U1) -> call_team
+c7    Mon 11-02 13:00 EST  D1        -         no rule matched -> police
+c11   Mon 11-02 15:00 EST  D1        P1 adult  follow-up of c1; police, then call_team
+c8/9  in range             D1                  test and training calls: left out
+c10   Tue 11-03 00:30 EST  D1                  after the range: left out
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ START = datetime(2026, 10, 31, tzinfo=NY)
 END = datetime(2026, 11, 3, tzinfo=NY)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
+    return datetime(y, mo, d, h, mi, tzinfo=UTC)
 
 
 def call_row(cid: str, opened: datetime, *, destination: str = "call_team",
