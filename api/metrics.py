@@ -1,0 +1,178 @@
+"""Program figures over HTTP: JSON, a CSV per table, the /metrics page and a printable
+monthly report. Aggregates are for supervisors and analysts; per-person performance
+tables (per officer, per dispatcher, free-text override reasons) for supervisors only.
+An officer sees the outcomes of their own referrals (GET /v1/metrics/my-referrals).
+
+`from` and `to` are a date (`2026-11-01`: midnight in the program's timezone) or an
+RFC 3339 time with an offset; calls opened in [from, to) count.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, Response
+
+from api.access import Principal, Role, allow
+from api.deps import RuntimeDep
+from api.metrics_html import render
+from service.errors import DomainError, Forbidden, NotFound
+from service.metrics import (
+    SUPERVISOR_ONLY,
+    TABLES,
+    Metrics,
+    MyReferral,
+    Scope,
+    compute,
+    month_range,
+    my_referrals,
+    table_rows,
+    to_csv,
+)
+from service.tables import utcnow
+
+MAX_DAYS = 400
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+NO_CACHE = {"Cache-Control": "no-store"}
+
+Aggregates = Annotated[Principal, allow(Role.supervisor, Role.analyst)]
+From = Annotated[str | None, Query(alias="from", max_length=40,
+                                   description="a date (program's local midnight) or "
+                                               "RFC 3339 with an offset; default: 30 days "
+                                               "before `to`")]
+To = Annotated[str | None, Query(alias="to", max_length=40,
+                                 description="not included; default: the end of today")]
+District = Annotated[str | None, Query(max_length=120, description="one district only")]
+
+router = APIRouter(tags=["metrics"])
+
+
+class InvalidRange(DomainError):
+    status = 422
+    code = "invalid"
+
+
+def _when(value: str, zone: ZoneInfo, name: str) -> datetime:
+    value = value.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), zone)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidRange(f"'{name}' is not a date or an RFC 3339 time",
+                           detail=[{"field": name, "reason": str(exc)}]) from exc
+    if parsed.tzinfo is None:
+        raise InvalidRange(f"'{name}' needs an offset",
+                           detail=[{"field": name, "reason": "give an offset, e.g. -05:00"}])
+    return parsed
+
+
+def scope_of(zone: ZoneInfo, start: str | None, end: str | None,
+             district: str | None) -> Scope:
+    today = utcnow().astimezone(zone).date()
+    stop = (_when(end, zone, "to") if end
+            else datetime.combine(today + timedelta(days=1), datetime.min.time(), zone))
+    begin = _when(start, zone, "from") if start else stop - timedelta(days=30)
+    if stop <= begin:
+        raise InvalidRange("'to' must be after 'from'",
+                           detail=[{"field": "to", "reason": "must be after 'from'"}])
+    if stop - begin > timedelta(days=MAX_DAYS):
+        raise InvalidRange(f"at most {MAX_DAYS} days at a time",
+                           detail=[{"field": "to", "reason": f"at most {MAX_DAYS} days "
+                                                             "after 'from'"}])
+    return Scope(begin, stop, district.strip() or None if district else None, zone)
+
+
+def _zone(rt: RuntimeDep) -> ZoneInfo:
+    return rt.policy.compiled.zone
+
+
+@router.get("/v1/metrics", response_model=Metrics,
+            summary="Program figures for calls opened in [from, to), optionally one district")
+async def get_metrics(rt: RuntimeDep, who: Aggregates, start: From = None, end: To = None,
+                      district: District = None) -> Metrics:
+    scope = scope_of(_zone(rt), start, end, district)
+    return await compute(rt.engine, scope, supervisor=who.role is Role.supervisor)
+
+
+@router.get("/v1/metrics/my-referrals", response_model=list[MyReferral],
+            summary="An officer's own referrals and what became of them")
+async def get_my_referrals(rt: RuntimeDep,
+                           who: Annotated[Principal, allow(Role.officer, Role.supervisor)],
+                           start: From = None, end: To = None,
+                           officer: Annotated[str | None, Query(
+                               max_length=120, description="supervisors: whose")] = None,
+                           ) -> list[MyReferral]:
+    if who.role is Role.officer:
+        if not who.officer_id:
+            raise Forbidden("your account has no officer id; ask a supervisor to set it")
+        officer_id = who.officer_id
+    else:
+        if not officer:
+            raise InvalidRange("give 'officer'", detail=[{"field": "officer",
+                                                          "reason": "required"}])
+        officer_id = officer
+    zone = _zone(rt)
+    begin = _when(start, zone, "from") if start else None
+    stop = _when(end, zone, "to") if end else None
+    return await my_referrals(rt.engine, officer_id, start=begin, end=stop)
+
+
+@router.get("/v1/metrics/{table}.csv", summary="One table of the program figures, as CSV",
+            response_class=Response,
+            responses={200: {"content": {"text/csv": {}}}})
+async def get_metrics_csv(rt: RuntimeDep, who: Aggregates, table: str,
+                          start: From = None, end: To = None,
+                          district: District = None) -> Response:
+    if table not in TABLES:
+        raise NotFound("no such table", tables=list(TABLES))
+    supervisor = who.role is Role.supervisor
+    if table in SUPERVISOR_ONLY and not supervisor:
+        raise Forbidden("per-person figures are for supervisors",
+                        allowed_roles=[Role.supervisor.value])
+    scope = scope_of(_zone(rt), start, end, district)
+    result = await compute(rt.engine, scope, supervisor=supervisor)
+    rows = table_rows(result, table) or []
+    name = f"liaison-{table}-{scope.start:%Y%m%d}-{scope.end:%Y%m%d}.csv"
+    return Response(to_csv(TABLES[table], rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             **NO_CACHE})
+
+
+@router.get("/metrics", response_class=HTMLResponse, include_in_schema=False)
+async def metrics_page(rt: RuntimeDep, who: Aggregates, start: From = None, end: To = None,
+                       district: District = None) -> HTMLResponse:
+    zone = _zone(rt)
+    if start is None and end is None:  # this month so far
+        today = utcnow().astimezone(zone).date()
+        start, end = today.replace(day=1).isoformat(), (today + timedelta(days=1)).isoformat()
+    scope = scope_of(zone, start, end, district)
+    result = await compute(rt.engine, scope, supervisor=who.role is Role.supervisor)
+    last = (scope.end - timedelta(seconds=1)).astimezone(zone)
+    form = {"from": scope.start.astimezone(zone).date().isoformat(),
+            "to": scope.end.astimezone(zone).date().isoformat(),
+            "district": scope.district or "", "month": f"{last:%Y-%m}"}
+    query = {"from": scope.start.isoformat(), "to": scope.end.isoformat(),
+             "district": scope.district or ""}
+    page = render(result, title="Program figures", report=False, query=query, form=form)
+    return HTMLResponse(page, headers=NO_CACHE)
+
+
+@router.get("/reports/monthly", response_class=HTMLResponse,
+            summary="A printable monthly report (HTML; print or save as PDF)")
+async def monthly_report(rt: RuntimeDep, who: Aggregates,
+                         month: Annotated[str, Query(pattern=MONTH,
+                                                     description="YYYY-MM")],
+                         district: District = None) -> HTMLResponse:
+    zone = _zone(rt)
+    start, end = month_range(month, zone)
+    scope = Scope(start, end, district.strip() or None if district else None, zone)
+    result = await compute(rt.engine, scope, supervisor=who.role is Role.supervisor)
+    title = f"Monthly report, {start:%B %Y}"
+    query = {"from": start.isoformat(), "to": end.isoformat(), "district": scope.district or ""}
+    return HTMLResponse(render(result, title=title, report=True, query=query),
+                        headers=NO_CACHE)

@@ -1,0 +1,168 @@
+"""Program figures over HTTP against a real uvicorn, on SQLite and PostgreSQL: JSON, CSV,
+the /metrics page, the monthly report, and who may see what."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import insert
+
+from service.auth import Role
+from service.tables import CALL
+from tests.conftest import Server
+from tests.service.test_metrics import call_row, history
+
+pytestmark = pytest.mark.asyncio
+RANGE = {"from": "2026-10-31", "to": "2026-11-03"}
+
+
+def uniform(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keys = {k for r in rows for k in r}
+    return [{k: r.get(k) for k in sorted(keys)} for r in rows]
+
+
+def gap_history() -> list[dict[str, Any]]:
+    """September 2026: D1's eligible calls all go to police (off hours), D2's to the team."""
+    rows = []
+    base = datetime(2026, 9, 8, 16, 0, tzinfo=UTC)
+    for i in range(12):
+        rows.append(call_row(f"g1-{i}", base + timedelta(hours=i), destination="police",
+                             not_served="off_hours", district="D1"))
+        rows.append(call_row(f"g2-{i}", base + timedelta(hours=i, minutes=5), district="D2"))
+    return rows
+
+
+async def seed(server: Server, rows: list[dict[str, Any]]) -> None:
+    async with server.runtime.engine.begin() as conn:
+        await conn.execute(insert(CALL), uniform(rows))
+
+
+def client(server: Server, **headers: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=server.base_url, timeout=30, headers=headers)
+
+
+async def test_figures_csv_and_access(server: Server) -> None:
+    mine = call_row("c12", datetime(2026, 10, 1, 15, tzinfo=UTC), channel="officer_referral",
+                    referred_by="badge-officer", disposition="resolved_on_scene",
+                    team_status="cleared", outcome="Talked it through")
+    await seed(server, [*history(), mine])
+
+    res = await server.client.get("/v1/metrics", params=RANGE)
+    assert res.status_code == 200, res.text
+    doc = res.json()
+    assert doc["timezone"] == "America/New_York"
+    assert doc["outcomes"]["calls"] == 8 and doc["outcomes"]["contacts"] == 4
+    assert doc["outcomes"]["without_police_share"] == 0.75
+    assert doc["referrals_by_officer"][0]["group"] == "badge-1"
+    d2 = (await server.client.get("/v1/metrics", params={**RANGE, "district": "D2"})).json()
+    assert d2["outcomes"]["calls"] == 3
+
+    res = await server.client.get("/v1/metrics/outcomes.csv", params=RANGE)
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/csv")
+    [row] = list(csv.DictReader(io.StringIO(res.text)))
+    assert (row["calls"], row["contacts"], row["backup_rate"]) == ("8", "4", "0.25")
+    res = await server.client.get("/v1/metrics/coverage_by_reason.csv", params=RANGE)
+    assert {r["reason"]: r["calls"] for r in csv.DictReader(io.StringIO(res.text))} == {
+        "off_hours": "1", "units_busy": "1", "override": "1", "no_rule": "1"}
+    res = await server.client.get("/v1/metrics/overrides_by_reason.csv", params=RANGE)
+    assert "caller reports a knife" in res.text
+    assert (await server.client.get("/v1/metrics/nope.csv", params=RANGE)).status_code == 404
+    bad = await server.client.get("/v1/metrics", params={"from": "2026-11-03",
+                                                         "to": "2026-11-01"})
+    assert bad.status_code == 422
+    bad = await server.client.get("/v1/metrics", params={"from": "2026-11-03T00:00:00"})
+    assert bad.status_code == 422
+
+    # Analysts: aggregates only; no per-person tables, no call ids, no narratives.
+    async with client(server, **server.creds.bearer(Role.analyst)) as analyst:
+        res = await analyst.get("/v1/metrics", params=RANGE)
+        assert res.status_code == 200
+        doc = res.json()
+        assert doc["referrals_by_officer"] is None and doc["overrides_by_dispatcher"] is None
+        assert doc["overrides_by_reason"] is None
+        assert not re.search(r'"c\d+"', res.text) and "secret words" not in res.text
+        assert "badge-1" not in res.text and "disp-7" not in res.text
+        res = await analyst.get("/v1/metrics/referrals_by_officer.csv", params=RANGE)
+        assert res.status_code == 403
+        assert (await analyst.get("/v1/metrics/referrals_by_unit.csv",
+                                  params=RANGE)).status_code == 200
+        assert (await analyst.get("/v1/metrics/my-referrals")).status_code == 403
+
+    # Officers: not the aggregates; their own referrals' outcomes, nobody else's.
+    async with client(server, **server.creds.bearer(Role.officer)) as key:
+        assert (await key.get("/v1/metrics", params=RANGE)).status_code == 403
+    async with client(server) as browser:
+        res = await browser.post("/v1/session", json={
+            "username": server.creds.users[Role.officer], "password": server.creds.password})
+        assert res.status_code == 200, res.text
+        res = await browser.get("/v1/metrics/my-referrals")
+        assert res.status_code == 200, res.text
+        assert [(r["call_id"], r["outcome"]) for r in res.json()] == [
+            ("c12", "Talked it through")]
+        res = await browser.get("/v1/metrics/my-referrals", params={"officer": "badge-1"})
+        assert [r["call_id"] for r in res.json()] == ["c12"]  # the parameter is ignored
+    res = await server.client.get("/v1/metrics/my-referrals", params={"officer": "badge-1"})
+    assert [r["call_id"] for r in res.json()] == ["c6"]  # a supervisor names the officer
+
+    async with client(server) as anonymous:
+        assert (await anonymous.get("/v1/metrics", params=RANGE)).status_code == 401
+        assert (await anonymous.get("/metrics")).status_code == 401
+        assert (await anonymous.get("/reports/monthly?month=2026-11")).status_code == 401
+
+
+def assert_csp_clean(page: str) -> None:
+    assert "<script" not in page and "style=" not in page and "<style" not in page
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in page
+
+
+async def test_page_and_monthly_report(server: Server) -> None:
+    await seed(server, [*history(), *gap_history()])
+    res = await server.client.get("/reports/monthly", params={"month": "2026-11"})
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/html")
+    page = res.text
+    assert "Monthly report, November 2026" in page
+    assert page.count("<svg") >= 6 and page.count("<table") >= 10
+    assert_csp_clean(page)
+    assert "/static/metrics.css" in page
+    assert "class=\"flag\"" not in page  # a handful of calls: too few to compare
+    assert (await server.client.get("/reports/monthly",
+                                    params={"month": "2026-13"})).status_code == 422
+
+    res = await server.client.get("/reports/monthly", params={"month": "2026-09"})
+    assert "class=\"flag\"" in res.text
+    assert "share of eligible calls handled by police is 100% for district D1" in res.text
+
+    res = await server.client.get("/metrics", params={"from": "2026-09-01",
+                                                      "to": "2026-10-01"})
+    assert res.status_code == 200
+    page = res.text
+    assert_csp_clean(page)
+    assert 'class="flag"' in page and 'data-dimension="district"' in page
+    assert 'name="viewport"' in page and "sr-only" in page
+    assert "/v1/metrics/outcomes.csv?" in page
+    css = await server.client.get("/static/metrics.css")
+    assert css.status_code == 200
+
+
+async def test_ingested_calls_count_and_test_calls_do_not(server: Server) -> None:
+    live = await server.post_event(person={"id": "p-1", "age": 15})
+    assert live.status_code == 202, live.text
+    test = await server.post_event(purpose="test")
+    assert test.status_code == 202, test.text
+    res = await server.client.get("/v1/metrics", params={"from": "2026-03-10",
+                                                         "to": "2026-03-11"})
+    doc = res.json()
+    assert doc["outcomes"]["calls"] == 1 and doc["outcomes"]["unique_clients"] == 1
+    assert [g["group"] for g in doc["equity_age_group"]] == ["youth"]
+    [t] = [t for t in doc["timeliness"] if t["measure"] == "to_decision"
+           and t["dimension"] == "all"]
+    assert t["calls"] == 1
+    [hour] = doc["volume_hour_of_week"]
+    assert (hour["day"], hour["hour"]) == ("Tue", 14)  # 14:00-04:00 is Tuesday 14h local
