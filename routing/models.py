@@ -56,6 +56,16 @@ class Override(BaseModel):
     at: AwareDatetime
 
 
+class Backup(BaseModel):
+    """The team on scene asked for police: the call became a joint response."""
+
+    by: str | None
+    reason: str | None
+    from_destination: Destination
+    from_mode: Mode
+    at: AwareDatetime
+
+
 class Decision(BaseModel):
     """A routing recommendation that explains itself."""
 
@@ -76,6 +86,8 @@ class Decision(BaseModel):
     program: ProgramContext
     decided_at: AwareDatetime = Field(description="the CAD time the decision is based on")
     override: Override | None = None
+    backup: Backup | None = Field(default=None,
+                                  description="set when the team requested police backup")
 
     @property
     def involves_team(self) -> bool:

@@ -7,6 +7,7 @@ from datetime import datetime
 from routing.availability import within_hours
 from routing.models import (
     Availability,
+    Backup,
     Decision,
     Destination,
     Mode,
@@ -145,4 +146,24 @@ def apply_override(decision: Decision, *, destination: Destination, by: str, rea
         "explanation": " ".join(factors), "not_served_reason": not_served,
         "override": Override(by=by, reason=reason, from_destination=decision.destination,
                              from_mode=decision.mode, at=at),
+    })
+
+
+def apply_backup(decision: Decision, *, by: str | None, reason: str | None,
+                 at: datetime) -> Decision:
+    """The team on scene requested police backup: a joint response from now on, the
+    earlier decision kept in the explanation. Applying it twice changes nothing."""
+    if decision.backup is not None:
+        return decision
+    who = f"team member {by}" if by else "the team"
+    why = f": {reason}" if reason else " (no reason given)"
+    step = (f"At {at.isoformat(timespec='seconds')} {who} on scene requested police backup"
+            f"{why}. The call is now a joint response (was {decision.destination.value}, "
+            f"{decision.mode.value}).")
+    factors = [*decision.factors, step]
+    return decision.model_copy(update={
+        "destination": Destination.joint, "mode": Mode.co_response, "factors": factors,
+        "explanation": " ".join(factors), "not_served_reason": None,
+        "backup": Backup(by=by, reason=reason, from_destination=decision.destination,
+                         from_mode=decision.mode, at=at),
     })

@@ -9,19 +9,21 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from adapters.generic import CallEvent
 from adapters.outbound import outbox_row
 from routing.models import Availability, Decision, Destination
-from routing.service import apply_override, decide_call
+from routing.service import apply_backup, apply_override, decide_call
 from rules.evaluate import CompiledPolicy
 from service.batch import Batch, Keys
 from service.errors import Conflict, NotFound
 from service.fold import CallState, apply_event, fold
+from service.followups import schedule_follow_up
+from service.history import history_in_batch
 from service.people import address_key, age_group, person_key
 from service.tables import as_utc, utcnow
 
@@ -78,15 +80,20 @@ def _same_decision(a: Decision, b: Decision) -> bool:
 
 
 def _record_decision(ctx: Batch, call: dict[str, Any], decision: dict[str, Any], *,
-                     cause: str, event_id: str | None) -> None:
+                     cause: str, event_id: str | None,
+                     history: dict[str, Any] | None = None) -> None:
     ctx.add_decision({
         "call_id": call["id"], "cause": cause, "event_id": event_id,
         "destination": decision["destination"], "policy_version": decision["policy_version"],
         "decision": call["decision"], "created_at": utcnow(),
     })
-    ctx.board(call["id"], "decision", _dumps({
+    message: dict[str, Any] = {
         "type": "decision", "call_id": call["id"], "cause": cause, "at": utcnow().isoformat(),
-        "call": call_summary(call), "decision": decision}))
+        "call": call_summary(call), "decision": decision}
+    if cause == "event" and history is not None:
+        # A new call: its repeat-contact history (service/history.py).
+        message["history"] = history
+    ctx.board(call["id"], "decision", _dumps(message))
     if ctx.webhook:
         # To the CAD's webhook, durable with the decision (adapters/outbound.py sends it).
         ctx.add_outbox(outbox_row(call, decision, cause=cause, event_id=event_id))
@@ -145,12 +152,23 @@ class IngestEvent:
                                           by=previous.override.by,
                                           reason=previous.override.reason,
                                           at=previous.override.at)
+            if previous and previous.backup and decision.basis != "exclusion":
+                # So does the team's request for police backup.
+                decision = apply_backup(decision, by=previous.backup.by,
+                                        reason=previous.backup.reason, at=previous.backup.at)
         decision_doc = decision.model_dump(mode="json")
         row = _call_row(call_id, self.source, ev.incident_id, state, decision_doc,
                         existing=call)
+        history = None
         if call is None:
             row.update(received_at=row["updated_at"], first_decided_at=row["updated_at"],
                        initial_destination=decision_doc["destination"])
+            if state.follow_up_of and (self.source == "liaison" or row["person_key"] is None):
+                # A follow-up is about the original call's person, whatever CAD that came from.
+                original = await ctx.call_by_id(state.follow_up_of)
+                if original is not None and original["person_key"]:
+                    row["person_key"] = original["person_key"]
+            history = await history_in_batch(ctx, row)
         ctx.save_call(row)
         response = {"call_id": call_id, "event_id": ev.event_id, "decision": decision_doc}
         ctx.add_event({
@@ -160,7 +178,8 @@ class IngestEvent:
             "response": _dumps(response),
         })
         if previous is None or not _same_decision(previous, decision):
-            _record_decision(ctx, row, decision_doc, cause="event", event_id=ev.event_id)
+            _record_decision(ctx, row, decision_doc, cause="event", event_id=ev.event_id,
+                             history=history)
         closing = state.closed_at is not None and (call is None or call["closed_at"] is None)
         kind = "call_closed" if closing else "call_updated"
         if call is not None or closing:
@@ -244,12 +263,34 @@ class StatusChange(BaseModel):
     safety_incident: bool = Field(default=False, description="when clearing: a team member "
                                   "was hurt or threatened")
     by: str | None = Field(default=None, max_length=120)
+    follow_up_at: AwareDatetime | None = Field(
+        default=None, description="when clearing: schedule a proactive follow-up for then")
+    follow_up_in_hours: float | None = Field(
+        default=None, gt=0, le=24 * 366,
+        description="when clearing: schedule a proactive follow-up this many hours on")
+    follow_up_note: str | None = Field(default=None, max_length=2000,
+                                       description="what the follow-up is for")
+
+    @model_validator(mode="after")
+    def _follow_up_when_clearing(self) -> StatusChange:
+        if self.follow_up_at is not None and self.follow_up_in_hours is not None:
+            raise ValueError("give follow_up_at or follow_up_in_hours, not both")
+        if self.status != "cleared" and (self.follow_up_at is not None
+                                         or self.follow_up_in_hours is not None):
+            raise ValueError("a follow-up is scheduled when clearing a call")
+        return self
+
+
+# Seconds between safety check-ins of a unit on scene (LIAISON_CHECKIN_INTERVAL_SECONDS).
+CHECKIN_INTERVAL_DEFAULT = 900.0
 
 
 @dataclass
 class ChangeStatus:
     call_id: str
     change: StatusChange
+    # A unit on scene is asked to check in this often (service/checkins.py); 0: never.
+    checkin_interval: float = CHECKIN_INTERVAL_DEFAULT
 
     def keys(self) -> Keys:
         return Keys(call_ids=[self.call_id])
@@ -276,12 +317,23 @@ class ChangeStatus:
             values[f"{new}_at"] = now  # the first time: what timeliness figures measure
         if self.change.unit:
             values["unit"] = self.change.unit
+        backup = None
         if new == "backup_requested":
-            values["backup_reason"] = self.change.note
+            # A second request keeps the first reason unless it gives one of its own.
+            values["backup_reason"] = self.change.note or call["backup_reason"]
+            backup = _backup_decision(call, self.change, at=now)
+            if backup is not None:
+                values.update(_decision_columns(backup))
+        if new == "on_scene" and self.checkin_interval > 0:
+            values["checkin_due_at"] = now + timedelta(seconds=self.checkin_interval)
         if new == "cleared":
             values["disposition"] = self.change.disposition
             values["outcome"] = self.change.outcome
             values["safety_incident"] = self.change.safety_incident
+            values["checkin_due_at"] = None
+        follow_up = None
+        if new == "cleared" and (self.change.follow_up_at or self.change.follow_up_in_hours):
+            follow_up = await schedule_follow_up(ctx, call, self.change, now=now)
         call.update(values)
         ctx.save_call(call)
         ctx.board(self.call_id, "status", _dumps({
@@ -290,9 +342,26 @@ class ChangeStatus:
             "disposition": call["disposition"], "note": self.change.note,
             "by": self.change.by, "call": call_summary(call),
         }))
+        if backup is not None:
+            # To the board, the dispatcher console and (with a webhook) the CAD.
+            _record_decision(ctx, call, backup, cause="backup", event_id=None)
         return {"call_id": self.call_id, "status": new, "previous": current,
                 "unit": call["unit"], "disposition": call["disposition"],
-                "allowed_next": list(TRANSITIONS[new])}
+                "allowed_next": list(TRANSITIONS[new]),
+                "checkin_due_at": (call["checkin_due_at"].isoformat()
+                                   if call["checkin_due_at"] else None),
+                "follow_up": follow_up}
+
+
+def _backup_decision(call: dict[str, Any], change: StatusChange,
+                     *, at: datetime) -> dict[str, Any] | None:
+    """The joint-response decision a backup request makes, or None when the call already
+    has one (a second request does not stack)."""
+    current = Decision.model_validate_json(call["decision"])
+    if current.backup is not None:
+        return None
+    reason = (change.note or "").strip() or None
+    return apply_backup(current, by=change.by, reason=reason, at=at).model_dump(mode="json")
 
 
 class OverrideRequest(BaseModel):

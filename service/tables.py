@@ -341,3 +341,33 @@ USER: Table = AppUser.__table__  # type: ignore[attr-defined]
 API_KEY: Table = ApiKey.__table__  # type: ignore[attr-defined]
 SESSION: Table = UserSession.__table__  # type: ignore[attr-defined]
 AUDIT: Table = AuditEntry.__table__  # type: ignore[attr-defined]
+
+
+class FollowUp(SQLModel, table=True):
+    """A proactive follow-up the team scheduled when clearing a call: due at `due_at`,
+    announced on the board once due, opened as a call of its own (channel `follow_up`,
+    `follow_up_of` the original), then completed or cancelled. See service/followups.py."""
+
+    __tablename__ = "follow_up"
+    __table_args__ = (Index("ix_follow_up_status_due_at", "status", "due_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    call_id: str = Field(max_length=40, index=True)  # the original call
+    due_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_by: str | None = Field(default=None, max_length=120)
+    note: str | None = Field(default=None, sa_type=Text)
+    status: str = Field(max_length=16)  # scheduled | opened | completed | cancelled
+    follow_up_call_id: str | None = Field(default=None, max_length=40)
+    # When the board was told it is due (follow_up_due), so it is told once.
+    announced_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    opened_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    completed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # Who completed or cancelled it, and why (cancelled) or how it went (completed).
+    closed_by: str | None = Field(default=None, max_length=120)
+    closed_note: str | None = Field(default=None, sa_type=Text)
+
+
+FOLLOW_UP: Table = FollowUp.__table__  # type: ignore[attr-defined]
+# The check-in sweeper's query (service/checkins.py): calls whose check-in is due.
+Index("ix_call_checkin_due_at", CALL.c.checkin_due_at)

@@ -20,10 +20,11 @@ from sqlalchemy import inspect, text
 from service.db import MIGRATE_LOCK_KEY, alembic_config, create_engine
 from tests.conftest import ROOT, event, start_subprocess
 
-HEAD = "0004"
-STEPS = 4  # migrations from an empty database to HEAD
+HEAD = "0005"
+STEPS = 5  # migrations from an empty database to HEAD
 TABLES = {"alembic_version", "call", "cad_event", "decision", "board_message", "cad_reject",
-          "outbox", "policy_version", "app_user", "api_key", "user_session", "audit_log"}
+          "outbox", "policy_version", "app_user", "api_key", "user_session", "audit_log",
+          "follow_up"}
 
 
 def migrate_cmd(url: str) -> list[str]:
