@@ -38,6 +38,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    column,
     extract,
     func,
     inspect,
@@ -45,13 +46,14 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    table,
     true,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.tables import CALL, as_utc
+from service.tables import CALL, UTCDateTime, as_utc
 
 TEAM = ("call_team", "joint")
 REASONS = ("off_hours", "units_busy", "override", "no_rule")
@@ -566,18 +568,22 @@ async def _overrides(conn: AsyncConnection, scope: Scope, column: Any) -> list[O
 
 
 async def _follow_ups(conn: AsyncConnection, scope: Scope, follow_up_calls: int) -> FollowUps:
+    """Follow-ups scheduled (created) and completed within the range, for live calls (of
+    the district). Before the follow_up table exists (migration 0005): follow-up calls."""
     has_table = await conn.run_sync(lambda sync: inspect(sync).has_table("follow_up"))
     if not has_table:
         return FollowUps(source="follow_up_calls", scheduled=follow_up_calls,
                          completed=follow_up_calls)
-    from sqlalchemy import column, table  # the table is the field workflow's (0005)
-
-    fu = table("follow_up", column("call_id"), column("created_at"), column("completed_at"),
-               column("status"))
-    joined = fu.join(CALL, CALL.c.id == fu.c.call_id)
-    q = select(func.count().label("scheduled"),
-               _count_if(fu.c.status == "completed").label("completed")).select_from(
-        joined).where(*scope.where())
+    fu = table("follow_up", column("call_id"), column("status"),
+               column("created_at", UTCDateTime()), column("completed_at", UTCDateTime()))
+    created = and_(fu.c.created_at >= scope.start, fu.c.created_at < scope.end)
+    completed = and_(fu.c.status == "completed", fu.c.completed_at >= scope.start,
+                     fu.c.completed_at < scope.end)
+    conds = [CALL.c.purpose == "live", or_(created, completed)]
+    if scope.district is not None:
+        conds.append(CALL.c.district == scope.district)
+    q = (select(_count_if(created).label("scheduled"), _count_if(completed).label("completed"))
+         .select_from(fu.join(CALL, CALL.c.id == fu.c.call_id)).where(*conds))
     r = (await conn.execute(q)).one()
     return FollowUps(source="follow_up_table", scheduled=r.scheduled, completed=r.completed)
 
