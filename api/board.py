@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
+from api.access import COOKIE, WS_UNAUTHENTICATED, Principal, Role, allow
+from service.auth import SessionLimits, session_principal
 from service.board import message_text, read_after
 
 router = APIRouter(tags=["board"])
@@ -16,7 +19,9 @@ SEND_TIMEOUT = 10.0
 
 
 @router.websocket("/v1/board")
-async def board(ws: WebSocket, after: int | None = Query(default=None, ge=0)) -> None:
+async def board(ws: WebSocket,
+                who: Annotated[Principal, allow(Role.call_team, Role.dispatcher, Role.supervisor)],
+                after: int | None = Query(default=None, ge=0)) -> None:
     rt = ws.app.state.runtime
     await ws.accept()
     # Subscribe before replaying: whatever commits meanwhile arrives on the queue, and
@@ -44,9 +49,12 @@ async def board(ws: WebSocket, after: int | None = Query(default=None, ge=0)) ->
     pumping = asyncio.create_task(pump())
     receiving = asyncio.create_task(_drain_client(ws))
     overflow = asyncio.create_task(sub.overflowed.wait())
+    ended = asyncio.create_task(_until_credentials_end(ws, who))
     try:
-        done, _ = await asyncio.wait({pumping, receiving, overflow},
+        done, _ = await asyncio.wait({pumping, receiving, overflow, ended},
                                      return_when=asyncio.FIRST_COMPLETED)
+        if ended in done and not receiving.done():
+            await ws.close(code=WS_UNAUTHENTICATED, reason="the session has ended")
         if overflow in done and not receiving.done():
             pumping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -61,11 +69,28 @@ async def board(ws: WebSocket, after: int | None = Query(default=None, ge=0)) ->
         pass
     finally:
         rt.hub.unsubscribe(sub)
-        for task in (pumping, receiving, overflow):
+        for task in (pumping, receiving, overflow, ended):
             task.cancel()
-        for task in (pumping, receiving, overflow):
+        for task in (pumping, receiving, overflow, ended):
             with contextlib.suppress(BaseException):
                 await task
+
+
+async def _until_credentials_end(ws: WebSocket, who: Principal) -> None:
+    """Return once the session (logout, idle, lifetime, disabled user) or the key
+    (revoked, expired) behind this connection is no longer good."""
+    rt = ws.app.state.runtime
+    limits = SessionLimits.from_settings(rt.settings)
+    token = ws.cookies.get(COOKIE)
+    header = ws.headers.get("authorization", "")
+    while True:
+        await asyncio.sleep(rt.settings.session_recheck_seconds)
+        if who.kind == "user" and token:
+            # Watching the board is not activity: it does not keep the session alive.
+            if await session_principal(rt.engine, token, limits, touch=False) is None:
+                return
+        elif who.kind == "key" and await rt.keys.principal(header[7:].strip()) is None:
+            return
 
 
 async def _drain_client(ws: WebSocket) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -13,10 +13,11 @@ from adapters.eido.emit import call_to_eido
 from adapters.eido.ingest import ingest, keep_reject
 from adapters.eido.mapping import MappingInvalid
 from adapters.eido.parse import EidoRejected, Issue
+from api.access import Principal, Role, allow
+from api.calls import Reader, readable_call
 from api.deps import RuntimeDep
 from service.errors import DomainError, Unavailable
 from service.ingest import DISPOSITIONS
-from service.queries import get_call
 
 log = logging.getLogger("liaison.api.eido")
 router = APIRouter(tags=["eido"])
@@ -59,7 +60,8 @@ async def _reject(rt: Any, request: Request, raw: bytes, errors: list[Issue],
         "application/json": {"schema": {"type": "object"}},
         EIDO_MEDIA_TYPE: {"schema": {"type": "object"}}}}},
 )
-async def post_eido(request: Request, rt: RuntimeDep) -> JSONResponse:
+async def post_eido(request: Request, rt: RuntimeDep,
+                    _who: Annotated[Principal, allow(Role.cad)]) -> JSONResponse:
     raw = await request.body()
     strict_arg = request.query_params.get("strict")
     strict = rt.settings.eido_strict
@@ -92,8 +94,9 @@ async def post_eido(request: Request, rt: RuntimeDep) -> JSONResponse:
     summary="A call as a NENA EIDO, its routing recommendation in a note",
     responses={200: {"content": {EIDO_MEDIA_TYPE: {}}}},
 )
-async def read_call_eido(call_id: str, rt: RuntimeDep) -> JSONResponse:
-    view = await get_call(rt.engine, call_id)
+async def read_call_eido(call_id: str, request: Request, rt: RuntimeDep,
+                         who: Reader) -> JSONResponse:
+    view = await readable_call(request, rt, call_id, who)
     document = call_to_eido(view, agency_id=rt.settings.eido_agency_id,
                             dispositions=DISPOSITIONS)
     return JSONResponse(document, media_type=EIDO_MEDIA_TYPE)

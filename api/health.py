@@ -3,10 +3,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from api.access import public
 from api.deps import RuntimeDep
 from service.db import ping
 
-router = APIRouter(prefix="/v1", tags=["health"])
+router = APIRouter(prefix="/v1", tags=["health"], dependencies=[public()])
 
 
 @router.get("/health", summary="Ready when the database answers and a policy is in force")

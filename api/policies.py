@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
+from api.access import Role, allow, principal_of, record
 from api.deps import RuntimeDep
 from api.errors import field_errors
 from routing.models import Availability, Decision
@@ -29,7 +30,8 @@ from rules.models import Action
 from service import policy_store as store
 from service.errors import Conflict, DomainError
 
-router = APIRouter(prefix="/v1/policies", tags=["policies"])
+router = APIRouter(prefix="/v1/policies", tags=["policies"],
+                   dependencies=[allow(Role.supervisor)])
 
 YAML_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/x-yaml",
               "text/plain")
@@ -106,9 +108,13 @@ async def validate(request: Request, rt: RuntimeDep) -> dict[str, Any]:
 async def create(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     document, body = await _document(request)
     _parse(document)
+    who = await principal_of(request)
+    # The author is who is logged in; what a body says of itself is not evidence.
     row = await store.create_draft(rt.engine, document,
-                                   author=str(body.get("author") or "unknown")[:120],
+                                   author=who.name if who else "unknown",
                                    comment=str(body.get("comment") or ""))
+    await record(request, who, "policy.create", target=store.label(row),
+                 detail={"version": store.label(row)})
     return _full(row)
 
 
@@ -176,23 +182,30 @@ async def publish(version: str, request: Request, rt: RuntimeDep) -> dict[str, A
     if not ok:
         raise Conflict(f"{store.label(row)} is not published: a test case fails",
                        failed=[r for r in results if not r["passed"]])
+    who = await principal_of(request)
     if req.at is not None and req.at > datetime.now(req.at.tzinfo):
         row = await store.schedule(rt.engine, row.id, req.at)
+        await record(request, who, "policy.schedule", target=store.label(row),
+                     detail={"version": store.label(row)})
         return {**store.summary(row), "scheduled": True, "in_force": rt.policy.compiled.version}
     row = await store.publish(rt.engine, row.id, from_status=(store.DRAFT,))
     rt.policy.adopt(row)
+    await record(request, who, "policy.publish", target=store.label(row),
+                 detail={"version": store.label(row)})
     return {**store.summary(row), "scheduled": False, "in_force": rt.policy.compiled.version}
 
 
 @router.post("/{version}/rollback", summary="Re-publish an earlier (superseded) version; the "
                                             "published one becomes superseded")
-async def rollback(version: str, rt: RuntimeDep) -> dict[str, Any]:
+async def rollback(version: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
     row = await store.get_version(rt.engine, version)
     if row.status != store.SUPERSEDED:
         raise Conflict(f"{store.label(row)} is {row.status}; only a superseded version can "
                        "be rolled back to")
     row = await store.publish(rt.engine, row.id, from_status=(store.SUPERSEDED,))
     rt.policy.adopt(row)
+    await record(request, await principal_of(request), "policy.rollback",
+                 target=store.label(row), detail={"version": store.label(row)})
     return {**store.summary(row), "in_force": rt.policy.compiled.version}
 
 

@@ -14,13 +14,15 @@ from adapters.eido.ingest import ingest as eido_ingest
 from adapters.eido.mapping import MappingInvalid
 from adapters.eido.parse import EidoRejected
 from adapters.generic import CallEvent
+from api.access import Role, allow
 from api.deps import RuntimeDep
 from api.errors import field_errors
 from service.errors import Conflict, Unavailable
 from service.ingest import IngestEvent
 from service.rejects import get_reject, list_rejects
 
-router = APIRouter(prefix="/v1/cad/rejects", tags=["cad"])
+router = APIRouter(prefix="/v1/cad/rejects", tags=["cad"],
+                   dependencies=[allow(Role.supervisor)])
 # Ids are 64-bit database integers: a larger number is a 422, not a database error.
 ID_MAX = 2**63 - 1
 RejectId = Annotated[int, Path(ge=1, le=ID_MAX)]

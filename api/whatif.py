@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from api.access import Role, allow
 from api.deps import RuntimeDep
 from rules.evaluate import compile_policy
 from rules.simulate import ServiceTimes, ServiceTimesInvalid, parse_service_times
@@ -22,7 +23,7 @@ from service import policy_store as store
 from service.errors import Conflict, DomainError, NotFound
 from service.whatif import WhatIfJob
 
-router = APIRouter(tags=["what-if"])
+router = APIRouter(tags=["what-if"], dependencies=[allow(Role.supervisor)])
 
 
 class InvalidWhatIf(DomainError):

@@ -15,10 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.eido.subscriber import EidoSubscriber
 from adapters.outbound import DeliveryWorker
 from service import policy_store
+from service.auth import KeyCache
 from service.board import BoardHub
 from service.bus import PostgresListener
+from service.checkins import FieldSweeper
 from service.db import create_engine, migrate
 from service.policy import PolicyHolder
+from service.ratelimit import LoginThrottle, RateLimiter
 from service.settings import Settings
 from service.stopping import StepGuard
 from service.whatif import WhatIfJobs
@@ -37,9 +40,13 @@ class Runtime:
     writer: Writer
     hub: BoardHub
     listener: PostgresListener | None
+    keys: KeyCache  # API keys seen lately (service/auth.py)
+    key_limiter: RateLimiter  # requests per API key
+    login_throttle: LoginThrottle  # failed logins, per name and address
     delivery: DeliveryWorker | None = None  # with a CAD webhook configured
     eido_subscriber: EidoSubscriber | None = None  # with an EIDO service to subscribe to
     whatif: WhatIfJobs = field(default_factory=WhatIfJobs)  # in memory: lost on restart
+    sweeper: FieldSweeper | None = None  # missed check-ins, due follow-ups
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -83,14 +90,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                   policy=policy)
         if subscriber:
             await subscriber.start()
-        app.state.runtime = Runtime(settings, engine, policy, writer, hub, listener, delivery,
-                                    eido_subscriber=subscriber)
+        sweeper = FieldSweeper(writer, every=settings.field_sweep_seconds,
+                               checkin_interval=settings.checkin_interval_seconds)
+        sweeper.start()
+        app.state.runtime = Runtime(
+            settings, engine, policy, writer, hub, listener, keys=KeyCache(engine),
+            key_limiter=RateLimiter(settings.rate_limit_key_rate, settings.rate_limit_key_burst),
+            login_throttle=LoginThrottle.from_settings(settings), delivery=delivery,
+            eido_subscriber=subscriber, sweeper=sweeper)
         log.info("Liaison ready: policy %s, database %s", policy.compiled.version,
                  engine.url.render_as_string(hide_password=True))
         try:
             yield
         finally:
             await app.state.runtime.whatif.stop()
+            await sweeper.stop()
             if subscriber:
                 await subscriber.stop()
             if listener:

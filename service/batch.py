@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.tables import BOARD, CAD_EVENT, CALL, DECISION, OUTBOX, REJECT, utcnow
+from service.tables import AUDIT, BOARD, CAD_EVENT, CALL, DECISION, OUTBOX, REJECT, utcnow
 
 _CALL_COLUMNS = [c.name for c in CALL.columns]
 _UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam("_id"))
@@ -54,6 +54,7 @@ class Batch:
     _decisions: list[dict[str, Any]] = field(default_factory=list)
     _board: list[dict[str, Any]] = field(default_factory=list)
     _outbox: list[dict[str, Any]] = field(default_factory=list)
+    _audit: list[dict[str, Any]] = field(default_factory=list)
     _busy: int | None = None
 
     # -- reads ------------------------------------------------------------------------
@@ -153,6 +154,9 @@ class Batch:
         """Queue a webhook delivery; the database gives it its id (the sequence) at flush."""
         self._outbox.append(row)
 
+    def add_audit(self, row: dict[str, Any]) -> None:
+        self._audit.append(row)
+
     @property
     def board_rows(self) -> int:
         return len(self._board)
@@ -174,6 +178,8 @@ class Batch:
             await conn.execute(insert(CAD_EVENT), self._events)
         if self._decisions:
             await conn.execute(insert(DECISION), self._decisions)
+        if self._audit:
+            await conn.execute(insert(AUDIT), self._audit)
         if self._outbox:
             # In decision order, so a call's outbox ids increase as its decisions did.
             await conn.execute(insert(OUTBOX), self._outbox)

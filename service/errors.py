@@ -32,3 +32,13 @@ class Conflict(DomainError):
 class Unavailable(DomainError):
     status = 503
     code = "unavailable"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from service.client_auth import auth_headers
+
 
 def _fail(message: str) -> int:
     print(f"liaison rejects: {message}", file=sys.stderr)
@@ -35,7 +37,8 @@ def rejects_command(action: str, *, url: str, reject_id: int | None = None,
         except (OSError, ValueError) as exc:
             return _fail(f"cannot read {corrected_file}: {exc}")
     try:
-        with httpx.Client(base_url=url.rstrip("/"), timeout=30) as client:
+        with httpx.Client(base_url=url.rstrip("/"), timeout=30,
+                          headers=auth_headers()) as client:
             if action == "list":
                 page = _get(client, "/v1/cad/rejects", source=source, limit=limit)
                 print(f"{page['count']} rejected input(s); newest first")

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from service.client_auth import auth_headers
+
 COMMANDS = ("list", "show", "create", "validate", "test", "publish", "rollback", "diff",
             "dry-run")
 
@@ -54,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     """Run one workbench command; 0 done, 1 refused (invalid, tests failing), 2 not reached."""
     cmd = args.policy_command
     try:
-        with httpx.Client(base_url=args.url.rstrip("/"), timeout=60) as client:
+        with httpx.Client(base_url=args.url.rstrip("/"), timeout=60,
+                          headers=auth_headers()) as client:
             return _run(client, cmd, args)
     except OSError as exc:
         print(f"liaison policy {cmd}: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.outbound import call_deliveries
 from service.errors import NotFound
+from service.history import history_of
 from service.tables import BOARD, CAD_EVENT, CALL, DECISION, as_utc
 
 
@@ -32,12 +33,24 @@ async def get_call(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
             select(d.cause, d.event_id, d.decision, d.created_at)
             .where(d.call_id == call_id).order_by(d.id))).all()
         deliveries = await call_deliveries(conn, call_id)
+        # Repeat contact: earlier calls about the person, else at the address.
+        history = await history_of(conn, dict(row))
     call = {k: row[k] for k in ("id", "source", "incident_id", "channel", "nature_code",
                                 "nature_text", "narrative", "priority", "team_status", "unit",
-                                "disposition", "destination", "mode", "category")}
+                                "disposition", "destination", "mode", "category", "purpose",
+                                "age_group", "referred_by", "referred_unit", "follow_up_of",
+                                "outcome", "backup_reason", "safety_incident",
+                                "checkins_missed")}
     call["location"] = {k: row[k] for k in ("address", "district", "lat", "lon")}
     call["flags"] = json.loads(row["flags"])
-    for k in ("opened_at", "last_event_at", "closed_at", "updated_at"):
+    # Personal details; service/visibility.py withholds them from those who need not see.
+    call["person"] = json.loads(row["person"]) if row["person"] else None
+    referral = json.loads(row["referral"]) if row["referral"] else {}
+    call["referral_consent"] = referral.get("consent")
+    call["referral_contact"] = referral.get("contact")
+    for k in ("opened_at", "last_event_at", "closed_at", "updated_at", "assigned_at",
+              "en_route_at", "on_scene_at", "backup_requested_at", "cleared_at",
+              "checkin_due_at"):
         call[k] = as_utc(row[k]).isoformat() if row[k] else None
     return {
         "call": call,
@@ -49,6 +62,7 @@ async def get_call(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
         "timeline": [{"seq": seq, **json.loads(body)} for seq, body in board],
         # Its decisions' webhook deliveries to the CAD, and where each one stands.
         "deliveries": deliveries,
+        "history": history,
     }
 
 

@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     # (ws:// or wss://) to subscribe to for new incidents; empty subscribes to none. The
     # subscription period asked for (renewed before it runs out). After a drop or a
     # refusal, reconnects wait base·2^n seconds, at most the cap, with jitter.
+    # Sessions of people logged in to the pages (service/auth.py): ended after this long
+    # without a request, and at the latest this long after login. The cookie is Secure
+    # when the request came over TLS (or LIAISON_COOKIE_SECURE=true behind a proxy).
+    session_idle_minutes: float = Field(default=30.0, gt=0)
+    session_max_hours: float = Field(default=12.0, gt=0)
+    cookie_secure: bool | None = None
+    # How often an open board websocket re-checks that its session is still alive.
+    session_recheck_seconds: float = Field(default=15.0, gt=0)
+    # When a CAD key is rotated, the old key keeps working this long beside the new one.
+    key_rotation_grace_hours: float = Field(default=24.0, ge=0)
     eido_subscribe: str = ""
     eido_subscribe_expires: int = Field(default=3600, gt=0)
     eido_subscribe_backoff_base: float = Field(default=1.0, gt=0)
@@ -75,6 +85,11 @@ class Settings(BaseSettings):
     login_lockout_seconds: float = Field(default=900.0, gt=0)
     # The address limit is wider: many people may share one (a dispatch floor's NAT).
     login_address_lockout_after: int = Field(default=20, ge=1)
+    # Field workflow (service/checkins.py): a unit on scene is asked to check in every
+    # checkin_interval_seconds (0: no check-ins); the sweeper looks for missed check-ins
+    # and newly due follow-ups every field_sweep_seconds.
+    checkin_interval_seconds: float = Field(default=900.0, ge=0)
+    field_sweep_seconds: float = Field(default=5.0, gt=0)
 
     @property
     def is_postgres(self) -> bool:

@@ -28,9 +28,12 @@ import httpx
 import pytest
 import pytest_asyncio
 import uvicorn
+import websockets
 
 from service.app import create_app
+from service.auth import Role
 from service.settings import Settings
+from tests.credentials import Credentials, RoleAuth, credentials_for, make_credentials
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -116,7 +119,9 @@ class Server:
     base_url: str
     ws_url: str
     app: Any
+    # Authenticated for every route: each request carries a key whose role the route allows.
     client: httpx.AsyncClient
+    creds: Credentials
 
     @property
     def runtime(self) -> Any:
@@ -124,6 +129,12 @@ class Server:
 
     async def post_event(self, **fields: Any) -> httpx.Response:
         return await self.client.post("/v1/cad/events", json=event(**fields))
+
+    def connect_board(self, query: str = "", role: Role = Role.supervisor,
+                      **kw: Any) -> Any:
+        """A websocket to the board, as `role` (a key of that role)."""
+        return websockets.connect(f"{self.ws_url}/v1/board{query}",
+                                  additional_headers=self.creds.bearer(role), **kw)
 
 
 @contextlib.asynccontextmanager
@@ -145,9 +156,11 @@ async def running_server(settings: Settings) -> AsyncIterator[Server]:
             raise TimeoutError("uvicorn did not start")
         await asyncio.sleep(0.02)
     base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    creds = await make_credentials(app.state.runtime.engine)
+    async with httpx.AsyncClient(base_url=base, timeout=30,
+                                 auth=RoleAuth(app, creds)) as client:
         try:
-            yield Server(base, f"ws://127.0.0.1:{port}", app, client)
+            yield Server(base, f"ws://127.0.0.1:{port}", app, client, creds)
         finally:
             server.should_exit = True
             await asyncio.wait_for(task, 30)
@@ -197,6 +210,24 @@ class Subprocess:
     base_url: str
     ws_url: str
     log_path: Path
+    creds: Credentials | None = None
+
+    def client(self, **kw: Any) -> httpx.AsyncClient:
+        """An async client authenticated for every route (see tests/credentials.py)."""
+        assert self.creds is not None
+        return httpx.AsyncClient(base_url=self.base_url, auth=RoleAuth(route_app(), self.creds),
+                                 **{"timeout": 30, **kw})
+
+    def env(self, role: Role) -> dict[str, str]:
+        """The environment for a `liaison` command acting as `role`."""
+        assert self.creds is not None
+        return {**os.environ, "LIAISON_TOKEN": self.creds.keys[role]}
+
+    def connect_board(self, query: str = "", role: Role = Role.supervisor,
+                      **kw: Any) -> Any:
+        assert self.creds is not None
+        return websockets.connect(f"{self.ws_url}/v1/board{query}",
+                                  additional_headers=self.creds.bearer(role), **kw)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -215,8 +246,26 @@ class Subprocess:
         return self.log_path.read_text(errors="replace")
 
 
+_ROUTE_APP: Any = None
+
+
+def route_app() -> Any:
+    """An app built only to read its route table (which roles each route allows)."""
+    global _ROUTE_APP
+    if _ROUTE_APP is None:
+        _ROUTE_APP = create_app(Settings())
+    return _ROUTE_APP
+
+
+def _in_thread(coro: Any) -> Any:
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def start_subprocess(database_url: str, tmp_path: Path, *, extra: list[str] | None = None,
-                     port: int | None = None) -> Subprocess:
+                     port: int | None = None, creds: Credentials | None = None
+                     ) -> Subprocess:
+    """`creds`: the ones an earlier server on the same database made (else new ones)."""
     port = port or free_port()
     log_path = tmp_path / f"serve-{port}.log"
     cmd = [sys.executable, "-m", "service.cli", "serve", "--port", str(port),
@@ -230,6 +279,7 @@ def start_subprocess(database_url: str, tmp_path: Path, *, extra: list[str] | No
             raise RuntimeError(f"liaison serve exited early:\n{sp.log()}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{sp.base_url}/v1/health", timeout=2).status_code == 200:
+                sp.creds = creds or _in_thread(credentials_for(database_url))
                 return sp
         time.sleep(0.1)
     sp.kill()

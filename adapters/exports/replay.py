@@ -22,6 +22,7 @@ from typing import Any, TextIO
 import httpx
 
 from adapters.exports.mapping import Mapped, Mapper
+from service.client_auth import auth_headers
 
 NONE = "(none)"
 EVENTS_PATH = "/v1/cad/events"
@@ -248,7 +249,8 @@ async def replay_export(path: Path, mapper: Mapper, *, url: str, rate: float | N
     # They share one TLS context: building one reads the CA bundle (~20 ms each).
     tls = httpx.create_ssl_context()
     clients = [httpx.AsyncClient(base_url=url, timeout=30, verify=tls,
-                                 limits=httpx.Limits(max_connections=1))
+                                 limits=httpx.Limits(max_connections=1),
+                                 headers=auth_headers())
                for _ in range(max(1, concurrency))]
     async with contextlib.AsyncExitStack() as stack:
         for c in clients:

@@ -26,6 +26,7 @@ from adapters.exports.mapping import ExportError, Mapper
 from adapters.exports.profile import ProfileInvalid, resolve_profile, shipped_profiles
 from rules.load import PolicyInvalid, load_default_policy, load_policy_file, load_policy_text
 from rules.models import Policy
+from service.client_auth import auth_headers
 
 if TYPE_CHECKING:
     from rules.simulate import SimCall, WhatIfReport
@@ -143,7 +144,8 @@ def _baseline(args: argparse.Namespace) -> Policy:
     if args.baseline:
         return load_policy_file(args.baseline)
     try:
-        with httpx.Client(base_url=args.url.rstrip("/"), timeout=10) as client:
+        with httpx.Client(base_url=args.url.rstrip("/"), timeout=10,
+                          headers=auth_headers()) as client:
             versions = client.get("/v1/policies").raise_for_status().json()["versions"]
             published = next(v["label"] for v in versions if v["status"] == "published")
             text = client.get(f"/v1/policies/{published}",

@@ -216,7 +216,7 @@ async def test_every_decision_and_change_reaches_the_cad_signed_and_in_order(
         assert first.body["decision"]["destination"] == "call_team"
         assert the_cad.delivered(a)[1].body["decision"]["destination"] == "police"
         assert the_cad.delivered(b)[1].body["event_id"] is None
-        assert the_cad.delivered(b)[1].body["decision"]["override"]["by"] == "disp-7"
+        assert the_cad.delivered(b)[1].body["decision"]["override"]["by"] == "test-supervisor"
         h = first.headers
         assert h["liaison-delivery-id"] == first.delivery_id
         assert h["liaison-sequence"] == str(first.sequence)

@@ -25,7 +25,7 @@ async def recv_until(ws: Any, n: int, wait: float = 10.0) -> list[dict[str, Any]
 
 
 async def test_a_posted_call_arrives_with_its_decision(server: Server) -> None:
-    async with websockets.connect(f"{server.ws_url}/v1/board") as ws:
+    async with server.connect_board() as ws:
         r = await server.post_event(nature_code="VAG", nature_text="Panhandler")
         msg = await recv(ws)
     assert msg["type"] == "decision"
@@ -39,7 +39,7 @@ async def test_a_posted_call_arrives_with_its_decision(server: Server) -> None:
 async def test_replay_after_n_then_live_without_gaps_or_repeats(server: Server) -> None:
     first = [await server.post_event() for _ in range(5)]
     assert all(r.status_code == 202 for r in first)
-    async with websockets.connect(f"{server.ws_url}/v1/board?after=0") as ws:
+    async with server.connect_board(f"?after=0") as ws:
         replayed = await recv_until(ws, 5)
         seqs = [m["seq"] for m in replayed]
         assert seqs == sorted(seqs) and len(set(seqs)) == 5
@@ -47,7 +47,7 @@ async def test_replay_after_n_then_live_without_gaps_or_repeats(server: Server) 
         cut = seqs[2]
     # Reconnect from the middle while new calls keep coming in.
     posting = asyncio.gather(*(server.post_event() for _ in range(20)))
-    async with websockets.connect(f"{server.ws_url}/v1/board?after={cut}") as ws:
+    async with server.connect_board(f"?after={cut}") as ws:
         await posting
         got = await recv_until(ws, 2 + 20)
         with pytest.raises(TimeoutError):
@@ -57,7 +57,7 @@ async def test_replay_after_n_then_live_without_gaps_or_repeats(server: Server) 
 
 
 async def test_updates_status_and_close_are_pushed(server: Server) -> None:
-    async with websockets.connect(f"{server.ws_url}/v1/board") as ws:
+    async with server.connect_board() as ws:
         ev = event()
         call_id = (await server.client.post("/v1/cad/events", json=ev)).json()["call_id"]
         await server.client.post(f"/v1/calls/{call_id}/status",
@@ -76,7 +76,7 @@ async def test_updates_status_and_close_are_pushed(server: Server) -> None:
 
 
 async def test_many_clients_see_the_same_feed(server: Server) -> None:
-    clients = [await websockets.connect(f"{server.ws_url}/v1/board") for _ in range(20)]
+    clients = [await server.connect_board() for _ in range(20)]
     try:
         await asyncio.gather(*(server.post_event() for _ in range(10)))
         feeds = await asyncio.gather(*(recv_until(c, 10) for c in clients))
@@ -118,11 +118,11 @@ async def test_hub_marks_a_subscriber_that_falls_behind(database_url: str) -> No
 
 async def test_a_client_that_falls_behind_gets_resync_and_others_go_on(server: Server) -> None:
     hub = server.runtime.hub
-    slow = await websockets.connect(f"{server.ws_url}/v1/board")
+    slow = await server.connect_board()
     await server.post_event()
     last = (await recv(slow))["seq"]
     (slow_sub,) = hub.subscribers
-    other = await websockets.connect(f"{server.ws_url}/v1/board")
+    other = await server.connect_board()
     try:
         # The slow client's server-side queue overflows (the hub test above shows when).
         slow_sub.overflowed.set()
@@ -140,7 +140,7 @@ async def test_a_client_that_falls_behind_gets_resync_and_others_go_on(server: S
 
 
 async def test_departed_clients_are_noticed(server: Server) -> None:
-    ws = await websockets.connect(f"{server.ws_url}/v1/board")
+    ws = await server.connect_board()
     await server.post_event()
     await recv(ws)
     assert len(server.runtime.hub.subscribers) == 1

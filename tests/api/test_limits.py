@@ -144,19 +144,19 @@ async def test_a_content_length_that_is_not_a_number_is_400(small: Server) -> No
 
 
 async def test_board_closes_a_client_that_sends_too_much_with_1009(small: Server) -> None:
-    async with websockets.connect(f"{small.ws_url}/v1/board") as ws:
+    async with small.connect_board() as ws:
         await ws.send("ping")  # small messages are ignored
         await ws.send("x" * 2000)
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     # Binary too; and the board keeps serving others.
-    async with websockets.connect(f"{small.ws_url}/v1/board") as ws:
+    async with small.connect_board() as ws:
         await ws.send(b"\0" * 2000)
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
-    async with websockets.connect(f"{small.ws_url}/v1/board") as ws:
+    async with small.connect_board() as ws:
         r = await small.post_event()
         msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert msg["call_id"] == r.json()["call_id"]
@@ -170,7 +170,7 @@ async def test_liaison_serve_caps_websocket_messages(tmp_path: Path) -> None:
     sp = await asyncio.to_thread(start_subprocess,
                                  f"sqlite+aiosqlite:///{tmp_path / 's.db'}", tmp_path)
     try:
-        async with websockets.connect(f"{sp.ws_url}/v1/board", max_size=None) as ws:
+        async with sp.connect_board(max_size=None) as ws:
             await ws.send("x" * (65 * 1024))
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 10)

@@ -129,7 +129,7 @@ async def test_publish_rollback_diff_and_export(server: Server) -> None:
                                            "comment": "new description"})
     assert r.status_code == 201, r.text
     draft = r.json()
-    assert draft["status"] == "draft" and draft["author"] == "sup-1"
+    assert draft["status"] == "draft" and draft["author"] == "test-supervisor"
     assert "+  description: Version two." in draft["diff_from_parent"]
     assert draft["parent_id"] == 1
 

@@ -166,7 +166,7 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_event(database_url: str,
         before = await health(second.base_url)
         board_seq = before["board_seq"]
         assert board_seq > 0
-        async with websockets.connect(f"{second.ws_url}/v1/board?after={board_seq}") as ws:
+        async with second.connect_board(f"?after={board_seq}") as ws:
             retried = list(burst.acked.values())
             answers = await post_all(second.base_url, [body for body, _ in retried])
             for (body, resp), r in zip(retried, answers, strict=True):

@@ -75,7 +75,7 @@ class Board:
 @contextlib.asynccontextmanager
 async def board(sp: Subprocess, after: int | None = None) -> AsyncIterator[Board]:
     query = "" if after is None else f"?after={after}"
-    async with websockets.connect(f"{sp.ws_url}/v1/board{query}") as ws:
+    async with sp.connect_board(query) as ws:
         b = Board(ws)
         try:
             yield b

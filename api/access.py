@@ -1,0 +1,119 @@
+"""Every route says who may use it: `allow(Role.x, ...)` or `public()`.
+
+A request names itself with `Authorization: Bearer lk_<id>.<secret>` (an API key) or the
+`liaison_session` cookie (a person logged in to the pages). No credentials: 401. The
+wrong role: 403, saying only which roles may, and nothing about the thing asked for.
+Websockets are checked the same way before they are accepted (closed with 4401/4403).
+tests/api/test_access.py walks the route table and fails on a route without a
+declaration.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, WebSocketException
+from starlette.requests import HTTPConnection
+
+from service import audit
+from service.auth import Principal, Role, SessionLimits, session_principal
+from service.errors import DomainError, Forbidden, Unauthenticated
+from service.ratelimit import TooManyRequests
+
+__all__ = ["COOKIE", "Principal", "Role", "allow", "public", "principal_of"]
+
+COOKIE = "liaison_session"
+WS_UNAUTHENTICATED = 4401
+WS_FORBIDDEN = 4403
+
+
+def client_address(conn: HTTPConnection) -> str | None:
+    return conn.client.host if conn.client else None
+
+
+async def principal_of(conn: HTTPConnection, *, touch: bool = True) -> Principal | None:
+    """Who sent this request, or None without credentials. Bad credentials raise."""
+    cached = conn.scope.get("liaison.principal")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    rt = conn.app.state.runtime
+    header = conn.headers.get("authorization", "")
+    who: Principal | None = None
+    if header[:7].lower() == "bearer ":
+        who = await rt.keys.principal(header[7:].strip())
+        if who is None:
+            raise Unauthenticated("the API key is unknown, revoked or expired")
+        wait = rt.key_limiter.take(who.id)
+        if wait is not None:
+            raise TooManyRequests("too many requests with this key", retry_after=wait)
+    elif token := conn.cookies.get(COOKIE):
+        who = await session_principal(rt.engine, token,
+                                      SessionLimits.from_settings(rt.settings), touch=touch)
+        if who is None:
+            raise Unauthenticated("your session has ended; log in again")
+    if who is not None:
+        conn.scope["liaison.principal"] = who
+    return who
+
+
+async def record(conn: HTTPConnection, who: Principal | None, action: str, *,
+                 outcome: str = "ok", call_id: str | None = None, target: str | None = None,
+                 detail: dict[str, Any] | None = None) -> None:
+    """Append to the audit log (through the writer: ordered, durable before we answer)."""
+    rt = conn.app.state.runtime
+    row = audit.entry(actor=who.actor if who else "anonymous",
+                      role=who.role.value if who else None, address=client_address(conn),
+                      action=action, outcome=outcome, call_id=call_id, target=target,
+                      detail=detail)
+    await rt.writer.submit(audit.RecordAudit([row]))
+
+
+class Access:
+    """The dependency `allow()` makes; its `roles` are what the route-table test reads."""
+
+    def __init__(self, roles: tuple[Role, ...]) -> None:
+        self.roles = roles
+
+    async def __call__(self, conn: HTTPConnection) -> Principal:
+        websocket = conn.scope["type"] == "websocket"
+        try:
+            who = await principal_of(conn)
+        except DomainError as exc:
+            if websocket:
+                raise WebSocketException(WS_UNAUTHENTICATED, exc.message) from exc
+            raise
+        if who is None:
+            if websocket:
+                raise WebSocketException(WS_UNAUTHENTICATED, "log in first")
+            raise Unauthenticated("log in, or send an API key (Authorization: Bearer …)")
+        if who.role not in self.roles:
+            await record(conn, who, "access.denied", outcome="denied",
+                         target=f"{conn.scope.get('method', 'WS')} {conn.url.path}"[:200])
+            allowed = [r.value for r in self.roles]
+            if websocket:
+                raise WebSocketException(WS_FORBIDDEN, "not allowed for your role")
+            raise Forbidden("not allowed for your role", allowed_roles=allowed)
+        return who
+
+
+class Public:
+    """Declares a route open to anyone (health, login, static assets)."""
+
+    roles: tuple[Role, ...] = ()
+
+    async def __call__(self) -> None:
+        return None
+
+
+def allow(*roles: Role) -> Any:
+    """`dependencies=[allow(Role.x)]`, or `who: Annotated[Principal, allow(Role.x)]`."""
+    if not roles:
+        raise ValueError("allow() needs at least one role; use public() for open routes")
+    return Depends(Access(tuple(roles)))
+
+
+def public() -> Any:
+    return Depends(Public())
+
+
+Supervisor = Annotated[Principal, allow(Role.supervisor)]

@@ -1,0 +1,53 @@
+"""The audit log, for supervisors: query by person, call and time; export as JSON lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api.access import Supervisor, record
+from api.deps import RuntimeDep
+from service import audit
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+def _filters(actor: str | None, call_id: str | None, action: str | None,
+             since: datetime | None, until: datetime | None) -> dict[str, Any]:
+    return {"actor": actor, "call_id": call_id, "action": action, "since": since,
+            "until": until}
+
+
+Actor = Annotated[str | None, Query(max_length=120, description="a username or key:<id>")]
+CallId = Annotated[str | None, Query(max_length=40)]
+Action = Annotated[str | None, Query(max_length=64, description="e.g. call.read, login.failed")]
+Since = Annotated[datetime | None, Query(alias="from")]
+Until = Annotated[datetime | None, Query(alias="to")]
+
+
+@router.get("", summary="Audit entries, oldest first (page with after_id)")
+async def query(who: Supervisor, request: Request, rt: RuntimeDep, actor: Actor = None,
+                call_id: CallId = None, action: Action = None, since: Since = None,
+                until: Until = None, after_id: Annotated[int | None, Query(ge=0)] = None,
+                limit: Annotated[int, Query(ge=1, le=2000)] = 500
+                ) -> list[audit.AuditRecord]:
+    await record(request, who, "audit.read")
+    return await audit.search(rt.engine, **_filters(actor, call_id, action, since, until),
+                              after_id=after_id, limit=limit)
+
+
+@router.get("/export.jsonl", summary="Every matching entry as JSON lines",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"application/x-ndjson": {}}}})
+async def export(who: Supervisor, request: Request, rt: RuntimeDep, actor: Actor = None,
+                 call_id: CallId = None, action: Action = None, since: Since = None,
+                 until: Until = None) -> StreamingResponse:
+    await record(request, who, "audit.export", detail={"format": "jsonl"})
+    lines = audit.export_lines(rt.engine, **_filters(actor, call_id, action, since, until))
+    return StreamingResponse(lines, media_type="application/x-ndjson",
+                             headers={"content-disposition": 'attachment; filename="audit.jsonl"'})
+
+

@@ -1,0 +1,123 @@
+"""Real credentials for tests: an API key per role and a person per role, made in the
+test's database, and an httpx auth that picks, for each request, a key whose role the
+route allows (the route table says which). Tests about access itself use their own
+clients with one credential at a time."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi.routing import iter_route_contexts
+from starlette.routing import compile_path
+
+from service.auth import PEOPLE_ROLES, Role, add_user, create_key
+from service.db import create_engine
+from service.errors import Conflict
+
+# Where a route allows several roles, the first of these is used: supervisors see whole
+# calls, which is what most tests look at.
+PREFERENCE = (Role.supervisor, Role.cad, Role.call_team, Role.dispatcher, Role.officer,
+              Role.analyst)
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Credentials:
+    keys: dict[Role, str] = field(default_factory=dict)
+    users: dict[Role, str] = field(default_factory=dict)  # role -> username
+    password: str = PASSWORD
+
+    def bearer(self, role: Role) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.keys[role]}"}
+
+
+async def make_credentials(engine: Any) -> Credentials:
+    creds = Credentials()
+    for role in Role:
+        token, _ = await create_key(engine, f"test-{role.value}", role=role, source="*")
+        creds.keys[role] = token
+    for role in PEOPLE_ROLES:
+        name = f"test-{role.value}"
+        # A second server on the same database finds them made already.
+        with contextlib.suppress(Conflict):
+            await add_user(engine, name, role, PASSWORD, officer_id=f"badge-{role.value}"
+                           if role is Role.officer else None)
+        creds.users[role] = name
+    return creds
+
+
+async def credentials_for(database_url: str) -> Credentials:
+    """For a database a subprocess has migrated."""
+    engine = create_engine(database_url)
+    try:
+        return await make_credentials(engine)
+    finally:
+        await engine.dispose()
+
+
+@dataclass(frozen=True)
+class RouteEntry:
+    path: str
+    methods: frozenset[str] | None  # None: a websocket or a mount
+    regex: Any
+    route: Any  # the route as declared, with its dependencies
+
+
+def route_table(app: Any) -> list[RouteEntry]:
+    """Every route the app serves, with its full path (FastAPI includes routers lazily)."""
+    table = []
+    for ctx in iter_route_contexts(app.routes):
+        path = ctx.path or ""
+        methods = getattr(ctx.original_route, "methods", None)
+        regex, _, _ = compile_path(path) if path else (None, None, None)
+        table.append(RouteEntry(path, frozenset(methods) if methods else None, regex,
+                                ctx.original_route))
+    return table
+
+
+_TABLES: dict[int, list[RouteEntry]] = {}
+
+
+def allowed_roles(app: Any, method: str, path: str) -> tuple[Role, ...]:
+    table = _TABLES.setdefault(id(app), route_table(app))
+    for entry in table:
+        if entry.regex is not None and entry.regex.match(path) and (
+                entry.methods is None or method in entry.methods):
+            return route_roles(entry.route)
+    return ()
+
+
+def route_roles(route: Any) -> tuple[Role, ...]:
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return ()
+    roles: tuple[Role, ...] = ()
+    stack = list(dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        found = getattr(dep.call, "roles", None)
+        if found:
+            roles += tuple(found)
+        stack.extend(dep.dependencies)
+    return roles
+
+
+class RoleAuth(httpx.Auth):
+    """Adds a key allowed on the route, unless the request carries credentials already."""
+
+    def __init__(self, app: Any, creds: Credentials) -> None:
+        self.app = app
+        self.creds = creds
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if "authorization" not in request.headers and "cookie" not in request.headers:
+            roles = allowed_roles(self.app, request.method, request.url.path)
+            for role in PREFERENCE:
+                if role in roles:
+                    request.headers["authorization"] = f"Bearer {self.creds.keys[role]}"
+                    break
+        yield request
