@@ -17,7 +17,7 @@ from adapters.exports import simulate_command
 from rules.check import run_tests
 from rules.checks import check_policy
 from rules.load import PolicyInvalid, load_policy_file
-from service import policy_cli
+from service import access_cli, policy_cli
 from service.settings import Settings
 
 # Board messages are small JSON: compressing each one for each client costs more CPU than
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy_cli.add_parsers(psub)
     export_commands.add_parsers(sub)
     simulate_command.add_parsers(sub)
+    access_cli.add_parsers(sub)
     rejects = sub.add_parser("rejects", help="rejected CAD input: list, show, re-submit")
     rsub = rejects.add_subparsers(dest="rejects_command", required=True)
     for name, text in (("list", "newest first, with the reasons"),
@@ -136,12 +137,18 @@ async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None
         if server.started:
             from service.simulator import Simulator
 
+            accounts, keys = await access_cli.demo_accounts(app.state.runtime.engine)
+            print("Demo accounts (made for this demo only; `liaison serve` makes none):",
+                  flush=True)
+            for role, name, password in accounts:
+                print(f"  {role:<11} {name:<18} {password}", flush=True)
             url = f"http://{settings.host}:{settings.port}"
             print(f"Liaison demo on {url}  (board stream: ws://{settings.host}:{settings.port}"
                   f"/v1/board?after=0, API docs: {url}/docs); simulator at "
                   f"{demo['rate']:g} calls/min", flush=True)
             sim_task = asyncio.create_task(
-                Simulator(url, rate_per_min=demo["rate"], seed=demo["seed"]).run())
+                Simulator(url, rate_per_min=demo["rate"], seed=demo["seed"],
+                          keys=keys).run())
     await serving
     if sim_task:
         sim_task.cancel()
@@ -155,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         return policy_check(args.file)
     if args.command in export_commands.COMMANDS:
         return export_commands.run(args)
+    if args.command in access_cli.COMMANDS:
+        return access_cli.run(args)
     if args.command in simulate_command.COMMANDS:
         return simulate_command.run(args)
     if args.command == "rejects":

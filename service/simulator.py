@@ -63,8 +63,10 @@ DISTRICTS = ("D1", "D2", "D3", "D4")
 
 class Simulator:
     def __init__(self, base_url: str, *, rate_per_min: float = 30.0,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, keys: dict[str, str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        # API keys by role: the CAD's (events) and the team's (status changes).
+        self.keys = keys or {}
         self.rate = max(rate_per_min, 0.1)
         self.rng = random.Random(seed)
         self.weights = [t.weight for t in TEMPLATES]
@@ -106,7 +108,10 @@ class Simulator:
     async def _post(self, client: httpx.AsyncClient, path: str, body: dict[str, Any]
                     ) -> dict[str, Any] | None:
         try:
-            r = await client.post(path, json=body)
+            role = "cad" if path.startswith("/v1/cad/") else "call_team"
+            key = self.keys.get(role)
+            headers = {"authorization": f"Bearer {key}"} if key else None
+            r = await client.post(path, json=body, headers=headers)
         except httpx.HTTPError as exc:
             log.warning("simulator could not reach Liaison: %s", exc)
             return None
