@@ -160,8 +160,9 @@ def table(caption: str, head: Sequence[str], rows: Iterable[Sequence[object]], *
           numbers_for: str | None = None, report: bool = False) -> str:
     """A data table. `numbers_for`: the table holds a chart's numbers (shown in print and
     in the report, visually hidden on screen but read by screen readers)."""
-    cls = "data" if numbers_for is None or report else "data sr-only"
-    out = [f'<div class="table-wrap"><table class="{cls}"><caption>{e(caption)}</caption>'
+    # A table cannot be shrunk to nothing; its wrapper can.
+    cls = "table-wrap" if numbers_for is None or report else "table-wrap sr-only"
+    out = [f'<div class="{cls}"><table class="data"><caption>{e(caption)}</caption>'
            "<thead><tr>" + "".join(f'<th scope="col">{e(h)}</th>' for h in head)
            + "</tr></thead><tbody>"]
     count = 0

@@ -1,0 +1,103 @@
+"""The /metrics page and the monthly report in headless Chromium: charts drawn, numbers
+there for screen readers, equity gaps flagged, nothing blocked by the CSP, readable on a
+phone, printable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+
+from service.auth import Role
+from service.tables import CALL
+from tests.api.test_metrics import gap_history, uniform
+from tests.conftest import Server
+from tests.service.test_metrics import history
+from tests.web.conftest import PHONE, new_page
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def seed(web: Server) -> None:
+    async with web.runtime.engine.begin() as conn:
+        await conn.execute(insert(CALL), uniform([*history(), *gap_history()]))
+
+
+def watch_console(page: Any) -> list[str]:
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text)
+            if msg.type in ("error", "warning") else None)
+    return problems
+
+
+async def test_metrics_page_on_a_phone(browser: Any, web: Server) -> None:
+    await seed(web)
+    context, page = await new_page(browser, web, role=Role.supervisor, viewport=PHONE)
+    try:
+        console = watch_console(page)
+        res = await page.goto(f"{web.base_url}/metrics?from=2026-09-01&to=2026-10-01")
+        assert res is not None and res.status == 200
+        assert await page.title() == "Program figures · Liaison"
+        # The stylesheets applied (a CSP refusal would leave the hidden tables visible).
+        kpi = page.locator(".kpi").first
+        assert await kpi.evaluate("e => getComputedStyle(e).borderStyle") == "solid"
+        assert not [c for c in console if "Content Security Policy" in c], console
+        assert page.errors == []
+
+        # Readable on a phone: the page is no wider than the screen.
+        assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+        # Equity gap flagged.
+        flag = page.locator(".flags .flag").first
+        await flag.wait_for()
+        assert "district D1" in (await flag.text_content() or "")
+
+        # Charts drawn and named; their numbers in tables screen readers can reach.
+        charts = page.locator("svg.chart")
+        assert await charts.count() >= 6
+        assert await charts.first.is_visible()
+        reasons = page.get_by_role("table", name="Not served, by reason")
+        assert await reasons.count() == 1
+        text = await reasons.text_content() or ""
+        assert "Off hours" in text and "12" in text
+        wrapper = await reasons.locator("xpath=..").bounding_box()
+        assert wrapper is not None and wrapper["width"] <= 1  # shown only to screen readers
+        heat = page.get_by_role("img", name="Not served, by hour of week (local time)")
+        assert await heat.count() == 1
+
+        # The filter form: one district.
+        await page.locator("input[name=district]").fill("D2")
+        await page.locator("form.filters button[type=submit]").click()
+        await page.wait_for_url("**district=D2**")
+        assert "district D2" in (await page.locator(".scope").text_content() or "")
+
+        # The monthly report, printed: the numbers tables are shown.
+        await page.goto(f"{web.base_url}/reports/monthly?month=2026-09")
+        await page.emulate_media(media="print")
+        table = page.get_by_role("table", name="Not served, by reason")
+        assert await table.is_visible()
+        assert not await page.locator("header.top").count()
+        assert page.errors == []
+    finally:
+        await context.close()
+
+
+async def test_analysts_see_aggregates_only(browser: Any, web: Server) -> None:
+    await seed(web)
+    context, page = await new_page(browser, web, role=Role.analyst)
+    try:
+        res = await page.goto(f"{web.base_url}/metrics?from=2026-10-31&to=2026-11-03")
+        assert res is not None and res.status == 200
+        body = await page.content()
+        assert "Referrals per unit" in body
+        assert "Referrals per officer" not in body and "badge-1" not in body
+        assert "Overrides by dispatcher" not in body and "disp-7" not in body
+    finally:
+        await context.close()
+    context, page = await new_page(browser, web, role=Role.officer)
+    try:
+        res = await page.goto(f"{web.base_url}/metrics")
+        assert res is not None and res.status == 403
+    finally:
+        await context.close()
