@@ -1,0 +1,98 @@
+"""The field workflow behind the board: safety check-ins and follow-ups.
+
+Police backup is the status change to `backup_requested` (api/calls.py); repeat contact
+is in `GET /v1/calls/{id}` and on a new call's first board message (`history`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
+
+from api.access import Principal, Role, allow, record
+from api.deps import RuntimeDep
+from service.checkins import CheckIn, CheckInRequest
+from service.followups import CloseFollowUp, OpenFollowUp, get_follow_up, list_follow_ups
+
+router = APIRouter(tags=["field"])
+
+Team = Annotated[Principal, allow(Role.call_team, Role.supervisor)]
+Reader = Annotated[Principal, allow(Role.call_team, Role.supervisor)]
+
+
+@router.post("/v1/calls/{call_id}/checkin",
+             summary="A team member on scene checks in: all is well; the next check-in is "
+                     "one interval away and earlier misses are forgotten",
+             responses={409: {"description": "the call's unit is not on scene"}})
+async def check_in(call_id: str, request: Request, rt: RuntimeDep, who: Team,
+                   body: CheckInRequest | None = None) -> dict[str, Any]:
+    body = (body or CheckInRequest()).model_copy(update={"by": who.name})
+    result = await rt.writer.submit(CheckIn(call_id=call_id, request=body,
+                                            interval=rt.settings.checkin_interval_seconds))
+    await record(request, who, "call.checkin", call_id=call_id)
+    return result  # type: ignore[no-any-return]
+
+
+@router.get("/v1/follow-ups", summary="Follow-ups by due time, with the original call")
+async def follow_ups(rt: RuntimeDep, who: Reader,
+                     status: Literal["scheduled", "opened", "completed", "cancelled"] | None
+                     = None,
+                     due_before: AwareDatetime | None = Query(
+                         default=None, description="only those due before this time"),
+                     call_id: str | None = Query(default=None, max_length=40,
+                                                 description="of this original call"),
+                     limit: int = Query(default=200, ge=1, le=1000)) -> dict[str, Any]:
+    return {"follow_ups": await list_follow_ups(rt.engine, status=status,
+                                                due_before=due_before, call_id=call_id,
+                                                limit=limit)}
+
+
+@router.get("/v1/follow-ups/{follow_up_id}", summary="One follow-up")
+async def follow_up(follow_up_id: str, rt: RuntimeDep, who: Reader) -> dict[str, Any]:
+    return await get_follow_up(rt.engine, follow_up_id)
+
+
+@router.post("/v1/follow-ups/{follow_up_id}/open",
+             summary="Open a follow-up: a call with channel follow_up, linked to the "
+                     "original (follow_up_of), routed by the policy in force",
+             responses={409: {"description": "the follow-up is completed or cancelled"}})
+async def open_follow_up(follow_up_id: str, request: Request, rt: RuntimeDep,
+                         who: Team) -> dict[str, Any]:
+    compiled = rt.policy.compiled
+    result = await rt.writer.submit(OpenFollowUp(
+        follow_up_id=follow_up_id, policy=compiled,
+        units_total=compiled.policy.program.units, by=who.name))
+    await record(request, who, "follow_up.open", call_id=result.get("call_id"),
+                 target=follow_up_id)
+    return result  # type: ignore[no-any-return]
+
+
+class CloseRequest(BaseModel):
+    note: str | None = Field(default=None, max_length=2000,
+                             description="how it went (complete) or why not (cancel)")
+
+
+async def _close(follow_up_id: str, to: Literal["completed", "cancelled"], request: Request,
+                 rt: Any, who: Principal, body: CloseRequest | None) -> dict[str, Any]:
+    note = body.note if body else None
+    result = await rt.writer.submit(CloseFollowUp(follow_up_id=follow_up_id, to=to,
+                                                  by=who.name, note=note))
+    await record(request, who, "follow_up.complete" if to == "completed" else "follow_up.cancel",
+                 target=follow_up_id)
+    return result  # type: ignore[no-any-return]
+
+
+@router.post("/v1/follow-ups/{follow_up_id}/complete", summary="The follow-up was done",
+             responses={409: {"description": "the follow-up was cancelled"}})
+async def complete_follow_up(follow_up_id: str, request: Request, rt: RuntimeDep, who: Team,
+                             body: CloseRequest | None = None) -> dict[str, Any]:
+    return await _close(follow_up_id, "completed", request, rt, who, body)
+
+
+@router.post("/v1/follow-ups/{follow_up_id}/cancel", summary="The follow-up will not happen",
+             responses={409: {"description": "the follow-up was completed"}})
+async def cancel_follow_up(follow_up_id: str, request: Request, rt: RuntimeDep, who: Team,
+                           body: CloseRequest | None = None) -> dict[str, Any]:
+    return await _close(follow_up_id, "cancelled", request, rt, who, body)
