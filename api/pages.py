@@ -13,13 +13,16 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 import web
+from api.access import public
 
 WEB = Path(web.__file__).resolve().parent
 PAGES = WEB / "pages"
 STATIC = WEB / "static"
 NO_CACHE = {"Cache-Control": "no-cache"}
 
-router = APIRouter(include_in_schema=False)
+# The shells and assets hold no data: open to anyone. The API they call checks roles,
+# and a 401 from it sends the browser to /login.
+router = APIRouter(include_in_schema=False, dependencies=[public()])
 
 ROUTES = {
     "/board": "board.html",

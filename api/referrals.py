@@ -12,17 +12,20 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from adapters.generic import CallEvent
+from api.access import Principal, Role, allow, record
 from api.deps import RuntimeDep
+from service.errors import DomainError
 from service.ingest import IngestEvent
 from service.tables import CALL, as_utc
+from service.visibility import protected
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
@@ -45,7 +48,10 @@ NATURE: dict[str, tuple[str, str]] = {
 
 
 class Referral(BaseModel):
-    officer: str = Field(pattern=OFFICER_PATTERN, description="the referring officer's id")
+    officer: str | None = Field(default=None, pattern=OFFICER_PATTERN,
+                                description="the referring officer's id: an officer's own "
+                                            "(from the login) whatever is sent; a supervisor "
+                                            "names one")
     who: str = Field(min_length=1, max_length=200, description="the person referred")
     where: str = Field(min_length=1, max_length=500, description="address or place")
     what: str = Field(min_length=1, max_length=4000, description="what happened")
@@ -56,15 +62,36 @@ class Referral(BaseModel):
     district: str | None = Field(default=None, max_length=120)
 
 
+class InvalidReferral(DomainError):
+    status = 422
+    code = "invalid"
+
+
+def _invalid(field: str, reason: str) -> InvalidReferral:
+    return InvalidReferral(f"{field}: {reason}", detail=[
+        {"field": field, "reason": reason, "type": "value_error"}])
+
+
+def _officer_of(who: Principal, named: str | None) -> str | None:
+    """An officer refers as themselves (their badge, else their user name); a supervisor
+    acts for the officer they name."""
+    if who.role is Role.officer:
+        return who.officer_id or who.name
+    return named
+
+
 @router.post("", status_code=202, summary="An officer refers a person to the CALL team; "
              "becomes an officer_referral call")
-async def refer(referral: Referral, rt: RuntimeDep) -> JSONResponse:
+async def refer(referral: Referral, request: Request, rt: RuntimeDep,
+                who: Annotated[Principal, allow(Role.officer, Role.supervisor)]
+                ) -> JSONResponse:
     if not referral.consent:
-        return JSONResponse({"error": "invalid", "detail": [
-            {"field": "consent", "reason": "the person's consent is needed for a referral",
-             "type": "value_error"}]}, status_code=422)
+        raise _invalid("consent", "the person's consent is needed for a referral")
+    officer = _officer_of(who, referral.officer)
+    if not officer:
+        raise _invalid("officer", "name the referring officer")
     now = datetime.now(UTC)
-    incident = f"{_prefix(referral.officer)}{now:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+    incident = f"{_prefix(officer)}{now:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"[:120]
     code, text = NATURE[referral.concern]
     event = CallEvent.model_validate({
         "event_id": f"referral-{uuid.uuid4().hex}", "incident_id": incident,
@@ -72,19 +99,27 @@ async def refer(referral: Referral, rt: RuntimeDep) -> JSONResponse:
         "nature_code": code, "nature_text": text, "narrative": referral.what,
         "location": {"address": referral.where, "district": referral.district},
         "flags": [], "person": {"name": referral.who},
-        "referral": {"officer_id": referral.officer, "consent": True,
+        "referral": {"officer_id": officer, "consent": True,
                      "contact": referral.contact},
     })
     compiled = rt.policy.compiled
     result = await rt.writer.submit(IngestEvent(
         event=event, policy=compiled, units_total=compiled.policy.program.units,
         source=SOURCE))
+    await record(request, who, "referral.create", call_id=result["call_id"],
+                 target=officer[:120])
     return JSONResponse({**result, "incident_id": incident}, status_code=202)
 
 
-@router.get("", summary="The referrals an officer made, newest first, with status and outcome")
-async def mine(rt: RuntimeDep, officer: str = Query(pattern=OFFICER_PATTERN),
+@router.get("", summary="The referrals an officer made, newest first, with status and "
+            "outcome (an officer sees their own; a supervisor names the officer)")
+async def mine(rt: RuntimeDep,
+               who: Annotated[Principal, allow(Role.officer, Role.supervisor)],
+               officer: str | None = Query(default=None, pattern=OFFICER_PATTERN),
                limit: int = Query(default=50, ge=1, le=200)) -> dict[str, Any]:
+    officer = _officer_of(who, officer)
+    if not officer:
+        raise _invalid("officer", "name the officer")
     c = CALL.c
     async with rt.engine.connect() as conn:
         rows = (await conn.execute(
@@ -103,7 +138,10 @@ async def mine(rt: RuntimeDep, officer: str = Query(pattern=OFFICER_PATTERN),
             "status": r["team_status"] or ("queued" if r["destination"] != "police"
                                            else "with police"),
             "unit": r["unit"], "disposition": r["disposition"],
-            "outcome": r["outcome"],
+            # The feedback loop, within what an officer may see: on behavioural-health
+            # calls the outcome text stays with the team (service/visibility.py).
+            "outcome": (None if who.role is Role.officer and protected(dict(r))
+                        else r["outcome"]),
             "explanation": decision.get("explanation"),
             "opened_at": as_utc(r["opened_at"]).isoformat(),
             "closed_at": as_utc(r["closed_at"]).isoformat() if r["closed_at"] else None,

@@ -5,7 +5,8 @@ loop: Playwright's connection and the server share that loop, so neither blocks 
 Without Chromium (or the playwright package) the tests skip and say why; with CI=true
 they fail instead (scripts/ensure-chromium.sh installs the browser as root).
 
-`login(context, server, role)` is the one place that logs a browser in.
+`login(context, server, role)` is the one place that logs a browser in: as the test user
+of that role that tests/credentials.py makes in every test database.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import contextlib
 import os
 import shutil
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,10 @@ import pytest_asyncio
 import uvicorn
 
 from service.app import create_app
+from service.auth import Role
 from service.settings import Settings
 from tests.conftest import Server, free_port, running_server, unavailable
+from tests.credentials import Credentials, RoleAuth, make_credentials
 
 CHROMIUM = os.environ.get("LIAISON_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -68,8 +70,10 @@ async def web(tmp_path: Path) -> AsyncIterator[Server]:
 
 
 @contextlib.asynccontextmanager
-async def serve_on(settings: Settings, port: int) -> AsyncIterator[Server]:
-    """Like tests.conftest.running_server, on a given port (to restart on the same one)."""
+async def serve_on(settings: Settings, port: int, creds: Credentials | None = None
+                   ) -> AsyncIterator[Server]:
+    """Like tests.conftest.running_server, on a given port (to restart on the same one);
+    `creds`: those an earlier server on the same database made."""
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
@@ -84,9 +88,11 @@ async def serve_on(settings: Settings, port: int) -> AsyncIterator[Server]:
             raise TimeoutError("uvicorn did not start")
         await asyncio.sleep(0.02)
     base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    creds = creds or await make_credentials(app.state.runtime.engine)
+    async with httpx.AsyncClient(base_url=base, timeout=30,
+                                 auth=RoleAuth(app, creds)) as client:
         try:
-            yield Server(base, f"ws://127.0.0.1:{port}", app, client)
+            yield Server(base, f"ws://127.0.0.1:{port}", app, client, creds)
         finally:
             server.should_exit = True
             await asyncio.wait_for(task, 30)
@@ -95,32 +101,18 @@ async def serve_on(settings: Settings, port: int) -> AsyncIterator[Server]:
 __all__ = ["DESKTOP", "PHONE", "free_port", "login", "new_page", "serve_on"]
 
 
-async def login(context: Any, server: Server, role: str = "supervisor",
-                username: str | None = None) -> str | None:
-    """Log this browser context in as a user with `role`; returns the user name.
-
-    The one place that knows how: until the service has sessions (GET /v1/session is
-    404) there is nothing to do and it returns None.
-    """
-    probe = await server.client.get("/v1/session")
-    if probe.status_code == 404:
-        return None
-    username = username or f"{role}-{uuid.uuid4().hex[:6]}"
-    password = f"pw-{uuid.uuid4().hex}"
-    await _create_user(server, username, password, role)
+async def login(context: Any, server: Server, role: str | Role = Role.supervisor) -> str:
+    """Log this browser context in as the test user of `role` (tests/credentials.py made
+    one per role); returns the user name. The session cookie is the context's."""
+    username = server.creds.users[Role(role)]
     res = await context.request.post(f"{server.base_url}/v1/session",
-                                     data={"username": username, "password": password})
-    assert res.ok, f"login as {username} ({role}) failed: {res.status} {await res.text()}"
+                                     data={"username": username,
+                                           "password": server.creds.password})
+    assert res.ok, f"login as {username} failed: {res.status} {await res.text()}"
     return username
 
 
-async def _create_user(server: Server, username: str, password: str, role: str) -> None:
-    # Filled in when authentication lands (issue 5): through the service's own way of
-    # creating users in tests.
-    raise NotImplementedError("sessions exist but tests/web/conftest.py cannot create users yet")
-
-
-async def new_page(browser: Any, server: Server, *, role: str = "supervisor",
+async def new_page(browser: Any, server: Server, *, role: str | Role = Role.supervisor,
                    viewport: dict[str, int] | None = None) -> tuple[Any, Any]:
     """A fresh context (own cookies), logged in as `role`, and a page in it. Page errors
     fail the test: they are collected in page.errors."""

@@ -151,13 +151,14 @@ async def test_the_board_recovers_after_a_restart(browser: Any, tmp_path: Path) 
         for call_id in before:
             await card(page, call_id).wait_for()
         last_seq = (await first.client.get("/v1/health")).json()["board_seq"]
+        creds = first.creds  # the same database: the same keys and users
         # Keep the browser off the network while the server is away and calls come in.
         await context.set_offline(True)
     try:
         # The server is gone: the board says so.
         await page.locator('#conn[data-state="offline"]').wait_for(timeout=5000)
         assert await page.locator("#conn").text_content() == "offline, reconnecting"
-        async with serve_on(settings, port) as second:
+        async with serve_on(settings, port, creds) as second:
             # Posted before the board is back: it must get them from the replay.
             during = [await post(second, f"During {i}") for i in range(3)]
             await asyncio.sleep(0.5)

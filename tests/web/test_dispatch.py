@@ -47,8 +47,8 @@ async def test_calls_decisions_and_eligible_not_served(browser: Any, web: Server
 
 async def test_a_backup_request_reaches_the_console(browser: Any, web: Server) -> None:
     context, console = await open_console(browser, web)
+    team, board = await new_page(browser, web, role="call_team")
     try:
-        board = await context.new_page()
         await board.goto(f"{web.base_url}/board")
         call_id = (await web.post_event()).json()["call_id"]
         c = board.locator(f'li.card[data-call-id="{call_id}"]')
@@ -69,8 +69,9 @@ async def test_a_backup_request_reaches_the_console(browser: Any, web: Server) -
             await highlighted.locator(".backup-reason").text_content()
         assert await console.locator(f'#calls li.backup[data-call-id="{call_id}"]').count() == 1
         assert (await console.title()).startswith("(1 backup)")
-        assert console.errors == []
+        assert console.errors == [] and board.errors == []
     finally:
+        await team.close()
         await context.close()
 
 

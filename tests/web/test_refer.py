@@ -67,6 +67,9 @@ async def test_a_referral_from_a_phone_becomes_a_call_and_shows_its_outcome(
         outcome = await item.locator(".outcome").text_content()
         assert "referred to services" in outcome and "Bed at the shelter tonight" in outcome
         assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        # An officer sees their own referrals only, whatever they ask for.
+        other = await context.request.get(f"{web.base_url}/v1/referrals?officer=someone-else")
+        assert (await other.json())["officer"] == who
         assert page.errors == []
     finally:
         await context.close()

@@ -1,18 +1,22 @@
 // CALL team live board: team calls grouped by status, with their age, category,
 // location and the decision's explanation; the team's buttons; units; new-call alert.
 import {
-  $, api, age, BoardStream, callDetails, clear, connectionBadge, DISPOSITIONS, el, flash,
-  foldMessage, layout, words,
+  $, api, age, BoardStream, callDetails, checkinText, clear, clock, connectionBadge,
+  DISPOSITIONS, el, flash, foldMessage, historyText, layout, words,
 } from "./common.js";
 
 const LANES = ["queued", "assigned", "en_route", "on_scene", "backup_requested"];
 const calls = new Map();      // call id -> entry (see foldMessage)
+const followUps = new Map();  // follow-up id -> follow-up (as the API shows it), due ones
 let unitsTotal = 4;
 let replayedUpTo = 0;         // seq of the last message that existed when the page opened
 let unseen = 0;
 let user = null;
 const baseTitle = document.title;
 const open = new Set();       // call ids whose forms or details are open (kept across renders)
+
+// Without sessions (user null) everyone may act; with them, the team and supervisors.
+function canAct() { return !user || user.role === "call_team" || user.role === "supervisor"; }
 
 function onTeam(entry) {
   const d = entry.decision;
@@ -37,6 +41,56 @@ function ackAlert() {
   document.title = baseTitle;
   $("#alert").hidden = true;
   for (const e of calls.values()) e.fresh = false;
+  render();
+}
+
+async function checkIn(entry) {
+  try {
+    await api(`/v1/calls/${encodeURIComponent(entry.id)}/checkin`, { method: "POST", json: {} });
+    flash($("#flash"), `${entry.call.unit || "Unit"} checked in.`, "ok");
+  } catch (err) {
+    flash($("#flash"), `Check-in not recorded: ${err.message}`, "error");
+  }
+}
+
+async function followUpAction(fu, action) {
+  try {
+    await api(`/v1/follow-ups/${encodeURIComponent(fu.id)}/${action}`,
+      { method: "POST", json: {} });
+    followUps.delete(fu.id);
+    render();
+  } catch (err) {
+    flash($("#flash"), `Follow-up not changed: ${err.message}`, "error");
+  }
+}
+
+function followUpCard(fu) {
+  const o = fu.original || {};
+  return el("li", { class: "card followup", dataset: { followUpId: fu.id } },
+    el("div", { class: "card-head" },
+      el("span", { class: "cat", text: words(o.category) || "follow-up" }),
+      el("span", { class: "time", text: `due ${clock(fu.due_at)}` })),
+    el("div", { class: "nature", text: o.nature_text || "" }),
+    el("div", { class: "where", text: [o.address, o.district].filter(Boolean).join(" · ") }),
+    fu.note ? el("p", { class: "why", text: fu.note }) : null,
+    o.outcome || o.disposition ? el("div", { class: "history",
+      text: `Last time: ${[words(o.disposition), o.outcome].filter(Boolean).join(": ")}` }) : null,
+    el("div", { class: "actions" },
+      canAct() ? [
+        el("button", { type: "button", class: "primary",
+                       on: { click: () => followUpAction(fu, "open") } }, "Open as a call"),
+        el("button", { type: "button", on: { click: () => followUpAction(fu, "cancel") } },
+          "Cancel")] : null));
+}
+
+function onFollowUp(msg) {
+  const fu = msg.follow_up;
+  if (!fu) return;
+  if (msg.type === "follow_up_due" || (msg.type === "follow_up_scheduled" && fu.due)) {
+    followUps.set(fu.id, fu);
+  } else if (msg.type !== "follow_up_scheduled") {
+    followUps.delete(fu.id);  // opened, completed or cancelled
+  }
   render();
 }
 
@@ -109,15 +163,27 @@ function actionForm(entry, kind) {
     const outcome = el("input", { name: "outcome", maxlength: 2000, placeholder: "Outcome",
                                   "aria-label": "Outcome" });
     const hurt = el("input", { type: "checkbox", name: "safety_incident" });
+    const follow = el("select", { name: "follow_up", "aria-label": "Follow up" },
+      [["", "No follow-up"], ["24", "Follow up in a day"], ["72", "Follow up in 3 days"],
+       ["168", "Follow up in a week"]].map(([v, label]) => el("option", { value: v }, label)));
+    const followNote = el("input", { name: "follow_up_note", maxlength: 2000,
+                                     placeholder: "What the follow-up is for",
+                                     "aria-label": "Follow-up note" });
     wrap.append(disp, outcome,
       el("label", { class: "check" }, hurt, "Someone on the team was hurt or threatened"),
+      follow, followNote,
       el("button", { type: "submit", class: "primary" }, "Clear"));
     wrap.addEventListener("submit", (ev) => {
       ev.preventDefault();
       if (!disp.value) { disp.focus(); return; }
-      setStatus(entry, { status: "cleared", disposition: disp.value,
-                         outcome: outcome.value.trim() || undefined,
-                         safety_incident: hurt.checked });
+      const body = { status: "cleared", disposition: disp.value,
+                     outcome: outcome.value.trim() || undefined,
+                     safety_incident: hurt.checked };
+      if (follow.value) {
+        body.follow_up_in_hours = Number(follow.value);
+        body.follow_up_note = followNote.value.trim() || undefined;
+      }
+      setStatus(entry, body);
     });
   }
   return wrap;
@@ -142,6 +208,9 @@ function buttons(entry) {
   if (s === "assigned" || s === "en_route" || s === "backup_requested") {
     out.push(b("On scene", () => setStatus(entry, { status: "on_scene" })));
   }
+  if (s === "on_scene" || s === "backup_requested") {
+    out.push(b("Check in", () => checkIn(entry), entry.checkin ? "danger" : ""));
+  }
   if (s === "en_route" || s === "on_scene") {
     out.push(b("Request police backup", () => toggle(entry, "backup"), "danger"));
   }
@@ -153,7 +222,7 @@ function buttons(entry) {
 function card(entry) {
   const c = entry.call;
   const d = entry.decision;
-  const li = el("li", { class: `card${entry.fresh ? " fresh" : ""}${d.destination === "joint" ? " joint" : ""}`,
+  const li = el("li", { class: `card${entry.fresh ? " fresh" : ""}${d.destination === "joint" ? " joint" : ""}${entry.checkin ? " missed" : ""}`,
                         dataset: { callId: entry.id, status: lane(entry) } },
     el("div", { class: "card-head" },
       el("span", { class: "cat", text: words(d.category) || "uncategorised" }),
@@ -164,9 +233,15 @@ function card(entry) {
       el("span", { class: `dest dest-${d.destination}`, text: words(d.mode || d.destination) }),
       c.unit ? el("span", { class: "unit-tag", text: c.unit }) : null,
       el("span", { class: "inc", text: c.incident_id })),
-    entry.backup ? el("div", { class: "backup-reason", text: `Backup: ${entry.backup.reason}` }) : null,
+    entry.checkin ? el("div", { class: `checkin-alert ${entry.checkin.level}`,
+                                text: checkinText(entry.checkin) }) : null,
+    entry.backup ? el("div", { class: "backup-reason",
+                               text: `Backup: ${entry.backup.reason || "(no reason given)"}` }) : null,
+    entry.history ? el("div", { class: "history", text: historyText(entry.history) }) : null,
     el("p", { class: "why", text: d.explanation || "" }),
-    el("div", { class: "actions" }, buttons(entry)));
+    el("div", { class: "actions" }, canAct() ? buttons(entry)
+      : el("button", { type: "button", class: "link", on: { click: () => toggle(entry, "details") } },
+        "Details")));
   for (const kind of ["assign", "backup", "clear"]) {
     if (open.has(`${entry.id}:${kind}`)) li.append(actionForm(entry, kind));
   }
@@ -210,6 +285,15 @@ function draw() {
     section.classList.toggle("empty", groups[l].length === 0);
   }
   renderUnits();
+  const due = [...followUps.values()].sort((a, b) => Date.parse(a.due_at) - Date.parse(b.due_at));
+  clear($("#followups"), due.map(followUpCard));
+  $("#fu-count").textContent = String(due.length);
+  $("#followups-box").hidden = due.length === 0;
+  const missed = [...calls.values()].filter((e) => onTeam(e) && e.checkin);
+  $("#safety").hidden = missed.length === 0;
+  $("#safety-text").textContent = missed.map((e) =>
+    `${checkinText(e.checkin)}: ${e.call.unit || "unit"} at ${e.call.address || e.call.incident_id}`)
+    .join(" · ");
 }
 
 function tick() {
@@ -220,6 +304,7 @@ function tick() {
 }
 
 function onMessage(msg) {
+  if (String(msg.type).startsWith("follow_up_")) { onFollowUp(msg); return; }
   const before = calls.get(msg.call_id);
   const wasOnTeam = before ? onTeam(before) : false;
   const entry = foldMessage(calls, msg);

@@ -175,7 +175,9 @@ export class BoardStream {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${proto}//${location.host}/v1/board?after=${this.last}`);
     this.ws = ws;
+    let opened = false;
     ws.addEventListener("open", () => {
+      opened = true;
       this.delay = 500;
       this.onState("online");
     });
@@ -194,10 +196,14 @@ export class BoardStream {
     ws.addEventListener("close", (ev) => {
       if (this.ws !== ws || this.stopped) return;
       this.onState("offline");
-      if (ev.code === 1008 || ev.code === 4401) {
-        // Refused: probably the session ended. Check, which goes to /login on a 401.
+      if (!opened || ev.code === 4401 || ev.code === 1008) {
+        // Refused, or the session ended: ask who we are; a 401 goes to /login.
         fetch("/v1/session", { credentials: "same-origin" })
-          .then((r) => { if (r.status === 401) toLogin(); }).catch(() => {});
+          .then((r) => {
+            if (r.status === 401) toLogin();
+            // Up and logged in, yet refused: this role may not follow the board.
+            else if (r.ok && ev.code === 4403) { this.stop(); this.onState("forbidden"); }
+          }).catch(() => {});
       }
       this.timer = setTimeout(() => this.connect(), this.delay);
       this.delay = Math.min(this.delay * 2, 8000) * (0.8 + Math.random() * 0.4);
@@ -211,7 +217,8 @@ export function connectionBadge(state) {
   const badge = $("#conn");
   if (!badge) return;
   badge.dataset.state = state;
-  badge.textContent = state === "online" ? "live" : "offline, reconnecting";
+  badge.textContent = state === "online" ? "live"
+    : state === "forbidden" ? "not allowed for your role" : "offline, reconnecting";
   document.body.classList.toggle("is-offline", state !== "online");
 }
 
@@ -219,7 +226,7 @@ export function connectionBadge(state) {
 // messages. Returns the entry, or null when the call left (closed).
 export function foldMessage(calls, msg) {
   const id = msg.call_id;
-  if (!id) return null;
+  if (!id || String(msg.type).startsWith("follow_up_")) return null;  // about a follow-up
   let entry = calls.get(id);
   if (msg.type === "call_closed") {
     if (entry) entry.closed = true;
@@ -230,8 +237,20 @@ export function foldMessage(calls, msg) {
   if (!entry) {
     if (!msg.call) return null;
     entry = { id, call: msg.call, decision: msg.decision || null, seq: msg.seq,
-              firstSeq: msg.seq, closed: false, notes: [], backup: null };
+              firstSeq: msg.seq, closed: false, notes: [], backup: null, history: null,
+              checkin: null };
     calls.set(id, entry);
+  }
+  if (msg.history) entry.history = msg.history;  // repeat contact, on a new call's decision
+  if (msg.decision && msg.decision.backup) {
+    const b = msg.decision.backup;
+    entry.backup = { at: b.at, reason: b.reason || "", by: b.by };
+  }
+  if (msg.type === "checkin_missed" || msg.type === "checkin_escalated") {
+    entry.checkin = { missed: msg.missed, level: msg.level, dueAt: msg.due_at,
+                      escalateTo: msg.escalate_to || null, at: msg.at };
+  } else if (msg.type === "checkin") {
+    entry.checkin = null;
   }
   entry.seq = msg.seq;
   if (msg.call) entry.call = msg.call;
@@ -239,13 +258,31 @@ export function foldMessage(calls, msg) {
   if (msg.type === "status") {
     entry.call = { ...entry.call, team_status: msg.status, unit: msg.unit,
                    disposition: msg.disposition };
-    if (msg.status === "backup_requested") {
+    if (msg.status === "backup_requested" && !entry.backup) {
       entry.backup = { at: msg.at, reason: msg.note || msg.reason || "", by: msg.by };
     }
+    if (msg.status !== "on_scene" && msg.status !== "backup_requested") entry.checkin = null;
     if (msg.note) entry.notes.push({ at: msg.at, status: msg.status, note: msg.note });
   }
   if (entry.call && entry.call.closed_at) entry.closed = true;
   return entry;
+}
+
+// "Seen before: 3 calls about this person; last: referred to services, 'found a bed'".
+export function historyText(h) {
+  if (!h || !h.count) return "";
+  const about = h.by === "person" ? "about this person" : "at this address";
+  const last = [h.last_disposition ? words(h.last_disposition) : "", h.last_outcome || ""]
+    .filter(Boolean).join(": ");
+  return `Seen before: ${h.count} call${h.count === 1 ? "" : "s"} ${about}`
+    + (last ? `; last: ${last}` : "");
+}
+
+export function checkinText(c) {
+  if (!c) return "";
+  return c.level === "escalation"
+    ? `Check-in missed ${c.missed} times: escalated${c.escalateTo ? ` to ${words(c.escalateTo)}` : ""}`
+    : "Check-in missed: call the unit";
 }
 
 export const DISPOSITIONS = [

@@ -2,8 +2,8 @@
 // eligible-but-not-served calls and why, backup requests highlighted, and an override
 // with a required reason.
 import {
-  $, api, BoardStream, callDetails, clear, clock, connectionBadge, el, flash, foldMessage,
-  layout, words,
+  $, api, BoardStream, callDetails, checkinText, clear, clock, connectionBadge, el, flash,
+  foldMessage, historyText, layout, words,
 } from "./common.js";
 
 const MAX_CALLS = 200;
@@ -16,6 +16,10 @@ const NOT_SERVED = {
   units_busy: "every team unit was busy",
   override: "a dispatcher overrode it",
 };
+
+function canOverride() {
+  return !user || user.role === "dispatcher" || user.role === "supervisor";
+}
 
 function isBackup(e) {
   return !e.closed && (e.call.team_status === "backup_requested" || Boolean(e.backup)
@@ -86,10 +90,13 @@ function card(entry, { compact = false } = {}) {
       text: `Police backup requested ${clock(entry.backup.at)}${entry.backup.by ? ` by ${entry.backup.by}` : ""}: ${entry.backup.reason || "(no reason given)"}` }) : null,
     d.override ? el("div", { class: "override-note",
       text: `Overridden by ${d.override.by}: ${d.override.reason} (recommended: ${words(d.override.from_destination)})` }) : null,
+    entry.checkin && !entry.closed ? el("div", { class: `checkin-alert ${entry.checkin.level}`,
+      text: `${checkinText(entry.checkin)} (${entry.call.unit || "unit"})` }) : null,
+    entry.history ? el("div", { class: "history", text: historyText(entry.history) }) : null,
     el("p", { class: "why", text: d.explanation || "" }));
   if (!compact) {
     const actions = el("div", { class: "actions" });
-    if (!entry.closed) {
+    if (!entry.closed && canOverride()) {
       actions.append(el("button", { type: "button", on: { click: () => {
         if (openForms.has(entry.id)) openForms.delete(entry.id); else openForms.add(entry.id);
         render();
@@ -124,6 +131,11 @@ function draw() {
   const all = [...calls.values()].sort((x, y) => y.firstSeq - x.firstSeq);
   const backups = all.filter(isBackup);
   const notServed = all.filter(isNotServed);
+  const missed = all.filter((e) => e.checkin && !e.closed
+    && ["on_scene", "backup_requested"].includes(e.call.team_status));
+  clear($("#checkins"), missed.map((e) => card(e, { compact: true })));
+  $("#ci-count").textContent = String(missed.length);
+  $("#checkins-box").hidden = missed.length === 0;
   clear($("#backups"), backups.map((e) => card(e, { compact: true })));
   clear($("#not-served"), notServed.slice(0, 50).map((e) => card(e, { compact: true })));
   clear($("#calls"), all.map((e) => card(e)));

@@ -34,10 +34,12 @@ async function load(officer) {
 
 async function start() {
   const user = await layout();
+  // An officer refers as themselves; a supervisor may name an officer.
+  const own = user && user.role === "officer" ? (user.officer_id || user.username) : null;
   const field = $("#officer");
-  field.value = (user && user.username) || new URLSearchParams(location.search).get("officer")
+  field.value = own || new URLSearchParams(location.search).get("officer")
     || localStorage.getItem(KEY) || "";
-  if (user && user.username) field.readOnly = true;
+  if (own) field.readOnly = true;
   $("#mine-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     if (field.value.trim()) load(field.value.trim());

@@ -5,9 +5,11 @@ const KEY = "liaison.officer";
 
 async function start() {
   const user = await layout();
+  // An officer refers as themselves; a supervisor may name an officer.
+  const own = user && user.role === "officer" ? (user.officer_id || user.username) : null;
   const officer = $("#officer");
-  officer.value = (user && user.username) || localStorage.getItem(KEY) || "";
-  if (user && user.username) officer.readOnly = true;
+  officer.value = own || localStorage.getItem(KEY) || "";
+  if (own) officer.readOnly = true;
   const form = $("#refer-form");
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
