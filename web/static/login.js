@@ -25,8 +25,11 @@ $("#login-form").addEventListener("submit", async (ev) => {
                              password: $("#password").value }),
     });
     if (!res.ok) {
+      const wait = res.headers.get("retry-after");
       flash($("#flash"), res.status === 401 || res.status === 403
-        ? "Wrong user name or password." : `Could not log in (HTTP ${res.status}).`, "error");
+        ? "Wrong user name or password."
+        : res.status === 429 ? `Too many attempts: try again in ${wait || "a few"} seconds.`
+          : `Could not log in (HTTP ${res.status}).`, "error");
       return;
     }
     let role = null;

@@ -1,0 +1,75 @@
+"""Logging in from the browser: a page without a session goes to /login and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import pytest
+
+try:
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # the browser fixture skips (or fails under CI) and says why
+    PlaywrightTimeout = TimeoutError  # type: ignore[misc,assignment]
+
+from service.auth import Role
+from tests.conftest import Server
+from tests.web.conftest import DESKTOP
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def test_a_page_without_a_session_logs_in_and_returns(browser: Any, web: Server) -> None:
+    context = await browser.new_context(viewport=DESKTOP)
+    try:
+        page = await context.new_page()
+        await page.goto(f"{web.base_url}/dispatch")
+        await page.wait_for_url("**/login?next=%2Fdispatch")
+
+        await page.locator("#username").fill(web.creds.users[Role.dispatcher])
+        await page.locator("#password").fill("not the password at all")
+        await page.locator("#login-submit").click()
+        await page.locator("#flash.error").wait_for()
+        assert "Wrong user name or password" in await page.locator("#flash").text_content()
+
+        # Straight away may be too soon after a failure: the page says how long to wait.
+        await page.locator("#password").fill(web.creds.password)
+        for _ in range(5):
+            await page.locator("#login-submit").click()
+            with contextlib.suppress(PlaywrightTimeout):
+                await page.wait_for_url(f"{web.base_url}/dispatch", timeout=3000)
+                break
+            assert "Too many attempts" in await page.locator("#flash").text_content()
+            await asyncio.sleep(1.0)
+        assert page.url == f"{web.base_url}/dispatch"
+        await page.locator('#conn[data-state="online"]').wait_for()
+        assert web.creds.users[Role.dispatcher] in await page.locator("#who").text_content()
+
+        # Log out: the next API call is refused and the page goes back to /login.
+        await page.get_by_role("button", name="Log out").click()
+        await page.wait_for_url("**/login")
+        await page.goto(f"{web.base_url}/board")
+        await page.wait_for_url("**/login?next=%2Fboard")
+    finally:
+        await context.close()
+
+
+async def test_without_next_a_role_lands_on_its_page(browser: Any, web: Server) -> None:
+    context = await browser.new_context(viewport=DESKTOP)
+    try:
+        page = await context.new_page()
+        for role, home in ((Role.officer, "/refer"), (Role.call_team, "/board")):
+            await page.goto(f"{web.base_url}/login")
+            await page.locator("#username").fill(web.creds.users[role])
+            await page.locator("#password").fill(web.creds.password)
+            await page.locator("#login-submit").click()
+            await page.wait_for_url(f"{web.base_url}{home}")
+        # ?next= only ever leads to this site.
+        await page.goto(f"{web.base_url}/login?next=//evil.example/x")
+        await page.locator("#username").fill(web.creds.users[Role.supervisor])
+        await page.locator("#password").fill(web.creds.password)
+        await page.locator("#login-submit").click()
+        await page.wait_for_url(f"{web.base_url}/policy")
+    finally:
+        await context.close()
