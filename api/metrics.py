@@ -36,7 +36,8 @@ from service.metrics import (
 from service.tables import utcnow
 
 MAX_DAYS = 400
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+MONTH = r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$"
 NO_CACHE = {"Cache-Control": "no-store"}
 
 Aggregates = Annotated[Principal, allow(Role.supervisor, Role.analyst)]
@@ -60,14 +61,19 @@ def _when(value: str, zone: ZoneInfo, name: str) -> datetime:
     value = value.strip()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            return datetime.combine(date.fromisoformat(value), datetime.min.time(), zone)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.combine(date.fromisoformat(value), datetime.min.time(), zone)
+        else:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidRange(f"'{name}' is not a date or an RFC 3339 time",
                            detail=[{"field": name, "reason": str(exc)}]) from exc
     if parsed.tzinfo is None:
         raise InvalidRange(f"'{name}' needs an offset",
                            detail=[{"field": name, "reason": "give an offset, e.g. -05:00"}])
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise InvalidRange(f"'{name}' is out of range",
+                           detail=[{"field": name, "reason": f"a year from {FIRST_YEAR} to "
+                                                            f"{LAST_YEAR}"}])
     return parsed
 
 

@@ -60,6 +60,7 @@ REASONS = ("off_hours", "units_busy", "override", "no_rule")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 GAP_THRESHOLD = 0.10  # equity: a rate differing by more than this between groups is flagged
 GAP_MIN_CALLS = 10  # ... among groups with at least this many calls in the rate's base
+SQLITE_CACHE_KIB = 262_144
 NONE = "none"  # a call without a category (no rule matched) or district
 
 
@@ -425,24 +426,32 @@ def _flags(dimension: Literal["district", "age_group"], groups: list[Figures], *
 async def _volume(conn: AsyncConnection, scope: Scope, sql: Sql
                   ) -> tuple[list[VolumeDay], list[VolumeHour]]:
     local = sql.local_epoch(scope)
-    inner = select((local // 86400).label("day"), ((local // 3600 + 72) % 168).label("how"),
-                   CALL.c.channel, func.coalesce(CALL.c.category, NONE).label("category"),
-                   CALL.c.destination).where(*scope.where()).subquery("v")
-    daily: list[VolumeDay] = []
     epoch0 = date(1970, 1, 1)
-    for dim in ("channel", "category", "destination"):
-        col = inner.c[dim]
-        q = select(inner.c.day, col, func.count().label("n")).group_by(
-            inner.c.day, col).order_by(inner.c.day, col)
-        for r in (await conn.execute(q)).all():
-            daily.append(VolumeDay(day=epoch0 + timedelta(days=int(r.day)),
-                                   dimension=dim, value=r[1], calls=r.n))  # type: ignore[arg-type]
+    # Per local day by channel, category and destination: one grouped query.
+    inner = select((local // 86400).label("day"), CALL.c.channel,
+                   func.coalesce(CALL.c.category, NONE).label("category"),
+                   CALL.c.destination).where(*scope.where()).subquery("v")
+    q = select(inner.c.day, inner.c.channel, inner.c.category, inner.c.destination,
+               func.count().label("n")).group_by(
+        inner.c.day, inner.c.channel, inner.c.category, inner.c.destination)
+    sums: dict[tuple[str, date, str], int] = defaultdict(int)
+    for r in (await conn.execute(q)).all():
+        day = epoch0 + timedelta(days=int(r.day))
+        for dim in ("channel", "category", "destination"):
+            sums[(dim, day, getattr(r, dim))] += r.n
+    order = {"channel": 0, "category": 1, "destination": 2}
+    daily = [VolumeDay(day=day, dimension=dim, value=value, calls=n)  # type: ignore[arg-type]
+             for (dim, day, value), n in sorted(sums.items(),
+                                                key=lambda kv: (order[kv[0][0]], kv[0][1:]))]
+    # Per hour of week by destination.
+    inner = select(((local // 3600 + 72) % 168).label("how"), CALL.c.destination).where(
+        *scope.where()).subquery("h")
     q = select(inner.c.how, inner.c.destination, func.count().label("n")).group_by(
         inner.c.how, inner.c.destination).order_by(inner.c.how, inner.c.destination)
     hourly = []
     for r in (await conn.execute(q)).all():
-        day, hour = _hour_name(int(r.how))
-        hourly.append(VolumeHour(hour_of_week=int(r.how), day=day, hour=hour,
+        dname, hour = _hour_name(int(r.how))
+        hourly.append(VolumeHour(hour_of_week=int(r.how), day=dname, hour=hour,
                                  destination=r.destination, calls=r.n))
     return daily, hourly
 
@@ -506,22 +515,23 @@ async def _coverage(conn: AsyncConnection, scope: Scope, sql: Sql
                    func.coalesce(CALL.c.district, NONE).label("district")).where(
         *scope.where(),
         or_(and_(_ELIGIBLE, CALL.c.not_served_reason.is_not(None)), _NO_RULE)).subquery("c")
+    # One grouped query (hour of week, district, reason); the three views are its sums.
+    q = select(inner.c.how, inner.c.district, inner.c.reason, func.count().label("n")
+               ).group_by(inner.c.how, inner.c.district, inner.c.reason)
     by_reason = {r: 0 for r in REASONS}
-    q = select(inner.c.reason, func.count().label("n")).group_by(inner.c.reason)
+    by_cell: dict[tuple[int, str], int] = defaultdict(int)
+    by_district: dict[tuple[str, str], int] = defaultdict(int)
     for r in (await conn.execute(q)).all():
-        by_reason[r.reason] = r.n
+        by_reason[r.reason] = by_reason.get(r.reason, 0) + r.n
+        by_cell[(int(r.how), r.reason)] += r.n
+        by_district[(r.district, r.reason)] += r.n
     reasons = [GapReason(reason=k, calls=v) for k, v in by_reason.items()]
-    q = select(inner.c.how, inner.c.reason, func.count().label("n")).group_by(
-        inner.c.how, inner.c.reason).order_by(inner.c.how, inner.c.reason)
     cells = []
-    for r in (await conn.execute(q)).all():
-        day, hour = _hour_name(int(r.how))
-        cells.append(GapCell(hour_of_week=int(r.how), day=day, hour=hour, reason=r.reason,
-                             calls=r.n))
-    q = select(inner.c.district, inner.c.reason, func.count().label("n")).group_by(
-        inner.c.district, inner.c.reason).order_by(inner.c.district, inner.c.reason)
-    districts = [GapDistrict(district=r.district, reason=r.reason, calls=r.n)
-                 for r in (await conn.execute(q)).all()]
+    for (how, why), n in sorted(by_cell.items()):
+        day, hour = _hour_name(how)
+        cells.append(GapCell(hour_of_week=how, day=day, hour=hour, reason=why, calls=n))
+    districts = [GapDistrict(district=d, reason=why, calls=n)
+                 for (d, why), n in sorted(by_district.items())]
     return reasons, cells, districts
 
 
@@ -538,33 +548,55 @@ def _referral_columns() -> list[Any]:
     return cols
 
 
-async def _referrals(conn: AsyncConnection, scope: Scope, column: Any) -> list[ReferralRow]:
+def _summed(rows: list[Any], key: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Add up grouped rows by one of their keys; most first."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        acc = out.setdefault(getattr(r, key), dict.fromkeys(fields, 0))
+        for f in fields:
+            acc[f] += getattr(r, f)
+    ranked = sorted(out.items(), key=lambda kv: (-kv[1][fields[0]], kv[0]))
+    return [{"group": g, **v} for g, v in ranked[:200]]
+
+
+_REFERRAL_FIELDS = tuple(k for k in ReferralRow.model_fields if k != "group")
+_OVERRIDE_FIELDS = tuple(k for k in OverrideRow.model_fields if k != "group")
+
+
+async def _referrals(conn: AsyncConnection, scope: Scope
+                     ) -> tuple[list[ReferralRow], list[ReferralRow]]:
+    """Per officer and per unit: one query grouped by both."""
     c = CALL.c
-    g = _group(column)
-    q = (select(g.label("g"), *_referral_columns())
+    officer, unit = _group(c.referred_by), _group(c.referred_unit)
+    q = (select(officer.label("officer"), unit.label("unit"), *_referral_columns())
          .where(*scope.where(), or_(c.referred_by.is_not(None),
                                     c.channel == "officer_referral"))
-         .group_by(g).order_by(func.count().desc(), g))
-    return [ReferralRow(group=r.g, **{k: getattr(r, k) for k in ReferralRow.model_fields
-                                      if k != "group"})
-            for r in (await conn.execute(q)).all()]
+         .group_by(officer, unit))
+    rows = list((await conn.execute(q)).all())
+    return ([ReferralRow(**d) for d in _summed(rows, "officer", _REFERRAL_FIELDS)],
+            [ReferralRow(**d) for d in _summed(rows, "unit", _REFERRAL_FIELDS)])
 
 
-async def _overrides(conn: AsyncConnection, scope: Scope, column: Any) -> list[OverrideRow]:
+async def _overrides(conn: AsyncConnection, scope: Scope
+                     ) -> tuple[list[OverrideRow], list[OverrideRow], list[OverrideRow]]:
+    """By dispatcher, by reason, by change of destination: one query grouped by all three."""
     c = CALL.c
-    g = _group(column)
-    q = (select(g.label("g"), func.count().label("overrides"),
+    who = _group(c.overridden_by)
+    why = _group(func.lower(func.trim(c.override_reason)))
+    change = (func.coalesce(c.initial_destination, literal_column("'?'"))
+              + literal_column("' -> '") + c.destination)
+    q = (select(who.label("who"), why.label("why"), change.label("change"),
+                func.count().label("overrides"),
                 _count_if(c.destination == "police").label("to_police"),
                 _count_if(_TEAM).label("to_team"),
                 _count_if(c.cleared_at.is_not(None)).label("cleared"),
                 _count_if(_BACKUP).label("backup_requests"),
                 _count_if(c.safety_incident == true()).label("safety_incidents"))
          .where(*scope.where(), c.overridden_at.is_not(None))
-         .group_by(g).order_by(func.count().desc(), g).limit(200))
-    return [OverrideRow(group=r.g or NONE, overrides=r.overrides, to_police=r.to_police,
-                        to_team=r.to_team, cleared=r.cleared,
-                        backup_requests=r.backup_requests, safety_incidents=r.safety_incidents)
-            for r in (await conn.execute(q)).all()]
+         .group_by(who, why, change))
+    rows = list((await conn.execute(q)).all())
+    return tuple([OverrideRow(**d) for d in _summed(rows, key, _OVERRIDE_FIELDS)]
+                 for key in ("who", "why", "change"))  # type: ignore[return-value]
 
 
 async def _follow_ups(conn: AsyncConnection, scope: Scope, follow_up_calls: int) -> FollowUps:
@@ -593,22 +625,36 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
     """Every figure for the scope. Analysts (supervisor=False) get no per-person tables."""
     sql = Sql(engine.dialect.name)
     async with engine.connect() as conn:
-        daily, hourly = await _volume(conn, scope, sql)
-        outcomes = await _outcomes(conn, scope)
-        follow_ups = await _follow_ups(conn, scope, outcomes.follow_up_calls)
-        timeliness = await _timeliness(conn, scope, sql)
-        reasons, cells, districts = await _coverage(conn, scope, sql)
-        by_district = await _equity(conn, scope, CALL.c.district)
-        by_age = await _equity(conn, scope, CALL.c.age_group)
-        by_unit = await _referrals(conn, scope, CALL.c.referred_unit)
-        by_officer = await _referrals(conn, scope, CALL.c.referred_by) if supervisor else None
-        change = (func.coalesce(CALL.c.initial_destination, literal_column("'?'"))
-                  + literal_column("' -> '") + CALL.c.destination)
-        by_change = await _overrides(conn, scope, change)
-        by_dispatcher = (await _overrides(conn, scope, CALL.c.overridden_by)
-                         if supervisor else None)
-        by_reason = (await _overrides(conn, scope, func.lower(func.trim(CALL.c.override_reason)))
-                     if supervisor else None)
+        if sql.pg:
+            # One snapshot for every table of the answer, while calls keep coming in.
+            await conn.execution_options(isolation_level="REPEATABLE READ")
+        else:
+            # The month's pages are read by several queries: keep them in SQLite's cache
+            # (256 MB at most) for this connection while it computes, then give it back.
+            await conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        try:
+            return await _compute(conn, scope, sql, supervisor=supervisor,
+                                  threshold=threshold, min_calls=min_calls)
+        finally:
+            if not sql.pg:
+                await conn.exec_driver_sql("PRAGMA cache_size=-2000")
+
+
+async def _compute(conn: AsyncConnection, scope: Scope, sql: Sql, *, supervisor: bool,
+                   threshold: float, min_calls: int) -> Metrics:
+    daily, hourly = await _volume(conn, scope, sql)
+    outcomes = await _outcomes(conn, scope)
+    follow_ups = await _follow_ups(conn, scope, outcomes.follow_up_calls)
+    timeliness = await _timeliness(conn, scope, sql)
+    reasons, cells, districts = await _coverage(conn, scope, sql)
+    by_district = await _equity(conn, scope, CALL.c.district)
+    by_age = await _equity(conn, scope, CALL.c.age_group)
+    officers, by_unit = await _referrals(conn, scope)
+    dispatchers, reasons_, by_change = await _overrides(conn, scope)
+    # Per-person performance figures and free text: supervisors only.
+    by_officer = officers if supervisor else None
+    by_dispatcher = dispatchers if supervisor else None
+    by_reason = reasons_ if supervisor else None
     flags = (_flags("district", by_district, threshold=threshold, min_calls=min_calls)
              + _flags("age_group", by_age, threshold=threshold, min_calls=min_calls))
     return Metrics(
