@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("LIAISON_CHROMIUM", "/usr/bin/chromium")
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 PAGES = ["board", "dispatch", "refer", "refer-mine", "policy", "login"]
-OFFICER = "ofc-117"
 
 
 def free_port() -> int:
@@ -37,7 +36,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_demo(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_demo(db: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes],
+                                                      dict[str, tuple[str, str]]]:
+    """The demo, and its accounts: role -> (user name, password), as it prints them."""
     cmd = [sys.executable, "-m", "service.cli", "demo", "--port", str(port),
            "--database-url", f"sqlite+aiosqlite:///{db}", "--rate", "40", "--seed", "7",
            "--log-level", "warning"]
@@ -47,43 +48,58 @@ def start_demo(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"liaison demo exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
+        text = log.read_text(errors="replace")
+        if "Liaison demo on" in text:
+            accounts = {}
+            for line in text.splitlines():
+                parts = line.split()
+                if len(parts) == 3 and line.startswith("  ") and parts[1].startswith("demo-"):
+                    accounts[parts[0]] = (parts[1], parts[2])
+            return proc, accounts
         time.sleep(0.2)
     proc.kill()
-    raise SystemExit("liaison demo did not become healthy")
+    raise SystemExit("liaison demo did not start")
 
 
 async def _read(response: httpx.Response) -> None:
     await response.aread()
-    _checked(response)
-
-
-def _checked(response: httpx.Response) -> httpx.Response:
     if response.is_error:
         raise SystemExit(f"{response.request.method} {response.request.url}: "
                          f"{response.status_code} {response.text}")
-    return response
 
 
-async def stage(base: str) -> None:
-    """A referral, a backup request and an override, through the API."""
+async def cad_key(db: Path) -> str:
+    """A CAD key for posting events (straight into the demo's database)."""
+    from service.auth import Role, create_key
+    from service.db import create_engine
+
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    try:
+        token, _ = await create_key(engine, "screenshots", role=Role.cad)
+        return token
+    finally:
+        await engine.dispose()
+
+
+async def stage(base: str, db: Path, accounts: dict[str, tuple[str, str]]) -> None:
+    """Referrals, a backup request and an override, through the API."""
+    cad = {"authorization": f"Bearer {await cad_key(db)}"}
     async with httpx.AsyncClient(base_url=base, timeout=30,
                                  event_hooks={"response": [_read]}) as client:
+        name, password = accounts["supervisor"]
+        await client.post("/v1/session", json={"username": name, "password": password})
         first = (await client.post("/v1/referrals", json={
-            "officer": OFFICER, "concern": "homelessness", "who": "Dana, about 40",
+            "officer": accounts["officer"][0], "concern": "homelessness", "who": "Dana, about 40",
             "where": "Williams Park, 350 2nd Ave N", "consent": True,
             "what": "Sleeping on a bench, asked for help finding a bed."})).json()
         steps = [{"status": "assigned", "unit": "CALL-1"}, {"status": "on_scene"},
                  {"status": "cleared", "disposition": "referred_to_services",
-                  "note": "Bed at the shelter tonight; case manager tomorrow"}]
+                  "outcome": "Bed at the shelter tonight; case manager tomorrow"}]
         for step in steps:
             await client.post(f"/v1/calls/{first['call_id']}/status", json=step)
         await client.post("/v1/referrals", json={
-            "officer": OFFICER, "concern": "mental_health", "who": "Young man, grey hoodie",
+            "officer": accounts["officer"][0], "concern": "mental_health",
+            "who": "Young man, grey hoodie",
             "where": "Central Ave & 8th St", "consent": True, "contact": "727-555-0100",
             "what": "Talking to himself, scared, no weapons."})
         event = {
@@ -92,9 +108,9 @@ async def stage(base: str) -> None:
             "channel": "crisis_line", "nature_code": "SUICTHRT",
             "nature_text": "Caller in distress", "location": {"address": "By phone"},
         }
-        res = await client.post("/v1/cad/events", json={
+        await client.post("/v1/cad/events", headers=cad, json={
             **event, "event_id": "shot-1", "incident_id": "SHOT-1"})
-        backup = (await client.post("/v1/cad/events", json={
+        backup = (await client.post("/v1/cad/events", headers=cad, json={
             **event, "event_id": "shot-2", "incident_id": "SHOT-2", "channel": "911",
             "nature_code": "CDX", "nature_text": "Neighbor dispute, shouting",
             "location": {"address": "2400 5th Ave S", "district": "D3"}})).json()
@@ -104,18 +120,20 @@ async def stage(base: str) -> None:
             await client.post(call, json={"status": "on_scene"})
             await client.post(call, json={"status": "backup_requested",
                                           "note": "One of them went to get a bat"})
-        del res
         # An override of the newest team call.
-        over = (await client.post("/v1/cad/events", json={
+        over = (await client.post("/v1/cad/events", headers=cad, json={
             **event, "event_id": "shot-3", "incident_id": "SHOT-3", "channel": "911",
             "nature_code": "WELFARE", "nature_text": "Welfare check, elderly man",
             "location": {"address": "901 34th St N", "district": "D1"}})).json()
         await client.post(f"/v1/calls/{over['call_id']}/override", json={
-            "destination": "police", "reason": "Known history of assaulting responders",
-            "by": "disp-7"})
+            "destination": "police", "reason": "Known history of assaulting responders"})
 
 
-async def capture(base: str, out: Path) -> None:
+ROLE_OF = {"board": "call_team", "dispatch": "dispatcher", "refer": "officer",
+           "refer-mine": "officer", "policy": "supervisor"}
+
+
+async def capture(base: str, out: Path, accounts: dict[str, tuple[str, str]]) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -123,13 +141,15 @@ async def capture(base: str, out: Path) -> None:
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         for size, viewport in SIZES.items():
-            context = await browser.new_context(viewport=viewport, device_scale_factor=1)
-            page = await context.new_page()
             for name in PAGES:
-                path = {"refer-mine": f"/refer/mine?officer={OFFICER}"}.get(name, f"/{name}")
-                await page.goto(base + path)
-                if name == "refer":
-                    await page.locator("#officer").fill(OFFICER)
+                context = await browser.new_context(viewport=viewport, device_scale_factor=1)
+                role = ROLE_OF.get(name)
+                if role:
+                    user, password = accounts[role]
+                    await context.request.post(f"{base}/v1/session",
+                                               data={"username": user, "password": password})
+                page = await context.new_page()
+                await page.goto(f"{base}/refer/mine" if name == "refer-mine" else f"{base}/{name}")
                 if name == "policy":
                     await page.wait_for_function(
                         "() => document.querySelector('#doc').value.length > 100")
@@ -139,7 +159,7 @@ async def capture(base: str, out: Path) -> None:
                 file = out / f"{name}-{size}.png"
                 await page.screenshot(path=str(file))
                 print(file.relative_to(ROOT) if file.is_relative_to(ROOT) else file)
-            await context.close()
+                await context.close()
         await browser.close()
 
 
@@ -152,12 +172,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        proc = start_demo(Path(tmp) / "liaison.db", port, Path(tmp) / "demo.log")
+        db = Path(tmp) / "liaison.db"
+        proc, accounts = start_demo(db, port, Path(tmp) / "demo.log")
         base = f"http://127.0.0.1:{port}"
         try:
-            asyncio.run(stage(base))  # first, while team units are free
+            asyncio.run(stage(base, db, accounts))  # first, while team units are free
             time.sleep(args.warmup)
-            asyncio.run(capture(base, args.out))
+            asyncio.run(capture(base, args.out, accounts))
         finally:
             proc.send_signal(signal.SIGTERM)
             try:

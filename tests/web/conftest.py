@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 import uvicorn
 
@@ -66,6 +67,15 @@ async def web(tmp_path: Path) -> AsyncIterator[Server]:
     """A real Liaison on SQLite, on the module's loop (the browser's)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}"
     async with running_server(Settings(database_url=url)) as s:
+        yield s
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_web(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+    """One Liaison for a whole module (starting one, with its users, takes a few seconds):
+    for tests that look only at their own calls."""
+    db = tmp_path_factory.mktemp("web") / "liaison.db"
+    async with running_server(Settings(database_url=f"sqlite+aiosqlite:///{db}")) as s:
         yield s
 
 

@@ -8,12 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from service.settings import Settings
 from tests.conftest import Server, now_iso
 from tests.web.conftest import free_port, new_page, serve_on
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def web(shared_web: Server) -> Server:
+    """One server for this module's tests: each looks only at its own calls."""
+    return shared_web
 
 
 def card(page: Any, call_id: str) -> Any:

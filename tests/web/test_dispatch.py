@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from tests.conftest import Server
 from tests.web.conftest import new_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def web(shared_web: Server) -> Server:
+    """One server for this module's tests: each looks only at its own calls."""
+    return shared_web
 
 
 async def open_console(browser: Any, server: Server) -> tuple[Any, Any]:

@@ -7,6 +7,7 @@ import contextlib
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 try:
     from playwright.async_api import TimeoutError as PlaywrightTimeout
@@ -18,6 +19,12 @@ from tests.conftest import Server
 from tests.web.conftest import DESKTOP
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def web(shared_web: Server) -> Server:
+    """One server for this module's tests: each looks only at its own calls."""
+    return shared_web
 
 
 async def test_a_page_without_a_session_logs_in_and_returns(browser: Any, web: Server) -> None:

@@ -6,11 +6,18 @@ import time
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from tests.conftest import Server
 from tests.web.conftest import PHONE, new_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def web(shared_web: Server) -> Server:
+    """One server for this module's tests: each looks only at its own calls."""
+    return shared_web
 
 
 async def test_a_referral_from_a_phone_becomes_a_call_and_shows_its_outcome(

@@ -129,12 +129,28 @@ export function session() {
 }
 
 // Marks the current page in the nav and shows who is logged in, with a log-out button.
+// Which roles each page is for (the API decides; this only tidies the nav).
+const PAGE_ROLES = {
+  "/board": ["call_team", "dispatcher", "supervisor"],
+  "/dispatch": ["dispatcher", "call_team", "supervisor"],
+  "/refer": ["officer", "supervisor"],
+  "/refer/mine": ["officer", "supervisor"],
+  "/policy": ["supervisor"],
+  "/metrics": ["supervisor", "analyst"],
+};
+
 export async function layout() {
   for (const a of document.querySelectorAll("nav.site a")) {
     if (a.getAttribute("href") === location.pathname) a.setAttribute("aria-current", "page");
   }
   const who = $("#who");
   const user = await session();
+  if (user) {
+    for (const a of document.querySelectorAll("nav.site a")) {
+      const roles = PAGE_ROLES[a.getAttribute("href")];
+      if (roles && !roles.includes(user.role)) a.hidden = true;
+    }
+  }
   if (!who) return user;
   if (user) {
     clear(who, el("span", { class: "user", text: `${user.username} (${words(user.role)})` }),
