@@ -252,8 +252,7 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
         ("Backup requests", o.backup_requests, f"{pct(o.backup_rate)} of contacts"),
         ("Safety incidents", o.safety_incidents, "team member hurt or threatened"),
         ("Eligible reached", pct(o.reach), f"{o.eligible_served} of {o.eligible} eligible"),
-        ("Follow-ups", f"{fu.scheduled} / {fu.completed}",
-         "scheduled / completed" if fu.source == "follow_up_table" else "follow-up calls"),
+        ("Follow-ups", f"{fu.scheduled} / {fu.completed}", "scheduled / completed"),
         ("Destination changed", o.destination_changed, "after the first decision"),
     ):
         add(f'<div class="kpi"><dt>{e(name)}</dt><dd><span class="num">{e(value)}</span>'

@@ -26,22 +26,28 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
-    Float,
+    Boolean,
+    Column,
     Integer,
+    MetaData,
     Select,
+    String,
+    Table,
+    Text,
     and_,
     case,
     cast,
     column,
     extract,
     func,
-    inspect,
+    insert,
     literal,
     literal_column,
     or_,
@@ -60,7 +66,6 @@ REASONS = ("off_hours", "units_busy", "override", "no_rule")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 GAP_THRESHOLD = 0.10  # equity: a rate differing by more than this between groups is flagged
 GAP_MIN_CALLS = 10  # ... among groups with at least this many calls in the rate's base
-SQLITE_CACHE_KIB = 262_144
 NONE = "none"  # a call without a category (no rule matched) or district
 
 
@@ -105,7 +110,6 @@ class Figures(BaseModel):
 
 
 class FollowUps(BaseModel):
-    source: Literal["follow_up_table", "follow_up_calls"]
     scheduled: int
     completed: int
 
@@ -308,10 +312,9 @@ class Sql:
             return cast(func.floor(extract("epoch", col)), BigInteger)
         return cast(func.strftime("%s", col), Integer)
 
-    def seconds(self, later: Any, earlier: Any) -> ColumnElement[float]:
-        if self.pg:
-            return cast(extract("epoch", later - earlier), Float)
-        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    def seconds(self, later: Any, earlier: Any) -> ColumnElement[int]:
+        """Whole seconds between two times (each taken to its second), the same on both."""
+        return self.epoch(later) - self.epoch(earlier)
 
     def local_epoch(self, scope: Scope) -> ColumnElement[int]:
         segments = offset_segments(scope.zone, scope.start, scope.end)
@@ -343,31 +346,88 @@ def _hour_name(how: int) -> tuple[str, int]:
 
 
 # -- queries -----------------------------------------------------------------------------
+#
+# One pass over the range: the calls in scope are copied, narrowed to what the figures
+# read and with their local day and hour of week worked out, into a temporary table of
+# this connection (SQLite and PostgreSQL alike); every figure is then a grouped query
+# over that small table instead of another walk through the call table's wide rows.
+
+_SCOPE = Table(
+    "metrics_scope", MetaData(),
+    Column("day", Integer), Column("how", Integer), Column("channel", String(32)),
+    Column("category", String(64)), Column("destination", String(16)),
+    Column("district", String(120)), Column("age_group", String(16)),
+    Column("eligible", Boolean), Column("not_served_reason", String(32)),
+    Column("no_rule", Boolean), Column("changed", Boolean), Column("person_key", String(64)),
+    Column("backup", Boolean), Column("safety_incident", Boolean),
+    Column("follow_up", Boolean), Column("referral", Boolean),
+    Column("referred_by", String(120)), Column("referred_unit", String(64)),
+    Column("cleared", Boolean), Column("disposition", String(64)),
+    Column("overridden", Boolean), Column("overridden_by", String(120)),
+    Column("override_reason", Text), Column("initial_destination", String(16)),
+    *(Column(m, Integer) for m in ("to_decision", "to_en_route", "to_on_scene", "on_scene")),
+    prefixes=["TEMPORARY"],
+)
+T = _SCOPE.c
 
 
-_TEAM = CALL.c.destination.in_(TEAM)
-_ELIGIBLE = CALL.c.eligible == true()
-_NO_RULE = CALL.c.decision.like('%"basis":"no_rule"%')
-_BACKUP = CALL.c.backup_requested_at.is_not(None)
+async def _fill_scope(conn: AsyncConnection, scope: Scope, sql: Sql) -> None:
+    c = CALL.c
+    local = sql.local_epoch(scope)
+    values: dict[str, Any] = {
+        "day": local // 86400, "how": (local // 3600 + 72) % 168, "channel": c.channel,
+        "category": _group(c.category), "destination": c.destination,
+        "district": _group(c.district), "age_group": _group(c.age_group),
+        "eligible": c.eligible, "not_served_reason": c.not_served_reason,
+        "no_rule": c.decision.like('%"basis":"no_rule"%'),
+        "changed": and_(c.initial_destination.is_not(None),
+                        c.initial_destination != c.destination),
+        "person_key": c.person_key, "backup": c.backup_requested_at.is_not(None),
+        "safety_incident": c.safety_incident, "follow_up": c.follow_up_of.is_not(None),
+        "referral": or_(c.referred_by.is_not(None), c.channel == "officer_referral"),
+        "referred_by": _group(c.referred_by), "referred_unit": _group(c.referred_unit),
+        "cleared": c.cleared_at.is_not(None), "disposition": c.disposition,
+        "overridden": c.overridden_at.is_not(None), "overridden_by": _group(c.overridden_by),
+        "override_reason": _group(func.lower(func.trim(c.override_reason))),
+        "initial_destination": func.coalesce(c.initial_destination, literal_column("'?'")),
+        "to_decision": sql.seconds(c.first_decided_at, c.opened_at),
+        "to_en_route": sql.seconds(c.en_route_at, c.opened_at),
+        "to_on_scene": sql.seconds(c.on_scene_at, c.opened_at),
+        "on_scene": sql.seconds(c.cleared_at, c.on_scene_at),
+    }
+    await conn.run_sync(lambda sync: _SCOPE.drop(sync, checkfirst=True))
+    await conn.run_sync(lambda sync: _SCOPE.create(sync))
+    names = list(values)
+    await conn.execute(insert(_SCOPE).from_select(
+        names, select(*(v.label(k) for k, v in values.items())).where(*scope.where())))
+
+
+async def _drop_scope(conn: AsyncConnection) -> None:
+    await conn.rollback()  # PostgreSQL: the table goes with the transaction
+    await conn.run_sync(lambda sync: _SCOPE.drop(sync, checkfirst=True))
+    await conn.commit()
+
+
+_TEAM = T.destination.in_(TEAM)
+_ELIGIBLE = T.eligible == true()
+_BACKUP = T.backup == true()
 
 
 def _figure_columns() -> list[Any]:
     return [
         func.count().label("calls"),
         _count_if(_ELIGIBLE).label("eligible"),
-        _count_if(and_(_ELIGIBLE, CALL.c.destination != "police")).label("eligible_served"),
-        _count_if(CALL.c.destination == "police").label("police_handled"),
-        _count_if(and_(_ELIGIBLE, CALL.c.destination == "police")).label("eligible_police"),
-        _count_if(and_(CALL.c.initial_destination.is_not(None),
-                       CALL.c.initial_destination != CALL.c.destination)
-                  ).label("destination_changed"),
+        _count_if(and_(_ELIGIBLE, T.destination != "police")).label("eligible_served"),
+        _count_if(T.destination == "police").label("police_handled"),
+        _count_if(and_(_ELIGIBLE, T.destination == "police")).label("eligible_police"),
+        _count_if(T.changed == true()).label("destination_changed"),
         _count_if(_TEAM).label("contacts"),
-        func.count(func.distinct(case((_TEAM, CALL.c.person_key)))).label("unique_clients"),
-        _count_if(and_(_TEAM, CALL.c.person_key.is_(None))).label("no_identity"),
-        _count_if(and_(CALL.c.destination == "call_team", ~_BACKUP)).label("without_police"),
+        func.count(func.distinct(case((_TEAM, T.person_key)))).label("unique_clients"),
+        _count_if(and_(_TEAM, T.person_key.is_(None))).label("no_identity"),
+        _count_if(and_(T.destination == "call_team", ~_BACKUP)).label("without_police"),
         _count_if(and_(_TEAM, _BACKUP)).label("backup_requests"),
-        _count_if(CALL.c.safety_incident == true()).label("safety_incidents"),
-        _count_if(CALL.c.follow_up_of.is_not(None)).label("follow_up_calls"),
+        _count_if(T.safety_incident == true()).label("safety_incidents"),
+        _count_if(T.follow_up == true()).label("follow_up_calls"),
     ]
 
 
@@ -384,14 +444,13 @@ def _figures(group: str, r: Any) -> Figures:
         safety_incidents=r.safety_incidents, follow_up_calls=r.follow_up_calls)
 
 
-async def _outcomes(conn: AsyncConnection, scope: Scope) -> Figures:
-    row = (await conn.execute(select(*_figure_columns()).where(*scope.where()))).one()
+async def _outcomes(conn: AsyncConnection) -> Figures:
+    row = (await conn.execute(select(*_figure_columns()).select_from(_SCOPE))).one()
     return _figures("all", row)
 
 
-async def _equity(conn: AsyncConnection, scope: Scope, column: Any) -> list[Figures]:
-    g = _group(column)
-    q = select(g.label("g"), *_figure_columns()).where(*scope.where()).group_by(g).order_by(g)
+async def _equity(conn: AsyncConnection, column: Any) -> list[Figures]:
+    q = select(column.label("g"), *_figure_columns()).group_by(column).order_by(column)
     return [_figures(r.g, r) for r in (await conn.execute(q)).all()]
 
 
@@ -423,17 +482,11 @@ def _flags(dimension: Literal["district", "age_group"], groups: list[Figures], *
     return flags
 
 
-async def _volume(conn: AsyncConnection, scope: Scope, sql: Sql
-                  ) -> tuple[list[VolumeDay], list[VolumeHour]]:
-    local = sql.local_epoch(scope)
+async def _volume(conn: AsyncConnection) -> tuple[list[VolumeDay], list[VolumeHour]]:
     epoch0 = date(1970, 1, 1)
     # Per local day by channel, category and destination: one grouped query.
-    inner = select((local // 86400).label("day"), CALL.c.channel,
-                   func.coalesce(CALL.c.category, NONE).label("category"),
-                   CALL.c.destination).where(*scope.where()).subquery("v")
-    q = select(inner.c.day, inner.c.channel, inner.c.category, inner.c.destination,
-               func.count().label("n")).group_by(
-        inner.c.day, inner.c.channel, inner.c.category, inner.c.destination)
+    keys = (T.day, T.channel, T.category, T.destination)
+    q = select(*keys, func.count().label("n")).group_by(*keys)
     sums: dict[tuple[str, date, str], int] = defaultdict(int)
     for r in (await conn.execute(q)).all():
         day = epoch0 + timedelta(days=int(r.day))
@@ -444,10 +497,8 @@ async def _volume(conn: AsyncConnection, scope: Scope, sql: Sql
              for (dim, day, value), n in sorted(sums.items(),
                                                 key=lambda kv: (order[kv[0][0]], kv[0][1:]))]
     # Per hour of week by destination.
-    inner = select(((local // 3600 + 72) % 168).label("how"), CALL.c.destination).where(
-        *scope.where()).subquery("h")
-    q = select(inner.c.how, inner.c.destination, func.count().label("n")).group_by(
-        inner.c.how, inner.c.destination).order_by(inner.c.how, inner.c.destination)
+    q = select(T.how, T.destination, func.count().label("n")).group_by(
+        T.how, T.destination).order_by(T.how, T.destination)
     hourly = []
     for r in (await conn.execute(q)).all():
         dname, hour = _hour_name(int(r.how))
@@ -459,43 +510,46 @@ async def _volume(conn: AsyncConnection, scope: Scope, sql: Sql
 _MEASURES = ("to_decision", "to_en_route", "to_on_scene", "on_scene")
 
 
-async def _timeliness(conn: AsyncConnection, scope: Scope, sql: Sql) -> list[Timeliness]:
-    c = CALL.c
-    base = select(
-        c.destination, func.coalesce(c.category, NONE).label("category"),
-        sql.seconds(c.first_decided_at, c.opened_at).label("to_decision"),
-        sql.seconds(c.en_route_at, c.opened_at).label("to_en_route"),
-        sql.seconds(c.on_scene_at, c.opened_at).label("to_on_scene"),
-        sql.seconds(c.cleared_at, c.on_scene_at).label("on_scene"),
-    ).where(*scope.where()).cte("t")
+async def _timeliness(conn: AsyncConnection) -> list[Timeliness]:
+    """Median and 90th percentile with percentile_cont's interpolation, exact over whole
+    seconds: each (measure, group) is counted per distinct value, and a running count
+    (SUM ... OVER) finds the values at ranks floor(p*(n-1))+1 and the one after."""
+    # Counts per (measure, destination, category, value): one pass over the scope per
+    # measure; every grouping below adds these up.
+    base = union_all(*(
+        select(literal_column(f"'{m}'").label("measure"), T.destination, T.category,
+               T[m].label("v"), func.count().label("c"))
+        .where(T[m].is_not(None), T[m] >= 0).group_by(T.destination, T.category, T[m])
+        for m in _MEASURES)).cte("b")
     parts: list[Select[Any]] = []
-    for m in _MEASURES:
-        for dim in ("all", "destination", "category"):
-            grp = literal_column("'all'") if dim == "all" else base.c[dim]
-            parts.append(select(literal_column(f"'{m}'").label("measure"),
-                                literal_column(f"'{dim}'").label("dim"),
-                                cast(grp, base.c.category.type).label("grp"),
-                                base.c[m].label("v"))
-                         .where(base.c[m].is_not(None), base.c[m] >= 0))
-    long = union_all(*parts).subquery("l")
-    part = [long.c.measure, long.c.dim, long.c.grp]
-    ranked = select(*part, long.c.v,
-                    func.row_number().over(partition_by=part, order_by=long.c.v).label("rn"),
-                    func.count().over(partition_by=part).label("n")).subquery("r")
-    r = ranked.c
+    for dim in ("all", "destination", "category"):
+        grp = literal_column("'all'") if dim == "all" else base.c[dim]
+        parts.append(select(base.c.measure, literal_column(f"'{dim}'").label("dim"),
+                            cast(grp, String(64)).label("grp"), base.c.v,
+                            func.sum(base.c.c).label("c"))
+                     .group_by(base.c.measure, base.c.v,
+                               *([] if dim == "all" else [base.c[dim]])))
+    hist = union_all(*parts).subquery("h")
+    part = [hist.c.measure, hist.c.dim, hist.c.grp]
+    running = select(
+        *part, hist.c.v,
+        cast(func.sum(hist.c.c).over(partition_by=part, order_by=hist.c.v,
+                                     rows=(None, 0)), BigInteger).label("cum"),
+        cast(func.sum(hist.c.c).over(partition_by=part), BigInteger).label("n"),
+    ).subquery("r")
+    r = running.c
     cols = [r.measure, r.dim, r.grp, func.max(r.n).label("n")]
     for tag, tenth in (("p50", 5), ("p90", 9)):
         rank = (r.n - 1) * tenth // 10 + 1  # percentile_cont: position p*(n-1), 0-based
-        cols.append(func.max(case((r.rn == rank, r.v))).label(f"{tag}_lo"))
-        cols.append(func.max(case((r.rn == rank + 1, r.v))).label(f"{tag}_hi"))
-    q = select(*cols).group_by(r.measure, r.dim, r.grp).order_by(r.measure, r.dim, r.grp)
+        cols.append(func.min(case((r.cum >= rank, r.v))).label(f"{tag}_lo"))
+        cols.append(func.min(case((r.cum >= rank + 1, r.v))).label(f"{tag}_hi"))
+    q = select(*cols).group_by(r.measure, r.dim, r.grp)
     out = []
     for row in (await conn.execute(q)).all():
         n = int(row.n)
         values = {}
         for tag, tenth in (("p50", 5), ("p90", 9)):
-            pos_num = (n - 1) * tenth
-            frac = (pos_num % 10) / 10
+            frac = ((n - 1) * tenth % 10) / 10
             lo, hi = float(getattr(row, f"{tag}_lo")), getattr(row, f"{tag}_hi")
             values[tag] = lo if hi is None or frac == 0 else lo + frac * (float(hi) - lo)
         out.append(Timeliness(measure=row.measure, dimension=row.dim, value=row.grp, calls=n,
@@ -506,16 +560,13 @@ async def _timeliness(conn: AsyncConnection, scope: Scope, sql: Sql) -> list[Tim
     return out
 
 
-async def _coverage(conn: AsyncConnection, scope: Scope, sql: Sql
+async def _coverage(conn: AsyncConnection
                     ) -> tuple[list[GapReason], list[GapCell], list[GapDistrict]]:
-    local = sql.local_epoch(scope)
-    reason = case((and_(_ELIGIBLE, CALL.c.not_served_reason.is_not(None)),
-                   CALL.c.not_served_reason), else_=literal_column("'no_rule'"))
-    inner = select(reason.label("reason"), ((local // 3600 + 72) % 168).label("how"),
-                   func.coalesce(CALL.c.district, NONE).label("district")).where(
-        *scope.where(),
-        or_(and_(_ELIGIBLE, CALL.c.not_served_reason.is_not(None)), _NO_RULE)).subquery("c")
+    not_served = and_(_ELIGIBLE, T.not_served_reason.is_not(None))
+    reason = case((not_served, T.not_served_reason), else_=literal_column("'no_rule'"))
     # One grouped query (hour of week, district, reason); the three views are its sums.
+    inner = select(T.how, T.district, reason.label("reason")).where(
+        or_(not_served, T.no_rule == true())).subquery("c")
     q = select(inner.c.how, inner.c.district, inner.c.reason, func.count().label("n")
                ).group_by(inner.c.how, inner.c.district, inner.c.reason)
     by_reason = {r: 0 for r in REASONS}
@@ -536,15 +587,14 @@ async def _coverage(conn: AsyncConnection, scope: Scope, sql: Sql
 
 
 def _referral_columns() -> list[Any]:
-    c = CALL.c
     cols = [func.count().label("referrals"), _count_if(_TEAM).label("to_team"),
-            _count_if(and_(c.destination == "call_team", ~_BACKUP)).label("without_police"),
+            _count_if(and_(T.destination == "call_team", ~_BACKUP)).label("without_police"),
             _count_if(_BACKUP).label("backup_requests"),
-            _count_if(c.cleared_at.is_not(None)).label("cleared"),
-            _count_if(c.safety_incident == true()).label("safety_incidents")]
+            _count_if(T.cleared == true()).label("cleared"),
+            _count_if(T.safety_incident == true()).label("safety_incidents")]
     for d in ("resolved_on_scene", "referred_to_services", "transported", "police_took_over",
               "refused_services"):
-        cols.append(_count_if(c.disposition == d).label(d))
+        cols.append(_count_if(T.disposition == d).label(d))
     return cols
 
 
@@ -563,61 +613,51 @@ _REFERRAL_FIELDS = tuple(k for k in ReferralRow.model_fields if k != "group")
 _OVERRIDE_FIELDS = tuple(k for k in OverrideRow.model_fields if k != "group")
 
 
-async def _referrals(conn: AsyncConnection, scope: Scope
-                     ) -> tuple[list[ReferralRow], list[ReferralRow]]:
+async def _referrals(conn: AsyncConnection) -> tuple[list[ReferralRow], list[ReferralRow]]:
     """Per officer and per unit: one query grouped by both."""
-    c = CALL.c
-    officer, unit = _group(c.referred_by), _group(c.referred_unit)
-    q = (select(officer.label("officer"), unit.label("unit"), *_referral_columns())
-         .where(*scope.where(), or_(c.referred_by.is_not(None),
-                                    c.channel == "officer_referral"))
-         .group_by(officer, unit))
+    q = (select(T.referred_by.label("officer"), T.referred_unit.label("unit"),
+                *_referral_columns())
+         .where(T.referral == true()).group_by(T.referred_by, T.referred_unit))
     rows = list((await conn.execute(q)).all())
     return ([ReferralRow(**d) for d in _summed(rows, "officer", _REFERRAL_FIELDS)],
             [ReferralRow(**d) for d in _summed(rows, "unit", _REFERRAL_FIELDS)])
 
 
-async def _overrides(conn: AsyncConnection, scope: Scope
+async def _overrides(conn: AsyncConnection
                      ) -> tuple[list[OverrideRow], list[OverrideRow], list[OverrideRow]]:
     """By dispatcher, by reason, by change of destination: one query grouped by all three."""
-    c = CALL.c
-    who = _group(c.overridden_by)
-    why = _group(func.lower(func.trim(c.override_reason)))
-    change = (func.coalesce(c.initial_destination, literal_column("'?'"))
-              + literal_column("' -> '") + c.destination)
-    q = (select(who.label("who"), why.label("why"), change.label("change"),
-                func.count().label("overrides"),
-                _count_if(c.destination == "police").label("to_police"),
+    keys = (T.overridden_by, T.override_reason, T.initial_destination, T.destination)
+    q = (select(*keys, func.count().label("overrides"),
+                _count_if(T.destination == "police").label("to_police"),
                 _count_if(_TEAM).label("to_team"),
-                _count_if(c.cleared_at.is_not(None)).label("cleared"),
+                _count_if(T.cleared == true()).label("cleared"),
                 _count_if(_BACKUP).label("backup_requests"),
-                _count_if(c.safety_incident == true()).label("safety_incidents"))
-         .where(*scope.where(), c.overridden_at.is_not(None))
-         .group_by(who, why, change))
-    rows = list((await conn.execute(q)).all())
+                _count_if(T.safety_incident == true()).label("safety_incidents"))
+         .where(T.overridden == true()).group_by(*keys))
+    rows = [SimpleNamespace(**r._asdict(), who=r.overridden_by, why=r.override_reason,
+                            change=f"{r.initial_destination} -> {r.destination}")
+            for r in (await conn.execute(q)).all()]
     return tuple([OverrideRow(**d) for d in _summed(rows, key, _OVERRIDE_FIELDS)]
                  for key in ("who", "why", "change"))  # type: ignore[return-value]
 
 
-async def _follow_ups(conn: AsyncConnection, scope: Scope, follow_up_calls: int) -> FollowUps:
-    """Follow-ups scheduled (created) and completed within the range, for live calls (of
-    the district). Before the follow_up table exists (migration 0005): follow-up calls."""
-    has_table = await conn.run_sync(lambda sync: inspect(sync).has_table("follow_up"))
-    if not has_table:
-        return FollowUps(source="follow_up_calls", scheduled=follow_up_calls,
-                         completed=follow_up_calls)
+async def _follow_ups(conn: AsyncConnection, scope: Scope) -> FollowUps:
+    """Follow-ups (the field workflow's table, migration 0005) scheduled (created) and
+    completed within the range, for live calls (of the district)."""
     fu = table("follow_up", column("call_id"), column("status"),
                column("created_at", UTCDateTime()), column("completed_at", UTCDateTime()))
     created = and_(fu.c.created_at >= scope.start, fu.c.created_at < scope.end)
     completed = and_(fu.c.status == "completed", fu.c.completed_at >= scope.start,
                      fu.c.completed_at < scope.end)
-    conds = [CALL.c.purpose == "live", or_(created, completed)]
+    of_call = [CALL.c.id == fu.c.call_id, CALL.c.purpose == "live"]
     if scope.district is not None:
-        conds.append(CALL.c.district == scope.district)
+        of_call.append(CALL.c.district == scope.district)
+    # From the (small) follow_up table, each row checked against its call by primary key.
     q = (select(_count_if(created).label("scheduled"), _count_if(completed).label("completed"))
-         .select_from(fu.join(CALL, CALL.c.id == fu.c.call_id)).where(*conds))
+         .select_from(fu).where(or_(created, completed),
+                                select(CALL.c.id).where(*of_call).exists()))
     r = (await conn.execute(q)).one()
-    return FollowUps(source="follow_up_table", scheduled=r.scheduled, completed=r.completed)
+    return FollowUps(scheduled=r.scheduled, completed=r.completed)
 
 
 async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
@@ -628,29 +668,19 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
         if sql.pg:
             # One snapshot for every table of the answer, while calls keep coming in.
             await conn.execution_options(isolation_level="REPEATABLE READ")
-        else:
-            # The month's pages are read by several queries: keep them in SQLite's cache
-            # (256 MB at most) for this connection while it computes, then give it back.
-            await conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        await _fill_scope(conn, scope, sql)
         try:
-            return await _compute(conn, scope, sql, supervisor=supervisor,
-                                  threshold=threshold, min_calls=min_calls)
+            daily, hourly = await _volume(conn)
+            outcomes = await _outcomes(conn)
+            timeliness = await _timeliness(conn)
+            reasons, cells, districts = await _coverage(conn)
+            by_district = await _equity(conn, T.district)
+            by_age = await _equity(conn, T.age_group)
+            officers, by_unit = await _referrals(conn)
+            dispatchers, reasons_, by_change = await _overrides(conn)
+            follow_ups = await _follow_ups(conn, scope)
         finally:
-            if not sql.pg:
-                await conn.exec_driver_sql("PRAGMA cache_size=-2000")
-
-
-async def _compute(conn: AsyncConnection, scope: Scope, sql: Sql, *, supervisor: bool,
-                   threshold: float, min_calls: int) -> Metrics:
-    daily, hourly = await _volume(conn, scope, sql)
-    outcomes = await _outcomes(conn, scope)
-    follow_ups = await _follow_ups(conn, scope, outcomes.follow_up_calls)
-    timeliness = await _timeliness(conn, scope, sql)
-    reasons, cells, districts = await _coverage(conn, scope, sql)
-    by_district = await _equity(conn, scope, CALL.c.district)
-    by_age = await _equity(conn, scope, CALL.c.age_group)
-    officers, by_unit = await _referrals(conn, scope)
-    dispatchers, reasons_, by_change = await _overrides(conn, scope)
+            await _drop_scope(conn)
     # Per-person performance figures and free text: supervisors only.
     by_officer = officers if supervisor else None
     by_dispatcher = dispatchers if supervisor else None

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import Column, MetaData, String, Table, insert, inspect
+from sqlalchemy import Column, MetaData, String, Table, insert
 
 from service.db import create_engine, migrate
 from service.metrics import Scope, compute, heatmap_grid, my_referrals, offset_segments
@@ -137,8 +137,7 @@ async def seed(url: str) -> None:
         await migrate(engine)
         async with engine.begin() as conn:
             await conn.execute(insert(CALL), history())
-            if await conn.run_sync(lambda c: inspect(c).has_table("follow_up")):
-                await conn.execute(insert(FOLLOW_UP), follow_ups())
+            await conn.execute(insert(FOLLOW_UP), follow_ups())
     finally:
         await engine.dispose()
 
@@ -169,10 +168,7 @@ async def test_figures_match_hand_computed_values(seeded: Any) -> None:
     assert (o.without_police, o.without_police_share) == (3, 0.75)
     assert (o.backup_requests, o.backup_rate, o.safety_incidents) == (1, 0.25, 1)
     assert o.follow_up_calls == 1
-    if m.follow_ups.source == "follow_up_calls":
-        assert (m.follow_ups.scheduled, m.follow_ups.completed) == (1, 1)
-    else:
-        assert (m.follow_ups.scheduled, m.follow_ups.completed) == (2, 2)
+    assert (m.follow_ups.scheduled, m.follow_ups.completed) == (2, 2)
 
     by_dest = {(r.day.isoformat(), r.value): r.calls for r in m.volume_daily
                if r.dimension == "destination"}
