@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import websockets
 from sqlalchemy import func, select
 from websockets.exceptions import ConnectionClosed
 
