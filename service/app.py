@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -94,7 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                checkin_interval=settings.checkin_interval_seconds)
         sweeper.start()
         app.state.runtime = Runtime(
-            settings, engine, policy, writer, hub, listener, keys=KeyCache(engine),
+            settings, engine, policy, writer, hub, listener,
+            keys=KeyCache(engine, timedelta(seconds=settings.key_cache_seconds)),
             key_limiter=RateLimiter(settings.rate_limit_key_rate, settings.rate_limit_key_burst),
             login_throttle=LoginThrottle.from_settings(settings), delivery=delivery,
             eido_subscriber=subscriber, sweeper=sweeper)

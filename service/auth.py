@@ -232,7 +232,7 @@ async def session_principal(engine: AsyncEngine, token: str, limits: SessionLimi
     if why:
         await end_session(engine, sid, why)
         return None
-    if touch and now - as_utc(row["last_seen_at"]) >= TOUCH_EVERY:
+    if touch and now - as_utc(row["last_seen_at"]) >= min(TOUCH_EVERY, limits.idle / 4):
         async with engine.begin() as conn:
             await conn.execute(update(SESSION).where(SESSION.c.id == sid)
                                .values(last_seen_at=now))

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     session_recheck_seconds: float = Field(default=15.0, gt=0)
     # When a CAD key is rotated, the old key keeps working this long beside the new one.
     key_rotation_grace_hours: float = Field(default=24.0, ge=0)
+    # A revoked or expired key stops working within this many seconds on every instance
+    # (keys are cached so the ingest path does not read the key table per event).
+    key_cache_seconds: float = Field(default=5.0, ge=0)
     eido_subscribe: str = ""
     eido_subscribe_expires: int = Field(default=3600, gt=0)
     eido_subscribe_backoff_base: float = Field(default=1.0, gt=0)
