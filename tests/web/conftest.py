@@ -124,13 +124,16 @@ async def login(context: Any, server: Server, role: str | Role = Role.supervisor
 
 async def new_page(browser: Any, server: Server, *, role: str | Role = Role.supervisor,
                    viewport: dict[str, int] | None = None) -> tuple[Any, Any]:
-    """A fresh context (own cookies), logged in as `role`, and a page in it. Page errors
-    fail the test: they are collected in page.errors."""
+    """A fresh context (own cookies), logged in as `role`, and a page in it. Script errors
+    and CSP violations are collected in page.errors; tests assert it stays empty."""
     context = await browser.new_context(viewport=viewport or DESKTOP)
     context.set_default_timeout(10_000)
     await login(context, server, role)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A CSP violation (an inline script or style slipping in) is an error too.
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
+            and "Content Security Policy" in msg.text else None)
     page.errors = errors
     return context, page

@@ -47,6 +47,11 @@ async def test_calls_decisions_and_eligible_not_served(browser: Any, web: Server
         assert "outside the team's hours" in await ns.locator(".not-served").text_content()
         assert await page.locator(f'#not-served li[data-call-id="{team["call_id"]}"]').count() \
             == 0
+        # A dispatcher does not read a mental-health call's narrative: the details say so.
+        c = calls.locator(f'li[data-call-id="{team["call_id"]}"]')
+        await c.get_by_role("button", name="Details").click()
+        await c.locator(".details").wait_for()
+        assert "Narrativewithheld for your role" in await c.locator(".details").text_content()
         assert page.errors == []
     finally:
         await context.close()

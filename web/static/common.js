@@ -316,15 +316,26 @@ export const DISPOSITIONS = [
 export async function callDetails(id) {
   const data = await api(`/v1/calls/${encodeURIComponent(id)}`);
   const c = data.call;
+  const withheld = new Set(c.withheld || []);
+  const shown = (key, value, none = "(none)") =>
+    withheld.has(key) ? "withheld for your role" : (value || none);
   const rows = [
     ["Incident", c.incident_id], ["Channel", words(c.channel)],
     ["Nature", `${c.nature_code || ""} ${c.nature_text || ""}`.trim()],
-    ["Narrative", c.narrative || "(none)"],
+    ["Narrative", shown("narrative", c.narrative)],
+    c.person || withheld.has("person")
+      ? ["Person", shown("person", c.person && [c.person.name, c.person.phone,
+        c.person.age ? `age ${c.person.age}` : ""].filter(Boolean).join(", "))] : null,
+    c.referral_contact || withheld.has("referral_contact")
+      ? ["Contact", shown("referral_contact", c.referral_contact)] : null,
+    c.backup_reason || withheld.has("backup_reason")
+      ? ["Backup reason", shown("backup_reason", c.backup_reason)] : null,
+    data.history ? ["Seen before", historyText(data.history)] : null,
     ["Location", [c.location.address, c.location.district].filter(Boolean).join(", ")],
     ["Flags", (c.flags || []).join(", ") || "none"],
     ["Decisions", data.decisions.map((d) => `${d.cause}: ${d.decision.destination}`)
       .join(" → ")],
   ];
   return el("dl", { class: "details" },
-    rows.map(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+    rows.filter(Boolean).map(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
 }
