@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.history import RepeatKey, latest
 from service.tables import AUDIT, BOARD, CAD_EVENT, CALL, DECISION, OUTBOX, REJECT, utcnow
 
 _CALL_COLUMNS = [c.name for c in CALL.columns]
@@ -33,6 +34,8 @@ class Keys:
     event_ids: list[str] = field(default_factory=list)
     incidents: list[tuple[str, str]] = field(default_factory=list)
     call_ids: list[str] = field(default_factory=list)
+    # A new call's person and address keys: its repeat-contact history (service/history.py).
+    repeat: list[RepeatKey] = field(default_factory=list)
 
 
 @dataclass
@@ -56,6 +59,9 @@ class Batch:
     _outbox: list[dict[str, Any]] = field(default_factory=list)
     _audit: list[dict[str, Any]] = field(default_factory=list)
     _busy: int | None = None
+    # Stored calls per repeat-contact key: how many, and the latest (service/history.py).
+    repeat: dict[RepeatKey, dict[str, Any]] = field(default_factory=dict)
+    repeat_read: set[RepeatKey] = field(default_factory=set)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -63,6 +69,10 @@ class Batch:
         event_ids = sorted({e for k in keys for e in k.event_ids})
         incidents = {i for k in keys for i in k.incidents}
         call_ids = sorted({c for k in keys for c in k.call_ids})
+        repeat = sorted({r for k in keys for r in k.repeat})
+        if repeat:
+            self.repeat.update(await latest(self.conn, repeat))
+            self.repeat_read.update(repeat)
         if event_ids:
             rows = await self.conn.execute(select(CAD_EVENT.c.event_id, CAD_EVENT.c.response)
                                            .where(CAD_EVENT.c.event_id.in_(event_ids)))
@@ -80,6 +90,11 @@ class Batch:
             for row in (await self.conn.execute(select(CALL).where(or_(*conds)))).mappings():
                 self._remember(dict(row))
             self._missing_incidents |= {i for i in incidents if i not in self.by_incident}
+
+    @property
+    def new_call_ids(self) -> list[str]:
+        """The calls this batch created, in the order it created them (not stored yet)."""
+        return [i for i in self.calls if i in self._new]
 
     def _remember(self, row: dict[str, Any]) -> None:
         self.calls[row["id"]] = row

@@ -1,52 +1,75 @@
 """Repeat contact: the earlier calls about a call's person, else at its address.
 
-One indexed statement per call looked at (person_key and address_key are indexed), and
-none for a call with neither key. The board shows it on a new call's first decision;
-`GET /v1/calls/{id}` shows it too.
+On ingest the writer reads it for a whole batch at once: every `created` event names its
+person and address keys (`Keys.repeat`), and `Batch.prefetch` reads, in one statement, how
+many stored calls share each key and the latest of them (person_key and address_key are
+indexed). A new call's history is that, plus the calls its own batch opened before it; the
+board shows it on the call's first decision message. `GET /v1/calls/{id}` reads it for one
+call: the calls opened before it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import and_, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
-from service.batch import Batch
 from service.tables import CALL, as_utc
 
+if TYPE_CHECKING:
+    from service.batch import Batch
 
-async def _earlier(conn: AsyncConnection, call_id: str, keys: dict[str, str],
-                   opened_at: datetime) -> dict[str, dict[str, Any]]:
-    """Per key kind ("person", "address"): how many other calls opened before `opened_at`
-    share it, and the latest of them."""
+BY = (("person", "person_key"), ("address", "address_key"))
+RepeatKey = tuple[str, str]  # ("person" | "address", the key)
+
+
+def repeat_keys(person_key: str | None, address_key: str | None) -> list[RepeatKey]:
+    return [(by, v) for by, v in (("person", person_key), ("address", address_key)) if v]
+
+
+async def latest(conn: AsyncConnection, keys: list[RepeatKey], *,
+                 opened_before: datetime | None = None, exclude_id: str | None = None
+                 ) -> dict[RepeatKey, dict[str, Any]]:
+    """For each key: how many stored calls share it, and the latest of them; one
+    statement. A key without calls is not in the answer."""
     c = CALL.c
     parts = []
-    for by, value in keys.items():
-        column = c.person_key if by == "person" else c.address_key
-        parts.append(select(
-            literal(by).label("by"), func.count().over().label("n"), c.opened_at,
-            c.outcome, c.disposition,
-        ).where(column == value, c.opened_at < opened_at, c.id != call_id)
-            .order_by(c.opened_at.desc()).limit(1).subquery())
+    for by, name in BY:
+        values = sorted({v for b, v in keys if b == by})
+        if not values:
+            continue
+        column = c[name]
+        conds: list[ColumnElement[bool]] = [column.in_(values)]
+        if opened_before is not None:
+            conds.append(c.opened_at < opened_before)
+        if exclude_id is not None:
+            conds.append(c.id != exclude_id)
+        agg = (select(column.label("k"), func.count().label("n"),
+                      func.max(c.opened_at).label("m"))
+               .where(*conds).group_by(column).subquery())
+        parts.append(select(literal(by).label("by"), agg.c.k, agg.c.n, agg.c.m, c.outcome,
+                            c.disposition)
+                     .join(CALL, and_(column == agg.c.k, c.opened_at == agg.c.m, *conds[1:])))
     if not parts:
         return {}
-    stmt = union_all(*(select(p) for p in parts))
-    return {r["by"]: {"count": int(r["n"]), "last_at": as_utc(r["opened_at"]),
-                      "last_outcome": r["outcome"], "last_disposition": r["disposition"]}
-            for r in (await conn.execute(stmt)).mappings()}
+    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+    out: dict[RepeatKey, dict[str, Any]] = {}
+    for r in (await conn.execute(stmt)).mappings():
+        # Two calls opened at the very same time: either is "the latest".
+        out[(r["by"], r["k"])] = {"count": int(r["n"]), "last_at": as_utc(r["m"]),
+                                  "last_outcome": r["outcome"],
+                                  "last_disposition": r["disposition"]}
+    return out
 
 
-def _keys(row: dict[str, Any]) -> dict[str, str]:
-    return {by: row[col] for by, col in (("person", "person_key"), ("address", "address_key"))
-            if row.get(col)}
-
-
-def _pick(found: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+def _pick(row: dict[str, Any], found: dict[RepeatKey, dict[str, Any]]
+          ) -> dict[str, Any] | None:
     """The person's history when there is one, else the address's; None without either."""
-    for by in ("person", "address"):
-        h = found.get(by)
+    for by, name in BY:
+        h = found.get((by, row[name])) if row.get(name) else None
         if h and h["count"]:
             return {"count": h["count"], "by": by,
                     "last_at": h["last_at"].isoformat() if h["last_at"] else None,
@@ -56,32 +79,38 @@ def _pick(found: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
 
 
 async def history_of(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, Any] | None:
-    """A stored call's repeat-contact history (for reads)."""
-    keys = _keys(row)
+    """A stored call's repeat-contact history (for reads): the calls opened before it."""
+    keys = repeat_keys(row.get("person_key"), row.get("address_key"))
     if not keys:
         return None
-    return _pick(await _earlier(conn, row["id"], keys, as_utc(row["opened_at"])))
+    return _pick(row, await latest(conn, keys, opened_before=as_utc(row["opened_at"]),
+                                   exclude_id=row["id"]))
 
 
 async def history_in_batch(ctx: Batch, row: dict[str, Any]) -> dict[str, Any] | None:
-    """A new call's history inside the writer's batch: what is stored, plus the calls this
-    batch opened before it (not stored yet)."""
-    keys = _keys(row)
+    """A new call's history inside the writer's batch: the stored calls sharing its keys
+    (read for the whole batch by prefetch, or now for a key it did not name) plus the
+    calls this batch opened before it, not stored yet."""
+    keys = repeat_keys(row.get("person_key"), row.get("address_key"))
     if not keys:
         return None
-    opened = as_utc(row["opened_at"])
-    found = await _earlier(ctx.conn, row["id"], keys, opened)
-    for other_id in ctx._new:  # calls this batch created, not in the database yet
+    missing = [k for k in keys if k not in ctx.repeat_read]
+    if missing:
+        ctx.repeat.update(await latest(ctx.conn, missing))
+        ctx.repeat_read.update(missing)
+    found = {k: dict(ctx.repeat[k]) for k in keys if k in ctx.repeat}
+    for other_id in ctx.new_call_ids:
         other = ctx.calls.get(other_id)
-        if other is None or other_id == row["id"] or as_utc(other["opened_at"]) >= opened:
+        if other is None or other_id == row["id"]:
             continue
-        for by, value in keys.items():
-            if other[f"{by}_key"] != value:
+        for key in keys:
+            if other[f"{key[0]}_key"] != key[1]:
                 continue
-            h = found.setdefault(by, {"count": 0, "last_at": None, "last_outcome": None,
-                                      "last_disposition": None})
+            h = found.setdefault(key, {"count": 0, "last_at": None, "last_outcome": None,
+                                       "last_disposition": None})
             h["count"] += 1
-            if h["last_at"] is None or as_utc(other["opened_at"]) > h["last_at"]:
-                h.update(last_at=as_utc(other["opened_at"]), last_outcome=other["outcome"],
+            opened = as_utc(other["opened_at"])
+            if h["last_at"] is None or opened >= h["last_at"]:
+                h.update(last_at=opened, last_outcome=other["outcome"],
                          last_disposition=other["disposition"])
-    return _pick(found)
+    return _pick(row, found)

@@ -23,7 +23,7 @@ from service.batch import Batch, Keys
 from service.errors import Conflict, NotFound
 from service.fold import CallState, apply_event, fold
 from service.followups import schedule_follow_up
-from service.history import history_in_batch
+from service.history import history_in_batch, repeat_keys
 from service.people import address_key, age_group, person_key
 from service.tables import as_utc, utcnow
 
@@ -115,8 +115,14 @@ class IngestEvent:
     source: str = "generic"
 
     def keys(self) -> Keys:
-        return Keys(event_ids=[self.event.event_id],
-                    incidents=[(self.source, self.event.incident_id)])
+        ev = self.event
+        # A `created` event usually opens a call: read its repeat-contact history with the
+        # batch's other reads.
+        repeat = repeat_keys(person_key(self.source, ev.person),
+                             address_key(ev.location.address if ev.location else None)
+                             ) if ev.type == "created" else []
+        return Keys(event_ids=[ev.event_id], incidents=[(self.source, ev.incident_id)],
+                    repeat=repeat)
 
     async def apply(self, ctx: Batch) -> dict[str, Any]:
         ev = self.event

@@ -313,12 +313,13 @@ async def test_calls_in_one_batch_see_each_other(server: Server) -> None:
     answers = await asyncio.gather(*(server.client.post("/v1/cad/events", json=b)
                                      for b in bodies))
     ids = [a.json()["call_id"] for a in answers]
+    # Read back, each counts the calls opened before it.
     counts = [(await get_call(server, i))["history"] for i in ids]
     assert [h["count"] if h else 0 for h in counts] == [0, 1, 2, 3]
-    # On the board, each counts the earlier calls stored before it (in its batch or not).
+    # On the board, each counts the calls Liaison had before it (in its batch or not).
     first_seen = []
     for i in ids:
         msg = next(m for m in (await get_call(server, i))["timeline"] if m["type"] == "decision")
         first_seen.append((msg["seq"], (msg.get("history") or {}).get("count", 0)))
-    for n, (seq, count) in enumerate(first_seen):
-        assert count == sum(1 for s, _ in first_seen[:n] if s < seq), first_seen
+    for seq, count in first_seen:
+        assert count == sum(1 for s, _ in first_seen if s < seq), first_seen
