@@ -1,0 +1,42 @@
+"""Every page is readable on a 360 px wide phone: nothing wider than the screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from service.auth import Role
+from tests.conftest import Server
+from tests.web.conftest import new_page
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+NARROW = {"width": 360, "height": 740}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def web(shared_web: Server) -> Server:
+    return shared_web
+
+
+@pytest.mark.parametrize("path, role", [
+    ("/board", Role.call_team), ("/dispatch", Role.dispatcher), ("/refer", Role.officer),
+    ("/refer/mine", Role.officer), ("/policy", Role.supervisor), ("/login", Role.supervisor),
+])
+async def test_no_page_is_wider_than_a_360px_phone(browser: Any, web: Server, path: str,
+                                                    role: Role) -> None:
+    long_text = "Long-unbroken-incident-text-" * 6
+    await web.post_event(nature_text=long_text, location={"address": long_text})
+    context, page = await new_page(browser, web, role=role, viewport=NARROW)
+    try:
+        await page.goto(f"{web.base_url}{path}")
+        await page.wait_for_load_state("networkidle")
+        if path in ("/board", "/dispatch"):
+            await page.locator("li.card").first.wait_for()
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= NARROW["width"], f"{path} is {width}px wide on a 360px screen"
+        assert page.errors == []
+    finally:
+        await context.close()
