@@ -1,19 +1,23 @@
 """Program figures, computed by SQL in the database (SQLite and PostgreSQL alike).
 
 Every figure covers the live calls (test and training calls are left out) opened in
-[start, end), optionally in one district. Each query groups in SQL and hands back a few
-hundred rows at most; no call is loaded into Python.
+[start, end), optionally in one district. One pass over the range (an indexed range scan,
+migration 0006) copies the calls in scope, narrowed to what the figures read, into a
+temporary table of the connection; every figure is then a grouped query over that table
+and hands back at most a few thousand rows. No call is loaded into Python.
 
 What the figures mean (the README's "Program figures" says the same):
 
 - contacts: calls whose current destination is the CALL team or a joint response.
 - without police: contacts the team handled alone (destination `call_team`) with no
   police backup requested.
-- timeliness, from the CAD's opening of the call (`opened_at`): to Liaison's first
-  decision, to en route, to on scene; and time on scene (on scene to cleared). Median and
-  90th percentile with percentile_cont's interpolation, computed with ROW_NUMBER/COUNT.
+- timeliness, from the CAD's opening of the call (`opened_at`), in whole seconds: to
+  Liaison's first decision, to en route, to on scene; and time on scene (on scene to
+  cleared). Median and 90th percentile with percentile_cont's interpolation, exact: from
+  per-value counts and a running count (SUM ... OVER), on both databases.
 - coverage gap: eligible calls the team did not serve, by reason (off_hours, units_busy,
-  override), plus calls no rule recognised (no_rule), by hour of week and district.
+  override), plus calls no rule classified (no_rule: no category), by hour of week and
+  district.
 - hours of week and days are in the program's timezone: the UTC offsets in force over
   the range are worked out in Python (a DST change splits the range) and applied in SQL.
 """
