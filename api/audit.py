@@ -31,7 +31,8 @@ Until = Annotated[datetime | None, Query(alias="to")]
 @router.get("", summary="Audit entries, oldest first (page with after_id)")
 async def query(who: Supervisor, request: Request, rt: RuntimeDep, actor: Actor = None,
                 call_id: CallId = None, action: Action = None, since: Since = None,
-                until: Until = None, after_id: Annotated[int | None, Query(ge=0)] = None,
+                until: Until = None,
+                after_id: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
                 limit: Annotated[int, Query(ge=1, le=2000)] = 500
                 ) -> list[audit.AuditRecord]:
     await record(request, who, "audit.read")

@@ -21,7 +21,7 @@ SEND_TIMEOUT = 10.0
 @router.websocket("/v1/board")
 async def board(ws: WebSocket,
                 who: Annotated[Principal, allow(Role.call_team, Role.dispatcher, Role.supervisor)],
-                after: int | None = Query(default=None, ge=0)) -> None:
+                after: int | None = Query(default=None, ge=0, le=2**63 - 1)) -> None:
     rt = ws.app.state.runtime
     await ws.accept()
     # Subscribe before replaying: whatever commits meanwhile arrives on the queue, and

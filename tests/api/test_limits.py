@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from service.settings import Settings
 from service.tables import BOARD, CAD_EVENT, CALL, REJECT
@@ -295,3 +295,18 @@ async def test_nul_characters_are_refused_with_422_and_change_nothing(
     else:
         with postgres_database() as url:
             await run(url)
+
+
+async def test_ids_beyond_64_bits_are_422_not_500(small: Server) -> None:
+    """Found by the fuzz run: a number past the database's 64-bit integers was a 500."""
+    huge = str(2**70)
+    for path, params in (("/v1/cad/rejects/" + huge, {}),
+                         ("/v1/cad/rejects", {"before_id": huge}),
+                         ("/v1/audit", {"after_id": huge})):
+        r = await small.client.get(path, params=params)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+    # The board refuses the handshake (a websocket's bad query is refused before accept).
+    with pytest.raises(InvalidStatus) as refused:
+        async with small.connect_board(f"?after={huge}") as ws:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert refused.value.response.status_code == 403
