@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,16 @@ def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+# aiosqlite logs every statement with its values at DEBUG: a narrative or a name would
+# reach the log at `--log-level debug`. Its INFO and above say nothing of the data.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
+
+
 def create_engine(url: str) -> AsyncEngine:
     """Build the engine; SQLite gets WAL and full fsync so an acknowledged event survives."""
-    kwargs: dict[str, Any] = {}
+    # A failed statement's message would otherwise carry its parameters (a narrative, a
+    # name) into the logs; Liaison's logs hold ids and reasons only.
+    kwargs: dict[str, Any] = {"hide_parameters": True}
     if url.startswith("postgresql"):
         kwargs.update(pool_size=10, max_overflow=10, pool_recycle=1800)
     engine = create_async_engine(url, **kwargs)
