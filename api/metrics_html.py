@@ -37,7 +37,7 @@ MEASURES = {"to_decision": "CAD receipt to decision", "to_en_route": "Receipt to
             "to_on_scene": "Receipt to on scene", "on_scene": "Time on scene"}
 TABLE_TITLES = {
     "volume_daily": "Calls per day by channel, category, destination",
-    "volume_hour_of_week": "Calls per hour of week by destination",
+    "volume_hour_of_week": "Calls per hour of week by channel, category, destination",
     "outcomes": "Program outcomes", "follow_ups": "Follow-ups",
     "timeliness": "Timeliness", "coverage_by_reason": "Coverage gap by reason",
     "coverage_heatmap": "Coverage gap by hour of week",
@@ -297,7 +297,8 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
     add("</div>")
     grid = [[0] * 24 for _ in range(7)]
     for hv in m.volume_hour_of_week:
-        grid[hv.hour_of_week // 24][hv.hour] += hv.calls
+        if hv.dimension == "destination":
+            grid[hv.hour_of_week // 24][hv.hour] += hv.calls
     add('<figure class="chart-box">' + heatmap("c-how", "Calls by hour of week (local time)",
                                                grid, "#1f4e9c")
         + "<figcaption>Calls by hour of week, local time: darker is more.</figcaption>"

@@ -87,7 +87,8 @@ class VolumeHour(BaseModel):
     hour_of_week: int  # 0 = Monday 00:00-01:00 local time
     day: str
     hour: int
-    destination: str
+    dimension: Literal["channel", "category", "destination"]
+    value: str
     calls: int
 
 
@@ -503,14 +504,19 @@ async def _volume(conn: AsyncConnection) -> tuple[list[VolumeDay], list[VolumeHo
     daily = [VolumeDay(day=day, dimension=dim, value=value, calls=n)  # type: ignore[arg-type]
              for (dim, day, value), n in sorted(sums.items(),
                                                 key=lambda kv: (order[kv[0][0]], kv[0][1:]))]
-    # Per hour of week by destination.
-    q = select(T.how, T.destination, func.count().label("n")).group_by(
-        T.how, T.destination).order_by(T.how, T.destination)
-    hourly = []
+    # Per hour of week by channel, category and destination: one grouped query.
+    keys = (T.how, T.channel, T.category, T.destination)
+    q = select(*keys, func.count().label("n")).group_by(*keys)
+    per_hour: dict[tuple[str, int, str], int] = defaultdict(int)
     for r in (await conn.execute(q)).all():
-        dname, hour = _hour_name(int(r.how))
-        hourly.append(VolumeHour(hour_of_week=int(r.how), day=dname, hour=hour,
-                                 destination=r.destination, calls=r.n))
+        for dim in ("channel", "category", "destination"):
+            per_hour[(dim, int(r.how), getattr(r, dim))] += r.n
+    hourly = []
+    for (dim, how, value), n in sorted(per_hour.items(),
+                                       key=lambda kv: (order[kv[0][0]], kv[0][1:])):
+        dname, hour = _hour_name(how)
+        hourly.append(VolumeHour(hour_of_week=how, day=dname, hour=hour,
+                                 dimension=dim, value=value, calls=n))  # type: ignore[arg-type]
     return daily, hourly
 
 

@@ -164,5 +164,5 @@ async def test_ingested_calls_count_and_test_calls_do_not(server: Server) -> Non
     [t] = [t for t in doc["timeliness"] if t["measure"] == "to_decision"
            and t["dimension"] == "all"]
     assert t["calls"] == 1
-    [hour] = doc["volume_hour_of_week"]
+    [hour] = [h for h in doc["volume_hour_of_week"] if h["dimension"] == "destination"]
     assert (hour["day"], hour["hour"]) == ("Tue", 14)  # 14:00-04:00 is Tuesday 14h local

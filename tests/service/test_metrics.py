@@ -180,11 +180,16 @@ async def test_figures_match_hand_computed_values(seeded: Any) -> None:
     assert by_channel[("2026-11-02", "officer_referral")] == 1
     assert by_channel[("2026-11-02", "follow_up")] == 1
     assert sum(r.calls for r in m.volume_daily if r.dimension == "category") == 8
-    hours = {(r.hour_of_week, r.destination): r.calls for r in m.volume_hour_of_week}
+    hours = {(r.hour_of_week, r.value): r.calls for r in m.volume_hour_of_week
+             if r.dimension == "destination"}
     # c2 (01:30 EDT) and c3 (01:30 EST) are both Sunday 01:00-02:00 local: hour 6*24+1.
     assert hours == {(5 * 24 + 10, "call_team"): 1, (145, "police"): 2,
                      (6 * 24 + 10, "joint"): 1, (9, "police"): 1, (12, "call_team"): 1,
                      (13, "police"): 1, (15, "call_team"): 1}
+    assert {(r.hour_of_week, r.value): r.calls for r in m.volume_hour_of_week
+            if r.dimension == "channel" and r.value != "911"} == {
+        (12, "officer_referral"): 1, (15, "follow_up"): 1}
+    assert sum(r.calls for r in m.volume_hour_of_week if r.dimension == "category") == 8
 
     t = {(x.measure, x.dimension, x.value): (x.calls, x.median_seconds, x.p90_seconds)
          for x in m.timeliness}
