@@ -149,6 +149,11 @@ function draw() {
 function onMessage(msg) {
   const entry = foldMessage(calls, msg);
   if (!entry) return;
+  if (!entry.decision) {
+    // A status or check-in about a call this page has not kept (too old): skip it.
+    calls.delete(entry.id);
+    return;
+  }
   if (calls.size > MAX_CALLS) {
     // Oldest first out; a call with a backup request stays while it is open.
     for (const [id, e] of calls) {
