@@ -166,3 +166,35 @@ async def test_ingested_calls_count_and_test_calls_do_not(server: Server) -> Non
     assert t["calls"] == 1
     [hour] = [h for h in doc["volume_hour_of_week"] if h["dimension"] == "destination"]
     assert (hour["day"], hour["hour"]) == ("Tue", 14)  # 14:00-04:00 is Tuesday 14h local
+
+
+async def test_figures_follow_the_real_workflow(server: Server) -> None:
+    """Calls through the real ingest, status and override routes: what the writers store
+    is what the figures read."""
+    day = {"from": "2026-03-10", "to": "2026-03-11"}
+    team = (await server.post_event(person={"id": "p-7", "age": 34})).json()
+    assert team["decision"]["destination"] == "call_team", team
+    status = f"/v1/calls/{team['call_id']}/status"
+    for body in ({"status": "assigned", "unit": "CALL-1"}, {"status": "en_route"},
+                 {"status": "on_scene"}, {"status": "backup_requested", "note": "crowd"},
+                 {"status": "cleared", "disposition": "resolved_on_scene",
+                  "outcome": "Calm, stayed with family"}):
+        res = await server.client.post(status, json=body)
+        assert res.is_success, res.text
+    other = (await server.post_event(person={"id": "p-7", "age": 34})).json()
+    res = await server.client.post(f"/v1/calls/{other['call_id']}/override", json={
+        "destination": "police", "reason": "Caller mentions a knife", "by": "disp-3"})
+    assert res.is_success, res.text
+
+    doc = (await server.client.get("/v1/metrics", params=day)).json()
+    o = doc["outcomes"]
+    assert (o["calls"], o["eligible"], o["contacts"], o["unique_clients"]) == (2, 2, 1, 1)
+    assert (o["backup_requests"], o["without_police"]) == (1, 0)  # backup made it joint
+    assert o["destination_changed"] == 2  # backup (team -> joint), override (-> police)
+    assert {r["reason"]: r["calls"] for r in doc["coverage_by_reason"]}["override"] == 1
+    assert [r["overrides"] for r in doc["overrides_by_change"]] == [1]
+    assert doc["overrides_by_change"][0]["group"] == "call_team -> police"
+    assert [r["group"] for r in doc["overrides_by_reason"]] == ["caller mentions a knife"]
+    assert sum(r["overrides"] for r in doc["overrides_by_dispatcher"]) == 1
+    measures = {(t["measure"], t["dimension"]): t["calls"] for t in doc["timeliness"]}
+    assert measures[("to_en_route", "all")] == 1 and measures[("on_scene", "all")] == 1
