@@ -20,7 +20,7 @@ from starlette.routing import Mount
 from service.app import create_app
 from service.auth import Role
 from service.settings import Settings
-from tests.conftest import Server, event, running_server
+from tests.conftest import Server, running_server
 from tests.credentials import route_roles, route_table
 
 pytestmark = pytest.mark.asyncio

@@ -39,7 +39,7 @@ async def test_a_posted_call_arrives_with_its_decision(server: Server) -> None:
 async def test_replay_after_n_then_live_without_gaps_or_repeats(server: Server) -> None:
     first = [await server.post_event() for _ in range(5)]
     assert all(r.status_code == 202 for r in first)
-    async with server.connect_board(f"?after=0") as ws:
+    async with server.connect_board("?after=0") as ws:
         replayed = await recv_until(ws, 5)
         seqs = [m["seq"] for m in replayed]
         assert seqs == sorted(seqs) and len(set(seqs)) == 5

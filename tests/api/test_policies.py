@@ -225,8 +225,7 @@ async def test_publish_on_one_instance_reaches_another(postgres_url: str,
     b = start_subprocess(url, tmp_path)
     if True:
         try:
-            async with httpx.AsyncClient(base_url=a.base_url, timeout=30) as ca, \
-                    httpx.AsyncClient(base_url=b.base_url, timeout=30) as cb:
+            async with a.client() as ca, b.client() as cb:
                 r = await post_yaml(ca, as_yaml(doc("2")))
                 assert r.status_code == 201, r.text
                 assert (await ca.post("/v1/policies/2/publish")).status_code == 200

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,9 +13,14 @@ import httpx
 import pytest
 import websockets
 import yaml
+from sqlalchemy import select
 
 from rules.load import default_policy_text
-from tests.conftest import ROOT, free_port
+from service.auth import PEOPLE_ROLES, Role
+from service.db import create_engine
+from service.tables import USER
+from tests.conftest import ROOT, free_port, start_subprocess
+from tests.credentials import Credentials
 
 pytestmark = pytest.mark.asyncio
 
@@ -28,24 +32,34 @@ async def test_demo_feeds_the_board(tmp_path: Path) -> None:
     policy = tmp_path / "all-day.yaml"
     policy.write_text(yaml.safe_dump(doc))
     port = free_port()
-    proc = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, not awaited
-        [sys.executable, "-m", "service.cli", "demo", "--port", str(port), "--rate", "600",
-         "--seed", "7", "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
-         "--policy", str(policy), "--log-level", "warning"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service.cli", "demo", "--port", str(port), "--rate", "600",
+        "--seed", "7", "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
+        "--policy", str(policy), "--log-level", "warning",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
     try:
-        deadline = time.monotonic() + 30
-        async with httpx.AsyncClient(timeout=2) as client:
-            while True:
-                try:
-                    if (await client.get(f"http://127.0.0.1:{port}/v1/health")).is_success:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, "demo did not start"
-                await asyncio.sleep(0.1)
+        # The demo prints one account per role, with a random password, then its address.
+        accounts: dict[str, tuple[str, str]] = {}
+        printed = []
+        while not any("Liaison demo on" in line for line in printed):
+            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+            assert line, "demo stopped:\n" + "".join(printed)
+            printed.append(line)
+            parts = line.split()
+            if len(parts) == 3 and parts[0] in {r.value for r in Role}:
+                accounts[parts[0]] = (parts[1], parts[2])
+        assert set(accounts) == {r.value for r in PEOPLE_ROLES}
+        assert len({pw for _, pw in accounts.values()}) == len(accounts)
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            name, password = accounts["call_team"]
+            r = await client.post("/v1/session", json={"username": name, "password": password})
+            assert r.status_code == 200, r.text
+            cookie = f"liaison_session={client.cookies['liaison_session']}"
         messages = []
-        async with websockets.connect(f"ws://127.0.0.1:{port}/v1/board?after=0") as ws:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/v1/board?after=0",
+                                      additional_headers={"cookie": cookie}) as ws:
             end = time.monotonic() + 20
             while time.monotonic() < end:
                 messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
@@ -62,5 +76,23 @@ async def test_demo_feeds_the_board(tmp_path: Path) -> None:
         assert all(d["explanation"] and d["policy_version"] for d in decisions)
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=15)
-    assert b"Liaison demo on" in out
+        await asyncio.wait_for(proc.wait(), 15)
+
+
+async def test_serve_makes_no_account(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"
+    sp = start_subprocess(url, tmp_path, creds=Credentials())  # the harness adds none
+    try:
+        async with httpx.AsyncClient(base_url=sp.base_url, timeout=10) as client:
+            r = await client.post("/v1/session", json={"username": "admin",
+                                                       "password": "admin"})
+            assert r.status_code == 401
+    finally:
+        sp.stop()
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            names = (await conn.execute(select(USER.c.username))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert names == []

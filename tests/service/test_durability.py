@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import websockets
 from sqlalchemy import text
 
 from service.db import create_engine
@@ -55,8 +54,7 @@ class Burst:
     async def run(self, bodies: list[dict[str, Any]]) -> None:
         pending = iter(bodies)  # shared by the workers: each body is sent once
         limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-        async with httpx.AsyncClient(base_url=self.sp.base_url, timeout=30,
-                                     limits=limits) as client:
+        async with self.sp.client(limits=limits) as client:
 
             async def worker() -> None:
                 for body in pending:
@@ -85,9 +83,9 @@ class Burst:
         self.sp.proc.wait(10)
 
 
-async def post_all(base_url: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+async def post_all(sp: Subprocess, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
     sem = asyncio.Semaphore(CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async with sp.client() as client:
 
         async def one(body: dict[str, Any]) -> httpx.Response:
             async with sem:
@@ -96,9 +94,9 @@ async def post_all(base_url: str, bodies: list[dict[str, Any]]) -> list[httpx.Re
         return list(await asyncio.gather(*(one(b) for b in bodies)))
 
 
-async def get_calls(base_url: str, call_ids: set[str]) -> dict[str, dict[str, Any]]:
+async def get_calls(sp: Subprocess, call_ids: set[str]) -> dict[str, dict[str, Any]]:
     sem = asyncio.Semaphore(CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async with sp.client() as client:
 
         async def one(call_id: str) -> tuple[str, dict[str, Any]]:
             async with sem:
@@ -146,11 +144,11 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_event(database_url: str,
     assert len(burst.attempted) < TOTAL, "the whole burst finished before the kill"
     assert first.proc.returncode == -signal.SIGKILL
 
-    second = start_subprocess(database_url, tmp_path)
+    second = start_subprocess(database_url, tmp_path, creds=first.creds)
     try:
         # 1. Every acknowledged event is stored, in the call its 202 named.
         acked_calls = {resp["call_id"] for _, resp in burst.acked.values()}
-        calls = await get_calls(second.base_url, acked_calls)
+        calls = await get_calls(second, acked_calls)
         for event_id, (body, resp) in burst.acked.items():
             assert resp["event_id"] == event_id
             got = calls[resp["call_id"]]
@@ -168,7 +166,7 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_event(database_url: str,
         assert board_seq > 0
         async with second.connect_board(f"?after={board_seq}") as ws:
             retried = list(burst.acked.values())
-            answers = await post_all(second.base_url, [body for body, _ in retried])
+            answers = await post_all(second, [body for body, _ in retried])
             for (body, resp), r in zip(retried, answers, strict=True):
                 assert r.status_code == 202, (body["event_id"], r.status_code, r.text)
                 again = r.json()
@@ -179,7 +177,7 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_event(database_url: str,
                 extra = await asyncio.wait_for(ws.recv(), 1.0)
                 pytest.fail(f"a retried event produced a board message: {extra!r}")
         assert (await health(second.base_url))["board_seq"] == board_seq
-        after = await get_calls(second.base_url, acked_calls)
+        after = await get_calls(second, acked_calls)
         for call_id in acked_calls:
             assert len(after[call_id]["timeline"]) == len(calls[call_id]["timeline"]), call_id
             assert len(after[call_id]["events"]) == len(calls[call_id]["events"]), call_id

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
@@ -99,7 +98,7 @@ async def test_migrate_builds_schema_once_and_server_runs_on_it(database_url: st
     # A server started on the migrated database takes events and serves them back.
     sp = start_subprocess(database_url, tmp_path)
     try:
-        async with httpx.AsyncClient(base_url=sp.base_url, timeout=30) as client:
+        async with sp.client() as client:
             health = (await client.get("/v1/health")).json()
             assert health["status"] == "ok", health
             body = event()

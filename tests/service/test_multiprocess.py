@@ -19,7 +19,8 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import Subprocess, event, start_subprocess
+from tests.conftest import Subprocess, event, route_app, start_subprocess
+from tests.credentials import RoleAuth
 
 pytestmark = pytest.mark.postgres
 
@@ -113,7 +114,8 @@ def seqs(messages: list[dict[str, Any]]) -> list[int]:
 @pytest.mark.asyncio
 async def test_two_instances_share_one_board(postgres_url: str, tmp_path: Path) -> None:
     with two_servers(postgres_url, tmp_path) as (a, b):
-        async with httpx.AsyncClient(timeout=30) as client:
+        assert a.creds is not None  # both servers share the database, so its keys
+        async with httpx.AsyncClient(timeout=30, auth=RoleAuth(route_app(), a.creds)) as client:
             for sp in (a, b):
                 h = (await client.get(f"{sp.base_url}/v1/health")).json()
                 assert h["status"] == "ok" and h["database"] == "postgresql", h
