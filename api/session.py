@@ -62,7 +62,10 @@ async def log_in(creds: Credentials, request: Request, response: Response,
     rt.login_throttle.succeeded(name, addr)
     secure = rt.settings.cookie_secure
     if secure is None:
-        secure = request.url.scheme == "https"
+        # Over TLS here, or at the proxy in front (api/headers.py trusts it the same way).
+        secure = request.url.scheme == "https" or (
+            rt.settings.behind_tls_proxy
+            and request.headers.get("x-forwarded-proto", "").lower() == "https")
     response.set_cookie(COOKIE, token, max_age=int(limits.lifetime.total_seconds()),
                         httponly=True, secure=secure, samesite="strict", path="/")
     await record(request, who, "login")
