@@ -251,10 +251,32 @@ class HttpPool:
         self.idle.clear()
 
 
+# `Authorization: Bearer …` of the CAD key made for the Liaison under test (the bare
+# FastAPI baseline gets the same header, and ignores it).
+AUTH_HEADER = ""
+
+
 def post_bytes(port: int, body: bytes) -> bytes:
-    return (f"POST {EVENTS_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+    return (f"POST {EVENTS_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{AUTH_HEADER}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
             ).encode() + body
+
+
+async def make_keys(database_url: str) -> str:
+    """A CAD key for the load and a team key for the boards, in the server's database
+    (migrated by the server's start); sets AUTH_HEADER and returns the team key."""
+    global AUTH_HEADER
+    from service.auth import Role, create_key
+    from service.db import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        cad, _ = await create_key(engine, "bench-cad", role=Role.cad)
+        team, _ = await create_key(engine, "bench-boards", role=Role.call_team)
+    finally:
+        await engine.dispose()
+    AUTH_HEADER = f"Authorization: Bearer {cad}\r\n"
+    return team
 
 
 async def http_get_status(port: int, path: str) -> int:
@@ -412,7 +434,7 @@ class BoardFleet:
         return seq
 
     async def _client(self, idx: int, url: str, ready: asyncio.Event,
-                      gate: asyncio.Semaphore, compression: bool) -> None:
+                      gate: asyncio.Semaphore, compression: bool, token: str) -> None:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, WebSocketException
 
@@ -422,7 +444,8 @@ class BoardFleet:
             try:
                 async with gate:
                     ws = await connect(target, open_timeout=30, max_size=2**22,
-                                       compression="deflate" if compression else None)
+                                       compression="deflate" if compression else None,
+                                       additional_headers={"authorization": f"Bearer {token}"})
                 self.deflate[idx] = bool(ws.protocol.extensions)
                 ready.set()
                 try:
@@ -445,7 +468,8 @@ class BoardFleet:
             self.reconnects += 1
             last_seq = last_seq or 0
 
-    async def connect(self, url: str, n: int, compression: bool) -> dict[str, Any]:
+    async def connect(self, url: str, n: int, compression: bool, token: str
+                      ) -> dict[str, Any]:
         await self.disconnect()
         self.stopping = False
         self.clients = n
@@ -455,7 +479,8 @@ class BoardFleet:
         self.errors = []
         ready = [asyncio.Event() for _ in range(n)]
         gate = asyncio.Semaphore(20)
-        self.tasks = [asyncio.create_task(self._client(i, url, ready[i], gate, compression))
+        self.tasks = [asyncio.create_task(self._client(i, url, ready[i], gate, compression,
+                                                       token))
                       for i in range(n)]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready)), 30)
@@ -763,6 +788,7 @@ async def bench_liaison(backend: str, database_url: str, opts: argparse.Namespac
         f"liaison-{backend}-{clients}boards",
         ["-m", "service.cli", "serve", "--port", str(port), "--database-url", database_url,
          "--log-level", "warning"], port, "/v1/health", log_dir)
+    team_key = await make_keys(database_url)
     errors: list[str] = []
     out: dict[str, Any] = {"errors": errors}
     meter = CpuMeter(server, boards, *(pg_local or (None, None)))
@@ -788,7 +814,8 @@ async def bench_liaison(backend: str, database_url: str, opts: argparse.Namespac
     try:
         if boards is not None:
             ws_url = f"ws://127.0.0.1:{port}/v1/board"
-            joined = await boards.call("connect", ws_url, clients, opts.ws_compression)
+            joined = await boards.call("connect", ws_url, clients, opts.ws_compression,
+                                       team_key)
             connected = True
             errors += joined["errors"]
             out["board_clients"] = {"connected": joined["connected"],

@@ -62,6 +62,9 @@ class Call(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("source", "incident_id", name="uq_call_source_incident"),
         Index("ix_call_open_units", "holds_unit", "closed_at"),
+        # The program figures select calls by when they were opened (migration 0006).
+        Index("ix_call_opened_at", "opened_at"),
+        Index("ix_call_district_opened_at", "district", "opened_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
