@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from rules.load import error_path
 from service.errors import DomainError
@@ -61,11 +62,21 @@ def _describe_422(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _wants_a_page(request: Request) -> bool:
+    return (request.method == "GET" and not request.url.path.startswith("/v1/")
+            and "text/html" in request.headers.get("accept", ""))
+
+
 def install(app: FastAPI) -> None:
     _describe_422(app)
 
     @app.exception_handler(DomainError)
-    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        if exc.status == 401 and _wants_a_page(request):
+            # A person opening a page (/metrics, /reports/…) without a session: the login
+            # page, then back here; API clients still get the JSON 401.
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         headers = {"Retry-After": "1"} if exc.status == 503 else None
         if getattr(exc, "retry_after", None):  # a 429 (service/ratelimit.py) says how long
             headers = {"Retry-After": str(exc.retry_after)}  # type: ignore[attr-defined]

@@ -227,3 +227,15 @@ async def test_every_look_and_change_is_audited_without_personal_text(
     # Never narrative text, names or phone numbers.
     for secret in (NARRATIVE, PERSON["name"], PERSON["phone"], "hears voices"):
         assert secret not in export.text
+
+
+async def test_a_page_without_a_session_sends_the_browser_to_login(sqlite_server: Server
+                                                                    ) -> None:
+    async with httpx.AsyncClient(base_url=sqlite_server.base_url) as bare:
+        page = await bare.get("/metrics?district=D2", headers={"accept": "text/html"})
+        assert page.status_code == 303
+        assert page.headers["location"] == "/login?next=%2Fmetrics%3Fdistrict%3DD2"
+        # An API client asking the same gets the JSON answer, not a redirect.
+        assert (await bare.get("/metrics")).status_code == 401
+        assert (await bare.get("/v1/metrics", headers={"accept": "text/html"})
+                ).status_code == 401
