@@ -4,10 +4,23 @@ from fastapi import FastAPI
 
 
 def register(app: FastAPI) -> None:
-    from api import audit, board, cad, calls, errors, health, policies, rejects, session, whatif
+    from api import (
+        audit,
+        board,
+        cad,
+        calls,
+        errors,
+        health,
+        policies,
+        rejects,
+        session,
+        users,
+        whatif,
+    )
 
     errors.install(app)
-    for module in (health, session, audit, cad, rejects, calls, board, policies, whatif):
+    for module in (health, session, audit, users, cad, rejects, calls, board, policies,
+                   whatif):
         app.include_router(module.router)
     from api.eido import router as eido_router
     app.include_router(eido_router)

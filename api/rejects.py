@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -14,7 +14,7 @@ from adapters.eido.ingest import ingest as eido_ingest
 from adapters.eido.mapping import MappingInvalid
 from adapters.eido.parse import EidoRejected
 from adapters.generic import CallEvent
-from api.access import Role, allow
+from api.access import Role, allow, principal_of, record
 from api.deps import RuntimeDep
 from api.errors import field_errors
 from service.errors import Conflict, Unavailable
@@ -39,8 +39,13 @@ async def read_rejects(rt: RuntimeDep, source: str | None = None,
 
 
 @router.get("/{reject_id}", summary="One reject, with the body as it arrived and the reasons")
-async def read_reject(reject_id: RejectId, rt: RuntimeDep) -> dict[str, Any]:
-    return await get_reject(rt.engine, reject_id)
+async def read_reject(reject_id: RejectId, request: Request, rt: RuntimeDep
+                      ) -> dict[str, Any]:
+    found = await get_reject(rt.engine, reject_id)
+    # The body as the CAD sent it may hold a narrative and a name: a look on the record.
+    await record(request, await principal_of(request), "reject.read",
+                 target=f"reject:{reject_id}")
+    return found
 
 
 @router.post(
@@ -49,10 +54,12 @@ async def read_reject(reject_id: RejectId, rt: RuntimeDep) -> dict[str, Any]:
     summary="Submit a rejected event again, as it was or corrected",
     responses={422: {"description": "still invalid: each field and why"}},
 )
-async def resubmit(reject_id: RejectId, rt: RuntimeDep,
+async def resubmit(reject_id: RejectId, request: Request, rt: RuntimeDep,
                    corrected: dict[str, Any] | None = Body(default=None, embed=True,
                                                            alias="body")) -> JSONResponse:
     reject = await get_reject(rt.engine, reject_id)
+    await record(request, await principal_of(request), "reject.resubmit",
+                 target=f"reject:{reject_id}")
     if reject["source"] not in ("generic", "eido"):
         raise Conflict(f"a {reject['source']} reject is re-submitted through its own "
                        "endpoint", source=reject["source"], path=reject["path"])

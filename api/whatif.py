@@ -10,11 +10,11 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from api.access import Role, allow
+from api.access import Role, allow, principal_of, record
 from api.deps import RuntimeDep
 from rules.evaluate import compile_policy
 from rules.simulate import ServiceTimes, ServiceTimesInvalid, parse_service_times
@@ -65,7 +65,8 @@ def _service_times(document: dict[str, Any] | None) -> ServiceTimes:
 @router.post("/v1/policies/{version}/what-if", status_code=202,
              summary="Start a what-if of this version against a baseline over the stored "
                      "calls opened in [from, to)")
-async def start(version: str, body: WhatIfRequest, rt: RuntimeDep) -> dict[str, Any]:
+async def start(version: str, body: WhatIfRequest, request: Request, rt: RuntimeDep
+                ) -> dict[str, Any]:
     times = _service_times(body.service_times)
     row = await store.get_version(rt.engine, version)  # 404 unknown
     base = (await store.get_version(rt.engine, body.baseline) if body.baseline
@@ -76,6 +77,9 @@ async def start(version: str, body: WhatIfRequest, rt: RuntimeDep) -> dict[str, 
     baseline = compile_policy(store.parse(base.document))
     job = rt.whatif.start(rt.engine, candidate, baseline, start=body.start, end=body.end,
                           seed=body.seed, service_times=times)
+    await record(request, await principal_of(request), "policy.what_if",
+                 target=store.label(row), detail={"version": store.label(row),
+                                                  "job_id": job.id})
     return {"job_id": job.id, "status": job.status,
             "progress": {"done": job.done, "total": job.total}}
 

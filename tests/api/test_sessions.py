@@ -168,3 +168,30 @@ async def test_key_rotation_keeps_both_keys_for_the_grace_then_revocation_stops_
         forged = f"lk_{new_id}.{'A' * 43}"
         assert (await c.get("/v1/session", headers={"authorization": f"Bearer {forged}"})
                 ).status_code == 401
+
+
+async def test_a_supervisor_manages_accounts_over_the_api(server: Server) -> None:
+    sup = server.creds.bearer(Role.supervisor)
+    c = server.client
+    r = await c.post("/v1/users", json={"username": "nav-9", "role": "call_team"}, headers=sup)
+    assert r.status_code == 201, r.text
+    password = r.json()["password"]
+    assert r.json()["account"]["role"] == "call_team" and len(password) >= 12
+    assert (await c.post("/v1/users", json={"username": "nav-9", "role": "call_team"},
+                         headers=sup)).status_code == 409
+    assert (await c.post("/v1/users", json={"username": "cad-x", "role": "cad"},
+                         headers=sup)).status_code == 400
+    async with httpx.AsyncClient(base_url=server.base_url) as person_c:
+        assert (await log_in(person_c, "nav-9", password)).status_code == 200
+        r = await c.post("/v1/users/nav-9/disable", headers=sup)
+        assert r.json()["sessions_ended"] == 1
+        assert (await person_c.get("/v1/session")).status_code == 401
+    r = await c.post("/v1/users/nav-9/reset", headers=sup)
+    new = r.json()["password"]
+    assert new != password and r.json()["account"]["disabled_at"] is None
+    async with httpx.AsyncClient(base_url=server.base_url) as person_c:
+        assert (await log_in(person_c, "nav-9", new)).status_code == 200
+    names = {a["username"] for a in (await c.get("/v1/users", headers=sup)).json()}
+    assert "nav-9" in names
+    audit = (await c.get("/v1/audit", params={"action": "user.reset"}, headers=sup)).json()
+    assert audit[0]["target"] == "nav-9" and password not in str(audit)
