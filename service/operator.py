@@ -9,7 +9,16 @@ from typing import Any
 
 import httpx
 
-from service.client_auth import auth_headers
+from service.client_auth import auth_headers, unauthorised_hint
+
+
+class NotAllowed(Exception):
+    """The server wants credentials (401) or refuses this key's role (403)."""
+
+
+def _check_access(r: httpx.Response) -> None:
+    if hint := unauthorised_hint(r.status_code):
+        raise NotAllowed(hint)
 
 
 def _fail(message: str) -> int:
@@ -19,6 +28,7 @@ def _fail(message: str) -> int:
 
 def _get(client: httpx.Client, path: str, **params: Any) -> Any:
     r = client.get(path, params={k: v for k, v in params.items() if v is not None})
+    _check_access(r)
     if r.status_code == 404:
         raise LookupError(r.json().get("message", "not found"))
     r.raise_for_status()
@@ -55,6 +65,7 @@ def rejects_command(action: str, *, url: str, reject_id: int | None = None,
                 print(r["body"])
                 return 0
             resp = client.post(f"/v1/cad/rejects/{reject_id}/resubmit", json=body or None)
+            _check_access(resp)
             answer = resp.json()
             if resp.status_code == 202:
                 d = answer["decision"]
@@ -64,7 +75,7 @@ def rejects_command(action: str, *, url: str, reject_id: int | None = None,
             for e in answer.get("detail", []):
                 print(f"  {e['field']}: {e['reason']}", file=sys.stderr)
             return _fail(answer.get("message") or f"still refused (HTTP {resp.status_code})")
-    except LookupError as exc:
+    except (LookupError, NotAllowed) as exc:
         return _fail(str(exc))
     except httpx.HTTPError as exc:
         return _fail(f"cannot reach Liaison at {url}: {exc}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from service.client_auth import auth_headers
+from service.client_auth import auth_headers, unauthorised_hint
 
 COMMANDS = ("list", "show", "create", "validate", "test", "publish", "rollback", "diff",
             "dry-run")
@@ -32,7 +32,8 @@ def add_parsers(psub: Any) -> None:
     show.add_argument("--yaml", action="store_true", help="print the YAML document (export)")
     create = sub("create", "store a YAML file as a draft")
     create.add_argument("file")
-    create.add_argument("--author", default="")
+    create.add_argument("--author", default="",
+                        help="ignored: the server records the key's (or user's) name")
     create.add_argument("--comment", default="")
     sub("validate", "errors and static-analysis warnings of a YAML file").add_argument("file")
     sub("test", "run a version's test cases", version=True)
@@ -91,6 +92,9 @@ def _run(client: httpx.Client, cmd: str, args: argparse.Namespace) -> int:
         call = json.loads(Path(args.call).read_text(encoding="utf-8"))
         r = client.post(f"{path}/dry-run", json=call)
 
+    if hint := unauthorised_hint(r.status_code):
+        print(f"liaison policy {cmd}: {hint}", file=sys.stderr)
+        return 2
     if r.status_code == 404:
         print(f"liaison policy {cmd}: {r.json().get('message', 'not found')}", file=sys.stderr)
         return 2

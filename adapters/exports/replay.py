@@ -22,15 +22,17 @@ from typing import Any, TextIO
 import httpx
 
 from adapters.exports.mapping import Mapped, Mapper
-from service.client_auth import auth_headers
+from service.client_auth import auth_headers, unauthorised_hint
 
 NONE = "(none)"
 EVENTS_PATH = "/v1/cad/events"
 NOT_SENT_UNREACHABLE = "not sent: the server stopped answering"
 # A connection error is retried with these pauses, then the replay stops.
 TRANSPORT_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
-# A 503 (the writer's queue is full) is retried after its Retry-After, this many times.
+# A 503 (the writer's queue is full) or a 429 (the key's rate limit) is retried after its
+# Retry-After, this many times.
 BUSY_RETRIES = 30
+BUSY = (429, 503)
 
 
 def reject_reason(detail: Iterable[dict[str, Any]]) -> str:
@@ -170,7 +172,7 @@ def _retry_after(r: httpx.Response) -> float:
 
 
 async def _post(client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
-    """POST one event, retrying what a CAD retries: a dropped connection and a 503.
+    """POST one event, retrying what a CAD retries: a dropped connection, a 503 and a 429.
     The event id is the same on every try, so a retry is never stored twice."""
     failures = busy = 0
     while True:
@@ -183,7 +185,7 @@ async def _post(client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Respon
             await asyncio.sleep(TRANSPORT_BACKOFF[failures])
             failures += 1
             continue
-        if r.status_code == 503 and busy < BUSY_RETRIES:
+        if r.status_code in BUSY and busy < BUSY_RETRIES:
             busy += 1
             await asyncio.sleep(_retry_after(r))
             continue
@@ -191,6 +193,8 @@ async def _post(client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Respon
 
 
 def _why(r: httpx.Response) -> str:
+    if hint := unauthorised_hint(r.status_code):
+        return f"HTTP {r.status_code}: {hint}"
     try:
         body = r.json()
     except ValueError:

@@ -26,7 +26,7 @@ from adapters.exports.mapping import ExportError, Mapper
 from adapters.exports.profile import ProfileInvalid, resolve_profile, shipped_profiles
 from rules.load import PolicyInvalid, load_default_policy, load_policy_file, load_policy_text
 from rules.models import Policy
-from service.client_auth import auth_headers
+from service.client_auth import auth_headers, unauthorised_hint
 
 if TYPE_CHECKING:
     from rules.simulate import SimCall, WhatIfReport
@@ -151,8 +151,11 @@ def _baseline(args: argparse.Namespace) -> Policy:
             text = client.get(f"/v1/policies/{published}",
                               params={"format": "yaml"}).raise_for_status().text
     except (httpx.HTTPError, KeyError, StopIteration, ValueError) as exc:
+        why = type(exc).__name__
+        if isinstance(exc, httpx.HTTPStatusError):
+            why = unauthorised_hint(exc.response.status_code) or why
         print(f"liaison simulate: no published version from {args.url} "
-              f"({type(exc).__name__}); the baseline is the shipped policy", file=sys.stderr)
+              f"({why}); the baseline is the shipped policy", file=sys.stderr)
         return load_default_policy()
     print(f"liaison simulate: baseline is {published}, published at {args.url}",
           file=sys.stderr)
