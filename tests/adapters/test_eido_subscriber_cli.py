@@ -8,10 +8,8 @@ import asyncio
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import ValidationError
-from websockets.asyncio.client import connect
 
 from service.cli import _settings, build_parser
 from tests.adapters.test_eido_subscriber import FakeCad, Peer
@@ -49,12 +47,12 @@ async def test_serve_subscribes_routes_and_unsubscribes(tmp_path: Path) -> None:
             extra=["--eido-subscribe", cad.url])
         try:
             await cad.wait("acked", within=20)
-            async with httpx.AsyncClient(base_url=sp.base_url, timeout=10) as client:
+            async with sp.client(timeout=10) as client:
                 state = (await client.get("/v1/health")).json()["eido_subscriber"]
                 assert state["connected"] and state["subscription_id"] == "sub-e2e"
                 assert state["eidos_stored"] == 1
                 # The board replays the decision the EIDO brought.
-                async with connect(f"{sp.ws_url}/v1/board?after=0") as board:
+                async with sp.connect_board("?after=0") as board:
                     message = json.loads(await asyncio.wait_for(board.recv(), 10))
                 assert message["type"] == "decision"
                 call = (await client.get(f"/v1/calls/{message['call_id']}")).json()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +17,8 @@ from sqlalchemy import text
 
 from adapters.exports.mapping import Mapper
 from adapters.exports.replay import ReplaySummary, ServerUnavailable, cad_order, replay_export
+from service.auth import Role
+from service.client_auth import TOKEN_ENV
 from tests.adapters.test_exports_support import (
     NASHVILLE,
     SAN_DIEGO,
@@ -30,6 +33,12 @@ from tests.adapters.test_exports_support import (
 from tests.conftest import ROOT, Server, free_port, start_subprocess
 
 SUBSET = 2_000
+
+
+@pytest.fixture
+def cad_key(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """replay_export sends LIAISON_TOKEN, as `liaison replay` does: the CAD role's key."""
+    monkeypatch.setenv(TOKEN_ENV, server.creds.keys[Role.cad])
 
 
 async def scalar(server: Server, sql: str, **params: object) -> int:
@@ -54,6 +63,7 @@ def assert_accounted(s: ReplaySummary, rows: int) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.usefixtures("cad_key")
 async def test_san_diego_subset(server: Server) -> None:
     path = shared_export(SAN_DIEGO)
     mapper = shipped_mapper("san-diego", path)
@@ -75,6 +85,7 @@ async def test_san_diego_subset(server: Server) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.usefixtures("cad_key")
 async def test_nashville_subset(server: Server) -> None:
     path = shared_export(NASHVILLE)
     s = await replay_export(path, shipped_mapper("nashville", path), url=server.base_url,
@@ -87,6 +98,7 @@ async def test_nashville_subset(server: Server) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.usefixtures("cad_key")
 async def test_every_outcome_through_the_server(server: Server, tmp_path: Path) -> None:
     rows = [row(call_no="A1"),                                      # accepted
             row(call_no="A2", type="DIST", type_desc="DRUNK",       # accepted, then closed
@@ -131,6 +143,7 @@ def test_events_go_out_in_cad_time_order() -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.usefixtures("cad_key")
 async def test_closing_calls_frees_the_team(server: Server, tmp_path: Path) -> None:
     """Six team calls ten minutes apart, one at a time; the shipped policy has four units.
     Closes sent at their CAD time free units for later calls; calls never closed do not."""
@@ -152,13 +165,14 @@ async def test_closing_calls_frees_the_team(server: Server, tmp_path: Path) -> N
 
 
 @pytest.mark.asyncio
-async def test_rate_paces_the_rows(tmp_path: Path) -> None:
+async def test_rate_paces_the_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from service.settings import Settings
     from tests.conftest import running_server
 
     export = write_export(tmp_path / "calls.csv", [row(call_no=f"R{i}") for i in range(10)])
     async with running_server(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/r.db")
                               ) as server:
+        monkeypatch.setenv(TOKEN_ENV, server.creds.keys[Role.cad])
         started = time.monotonic()
         s = await replay_export(export, Mapper(make_profile(), lookup_dirs=[]),
                                 url=server.base_url, rate=40, progress=None)
@@ -177,8 +191,8 @@ async def test_no_server_is_an_error(tmp_path: Path) -> None:
 
 class FakeLiaison:
     """Just enough of Liaison over raw HTTP/1.1 to misbehave on purpose: every event is
-    first answered 503 (busy, retry after a moment); after `answer` events, connections
-    are dropped without a word."""
+    first answered 503 (busy) or 429 (the key's rate limit), alternately, to retry after a
+    moment; after `answer` events, connections are dropped without a word."""
 
     def __init__(self, answer: int) -> None:
         self.answer = answer
@@ -202,8 +216,9 @@ class FakeLiaison:
                         break  # gone: the connection closes unanswered
                     if event_id not in self.busy_sent:
                         self.busy_sent.add(event_id)
-                        status, payload, extra = 503, b'{"error":"unavailable"}', \
-                            "Retry-After: 0.01\r\n"
+                        status, payload = (503, b'{"error":"unavailable"}') \
+                            if len(self.busy_sent) % 2 else (429, b'{"error":"rate_limited"}')
+                        extra = "Retry-After: 0.01\r\n"
                     else:
                         self.accepted.append(event_id)
                         status, extra = 202, ""
@@ -230,7 +245,8 @@ async def test_busy_is_retried_and_a_server_gone_midway_stops_the_replay(
     async with listener:
         s = await replay_export(export, Mapper(make_profile(), lookup_dirs=[]),
                                 url=f"http://127.0.0.1:{port}", concurrency=4, progress=None)
-    assert len(fake.accepted) == len(set(fake.accepted)) == 5  # each retried after its 503
+    # each retried after its 503 or 429
+    assert len(fake.accepted) == len(set(fake.accepted)) == 5
     assert s.accepted == s.events == 5
     assert s.rejected == {"not sent: the server stopped answering": 15}
     assert s.rows == s.accounted == 20
@@ -238,8 +254,11 @@ async def test_busy_is_retried_and_a_server_gone_midway_stops_the_replay(
     assert "STOPPED EARLY" in s.render()
 
 
-def liaison(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=ROOT,
+def liaison(*args: str, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    """`liaison …`; `env`: its environment (default: this one without LIAISON_TOKEN)."""
+    env = env or {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -247,8 +266,17 @@ def test_replay_command(tmp_path: Path) -> None:
     path = shared_export(NASHVILLE)
     sp = start_subprocess(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", tmp_path)
     try:
+        # Without a key every row is refused, and the summary says what to set.
+        refused = liaison("replay", str(path), "--profile", "nashville", "--url", sp.base_url,
+                          "--limit", "20", "--no-progress", "--json")
+        assert refused.returncode == 0, refused.stderr
+        reasons = json.loads(refused.stdout)["rejected"]
+        assert [why for why in reasons if f"set {TOKEN_ENV}" in why], reasons
+        assert json.loads(refused.stdout)["accepted"] == 0
+
+        env = sp.env(Role.cad)
         result = liaison("replay", str(path), "--profile", "nashville", "--url", sp.base_url,
-                         "--limit", "300", "--as-fast-as-possible", "--json")
+                         "--limit", "300", "--as-fast-as-possible", "--json", env=env)
         assert result.returncode == 0, result.stderr
         summary = json.loads(result.stdout)
         assert summary["rows"] == 300 == summary["accepted"] + sum(
@@ -256,7 +284,7 @@ def test_replay_command(tmp_path: Path) -> None:
         assert sum(summary["destinations"].values()) == summary["accepted"] > 200
         assert "replay nashville [" in result.stderr  # the progress bar
         text_run = liaison("replay", str(path), "--profile", "nashville", "--url", sp.base_url,
-                           "--limit", "300", "--rate", "1000", "--no-progress")
+                           "--limit", "300", "--rate", "1000", "--no-progress", env=env)
         assert text_run.returncode == 0, text_run.stderr
         assert text_run.stderr == ""
         assert f"       300  rows read from {path}" in text_run.stdout

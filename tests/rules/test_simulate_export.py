@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,9 @@ from adapters.exports.simulate_command import Intake, calls_from_export
 from rules.evaluate import compile_policy
 from rules.load import parse_policy
 from rules.simulate import ServiceTimes, WhatIfReport, simulate
+from service.auth import Role
 from service.cli import main
+from service.client_auth import TOKEN_ENV
 from service.settings import Settings
 from tests.adapters.test_exports_support import (
     PROFILE,
@@ -167,12 +170,16 @@ async def test_the_default_baseline_is_the_published_version(
     export, profile = small_export
     candidate = write_policy(tmp_path / "two.yaml", units=2)
 
-    async def simulate_cli(*extra: str) -> tuple[int, str, str]:
+    async def simulate_cli(*extra: str, token: str = "") -> tuple[int, str, str]:
         # A child process: the server under test shares this event loop.
+        env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+        if token:
+            env[TOKEN_ENV] = token  # reading policies is a supervisor's
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "service.cli", "simulate", "--policy", str(candidate),
             "--calls", str(export), "--profile", str(profile), "--json", "--no-progress",
-            *extra, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            *extra, cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
         out, err = await proc.communicate()
         return proc.returncode or 0, out.decode(), err.decode()
 
@@ -188,7 +195,12 @@ async def test_the_default_baseline_is_the_published_version(
             "document": yaml.safe_dump(doc), "author": "t"})
         assert created.status_code == 201, created.text
         assert (await server.client.post("/v1/policies/2/publish")).status_code == 200
+        # Without a key: the shipped policy, saying how to reach the published one.
         code, out, err = await simulate_cli("--url", server.base_url)
+        assert code == 0 and f"set {TOKEN_ENV}" in err, err
+        assert "the baseline is the shipped policy" in err
+        code, out, err = await simulate_cli(
+            "--url", server.base_url, token=server.creds.keys[Role.supervisor])
     assert code == 0, err
     assert f"baseline is st-petersburg-call@2, published at {server.base_url}" in err
     report = json.loads(out)

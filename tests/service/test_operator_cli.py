@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from service.auth import Role
+from service.client_auth import TOKEN_ENV
 from tests.conftest import ROOT, Server, event
 
 pytestmark = pytest.mark.asyncio
 
 
-async def liaison(*args: str) -> tuple[int, str, str]:
+def as_role(server: Server, role: Role) -> dict[str, str]:
+    """The environment for a `liaison` command acting as `role` (its key in LIAISON_TOKEN)."""
+    return {**os.environ, TOKEN_ENV: server.creds.keys[role]}
+
+
+def no_token() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+
+
+async def liaison(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """`liaison …` as a child process; `env`: its environment (default: no LIAISON_TOKEN)."""
     # Not subprocess.run: the server under test shares this event loop.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli", *args, cwd=ROOT,
+        sys.executable, "-m", "service.cli", *args, cwd=ROOT, env=env or no_token(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     assert proc.returncode is not None
@@ -28,25 +41,35 @@ async def test_an_operator_lists_shows_and_resubmits_a_reject(server: Server,
                                                             tmp_path: Path) -> None:
     bad = event(channel="pager")
     reject_id = (await server.client.post("/v1/cad/events", json=bad)).json()["reject_id"]
+    env = as_role(server, Role.supervisor)
 
-    code, out, _ = await liaison("rejects", "list", "--url", server.base_url)
+    # Without a key, or with a key whose role may not read rejects: it says what to do.
+    code, _, err = await liaison("rejects", "list", "--url", server.base_url)
+    assert code == 2 and f"set {TOKEN_ENV}" in err, err
+    code, _, err = await liaison("rejects", "list", "--url", server.base_url,
+                                 env=as_role(server, Role.analyst))
+    assert code == 2 and "may not do this" in err, err
+
+    code, out, _ = await liaison("rejects", "list", "--url", server.base_url, env=env)
     assert code == 0
     assert "1 rejected input(s)" in out and f"#{reject_id}" in out and "channel:" in out
 
-    code, out, _ = await liaison("rejects", "show", str(reject_id), "--url", server.base_url)
+    code, out, _ = await liaison("rejects", "show", str(reject_id), "--url", server.base_url,
+                                 env=env)
     assert code == 0 and '"pager"' in out
 
     code, _, err = await liaison("rejects", "resubmit", str(reject_id), "--url",
-                                 server.base_url)
+                                 server.base_url, env=env)
     assert code == 2 and "channel:" in err
 
     fixed = tmp_path / "fixed.json"
     fixed.write_text(json.dumps({**bad, "channel": "911"}))
     code, out, _ = await liaison("rejects", "resubmit", str(reject_id), "--corrected",
-                                 str(fixed), "--url", server.base_url)
+                                 str(fixed), "--url", server.base_url, env=env)
     assert code == 0 and "accepted: call" in out and "call_team" in out
 
-    code, _, err = await liaison("rejects", "show", "424242", "--url", server.base_url)
+    code, _, err = await liaison("rejects", "show", "424242", "--url", server.base_url,
+                                 env=env)
     assert code == 2 and "no reject 424242" in err
 
 

@@ -9,15 +9,32 @@ import pytest
 import yaml
 
 from rules.load import default_policy_text
+from service.auth import Role
+from service.client_auth import TOKEN_ENV
 from tests.conftest import Server
-from tests.service.test_operator_cli import liaison
+from tests.service.test_operator_cli import as_role
+from tests.service.test_operator_cli import liaison as liaison_as
 
 pytestmark = pytest.mark.asyncio
+
+SUPERVISOR = "test-supervisor"  # the name of the supervisor's key (tests/credentials.py)
 
 
 async def test_draft_validate_publish_diff_dry_run_rollback(server: Server,
                                                             tmp_path: Path) -> None:
     url = ["--url", server.base_url]
+    env = as_role(server, Role.supervisor)
+
+    async def liaison(*args: str) -> tuple[int, str, str]:
+        return await liaison_as(*args, env=env)
+
+    # Without a key it says what to do, and a role that may not manage policies is told so.
+    code, _, err = await liaison_as("policy", "list", *url)
+    assert code == 2 and f"set {TOKEN_ENV}" in err, err
+    code, _, err = await liaison_as("policy", "list", *url,
+                                    env=as_role(server, Role.dispatcher))
+    assert code == 2 and "may not do this" in err, err
+
     code, out, _ = await liaison("policy", "list", *url)
     assert code == 0 and "in force: st-petersburg-call@1" in out and "published" in out
 
@@ -35,6 +52,11 @@ async def test_draft_validate_publish_diff_dry_run_rollback(server: Server,
     code, out, _ = await liaison("policy", "create", str(draft), "--author", "sup-1",
                                  "--comment", "two more units", *url)
     assert code == 0 and '"status": "draft"' in out
+    # The author is the key that sent it, not what the command line claims.
+    created = json.loads(out)
+    assert created["author"] == SUPERVISOR and created["comment"] == "two more units"
+    code, out, _ = await liaison("policy", "list", *url)
+    assert code == 0 and SUPERVISOR in out and "sup-1" not in out
     code, out, _ = await liaison("policy", "diff", "2", *url)
     assert code == 0 and "-  units: 4" in out and "+  units: 6" in out
     code, out, _ = await liaison("policy", "test", "2", *url)
@@ -61,6 +83,11 @@ async def test_draft_validate_publish_diff_dry_run_rollback(server: Server,
 
 async def test_refusals_are_explained(server: Server, tmp_path: Path) -> None:
     url = ["--url", server.base_url]
+    env = as_role(server, Role.supervisor)
+
+    async def liaison(*args: str) -> tuple[int, str, str]:
+        return await liaison_as(*args, env=env)
+
     doc = yaml.safe_load(default_policy_text())
     doc["policy"]["version"] = "3"
     doc["rules"][0]["when"] = {"nature_cod": ["X"]}

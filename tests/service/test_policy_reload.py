@@ -86,7 +86,7 @@ async def test_sighup_keeps_last_good_policy_and_adopts_a_valid_one(tmp_path: Pa
     sp = start_subprocess(f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}", tmp_path,
                           extra=["--policy", str(policy)])
     try:
-        async with httpx.AsyncClient(base_url=sp.base_url, timeout=30) as client:
+        async with sp.client() as client:
             h = await health(client)
             assert h["policy"]["version"] == "st-petersburg-call@1"
             assert h["policy"]["reload_error"] is None
@@ -138,7 +138,7 @@ async def test_sighup_reports_a_policy_that_is_not_utf8(tmp_path: Path) -> None:
     sp = start_subprocess(f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}", tmp_path,
                           extra=["--policy", str(policy)])
     try:
-        async with httpx.AsyncClient(base_url=sp.base_url, timeout=30) as client:
+        async with sp.client() as client:
             write_not_utf8(policy)
             h = await hup_and_wait(sp, client,
                                    lambda h: h["policy"]["reload_error"] is not None, within=2)
