@@ -138,9 +138,12 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def running_server(settings: Settings) -> AsyncIterator[Server]:
-    """A real uvicorn serving the real app on a free port, in this event loop."""
-    port = free_port()
+async def running_server(settings: Settings, *, port: int | None = None,
+                         creds: Credentials | None = None) -> AsyncIterator[Server]:
+    """A real uvicorn serving the real app on a free port (or `port`, to restart on the
+    same one), in this event loop. `creds`: those an earlier server on the same database
+    made (else a key and a person per role are made)."""
+    port = port or free_port()
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
@@ -156,7 +159,7 @@ async def running_server(settings: Settings) -> AsyncIterator[Server]:
             raise TimeoutError("uvicorn did not start")
         await asyncio.sleep(0.02)
     base = f"http://127.0.0.1:{port}"
-    creds = await make_credentials(app.state.runtime.engine)
+    creds = creds or await make_credentials(app.state.runtime.engine)
     async with httpx.AsyncClient(base_url=base, timeout=30,
                                  auth=RoleAuth(app, creds)) as client:
         try:

@@ -11,25 +11,20 @@ of that role that tests/credentials.py makes in every test database.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 
-from service.app import create_app
 from service.auth import Role
 from service.settings import Settings
 from tests.conftest import Server, free_port, running_server, unavailable
-from tests.credentials import Credentials, RoleAuth, make_credentials
+from tests.credentials import Credentials
 
 CHROMIUM = os.environ.get("LIAISON_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -82,30 +77,9 @@ async def shared_web(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
 @contextlib.asynccontextmanager
 async def serve_on(settings: Settings, port: int, creds: Credentials | None = None
                    ) -> AsyncIterator[Server]:
-    """Like tests.conftest.running_server, on a given port (to restart on the same one);
-    `creds`: those an earlier server on the same database made."""
-    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn stopped during start-up")
-        if time.monotonic() > deadline:
-            raise TimeoutError("uvicorn did not start")
-        await asyncio.sleep(0.02)
-    base = f"http://127.0.0.1:{port}"
-    creds = creds or await make_credentials(app.state.runtime.engine)
-    async with httpx.AsyncClient(base_url=base, timeout=30,
-                                 auth=RoleAuth(app, creds)) as client:
-        try:
-            yield Server(base, f"ws://127.0.0.1:{port}", app, client, creds)
-        finally:
-            server.should_exit = True
-            await asyncio.wait_for(task, 30)
+    """tests.conftest.running_server on a given port (to restart on the same one)."""
+    async with running_server(settings, port=port, creds=creds) as server:
+        yield server
 
 
 __all__ = ["DESKTOP", "PHONE", "free_port", "login", "new_page", "serve_on"]
