@@ -75,11 +75,11 @@ async def start(version: str, body: WhatIfRequest, request: Request, rt: Runtime
         raise Conflict("no published version to compare with; name a baseline")
     candidate = compile_policy(store.parse(row.document))
     baseline = compile_policy(store.parse(base.document))
+    # On the record before it starts: it reads every stored call in the range.
+    await record(request, await principal_of(request), "policy.what_if",
+                 target=store.label(row), detail={"version": store.label(row)})
     job = rt.whatif.start(rt.engine, candidate, baseline, start=body.start, end=body.end,
                           seed=body.seed, service_times=times)
-    await record(request, await principal_of(request), "policy.what_if",
-                 target=store.label(row), detail={"version": store.label(row),
-                                                  "job_id": job.id})
     return {"job_id": job.id, "status": job.status,
             "progress": {"done": job.done, "total": job.total}}
 

@@ -157,6 +157,8 @@ async function whatIf() {
   let job = await api(`${v(draft)}/what-if`, { method: "POST", json: {
     from: `${from}T00:00:00Z`, to: `${to}T00:00:00Z` } });
   const id = job.job_id;
+  // The start answer has no report: a job already over is read back once.
+  if (job.status !== "running") job = await api(`/v1/what-if/${encodeURIComponent(id)}`);
   for (;;) {
     clear(out, el("p", { text: `What-if ${words(job.status)}: ${job.progress.done} of ${job.progress.total ?? "?"} calls…` }));
     if (job.status !== "running" && job.status !== "queued" && job.status !== "pending") break;
