@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -42,6 +43,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else as_utc(value)
 
 
+def _not_null(column: str) -> dict[str, Any]:
+    """Index only the rows where `column` has a value (both databases)."""
+    where = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": where, "postgresql_where": where}
+
+
 def _ts(**kw: object) -> Column:  # type: ignore[type-arg]
     return Column(UTCDateTime(), **kw)  # type: ignore[arg-type]
 
@@ -65,6 +72,15 @@ class Call(SQLModel, table=True):
         # The program figures select calls by when they were opened (migration 0006).
         Index("ix_call_opened_at", "opened_at"),
         Index("ix_call_district_opened_at", "district", "opened_at"),
+        # Repeat contact: a key's calls counted and its latest found from the index alone
+        # (migration 0007).
+        Index("ix_call_person_key_opened_at", "person_key", "opened_at",
+              **_not_null("person_key")),
+        Index("ix_call_address_key_opened_at", "address_key", "opened_at",
+              **_not_null("address_key")),
+        # Mostly empty columns: only the rows with a value are indexed (migration 0007).
+        Index("ix_call_referred_by", "referred_by", **_not_null("referred_by")),
+        Index("ix_call_follow_up_of", "follow_up_of", **_not_null("follow_up_of")),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -103,14 +119,14 @@ class Call(SQLModel, table=True):
     # call_team and supervisor only. `person_key` is a keyed hash of the CAD's person id:
     # repeat contact and unique clients without the id itself.
     person: str | None = Field(default=None, sa_type=Text)
-    person_key: str | None = Field(default=None, max_length=64, index=True)
+    person_key: str | None = Field(default=None, max_length=64)
     age_group: str | None = Field(default=None, max_length=16)  # youth | adult
     # The address folded to one spelling (case, spaces, punctuation) for repeat contact.
-    address_key: str | None = Field(default=None, max_length=300, index=True)
-    referred_by: str | None = Field(default=None, max_length=120, index=True)
+    address_key: str | None = Field(default=None, max_length=300)
+    referred_by: str | None = Field(default=None, max_length=120)
     referred_unit: str | None = Field(default=None, max_length=64)
     referral: str | None = Field(default=None, sa_type=Text)  # consent, contact: JSON
-    follow_up_of: str | None = Field(default=None, max_length=40, index=True)
+    follow_up_of: str | None = Field(default=None, max_length=40)
     # -- when things happened (Liaison's clock), for timeliness figures ----------------
     received_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     first_decided_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
@@ -373,4 +389,4 @@ class FollowUp(SQLModel, table=True):
 
 FOLLOW_UP: Table = FollowUp.__table__  # type: ignore[attr-defined]
 # The check-in sweeper's query (service/checkins.py): calls whose check-in is due.
-Index("ix_call_checkin_due_at", CALL.c.checkin_due_at)
+Index("ix_call_checkin_due_at", CALL.c.checkin_due_at, **_not_null("checkin_due_at"))
