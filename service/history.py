@@ -32,49 +32,47 @@ def repeat_keys(person_key: str | None, address_key: str | None) -> list[RepeatK
     return [(by, v) for by, v in (("person", person_key), ("address", address_key)) if v]
 
 
+# Earlier calls are counted up to this many: a shelter or a hospital has thousands, and
+# counting them all for every new call there would slow ingest as the years pass. The
+# board says "100+".
+COUNT_CAP = 100
+# SQLite refuses a compound statement of more than 500 parts.
+_PER_STATEMENT = 200
+
+
 async def latest(conn: AsyncConnection, keys: list[RepeatKey], *,
                  opened_before: datetime | None = None, exclude_id: str | None = None
                  ) -> dict[RepeatKey, dict[str, Any]]:
-    """For each key: how many stored calls share it, and the latest of them; one
-    statement. A key without calls is not in the answer."""
+    """For each key: how many stored calls share it (at most COUNT_CAP), and the latest
+    of them, each by a seek on the (key, opened_at) index. A key without calls is not in
+    the answer."""
     c = CALL.c
     parts = []
     for by, name in BY:
-        values = sorted({v for b, v in keys if b == by})
-        if not values:
-            continue
-        column = c[name]
-        conds: list[ColumnElement[bool]] = [column.in_(values)]
-        if opened_before is not None:
-            conds.append(c.opened_at < opened_before)
-        if exclude_id is not None:
-            conds.append(c.id != exclude_id)
-        agg = (select(column.label("k"), func.count().label("n"),
-                      func.max(c.opened_at).label("m"))
-               .where(*conds).group_by(column).subquery())
-        # The latest call of each key, one row per key even when several were opened at
-        # the same moment (a seek on the (key, opened_at) index, not a scan of the key's
-        # calls: a busy address has thousands).
         o = _OTHER[by].c
-        later: list[ColumnElement[bool]] = [o[name] == agg.c.k]
-        if opened_before is not None:
-            later.append(o.opened_at < opened_before)
-        if exclude_id is not None:
-            later.append(o.id != exclude_id)
-        latest_id = (select(o.id).where(*later).order_by(o.opened_at.desc(), o.id.desc())
-                     .limit(1).scalar_subquery())
-        parts.append(select(literal(by).label("by"), agg.c.k, agg.c.n, agg.c.m, c.outcome,
-                            c.disposition)
-                     .select_from(agg.join(CALL, c.id == latest_id)))
-    if not parts:
-        return {}
-    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+        for value in sorted({v for b, v in keys if b == by}):
+            conds: list[ColumnElement[bool]] = [o[name] == value]
+            if opened_before is not None:
+                conds.append(o.opened_at < opened_before)
+            if exclude_id is not None:
+                conds.append(o.id != exclude_id)
+            some = select(o.id).where(*conds).limit(COUNT_CAP).subquery()
+            count = select(func.count()).select_from(some).scalar_subquery()
+            # One row per key even when several calls were opened at the same moment.
+            latest_id = (select(o.id).where(*conds)
+                         .order_by(o.opened_at.desc(), o.id.desc()).limit(1)
+                         .scalar_subquery())
+            parts.append(select(literal(by).label("by"), literal(value).label("k"),
+                                count.label("n"), c.opened_at.label("m"), c.outcome,
+                                c.disposition).where(c.id == latest_id))
     out: dict[RepeatKey, dict[str, Any]] = {}
-    for r in (await conn.execute(stmt)).mappings():
-        # Two calls opened at the very same time: either is "the latest".
-        out[(r["by"], r["k"])] = {"count": int(r["n"]), "last_at": as_utc(r["m"]),
-                                  "last_outcome": r["outcome"],
-                                  "last_disposition": r["disposition"]}
+    for i in range(0, len(parts), _PER_STATEMENT):
+        chunk = parts[i:i + _PER_STATEMENT]
+        stmt = chunk[0] if len(chunk) == 1 else union_all(*chunk)
+        for r in (await conn.execute(stmt)).mappings():
+            out[(r["by"], r["k"])] = {"count": int(r["n"]), "last_at": as_utc(r["m"]),
+                                      "last_outcome": r["outcome"],
+                                      "last_disposition": r["disposition"]}
     return out
 
 
@@ -84,7 +82,7 @@ def _pick(row: dict[str, Any], found: dict[RepeatKey, dict[str, Any]]
     for by, name in BY:
         h = found.get((by, row[name])) if row.get(name) else None
         if h and h["count"]:
-            return {"count": h["count"], "by": by,
+            return {"count": h["count"], "more": h["count"] >= COUNT_CAP, "by": by,
                     "last_at": h["last_at"].isoformat() if h["last_at"] else None,
                     "last_outcome": h["last_outcome"],
                     "last_disposition": h["last_disposition"]}

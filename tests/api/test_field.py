@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.checkins import SweepDue
+from service.history import COUNT_CAP
 from service.settings import Settings
 from service.tables import DECISION
 from tests.adapters.test_outbound import cad, settings_for, until
@@ -289,7 +290,7 @@ async def test_repeat_contact_by_person_then_by_address(server: Server) -> None:
         msg = await recv_type(ws, "decision")
         assert msg["call_id"] == second
         assert msg["history"] == {
-            "count": 1, "by": "person", "last_at": "2026-03-09T14:00:00+00:00",
+            "count": 1, "more": False, "by": "person", "last_at": "2026-03-09T14:00:00+00:00",
             "last_outcome": "Calmed down, stayed home",
             "last_disposition": "resolved_on_scene"}
         # Nobody named, the first address spelt differently: by address.
@@ -323,3 +324,20 @@ async def test_calls_in_one_batch_see_each_other(server: Server) -> None:
         first_seen.append((msg["seq"], (msg.get("history") or {}).get("count", 0)))
     for seq, count in first_seen:
         assert count == sum(1 for s, _ in first_seen if s < seq), first_seen
+
+
+async def test_a_busy_address_is_counted_up_to_the_cap(server: Server) -> None:
+    # Sent together, so they share writer batches like a CAD's burst would.
+    bodies = [event(location={"address": "500 Shelter Way"}) for _ in range(COUNT_CAP + 5)]
+    answers = await asyncio.gather(*(server.client.post("/v1/cad/events", json=b)
+                                     for b in bodies))
+    assert {a.status_code for a in answers} == {202}
+    async with server.connect_board() as ws:
+        # (the team's units are all taken by now: it goes to police, history and all)
+        r = await server.post_event(location={"address": "500 shelter way"},
+                                    occurred_at="2026-03-10T15:00:00-04:00")
+        newest = r.json()["call_id"]
+        msg = await recv_type(ws, "decision")
+        assert msg["call_id"] == newest
+        assert msg["history"]["count"] == COUNT_CAP and msg["history"]["more"] is True
+    assert (await get_call(server, newest))["history"]["count"] == COUNT_CAP

@@ -290,7 +290,7 @@ export function historyText(h) {
   const about = h.by === "person" ? "about this person" : "at this address";
   const last = [h.last_disposition ? words(h.last_disposition) : "", h.last_outcome || ""]
     .filter(Boolean).join(": ");
-  return `Seen before: ${h.count} call${h.count === 1 ? "" : "s"} ${about}`
+  return `Seen before: ${h.count}${h.more ? "+" : ""} call${h.count === 1 ? "" : "s"} ${about}`
     + (last ? `; last: ${last}` : "");
 }
 
