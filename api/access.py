@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, WebSocketException
 from starlette.requests import HTTPConnection
 
+from api.limits import client_address
 from service import audit
 from service.auth import Principal, Role, SessionLimits, session_principal
 from service.errors import DomainError, Forbidden, Unauthenticated
@@ -27,8 +28,10 @@ WS_UNAUTHENTICATED = 4401
 WS_FORBIDDEN = 4403
 
 
-def client_address(conn: HTTPConnection) -> str | None:
-    return conn.client.host if conn.client else None
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """The API key in `Authorization: Bearer …`, if the request sent one."""
+    header = conn.headers.get("authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
 
 
 async def principal_of(conn: HTTPConnection, *, touch: bool = True) -> Principal | None:
@@ -37,17 +40,17 @@ async def principal_of(conn: HTTPConnection, *, touch: bool = True) -> Principal
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     rt = conn.app.state.runtime
-    header = conn.headers.get("authorization", "")
+    token = bearer_token(conn)
     who: Principal | None = None
-    if header[:7].lower() == "bearer ":
-        who = await rt.keys.principal(header[7:].strip())
+    if token is not None:
+        who = await rt.keys.principal(token)
         if who is None:
             raise Unauthenticated("the API key is unknown, revoked or expired")
         wait = rt.key_limiter.take(who.id)
         if wait is not None:
             raise TooManyRequests("too many requests with this key", retry_after=wait)
-    elif token := conn.cookies.get(COOKIE):
-        who = await session_principal(rt.engine, token,
+    elif cookie := conn.cookies.get(COOKIE):
+        who = await session_principal(rt.engine, cookie,
                                       SessionLimits.from_settings(rt.settings), touch=touch)
         if who is None:
             raise Unauthenticated("your session has ended; log in again")

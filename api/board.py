@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
-from api.access import COOKIE, WS_UNAUTHENTICATED, Principal, Role, allow
+from api.access import COOKIE, WS_UNAUTHENTICATED, Principal, Role, allow, bearer_token
 from service.auth import SessionLimits, session_principal
 from service.board import message_text, read_after
 
@@ -82,14 +82,14 @@ async def _until_credentials_end(ws: WebSocket, who: Principal) -> None:
     rt = ws.app.state.runtime
     limits = SessionLimits.from_settings(rt.settings)
     token = ws.cookies.get(COOKIE)
-    header = ws.headers.get("authorization", "")
+    key = bearer_token(ws)
     while True:
         await asyncio.sleep(rt.settings.session_recheck_seconds)
         if who.kind == "user" and token:
             # Watching the board is not activity: it does not keep the session alive.
             if await session_principal(rt.engine, token, limits, touch=False) is None:
                 return
-        elif who.kind == "key" and await rt.keys.principal(header[7:].strip()) is None:
+        elif who.kind == "key" and key and await rt.keys.principal(key) is None:
             return
 
 

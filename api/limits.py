@@ -40,7 +40,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from service.ratelimit import RateLimiter, TooManyRequests
 
@@ -221,7 +221,7 @@ class BodySizeLimit:
 
 # --- per client address rate limit, for routes without credentials -----------------------
 
-def client_address(request: Request) -> str:
+def client_address(request: HTTPConnection) -> str:
     """The client's address as uvicorn reports it (behind a proxy, uvicorn's
     --forwarded-allow-ips decides whether X-Forwarded-For is believed)."""
     return request.client.host if request.client else "unknown"

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from api.access import COOKIE, Principal, Role, allow, client_address, public, record
+from api.access import COOKIE, Principal, Role, allow, public, record
 from api.deps import RuntimeDep
-from api.limits import limit_by_address
+from api.limits import client_address, limit_by_address
 from service.auth import SessionLimits, end_session, login
 from service.errors import Unauthenticated
 from service.ratelimit import TooManyRequests
@@ -43,7 +43,7 @@ def _me(who: Principal, idle: float | None) -> Me:
                         429: {"description": "too many failed attempts: wait Retry-After"}})
 async def log_in(creds: Credentials, request: Request, response: Response,
                  rt: RuntimeDep) -> Me:
-    addr = client_address(request) or "unknown"
+    addr = client_address(request)
     name = creds.username.strip()
     wait = rt.login_throttle.check(name, addr)
     if wait is not None:

@@ -14,6 +14,7 @@ import httpx
 from fastapi.routing import iter_route_contexts
 from starlette.routing import compile_path
 
+from api.access import Public
 from service.auth import PEOPLE_ROLES, Role, add_user, create_key
 from service.db import create_engine
 from service.errors import Conflict
@@ -91,19 +92,25 @@ def allowed_roles(app: Any, method: str, path: str) -> tuple[Role, ...]:
     return ()
 
 
-def route_roles(route: Any) -> tuple[Role, ...]:
+def declaration(route: Any) -> str | tuple[Role, ...] | None:
+    """What a route declares (api/access.py): "public", the roles allowed, or None."""
     dependant = getattr(route, "dependant", None)
     if dependant is None:
-        return ()
+        return None
     roles: tuple[Role, ...] = ()
     stack = list(dependant.dependencies)
     while stack:
         dep = stack.pop()
-        found = getattr(dep.call, "roles", None)
-        if found:
-            roles += tuple(found)
+        if isinstance(dep.call, Public):
+            return "public"
+        roles += tuple(getattr(dep.call, "roles", ()))
         stack.extend(dep.dependencies)
-    return roles
+    return roles or None
+
+
+def route_roles(route: Any) -> tuple[Role, ...]:
+    found = declaration(route)
+    return found if isinstance(found, tuple) else ()
 
 
 class RoleAuth(httpx.Auth):

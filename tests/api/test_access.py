@@ -8,7 +8,6 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -21,25 +20,12 @@ from service.app import create_app
 from service.auth import Role
 from service.settings import Settings
 from tests.conftest import Server, running_server
-from tests.credentials import route_roles, route_table
+from tests.credentials import declaration, route_table
 
 pytestmark = pytest.mark.asyncio
 
 # FastAPI's own documentation routes: open, and they hold no data.
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-
-
-def declaration(route: Any) -> str | tuple[Role, ...] | None:
-    dependant = getattr(route, "dependant", None)
-    if dependant is None:
-        return None
-    stack = list(dependant.dependencies)
-    while stack:
-        dep = stack.pop()
-        if type(dep.call).__name__ == "Public":
-            return "public"
-        stack.extend(dep.dependencies)
-    return route_roles(route) or None
 
 
 async def test_every_route_declares_who_may_use_it() -> None:
