@@ -143,8 +143,8 @@ async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None
             for role, name, password in accounts:
                 print(f"  {role:<11} {name:<18} {password}", flush=True)
             url = f"http://{settings.host}:{settings.port}"
-            print(f"Liaison demo on {url}  (board stream: ws://{settings.host}:{settings.port}"
-                  f"/v1/board?after=0, API docs: {url}/docs); simulator at "
+            print(f"Liaison demo on {url}  (log in at {url}/login with an account above; "
+                  f"API docs: {url}/docs); simulator at "
                   f"{demo['rate']:g} calls/min", flush=True)
             sim_task = asyncio.create_task(
                 Simulator(url, rate_per_min=demo["rate"], seed=demo["seed"],
