@@ -137,6 +137,10 @@ async def until(check: Callable[[], bool | Awaitable[bool]], what: str,
         await asyncio.sleep(0.02)
 
 
+async def recorded_delivered(server: Server, call_id: str) -> bool:
+    return {d["status"] for d in await deliveries(server, call_id)} == {"delivered"}
+
+
 async def deliveries(server: Server, call_id: str) -> list[dict[str, Any]]:
     r = await server.client.get(f"/v1/calls/{call_id}/deliveries")
     assert r.status_code == 200, r.text
@@ -261,6 +265,8 @@ async def test_cad_answering_503_makes_deliveries_wait_then_arrive_in_order(
             # Every attempt for the call, failed or not, went in order.
             tried = sequences(the_cad.tried(call_id))
             assert tried == sorted(tried)
+        # The CAD has the body before the worker records the answer: wait for the record.
+        await until(lambda: recorded_delivered(server, a), "the deliveries recorded")
         state = await deliveries(server, a)
         assert [d["status"] for d in state] == ["delivered"] * 3
         assert state[0]["attempts"] >= 3 and state[0]["last_status_code"] == 200
@@ -320,8 +326,9 @@ async def test_cad_down_and_liaison_restarted_loses_nothing(database_url: str) -
                 got = sequences(the_cad.delivered(call_id))
                 assert got[:2] == [d["sequence"] for d in before[call_id]]
                 assert got == sorted(got)
+                await until(lambda: recorded_delivered(second, call_id),
+                            "the deliveries recorded")
                 after = await deliveries(second, call_id)
-                assert {d["status"] for d in after} == {"delivered"}
                 # Attempts made before the restart are kept.
                 assert after[0]["attempts"] > before[call_id][0]["attempts"]
             assert len(the_cad.delivered(a)) == 3 and len(the_cad.delivered(c)) == 1
