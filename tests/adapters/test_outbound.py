@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -326,7 +327,7 @@ async def test_cad_down_and_liaison_restarted_loses_nothing(database_url: str) -
                 got = sequences(the_cad.delivered(call_id))
                 assert got[:2] == [d["sequence"] for d in before[call_id]]
                 assert got == sorted(got)
-                await until(lambda: recorded_delivered(second, call_id),
+                await until(partial(recorded_delivered, second, call_id),
                             "the deliveries recorded")
                 after = await deliveries(second, call_id)
                 # Attempts made before the restart are kept.
