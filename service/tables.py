@@ -72,11 +72,11 @@ class Call(SQLModel, table=True):
         # The program figures select calls by when they were opened (migration 0006).
         Index("ix_call_opened_at", "opened_at"),
         Index("ix_call_district_opened_at", "district", "opened_at"),
-        # Repeat contact: a key's calls counted and its latest found from the index alone
-        # (migration 0007).
-        Index("ix_call_person_key_opened_at", "person_key", "opened_at",
+        # Repeat contact: a key's calls counted and its latest found from the index alone,
+        # ties on opened_at broken by id (migrations 0007, 0008).
+        Index("ix_call_person_key_opened_at_id", "person_key", "opened_at", "id",
               **_not_null("person_key")),
-        Index("ix_call_address_key_opened_at", "address_key", "opened_at",
+        Index("ix_call_address_key_opened_at_id", "address_key", "opened_at", "id",
               **_not_null("address_key")),
         # Mostly empty columns: only the rows with a value are indexed (migration 0007).
         Index("ix_call_referred_by", "referred_by", **_not_null("referred_by")),
