@@ -17,8 +17,20 @@ from service.history import RepeatKey, latest
 from service.tables import AUDIT, BOARD, CAD_EVENT, CALL, DECISION, OUTBOX, REJECT, utcnow
 
 _CALL_COLUMNS = [c.name for c in CALL.columns]
+# Built once: building a statement and its cache key costs more than SQLite takes to run
+# it, and the writer runs these for every batch.
 _UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam("_id"))
 _INSERT_BOARD = insert(BOARD).returning(BOARD.c.seq, sort_by_parameter_order=True)
+_INSERT = {t.name: insert(t) for t in (CALL, CAD_EVENT, DECISION, AUDIT, OUTBOX)}
+_RESPONSES = select(CAD_EVENT.c.event_id, CAD_EVENT.c.response).where(
+    CAD_EVENT.c.event_id.in_(bindparam("ids", expanding=True)))
+# (source, incident_id) leads the unique index: name both so it is used.
+_CALLS_OF_SOURCE = select(CALL).where(
+    CALL.c.source == bindparam("source"),
+    CALL.c.incident_id.in_(bindparam("incidents", expanding=True)))
+_UNITS_BUSY = select(func.count()).select_from(CALL).where(
+    CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
+    or_(CALL.c.team_status.is_(None), CALL.c.team_status != "cleared"))
 
 
 def occupies_unit(call: dict[str, Any] | None) -> bool:
@@ -74,20 +86,23 @@ class Batch:
             self.repeat.update(await latest(self.conn, repeat))
             self.repeat_read.update(repeat)
         if event_ids:
-            rows = await self.conn.execute(select(CAD_EVENT.c.event_id, CAD_EVENT.c.response)
-                                           .where(CAD_EVENT.c.event_id.in_(event_ids)))
+            rows = await self.conn.execute(_RESPONSES, {"ids": event_ids})
             self.responses.update({eid: resp for eid, resp in rows})
         if incidents or call_ids:
-            conds = []
             by_source: dict[str, list[str]] = {}
             for source, incident in sorted(incidents):
                 by_source.setdefault(source, []).append(incident)
-            # (source, incident_id) leads the unique index: name both so it is used.
-            conds += [and_(CALL.c.source == source, CALL.c.incident_id.in_(ids))
-                      for source, ids in by_source.items()]
-            if call_ids:
-                conds.append(CALL.c.id.in_(call_ids))
-            for row in (await self.conn.execute(select(CALL).where(or_(*conds)))).mappings():
+            if not call_ids and len(by_source) == 1:  # one CAD's events: the usual batch
+                [(source, ids)] = by_source.items()
+                found = await self.conn.execute(_CALLS_OF_SOURCE,
+                                                {"source": source, "incidents": ids})
+            else:
+                conds = [and_(CALL.c.source == source, CALL.c.incident_id.in_(ids))
+                         for source, ids in by_source.items()]
+                if call_ids:
+                    conds.append(CALL.c.id.in_(call_ids))
+                found = await self.conn.execute(select(CALL).where(or_(*conds)))
+            for row in found.mappings():
                 self._remember(dict(row))
             self._missing_incidents |= {i for i in incidents if i not in self.by_incident}
 
@@ -124,11 +139,7 @@ class Batch:
     async def units_busy(self, exclude_call: str | None = None) -> int:
         """Team field units in use now, this batch's changes included."""
         if self._busy is None:
-            c = CALL.c
-            self._busy = int((await self.conn.execute(
-                select(func.count()).select_from(CALL).where(
-                    c.holds_unit.is_(True), c.closed_at.is_(None),
-                    or_(c.team_status.is_(None), c.team_status != "cleared")))).scalar_one())
+            self._busy = int((await self.conn.execute(_UNITS_BUSY)).scalar_one())
         own = occupies_unit(self.calls.get(exclude_call)) if exclude_call else False
         return self._busy - (1 if own else 0)
 
@@ -186,18 +197,18 @@ class Batch:
         changed = [{**{k: v for k, v in self.calls[i].items() if k != "id"}, "_id": i}
                    for i in self._dirty if i not in self._new]
         if new:
-            await conn.execute(insert(CALL), [{k: r[k] for k in _CALL_COLUMNS} for r in new])
+            await conn.execute(_INSERT["call"], [{k: r[k] for k in _CALL_COLUMNS} for r in new])
         if changed:
             await conn.execute(_UPDATE_CALL, changed)
         if self._events:
-            await conn.execute(insert(CAD_EVENT), self._events)
+            await conn.execute(_INSERT["cad_event"], self._events)
         if self._decisions:
-            await conn.execute(insert(DECISION), self._decisions)
+            await conn.execute(_INSERT["decision"], self._decisions)
         if self._audit:
-            await conn.execute(insert(AUDIT), self._audit)
+            await conn.execute(_INSERT["audit_log"], self._audit)
         if self._outbox:
             # In decision order, so a call's outbox ids increase as its decisions did.
-            await conn.execute(insert(OUTBOX), self._outbox)
+            await conn.execute(_INSERT["outbox"], self._outbox)
         if self._board:
             seqs = (await conn.execute(_INSERT_BOARD, self._board)).scalars().all()
             self.committed_board = [(int(seq), row["body"])

@@ -10,10 +10,11 @@ call: the calls opened before it.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import Executable, String, bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -44,36 +45,46 @@ async def latest(conn: AsyncConnection, keys: list[RepeatKey], *,
                  opened_before: datetime | None = None, exclude_id: str | None = None
                  ) -> dict[RepeatKey, dict[str, Any]]:
     """For each key: how many stored calls share it (at most COUNT_CAP), and the latest
-    of them, each by a seek on the (key, opened_at) index. A key without calls is not in
-    the answer."""
-    c = CALL.c
-    parts = []
-    for by, name in BY:
-        o = _OTHER[by].c
-        for value in sorted({v for b, v in keys if b == by}):
-            conds: list[ColumnElement[bool]] = [o[name] == value]
-            if opened_before is not None:
-                conds.append(o.opened_at < opened_before)
-            if exclude_id is not None:
-                conds.append(o.id != exclude_id)
-            some = select(o.id).where(*conds).limit(COUNT_CAP).subquery()
-            count = select(func.count()).select_from(some).scalar_subquery()
-            # One row per key even when several calls were opened at the same moment.
-            latest_id = (select(o.id).where(*conds)
-                         .order_by(o.opened_at.desc(), o.id.desc()).limit(1)
-                         .scalar_subquery())
-            parts.append(select(literal(by).label("by"), literal(value).label("k"),
-                                count.label("n"), c.opened_at.label("m"), c.outcome,
-                                c.disposition).where(c.id == latest_id))
+    of them, each by a seek on the (key, opened_at, id) index. A key without calls is not
+    in the answer."""
+    parts = sorted({(by, v) for by, v in keys})
+    bounded = opened_before is not None
     out: dict[RepeatKey, dict[str, Any]] = {}
     for i in range(0, len(parts), _PER_STATEMENT):
         chunk = parts[i:i + _PER_STATEMENT]
-        stmt = chunk[0] if len(chunk) == 1 else union_all(*chunk)
-        for r in (await conn.execute(stmt)).mappings():
+        params: dict[str, Any] = {f"k{j}": v for j, (_, v) in enumerate(chunk)}
+        if bounded:
+            params.update(before=opened_before, exclude=exclude_id or "")
+        stmt = _statement(tuple(by for by, _ in chunk), bounded)
+        for r in (await conn.execute(stmt, params)).mappings():
             out[(r["by"], r["k"])] = {"count": int(r["n"]), "last_at": as_utc(r["m"]),
                                       "last_outcome": r["outcome"],
                                       "last_disposition": r["disposition"]}
     return out
+
+
+@functools.lru_cache(maxsize=128)
+def _statement(shape: tuple[str, ...], bounded: bool) -> Executable:
+    """The read for keys of these kinds, with the values as parameters: built once per
+    shape (building and hashing a statement cost more than running it, per batch)."""
+    c = CALL.c
+    parts = []
+    for j, by in enumerate(shape):
+        o = _OTHER[by].c
+        value = bindparam(f"k{j}", type_=String())
+        conds: list[ColumnElement[bool]] = [o[f"{by}_key"] == value]
+        if bounded:
+            conds += [o.opened_at < bindparam("before"), o.id != bindparam("exclude")]
+        some = select(o.id).where(*conds).limit(COUNT_CAP).subquery()
+        count = select(func.count()).select_from(some).scalar_subquery()
+        # One row per key even when several calls were opened at the same moment.
+        latest_id = (select(o.id).where(*conds)
+                     .order_by(o.opened_at.desc(), o.id.desc()).limit(1)
+                     .scalar_subquery())
+        parts.append(select(literal(by).label("by"), value.label("k"),
+                            count.label("n"), c.opened_at.label("m"), c.outcome,
+                            c.disposition).where(c.id == latest_id))
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def _pick(row: dict[str, Any], found: dict[RepeatKey, dict[str, Any]]
