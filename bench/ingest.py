@@ -2,7 +2,7 @@
 without board clients connected, and POST-to-board latency at a fixed offered rate, on
 SQLite and on PostgreSQL.
 
-    .venv/bin/python bench/ingest.py                 # full run, about 45 s
+    .venv/bin/python bench/ingest.py                 # full run, about 55 s
     .venv/bin/python bench/ingest.py --quick         # smoke run, small numbers
     .venv/bin/python bench/ingest.py --backends sqlite --requests 5000
     .venv/bin/python bench/ingest.py --clients 0     # no board clients: ingest alone
@@ -57,6 +57,14 @@ both processes read CLOCK_MONOTONIC, which is system-wide on Linux. Board percen
 given over all (event, client) deliveries and over the per-event maximum across clients
 (the slowest board for each event). The 50 ms target is judged on the all-deliveries p99;
 with --clients 0 only POST latency is measured and the target is not judged.
+
+Durable floor (unless --no-floor), on each backend before Liaison: bench/floor_app.py,
+the baseline's endpoint plus the least durable ingest can do in the fixed stack (the
+event handed to a group-commit writer as one row and answered once committed, through
+SQLAlchemy's async engine on the same SQLite settings or PostgreSQL), on a fresh
+database, one warm-up and one closed-loop run like Liaison's. "vs floor" is Liaison's
+events/s as a share of it: what Liaison's own work (authentication, the whole event
+contract, classification, routing, folding, four tables, the board message) costs.
 
 CPU: for each phase, the CPU seconds used by the server (from /proc), the PostgreSQL
 backends serving the bench database (when PostgreSQL is local), the load generator and
@@ -756,6 +764,31 @@ async def bench_baseline(opts: argparse.Namespace, log_dir: Path) -> dict[str, A
         await asyncio.to_thread(server.stop)
 
 
+async def bench_floor(database_url: str, opts: argparse.Namespace, log_dir: Path,
+                      pg_local: tuple[str, str] | None = None) -> dict[str, Any]:
+    """bench/floor_app.py on a fresh database: one warm-up and one closed-loop run, as for
+    Liaison without board clients."""
+    port = free_port()
+    server = await start_server("floor", ["-m", "bench.floor_app", "--port", str(port),
+                                          "--database-url", database_url], port,
+                                "/openapi.json", log_dir)
+    try:
+        await closed_loop(port, [event_body("fw", i) for i in range(opts.warmup)],
+                          opts.concurrency)
+        meter = CpuMeter(server, None, *(pg_local or (None, None)))
+        before = await meter.mark()
+        result = await closed_loop(port, [event_body("f", i) for i in range(opts.requests)],
+                                   opts.concurrency)
+        after = await meter.mark()
+        errors = [f"floor app: {e}" for e in result.errors]
+        if not server.alive:
+            errors.append("floor app died")
+        return {"events_per_s": round(result.rate, 1), **post_stats(result),
+                "cpu": meter.use(before, after), "errors": errors}
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
 def postgres_admin_url() -> str | None:
     url = os.environ.get("LIAISON_TEST_POSTGRES_URL", "").strip()
     path = ROOT / ".pg-test-url"
@@ -955,6 +988,13 @@ async def run_backend(backend: str, opts: argparse.Namespace, boards: Boards | N
     throughput run on the same server."""
     stages = [("alone", None)] + ([("with_boards", boards)] if boards is not None else [])
     out: dict[str, Any] = {"errors": [], "throughput": {}}
+    if opts.floor:
+        floor = await run_stage(backend, opts, None, log_dir, False, 0, floor=True)
+        if "skipped" in floor:
+            return floor
+        out["errors"] += [f"floor: {e}" for e in floor["errors"]]
+        if "events_per_s" in floor:
+            out["floor"] = floor
     for key, stage_boards in stages:
         clients = opts.clients if stage_boards is not None else 0
         last = key == stages[-1][0]
@@ -974,32 +1014,41 @@ async def run_backend(backend: str, opts: argparse.Namespace, boards: Boards | N
 
 
 async def run_stage(backend: str, opts: argparse.Namespace, boards: Boards | None,
-                    log_dir: Path, latency: bool, clients: int) -> dict[str, Any]:
-    """bench_liaison on a fresh database of `backend`."""
+                    log_dir: Path, latency: bool, clients: int,
+                    floor: bool = False) -> dict[str, Any]:
+    """bench_liaison (or, with `floor`, bench_floor) on a fresh database of `backend`."""
     label = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[backend]
+    what = "floor app" if floor else "liaison"
+    stage = "floor" if floor else f"{clients}boards"
+
+    def bench(url: str, pg_local: tuple[str, str] | None = None
+              ) -> Awaitable[dict[str, Any]]:
+        if floor:
+            return bench_floor(url, opts, log_dir, pg_local)
+        return bench_liaison(backend, url, opts, boards, log_dir, latency, pg_local)
+
     if backend == "sqlite":
-        progress(f"liaison on {label}, {clients} board clients")
-        url = f"sqlite+aiosqlite:///{log_dir / f'liaison-bench-{clients}boards.db'}"
-        return await guarded(bench_liaison(backend, url, opts, boards, log_dir, latency))
+        progress(f"{what} on {label}" + ("" if floor else f", {clients} board clients"))
+        return await guarded(bench(f"sqlite+aiosqlite:///{log_dir / f'bench-{stage}.db'}"))
     admin = postgres_admin_url()
     if not admin:
         reason = "no PostgreSQL: set LIAISON_TEST_POSTGRES_URL or run `make test` (.pg-test-url)"
-        progress(f"liaison on {label}: SKIPPED ({reason})")
+        progress(f"{what} on {label}: SKIPPED ({reason})")
         return {"skipped": reason}
-    name = f"liaison_bench_{RUN_ID}_{clients}boards"
+    name = f"liaison_bench_{RUN_ID}_{stage}"
     try:
         await pg_execute(admin, f'CREATE DATABASE "{name}"')
     except Exception as exc:  # noqa: BLE001 - any failure to reach PostgreSQL means skip
         reason = f"cannot create a PostgreSQL database ({type(exc).__name__}: {exc})"
-        progress(f"liaison on {label}: SKIPPED ({reason})")
+        progress(f"{what} on {label}: SKIPPED ({reason})")
         return {"skipped": reason}
-    progress(f"liaison on {label}, {clients} board clients (database {name})")
+    progress(f"{what} on {label}" + ("" if floor else f", {clients} board clients")
+             + f" (database {name})")
     result: dict[str, Any] = {"errors": ["interrupted"]}
     try:
         url = f"{admin.rsplit('/', 1)[0]}/{name}"
         local = urlsplit(admin).hostname in ("127.0.0.1", "localhost", "::1")
-        result = await guarded(bench_liaison(backend, url, opts, boards, log_dir, latency,
-                                             (admin, name) if local else None))
+        result = await guarded(bench(url, (admin, name) if local else None))
     finally:
         try:
             await pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -1017,8 +1066,12 @@ async def guarded(bench: Awaitable[dict[str, Any]]) -> dict[str, Any]:
 
 def judge(res: dict[str, Any], baseline: dict[str, Any]) -> None:
     base = baseline.get("events_per_s")
+    floor = res.get("floor", {}).get("events_per_s")
+    if floor:
+        res["floor"]["ratio"] = round(floor / base, 3) if base else None
     for tp in res.get("throughput", {}).values():
         tp["ratio"] = round(tp["events_per_s"] / base, 3) if base else None
+        tp["vs_floor"] = round(tp["events_per_s"] / floor, 3) if floor else None
         tp["target_met"] = None if tp["ratio"] is None else tp["ratio"] >= TARGET_RATIO
     lat = res.get("latency")
     if lat:
@@ -1102,7 +1155,7 @@ def print_report(rep: dict[str, Any]) -> None:
     if "events_per_s" not in base:
         rows.append(["bare FastAPI (baseline)", "ERROR (see below)"])
     else:
-        rows.append(["bare FastAPI (baseline)", f"{base['events_per_s']:,.0f}", "",
+        rows.append(["bare FastAPI (baseline)", f"{base['events_per_s']:,.0f}", "", "",
                      pair(base["post_p50_ms"], base["post_p99_ms"])]
                     + ([""] if clients else []) + [cpu_text(base["cpu"]), ""])
     runs = [("alone", 0)] + ([("with_boards", clients)] if clients else [])
@@ -1113,6 +1166,12 @@ def print_report(rep: dict[str, Any]) -> None:
         if not res.get("throughput"):
             rows.append([f"liaison {backend}", "ERROR (see below)"])
             continue
+        floor = res.get("floor")
+        if floor:
+            rows.append([f"durable floor {backend}", f"{floor['events_per_s']:,.0f}",
+                         pct(floor.get("ratio")), "",
+                         pair(floor["post_p50_ms"], floor["post_p99_ms"])]
+                        + ([""] if clients else []) + [cpu_text(floor["cpu"]), ""])
         for key, n in runs:
             name = f"liaison {backend} ({n} boards)"
             tp = res["throughput"].get(key)
@@ -1121,10 +1180,10 @@ def print_report(rep: dict[str, Any]) -> None:
                 continue
             drain = tp.get("board_drain_s")
             rows.append([name, f"{tp['events_per_s']:,.0f}", pct(tp["ratio"]),
-                         pair(tp["post_p50_ms"], tp["post_p99_ms"])]
+                         pct(tp.get("vs_floor")), pair(tp["post_p50_ms"], tp["post_p99_ms"])]
                         + (["-" if drain is None else f"{drain:.2f} s"] if clients else [])
                         + [cpu_text(tp["cpu"]), verdict(tp["target_met"])])
-    print("\n".join(table(["server", "events/s", "vs base", "POST p50/p99 ms"]
+    print("\n".join(table(["server", "events/s", "vs base", "vs floor", "POST p50/p99 ms"]
                          + (["board drain"] if clients else [])
                          + ["cpu srv/db/gen/brd", "target"], rows)))
     print()
@@ -1163,6 +1222,10 @@ def print_report(rep: dict[str, Any]) -> None:
         "`liaison serve` runs on too; its events/s is the median of three runs ("
         + ", ".join(f"{x:,.0f}" for x in base.get("runs_events_per_s", [])) + ").",
         "vs base: events/s as a share of the baseline's.",
+        "durable floor: bench/floor_app.py, the baseline plus the least durable ingest can "
+        "do in this stack (each event handed to a group-commit writer as one row, answered "
+        "once committed; SQLAlchemy async, SQLite WAL + synchronous=FULL or PostgreSQL), "
+        "nothing of Liaison's own work; vs floor: Liaison's events/s as a share of it.",
         "(0 boards): durable ingest alone, no board client connected"
         + (f"; ({clients} boards): with {clients} board websockets connected, each receiving "
            "every decision" if clients else "")
@@ -1219,6 +1282,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "`liaison serve` declines it)")
     parser.add_argument("--drain-timeout", type=float, default=30.0,
                         help="seconds to wait for every board client to get every decision")
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip the durable floor (bench/floor_app.py) on each backend")
     opts = parser.parse_args(argv)
     defaults = ({"requests": 300, "concurrency": 16, "rate": 100.0, "seconds": 2.0,
                  "clients": 10} if opts.quick else
