@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from api.access import COOKIE, WS_UNAUTHENTICATED, Principal, Role, allow, bearer_token
 from service.auth import SessionLimits, session_principal
 from service.board import message_text, read_after
+from service.tables import utcnow
 
 router = APIRouter(tags=["board"])
 SEND_TIMEOUT = 10.0
@@ -21,8 +23,14 @@ SEND_TIMEOUT = 10.0
 @router.websocket("/v1/board")
 async def board(ws: WebSocket,
                 who: Annotated[Principal, allow(Role.call_team, Role.dispatcher, Role.supervisor)],
-                after: int | None = Query(default=None, ge=0, le=2**63 - 1)) -> None:
+                after: int | None = Query(default=None, ge=0, le=2**63 - 1),
+                scope: Literal["all", "live"] = "all") -> None:
+    """`after`: replay the messages after that seq first (none: live from now on).
+    `scope=live`: replay only the live calls' messages (service/board.live_calls), so a
+    page opening with after=0 gets what is on the board now, not the whole history."""
     rt = ws.app.state.runtime
+    live_since = (utcnow() - timedelta(hours=rt.settings.board_replay_hours)
+                  if scope == "live" else None)
     await ws.accept()
     # Subscribe before replaying: whatever commits meanwhile arrives on the queue, and
     # the seq check drops what the replay already sent.
@@ -33,7 +41,7 @@ async def board(ws: WebSocket,
         nonlocal last
         if after is not None:
             while True:
-                rows = await read_after(rt.engine, last)
+                rows = await read_after(rt.engine, last, live_since=live_since)
                 for seq, body in rows:
                     await ws.send_text(message_text(seq, body))
                     last = seq

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import CompoundSelect, func, select, union
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.stopping import StepGuard, Stopping
-from service.tables import BOARD
+from service.tables import BOARD, CALL, FOLLOW_UP
 
 log = logging.getLogger("liaison.board")
 
@@ -24,12 +25,30 @@ def message_text(seq: int, body: str) -> str:
     return f'{{"seq":{seq},{body[1:]}' if len(body) > 2 else f'{{"seq":{seq}}}'
 
 
-async def read_after(engine: AsyncEngine, after: int, limit: int = 500) -> list[tuple[int, str]]:
+async def read_after(engine: AsyncEngine, after: int, limit: int = 500,
+                     live_since: datetime | None = None) -> list[tuple[int, str]]:
+    """Board messages after `after`, in seq order. With `live_since`, only those of the
+    live calls (see `live_calls`)."""
+    stmt = select(BOARD.c.seq, BOARD.c.body).where(BOARD.c.seq > after)
+    if live_since is not None:
+        stmt = stmt.where(BOARD.c.call_id.in_(live_calls(live_since)))
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(BOARD.c.seq, BOARD.c.body).where(BOARD.c.seq > after)
-            .order_by(BOARD.c.seq).limit(limit))
+        rows = await conn.execute(stmt.order_by(BOARD.c.seq).limit(limit))
         return [(int(seq), body) for seq, body in rows]
+
+
+def live_calls(since: datetime) -> CompoundSelect:
+    """The calls a board opening now needs: open ones, those changed since `since` (the
+    dispatcher console shows recent calls too), and those with a follow-up still to do
+    (its original call may have closed long ago). A board replays only their
+    messages, so opening it does not replay the whole history."""
+    c, f = CALL.c, FOLLOW_UP.c
+    # One part per index seek (closed_at, updated_at, follow-up status): an OR would
+    # scan. updated_at is Liaison's clock, so a CAD's skewed or replayed times do not
+    # hide a call that just changed.
+    return union(select(c.id).where(c.closed_at.is_(None)),
+                 select(c.id).where(c.updated_at >= since),
+                 select(f.call_id).where(f.status == "scheduled"))
 
 
 class Subscription:

@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     port: int = 8000
     # How many board messages a slow websocket client may fall behind before resync.
     board_queue_size: int = 2000
+    # A board opened with ?scope=live replays only the live calls' messages: open calls,
+    # calls with a pending follow-up, and calls changed within this many hours.
+    board_replay_hours: float = Field(default=12.0, gt=0)
     # Events written in one transaction at most; more waiting events wait for the next one.
     ingest_batch_max: int = 256
     # The CAD's webhook for decisions (adapters/outbound.py); empty sends none. Every body

@@ -72,8 +72,9 @@ class Call(SQLModel, table=True):
         # The program figures select calls by when they were opened (migration 0006).
         Index("ix_call_opened_at", "opened_at"),
         Index("ix_call_district_opened_at", "district", "opened_at"),
-        # Open and recently closed calls, for a board opening (migration 0009).
+        # Open and recently changed calls, for a board opening (migration 0009).
         Index("ix_call_closed_at", "closed_at"),
+        Index("ix_call_updated_at", "updated_at"),
         # Repeat contact: a key's calls counted and its latest found from the index alone,
         # ties on opened_at broken by id (migrations 0007, 0008).
         Index("ix_call_person_key_opened_at_id", "person_key", "opened_at", "id",

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import websockets
+from sqlalchemy import insert, update
 
 from service.settings import Settings
+from service.tables import CALL, FOLLOW_UP, utcnow
 from tests.conftest import Server, event, running_server
 
 pytestmark = pytest.mark.asyncio
@@ -150,3 +153,57 @@ async def test_departed_clients_are_noticed(server: Server) -> None:
             break
         await asyncio.sleep(0.02)
     assert not server.runtime.hub.subscribers
+
+
+async def test_scope_live_replays_only_the_calls_on_the_board_now(server: Server) -> None:
+    """A page opening with ?after=0&scope=live gets the open calls, the recent ones and
+    those with a follow-up to do, not the whole history; then live as usual."""
+    async def new_call(**fields: Any) -> str:
+        r = await server.post_event(**fields)
+        assert r.status_code == 202, r.text
+        return str(r.json()["call_id"])
+
+    async def close(incident: str) -> None:
+        r = await server.post_event(incident_id=incident, type="closed")
+        assert r.status_code == 202, r.text
+
+    open_call = await new_call(incident_id="INC-OPEN")
+    recent = await new_call(incident_id="INC-RECENT")
+    await close("INC-RECENT")
+    old = await new_call(incident_id="INC-OLD")
+    await close("INC-OLD")
+    old_with_follow_up = await new_call(incident_id="INC-OLD-FU")
+    await close("INC-OLD-FU")
+    # Two of them are from three days ago; one of those has a follow-up still to do.
+    days_ago = utcnow() - timedelta(days=3)
+    async with server.runtime.engine.begin() as conn:
+        await conn.execute(update(CALL).where(CALL.c.id.in_([old, old_with_follow_up]))
+                           .values(opened_at=days_ago, closed_at=days_ago,
+                                   updated_at=days_ago))
+        await conn.execute(insert(FOLLOW_UP).values(
+            id="fu-1", call_id=old_with_follow_up, due_at=utcnow() + timedelta(days=1),
+            created_at=days_ago, status="scheduled"))
+
+    async with server.connect_board("?after=0&scope=live") as ws:
+        # A decision for each call, and a close message for the closed ones.
+        got = await recv_until(ws, 5)
+        with pytest.raises(TimeoutError):
+            await recv(ws, wait=0.7)
+        assert {m["call_id"] for m in got} == {open_call, recent, old_with_follow_up}
+        seqs = [m["seq"] for m in got]
+        assert seqs == sorted(seqs)
+        # Live after the replay, old calls included.
+        r = await server.post_event(incident_id="INC-OLD", type="updated", flags=["weapon"])
+        assert r.status_code == 202, r.text
+        msg = await recv(ws)
+        assert msg["call_id"] == old and msg["seq"] > seqs[-1]
+    # Without scope, after=0 is the whole history, as before.
+    async with server.connect_board("?after=0") as ws:
+        every = await recv_until(ws, 8)
+    assert {m["call_id"] for m in every} == {open_call, recent, old, old_with_follow_up}
+
+
+async def test_scope_must_be_all_or_live(server: Server) -> None:
+    with pytest.raises(websockets.InvalidStatus):
+        async with server.connect_board("?after=0&scope=everything"):
+            pass

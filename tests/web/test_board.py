@@ -180,7 +180,7 @@ async def test_the_board_recovers_after_a_restart(browser: Any, tmp_path: Path) 
                 "li.card", "els => els.map(e => e.dataset.callId)")
             assert sorted(ids) == sorted([*before, *during, after])  # none missed or twice
             # It resumed after the last seq it saw, not from the start.
-            assert sockets and sockets[-1].endswith(f"/v1/board?after={last_seq}")
+            assert sockets and sockets[-1].endswith(f"/v1/board?after={last_seq}&scope=live")
             assert page.errors == []
     finally:
         await context.close()

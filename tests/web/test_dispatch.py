@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import update
 
+from service.tables import CALL, utcnow
 from tests.conftest import Server
 from tests.web.conftest import new_page
 
@@ -117,6 +121,30 @@ async def test_an_override_needs_a_reason_and_is_recorded(browser: Any, web: Ser
         assert stored["decision"]["destination"] == "police"
         assert stored["decision"]["override"]["reason"].endswith("assaulting responders")
         assert stored["decision"]["override"]["from_destination"] == "call_team"
+        assert page.errors == []
+    finally:
+        await context.close()
+
+
+async def test_opening_the_console_loads_todays_calls_not_the_whole_history(
+        browser: Any, web: Server) -> None:
+    """The page asks for the live calls only (scope=live): a call closed three days ago is
+    not replayed into it, one closed a minute ago is."""
+    ids = {}
+    for name in ("old", "recent"):
+        incident = f"INC-HIST-{name}-{uuid.uuid4().hex[:6]}"
+        ids[name] = (await web.post_event(incident_id=incident)).json()["call_id"]
+        assert (await web.post_event(incident_id=incident, type="closed")).status_code == 202
+    days_ago = utcnow() - timedelta(days=3)
+    async with web.runtime.engine.begin() as conn:
+        await conn.execute(update(CALL).where(CALL.c.id == ids["old"])
+                           .values(updated_at=days_ago, closed_at=days_ago))
+    context, page = await open_console(browser, web)
+    try:
+        await page.locator(f'#calls li[data-call-id="{ids["recent"]}"]').wait_for()
+        # The replay is in seq order and the old call came first: had it been sent, it
+        # would be on the page by now.
+        assert await page.locator(f'#calls li[data-call-id="{ids["old"]}"]').count() == 0
         assert page.errors == []
     finally:
         await context.close()

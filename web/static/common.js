@@ -167,7 +167,9 @@ async function logout() {
 }
 
 // The board's websocket: replay after the last seq seen, then live. Reconnects with
-// backoff and resumes with ?after=<last seq>, so nothing is missed or doubled.
+// backoff and resumes with ?after=<last seq>, so nothing is missed or doubled. The
+// replay holds only the calls live now (scope=live: open, recently changed, or with a
+// follow-up to do), so opening a page does not replay the whole history.
 export class BoardStream {
   constructor({ onMessage, onState, after = 0 }) {
     this.onMessage = onMessage;
@@ -189,7 +191,8 @@ export class BoardStream {
 
   connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}/v1/board?after=${this.last}`);
+    const ws = new WebSocket(
+      `${proto}//${location.host}/v1/board?after=${this.last}&scope=live`);
     this.ws = ws;
     let opened = false;
     ws.addEventListener("open", () => {
