@@ -143,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def demo_accounts(engine: Any) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
     """For `liaison demo` only: one account per role with a random password, and the
-    simulator's keys. Made anew at each start (earlier demo accounts get new passwords)."""
+    simulator's keys. Made anew at each start: earlier demo accounts get new passwords,
+    and the simulator keys of earlier starts are revoked, so they do not pile up."""
     accounts = []
     for role in PEOPLE_ROLES:
         name = f"demo-{role.value.replace('_', '-')}"
@@ -154,8 +155,11 @@ async def demo_accounts(engine: Any) -> tuple[list[tuple[str, str, str]], dict[s
             await auth.reset_password(engine, name, password)
         accounts.append((role.value, name, password))
     keys = {}
-    for key_role in (Role.cad, Role.call_team):
-        token, _ = await auth.create_key(engine, f"demo-simulator-{key_role.value}",
-                                         role=key_role)
+    clients = {f"demo-simulator-{r.value}": r for r in (Role.cad, Role.call_team)}
+    for old in await auth.list_keys(engine):
+        if old["client"] in clients and old["revoked_at"] is None:
+            await auth.revoke_key(engine, old["id"])
+    for client, key_role in clients.items():
+        token, _ = await auth.create_key(engine, client, role=key_role)
         keys[key_role.value] = token
     return accounts, keys

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -16,8 +17,9 @@ import yaml
 from sqlalchemy import select
 
 from rules.load import default_policy_text
-from service.auth import PEOPLE_ROLES, Role
-from service.db import create_engine
+from service.access_cli import demo_accounts
+from service.auth import PEOPLE_ROLES, KeyCache, Role, list_keys
+from service.db import create_engine, migrate
 from service.tables import USER
 from tests.conftest import ROOT, free_port, start_subprocess
 from tests.credentials import Credentials
@@ -96,3 +98,22 @@ async def test_serve_makes_no_account(tmp_path: Path) -> None:
     finally:
         await engine.dispose()
     assert names == []
+
+
+async def test_each_demo_start_replaces_the_simulator_keys(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}")
+    try:
+        await migrate(engine)
+        _, first = await demo_accounts(engine)
+        _, second = await demo_accounts(engine)
+        cache = KeyCache(engine, ttl=timedelta(0))
+        for role in (Role.cad, Role.call_team):
+            assert await cache.principal(first[role.value]) is None, "revoked"
+            who = await cache.principal(second[role.value])
+            assert who is not None and who.role == role
+        live = [k for k in await list_keys(engine)
+                if k["client"].startswith("demo-simulator-") and k["revoked_at"] is None]
+        assert sorted(k["client"] for k in live) == ["demo-simulator-cad",
+                                                      "demo-simulator-call_team"]
+    finally:
+        await engine.dispose()
