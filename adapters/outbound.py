@@ -15,11 +15,21 @@ the CAD's webhook:
   A CAD checks the signature with `verify_signature` below, on the bytes it received,
   before parsing them.
 - Any 2xx is delivered. Anything else (a status, a refused connection, a timeout) is
-  retried with exponential backoff and jitter, without end: the attempts, the last error
-  and the next attempt time are kept on the row and shown per call
-  (`GET /v1/calls/{id}/deliveries`, and `deliveries` in `GET /v1/calls/{id}`).
+  retried with exponential backoff and jitter: the attempts, the last error and the next
+  attempt time are kept on the row and shown per call (`GET /v1/calls/{id}/deliveries`,
+  and `deliveries` in `GET /v1/calls/{id}`).
+- Given up ("failed", a dead letter): at once when the CAD refuses the body for good (a
+  4xx other than 408, 409, 425 and 429, which say "later"), or when it has kept failing
+  for longer than `webhook_give_up_after` seconds (0: never). The row keeps its attempts,
+  last error and status code; the time it failed is its last attempt's. It is logged at
+  ERROR (ids and status code only: an error text may echo a narrative), listed by
+  `GET /v1/deliveries?status=failed`, and a supervisor may send it again
+  (`POST /v1/deliveries/{delivery_id}/retry`: pending again, due now, audited).
 - In order per call: a call's later row is not sent while an earlier one is pending.
-  Calls do not wait for each other.
+  A failed row holds nothing back, so a later decision (a weapon seen: now police) still
+  reaches the CAD. Calls do not wait for each other.
+- So a retried delivery may reach the CAD after later ones of its call: the CAD keeps,
+  per call, the highest `sequence` it applied and drops anything at or below it.
 - At least once: a delivery may arrive twice (Liaison stopped after the CAD answered but
   before recording it); the CAD drops repeats by `Liaison-Delivery-Id`.
 - Restarts lose nothing: pending rows are read from the database. On PostgreSQL several
@@ -50,7 +60,9 @@ import httpx
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from service.batch import Batch, Keys
 from service.db import is_postgres
+from service.errors import Conflict, NotFound
 from service.settings import Settings
 from service.stopping import StepGuard, Stopping
 from service.tables import OUTBOX, as_utc, utcnow
@@ -61,7 +73,9 @@ SIGNATURE_HEADER = "Liaison-Signature"
 TIMESTAMP_HEADER = "Liaison-Timestamp"
 DELIVERY_ID_HEADER = "Liaison-Delivery-Id"
 SEQUENCE_HEADER = "Liaison-Sequence"
-PENDING, DELIVERED = "pending", "delivered"
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# 4xx answers that mean "not now" rather than "never": retried like a 5xx.
+RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 
 
 # -- signing: what Liaison sends, and how a CAD checks it ------------------------------
@@ -109,7 +123,7 @@ def outbox_row(call: dict[str, Any], decision: dict[str, Any], *, cause: str,
             "event_id": event_id, "payload": _dumps(payload), "status": PENDING,
             "attempts": 0, "last_status_code": None, "last_error": None, "created_at": now,
             "last_attempt_at": None, "next_attempt_at": now, "delivered_at": None,
-            "lease_owner": None, "lease_until": None}
+            "failing_since": None, "lease_owner": None, "lease_until": None}
 
 
 def body_of(sequence: int, payload: str) -> bytes:
@@ -137,7 +151,61 @@ async def call_deliveries(conn: AsyncConnection, call_id: str) -> list[dict[str,
              "last_status_code": r["last_status_code"], "last_error": r["last_error"],
              "created_at": iso(r["created_at"]), "last_attempt_at": iso(r["last_attempt_at"]),
              "next_attempt_at": iso(r["next_attempt_at"]) if r["status"] == PENDING else None,
-             "delivered_at": iso(r["delivered_at"])} for r in rows]
+             "delivered_at": iso(r["delivered_at"]),
+             "failed_at": iso(r["last_attempt_at"]) if r["status"] == FAILED else None}
+            for r in rows]
+
+
+# -- deliveries across calls: finding the failed ones, sending one again ---------------
+
+_SUMMARY = (OUTBOX.c.id, OUTBOX.c.delivery_id, OUTBOX.c.call_id, OUTBOX.c.cause,
+            OUTBOX.c.status, OUTBOX.c.attempts, OUTBOX.c.last_error,
+            OUTBOX.c.last_status_code, OUTBOX.c.last_attempt_at, OUTBOX.c.next_attempt_at)
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    """A delivery as the deliveries API shows it (api/deliveries.py `Delivery`)."""
+    return {"sequence": row.id, "delivery_id": row.delivery_id, "call_id": row.call_id,
+            "cause": row.cause, "status": row.status, "attempts": row.attempts,
+            "last_error": row.last_error, "last_status_code": row.last_status_code,
+            # A delivery fails when its last attempt's answer is recorded.
+            "failed_at": as_utc(row.last_attempt_at) if row.status == FAILED else None,
+            "next_attempt_at": as_utc(row.next_attempt_at) if row.status == PENDING else None}
+
+
+async def deliveries_with_status(conn: AsyncConnection, status: str, *, after: int = 0,
+                                 limit: int = 100) -> list[dict[str, Any]]:
+    """Deliveries of every call with this status, in sequence order after `after`."""
+    o = OUTBOX.c
+    rows = await conn.execute(select(*_SUMMARY).where(o.status == status, o.id > after)
+                              .order_by(o.id).limit(limit))
+    return [_summary(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class RetryDelivery:
+    """A writer command: a failed delivery back in line, due now, with a fresh give-up
+    clock. Its attempts and last error stay, so the record shows it failed before."""
+
+    delivery_id: str
+
+    def keys(self) -> Keys:
+        return Keys()
+
+    async def apply(self, ctx: Batch) -> dict[str, Any]:
+        o = OUTBOX.c
+        row = (await ctx.conn.execute(
+            select(*_SUMMARY).where(o.delivery_id == self.delivery_id))).first()
+        if row is None:
+            raise NotFound(f"no delivery {self.delivery_id}")
+        if row.status != FAILED:
+            raise Conflict(f"delivery {self.delivery_id} is {row.status}; only a failed "
+                           "delivery can be retried", status=row.status)
+        await ctx.conn.execute(update(OUTBOX).where(o.id == row.id, o.status == FAILED)
+                               .values(status=PENDING, next_attempt_at=utcnow(),
+                                       failing_since=None))
+        retried = await ctx.conn.execute(select(*_SUMMARY).where(o.id == row.id))
+        return _summary(retried.one())
 
 
 # -- the delivery worker ----------------------------------------------------------------
@@ -159,6 +227,7 @@ class WebhookConfig:
     backoff_cap: float = 300.0
     poll_interval: float = 1.0
     concurrency: int = 16
+    give_up_after: float = 3600.0  # seconds of failing; 0: never
 
     @classmethod
     def from_settings(cls, s: Settings) -> WebhookConfig | None:
@@ -166,7 +235,8 @@ class WebhookConfig:
             return None
         return cls(url=s.webhook_url, secret=s.webhook_secret, timeout=s.webhook_timeout,
                    backoff_base=s.webhook_backoff_base, backoff_cap=s.webhook_backoff_cap,
-                   poll_interval=s.webhook_poll_interval, concurrency=s.webhook_concurrency)
+                   poll_interval=s.webhook_poll_interval, concurrency=s.webhook_concurrency,
+                   give_up_after=s.webhook_give_up_after)
 
     @property
     def lease(self) -> timedelta:
@@ -181,6 +251,23 @@ class _Claimed:
     call_id: str
     payload: str
     attempts: int
+    failing_since: datetime | None  # the first failure since it last went out well
+
+
+def refused_for_good(status: int | None) -> bool:
+    """The CAD will never take this body: a 4xx that does not mean "later"."""
+    return status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX
+
+
+def give_up_reason(status: int | None, failing_for: float, give_up_after: float
+                   ) -> str | None:
+    """Why a failed attempt ends the delivery (None: retry it). `failing_for`: seconds
+    since its first failure, this one included."""
+    if refused_for_good(status):
+        return f"refused by the CAD (HTTP {status})"
+    if give_up_after and failing_for >= give_up_after:
+        return f"failing for {failing_for:.0f}s (at most {give_up_after:g}s)"
+    return None
 
 
 class DeliveryWorker:
@@ -295,10 +382,11 @@ class DeliveryWorker:
         # read (which fails at once if the writer committed in between).
         claim = (update(OUTBOX).where(o.id.in_(due))
                  .values(lease_owner=self.owner, lease_until=now + self.config.lease)
-                 .returning(o.id, o.delivery_id, o.call_id, o.payload, o.attempts))
+                 .returning(o.id, o.delivery_id, o.call_id, o.payload, o.attempts,
+                            o.failing_since))
         async with self.engine.begin() as conn:
             rows = (await conn.execute(claim)).all()
-        return sorted((_Claimed(int(i), d, c, p, int(a)) for i, d, c, p, a in rows),
+        return sorted((_Claimed(int(i), d, c, p, int(a), f) for i, d, c, p, a, f in rows),
                       key=lambda r: r.id)
 
     async def _deliver(self, row: _Claimed) -> None:
@@ -323,21 +411,15 @@ class DeliveryWorker:
                 retry_after = _retry_after(resp.headers.get("retry-after"))
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, it is retried
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        attempts = row.attempts + 1
         now = utcnow()
-        values: dict[str, Any] = {"attempts": attempts, "last_attempt_at": now,
+        values: dict[str, Any] = {"attempts": row.attempts + 1, "last_attempt_at": now,
                                   "last_status_code": status, "lease_owner": None,
                                   "lease_until": None}
         delay = 0.0
         if error is None:
-            values.update(status=DELIVERED, delivered_at=now)
+            values.update(status=DELIVERED, delivered_at=now, failing_since=None)
         else:
-            delay = max(backoff(attempts, self.config.backoff_base, self.config.backoff_cap),
-                        min(retry_after, self.config.backoff_cap))
-            values.update(last_error=error, next_attempt_at=now + timedelta(seconds=delay))
-            log.warning("webhook delivery %s (call %s, sequence %d) failed, attempt %d: %s; "
-                        "retry in %.1fs", row.delivery_id, row.call_id, row.id, attempts,
-                        error, delay)
+            delay = self._failed(row, values, status, error, retry_after, now)
         try:
             async with self._guard.step(), self.engine.begin() as conn:
                 done = await conn.execute(
@@ -355,6 +437,30 @@ class DeliveryWorker:
             delay = self.config.lease.total_seconds()
         if delay > 0:
             self._wake_in(delay)
+
+    def _failed(self, row: _Claimed, values: dict[str, Any], status: int | None, error: str,
+                retry_after: float, now: datetime) -> float:
+        """Record a failed attempt in `values`: retried later, or given up. The delay
+        before the retry (0 when given up). Logs name ids and a status code, never the
+        CAD's words, which may echo the body."""
+        attempts = values["attempts"]
+        since = row.failing_since or now
+        values.update(last_error=error, failing_since=since)
+        said = f"HTTP {status}" if status is not None else error.partition(":")[0]
+        why = give_up_reason(status, (now - since).total_seconds(), self.config.give_up_after)
+        if why is not None:
+            values.update(status=FAILED)
+            log.error("webhook delivery %s (call %s, sequence %d) given up after %d "
+                      "attempts, last %s: %s", row.delivery_id, row.call_id, row.id, attempts,
+                      said, why)
+            return 0.0
+        delay = max(backoff(attempts, self.config.backoff_base, self.config.backoff_cap),
+                    min(retry_after, self.config.backoff_cap))
+        values.update(next_attempt_at=now + timedelta(seconds=delay))
+        log.warning("webhook delivery %s (call %s, sequence %d) failed, attempt %d: %s; "
+                    "retry in %.1fs", row.delivery_id, row.call_id, row.id, attempts, said,
+                    delay)
+        return delay
 
     def _wake_in(self, delay: float) -> None:
         timer: asyncio.TimerHandle

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     webhook_backoff_cap: float = Field(default=300.0, gt=0)
     webhook_poll_interval: float = Field(default=1.0, gt=0)
     webhook_concurrency: int = Field(default=16, ge=1)
+    # A delivery failing (5xx, no answer, timeout, 408/409/425/429) for longer than this
+    # many seconds is given up: `failed`, listed and retried by hand; 0 never gives up on
+    # these. A 4xx refusal (the CAD will never take that body) is given up at once.
+    webhook_give_up_after: float = Field(default=3600.0, ge=0)
     # EIDO: refuse known deviations from NENA-STA-021.1b instead of accepting them with
     # warnings (a request's ?strict= wins); the APCO code mapping (empty means the shipped
     # adapters/eido/apco_mapping.yaml); the agency id Liaison signs the EIDOs it emits with.

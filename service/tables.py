@@ -237,7 +237,7 @@ class OutboxMessage(SQLModel, table=True):
     cause: str = Field(max_length=32)  # event | override
     event_id: str | None = Field(default=None, max_length=200)
     payload: str = Field(sa_type=Text)  # the body without its sequence, spliced in on send
-    status: str = Field(max_length=16)  # pending | delivered
+    status: str = Field(max_length=16)  # pending | delivered | failed (given up)
     attempts: int = 0
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, sa_type=Text)
@@ -245,6 +245,9 @@ class OutboxMessage(SQLModel, table=True):
     last_attempt_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     next_attempt_at: datetime = Field(sa_column=_ts(nullable=False))
     delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # When its current run of failed attempts began: the give-up clock (None while it has
+    # not failed since it was written, delivered or retried by hand).
+    failing_since: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     # Which worker holds the row while it is being sent, and until when (PostgreSQL with
     # several instances: nobody else sends it meanwhile; a crashed holder's lease runs out).
     lease_owner: str | None = Field(default=None, max_length=64)

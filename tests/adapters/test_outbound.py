@@ -1,8 +1,8 @@
 """Decisions back to the CAD by signed webhook, through the durable outbox.
 
 A real HTTP server plays the CAD: it checks every signature with `verify_signature` and
-answers as the test tells it (up, 503, failing for one incident, or not listening at all).
-Liaison is a real uvicorn on SQLite and on PostgreSQL.
+answers as the test tells it (up, 503, failing for one incident, refusing some bodies for
+good, or not listening at all). Liaison is a real uvicorn on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
@@ -25,6 +27,7 @@ from sqlalchemy import func, insert, select, update
 from adapters.outbound import (
     DeliveryWorker,
     WebhookConfig,
+    give_up_reason,
     outbox_row,
     verify_signature,
 )
@@ -50,6 +53,7 @@ class Attempt:
     signature_ok: bool
     headers: dict[str, str]
     body: dict[str, Any]
+    at: float  # time.monotonic() when it arrived
 
 
 class Cad:
@@ -60,6 +64,8 @@ class Cad:
         self.url = f"http://127.0.0.1:{self.port}/liaison/decisions"
         self.answer = 200
         self.failing_incidents: set[str] = set()
+        # Per body: a status to answer instead of `answer` (None: `answer`).
+        self.answer_for: Callable[[dict[str, Any]], int | None] = lambda doc: None
         self.delay = delay
         self.attempts: list[Attempt] = []
         self._server: uvicorn.Server | None = None
@@ -74,10 +80,10 @@ class Cad:
             if self.delay:
                 await asyncio.sleep(self.delay)
             status = (401 if not ok else 500 if doc["incident_id"] in self.failing_incidents
-                      else self.answer)
+                      else self.answer_for(doc) or self.answer)
             self.attempts.append(Attempt(
                 doc["delivery_id"], doc["sequence"], doc["call_id"], doc["incident_id"],
-                doc["cause"], status, ok, dict(request.headers), doc))
+                doc["cause"], status, ok, dict(request.headers), doc, time.monotonic()))
             return Response(status_code=status,
                             content=b"" if status < 300 else b"CAD is not taking updates")
 
@@ -173,6 +179,22 @@ async def override(server: Server, call_id: str, destination: str = "police") ->
 
 def sequences(attempts: list[Attempt]) -> list[int]:
     return [a.sequence for a in attempts]
+
+
+async def statuses_are(server: Server, call_id: str, expected: list[str]) -> bool:
+    """The database's record, not the CAD's receipt: the worker records the answer after
+    the CAD has the body."""
+    return [d["status"] for d in await deliveries(server, call_id)] == expected
+
+
+async def listed(server: Server, **params: Any) -> dict[str, Any]:
+    r = await server.client.get("/v1/deliveries", params=params)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def retry(server: Server, delivery_id: str) -> httpx.Response:
+    return await server.client.post(f"/v1/deliveries/{delivery_id}/retry")
 
 
 pytestmark = pytest.mark.asyncio
@@ -369,6 +391,152 @@ async def test_two_instances_on_one_postgres_deliver_each_row_once_in_order(
             assert sequences(got) == sorted(sequences(got))
 
 
+# -- given up: dead letters, listed, sent again by hand ---------------------------------
+
+async def test_a_body_the_cad_refuses_for_good_is_given_up_and_the_call_moves_on(
+        database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    async with cad() as the_cad, running_server(settings_for(database_url, the_cad)) as server:
+        incident = f"REFUSED-{free_port()}"
+
+        def refuse_team_routings(doc: dict[str, Any]) -> int | None:
+            # This CAD will never take the first decision (to the team); police it takes.
+            return 422 if (doc["incident_id"] == incident
+                           and doc["decision"]["destination"] == "call_team") else None
+
+        the_cad.answer_for = refuse_team_routings
+        with caplog.at_level(logging.WARNING, logger="liaison.outbound"):
+            a, _ = await new_call(server, incident_id=incident)
+            await weapon_seen(server, incident)
+            other, _ = await new_call(server)
+            await until(partial(statuses_are, server, a, ["failed", "delivered"]),
+                        "the refused delivery given up and the next one delivered")
+            await until(partial(statuses_are, server, other, ["delivered"]),
+                        "the other call's delivery")
+            await asyncio.sleep(0.3)  # and the refused one is not tried again
+
+        refused, later = await deliveries(server, a)
+        assert sequences(the_cad.tried(a)) == [refused["sequence"], later["sequence"]]
+        assert the_cad.delivered(a)[0].body["decision"]["destination"] == "police"
+        assert refused["attempts"] == 1 and refused["last_status_code"] == 422
+        assert refused["last_error"] == "HTTP 422: CAD is not taking updates"
+        assert refused["failed_at"] and refused["next_attempt_at"] is None
+        assert refused["delivered_at"] is None and later["failed_at"] is None
+        # Logged once at ERROR, with ids and the status code; never what the CAD said.
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1
+        assert all(x in errors[0] for x in (refused["delivery_id"], a, "HTTP 422"))
+        assert not any("not taking updates" in r.getMessage() for r in caplog.records)
+
+        # Listed with the failed ones only: not the delivered ones of either call.
+        page = await listed(server, status="failed")
+        assert page == {"next_after": None, "deliveries": [{
+            "delivery_id": refused["delivery_id"], "call_id": a,
+            "sequence": refused["sequence"], "cause": "event", "status": "failed",
+            "attempts": 1, "last_error": "HTTP 422: CAD is not taking updates",
+            "last_status_code": 422, "failed_at": page["deliveries"][0]["failed_at"],
+            "next_attempt_at": None}]}
+        assert page == await listed(server)  # failed is the default
+
+        # Sent again while the CAD still refuses it: given up again after one more try.
+        r = await retry(server, refused["delivery_id"])
+        assert r.status_code == 200, r.text
+        assert (r.json()["status"], r.json()["attempts"], r.json()["failed_at"]) == (
+            "pending", 1, None)
+
+        async def failed_twice() -> bool:
+            head = (await deliveries(server, a))[0]
+            return head["status"] == "failed" and head["attempts"] == 2
+
+        await until(failed_twice, "the retried delivery refused again")
+
+        # The CAD takes it now: delivered, after the call's later decision.
+        the_cad.answer_for = lambda doc: None
+        assert (await retry(server, refused["delivery_id"])).status_code == 200
+        await until(partial(recorded_delivered, server, a), "the retried delivery recorded")
+        assert sequences(the_cad.delivered(a)) == [later["sequence"], refused["sequence"]]
+        assert (await listed(server))["deliveries"] == []
+
+        # Only a failed delivery is retried; an unknown one is not found.
+        again = await retry(server, later["delivery_id"])
+        assert again.status_code == 409
+        assert again.json()["status"] == "delivered"
+        assert "only a failed delivery can be retried" in again.json()["message"]
+        assert (await retry(server, "0" * 32)).status_code == 404
+        assert (await retry(server, "not-an-id")).status_code == 422
+        # Each retry is on the audit record, with its call; the refused one is not.
+        audit = await server.client.get("/v1/audit", params={"action": "delivery.retry"})
+        assert [(e["call_id"], e["target"], e["outcome"]) for e in audit.json()] == [
+            (a, f"delivery:{refused['delivery_id']}", "ok")] * 2
+
+
+async def test_a_delivery_failing_past_give_up_after_is_given_up_then_retried(
+        database_url: str) -> None:
+    async with cad() as the_cad, running_server(
+            settings_for(database_url, the_cad, webhook_give_up_after=1.0)) as server:
+        the_cad.answer = 503
+        a, _ = await new_call(server)
+        b, _ = await new_call(server)
+        await until(lambda: len(the_cad.tried(a)) >= 2, "retries of a 503")
+        head = (await deliveries(server, a))[0]
+        assert head["status"] == "pending" and head["failed_at"] is None
+        assert head["next_attempt_at"] and head["last_status_code"] == 503
+
+        for call_id in (a, b):
+            await until(partial(statuses_are, server, call_id, ["failed"]),
+                        "given up after a second of 503s")
+        tried = the_cad.tried(a)
+        assert len(tried) >= 3, "retried until the give-up time passed"
+        assert tried[-1].at - tried[0].at >= 0.9
+        await asyncio.sleep(0.4)
+        assert len(the_cad.tried(a)) == len(tried), "not tried once given up"
+        head = (await deliveries(server, a))[0]
+        assert head["attempts"] == len(tried) and head["last_status_code"] == 503
+        assert head["last_error"] == "HTTP 503: CAD is not taking updates"
+        assert head["failed_at"] and head["next_attempt_at"] is None
+
+        # Paged in sequence order: `after` is the last sequence of the page before.
+        first = await listed(server, limit=1)
+        assert [d["call_id"] for d in first["deliveries"]] == [a]
+        second = await listed(server, limit=1, after=first["next_after"])
+        assert [d["call_id"] for d in second["deliveries"]] == [b]
+        assert (await listed(server, limit=1, after=second["next_after"])) == {
+            "deliveries": [], "next_after": None}
+        assert (await listed(server, status="pending"))["deliveries"] == []
+        assert (await server.client.get("/v1/deliveries",
+                                        params={"limit": 501})).status_code == 422
+
+        # Back in line, due now, with a fresh give-up clock: failing again, it is tried
+        # more than once before it is given up again.
+        before = len(the_cad.tried(b))
+        assert (await retry(server, (await deliveries(server, b))[0]["delivery_id"])
+                ).status_code == 200
+        await until(lambda: len(the_cad.tried(b)) >= before + 2, "retries after the retry")
+        assert (await deliveries(server, b))[0]["status"] == "pending"
+        await until(partial(statuses_are, server, b, ["failed"]), "given up again")
+
+        # Delivered once the CAD takes it.
+        the_cad.answer = 200
+        assert (await retry(server, head["delivery_id"])).status_code == 200
+        await until(partial(recorded_delivered, server, a), "the retried delivery")
+        assert (await deliveries(server, b))[0]["status"] == "failed"
+        assert [d["call_id"] for d in (await listed(server))["deliveries"]] == [b]
+
+
+@pytest.mark.parametrize(("status", "failing_for", "give_up_after", "gives_up"), [
+    (400, 0, 3600, True), (404, 0, 3600, True), (410, 0, 0, True), (413, 0, 3600, True),
+    (422, 0, 3600, True), (401, 0, 3600, True),
+    (408, 0, 3600, False), (409, 0, 3600, False), (425, 0, 3600, False),
+    (429, 0, 3600, False), (500, 0, 3600, False), (503, 3599, 3600, False),
+    (None, 3599, 3600, False),
+    (503, 3600, 3600, True), (429, 4000, 3600, True), (None, 4000, 3600, True),
+    (503, 10**7, 0, False), (None, 10**7, 0, False),  # 0: never on transient failures
+    (302, 10, 5, True),
+])
+async def test_which_failures_give_a_delivery_up(status: int | None, failing_for: float,
+                                                 give_up_after: float, gives_up: bool) -> None:
+    assert (give_up_reason(status, failing_for, give_up_after) is not None) is gives_up
+
+
 # -- the worker's claims: in line per call, leased, shared between instances ------------
 
 async def test_claims_take_each_calls_first_pending_row_under_a_lease(
@@ -414,5 +582,27 @@ async def test_claims_take_each_calls_first_pending_row_under_a_lease(
         assert await w1.claim(10) == []
         await set_rows([3], next_attempt_at=utcnow())
         assert [r.id for r in await w1.claim(1)] == [3]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_failed_row_holds_back_nothing_and_is_never_claimed(database_url: str
+                                                                    ) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        rows = [outbox_row({"id": "A", "incident_id": "I-A", "source": "generic"},
+                           {"destination": "police"}, cause="event", event_id=f"e-{n}")
+                for n in range(3)]
+        async with engine.begin() as conn:
+            await conn.execute(insert(OUTBOX), rows)
+            await conn.execute(update(OUTBOX).where(OUTBOX.c.id == 1).values(status="failed"))
+        worker = DeliveryWorker(engine, WebhookConfig(url="http://127.0.0.1:9/never",
+                                                      secret=SECRET), owner="w1")
+        assert [r.id for r in await worker.claim(10)] == [2], "the next pending row goes"
+        async with engine.begin() as conn:
+            await conn.execute(update(OUTBOX).where(OUTBOX.c.id == 2).values(
+                status="failed", lease_owner=None, lease_until=None))
+        assert [r.id for r in await worker.claim(10)] == [3]
     finally:
         await engine.dispose()
