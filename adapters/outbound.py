@@ -19,7 +19,8 @@ the CAD's webhook:
   attempt time are kept on the row and shown per call (`GET /v1/calls/{id}/deliveries`,
   and `deliveries` in `GET /v1/calls/{id}`).
 - Given up ("failed", a dead letter): at once when the CAD refuses the body for good (a
-  4xx other than 408, 409, 425 and 429, which say "later"), or when it has kept failing
+  4xx other than 401, 403, 408, 409, 425 and 429, which say "later" or "fix the
+  credentials"), or when it has kept failing
   for longer than `webhook_give_up_after` seconds (0: never). The row keeps its attempts,
   last error and status code; the time it failed is its last attempt's. It is logged at
   ERROR (ids and status code only: an error text may echo a narrative), listed by
@@ -74,8 +75,10 @@ TIMESTAMP_HEADER = "Liaison-Timestamp"
 DELIVERY_ID_HEADER = "Liaison-Delivery-Id"
 SEQUENCE_HEADER = "Liaison-Sequence"
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
-# 4xx answers that mean "not now" rather than "never": retried like a 5xx.
-RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+# 4xx answers that mean "not now" rather than "never": retried like a 5xx. 401 and 403
+# are about Liaison's credentials (a secret rotated on one side only), not this body:
+# giving up at once would dead-letter every delivery until someone retried each by hand.
+RETRYABLE_4XX = frozenset({401, 403, 408, 409, 425, 429})
 
 
 # -- signing: what Liaison sends, and how a CAD checks it ------------------------------

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     webhook_backoff_cap: float = Field(default=300.0, gt=0)
     webhook_poll_interval: float = Field(default=1.0, gt=0)
     webhook_concurrency: int = Field(default=16, ge=1)
-    # A delivery failing (5xx, no answer, timeout, 408/409/425/429) for longer than this
+    # A delivery failing (5xx, no answer, timeout, 401/403/408/409/425/429) for longer than this
     # many seconds is given up: `failed`, listed and retried by hand; 0 never gives up on
     # these. A 4xx refusal (the CAD will never take that body) is given up at once.
     webhook_give_up_after: float = Field(default=3600.0, ge=0)

@@ -524,7 +524,9 @@ async def test_a_delivery_failing_past_give_up_after_is_given_up_then_retried(
 
 @pytest.mark.parametrize(("status", "failing_for", "give_up_after", "gives_up"), [
     (400, 0, 3600, True), (404, 0, 3600, True), (410, 0, 0, True), (413, 0, 3600, True),
-    (422, 0, 3600, True), (401, 0, 3600, True),
+    (422, 0, 3600, True),
+    # A refused signature or key is Liaison's configuration, not the body: retried.
+    (401, 0, 3600, False), (403, 0, 3600, False), (401, 4000, 3600, True),
     (408, 0, 3600, False), (409, 0, 3600, False), (425, 0, 3600, False),
     (429, 0, 3600, False), (500, 0, 3600, False), (503, 3599, 3600, False),
     (None, 3599, 3600, False),
