@@ -44,10 +44,6 @@ class Settings(BaseSettings):
     eido_strict: bool = False
     eido_mapping: str = ""
     eido_agency_id: str = "liaison.invalid"
-    # NENA-STA-024 (adapters/eido/subscriber.py): the CAD's EIDO WebSocket service
-    # (ws:// or wss://) to subscribe to for new incidents; empty subscribes to none. The
-    # subscription period asked for (renewed before it runs out). After a drop or a
-    # refusal, reconnects wait base·2^n seconds, at most the cap, with jitter.
     # Sessions of people logged in to the pages (service/auth.py): ended after this long
     # without a request, and at the latest this long after login. The cookie is Secure
     # when the request came over TLS (or LIAISON_COOKIE_SECURE=true behind a proxy).
@@ -61,6 +57,10 @@ class Settings(BaseSettings):
     # A revoked or expired key stops working within this many seconds on every instance
     # (keys are cached so the ingest path does not read the key table per event).
     key_cache_seconds: float = Field(default=5.0, ge=0)
+    # NENA-STA-024 (adapters/eido/subscriber.py): the CAD's EIDO WebSocket service
+    # (ws:// or wss://) to subscribe to for new incidents; empty subscribes to none. The
+    # subscription period asked for (renewed before it runs out). After a drop or a
+    # refusal, reconnects wait base·2^n seconds, at most the cap, with jitter.
     eido_subscribe: str = ""
     eido_subscribe_expires: int = Field(default=3600, gt=0)
     eido_subscribe_backoff_base: float = Field(default=1.0, gt=0)
