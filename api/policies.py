@@ -195,6 +195,17 @@ async def publish(version: str, request: Request, rt: RuntimeDep) -> dict[str, A
     return {**store.summary(row), "scheduled": False, "in_force": rt.policy.compiled.version}
 
 
+@router.post("/{version}/unschedule", summary="Cancel a draft's scheduled publish; it stays a "
+                                              "draft",
+             responses={409: {"description": "the version has no scheduled publish"}})
+async def unschedule(version: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    row = await store.get_version(rt.engine, version)
+    row = await store.unschedule(rt.engine, row.id)
+    await record(request, await principal_of(request), "policy.unschedule",
+                 target=store.label(row), detail={"version": store.label(row)})
+    return {**store.summary(row), "in_force": rt.policy.compiled.version}
+
+
 @router.post("/{version}/rollback", summary="Re-publish an earlier (superseded) version; the "
                                             "published one becomes superseded")
 async def rollback(version: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`liaison policy list|show|create|validate|test|publish|rollback|diff|dry-run`: the
+"""`liaison policy list|show|create|validate|test|publish|unschedule|rollback|diff|dry-run`: the
 policy workbench on the command line, through a running Liaison's `/v1/policies` API (the
 same documents the API takes, so a city can keep its policy in git)."""
 
@@ -14,8 +14,8 @@ import httpx
 
 from service.client_auth import auth_headers, unauthorised_hint
 
-COMMANDS = ("list", "show", "create", "validate", "test", "publish", "rollback", "diff",
-            "dry-run")
+COMMANDS = ("list", "show", "create", "validate", "test", "publish", "unschedule", "rollback",
+            "diff", "dry-run")
 
 
 def add_parsers(psub: Any) -> None:
@@ -39,6 +39,7 @@ def add_parsers(psub: Any) -> None:
     sub("test", "run a version's test cases", version=True)
     sub("publish", "publish a version now, or --at a time", version=True).add_argument(
         "--at", help="RFC 3339 time with offset for a scheduled publish")
+    sub("unschedule", "cancel a version's scheduled publish", version=True)
     sub("rollback", "re-publish an earlier version", version=True)
     sub("diff", "unified diff against the published version", version=True).add_argument(
         "--against", help="another version instead of the published one")
@@ -84,8 +85,8 @@ def _run(client: httpx.Client, cmd: str, args: argparse.Namespace) -> int:
         r = client.post(f"{path}/test")
     elif cmd == "publish":
         r = client.post(f"{path}/publish", json={"at": args.at} if args.at else {})
-    elif cmd == "rollback":
-        r = client.post(f"{path}/rollback")
+    elif cmd in ("unschedule", "rollback"):
+        r = client.post(f"{path}/{cmd}")
     elif cmd == "diff":
         r = client.get(f"{path}/diff", params={"against": args.against} if args.against else {})
     else:
@@ -115,6 +116,10 @@ def _run(client: httpx.Client, cmd: str, args: argparse.Namespace) -> int:
         for v in body["versions"]:
             print(f"  {v['label']:<32} {v['status']:<11} {v['author'] or '-':<16} "
                   f"{v['created_at'][:19]}  {v['comment'] or ''}")
+            if v.get("publish_at"):
+                print(f"      scheduled to publish at {v['publish_at']}")
+            if v.get("schedule_note"):
+                print(f"      {v['schedule_note']}")
     elif cmd == "validate":
         if not body["valid"]:
             _print_errors(body)

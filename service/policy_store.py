@@ -6,7 +6,11 @@ Its label is the document's own `policy.version`, unique per policy id, so the
 
 Publishing supersedes the published row; rolling back re-marks an earlier (superseded)
 row published — no copy is made, so decisions after a rollback carry the old label again.
-A scheduled publish (`publish_at`) is done by whichever instance sees it due first.
+A scheduled publish (`publish_at`) is done by whichever instance sees it due first, and
+only over the version that was in force when it was scheduled (`scheduled_over`): if
+another version was published meanwhile (a fix, a rollback), the schedule is dropped with
+a `schedule_note` saying why, rather than silently undoing that change. A supervisor can
+also cancel a schedule (`unschedule`).
 Every write is a short transaction of its own (policy writes are rare; they do not go
 through the call writer). On PostgreSQL the writes take the same advisory lock as the
 writer, so two instances never publish at once.
@@ -15,6 +19,7 @@ writer, so two instances never publish at once.
 from __future__ import annotations
 
 import difflib
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +34,7 @@ from service.errors import Conflict, NotFound
 from service.tables import CALL, POLICY_VERSION, utcnow
 
 T = POLICY_VERSION
+log = logging.getLogger("liaison.policy")
 DRAFT, PUBLISHED, SUPERSEDED = "draft", "published", "superseded"
 
 
@@ -49,6 +55,7 @@ def summary(row: Any) -> dict[str, Any]:
             "created_at": row.created_at.isoformat(),
             "published_at": row.published_at.isoformat() if row.published_at else None,
             "publish_at": row.publish_at.isoformat() if row.publish_at else None,
+            "schedule_note": row.schedule_note,
             "parent_id": row.parent_id}
 
 
@@ -155,28 +162,87 @@ async def publish(engine: AsyncEngine, row_id: int, *, from_status: tuple[str, .
 
 
 async def schedule(engine: AsyncEngine, row_id: int, at: datetime) -> Any:
+    """Publish the draft at `at`, over the version in force now (and only over it)."""
+    in_force = POLICY_VERSION.alias("in_force")
     async with engine.begin() as conn:
         await _lock(conn)
         done = await conn.execute(update(T).where(T.c.id == row_id, T.c.status == DRAFT)
-                                  .values(publish_at=at))
+                                  .values(publish_at=at, schedule_note=None, scheduled_over=(
+                                      select(in_force.c.id)
+                                      .where(in_force.c.status == PUBLISHED)
+                                      .scalar_subquery())))
         if done.rowcount != 1:
             raise Conflict("only a draft can be scheduled for publishing")
-    async with engine.connect() as conn:
-        return (await conn.execute(select(T).where(T.c.id == row_id))).one()
+    return await _row(engine, row_id)
 
 
-async def publish_due(engine: AsyncEngine) -> None:
-    """Publish every scheduled draft whose time has come (the latest due wins)."""
+async def unschedule(engine: AsyncEngine, row_id: int) -> Any:
+    """Cancel a draft's scheduled publish; it stays a draft."""
+    async with engine.begin() as conn:
+        await _lock(conn)
+        done = await conn.execute(
+            update(T).where(T.c.id == row_id, T.c.status == DRAFT, T.c.publish_at.is_not(None))
+            .values(publish_at=None, scheduled_over=None))
+        if done.rowcount != 1:
+            raise Conflict("the version has no scheduled publish to cancel")
+    return await _row(engine, row_id)
+
+
+async def publish_due(engine: AsyncEngine) -> list[Any]:
+    """Publish every scheduled draft whose time has come (the latest due wins), each only
+    over the version it was scheduled over. The rows published."""
     async with engine.connect() as conn:
         due = list((await conn.execute(
             select(T.c.id).where(T.c.status == DRAFT, T.c.publish_at.is_not(None),
                                  T.c.publish_at <= utcnow())
             .order_by(T.c.publish_at, T.c.id))).scalars())
+    published_rows = []
     for row_id in due:
         try:
-            await publish(engine, row_id, from_status=(DRAFT,))
+            published_rows.append(await _publish_scheduled(engine, row_id))
         except Conflict:
-            pass  # another instance published it first
+            pass  # another instance published it first, or dropped its schedule
+    return [r for r in published_rows if r is not None]
+
+
+async def _publish_scheduled(engine: AsyncEngine, row_id: int) -> Any | None:
+    """Publish a due draft if the version in force is the one it was scheduled over;
+    otherwise drop the schedule and say why. None when not published."""
+    async with engine.begin() as conn:
+        await _lock(conn)
+        # Write first: SQLite takes its write lock here, so what we read next is current.
+        claimed = await conn.execute(
+            update(T).where(T.c.id == row_id, T.c.status == DRAFT, T.c.publish_at.is_not(None))
+            .values(publish_at=T.c.publish_at))
+        if claimed.rowcount != 1:
+            raise Conflict("no longer scheduled")
+        row = await _row_in(conn, row_id)
+        in_force = (await conn.execute(select(T).where(T.c.status == PUBLISHED))).first()
+        if row.scheduled_over is None or (in_force is not None
+                                          and in_force.id == row.scheduled_over):
+            await conn.execute(update(T).where(T.c.id == row_id).values(
+                status=PUBLISHED, published_at=utcnow(), publish_at=None))
+            await conn.execute(update(T).where(T.c.status == PUBLISHED, T.c.id != row_id)
+                               .values(status=SUPERSEDED))
+            return await _row_in(conn, row_id)
+        over = (await conn.execute(select(T).where(T.c.id == row.scheduled_over))).first()
+        note = (f"not published at {row.publish_at.isoformat()}: "
+                f"{label(in_force) if in_force else 'another version'} was published after "
+                f"this was scheduled over {label(over) if over else 'an earlier version'}; "
+                "review it against the version in force and schedule it again")
+        await conn.execute(update(T).where(T.c.id == row_id).values(
+            publish_at=None, scheduled_over=None, schedule_note=note))
+    log.warning("scheduled publish of %s dropped: %s", label(row), note)
+    return None
+
+
+async def _row(engine: AsyncEngine, row_id: int) -> Any:
+    async with engine.connect() as conn:
+        return await _row_in(conn, row_id)
+
+
+async def _row_in(conn: AsyncConnection, row_id: int) -> Any:
+    return (await conn.execute(select(T).where(T.c.id == row_id))).one()
 
 
 async def history_codes(engine: AsyncEngine) -> dict[str, int]:

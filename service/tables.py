@@ -279,6 +279,10 @@ class PolicyVersion(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     published_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     publish_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # A scheduled publish: the version in force when it was scheduled (it publishes only
+    # over that one), and why a due one did not publish (migration 0011).
+    scheduled_over: int | None = None
+    schedule_note: str | None = Field(default=None, sa_type=Text)
     parent_id: int | None = None
     diff_from_parent: str = Field(default="", sa_type=Text)
 

@@ -185,6 +185,62 @@ async def test_scheduled_publish_takes_effect_when_due(server: Server) -> None:
     assert await decided_version(server) == "st-petersburg-call@2"
 
 
+async def until_due_publishes_are_handled(server: Server, label: str) -> dict[str, Any]:
+    """Wait until the scheduled publish of `label` is no longer pending; its summary."""
+    deadline = time.monotonic() + 15
+    while True:
+        row = next(v for v in (await server.client.get("/v1/policies")).json()["versions"]
+                   if v["label"] == label)
+        if row["publish_at"] is None:
+            return row
+        assert time.monotonic() < deadline, "the scheduled publish was never handled"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_scheduled_publish_does_not_undo_a_version_published_since(
+        server: Server) -> None:
+    """Scheduled over the shipped version, due after a fix went in: the fix stays in force
+    and the schedule is dropped with a note, not carried out."""
+    c = server.client
+    for v in ("2", "3"):
+        assert (await post_yaml(c, as_yaml(doc(v)))).status_code == 201
+    when = datetime.now(UTC) + timedelta(seconds=2)
+    r = await c.post("/v1/policies/2/publish", json={"at": when.isoformat()})
+    assert r.status_code == 200 and r.json()["scheduled"], r.text
+    assert (await c.post("/v1/policies/3/publish", json={})).status_code == 200  # the fix
+    two = await until_due_publishes_are_handled(server, "st-petersburg-call@2")
+    assert two["status"] == "draft"
+    assert "st-petersburg-call@3 was published after this was scheduled over " \
+           "st-petersburg-call@1" in two["schedule_note"]
+    assert server.runtime.policy.compiled.version == "st-petersburg-call@3"
+    assert await decided_version(server) == "st-petersburg-call@3"
+    # Scheduled again, over the version now in force: it publishes, and the note is gone.
+    when = datetime.now(UTC) + timedelta(seconds=1)
+    r = await c.post("/v1/policies/2/publish", json={"at": when.isoformat()})
+    assert r.status_code == 200 and r.json()["schedule_note"] is None, r.text
+    two = await until_due_publishes_are_handled(server, "st-petersburg-call@2")
+    assert two["status"] == "published"
+
+
+async def test_a_scheduled_publish_can_be_cancelled(server: Server) -> None:
+    c = server.client
+    assert (await post_yaml(c, as_yaml(doc("2")))).status_code == 201
+    when = datetime.now(UTC) + timedelta(seconds=2)
+    assert (await c.post("/v1/policies/2/publish", json={"at": when.isoformat()})
+            ).status_code == 200
+    r = await c.post("/v1/policies/2/unschedule")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "draft" and r.json()["publish_at"] is None
+    again = await c.post("/v1/policies/2/unschedule")
+    assert again.status_code == 409 and "no scheduled publish" in again.json()["message"]
+    await asyncio.sleep(3)  # past the time it would have published
+    assert server.runtime.policy.compiled.version == SHIPPED
+    two = (await c.get("/v1/policies/2")).json()
+    assert two["status"] == "draft"
+    audit = (await c.get("/v1/audit", params={"action": "policy.unschedule"})).json()
+    assert [e["target"] for e in audit] == ["st-petersburg-call@2"]
+
+
 async def test_dry_run_traces_and_stores_nothing(server: Server) -> None:
     await server.post_event()
     before = await counts(server)

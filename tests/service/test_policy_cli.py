@@ -69,6 +69,17 @@ async def test_draft_validate_publish_diff_dry_run_rollback(server: Server,
     assert code == 0 and out.startswith("police (police_only), category mental_health")
     assert "HELD exclusion weapon" in out and "✓ flags include any of" in out
 
+    # Scheduled for later, listed as such, then cancelled.
+    code, out, _ = await liaison("policy", "publish", "2", "--at", "2099-01-01T08:00:00+00:00",
+                                 *url)
+    assert code == 0
+    code, out, _ = await liaison("policy", "list", *url)
+    assert "scheduled to publish at 2099-01-01T08:00:00+00:00" in out
+    code, out, _ = await liaison("policy", "unschedule", "2", *url)
+    assert code == 0 and '"publish_at": null' in out
+    code, _, err = await liaison("policy", "unschedule", "2", *url)
+    assert code == 1 and "no scheduled publish" in err
+
     code, out, _ = await liaison("policy", "publish", "2", *url)
     assert code == 0
     decided = await server.post_event()

@@ -26,8 +26,19 @@ async function loadVersions({ reloadDoc = false } = {}) {
       actions.append(el("button", { type: "button", class: "link", on: {
         click: () => useDraft(row.label) } }, "Work on this"));
     }
+    if (row.publish_at) {
+      actions.append(el("button", { type: "button", dataset: { unschedule: row.label }, on: {
+        click: () => unschedule(row.label) } }, "Cancel scheduled publish"));
+    }
+    // A scheduled publish, or why a due one did not happen (another version went in).
+    const status = el("td", { class: "status", text: words(row.status) });
+    if (row.publish_at) {
+      status.append(el("div", { class: "scheduled",
+        text: `publishes ${new Date(row.publish_at).toLocaleString()}` }));
+    }
+    if (row.schedule_note) status.append(el("div", { class: "note", text: row.schedule_note }));
     return el("tr", { class: `st-${row.status}`, dataset: { label: row.label } },
-      el("td", { text: row.label }), el("td", { text: words(row.status) }),
+      el("td", { text: row.label }), status,
       el("td", { text: row.author || "" }),
       el("td", { text: row.comment || "" }), actions);
   }));
@@ -112,6 +123,16 @@ async function publish() {
   const res = await api(`${v(draft)}/publish`, { method: "POST", json: {} });
   flash($("#flash"), `Published ${res.label}; in force: ${res.in_force}.`, "ok");
   setDraft(null);
+  await loadVersions();
+}
+
+async function unschedule(label) {
+  try {
+    await api(`${v(label)}/unschedule`, { method: "POST" });
+    flash($("#flash"), `The scheduled publish of ${label} is cancelled; it stays a draft.`, "ok");
+  } catch (err) {
+    flash($("#flash"), `Not cancelled: ${err.message}`, "error");
+  }
   await loadVersions();
 }
 
