@@ -7,7 +7,6 @@ behind the same load balancer does not know them.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,10 +17,9 @@ from api.access import Role, allow, principal_of, record
 from api.deps import RuntimeDep
 from rules.evaluate import compile_policy
 from rules.simulate import ServiceTimes, ServiceTimesInvalid, parse_service_times
-from rules.simulate import write_changed_csv as write_csv
 from service import policy_store as store
 from service.errors import Conflict, DomainError, NotFound
-from service.whatif import WhatIfJob
+from service.whatif import KEEP_DAYS
 
 router = APIRouter(tags=["what-if"], dependencies=[allow(Role.supervisor)])
 
@@ -78,35 +76,31 @@ async def start(version: str, body: WhatIfRequest, request: Request, rt: Runtime
     # On the record before it starts: it reads every stored call in the range.
     await record(request, await principal_of(request), "policy.what_if",
                  target=store.label(row), detail={"version": store.label(row)})
-    job = rt.whatif.start(rt.engine, candidate, baseline, start=body.start, end=body.end,
-                          seed=body.seed, service_times=times)
-    return {"job_id": job.id, "status": job.status,
-            "progress": {"done": job.done, "total": job.total}}
+    return await rt.whatif.start(rt.engine, candidate, baseline, start=body.start,
+                                 end=body.end, seed=body.seed, service_times=times)
 
 
-def _job(rt: RuntimeDep, job_id: str) -> WhatIfJob:
-    job = rt.whatif.get(job_id)
+async def _job(rt: RuntimeDep, job_id: str) -> dict[str, Any]:
+    job = await rt.whatif.get(rt.engine, job_id)
     if job is None:
-        raise NotFound(f"no what-if job {job_id!r} (jobs are kept in memory: the last "
-                       "20, until a restart)")
+        raise NotFound(f"no what-if job {job_id!r} (jobs are kept {KEEP_DAYS} days)")
     return job
 
 
 @router.get("/v1/what-if/{job_id}", summary="A what-if job: status, progress and, once done, "
                                            "the report")
 async def read(job_id: str, rt: RuntimeDep) -> dict[str, Any]:
-    return _job(rt, job_id).to_dict()
+    return await _job(rt, job_id)
 
 
 @router.get("/v1/what-if/{job_id}/changed.csv", response_model=None,
             summary="The calls whose destination changes, as CSV (once the job is done)")
 async def changed_csv(job_id: str, rt: RuntimeDep) -> PlainTextResponse:
-    job = _job(rt, job_id)
-    if job.report is None:
-        raise Conflict(f"what-if {job_id} is {job.status}; the CSV is there once it is done",
-                       status=job.status)
-    out = io.StringIO()
-    write_csv(job.report, out)
-    return PlainTextResponse(out.getvalue(), media_type="text/csv",
+    job = await _job(rt, job_id)
+    text = await rt.whatif.changed_csv(rt.engine, job_id) if job["status"] == "done" else None
+    if text is None:
+        raise Conflict(f"what-if {job_id} is {job['status']}; the CSV is there once it is "
+                       "done", status=job["status"])
+    return PlainTextResponse(text, media_type="text/csv",
                              headers={"content-disposition":
                                       f'attachment; filename="what-if-{job_id}.csv"'})

@@ -46,7 +46,7 @@ class Runtime:
     login_throttle: LoginThrottle  # failed logins, per name and address
     delivery: DeliveryWorker | None = None  # with a CAD webhook configured
     eido_subscriber: EidoSubscriber | None = None  # with an EIDO service to subscribe to
-    whatif: WhatIfJobs = field(default_factory=WhatIfJobs)  # in memory: lost on restart
+    whatif: WhatIfJobs = field(default_factory=WhatIfJobs)  # jobs kept in the database
     sweeper: FieldSweeper | None = None  # missed check-ins, due follow-ups
 
 

@@ -400,3 +400,32 @@ class FollowUp(SQLModel, table=True):
 FOLLOW_UP: Table = FollowUp.__table__  # type: ignore[attr-defined]
 # The check-in sweeper's query (service/checkins.py): calls whose check-in is due.
 Index("ix_call_checkin_due_at", CALL.c.checkin_due_at, **_not_null("checkin_due_at"))
+
+
+class WhatIfJobRow(SQLModel, table=True):
+    """A what-if run over stored calls (service/whatif.py): kept in the database so any
+    instance can show its progress and report, and a restart does not lose it. The
+    instance running it writes `done` and `updated_at` as it goes; a running job whose
+    `updated_at` stops moving was lost with its instance."""
+
+    __tablename__ = "what_if_job"
+    __table_args__ = (Index("ix_what_if_job_started_at", "started_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    candidate: str = Field(max_length=250)
+    baseline: str = Field(max_length=250)
+    start_at: datetime = Field(sa_column=_ts(nullable=False))  # the range [start_at, end_at)
+    end_at: datetime = Field(sa_column=_ts(nullable=False))
+    seed: int
+    status: str = Field(max_length=16)  # running | done | failed
+    done: int = 0
+    total: int | None = None
+    started_at: datetime = Field(sa_column=_ts(nullable=False))
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    error: str | None = Field(default=None, sa_type=Text)
+    report: str | None = Field(default=None, sa_type=Text)  # WhatIfReport JSON, once done
+    changed_csv: str | None = Field(default=None, sa_type=Text)  # every changed call
+
+
+WHAT_IF_JOB: Table = WhatIfJobRow.__table__  # type: ignore[attr-defined]

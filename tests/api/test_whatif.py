@@ -8,12 +8,16 @@ import asyncio
 import csv
 import io
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import insert
 
+from service.settings import Settings
+from service.tables import WHAT_IF_JOB, utcnow
 from tests.api.test_policies import as_yaml, doc
-from tests.conftest import Server
+from tests.conftest import Server, running_server
 
 pytestmark = pytest.mark.asyncio
 
@@ -121,3 +125,45 @@ async def test_whatif_bad_input(server: Server) -> None:
     assert r.status_code == 404, r.text
     assert (await c.get("/v1/what-if/nope")).status_code == 404
     assert (await c.get("/v1/what-if/nope/changed.csv")).status_code == 404
+
+
+async def test_a_job_survives_a_restart_and_a_lost_one_says_so(database_url: str) -> None:
+    async with running_server(Settings(database_url=database_url)) as first:
+        await post(first, incident_id="MH-0", occurred_at="2026-03-10T14:00:00-04:00")
+        r = await first.client.post("/v1/policies/1/what-if", json={"from": FROM, "to": TO})
+        assert r.status_code == 202, r.text
+        job_id = r.json()["job_id"]
+        before = await wait_done(first, job_id)
+        creds = first.creds
+    async with running_server(Settings(database_url=database_url), creds=creds) as second:
+        after = await wait_done(second, job_id)
+        assert after == before and after["report"]["calls"] == 1
+        csv_text = (await second.client.get(f"/v1/what-if/{job_id}/changed.csv")).text
+        assert csv_text.splitlines()[0].startswith("call_id")  # the header; nothing changed
+        # A job whose instance stopped mid-run: its progress stopped moving.
+        stale = utcnow() - timedelta(minutes=5)
+        async with second.runtime.engine.begin() as conn:
+            await conn.execute(insert(WHAT_IF_JOB).values(
+                id="lost-job", candidate="x@2", baseline="x@1", start_at=stale,
+                end_at=stale, seed=1, status="running", done=3, total=10, started_at=stale,
+                updated_at=stale))
+        lost = (await second.client.get("/v1/what-if/lost-job")).json()
+        assert lost["status"] == "failed" and lost["error"].startswith("lost:")
+        assert lost["progress"] == {"done": 3, "total": 10}
+        r = await second.client.get("/v1/what-if/lost-job/changed.csv")
+        assert r.status_code == 409
+
+
+async def test_any_instance_shows_a_job_another_runs(postgres_url: str) -> None:
+    """Two instances on one PostgreSQL: started on one, followed and read on the other."""
+    settings = Settings(database_url=postgres_url)
+    async with running_server(settings) as one, \
+            running_server(settings, creds=one.creds) as two:
+        for i in range(3):
+            await post(one, incident_id=f"MH-{i}", occurred_at=f"2026-03-10T14:0{i}:00-04:00")
+        r = await one.client.post("/v1/policies/1/what-if", json={"from": FROM, "to": TO})
+        job_id = r.json()["job_id"]
+        assert (await two.client.get(f"/v1/what-if/{job_id}")).status_code == 200
+        job = await wait_done(two, job_id)
+        assert job["status"] == "done" and job["progress"] == {"done": 3, "total": 3}
+        assert (await two.client.get(f"/v1/what-if/{job_id}/changed.csv")).status_code == 200
