@@ -11,7 +11,7 @@ from service.errors import NotFound
 from service.ingest import ChangeStatus, OverrideCall, OverrideRequest, StatusChange
 from service.queries import get_call, get_deliveries
 from service.tables import utcnow
-from service.visibility import call_view, may_read
+from service.visibility import call_view, delivery_view, may_read
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
@@ -40,10 +40,10 @@ async def read_call(call_id: str, request: Request, rt: RuntimeDep,
 
 
 @router.get("/{call_id}/deliveries", summary="The call's decisions as sent to the CAD's "
-            "webhook: status, attempts, last error, next attempt",
-            dependencies=[allow(Role.dispatcher, Role.supervisor)])
-async def read_deliveries(call_id: str, rt: RuntimeDep) -> dict[str, Any]:
-    return await get_deliveries(rt.engine, call_id)
+            "webhook: status, attempts, last error, next attempt")
+async def read_deliveries(call_id: str, rt: RuntimeDep, who: Dispatcher) -> dict[str, Any]:
+    found = await get_deliveries(rt.engine, call_id)
+    return {**found, "deliveries": [delivery_view(d, who) for d in found["deliveries"]]}
 
 
 @router.post(

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from adapters.outbound import RetryDelivery, deliveries_with_status
-from api.access import Role, Supervisor, allow, record
+from api.access import Principal, Role, Supervisor, allow, record
 from api.deps import RuntimeDep
+from service.visibility import delivery_view
 
 router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
 
@@ -50,16 +51,17 @@ class DeliveryPage(BaseModel):
 
 
 @router.get("", summary="Deliveries of every call by status (failed by default), in "
-            "sequence order; page with `after`",
-            dependencies=[allow(Role.dispatcher, Role.supervisor)])
-async def list_deliveries(rt: RuntimeDep, status: Status = "failed",
+            "sequence order; page with `after`")
+async def list_deliveries(rt: RuntimeDep,
+                          who: Annotated[Principal, allow(Role.dispatcher, Role.supervisor)],
+                          status: Status = "failed",
                           limit: Annotated[int, Query(ge=1, le=500)] = 100,
                           after: Annotated[int, Query(ge=0, le=ID_MAX,
                                                       description="a sequence")] = 0
                           ) -> DeliveryPage:
     async with rt.engine.connect() as conn:
         rows = await deliveries_with_status(conn, status, after=after, limit=limit)
-    page = [Delivery.model_validate(r) for r in rows]
+    page = [Delivery.model_validate(delivery_view(r, who)) for r in rows]
     return DeliveryPage(deliveries=page,
                         next_after=page[-1].sequence if len(page) == limit else None)
 

@@ -59,4 +59,15 @@ def call_view(view: dict[str, Any], who: Principal) -> dict[str, Any]:
                 if item.get(key):
                     item[key] = None
     call[WITHHELD] = hidden
+    out["deliveries"] = [delivery_view(d, who) for d in out.get("deliveries", [])]
     return out
+
+
+def delivery_view(delivery: dict[str, Any], who: Principal) -> dict[str, Any]:
+    """A webhook delivery narrowed for `who`: the CAD's reply in `last_error` may echo the
+    body it refused (a narrative, a name), so only those who see everything read it; the
+    others get what failed ("HTTP 422", "ConnectError")."""
+    error = delivery.get("last_error")
+    if who.role in SEES_EVERYTHING or not error:
+        return delivery
+    return {**delivery, "last_error": error.split(":", 1)[0]}

@@ -31,6 +31,7 @@ from adapters.outbound import (
     outbox_row,
     verify_signature,
 )
+from service.auth import Role
 from service.db import create_engine, migrate
 from service.settings import Settings
 from service.tables import OUTBOX, utcnow
@@ -436,6 +437,13 @@ async def test_a_body_the_cad_refuses_for_good_is_given_up_and_the_call_moves_on
             "last_status_code": 422, "failed_at": page["deliveries"][0]["failed_at"],
             "next_attempt_at": None}]}
         assert page == await listed(server)  # failed is the default
+        # A dispatcher reads what failed, not the CAD's words (they may echo the body).
+        as_dispatcher = server.creds.bearer(Role.dispatcher)
+        for path in ("/v1/deliveries", f"/v1/calls/{a}/deliveries", f"/v1/calls/{a}"):
+            r = await server.client.get(path, headers=as_dispatcher)
+            assert r.status_code == 200, r.text
+            assert [d["last_error"] for d in r.json()["deliveries"]
+                    if d["status"] == "failed"] == ["HTTP 422"], path
 
         # Sent again while the CAD still refuses it: given up again after one more try.
         r = await retry(server, refused["delivery_id"])
