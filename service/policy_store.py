@@ -152,7 +152,8 @@ async def publish(engine: AsyncEngine, row_id: int, *, from_status: tuple[str, .
         # Write first: SQLite takes its write lock here, waiting (busy_timeout) if needed.
         done = await conn.execute(
             update(T).where(T.c.id == row_id, T.c.status.in_(from_status))
-            .values(status=PUBLISHED, published_at=now, publish_at=None))
+            .values(status=PUBLISHED, published_at=now, publish_at=None, scheduled_over=None,
+                    schedule_note=None))
         if done.rowcount != 1:
             raise Conflict("the version changed meanwhile; it cannot be published now")
         await conn.execute(update(T).where(T.c.status == PUBLISHED, T.c.id != row_id)
@@ -221,7 +222,8 @@ async def _publish_scheduled(engine: AsyncEngine, row_id: int) -> Any | None:
         if row.scheduled_over is None or (in_force is not None
                                           and in_force.id == row.scheduled_over):
             await conn.execute(update(T).where(T.c.id == row_id).values(
-                status=PUBLISHED, published_at=utcnow(), publish_at=None))
+                status=PUBLISHED, published_at=utcnow(), publish_at=None,
+                scheduled_over=None))
             await conn.execute(update(T).where(T.c.status == PUBLISHED, T.c.id != row_id)
                                .values(status=SUPERSEDED))
             return await _row_in(conn, row_id)

@@ -219,7 +219,18 @@ async def test_a_scheduled_publish_does_not_undo_a_version_published_since(
     r = await c.post("/v1/policies/2/publish", json={"at": when.isoformat()})
     assert r.status_code == 200 and r.json()["schedule_note"] is None, r.text
     two = await until_due_publishes_are_handled(server, "st-petersburg-call@2")
-    assert two["status"] == "published"
+    assert two["status"] == "published" and two["schedule_note"] is None
+    # Dropped because of a rollback this time, then published at once: the note goes.
+    assert (await post_yaml(c, as_yaml(doc("4")))).status_code == 201
+    when = datetime.now(UTC) + timedelta(seconds=2)
+    assert (await c.post("/v1/policies/4/publish", json={"at": when.isoformat()})
+            ).status_code == 200
+    assert (await c.post("/v1/policies/3/rollback")).status_code == 200
+    four = await until_due_publishes_are_handled(server, "st-petersburg-call@4")
+    assert four["status"] == "draft" and "st-petersburg-call@3 was published" in \
+        four["schedule_note"]
+    r = await c.post("/v1/policies/4/publish", json={})
+    assert r.status_code == 200 and r.json()["schedule_note"] is None, r.text
 
 
 async def test_a_scheduled_publish_can_be_cancelled(server: Server) -> None:
