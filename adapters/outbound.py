@@ -45,7 +45,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import os
 import random
@@ -61,12 +60,12 @@ import httpx
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.batch import Batch, Keys
+from service.batch import Batch, Keys, compact_json
 from service.db import is_postgres
 from service.errors import Conflict, NotFound
 from service.settings import Settings
 from service.stopping import StepGuard, Stopping
-from service.tables import OUTBOX, as_utc, utcnow
+from service.tables import OUTBOX, as_utc, iso_utc, utcnow
 
 log = logging.getLogger("liaison.outbound")
 
@@ -110,10 +109,6 @@ def verify_signature(secret: str | bytes, body: bytes, signature: str | None) ->
 
 # -- the outbox row, written with the decision -----------------------------------------
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
 def outbox_row(call: dict[str, Any], decision: dict[str, Any], *, cause: str,
                event_id: str | None) -> dict[str, Any]:
     """The outbox row for one decision of a call (Batch.add_outbox writes it)."""
@@ -123,7 +118,7 @@ def outbox_row(call: dict[str, Any], decision: dict[str, Any], *, cause: str,
                "incident_id": call["incident_id"], "source": call["source"], "cause": cause,
                "event_id": event_id, "time": now.isoformat(), "decision": decision}
     return {"delivery_id": delivery_id, "call_id": call["id"], "cause": cause,
-            "event_id": event_id, "payload": _dumps(payload), "status": PENDING,
+            "event_id": event_id, "payload": compact_json(payload), "status": PENDING,
             "attempts": 0, "last_status_code": None, "last_error": None, "created_at": now,
             "last_attempt_at": None, "next_attempt_at": now, "delivered_at": None,
             "failing_since": None, "lease_owner": None, "lease_until": None}
@@ -146,17 +141,27 @@ async def call_deliveries(conn: AsyncConnection, call_id: str) -> list[dict[str,
                o.next_attempt_at, o.delivered_at)
         .where(o.call_id == call_id).order_by(o.id))).mappings()
 
-    def iso(value: datetime | None) -> str | None:
-        return as_utc(value).isoformat() if value else None
+    out = []
+    for r in rows:
+        failed_at, next_attempt_at = _status_times(r["status"], r["last_attempt_at"],
+                                                   r["next_attempt_at"])
+        out.append({
+            "sequence": r["id"], "delivery_id": r["delivery_id"], "cause": r["cause"],
+            "event_id": r["event_id"], "status": r["status"], "attempts": r["attempts"],
+            "last_status_code": r["last_status_code"], "last_error": r["last_error"],
+            "created_at": iso_utc(r["created_at"]),
+            "last_attempt_at": iso_utc(r["last_attempt_at"]),
+            "next_attempt_at": iso_utc(next_attempt_at),
+            "delivered_at": iso_utc(r["delivered_at"]), "failed_at": iso_utc(failed_at)})
+    return out
 
-    return [{"sequence": r["id"], "delivery_id": r["delivery_id"], "cause": r["cause"],
-             "event_id": r["event_id"], "status": r["status"], "attempts": r["attempts"],
-             "last_status_code": r["last_status_code"], "last_error": r["last_error"],
-             "created_at": iso(r["created_at"]), "last_attempt_at": iso(r["last_attempt_at"]),
-             "next_attempt_at": iso(r["next_attempt_at"]) if r["status"] == PENDING else None,
-             "delivered_at": iso(r["delivered_at"]),
-             "failed_at": iso(r["last_attempt_at"]) if r["status"] == FAILED else None}
-            for r in rows]
+
+def _status_times(status: str, last_attempt_at: datetime | None, next_attempt_at: datetime
+                  ) -> tuple[datetime | None, datetime | None]:
+    """(failed_at, next_attempt_at) as shown: a delivery fails when its last attempt's
+    answer is recorded; only a pending one has a next attempt."""
+    return (as_utc(last_attempt_at) if status == FAILED and last_attempt_at else None,
+            as_utc(next_attempt_at) if status == PENDING else None)
 
 
 # -- deliveries across calls: finding the failed ones, sending one again ---------------
@@ -168,12 +173,12 @@ _SUMMARY = (OUTBOX.c.id, OUTBOX.c.delivery_id, OUTBOX.c.call_id, OUTBOX.c.cause,
 
 def _summary(row: Any) -> dict[str, Any]:
     """A delivery as the deliveries API shows it (api/deliveries.py `Delivery`)."""
+    failed_at, next_attempt_at = _status_times(row.status, row.last_attempt_at,
+                                               row.next_attempt_at)
     return {"sequence": row.id, "delivery_id": row.delivery_id, "call_id": row.call_id,
             "cause": row.cause, "status": row.status, "attempts": row.attempts,
             "last_error": row.last_error, "last_status_code": row.last_status_code,
-            # A delivery fails when its last attempt's answer is recorded.
-            "failed_at": as_utc(row.last_attempt_at) if row.status == FAILED else None,
-            "next_attempt_at": as_utc(row.next_attempt_at) if row.status == PENDING else None}
+            "failed_at": failed_at, "next_attempt_at": next_attempt_at}
 
 
 async def deliveries_with_status(conn: AsyncConnection, status: str, *, after: int = 0,

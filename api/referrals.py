@@ -24,7 +24,7 @@ from api.access import Principal, Role, allow, record
 from api.deps import RuntimeDep
 from service.errors import DomainError
 from service.ingest import IngestEvent
-from service.tables import CALL, as_utc
+from service.tables import CALL, as_utc, iso_utc
 from service.visibility import protected
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
@@ -144,7 +144,7 @@ async def mine(rt: RuntimeDep,
                         else r["outcome"]),
             "explanation": decision.get("explanation"),
             "opened_at": as_utc(r["opened_at"]).isoformat(),
-            "closed_at": as_utc(r["closed_at"]).isoformat() if r["closed_at"] else None,
+            "closed_at": iso_utc(r["closed_at"]),
         })
     return {"officer": officer, "referrals": out}
 

@@ -7,12 +7,14 @@ was seven of them. Per batch it is now a handful, whatever the batch size.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.errors import NotFound
 from service.history import RepeatKey, latest
 from service.tables import AUDIT, BOARD, CAD_EVENT, CALL, DECISION, OUTBOX, REJECT, utcnow
 
@@ -31,6 +33,11 @@ _CALLS_OF_SOURCE = select(CALL).where(
 _UNITS_BUSY = select(func.count()).select_from(CALL).where(
     CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
     or_(CALL.c.team_status.is_(None), CALL.c.team_status != "cleared"))
+
+
+def compact_json(value: Any) -> str:
+    """JSON as Liaison stores and sends it: no spaces; datetimes and the like as str."""
+    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def occupies_unit(call: dict[str, Any] | None) -> bool:
@@ -136,6 +143,13 @@ class Batch:
             self._remember(dict(row))
         return dict(self.calls[call_id])
 
+    async def existing_call(self, call_id: str) -> dict[str, Any]:
+        """The call, for a command about it: NotFound (404) when there is none."""
+        call = await self.call_by_id(call_id)
+        if call is None:
+            raise NotFound(f"no call {call_id}")
+        return call
+
     async def units_busy(self, exclude_call: str | None = None) -> int:
         """Team field units in use now, this batch's changes included."""
         if self._busy is None:
@@ -171,10 +185,10 @@ class Batch:
     def add_decision(self, row: dict[str, Any]) -> None:
         self._decisions.append(row)
 
-    def board(self, call_id: str, type_: str, body: str) -> None:
+    def board(self, call_id: str, type_: str, message: dict[str, Any]) -> None:
         """Append a board message; the database gives it its seq at flush."""
         self._board.append({"call_id": call_id, "type": type_, "created_at": utcnow(),
-                            "body": body})
+                            "body": compact_json(message)})
 
     def add_outbox(self, row: dict[str, Any]) -> None:
         """Queue a webhook delivery; the database gives it its id (the sequence) at flush."""

@@ -13,7 +13,6 @@ one PostgreSQL never alert twice for one miss.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +22,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from service.batch import Batch, Keys
-from service.errors import Conflict, NotFound
+from service.errors import Conflict
 from service.followups import announce_due
 from service.ingest import call_summary
 from service.stopping import StepGuard, Stopping
@@ -33,10 +32,6 @@ log = logging.getLogger("liaison.checkins")
 
 CHECKING_IN = ("on_scene", "backup_requested")  # the statuses a unit checks in from
 ESCALATE_TO = ["supervisor", "dispatcher"]
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 class CheckInRequest(BaseModel):
@@ -56,9 +51,7 @@ class CheckIn:
         return Keys(call_ids=[self.call_id])
 
     async def apply(self, ctx: Batch) -> dict[str, Any]:
-        call = await ctx.call_by_id(self.call_id)
-        if call is None:
-            raise NotFound(f"no call {self.call_id}")
+        call = await ctx.existing_call(self.call_id)
         status = call["team_status"] or "queued"
         if status not in CHECKING_IN or call["closed_at"] is not None:
             raise Conflict(f"a unit checks in while on scene; the call is {status}",
@@ -68,11 +61,11 @@ class CheckIn:
         due = now + timedelta(seconds=self.interval) if self.interval > 0 else None
         call.update(checkin_due_at=due, checkins_missed=0, updated_at=now)
         ctx.save_call(call)
-        ctx.board(self.call_id, "checkin", _dumps({
+        ctx.board(self.call_id, "checkin", {
             "type": "checkin", "call_id": self.call_id, "at": now.isoformat(),
             "by": self.request.by, "note": self.request.note, "unit": call["unit"],
             "missed_before": missed, "next_due_at": due.isoformat() if due else None,
-            "call": call_summary(call)}))
+            "call": call_summary(call)})
         return {"call_id": self.call_id, "checked_in_at": now.isoformat(),
                 "checkin_due_at": due.isoformat() if due else None, "checkins_missed": 0,
                 "missed_before": missed}
@@ -121,7 +114,7 @@ class SweepDue:
                 escalated += 1
             else:
                 missed += 1
-            ctx.board(call_id, kind, _dumps(body))
+            ctx.board(call_id, kind, body)
         due_follow_ups = await announce_due(ctx, now)
         return {"checkins_missed": missed, "checkins_escalated": escalated,
                 "follow_ups_due": due_follow_ups}

@@ -22,7 +22,7 @@ from adapters.generic import CallEvent
 from rules.evaluate import CompiledPolicy
 from service.batch import Batch, Keys
 from service.errors import Conflict, NotFound
-from service.tables import CALL, FOLLOW_UP, as_utc, utcnow
+from service.tables import CALL, FOLLOW_UP, as_utc, iso_utc, utcnow
 
 if TYPE_CHECKING:
     from service.ingest import StatusChange
@@ -32,26 +32,18 @@ STATUSES: tuple[str, ...] = ("scheduled", "opened", "completed", "cancelled")
 SOURCE = "liaison"  # the source of the calls follow-ups open
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return as_utc(value).isoformat() if value else None
-
-
 def view(row: dict[str, Any], call: dict[str, Any] | None = None,
          *, now: datetime | None = None) -> dict[str, Any]:
     """A follow-up as the API and the board show it; `call` is the original call's row."""
     now = now or utcnow()
     out = {
         "id": row["id"], "call_id": row["call_id"], "status": row["status"],
-        "due_at": _iso(row["due_at"]),
+        "due_at": iso_utc(row["due_at"]),
         "due": row["status"] == "scheduled" and as_utc(row["due_at"]) <= now,
-        "created_at": _iso(row["created_at"]), "created_by": row["created_by"],
+        "created_at": iso_utc(row["created_at"]), "created_by": row["created_by"],
         "note": row["note"], "follow_up_call_id": row["follow_up_call_id"],
-        "announced_at": _iso(row["announced_at"]), "opened_at": _iso(row["opened_at"]),
-        "completed_at": _iso(row["completed_at"]), "closed_by": row["closed_by"],
+        "announced_at": iso_utc(row["announced_at"]), "opened_at": iso_utc(row["opened_at"]),
+        "completed_at": iso_utc(row["completed_at"]), "closed_by": row["closed_by"],
         "closed_note": row["closed_note"],
     }
     if call is not None:
@@ -59,7 +51,7 @@ def view(row: dict[str, Any], call: dict[str, Any] | None = None,
         out["original"] = {k: call.get(k) for k in (
             "incident_id", "nature_code", "nature_text", "category", "address", "district",
             "unit", "disposition", "outcome")}
-        out["original"]["cleared_at"] = _iso(call.get("cleared_at"))
+        out["original"]["cleared_at"] = iso_utc(call.get("cleared_at"))
     return out
 
 
@@ -85,9 +77,9 @@ async def schedule_follow_up(ctx: Batch, call: dict[str, Any], change: StatusCha
            "completed_at": None, "closed_by": None, "closed_note": None}
     await ctx.conn.execute(FOLLOW_UP.insert(), row)
     doc = view(row, call, now=now)
-    ctx.board(call["id"], "follow_up_scheduled", _dumps({
+    ctx.board(call["id"], "follow_up_scheduled", {
         "type": "follow_up_scheduled", "call_id": call["id"], "at": now.isoformat(),
-        "follow_up": doc}))
+        "follow_up": doc})
     return doc
 
 
@@ -102,9 +94,9 @@ async def announce_due(ctx: Batch, now: datetime) -> int:
                                .values(announced_at=now))
         row["announced_at"] = now
         call = await ctx.call_by_id(row["call_id"])
-        ctx.board(row["call_id"], "follow_up_due", _dumps({
+        ctx.board(row["call_id"], "follow_up_due", {
             "type": "follow_up_due", "call_id": row["call_id"], "at": now.isoformat(),
-            "follow_up": view(row, call, now=now)}))
+            "follow_up": view(row, call, now=now)})
     return len(rows)
 
 
@@ -160,10 +152,10 @@ class OpenFollowUp:
                                .values(**values))
         row.update(values)
         doc = view(row, original, now=now)
-        ctx.board(original["id"], "follow_up_opened", _dumps({
+        ctx.board(original["id"], "follow_up_opened", {
             "type": "follow_up_opened", "call_id": original["id"], "at": now.isoformat(),
             "by": self.by, "follow_up": doc, "follow_up_call_id": result["call_id"],
-            "decision": result["decision"]}))
+            "decision": result["decision"]})
         return {"follow_up": doc, "call_id": result["call_id"],
                 "decision": result["decision"]}
 
@@ -195,9 +187,9 @@ class CloseFollowUp:
         row.update(values)
         doc = view(row, original, now=now)
         kind = "follow_up_completed" if self.to == "completed" else "follow_up_cancelled"
-        ctx.board(row["call_id"], kind, _dumps({
+        ctx.board(row["call_id"], kind, {
             "type": kind, "call_id": row["call_id"], "at": now.isoformat(), "by": self.by,
-            "note": self.note, "follow_up": doc}))
+            "note": self.note, "follow_up": doc})
         return {"follow_up": doc}
 
 

@@ -19,13 +19,13 @@ from adapters.outbound import outbox_row
 from routing.models import Availability, Decision, Destination
 from routing.service import apply_backup, apply_override, decide_call
 from rules.evaluate import CompiledPolicy
-from service.batch import Batch, Keys
-from service.errors import Conflict, NotFound
+from service.batch import Batch, Keys, compact_json
+from service.errors import Conflict
 from service.fold import CallState, apply_event, fold
 from service.followups import schedule_follow_up
 from service.history import history_in_batch, repeat_keys
 from service.people import address_key, age_group, person_key
-from service.tables import as_utc, utcnow
+from service.tables import as_utc, iso_utc, utcnow
 
 TeamStatus = Literal["assigned", "en_route", "on_scene", "backup_requested", "cleared"]
 
@@ -55,10 +55,6 @@ DISPOSITIONS: dict[Disposition, str] = {
     "cancelled": "32",
 }
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
 def call_summary(call: dict[str, Any]) -> dict[str, Any]:
     """What a board shows of a call: enough to act, no narrative."""
     return {
@@ -67,7 +63,7 @@ def call_summary(call: dict[str, Any]) -> dict[str, Any]:
         "priority": call["priority"], "address": call["address"],
         "district": call["district"], "flags": json.loads(call["flags"]),
         "opened_at": as_utc(call["opened_at"]).isoformat(),
-        "closed_at": as_utc(call["closed_at"]).isoformat() if call["closed_at"] else None,
+        "closed_at": iso_utc(call["closed_at"]),
         "team_status": call["team_status"], "unit": call["unit"],
         "disposition": call["disposition"],
     }
@@ -93,7 +89,7 @@ def _record_decision(ctx: Batch, call: dict[str, Any], decision: dict[str, Any],
     if cause == "event" and history is not None:
         # A new call: its repeat-contact history (service/history.py).
         message["history"] = history
-    ctx.board(call["id"], "decision", _dumps(message))
+    ctx.board(call["id"], "decision", message)
     if ctx.webhook:
         # To the CAD's webhook, durable with the decision (adapters/outbound.py sends it).
         ctx.add_outbox(outbox_row(call, decision, cause=cause, event_id=event_id))
@@ -181,7 +177,7 @@ class IngestEvent:
             "event_id": ev.event_id, "call_id": call_id, "source": self.source,
             "incident_id": ev.incident_id, "type": ev.type, "occurred_at": ev.occurred_at,
             "received_at": utcnow(), "body": ev.model_dump_json(exclude_unset=True),
-            "response": _dumps(response),
+            "response": compact_json(response),
         })
         if previous is None or not _same_decision(previous, decision):
             _record_decision(ctx, row, decision_doc, cause="event", event_id=ev.event_id,
@@ -189,10 +185,10 @@ class IngestEvent:
         closing = state.closed_at is not None and (call is None or call["closed_at"] is None)
         kind = "call_closed" if closing else "call_updated"
         if call is not None or closing:
-            ctx.board(call_id, kind, _dumps({
+            ctx.board(call_id, kind, {
                 "type": kind, "call_id": call_id, "at": utcnow().isoformat(),
                 "event_id": ev.event_id, "call": call_summary(row), "decision": decision_doc,
-            }))
+            })
         return response
 
 
@@ -217,7 +213,7 @@ def _call_row(call_id: str, source: str, incident_id: str, state: CallState,
         "channel": state.channel, "nature_code": state.nature_code,
         "nature_text": state.nature_text, "narrative": state.narrative,
         "priority": state.priority, "address": state.address, "district": state.district,
-        "lat": state.lat, "lon": state.lon, "flags": _dumps(sorted(state.flags)),
+        "lat": state.lat, "lon": state.lon, "flags": compact_json(sorted(state.flags)),
         "opened_at": state.opened_at, "last_event_at": state.last_event_at,
         "closed_at": state.closed_at,
         "purpose": state.purpose,
@@ -254,7 +250,7 @@ def _decision_columns(decision: dict[str, Any]) -> dict[str, Any]:
         "not_served_reason": decision["not_served_reason"],
         "holds_unit": (decision["destination"] in (Destination.call_team, Destination.joint)
                        and decision["needs_field_unit"]),
-        "decision": _dumps(decision),
+        "decision": compact_json(decision),
     }
 
 
@@ -302,9 +298,7 @@ class ChangeStatus:
         return Keys(call_ids=[self.call_id])
 
     async def apply(self, ctx: Batch) -> dict[str, Any]:
-        call = await ctx.call_by_id(self.call_id)
-        if call is None:
-            raise NotFound(f"no call {self.call_id}")
+        call = await ctx.existing_call(self.call_id)
         if call["destination"] not in (Destination.call_team, Destination.joint):
             raise Conflict("this call is not routed to the CALL team",
                            destination=call["destination"], allowed=[])
@@ -342,12 +336,12 @@ class ChangeStatus:
             follow_up = await schedule_follow_up(ctx, call, self.change, now=now)
         call.update(values)
         ctx.save_call(call)
-        ctx.board(self.call_id, "status", _dumps({
+        ctx.board(self.call_id, "status", {
             "type": "status", "call_id": self.call_id, "at": values["updated_at"].isoformat(),
             "from": current, "status": new, "unit": call["unit"],
             "disposition": call["disposition"], "note": self.change.note,
             "by": self.change.by, "call": call_summary(call),
-        }))
+        })
         if backup is not None:
             # To the board, the dispatcher console and (with a webhook) the CAD.
             _record_decision(ctx, call, backup, cause="backup", event_id=None)
@@ -387,9 +381,7 @@ class OverrideCall:
         return Keys(call_ids=[self.call_id])
 
     async def apply(self, ctx: Batch) -> Decision:
-        call = await ctx.call_by_id(self.call_id)
-        if call is None:
-            raise NotFound(f"no call {self.call_id}")
+        call = await ctx.existing_call(self.call_id)
         if call["closed_at"] is not None:
             raise Conflict("the call is closed")
         current = Decision.model_validate_json(call["decision"])
@@ -418,5 +410,5 @@ class RecordReject:
 
     async def apply(self, ctx: Batch) -> int:
         return await ctx.add_reject({"source": self.source, "path": self.path,
-                                     "received_at": utcnow(), "errors": _dumps(self.errors),
+                                     "received_at": utcnow(), "errors": compact_json(self.errors),
                                      "body": self.body[:1_000_000]})

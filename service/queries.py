@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.outbound import call_deliveries
 from service.errors import NotFound
 from service.history import history_of
-from service.tables import BOARD, CAD_EVENT, CALL, DECISION, as_utc
+from service.tables import BOARD, CAD_EVENT, CALL, DECISION, as_utc, iso_utc
 
 
 async def get_call(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
@@ -51,7 +51,7 @@ async def get_call(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
     for k in ("opened_at", "last_event_at", "closed_at", "updated_at", "assigned_at",
               "en_route_at", "on_scene_at", "backup_requested_at", "cleared_at",
               "checkin_due_at"):
-        call[k] = as_utc(row[k]).isoformat() if row[k] else None
+        call[k] = iso_utc(row[k])
     return {
         "call": call,
         "decision": json.loads(row["decision"]),

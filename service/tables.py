@@ -62,6 +62,11 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def iso_utc(value: datetime | None) -> str | None:
+    """A stored time as RFC 3339 in UTC, or None."""
+    return as_utc(value).isoformat() if value else None
+
+
 class Call(SQLModel, table=True):
     """A call's folded current state and its current decision."""
 

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rules.evaluate import CompiledPolicy
 from rules.simulate import ServiceTimes, SimCall, simulate, write_changed_csv
 from service.fold import CallState
-from service.tables import CALL, WHAT_IF_JOB, as_utc, utcnow
+from service.tables import CALL, WHAT_IF_JOB, as_utc, iso_utc, utcnow
 
 log = logging.getLogger("liaison.whatif")
 
@@ -112,7 +112,7 @@ def job_view(row: Any, now: datetime) -> dict[str, Any]:
         "candidate": row.candidate, "baseline": row.baseline,
         "from": as_utc(row.start_at).isoformat(), "to": as_utc(row.end_at).isoformat(),
         "seed": row.seed, "started_at": as_utc(row.started_at).isoformat(),
-        "finished_at": as_utc(row.finished_at).isoformat() if row.finished_at else None,
+        "finished_at": iso_utc(row.finished_at),
         "error": error, "report": json.loads(row.report) if row.report else None,
     }
 
