@@ -9,8 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY . .
-# All dependencies ship manylinux wheels for CPython 3.11, so no compiler needed.
-RUN pip install . \
+# The locked, hash-checked versions (make lock), then Liaison itself. All ship manylinux
+# wheels for CPython 3.11, so no compiler is needed.
+RUN pip install --require-hashes -r requirements.lock \
+    && pip install --no-deps . \
     && rm -rf build ./*.egg-info
 
 # Unprivileged runtime user; /data must be created and chowned *before* the

@@ -1,6 +1,7 @@
 # Liaison developer tasks.
 #
-#   make setup / make venv   create .venv and install the package with [dev] extras
+#   make setup / make venv   create .venv and install the locked dependencies and the package
+#   make lock                re-resolve requirements*.lock from pyproject.toml (newest versions)
 #   make run                 serve on 127.0.0.1:8000 with SQLite and a demo feed
 #                            (make run ARGS="serve --port 9000" runs another subcommand)
 #   make test                ruff + mypy + pytest; provisions PostgreSQL when possible
@@ -22,7 +23,7 @@ ARGS        ?= demo
 PYTEST_ARGS ?=
 BENCH_ARGS  ?=
 
-.PHONY: help setup venv run test bench clean distclean
+.PHONY: help setup venv lock run test bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -32,10 +33,20 @@ setup venv: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Re-run pip only when pyproject.toml is newer than the stamp.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[dev]'
+# The versions that were tested, from the lock file (hash-checked), then Liaison itself.
+# Re-run pip only when pyproject.toml or the lock is newer than the stamp.
+$(STAMP): pyproject.toml requirements-dev.lock | $(BIN)/python
+	$(BIN)/pip install --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --no-deps -e .
 	touch $@
+
+# requirements.lock: what the service needs (the Dockerfile); requirements-dev.lock: that
+# and the test tools (make setup). Both for any platform, from Python 3.11 up.
+LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q
+lock: | $(BIN)/python
+	$(BIN)/pip install -q uv
+	$(LOCK) -U -o requirements.lock
+	$(LOCK) -U --extra dev -o requirements-dev.lock
 
 run: setup
 	$(BIN)/liaison $(ARGS)
