@@ -2,15 +2,66 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from rules.models import Channel, Flag
 
 EventType = Literal["created", "updated", "closed"]
 Purpose = Literal["live", "test", "training"]
 AgeGroup = Literal["youth", "adult"]
+
+# The times Liaison takes from a CAD: from the start of 1970 (an old export replayed) to a
+# day past Liaison's clock (a CAD clock running ahead, a time zone set wrong). Outside it a
+# time is a mistake that would otherwise overflow a conversion or skew every fold.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+AHEAD = timedelta(days=1)
+RANGE = "from 1970-01-01T00:00:00Z to 24 hours ahead of Liaison's clock"
+# RFC 3339 section 5.6: seconds and an offset (Z or ±hh:mm) are required; a space may
+# stand for the T.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
+_NOT_A_TIME = ("must be an RFC 3339 date-time with its offset, e.g. 2026-03-10T14:02:11-04:00, "
+               f"{RANGE}")
+
+
+def _rfc3339(value: Any) -> Any:
+    """Only a string in RFC 3339 form (or a datetime an adapter made): no Unix times."""
+    if isinstance(value, datetime):
+        return value
+    found = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        raise ValueError(_NOT_A_TIME)
+    if found.group(2) is None:
+        raise ValueError(f"has no timezone offset; {_NOT_A_TIME}")
+    return value
+
+
+def in_range(value: datetime, *, now: datetime | None = None) -> str | None:
+    """Why a CAD time is out of the accepted range, or None when it is in it."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset: not a time on any clock
+        return f"is out of range: CAD times run {RANGE}"
+    if utc < EARLIEST:
+        return f"is before 1970-01-01T00:00:00Z: CAD times run {RANGE}"
+    if utc > (now or datetime.now(UTC)) + AHEAD:
+        return f"is more than 24 hours ahead of Liaison's clock: CAD times run {RANGE}"
+    return None
+
+
+CadTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 class Location(BaseModel):
@@ -79,7 +130,8 @@ class CallEvent(BaseModel):
                           description="unique per event; a retry reuses it")
     incident_id: str = Field(min_length=1, max_length=120, description="the CAD's number")
     type: EventType
-    occurred_at: AwareDatetime = Field(description="RFC 3339 with offset; the CAD's clock")
+    occurred_at: CadTime = Field(description="RFC 3339 with offset; the CAD's clock; "
+                                 f"{RANGE}")
     channel: Channel | None = None
     nature_code: str | None = Field(default=None, min_length=1, max_length=64,
                                     validate_default=True)
@@ -101,3 +153,32 @@ class CallEvent(BaseModel):
         if v is None and info.data.get("type") == "created":
             raise ValueError("a created event must carry the call's nature code")
         return v
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_range(cls, v: datetime, info: ValidationInfo) -> datetime:
+        # An event stored earlier is read back as it was taken (`STORED`), whatever the
+        # range was then or the clock is now.
+        if not (info.context and info.context.get(STORED)) and (why := in_range(v)):
+            raise ValueError(why)
+        return v
+
+    def canonical(self) -> str:
+        """The event as stored, as one string: what a retry must match (service/ingest.py)."""
+        return canonical_event(self.model_dump(mode="json", exclude_unset=True))
+
+
+STORED = "stored"
+
+
+def canonical_event(doc: dict[str, Any]) -> str:
+    """One spelling of an event document (a validated event, or a stored body): keys
+    sorted, the time in UTC, flags as a set. Two bodies that differ only in key order,
+    spacing, the offset a time is written in or the order of flags give the same string."""
+    doc = dict(doc)
+    if isinstance(doc.get("occurred_at"), str):
+        doc["occurred_at"] = datetime.fromisoformat(doc["occurred_at"]).astimezone(UTC
+                                                                               ).isoformat()
+    if isinstance(doc.get("flags"), list):
+        doc["flags"] = sorted(set(doc["flags"]))
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -10,10 +10,14 @@ declaration.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, WebSocketException
-from starlette.requests import HTTPConnection
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
 
 from api.limits import client_address
 from service import audit
@@ -21,7 +25,8 @@ from service.auth import Principal, Role, SessionLimits, session_principal
 from service.errors import DomainError, Forbidden, Unauthenticated
 from service.ratelimit import TooManyRequests
 
-__all__ = ["COOKIE", "Principal", "Role", "allow", "public", "principal_of"]
+__all__ = ["COOKIE", "CredentialsFirst", "Principal", "Role", "allow", "ingest_source",
+           "public", "principal_of"]
 
 COOKIE = "liaison_session"
 WS_UNAUTHENTICATED = 4401
@@ -117,6 +122,49 @@ def allow(*roles: Role) -> Any:
 
 def public() -> Any:
     return Depends(Public())
+
+
+def _access_checks(dependant: Dependant) -> list[Access]:
+    found, stack = [], list(dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        if isinstance(dep.call, Access):
+            found.append(dep.call)
+        stack.extend(dep.dependencies)
+    return found
+
+
+class CredentialsFirst(APIRoute):
+    """A route that reads its body only once the sender's credentials and role have passed.
+
+    FastAPI reads and parses a declared body before it runs any dependency, so without
+    this an anonymous megabyte is read, parsed and, refused, kept as a CAD reject. Here
+    the route's `allow()` runs first and a stranger gets 401 with the body unread; when
+    FastAPI runs `allow()` again, the key is not looked up or counted against its rate
+    limit a second time (`principal_of` keeps it in the request scope)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        checks = _access_checks(self.dependant)
+
+        async def checked(request: Request) -> Response:
+            for check in checks:
+                await check(request)
+            return await handler(request)
+
+        return checked
+
+
+def ingest_source(who: Principal) -> str:
+    """The source a key's generic events (and its refused bodies) are stored under: its
+    CAD's name, or `generic` for a key made for any source (`*`)."""
+    return who.source if who.source and who.source != "*" else "generic"
+
+
+def sender_of(conn: HTTPConnection) -> Principal | None:
+    """Who sent this request, once its credentials were checked; None before, or for a
+    request without any."""
+    return conn.scope.get("liaison.principal")
 
 
 Supervisor = Annotated[Principal, allow(Role.supervisor)]

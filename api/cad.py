@@ -6,17 +6,12 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from adapters.generic import CallEvent
-from api.access import Principal, Role, allow
+from api.access import CredentialsFirst, Principal, Role, allow, ingest_source
 from api.deps import RuntimeDep
 from service.ingest import IngestEvent, IngestResult
 
-
-def ingest_source(who: Principal) -> str:
-    """The source a key's generic events are stored under: its CAD's name, or `generic`
-    for a key made for any source (`*`)."""
-    return who.source if who.source and who.source != "*" else "generic"
-
-router = APIRouter(prefix="/v1/cad", tags=["cad"])
+# Credentials before the body: a stranger's body is never read, let alone kept.
+router = APIRouter(prefix="/v1/cad", tags=["cad"], route_class=CredentialsFirst)
 
 
 @router.post(
@@ -24,7 +19,8 @@ router = APIRouter(prefix="/v1/cad", tags=["cad"])
     status_code=202,
     response_model=IngestResult,
     summary="Take one CAD event; answer once it is stored, with the routing decision",
-    responses={422: {"description": "a field is missing or wrong; each is named with why"}},
+    responses={422: {"description": "a field is missing or wrong; each is named with why"},
+               409: {"description": "this sender used the event_id before, with another body"}},
 )
 async def post_event(event: CallEvent, rt: RuntimeDep,
                      who: Annotated[Principal, allow(Role.cad)]) -> JSONResponse:

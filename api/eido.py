@@ -13,14 +13,14 @@ from adapters.eido.emit import call_to_eido
 from adapters.eido.ingest import ingest, keep_reject
 from adapters.eido.mapping import MappingInvalid
 from adapters.eido.parse import EidoRejected, Issue
-from api.access import Principal, Role, allow
+from api.access import CredentialsFirst, Principal, Role, allow, sender_of
 from api.calls import Reader, readable_call
 from api.deps import RuntimeDep
 from service.errors import DomainError, Unavailable
 from service.ingest import DISPOSITIONS
 
 log = logging.getLogger("liaison.api.eido")
-router = APIRouter(tags=["eido"])
+router = APIRouter(tags=["eido"], route_class=CredentialsFirst)
 EIDO_MEDIA_TYPE = "application/emergency.eido+json"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -32,15 +32,23 @@ def _no_constants(name: str) -> Any:
 
 async def _reject(rt: Any, request: Request, raw: bytes, errors: list[Issue],
                   warnings: list[Issue], strict: bool) -> JSONResponse:
-    """422 naming each field and why; the body is kept for an operator."""
+    """422 naming each field and why; the body is kept for an operator, among the
+    sender's newest (LIAISON_REJECTS_PER_KEY)."""
     detail = [e.as_dict() for e in errors]
     body: dict[str, Any] = {"error": "invalid", "mode": "strict" if strict else "lenient",
                             "detail": detail, "warnings": [w.as_dict() for w in warnings]}
+    who = sender_of(request)
+    if who is None:  # the route checks credentials first; never keep a stranger's body
+        return JSONResponse(body, status_code=422)
     try:
-        body["reject_id"] = await keep_reject(rt.writer, path=request.url.path, errors=detail,
-                                              body=raw.decode("utf-8", "replace"))
+        reject_id = await keep_reject(rt.writer, path=request.url.path, errors=detail,
+                                      body=raw.decode("utf-8", "replace"), sender=who.actor,
+                                      keep=rt.settings.rejects_per_key)
     except DomainError:
         log.warning("could not keep a rejected EIDO")
+    else:
+        if reject_id is not None:
+            body["reject_id"] = reject_id
     return JSONResponse(body, status_code=422)
 
 

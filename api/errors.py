@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from api.access import ingest_source, sender_of
 from rules.load import error_path
 from service.errors import DomainError
 from service.ingest import RecordReject
@@ -86,9 +87,12 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = field_errors(exc.errors())
         body: dict[str, Any] = {"error": "invalid", "detail": detail}
-        # A CAD's refused event is kept for an operator; a bad query or path is not input
-        # to keep (and must change nothing).
-        if request.method == "POST" and request.url.path == "/v1/cad/events":
+        # A CAD's refused event is kept for an operator, under its sender and within the
+        # sender's cap; a bad query or path is not input to keep (and must change nothing).
+        # The route checked credentials before it read the body (api/access.py
+        # CredentialsFirst): without a sender there is nothing to keep.
+        who = sender_of(request)
+        if request.method == "POST" and request.url.path == "/v1/cad/events" and who:
             raw = exc.body
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (
                 json.dumps(raw, default=str) if raw is not None else "")
@@ -96,9 +100,12 @@ def install(app: FastAPI) -> None:
             runtime = getattr(request.app.state, "runtime", None)
             if runtime is not None:
                 try:
-                    body["reject_id"] = await runtime.writer.submit(
-                        RecordReject(source="generic", path=request.url.path, errors=detail,
-                                     body=text))
+                    reject_id = await runtime.writer.submit(RecordReject(
+                        source=ingest_source(who), path=request.url.path, errors=detail,
+                        body=text, sender=who.actor, keep=runtime.settings.rejects_per_key))
                 except DomainError:
                     log.warning("could not keep a rejected CAD event")
+                else:
+                    if reject_id is not None:
+                        body["reject_id"] = reject_id
         return JSONResponse(body, status_code=422)

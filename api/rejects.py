@@ -14,7 +14,7 @@ from adapters.eido.ingest import ingest as eido_ingest
 from adapters.eido.mapping import MappingInvalid
 from adapters.eido.parse import EidoRejected
 from adapters.generic import CallEvent
-from api.access import Role, allow, principal_of, record
+from api.access import CredentialsFirst, Role, allow, principal_of, record
 from api.deps import RuntimeDep
 from api.errors import field_errors
 from service.errors import Conflict, Unavailable
@@ -22,7 +22,7 @@ from service.ingest import IngestEvent
 from service.rejects import get_reject, list_rejects
 
 router = APIRouter(prefix="/v1/cad/rejects", tags=["cad"],
-                   dependencies=[allow(Role.supervisor)])
+                   dependencies=[allow(Role.supervisor)], route_class=CredentialsFirst)
 # Ids are 64-bit database integers: a larger number is a 422, not a database error.
 ID_MAX = 2**63 - 1
 RejectId = Annotated[int, Path(ge=1, le=ID_MAX)]
@@ -60,7 +60,8 @@ async def resubmit(reject_id: RejectId, request: Request, rt: RuntimeDep,
     reject = await get_reject(rt.engine, reject_id)
     await record(request, await principal_of(request), "reject.resubmit",
                  target=f"reject:{reject_id}")
-    if reject["source"] not in ("generic", "eido"):
+    # A generic event's reject is kept under the source of the CAD that sent it.
+    if reject["source"] != "eido" and reject["path"] != "/v1/cad/events":
         raise Conflict(f"a {reject['source']} reject is re-submitted through its own "
                        "endpoint", source=reject["source"], path=reject["path"])
     if corrected is None:
@@ -79,7 +80,8 @@ async def resubmit(reject_id: RejectId, request: Request, rt: RuntimeDep,
                             status_code=422)
     compiled = rt.policy.compiled
     result = await rt.writer.submit(IngestEvent(
-        event=event, policy=compiled, units_total=compiled.policy.program.units))
+        event=event, policy=compiled, units_total=compiled.policy.program.units,
+        source=reject["source"]))
     return JSONResponse({**result, "reject_id": reject_id}, status_code=202)
 
 

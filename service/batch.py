@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.errors import NotFound
@@ -24,7 +24,9 @@ _CALL_COLUMNS = [c.name for c in CALL.columns]
 _UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam("_id"))
 _INSERT_BOARD = insert(BOARD).returning(BOARD.c.seq, sort_by_parameter_order=True)
 _INSERT = {t.name: insert(t) for t in (CALL, CAD_EVENT, DECISION, AUDIT, OUTBOX)}
-_RESPONSES = select(CAD_EVENT.c.event_id, CAD_EVENT.c.response).where(
+# Event ids are each sender's own: (source, event_id) leads the unique index.
+_SEEN_EVENTS = select(CAD_EVENT.c.event_id, CAD_EVENT.c.response, CAD_EVENT.c.body).where(
+    CAD_EVENT.c.source == bindparam("source"),
     CAD_EVENT.c.event_id.in_(bindparam("ids", expanding=True)))
 # (source, incident_id) leads the unique index: name both so it is used.
 _CALLS_OF_SOURCE = select(CALL).where(
@@ -50,7 +52,7 @@ def occupies_unit(call: dict[str, Any] | None) -> bool:
 class Keys:
     """What a command will look up, so the batch can read it all up front."""
 
-    event_ids: list[str] = field(default_factory=list)
+    event_ids: list[tuple[str, str]] = field(default_factory=list)  # (source, event_id)
     incidents: list[tuple[str, str]] = field(default_factory=list)
     call_ids: list[str] = field(default_factory=list)
     # A new call's person and address keys: its repeat-contact history (service/history.py).
@@ -66,7 +68,8 @@ class Batch:
     webhook: bool = False
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_incident: dict[tuple[str, str], str] = field(default_factory=dict)
-    responses: dict[str, str] = field(default_factory=dict)
+    # Stored events by (source, event_id): (the answer given, the body as stored).
+    seen: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     max_seq: int = 0
     committed_board: list[tuple[int, str]] = field(default_factory=list)
     _missing_incidents: set[tuple[str, str]] = field(default_factory=set)
@@ -85,16 +88,18 @@ class Batch:
     # -- reads ------------------------------------------------------------------------
 
     async def prefetch(self, keys: list[Keys]) -> None:
-        event_ids = sorted({e for k in keys for e in k.event_ids})
+        event_ids: dict[str, list[str]] = {}
+        for source, event_id in sorted({e for k in keys for e in k.event_ids}):
+            event_ids.setdefault(source, []).append(event_id)
         incidents = {i for k in keys for i in k.incidents}
         call_ids = sorted({c for k in keys for c in k.call_ids})
         repeat = sorted({r for k in keys for r in k.repeat})
         if repeat:
             self.repeat.update(await latest(self.conn, repeat))
             self.repeat_read.update(repeat)
-        if event_ids:
-            rows = await self.conn.execute(_RESPONSES, {"ids": event_ids})
-            self.responses.update({eid: resp for eid, resp in rows})
+        for source, of_source in event_ids.items():  # a batch is usually one CAD's
+            rows = await self.conn.execute(_SEEN_EVENTS, {"source": source, "ids": of_source})
+            self.seen.update({(source, eid): (resp, body) for eid, resp, body in rows})
         if incidents or call_ids:
             by_source: dict[str, list[str]] = {}
             for source, incident in sorted(incidents):
@@ -180,7 +185,7 @@ class Batch:
 
     def add_event(self, row: dict[str, Any]) -> None:
         self._events.append(row)
-        self.responses[row["event_id"]] = row["response"]
+        self.seen[(row["source"], row["event_id"])] = (row["response"], row["body"])
 
     def add_decision(self, row: dict[str, Any]) -> None:
         self._decisions.append(row)
@@ -204,6 +209,14 @@ class Batch:
     async def add_reject(self, row: dict[str, Any]) -> int:
         res = await self.conn.execute(insert(REJECT).returning(REJECT.c.id), row)
         return int(res.scalar_one())
+
+    async def trim_rejects(self, sender: str, keep: int) -> None:
+        """Drop a sender's rejects but the newest `keep` (one statement, on its index)."""
+        oldest_dropped = (select(REJECT.c.id).where(REJECT.c.sender == sender)
+                          .order_by(REJECT.c.id.desc()).limit(1).offset(keep)
+                          .scalar_subquery())
+        await self.conn.execute(delete(REJECT).where(REJECT.c.sender == sender,
+                                                     REJECT.c.id <= oldest_dropped))
 
     async def flush(self) -> None:
         conn = self.conn

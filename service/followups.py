@@ -114,7 +114,7 @@ class OpenFollowUp:
         return f"follow-up-{self.follow_up_id}-open"
 
     def keys(self) -> Keys:
-        return Keys(event_ids=[self.event_id],
+        return Keys(event_ids=[(SOURCE, self.event_id)],
                     incidents=[(SOURCE, f"follow-up-{self.follow_up_id}")])
 
     async def apply(self, ctx: Batch) -> dict[str, Any]:

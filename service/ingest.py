@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from adapters.generic import CallEvent
+from adapters.generic import STORED, CallEvent, canonical_event
 from adapters.outbound import outbox_row
 from routing.models import Availability, Decision, Destination
 from routing.service import apply_backup, apply_override, decide_call
@@ -109,6 +109,9 @@ class IngestEvent:
     policy: CompiledPolicy
     units_total: int
     source: str = "generic"
+    # The event id is a hash of the document sent (EIDO): the same id is the same
+    # document, even where it now reads differently (`updated` once its call exists).
+    content_addressed: bool = False
 
     def keys(self) -> Keys:
         ev = self.event
@@ -117,15 +120,24 @@ class IngestEvent:
         repeat = repeat_keys(person_key(self.source, ev.person),
                              address_key(ev.location.address if ev.location else None)
                              ) if ev.type == "created" else []
-        return Keys(event_ids=[ev.event_id], incidents=[(self.source, ev.incident_id)],
+        return Keys(event_ids=[(self.source, ev.event_id)],
+                    incidents=[(self.source, ev.incident_id)],
                     repeat=repeat)
 
     async def apply(self, ctx: Batch) -> dict[str, Any]:
         ev = self.event
-        seen = ctx.responses.get(ev.event_id)
+        seen = ctx.seen.get((self.source, ev.event_id))
         if seen is not None:
+            answer, body = seen
+            if not (self.content_addressed or canonical_event(json.loads(body))
+                    == ev.canonical()):
+                # The sender's idempotency key with another body: a change sent under an
+                # old id would otherwise be dropped without a word.
+                raise Conflict("this event_id was already used by this sender with a "
+                               "different body; send a change as a new event with its own "
+                               "event_id", event_id=ev.event_id)
             # A retry: the first answer, and nothing new stored or sent.
-            return dict(json.loads(seen))
+            return dict(json.loads(answer))
 
         call = await ctx.call_by_incident(self.source, ev.incident_id)
         if call is None:
@@ -137,7 +149,7 @@ class IngestEvent:
                 state = apply_event(_state_of(call), ev)
             else:
                 # An event from the past: replay every event of the call in CAD order.
-                earlier = [CallEvent.model_validate_json(b)
+                earlier = [CallEvent.model_validate_json(b, context={STORED: True})
                            for b in await ctx.event_bodies(call_id)]
                 state = fold([*earlier, ev])
 
@@ -398,17 +410,26 @@ class OverrideCall:
 
 @dataclass
 class RecordReject:
-    """Keep input a CAD sent that could not be accepted, with the reasons."""
+    """Keep input a CAD sent that could not be accepted, with the reasons. A `sender`
+    keeps its newest `keep` rejects (None: all); older ones go as new ones come."""
 
     source: str
     path: str
     errors: list[dict[str, Any]]
     body: str
+    sender: str | None = None
+    keep: int | None = None
 
     def keys(self) -> Keys:
         return Keys()
 
-    async def apply(self, ctx: Batch) -> int:
-        return await ctx.add_reject({"source": self.source, "path": self.path,
-                                     "received_at": utcnow(), "errors": compact_json(self.errors),
-                                     "body": self.body[:1_000_000]})
+    async def apply(self, ctx: Batch) -> int | None:
+        if self.keep == 0:
+            return None
+        reject_id = await ctx.add_reject({
+            "source": self.source, "path": self.path, "received_at": utcnow(),
+            "errors": compact_json(self.errors), "body": self.body[:1_000_000],
+            "sender": self.sender})
+        if self.sender is not None and self.keep is not None:
+            await ctx.trim_rejects(self.sender, self.keep)
+        return reject_id

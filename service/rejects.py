@@ -14,7 +14,7 @@ from service.tables import REJECT
 
 
 def _public(row: Any, *, with_body: bool) -> dict[str, Any]:
-    out = {"id": row.id, "source": row.source, "path": row.path,
+    out = {"id": row.id, "source": row.source, "path": row.path, "sender": row.sender,
            "received_at": row.received_at.isoformat(), "errors": json.loads(row.errors)}
     if with_body:
         out["body"] = row.body
@@ -25,8 +25,8 @@ async def list_rejects(engine: AsyncEngine, *, source: str | None = None,
                        since: datetime | None = None, limit: int = 100,
                        before_id: int | None = None) -> dict[str, Any]:
     """Lists rejects, newest first; page with `before_id`."""
-    q = select(REJECT.c.id, REJECT.c.source, REJECT.c.path, REJECT.c.received_at,
-               REJECT.c.errors)
+    q = select(REJECT.c.id, REJECT.c.source, REJECT.c.path, REJECT.c.sender,
+               REJECT.c.received_at, REJECT.c.errors)
     count = select(func.count()).select_from(REJECT)
     for cond in ([REJECT.c.source == source] if source else []) + (
             [REJECT.c.received_at >= since] if since else []):

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     # The largest message the EIDO subscriber takes from the CAD (the first notification
     # holds every active incident); a larger one ends the connection with 1009.
     eido_subscribe_max_message: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Refused CAD bodies kept per sender (an API key, or the EIDO subscription): the
+    # newest this many; older ones are deleted as new ones come. 0 keeps none (the 422
+    # still names every field).
+    rejects_per_key: int = Field(default=1000, ge=0)
     # Behind a TLS-terminating proxy: trust its X-Forwarded-Proto for "came over TLS"
     # (Strict-Transport-Security, Secure cookies). Off, only a direct TLS connection counts.
     behind_tls_proxy: bool = False

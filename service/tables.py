@@ -159,10 +159,14 @@ class CadEvent(SQLModel, table=True):
     """Every accepted CAD event, as received; `response` is replayed for retries."""
 
     __tablename__ = "cad_event"
+    # An event id is its sender's idempotency key, not a global one: two CADs may use the
+    # same id (migration 0013).
+    __table_args__ = (Index("uq_cad_event_source_event_id", "source", "event_id",
+                            unique=True),)
 
     id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
                                                            autoincrement=True))
-    event_id: str = Field(max_length=200, unique=True)
+    event_id: str = Field(max_length=200)
     call_id: str = Field(max_length=40, index=True)
     source: str = Field(max_length=40)
     incident_id: str = Field(max_length=120)
@@ -206,6 +210,8 @@ class CadReject(SQLModel, table=True):
     """Input a CAD sent that we could not accept, kept for an operator to inspect."""
 
     __tablename__ = "cad_reject"
+    # A sender's newest rejects, for the per-sender cap (migration 0013).
+    __table_args__ = (Index("ix_cad_reject_sender_id", "sender", "id"),)
 
     id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
                                                            autoincrement=True))
@@ -214,6 +220,9 @@ class CadReject(SQLModel, table=True):
     received_at: datetime = Field(sa_column=_ts(nullable=False))
     errors: str = Field(sa_type=Text)
     body: str = Field(sa_type=Text)
+    # Who sent it: `key:<id>` (as the audit log names keys) or `subscriber` (the EIDO
+    # subscription); None on rejects kept before migration 0013.
+    sender: str | None = Field(default=None, max_length=120)
 
 
 # Core tables for the hot paths (SQLModel's class attribute is invisible to type checkers).

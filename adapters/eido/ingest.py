@@ -47,7 +47,7 @@ async def prepare(document: Any, *, engine: AsyncEngine, policy: CompiledPolicy,
     except RecursionError:
         raise EidoRejected([Issue("(body)", "nested too deeply")], []) from None
     return IngestEvent(event=event, policy=policy, units_total=policy.policy.program.units,
-                       source=SOURCE), parsed
+                       source=SOURCE, content_addressed=True), parsed
 
 
 async def ingest(document: Any, *, writer: Writer, engine: AsyncEngine,
@@ -64,10 +64,11 @@ async def ingest(document: Any, *, writer: Writer, engine: AsyncEngine,
 
 
 async def keep_reject(writer: Writer, *, path: str, errors: list[dict[str, Any]],
-                      body: str) -> int:
-    """Keep a refused document for an operator (`GET /v1/cad/rejects?source=eido`). A NUL
-    is kept as U+FFFD: PostgreSQL text cannot hold one."""
+                      body: str, sender: str, keep: int | None) -> int | None:
+    """Keep a refused document for an operator (`GET /v1/cad/rejects?source=eido`), among
+    the sender's newest `keep` (None when none is kept). A NUL is kept as U+FFFD:
+    PostgreSQL text cannot hold one."""
     body = body.replace("\x00", "\ufffd")
-    reject_id: int = await writer.submit(RecordReject(source=SOURCE, path=path[:200],
-                                                      errors=errors, body=body))
+    reject_id: int | None = await writer.submit(RecordReject(
+        source=SOURCE, path=path[:200], errors=errors, body=body, sender=sender, keep=keep))
     return reject_id

@@ -89,7 +89,7 @@ from pydantic import ValidationError
 from adapters.eido.mapping import CODE_PATTERN, Mapping
 from adapters.eido.pidf import PidfLocation, read_pidf
 from adapters.eido.text import html_to_text
-from adapters.generic import CallEvent, Location
+from adapters.generic import CallEvent, Location, in_range
 
 EIDO_VERSION = "1.0"
 CONTEXT_VOCAB = "./JSON-LD_Contexts/EmergencyIncidentDataObjectType.jsonld"
@@ -444,6 +444,9 @@ class _Reader:
             return None
         if not re.search(r"([Zz]|[+-]\d{2}:\d{2})$", value):
             self.deviation(where, f"'{value}' has no UTC offset; read as {self.tz_name} time")
+        if (why := in_range(parsed)) is not None:  # year 1, 9999: the generic contract's range
+            self.fault(where, f"'{value[:60]}' {why}", read)
+            return None
         return parsed
 
     def check_reference(self, value: Any, where: str, read: bool) -> list[str]:

@@ -91,6 +91,7 @@ ACCEPTS = 'application/emergency.eido+json; version="1"'
 MAX_MESSAGE = 16 * 1024 * 1024
 MAX_STATUS_TEXT = 500
 _MAX_REJECT_BODY = 1_000_000  # what RecordReject keeps
+SENDER = "subscriber"  # who its rejects name as their sender (cad_reject.sender)
 
 
 class SessionEnded(Exception):
@@ -150,7 +151,7 @@ class EidoSubscriber:
                  backoff_base: float = 1.0, backoff_cap: float = 60.0,
                  response_timeout: float = 10.0,
                  rand: Callable[[], float] = random.random,
-                 max_message: int = MAX_MESSAGE) -> None:
+                 max_message: int = MAX_MESSAGE, rejects_kept: int | None = None) -> None:
         self.url = url
         self.writer = writer
         self.engine = engine
@@ -164,6 +165,8 @@ class EidoSubscriber:
         self.rand = rand
         # A message over this many bytes closes the connection (1009) and is not read.
         self.max_message = max_message
+        # Refused documents kept, the newest this many (LIAISON_REJECTS_PER_KEY).
+        self.rejects_kept = rejects_kept
         self.state = SubscriberState(url=_public_url(url))
         self.reject_path = self.state.url[:200]
         self._task: asyncio.Task[None] | None = None
@@ -185,7 +188,8 @@ class EidoSubscriber:
                    expires=settings.eido_subscribe_expires,
                    backoff_base=settings.eido_subscribe_backoff_base,
                    backoff_cap=settings.eido_subscribe_backoff_cap,
-                   max_message=settings.eido_subscribe_max_message)
+                   max_message=settings.eido_subscribe_max_message,
+                   rejects_kept=settings.rejects_per_key)
 
     # --- life --------------------------------------------------------------------------
 
@@ -484,7 +488,8 @@ class EidoSubscriber:
                     REJECT.c.source == SOURCE, REJECT.c.path == self.reject_path,
                     REJECT.c.body == body[:_MAX_REJECT_BODY]).limit(1))).first()
             if found is None:
-                await keep_reject(self.writer, path=self.reject_path, errors=errors, body=body)
+                await keep_reject(self.writer, path=self.reject_path, errors=errors, body=body,
+                                  sender=SENDER, keep=self.rejects_kept)
             log.warning("EIDO from %s refused%s: %s", self.state.url,
                         " again" if found else "", _text(errors)[:300])
         except Exception:

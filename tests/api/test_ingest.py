@@ -42,10 +42,12 @@ async def test_retry_returns_first_answer_and_stores_nothing_new(server: Server)
     ev = event()
     first = await server.client.post("/v1/cad/events", json=ev)
     rows = (await count(server, CAD_EVENT), await count(server, BOARD), await count(server, CALL))
-    # A retry may even carry different content: the event id is what identifies it.
-    again = await server.client.post("/v1/cad/events", json={**ev, "nature_code": "ALRBA"})
+    again = await server.client.post("/v1/cad/events", json=ev)
     assert again.status_code == 202
     assert again.json() == first.json()
+    # The same id with other content is no retry: refused (tests/api/test_idempotency.py).
+    changed = await server.client.post("/v1/cad/events", json={**ev, "nature_code": "ALRBA"})
+    assert changed.status_code == 409 and changed.json()["event_id"] == ev["event_id"]
     assert (await count(server, CAD_EVENT), await count(server, BOARD),
             await count(server, CALL)) == rows
 
