@@ -44,6 +44,9 @@ class Role(StrEnum):
 
 
 PEOPLE_ROLES = tuple(r for r in Role if r is not Role.cad)
+# Sources Liaison stores its own intake under: the EIDO adapter and its subscriber,
+# officers' referrals from the page, follow-ups the team opens.
+RESERVED_SOURCES = frozenset({"eido", "referral", "liaison", "subscriber"})
 KEY_PREFIX = "lk_"
 MIN_PASSWORD = 12
 
@@ -263,6 +266,11 @@ async def create_key(engine: AsyncEngine, client: str, *, role: Role = Role.cad,
     client = client.strip()
     if not client or len(client) > 120:
         raise DomainError("a key's client name needs 1 to 120 characters")
+    if source in RESERVED_SOURCES:
+        # A CAD key under one of these would share the events, incidents and calls of
+        # Liaison's own intake (EIDO, officers' referrals, follow-ups).
+        raise DomainError(f"source {source!r} is Liaison's own; name the CAD instead",
+                          reserved=sorted(RESERVED_SOURCES))
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     row = {"id": key_id, "client": client, "role": role.value,
            "source": (source or "generic")[:40], "secret_sha256": sha256(secret),

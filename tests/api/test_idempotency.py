@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 from service.auth import Role, create_key
 from service.settings import Settings
 from service.tables import BOARD, CAD_EVENT, CALL, DECISION
-from tests.conftest import Server, event, running_server
+from tests.conftest import ROOT, Server, event, running_server
 
 pytestmark = pytest.mark.asyncio
 
@@ -148,3 +149,20 @@ async def test_an_eido_sent_again_is_a_retry_not_a_conflict(server: Server) -> N
     assert again.json()["call_id"] == first.json()["call_id"]
     assert again.json()["event_id"] == first.json()["event_id"]
     assert (await counts(server))[0] == 1
+
+
+async def test_a_cad_key_cannot_take_a_source_liaison_keeps_for_its_own_intake(
+        server: Server, tmp_path: Any) -> None:
+    # Under `eido` a CAD's event ids and incidents would share the EIDO adapter's scope.
+    from service.errors import DomainError
+    for source in ("eido", "referral", "liaison", "subscriber"):
+        with pytest.raises(DomainError, match=f"source {source!r} is Liaison's own"):
+            await create_key(server.runtime.engine, "x-cad", role=Role.cad, source=source)
+    # The command line says so, and makes nothing.
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service.cli", "key", "create", "--client", "x-cad",
+        "--source", "eido", "--database-url", server.runtime.settings.database_url,
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await done.communicate()
+    assert done.returncode != 0
+    assert "source 'eido' is Liaison's own" in out.decode()
