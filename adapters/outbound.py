@@ -8,7 +8,9 @@ the CAD's webhook:
 - The body is JSON: `sequence` (increasing per call: a later decision of a call has a
   larger one), `type` "decision", `delivery_id`, `call_id`, `incident_id`, `source`,
   `cause` (`event` or `override`), `event_id` (the CAD event that caused it, if any),
-  `time` (when Liaison decided, UTC) and `decision` (as in the ingest answer).
+  `time` (when Liaison decided, UTC), `decision` (as in the ingest answer) and
+  `withheld`: the CAD is the `cad` role, so it gets what that role may see
+  (service/visibility.py; on behavioural-health calls no backup reason).
 - Headers: `Liaison-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the
   shared secret>`, `Liaison-Timestamp` (Unix seconds of this attempt),
   `Liaison-Delivery-Id` (the same on every retry of one delivery) and `Liaison-Sequence`.
@@ -61,11 +63,13 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.batch import Batch, Keys, compact_json
+from service.board import BoardRow
 from service.db import is_postgres
 from service.errors import Conflict, NotFound
 from service.settings import Settings
 from service.stopping import StepGuard, Stopping
 from service.tables import OUTBOX, as_utc, iso_utc, utcnow
+from service.visibility import webhook_body
 
 log = logging.getLogger("liaison.outbound")
 
@@ -114,9 +118,11 @@ def outbox_row(call: dict[str, Any], decision: dict[str, Any], *, cause: str,
     """The outbox row for one decision of a call (Batch.add_outbox writes it)."""
     now = utcnow()
     delivery_id = uuid.uuid4().hex
-    payload = {"type": "decision", "delivery_id": delivery_id, "call_id": call["id"],
-               "incident_id": call["incident_id"], "source": call["source"], "cause": cause,
-               "event_id": event_id, "time": now.isoformat(), "decision": decision}
+    # The CAD is the `cad` role: it gets the restricted view (service/visibility.py).
+    payload = webhook_body({
+        "type": "decision", "delivery_id": delivery_id, "call_id": call["id"],
+        "incident_id": call["incident_id"], "source": call["source"], "cause": cause,
+        "event_id": event_id, "time": now.isoformat(), "decision": decision}, call)
     return {"delivery_id": delivery_id, "call_id": call["id"], "cause": cause,
             "event_id": event_id, "payload": compact_json(payload), "status": PENDING,
             "attempts": 0, "last_status_code": None, "last_error": None, "created_at": now,
@@ -301,11 +307,11 @@ class DeliveryWorker:
         config = WebhookConfig.from_settings(settings)
         return cls(engine, config) if config else None
 
-    def on_commit(self, then: Callable[[list[tuple[int, str]]], None]
-                  ) -> Callable[[list[tuple[int, str]]], None]:
+    def on_commit(self, then: Callable[[list[BoardRow]], None]
+                  ) -> Callable[[list[BoardRow]], None]:
         """A writer `on_commit` that calls `then` and wakes this worker: a commit with
         board rows may have added deliveries."""
-        def committed(rows: list[tuple[int, str]]) -> None:
+        def committed(rows: list[BoardRow]) -> None:
             then(rows)
             self.wake()
         return committed

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from api.access import COOKIE, WS_UNAUTHENTICATED, Principal, Role, allow, bearer_token
 from service.auth import SessionLimits, session_principal
-from service.board import message_text, read_after
+from service.board import read_after
 from service.tables import utcnow
+from service.visibility import audience_of
 
 router = APIRouter(tags=["board"])
 SEND_TIMEOUT = 10.0
@@ -34,7 +35,9 @@ async def board(ws: WebSocket,
     await ws.accept()
     # Subscribe before replaying: whatever commits meanwhile arrives on the queue, and
     # the seq check drops what the replay already sent.
-    sub = rt.hub.subscribe()
+    # Dispatchers get each message's restricted form (service/visibility.py).
+    audience = audience_of(who)
+    sub = rt.hub.subscribe(audience)
     last = sub.position if after is None else after
 
     async def pump() -> None:
@@ -42,9 +45,9 @@ async def board(ws: WebSocket,
         if after is not None:
             while True:
                 rows = await read_after(rt.engine, last, live_since=live_since)
-                for seq, body in rows:
-                    await ws.send_text(message_text(seq, body))
-                    last = seq
+                for row in rows:
+                    await ws.send_text(row.text(audience))
+                    last = row.seq
                 if len(rows) < 500:
                     break
         while True:

@@ -9,6 +9,7 @@ from adapters.generic import CallEvent
 from api.access import CredentialsFirst, Principal, Role, allow, ingest_source
 from api.deps import RuntimeDep
 from service.ingest import IngestEvent, IngestResult
+from service.visibility import answer_view
 
 # Credentials before the body: a stranger's body is never read, let alone kept.
 router = APIRouter(prefix="/v1/cad", tags=["cad"], route_class=CredentialsFirst)
@@ -28,4 +29,4 @@ async def post_event(event: CallEvent, rt: RuntimeDep,
     result = await rt.writer.submit(IngestEvent(
         event=event, policy=compiled, units_total=compiled.policy.program.units,
         source=ingest_source(who)))
-    return JSONResponse(result, status_code=202)
+    return JSONResponse(answer_view(result, who), status_code=202)

@@ -6,12 +6,19 @@ from fastapi import APIRouter, Request
 
 from api.access import Principal, Role, allow, record
 from api.deps import RuntimeDep
-from routing.models import Decision
+from routing.models import Decision, DecisionView
 from service.errors import NotFound
 from service.ingest import ChangeStatus, OverrideCall, OverrideRequest, StatusChange
 from service.queries import get_call, get_deliveries
 from service.tables import utcnow
-from service.visibility import call_view, delivery_view, may_read
+from service.visibility import (
+    audience_of,
+    call_view,
+    decision_view,
+    delivery_view,
+    may_read,
+    protected,
+)
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
@@ -65,10 +72,13 @@ async def change_status(call_id: str, change: StatusChange, request: Request, rt
 @router.post("/{call_id}/override", summary="A dispatcher overrides the destination, "
              "with a reason that is kept")
 async def override(call_id: str, request_body: OverrideRequest, request: Request,
-                   rt: RuntimeDep, who: Dispatcher) -> Decision:
+                   rt: RuntimeDep, who: Dispatcher) -> DecisionView:
     # The record names who is logged in, not whom the body claims.
     body = request_body.model_copy(update={"by": who.name})
-    decision = await rt.writer.submit(OverrideCall(call_id=call_id, request=body, at=utcnow()))
+    decision: Decision = await rt.writer.submit(
+        OverrideCall(call_id=call_id, request=body, at=utcnow()))
     await record(request, who, "call.override", call_id=call_id,
                  detail={"destination": body.destination})
-    return decision  # type: ignore[no-any-return]
+    doc = decision.model_dump(mode="json")
+    return DecisionView.model_validate(
+        decision_view(doc, audience_of(who), is_protected=protected(doc)))

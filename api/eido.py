@@ -18,6 +18,7 @@ from api.calls import Reader, readable_call
 from api.deps import RuntimeDep
 from service.errors import DomainError, Unavailable
 from service.ingest import DISPOSITIONS
+from service.visibility import answer_view
 
 log = logging.getLogger("liaison.api.eido")
 router = APIRouter(tags=["eido"], route_class=CredentialsFirst)
@@ -69,7 +70,7 @@ async def _reject(rt: Any, request: Request, raw: bytes, errors: list[Issue],
         EIDO_MEDIA_TYPE: {"schema": {"type": "object"}}}}},
 )
 async def post_eido(request: Request, rt: RuntimeDep,
-                    _who: Annotated[Principal, allow(Role.cad)]) -> JSONResponse:
+                    who: Annotated[Principal, allow(Role.cad)]) -> JSONResponse:
     raw = await request.body()
     strict_arg = request.query_params.get("strict")
     strict = rt.settings.eido_strict
@@ -93,7 +94,7 @@ async def post_eido(request: Request, rt: RuntimeDep,
                           source=exc.source, errors=[e.as_dict() for e in exc.errors]) from exc
     except EidoRejected as rejected:
         return await _reject(rt, request, raw, rejected.errors, rejected.warnings, strict)
-    return JSONResponse({**result, "mode": "strict" if strict else "lenient",
+    return JSONResponse({**answer_view(result, who), "mode": "strict" if strict else "lenient",
                          "warnings": [w.as_dict() for w in parsed.warnings]}, status_code=202)
 
 

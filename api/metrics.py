@@ -34,6 +34,7 @@ from service.metrics import (
     to_csv,
 )
 from service.tables import utcnow
+from service.visibility import referral_view
 
 MAX_DAYS = 400
 FIRST_YEAR, LAST_YEAR = 1970, 2999
@@ -125,7 +126,10 @@ async def get_my_referrals(rt: RuntimeDep,
     zone = _zone(rt)
     begin = _when(start, zone, "from") if start else None
     stop = _when(end, zone, "to") if end else None
-    return await my_referrals(rt.engine, officer_id, start=begin, end=stop)
+    found = await my_referrals(rt.engine, officer_id, start=begin, end=stop)
+    # An officer reads no outcome text of a behavioural-health call (service/visibility.py).
+    return [MyReferral.model_validate(referral_view(r.model_dump(), None, who))
+            for r in found]
 
 
 @router.get("/v1/metrics/{table}.csv", summary="One table of the program figures, as CSV",

@@ -25,7 +25,7 @@ from api.deps import RuntimeDep
 from service.errors import DomainError
 from service.ingest import IngestEvent
 from service.tables import CALL, as_utc, iso_utc
-from service.visibility import protected
+from service.visibility import answer_view, referral_view
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
@@ -108,7 +108,7 @@ async def refer(referral: Referral, request: Request, rt: RuntimeDep,
         source=SOURCE))
     await record(request, who, "referral.create", call_id=result["call_id"],
                  target=officer[:120])
-    return JSONResponse({**result, "incident_id": incident}, status_code=202)
+    return JSONResponse({**answer_view(result, who), "incident_id": incident}, status_code=202)
 
 
 @router.get("", summary="The referrals an officer made, newest first, with status and "
@@ -130,22 +130,18 @@ async def mine(rt: RuntimeDep,
             .order_by(c.opened_at.desc()).limit(limit))).mappings().all()
     out = []
     for r in rows:
-        decision = json.loads(r["decision"])
-        out.append({
+        # The feedback loop, within what an officer may see: on behavioural-health calls
+        # the outcome and the team's backup note stay with the team (service/visibility.py).
+        out.append(referral_view({
             "call_id": r["id"], "incident_id": r["incident_id"],
             "nature_text": r["nature_text"], "address": r["address"],
             "category": r["category"], "destination": r["destination"], "mode": r["mode"],
             "status": r["team_status"] or ("queued" if r["destination"] != "police"
                                            else "with police"),
-            "unit": r["unit"], "disposition": r["disposition"],
-            # The feedback loop, within what an officer may see: on behavioural-health
-            # calls the outcome text stays with the team (service/visibility.py).
-            "outcome": (None if who.role is Role.officer and protected(dict(r))
-                        else r["outcome"]),
-            "explanation": decision.get("explanation"),
+            "unit": r["unit"], "disposition": r["disposition"], "outcome": r["outcome"],
             "opened_at": as_utc(r["opened_at"]).isoformat(),
             "closed_at": iso_utc(r["closed_at"]),
-        })
+        }, json.loads(r["decision"]), who))
     return {"officer": officer, "referrals": out}
 
 

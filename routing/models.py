@@ -92,3 +92,11 @@ class Decision(BaseModel):
     @property
     def involves_team(self) -> bool:
         return self.destination in (Destination.call_team, Destination.joint)
+
+
+class DecisionView(Decision):
+    """A decision as one reader sees it (service/visibility.py)."""
+
+    withheld: list[str] | None = Field(
+        default=None, description="what was held back from this reader (e.g. "
+                                  "backup_reason); absent for those who see everything")

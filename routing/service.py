@@ -57,7 +57,7 @@ def route(
         return Decision(
             destination=destination, mode=mode, category=classification.category,
             policy_version=policy.version, matched_rules=classification.matched_rules,
-            explanation=" ".join(factors), basis=basis,  # type: ignore[arg-type]
+            explanation=explain(factors), basis=basis,  # type: ignore[arg-type]
             eligible=eligible, not_served_reason=not_served,  # type: ignore[arg-type]
             factors=list(factors), program=ctx, decided_at=call.occurred_at,
             needs_field_unit=classification.needs_field_unit,
@@ -143,10 +143,26 @@ def apply_override(decision: Decision, *, destination: Destination, by: str, rea
         not_served = None
     return decision.model_copy(update={
         "destination": destination, "mode": mode, "factors": factors,
-        "explanation": " ".join(factors), "not_served_reason": not_served,
+        "explanation": explain(factors), "not_served_reason": not_served,
         "override": Override(by=by, reason=reason, from_destination=decision.destination,
                              from_mode=decision.mode, at=at),
     })
+
+
+def backup_step(backup: Backup, *, withhold_reason: bool = False) -> str:
+    """The explanation's step for a backup request, told from the structured `backup`.
+    The reason is the team's note, protected text on some calls: with `withhold_reason`
+    the step says it was withheld instead (service/visibility.py decides when)."""
+    who = f"team member {backup.by}" if backup.by else "the team"
+    if not backup.reason:
+        why = " (no reason given)"
+    elif withhold_reason:
+        why = " (reason withheld)"
+    else:
+        why = f": {backup.reason}"
+    return (f"At {backup.at.isoformat(timespec='seconds')} {who} on scene requested police "
+            f"backup{why}. The call is now a joint response (was "
+            f"{backup.from_destination.value}, {backup.from_mode.value}).")
 
 
 def apply_backup(decision: Decision, *, by: str | None, reason: str | None,
@@ -155,15 +171,16 @@ def apply_backup(decision: Decision, *, by: str | None, reason: str | None,
     earlier decision kept in the explanation. Applying it twice changes nothing."""
     if decision.backup is not None:
         return decision
-    who = f"team member {by}" if by else "the team"
-    why = f": {reason}" if reason else " (no reason given)"
-    step = (f"At {at.isoformat(timespec='seconds')} {who} on scene requested police backup"
-            f"{why}. The call is now a joint response (was {decision.destination.value}, "
-            f"{decision.mode.value}).")
-    factors = [*decision.factors, step]
+    backup = Backup(by=by, reason=reason, from_destination=decision.destination,
+                    from_mode=decision.mode, at=at)
+    factors = [*decision.factors, backup_step(backup)]
     return decision.model_copy(update={
         "destination": Destination.joint, "mode": Mode.co_response, "factors": factors,
-        "explanation": " ".join(factors), "not_served_reason": None,
-        "backup": Backup(by=by, reason=reason, from_destination=decision.destination,
-                         from_mode=decision.mode, at=at),
+        "explanation": explain(factors), "not_served_reason": None, "backup": backup,
     })
+
+
+def explain(factors: list[str]) -> str:
+    """The explanation is its factors in order: a view that withholds part of one factor
+    rebuilds it from them."""
+    return " ".join(factors)

@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.board import BoardRow
 from service.errors import NotFound
 from service.history import RepeatKey, latest
 from service.tables import AUDIT, BOARD, CAD_EVENT, CALL, DECISION, OUTBOX, REJECT, utcnow
+from service.visibility import restricted_message
 
 _CALL_COLUMNS = [c.name for c in CALL.columns]
 # Built once: building a statement and its cache key costs more than SQLite takes to run
@@ -71,7 +73,7 @@ class Batch:
     # Stored events by (source, event_id): (the answer given, the body as stored).
     seen: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     max_seq: int = 0
-    committed_board: list[tuple[int, str]] = field(default_factory=list)
+    committed_board: list[BoardRow] = field(default_factory=list)
     _missing_incidents: set[tuple[str, str]] = field(default_factory=set)
     _new: set[str] = field(default_factory=set)
     _dirty: set[str] = field(default_factory=set)
@@ -191,9 +193,13 @@ class Batch:
         self._decisions.append(row)
 
     def board(self, call_id: str, type_: str, message: dict[str, Any]) -> None:
-        """Append a board message; the database gives it its seq at flush."""
+        """Append a board message; the database gives it its seq at flush. Its restricted
+        form (dispatchers) is made now, once, from the call as this batch holds it."""
+        body = compact_json(message)
+        restricted = restricted_message(message, self.calls.get(call_id))
         self._board.append({"call_id": call_id, "type": type_, "created_at": utcnow(),
-                            "body": compact_json(message)})
+                            "body": body, "restricted_body": body if restricted is message
+                            else compact_json(restricted)})
 
     def add_outbox(self, row: dict[str, Any]) -> None:
         """Queue a webhook delivery; the database gives it its id (the sequence) at flush."""
@@ -238,6 +244,6 @@ class Batch:
             await conn.execute(_INSERT["outbox"], self._outbox)
         if self._board:
             seqs = (await conn.execute(_INSERT_BOARD, self._board)).scalars().all()
-            self.committed_board = [(int(seq), row["body"])
+            self.committed_board = [BoardRow(int(seq), row["body"], row["restricted_body"])
                                     for seq, row in zip(seqs, self._board, strict=True)]
-            self.max_seq = max(seq for seq, _ in self.committed_board)
+            self.max_seq = max(row.seq for row in self.committed_board)

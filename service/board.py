@@ -8,16 +8,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import CompoundSelect, func, select, union
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.stopping import StepGuard, Stopping
 from service.tables import BOARD, CALL, FOLLOW_UP
+from service.visibility import Audience, message_view
 
 log = logging.getLogger("liaison.board")
+
+
+class BoardRow(NamedTuple):
+    """A stored board message: the full body (call team, supervisors) and the restricted
+    one (dispatchers; service/visibility.py), both JSON without the seq."""
+
+    seq: int
+    body: str
+    restricted: str | None  # None: written before restricted bodies were kept
+
+    def text(self, audience: Audience) -> str:
+        """The message as `audience` receives it: made once per message and audience."""
+        if audience is Audience.full:
+            return message_text(self.seq, self.body)
+        if self.restricted is not None:
+            return message_text(self.seq, self.restricted)
+        # An older row: narrowed now, as if its call were protected.
+        narrowed = message_view(json.loads(self.body), audience, is_protected=True)
+        return message_text(self.seq, json.dumps(narrowed, separators=(",", ":")))
 
 
 def message_text(seq: int, body: str) -> str:
@@ -26,15 +48,16 @@ def message_text(seq: int, body: str) -> str:
 
 
 async def read_after(engine: AsyncEngine, after: int, limit: int = 500,
-                     live_since: datetime | None = None) -> list[tuple[int, str]]:
+                     live_since: datetime | None = None) -> list[BoardRow]:
     """Board messages after `after`, in seq order. With `live_since`, only those of the
     live calls (see `live_calls`)."""
-    stmt = select(BOARD.c.seq, BOARD.c.body).where(BOARD.c.seq > after)
+    b = BOARD.c
+    stmt = select(b.seq, b.body, b.restricted_body).where(b.seq > after)
     if live_since is not None:
-        stmt = stmt.where(BOARD.c.call_id.in_(live_calls(live_since)))
+        stmt = stmt.where(b.call_id.in_(live_calls(live_since)))
     async with engine.connect() as conn:
-        rows = await conn.execute(stmt.order_by(BOARD.c.seq).limit(limit))
-        return [(int(seq), body) for seq, body in rows]
+        rows = await conn.execute(stmt.order_by(b.seq).limit(limit))
+        return [BoardRow(int(seq), body, restricted) for seq, body, restricted in rows]
 
 
 def live_calls(since: datetime) -> CompoundSelect:
@@ -52,9 +75,10 @@ def live_calls(since: datetime) -> CompoundSelect:
 
 
 class Subscription:
-    def __init__(self, size: int, position: int) -> None:
+    def __init__(self, size: int, position: int, audience: Audience = Audience.full) -> None:
         self.queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(maxsize=size)
         self.position = position  # the hub's last seq when this subscription began
+        self.audience = audience  # which form of each message it receives
         self.overflowed = asyncio.Event()
 
     def offer(self, seq: int, text: str) -> None:
@@ -93,24 +117,27 @@ class BoardHub:
             return  # our own commit, already fanned out
         self._wake.set()
 
-    def publish(self, rows: list[tuple[int, str]]) -> None:
+    def publish(self, rows: list[BoardRow]) -> None:
         """Rows this process just committed: fan them out without reading them back,
         when they follow on from what was sent; otherwise read from the database, which
         keeps the order whoever wrote them."""
-        if not rows or rows[0][0] != self.last_seq + 1:
+        if not rows or rows[0].seq != self.last_seq + 1:
             self.poke()
             return
-        for seq, body in rows:
-            self._fan_out(seq, body)
+        for row in rows:
+            self._fan_out(row)
 
-    def _fan_out(self, seq: int, body: str) -> None:
-        text = message_text(seq, body)
-        self.last_seq = seq
+    def _fan_out(self, row: BoardRow) -> None:
+        texts: dict[Audience, str] = {}  # each form made once, whatever the clients
+        self.last_seq = row.seq
         for sub in tuple(self.subscribers):
-            sub.offer(seq, text)
+            text = texts.get(sub.audience)
+            if text is None:
+                text = texts[sub.audience] = row.text(sub.audience)
+            sub.offer(row.seq, text)
 
-    def subscribe(self) -> Subscription:
-        sub = Subscription(self.queue_size, self.last_seq)
+    def subscribe(self, audience: Audience = Audience.full) -> Subscription:
+        sub = Subscription(self.queue_size, self.last_seq, audience)
         self.subscribers.add(sub)
         return sub
 
@@ -134,10 +161,10 @@ class BoardHub:
     async def _drain(self) -> None:
         while True:
             rows = await read_after(self.engine, self.last_seq)
-            for i, (seq, body) in enumerate(rows, 1):
-                if seq <= self.last_seq:
+            for i, row in enumerate(rows, 1):
+                if row.seq <= self.last_seq:
                     continue  # published directly while we were reading
-                self._fan_out(seq, body)
+                self._fan_out(row)
                 if i % 20 == 0:
                     # Let senders drain between chunks: a burst alone must not overflow
                     # a client that keeps up.

@@ -34,7 +34,7 @@ from types import SimpleNamespace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -194,6 +194,9 @@ class MyReferral(BaseModel):
     team_status: str | None
     disposition: str | None
     outcome: str | None
+    withheld: list[str] | None = Field(
+        default=None, description="what was held back from this reader (outcome on a "
+                                  "behavioural-health call); absent for supervisors")
 
 
 class Metrics(BaseModel):

@@ -204,6 +204,9 @@ class BoardMessage(SQLModel, table=True):
     type: str = Field(max_length=32)
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     body: str = Field(sa_type=Text)
+    # The same message as dispatchers see it (service/visibility.py), made once when it
+    # is written; null on rows written before it existed.
+    restricted_body: str | None = Field(default=None, sa_type=Text)
 
 
 class CadReject(SQLModel, table=True):

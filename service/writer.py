@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.batch import Batch, Keys
+from service.board import BoardRow
 from service.db import WRITE_LOCK_KEY, is_postgres
 from service.errors import DomainError, Unavailable
 from service.stopping import StepGuard
@@ -40,7 +41,7 @@ _Item = tuple[Command, asyncio.Future[Any]]
 class Writer:
     def __init__(self, engine: AsyncEngine, *, batch_max: int = 256, queue_max: int = 10_000,
                  webhook: bool = False,
-                 on_commit: Callable[[list[tuple[int, str]]], None] | None = None) -> None:
+                 on_commit: Callable[[list[BoardRow]], None] | None = None) -> None:
         self.engine = engine
         self.webhook = webhook
         self.queue_max = queue_max

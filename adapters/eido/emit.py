@@ -58,8 +58,9 @@ def _paragraphs(text: str) -> str:
     return "".join(f"<p>{escape(line)}</p>" for line in text.splitlines() if line.strip())
 
 
-def decision_html(decision: dict[str, Any]) -> str:
-    """The recommendation as an HTML5 note: a sentence, the explanation, the values."""
+def decision_html(decision: dict[str, Any], withheld: list[str] | None = None) -> str:
+    """The recommendation as an HTML5 note: a sentence, the explanation, the values, and
+    what was held back from this reader (service/visibility.py), if anything."""
     dest = str(decision.get("destination"))
     head = (f"<p><strong>Liaison routing recommendation:</strong> "
             f"{escape(_DESTINATION.get(dest, dest))} ({escape(str(decision.get('mode')))}).</p>")
@@ -72,6 +73,7 @@ def decision_html(decision: dict[str, Any]) -> str:
     override = decision.get("override")
     if isinstance(override, dict):
         rows += [("override_by", override.get("by")), ("override_reason", override.get("reason"))]
+    rows.append(("withheld", " ".join(withheld or [])))
     shown = [(name, json.dumps(value) if isinstance(value, bool) else str(value))
              for name, value in rows if value is not None and value != ""]
     items = "".join(f'<dt>{name}</dt><dd><data value="{escape(text)}">{escape(text)}</data></dd>'
@@ -81,7 +83,8 @@ def decision_html(decision: dict[str, Any]) -> str:
 
 def call_to_eido(view: dict[str, Any], *, agency_id: str,
                  dispositions: Mapping[Any, str] | None = None) -> dict[str, Any]:
-    """The EIDO for a call as `service.queries.get_call` returns it."""
+    """The EIDO for a call as `service.queries.get_call` returns it, narrowed for its
+    reader by service.visibility.call_view (a withheld narrative has no note)."""
     call, decision = view["call"], view["decision"]
     call_id = call["id"]
 
@@ -103,7 +106,7 @@ def call_to_eido(view: dict[str, Any], *, agency_id: str,
         notes.append({**prologue(component_id("narrative"), call["last_event_at"]),
                       "notesActionComments": _paragraphs(call["narrative"])})
     notes.append({**prologue(component_id("routing"), decided),
-                  "notesActionComments": decision_html(decision)})
+                  "notesActionComments": decision_html(decision, call.get("withheld"))})
 
     loc = call.get("location") or {}
     locations = []

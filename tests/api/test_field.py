@@ -78,7 +78,9 @@ async def get_call(server: Server, call_id: str) -> dict[str, Any]:
 async def test_backup_makes_a_joint_response_on_the_board_and_at_the_cad(
         database_url: str) -> None:
     async with cad() as the_cad, running_server(settings_for(database_url, the_cad)) as server:
-        call_id = await team_call(server)
+        # A neighbour dispute: the CAD reads its backup reason (not on a behavioural-health
+        # call: tests/api/test_redaction.py).
+        call_id = await team_call(server, nature_code="CDX", nature_text="Neighbor dispute")
         await on_scene(server, call_id)
         async with server.connect_board() as ws:
             done = await status(server, call_id, "backup_requested",
@@ -125,7 +127,8 @@ async def test_backup_makes_a_joint_response_on_the_board_and_at_the_cad(
 
         # A later CAD update keeps the joint response.
         r = await server.post_event(incident_id=view["call"]["incident_id"], type="updated",
-                                    occurred_at="2026-03-10T14:09:00-04:00", priority=2)
+                                    occurred_at="2026-03-10T14:09:00-04:00", priority=2,
+                                    nature_code="CDX", nature_text="Neighbor dispute")
         assert r.status_code == 202, r.text
         assert r.json()["decision"]["destination"] == "joint"
         assert r.json()["decision"]["backup"]["reason"] == "Man now holding a bottle, shouting"

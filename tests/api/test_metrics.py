@@ -49,9 +49,15 @@ def client(server: Server, **headers: str) -> httpx.AsyncClient:
 
 async def test_figures_csv_and_access(server: Server) -> None:
     mine = call_row("c12", datetime(2026, 10, 1, 15, tzinfo=UTC), channel="officer_referral",
-                    referred_by="badge-officer", disposition="resolved_on_scene",
-                    team_status="cleared", outcome="Talked it through")
-    await seed(server, [*history(), mine])
+                    category="homelessness", referred_by="badge-officer",
+                    disposition="resolved_on_scene", team_status="cleared",
+                    outcome="Talked it through")
+    # A behavioural-health referral: its outcome text stays with the team.
+    protected = call_row("c13", datetime(2026, 10, 1, 14, tzinfo=UTC),
+                         channel="officer_referral", category="mental_health",
+                         referred_by="badge-officer", disposition="referred_to_services",
+                         team_status="cleared", outcome="Hears voices, took him to a clinic")
+    await seed(server, [*history(), mine, protected])
 
     res = await server.client.get("/v1/metrics", params=RANGE)
     assert res.status_code == 200, res.text
@@ -103,10 +109,14 @@ async def test_figures_csv_and_access(server: Server) -> None:
         assert res.status_code == 200, res.text
         res = await browser.get("/v1/metrics/my-referrals")
         assert res.status_code == 200, res.text
-        assert [(r["call_id"], r["outcome"]) for r in res.json()] == [
-            ("c12", "Talked it through")]
+        assert [(r["call_id"], r["outcome"], r["withheld"]) for r in res.json()] == [
+            ("c12", "Talked it through", None), ("c13", None, ["outcome"])]
+        assert res.json()[1]["disposition"] == "referred_to_services"
         res = await browser.get("/v1/metrics/my-referrals", params={"officer": "badge-1"})
-        assert [r["call_id"] for r in res.json()] == ["c12"]  # the parameter is ignored
+        assert [r["call_id"] for r in res.json()] == ["c12", "c13"]  # the parameter is ignored
+    res = await server.client.get("/v1/metrics/my-referrals",
+                                  params={"officer": "badge-officer"})
+    assert [r["outcome"] for r in res.json()][1] == "Hears voices, took him to a clinic"
     res = await server.client.get("/v1/metrics/my-referrals", params={"officer": "badge-1"})
     assert [r["call_id"] for r in res.json()] == ["c6"]  # a supervisor names the officer
 

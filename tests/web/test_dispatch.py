@@ -61,23 +61,30 @@ async def test_calls_decisions_and_eligible_not_served(browser: Any, web: Server
         await context.close()
 
 
+async def request_backup(board: Any, call_id: str, reason: str) -> None:
+    """On the team's board: assign, on scene, then ask for police backup."""
+    c = board.locator(f'li.card[data-call-id="{call_id}"]')
+    await c.get_by_role("button", name="Assign unit").click()
+    await c.get_by_role("button", name="Assign", exact=True).click()
+    await c.get_by_role("button", name="On scene", exact=True).click()
+    await board.locator(f'.lane[data-lane="on_scene"] li[data-call-id="{call_id}"]'
+                        ).wait_for()
+    await c.get_by_role("button", name="Request police backup").click()
+    await c.locator('input[name="reason"]').fill(reason)
+    await c.get_by_role("button", name="Request backup").click()
+
+
 async def test_a_backup_request_reaches_the_console(browser: Any, web: Server) -> None:
     context, console = await open_console(browser, web)
     team, board = await new_page(browser, web, role="call_team")
     try:
         await board.goto(f"{web.base_url}/board")
-        call_id = (await web.post_event()).json()["call_id"]
-        c = board.locator(f'li.card[data-call-id="{call_id}"]')
-        await c.get_by_role("button", name="Assign unit").click()
-        await c.get_by_role("button", name="Assign", exact=True).click()
-        await c.get_by_role("button", name="On scene", exact=True).click()
-        await board.locator(f'.lane[data-lane="on_scene"] li[data-call-id="{call_id}"]'
-                            ).wait_for()
+        # A neighbour dispute: the dispatcher reads why the team asked.
+        call_id = (await web.post_event(nature_code="CDX", nature_text="Neighbor dispute")
+                   ).json()["call_id"]
+        await board.locator(f'li.card[data-call-id="{call_id}"]').wait_for()
         assert await console.locator("#backups li").count() == 0
-
-        await c.get_by_role("button", name="Request police backup").click()
-        await c.locator('input[name="reason"]').fill("Crowd gathering, getting loud")
-        await c.get_by_role("button", name="Request backup").click()
+        await request_backup(board, call_id, "Crowd gathering, getting loud")
 
         highlighted = console.locator(f'#backups li[data-call-id="{call_id}"]')
         await highlighted.wait_for(timeout=2000)
@@ -85,6 +92,18 @@ async def test_a_backup_request_reaches_the_console(browser: Any, web: Server) -
             await highlighted.locator(".backup-reason").text_content()
         assert await console.locator(f'#calls li.backup[data-call-id="{call_id}"]').count() == 1
         assert (await console.title()).startswith("(1 backup)")
+
+        # A mental-health call: the request reaches the console, the team's note does not.
+        mh = (await web.post_event()).json()["call_id"]
+        await request_backup(board, mh, "He says the voices tell him to leave")
+        held = console.locator(f'#backups li[data-call-id="{mh}"]')
+        await held.wait_for(timeout=2000)
+        assert "(reason withheld for your role)" in \
+            await held.locator(".backup-reason").text_content()
+        assert "voices" not in await console.locator("body").text_content()
+        # The team's board, which sees everything, shows it.
+        assert "voices tell him" in await board.locator(
+            f'li.card[data-call-id="{mh}"] .backup-reason').text_content()
         assert console.errors == [] and board.errors == []
     finally:
         await team.close()

@@ -1,8 +1,8 @@
 // CALL team live board: team calls grouped by status, with their age, category,
 // location and the decision's explanation; the team's buttons; units; new-call alert.
 import {
-  $, api, age, BoardStream, callDetails, checkinText, clear, clock, connectionBadge,
-  DISPOSITIONS, el, flash, foldMessage, historyText, layout, words,
+  $, api, age, backupReasonText, BoardStream, callDetails, checkinText, clear, clock,
+  connectionBadge, DISPOSITIONS, el, flash, foldMessage, historyText, layout, words,
 } from "./common.js";
 
 const LANES = ["queued", "assigned", "en_route", "on_scene", "backup_requested"];
@@ -236,7 +236,7 @@ function card(entry) {
     entry.checkin ? el("div", { class: `checkin-alert ${entry.checkin.level}`,
                                 text: checkinText(entry.checkin) }) : null,
     entry.backup ? el("div", { class: "backup-reason",
-                               text: `Backup: ${entry.backup.reason || "(no reason given)"}` }) : null,
+                               text: `Backup: ${backupReasonText(entry.backup)}` }) : null,
     entry.history ? el("div", { class: "history", text: historyText(entry.history) }) : null,
     el("p", { class: "why", text: d.explanation || "" }),
     el("div", { class: "actions" }, canAct() ? buttons(entry)

@@ -263,7 +263,8 @@ export function foldMessage(calls, msg) {
   if (msg.history) entry.history = msg.history;  // repeat contact, on a new call's decision
   if (msg.decision && msg.decision.backup) {
     const b = msg.decision.backup;
-    entry.backup = { at: b.at, reason: b.reason || "", by: b.by };
+    entry.backup = { at: b.at, reason: b.reason || "", by: b.by,
+                     withheld: isWithheld(msg.decision, "backup_reason") };
   }
   if (msg.type === "checkin_missed" || msg.type === "checkin_escalated") {
     entry.checkin = { missed: msg.missed, level: msg.level, dueAt: msg.due_at,
@@ -278,13 +279,26 @@ export function foldMessage(calls, msg) {
     entry.call = { ...entry.call, team_status: msg.status, unit: msg.unit,
                    disposition: msg.disposition };
     if (msg.status === "backup_requested" && !entry.backup) {
-      entry.backup = { at: msg.at, reason: msg.note || msg.reason || "", by: msg.by };
+      entry.backup = { at: msg.at, reason: msg.note || msg.reason || "", by: msg.by,
+                       withheld: isWithheld(msg, "notes") };
     }
     if (msg.status !== "on_scene" && msg.status !== "backup_requested") entry.checkin = null;
     if (msg.note) entry.notes.push({ at: msg.at, status: msg.status, note: msg.note });
   }
   if (entry.call && entry.call.closed_at) entry.closed = true;
   return entry;
+}
+
+// What the server held back from this reader (service/visibility.py): a message, a
+// decision or a call names it in `withheld`.
+export function isWithheld(obj, kind) {
+  return Boolean(obj && Array.isArray(obj.withheld) && obj.withheld.includes(kind));
+}
+
+// The backup request's reason as a card shows it.
+export function backupReasonText(backup) {
+  if (backup.withheld) return "(reason withheld for your role)";
+  return backup.reason || "(no reason given)";
 }
 
 // "Seen before: 3 calls about this person; last: referred to services, 'found a bed'".

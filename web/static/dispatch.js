@@ -2,8 +2,8 @@
 // eligible-but-not-served calls and why, backup requests highlighted, and an override
 // with a required reason.
 import {
-  $, api, BoardStream, callDetails, checkinText, clear, clock, connectionBadge, el, flash,
-  foldMessage, historyText, layout, words,
+  $, api, backupReasonText, BoardStream, callDetails, checkinText, clear, clock,
+  connectionBadge, el, flash, foldMessage, historyText, layout, words,
 } from "./common.js";
 
 const MAX_CALLS = 200;
@@ -87,7 +87,7 @@ function card(entry, { compact = false } = {}) {
     isNotServed(entry) ? el("div", { class: "not-served",
       text: `Eligible, not served: ${NOT_SERVED[d.not_served_reason] || words(d.not_served_reason)}` }) : null,
     entry.backup ? el("div", { class: "backup-reason",
-      text: `Police backup requested ${clock(entry.backup.at)}${entry.backup.by ? ` by ${entry.backup.by}` : ""}: ${entry.backup.reason || "(no reason given)"}` }) : null,
+      text: `Police backup requested ${clock(entry.backup.at)}${entry.backup.by ? ` by ${entry.backup.by}` : ""}: ${backupReasonText(entry.backup)}` }) : null,
     d.override ? el("div", { class: "override-note",
       text: `Overridden by ${d.override.by}: ${d.override.reason} (recommended: ${words(d.override.from_destination)})` }) : null,
     entry.checkin && !entry.closed ? el("div", { class: `checkin-alert ${entry.checkin.level}`,

@@ -1,5 +1,5 @@
 // An officer's referrals: what became of the people they referred.
-import { $, api, clear, clock, el, flash, layout, words } from "./common.js";
+import { $, api, clear, clock, el, flash, isWithheld, layout, words } from "./common.js";
 
 const KEY = "liaison.officer";
 
@@ -16,7 +16,8 @@ function card(r) {
       r.unit ? el("span", { class: "unit-tag", text: r.unit }) : null,
       el("span", { class: "inc", text: r.incident_id })),
     r.disposition ? el("div", { class: "outcome",
-      text: `Outcome: ${words(r.disposition)}${r.outcome ? ` · ${r.outcome}` : ""}` })
+      text: `Outcome: ${words(r.disposition)}${r.outcome ? ` · ${r.outcome}`
+        : isWithheld(r, "outcome") ? " · the team's notes stay with the team" : ""}` })
       : el("div", { class: "outcome pending", text: "Outcome: not yet" }));
 }
 
