@@ -178,6 +178,17 @@ class FakeCad:
             yield self
 
 
+def resubscribed(subscription: str) -> Script:
+    """A later connection's script: a new subscription (not a renewal), then mark it."""
+    async def script(peer: Peer) -> None:
+        request = await peer.accept(subscription)
+        assert request["requestType"] == "EIDO" and "subscriptionId" not in request
+        peer.cad.mark("resubscribed")
+        await peer.serve_until_closed()
+
+    return script
+
+
 def settings(database_url: str, cad: FakeCad, **extra: Any) -> Settings:
     fields: dict[str, Any] = {"eido_subscribe_backoff_base": 0.05,
                               "eido_subscribe_backoff_cap": 0.5, **extra}
@@ -310,12 +321,7 @@ async def test_the_sample_messages_are_understood_and_answered_in_kind(tmp_path:
         box["terminated"] = await peer.recv()
         await asyncio.wait_for(peer.ws.wait_closed(), WAIT)
 
-    async def second(peer: Peer) -> None:
-        await peer.accept("sub-after")
-        peer.cad.mark("resubscribed")
-        await peer.serve_until_closed()
-
-    cad = FakeCad(first, second)
+    cad = FakeCad(first, resubscribed("sub-after"))
     async with cad.running():
         url = f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}"
         async with running_server(settings(url, cad)) as server:
@@ -409,13 +415,7 @@ async def test_terminate_is_answered_and_followed_by_a_new_subscription(
         # Liaison closes this socket and subscribes again on a new one.
         await asyncio.wait_for(peer.ws.wait_closed(), WAIT)
 
-    async def second(peer: Peer) -> None:
-        request = await peer.accept("sub-after")
-        assert request["requestType"] == "EIDO" and "subscriptionId" not in request
-        peer.cad.mark("resubscribed")
-        await peer.serve_until_closed()
-
-    cad = FakeCad(first, second)
+    cad = FakeCad(first, resubscribed("sub-after"))
     async with cad.running():
         url = f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}"
         async with running_server(settings(url, cad)) as server:
