@@ -110,12 +110,11 @@ def _after(cursor: str) -> tuple[datetime, str]:
         at, call_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)
                                                ).decode().split("|", 1)
         when = datetime.fromisoformat(at)
+        if when.tzinfo is None or not call_id:
+            raise ValueError("not a cursor")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidCursor("'cursor' is not one this service gave", detail=[
             {"field": "cursor", "reason": "not a next_cursor from an earlier page"}]) from exc
-    if when.tzinfo is None or not call_id:
-        raise InvalidCursor("'cursor' is not one this service gave", detail=[
-            {"field": "cursor", "reason": "not a next_cursor from an earlier page"}])
     return when, call_id
 
 
@@ -123,9 +122,8 @@ def _scope(who: Principal, where: CallFilter) -> CallFilter | None:
     """The filter narrowed to the calls `who` may read at all (the SQL side of may_read,
     so pages stay full); None when that leaves nothing."""
     if who.role is Role.officer:
-        if not who.officer_id or where.referred_by not in (None, who.officer_id):
-            return None
-        return dataclasses.replace(where, referred_by=who.officer_id)
+        return dataclasses.replace(where, referred_by=who.officer_id) if who.officer_id \
+            else None
     if who.role is Role.cad and who.source != "*":
         if not who.source or where.source not in (None, who.source):
             return None
