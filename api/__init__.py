@@ -30,6 +30,8 @@ def register(app: FastAPI) -> None:
     app.include_router(metrics.router)
     from api import deliveries
     app.include_router(deliveries.router)
+    from api import program
+    app.include_router(program.router)
     from api import pages, referrals
     app.include_router(referrals.router)
     app.include_router(pages.router)

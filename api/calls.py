@@ -1,15 +1,21 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+import base64
+import binascii
+import dataclasses
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Principal, Role, allow, record
 from api.deps import RuntimeDep
+from api.metrics import parse_when
 from routing.models import Decision, DecisionView
-from service.errors import NotFound
+from service.errors import DomainError, NotFound
 from service.ingest import ChangeStatus, OverrideCall, OverrideRequest, StatusChange
-from service.queries import get_call, get_deliveries
+from service.queries import LIST_FIELDS, CallFilter, get_call, get_deliveries, list_calls
 from service.tables import utcnow
 from service.visibility import (
     audience_of,
@@ -38,6 +44,155 @@ async def readable_call(request: Request, rt: Any, call_id: str, who: Principal
         raise NotFound(f"no call {call_id}")
     await record(request, who, "call.read", call_id=call_id)
     return call_view(view, who)
+
+
+# -- GET /v1/calls: find calls ------------------------------------------------------------
+
+ListStatus = Literal["open", "closed", "queued", "assigned", "en_route", "on_scene",
+                     "backup_requested", "cleared"]
+
+
+class Location(BaseModel):
+    address: str | None = None
+    district: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+class CallListItem(BaseModel):
+    """A call as a list shows it: GET /v1/calls/{call_id}'s `call` as the role may see it,
+    cut to service.queries.LIST_FIELDS (no narrative, notes, outcome or personal details),
+    with its `decision`. (Optional fields: a role's view may withhold them.)"""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    source: str | None = None
+    incident_id: str | None = None
+    channel: str | None = None
+    nature_code: str | None = None
+    nature_text: str | None = None
+    priority: int | None = None
+    category: str | None = None
+    destination: str | None = None
+    mode: str | None = None
+    team_status: str | None = None
+    unit: str | None = None
+    disposition: str | None = None
+    purpose: str | None = None
+    referred_by: str | None = None
+    follow_up_of: str | None = None
+    location: Location | None = None
+    flags: list[str] = []
+    # RFC 3339 in UTC, as GET /v1/calls/{call_id} writes them.
+    opened_at: str | None = None
+    last_event_at: str | None = None
+    closed_at: str | None = None
+    updated_at: str | None = None
+    withheld: list[str] = Field(default=[], description="what the role may not see of "
+                                "the call (GET /v1/calls/{call_id} withholds it too)")
+    decision: dict[str, Any] | None = Field(default=None, description="the current "
+                                            "decision, with its explanation")
+
+
+class CallPage(BaseModel):
+    calls: list[CallListItem]
+    next_cursor: str | None = Field(description="the `cursor` of the next page; null on "
+                                                 "the last one")
+
+
+class InvalidCursor(DomainError):
+    status = 422
+    code = "invalid"
+
+
+def _cursor(item: dict[str, Any]) -> str:
+    """Opaque to clients: where the page ended, (opened_at, id)."""
+    raw = f"{item['call']['opened_at']}|{item['call']['id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, call_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)
+                                               ).decode().split("|", 1)
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None or not call_id:
+            raise ValueError("not a cursor")
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursor("'cursor' is not one this service gave", detail=[
+            {"field": "cursor", "reason": "not a next_cursor from an earlier page"}]) from exc
+    return when, call_id
+
+
+def _scope(who: Principal, where: CallFilter) -> CallFilter | None:
+    """The filter narrowed to the calls `who` may read at all (the SQL side of may_read,
+    so pages stay full); None when that leaves nothing."""
+    if who.role is Role.officer:
+        return dataclasses.replace(where, referred_by=who.officer_id) if who.officer_id \
+            else None
+    if who.role is Role.cad and who.source != "*":
+        if not who.source or where.source not in (None, who.source):
+            return None
+        return dataclasses.replace(where, source=who.source)
+    return where
+
+
+def list_item(view: dict[str, Any], who: Principal) -> dict[str, Any] | None:
+    """One listed call as `who` may see it, or None: the same gate and the same narrowing
+    as GET /v1/calls/{call_id} (service/visibility.py), in this one place."""
+    if not may_read(view["call"], who):
+        return None
+    seen = call_view(view, who)
+    call = seen["call"]
+    return {**{k: call[k] for k in LIST_FIELDS if k in call}, "decision": seen["decision"]}
+
+
+@router.get("", summary="Find calls: newest opened first, filtered, narrowed to what the "
+            "role may see; page with `cursor`")
+async def find_calls(
+        request: Request, rt: RuntimeDep, who: Reader,
+        start: Annotated[str | None, Query(alias="from", max_length=40, description=(
+            "opened at or after: a date (the program's local midnight) or RFC 3339 with "
+            "an offset"))] = None,
+        end: Annotated[str | None, Query(alias="to", max_length=40,
+                                         description="opened before (not included)")] = None,
+        incident_id: Annotated[str | None, Query(min_length=1, max_length=120,
+                                                 description="the CAD's incident number")
+                               ] = None,
+        source: Annotated[str | None, Query(min_length=1, max_length=40, description=(
+            "the adapter or CAD: generic, eido, referral, liaison, a key's source"))] = None,
+        destination: Literal["call_team", "police", "joint"] | None = None,
+        category: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+        status: Annotated[ListStatus | None, Query(description=(
+            "open or closed (by the CAD); queued (an open team call nobody has taken); or "
+            "a team status"))] = None,
+        district: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        cursor: Annotated[str | None, Query(max_length=400, description="next_cursor of "
+                                            "the page before")] = None) -> CallPage:
+    zone = rt.policy.compiled.zone
+    where = CallFilter(
+        since=parse_when(start, zone, "from") if start else None,
+        until=parse_when(end, zone, "to") if end else None,
+        incident_id=incident_id, source=source, destination=destination,
+        category=category, status=status, district=district)
+    before = _after(cursor) if cursor else None
+    scoped = _scope(who, where)
+    rows = ([] if scoped is None else
+            await list_calls(rt.engine, scoped, before=before, limit=limit + 1))
+    page = rows[:limit]
+    items = [item for view in page if (item := list_item(view, who)) is not None]
+    # One entry per request, naming the filter: a list carries no narrative, notes or
+    # personal details (a look at those is GET /v1/calls/{call_id}, audited per call).
+    asked = {"from": start, "to": end, "incident_id": incident_id, "source": source,
+             "destination": destination, "category": category, "status": status,
+             "district": district}
+    await record(request, who, "call.list", detail={
+        **{k: v for k, v in asked.items() if v is not None}, "cursor": bool(cursor),
+        "count": len(items)})
+    return CallPage(calls=[CallListItem.model_validate(i) for i in items],
+                    next_cursor=_cursor(page[-1]) if len(rows) > limit else None)
 
 
 @router.get("/{call_id}", summary="A call, its current decision and its timeline")

@@ -58,7 +58,7 @@ class InvalidRange(DomainError):
     code = "invalid"
 
 
-def _when(value: str, zone: ZoneInfo, name: str) -> datetime:
+def parse_when(value: str, zone: ZoneInfo, name: str) -> datetime:
     value = value.strip()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
@@ -81,9 +81,9 @@ def _when(value: str, zone: ZoneInfo, name: str) -> datetime:
 def scope_of(zone: ZoneInfo, start: str | None, end: str | None,
              district: str | None) -> Scope:
     today = utcnow().astimezone(zone).date()
-    stop = (_when(end, zone, "to") if end
+    stop = (parse_when(end, zone, "to") if end
             else datetime.combine(today + timedelta(days=1), datetime.min.time(), zone))
-    begin = _when(start, zone, "from") if start else stop - timedelta(days=30)
+    begin = parse_when(start, zone, "from") if start else stop - timedelta(days=30)
     if stop <= begin:
         raise InvalidRange("'to' must be after 'from'",
                            detail=[{"field": "to", "reason": "must be after 'from'"}])
@@ -124,8 +124,8 @@ async def get_my_referrals(rt: RuntimeDep,
                                                           "reason": "required"}])
         officer_id = officer
     zone = _zone(rt)
-    begin = _when(start, zone, "from") if start else None
-    stop = _when(end, zone, "to") if end else None
+    begin = parse_when(start, zone, "from") if start else None
+    stop = parse_when(end, zone, "to") if end else None
     found = await my_referrals(rt.engine, officer_id, start=begin, end=stop)
     # An officer reads no outcome text of a behavioural-health call (service/visibility.py).
     return [MyReferral.model_validate(referral_view(r.model_dump(), None, who))

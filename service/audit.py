@@ -27,7 +27,9 @@ from service.tables import AUDIT, as_utc, utcnow
 DETAIL_KEYS = frozenset({"status", "destination", "from", "version", "policy_id", "method",
                          "path", "roles", "key_id", "client", "username", "role", "reason_code",
                          "why", "count", "job_id", "disposition", "sessions_ended",
-                         "follow_up_id", "format"})
+                         "follow_up_id", "format",
+                         # a call listing's filter (GET /v1/calls)
+                         "to", "incident_id", "source", "category", "district", "cursor"})
 _MAX_VALUE = 120
 
 

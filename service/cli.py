@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+from sqlalchemy.engine import make_url
 
 from adapters.exports import commands as export_commands
 from adapters.exports import simulate_command
@@ -23,6 +26,7 @@ from service.settings import Settings
 # Board messages are small JSON: compressing each one for each client costs more CPU than
 # it saves on a local network.
 UVICORN_OPTIONS: dict[str, Any] = {"loop": "auto", "ws_per_message_deflate": False}
+DEMO_ACCOUNTS = "liaison-demo-accounts.txt"
 
 
 def _server_options(p: argparse.ArgumentParser) -> None:
@@ -54,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     _server_options(demo)
     demo.add_argument("--rate", type=float, default=20.0, help="calls per minute (default 20)")
     demo.add_argument("--seed", type=int, default=None, help="seed for a repeatable feed")
+    demo.add_argument("--summary-every", type=float, default=60.0, metavar="SECONDS",
+                      help="print what the feed did every SECONDS (default 60; 0: never)")
+    demo.add_argument("--access-log", action="store_true",
+                      help="log every request, the feed's own included (off by default, "
+                           "so the accounts and summaries stay readable)")
     migrate = sub.add_parser("migrate", help="upgrade the database schema and exit")
     migrate.add_argument("--database-url")
     policy = sub.add_parser("policy", help="work with routing policies")
@@ -118,19 +127,45 @@ def _reload_policy(app: Any) -> None:
     runtime.policy.reload()
 
 
+def demo_accounts_file(database_url: str) -> Path:
+    """Where the demo writes its accounts: beside its SQLite file, else here."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(str(url.database)).resolve().parent / DEMO_ACCOUNTS
+    return Path.cwd() / DEMO_ACCOUNTS
+
+
+def _show_accounts(accounts: list[tuple[str, str, str]], path: Path) -> None:
+    lines = [f"  {role:<11} {name:<18} {password}" for role, name, password in accounts]
+    # Only the owner may read it: the passwords let anyone in (demo data only).
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("Liaison demo accounts (this demo's database only)\n" + "\n".join(lines) + "\n")
+    print(f"Demo accounts (made for this demo only; `liaison serve` makes none; also in "
+          f"{path}):", flush=True)
+    for line in lines:
+        print(line, flush=True)
+
+
 async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None) -> None:
     from service.app import create_app
 
     app = create_app(settings)
+    quiet = demo is not None and not demo["access_log"]
+    if demo is not None:
+        # The feed's own HTTP client would log every request it makes.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
-                            lifespan="on", ws_max_size=64 * 1024, **UVICORN_OPTIONS)
+                            lifespan="on", ws_max_size=64 * 1024, access_log=not quiet,
+                            **UVICORN_OPTIONS)
     server = uvicorn.Server(config)
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
         # SIGHUP re-reads the policy file; a broken one is refused and the old one stays.
         loop.add_signal_handler(signal.SIGHUP, lambda: _reload_policy(app))
     serving = asyncio.create_task(server.serve())
-    sim_task = None
+    sim_tasks: list[asyncio.Task[None]] = []
     if demo is not None:
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.05)
@@ -138,20 +173,22 @@ async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None
             from service.simulator import Simulator
 
             accounts, keys = await access_cli.demo_accounts(app.state.runtime.engine)
-            print("Demo accounts (made for this demo only; `liaison serve` makes none):",
-                  flush=True)
-            for role, name, password in accounts:
-                print(f"  {role:<11} {name:<18} {password}", flush=True)
+            _show_accounts(accounts, demo_accounts_file(settings.database_url))
             url = f"http://{settings.host}:{settings.port}"
             print(f"Liaison demo on {url}  (log in at {url}/login with an account above; "
                   f"API docs: {url}/docs); simulator at "
                   f"{demo['rate']:g} calls/min", flush=True)
-            sim_task = asyncio.create_task(
-                Simulator(url, rate_per_min=demo["rate"], seed=demo["seed"],
-                          keys=keys).run())
+            if quiet:
+                print("Requests are not logged (--access-log logs them); what the feed "
+                      "did is summed up below.", flush=True)
+            sim = Simulator(url, rate_per_min=demo["rate"], seed=demo["seed"], keys=keys)
+            sim_tasks.append(asyncio.create_task(sim.run()))
+            if demo["summary_every"] > 0:
+                sim_tasks.append(asyncio.create_task(sim.report(
+                    demo["summary_every"], lambda text: print(text, flush=True))))
     await serving
-    if sim_task:
-        sim_task.cancel()
+    for task in sim_tasks:
+        task.cancel()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         print("database schema is up to date")
         return 0
     settings = _settings(args)
-    demo = {"rate": args.rate, "seed": args.seed} if args.command == "demo" else None
+    demo = ({"rate": args.rate, "seed": args.seed, "summary_every": args.summary_every,
+             "access_log": args.access_log} if args.command == "demo" else None)
     try:
         # uvicorn's own loop choice (uvloop where installed), as `uvicorn.run` would make.
         config = uvicorn.Config(app="service.app:create_app", **UVICORN_OPTIONS)

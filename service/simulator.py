@@ -8,6 +8,8 @@ import asyncio
 import logging
 import random
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +73,25 @@ class Simulator:
         self.rng = random.Random(seed)
         self.weights = [t.weight for t in TEMPLATES]
         self.sent = 0
+        # What the feed did, for the demo's periodic summary (not a log line per request).
+        self.calls: Counter[str] = Counter()  # new calls by first destination
+        self.steps = 0  # team status changes
+        self.failed = 0
+
+    def summary(self) -> str:
+        by = ", ".join(f"{d} {n}" for d, n in self.calls.most_common())
+        return (f"{sum(self.calls.values())} calls ({by or 'none yet'}), "
+                f"{self.steps} team status changes, {self.failed} refused or failed")
+
+    async def report(self, every: float, say: Callable[[str], None]) -> None:
+        """Say the summary every `every` seconds, while it changes."""
+        last = ""
+        while True:
+            await asyncio.sleep(every)
+            now = self.summary()
+            if now != last:
+                say(f"{datetime.now().astimezone():%H:%M:%S} demo feed so far: {now}")
+                last = now
 
     def make_call(self, now: datetime) -> dict[str, Any]:
         t = self.rng.choices(TEMPLATES, self.weights)[0]
@@ -113,12 +134,16 @@ class Simulator:
             headers = {"authorization": f"Bearer {key}"} if key else None
             r = await client.post(path, json=body, headers=headers)
         except httpx.HTTPError as exc:
+            self.failed += 1
             log.warning("simulator could not reach Liaison: %s", exc)
             return None
         if r.status_code >= 400:
+            self.failed += 1
             log.warning("simulator got %s for %s: %s", r.status_code, path, r.text[:200])
             return None
         self.sent += 1
+        if path.endswith("/status"):
+            self.steps += 1
         return dict(r.json())
 
     async def _life(self, client: httpx.AsyncClient, call: dict[str, Any]) -> None:
@@ -127,6 +152,7 @@ class Simulator:
         if answer is None:
             return
         decision = answer["decision"]
+        self.calls[decision["destination"]] += 1
         await asyncio.sleep(self.rng.uniform(3, 10))
         if self.rng.random() < 0.08:
             # Something new comes in: the caller now mentions a weapon.

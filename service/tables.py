@@ -80,6 +80,8 @@ class Call(SQLModel, table=True):
         # Open and recently changed calls, for a board opening (migration 0009).
         Index("ix_call_closed_at", "closed_at"),
         Index("ix_call_updated_at", "updated_at"),
+        # GET /v1/calls?incident_id=: the incident number alone (migration 0014).
+        Index("ix_call_incident_id", "incident_id"),
         # Repeat contact: a key's calls counted and its latest found from the index alone,
         # ties on opened_at broken by id (migrations 0007, 0008).
         Index("ix_call_person_key_opened_at_id", "person_key", "opened_at", "id",

@@ -21,8 +21,8 @@ errors (refused in every mode)
     components Liaison reads (incident, call, location, notes): a missing required
     member or prologue member, a member of the wrong JSON type, an incident type that is
     not a common incident type code (e.g. free text "Vegetation Fire"), an incident
-    status or location type outside its registry, a priority outside 0-10, a
-    `$ref` that is not `{"$ref": "<$id>"}`, two components with one `$id`.
+    status outside its registry (it decides whether the call closes), a priority outside
+    0-10, a `$ref` that is not `{"$ref": "<$id>"}`, two components with one `$id`.
 
 known deviations (lenient mode, the default: accepted, repaired, reported as warnings;
 strict mode: errors)
@@ -35,6 +35,10 @@ strict mode: errors)
       `incidentTrackingIdentifier` beside a non-standard `$id`, and single strings where
       the standard has arrays of strings;
     - a registry value in the wrong case (`closed` for `Closed`);
+    - a value outside its registry in a member routing does not use: a location type
+      (`Incident` for `CurrentIncident`) only ranks the locations, so the location is
+      still read, ranked after those of the registry's types (a CAD with such a habit
+      would otherwise have every call refused);
     - a `$ref` to a component the EIDO does not include;
     - a `locationByValue` that is not a readable PIDF-LO document (the location is then
       not read);
@@ -521,7 +525,10 @@ class _Reader:
         return value if value.strip() else None
 
     def registry(self, value: str, allowed: tuple[str, ...], where: str,
-                 registry: str, read: bool) -> str | None:
+                 registry: str, read: bool, *, unknown: str = "") -> str | None:
+        """The registry's spelling of `value`, or None. `read`: routing uses the member,
+        so a value outside the registry is an error in every mode; `unknown` says what
+        becomes of such a value where it is only a deviation."""
         if value in allowed:
             return value
         proper = next((a for a in allowed if a.lower() == value.lower()), None)
@@ -530,7 +537,7 @@ class _Reader:
                                   "wrong case")
             return proper
         self.fault(where, f"'{value[:80]}' is not in the {registry} registry "
-                          f"({', '.join(allowed)})", read)
+                          f"({', '.join(allowed)}){unknown}", read)
         return None
 
     # --- the document -------------------------------------------------------------------
@@ -756,9 +763,12 @@ class _Reader:
         for order, comp in enumerate(locations):
             kind = self.string(comp, "locationTypeDescriptionRegistryText")
             if kind is not None:
+                # The type only ranks the locations; routing reads none of it.
                 kind = self.registry(kind, LOCATION_TYPES,
                                      _join(comp.path, "locationTypeDescriptionRegistryText"),
-                                     "EIDO-LocationType", True)
+                                     "EIDO-LocationType", False,
+                                     unknown="; read as a location of no known type, "
+                                             "ranked after the registry's types")
             rank = LOCATION_TYPES.index(kind) if kind else len(LOCATION_TYPES)
             ranked.append(((comp.body.get("$id") not in own, rank, order), kind, comp))
         ranked.sort(key=lambda r: r[0])

@@ -130,13 +130,37 @@ async def test_known_deviations_lenient_warns_strict_refuses_and_keeps(server: S
     assert decisions[3]["destination"] == "call_team"
 
 
+async def test_a_location_type_outside_its_registry_warns_leniently_refuses_strictly(
+        server: Server) -> None:
+    """'Incident' for 'CurrentIncident': routing does not use the type, so one CAD habit
+    does not refuse every call; strict mode still refuses it, and keeps the body."""
+    doc = eido(unique="loc-type")
+    doc["locationComponent"][0]["locationTypeDescriptionRegistryText"] = "Incident"
+    where = "locationComponent[0].locationTypeDescriptionRegistryText"
+    strict = await post(server, doc, strict="true")
+    assert strict.status_code == 422, strict.text
+    assert [e["field"] for e in strict.json()["detail"]] == [where]
+    assert "'Incident' is not in the EIDO-LocationType registry" in \
+        strict.json()["detail"][0]["reason"]
+    assert strict.json()["reject_id"] >= 1 and await count(server, CALL) == 0
+    lenient = await post(server, doc)
+    assert lenient.status_code == 202, lenient.text
+    assert [w["field"] for w in lenient.json()["warnings"]] == [where]
+    assert lenient.json()["decision"]["destination"] == "call_team"
+    call = await call_of(server, lenient.json()["call_id"])
+    assert call["call"]["location"]["address"] == "1300 1st Ave N, St. Petersburg, FL, US"
+    assert call["call"]["location"]["district"] == "D2"
+
+
 async def test_strict_setting_applies_unless_the_request_says_otherwise(
         server: Server) -> None:
     server.runtime.settings.eido_strict = True
-    jcard = shared_json(JCARD)
-    assert (await post(server, jcard)).status_code == 422
-    assert (await post(server, jcard, strict="false")).status_code == 202
-    bad = await post(server, jcard, strict="maybe")
+    # A known deviation: the incident as an array of one (the 2020 draft's shape).
+    deviant = eido(unique="setting")
+    deviant["incidentComponent"] = [deviant["incidentComponent"]]
+    assert (await post(server, deviant)).status_code == 422
+    assert (await post(server, deviant, strict="false")).status_code == 202
+    bad = await post(server, deviant, strict="maybe")
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "strict"
 
 

@@ -291,6 +291,31 @@ def test_faults_in_the_incident_are_errors_even_when_lenient(path: str, value: A
     assert field in fields(refused(doc).errors)
 
 
+def test_a_location_type_outside_its_registry_is_a_deviation() -> None:
+    """Routing does not use the location type (it only ranks the locations): a CAD that
+    writes 'Incident' has its incidents taken, with a warning, unless strict."""
+    doc = eido()
+    doc["locationComponent"][0]["locationTypeDescriptionRegistryText"] = "Incident"
+    parsed = read(doc)
+    where = "locationComponent[0].locationTypeDescriptionRegistryText"
+    assert fields(parsed.warnings) == {where}
+    assert "'Incident' is not in the EIDO-LocationType registry" in parsed.warnings[0].reason
+    assert parsed.location is not None
+    assert parsed.location.address == "1300 1st Ave N, St. Petersburg, FL, US"
+    assert parsed.event(known=False).nature_code == "MNTL"
+    strict = refused(doc, strict=True)
+    assert fields(strict.errors) == {where}
+    # Ranked after the registry's types: a Caller location elsewhere is preferred to it.
+    caller = {**doc["locationComponent"][0], "$id": "loc-caller",
+              "locationTypeDescriptionRegistryText": "Caller",
+              "locationByValue": pidf({"country": "US", "A1": "FL", "A3": "St. Petersburg",
+                                       "HNO": "9", "RD": "Central", "STS": "Ave"})}
+    doc["incidentComponent"]["locationReference"] = []
+    doc["locationComponent"].append(caller)
+    location = read(doc).location
+    assert location is not None and location.address == "9 Central Ave, St. Petersburg, FL, US"
+
+
 def test_faults_in_components_liaison_does_not_read_are_deviations() -> None:
     doc = eido()
     del doc["agentComponent"][0]["agencyReference"]

@@ -133,6 +133,21 @@ def test_off_hours_eligible_call_goes_to_police(shipped: CompiledPolicy) -> None
     assert "mental-health" in decision.explanation
 
 
+def test_a_follow_up_is_the_teams_within_hours_and_police_outside(
+        shipped: CompiledPolicy) -> None:
+    """What the README says of an opened follow-up under the shipped policy."""
+    follow_up = {"channel": "follow_up", "nature_code": "FOLLOWUP",
+                 "nature_text": "Follow-up visit"}
+    day = decide(shipped, **follow_up, occurred_at="2026-03-11T10:00:00-04:00")
+    assert (day.destination, day.category) == (Destination.call_team, "follow_up")
+    night = decide(shipped, **follow_up, occurred_at="2026-03-11T03:00:00-04:00")
+    assert (night.destination, night.eligible, night.not_served_reason) == (
+        Destination.police, True, "off_hours")
+    busy = decide(shipped, **follow_up, units_busy=shipped.policy.program.units,
+                  occurred_at="2026-03-11T10:00:00-04:00")
+    assert (busy.destination, busy.not_served_reason) == (Destination.police, "units_busy")
+
+
 def test_off_hours_given_in_utc_is_converted(shipped: CompiledPolicy) -> None:
     # 07:00 UTC is 03:00 in New York: off hours (though 07:00 is not late at night in UTC
     # and 13:00 UTC is inside hours either way).

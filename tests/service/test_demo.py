@@ -37,9 +37,17 @@ async def test_demo_feeds_the_board(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service.cli", "demo", "--port", str(port), "--rate", "600",
         "--seed", "7", "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
-        "--policy", str(policy), "--log-level", "warning",
+        "--policy", str(policy), "--log-level", "info", "--summary-every", "1",
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert proc.stdout is not None
+    later: list[str] = []
+
+    async def read_on() -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            later.append(line.decode())
+
+    reading = None
     try:
         # The demo prints one account per role, with a random password, then its address.
         accounts: dict[str, tuple[str, str]] = {}
@@ -53,6 +61,12 @@ async def test_demo_feeds_the_board(tmp_path: Path) -> None:
                 accounts[parts[0]] = (parts[1], parts[2])
         assert set(accounts) == {r.value for r in PEOPLE_ROLES}
         assert len({pw for _, pw in accounts.values()}) == len(accounts)
+        # Also kept beside the database, for when the terminal has scrolled: owner only.
+        kept = tmp_path / "liaison-demo-accounts.txt"
+        assert str(kept) in "".join(printed)
+        assert kept.stat().st_mode & 0o777 == 0o600
+        assert all(f"{name:<18} {pw}" in kept.read_text() for name, pw in accounts.values())
+        reading = asyncio.create_task(read_on())
         base = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             name, password = accounts["call_team"]
@@ -76,7 +90,18 @@ async def test_demo_feeds_the_board(tmp_path: Path) -> None:
         decisions = [m["decision"] for m in messages if m["type"] == "decision"]
         assert {"call_team", "police"} <= {d["destination"] for d in decisions}
         assert all(d["explanation"] and d["policy_version"] for d in decisions)
+        # The terminal stays readable: no line per request (neither the feed's client nor
+        # uvicorn's access log), a summary of the feed instead.
+        deadline = time.monotonic() + 30
+        while not any("demo feed so far:" in line and "0 calls" not in line
+                      for line in later):
+            assert time.monotonic() < deadline, "no summary:\n" + "".join(later)
+            await asyncio.sleep(0.1)
+        assert not [line for line in later if "HTTP Request:" in line or '"POST /v1/' in line
+                    or '"GET /v1/' in line], "".join(later)
     finally:
+        if reading is not None:
+            reading.cancel()
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 15)
 

@@ -19,8 +19,8 @@ from sqlalchemy import inspect, text
 from service.db import MIGRATE_LOCK_KEY, alembic_config, create_engine
 from tests.conftest import ROOT, event, start_subprocess
 
-HEAD = "0014"
-STEPS = 14  # migrations from an empty database to HEAD
+HEAD = "0015"
+STEPS = 15  # migrations from an empty database to HEAD
 TABLES = {"alembic_version", "call", "cad_event", "decision", "board_message", "cad_reject",
           "outbox", "policy_version", "app_user", "api_key", "user_session", "audit_log",
           "follow_up"}

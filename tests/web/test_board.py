@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import yaml
 
+from rules.load import default_policy_text
 from service.settings import Settings
 from tests.conftest import Server, now_iso
 from tests.web.conftest import free_port, new_page, serve_on
@@ -185,3 +187,33 @@ async def test_the_board_recovers_after_a_restart(browser: Any, tmp_path: Path) 
     finally:
         await context.close()
 
+
+
+async def test_the_board_reads_its_unit_count_from_what_the_team_may_read(
+        browser: Any, tmp_path: Path) -> None:
+    """A team member's board asks for nothing it would be refused (no 403 on load), and
+    still draws the program's units before any call says how many there are."""
+    doc = yaml.safe_load(default_policy_text())
+    doc["program"]["units"] = 6
+    policy = tmp_path / "six-units.yaml"
+    policy.write_text(yaml.safe_dump(doc))
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'units.db'}",
+                        policy=str(policy))
+    async with serve_on(settings, free_port()) as server:
+        context, page = await new_page(browser, server, role="call_team")
+        answers: list[tuple[int, str]] = []
+        page.on("response", lambda r: answers.append((r.status, r.url)))
+        try:
+            await page.goto(f"{server.base_url}/board")
+            await page.locator('#conn[data-state="online"]').wait_for()
+            await page.wait_for_function(
+                "() => document.querySelectorAll('#units li').length === 6")
+            assert [await li.get_attribute("data-unit")
+                    for li in await page.locator("#units li").all()] == [
+                f"CALL-{i}" for i in range(1, 7)]
+            assert any(url.endswith("/v1/program") and status == 200
+                       for status, url in answers), answers
+            assert [a for a in answers if a[0] >= 400] == []
+            assert page.errors == []
+        finally:
+            await context.close()

@@ -333,11 +333,10 @@ async function start() {
     if (err.body && typeof err.body.board_seq === "number") replayedUpTo = err.body.board_seq;
   }
   try {
-    const pol = await api("/v1/policies");
-    const inForce = await api(`/v1/policies/${encodeURIComponent(pol.in_force)}`);
-    if (inForce.parsed && inForce.parsed.program && inForce.parsed.program.units) {
-      unitsTotal = inForce.parsed.program.units;
-    }
+    // The program in force: readable by everyone who may open the board (not the
+    // supervisors' /v1/policies).
+    const program = await api("/v1/program");
+    if (program.units) unitsTotal = program.units;
   } catch { /* the decisions carry units_total too */ }
   render();
   new BoardStream({ onMessage, onState: connectionBadge }).start();
