@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import time
+from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -115,9 +118,13 @@ async def test_every_outcome_through_the_server(server: Server, tmp_path: Path) 
     assert_accounted(s, 7)
     assert (s.accepted, s.events) == (3, 4)
     assert s.skipped == {"officer_initiated": 1, "information_only": 1}
+    unreadable = "not sent: columns.received_at: is not format '%m/%d/%Y %H:%M:%S'"
     assert s.rejected == {
-        "nature_code: a created event must carry the call's nature code": 1,
-        "not sent: columns.received_at: 'yesterday' is not format '%m/%d/%Y %H:%M:%S'": 1}
+        "nature_code: a created event must carry the call's nature code": 1, unreadable: 1}
+    # A reason is the same for every row that fails alike; the rows are its examples.
+    assert s.examples[unreadable] == ["row 6 (incident A6): 'yesterday'"]
+    assert s.examples["nature_code: a created event must carry the call's nature code"] == [
+        "row 5 (incident A5)"]
     assert s.categories == {("mental_health", "call_team"): 1,
                             ("substance_use", "call_team"): 1, ("(none)", "police"): 1}
     assert await scalar(server, "SELECT count(*) FROM cad_reject") == 1
@@ -162,6 +169,70 @@ async def test_closing_calls_frees_the_team(server: Server, tmp_path: Path) -> N
                                 url=server.base_url, concurrency=1, progress=None)
     assert never.destinations == {"call_team": 4, "police": 2}
     assert never.not_served == {"units_busy": 2}
+
+
+def team_calls(prefix: str, day: int) -> list[dict[str, str]]:
+    """Capacity decides who goes: four team calls (13:00-13:03 Chicago, in the shipped
+    policy's hours) hold its four units until 13:10; E at 13:05 finds none free; F0-F3
+    (13:11-13:14) each find the unit a close freed."""
+    at = f"03/{day:02d}/2024 13"
+    return [*(row(call_no=f"{prefix}A{i}", received=f"{at}:0{i}:00", closed=f"{at}:10:00")
+              for i in range(4)),
+            row(call_no=f"{prefix}E", received=f"{at}:05:00"),
+            *(row(call_no=f"{prefix}F{i}", received=f"{at}:1{1 + i}:00") for i in range(4))]
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("cad_key")
+async def test_the_default_replay_decides_in_cad_time_order(server: Server,
+                                                             tmp_path: Path) -> None:
+    """With events in flight at once (the default), the server still decides each call as
+    a one-at-a-time replay would: the unit a close frees goes to the next call in CAD time,
+    not to whichever request arrived first. (Before, F0-F3 went to police as units_busy:
+    they were sent while the closes waited for their calls' answers.)"""
+    export = write_export(tmp_path / "order.csv", team_calls("O", 12))
+    s = await replay_export(export, Mapper(make_profile(), lookup_dirs=[]),
+                            url=server.base_url, progress=None)
+    assert (s.accepted, s.events) == (9, 13)
+    by_call = {c.incident_id: (c.destination, c.not_served_reason) for c in s.calls}
+    assert by_call == {**{f"OA{i}": ("call_team", "") for i in range(4)},
+                       "OE": ("police", "units_busy"),
+                       **{f"OF{i}": ("call_team", "") for i in range(4)}}
+    assert (s.order, s.out_of_step) == ("cad", 0)
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("cad_key")
+async def test_ordered_replay_decides_as_one_at_a_time(server: Server, tmp_path: Path) -> None:
+    """Eighty team calls over an afternoon, each closed after 5-40 minutes, so the four
+    units run full and free again and again: 32 in flight decide every call exactly as one
+    event at a time does."""
+    rng = random.Random(7)
+
+    def afternoon(prefix: str, day: int) -> Path:
+        rows, minute = [], 0
+        for i in range(80):
+            minute += rng.choice((0, 1, 2, 3, 5))
+            start = datetime(2024, 3, day, 12, 0) + timedelta(minutes=minute)
+            end = start + timedelta(minutes=rng.randint(5, 40))
+            rows.append(row(call_no=f"{prefix}{i}", received=f"{start:%m/%d/%Y %H:%M:%S}",
+                            closed=f"{end:%m/%d/%Y %H:%M:%S}"))
+        return write_export(tmp_path / f"{prefix}.csv", rows)
+
+    state = rng.getstate()
+    one = await replay_export(afternoon("S", 13), Mapper(make_profile(), lookup_dirs=[]),
+                              url=server.base_url, concurrency=1, progress=None)
+    rng.setstate(state)  # the same calls, a day later (every call above is closed by then)
+    many = await replay_export(afternoon("M", 14), Mapper(make_profile(), lookup_dirs=[]),
+                               url=server.base_url, concurrency=32, progress=None)
+
+    def outcomes(s: ReplaySummary) -> list[tuple[str, str]]:
+        return [(c.destination, c.not_served_reason) for c in s.calls]
+
+    assert one.accepted == many.accepted == 80
+    assert Counter(outcomes(one))[("police", "units_busy")] > 5  # capacity did decide
+    assert outcomes(many) == outcomes(one)
+    assert many.out_of_step == 0
 
 
 @pytest.mark.asyncio
