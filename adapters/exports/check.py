@@ -181,7 +181,9 @@ class CheckReport:
                 out.append(f"  {rest:>{w},}  ({len(c) - limit} more)")
 
         def coded(code: str) -> str:
-            return f"{code}  {self.code_text.get(code, '')}".rstrip()
+            text = self.code_text.get(code, "")
+            return code if text.strip().upper() == code.strip().upper() else \
+                f"{code}  {text}".rstrip()
 
         counts("skipped", self.skipped)
         counts("fail to map (not sent)", self.failed)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 import httpx
-import yaml
 
 from adapters.exports.mapping import Mapped, Mapper
 from adapters.exports.profile import zone_warning
@@ -228,23 +227,14 @@ async def check_server(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-async def policy_zone(client: httpx.AsyncClient, health: dict[str, Any]
-                      ) -> tuple[str, str] | None:
-    """(policy version, its program.timezone) in force at the server: from its health
-    report, else (a server that does not say) from the policy API, which a supervisor's
-    key may read; None when neither tells."""
+def policy_zone(health: dict[str, Any]) -> tuple[str, str] | None:
+    """(policy version, its program.timezone) in force at the server, as its health report
+    names them; None from a server that does not say."""
     policy = health.get("policy")
-    version, zone = (policy.get("version"), policy.get("timezone")) \
-        if isinstance(policy, dict) else (None, None)
-    if isinstance(version, str) and isinstance(zone, str):
-        return version, zone
-    try:
-        label = (await client.get("/v1/policies")).raise_for_status().json()["in_force"]
-        text = (await client.get(f"/v1/policies/{label}", params={"format": "yaml"})
-                ).raise_for_status().text
-        return label, str(yaml.safe_load(text)["program"]["timezone"])
-    except (httpx.HTTPError, KeyError, TypeError, ValueError, yaml.YAMLError):
+    if not isinstance(policy, dict):
         return None
+    version, zone = policy.get("version"), policy.get("timezone")
+    return (version, zone) if isinstance(version, str) and isinstance(zone, str) else None
 
 
 def _retry_after(r: httpx.Response) -> float:
@@ -448,7 +438,7 @@ async def replay_export(path: Path, mapper: Mapper, *, url: str, rate: float | N
         for c in clients:
             await stack.enter_async_context(c)
         health = await check_server(clients[0], url)
-        zone = await policy_zone(clients[0], health)
+        zone = policy_zone(health)
         first = min((m.at for m in to_send if m.at), default=None)
         if zone is None:
             summary.warnings.append(f"could not learn the time zone of the policy in force at "

@@ -24,7 +24,6 @@ from tests.adapters.test_exports_support import (
     write_profile,
 )
 
-
 ONE_TEST = ("a test on `column` takes exactly one of `in`, `prefix`, `suffix`, `contains`, "
             "`regex`, `empty`")
 

@@ -5,6 +5,7 @@ twice, and `liaison replay` / `liaison profile check` as real subprocesses."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 import random
@@ -15,6 +16,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -323,6 +325,10 @@ async def test_busy_is_retried_and_a_server_gone_midway_stops_the_replay(
     assert s.rows == s.accounted == 20
     assert s.stopped is not None and "no answer after 3 tries" in s.stopped
     assert "STOPPED EARLY" in s.render()
+    # Its health report names no policy: the replay cannot compare time zones, and says so.
+    assert s.warnings == [f"could not learn the time zone of the policy in force at "
+                          f"http://127.0.0.1:{port}: check its program.timezone is "
+                          "America/Chicago"]
 
 
 def liaison(*args: str, env: dict[str, str] | None = None
@@ -346,20 +352,46 @@ def test_replay_command(tmp_path: Path) -> None:
         assert json.loads(refused.stdout)["accepted"] == 0
 
         env = sp.env(Role.cad)
+        calls_csv = tmp_path / "calls.csv"
         result = liaison("replay", str(path), "--profile", "nashville", "--url", sp.base_url,
-                         "--limit", "300", "--as-fast-as-possible", "--json", env=env)
+                         "--limit", "300", "--as-fast-as-possible", "--json",
+                         "--calls-csv", str(calls_csv), env=env)
         assert result.returncode == 0, result.stderr
         summary = json.loads(result.stdout)
         assert summary["rows"] == 300 == summary["accepted"] + sum(
             summary["skipped"].values()) + sum(summary["rejected"].values())
         assert sum(summary["destinations"].values()) == summary["accepted"] > 200
         assert "replay nashville [" in result.stderr  # the progress bar
+        # Nashville is Central time; the shipped policy keeps hours in New York time.
+        zone = ("the profile's times are America/Chicago but policy st-petersburg-call@1 "
+                "keeps team hours in America/New_York (1 h ahead of the city's clock on ")
+        assert summary["warnings"][0].startswith(zone), summary["warnings"]
+        assert f"liaison replay: WARNING: {zone}" in result.stderr
+        assert summary["order"] == "cad"
+        # One line per accepted call, in CAD-time order, with the server's call id.
+        with open(calls_csv, newline="", encoding="utf-8") as f:
+            calls = list(csv.DictReader(f))
+        assert list(calls[0]) == ["incident_id", "call_id", "occurred_at", "destination",
+                                  "category", "not_served_reason"]
+        assert len(calls) == summary["accepted"]
+        assert Counter(c["destination"] for c in calls) == summary["destinations"]
+        assert all(len(c["call_id"]) == 32 for c in calls)
+        assert [c["occurred_at"] for c in calls] == sorted(
+            (c["occurred_at"] for c in calls), key=datetime.fromisoformat)
+        assert sp.creds is not None
+        with httpx.Client(base_url=sp.base_url, headers={
+                "authorization": f"Bearer {sp.creds.keys[Role.supervisor]}"}) as client:
+            for call in calls[:5]:  # the server's own call ids
+                got = client.get(f"/v1/calls/{call['call_id']}").raise_for_status().json()
+                assert got["call"]["incident_id"] == call["incident_id"], got
         text_run = liaison("replay", str(path), "--profile", "nashville", "--url", sp.base_url,
                            "--limit", "300", "--rate", "1000", "--no-progress", env=env)
         assert text_run.returncode == 0, text_run.stderr
         assert text_run.stderr == ""
         assert f"       300  rows read from {path}" in text_run.stdout
         assert "decisions by destination: police" in text_run.stdout
+        assert "  decided in CAD-time order" in text_run.stdout
+        assert f"  WARNING: {zone}" in text_run.stdout
     finally:
         sp.stop()
     down = liaison("replay", str(path), "--profile", "nashville", "--url",
