@@ -1,10 +1,11 @@
 """Replay a city's export into a running Liaison, as its CAD would have sent it.
 
 Rows are mapped with a profile, sent in CAD-time order to `POST /v1/cad/events`
-(paced at a rate, or as fast as the server takes them over several connections), and
-every row is accounted for: accepted, skipped (the profile's reason) or rejected (the
-server's 422 reason, or why it was not sent). Event ids come from the row, so a re-run
-is answered from what the server already stored and nothing is stored twice.
+(paced at a rate, or as fast as the server takes them with several events in flight, yet
+decided as one at a time in CAD-time order would be: see `Capacity`), and every row is
+accounted for: accepted, skipped (the profile's reason) or rejected (the server's 422
+reason, or why it was not sent). Event ids come from the row, so a re-run is answered
+from what the server already stored and nothing is stored twice.
 """
 
 from __future__ import annotations
@@ -21,11 +22,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
+from zoneinfo import ZoneInfo
 
 import httpx
+from pydantic import ValidationError
 
 from adapters.exports.mapping import Mapped, Mapper
 from adapters.exports.profile import zone_warning
+from routing.availability import within_hours
+from rules.models import Hours, Program
 from service.client_auth import auth_headers, unauthorised_hint
 
 NONE = "(none)"
@@ -326,13 +331,18 @@ class Capacity:
     when every order gives the same answer, that is when every created event in flight sees
     a unit free whatever else in flight is decided first (`busy + creates <= units`), or
     none free (`busy - freeing >= units`, closes in flight that free a unit counted).
-    A closed event that frees a unit keeps to the same rule. Other closed events change
-    nothing the rules read. Until the server's unit count is known, after a call is sent a
-    second time (the export repeats an incident), or once an answer contradicts what was
-    expected (another source is sending), an event goes alone."""
+    A closed event that frees a unit keeps to the same rule. Other closed events, and
+    created events outside the team's hours (the answers name the program's hours and
+    zone), change nothing the rules read. Until the program is known, after a call is sent
+    a second time (the export repeats an incident), or once an answer contradicts what was
+    expected (another source is sending, the policy changed), an event goes alone."""
 
     limit: int
+    ordered: bool = True  # False: any event goes whenever a connection is free
     units: int | None = None  # the team's units, from the latest answer
+    program: Program | None = None  # its hours and zone, from the latest answer
+    _zone: ZoneInfo | None = None
+    _hours_text: str = ""
     busy: int = 0  # units held, after every answered event
     creates: int = 0  # created events in flight
     freeing: int = 0  # closed events in flight that free a unit
@@ -341,12 +351,38 @@ class Capacity:
     strict: bool = False  # out of step with the server: every event alone from now on
     out_of_step: int = 0
 
-    def kind(self, k: int, first_time: bool, holds: bool) -> Kind:
+    def kind(self, k: int, first_time: bool, holds: bool, at: datetime | None) -> Kind:
+        if not self.ordered:
+            return "free"
         if self.strict or self.units is None or (k == 0 and not first_time):
             return "alone"
         if k == 0:
-            return "create"
+            return "create" if self.in_hours(at) else "free"
         return "frees" if holds else "free"
+
+    def in_hours(self, at: datetime | None) -> bool:
+        """Within the team's hours, or not known to be outside them."""
+        if self.program is None or self._zone is None or at is None:
+            return True
+        return within_hours(self.program, at.astimezone(self._zone))
+
+    def _learn(self, program: dict[str, Any]) -> None:
+        """The program as a decision states it: units, and hours as `08:00-24:00 mon,tue`."""
+        if isinstance(program.get("units_total"), int):
+            self.units = program["units_total"]
+        text, zone = program.get("hours"), program.get("timezone")
+        if not isinstance(text, str) or not isinstance(zone, str) or text == self._hours_text:
+            return
+        self._hours_text = text
+        try:
+            window, days = text.split(" ", 1)
+            start, end = window.split("-")
+            self.program = Program(phase=1, timezone=zone, units=self.units or 0,
+                                   hours=Hours.model_validate({"start": start, "end": end,
+                                                               "days": days.split(",")}))
+            self._zone = ZoneInfo(zone)
+        except (ValueError, ValidationError):
+            self.program = None  # unread: every call may be within hours
 
     def side(self, kind: Kind) -> Side | None:
         """What the event may be sent with now: None to wait for answers."""
@@ -377,16 +413,19 @@ class Capacity:
         self.alone = False
         self.creates -= kind == "create"
         self.freeing -= kind == "frees"
-        if decision is None:
+        if decision is None or not self.ordered:
             return
         if k > 0:
             self.busy -= held_before  # a closed call's unit is free
             return
         program = decision.get("program") or {}
-        if isinstance(program.get("units_total"), int):
-            self.units = program["units_total"]
+        self._learn(program)
         holds = holds_unit(decision)
-        if kind == "alone":
+        if kind == "free" and (holds or program.get("within_hours") is True):
+            # Sent as outside the team's hours, it was not: one event at a time from now.
+            self.out_of_step += 1
+            self.strict = True
+        elif kind == "alone":
             # Decided with nothing else in flight: the server's own count is exact.
             if isinstance(program.get("units_busy"), int):
                 self.busy = program["units_busy"] + holds
@@ -461,7 +500,7 @@ async def _send_in_order(timeline: list[tuple[_Row, int, dict[str, Any]]],
                          bar: Progress, *, rate: float | None, ordered: bool) -> None:
     """Send the events in timeline order, each when `Capacity` lets it go beside those in
     flight (or, unordered, whenever a connection is free)."""
-    cap = Capacity(limit=len(clients))
+    cap = Capacity(limit=len(clients), ordered=ordered)
     idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
     for c in clients:
         idle.put_nowait(c)
@@ -506,9 +545,8 @@ async def _send_in_order(timeline: list[tuple[_Row, int, dict[str, Any]]],
             if rate:
                 await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
             incident = row.mapped.incident_id or ""
-            kind: Kind = cap.kind(k, incident not in sent_incidents, holds.get(incident, False))
-            if not ordered:
-                kind = "free"
+            kind: Kind = cap.kind(k, incident not in sent_incidents, holds.get(incident, False),
+                                  row.mapped.at)
             async with changed:
                 await changed.wait_for(functools.partial(ready, kind))
                 side = cap.side(kind)

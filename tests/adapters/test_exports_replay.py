@@ -15,13 +15,20 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlalchemy import text
 
 from adapters.exports.mapping import Mapper
-from adapters.exports.replay import ReplaySummary, ServerUnavailable, cad_order, replay_export
+from adapters.exports.replay import (
+    Capacity,
+    ReplaySummary,
+    ServerUnavailable,
+    cad_order,
+    replay_export,
+)
 from service.auth import Role
 from service.client_auth import TOKEN_ENV
 from tests.adapters.test_exports_support import (
@@ -206,8 +213,9 @@ async def test_the_default_replay_decides_in_cad_time_order(server: Server,
 @pytest.mark.asyncio
 @pytest.mark.usefixtures("cad_key")
 async def test_ordered_replay_decides_as_one_at_a_time(server: Server, tmp_path: Path) -> None:
-    """Eighty team calls over an afternoon, each closed after 5-40 minutes, so the four
-    units run full and free again and again: 32 in flight decide every call exactly as one
+    """Eighty team calls from 21:00 Chicago time, each closed after 5-40 minutes, so the
+    four units run full and free again and again until the team's hours end (midnight in
+    New York) and the rest go as off hours: 32 in flight decide every call exactly as one
     event at a time does."""
     rng = random.Random(7)
 
@@ -215,7 +223,7 @@ async def test_ordered_replay_decides_as_one_at_a_time(server: Server, tmp_path:
         rows, minute = [], 0
         for i in range(80):
             minute += rng.choice((0, 1, 2, 3, 5))
-            start = datetime(2024, 3, day, 12, 0) + timedelta(minutes=minute)
+            start = datetime(2024, 3, day, 21, 0) + timedelta(minutes=minute)
             end = start + timedelta(minutes=rng.randint(5, 40))
             rows.append(row(call_no=f"{prefix}{i}", received=f"{start:%m/%d/%Y %H:%M:%S}",
                             closed=f"{end:%m/%d/%Y %H:%M:%S}"))
@@ -232,9 +240,58 @@ async def test_ordered_replay_decides_as_one_at_a_time(server: Server, tmp_path:
         return [(c.destination, c.not_served_reason) for c in s.calls]
 
     assert one.accepted == many.accepted == 80
-    assert Counter(outcomes(one))[("police", "units_busy")] > 5  # capacity did decide
+    seen = Counter(outcomes(one))
+    assert seen[("police", "units_busy")] > 5  # capacity did decide
+    assert seen[("police", "off_hours")] > 5  # and the hours
     assert outcomes(many) == outcomes(one)
     assert many.out_of_step == 0
+
+
+def decision(holds: bool = False, not_served: str | None = None, busy: int = 0,
+             within: bool = True) -> dict[str, object]:
+    return {"destination": "call_team" if holds else "police", "needs_field_unit": True,
+            "not_served_reason": not_served,
+            "program": {"units_total": 4, "units_busy": busy, "timezone": "America/New_York",
+                        "hours": "08:00-24:00 mon,tue,wed,thu,fri,sat,sun",
+                        "within_hours": within}}
+
+
+def test_capacity_sends_together_only_what_every_order_decides_alike() -> None:
+    noon = datetime(2024, 3, 12, 12, tzinfo=ZoneInfo("America/New_York"))
+    night = noon.replace(hour=3)
+    cap = Capacity(limit=32)
+    assert cap.kind(0, True, False, noon) == "alone"  # the program is not known yet
+    cap.send("alone")
+    assert cap.side("create") is None  # nothing beside an event sent alone
+    cap.answered("alone", "alone", 0, decision(holds=True, busy=0), False)
+    assert (cap.units, cap.busy) == (4, 1)
+    # Three more can go together: each finds a unit whatever the order.
+    for _ in range(3):
+        assert cap.kind(0, True, False, noon) == "create"
+        assert cap.side("create") == "free"
+        cap.send("create")
+    assert cap.side("create") is None  # a fourth might find none, or the last one
+    assert cap.kind(0, True, False, night) == "free"  # outside the hours: never waits
+    assert cap.side("free") == "free"
+    for _ in range(3):
+        cap.answered("create", "free", 0, decision(holds=True), False)
+    assert cap.busy == 4
+    assert cap.side("create") == "full"  # none free in any order: any number together
+    cap.send("create")
+    assert cap.side("frees") is None  # a close would free a unit for it, or not
+    cap.answered("create", "full", 0, decision(not_served="units_busy"), False)
+    assert cap.side("frees") == "free"
+    cap.send("frees")
+    assert cap.side("create") is None  # it might be decided before the close, or after
+    cap.answered("frees", "free", 1, decision(holds=True), True)
+    assert cap.busy == 3 and cap.side("create") == "free"
+    assert cap.kind(0, False, True, noon) == "alone"  # an incident sent a second time
+    # A call expected to find a unit finds none: another source holds them. From now on,
+    # one event at a time.
+    cap.send("create")
+    cap.answered("create", "free", 0, decision(not_served="units_busy", busy=4), False)
+    assert (cap.strict, cap.out_of_step) == (True, 1)
+    assert cap.kind(0, True, False, night) == "alone"
 
 
 @pytest.mark.asyncio
