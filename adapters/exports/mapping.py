@@ -76,9 +76,13 @@ class TimeReader:
     are tried in order; the result is made aware in the profile's zone, DST-correct."""
 
     def __init__(self, spec: Time, zone: ZoneInfo, column: Column | None = None) -> None:
-        own = column is not None and (column.format is not None or column.pattern is not None)
-        formats = column.format if own and column else spec.format
-        pattern = column.pattern if own and column else spec.pattern
+        # A column's own format comes without time.pattern (another shape altogether); its
+        # own pattern alone is read with time.format.
+        formats, pattern = spec.format, spec.pattern
+        if column is not None and column.format is not None:
+            formats, pattern = column.format, column.pattern
+        elif column is not None and column.pattern is not None:
+            pattern = column.pattern
         self.formats = [formats] if isinstance(formats, str) else list(formats or [])
         self.pattern = re.compile(pattern) if pattern else None
         self.daylight = frozenset(map(_norm, spec.dst.daylight)) if spec.dst else frozenset()

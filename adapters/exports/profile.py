@@ -92,10 +92,10 @@ class Column(Strict):
     lookup: Lookup | None = None
     format: str | list[str] | None = Field(
         default=None, description="received_at and closed_at only: this column's own time "
-        "format(s), in place of time.format and time.pattern")
+        "format(s), in place of time.format; time.pattern does not apply to it")
     pattern: str | None = Field(
         default=None, description="received_at and closed_at only: this column's own "
-        "time.pattern")
+        "time.pattern (read with its own format, else time.format)")
 
     @field_validator("pattern")
     @classmethod

@@ -120,9 +120,18 @@ def test_a_close_time_in_its_own_format() -> None:
     bad = mp.map_row(3, row(closed="03/12/2024 15:00:00"))  # time.format is not its own
     assert bad.reason == ("columns.closed_at: is not format '%H:%M %d.%m.%Y' or format "
                           "'%Y%m%d%H%M'")
-    # Every time column with its own format: time.format may go.
+    # Its own pattern alone: read with time.format.
+    doc["columns"]["closed_at"] = {"column": "closed",
+                                   "pattern": r"(?P<time>.+) \((?:PD|PS)\)"}
+    mp = Mapper(parse_profile(doc), lookup_dirs=[])
+    assert mp.map_row(4, row(closed="03/12/2024 15:45:00 (PD)")).closed == \
+        datetime.fromisoformat("2024-03-12T15:45:00-05:00")
+    # Every time column with its own format: time.format may go (not before).
     doc["columns"]["received_at"] = {"column": "received", "format": "%m/%d/%Y %H:%M:%S"}
     del doc["time"]["format"]
+    assert errors_of(doc) == {"time.format: give the time format here, or on "
+                              "columns.closed_at (`format`)"}
+    doc["columns"]["closed_at"] = {"column": "closed", "format": "%Y%m%d%H%M"}
     assert Mapper(parse_profile(doc), lookup_dirs=[]).map_row(1, row()).outcome == "send"
 
 
