@@ -26,6 +26,8 @@ async def health(rt: RuntimeDep) -> JSONResponse:
         "problems": problems,
         "policy": {"version": rt.policy.compiled.version,
                    "phase": rt.policy.compiled.policy.program.phase,
+                   # A replay warns when a city's export is in another zone than the hours.
+                   "timezone": rt.policy.compiled.policy.program.timezone,
                    "reload_error": str(rt.policy.last_error) if rt.policy.last_error else None},
         "database": rt.engine.dialect.name,
         "board_seq": rt.hub.last_seq,

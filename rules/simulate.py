@@ -168,6 +168,16 @@ class ChangedCall(BaseModel):
     candidate_explanation: str
 
 
+class DecidedCall(BaseModel):
+    """One call as the candidate decided it."""
+
+    call_id: str
+    occurred_at: datetime
+    destination: str
+    category: str | None
+    not_served_reason: str | None
+
+
 class ChangeGroup(BaseModel):
     from_destination: str
     to_destination: str
@@ -191,6 +201,9 @@ class WhatIfReport(BaseModel):
                                                    "most first, with examples")
     changed_calls: list[ChangedCall] = Field(default_factory=list, exclude=True,
                                              description="every changed call (the CSV)")
+    decided: list[DecidedCall] = Field(default_factory=list, exclude=True,
+                                       description="every call as the candidate decided it, "
+                                                   "in time order (kept when asked)")
 
 
 # --- the simulation ------------------------------------------------------------------
@@ -343,10 +356,11 @@ class _Run:
 def simulate(calls: Iterable[SimCall], candidate: CompiledPolicy, baseline: CompiledPolicy,
              *, service_times: ServiceTimes | None = None, seed: int = 0,
              progress: Callable[[int], None] | None = None,
-             examples: int = EXAMPLES_PER_CHANGE) -> WhatIfReport:
+             examples: int = EXAMPLES_PER_CHANGE, keep_calls: bool = False) -> WhatIfReport:
     """Replay `calls` through both versions in CAD-time order; see the module docstring.
 
-    `progress(n)` is called as calls are decided (n calls since the last call)."""
+    `progress(n)` is called as calls are decided (n calls since the last call);
+    `keep_calls`: the report keeps every call's candidate decision (`decided`)."""
     times = service_times or ServiceTimes()
     ordered = sorted(calls, key=lambda c: c.facts.occurred_at)  # stable for equal times
     rng = random.Random(seed)
@@ -399,10 +413,14 @@ def simulate(calls: Iterable[SimCall], candidate: CompiledPolicy, baseline: Comp
                            candidate_why=k[3], count=len(rows), examples=rows[:examples])
                for k, rows in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
     n = len(ordered)
+    decided = [DecidedCall(call_id=call.call_id, occurred_at=call.facts.occurred_at,
+                           destination=o.destination, category=o.category,
+                           not_served_reason=o.not_served)
+               for call, o in zip(ordered, cand.outcomes, strict=True)] if keep_calls else []
     return WhatIfReport(
         candidate=cand.report(n, first, last), baseline=base.report(n, first, last),
         calls=n, first_call=first, last_call=last, seed=seed, service_times=times,
-        changed=len(changed), changes=changes, changed_calls=changed)
+        changed=len(changed), changes=changes, changed_calls=changed, decided=decided)
 
 
 # --- rendering -----------------------------------------------------------------------

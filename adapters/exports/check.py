@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from adapters.exports.mapping import Mapped, Mapper
+from adapters.exports.profile import looks_unsafe, rule_warnings, zone_warning
 from adapters.exports.replay import NONE, reject_reason
 from adapters.generic import CallEvent
 from api.errors import field_errors
@@ -89,8 +91,12 @@ class CheckReport:
     unhinted: Counter[tuple[str, str]] = field(default_factory=Counter)
     passed_through: Counter[str] = field(default_factory=Counter)
     dispositions: Counter[str] = field(default_factory=Counter)
+    # (city code, what it says, category) -> calls: a safety-looking code given to the team
+    unsafe: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     code_text: dict[str, str] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    first_call: datetime | None = None
 
     @property
     def accounted(self) -> int:
@@ -115,8 +121,10 @@ class CheckReport:
             self._example(f"skipped, {m.reason}", where)
             return
         if m.outcome == "fail":
+            # One line per reason, however many rows: the rows' values are the examples.
             self.failed[m.reason or "?"] += 1
-            self._example(f"fails to map, {m.reason}", where)
+            self._example(f"fails to map, {m.reason}",
+                          f"{where}: '{m.value}'" if m.value is not None else where)
             return
         problem, events = contract_problem(m.events)
         if problem is not None:
@@ -125,6 +133,8 @@ class CheckReport:
             return
         self.sendable += 1
         self.events += len(events)
+        if m.at is not None and (self.first_call is None or m.at < self.first_call):
+            self.first_call = m.at
         self.channels[m.channel or NONE] += 1
         self.nature_codes[m.nature_code or NONE] += 1
         if m.code_rule is None and m.code:
@@ -134,8 +144,10 @@ class CheckReport:
             if not self.examples.get(f"sent, hint {m.category}"):
                 self._example(f"sent, hint {m.category}",
                               f"{where} -> {json.dumps(m.events[0])}")
+        team = m.category
         if classifier is not None:
             category, exclusions = classifier(events)
+            team = team or (category if not exclusions else None)
             self.categories[category or NONE] += 1
             for e in exclusions:
                 self.excluded[e] += 1
@@ -144,6 +156,10 @@ class CheckReport:
                 self._example(f"hint {m.category} not reached", where)
             elif category and not m.category:
                 self.unhinted[(m.code or NONE, category)] += 1
+        word = looks_unsafe(m.code) or looks_unsafe(m.text)
+        if team and word:
+            self.unsafe[(m.code or NONE, word, team)] += 1
+            self._example(f"WARNING: looks like {word} but goes to the team as {team}", where)
 
     def render(self) -> str:
         w = 8
@@ -165,7 +181,9 @@ class CheckReport:
                 out.append(f"  {rest:>{w},}  ({len(c) - limit} more)")
 
         def coded(code: str) -> str:
-            return f"{code}  {self.code_text.get(code, '')}".rstrip()
+            text = self.code_text.get(code, "")
+            return code if text.strip().upper() == code.strip().upper() else \
+                f"{code}  {text}".rstrip()
 
         counts("skipped", self.skipped)
         counts("fail to map (not sent)", self.failed)
@@ -185,6 +203,10 @@ class CheckReport:
         section("city codes sent as they are (no code rule), most frequent:",
                 self.passed_through, 15, coded)
         section("dispositions of the rows not skipped, most frequent:", self.dispositions, 10)
+        section("WARNING: codes that look like a safety exclusion reach a team category "
+                "(city code, the word, category):", self.unsafe, None,
+                lambda k: f"{coded(k[0])}  ({k[1]}) -> {k[2]}")
+        out.extend(f"  WARNING: {w}" for w in self.warnings)
         if self.examples:
             out.append("  examples:")
             for key, lines in self.examples.items():
@@ -201,4 +223,9 @@ def check_export(mapper: Mapper, path: Path, *, rows: int | None = None,
     classifier = OfflineClassifier(policy) if policy else None
     for m in mapper.map_file(path, limit=rows):
         report.add(m, classifier)
+    report.warnings = rule_warnings(mapper.profile)
+    if policy is not None:
+        zone = zone_warning(mapper.profile, policy.policy.program.timezone, policy.version,
+                            report.first_call)
+        report.warnings += [zone] if zone else []
     return report

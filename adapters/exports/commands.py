@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 
 from adapters.exports.mapping import ExportError, Mapper
-from adapters.exports.profile import ProfileInvalid, resolve_profile, shipped_profiles
+from adapters.exports.profile import (
+    ProfileInvalid,
+    resolve_profile,
+    rule_warnings,
+    shipped_profiles,
+    zone_warning,
+)
 from rules.load import PolicyInvalid, load_default_policy, load_policy_file
 
 COMMANDS = ("profile", "replay")
@@ -47,7 +53,15 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     pace.add_argument("--as-fast-as-possible", action="store_true",
                       help="send as fast as the server answers")
     replay.add_argument("--concurrency", type=_positive, default=32,
-                        help="connections posting at once (default 32)")
+                        help="events in flight at once, each on its own connection "
+                             "(default 32)")
+    replay.add_argument("--unordered", action="store_true",
+                        help="send in CAD-time order but let the server decide in the order "
+                             "events arrive: faster while the team's units are near full, "
+                             "but a unit may go to a later call than in CAD order")
+    replay.add_argument("--calls-csv", metavar="FILE",
+                        help="write one line per accepted call: incident, call id, CAD time, "
+                             "destination, category, not-served reason")
     replay.add_argument("--limit", type=_positive, help="only the first N rows of the export")
     replay.add_argument("--json", action="store_true", help="print the summary as JSON")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -76,19 +90,26 @@ def _profile_check(args: argparse.Namespace) -> int:
 
     profile, where = resolve_profile(args.file)
     print(f"{args.file}: profile {profile.label} is valid ({len(profile.codes)} code rules, "
-          f"{len(profile.skip) + bool(profile.officer_initiated)} skip rules)")
-    if not args.sample:
-        return 0
+          f"{len(profile.skip) + len(profile.officer_rules)} skip rules)")
     policy = load_policy_file(args.policy) if args.policy else load_default_policy()
+    if not args.sample:
+        zone = zone_warning(profile, policy.program.timezone, policy.version_label)
+        for warning in [*rule_warnings(profile), *([zone] if zone else [])]:
+            print(f"  WARNING: {warning}")
+        return 0
     sample = Path(args.sample)
     mapper = Mapper.for_export(profile, sample, where)
     report = check_export(mapper, sample, rows=args.rows, policy=compile_policy(policy))
     print(report.render())
+    if report.sendable == 0:
+        print(f"liaison: no row of {sample} would be sent with profile {profile.label} "
+              "(the reasons are above)", file=sys.stderr)
+        return 1
     return 0
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from adapters.exports.replay import ServerUnavailable, replay_export
+    from adapters.exports.replay import ServerUnavailable, replay_export, write_calls_csv
 
     profile, where = resolve_profile(args.profile)
     export = Path(args.file)
@@ -100,7 +121,8 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         summary = asyncio.run(replay_export(
             export, mapper, url=args.url.rstrip("/"), rate=rate, concurrency=args.concurrency,
-            limit=args.limit, progress=None if args.no_progress else sys.stderr))
+            limit=args.limit, ordered=not args.unordered,
+            progress=None if args.no_progress else sys.stderr))
     except ServerUnavailable as exc:
         print(f"liaison: {exc}", file=sys.stderr)
         return 2
@@ -108,5 +130,10 @@ def _replay(args: argparse.Namespace) -> int:
         print("\nliaison: replay interrupted; a re-run resends nothing already stored",
               file=sys.stderr)
         return 130
+    if args.calls_csv:
+        with open(args.calls_csv, "w", newline="", encoding="utf-8") as f:
+            n = write_calls_csv(summary.calls, f)
+        if not args.no_progress:
+            print(f"{n:,} calls written to {args.calls_csv}", file=sys.stderr)
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.render())
     return 3 if summary.stopped else 0

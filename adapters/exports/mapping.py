@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,16 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from adapters.exports.profile import Column, Lookup, Profile, Time, When
+from adapters.exports.profile import (
+    TIME_COLUMNS,
+    CodeRule,
+    Column,
+    Lookup,
+    Match,
+    Profile,
+    Time,
+    When,
+)
 
 Row = dict[str, str]
 Outcome = Literal["send", "skip", "fail"]
@@ -37,7 +47,8 @@ class Mapped:
 
     row: int  # 1-based data row number (the header is not counted)
     outcome: Outcome
-    reason: str | None = None
+    reason: str | None = None  # the same for every row that fails the same way
+    value: str | None = None  # what this row had that failed (e.g. its time), if any
     incident_id: str | None = None
     code: str | None = None  # the city's nature code
     text: str | None = None  # the city's nature text
@@ -51,30 +62,78 @@ class Mapped:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-def local_time(text: str, spec: Time, zone: ZoneInfo) -> datetime:
-    """An export's wall-clock time as an aware datetime in `zone`, DST-correct.
+class TimeUnreadable(ValueError):
+    """A time the profile cannot read: `rule` says how (the same for every such row),
+    `value` what the row had."""
 
-    A time given twice (clocks go back) takes the `ambiguous` choice; a time that never
-    happened (clocks go forward) is moved forward by the gap, or refused."""
-    try:
-        if spec.format == "iso":
-            naive = datetime.fromisoformat(text)
+    def __init__(self, value: str, rule: str) -> None:
+        self.value, self.rule = value, rule
+        super().__init__(f"'{value}' {rule}")
+
+
+class TimeReader:
+    """One time column's reading: a pattern (optional) cuts out the time, then the formats
+    are tried in order; the result is made aware in the profile's zone, DST-correct."""
+
+    def __init__(self, spec: Time, zone: ZoneInfo, column: Column | None = None) -> None:
+        # A column's own format comes without time.pattern (another shape altogether); its
+        # own pattern alone is read with time.format.
+        formats, pattern = spec.format, spec.pattern
+        if column is not None and column.format is not None:
+            formats, pattern = column.format, column.pattern
+        elif column is not None and column.pattern is not None:
+            pattern = column.pattern
+        self.formats = [formats] if isinstance(formats, str) else list(formats or [])
+        self.pattern = re.compile(pattern) if pattern else None
+        self.daylight = frozenset(map(_norm, spec.dst.daylight)) if spec.dst else frozenset()
+        self.standard = frozenset(map(_norm, spec.dst.standard)) if spec.dst else frozenset()
+        self.spec, self.zone = spec, zone
+
+    def _naive(self, text: str) -> datetime:
+        for fmt in self.formats:
+            try:
+                return datetime.fromisoformat(text) if fmt == "iso" else \
+                    datetime.strptime(text, fmt)
+            except ValueError:
+                continue
+        want = " or ".join("an ISO 8601 time" if f == "iso" else f"format '{f}'"
+                           for f in self.formats)
+        raise TimeUnreadable(text, f"is not {want}")
+
+    def read(self, text: str) -> datetime:
+        """An export's wall-clock time as an aware datetime in the zone.
+
+        A time given twice (clocks go back) takes what the `dst` part says, else the
+        `ambiguous` choice; a time that never happened (clocks go forward) is moved forward
+        by the gap, or refused."""
+        later = self.spec.ambiguous == "later"
+        if self.pattern is not None:
+            found = self.pattern.fullmatch(text.strip())
+            if found is None:
+                raise TimeUnreadable(text, f"does not match pattern '{self.pattern.pattern}'")
+            if "dst" in self.pattern.groupindex and found["dst"] is not None:
+                mark = _norm(found["dst"])
+                later = mark in self.standard if mark in self.standard | self.daylight \
+                    else later
+            naive = self._naive(found["time"])
         else:
-            naive = datetime.strptime(text, spec.format)
-    except ValueError:
-        want = "an ISO 8601 time" if spec.format == "iso" else f"format '{spec.format}'"
-        raise ValueError(f"'{text}' is not {want}") from None
-    if naive.tzinfo is not None:
-        return naive
-    first = naive.replace(tzinfo=zone, fold=0)
-    normal = first.astimezone(UTC).astimezone(zone)
-    if normal.replace(tzinfo=None) != naive:
-        if spec.nonexistent == "reject":
-            raise ValueError(f"'{text}' never happened in {zone.key} (clocks went forward)")
-        return normal
-    if spec.ambiguous == "later":
-        return naive.replace(tzinfo=zone, fold=1)
-    return first
+            naive = self._naive(text)
+        if naive.tzinfo is not None:
+            return naive
+        zone = self.zone
+        first = naive.replace(tzinfo=zone, fold=0)
+        normal = first.astimezone(UTC).astimezone(zone)
+        if normal.replace(tzinfo=None) != naive:
+            if self.spec.nonexistent == "reject":
+                raise TimeUnreadable(text, f"never happened in {zone.key} (clocks went "
+                                           "forward)")
+            return normal
+        return naive.replace(tzinfo=zone, fold=1) if later else first
+
+
+def local_time(text: str, spec: Time, zone: ZoneInfo) -> datetime:
+    """`text` read with the profile's `time` settings (see TimeReader.read)."""
+    return TimeReader(spec, zone).read(text)
 
 
 def _clean_header(name: str) -> str:
@@ -125,17 +184,30 @@ def _norm(v: str) -> str:
     return v.strip().upper()
 
 
+def value_test(m: Match) -> Callable[[str | None], bool]:
+    """A Match as a test on one value (None never holds)."""
+    if m.regex is not None:
+        rx = re.compile(m.regex, re.IGNORECASE)
+        return lambda v: v is not None and rx.search(v.strip()) is not None
+    values = tuple(map(_norm, m.values()))
+    if m.in_ is not None:
+        whole = frozenset(values)
+        return lambda v: v is not None and _norm(v) in whole
+    if m.prefix is not None:
+        return lambda v: v is not None and _norm(v).startswith(values)
+    if m.suffix is not None:
+        return lambda v: v is not None and _norm(v).endswith(values)
+    return lambda v: v is not None and any(part in _norm(v) for part in values)
+
+
 def _test(w: When) -> Callable[[Row], bool]:
     if w.column is not None:
         col = w.column
-        if w.in_ is not None:
-            values = frozenset(map(_norm, w.in_))
-            return lambda row: _norm(row[col]) in values
-        if w.prefix is not None:
-            prefixes = tuple(map(_norm, w.prefix))
-            return lambda row: _norm(row[col]).startswith(prefixes)
-        want_empty = bool(w.empty)
-        return lambda row: (row[col].strip() == "") == want_empty
+        if w.empty is not None:
+            want_empty = w.empty
+            return lambda row: (row[col].strip() == "") == want_empty
+        holds = value_test(w)
+        return lambda row: holds(row[col])
     if w.any is not None:
         subs = [_test(s) for s in w.any]
         return lambda row: any(s(row) for s in subs)
@@ -145,6 +217,32 @@ def _test(w: When) -> Callable[[Row], bool]:
     assert w.not_ is not None
     inner = _test(w.not_)
     return lambda row: not inner(row)
+
+
+def _names_code(text: str, code: str) -> bool:
+    """The text already shows the code (one column gives both): no `[code]` after it."""
+    return re.search(rf"(?<!\w){re.escape(code.strip())}(?!\w)", text, re.IGNORECASE) \
+        is not None
+
+
+@dataclass
+class _CodeTest:
+    """A code rule that is not a list of whole codes: tried in order with the others."""
+
+    index: int
+    code: Callable[[str | None], bool] | None
+    text: Callable[[str | None], bool] | None
+    when: Callable[[Row], bool] | None
+
+    def holds(self, code: str | None, text: str | None, row: Row) -> bool:
+        return ((self.code is None or self.code(code)) and (self.text is None or self.text(text))
+                and (self.when is None or self.when(row)))
+
+
+def _code_test(i: int, rule: CodeRule) -> _CodeTest:
+    return _CodeTest(i, value_test(rule.code) if isinstance(rule.code, Match) else None,
+                     value_test(rule.text) if rule.text else None,
+                     _test(rule.when) if rule.when else None)
 
 
 def _load_lookup(spec: Lookup, where: str, dirs: list[Path]) -> dict[str, str]:
@@ -214,17 +312,24 @@ class Mapper:
         self.zone = ZoneInfo(profile.time.timezone)
         self._get = {name: _getter(getattr(c, name), f"columns.{name}", lookup_dirs)
                      for name in type(c).model_fields}
-        oi = profile.officer_initiated
-        self._officer = (oi.action, oi.channel, _test(oi.when)) if oi else None
+        self._officer = [(r.action, r.channel, _test(r.when)) for r in profile.officer_rules]
+        self._times = {name: TimeReader(profile.time, self.zone, getattr(c, name))
+                       for name in TIME_COLUMNS}
         self._skips = [(r.reason, _test(r.when)) for r in profile.skip]
         self._channels = [(r.channel, _test(r.when)) for r in profile.channel.rules]
         minutes = profile.events.assume_closed_after_minutes
         self._assumed_close = timedelta(minutes=minutes) if minutes else None
-        self._codes: dict[str, list[tuple[int, Callable[[Row], bool] | None]]] = {}
+        # Whole codes are looked up; the other rules (a test on the code or the text, or
+        # `when` alone) are tried in order, so the first rule that holds wins either way.
+        self._codes: dict[str, list[_CodeTest]] = {}
+        self._tests: list[_CodeTest] = []
         for i, rule in enumerate(profile.codes):
-            test = _test(rule.when) if rule.when else None
-            for code in rule.code:
-                self._codes.setdefault(_norm(code), []).append((i, test))
+            test = _code_test(i, rule)
+            if isinstance(rule.code, list):
+                for code in rule.code:
+                    self._codes.setdefault(_norm(code), []).append(test)
+            else:
+                self._tests.append(test)
 
     @classmethod
     def for_export(cls, profile: Profile, export: Path, profile_dir: Path | None = None
@@ -233,14 +338,18 @@ class Mapper:
         dirs = [export.resolve().parent, *([profile_dir] if profile_dir else [])]
         return cls(profile, lookup_dirs=dirs)
 
-    def code_rule(self, code: str | None, row: Row) -> int | None:
+    def code_rule(self, code: str | None, text: str | None, row: Row) -> int | None:
         """The index of the first code rule that holds for this row, if any."""
-        if code is None:
-            return None
-        for i, test in self._codes.get(_norm(code), ()):
-            if test is None or test(row):
-                return i
-        return None
+        found = None
+        if code is not None:
+            found = next((t.index for t in self._codes.get(_norm(code), ())
+                          if t.holds(code, text, row)), None)
+        for t in self._tests:
+            if found is not None and t.index > found:
+                break
+            if t.holds(code, text, row):
+                return t.index
+        return found
 
     def map_row(self, n: int, row: Row | str) -> Mapped:
         if isinstance(row, str):
@@ -251,11 +360,13 @@ class Mapper:
         out = Mapped(n, "send", incident_id=get["incident_id"](row), code=code, text=text,
                      disposition=get["disposition"](row))
         channel: str | None = None
-        if self._officer and self._officer[2](row):
-            action, channel, _ = self._officer
-            if action == "skip":
-                out.outcome, out.reason = "skip", "officer_initiated"
-                return out
+        for action, tagged, holds in self._officer:
+            if holds(row):
+                if action == "skip":
+                    out.outcome, out.reason = "skip", "officer_initiated"
+                    return out
+                channel = tagged
+                break
         for reason, test in self._skips:
             if test(row):
                 out.outcome, out.reason = "skip", reason
@@ -266,17 +377,19 @@ class Mapper:
         if received is None:
             return self._fail(out, "no call time (columns.received_at is empty)")
         try:
-            out.at = local_time(received, self.profile.time, self.zone)
+            out.at = self._times["received_at"].read(received)
             closed_text = get["closed_at"](row)
             if closed_text is not None:
-                out.closed = local_time(closed_text, self.profile.time, self.zone)
+                out.closed = self._times["closed_at"].read(closed_text)
             elif self._assumed_close is not None:
                 out.closed = (out.at.astimezone(UTC) + self._assumed_close).astimezone(self.zone)
-        except ValueError as exc:
+        except TimeUnreadable as exc:
+            # The reason without the value, so rows that fail alike count together.
             which = "received_at" if out.at is None else "closed_at"
-            return self._fail(out, f"columns.{which}: {exc}")
+            out.value = exc.value
+            return self._fail(out, f"columns.{which}: {exc.rule}")
 
-        rule_i = self.code_rule(code, row)
+        rule_i = self.code_rule(code, text, row)
         rule = self.profile.codes[rule_i] if rule_i is not None else None
         out.code_rule = rule_i
         out.nature_code = (rule.nature_code if rule and rule.nature_code else code)
@@ -286,7 +399,7 @@ class Mapper:
                            self.profile.channel.default)
         out.channel = channel
 
-        if code and out.nature_code != code:
+        if code and out.nature_code != code and not (text and _names_code(text, code)):
             # The city's own code stays in view for a dispatcher who knows it.
             text = f"{text} [{code}]" if text else f"[{code}]"
         address, cross = get["address"](row), get["cross_street"](row)

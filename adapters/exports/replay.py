@@ -1,27 +1,36 @@
 """Replay a city's export into a running Liaison, as its CAD would have sent it.
 
 Rows are mapped with a profile, sent in CAD-time order to `POST /v1/cad/events`
-(paced at a rate, or as fast as the server takes them over several connections), and
-every row is accounted for: accepted, skipped (the profile's reason) or rejected (the
-server's 422 reason, or why it was not sent). Event ids come from the row, so a re-run
-is answered from what the server already stored and nothing is stored twice.
+(paced at a rate, or as fast as the server takes them with several events in flight, yet
+decided as one at a time in CAD-time order would be: see `Capacity`), and every row is
+accounted for: accepted, skipped (the profile's reason) or rejected (the server's 422
+reason, or why it was not sent). Event ids come from the row, so a re-run is answered
+from what the server already stored and nothing is stored twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import functools
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
+from zoneinfo import ZoneInfo
 
 import httpx
+from pydantic import ValidationError
 
 from adapters.exports.mapping import Mapped, Mapper
+from adapters.exports.profile import zone_warning
+from routing.availability import within_hours
+from rules.models import Hours, Program
 from service.client_auth import auth_headers, unauthorised_hint
 
 NONE = "(none)"
@@ -44,6 +53,37 @@ class ServerUnavailable(Exception):
     """Liaison cannot be reached, or says it cannot take events."""
 
 
+EXAMPLES = 3
+CALL_COLUMNS = ("incident_id", "call_id", "occurred_at", "destination", "category",
+                "not_served_reason")
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """One decided call as `--calls-csv` writes it (replay and simulate alike)."""
+
+    incident_id: str
+    call_id: str  # the server's; simulate has none
+    occurred_at: datetime | None
+    destination: str
+    category: str
+    not_served_reason: str
+    row: int = 0  # the export's row, to keep calls at one time in the export's order
+
+
+def write_calls_csv(calls: Iterable[CallRow], out: TextIO) -> int:
+    """The calls as CSV (CALL_COLUMNS, in CAD-time order); how many."""
+    rows = sorted(calls, key=lambda c: (c.occurred_at is None,
+                                        c.occurred_at.timestamp() if c.occurred_at else 0.0,
+                                        c.row))
+    w = csv.writer(out)
+    w.writerow(CALL_COLUMNS)
+    for c in rows:
+        values = {**vars(c), "occurred_at": c.occurred_at.isoformat() if c.occurred_at else ""}
+        w.writerow([values[col] for col in CALL_COLUMNS])
+    return len(rows)
+
+
 @dataclass
 class ReplaySummary:
     profile: str
@@ -59,6 +99,18 @@ class ReplaySummary:
     not_served: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     stopped: str | None = None  # why the replay stopped early
+    order: Literal["cad", "sent"] = "cad"
+    out_of_step: int = 0  # decisions that showed the server's units moving with other calls
+    warnings: list[str] = field(default_factory=list)
+    # Three rows for each reason a row was rejected: rows alike count as one reason.
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    calls: list[CallRow] = field(default_factory=list)
+
+    def example(self, reason: str, m: Mapped, value: str | None = None) -> None:
+        got = self.examples.setdefault(reason, [])
+        if len(got) < EXAMPLES:
+            got.append(f"row {m.row} (incident {m.incident_id or '?'})"
+                       + (f": '{value}'" if value is not None else ""))
 
     @property
     def accounted(self) -> int:
@@ -83,6 +135,8 @@ class ReplaySummary:
             "categories": by_category,
             "not_served": dict(self.not_served.most_common()),
             "stopped": self.stopped,
+            "order": self.order, "out_of_step": self.out_of_step,
+            "warnings": self.warnings, "examples": self.examples,
         }
 
     def render(self) -> str:
@@ -93,7 +147,10 @@ class ReplaySummary:
                f"  {self.accepted:>{w},}  accepted"]
         for title, counts in (("skipped", self.skipped), ("rejected", self.rejected)):
             out.append(f"  {counts.total():>{w},}  {title}")
-            out.extend(f"  {'':>{w}}  {n:>{w},}  {reason}" for reason, n in counts.most_common())
+            for reason, n in counts.most_common():
+                out.append(f"  {'':>{w}}  {n:>{w},}  {reason}")
+                out.extend(f"  {'':>{w}}  {'':>{w}}    e.g. {e}"
+                           for e in self.examples.get(reason, []))
         if self.destinations:
             out.append("  decisions by destination: " + ", ".join(
                 f"{d} {n:,}" for d, n in self.destinations.most_common()))
@@ -108,6 +165,12 @@ class ReplaySummary:
         if self.not_served:
             out.append("  eligible for the team but not served: " + ", ".join(
                 f"{r} {n:,}" for r, n in self.not_served.most_common()))
+        out.append("  decided in CAD-time order" if self.order == "cad" else
+                   "  sent in CAD-time order, decided as they arrived (--unordered)")
+        if self.out_of_step:
+            out.append("  the server's team units moved with calls this replay did not send: "
+                       "sent one event at a time from then on")
+        out.extend(f"  WARNING: {w}" for w in self.warnings)
         if self.stopped:
             out.append(f"  STOPPED EARLY: {self.stopped}")
         return "\n".join(out)
@@ -153,8 +216,8 @@ class Progress:
             self.stream.flush()
 
 
-async def check_server(client: httpx.AsyncClient, url: str) -> None:
-    """Raise ServerUnavailable unless Liaison answers its health check."""
+async def check_server(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    """Liaison's health report; ServerUnavailable unless it answers ready."""
     try:
         r = await client.get("/v1/health", timeout=10)
     except httpx.HTTPError as exc:
@@ -162,6 +225,21 @@ async def check_server(client: httpx.AsyncClient, url: str) -> None:
     if r.status_code != 200:
         raise ServerUnavailable(f"Liaison at {url} is not ready ({r.status_code}): "
                                 f"{r.text[:300]}")
+    try:
+        body = r.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def policy_zone(health: dict[str, Any]) -> tuple[str, str] | None:
+    """(policy version, its program.timezone) in force at the server, as its health report
+    names them; None from a server that does not say."""
+    policy = health.get("policy")
+    if not isinstance(policy, dict):
+        return None
+    version, zone = policy.get("version"), policy.get("timezone")
+    return (version, zone) if isinstance(version, str) and isinstance(zone, str) else None
 
 
 def _retry_after(r: httpx.Response) -> float:
@@ -213,6 +291,7 @@ class _Row:
     pending: int
     created: asyncio.Event = field(default_factory=asyncio.Event)
     decision: dict[str, Any] | None = None
+    call_id: str | None = None
     rejected: str | None = None
 
 
@@ -230,72 +309,264 @@ def cad_order(rows: list[Mapped]) -> list[tuple[_Row, int, dict[str, Any]]]:
     return [(state, k, event) for _, state, k, event in out]
 
 
+def holds_unit(decision: dict[str, Any]) -> bool:
+    """The call keeps a team field unit busy, as the server counts it."""
+    return (decision.get("destination") in ("call_team", "joint")
+            and bool(decision.get("needs_field_unit", True)))
+
+
+# How an event may be sent beside the others in flight (see `Capacity`).
+Kind = Literal["alone", "create", "frees", "free"]
+# What a created event sent beside others is sure to see: units free, or none free.
+Side = Literal["free", "full", "alone"]
+
+
+@dataclass
+class Capacity:
+    """What the replay knows of the team's units, from the server's own answers, so that
+    several events can be in flight while every decision that reads the units is made as
+    a one-at-a-time replay in CAD-time order would make it.
+
+    A created event may be decided before or after the others in flight: it is sent only
+    when every order gives the same answer, that is when every created event in flight sees
+    a unit free whatever else in flight is decided first (`busy + creates <= units`), or
+    none free (`busy - freeing >= units`, closes in flight that free a unit counted).
+    A closed event that frees a unit keeps to the same rule. Other closed events, and
+    created events outside the team's hours (the answers name the program's hours and
+    zone), change nothing the rules read. Until the program is known, after a call is sent
+    a second time (the export repeats an incident), or once an answer contradicts what was
+    expected (another source is sending, the policy changed), an event goes alone."""
+
+    limit: int
+    ordered: bool = True  # False: any event goes whenever a connection is free
+    units: int | None = None  # the team's units, from the latest answer
+    program: Program | None = None  # its hours and zone, from the latest answer
+    _zone: ZoneInfo | None = None
+    _hours_text: str = ""
+    busy: int = 0  # units held, after every answered event
+    creates: int = 0  # created events in flight
+    freeing: int = 0  # closed events in flight that free a unit
+    in_flight: int = 0
+    alone: bool = False  # the event in flight must be the only one
+    strict: bool = False  # out of step with the server: every event alone from now on
+    out_of_step: int = 0
+
+    def kind(self, k: int, first_time: bool, holds: bool, at: datetime | None) -> Kind:
+        if not self.ordered:
+            return "free"
+        if self.strict or self.units is None or (k == 0 and not first_time):
+            return "alone"
+        if k == 0:
+            return "create" if self.in_hours(at) else "free"
+        return "frees" if holds else "free"
+
+    def in_hours(self, at: datetime | None) -> bool:
+        """Within the team's hours, or not known to be outside them."""
+        if self.program is None or self._zone is None or at is None:
+            return True
+        return within_hours(self.program, at.astimezone(self._zone))
+
+    def _learn(self, program: dict[str, Any]) -> None:
+        """The program as a decision states it: units, and hours as `08:00-24:00 mon,tue`."""
+        if isinstance(program.get("units_total"), int):
+            self.units = program["units_total"]
+        text, zone = program.get("hours"), program.get("timezone")
+        if not isinstance(text, str) or not isinstance(zone, str) or text == self._hours_text:
+            return
+        self._hours_text = text
+        try:
+            window, days = text.split(" ", 1)
+            start, end = window.split("-")
+            self.program = Program(phase=1, timezone=zone, units=self.units or 0,
+                                   hours=Hours.model_validate({"start": start, "end": end,
+                                                               "days": days.split(",")}))
+            self._zone = ZoneInfo(zone)
+        except (ValueError, ValidationError):
+            self.program = None  # unread: every call may be within hours
+
+    def side(self, kind: Kind) -> Side | None:
+        """What the event may be sent with now: None to wait for answers."""
+        if self.alone or self.in_flight >= self.limit:
+            return None
+        if kind == "alone":
+            return "alone" if self.in_flight == 0 else None
+        units = self.units or 0
+        creates = self.creates + (kind == "create")
+        freeing = self.freeing + (kind == "frees")
+        if creates == 0 or kind == "free" or self.busy + creates <= units:
+            return "free"
+        if self.busy - freeing >= units:
+            return "full"
+        return None
+
+    def send(self, kind: Kind) -> None:
+        self.in_flight += 1
+        self.alone = kind == "alone"
+        self.creates += kind == "create"
+        self.freeing += kind == "frees"
+
+    def answered(self, kind: Kind, side: Side, k: int, decision: dict[str, Any] | None,
+                 held_before: bool) -> None:
+        """An event is answered: `decision` is its call's, None if it was not stored;
+        `held_before`: the call held a unit before (for a closed event, `k` > 0)."""
+        self.in_flight -= 1
+        self.alone = False
+        self.creates -= kind == "create"
+        self.freeing -= kind == "frees"
+        if decision is None or not self.ordered:
+            return
+        if k > 0:
+            self.busy -= held_before  # a closed call's unit is free
+            return
+        program = decision.get("program") or {}
+        self._learn(program)
+        holds = holds_unit(decision)
+        if kind == "free" and (holds or program.get("within_hours") is True):
+            # Sent as outside the team's hours, it was not: one event at a time from now.
+            self.out_of_step += 1
+            self.strict = True
+        elif kind == "alone":
+            # Decided with nothing else in flight: the server's own count is exact.
+            if isinstance(program.get("units_busy"), int):
+                self.busy = program["units_busy"] + holds
+        elif kind == "create":
+            self.busy += holds
+            if (side == "free" and decision.get("not_served_reason") == "units_busy") or (
+                    side == "full" and holds):
+                # Not what every order gives: the server's units move with calls this
+                # replay does not send. From here on, one event at a time.
+                self.out_of_step += 1
+                self.strict = True
+
+
 async def replay_export(path: Path, mapper: Mapper, *, url: str, rate: float | None = None,
-                        concurrency: int = 32, limit: int | None = None,
+                        concurrency: int = 32, limit: int | None = None, ordered: bool = True,
                         progress: TextIO | None = sys.stderr) -> ReplaySummary:
     """Replay an export into Liaison at `url`: `rate` events per second, or None for as fast
-    as the server takes them. Raises ServerUnavailable if Liaison does not answer first."""
+    as the server takes them, up to `concurrency` events in flight. `ordered` (the default)
+    keeps every decision that reads the team's units as a replay of one event at a time in
+    CAD-time order would make it (see `Capacity`); without it, events are only sent in
+    that order and may be decided in another. Raises ServerUnavailable if Liaison does not
+    answer first."""
     started = time.monotonic()
-    summary = ReplaySummary(profile=mapper.profile.label, export=str(path), url=url)
+    summary = ReplaySummary(profile=mapper.profile.label, export=str(path), url=url,
+                            order="cad" if ordered else "sent")
     to_send: list[Mapped] = []
     for m in mapper.map_file(path, limit=limit):
         summary.rows += 1
         if m.outcome == "skip":
             summary.skipped[m.reason or "?"] += 1
         elif m.outcome == "fail":
-            summary.rejected[f"not sent: {m.reason}"] += 1
+            why = f"not sent: {m.reason}"
+            summary.rejected[why] += 1
+            summary.example(why, m, m.value)
         else:
             to_send.append(m)
     timeline = cad_order(to_send)
 
-    # One client per worker, each with one keep-alive connection: httpx's pool looks over
-    # all its connections on every request, which costs more than the request itself.
+    # One client per connection, each with one keep-alive connection: httpx's pool looks
+    # over all its connections on every request, which costs more than the request itself.
     # They share one TLS context: building one reads the CA bundle (~20 ms each).
     tls = httpx.create_ssl_context()
+    limit_in_flight = max(1, concurrency)
     clients = [httpx.AsyncClient(base_url=url, timeout=30, verify=tls,
                                  limits=httpx.Limits(max_connections=1),
                                  headers=auth_headers())
-               for _ in range(max(1, concurrency))]
+               for _ in range(limit_in_flight)]
     async with contextlib.AsyncExitStack() as stack:
         for c in clients:
             await stack.enter_async_context(c)
-        await check_server(clients[0], url)
+        health = await check_server(clients[0], url)
+        zone = policy_zone(health)
+        first = min((m.at for m in to_send if m.at), default=None)
+        if zone is None:
+            summary.warnings.append(f"could not learn the time zone of the policy in force at "
+                                    f"{url}: check its program.timezone is "
+                                    f"{mapper.profile.time.timezone}")
+        elif warning := zone_warning(mapper.profile, zone[1], zone[0], first):
+            summary.warnings.append(warning)
+        if progress is not None:
+            for warning in summary.warnings:
+                progress.write(f"liaison replay: WARNING: {warning}\n")
         bar = Progress(len(timeline), progress, f"replay {mapper.profile.profile.id}")
-        queue: Iterator[tuple[int, tuple[_Row, int, dict[str, Any]]]] = iter(enumerate(timeline))
-        t0 = time.monotonic()
-
-        async def worker(client: httpx.AsyncClient) -> None:
-            # Events are taken in timeline order, so a closed event's created event has
-            # always been taken already, by this worker or another: waiting for it is safe.
-            for i, (row, k, event) in queue:
-                try:
-                    if k > 0:
-                        await row.created.wait()
-                    if row.rejected:
-                        continue
-                    if summary.stopped:
-                        row.rejected = NOT_SENT_UNREACHABLE
-                        continue
-                    if rate:
-                        await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
-                    await _send_event(client, row, k, event, summary)
-                except ServerUnavailable as exc:
-                    summary.stopped = summary.stopped or str(exc)
-                    row.rejected = NOT_SENT_UNREACHABLE
-                finally:
-                    if k == 0:
-                        row.created.set()
-                    bar.advance()
-                    row.pending -= 1
-                    if row.pending == 0:
-                        _account(row, summary)
-
-        async with asyncio.TaskGroup() as tg:
-            for c in clients:
-                tg.create_task(worker(c))
+        await _send_in_order(timeline, clients, summary, bar, rate=rate, ordered=ordered)
     bar.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+async def _send_in_order(timeline: list[tuple[_Row, int, dict[str, Any]]],
+                         clients: list[httpx.AsyncClient], summary: ReplaySummary,
+                         bar: Progress, *, rate: float | None, ordered: bool) -> None:
+    """Send the events in timeline order, each when `Capacity` lets it go beside those in
+    flight (or, unordered, whenever a connection is free)."""
+    cap = Capacity(limit=len(clients), ordered=ordered)
+    idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+    for c in clients:
+        idle.put_nowait(c)
+    changed = asyncio.Condition()
+    holds: dict[str, bool] = {}  # incident -> its call holds a unit, per the latest answer
+    sent_incidents: set[str] = set()
+    t0 = time.monotonic()
+
+    def ready(kind: Kind) -> bool:
+        return summary.stopped is not None or cap.side(kind) is not None
+
+    async def one(client: httpx.AsyncClient, row: _Row, k: int, event: dict[str, Any],
+                  kind: Kind, side: Side) -> None:
+        incident = row.mapped.incident_id or ""
+        held = holds.get(incident, False)
+        try:
+            await _send_event(client, row, k, event, summary)
+        except ServerUnavailable as exc:
+            summary.stopped = summary.stopped or str(exc)
+            row.rejected = NOT_SENT_UNREACHABLE
+        finally:
+            idle.put_nowait(client)
+            stored = row.rejected is None
+            decision = row.decision if stored else None
+            if k == 0 and decision is not None:
+                holds[incident] = holds_unit(decision)
+            elif k > 0 and stored:
+                holds[incident] = False  # closed: its unit is free
+            async with changed:
+                cap.answered(kind, side, k, decision if stored else None, held)
+                changed.notify_all()
+            _done(row, k, summary, bar)
+
+    async with asyncio.TaskGroup() as tg:
+        for i, (row, k, event) in enumerate(timeline):
+            if k > 0:
+                await row.created.wait()  # a call is closed once it is known to be open
+            if row.rejected or summary.stopped:
+                row.rejected = row.rejected or NOT_SENT_UNREACHABLE
+                _done(row, k, summary, bar)
+                continue
+            if rate:
+                await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+            incident = row.mapped.incident_id or ""
+            kind: Kind = cap.kind(k, incident not in sent_incidents, holds.get(incident, False),
+                                  row.mapped.at)
+            async with changed:
+                await changed.wait_for(functools.partial(ready, kind))
+                side = cap.side(kind)
+                if summary.stopped or side is None:
+                    row.rejected = NOT_SENT_UNREACHABLE
+                    _done(row, k, summary, bar)
+                    continue
+                cap.send(kind)
+            sent_incidents.add(incident)
+            tg.create_task(one(await idle.get(), row, k, event, kind, side))
+    summary.out_of_step = cap.out_of_step
+
+
+def _done(row: _Row, k: int, summary: ReplaySummary, bar: Progress) -> None:
+    if k == 0:
+        row.created.set()
+    bar.advance()
+    row.pending -= 1
+    if row.pending == 0:
+        _account(row, summary)
 
 
 async def _send_event(client: httpx.AsyncClient, row: _Row, k: int, event: dict[str, Any],
@@ -306,13 +577,16 @@ async def _send_event(client: httpx.AsyncClient, row: _Row, k: int, event: dict[
         return
     summary.events += 1
     if k == 0:
-        row.decision = r.json().get("decision") or {}
+        body = r.json()
+        row.decision = body.get("decision") or {}
+        row.call_id = body.get("call_id")
 
 
 def _account(row: _Row, summary: ReplaySummary) -> None:
     """Count a row once all its events are answered (or will not be sent)."""
     if row.rejected:
         summary.rejected[row.rejected] += 1
+        summary.example(row.rejected, row.mapped)
         return
     summary.accepted += 1
     d = row.decision or {}
@@ -321,3 +595,8 @@ def _account(row: _Row, summary: ReplaySummary) -> None:
     summary.categories[(str(d.get("category") or NONE), destination)] += 1
     if d.get("not_served_reason"):
         summary.not_served[str(d["not_served_reason"])] += 1
+    summary.calls.append(CallRow(
+        incident_id=row.mapped.incident_id or "", call_id=row.call_id or "",
+        occurred_at=row.mapped.at, destination=str(d.get("destination") or ""),
+        category=str(d.get("category") or ""),
+        not_served_reason=str(d.get("not_served_reason") or ""), row=row.mapped.row))

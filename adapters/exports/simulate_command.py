@@ -51,6 +51,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    help="YAML: distribution (lognormal, exponential, fixed), sigma, "
                         "default_minutes, by_category {category: mean minutes}")
     p.add_argument("--csv", metavar="FILE", help="write the calls that change destination")
+    p.add_argument("--calls-csv", metavar="FILE",
+                   help="write every call as the candidate decides it, in the columns of "
+                        "`liaison replay --calls-csv` (call_id is empty: no server gave one)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--limit", type=int, help="only the first N rows of the export")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -109,6 +112,19 @@ def write_changed_csv(report: WhatIfReport, path: Path) -> int:
 
     with open(path, "w", newline="", encoding="utf-8") as f:
         return write_csv(report, f)
+
+
+def write_decided_csv(report: WhatIfReport, path: Path) -> int:
+    """Every call as the candidate decided it, as `liaison replay --calls-csv` writes a
+    replay's: the incident is the export's, the call id empty (no server made one)."""
+    from adapters.exports.replay import CallRow, write_calls_csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        return write_calls_csv((CallRow(incident_id=c.call_id, call_id="",
+                                        occurred_at=c.occurred_at, destination=c.destination,
+                                        category=c.category or "",
+                                        not_served_reason=c.not_served_reason or "")
+                                for c in report.decided), f)
 
 
 def _progress_class() -> type[Any]:
@@ -177,11 +193,14 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     bar = _progress_class()(len(calls), None if args.no_progress else sys.stderr,
                             f"simulate {candidate.version} vs {baseline.version}")
     report = simulate(calls, candidate, baseline, service_times=times, seed=args.seed,
-                      progress=bar.advance)
+                      progress=bar.advance, keep_calls=bool(args.calls_csv))
     bar.close()
     if args.csv:
         n = write_changed_csv(report, Path(args.csv))
         print(f"{n:,} changed calls written to {args.csv}", file=sys.stderr)
+    if args.calls_csv:
+        n = write_decided_csv(report, Path(args.calls_csv))
+        print(f"{n:,} calls written to {args.calls_csv}", file=sys.stderr)
     seconds = time.monotonic() - started
     if args.json:
         doc = {"export": str(export), "profile": profile.label, "intake": intake.to_dict(),

@@ -24,6 +24,9 @@ from tests.adapters.test_exports_support import (
     write_profile,
 )
 
+ONE_TEST = ("a test on `column` takes exactly one of `in`, `prefix`, `suffix`, `contains`, "
+            "`regex`, `empty`")
+
 
 def errors_of(doc: object) -> set[str]:
     with pytest.raises(ProfileInvalid) as exc:
@@ -61,7 +64,7 @@ def test_every_error_is_reported_with_its_path_and_reason() -> None:
         "'officer_referral', 'follow_up' or 'crisis_line'",
         "officer_initiated.action: Input should be 'skip' or 'tag'",
         "skip[0].reason: String should match pattern '^[a-z0-9][a-z0-9_-]*$'",
-        "skip[0].when: a test on `column` takes exactly one of `in`, `prefix`, `empty`",
+        f"skip[0].when: {ONE_TEST}",
         "codes[0].code[0]: write 5150 in quotes: codes and column values are text, and YAML "
         "may change an unquoted number (0123 reads as 83)",
         "codes[1].flags[0]: Input should be 'weapon', 'violence', 'injury', 'medical' or "
@@ -74,10 +77,8 @@ def test_every_error_is_reported_with_its_path_and_reason() -> None:
 
 @pytest.mark.parametrize(("when", "reason"), [
     ({"in": ["A"]}, "`in` needs a `column`"),
-    ({"column": "a", "in": ["A"], "prefix": ["B"]},
-     "a test on `column` takes exactly one of `in`, `prefix`, `empty`"),
-    ({"column": "a", "in": ["A"], "any": [{"column": "b", "empty": True}]},
-     "a test on `column` takes exactly one of `in`, `prefix`, `empty`"),
+    ({"column": "a", "in": ["A"], "prefix": ["B"]}, ONE_TEST),
+    ({"column": "a", "in": ["A"], "any": [{"column": "b", "empty": True}]}, ONE_TEST),
     ({}, "give `column` with a test, or one of `any`, `all`, `not`"),
     ({"any": []}, "`any` needs at least one test"),
     ({"colum": "a", "in": ["A"]}, "Extra inputs are not permitted"),

@@ -5,18 +5,30 @@ twice, and `liaison replay` / `liaison profile check` as real subprocesses."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
+import random
 import subprocess
 import sys
 import time
+from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from adapters.exports.mapping import Mapper
-from adapters.exports.replay import ReplaySummary, ServerUnavailable, cad_order, replay_export
+from adapters.exports.replay import (
+    Capacity,
+    ReplaySummary,
+    ServerUnavailable,
+    cad_order,
+    replay_export,
+)
 from service.auth import Role
 from service.client_auth import TOKEN_ENV
 from tests.adapters.test_exports_support import (
@@ -115,9 +127,13 @@ async def test_every_outcome_through_the_server(server: Server, tmp_path: Path) 
     assert_accounted(s, 7)
     assert (s.accepted, s.events) == (3, 4)
     assert s.skipped == {"officer_initiated": 1, "information_only": 1}
+    unreadable = "not sent: columns.received_at: is not format '%m/%d/%Y %H:%M:%S'"
     assert s.rejected == {
-        "nature_code: a created event must carry the call's nature code": 1,
-        "not sent: columns.received_at: 'yesterday' is not format '%m/%d/%Y %H:%M:%S'": 1}
+        "nature_code: a created event must carry the call's nature code": 1, unreadable: 1}
+    # A reason is the same for every row that fails alike; the rows are its examples.
+    assert s.examples[unreadable] == ["row 6 (incident A6): 'yesterday'"]
+    assert s.examples["nature_code: a created event must carry the call's nature code"] == [
+        "row 5 (incident A5)"]
     assert s.categories == {("mental_health", "call_team"): 1,
                             ("substance_use", "call_team"): 1, ("(none)", "police"): 1}
     assert await scalar(server, "SELECT count(*) FROM cad_reject") == 1
@@ -162,6 +178,120 @@ async def test_closing_calls_frees_the_team(server: Server, tmp_path: Path) -> N
                                 url=server.base_url, concurrency=1, progress=None)
     assert never.destinations == {"call_team": 4, "police": 2}
     assert never.not_served == {"units_busy": 2}
+
+
+def team_calls(prefix: str, day: int) -> list[dict[str, str]]:
+    """Capacity decides who goes: four team calls (13:00-13:03 Chicago, in the shipped
+    policy's hours) hold its four units until 13:10; E at 13:05 finds none free; F0-F3
+    (13:11-13:14) each find the unit a close freed."""
+    at = f"03/{day:02d}/2024 13"
+    return [*(row(call_no=f"{prefix}A{i}", received=f"{at}:0{i}:00", closed=f"{at}:10:00")
+              for i in range(4)),
+            row(call_no=f"{prefix}E", received=f"{at}:05:00"),
+            *(row(call_no=f"{prefix}F{i}", received=f"{at}:1{1 + i}:00") for i in range(4))]
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("cad_key")
+async def test_the_default_replay_decides_in_cad_time_order(server: Server,
+                                                             tmp_path: Path) -> None:
+    """With events in flight at once (the default), the server still decides each call as
+    a one-at-a-time replay would: the unit a close frees goes to the next call in CAD time,
+    not to whichever request arrived first. (Before, F0-F3 went to police as units_busy:
+    they were sent while the closes waited for their calls' answers.)"""
+    export = write_export(tmp_path / "order.csv", team_calls("O", 12))
+    s = await replay_export(export, Mapper(make_profile(), lookup_dirs=[]),
+                            url=server.base_url, progress=None)
+    assert (s.accepted, s.events) == (9, 13)
+    by_call = {c.incident_id: (c.destination, c.not_served_reason) for c in s.calls}
+    assert by_call == {**{f"OA{i}": ("call_team", "") for i in range(4)},
+                       "OE": ("police", "units_busy"),
+                       **{f"OF{i}": ("call_team", "") for i in range(4)}}
+    assert (s.order, s.out_of_step) == ("cad", 0)
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("cad_key")
+async def test_ordered_replay_decides_as_one_at_a_time(server: Server, tmp_path: Path) -> None:
+    """Eighty team calls from 21:00 Chicago time, each closed after 5-40 minutes, so the
+    four units run full and free again and again until the team's hours end (midnight in
+    New York) and the rest go as off hours: 32 in flight decide every call exactly as one
+    event at a time does."""
+    rng = random.Random(7)
+
+    def afternoon(prefix: str, day: int) -> Path:
+        rows, minute = [], 0
+        for i in range(80):
+            minute += rng.choice((0, 1, 2, 3, 5))
+            start = datetime(2024, 3, day, 21, 0) + timedelta(minutes=minute)
+            end = start + timedelta(minutes=rng.randint(5, 40))
+            rows.append(row(call_no=f"{prefix}{i}", received=f"{start:%m/%d/%Y %H:%M:%S}",
+                            closed=f"{end:%m/%d/%Y %H:%M:%S}"))
+        return write_export(tmp_path / f"{prefix}.csv", rows)
+
+    state = rng.getstate()
+    one = await replay_export(afternoon("S", 13), Mapper(make_profile(), lookup_dirs=[]),
+                              url=server.base_url, concurrency=1, progress=None)
+    rng.setstate(state)  # the same calls, a day later (every call above is closed by then)
+    many = await replay_export(afternoon("M", 14), Mapper(make_profile(), lookup_dirs=[]),
+                               url=server.base_url, concurrency=32, progress=None)
+
+    def outcomes(s: ReplaySummary) -> list[tuple[str, str]]:
+        return [(c.destination, c.not_served_reason) for c in s.calls]
+
+    assert one.accepted == many.accepted == 80
+    seen = Counter(outcomes(one))
+    assert seen[("police", "units_busy")] > 5  # capacity did decide
+    assert seen[("police", "off_hours")] > 5  # and the hours
+    assert outcomes(many) == outcomes(one)
+    assert many.out_of_step == 0
+
+
+def decision(holds: bool = False, not_served: str | None = None, busy: int = 0,
+             within: bool = True) -> dict[str, object]:
+    return {"destination": "call_team" if holds else "police", "needs_field_unit": True,
+            "not_served_reason": not_served,
+            "program": {"units_total": 4, "units_busy": busy, "timezone": "America/New_York",
+                        "hours": "08:00-24:00 mon,tue,wed,thu,fri,sat,sun",
+                        "within_hours": within}}
+
+
+def test_capacity_sends_together_only_what_every_order_decides_alike() -> None:
+    noon = datetime(2024, 3, 12, 12, tzinfo=ZoneInfo("America/New_York"))
+    night = noon.replace(hour=3)
+    cap = Capacity(limit=32)
+    assert cap.kind(0, True, False, noon) == "alone"  # the program is not known yet
+    cap.send("alone")
+    assert cap.side("create") is None  # nothing beside an event sent alone
+    cap.answered("alone", "alone", 0, decision(holds=True, busy=0), False)
+    assert (cap.units, cap.busy) == (4, 1)
+    # Three more can go together: each finds a unit whatever the order.
+    for _ in range(3):
+        assert cap.kind(0, True, False, noon) == "create"
+        assert cap.side("create") == "free"
+        cap.send("create")
+    assert cap.side("create") is None  # a fourth might find none, or the last one
+    assert cap.kind(0, True, False, night) == "free"  # outside the hours: never waits
+    assert cap.side("free") == "free"
+    for _ in range(3):
+        cap.answered("create", "free", 0, decision(holds=True), False)
+    assert cap.busy == 4
+    assert cap.side("create") == "full"  # none free in any order: any number together
+    cap.send("create")
+    assert cap.side("frees") is None  # a close would free a unit for it, or not
+    cap.answered("create", "full", 0, decision(not_served="units_busy"), False)
+    assert cap.side("frees") == "free"
+    cap.send("frees")
+    assert cap.side("create") is None  # it might be decided before the close, or after
+    cap.answered("frees", "free", 1, decision(holds=True), True)
+    assert cap.busy == 3 and cap.side("create") == "free"
+    assert cap.kind(0, False, True, noon) == "alone"  # an incident sent a second time
+    # A call expected to find a unit finds none: another source holds them. From now on,
+    # one event at a time.
+    cap.send("create")
+    cap.answered("create", "free", 0, decision(not_served="units_busy", busy=4), False)
+    assert (cap.strict, cap.out_of_step) == (True, 1)
+    assert cap.kind(0, True, False, night) == "alone"
 
 
 @pytest.mark.asyncio
@@ -252,6 +382,10 @@ async def test_busy_is_retried_and_a_server_gone_midway_stops_the_replay(
     assert s.rows == s.accounted == 20
     assert s.stopped is not None and "no answer after 3 tries" in s.stopped
     assert "STOPPED EARLY" in s.render()
+    # Its health report names no policy: the replay cannot compare time zones, and says so.
+    assert s.warnings == [f"could not learn the time zone of the policy in force at "
+                          f"http://127.0.0.1:{port}: check its program.timezone is "
+                          "America/Chicago"]
 
 
 def liaison(*args: str, env: dict[str, str] | None = None
@@ -275,20 +409,46 @@ def test_replay_command(tmp_path: Path) -> None:
         assert json.loads(refused.stdout)["accepted"] == 0
 
         env = sp.env(Role.cad)
+        calls_csv = tmp_path / "calls.csv"
         result = liaison("replay", str(path), "--profile", "nashville", "--url", sp.base_url,
-                         "--limit", "300", "--as-fast-as-possible", "--json", env=env)
+                         "--limit", "300", "--as-fast-as-possible", "--json",
+                         "--calls-csv", str(calls_csv), env=env)
         assert result.returncode == 0, result.stderr
         summary = json.loads(result.stdout)
         assert summary["rows"] == 300 == summary["accepted"] + sum(
             summary["skipped"].values()) + sum(summary["rejected"].values())
         assert sum(summary["destinations"].values()) == summary["accepted"] > 200
         assert "replay nashville [" in result.stderr  # the progress bar
+        # Nashville is Central time; the shipped policy keeps hours in New York time.
+        zone = ("the profile's times are America/Chicago but policy st-petersburg-call@1 "
+                "keeps team hours in America/New_York (1 h ahead of the city's clock on ")
+        assert summary["warnings"][0].startswith(zone), summary["warnings"]
+        assert f"liaison replay: WARNING: {zone}" in result.stderr
+        assert summary["order"] == "cad"
+        # One line per accepted call, in CAD-time order, with the server's call id.
+        with open(calls_csv, newline="", encoding="utf-8") as f:
+            calls = list(csv.DictReader(f))
+        assert list(calls[0]) == ["incident_id", "call_id", "occurred_at", "destination",
+                                  "category", "not_served_reason"]
+        assert len(calls) == summary["accepted"]
+        assert Counter(c["destination"] for c in calls) == summary["destinations"]
+        assert all(len(c["call_id"]) == 32 for c in calls)
+        assert [c["occurred_at"] for c in calls] == sorted(
+            (c["occurred_at"] for c in calls), key=datetime.fromisoformat)
+        assert sp.creds is not None
+        with httpx.Client(base_url=sp.base_url, headers={
+                "authorization": f"Bearer {sp.creds.keys[Role.supervisor]}"}) as client:
+            for call in calls[:5]:  # the server's own call ids
+                got = client.get(f"/v1/calls/{call['call_id']}").raise_for_status().json()
+                assert got["call"]["incident_id"] == call["incident_id"], got
         text_run = liaison("replay", str(path), "--profile", "nashville", "--url", sp.base_url,
                            "--limit", "300", "--rate", "1000", "--no-progress", env=env)
         assert text_run.returncode == 0, text_run.stderr
         assert text_run.stderr == ""
         assert f"       300  rows read from {path}" in text_run.stdout
         assert "decisions by destination: police" in text_run.stdout
+        assert "  decided in CAD-time order" in text_run.stdout
+        assert f"  WARNING: {zone}" in text_run.stdout
     finally:
         sp.stop()
     down = liaison("replay", str(path), "--profile", "nashville", "--url",

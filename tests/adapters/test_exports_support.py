@@ -19,6 +19,11 @@ SAN_DIEGO = "san_diego/pd_calls_for_service_2023_datasd.csv"
 NASHVILLE = "nashville/calls_2024.csv"
 SAN_DIEGO_ROWS = 26_595
 NASHVILLE_ROWS = 26_935
+SAN_JOSE = [f"san_jose/sampled_file{year}.csv" for year in (2022, 2023, 2024)]
+MILWAUKEE = "milwaukee/data.csv"
+MILWAUKEE_ROWS = 33_968
+# Profiles for San Jose and Milwaukee written as a new user would (tests only).
+TEST_PROFILES = Path(__file__).parent / "profiles"
 
 
 def shared_export(relative: str) -> Path:

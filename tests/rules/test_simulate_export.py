@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from adapters.exports.replay import CALL_COLUMNS
 from adapters.exports.simulate_command import Intake, calls_from_export
 from rules.evaluate import compile_policy
 from rules.load import parse_policy
@@ -98,6 +99,26 @@ def test_cli_table_json_and_csv_of_changed_calls(small_export: tuple[Path, Path]
     assert len(doc["candidate"]["coverage"]["not_served_by_hour_of_week"]) == 168
     [group] = doc["changes"]
     assert group["count"] == 1 and group["examples"][0]["call_id"] == "T-2"
+
+
+def test_cli_writes_every_call_as_the_candidate_decides(
+        small_export: tuple[Path, Path], tmp_path: Path) -> None:
+    """`--calls-csv`: the columns of `liaison replay --calls-csv`, one line a call in CAD
+    time, the call id empty (no server made one)."""
+    export, profile = small_export
+    calls_csv = tmp_path / "calls.csv"
+    assert main(["simulate", "--policy", str(write_policy(tmp_path / "two.yaml", units=2)),
+                 "--calls", str(export), "--profile", str(profile), "--baseline",
+                 str(write_policy(tmp_path / "one.yaml", units=1)), "--calls-csv",
+                 str(calls_csv), "--no-progress"]) == 0
+    with open(calls_csv, newline="", encoding="utf-8") as f:
+        lines = list(csv.reader(f))
+    assert tuple(lines[0]) == CALL_COLUMNS
+    assert lines[1:] == [
+        ["T-3", "", "2026-03-10T02:00:00-05:00", "police", "mental_health", "off_hours"],
+        ["T-1", "", "2026-03-10T13:00:00-05:00", "call_team", "mental_health", ""],
+        ["T-2", "", "2026-03-10T13:20:00-05:00", "call_team", "mental_health", ""],
+        ["T-4", "", "2026-03-10T13:30:00-05:00", "police", "", ""]]
 
 
 def test_cli_refuses_a_broken_service_times_file(small_export: tuple[Path, Path],
