@@ -195,7 +195,9 @@ async def test_each_role_against_each_route(sqlite_server: Server) -> None:
                     assert set(body) == {"error", "message", "allowed_roles"}, body
                     assert (body["error"], body["message"]) == (
                         "forbidden", "not allowed for your role")
-                    assert set(body["allowed_roles"]) == {x.value for x in allowed}, route
+                    assert set(body["allowed_roles"]) == {x.value for x in allowed}, (
+                        f"{route} says it allows {sorted(body['allowed_roles'])}; ROLE_TABLE "
+                        f"says {sorted(x.value for x in allowed)}")
                 checked += 1
     # Every line of the table was tried (a route the app lacks fails the test above).
     assert checked == sum(1 if may(r) is None else len(Role) for r in ROLE_TABLE
