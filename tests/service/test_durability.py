@@ -182,8 +182,9 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_event(database_url: str,
             extra = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
             assert extra["call_id"] == marker.json()["call_id"], (
                 f"a retried event produced a board message: {extra!r}")
-            assert extra["seq"] == board_seq + 1
-        assert (await health(second.base_url))["board_seq"] == board_seq + 1
+        # (Its seq may skip a few on PostgreSQL: a sequence keeps no values the killed
+        # server's unfinished transactions took.)
+        assert (await health(second.base_url))["board_seq"] == extra["seq"] > board_seq
         after = await get_calls(second, acked_calls)
         for call_id in acked_calls:
             assert len(after[call_id]["timeline"]) == len(calls[call_id]["timeline"]), call_id
