@@ -4,17 +4,22 @@
 #
 #  * chromium present (or LIAISON_CHROMIUM names one) -> nothing to do.
 #  * as root with apt-get -> apt-get install chromium.
-#  * otherwise -> say the browser tests will be SKIPPED, exit 0. With CI=true this is
-#    an error (exit 1) instead: CI must never silently skip the browser tests.
+#  * otherwise -> say the browser tests will be SKIPPED, exit 0. Under CI (CI=true, 1
+#    or yes) this is an error (exit 1) instead: CI must never silently skip the browser
+#    tests.
 set -euo pipefail
 
 BROWSER="${LIAISON_CHROMIUM:-/usr/bin/chromium}"
 
+# CI services set CI=true; some set CI=1 or yes (tests/conftest.py reads it the same way).
+in_ci() { case "$(echo "${CI:-}" | tr '[:upper:]' '[:lower:]' | tr -d '[:space:]')" in
+    true|1|yes) return 0 ;; *) return 1 ;; esac; }
+
 log() { echo "ensure-chromium: $*" >&2; }
 
 unavailable() {
-    if [[ "${CI:-}" == "true" ]]; then
-        log "ERROR: Chromium is required in CI (CI=true) but unavailable: $*"
+    if in_ci; then
+        log "ERROR: Chromium is required in CI (CI=${CI}) but unavailable: $*"
         exit 1
     fi
     log "Chromium unavailable: $*"

@@ -10,8 +10,8 @@
 #  * otherwise, as root on Debian: install postgresql if needed, create/start
 #    a cluster, create the superuser role liaison/liaison, write the URL.
 #  * not root and no usable server -> print why, say the PostgreSQL tests will
-#    be skipped, exit 0 without writing the URL. With CI=true this is an error
-#    (exit 1) instead: CI must never silently skip the PostgreSQL tests.
+#    be skipped, exit 0 without writing the URL. Under CI (CI=true, 1 or yes) this is
+#    an error (exit 1) instead: CI must never silently skip the PostgreSQL tests.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,13 +21,17 @@ PASSWORD=liaison
 CLUSTER=main
 WAIT_SECONDS=60
 
+# CI services set CI=true; some set CI=1 or yes (tests/conftest.py reads it the same way).
+in_ci() { case "$(echo "${CI:-}" | tr '[:upper:]' '[:lower:]' | tr -d '[:space:]')" in
+    true|1|yes) return 0 ;; *) return 1 ;; esac; }
+
 log() { echo "ensure-postgres: $*" >&2; }
 
 # PostgreSQL cannot be provided here. Never leave a stale URL behind.
 unavailable() {
     rm -f "$URL_FILE"
-    if [[ "${CI:-}" == "true" ]]; then
-        log "ERROR: PostgreSQL is required in CI (CI=true) but unavailable: $*"
+    if in_ci; then
+        log "ERROR: PostgreSQL is required in CI (CI=${CI}) but unavailable: $*"
         exit 1
     fi
     log "PostgreSQL unavailable: $*"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -25,6 +26,13 @@ from service.stopping import StepGuard
 
 log = logging.getLogger("liaison.writer")
 BOARD_CHANNEL = "liaison_board"
+
+
+def first_line(exc: BaseException) -> str:
+    """What failed, without the values: the kind and the first line of the message (a
+    driver's detail lines, which may quote the row, are left out)."""
+    said = str(exc).strip()
+    return f"{type(exc).__name__}: {said.splitlines()[0]}" if said else type(exc).__name__
 
 
 class Command(Protocol):
@@ -110,8 +118,13 @@ class Writer:
                     self._fail(item, exc_one)
 
     def _fail(self, item: _Item, exc: Exception) -> None:
-        log.exception("write failed: %s", exc, exc_info=exc)
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        said = first_line(exc)
+        # The stack without the exceptions' texts: PostgreSQL's DETAIL quotes the row it
+        # refused ("Failing row contains (…)": a narrative, a name), in the message of
+        # every exception of the chain.
+        log.error("write failed: %s\n%s", said,
+                  "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+        self.last_error = said
         if not item[1].done():
             item[1].set_exception(Unavailable("the change could not be stored; retry",
                                               cause=type(exc).__name__))

@@ -2,13 +2,15 @@
 and real subprocesses for the tests that kill servers.
 
 PostgreSQL comes from LIAISON_TEST_POSTGRES_URL (an admin URL; `make test` sets it up).
-Without it the PostgreSQL tests skip and say why; with CI=true they fail instead.
+Without it the PostgreSQL tests skip and say why; under CI (CI=true, 1 or yes) they fail
+instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import socket
@@ -16,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +38,8 @@ from service.settings import Settings
 from tests.credentials import Credentials, RoleAuth, credentials_for, make_credentials
 
 ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() == "true"
+# CI services set CI=true; some set CI=1 or yes. Any of them means "never skip".
+IN_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 PG_ADMIN_URL = os.environ.get("LIAISON_TEST_POSTGRES_URL", "")
 
 
@@ -51,10 +54,11 @@ def _dsn(url: str) -> str:
 
 
 def unavailable(message: str) -> None:
-    """Skip a test whose outside material is missing, saying why; under CI=true, fail."""
+    """Skip a test (or, called at import, a module) whose outside material is missing,
+    saying why; under CI, fail."""
     if IN_CI:
-        pytest.fail("CI=true: " + message)
-    pytest.skip(message)
+        pytest.fail("CI: " + message, pytrace=False)
+    pytest.skip(message, allow_module_level=True)
 
 
 def _require_postgres() -> str:
@@ -62,7 +66,7 @@ def _require_postgres() -> str:
               "(run `make test`, which starts a local PostgreSQL, or set it to an admin URL)")
     if not PG_ADMIN_URL:
         if IN_CI:
-            pytest.fail("CI=true but LIAISON_TEST_POSTGRES_URL is not set: " + reason)
+            pytest.fail("CI but LIAISON_TEST_POSTGRES_URL is not set: " + reason)
         pytest.skip(reason)
     return PG_ADMIN_URL
 
@@ -203,6 +207,28 @@ def event(**fields: Any) -> dict[str, Any]:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+# The longest a test waits for what must happen. Generous: on a loaded 2-core machine a
+# step may take seconds, and waiting costs nothing when the step is quick. (Tests never
+# bound how fast something happens; bench/ measures that.)
+WAIT = 60.0
+
+
+async def eventually(check: Callable[[], Any], what: str, *, within: float = WAIT,
+                     every: float = 0.02) -> Any:
+    """Poll `check` (a function, or one returning an awaitable) until it returns something
+    true, and return that; fail naming `what` after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        got = check()
+        if inspect.isawaitable(got):
+            got = await got
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within:.0f} s waiting for {what}")
+        await asyncio.sleep(every)
 
 
 @dataclass

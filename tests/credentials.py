@@ -5,9 +5,13 @@ clients with one credential at a time."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import re
+import sys
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +28,7 @@ from service.errors import Conflict
 PREFERENCE = (Role.supervisor, Role.cad, Role.call_team, Role.dispatcher, Role.officer,
               Role.analyst)
 PASSWORD = "correct horse battery staple"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -49,6 +54,19 @@ async def make_credentials(engine: Any) -> Credentials:
                            if role is Role.officer else None)
         creds.users[role] = name
     return creds
+
+
+async def liaison_key_create(database_url: str, client: str, source: str) -> str:
+    """`liaison key create --client … --source …` as an operator runs it; the key printed."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service.cli", "key", "create", "--client", client,
+        "--source", source, "--database-url", database_url, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    found = re.search(r"secret: (lk_\S+)", out.decode())
+    assert found, out.decode()
+    return found.group(1)
 
 
 async def credentials_for(database_url: str) -> Credentials:

@@ -1,6 +1,7 @@
 """Decisions back to the CAD by signed webhook, through the durable outbox.
 
-A real HTTP server plays the CAD: it checks every signature with `verify_signature` and
+A real HTTP server plays the CAD: it checks every signature as a CAD would, from the
+contract alone (HMAC-SHA256 of the raw body with the shared secret, not Liaison's code), and
 answers as the test tells it (up, 503, failing for one incident, refusing some bodies for
 good, or not listening at all). Liaison is a real uvicorn on SQLite and on PostgreSQL.
 """
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -29,16 +32,21 @@ from adapters.outbound import (
     WebhookConfig,
     give_up_reason,
     outbox_row,
-    verify_signature,
 )
 from service.auth import Role
 from service.db import create_engine, migrate
 from service.settings import Settings
 from service.tables import OUTBOX, utcnow
-from tests.conftest import Server, event, free_port, running_server
+from tests.conftest import WAIT, Server, event, eventually, free_port, running_server
 
 SECRET = "test-secret-shared-with-the-cad"
 T0 = "2026-03-10T14:00:00-04:00"
+
+
+def signed_right(raw: bytes, header: str | None) -> bool:
+    """The CAD's own check of `Liaison-Signature`, written from the contract."""
+    expected = "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    return header is not None and hmac.compare_digest(expected, header)
 
 
 @dataclass
@@ -55,6 +63,7 @@ class Attempt:
     headers: dict[str, str]
     body: dict[str, Any]
     at: float  # time.monotonic() when it arrived
+    received: datetime  # the same moment by the wall clock (Liaison's times are UTC)
 
 
 class Cad:
@@ -76,7 +85,7 @@ class Cad:
         @app.post("/liaison/decisions")
         async def receive(request: Request) -> Response:
             raw = await request.body()
-            ok = verify_signature(SECRET, raw, request.headers.get("liaison-signature"))
+            ok = signed_right(raw, request.headers.get("liaison-signature"))
             doc = json.loads(raw)
             if self.delay:
                 await asyncio.sleep(self.delay)
@@ -84,7 +93,8 @@ class Cad:
                       else self.answer_for(doc) or self.answer)
             self.attempts.append(Attempt(
                 doc["delivery_id"], doc["sequence"], doc["call_id"], doc["incident_id"],
-                doc["cause"], status, ok, dict(request.headers), doc, time.monotonic()))
+                doc["cause"], status, ok, dict(request.headers), doc, time.monotonic(),
+                datetime.now(UTC)))
             return Response(status_code=status,
                             content=b"" if status < 300 else b"CAD is not taking updates")
 
@@ -132,17 +142,24 @@ def settings_for(database_url: str, the_cad: Cad, **more: Any) -> Settings:
 
 
 async def until(check: Callable[[], bool | Awaitable[bool]], what: str,
-                within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        got = check()
-        if not isinstance(got, bool):
-            got = await got
-        if got:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+                within: float = WAIT) -> None:
+    await eventually(check, what, within=within)
+
+
+async def settled(*servers: Server) -> None:
+    """Until no delivery is pending and no worker has one in flight. From then on nothing
+    reaches the CAD unless something new is decided or a delivery is retried by hand: the
+    positive signal that "nothing more arrives" waits for, instead of a sleep."""
+    async def done() -> bool:
+        # (The worker's in-flight set is private; a test may look.)
+        if any(s.runtime.delivery._inflight for s in servers):
+            return False
+        async with servers[0].runtime.engine.connect() as conn:
+            pending = (await conn.execute(select(func.count()).select_from(OUTBOX)
+                                          .where(OUTBOX.c.status == "pending"))).scalar_one()
+        return bool(pending == 0)
+
+    await until(done, "every delivery settled")
 
 
 async def recorded_delivered(server: Server, call_id: str) -> bool:
@@ -216,7 +233,7 @@ async def test_every_decision_and_change_reaches_the_cad_signed_and_in_order(
         c, _ = await new_call(server, nature_code="ALRBA", nature_text="Alarm",
                               narrative=None)                   # C: one decision
         await until(lambda: len(the_cad.delivered()) == 5, "5 deliveries")
-        await asyncio.sleep(0.3)  # nothing more arrives
+        await settled(server)  # and nothing more arrives
 
         assert len(the_cad.attempts) == 5
         assert all(x.signature_ok for x in the_cad.attempts)
@@ -276,10 +293,13 @@ async def test_cad_answering_503_makes_deliveries_wait_then_arrive_in_order(
         assert head["last_error"] == "HTTP 503: CAD is not taking updates"
         assert head["next_attempt_at"] and head["delivered_at"] is None
         assert [d["attempts"] for d in state[1:]] == [0, 0]
-        # Backing off: attempts are spread out, not a tight loop.
-        tries = len(the_cad.tried(a))
-        await asyncio.sleep(0.5)
-        assert len(the_cad.tried(a)) - tries <= 6
+        # Backing off, not a tight loop: the n-th retry comes at least half of
+        # base·2^(n-1) (at most the cap) after the attempt before it (backoff's jitter takes
+        # off up to half; 0.9 for clock rounding). A lower bound: a slow machine only adds.
+        arrived = [x.at for x in the_cad.tried(a)]
+        for n, (before, after) in enumerate(zip(arrived, arrived[1:], strict=False), 1):
+            least = 0.5 * min(0.25, 0.05 * 2 ** (n - 1))
+            assert after - before >= 0.9 * least, (n, after - before, arrived)
 
         the_cad.answer = 200
         await until(lambda: len(the_cad.delivered()) == 4, "the 4 deliveries")
@@ -380,8 +400,8 @@ async def test_two_instances_on_one_postgres_deliver_each_row_once_in_order(
             incidents.append(await new_call(server))
         await asyncio.gather(*(weapon_seen((two, one)[i % 2], inc)
                                for i, (_, inc) in enumerate(incidents)))
-        await until(lambda: len(the_cad.delivered()) == 24, "24 deliveries", within=20)
-        await asyncio.sleep(0.3)
+        await until(lambda: len(the_cad.delivered()) == 24, "24 deliveries")
+        await settled(one, two)  # and nothing more arrives
         ids = [x.delivery_id for x in the_cad.attempts]
         assert len(ids) == len(set(ids)) == 24, "each row sent once, by one instance"
         for call_id, _ in incidents:
@@ -413,8 +433,9 @@ async def test_a_body_the_cad_refuses_for_good_is_given_up_and_the_call_moves_on
                         "the refused delivery given up and the next one delivered")
             await until(partial(statuses_are, server, other, ["delivered"]),
                         "the other call's delivery")
-            await asyncio.sleep(0.3)  # and the refused one is not tried again
+            await settled(server)  # and the refused one is not tried again
 
+        looked = datetime.now(UTC)
         refused, later = await deliveries(server, a)
         assert sequences(the_cad.tried(a)) == [refused["sequence"], later["sequence"]]
         assert the_cad.delivered(a)[0].body["decision"]["destination"] == "police"
@@ -430,6 +451,11 @@ async def test_a_body_the_cad_refuses_for_good_is_given_up_and_the_call_moves_on
 
         # Listed with the failed ones only: not the delivered ones of either call.
         page = await listed(server, status="failed")
+        # Failed when its one attempt's answer came back: after the CAD had it, before we
+        # looked; the same moment in the listing as in the call's view.
+        failed_at = datetime.fromisoformat(refused["failed_at"])
+        assert the_cad.tried(a)[0].received <= failed_at <= looked
+        assert datetime.fromisoformat(page["deliveries"][0]["failed_at"]) == failed_at
         assert page == {"next_after": None, "deliveries": [{
             "delivery_id": refused["delivery_id"], "call_id": a,
             "sequence": refused["sequence"], "cause": "event", "status": "failed",
@@ -495,7 +521,7 @@ async def test_a_delivery_failing_past_give_up_after_is_given_up_then_retried(
         tried = the_cad.tried(a)
         assert len(tried) >= 3, "retried until the give-up time passed"
         assert tried[-1].at - tried[0].at >= 0.9
-        await asyncio.sleep(0.4)
+        await settled(server)
         assert len(the_cad.tried(a)) == len(tried), "not tried once given up"
         head = (await deliveries(server, a))[0]
         assert head["attempts"] == len(tried) and head["last_status_code"] == 503

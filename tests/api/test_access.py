@@ -3,11 +3,12 @@ each route over real HTTP; what each role sees of a call; audit of every look.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,13 +20,106 @@ from starlette.routing import Mount
 from service.app import create_app
 from service.auth import Role
 from service.settings import Settings
-from tests.conftest import Server, running_server
-from tests.credentials import declaration, route_table
+from tests.conftest import Server, event, running_server
+from tests.credentials import RouteEntry, declaration, liaison_key_create, route_table
 
 pytestmark = pytest.mark.asyncio
 
 # FastAPI's own documentation routes: open, and they hold no data.
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC = "anyone"
+EVERY_ROLE = "cad dispatcher call_team officer supervisor analyst"
+
+# SECURITY.md "Roles", written out route by route: who may use each route. Everyone else
+# gets 403 (and no credentials 401). Written here, not read from the routes' own
+# declarations, so a route that lets in a role this page does not is caught. A new route
+# needs its line (test_every_route_is_in_the_role_table says which).
+ROLE_TABLE: dict[str, str] = {
+    "GET /v1/health": PUBLIC,
+    "POST /v1/session": PUBLIC,
+    "GET /v1/session": EVERY_ROLE,
+    "DELETE /v1/session": EVERY_ROLE,
+    # cad: post events; read back the calls of its own source.
+    "POST /v1/cad/events": "cad",
+    "POST /v1/cad/eido": "cad",
+    "GET /v1/calls": "cad dispatcher call_team officer supervisor",
+    "GET /v1/calls/{call_id}": "cad dispatcher call_team officer supervisor",
+    "GET /v1/calls/{call_id}/eido": "cad dispatcher call_team officer supervisor",
+    # dispatcher: override a decision, webhook deliveries, the board.
+    "POST /v1/calls/{call_id}/override": "dispatcher supervisor",
+    "GET /v1/calls/{call_id}/deliveries": "dispatcher supervisor",
+    "GET /v1/deliveries": "dispatcher supervisor",
+    "WS /v1/board": "dispatcher call_team supervisor",
+    "GET /v1/program": "dispatcher call_team supervisor",
+    # call_team: move team calls along, check-ins, follow-ups.
+    "POST /v1/calls/{call_id}/status": "call_team supervisor",
+    "POST /v1/calls/{call_id}/checkin": "call_team supervisor",
+    "GET /v1/follow-ups": "call_team supervisor",
+    "GET /v1/follow-ups/{follow_up_id}": "call_team supervisor",
+    "POST /v1/follow-ups/{follow_up_id}/open": "call_team supervisor",
+    "POST /v1/follow-ups/{follow_up_id}/complete": "call_team supervisor",
+    "POST /v1/follow-ups/{follow_up_id}/cancel": "call_team supervisor",
+    # officer: refer; read only the referrals they made.
+    "POST /v1/referrals": "officer supervisor",
+    "GET /v1/referrals": "officer supervisor",
+    "GET /v1/metrics/my-referrals": "officer supervisor",
+    # analyst: aggregate program figures only.
+    "GET /v1/metrics": "supervisor analyst",
+    "GET /v1/metrics/{table}.csv": "supervisor analyst",
+    "GET /metrics": "supervisor analyst",
+    "GET /reports/monthly": "supervisor analyst",
+    # supervisor only: policies, rejected CAD input, the audit log, accounts, retries.
+    "GET /v1/policies": "supervisor",
+    "POST /v1/policies": "supervisor",
+    "POST /v1/policies/validate": "supervisor",
+    "GET /v1/policies/{version}": "supervisor",
+    "GET /v1/policies/{version}/diff": "supervisor",
+    "POST /v1/policies/{version}/test": "supervisor",
+    "POST /v1/policies/{version}/publish": "supervisor",
+    "POST /v1/policies/{version}/unschedule": "supervisor",
+    "POST /v1/policies/{version}/rollback": "supervisor",
+    "POST /v1/policies/{version}/dry-run": "supervisor",
+    "POST /v1/policies/{version}/what-if": "supervisor",
+    "GET /v1/what-if/{job_id}": "supervisor",
+    "GET /v1/what-if/{job_id}/changed.csv": "supervisor",
+    "GET /v1/cad/rejects": "supervisor",
+    "GET /v1/cad/rejects/{reject_id}": "supervisor",
+    "POST /v1/cad/rejects/{reject_id}/resubmit": "supervisor",
+    "GET /v1/audit": "supervisor",
+    "GET /v1/audit/export.jsonl": "supervisor",
+    "GET /v1/users": "supervisor",
+    "POST /v1/users": "supervisor",
+    "POST /v1/users/{username}/disable": "supervisor",
+    "POST /v1/users/{username}/reset": "supervisor",
+    "POST /v1/deliveries/{delivery_id}/retry": "supervisor",
+    # The pages are shells holding no data; the API they call checks roles.
+    "GET /": PUBLIC,
+    "GET /board": PUBLIC,
+    "GET /dispatch": PUBLIC,
+    "GET /refer": PUBLIC,
+    "GET /refer/mine": PUBLIC,
+    "GET /policy": PUBLIC,
+    "GET /login": PUBLIC,
+}
+
+
+def may(route: str) -> frozenset[Role] | None:
+    """The roles ROLE_TABLE lets use `route` ("METHOD /path"); None: anyone."""
+    who = ROLE_TABLE[route]
+    return None if who == PUBLIC else frozenset(Role(r) for r in who.split())
+
+
+def served_routes(app: Any) -> dict[str, RouteEntry]:
+    """"METHOD /path" (or "WS /path") of every route the app serves, but FastAPI's docs
+    and the static files."""
+    served: dict[str, RouteEntry] = {}
+    for entry in route_table(app):
+        if isinstance(entry.route, APIWebSocketRoute):
+            served[f"WS {entry.path}"] = entry
+        elif isinstance(entry.route, APIRoute):
+            for method in sorted((entry.methods or set()) - {"HEAD"}):
+                served[f"{method} {entry.path}"] = entry
+    return served
 
 
 async def test_every_route_declares_who_may_use_it() -> None:
@@ -43,6 +137,17 @@ async def test_every_route_declares_who_may_use_it() -> None:
     assert not missing, "routes without allow()/public(): " + ", ".join(missing)
 
 
+async def test_every_route_is_in_the_role_table() -> None:
+    served = served_routes(create_app(Settings()))
+    missing = sorted(set(served) - set(ROLE_TABLE))
+    assert not missing, (
+        "routes with no line in ROLE_TABLE (tests/api/test_access.py): "
+        + ", ".join(missing) + ". Add one per route saying which roles may use it, as "
+        "SECURITY.md 'Roles' says (and say it there too if it is new).")
+    gone = sorted(set(ROLE_TABLE) - set(served))
+    assert not gone, "ROLE_TABLE names routes the app does not serve: " + ", ".join(gone)
+
+
 @pytest_asyncio.fixture
 async def sqlite_server(tmp_path: Path) -> AsyncIterator[Server]:
     # Access does not depend on the store; the storage suites run on both databases.
@@ -56,38 +161,49 @@ def concrete(path: str) -> str:
 
 
 async def test_each_role_against_each_route(sqlite_server: Server) -> None:
+    """Every role on every route, over HTTP, against ROLE_TABLE."""
     server = sqlite_server
     bare = httpx.AsyncClient(base_url=server.base_url, timeout=30)
     checked = 0
     async with bare:
-        for entry in route_table(server.app):
-            roles = declaration(entry.route)
-            if not isinstance(entry.route, APIRoute) or roles in (None, "public"):
+        for route in sorted(set(served_routes(server.app)) & set(ROLE_TABLE)):
+            method, path = route.split(" ", 1)
+            if method == "WS":
+                continue  # test_the_board_websocket_checks_roles_before_accepting
+            allowed = may(route)
+            path = concrete(path)
+            anonymous = await bare.request(method, path, json={})
+            if allowed is None:
+                assert anonymous.status_code not in (401, 403), (route, anonymous.text)
+                checked += 1
                 continue
-            assert isinstance(roles, tuple)
-            path = concrete(entry.path)
-            for method in sorted(entry.methods or ()):
-                if method == "HEAD":
-                    continue
-                anonymous = await bare.request(method, path, json={})
-                assert anonymous.status_code == 401, (method, path, anonymous.text)
-                for role in Role:
-                    r = await bare.request(method, path, json={},
-                                           headers=server.creds.bearer(role))
-                    if role in roles:
-                        # Let through (what happens next is the route's business: 404,
-                        # 422, or a refusal of its own, such as an officer key with no
-                        # badge asking for "my referrals").
-                        assert r.status_code != 401, (role, method, path, r.text)
-                        assert "not allowed for your role" not in r.text, (role, path)
-                    else:
-                        assert r.status_code == 403, (role, method, path, r.text)
-                        # Nothing about the thing asked for: only who may.
-                        assert r.json() == {"error": "forbidden",
-                                            "message": "not allowed for your role",
-                                            "allowed_roles": [x.value for x in roles]}
-                    checked += 1
-    assert checked > 100
+            assert anonymous.status_code == 401, (route, anonymous.text)
+            for role in Role:
+                r = await bare.request(method, path, json={},
+                                       headers=server.creds.bearer(role))
+                if role in allowed:
+                    # Let through (what happens next is the route's business: 404,
+                    # 422, or a refusal of its own, such as an officer key with no
+                    # badge asking for "my referrals").
+                    assert r.status_code != 401, (role, route, r.text)
+                    assert "not allowed for your role" not in r.text, (
+                        f"{role.value} may use {route} (ROLE_TABLE) but was refused")
+                else:
+                    assert r.status_code == 403, (
+                        f"{role.value} may not use {route} (ROLE_TABLE) but got "
+                        f"{r.status_code}: {r.text[:200]}")
+                    # Nothing about the thing asked for: only who may.
+                    body = r.json()
+                    assert set(body) == {"error", "message", "allowed_roles"}, body
+                    assert (body["error"], body["message"]) == (
+                        "forbidden", "not allowed for your role")
+                    assert set(body["allowed_roles"]) == {x.value for x in allowed}, (
+                        f"{route} says it allows {sorted(body['allowed_roles'])}; ROLE_TABLE "
+                        f"says {sorted(x.value for x in allowed)}")
+                checked += 1
+    # Every line of the table was tried (a route the app lacks fails the test above).
+    assert checked == sum(1 if may(r) is None else len(Role) for r in ROLE_TABLE
+                          if not r.startswith("WS "))
 
 
 async def test_the_board_websocket_checks_roles_before_accepting(sqlite_server: Server
@@ -96,8 +212,10 @@ async def test_the_board_websocket_checks_roles_before_accepting(sqlite_server: 
     with pytest.raises(websockets.InvalidStatus) as anonymous:
         await websockets.connect(f"{server.ws_url}/v1/board")
     assert anonymous.value.response.status_code == 403
+    allowed = may("WS /v1/board")
+    assert allowed is not None
     for role in Role:
-        if role in (Role.call_team, Role.dispatcher, Role.supervisor):
+        if role in allowed:
             async with server.connect_board(role=role) as ws:
                 await server.post_event()
                 assert json.loads(await ws.recv())["type"] == "decision"
@@ -184,15 +302,15 @@ async def test_every_look_and_change_is_audited_without_personal_text(
         assert (await team.get("/v1/audit")).status_code == 403
     finally:
         await team.aclose()
-    bad = httpx.AsyncClient(base_url=server.base_url)
-    async with bad:
-        r = await bad.post("/v1/session", json={"username": server.creds.users[Role.officer],
-                                                "password": "not the password at all"})
-        assert r.status_code == 401
-        # A failure slows the next login from the same address (service/ratelimit.py).
-        await asyncio.sleep(float(r.headers.get("retry-after", "1.1")) + 0.1)
+    # Logged in before the failed login below: a failure slows the next login from the
+    # same address (service/ratelimit.py).
     sup = await login(server, Role.supervisor)
     try:
+        async with httpx.AsyncClient(base_url=server.base_url) as bad:
+            r = await bad.post("/v1/session", json={
+                "username": server.creds.users[Role.officer],
+                "password": "not the password at all"})
+            assert r.status_code == 401
         entries = (await sup.get("/v1/audit", params={"call_id": call_id})).json()
         actions = [(e["actor"], e["action"], e["outcome"]) for e in entries]
         assert ("test-call_team", "call.read", "ok") in actions
@@ -225,3 +343,46 @@ async def test_a_page_without_a_session_sends_the_browser_to_login(sqlite_server
         assert (await bare.get("/metrics")).status_code == 401
         assert (await bare.get("/v1/metrics", headers={"accept": "text/html"})
                 ).status_code == 401
+
+
+async def test_a_cad_key_with_a_source_reads_only_that_sources_calls(
+        server: Server, database_url: str) -> None:
+    """SECURITY.md: a CAD key tied to a source (`--source`) reads back only that source's
+    calls; another source's call is "not found", like a call that does not exist."""
+    keys = {src: await liaison_key_create(database_url, f"{src}-cad", src)
+            for src in ("pinellas", "clearwater")}
+
+    def as_cad(src: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=server.base_url, timeout=30,
+                                 headers={"authorization": f"Bearer {keys[src]}"})
+
+    calls: dict[str, str] = {}
+    async with as_cad("pinellas") as pinellas, as_cad("clearwater") as clearwater:
+        # Each CAD's own event and incident ids: what sets the calls apart is the key.
+        for src, client in (("pinellas", pinellas), ("clearwater", clearwater)):
+            r = await client.post("/v1/cad/events", json=event(
+                event_id=f"{src}-ev-{uuid.uuid4().hex}",
+                incident_id=f"{src}-inc-{uuid.uuid4().hex[:8]}"))
+            assert r.status_code == 202, r.text
+            calls[src] = r.json()["call_id"]
+        # A call from the key made for any source (`*`): stored under "generic".
+        calls["generic"] = (await server.post_event()).json()["call_id"]
+
+        for path in ("/v1/calls/{}", "/v1/calls/{}/eido"):
+            unknown = await pinellas.get(path.format("no-such-call"))
+            assert unknown.status_code == 404, unknown.text
+            for src, client in (("pinellas", pinellas), ("clearwater", clearwater)):
+                own = await client.get(path.format(calls[src]))
+                assert own.status_code == 200, (src, path, own.text)
+                for other in set(calls) - {src}:
+                    r = await client.get(path.format(calls[other]))
+                    assert r.status_code == 404, (src, "reads", other, path, r.text)
+                    # The same answer as for a call that does not exist.
+                    assert r.text.replace(calls[other], "no-such-call") == unknown.text
+        own_view = (await pinellas.get(f"/v1/calls/{calls['pinellas']}")).json()
+        assert own_view["call"]["source"] == "pinellas"
+    # The `*` key reads every source's calls.
+    for call_id in calls.values():
+        assert (await server.client.get(f"/v1/calls/{call_id}",
+                                        headers=server.creds.bearer(Role.cad))
+                ).status_code == 200

@@ -17,16 +17,16 @@ from service.history import COUNT_CAP
 from service.settings import Settings
 from service.tables import DECISION
 from tests.adapters.test_outbound import cad, settings_for, until
-from tests.conftest import Server, event, running_server
+from tests.conftest import WAIT, Server, event, running_server
 
 pytestmark = pytest.mark.asyncio
 
 
-async def recv(ws: Any, wait: float = 10.0) -> dict[str, Any]:
+async def recv(ws: Any, wait: float = WAIT) -> dict[str, Any]:
     return dict(json.loads(await asyncio.wait_for(ws.recv(), wait)))
 
 
-async def recv_type(ws: Any, *types: str, wait: float = 10.0) -> dict[str, Any]:
+async def recv_type(ws: Any, *types: str, wait: float = WAIT) -> dict[str, Any]:
     """The next message of one of `types`, skipping others."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
@@ -36,15 +36,19 @@ async def recv_type(ws: Any, *types: str, wait: float = 10.0) -> dict[str, Any]:
             return msg
 
 
-async def no_message_of(ws: Any, types: set[str], within: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while (left := deadline - loop.time()) > 0:
-        try:
-            msg = await recv(ws, left)
-        except TimeoutError:
-            return
+async def none_of_before_a_sweep_and_a_new_call(server: Server, ws: Any, types: set[str],
+                                                 *, later: timedelta) -> None:
+    """A sweep of the moment `later` from now (as if that much time had passed), then a
+    new call; nothing of `types` may come on the board before that call's decision. The
+    board sends in seq order, so the new call is the positive signal that everything
+    before it has arrived (instead of waiting a while for nothing)."""
+    await server.runtime.writer.submit(SweepDue(interval=600, now=datetime.now(UTC) + later))
+    marker = (await server.post_event(nature_code="BURGLARY")).json()["call_id"]
+    while True:
+        msg = await recv(ws)
         assert msg["type"] not in types, msg
+        if msg["type"] == "decision" and msg["call_id"] == marker:
+            return
 
 
 async def team_call(server: Server, **fields: Any) -> str:
@@ -145,11 +149,11 @@ async def test_missed_checkin_alerts_then_escalates_checkin_resets_clear_stops(
         async with server.connect_board() as ws:
             answer = await on_scene(server, call_id)
             assert answer["checkin_due_at"] is not None
-            missed = await recv_type(ws, "checkin_missed", "checkin_escalated", wait=5)
+            missed = await recv_type(ws, "checkin_missed", "checkin_escalated")
             assert missed["type"] == "checkin_missed", missed
             assert (missed["call_id"], missed["missed"], missed["level"]) == (call_id, 1, "alert")
             assert missed["unit"] == "CALL-2"
-            escalated = await recv_type(ws, "checkin_missed", "checkin_escalated", wait=5)
+            escalated = await recv_type(ws, "checkin_missed", "checkin_escalated")
             assert escalated["type"] == "checkin_escalated", escalated
             assert escalated["missed"] == 2 and escalated["level"] == "escalation"
             assert "supervisor" in escalated["escalate_to"]
@@ -162,12 +166,13 @@ async def test_missed_checkin_alerts_then_escalates_checkin_resets_clear_stops(
             assert r.json()["checkins_missed"] == 0 and r.json()["missed_before"] >= 2
             ack = await recv_type(ws, "checkin")
             assert ack["call_id"] == call_id and ack["note"] == "All calm, talking with him"
-            again = await recv_type(ws, "checkin_missed", "checkin_escalated", wait=5)
+            again = await recv_type(ws, "checkin_missed", "checkin_escalated")
             assert again["type"] == "checkin_missed" and again["missed"] == 1
 
-            # Cleared: no more check-ins.
+            # Cleared: no more check-ins, however long after.
             await status(server, call_id, "cleared", disposition="resolved_on_scene")
-            await no_message_of(ws, {"checkin_missed", "checkin_escalated"}, within=2.0)
+            await none_of_before_a_sweep_and_a_new_call(
+                server, ws, {"checkin_missed", "checkin_escalated"}, later=timedelta(hours=1))
         view = await get_call(server, call_id)
         assert view["call"]["checkin_due_at"] is None
         r = await server.client.post(f"/v1/calls/{call_id}/checkin", json={})
@@ -216,11 +221,12 @@ async def test_follow_up_scheduled_due_opened_as_a_linked_call_and_completed(
                 "due_before": datetime.now(UTC).isoformat()})
             assert r.json()["follow_ups"] == []
 
-            announced = await recv_type(ws, "follow_up_due", wait=5)
+            announced = await recv_type(ws, "follow_up_due")
             assert announced["follow_up"]["id"] == fu["id"]
             assert announced["follow_up"]["due"] is True
             assert announced["follow_up"]["original"]["outcome"] == "Agreed to see a counselor"
-            await no_message_of(ws, {"follow_up_due"}, within=0.5)  # told once
+            await none_of_before_a_sweep_and_a_new_call(  # told once
+                server, ws, {"follow_up_due"}, later=timedelta(days=2))
 
             r = await server.client.post(f"/v1/follow-ups/{fu['id']}/open")
             assert r.status_code == 200, r.text

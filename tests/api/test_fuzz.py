@@ -11,26 +11,29 @@ curl. With ~40 operations each database takes ~20 s on two cores.
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis.errors import Unsatisfiable
 
-from tests.conftest import Subprocess, start_subprocess
+from tests.conftest import Subprocess, route_app, start_subprocess, unavailable
+from tests.credentials import PREFERENCE, allowed_roles
 
-schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is in the [dev] extras")
-
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
-from hypothesis.errors import Unsatisfiable  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
+# Missing, the fuzzing skips and says so; under CI it fails (it must never skip there).
+try:
+    import schemathesis
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import response_schema_conformance
+except ImportError as exc:
+    unavailable(f"fuzz tests skipped: schemathesis is not importable ({exc}); it is in the "
+                "[dev] extras (pip install -e '.[dev]')")
 
 EXAMPLES = int(os.environ.get("LIAISON_FUZZ_EXAMPLES", "10"))
 SEED = os.environ.get("LIAISON_FUZZ_SEED")
-BUDGET_SECONDS = 40.0 * max(1, EXAMPLES // 10)  # per database, on a loaded machine
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
@@ -49,18 +52,14 @@ Headers = Callable[[str, str], dict[str, str]]
 def credentials(sp: Subprocess) -> Headers:
     """For a request (method, path): a key whose role the route allows, the widest first
     (supervisor), as tests/credentials.py picks them for the other tests."""
-    creds = getattr(sp, "creds", None)
-    try:
-        from tests.conftest import route_app
-        from tests.credentials import PREFERENCE, allowed_roles
-    except ImportError:
-        return lambda method, path: {}  # before authentication: nothing to send
+    creds = sp.creds
+    assert creds is not None
     app = route_app()
 
     def headers(method: str, path: str) -> dict[str, str]:
         roles = allowed_roles(app, method, path)
         for role in PREFERENCE:
-            if role in roles and creds is not None:
+            if role in roles:
                 return dict(creds.bearer(role))
         return {}
 
@@ -104,13 +103,11 @@ def test_the_openapi_surface_has_no_server_errors_or_schema_violations(
     statuses: Counter[int] = Counter()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20, "the whole API is in the schema"
-    started = time.monotonic()
     sent = 0
     for op in operations:
         for mode in (schemathesis.GenerationMode.POSITIVE,
                      schemathesis.GenerationMode.NEGATIVE):
             sent += fuzz_operation(op, live.base_url, headers, mode, failures, statuses)
-    elapsed = time.monotonic() - started
     assert not failures, f"{len(failures)} failing case(s):\n\n" + "\n\n".join(
         dict.fromkeys(failures))
     assert sent >= len(operations) * 5, f"only {sent} requests were sent"
@@ -119,4 +116,3 @@ def test_the_openapi_surface_has_no_server_errors_or_schema_violations(
     assert sum(n for code, n in statuses.items() if code < 300) >= len(operations), statuses
     assert live.proc.poll() is None, "the server survived"
     assert "Traceback" not in live.log(), live.log()[-3000:]
-    assert elapsed < BUDGET_SECONDS, f"the fuzz run took {elapsed:.0f} s"

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from service.settings import Settings
 from service.tables import BOARD, CAD_EVENT, CALL, REJECT
-from tests.conftest import Server, event, running_server
+from tests.conftest import WAIT, Server, event, running_server
 
 pytestmark = pytest.mark.asyncio
 
@@ -147,17 +147,17 @@ async def test_board_closes_a_client_that_sends_too_much_with_1009(small: Server
         await ws.send("ping")  # small messages are ignored
         await ws.send("x" * 2000)
         with pytest.raises(ConnectionClosed) as closed:
-            await asyncio.wait_for(ws.recv(), 10)
+            await asyncio.wait_for(ws.recv(), WAIT)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     # Binary too; and the board keeps serving others.
     async with small.connect_board() as ws:
         await ws.send(b"\0" * 2000)
         with pytest.raises(ConnectionClosed) as closed:
-            await asyncio.wait_for(ws.recv(), 10)
+            await asyncio.wait_for(ws.recv(), WAIT)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     async with small.connect_board() as ws:
         r = await small.post_event()
-        msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        msg = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
     assert msg["call_id"] == r.json()["call_id"]
 
 
@@ -172,7 +172,7 @@ async def test_liaison_serve_caps_websocket_messages(tmp_path: Path) -> None:
         async with sp.connect_board(max_size=None) as ws:
             await ws.send("x" * (65 * 1024))
             with pytest.raises(ConnectionClosed) as closed:
-                await asyncio.wait_for(ws.recv(), 10)
+                await asyncio.wait_for(ws.recv(), WAIT)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     finally:
         await asyncio.to_thread(sp.stop)
@@ -188,7 +188,7 @@ async def test_the_eido_subscriber_refuses_an_oversized_message(tmp_path: Path) 
         assert len(message) > 2048
         with pytest.raises(ConnectionClosed) as closed:
             await peer.send(message)
-            await asyncio.wait_for(peer.recv(), 10)
+            await asyncio.wait_for(peer.recv(), WAIT)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
         peer.cad.mark("closed")
 
@@ -210,8 +210,9 @@ async def test_the_eido_subscriber_refuses_an_oversized_message(tmp_path: Path) 
 
 
 async def test_limit_by_address_answers_429_with_retry_after() -> None:
-    """The per-address limit for routes without credentials, on a real uvicorn."""
-    import time
+    """The per-address limit for routes without credentials, on a real uvicorn. The
+    bucket's clock is held by the test, so the answers do not depend on how fast this
+    machine sends four requests."""
     from types import SimpleNamespace
 
     import httpx
@@ -220,12 +221,15 @@ async def test_limit_by_address_answers_429_with_retry_after() -> None:
 
     from api import errors
     from api.limits import limit_by_address
-    from tests.conftest import free_port
+    from service.ratelimit import RateLimiter
+    from tests.conftest import eventually, free_port
 
     app = FastAPI()
     errors.install(app)
     app.state.runtime = SimpleNamespace(settings=Settings(rate_limit_anonymous_rate=0.5,
                                                           rate_limit_anonymous_burst=3))
+    now = [100.0]
+    app.state.rate_limiters = {"open": RateLimiter(0.5, 3, clock=lambda: now[0])}
     hits: list[int] = []
 
     @app.post("/v1/open", dependencies=[Depends(limit_by_address("open"))])
@@ -237,9 +241,7 @@ async def test_limit_by_address_answers_429_with_retry_after() -> None:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
+    await eventually(lambda: server.started, "uvicorn to start")
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
             codes = [(await c.post("/v1/open")).status_code for _ in range(3)]
@@ -249,6 +251,10 @@ async def test_limit_by_address_answers_429_with_retry_after() -> None:
             assert r.headers["retry-after"] == "2"
             assert r.json()["error"] == "rate_limited" and r.json()["retry_after"] == 2
             assert len(hits) == 3, "the refused request never reached the route"
+            now[0] += 1.9  # not yet a whole token back
+            assert (await c.post("/v1/open")).status_code == 429
+            now[0] += 0.1
+            assert (await c.post("/v1/open")).status_code == 200
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
@@ -308,5 +314,5 @@ async def test_ids_beyond_64_bits_are_422_not_500(small: Server) -> None:
     # The board refuses the handshake (a websocket's bad query is refused before accept).
     with pytest.raises(InvalidStatus) as refused:
         async with small.connect_board(f"?after={huge}") as ws:
-            await asyncio.wait_for(ws.recv(), 10)
+            await asyncio.wait_for(ws.recv(), WAIT)
     assert refused.value.response.status_code == 403

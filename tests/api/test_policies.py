@@ -4,8 +4,6 @@ switching new decisions, diffs, dry-runs that store nothing, YAML export round-t
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from sqlalchemy import func, select
 from rules.load import default_policy_text
 from service.settings import Settings
 from service.tables import BOARD, CAD_EVENT, CALL, DECISION, POLICY_VERSION
-from tests.conftest import Server, event, running_server, start_subprocess
+from tests.conftest import Server, event, eventually, running_server, start_subprocess
 
 pytestmark = pytest.mark.asyncio
 
@@ -178,23 +176,43 @@ async def test_scheduled_publish_takes_effect_when_due(server: Server) -> None:
     r = await server.client.post("/v1/policies/2/publish", json={"at": when.isoformat()})
     assert r.status_code == 200 and r.json()["scheduled"], r.text
     assert await decided_version(server) == SHIPPED
-    deadline = time.monotonic() + 15
-    while server.runtime.policy.compiled.version != "st-petersburg-call@2":
-        assert time.monotonic() < deadline, "the scheduled publish never took effect"
-        await asyncio.sleep(0.2)
+    await eventually(lambda: server.runtime.policy.compiled.version == "st-petersburg-call@2",
+                     "the scheduled publish to take effect", every=0.2)
     assert await decided_version(server) == "st-petersburg-call@2"
 
 
 async def until_due_publishes_are_handled(server: Server, label: str) -> dict[str, Any]:
     """Wait until the scheduled publish of `label` is no longer pending; its summary."""
-    deadline = time.monotonic() + 15
-    while True:
+    async def handled() -> dict[str, Any] | None:
         row = next(v for v in (await server.client.get("/v1/policies")).json()["versions"]
                    if v["label"] == label)
-        if row["publish_at"] is None:
-            return row
-        assert time.monotonic() < deadline, "the scheduled publish was never handled"
-        await asyncio.sleep(0.2)
+        return dict(row) if row["publish_at"] is None else None
+
+    found: dict[str, Any] = await eventually(handled, f"the scheduled publish of {label} "
+                                             "to be handled", every=0.2)
+    return found
+
+
+async def a_poll_after(server: Server, moment: datetime) -> None:
+    """Until the policy poller (service/policy.py: publishes what is due, adopts what was
+    published) has run a whole round that began after `moment`: the positive signal that
+    what a poll would have done by then is done, instead of a sleep."""
+    holder = server.runtime.policy
+    finished: list[datetime] = []  # when each round that finished began
+    real_sync = holder.sync
+
+    async def sync(engine: Any) -> bool:
+        began = datetime.now(UTC)
+        changed = await real_sync(engine)
+        finished.append(began)
+        return changed
+
+    holder.sync = sync  # type: ignore[method-assign]  # watched: the loop calls self.sync
+    try:
+        await eventually(lambda: any(began > moment for began in finished),
+                         "a policy poll after the moment", every=0.05)
+    finally:
+        del holder.sync
 
 
 async def test_a_scheduled_publish_does_not_undo_a_version_published_since(
@@ -244,7 +262,7 @@ async def test_a_scheduled_publish_can_be_cancelled(server: Server) -> None:
     assert r.json()["status"] == "draft" and r.json()["publish_at"] is None
     again = await c.post("/v1/policies/2/unschedule")
     assert again.status_code == 409 and "no scheduled publish" in again.json()["message"]
-    await asyncio.sleep(3)  # past the time it would have published
+    await a_poll_after(server, when)  # past the time it would have published
     assert server.runtime.policy.compiled.version == SHIPPED
     two = (await c.get("/v1/policies/2")).json()
     assert two["status"] == "draft"
@@ -296,14 +314,14 @@ async def test_publish_on_one_instance_reaches_another(postgres_url: str,
                 r = await post_yaml(ca, as_yaml(doc("2")))
                 assert r.status_code == 201, r.text
                 assert (await ca.post("/v1/policies/2/publish")).status_code == 200
-                deadline = time.monotonic() + 10
-                while True:
+
+                async def b_decides_with_2() -> bool:
                     r = await cb.post("/v1/cad/events", json=event())
-                    version = r.json()["decision"]["policy_version"]
-                    if version == "st-petersburg-call@2":
-                        break
-                    assert time.monotonic() < deadline, "B never switched to the new version"
-                    await asyncio.sleep(0.5)
+                    return bool(r.json()["decision"]["policy_version"]
+                                == "st-petersburg-call@2")
+
+                await eventually(b_decides_with_2, "B to switch to the new version",
+                                 every=0.5)
         finally:
             a.stop()
             b.stop()
@@ -322,7 +340,7 @@ async def test_explicit_policy_file_stays_in_force_until_a_publish(database_url:
         assert await decided_version(s) == "st-petersburg-call@5"
         listed = (await s.client.get("/v1/policies")).json()["versions"]
         assert [(v["version"], v["status"]) for v in listed] == [("1", "published")]
-        await asyncio.sleep(2.5)  # a poll or so: the file stays in force
+        await a_poll_after(s, datetime.now(UTC))  # a poll: the file stays in force
         assert await decided_version(s) == "st-petersburg-call@5"
         assert (await post_yaml(s.client, as_yaml(doc("2")))).status_code == 201
         assert (await s.client.post("/v1/policies/2/publish")).status_code == 200

@@ -28,9 +28,8 @@ import asyncio
 import functools
 import json
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,7 +46,7 @@ from service.settings import Settings
 from service.tables import BOARD, OUTBOX, utcnow
 from service.visibility import MESSAGE_TYPES
 from tests.adapters.test_outbound import SECRET, Cad, cad
-from tests.conftest import Server, running_server
+from tests.conftest import Server, eventually, running_server
 from tests.credentials import PASSWORD, declaration, route_table
 
 pytestmark = pytest.mark.asyncio
@@ -163,16 +162,6 @@ def withheld_in(doc: Any) -> set[str]:
         line = re.search(r'<dt>withheld</dt><dd><data value="([^"]*)"', doc)
         out |= set(line.group(1).split()) if line else set()
     return out
-
-
-async def until(check: Callable[[], Any], what: str, within: float = 30) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Stream:
@@ -306,7 +295,7 @@ async def make_calls(w: Walk, live: Stream) -> None:
     g = w.ids["G"]
     await status("G", "assigned", unit="CALL-2")
     await status("G", "on_scene")
-    await until(lambda: live.seen("checkin_escalated", g), "a missed check-in escalated")
+    await eventually(lambda: live.seen("checkin_escalated", g), "a missed check-in escalated")
     await status("G", "backup_requested", note=w.mark("G", "backup"))
     incident = (await ok(team.get(f"/v1/calls/{g}")))["call"]["incident_id"]
     for type_, at in (("updated", "14:20:00"), ("closed", "14:40:00")):
@@ -318,7 +307,7 @@ async def make_calls(w: Walk, live: Stream) -> None:
             "event_id": f"ev-{uuid.uuid4().hex}", "incident_id": incident, "type": type_,
             "occurred_at": T.format(at), "priority": 2}), 202)
         w.answers.append(("cad", "G", answer))
-    await until(lambda: live.seen("call_closed", g), "G closed on the board")
+    await eventually(lambda: live.seen("call_closed", g), "G closed on the board")
 
     # H: the same person again: G's outcome in its repeat-contact history.
     person = {"id": next(m.text for m in w.markers if m.call == "G" and m.kind == "person"),
@@ -331,7 +320,7 @@ async def make_calls(w: Walk, live: Stream) -> None:
     # Follow-ups: P's is due (the sweeper says so), opened and completed; N's cancelled.
     listed = (await ok(team.get("/v1/follow-ups")))["follow_ups"]
     w.follow_ups = {w.key_of(f["call_id"]) or "?": f["id"] for f in listed}
-    await until(lambda: live.seen("follow_up_due", w.ids["P"]), "P's follow-up due")
+    await eventually(lambda: live.seen("follow_up_due", w.ids["P"]), "P's follow-up due")
     opened = await ok(team.post(f"/v1/follow-ups/{w.follow_ups['P']}/open"))
     w.ids["FU"] = opened["call_id"]
     await ok(team.post(f"/v1/follow-ups/{w.follow_ups['P']}/complete",
@@ -455,7 +444,7 @@ async def test_each_role_sees_each_marker_exactly_where_it_may(walk: Walk) -> No
                 streams[f"{role}:replay{query}"] = await Stream(
                     w.server, Role(role), query).start()
         for name, stream in streams.items():
-            await until(functools.partial(stream.reached, last), f"{name} up to seq {last}")
+            await eventually(functools.partial(stream.reached, last), f"{name} up to seq {last}")
     finally:
         for stream in {*live.values(), *streams.values()}:
             await stream.stop()
@@ -474,15 +463,13 @@ async def test_each_role_sees_each_marker_exactly_where_it_may(walk: Walk) -> No
     assert "(reason withheld)" in override["explanation"]
 
     # The CAD's webhook: the `cad` role's view of every decision of every call.
-    async def pending() -> int:
+    async def all_settled() -> bool:
         async with w.server.runtime.engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).select_from(OUTBOX).where(
-                OUTBOX.c.status != "delivered"))).scalar_one())
+            return not int((await conn.execute(select(func.count()).select_from(OUTBOX)
+                                               .where(OUTBOX.c.status != "delivered"))
+                            ).scalar_one())
 
-    deadline = time.monotonic() + 30
-    while await pending():
-        assert time.monotonic() < deadline, "webhook deliveries still pending"
-        await asyncio.sleep(0.1)
+    await eventually(all_settled, "every webhook delivery settled")
     shown: set[Marker] = set()
     for attempt in w.the_cad.delivered():
         of = w.key_of(attempt.call_id)

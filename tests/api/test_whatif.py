@@ -4,10 +4,8 @@ with progress; bad input is 422 naming the field; unknown jobs and versions are 
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +15,7 @@ from sqlalchemy import insert
 from service.settings import Settings
 from service.tables import WHAT_IF_JOB, utcnow
 from tests.api.test_policies import as_yaml, doc
-from tests.conftest import Server, running_server
+from tests.conftest import Server, eventually, running_server
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,15 +31,15 @@ async def post(server: Server, **fields: Any) -> str:
 
 
 async def wait_done(server: Server, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while True:
+    async def done() -> dict[str, Any] | None:
         r = await server.client.get(f"/v1/what-if/{job_id}")
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
-        if body["status"] != "running":
-            return body
-        assert time.monotonic() < deadline, body
-        await asyncio.sleep(0.05)
+        return body if body["status"] != "running" else None
+
+    body: dict[str, Any] = await eventually(done, f"what-if job {job_id} to finish",
+                                            every=0.05)
+    return body
 
 
 async def test_whatif_over_stored_calls(server: Server) -> None:

@@ -144,12 +144,29 @@ def test_first_match_order_is_kept_across_index_buckets() -> None:
 
 
 def test_a_hand_assembled_policy_falls_back_to_the_interpreter() -> None:
-    policy = compiled(policy_doc())
+    # Without a fast path, classify_fast *is* classify: comparing the two would compare
+    # the interpreter with itself. The fallback is held to the answers written here and
+    # to the compiled fast path of the same policy instead.
+    policy = compiled(policy_doc(exclusions=[{"id": "x", "when": {"flags_any": ["weapon"]}}]))
     bare = CompiledPolicy(policy=policy.policy, zone=policy.zone, exclusions=policy.exclusions,
                           rules=policy.rules)
-    assert bare.fast is None
-    assert_same(bare, facts(nature_code="X"))
-    assert classify_fast(facts(nature_code="X"), bare).rule_id == "r"
+    assert bare.fast is None and policy.fast is not None
+    expected = {
+        # (nature code, flags): (category, action, rule, exclusions, matched rules)
+        ("X", ()): ("cat_a", "team", "r", [], ["r"]),
+        ("Y", ()): (None, None, None, [], []),
+        ("X", ("weapon",)): ("cat_a", "team", "r", ["x"], ["x", "r"]),
+    }
+    for (code, flags), want in expected.items():
+        call = facts(nature_code=code, flags=list(flags))
+        got = classify_fast(call, bare)
+        assert (got.category, got.action, got.rule_id, list(got.exclusions),
+                list(got.matched_rules)) == want, (code, flags)
+        assert verdict(got) == verdict(classify_fast(call, policy))
+        availability = Availability(units_total=2, units_busy=0)
+        assert route(call, classify_for_routing(call, bare), bare, availability
+                     ).model_dump_json() == route(call, classify_for_routing(call, policy),
+                                                  policy, availability).model_dump_json()
 
 
 def test_routing_trace_keeps_only_the_entries_that_held() -> None:

@@ -21,7 +21,7 @@ from service.access_cli import demo_accounts
 from service.auth import PEOPLE_ROLES, KeyCache, Role, list_keys
 from service.db import create_engine, migrate
 from service.tables import USER
-from tests.conftest import ROOT, free_port, start_subprocess
+from tests.conftest import ROOT, WAIT, free_port, start_subprocess
 from tests.credentials import Credentials
 
 pytestmark = pytest.mark.asyncio
@@ -53,7 +53,7 @@ async def test_demo_feeds_the_board(tmp_path: Path) -> None:
         accounts: dict[str, tuple[str, str]] = {}
         printed = []
         while not any("Liaison demo on" in line for line in printed):
-            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+            line = (await asyncio.wait_for(proc.stdout.readline(), WAIT)).decode()
             assert line, "demo stopped:\n" + "".join(printed)
             printed.append(line)
             parts = line.split()
@@ -76,9 +76,9 @@ async def test_demo_feeds_the_board(tmp_path: Path) -> None:
         messages = []
         async with websockets.connect(f"ws://127.0.0.1:{port}/v1/board?after=0",
                                       additional_headers={"cookie": cookie}) as ws:
-            end = time.monotonic() + 20
+            end = time.monotonic() + WAIT
             while time.monotonic() < end:
-                messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+                messages.append(json.loads(await asyncio.wait_for(ws.recv(), WAIT)))
                 kinds = {m["type"] for m in messages}
                 destinations = {m["decision"]["destination"] for m in messages
                                 if m["type"] == "decision"}

@@ -5,33 +5,42 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import text
 
-from service.db import create_engine, migrate
-from service.tables import CAD_EVENT, utcnow
+from service.settings import Settings
+from tests.conftest import running_server
 
 pytestmark = pytest.mark.asyncio
 
-SECRET = "Jordan Example 727-555-0199 hears voices"
+NAME, PHONE, WORDS = "Jordan Example", "727-555-0199", "hears voices"
 
 
-async def test_a_failed_statement_does_not_carry_its_values(database_url: str,
-                                                            caplog: pytest.LogCaptureFixture
-                                                            ) -> None:
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        row = {"event_id": "dup", "call_id": "c", "source": "generic", "incident_id": "i",
-               "type": "created", "occurred_at": utcnow(), "received_at": utcnow(),
-               "body": SECRET, "response": "{}"}
-        async with engine.begin() as conn:
-            await conn.execute(insert(CAD_EVENT).values(**row))
-        with caplog.at_level(logging.DEBUG), pytest.raises(Exception) as failed:
-            async with engine.begin() as conn:
-                await conn.execute(insert(CAD_EVENT).values(**row))  # the same event_id
-        # What the writer would log of it (service/writer.py logs the exception).
-        logging.getLogger("liaison.writer").error("write failed: %s", failed.value)
-        assert "hidden" in str(failed.value) and SECRET not in str(failed.value)
-        assert "write failed" in caplog.text and SECRET not in caplog.text
-    finally:
-        await engine.dispose()
+async def test_a_failed_write_logs_none_of_its_values(database_url: str,
+                                                      caplog: pytest.LogCaptureFixture
+                                                      ) -> None:
+    async with running_server(Settings(database_url=database_url)) as server:
+        # The database refuses this call (standing in for any fault during a write): the
+        # real writer fails on the real statement, with the values in its parameters.
+        async with server.runtime.engine.begin() as conn:
+            if server.runtime.settings.is_postgres:
+                await conn.execute(text(
+                    "ALTER TABLE call ADD CONSTRAINT refused_by_the_test "
+                    f"CHECK (narrative IS NULL OR narrative NOT LIKE '%{WORDS}%')"))
+            else:
+                await conn.execute(text(
+                    "CREATE TRIGGER refused_by_the_test BEFORE INSERT ON call "
+                    f"WHEN NEW.narrative LIKE '%{WORDS}%' "
+                    "BEGIN SELECT RAISE(ABORT, 'refused_by_the_test'); END"))
+        with caplog.at_level(logging.DEBUG):
+            r = await server.post_event(narrative=f"Sister says he {WORDS}.",
+                                        person={"name": NAME, "phone": PHONE})
+            ok = await server.post_event()  # and the writer goes on
+    assert r.status_code == 503, r.text
+    assert ok.status_code == 202, ok.text
+    failed = [rec for rec in caplog.records
+              if rec.name == "liaison.writer" and rec.levelno >= logging.ERROR]
+    assert failed, "the failed write was not logged"
+    assert "refused_by_the_test" in caplog.text  # the log says what went wrong...
+    for secret in (NAME, PHONE, WORDS):  # ...and none of what the call said
+        assert secret not in caplog.text, secret
+        assert secret not in r.text

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from rules.load import default_policy_text, load_policy_file
-from tests.conftest import ROOT, Subprocess, event, free_port, start_subprocess
+from tests.conftest import ROOT, WAIT, Subprocess, event, free_port, start_subprocess
 
 UNKNOWN_KEY = "rules[0].colour: Extra inputs are not permitted"
 
@@ -58,7 +58,7 @@ async def health(client: httpx.AsyncClient) -> dict[str, Any]:
 
 async def hup_and_wait(sp: Subprocess, client: httpx.AsyncClient,
                        until: Callable[[dict[str, Any]], bool],
-                       within: float = 10) -> dict[str, Any]:
+                       within: float = WAIT) -> dict[str, Any]:
     """SIGHUP the server, then poll health until `until` holds (the reload is async)."""
     sp.proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + within
@@ -141,7 +141,7 @@ async def test_sighup_reports_a_policy_that_is_not_utf8(tmp_path: Path) -> None:
         async with sp.client() as client:
             write_not_utf8(policy)
             h = await hup_and_wait(sp, client,
-                                   lambda h: h["policy"]["reload_error"] is not None, within=2)
+                                   lambda h: h["policy"]["reload_error"] is not None)
             assert h["policy"]["version"] == "st-petersburg-call@1"
             assert str(policy) in h["policy"]["reload_error"], h
             d = (await decide(client))["decision"]

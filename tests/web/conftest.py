@@ -23,7 +23,7 @@ import pytest_asyncio
 
 from service.auth import Role
 from service.settings import Settings
-from tests.conftest import Server, free_port, running_server, unavailable
+from tests.conftest import WAIT, Server, free_port, running_server, unavailable
 from tests.credentials import Credentials
 
 CHROMIUM = os.environ.get("LIAISON_CHROMIUM", "/usr/bin/chromium")
@@ -101,7 +101,9 @@ async def new_page(browser: Any, server: Server, *, role: str | Role = Role.supe
     """A fresh context (own cookies), logged in as `role`, and a page in it. Script errors
     and CSP violations are collected in page.errors; tests assert it stays empty."""
     context = await browser.new_context(viewport=viewport or DESKTOP)
-    context.set_default_timeout(10_000)
+    # Long: what must happen may take a while on a loaded machine (tests bound nothing's
+    # speed; bench/ does), and waiting costs nothing when it is quick.
+    context.set_default_timeout(WAIT * 1000)
     await login(context, server, role)
     page = await context.new_page()
     errors: list[str] = []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +34,9 @@ async def open_board(browser: Any, server: Server, **kw: Any) -> tuple[Any, Any]
     return context, page
 
 
-async def test_a_new_call_appears_within_a_second_with_an_alert(browser: Any,
-                                                                 web: Server) -> None:
+async def test_a_new_call_appears_live_with_an_alert(browser: Any, web: Server) -> None:
+    # (How fast: POST-to-board latency in bench/ingest.py; a test waits as long as it
+    # must, since a loaded machine is slow, not wrong.)
     context, page = await open_board(browser, web)
     try:
         # A call from before the page opened is on the board, with no alert for it.
@@ -47,13 +46,11 @@ async def test_a_new_call_appears_within_a_second_with_an_alert(browser: Any,
         assert await page.locator("#alert").is_hidden()
 
         hostile = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
-        started = time.monotonic()
         res = await web.post_event(nature_text=f"Crisis {hostile}",
                                    narrative=f"He wrote {hostile} on the wall",
                                    location={"address": "12 <b>Main</b> St"})
         call_id = res.json()["call_id"]
-        await card(page, call_id).wait_for(timeout=1000)
-        assert time.monotonic() - started < 1.0
+        await card(page, call_id).wait_for()
         c = card(page, call_id)
         # Data is text, never markup.
         assert hostile in await c.locator(".nature").text_content()
@@ -78,12 +75,16 @@ async def test_a_new_call_appears_within_a_second_with_an_alert(browser: Any,
         assert first.startswith("0:0")
         await page.wait_for_function(
             "([id, t]) => document.querySelector(`li[data-call-id='${id}'] .age`)"
-            ".textContent !== t", arg=[now, first], timeout=3000)
+            ".textContent !== t", arg=[now, first])
         # A police call is not the team's.
         police = (await web.post_event(nature_code="BURGLARY",
                                        nature_text="Burglary in progress")).json()
         assert police["decision"]["destination"] == "police"
-        await page.wait_for_timeout(300)
+        # A team call after it: once its card is up, the police call's message has been
+        # handled too (the board sends in order).
+        after = (await web.post_event(channel="crisis_line", nature_text="After the police call"
+                                      )).json()["call_id"]
+        await card(page, after).wait_for()
         assert await card(page, police["call_id"]).count() == 0
         assert page.errors == []
     finally:
@@ -111,15 +112,20 @@ async def test_the_team_flow_through_clear(browser: Any, web: Server) -> None:
             await page.locator(f'.lane[data-lane="{lane}"] li[data-call-id="{call_id}"]'
                                ).wait_for()
 
-        # Backup asks for a reason.
+        # Backup asks for a reason: without one, the form is not sent.
+        backups: list[str] = []
+        page.on("request", lambda req: backups.append(req.post_data or "")
+                if req.method == "POST" and req.url.endswith(f"/v1/calls/{call_id}/status")
+                and "backup_requested" in (req.post_data or "") else None)
         await c.get_by_role("button", name="Request police backup").click()
         await c.get_by_role("button", name="Request backup").click()
-        await page.wait_for_timeout(200)
-        assert await card(page, call_id).get_attribute("data-status") == "on_scene"
-        await c.locator('input[name="reason"]').fill("Man has a bat now")
+        reason = c.locator('input[name="reason"]')
+        assert await reason.evaluate("e => e.validity.valueMissing")
+        await reason.fill("Man has a bat now")
         await c.get_by_role("button", name="Request backup").click()
         await page.locator(f'.lane[data-lane="backup_requested"] li[data-call-id="{call_id}"]'
                            ).wait_for()
+        assert len(backups) == 1 and "Man has a bat now" in backups[0], backups
         await c.locator(".backup-reason").wait_for()
         assert "Man has a bat now" in await c.locator(".backup-reason").text_content()
 
@@ -165,22 +171,24 @@ async def test_the_board_recovers_after_a_restart(browser: Any, tmp_path: Path) 
         await context.set_offline(True)
     try:
         # The server is gone: the board says so.
-        await page.locator('#conn[data-state="offline"]').wait_for(timeout=5000)
+        await page.locator('#conn[data-state="offline"]').wait_for()
         assert await page.locator("#conn").text_content() == "offline, reconnecting"
         async with serve_on(settings, port, creds) as second:
             # Posted before the board is back: it must get them from the replay.
             during = [await post(second, f"During {i}") for i in range(3)]
-            await asyncio.sleep(0.5)
             assert await page.locator("#conn").get_attribute("data-state") == "offline"
             await context.set_offline(False)
-            await page.locator('#conn[data-state="online"]').wait_for(timeout=15_000)
+            await page.locator('#conn[data-state="online"]').wait_for()
             after = await post(second, "After")
             for call_id in [*before, *during, after]:
                 await card(page, call_id).wait_for()
-            await asyncio.sleep(0.3)
+            # One more: once its card is up, everything sent before it has been handled.
+            last = await post(second, "Last")
+            await card(page, last).wait_for()
             ids = await page.eval_on_selector_all(
                 "li.card", "els => els.map(e => e.dataset.callId)")
-            assert sorted(ids) == sorted([*before, *during, after])  # none missed or twice
+            # None missed or twice.
+            assert sorted(ids) == sorted([*before, *during, after, last])
             # It resumed after the last seq it saw, not from the start.
             assert sockets and sockets[-1].endswith(f"/v1/board?after={last_seq}&scope=live")
             assert page.errors == []

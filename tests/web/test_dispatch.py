@@ -87,7 +87,7 @@ async def test_a_backup_request_reaches_the_console(browser: Any, web: Server) -
         await request_backup(board, call_id, "Crowd gathering, getting loud")
 
         highlighted = console.locator(f'#backups li[data-call-id="{call_id}"]')
-        await highlighted.wait_for(timeout=2000)
+        await highlighted.wait_for()
         assert "Crowd gathering, getting loud" in \
             await highlighted.locator(".backup-reason").text_content()
         assert await console.locator(f'#calls li.backup[data-call-id="{call_id}"]').count() == 1

@@ -38,12 +38,12 @@ async def test_check_ins_follow_ups_and_repeat_contact_on_the_board(
             await to_on_scene(web, first, "CALL-1")
 
             # Nobody checked in within the interval: the board says so, loudly.
-            await c.locator(".checkin-alert").wait_for(timeout=5000)
+            await c.locator(".checkin-alert").wait_for()
             assert await page.locator("#safety").is_visible()
             assert "CALL-1" in await page.locator("#safety-text").text_content()
             await c.get_by_role("button", name="Check in").click()
             await page.locator("#flash.ok").filter(has_text="checked in").wait_for()
-            await c.locator(".checkin-alert").wait_for(state="detached", timeout=3000)
+            await c.locator(".checkin-alert").wait_for(state="detached")
 
             # Clear with a follow-up in a day, from the board.
             await c.get_by_role("button", name="Clear", exact=True).click()
@@ -80,7 +80,7 @@ async def test_check_ins_follow_ups_and_repeat_contact_on_the_board(
                 "follow_up_note": "Did the counselor visit happen?"})
             assert r.status_code == 200, r.text
             item = page.locator("#followups li.followup")
-            await item.wait_for(timeout=5000)
+            await item.wait_for()
             assert "Did the counselor visit happen?" in await item.text_content()
             assert "Counselor on Friday" in await item.locator(".history").text_content()
             await item.get_by_role("button", name="Open as a call").click()

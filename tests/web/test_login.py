@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import pytest
 import pytest_asyncio
-
-try:
-    from playwright.async_api import TimeoutError as PlaywrightTimeout
-except ImportError:  # the browser fixture skips (or fails under CI) and says why
-    PlaywrightTimeout = TimeoutError  # type: ignore[misc,assignment]
 
 from service.auth import Role
 from tests.conftest import Server
@@ -40,16 +34,22 @@ async def test_a_page_without_a_session_logs_in_and_returns(browser: Any, web: S
         await page.locator("#flash.error").wait_for()
         assert "Wrong user name or password" in await page.locator("#flash").text_content()
 
-        # Straight away may be too soon after a failure: the page says how long to wait.
+        # Straight away may be too soon after a failure: the page says how long to wait,
+        # and the server's Retry-After says the same.
         await page.locator("#password").fill(web.creds.password)
         for _ in range(5):
-            await page.locator("#login-submit").click()
-            with contextlib.suppress(PlaywrightTimeout):
-                await page.wait_for_url(f"{web.base_url}/dispatch", timeout=3000)
+            async with page.expect_response(lambda r: r.url.endswith("/v1/session")
+                                            and r.request.method == "POST") as answer:
+                await page.locator("#login-submit").click()
+            res = await answer.value
+            if res.status == 200:
                 break
-            assert "Too many attempts" in await page.locator("#flash").text_content()
-            await asyncio.sleep(1.0)
-        assert page.url == f"{web.base_url}/dispatch"
+            assert res.status == 429, res.status
+            wait = res.headers["retry-after"]
+            await page.locator("#flash").filter(
+                has_text=f"Too many attempts: try again in {wait} seconds").wait_for()
+            await asyncio.sleep(float(wait))  # the server's own answer: then it lets us in
+        await page.wait_for_url(f"{web.base_url}/dispatch")
         await page.locator('#conn[data-state="online"]').wait_for()
         assert web.creds.users[Role.dispatcher] in await page.locator("#who").text_content()
 

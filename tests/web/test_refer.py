@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -44,10 +43,8 @@ async def test_a_referral_from_a_phone_becomes_a_call_and_shows_its_outcome(
 
         await page.locator("#consent").check()
         await page.locator("#contact").fill("727-555-0100")
-        started = time.monotonic()
         await page.locator("#refer-submit").click()
         await page.locator("#flash.ok").wait_for()
-        assert time.monotonic() - started < 2.0
         assert "call team" in await page.locator("#result .dest").text_content()
 
         referrals = (await web.client.get("/v1/referrals", params={"officer": who})).json()

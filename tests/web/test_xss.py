@@ -5,6 +5,7 @@ pages as text: nothing runs, no element is made from them, and the CSP reports n
 from __future__ import annotations
 
 import html
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -114,7 +115,11 @@ def csp_reports(page: Any) -> list[str]:
 
 
 async def assert_inert(page: Any, reports: list[str]) -> None:
-    await page.wait_for_timeout(200)
+    # A message logged now and seen: every console message before it (a CSP report) has
+    # arrived too, and the page has run what it had queued (instead of waiting a while).
+    token = f"settled-{uuid.uuid4().hex}"
+    async with page.expect_console_message(lambda m: m.text == token):
+        await page.evaluate("t => setTimeout(() => console.log(t), 0)", token)
     assert await page.evaluate("window.__xss") is None, "hostile text ran"
     assert await page.locator("img[src=x], svg[onload], a[href^=javascript]").count() == 0
     assert await page.evaluate(
