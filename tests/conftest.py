@@ -287,3 +287,7 @@ def start_subprocess(database_url: str, tmp_path: Path, *, extra: list[str] | No
         time.sleep(0.1)
     sp.kill()
     raise TimeoutError(f"liaison serve did not become healthy:\n{sp.log()}")
+
+
+# A private PostgreSQL of a test's own, to freeze and crash (fault tests): tests/pgcluster.py.
+from tests.pgcluster import _pg_template, pg_cluster, pg_cluster_url  # noqa: E402,F401,I001
