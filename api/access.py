@@ -18,7 +18,7 @@ from starlette.requests import HTTPConnection
 from api.limits import client_address
 from service import audit
 from service.auth import Principal, Role, SessionLimits, session_principal
-from service.errors import DomainError, Forbidden, Unauthenticated
+from service.errors import DomainError, Forbidden, Unauthenticated, Unavailable
 from service.ratelimit import TooManyRequests
 
 __all__ = ["COOKIE", "Principal", "Role", "allow", "public", "principal_of"]
@@ -51,7 +51,8 @@ async def principal_of(conn: HTTPConnection, *, touch: bool = True) -> Principal
             raise TooManyRequests("too many requests with this key", retry_after=wait)
     elif cookie := conn.cookies.get(COOKIE):
         who = await session_principal(rt.engine, cookie,
-                                      SessionLimits.from_settings(rt.settings), touch=touch)
+                                      SessionLimits.from_settings(rt.settings), touch=touch,
+                                      deadline=rt.writer.patience)
         if who is None:
             raise Unauthenticated("your session has ended; log in again")
     if who is not None:
@@ -82,7 +83,8 @@ class Access:
         try:
             who = await principal_of(conn)
         except DomainError as exc:
-            if websocket:
+            # The database away (503) is answered as such, at a websocket's handshake too.
+            if websocket and not isinstance(exc, Unavailable):
                 raise WebSocketException(WS_UNAUTHENTICATED, exc.message) from exc
             raise
         if who is None:
