@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     # A board websocket whose client stops reading: a send that has not gone out after
     # this many seconds ends the connection (resync and close, then cut off).
     board_send_timeout: float = Field(default=10.0, gt=0)
+    # Pages' origins besides Liaison's own (scheme://host[:port], comma-separated), for a
+    # cookie session's websockets and changes (api/access.py checks Origin); API keys are
+    # not subject to it.
+    allowed_origins: str = ""
 
     @property
     def is_postgres(self) -> bool:
