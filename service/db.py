@@ -7,6 +7,8 @@ import contextlib
 import errno
 import logging
 import socket
+import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import asyncpg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, exc, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.errors import Unavailable
@@ -33,6 +35,32 @@ def is_postgres(engine: AsyncEngine) -> bool:
 # aiosqlite logs every statement with its values at DEBUG: a narrative or a name would
 # reach the log at `--log-level debug`. Its INFO and above say nothing of the data.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
+
+
+class Answers:
+    """When the database last answered anything (a statement finished, a connection
+    made), for one engine: how service/dbwait.py tells a silent database from a busy one."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.asking: asyncio.Task[None] | None = None  # dbwait's SELECT 1 under way
+
+    def note(self, *_: Any) -> None:
+        self.last = time.monotonic()
+
+
+_ANSWERS: weakref.WeakKeyDictionary[Engine, Answers] = weakref.WeakKeyDictionary()
+
+
+def answers(engine: AsyncEngine) -> Answers:
+    found = _ANSWERS.get(engine.sync_engine)
+    if found is None:
+        # Listened for from the engine's creation: adding a listener while one of its
+        # events is being dispatched (a connect awaiting SQLite's thread) would break it.
+        found = _ANSWERS[engine.sync_engine] = Answers()
+        event.listen(engine.sync_engine, "after_cursor_execute", found.note)
+        event.listen(engine.sync_engine, "connect", found.note)
+    return found
 
 
 def pg_connect_args(connect_timeout: float, statement_timeout: float) -> dict[str, Any]:
@@ -69,6 +97,7 @@ def create_engine(url: str, *, connect_timeout: float = 10.0,
             cur.execute("PRAGMA busy_timeout=10000")
             cur.close()
 
+    answers(engine)
     return engine
 
 

@@ -78,7 +78,9 @@ async def test_a_cookie_board_from_another_origin_is_refused(server: Server) -> 
 async def test_a_cookie_sessions_changes_from_another_origin_are_refused(
         server: Server) -> None:
     cookie = await session_cookie(server, "disp-origin", Role.dispatcher)
-    call_id = (await server.post_event()).json()["call_id"]
+    posted = await server.post_event()
+    assert posted.status_code == 202, posted.text
+    call_id = posted.json()["call_id"]
     override = {"destination": "police", "reason": "Known address, officer safety"}
     async with httpx.AsyncClient(base_url=server.base_url, headers=cookie) as person:
         for foreign in ({"origin": EVIL}, {"referer": f"{EVIL}/page"}, {"origin": "null"}):

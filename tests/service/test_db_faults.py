@@ -216,7 +216,7 @@ async def test_a_busy_database_is_waited_for_not_refused(database_url: str) -> N
             pending = asyncio.create_task(server.post_event())
             await eventually(lambda: writer.stalled_for() > 3 * writer.patience.quiet,
                              "the writer to wait on the lock for 3 s")
-            assert not pending.done()
+            assert not pending.done(), pending.result().text
         r = await pending
         assert r.status_code == 202, r.text
 
