@@ -35,6 +35,9 @@ the CAD's webhook:
   per call, the highest `sequence` it applied and drops anything at or below it.
 - At least once: a delivery may arrive twice (Liaison stopped after the CAD answered but
   before recording it); the CAD drops repeats by `Liaison-Delivery-Id`.
+- A database outage loses nothing and sends nothing twice: an answer the CAD gave while
+  the database could not record it is kept in memory and recorded once the database is
+  back, before anything more is claimed, so the delivery is not sent again.
 - Restarts lose nothing: pending rows are read from the database. On PostgreSQL several
   instances share the work: a row is claimed with `FOR UPDATE SKIP LOCKED` and a lease
   (owner and expiry) before it is sent, so no two instances send it at once, and a
@@ -301,6 +304,8 @@ class DeliveryWorker:
         self._timers: set[asyncio.TimerHandle] = set()
         self._guard = StepGuard("webhook delivery")
         self._client: httpx.AsyncClient | None = None
+        # Outcomes the CAD gave that the database could not take yet, by row id.
+        self._unrecorded: dict[int, tuple[str, dict[str, Any]]] = {}
 
     @classmethod
     def from_settings(cls, engine: AsyncEngine, settings: Settings) -> DeliveryWorker | None:
@@ -334,6 +339,8 @@ class DeliveryWorker:
         # Sends under way are cut off (their rows stay leased to us and are released
         # below); a claim or an outcome being recorded is let finish.
         await self._guard.stop(self._task, *self._inflight)
+        with contextlib.suppress(Exception):  # a last try; else they are sent again
+            await self._record_unrecorded()
         try:
             # What this worker held goes back at once, for the next start or another
             # instance; a delivery cut off here may have reached the CAD and is sent again.
@@ -356,6 +363,9 @@ class DeliveryWorker:
             if free > 0:
                 try:
                     async with self._guard.step():
+                        # First what the CAD already answered: claimed again, a row whose
+                        # lease ran out meanwhile would be sent twice.
+                        await self._record_unrecorded()
                         claimed = await self.claim(free)
                     self.last_error = None
                 except Stopping:
@@ -435,22 +445,36 @@ class DeliveryWorker:
         else:
             delay = self._failed(row, values, status, error, retry_after, now)
         try:
-            async with self._guard.step(), self.engine.begin() as conn:
-                done = await conn.execute(
-                    update(OUTBOX).where(OUTBOX.c.id == row.id,
-                                         OUTBOX.c.lease_owner == self.owner).values(**values))
-            if done.rowcount == 0:
-                log.warning("webhook delivery %s: lease lost before its outcome was recorded",
-                            row.delivery_id)
+            async with self._guard.step():
+                await self._record(row.id, row.delivery_id, values)
         except Stopping:
-            return  # released at stop, and sent again by the next start
-        except Exception as exc:  # noqa: BLE001 - the lease runs out and it is sent again
+            self._unrecorded[row.id] = (row.delivery_id, values)  # stop records it if it can
+            return
+        except Exception as exc:  # noqa: BLE001 - kept, and recorded when the database is back
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("could not record webhook delivery %s: %s", row.delivery_id,
+            log.warning("could not record webhook delivery %s yet: %s", row.delivery_id,
                         self.last_error)
-            delay = self.config.lease.total_seconds()
+            self._unrecorded[row.id] = (row.delivery_id, values)
         if delay > 0:
             self._wake_in(delay)
+
+    async def _record(self, row_id: int, delivery_id: str, values: dict[str, Any]) -> None:
+        """Record an attempt's outcome on its row, if the row is still ours."""
+        async with self.engine.begin() as conn:
+            done = await conn.execute(
+                update(OUTBOX).where(OUTBOX.c.id == row_id,
+                                     OUTBOX.c.lease_owner == self.owner).values(**values))
+        if done.rowcount == 0:
+            log.warning("webhook delivery %s: lease lost before its outcome was recorded",
+                        delivery_id)
+
+    async def _record_unrecorded(self) -> None:
+        """Record the outcomes kept while the database was away (raises while it still is)."""
+        for row_id, (delivery_id, values) in sorted(self._unrecorded.items()):
+            await self._record(row_id, delivery_id, values)
+            del self._unrecorded[row_id]
+            log.info("webhook delivery %s: outcome recorded after the database came back",
+                     delivery_id)
 
     def _failed(self, row: _Claimed, values: dict[str, Any], status: int | None, error: str,
                 retry_after: float, now: datetime) -> float:

@@ -10,8 +10,10 @@ declaration.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, WebSocketException
 from fastapi.dependencies.models import Dependant
@@ -19,10 +21,11 @@ from fastapi.routing import APIRoute
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from api.headers import came_over_tls
 from api.limits import client_address
 from service import audit
 from service.auth import Principal, Role, SessionLimits, session_principal
-from service.errors import DomainError, Forbidden, Unauthenticated
+from service.errors import DomainError, Forbidden, Unauthenticated, Unavailable
 from service.ratelimit import TooManyRequests
 
 __all__ = ["COOKIE", "CredentialsFirst", "Principal", "Role", "allow", "ingest_source",
@@ -31,6 +34,8 @@ __all__ = ["COOKIE", "CredentialsFirst", "Principal", "Role", "allow", "ingest_s
 COOKIE = "liaison_session"
 WS_UNAUTHENTICATED = 4401
 WS_FORBIDDEN = 4403
+CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+log = logging.getLogger("liaison.access")
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:
@@ -55,13 +60,66 @@ async def principal_of(conn: HTTPConnection, *, touch: bool = True) -> Principal
         if wait is not None:
             raise TooManyRequests("too many requests with this key", retry_after=wait)
     elif cookie := conn.cookies.get(COOKIE):
+        foreign = cross_origin(conn)
+        if foreign is not None:
+            log.warning("refused a cookie session's %s %s from origin %s (address %s)",
+                        conn.scope.get("method", "WS"), conn.url.path, foreign[:100],
+                        client_address(conn))
+            raise Forbidden("a session's board and changes are taken only from Liaison's own "
+                            "pages (Origin)")
         who = await session_principal(rt.engine, cookie,
-                                      SessionLimits.from_settings(rt.settings), touch=touch)
+                                      SessionLimits.from_settings(rt.settings), touch=touch,
+                                      deadline=rt.writer.patience)
         if who is None:
             raise Unauthenticated("your session has ended; log in again")
     if who is not None:
         conn.scope["liaison.principal"] = who
     return who
+
+
+def _origin(url: str) -> str | None:
+    """scheme://host[:port], lower case, without a default port; None if not a URL."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def allowed_origins(conn: HTTPConnection) -> set[str]:
+    """Liaison's own origin (the scheme it was reached by and the Host asked for) and
+    those of LIAISON_ALLOWED_ORIGINS."""
+    settings = conn.app.state.runtime.settings
+    scheme = "https" if came_over_tls(conn.scope, trust_forwarded_proto=settings.behind_tls_proxy
+                                      ) else "http"
+    own = _origin(f"{scheme}://{conn.headers.get('host', '')}")
+    extra = {_origin(o) for o in settings.allowed_origins.replace(",", " ").split()}
+    return {o for o in (own, *extra) if o is not None}
+
+
+def cross_origin(conn: HTTPConnection) -> str | None:
+    """The other site a cookie-authenticated websocket or change came from, or None.
+
+    Browsers send Origin on every websocket handshake and every cross-site POST (and
+    mostly on same-site ones), so one from elsewhere is another site driving a logged-in
+    person's browser: cross-site websocket hijacking (RFC 6455 §10.2) or request forgery
+    behind SameSite=Strict. Without Origin, a change is judged by its Referer; with
+    neither, the request did not come from a browser page, which is what is guarded."""
+    websocket = conn.scope["type"] == "websocket"
+    if not websocket and conn.scope.get("method") not in CHANGES:
+        return None
+    origin = conn.headers.get("origin")
+    if origin is None and not websocket:
+        origin = conn.headers.get("referer")
+    if origin is None:
+        return None
+    normal = _origin(origin)
+    return None if normal is not None and normal in allowed_origins(conn) else origin
 
 
 async def record(conn: HTTPConnection, who: Principal | None, action: str, *,
@@ -87,8 +145,10 @@ class Access:
         try:
             who = await principal_of(conn)
         except DomainError as exc:
-            if websocket:
-                raise WebSocketException(WS_UNAUTHENTICATED, exc.message) from exc
+            # The database away (503) is answered as such, at a websocket's handshake too.
+            if websocket and not isinstance(exc, Unavailable):
+                code = WS_FORBIDDEN if isinstance(exc, Forbidden) else WS_UNAUTHENTICATED
+                raise WebSocketException(code, exc.message) from exc
             raise
         if who is None:
             if websocket:

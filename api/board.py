@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -14,11 +15,14 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from api.access import COOKIE, WS_UNAUTHENTICATED, Principal, Role, allow, bearer_token
 from service.auth import SessionLimits, session_principal
 from service.board import read_after
+from service.db import is_outage
+from service.errors import Unavailable
 from service.tables import utcnow
 from service.visibility import audience_of
 
 router = APIRouter(tags=["board"])
-SEND_TIMEOUT = 10.0
+log = logging.getLogger("liaison.board")
+WS_TRY_AGAIN_LATER = 1013
 
 
 @router.websocket("/v1/board")
@@ -39,6 +43,14 @@ async def board(ws: WebSocket,
     audience = audience_of(who)
     sub = rt.hub.subscribe(audience)
     last = sub.position if after is None else after
+    send_timeout = rt.settings.board_send_timeout
+    sending_since: float | None = None  # loop time the send under way began
+
+    async def send(text: str) -> None:
+        nonlocal sending_since
+        sending_since = asyncio.get_running_loop().time()
+        await ws.send_text(text)
+        sending_since = None
 
     async def pump() -> None:
         nonlocal last
@@ -46,45 +58,68 @@ async def board(ws: WebSocket,
             while True:
                 rows = await read_after(rt.engine, last, live_since=live_since)
                 for row in rows:
-                    await ws.send_text(row.text(audience))
+                    await send(row.text(audience))
                     last = row.seq
                 if len(rows) < 500:
                     break
         while True:
-            # No task or timer per message: the overflow watch below stops a stuck send.
+            # No task or timer per message: the watches below stop a stuck send.
             seq, text = await sub.queue.get()
             if seq > last:
-                await ws.send_text(text)
+                await send(text)
                 last = seq
+
+    async def stalled() -> None:
+        """Return once a send has waited longer than board_send_timeout: the client has
+        stopped reading (its buffers, and the kernel's, are full)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(send_timeout / 4)
+            began = sending_since
+            if began is not None and loop.time() - began > send_timeout:
+                break
+        log.warning("a board client stopped reading (a send waited over %g s); closed",
+                    send_timeout)
 
     pumping = asyncio.create_task(pump())
     receiving = asyncio.create_task(_drain_client(ws))
     overflow = asyncio.create_task(sub.overflowed.wait())
+    stuck = asyncio.create_task(stalled())
     ended = asyncio.create_task(_until_credentials_end(ws, who))
+    tasks = (pumping, receiving, overflow, stuck, ended)
     try:
-        done, _ = await asyncio.wait({pumping, receiving, overflow, ended},
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if ended in done and not receiving.done():
             await ws.close(code=WS_UNAUTHENTICATED, reason="the session has ended")
-        if overflow in done and not receiving.done():
+        if (overflow in done or stuck in done) and not receiving.done():
             pumping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pumping
-            # Fell behind: say where to resume from and let the client reconnect.
-            await asyncio.wait_for(ws.send_text(json.dumps({
-                "type": "resync", "seq": last, "call_id": None,
-                "reason": f"this client fell behind; reconnect with ?after={last}"})),
-                SEND_TIMEOUT)
-            await ws.close(code=1013)
+            # Fell behind: say where to resume from and let the client reconnect. A client
+            # that reads nothing gets neither; the server cuts it off after the close
+            # timeout (service/websocket.py).
+            await asyncio.wait_for(_resync_and_close(ws, last), send_timeout)
+        failed = pumping.exception() if pumping in done and not pumping.cancelled() else None
+        if failed is not None and is_outage(failed) and not receiving.done():
+            await asyncio.wait_for(ws.close(code=WS_TRY_AGAIN_LATER,
+                                            reason="the database is not answering"),
+                                   send_timeout)
     except (WebSocketDisconnect, TimeoutError, RuntimeError):
         pass
     finally:
         rt.hub.unsubscribe(sub)
-        for task in (pumping, receiving, overflow, ended):
+        for task in tasks:
             task.cancel()
-        for task in (pumping, receiving, overflow, ended):
+        for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+
+
+async def _resync_and_close(ws: WebSocket, last: int) -> None:
+    await ws.send_text(json.dumps({
+        "type": "resync", "seq": last, "call_id": None,
+        "reason": f"this client fell behind; reconnect with ?after={last}"}))
+    await ws.close(code=WS_TRY_AGAIN_LATER)
 
 
 async def _until_credentials_end(ws: WebSocket, who: Principal) -> None:
@@ -96,12 +131,18 @@ async def _until_credentials_end(ws: WebSocket, who: Principal) -> None:
     key = bearer_token(ws)
     while True:
         await asyncio.sleep(rt.settings.session_recheck_seconds)
-        if who.kind == "user" and token:
-            # Watching the board is not activity: it does not keep the session alive.
-            if await session_principal(rt.engine, token, limits, touch=False) is None:
+        try:
+            if who.kind == "user" and token:
+                # Watching the board is not activity: it does not keep the session alive.
+                if await session_principal(rt.engine, token, limits, touch=False,
+                                           deadline=rt.writer.patience) is None:
+                    return
+            elif who.kind == "key" and key and await rt.keys.principal(key) is None:
                 return
-        elif who.kind == "key" and key and await rt.keys.principal(key) is None:
-            return
+        except Unavailable as exc:
+            # The database away is not a logged-out person: keep the board (nothing can end
+            # a session while nothing can be written) and check again next time.
+            log.warning("could not re-check a board's credentials: %s", exc.message)
 
 
 async def _drain_client(ws: WebSocket) -> None:

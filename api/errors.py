@@ -8,13 +8,18 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+import asyncpg
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import exc as sa_exc
+from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocketState
 
 from api.access import ingest_source, sender_of
 from rules.load import error_path
-from service.errors import DomainError
+from service.db import describe, is_outage
+from service.errors import DomainError, Unavailable
 from service.ingest import RecordReject
 
 log = logging.getLogger("liaison.api")
@@ -63,6 +68,13 @@ def _describe_422(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+# What a database that is away, full or too slow raises: answered 503 with Retry-After
+# (`is_outage` decides; anything else of these types is a fault, and stays a 500).
+DATABASE_ERRORS = (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, asyncpg.PostgresError,
+                   asyncpg.InterfaceError)
+WS_TRY_AGAIN_LATER = 1013
+
+
 def _wants_a_page(request: Request) -> bool:
     return (request.method == "GET" and not request.url.path.startswith("/v1/")
             and "text/html" in request.headers.get("accept", ""))
@@ -82,6 +94,22 @@ def install(app: FastAPI) -> None:
         if getattr(exc, "retry_after", None):  # a 429 (service/ratelimit.py) says how long
             headers = {"Retry-After": str(exc.retry_after)}  # type: ignore[attr-defined]
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    async def _database(conn: HTTPConnection, exc: Exception) -> Response | None:
+        if not is_outage(exc):
+            raise exc
+        log.warning("%s %s: the database is not answering: %s",
+                    conn.scope.get("method", "WS"), conn.url.path, describe(exc))
+        unavailable = Unavailable("the database is not answering; retry shortly",
+                                  cause=type(exc).__name__)
+        if isinstance(conn, WebSocket) and conn.application_state is WebSocketState.CONNECTED:
+            await conn.close(code=WS_TRY_AGAIN_LATER, reason="the database is not answering")
+            return None
+        # Before a websocket is accepted, this is its handshake's answer (a denial response).
+        return JSONResponse(unavailable.body(), status_code=503, headers={"Retry-After": "1"})
+
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, _database)  # type: ignore[arg-type]
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -20,7 +20,9 @@ from service.auth import KeyCache
 from service.board import BoardHub
 from service.bus import PostgresListener
 from service.checkins import FieldSweeper
-from service.db import create_engine, migrate
+from service.db import create_engine, migrate, warm
+from service.dbwait import Patience
+from service.health import StorageCheck
 from service.policy import PolicyHolder
 from service.ratelimit import LoginThrottle, RateLimiter
 from service.settings import Settings
@@ -44,6 +46,7 @@ class Runtime:
     keys: KeyCache  # API keys seen lately (service/auth.py)
     key_limiter: RateLimiter  # requests per API key
     login_throttle: LoginThrottle  # failed logins, per name and address
+    storage: StorageCheck  # /v1/health: the database answers, writes work
     delivery: DeliveryWorker | None = None  # with a CAD webhook configured
     eido_subscriber: EidoSubscriber | None = None  # with an EIDO service to subscribe to
     whatif: WhatIfJobs = field(default_factory=WhatIfJobs)  # jobs kept in the database
@@ -57,8 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url,
+                               connect_timeout=settings.db_connect_timeout,
+                               statement_timeout=settings.db_statement_timeout)
         await migrate(engine)
+        await warm(engine)
         # Policies are stored as versions: an empty table gets the loaded policy as its first
         # published version. Without an explicit --policy the published version is in force;
         # with one, the file is (as before) until a version is published through the API.
@@ -75,16 +81,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             name="liaison-policy-watch")
         hub = BoardHub(engine, queue_size=settings.board_queue_size)
         await hub.start()
+        # How long a request waits for the database while it does not answer (then 503).
+        patience = Patience(settings.db_request_timeout, settings.db_statement_timeout)
         # With a CAD webhook, the writer also fills the outbox and wakes its worker.
         delivery = DeliveryWorker.from_settings(engine, settings)
         writer = Writer(engine, batch_max=settings.ingest_batch_max, webhook=bool(delivery),
+                        patience=patience,
                         on_commit=delivery.on_commit(hub.publish) if delivery else hub.publish)
         writer.start()
         if delivery:
             await delivery.start()
         listener = None
         if settings.is_postgres:
-            listener = PostgresListener(settings.database_url, hub)
+            listener = PostgresListener(settings.database_url, hub,
+                                        timeout=settings.db_connect_timeout)
             await listener.start()
         # With a CAD's EIDO WebSocket service (NENA-STA-024), a standing subscription to it.
         subscriber = EidoSubscriber.from_settings(settings, writer=writer, engine=engine,
@@ -96,10 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper.start()
         app.state.runtime = Runtime(
             settings, engine, policy, writer, hub, listener,
-            keys=KeyCache(engine, timedelta(seconds=settings.key_cache_seconds)),
+            keys=KeyCache(engine, timedelta(seconds=settings.key_cache_seconds),
+                          deadline=patience),
             key_limiter=RateLimiter(settings.rate_limit_key_rate, settings.rate_limit_key_burst),
             login_throttle=LoginThrottle.from_settings(settings), delivery=delivery,
-            eido_subscriber=subscriber, sweeper=sweeper)
+            eido_subscriber=subscriber, sweeper=sweeper,
+            storage=StorageCheck(writer, settings.health_timeout))
         log.info("Liaison ready: policy %s, database %s", policy.compiled.version,
                  engine.url.render_as_string(hide_password=True))
         try:

@@ -15,10 +15,13 @@ No account exists until an operator makes one (`liaison user add`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -29,9 +32,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.errors import Conflict, DomainError, NotFound, Unauthenticated
+from service.db import describe, is_outage, unavailable_on_outage
+from service.dbwait import Patience, answer_within
+from service.errors import Conflict, DomainError, NotFound, Unauthenticated, Unavailable
 from service.settings import Settings
 from service.tables import API_KEY, SESSION, USER, as_utc, utcnow
+
+log = logging.getLogger("liaison.auth")
 
 
 class Role(StrEnum):
@@ -171,6 +178,26 @@ async def list_users(engine: AsyncEngine) -> list[dict[str, Any]]:
 # -- sessions ----------------------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def _best_effort(doing: str) -> AsyncIterator[None]:
+    """A bookkeeping write (last use, last activity) a request need not wait for: on a
+    full disk, or with the database away or slow, reads still work, so they are not
+    refused for want of it."""
+    try:
+        yield
+    except Unavailable as error:
+        log.warning("%s skipped: %s", doing, error.message)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        log.warning("%s failed, going on without it: %s", doing, describe(error))
+
+
+async def _write(engine: AsyncEngine, statement: Any) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(statement)
+
+
 @dataclass(frozen=True)
 class SessionLimits:
     idle: timedelta
@@ -211,18 +238,17 @@ TOUCH_EVERY = timedelta(seconds=30)
 
 
 async def session_principal(engine: AsyncEngine, token: str, limits: SessionLimits, *,
-                            touch: bool = True) -> Principal | None:
+                            touch: bool = True, deadline: Patience | None = None
+                            ) -> Principal | None:
     """The person behind a session token, or None when the session has ended (ending
-    it now if it ran out). `touch` counts the request as activity."""
+    it now if it ran out). `touch` counts the request as activity. The database away, or
+    silent past `deadline` (service/dbwait.py), raises Unavailable: a database error is
+    not a logged-out person (503, retry; not 401, not 500)."""
     sid = sha256(token)
     now = utcnow()
-    async with engine.connect() as conn:
-        row = (await conn.execute(
-            select(SESSION.c.id, SESSION.c.last_seen_at, SESSION.c.expires_at,
-                   SESSION.c.ended_at, USER.c.id.label("uid"), USER.c.username, USER.c.role,
-                   USER.c.officer_id, USER.c.disabled_at)
-            .join(USER, USER.c.id == SESSION.c.user_id).where(SESSION.c.id == sid))
-        ).mappings().first()
+    with unavailable_on_outage("checking the session"):
+        row = await answer_within(engine, deadline, _session_row(engine, sid),
+                                  "checking the session")
     if row is None or row["ended_at"] is not None:
         return None
     why = None
@@ -233,14 +259,26 @@ async def session_principal(engine: AsyncEngine, token: str, limits: SessionLimi
     elif now - as_utc(row["last_seen_at"]) >= limits.idle:
         why = "idle"
     if why:
-        await end_session(engine, sid, why)
+        async with _best_effort("ending a session"):
+            await answer_within(engine, deadline, end_session(engine, sid, why),
+                                "ending a session")
         return None
     if touch and now - as_utc(row["last_seen_at"]) >= min(TOUCH_EVERY, limits.idle / 4):
-        async with engine.begin() as conn:
-            await conn.execute(update(SESSION).where(SESSION.c.id == sid)
-                               .values(last_seen_at=now))
+        async with _best_effort("noting a session's activity"):
+            await answer_within(engine, deadline, _write(engine, update(SESSION).where(
+                SESSION.c.id == sid).values(last_seen_at=now)), "noting activity")
     return Principal(kind="user", id=row["uid"], name=row["username"], role=Role(row["role"]),
                      officer_id=row["officer_id"], session_id=sid)
+
+
+async def _session_row(engine: AsyncEngine, sid: str) -> Any:
+    async with engine.connect() as conn:
+        return (await conn.execute(
+            select(SESSION.c.id, SESSION.c.last_seen_at, SESSION.c.expires_at,
+                   SESSION.c.ended_at, USER.c.id.label("uid"), USER.c.username, USER.c.role,
+                   USER.c.officer_id, USER.c.disabled_at)
+            .join(USER, USER.c.id == SESSION.c.user_id).where(SESSION.c.id == sid))
+        ).mappings().first()
 
 
 async def end_session(engine: AsyncEngine, session_id: str, why: str) -> None:
@@ -327,11 +365,15 @@ async def list_keys(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 class KeyCache:
     """Keys seen recently, so the ingest path does not read the key table per event.
-    A revoked or expired key stops working within `ttl` seconds on every instance."""
+    A revoked or expired key stops working within `ttl` seconds on every instance. The
+    database away, or silent past `deadline` (service/dbwait.py), raises Unavailable: a
+    database error is not a bad key (503, retry; not 401, not 500)."""
 
-    def __init__(self, engine: AsyncEngine, ttl: timedelta = timedelta(seconds=5)) -> None:
+    def __init__(self, engine: AsyncEngine, ttl: timedelta = timedelta(seconds=5),
+                 deadline: Patience | None = None) -> None:
         self.engine = engine
         self.ttl = ttl
+        self.deadline = deadline
         self._seen: dict[str, tuple[datetime, dict[str, Any] | None]] = {}
 
     async def principal(self, token: str) -> Principal | None:
@@ -342,18 +384,18 @@ class KeyCache:
         now = utcnow()
         cached = self._seen.get(key_id)
         if cached is None or now - cached[0] > self.ttl:
-            async with self.engine.connect() as conn:
-                found = (await conn.execute(select(API_KEY).where(API_KEY.c.id == key_id))
-                         ).mappings().first()
-            row = dict(found) if found else None
+            with unavailable_on_outage("checking the API key"):
+                row = await answer_within(self.engine, self.deadline, self._read(key_id),
+                                          "checking the API key")
             if len(self._seen) > 10_000:
                 self._seen.clear()
             self._seen[key_id] = (now, row)
             if row is not None and (row["last_used_at"] is None
                                     or now - as_utc(row["last_used_at"]) > timedelta(minutes=1)):
-                async with self.engine.begin() as conn:
-                    await conn.execute(update(API_KEY).where(API_KEY.c.id == key_id)
-                                       .values(last_used_at=now))
+                async with _best_effort("noting a key's use"):
+                    await answer_within(self.engine, self.deadline, _write(
+                        self.engine, update(API_KEY).where(API_KEY.c.id == key_id)
+                        .values(last_used_at=now)), "noting a key's use")
         else:
             row = cached[1]
         if row is None or not hmac.compare_digest(row["secret_sha256"], sha256(secret)):
@@ -363,3 +405,9 @@ class KeyCache:
             return None
         return Principal(kind="key", id=row["id"], name=row["client"], role=Role(row["role"]),
                          source=row["source"])
+
+    async def _read(self, key_id: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(select(API_KEY).where(API_KEY.c.id == key_id))
+                     ).mappings().first()
+        return dict(found) if found else None

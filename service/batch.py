@@ -74,6 +74,8 @@ class Batch:
     seen: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     max_seq: int = 0
     committed_board: list[BoardRow] = field(default_factory=list)
+    # Rows were written (not only read): a commit of such a batch shows writes work.
+    wrote: bool = False
     _missing_incidents: set[tuple[str, str]] = field(default_factory=set)
     _new: set[str] = field(default_factory=set)
     _dirty: set[str] = field(default_factory=set)
@@ -213,6 +215,7 @@ class Batch:
         return len(self._board)
 
     async def add_reject(self, row: dict[str, Any]) -> int:
+        self.wrote = True
         res = await self.conn.execute(insert(REJECT).returning(REJECT.c.id), row)
         return int(res.scalar_one())
 
@@ -229,6 +232,8 @@ class Batch:
         new = [self.calls[i] for i in self._dirty if i in self._new]
         changed = [{**{k: v for k, v in self.calls[i].items() if k != "id"}, "_id": i}
                    for i in self._dirty if i not in self._new]
+        self.wrote = self.wrote or bool(new or changed or self._events or self._decisions
+                                        or self._audit or self._outbox or self._board)
         if new:
             await conn.execute(_INSERT["call"], [{k: r[k] for k in _CALL_COLUMNS} for r in new])
         if changed:

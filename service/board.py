@@ -16,6 +16,7 @@ from typing import NamedTuple
 from sqlalchemy import CompoundSelect, func, select, union
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.db import describe, is_outage
 from service.stopping import StepGuard, Stopping
 from service.tables import BOARD, CALL, FOLLOW_UP
 from service.visibility import Audience, message_view
@@ -154,8 +155,11 @@ class BoardHub:
                     await self._drain()
             except Stopping:
                 return
-            except Exception:  # noqa: BLE001 - the database may be briefly away; poll again
-                log.exception("board hub could not read new messages")
+            except Exception as exc:  # noqa: BLE001 - the database may be briefly away
+                if is_outage(exc):
+                    log.warning("board hub could not read new messages: %s", describe(exc))
+                else:
+                    log.exception("board hub could not read new messages")
                 await asyncio.sleep(self.poll_interval)
 
     async def _drain(self) -> None:

@@ -28,9 +28,11 @@ class PostgresListener:
     """LISTEN on the board channel; on a dropped connection, reconnect with backoff and
     let the hub catch up from the database, so nothing is missed."""
 
-    def __init__(self, url: str, hub: BoardHub) -> None:
+    def __init__(self, url: str, hub: BoardHub, *, timeout: float = 10.0) -> None:
         self.dsn = asyncpg_dsn(url)
         self.hub = hub
+        # Connecting, and the liveness check below, give up after this long.
+        self.timeout = timeout
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -53,7 +55,7 @@ class PostgresListener:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self.dsn)
+                conn = await asyncpg.connect(self.dsn, timeout=self.timeout)
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(BOARD_CHANNEL, self._on_notify)
@@ -65,6 +67,9 @@ class PostgresListener:
                         await asyncio.wait_for(lost.wait(), 5)
                     if not lost.is_set() and conn.is_closed():
                         break
+                    # A server that froze, or a network that went silent, closes nothing:
+                    # ask, and start over when no answer comes.
+                    await conn.execute("SELECT 1", timeout=self.timeout)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001
@@ -73,7 +78,6 @@ class PostgresListener:
             finally:
                 self.connected.clear()
                 if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close()
+                    conn.terminate()  # no goodbye: the server may not be answering
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

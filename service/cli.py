@@ -22,10 +22,13 @@ from rules.checks import check_policy
 from rules.load import PolicyInvalid, load_policy_file
 from service import access_cli, policy_cli
 from service.settings import Settings
+from service.websocket import WebSocketProtocol
 
 # Board messages are small JSON: compressing each one for each client costs more CPU than
-# it saves on a local network.
-UVICORN_OPTIONS: dict[str, Any] = {"loop": "auto", "ws_per_message_deflate": False}
+# it saves on a local network. A websocket client that stops reading is cut off
+# (service/websocket.py).
+UVICORN_OPTIONS: dict[str, Any] = {"loop": "auto", "ws_per_message_deflate": False,
+                                   "ws": WebSocketProtocol}
 DEMO_ACCOUNTS = "liaison-demo-accounts.txt"
 
 

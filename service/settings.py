@@ -104,6 +104,25 @@ class Settings(BaseSettings):
     # and newly due follow-ups every field_sweep_seconds.
     checkin_interval_seconds: float = Field(default=900.0, ge=0)
     field_sweep_seconds: float = Field(default=5.0, gt=0)
+    # A database that stops answering (service/dbwait.py, service/db.py). A request (its
+    # commit, the key or session lookup on its way) gets 503 with Retry-After once the
+    # database has answered nothing, to anyone, for db_request_timeout seconds; a busy one
+    # that still answers is waited for up to db_statement_timeout (a CAD retries a 503; its
+    # event is idempotent). PostgreSQL ends a statement after db_statement_timeout (the
+    # longest report query must fit); connecting, or waiting for a pooled connection,
+    # gives up after db_connect_timeout. /v1/health waits at most health_timeout for its
+    # ping and its write probe.
+    db_request_timeout: float = Field(default=1.0, gt=0)
+    db_connect_timeout: float = Field(default=10.0, gt=0)
+    db_statement_timeout: float = Field(default=30.0, gt=0)
+    health_timeout: float = Field(default=1.0, gt=0)
+    # A board websocket whose client stops reading: a send that has not gone out after
+    # this many seconds ends the connection (resync and close, then cut off).
+    board_send_timeout: float = Field(default=10.0, gt=0)
+    # Pages' origins besides Liaison's own (scheme://host[:port], comma-separated), for a
+    # cookie session's websockets and changes (api/access.py checks Origin); API keys are
+    # not subject to it.
+    allowed_origins: str = ""
 
     @property
     def is_postgres(self) -> bool:

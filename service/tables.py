@@ -448,3 +448,16 @@ class WhatIfJobRow(SQLModel, table=True):
 
 
 WHAT_IF_JOB: Table = WhatIfJobRow.__table__  # type: ignore[attr-defined]
+
+
+class WriteProbe(SQLModel, table=True):
+    """One row per running instance, rewritten by /v1/health while writes are failing
+    (service/health.py): a write that commits shows the database takes writes again."""
+
+    __tablename__ = "write_probe"
+
+    instance: str = Field(primary_key=True, max_length=80)
+    written_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+WRITE_PROBE: Table = WriteProbe.__table__  # type: ignore[attr-defined]

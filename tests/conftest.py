@@ -35,6 +35,7 @@ import websockets
 from service.app import create_app
 from service.auth import Role
 from service.settings import Settings
+from service.websocket import WebSocketProtocol
 from tests.credentials import Credentials, RoleAuth, credentials_for, make_credentials
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,6 +127,7 @@ class Server:
     # Authenticated for every route: each request carries a key whose role the route allows.
     client: httpx.AsyncClient
     creds: Credentials
+    uvicorn: uvicorn.Server | None = None  # its open connections, for tests of sockets
 
     @property
     def runtime(self) -> Any:
@@ -151,7 +153,7 @@ async def running_server(settings: Settings, *, port: int | None = None,
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on")
+                            lifespan="on", ws=WebSocketProtocol)  # as `liaison serve`
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 30
@@ -167,7 +169,7 @@ async def running_server(settings: Settings, *, port: int | None = None,
     async with httpx.AsyncClient(base_url=base, timeout=30,
                                  auth=RoleAuth(app, creds)) as client:
         try:
-            yield Server(base, f"ws://127.0.0.1:{port}", app, client, creds)
+            yield Server(base, f"ws://127.0.0.1:{port}", app, client, creds, server)
         finally:
             server.should_exit = True
             await asyncio.wait_for(task, 30)
@@ -313,3 +315,7 @@ def start_subprocess(database_url: str, tmp_path: Path, *, extra: list[str] | No
         time.sleep(0.1)
     sp.kill()
     raise TimeoutError(f"liaison serve did not become healthy:\n{sp.log()}")
+
+
+# A private PostgreSQL of a test's own, to freeze and crash (fault tests): tests/pgcluster.py.
+from tests.pgcluster import _pg_template, pg_cluster, pg_cluster_url  # noqa: E402,F401,I001

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.eido.mapping import MappingCache
 from adapters.eido.parse import EidoRejected, Issue, ParsedEido, parse_eido
 from rules.evaluate import CompiledPolicy
+from service.db import unavailable_on_outage
+from service.dbwait import Patience, answer_within
 from service.ingest import IngestEvent, RecordReject
 from service.tables import CALL
 from service.writer import Writer
@@ -31,11 +33,13 @@ async def incident_known(engine: AsyncEngine, incident_id: str) -> bool:
 
 
 async def prepare(document: Any, *, engine: AsyncEngine, policy: CompiledPolicy,
-                  mapping_path: str, strict: bool) -> tuple[IngestEvent, ParsedEido]:
+                  mapping_path: str, strict: bool, deadline: Patience | None = None
+                  ) -> tuple[IngestEvent, ParsedEido]:
     """The writer command for one EIDO, and what was read from it.
 
     Raises MappingInvalid when the mapping file is broken (nothing can be read until it is
-    fixed) and EidoRejected when the document is refused, every error named.
+    fixed), EidoRejected when the document is refused, every error named, and Unavailable
+    when the database is away or silent past `deadline` (service/dbwait.py).
     """
     mapping = _mappings.get(mapping_path)
     try:
@@ -43,7 +47,11 @@ async def prepare(document: Any, *, engine: AsyncEngine, policy: CompiledPolicy,
                             default_tz=ZoneInfo(policy.policy.program.timezone))
         # Two first EIDOs of one incident racing here both say "created"; the spine folds
         # the second into the call the first made, so the answer is the same.
-        event = parsed.event(known=await incident_known(engine, parsed.incident_id))
+        with unavailable_on_outage("looking up the EIDO's incident"):
+            known = await answer_within(engine, deadline,
+                                        incident_known(engine, parsed.incident_id),
+                                        "looking up the EIDO's incident")
+        event = parsed.event(known=known)
     except RecursionError:
         raise EidoRejected([Issue("(body)", "nested too deeply")], []) from None
     return IngestEvent(event=event, policy=policy, units_total=policy.policy.program.units,
@@ -59,7 +67,8 @@ async def ingest(document: Any, *, writer: Writer, engine: AsyncEngine,
     retry: the first answer comes back and nothing is stored twice.
     """
     command, parsed = await prepare(document, engine=engine, policy=policy,
-                                    mapping_path=mapping_path, strict=strict)
+                                    mapping_path=mapping_path, strict=strict,
+                                    deadline=writer.patience)
     return await writer.submit(command), parsed
 
 

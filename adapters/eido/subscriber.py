@@ -463,7 +463,7 @@ class EidoSubscriber:
             try:
                 command, _ = await prepare(document, engine=self.engine, policy=policy,
                                            mapping_path=self.mapping_path,
-                                           strict=self.strict)
+                                           strict=self.strict, deadline=self.writer.patience)
             except EidoRejected as rejected:
                 refused.append((i, [e.as_dict() for e in rejected.errors]))
                 await self._keep(json.dumps(document, ensure_ascii=False),

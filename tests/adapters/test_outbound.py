@@ -77,6 +77,8 @@ class Cad:
         # Per body: a status to answer instead of `answer` (None: `answer`).
         self.answer_for: Callable[[dict[str, Any]], int | None] = lambda doc: None
         self.delay = delay
+        # Run when a body arrives, before it is answered (a test's doing: stop a database).
+        self.on_receive: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         self.attempts: list[Attempt] = []
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -87,6 +89,8 @@ class Cad:
             raw = await request.body()
             ok = signed_right(raw, request.headers.get("liaison-signature"))
             doc = json.loads(raw)
+            if self.on_receive is not None:
+                await self.on_receive(doc)
             if self.delay:
                 await asyncio.sleep(self.delay)
             status = (401 if not ok else 500 if doc["incident_id"] in self.failing_incidents

@@ -19,11 +19,11 @@ from sqlalchemy import inspect, text
 from service.db import MIGRATE_LOCK_KEY, alembic_config, create_engine
 from tests.conftest import ROOT, event, start_subprocess
 
-HEAD = "0015"
-STEPS = 15  # migrations from an empty database to HEAD
+HEAD = "0016"
+STEPS = 16  # migrations from an empty database to HEAD
 TABLES = {"alembic_version", "call", "cad_event", "decision", "board_message", "cad_reject",
           "outbox", "policy_version", "app_user", "api_key", "user_session", "audit_log",
-          "follow_up"}
+          "follow_up", "write_probe"}
 
 
 def migrate_cmd(url: str) -> list[str]:
