@@ -19,11 +19,11 @@ from pydantic import AwareDatetime, BaseModel, ValidationError
 from api.access import Role, allow, principal_of, record
 from api.deps import RuntimeDep
 from api.errors import field_errors
+from routing.cases import run_tests
+from routing.decide import route
 from routing.models import Availability, Decision
-from routing.service import route
+from rules.analysis import check_policy
 from rules.call import CallFacts
-from rules.check import run_tests
-from rules.checks import check_policy
 from rules.evaluate import Classification, classify, compile_policy
 from rules.load import PolicyInvalid
 from rules.models import Action

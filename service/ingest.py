@@ -16,8 +16,8 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from adapters.generic import STORED, CallEvent, canonical_event
 from adapters.outbound import outbox_row
+from routing.decide import apply_backup, apply_override, decide_call
 from routing.models import Availability, Decision, Destination
-from routing.service import apply_backup, apply_override, decide_call
 from rules.evaluate import CompiledPolicy
 from service.batch import Batch, Keys, compact_json
 from service.errors import Conflict

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from routing.decide import decide_call, route
 from routing.models import Availability
-from routing.service import decide_call, route
 from rules.call import CallFacts
 from rules.compile import LOOKALIKES
 from rules.evaluate import (
@@ -27,7 +27,7 @@ from rules.evaluate import (
 )
 from rules.load import load_default_policy
 from tests.rules.helpers import compiled, facts, policy_doc, single_rule
-from tests.rules.test_properties import BOUNDED, calls, rule_lists, shipped_variants
+from tests.rules.strategies import BOUNDED, calls, rule_lists, shipped_variants
 
 CATEGORIES = ["cat_a", "cat_b", "cat_c"]
 

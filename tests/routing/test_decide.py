@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-import routing.service
+import routing.decide
+from routing.decide import apply_override, decide_call, route
 from routing.models import Availability, Decision, Destination, Mode
-from routing.service import apply_override, decide_call, route
 from rules.call import CallFacts
 from rules.evaluate import CompiledPolicy, classify, compile_policy
 from rules.models import Policy
-from tests.rules.helpers import compiled, decide, facts, policy_doc, shipped_policy
+from tests.routing.helpers import decide
+from tests.rules.helpers import compiled, facts, policy_doc, shipped_policy
 
 MENTAL_HEALTH: dict[str, Any] = {"channel": "911", "nature_code": "MNTL",
                                  "nature_text": "Mental person non-violent"}
@@ -310,7 +311,7 @@ def test_error_in_classification_goes_to_police(shipped: CompiledPolicy,
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("regex exploded")
 
-    monkeypatch.setattr(routing.service, "classify_for_routing", broken)
+    monkeypatch.setattr(routing.decide, "classify_for_routing", broken)
     decision = decide(shipped, **MENTAL_HEALTH)
     assert (decision.destination, decision.mode) == (Destination.police, Mode.police_only)
     assert decision.basis == "evaluation_error"
