@@ -3,6 +3,7 @@ re-deciding a changed call, and the program settings a decision consulted."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ import routing.decide
 from routing.decide import Shaping, apply_backup, apply_override, decide_call, redecide, route
 from routing.models import Availability, Decision, Destination, Mode
 from rules.call import CallFacts
+from rules.conditions import CallView, Check, Part
 from rules.evaluate import CompiledPolicy, classify, compile_policy
 from rules.models import Policy
 from tests.routing.helpers import decide
@@ -323,16 +325,15 @@ def test_error_in_classification_goes_to_police(shipped: CompiledPolicy,
     assert decision.policy_version == "st-petersburg-call@1"
 
 
-def test_error_inside_a_compiled_matcher_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_inside_a_compiled_matcher_is_caught() -> None:
     policy = compiled(policy_doc())
-    rule = policy.rules[0]
 
-    def explode(ctx: Any, out: Any) -> bool:
-        raise ValueError("bad matcher")
+    class Explodes(Part):
+        def trace(self, c: CallView, out: list[Check]) -> bool:
+            raise ValueError("bad matcher")
 
     broken = CompiledPolicy(policy=policy.policy, zone=policy.zone, exclusions=(),
-                            rules=(type(rule)(rule.id, rule.kind, explode, rule.category,
-                                              rule.action),))
+                            rules=(replace(policy.rules[0], when=Explodes()),))
     decision = decide(broken, nature_code="X")
     assert decision.basis == "evaluation_error"
     assert "ValueError: bad matcher" in decision.explanation

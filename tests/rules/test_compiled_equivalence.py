@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from routing.decide import decide_call, route
 from routing.models import Availability
 from rules.call import CallFacts
-from rules.compile import LOOKALIKES
+from rules.conditions import LOOKALIKES
 from rules.evaluate import (
     CompiledPolicy,
     classify,
@@ -175,3 +175,13 @@ def test_lookalikes_are_every_non_ascii_character_the_engine_folds_to_ascii() ->
             low = c.lower()
             assert len(low) == 1 and bool(word.match(c)) == bool(word.match(low)), hex(i)
             assert not (low.isascii() and not c.isascii()), hex(i)
+
+
+def test_the_traced_and_the_fast_classifier_walk_one_compiled_form() -> None:
+    policy = compile_policy(load_default_policy())
+    assert policy.fast is not None
+    entries = (*policy.exclusions, *policy.rules)
+    assert len(policy.fast.entries) == len(entries)
+    for fast, entry in zip(policy.fast.entries, entries, strict=True):
+        assert fast.id == entry.id
+        assert fast.pred is entry.when.pred
