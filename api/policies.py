@@ -19,14 +19,13 @@ from pydantic import AwareDatetime, BaseModel, ValidationError
 from api.access import Role, allow, principal_of, record
 from api.deps import RuntimeDep
 from api.errors import field_errors
-from routing.models import Availability, Decision
-from routing.service import route
+from routing.cases import run_tests
+from routing.decide import Shaping, route
+from routing.models import Availability
+from rules.analysis import check_policy
 from rules.call import CallFacts
-from rules.check import run_tests
-from rules.checks import check_policy
-from rules.evaluate import Classification, classify, compile_policy
+from rules.evaluate import classify, compile_policy
 from rules.load import PolicyInvalid
-from rules.models import Action
 from service import policy_store as store
 from service.errors import Conflict, DomainError
 
@@ -220,30 +219,6 @@ async def rollback(version: str, request: Request, rt: RuntimeDep) -> dict[str, 
     return {**store.summary(row), "in_force": rt.policy.compiled.version}
 
 
-def _shaped_by(decision: Decision, c: Classification) -> list[dict[str, Any]]:
-    """Which program settings shaped the outcome, in the order route() consults them."""
-    p = decision.program
-    out: list[dict[str, Any]] = []
-    if decision.basis != "rule" or c.action is Action.police:
-        return out
-    if c.needs_field_unit:
-        out.append({"setting": "hours", "value": p.hours, "local_time": p.local_time,
-                    "within_hours": p.within_hours,
-                    "effect": "allowed" if p.within_hours else "police respond (off hours)"})
-        if not p.within_hours:
-            return out
-        free = p.units_total - p.units_busy
-        out.append({"setting": "capacity", "units_total": p.units_total,
-                    "units_busy": p.units_busy,
-                    "effect": "allowed" if free > 0 else "police respond (units busy)"})
-        if free <= 0:
-            return out
-    if c.action is Action.team and c.needs_field_unit:
-        out.append({"setting": "phase", "value": p.phase,
-                    "effect": f"mode {decision.mode.value}"})
-    return out
-
-
 @router.post("/{version}/dry-run", summary="Decide a call with this version, with the full "
                                            "trace; nothing is stored")
 async def dry_run(version: str, request: Request, rt: RuntimeDep) -> Response:
@@ -265,7 +240,8 @@ async def dry_run(version: str, request: Request, rt: RuntimeDep) -> Response:
         return JSONResponse({"error": "invalid", "detail": field_errors(exc.errors())},
                             status_code=422)
     classification = classify(call, compiled)
-    decision = route(call, classification, compiled, availability)
+    shaped: list[Shaping] = []
+    decision = route(call, classification, compiled, availability, shaped=shaped)
     last = classification.trace[-1] if classification.trace else None
     stopped: dict[str, Any]
     if classification.rule_id:
@@ -282,6 +258,6 @@ async def dry_run(version: str, request: Request, rt: RuntimeDep) -> Response:
         "stopped": stopped,
         "program": decision.program.model_dump(mode="json"),
         "factors": decision.factors,
-        "shaped_by": _shaped_by(decision, classification),
+        "shaped_by": shaped,
         "stored": False,
     })

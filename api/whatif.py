@@ -15,8 +15,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 
 from api.access import Role, allow, principal_of, record
 from api.deps import RuntimeDep
+from routing.whatif import ServiceTimes, ServiceTimesInvalid, parse_service_times
 from rules.evaluate import compile_policy
-from rules.simulate import ServiceTimes, ServiceTimesInvalid, parse_service_times
 from service import policy_store as store
 from service.errors import Conflict, DomainError, NotFound
 from service.whatif import KEEP_DAYS

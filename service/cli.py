@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 
 from adapters.exports import commands as export_commands
 from adapters.exports import simulate_command
-from rules.check import run_tests
-from rules.checks import check_policy
+from routing.cases import run_tests
+from rules.analysis import check_policy
 from rules.load import PolicyInvalid, load_policy_file
 from service import access_cli, policy_cli
 from service.settings import Settings

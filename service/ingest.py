@@ -16,8 +16,8 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from adapters.generic import STORED, CallEvent, canonical_event
 from adapters.outbound import outbox_row
+from routing.decide import apply_backup, apply_override, redecide
 from routing.models import Availability, Decision, Destination
-from routing.service import apply_backup, apply_override, decide_call
 from rules.evaluate import CompiledPolicy
 from service.batch import Batch, Keys, compact_json
 from service.errors import Conflict
@@ -154,22 +154,10 @@ class IngestEvent:
                 state = fold([*earlier, ev])
 
         previous = Decision.model_validate_json(call["decision"]) if call else None
-        if state.closed_at is not None and previous is not None:
-            decision = previous
-        else:
-            busy = await ctx.units_busy(exclude_call=call_id)
-            decision = decide_call(state.facts(), self.policy,
-                                   Availability(units_total=self.units_total, units_busy=busy))
-            if previous and previous.override and decision.basis != "exclusion":
-                # The dispatcher's choice stands, unless a safety exclusion now applies.
-                decision = apply_override(decision, destination=previous.destination,
-                                          by=previous.override.by,
-                                          reason=previous.override.reason,
-                                          at=previous.override.at)
-            if previous and previous.backup and decision.basis != "exclusion":
-                # So does the team's request for police backup.
-                decision = apply_backup(decision, by=previous.backup.by,
-                                        reason=previous.backup.reason, at=previous.backup.at)
+        busy = await ctx.units_busy(exclude_call=call_id)
+        decision = redecide(state.facts(), self.policy,
+                            Availability(units_total=self.units_total, units_busy=busy),
+                            previous, closed=state.closed_at is not None)
         decision_doc = decision.model_dump(mode="json")
         row = _call_row(call_id, self.source, ev.incident_id, state, decision_doc,
                         existing=call)

@@ -30,8 +30,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from routing.decide import backup_step, explain
 from routing.models import Backup
-from routing.service import backup_step, explain
 from service.auth import Principal, Role
 
 SEES_EVERYTHING = frozenset({Role.call_team, Role.supervisor})
@@ -151,7 +151,7 @@ def decision_view(decision: dict[str, Any], audience: Audience, *,
                   is_protected: bool) -> dict[str, Any]:
     """A decision (as stored: `Decision.model_dump(mode="json")`) for an audience. The
     backup reason is in `backup.reason` and in one step of the explanation; that step
-    is told again without it (routing.service.backup_step), and the explanation rebuilt
+    is told again without it (routing.decide.backup_step), and the explanation rebuilt
     from the steps."""
     backup = decision.get("backup")
     if ("backup_reason" not in withheld_kinds(audience, is_protected=is_protected)

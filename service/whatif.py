@@ -4,7 +4,7 @@ calls opened in [from, to), as a background job with progress.
 Calls are read from the `call` table in `opened_at` order, a page at a time, and each
 becomes the facts the rules see exactly as on the live path (`CallState.facts()`: the
 call's folded fields, `occurred_at` = `opened_at`); nothing else is left out.
-`rules.simulate.simulate` then decides every call with both versions in a worker thread
+`routing.whatif.simulate` then decides every call with both versions in a worker thread
 (`asyncio.to_thread`) while its progress callback counts calls decided on the job.
 
 Jobs are kept in the database (`what_if_job`), so any instance shows a job's progress
@@ -29,8 +29,8 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from routing.whatif import ServiceTimes, SimCall, simulate, write_changed_csv
 from rules.evaluate import CompiledPolicy
-from rules.simulate import ServiceTimes, SimCall, simulate, write_changed_csv
 from service.fold import CallState
 from service.tables import CALL, WHAT_IF_JOB, as_utc, iso_utc, utcnow
 

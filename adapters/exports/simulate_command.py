@@ -4,7 +4,7 @@ shipped policy), with the team's capacity modelled; the replay itself is offline
 
 Rows are mapped with the export's profile exactly as `profile check` and `replay` map them
 (`Mapper`), each sendable row's events are checked against the CAD contract and folded into
-the facts the rules see, and `rules.simulate.simulate` decides every call with both
+the facts the rules see, and `routing.whatif.simulate` decides every call with both
 versions. Every row is accounted for: decided, skipped (the profile's reason), failed to
 map, or refused by the contract.
 """
@@ -29,7 +29,7 @@ from rules.models import Policy
 from service.client_auth import auth_headers, unauthorised_hint
 
 if TYPE_CHECKING:
-    from rules.simulate import SimCall, WhatIfReport
+    from routing.whatif import SimCall, WhatIfReport
 
 COMMANDS = ("simulate",)
 
@@ -84,7 +84,7 @@ def calls_from_export(mapper: Mapper, path: Path, *, limit: int | None = None
                       ) -> tuple[list[SimCall], Intake]:
     """The export's calls as the rules would see them once the CAD sent them."""
     from adapters.exports.check import contract_problem
-    from rules.simulate import SimCall
+    from routing.whatif import SimCall
     from service.fold import fold
 
     intake = Intake()
@@ -108,7 +108,7 @@ def calls_from_export(mapper: Mapper, path: Path, *, limit: int | None = None
 
 
 def write_changed_csv(report: WhatIfReport, path: Path) -> int:
-    from rules.simulate import write_changed_csv as write_csv
+    from routing.whatif import write_changed_csv as write_csv
 
     with open(path, "w", newline="", encoding="utf-8") as f:
         return write_csv(report, f)
@@ -140,7 +140,7 @@ def _progress_class() -> type[Any]:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from rules.simulate import ServiceTimesInvalid
+    from routing.whatif import ServiceTimesInvalid
 
     try:
         return _simulate(args, out or sys.stdout)
@@ -179,8 +179,8 @@ def _baseline(args: argparse.Namespace) -> Policy:
 
 
 def _simulate(args: argparse.Namespace, out: TextIO) -> int:
+    from routing.whatif import ServiceTimes, load_service_times, render, simulate
     from rules.evaluate import compile_policy
-    from rules.simulate import ServiceTimes, load_service_times, render, simulate
 
     started = time.monotonic()
     candidate = compile_policy(load_policy_file(args.policy))

@@ -7,8 +7,6 @@ from typing import Any
 
 import yaml
 
-from routing.models import Availability, Decision
-from routing.service import decide_call
 from rules.call import CallFacts
 from rules.evaluate import Classification, CompiledPolicy, classify, compile_policy
 from rules.load import default_policy_text, parse_policy
@@ -73,8 +71,3 @@ def shipped_doc() -> dict[str, Any]:
 
 def shipped_policy() -> Policy:
     return parse_policy(shipped_doc())
-
-
-def decide(policy: CompiledPolicy, *, units_busy: int = 0, **fields: Any) -> Decision:
-    availability = Availability(units_total=policy.policy.program.units, units_busy=units_busy)
-    return decide_call(facts(**fields), policy, availability)

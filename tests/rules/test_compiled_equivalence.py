@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from routing.decide import decide_call, route
 from routing.models import Availability
-from routing.service import decide_call, route
 from rules.call import CallFacts
-from rules.compile import LOOKALIKES
+from rules.conditions import LOOKALIKES
 from rules.evaluate import (
     CompiledPolicy,
     classify,
@@ -27,7 +27,7 @@ from rules.evaluate import (
 )
 from rules.load import load_default_policy
 from tests.rules.helpers import compiled, facts, policy_doc, single_rule
-from tests.rules.test_properties import BOUNDED, calls, rule_lists, shipped_variants
+from tests.rules.strategies import BOUNDED, calls, rule_lists, shipped_variants
 
 CATEGORIES = ["cat_a", "cat_b", "cat_c"]
 
@@ -192,3 +192,13 @@ def test_lookalikes_are_every_non_ascii_character_the_engine_folds_to_ascii() ->
             low = c.lower()
             assert len(low) == 1 and bool(word.match(c)) == bool(word.match(low)), hex(i)
             assert not (low.isascii() and not c.isascii()), hex(i)
+
+
+def test_the_traced_and_the_fast_classifier_walk_one_compiled_form() -> None:
+    policy = compile_policy(load_default_policy())
+    assert policy.fast is not None
+    entries = (*policy.exclusions, *policy.rules)
+    assert len(policy.fast.entries) == len(entries)
+    for fast, entry in zip(policy.fast.entries, entries, strict=True):
+        assert fast.id == entry.id
+        assert fast.pred is entry.when.pred

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ValidationError
 
+from routing.decide import decide_call
 from routing.models import Availability, Decision
-from routing.service import decide_call
 from rules.call import CallFacts
 from rules.evaluate import CompiledPolicy, compile_policy
 from rules.models import Policy

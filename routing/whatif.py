@@ -7,7 +7,7 @@ the units busy at their moment. Both versions use the same draw for a call (the 
 uniform number, turned into a time by the category each version gives it), so the
 comparison is fair and the same inputs with the same seed give the same report.
 
-Decisions come from `routing.service.decide_call`, the function live traffic uses. Calls
+Decisions come from `routing.decide.decide_call`, the function live traffic uses. Calls
 alike in every field a policy's conditions read share one outcome for the same hours and
 capacity state; the explanations in the changed calls are decided afresh for each call.
 """
@@ -30,8 +30,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from routing.availability import within_hours
+from routing.decide import decide_call
 from routing.models import Availability, Decision, Destination
-from routing.service import decide_call
 from rules.call import CallFacts
 from rules.evaluate import CompiledPolicy
 from rules.load import PolicyError, errors_from_validation

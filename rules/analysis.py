@@ -1,25 +1,8 @@
 """Static checks of a policy: shadowed rules, overlaps, unused categories, gaps.
 
-Pure functions over `rules.models`: no I/O, no clock. Each rule's condition is
-turned into a union of *cubes*, one per alternative: a cube fixes, for each
-dimension of a call, the set of values it admits. Every dimension but text is
-represented exactly (nature codes as a finite set or "any except" a finite set,
-channels, districts, priority as integer intervals plus "no priority", flags as
-the set of admitted flag combinations, minutes of the day, days of the week).
-Text is a conjunction of "contains one of these phrases" groups and "contains
-none of these" phrases; it is treated conservatively: a text cube is called
-empty only when provably so (every phrase of a required group contains a
-forbidden phrase).
-
-Soundness, which the warnings rely on:
-
-* "shadowed" / "excluded" / "unreachable" are claimed only when the rule's
-  cubes minus the covering cubes are *provably* empty. Set difference is exact;
-  only emptiness is approximated, always towards "maybe not empty".
-* "overlap" is claimed only with a witness call that was actually evaluated:
-  each rule alone (a one-rule policy through `compile_policy` + `classify`)
-  accepts it, and the whole policy decides it by the earlier rule with no
-  exclusion holding.
+Pure: each condition becomes a union of cubes of admitted call values, compared
+exactly except for text; a warning is claimed only when proved or shown by an evaluated
+example. The method and its soundness: docs/policy-analysis.md.
 """
 
 from __future__ import annotations

@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rules.evaluate import CompiledPolicy
-from rules.simulate import (
+from routing.whatif import (
     ServiceTimes,
     ServiceTimesInvalid,
     SimCall,
@@ -19,6 +18,7 @@ from rules.simulate import (
     render,
     simulate,
 )
+from rules.evaluate import CompiledPolicy
 from tests.rules.helpers import compiled, facts, policy_doc
 
 # Tuesday 10 March 2026 in New York (EDT, UTC-4); team hours default to 08:00-24:00.

@@ -1,19 +1,23 @@
-"""Routing: phases, safety exclusions, hours (with DST), capacity, errors, overrides."""
+"""Routing: phases, safety exclusions, hours (with DST), capacity, errors, overrides,
+re-deciding a changed call, and the program settings a decision consulted."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-import routing.service
+import routing.decide
+from routing.decide import Shaping, apply_backup, apply_override, decide_call, redecide, route
 from routing.models import Availability, Decision, Destination, Mode
-from routing.service import apply_override, decide_call, route
 from rules.call import CallFacts
+from rules.conditions import CallView, Check, Part
 from rules.evaluate import CompiledPolicy, classify, compile_policy
 from rules.models import Policy
-from tests.rules.helpers import compiled, decide, facts, policy_doc, shipped_policy
+from tests.routing.helpers import decide
+from tests.rules.helpers import compiled, facts, policy_doc, shipped_policy
 
 MENTAL_HEALTH: dict[str, Any] = {"channel": "911", "nature_code": "MNTL",
                                  "nature_text": "Mental person non-violent"}
@@ -310,7 +314,7 @@ def test_error_in_classification_goes_to_police(shipped: CompiledPolicy,
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("regex exploded")
 
-    monkeypatch.setattr(routing.service, "classify_for_routing", broken)
+    monkeypatch.setattr(routing.decide, "classify_for_routing", broken)
     decision = decide(shipped, **MENTAL_HEALTH)
     assert (decision.destination, decision.mode) == (Destination.police, Mode.police_only)
     assert decision.basis == "evaluation_error"
@@ -321,16 +325,15 @@ def test_error_in_classification_goes_to_police(shipped: CompiledPolicy,
     assert decision.policy_version == "st-petersburg-call@1"
 
 
-def test_error_inside_a_compiled_matcher_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_inside_a_compiled_matcher_is_caught() -> None:
     policy = compiled(policy_doc())
-    rule = policy.rules[0]
 
-    def explode(ctx: Any, out: Any) -> bool:
-        raise ValueError("bad matcher")
+    class Explodes(Part):
+        def trace(self, c: CallView, out: list[Check]) -> bool:
+            raise ValueError("bad matcher")
 
     broken = CompiledPolicy(policy=policy.policy, zone=policy.zone, exclusions=(),
-                            rules=(type(rule)(rule.id, rule.kind, explode, rule.category,
-                                              rule.action),))
+                            rules=(replace(policy.rules[0], when=Explodes()),))
     decision = decide(broken, nature_code="X")
     assert decision.basis == "evaluation_error"
     assert "ValueError: bad matcher" in decision.explanation
@@ -475,3 +478,112 @@ def test_override_round_trips_as_json(shipped: CompiledPolicy) -> None:
     overridden = apply_override(decide(shipped, **MENTAL_HEALTH),
                                 destination=Destination.police, by="d", reason="why", at=AT)
     assert Decision.model_validate_json(overridden.model_dump_json()) == overridden
+
+
+# --- re-deciding a call a CAD event changed ---------------------------------------------------
+
+
+def redecide_with(policy: CompiledPolicy, previous: Decision | None, *, closed: bool = False,
+                  units_busy: int = 0, **fields: Any) -> Decision:
+    availability = Availability(units_total=policy.policy.program.units, units_busy=units_busy)
+    return redecide(facts(**fields), policy, availability, previous, closed=closed)
+
+
+def test_redecide_a_new_call_is_decide_call(shipped: CompiledPolicy) -> None:
+    assert redecide_with(shipped, None, **MENTAL_HEALTH) == decide(shipped, **MENTAL_HEALTH)
+
+
+def test_redecide_a_closed_call_keeps_its_decision(shipped: CompiledPolicy) -> None:
+    previous = decide(shipped, nature_code="ALRBA", nature_text="Alarm")
+    assert previous.destination is Destination.police
+    kept = redecide_with(shipped, previous, closed=True, **MENTAL_HEALTH)
+    assert kept == previous
+    # Open, the same facts decide afresh.
+    assert redecide_with(shipped, previous, **MENTAL_HEALTH).destination is Destination.call_team
+
+
+def test_redecide_a_call_that_arrives_closed_is_decided(shipped: CompiledPolicy) -> None:
+    decision = redecide_with(shipped, None, closed=True, **MENTAL_HEALTH)
+    assert decision == decide(shipped, **MENTAL_HEALTH)
+
+
+def test_redecide_keeps_the_dispatchers_override(shipped: CompiledPolicy) -> None:
+    previous = apply_override(decide(shipped, **MENTAL_HEALTH), destination=Destination.police,
+                              by="disp-3", reason="known to be armed before", at=AT)
+    decision = redecide_with(shipped, previous, **{**MENTAL_HEALTH, "priority": 2})
+    assert decision.destination is Destination.police
+    assert decision.override == previous.override
+    assert decision.factors[-1] == previous.factors[-1]
+    assert decision.not_served_reason == "override"
+
+
+def test_redecide_keeps_the_teams_backup_request(shipped: CompiledPolicy) -> None:
+    previous = apply_backup(decide(shipped, **MENTAL_HEALTH), by="t-1", reason="crowd", at=AT)
+    decision = redecide_with(shipped, previous, **{**MENTAL_HEALTH, "priority": 2})
+    assert (decision.destination, decision.mode) == (Destination.joint, Mode.co_response)
+    assert decision.backup == previous.backup
+
+
+def test_redecide_keeps_an_override_and_a_backup_together(shipped: CompiledPolicy) -> None:
+    overridden = apply_override(decide(shipped, nature_code="ALRBA", nature_text="Alarm"),
+                                destination=Destination.call_team, by="d", reason="known",
+                                at=AT)
+    previous = apply_backup(overridden, by=None, reason=None, at=AT)
+    decision = redecide_with(shipped, previous, nature_code="ALRBA", nature_text="Alarm again")
+    assert decision.override is not None and decision.backup is not None
+    assert (decision.override.by, decision.override.reason) == ("d", "known")
+    assert decision.destination is Destination.joint
+
+
+@pytest.mark.parametrize("earlier", ["override", "backup"])
+def test_redecide_a_safety_exclusion_wins_over_an_earlier_choice(
+        shipped: CompiledPolicy, earlier: str) -> None:
+    first = decide(shipped, **MENTAL_HEALTH)
+    previous = (apply_override(first, destination=Destination.call_team, by="d", reason="r",
+                               at=AT) if earlier == "override"
+                else apply_backup(first, by="t", reason="r", at=AT))
+    decision = redecide_with(shipped, previous, **MENTAL_HEALTH, flags=["weapon"])
+    assert (decision.destination, decision.basis) == (Destination.police, "exclusion")
+    assert decision.override is None and decision.backup is None
+
+
+# --- what shaped a decision (the dry-run's shaped_by) ------------------------------------------
+
+
+SHAPES = compiled(policy_doc(units=2, phase=2, exclusions=[
+    {"id": "weapon", "when": {"flags_any": ["weapon"]}}], rules=[
+    {"id": "t", "category": "cat_a", "action": "team", "when": {"nature_code": ["T"]}},
+    {"id": "j", "category": "cat_a", "action": "joint", "when": {"nature_code": ["J"]}},
+    {"id": "p", "category": "cat_a", "action": "police", "when": {"nature_code": ["P"]}},
+    {"id": "ph", "category": "cat_a", "action": "team", "needs_field_unit": False,
+     "when": {"nature_code": ["PH"]}},
+]))
+HOURS = "08:00-24:00 mon,tue,wed,thu,fri,sat,sun"
+IN_HOURS: Shaping = {"setting": "hours", "value": HOURS, "local_time": "Tue 14:00",
+                     "within_hours": True, "effect": "allowed"}
+FREE: Shaping = {"setting": "capacity", "units_total": 2, "units_busy": 1, "effect": "allowed"}
+
+
+@pytest.mark.parametrize(("fields", "units_busy", "expected"), [
+    ({"nature_code": "T"}, 1, [IN_HOURS, FREE, {"setting": "phase", "value": 2,
+                                                "effect": "mode call_with_police_standby"}]),
+    ({"nature_code": "T", "occurred_at": "2026-03-11T03:00:00-04:00"}, 1,
+     [{"setting": "hours", "value": HOURS, "local_time": "Wed 03:00", "within_hours": False,
+       "effect": "police respond (off hours)"}]),
+    ({"nature_code": "T"}, 2, [IN_HOURS, {"setting": "capacity", "units_total": 2,
+                                          "units_busy": 2,
+                                          "effect": "police respond (units busy)"}]),
+    ({"nature_code": "J"}, 1, [IN_HOURS, FREE]),  # a joint rule: the phase is not asked
+    ({"nature_code": "PH"}, 2, []),  # phone work: neither hours nor units
+    ({"nature_code": "P"}, 0, []),
+    ({"nature_code": "T", "flags": ["weapon"]}, 0, []),
+    ({"nature_code": "NONE"}, 0, []),
+])
+def test_route_records_the_program_settings_it_consulted(
+        fields: dict[str, Any], units_busy: int, expected: list[Shaping]) -> None:
+    call = facts(**fields)
+    availability = Availability(units_total=2, units_busy=units_busy)
+    shaped: list[Shaping] = []
+    decision = route(call, classify(call, SHAPES), SHAPES, availability, shaped=shaped)
+    assert shaped == expected
+    assert decision == decide_call(call, SHAPES, availability)

@@ -1,8 +1,15 @@
-"""Route a classified call: pure function of (call, classification, program, availability)."""
+"""Who responds to a call, and why: every routing decision is made here. Pure.
+
+`route` turns a classification, the program settings and the team's availability into
+a `Decision`; `decide_call` classifies then routes; `redecide` decides a call again when
+a CAD event changes it, keeping what a close, an override or a backup request settled;
+`apply_override` and `apply_backup` are those two changes.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal, TypedDict
 
 from routing.availability import within_hours
 from routing.models import (
@@ -28,6 +35,18 @@ _PHASE_MODE: dict[int, tuple[Destination, Mode, str]] = {
 }
 
 
+class Shaping(TypedDict, total=False):
+    """A program setting `route` consulted and what it did (the dry-run's `shaped_by`)."""
+
+    setting: Literal["hours", "capacity", "phase"]
+    value: str | int
+    local_time: str
+    within_hours: bool
+    units_total: int
+    units_busy: int
+    effect: str
+
+
 def _context(program: Program, local: datetime, availability: Availability) -> ProgramContext:
     return ProgramContext(
         phase=program.phase,
@@ -45,8 +64,11 @@ def route(
     classification: Classification,
     policy: CompiledPolicy,
     availability: Availability,
+    *,
+    shaped: list[Shaping] | None = None,
 ) -> Decision:
-    """Decide who responds and say why, step by step."""
+    """Decide who responds and say why, step by step. `shaped`, when given, receives
+    the program settings consulted, in the order they were (hours, capacity, phase)."""
     program = policy.policy.program
     local = call.occurred_at.astimezone(policy.zone)
     ctx = _context(program, local, availability)
@@ -91,12 +113,22 @@ def route(
     factors.append("Eligible for the CALL team" + (
         ", and the rule asks for a joint response with police." if joint else "."))
     if classification.needs_field_unit:
+        if shaped is not None:
+            shaped.append({"setting": "hours", "value": ctx.hours, "local_time": ctx.local_time,
+                           "within_hours": ctx.within_hours,
+                           "effect": ("allowed" if ctx.within_hours
+                                      else "police respond (off hours)")})
         if not ctx.within_hours:
             factors.append(f"Outside team hours ({ctx.hours}, {program.timezone}; "
                            f"call at {ctx.local_time} local): eligible but not served, "
                            "police respond.")
             return decide(Destination.police, Mode.police_only, "rule", eligible=True,
                           not_served="off_hours")
+        if shaped is not None:
+            shaped.append({"setting": "capacity", "units_total": ctx.units_total,
+                           "units_busy": ctx.units_busy,
+                           "effect": ("allowed" if availability.units_free > 0
+                                      else "police respond (units busy)")})
         if availability.units_free <= 0:
             factors.append(f"All {availability.units_total} team units are busy: eligible but "
                            "not served, police respond.")
@@ -110,6 +142,9 @@ def route(
     if joint:
         return decide(Destination.joint, Mode.co_response, "rule", eligible=True)
     destination, mode, why = _PHASE_MODE[program.phase]
+    if shaped is not None:
+        shaped.append({"setting": "phase", "value": program.phase,
+                       "effect": f"mode {mode.value}"})
     factors.append(f"Program {why}.")
     return decide(destination, mode, "rule", eligible=True)
 
@@ -122,6 +157,29 @@ def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availabil
         classification = Classification(category=None, action=None, rule_id=None,
                                         error=f"{type(exc).__name__}: {exc}")
     return route(call, classification, policy, availability)
+
+
+def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availability,
+             previous: Decision | None, *, closed: bool) -> Decision:
+    """A call's decision after a CAD event changed it (`previous`: its decision so far).
+
+    A closed call keeps its decision. Otherwise the call is decided afresh, and a
+    dispatcher's override and the team's backup request carried over onto the new
+    decision, unless a safety exclusion now applies: then police respond, as for any call.
+    """
+    if closed and previous is not None:
+        return previous
+    decision = decide_call(facts, policy, availability)
+    if previous is None or decision.basis == "exclusion":
+        return decision
+    if previous.override:
+        decision = apply_override(decision, destination=previous.destination,
+                                  by=previous.override.by, reason=previous.override.reason,
+                                  at=previous.override.at)
+    if previous.backup:
+        decision = apply_backup(decision, by=previous.backup.by,
+                                reason=previous.backup.reason, at=previous.backup.at)
+    return decision
 
 
 def apply_override(decision: Decision, *, destination: Destination, by: str, reason: str,

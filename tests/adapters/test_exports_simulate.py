@@ -17,9 +17,9 @@ import yaml
 
 from adapters.exports.replay import CALL_COLUMNS
 from adapters.exports.simulate_command import Intake, calls_from_export
+from routing.whatif import ServiceTimes, WhatIfReport, simulate
 from rules.evaluate import compile_policy
 from rules.load import parse_policy
-from rules.simulate import ServiceTimes, WhatIfReport, simulate
 from service.auth import Role
 from service.cli import main
 from service.client_auth import TOKEN_ENV

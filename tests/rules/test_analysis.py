@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from rules.analysis import Warning, check_policy
 from rules.call import CallFacts
-from rules.checks import Warning, check_policy
 from rules.evaluate import classify, compile_policy
 from rules.load import parse_policy
 from rules.models import Policy
