@@ -98,6 +98,7 @@ async def answer_within(engine: AsyncEngine, patience: Patience | None, work: Aw
     if await answered(engine, task, patience):
         return task.result()
     task.add_done_callback(_forget)
+    log.warning("%s gave up waiting for the database (%s)", doing, patience.describe())
     raise Unavailable(f"{doing}: {patience.describe()}; retry shortly")
 
 

@@ -106,6 +106,8 @@ class Writer:
         if await answered(self.engine, fut, self.patience):
             return fut.result()
         fut.cancel()  # still queued: the writer skips it
+        log.warning("a change gave up waiting for the database (%s); %d waiting",
+                    self.patience.describe(), self._queue.qsize())
         raise Unavailable(f"{self.patience.describe()}; retry shortly",
                           waiting=self._queue.qsize())
 
