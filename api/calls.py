@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import Principal, Role, allow, record
+from api.access import DISPATCHER_ROLES, TEAM_ROLES, Principal, Role, allow, record
 from api.deps import RuntimeDep
 from api.metrics import parse_when
 from routing.models import Decision, DecisionView
@@ -30,8 +30,8 @@ router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
 Reader = Annotated[Principal, allow(Role.cad, Role.dispatcher, Role.call_team, Role.officer,
                                     Role.supervisor)]
-Team = Annotated[Principal, allow(Role.call_team, Role.supervisor)]
-Dispatcher = Annotated[Principal, allow(Role.dispatcher, Role.supervisor)]
+Team = Annotated[Principal, allow(*TEAM_ROLES)]
+Dispatcher = Annotated[Principal, allow(*DISPATCHER_ROLES)]
 
 
 async def readable_call(request: Request, rt: Any, call_id: str, who: Principal
