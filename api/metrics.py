@@ -134,7 +134,7 @@ async def get_my_referrals(rt: RuntimeDep,
 
 @router.get("/v1/metrics/{table}.csv", summary="One table of the program figures, as CSV",
             response_class=Response,
-            responses={200: {"content": {"text/csv": {}}}})
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def get_metrics_csv(rt: RuntimeDep, who: Aggregates, table: str,
                           start: From = None, end: To = None,
                           district: District = None) -> Response:
