@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from api.layout import PAGES
 from service.auth import Role
 from tests.conftest import Server
 from tests.web.conftest import new_page
@@ -22,10 +23,10 @@ async def web(shared_web: Server) -> Server:
     return shared_web
 
 
+# Every page of the list (a new one is checked too), as a role that lands on it or may
+# open it; /login as anyone.
 @pytest.mark.parametrize("path, role", [
-    ("/board", Role.call_team), ("/dispatch", Role.dispatcher), ("/refer", Role.officer),
-    ("/refer/mine", Role.officer), ("/policy", Role.supervisor), ("/login", Role.supervisor),
-])
+    (p.path, (*p.home_of, *p.roles, Role.supervisor)[0]) for p in PAGES if p.shell])
 async def test_no_page_is_wider_than_a_360px_phone(browser: Any, web: Server, path: str,
                                                     role: Role) -> None:
     long_text = "Long-unbroken-incident-text-" * 6
