@@ -1,47 +1,9 @@
 """Decisions back to the CAD: a signed webhook fed from a durable outbox.
 
-Every decision and every change of it is written to the `outbox` table in the same
-transaction as the decision itself (service/ingest.py `_record_decision`), so a decision
-that is stored is a delivery that will be made. `DeliveryWorker` then POSTs each row to
-the CAD's webhook:
-
-- The body is JSON: `sequence` (increasing per call: a later decision of a call has a
-  larger one), `type` "decision", `delivery_id`, `call_id`, `incident_id`, `source`,
-  `cause` (`event` or `override`), `event_id` (the CAD event that caused it, if any),
-  `time` (when Liaison decided, UTC), `decision` (as in the ingest answer) and
-  `withheld`: the CAD is the `cad` role, so it gets what that role may see
-  (service/visibility.py; on behavioural-health calls no backup reason).
-- Headers: `Liaison-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the
-  shared secret>`, `Liaison-Timestamp` (Unix seconds of this attempt),
-  `Liaison-Delivery-Id` (the same on every retry of one delivery) and `Liaison-Sequence`.
-  A CAD checks the signature with `verify_signature` below, on the bytes it received,
-  before parsing them.
-- Any 2xx is delivered. Anything else (a status, a refused connection, a timeout) is
-  retried with exponential backoff and jitter: the attempts, the last error and the next
-  attempt time are kept on the row and shown per call (`GET /v1/calls/{id}/deliveries`,
-  and `deliveries` in `GET /v1/calls/{id}`).
-- Given up ("failed", a dead letter): at once when the CAD refuses the body for good (a
-  4xx other than 401, 403, 408, 409, 425 and 429, which say "later" or "fix the
-  credentials"), or when it has kept failing
-  for longer than `webhook_give_up_after` seconds (0: never). The row keeps its attempts,
-  last error and status code; the time it failed is its last attempt's. It is logged at
-  ERROR (ids and status code only: an error text may echo a narrative), listed by
-  `GET /v1/deliveries?status=failed`, and a supervisor may send it again
-  (`POST /v1/deliveries/{delivery_id}/retry`: pending again, due now, audited).
-- In order per call: a call's later row is not sent while an earlier one is pending.
-  A failed row holds nothing back, so a later decision (a weapon seen: now police) still
-  reaches the CAD. Calls do not wait for each other.
-- So a retried delivery may reach the CAD after later ones of its call: the CAD keeps,
-  per call, the highest `sequence` it applied and drops anything at or below it.
-- At least once: a delivery may arrive twice (Liaison stopped after the CAD answered but
-  before recording it); the CAD drops repeats by `Liaison-Delivery-Id`.
-- A database outage loses nothing and sends nothing twice: an answer the CAD gave while
-  the database could not record it is kept in memory and recorded once the database is
-  back, before anything more is claimed, so the delivery is not sent again.
-- Restarts lose nothing: pending rows are read from the database. On PostgreSQL several
-  instances share the work: a row is claimed with `FOR UPDATE SKIP LOCKED` and a lease
-  (owner and expiry) before it is sent, so no two instances send it at once, and a
-  crashed instance's lease runs out.
+Each decision is written to the `outbox` table in the decision's own transaction
+(`outbox_row`); `DeliveryWorker` POSTs the rows, signed (`sign`; a CAD checks with
+`verify_signature`), in order per call, retried with backoff until delivered or given up,
+shared between instances by leases. The contract and every rule: docs/webhook.md.
 """
 
 from __future__ import annotations

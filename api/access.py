@@ -228,3 +228,7 @@ def sender_of(conn: HTTPConnection) -> Principal | None:
 
 
 Supervisor = Annotated[Principal, allow(Role.supervisor)]
+# Who moves a team call along its flow, and who overrides a decision (the pages offer
+# their buttons to these roles: api/layout.py).
+TEAM_ROLES = (Role.call_team, Role.supervisor)
+DISPATCHER_ROLES = (Role.dispatcher, Role.supervisor)

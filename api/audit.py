@@ -42,7 +42,8 @@ async def query(who: Supervisor, request: Request, rt: RuntimeDep, actor: Actor 
 
 @router.get("/export.jsonl", summary="Every matching entry as JSON lines",
             response_class=StreamingResponse,
-            responses={200: {"content": {"application/x-ndjson": {}}}})
+            responses={200: {"content": {"application/x-ndjson": {"schema": {
+                "type": "string", "description": "one AuditRecord per line"}}}}})
 async def export(who: Supervisor, request: Request, rt: RuntimeDep, actor: Actor = None,
                  call_id: CallId = None, action: Action = None, since: Since = None,
                  until: Until = None) -> StreamingResponse:

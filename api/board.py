@@ -1,5 +1,5 @@
 """The live board stream: replay from the database after `after`, then live, no gaps,
-no repeats."""
+no repeats. The protocol (messages, order, resync, close codes): docs/board.md."""
 
 from __future__ import annotations
 

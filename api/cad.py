@@ -7,8 +7,9 @@ from fastapi.responses import JSONResponse
 
 from adapters.generic import CallEvent
 from api.access import CredentialsFirst, Principal, Role, allow, ingest_source
+from api.answers import IngestResult
 from api.deps import RuntimeDep
-from service.ingest import IngestEvent, IngestResult
+from service.ingest import IngestEvent
 from service.visibility import answer_view
 
 # Credentials before the body: a stranger's body is never read, let alone kept.

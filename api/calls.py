@@ -9,12 +9,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import Principal, Role, allow, record
+from api.access import DISPATCHER_ROLES, TEAM_ROLES, Principal, Role, allow, record
+from api.answers import CallDelivery, CallView, FollowUp
 from api.deps import RuntimeDep
 from api.metrics import parse_when
 from routing.models import Decision, DecisionView
 from service.errors import DomainError, NotFound
-from service.ingest import ChangeStatus, OverrideCall, OverrideRequest, StatusChange
+from service.ingest import ChangeStatus, OverrideCall, OverrideRequest, StatusChange, TeamStatus
 from service.queries import LIST_FIELDS, CallFilter, get_call, get_deliveries, list_calls
 from service.tables import utcnow
 from service.visibility import (
@@ -30,8 +31,8 @@ router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
 Reader = Annotated[Principal, allow(Role.cad, Role.dispatcher, Role.call_team, Role.officer,
                                     Role.supervisor)]
-Team = Annotated[Principal, allow(Role.call_team, Role.supervisor)]
-Dispatcher = Annotated[Principal, allow(Role.dispatcher, Role.supervisor)]
+Team = Annotated[Principal, allow(*TEAM_ROLES)]
+Dispatcher = Annotated[Principal, allow(*DISPATCHER_ROLES)]
 
 
 async def readable_call(request: Request, rt: Any, call_id: str, who: Principal
@@ -195,14 +196,32 @@ async def find_calls(
                     next_cursor=_cursor(page[-1]) if len(rows) > limit else None)
 
 
-@router.get("/{call_id}", summary="A call, its current decision and its timeline")
+class CallDeliveries(BaseModel):
+    call_id: str
+    deliveries: list[CallDelivery] = Field(description="in sequence order")
+
+
+class StatusChanged(BaseModel):
+    call_id: str
+    status: TeamStatus
+    previous: str = Field(description="queued or a team status")
+    unit: str | None
+    disposition: str | None
+    allowed_next: list[str] = Field(description="the statuses it may go to from here")
+    checkin_due_at: str | None = Field(description="on scene: when the unit checks in next")
+    follow_up: FollowUp | None = Field(description="the follow-up clearing scheduled")
+
+
+@router.get("/{call_id}", summary="A call, its current decision and its timeline",
+            response_model=CallView, response_model_exclude_unset=True)
 async def read_call(call_id: str, request: Request, rt: RuntimeDep,
                     who: Reader) -> dict[str, Any]:
     return await readable_call(request, rt, call_id, who)
 
 
 @router.get("/{call_id}/deliveries", summary="The call's decisions as sent to the CAD's "
-            "webhook: status, attempts, last error, next attempt")
+            "webhook: status, attempts, last error, next attempt",
+            response_model=CallDeliveries, response_model_exclude_unset=True)
 async def read_deliveries(call_id: str, rt: RuntimeDep, who: Dispatcher) -> dict[str, Any]:
     found = await get_deliveries(rt.engine, call_id)
     return {**found, "deliveries": [delivery_view(d, who) for d in found["deliveries"]]}
@@ -213,6 +232,7 @@ async def read_deliveries(call_id: str, rt: RuntimeDep, who: Dispatcher) -> dict
     summary="Move a team call along its flow: assigned, en_route, on_scene, "
             "backup_requested, cleared (with a disposition)",
     responses={409: {"description": "not allowed from the current status; lists the allowed"}},
+    response_model=StatusChanged, response_model_exclude_unset=True,
 )
 async def change_status(call_id: str, change: StatusChange, request: Request, rt: RuntimeDep,
                         who: Team) -> dict[str, Any]:

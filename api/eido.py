@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.eido.emit import call_to_eido
 from adapters.eido.ingest import ingest, keep_reject
 from adapters.eido.mapping import MappingInvalid
 from adapters.eido.parse import EidoRejected, Issue
 from api.access import CredentialsFirst, Principal, Role, allow, sender_of
+from api.answers import FieldError, IngestResult
 from api.calls import Reader, readable_call
 from api.deps import RuntimeDep
 from service.errors import DomainError, Unavailable
@@ -25,6 +27,31 @@ router = APIRouter(tags=["eido"], route_class=CredentialsFirst)
 EIDO_MEDIA_TYPE = "application/emergency.eido+json"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+
+
+class EidoResult(IngestResult):
+    mode: Literal["strict", "lenient"] = Field(description="the conformance mode it was "
+                                                           "read in")
+    warnings: list[FieldError] = Field(description="deviations accepted in lenient mode")
+
+
+class EidoDocument(BaseModel):
+    """An EIDO (NENA-STA-021.1b) as Liaison writes one: the incident, Liaison as an
+    assisting agency, the narrative and the routing recommendation as notes, the location.
+    The full schema is NENA's; docs/eido.md says what Liaison writes."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    id: str = Field(alias="$id", description="the incident's URN (an EIDO's own `$id` "
+                                              "for a call that came as one)")
+    lastUpdateTimeStamp: str  # NENA's member names
+    eidoVersion: str
+    issuingElementIdentification: str
+    incidentComponent: dict[str, Any]
+    agencyComponent: list[dict[str, Any]]
+    notesComponent: list[dict[str, Any]]
+    locationComponent: list[dict[str, Any]] | None = None
+    context: dict[str, Any] = Field(alias="@context")
 
 
 def _no_constants(name: str) -> Any:
@@ -58,10 +85,11 @@ async def _reject(rt: Any, request: Request, raw: bytes, errors: list[Issue],
     status_code=202,
     summary="Take a NENA EIDO (NENA-STA-021.1b); answer once it is stored, with the routing "
             "decision and any conformance warnings",
+    response_model=EidoResult,
     description="The body is one EIDO (`application/json` or `application/emergency.eido+json`)."
                 " `?strict=true` (or the setting `eido_strict`) refuses the known deviations "
                 "that lenient mode accepts with warnings. An identical document sent again gets "
-                "the first answer. See adapters/eido/README.md.",
+                "the first answer. See docs/eido.md.",
     responses={422: {"description": "not an acceptable EIDO: each field is named with why; "
                                     "the body is kept"},
                503: {"description": "the EIDO mapping file is broken, or storage failed"}},
@@ -101,7 +129,9 @@ async def post_eido(request: Request, rt: RuntimeDep,
 @router.get(
     "/v1/calls/{call_id}/eido",
     summary="A call as a NENA EIDO, its routing recommendation in a note",
-    responses={200: {"content": {EIDO_MEDIA_TYPE: {}}}},
+    response_model=EidoDocument,
+    responses={200: {"content": {EIDO_MEDIA_TYPE: {
+        "schema": {"$ref": "#/components/schemas/EidoDocument"}}}}},
 )
 async def read_call_eido(call_id: str, request: Request, rt: RuntimeDep,
                          who: Reader) -> JSONResponse:

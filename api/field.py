@@ -12,7 +12,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.access import Principal, Role, allow, record
+from api.answers import FollowUp
 from api.deps import RuntimeDep
+from routing.models import DecisionView
 from service.checkins import CheckIn, CheckInRequest
 from service.followups import CloseFollowUp, OpenFollowUp, get_follow_up, list_follow_ups
 
@@ -22,7 +24,32 @@ Team = Annotated[Principal, allow(Role.call_team, Role.supervisor)]
 Reader = Annotated[Principal, allow(Role.call_team, Role.supervisor)]
 
 
-@router.post("/v1/calls/{call_id}/checkin",
+class CheckedIn(BaseModel):
+    call_id: str
+    checked_in_at: str
+    checkin_due_at: str | None = Field(description="the next one; null with check-ins off")
+    checkins_missed: int = Field(description="misses since the last check-in: 0 now")
+    missed_before: int = Field(description="misses this check-in ended")
+
+
+class FollowUpList(BaseModel):
+    follow_ups: list[FollowUp] = Field(description="by due time")
+
+
+class FollowUpOpened(BaseModel):
+    follow_up: FollowUp
+    call_id: str = Field(description="the call it was opened as")
+    decision: DecisionView | None = Field(default=None, description="that call's decision "
+                                          "(absent when it had been opened before)")
+    already: bool | None = Field(default=None, description="true: it had been opened before")
+
+
+class FollowUpClosed(BaseModel):
+    follow_up: FollowUp
+    already: bool | None = Field(default=None, description="true: it was in that state already")
+
+
+@router.post("/v1/calls/{call_id}/checkin", response_model=CheckedIn,
              summary="A team member on scene checks in: all is well; the next check-in is "
                      "one interval away and earlier misses are forgotten",
              responses={409: {"description": "the call's unit is not on scene"}})
@@ -35,7 +62,8 @@ async def check_in(call_id: str, request: Request, rt: RuntimeDep, who: Team,
     return result  # type: ignore[no-any-return]
 
 
-@router.get("/v1/follow-ups", summary="Follow-ups by due time, with the original call")
+@router.get("/v1/follow-ups", summary="Follow-ups by due time, with the original call",
+            response_model=FollowUpList, response_model_exclude_unset=True)
 async def follow_ups(rt: RuntimeDep, who: Reader,
                      status: Literal["scheduled", "opened", "completed", "cancelled"] | None
                      = None,
@@ -49,7 +77,8 @@ async def follow_ups(rt: RuntimeDep, who: Reader,
                                                 limit=limit)}
 
 
-@router.get("/v1/follow-ups/{follow_up_id}", summary="One follow-up")
+@router.get("/v1/follow-ups/{follow_up_id}", summary="One follow-up", response_model=FollowUp,
+            response_model_exclude_unset=True)
 async def follow_up(follow_up_id: str, rt: RuntimeDep, who: Reader) -> dict[str, Any]:
     return await get_follow_up(rt.engine, follow_up_id)
 
@@ -57,7 +86,8 @@ async def follow_up(follow_up_id: str, rt: RuntimeDep, who: Reader) -> dict[str,
 @router.post("/v1/follow-ups/{follow_up_id}/open",
              summary="Open a follow-up: a call with channel follow_up, linked to the "
                      "original (follow_up_of), routed by the policy in force",
-             responses={409: {"description": "the follow-up is completed or cancelled"}})
+             responses={409: {"description": "the follow-up is completed or cancelled"}},
+             response_model=FollowUpOpened, response_model_exclude_unset=True)
 async def open_follow_up(follow_up_id: str, request: Request, rt: RuntimeDep,
                          who: Team) -> dict[str, Any]:
     compiled = rt.policy.compiled
@@ -85,14 +115,16 @@ async def _close(follow_up_id: str, to: Literal["completed", "cancelled"], reque
 
 
 @router.post("/v1/follow-ups/{follow_up_id}/complete", summary="The follow-up was done",
-             responses={409: {"description": "the follow-up was cancelled"}})
+             responses={409: {"description": "the follow-up was cancelled"}},
+             response_model=FollowUpClosed, response_model_exclude_unset=True)
 async def complete_follow_up(follow_up_id: str, request: Request, rt: RuntimeDep, who: Team,
                              body: CloseRequest | None = None) -> dict[str, Any]:
     return await _close(follow_up_id, "completed", request, rt, who, body)
 
 
 @router.post("/v1/follow-ups/{follow_up_id}/cancel", summary="The follow-up will not happen",
-             responses={409: {"description": "the follow-up was completed"}})
+             responses={409: {"description": "the follow-up was completed"}},
+             response_model=FollowUpClosed, response_model_exclude_unset=True)
 async def cancel_follow_up(follow_up_id: str, request: Request, rt: RuntimeDep, who: Team,
                            body: CloseRequest | None = None) -> dict[str, Any]:
     return await _close(follow_up_id, "cancelled", request, rt, who, body)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
 
 from api.access import public
 from api.deps import RuntimeDep
@@ -9,16 +11,37 @@ from api.deps import RuntimeDep
 router = APIRouter(prefix="/v1", tags=["health"], dependencies=[public()])
 
 
+class PolicyState(BaseModel):
+    version: str
+    phase: int
+    timezone: str = Field(description="the program's: a replay warns when an export's differs")
+    reload_error: str | None = Field(description="why the last re-read of the policy file "
+                                                 "was refused (the policy in force stays)")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    problems: list[str] = Field(description="what is wrong; empty when ready")
+    policy: PolicyState
+    database: str = Field(description="sqlite or postgresql")
+    board_seq: int = Field(description="the last board message's seq")
+    eido_subscriber: dict[str, Any] | None = Field(
+        description="the EIDO subscription's state (adapters/eido/subscriber.py), when one "
+                    "is configured")
+
+
 @router.get("/health", summary="Ready when the database answers, writes work and a policy is "
-            "in force")
-async def health(rt: RuntimeDep) -> JSONResponse:
+            "in force", response_model=Health,
+            responses={503: {"model": Health, "description": "not ready: `problems` says why"}})
+async def health(rt: RuntimeDep, response: Response) -> dict[str, Any]:
     # The database answers within health_timeout, and writes work (service/health.py).
     problems: list[str] = await rt.storage.problems(rt.engine)
     if not rt.writer.running:
         problems.append("the writer has stopped")
     if rt.listener is not None and not rt.listener.connected.is_set():
         problems.append("not listening for live updates from PostgreSQL")
-    body = {
+    response.status_code = 200 if not problems else 503
+    return {
         "status": "ok" if not problems else "unavailable",
         "problems": problems,
         "policy": {"version": rt.policy.compiled.version,
@@ -30,4 +53,3 @@ async def health(rt: RuntimeDep) -> JSONResponse:
         "board_seq": rt.hub.last_seq,
         "eido_subscriber": rt.eido_subscriber.status() if rt.eido_subscriber else None,
     }
-    return JSONResponse(body, status_code=200 if not problems else 503)

@@ -1,36 +1,12 @@
 """Request body size limit and NUL refusal, as a pure ASGI middleware; and a per-address
 rate limit dependency for routes without credentials.
 
-A body larger than the limit is answered with 413 and a JSON body in the same shape as
-a 422 (``{"error": "too_large", "detail": [{"field": "(body)", "reason": ..., "type":
-"too_large"}], "limit": N}``); the application never sees it, so nothing is stored or
-published, not even a reject.
-
-- A declared ``Content-Length`` over the limit is refused before a byte of the body is
-  read. A ``Content-Length`` that is not a number is refused with 400.
-- A body without one (``Transfer-Encoding: chunked``) is counted as it streams in; the
-  moment the count passes the limit, the application's read fails and the 413 replaces
-  whatever it would have answered.
-- Before a refusal goes out, the rest of the body is read and dropped (at most 16 MiB, for
-  at most 5 s), so a client that is still sending gets the answer rather than a reset
-  connection; a larger declared body is answered at once and the connection closed.
-
-The same pass refuses NUL characters with 422 (``"type": "nul_character"``): in the path,
-the query string (``%00``), or the body (a JSON ``\\u0000`` escape, ``%00`` in a form).
-PostgreSQL text cannot hold NUL, so such input used to fail deep in storage: a 500 on
-reads, a 503 "retry" on ingest that a CAD would retry forever. No Liaison input needs a
-NUL. (Other control characters are text and are kept as sent; a raw 0x00 byte is not
-JSON, and the application refuses it as malformed.)
-
-The limit is ``LIAISON_MAX_BODY_BYTES`` (default 1 MiB: a generic CAD event is a few KiB,
-a policy a few tens). NENA EIDO documents carry a whole incident state, with notes and
-history, and can be much larger: ``POST /v1/cad/eido`` and the re-submission of a kept
-reject (which may carry a corrected EIDO) take up to ``LIAISON_MAX_EIDO_BODY_BYTES``
-(default 8 MiB). Websockets are not handled here: uvicorn's ``ws_max_size`` and the board's
-own check cap their messages.
-
-Pure ASGI rather than Starlette's BaseHTTPMiddleware: the ingest path is hot, and this
-adds one header scan and a counter per request, no task and no response buffering.
+What is refused, and how it is answered (413 shaped as a 422, the body drained first; NUL
+in the path, query or body a 422): SECURITY.md "Hostile input and abuse". Limits:
+`LIAISON_MAX_BODY_BYTES` (1 MiB), and `LIAISON_MAX_EIDO_BODY_BYTES` (8 MiB) for the routes
+that take whole EIDO incident states. Pure ASGI rather than BaseHTTPMiddleware: the
+ingest path is hot, and this adds one header scan and a counter per request, no task and
+no response buffering. Websockets are capped elsewhere (uvicorn's ws_max_size, the board).
 """
 
 from __future__ import annotations

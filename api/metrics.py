@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.access import Principal, Role, allow
 from api.deps import RuntimeDep
-from api.metrics_html import render
+from api.metrics_html import PAGE, render
 from service.errors import DomainError, Forbidden, NotFound
 from service.metrics import (
     SUPERVISOR_ONLY,
@@ -134,7 +134,7 @@ async def get_my_referrals(rt: RuntimeDep,
 
 @router.get("/v1/metrics/{table}.csv", summary="One table of the program figures, as CSV",
             response_class=Response,
-            responses={200: {"content": {"text/csv": {}}}})
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def get_metrics_csv(rt: RuntimeDep, who: Aggregates, table: str,
                           start: From = None, end: To = None,
                           district: District = None) -> Response:
@@ -168,7 +168,8 @@ async def metrics_page(rt: RuntimeDep, who: Aggregates, start: From = None, end:
             "district": scope.district or "", "month": f"{last:%Y-%m}"}
     query = {"from": scope.start.isoformat(), "to": scope.end.isoformat(),
              "district": scope.district or ""}
-    page = render(result, title="Program figures", report=False, query=query, form=form)
+    page = render(result, title=PAGE.title, report=False, query=query, form=form,
+                  role=who.role)
     return HTMLResponse(page, headers=NO_CACHE)
 
 
@@ -184,5 +185,5 @@ async def monthly_report(rt: RuntimeDep, who: Aggregates,
     result = await compute(rt.engine, scope, supervisor=who.role is Role.supervisor)
     title = f"Monthly report, {start:%B %Y}"
     query = {"from": start.isoformat(), "to": end.isoformat(), "district": scope.district or ""}
-    return HTMLResponse(render(result, title=title, report=True, query=query),
+    return HTMLResponse(render(result, title=title, report=True, query=query, role=who.role),
                         headers=NO_CACHE)

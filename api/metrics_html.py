@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
-from html import escape
 from urllib.parse import urlencode
 
+from api import layout
+from service.auth import Role
 from service.metrics import (
     DAYS,
     SUPERVISOR_ONLY,
@@ -49,12 +50,8 @@ TABLE_TITLES = {
     "overrides_by_reason": "Overrides by reason",
     "overrides_by_change": "Overrides by change of destination",
 }
-NAV = (("/board", "Board"), ("/dispatch", "Dispatch"), ("/refer", "Refer"),
-       ("/refer/mine", "My referrals"), ("/policy", "Policy"), ("/metrics", "Figures"))
-
-
-def e(value: object) -> str:
-    return escape(str(value), quote=True)
+PAGE = layout.BY_PATH["/metrics"]
+e = layout.e
 
 
 def label(value: str) -> str:
@@ -231,7 +228,7 @@ def _local(dt: datetime, m: Metrics) -> str:
 
 
 def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
-           form: dict[str, str] | None = None) -> str:
+           form: dict[str, str] | None = None, role: Role | None = None) -> str:
     o, fu = m.outcomes, m.follow_ups
     s: list[str] = []
     add = s.append
@@ -394,13 +391,11 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
             f"{e(TABLE_TITLES[name])}</a></li>")
     add("</ul></section>")
 
-    return _shell(title, scope, "".join(s), report=report, form=form)
+    return _shell(title, scope, "".join(s), report=report, form=form, role=role)
 
 
 def _shell(title: str, scope: str, body: str, *, report: bool,
-           form: dict[str, str] | None) -> str:
-    nav = "".join(f'<a href="{href}"' + (' aria-current="page"' if href == "/metrics" else "")
-                  + f">{name}</a>" for href, name in NAV)
+           form: dict[str, str] | None, role: Role | None) -> str:
     controls = ""
     if form is not None:
         controls = (
@@ -415,17 +410,11 @@ def _shell(title: str, scope: str, body: str, *, report: bool,
             f'<a class="report-link" href="/reports/monthly?month={e(form.get("month", ""))}">'
             "Monthly report</a></form>")
     page_class = "page-metrics report" if report else "page-metrics"
-    header = "" if report else (
-        '<header class="top"><a class="brand" href="/board">Liaison</a>'
-        f'<nav class="site" aria-label="Pages">{nav}</nav></header>')
+    # The report is for printing: no navigation.
+    top = "" if report else layout.header(PAGE.path, role=role)
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{e(title)} · Liaison</title>"
-        '<link rel="stylesheet" href="/static/liaison.css">'
-        '<link rel="stylesheet" href="/static/metrics.css">'
-        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
-        f'</head><body class="{page_class}">{header}<main id="main">'
+        layout.head(title, stylesheets=("metrics.css",))
+        + f'<body class="{page_class}">{top}<main id="main">'
         f'<section class="panel head"><h1>{e(title)}</h1><p class="scope">{e(scope)}</p>'
         f"<p class=\"hint\">Test and training calls are left out.</p>{controls}</section>"
         f"{body}</main></body></html>")

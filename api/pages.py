@@ -1,59 +1,53 @@
-"""The browser pages (/board, /dispatch, /refer, /refer/mine, /policy, /login) and their
-assets under /static. Pages are static HTML shells; their scripts talk to the /v1 API.
+"""The browser pages and their assets under /static. Each page in api/layout.py's list is
+drawn once, at start, from its body in web/pages; its script talks to the /v1 API.
 
 No inline script or style anywhere, so `script-src 'self'; style-src 'self'` holds.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import web
 from api.access import public
+from api.layout import BRAND_HREF, PAGES, Page, shell
 
-WEB = Path(web.__file__).resolve().parent
-PAGES = WEB / "pages"
-STATIC = WEB / "static"
+STATIC = Path(web.__file__).resolve().parent / "static"
 NO_CACHE = {"Cache-Control": "no-cache"}
 
 # The shells and assets hold no data: open to anyone. The API they call checks roles,
 # and a 401 from it sends the browser to /login.
 router = APIRouter(include_in_schema=False, dependencies=[public()])
 
-ROUTES = {
-    "/board": "board.html",
-    "/dispatch": "dispatch.html",
-    "/refer": "refer.html",
-    "/refer/mine": "mine.html",
-    "/policy": "policy.html",
-    "/login": "login.html",
-}
+
+def _add(page: Page) -> None:
+    html = shell(page)
+    # Revalidated on every load (no-cache); unchanged, it is a 304.
+    tag = '"' + hashlib.sha256(html.encode()).hexdigest()[:32] + '"'
+    headers = {**NO_CACHE, "ETag": tag}
+
+    async def serve(request: Request) -> Response:
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers=headers)
+        return HTMLResponse(html, headers=headers)
+
+    serve.__name__ = "page_" + page.name
+    router.add_api_route(page.path, serve, methods=["GET"], include_in_schema=False)
 
 
-def _page(name: str) -> FileResponse:
-    return FileResponse(PAGES / name, media_type="text/html; charset=utf-8",
-                        headers=NO_CACHE)
-
-
-def _add(path: str, name: str) -> None:
-    async def page() -> FileResponse:
-        return _page(name)
-
-    page.__name__ = "page_" + name.removesuffix(".html")
-    router.add_api_route(path, page, methods=["GET"], include_in_schema=False)
-
-
-for _path, _name in ROUTES.items():
-    _add(_path, _name)
+for _page in PAGES:
+    if _page.shell:
+        _add(_page)
 
 
 @router.get("/", include_in_schema=False)
 async def root() -> RedirectResponse:
-    return RedirectResponse("/board", status_code=307)
+    return RedirectResponse(BRAND_HREF, status_code=307)
 
 
 class _Static(StaticFiles):

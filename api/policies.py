@@ -9,22 +9,23 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import AwareDatetime, BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from api.access import Role, allow, principal_of, record
 from api.deps import RuntimeDep
 from api.errors import field_errors
-from routing.cases import run_tests
+from routing.cases import TestResult, run_tests
 from routing.decide import Shaping, route
-from routing.models import Availability
+from routing.models import Availability, Decision, ProgramContext
+from rules.analysis import Warning as Finding
 from rules.analysis import check_policy
 from rules.call import CallFacts
-from rules.evaluate import classify, compile_policy
+from rules.evaluate import Classification, RuleTrace, classify, compile_policy
 from rules.load import PolicyInvalid
 from service import policy_store as store
 from service.errors import Conflict, DomainError
@@ -39,6 +40,101 @@ YAML_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/x-yam
 class InvalidPolicy(DomainError):
     status = 422
     code = "invalid_policy"
+
+
+class PolicyError(BaseModel):
+    path: str = Field(description="where in the document, e.g. rules[3].when.nature_cod")
+    reason: str
+
+
+class PolicySummary(BaseModel):
+    id: int
+    policy_id: str
+    version: str
+    label: str = Field(description="how paths name it: the version, or <policy id>@<version>")
+    status: Literal["draft", "published", "superseded"]
+    author: str
+    comment: str
+    created_at: str
+    published_at: str | None
+    publish_at: str | None = Field(description="a draft's scheduled publish")
+    schedule_note: str | None = Field(description="why a due scheduled publish did not go in")
+    parent_id: int | None = Field(description="the version it was drafted from")
+
+
+class PolicyList(BaseModel):
+    in_force: str = Field(description="the version deciding calls now")
+    versions: list[PolicySummary] = Field(description="oldest first")
+
+
+class PolicyDocument(PolicySummary):
+    document: str = Field(description="the YAML, as stored")
+    parsed: dict[str, Any] = Field(description="the YAML, parsed")
+    diff_from_parent: str | None
+
+
+class Validation(BaseModel):
+    valid: bool
+    version: str | None = Field(default=None, description="the document's label, when valid")
+    errors: list[PolicyError]
+    warnings: list[Finding] = Field(description="static analysis (rules/analysis.py)")
+
+
+class PolicyDiff(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    diff: str = Field(description="unified diff of the YAML")
+
+
+class TestRun(BaseModel):
+    __test__ = False  # not a pytest class
+
+    version: str
+    passed: bool = Field(description="every test case passed")
+    failed: int
+    results: list[TestResult]
+
+
+class InForce(PolicySummary):
+    in_force: str = Field(description="the version deciding calls now")
+
+
+class Published(InForce):
+    scheduled: bool = Field(description="to be published at `publish_at`, not now")
+
+
+class Stopped(BaseModel):
+    at: str | None = Field(description="the rule (or exclusion) where evaluation stopped")
+    kind: str | None
+    reason: str
+
+
+class ShapedBy(BaseModel):
+    """A program setting route() consulted and what it did (routing.decide.Shaping)."""
+
+    setting: Literal["hours", "capacity", "phase"]
+    value: str | int | None = None
+    local_time: str | None = None
+    within_hours: bool | None = None
+    units_total: int | None = None
+    units_busy: int | None = None
+    effect: str
+
+
+class DryRun(BaseModel):
+    version: str
+    decision: Decision
+    classification: Classification = Field(description="what the rules said (its trace "
+                                                        "is `trace`)")
+    trace: list[RuleTrace] = Field(description="every exclusion and rule tested, in order, "
+                                               "with each condition's expected and actual")
+    stopped: Stopped
+    program: ProgramContext
+    factors: list[str]
+    shaped_by: list[ShapedBy]
+    stored: Literal[False]
 
 
 def _invalid(exc: PolicyInvalid) -> InvalidPolicy:
@@ -81,14 +177,16 @@ def _full(row: Any) -> dict[str, Any]:
             "parsed": yaml.safe_load(row.document), "diff_from_parent": row.diff_from_parent}
 
 
-@router.get("", summary="Every stored version, oldest first, with status, author and times")
+@router.get("", summary="Every stored version, oldest first, with status, author and times",
+            response_model=PolicyList)
 async def list_policies(rt: RuntimeDep) -> dict[str, Any]:
     rows = await store.list_versions(rt.engine)
     return {"in_force": rt.policy.compiled.version,
             "versions": [store.summary(r) for r in rows]}
 
 
-@router.post("/validate", summary="Errors and static-analysis warnings for a document")
+@router.post("/validate", summary="Errors and static-analysis warnings for a document",
+             response_model=Validation, response_model_exclude_unset=True)
 async def validate(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     document, _ = await _document(request)
     try:
@@ -103,7 +201,8 @@ async def validate(request: Request, rt: RuntimeDep) -> dict[str, Any]:
             "warnings": [w.model_dump() for w in warnings]}
 
 
-@router.post("", status_code=201, summary="Create a draft from YAML (or JSON with document)")
+@router.post("", status_code=201, summary="Create a draft from YAML (or JSON with document)",
+             response_model=PolicyDocument)
 async def create(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     document, body = await _document(request)
     _parse(document)
@@ -118,7 +217,8 @@ async def create(request: Request, rt: RuntimeDep) -> dict[str, Any]:
 
 
 @router.get("/{version}", summary="One version: YAML and parsed; ?format=yaml exports the YAML",
-            response_model=None)
+            response_model=PolicyDocument,
+            responses={200: {"content": {"text/yaml": {"schema": {"type": "string"}}}}})
 async def read(version: str, rt: RuntimeDep,
                format: str = Query(default="json", pattern="^(json|yaml)$")) -> Any:
     row = await store.get_version(rt.engine, version)
@@ -128,7 +228,7 @@ async def read(version: str, rt: RuntimeDep,
 
 
 @router.get("/{version}/diff", summary="Unified diff of the YAML (default: against the "
-                                       "published version)")
+                                       "published version)", response_model=PolicyDiff)
 async def diff(version: str, rt: RuntimeDep, against: str | None = None) -> dict[str, Any]:
     row = await store.get_version(rt.engine, version)
     other = (await store.get_version(rt.engine, against) if against
@@ -148,7 +248,8 @@ def _tests(row: Any) -> tuple[list[dict[str, Any]], bool]:
              for r in results], all(r.passed for r in results))
 
 
-@router.post("/{version}/test", summary="Run the version's own test cases")
+@router.post("/{version}/test", summary="Run the version's own test cases",
+             response_model=TestRun)
 async def test(version: str, rt: RuntimeDep) -> dict[str, Any]:
     row = await store.get_version(rt.engine, version)
     results, ok = _tests(row)
@@ -170,7 +271,7 @@ async def _publish_body(request: Request) -> PublishRequest:
 
 
 @router.post("/{version}/publish", summary="Publish a draft now (or at `at`); refused unless "
-                                           "every test case passes")
+                                           "every test case passes", response_model=Published)
 async def publish(version: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
     req = await _publish_body(request)
     row = await store.get_version(rt.engine, version)
@@ -196,7 +297,8 @@ async def publish(version: str, request: Request, rt: RuntimeDep) -> dict[str, A
 
 @router.post("/{version}/unschedule", summary="Cancel a draft's scheduled publish; it stays a "
                                               "draft",
-             responses={409: {"description": "the version has no scheduled publish"}})
+             responses={409: {"description": "the version has no scheduled publish"}},
+             response_model=InForce)
 async def unschedule(version: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
     row = await store.get_version(rt.engine, version)
     row = await store.unschedule(rt.engine, row.id)
@@ -206,7 +308,8 @@ async def unschedule(version: str, request: Request, rt: RuntimeDep) -> dict[str
 
 
 @router.post("/{version}/rollback", summary="Re-publish an earlier (superseded) version; the "
-                                            "published one becomes superseded")
+                                            "published one becomes superseded",
+             response_model=InForce)
 async def rollback(version: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
     row = await store.get_version(rt.engine, version)
     if row.status != store.SUPERSEDED:
@@ -220,7 +323,7 @@ async def rollback(version: str, request: Request, rt: RuntimeDep) -> dict[str, 
 
 
 @router.post("/{version}/dry-run", summary="Decide a call with this version, with the full "
-                                           "trace; nothing is stored")
+                                           "trace; nothing is stored", response_model=DryRun)
 async def dry_run(version: str, request: Request, rt: RuntimeDep) -> Response:
     row = await store.get_version(rt.engine, version)
     compiled = compile_policy(_parse(row.document))

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from adapters.generic import CallEvent
 from api.access import Principal, Role, allow, record
+from api.answers import IngestResult
 from api.deps import RuntimeDep
 from service.errors import DomainError
 from service.ingest import IngestEvent
@@ -62,6 +63,38 @@ class Referral(BaseModel):
     district: str | None = Field(default=None, max_length=120)
 
 
+class Referred(IngestResult):
+    incident_id: str = Field(description="the incident number Liaison gave the referral")
+
+
+class ReferralSeen(BaseModel):
+    """One referral and what became of it, as the reader may see it."""
+
+    call_id: str
+    incident_id: str
+    nature_text: str | None
+    address: str | None
+    category: str | None
+    destination: str | None
+    mode: str | None
+    status: str = Field(description="the team's status; queued (nobody has taken it) or "
+                                    "with police")
+    unit: str | None
+    disposition: str | None
+    outcome: str | None
+    opened_at: str
+    closed_at: str | None
+    explanation: str | None = Field(default=None, description="why it went where it did")
+    withheld: list[str] | None = Field(default=None, description=(
+        "what was held back (the outcome of a behavioural-health call); absent for those "
+        "who see everything"))
+
+
+class Referrals(BaseModel):
+    officer: str
+    referrals: list[ReferralSeen] = Field(description="newest first")
+
+
 class InvalidReferral(DomainError):
     status = 422
     code = "invalid"
@@ -81,7 +114,7 @@ def _officer_of(who: Principal, named: str | None) -> str | None:
 
 
 @router.post("", status_code=202, summary="An officer refers a person to the CALL team; "
-             "becomes an officer_referral call")
+             "becomes an officer_referral call", response_model=Referred)
 async def refer(referral: Referral, request: Request, rt: RuntimeDep,
                 who: Annotated[Principal, allow(Role.officer, Role.supervisor)]
                 ) -> JSONResponse:
@@ -112,7 +145,8 @@ async def refer(referral: Referral, request: Request, rt: RuntimeDep,
 
 
 @router.get("", summary="The referrals an officer made, newest first, with status and "
-            "outcome (an officer sees their own; a supervisor names the officer)")
+            "outcome (an officer sees their own; a supervisor names the officer)",
+            response_model=Referrals, response_model_exclude_unset=True)
 async def mine(rt: RuntimeDep,
                who: Annotated[Principal, allow(Role.officer, Role.supervisor)],
                officer: str | None = Query(default=None, pattern=OFFICER_PATTERN),

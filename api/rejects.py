@@ -8,13 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from adapters.eido.ingest import ingest as eido_ingest
 from adapters.eido.mapping import MappingInvalid
 from adapters.eido.parse import EidoRejected
 from adapters.generic import CallEvent
 from api.access import CredentialsFirst, Role, allow, principal_of, record
+from api.answers import FieldError, IngestResult
 from api.deps import RuntimeDep
 from api.errors import field_errors
 from service.errors import Conflict, Unavailable
@@ -28,7 +29,32 @@ ID_MAX = 2**63 - 1
 RejectId = Annotated[int, Path(ge=1, le=ID_MAX)]
 
 
-@router.get("", summary="Rejected CAD input, newest first")
+class RejectSummary(BaseModel):
+    id: int
+    source: str = Field(description="the CAD (its key's source), or eido")
+    path: str = Field(description="where it was sent")
+    sender: str | None = Field(description="the key that sent it")
+    received_at: str
+    errors: list[FieldError] = Field(description="why it was refused")
+
+
+class Reject(RejectSummary):
+    body: str = Field(description="the body exactly as it arrived")
+
+
+class RejectPage(BaseModel):
+    data: list[RejectSummary]
+    count: int = Field(description="how many match, on every page")
+
+
+class Resubmitted(IngestResult):
+    reject_id: int
+    warnings: list[FieldError] | None = Field(
+        default=None, description="an EIDO's conformance warnings")
+
+
+@router.get("", summary="Rejected CAD input, newest first", response_model=RejectPage,
+            response_model_exclude_unset=True)
 async def read_rejects(rt: RuntimeDep, source: str | None = None,
                        since: datetime | None = None,
                        limit: int = Query(default=100, ge=1, le=1000),
@@ -38,7 +64,8 @@ async def read_rejects(rt: RuntimeDep, source: str | None = None,
                               before_id=before_id)
 
 
-@router.get("/{reject_id}", summary="One reject, with the body as it arrived and the reasons")
+@router.get("/{reject_id}", summary="One reject, with the body as it arrived and the reasons",
+            response_model=Reject, response_model_exclude_unset=True)
 async def read_reject(reject_id: RejectId, request: Request, rt: RuntimeDep
                       ) -> dict[str, Any]:
     found = await get_reject(rt.engine, reject_id)
@@ -52,6 +79,7 @@ async def read_reject(reject_id: RejectId, request: Request, rt: RuntimeDep
     "/{reject_id}/resubmit",
     status_code=202,
     summary="Submit a rejected event again, as it was or corrected",
+    response_model=Resubmitted,
     responses={422: {"description": "still invalid: each field and why"}},
 )
 async def resubmit(reject_id: RejectId, request: Request, rt: RuntimeDep,

@@ -32,6 +32,10 @@ class Me(BaseModel):
     idle_minutes: float | None = None
 
 
+class LoggedOut(BaseModel):
+    logged_out: bool = Field(description="a session ended (false for an API key)")
+
+
 def _me(who: Principal, idle: float | None) -> Me:
     return Me(username=who.name, role=who.role, kind=who.kind, officer_id=who.officer_id,
               idle_minutes=idle if who.kind == "user" else None)
@@ -78,7 +82,7 @@ async def whoami(who: Annotated[Principal, allow(*ANYONE)], rt: RuntimeDep) -> M
 
 
 @router.delete("", summary="Log out: ends the session everywhere it is used",
-               status_code=200)
+               status_code=200, response_model=LoggedOut)
 async def log_out(who: Annotated[Principal, allow(*ANYONE)], request: Request,
                   response: Response, rt: RuntimeDep) -> dict[str, Any]:
     if who.session_id:

@@ -38,6 +38,12 @@ class Made(BaseModel):
     password: str = Field(description="shown once; give it to the person, who should change it")
 
 
+class Disabled(BaseModel):
+    username: str
+    disabled: bool
+    sessions_ended: int = Field(description="its sessions (and boards) ended now")
+
+
 async def _account(rt: Any, username: str) -> Account:
     for row in await auth.list_users(rt.engine):
         if row["username"] == username:
@@ -63,7 +69,8 @@ async def add(body: NewAccount, request: Request, who: Supervisor, rt: RuntimeDe
     return Made(account=await _account(rt, body.username), password=password)
 
 
-@router.post("/{username}/disable", summary="Stop a person logging in; ends their sessions")
+@router.post("/{username}/disable", summary="Stop a person logging in; ends their sessions",
+             response_model=Disabled)
 async def disable(username: str, request: Request, who: Supervisor,
                   rt: RuntimeDep) -> dict[str, Any]:
     done = await auth.disable_user(rt.engine, username)

@@ -7,15 +7,15 @@ behind the same load balancer does not know them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from api.access import Role, allow, principal_of, record
 from api.deps import RuntimeDep
-from routing.whatif import ServiceTimes, ServiceTimesInvalid, parse_service_times
+from routing.whatif import ServiceTimes, ServiceTimesInvalid, WhatIfReport, parse_service_times
 from rules.evaluate import compile_policy
 from service import policy_store as store
 from service.errors import Conflict, DomainError, NotFound
@@ -49,6 +49,34 @@ class WhatIfRequest(BaseModel):
         return end
 
 
+class Progress(BaseModel):
+    done: int = Field(description="calls decided so far")
+    total: int | None = Field(description="calls in the range; null until counted")
+
+
+class WhatIfStarted(BaseModel):
+    job_id: str
+    status: Literal["running"]
+    progress: Progress
+
+
+class WhatIfJob(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    job_id: str
+    status: Literal["running", "done", "failed"]
+    progress: Progress
+    candidate: str = Field(description="the version tried")
+    baseline: str = Field(description="the version it is compared with")
+    from_: str = Field(alias="from")
+    to: str
+    seed: int
+    started_at: str
+    finished_at: str | None
+    error: str | None = Field(description="why it failed (lost: its instance stopped)")
+    report: WhatIfReport | None = Field(description="once done")
+
+
 def _service_times(document: dict[str, Any] | None) -> ServiceTimes:
     if document is None:
         return ServiceTimes()
@@ -60,7 +88,7 @@ def _service_times(document: dict[str, Any] | None) -> ServiceTimes:
              "reason": e.reason, "type": "value_error"} for e in exc.errors]) from None
 
 
-@router.post("/v1/policies/{version}/what-if", status_code=202,
+@router.post("/v1/policies/{version}/what-if", status_code=202, response_model=WhatIfStarted,
              summary="Start a what-if of this version against a baseline over the stored "
                      "calls opened in [from, to)")
 async def start(version: str, body: WhatIfRequest, request: Request, rt: RuntimeDep
@@ -88,12 +116,13 @@ async def _job(rt: RuntimeDep, job_id: str) -> dict[str, Any]:
 
 
 @router.get("/v1/what-if/{job_id}", summary="A what-if job: status, progress and, once done, "
-                                           "the report")
+                                           "the report", response_model=WhatIfJob)
 async def read(job_id: str, rt: RuntimeDep) -> dict[str, Any]:
     return await _job(rt, job_id)
 
 
-@router.get("/v1/what-if/{job_id}/changed.csv", response_model=None,
+@router.get("/v1/what-if/{job_id}/changed.csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
             summary="The calls whose destination changes, as CSV (once the job is done)")
 async def changed_csv(job_id: str, rt: RuntimeDep) -> PlainTextResponse:
     job = await _job(rt, job_id)

@@ -28,6 +28,7 @@ from typing import Any, Literal, TextIO
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 from routing.availability import within_hours
 from routing.decide import decide_call
@@ -199,9 +200,10 @@ class WhatIfReport(BaseModel):
     changed: int = Field(description="calls whose destination differs between the versions")
     changes: list[ChangeGroup] = Field(description="by (from, to, candidate rule, why), "
                                                    "most first, with examples")
-    changed_calls: list[ChangedCall] = Field(default_factory=list, exclude=True,
-                                             description="every changed call (the CSV)")
-    decided: list[DecidedCall] = Field(default_factory=list, exclude=True,
+    # Never sent (exclude), so not in the API's description of the report either.
+    changed_calls: SkipJsonSchema[list[ChangedCall]] = Field(
+        default_factory=list, exclude=True, description="every changed call (the CSV)")
+    decided: SkipJsonSchema[list[DecidedCall]] = Field(default_factory=list, exclude=True,
                                        description="every call as the candidate decided it, "
                                                    "in time order (kept when asked)")
 

@@ -27,7 +27,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("LIAISON_CHROMIUM", "/usr/bin/chromium")
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
-PAGES = ["board", "dispatch", "refer", "refer-mine", "policy", "login"]
+sys.path.insert(0, str(ROOT))
+from api.layout import PAGES  # noqa: E402  (the one list of pages)
+
+# Each shell page, as <name>-<size>.png (/refer/mine: refer-mine), opened as a role it is
+# for (the role that lands there first); /login without one.
+SHOTS = {p.path.strip("/").replace("/", "-"): (p.path, (p.home_of or p.roles or (None,))[0])
+         for p in PAGES if p.shell}
 
 
 def free_port() -> int:
@@ -129,10 +135,6 @@ async def stage(base: str, db: Path, accounts: dict[str, tuple[str, str]]) -> No
             "destination": "police", "reason": "Known history of assaulting responders"})
 
 
-ROLE_OF = {"board": "call_team", "dispatch": "dispatcher", "refer": "officer",
-           "refer-mine": "officer", "policy": "supervisor"}
-
-
 async def capture(base: str, out: Path, accounts: dict[str, tuple[str, str]]) -> None:
     from playwright.async_api import async_playwright
 
@@ -141,15 +143,14 @@ async def capture(base: str, out: Path, accounts: dict[str, tuple[str, str]]) ->
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         for size, viewport in SIZES.items():
-            for name in PAGES:
+            for name, (path, role) in SHOTS.items():
                 context = await browser.new_context(viewport=viewport, device_scale_factor=1)
-                role = ROLE_OF.get(name)
                 if role:
-                    user, password = accounts[role]
+                    user, password = accounts[role.value]
                     await context.request.post(f"{base}/v1/session",
                                                data={"username": user, "password": password})
                 page = await context.new_page()
-                await page.goto(f"{base}/refer/mine" if name == "refer-mine" else f"{base}/{name}")
+                await page.goto(f"{base}{path}")
                 if name == "policy":
                     await page.wait_for_function(
                         "() => document.querySelector('#doc').value.length > 100")

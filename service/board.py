@@ -2,6 +2,7 @@
 
 Every subscriber has a bounded queue. One that falls behind is marked for
 resync and dropped, so a slow client never slows the others or grows memory.
+The protocol a board client sees: docs/board.md.
 """
 
 from __future__ import annotations

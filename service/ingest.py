@@ -95,12 +95,6 @@ def _record_decision(ctx: Batch, call: dict[str, Any], decision: dict[str, Any],
         ctx.add_outbox(outbox_row(call, decision, cause=cause, event_id=event_id))
 
 
-class IngestResult(BaseModel):
-    call_id: str
-    event_id: str
-    decision: Decision
-
-
 @dataclass
 class IngestEvent:
     """Store a CAD event, fold it into its call, decide, and tell the board."""

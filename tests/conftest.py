@@ -37,6 +37,7 @@ from service.auth import Role
 from service.settings import Settings
 from service.websocket import WebSocketProtocol
 from tests.credentials import Credentials, RoleAuth, credentials_for, make_credentials
+from tests.documented import Documented
 
 ROOT = Path(__file__).resolve().parent.parent
 # CI services set CI=true; some set CI=1 or yes. Any of them means "never skip".
@@ -166,8 +167,9 @@ async def running_server(settings: Settings, *, port: int | None = None,
         await asyncio.sleep(0.02)
     base = f"http://127.0.0.1:{port}"
     creds = creds or await make_credentials(app.state.runtime.engine)
-    async with httpx.AsyncClient(base_url=base, timeout=30,
-                                 auth=RoleAuth(app, creds)) as client:
+    # Every answer is held to the OpenAPI document (tests/documented.py).
+    async with httpx.AsyncClient(base_url=base, timeout=30, auth=RoleAuth(app, creds),
+                                 event_hooks={"response": [Documented(app)]}) as client:
         try:
             yield Server(base, f"ws://127.0.0.1:{port}", app, client, creds, server)
         finally:
@@ -247,7 +249,8 @@ class Subprocess:
         """An async client authenticated for every route (see tests/credentials.py)."""
         assert self.creds is not None
         return httpx.AsyncClient(base_url=self.base_url, auth=RoleAuth(route_app(), self.creds),
-                                 **{"timeout": 30, **kw})
+                                 **{"timeout": 30, "event_hooks": {"response": [
+                                     Documented(route_app())]}, **kw})
 
     def env(self, role: Role) -> dict[str, str]:
         """The environment for a `liaison` command acting as `role`."""

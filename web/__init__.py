@@ -1,4 +1,4 @@
-"""The browser pages: HTML shells in web/pages, scripts and the stylesheet in web/static.
-
-Served by api/pages.py; every asset is local (a 911 center's network is closed).
+"""The browser pages: each page's body in web/pages, scripts and the stylesheets in
+web/static. api/layout.py lists the pages and draws their head and navigation; api/pages.py
+serves them. Every asset is local (a 911 center's network is closed).
 """

@@ -1,24 +1,6 @@
-"""Write a Liaison call as an EIDO (NENA-STA-021.1b): the current state of the incident as
-Liaison knows it, with its routing recommendation.
-
-Where the recommendation goes, and why a note: the EIDO has no member for a routing
-recommendation. `additionalDataComponent` is defined as "additional information
-associated with an incident call, location, or person" and in practice carries RFC 7852
-blocks (ServiceInfo, ProviderInfo, Comment) that receivers parse as such XML; a routing
-decision about the incident is none of those. `notesComponent` is "a note about an
-incident created by an agent; in HTML5 format", and the agent may be "an automated
-system acting as an agent". A recommendation with its explanation is exactly such a
-note, every receiver shows notes to its dispatchers, and HTML5 lets the note carry the
-machine-readable values too (`<data value="call_team">`). So the decision is a note
-authored by Liaison's agency, referenced from the incident, with a stable `$id` so each
-later EIDO replaces it rather than adding another.
-
-Mapped back from the call: nature code and text to the incident type; Liaison priority p
-to incidentCommonPriorityNumber 11 - p (clamped to 0-10, the inverse of the reader);
-closed to Closed and the team's progress to ResourcesAssigned / ResourcesEnroute /
-ResourcesOnscene; the address to `locationDescriptionText` and the point to a PIDF-LO
-`gml:Point` (Liaison keeps an address as one line, which PIDF-LO's civic address cannot
-hold faithfully); a cleared team call's disposition to an APCO ANS 1.111.2 code.
+"""Write a Liaison call as an EIDO (NENA-STA-021.1b): the incident's current state as the
+reader may see it, with the routing recommendation as a note authored by Liaison's agency
+(why a note, and what is mapped back from the call: docs/eido.md "The EIDO out").
 """
 
 from __future__ import annotations

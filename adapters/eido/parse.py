@@ -1,81 +1,9 @@
 """Read a NENA Emergency Incident Data Object (EIDO, NENA-STA-021.1b) into a CallEvent.
 
-An EIDO carries the full current state of one incident, never a delta. Liaison keys the
-call on the EIDO's `$id` (the Incident Tracking Identifier), resolves the `$ref` graph
-through an index of every component by `$id`, and turns the state into one CallEvent:
-`created` for an incident it has not seen, `updated` with every field set (full state)
-otherwise, `closed` when the incident status is Closed or Cancelled. The event id is
-"eido:" + the SHA-256 of the document's canonical JSON, so a document sent again is the
-same event and the spine answers it as a retry.
-
-Conformance policy
-------------------
-Three outcomes for whatever does not match the standard, each named with its field and
-why ({field, reason}):
-
-errors (refused in every mode)
-    What Liaison cannot route on safely or cannot identify: not a JSON object; no `$id`
-    (or longer than 120 characters); `eidoVersion` missing or not "1.0"; no
-    `issuingElementIdentification`; no `agencyComponent`; a top-level prologue that is
-    missing or wrong; more than one incident in one EIDO; and anything wrong in the
-    components Liaison reads (incident, call, location, notes): a missing required
-    member or prologue member, a member of the wrong JSON type, an incident type that is
-    not a common incident type code (e.g. free text "Vegetation Fire"), an incident
-    status outside its registry (it decides whether the call closes), a priority outside
-    0-10, a `$ref` that is not `{"$ref": "<$id>"}`, two components with one `$id`.
-
-known deviations (lenient mode, the default: accepted, repaired, reported as warnings;
-strict mode: errors)
-    - member names in the wrong case, e.g. `lastUpdateTimestamp` (PhrSite EidoLib's
-      serialiser) or `LastUpdateTimeStamp` / `EIDOVersion` (the 2020 draft);
-    - date-times without a UTC offset: read in the routing policy's time zone;
-    - the 2020 pre-standard draft's shapes: `incidentComponent` as an array of one,
-      `locationInformationComponent`, `OwningAgencyIdentifier` and
-      `UpdatedByAgentIdentifier` for the agency and agent references, a top-level
-      `incidentTrackingIdentifier` beside a non-standard `$id`, and single strings where
-      the standard has arrays of strings;
-    - a registry value in the wrong case (`closed` for `Closed`);
-    - a value outside its registry in a member routing does not use: a location type
-      (`Incident` for `CurrentIncident`) only ranks the locations, so the location is
-      still read, ranked after those of the registry's types (a CAD with such a habit
-      would otherwise have every call refused);
-    - a `$ref` to a component the EIDO does not include;
-    - a `locationByValue` that is not a readable PIDF-LO document (the location is then
-      not read);
-    - any of the errors above in a component Liaison does not read (agency, agent,
-      callback, additional data, person, ...): it cannot mislead the routing.
-
-notes (warnings in every mode)
-    Members that are not part of the EIDO (the schema allows extra members; they are
-    ignored), notes cut to the narrative's size, an EIDO sent outside any incident.
-
-So NENA's own sample passes in both modes with no warnings, PhrSite's jCard variant and
-the 2020 draft pass only in lenient mode, and documents that merely look like EIDOs (the
-third_party_nonconformant examples) are refused in both.
-
-Mapping onto the call
----------------------
-- nature_code: `incidentTypeCommonRegistryText` (an APCO ANS 2.103.2 code); an EIDO
-  without an incident component (a call-only EIDO, like NENA's sample) opens the call as
-  TROUBLE "Unknown Type Trouble" until an EIDO brings the type.
-- nature_text: `incidentTypeInternalText`, else the mapping file's description of the
-  code, else the code; `incidentTypeInternalCode` is kept beside it in brackets.
-- priority: EIDO `incidentCommonPriorityNumber` runs 0-10 with 10 the most urgent;
-  Liaison's priority follows CAD practice, 1 the most urgent: priority = 11 - number
-  (10 -> 1, 5 -> 6, 0 -> 11). The emitter maps back with number = 11 - priority.
-- location: the incident's own locations first, then by type (CurrentIncident,
-  InitialIncident, Investigation, Caller, RoutingLocation, ...); the best one given by
-  value supplies the address (its PIDF-LO civic address as one line, else its
-  `locationDescriptionText`) and the point (a GML shape's centre). A better-ranked
-  location given only by reference is recorded in the address text ("Caller location by
-  reference: <url>"); Liaison does not dereference it. district: `beatOrDispatchGroupText`.
-- narrative: every note's `notesActionComments`, HTML reduced to plain text with script
-  content dropped, oldest first.
-- channel: `standardPrimaryCallType` of the call components through the mapping file
-  (emergency -> 911), else the incident type's channel there (NONEMERG ->
-  non_emergency), else 911 for a new call.
-- flags: the mapping file's flags for the incident type (MTLV -> violence, ...).
-- occurred_at: the EIDO's `lastUpdateTimeStamp`.
+An EIDO is the incident's full current state: keyed on its `$id`, it becomes a `created`,
+`updated` (every field set) or `closed` event whose id is the hash of the document, so the
+same document sent again is a retry. What is refused, what lenient mode accepts with a
+warning, and how each member maps onto the call: docs/eido.md.
 """
 
 from __future__ import annotations

@@ -1,56 +1,8 @@
-"""NENA-STA-024 EIDO conveyance with Liaison as the subscriber.
-
-With `liaison serve --eido-subscribe wss://cad.example/IncidentData/ent` (or the setting
-`eido_subscribe`), Liaison opens a WebSocket to the CAD's EIDO service (subprotocol
-`emergency-ent1.0`) and subscribes to new incidents. Each EIDO it is sent is routed
-exactly as if it had been posted to `POST /v1/cad/eido`.
-
-The conversation (every message is a JSON object under one key; NENA's schema is
-`NENA911/WebSocket-Subscribe-Notify: schema/websocket.yaml`):
-
-- Liaison sends `subscribe {requestId, requestType: "EIDO", requestSubType: "new",
-  requestAccepts: 'application/emergency.eido+json; version="1"', expires}`. The CAD
-  answers `subscribeResponse {requestId, subscriptionId, expires, statusCode, statusText}`.
-  Anything but 200 (or a `response` 501, or no answer within the timeout) is a refusal:
-  Liaison closes the socket and tries again after a backoff.
-- Before the granted `expires` runs out (at three quarters of it) Liaison renews with
-  `subscribe {requestId, subscriptionId, expires}`; a 481 to a renewal (the CAD no longer
-  knows the subscription) is followed at once by a new subscription.
-- `event {subscriptionId, transactionId, notification: [EIDO, ...]}`: the EIDOs are read
-  in order and stored through the writer; only once every one of them is committed, or
-  kept as a reject (`GET /v1/cad/rejects?source=eido`, path: the service URL) when it is
-  refused, does Liaison answer `eventResponse {transactionId, statusCode, statusText}`:
-  200 "OK" when all were taken, 400 naming what was refused when any was. An empty
-  notification (the first one of a subscription when the CAD has no active incident, or
-  a keep-alive) is answered 200. An event for a subscription Liaison does not hold is
-  answered 481 and not read. When storage fails (or the EIDO mapping file is broken) the
-  answer is 503 and Liaison drops the connection and subscribes again after a backoff.
-- `terminate {requestId, subscriptionId}`: Liaison answers `terminateResponse` (200 for its
-  subscription, 481 for any other), closes the socket and, after a backoff, subscribes
-  again: the feed is meant to be standing, and NENA leaves it to the subscriber to act on
-  the end of a subscription.
-- On `stop` Liaison sends `unsubscribe {requestId, subscriptionId}` and waits a moment for
-  the `unsubscribeResponse`.
-
-Nothing is lost and nothing is doubled across drops: a new "new incidents" subscription
-is sent at once every active incident's current state (NENA-STA-024 §2.1.1), and a
-notification that was never acknowledged may be sent again; both are harmless because an
-EIDO's event id is the SHA-256 of its content, so a document Liaison already stored is a
-retry that stores nothing. A refused document sent again is not kept twice either (its
-reject is found by its body). What a "new incidents" subscription cannot bring back is an
-incident that closed while Liaison was disconnected: the CAD no longer lists it.
-
-Reconnects wait `eido_subscribe_backoff_base`·2^(n-1) seconds, at most
-`eido_subscribe_backoff_cap`, less a random part of up to half (adapters/outbound.py
-`backoff`); n counts the connections in a row that brought no notification (or that
-ended in a terminate soon after starting), so a CAD that accepts and drops at once is not
-hammered. The state (connected, subscription, counts, last event, last error, next
-attempt) is in `GET /v1/health` under `eido_subscriber`.
-
-Not done: mutual TLS with client certificates (NENA asks for credentials from the PSAP
-Credentialing Agency; `wss://` here checks the CAD's certificate against the system's
-authorities but presents none), qualFilter, minRate/maxRate, single-incident
-subscriptions.
+"""NENA-STA-024 EIDO conveyance with Liaison as the subscriber: a standing WebSocket
+subscription to a CAD's new incidents (`liaison serve --eido-subscribe wss://…`), each
+EIDO stored before it is acknowledged, renewed before it expires, resubscribed with
+backoff after a drop or a terminate. The conversation, what is acknowledged when, and what
+is not done: docs/eido.md "The subscription".
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ async def test_without_next_a_role_lands_on_its_page(browser: Any, web: Server) 
     context = await browser.new_context(viewport=DESKTOP)
     try:
         page = await context.new_page()
-        for role, home in ((Role.officer, "/refer"), (Role.call_team, "/board")):
+        for role, home in ((Role.officer, "/refer"), (Role.call_team, "/board"),
+                           (Role.dispatcher, "/dispatch"), (Role.analyst, "/metrics")):
             await page.goto(f"{web.base_url}/login")
             await page.locator("#username").fill(web.creds.users[role])
             await page.locator("#password").fill(web.creds.password)

@@ -2,10 +2,14 @@
 // location and the decision's explanation; the team's buttons; units; new-call alert.
 import {
   $, api, age, backupReasonText, BoardStream, callDetails, checkinText, clear, clock,
-  connectionBadge, DISPOSITIONS, el, flash, foldMessage, historyText, layout, words,
+  connectionBadge, el, flash, foldMessage, historyText, layout, SITE, words,
 } from "./common.js";
 
-const LANES = ["queued", "assigned", "en_route", "on_scene", "backup_requested"];
+// The team's flow, from the service (api/layout.py): a lane per status a call can still
+// move on from, in order; the first is the queue.
+const NEXT = Object.fromEntries(SITE.statuses.map((s) => [s.value, s.next]));
+const LANES = SITE.statuses.filter((s) => s.next.length);
+const QUEUED = LANES[0].value;
 const calls = new Map();      // call id -> entry (see foldMessage)
 const followUps = new Map();  // follow-up id -> follow-up (as the API shows it), due ones
 let unitsTotal = 4;
@@ -15,16 +19,19 @@ let user = null;
 const baseTitle = document.title;
 const open = new Set();       // call ids whose forms or details are open (kept across renders)
 
-// Without sessions (user null) everyone may act; with them, the team and supervisors.
-function canAct() { return !user || user.role === "call_team" || user.role === "supervisor"; }
+// Without sessions (user null) everyone may act; with them, the roles the API lets move
+// a call along.
+function canAct() { return !user || SITE.may.status.includes(user.role); }
+
+function done(status) { return Boolean(NEXT[status]) && NEXT[status].length === 0; }
 
 function onTeam(entry) {
   const d = entry.decision;
   return !entry.closed && d && (d.destination === "call_team" || d.destination === "joint")
-    && (entry.call.team_status || "queued") !== "cleared";
+    && !done(entry.call.team_status || QUEUED);
 }
 
-function lane(entry) { return entry.call.team_status || "queued"; }
+function lane(entry) { return entry.call.team_status || QUEUED; }
 
 function alertNewCall(entry) {
   unseen += 1;
@@ -159,7 +166,7 @@ function actionForm(entry, kind) {
   } else if (kind === "clear") {
     const disp = el("select", { name: "disposition", required: true, "aria-label": "Disposition" },
       el("option", { value: "" }, "Disposition…"),
-      DISPOSITIONS.map(([v, label]) => el("option", { value: v }, label)));
+      SITE.dispositions.map((d) => el("option", { value: d.value }, d.label)));
     const outcome = el("input", { name: "outcome", maxlength: 2000, placeholder: "Outcome",
                                   "aria-label": "Outcome" });
     const hurt = el("input", { type: "checkbox", name: "safety_incident" });
@@ -198,23 +205,31 @@ function toggle(entry, kind) {
   render();
 }
 
+// A step to another status, as a button; the steps a call may take come from the
+// service (NEXT), so the board offers none the API refuses.
+function step(entry, to) {
+  switch (to) {
+    case "assigned": return ["Assign unit", () => toggle(entry, "assign"), "primary"];
+    case "backup_requested":
+      return ["Request police backup", () => toggle(entry, "backup"), "danger"];
+    case "cleared": return ["Clear", () => toggle(entry, "clear")];
+    default: return [SITE.statuses.find((s) => s.value === to).label,
+      () => setStatus(entry, { status: to })];
+  }
+}
+
+const LAST = ["backup_requested", "cleared"];  // shown after the check-in, in this order
+
 function buttons(entry) {
   const s = lane(entry);
   const b = (label, fn, cls = "") =>
     el("button", { type: "button", class: cls, on: { click: fn } }, label);
-  const out = [];
-  if (s === "queued") out.push(b("Assign unit", () => toggle(entry, "assign"), "primary"));
-  if (s === "assigned") out.push(b("En route", () => setStatus(entry, { status: "en_route" })));
-  if (s === "assigned" || s === "en_route" || s === "backup_requested") {
-    out.push(b("On scene", () => setStatus(entry, { status: "on_scene" })));
-  }
-  if (s === "on_scene" || s === "backup_requested") {
+  const next = NEXT[s] || [];
+  const out = next.filter((to) => !LAST.includes(to)).map((to) => b(...step(entry, to)));
+  if (SITE.checking_in.includes(s)) {
     out.push(b("Check in", () => checkIn(entry), entry.checkin ? "danger" : ""));
   }
-  if (s === "en_route" || s === "on_scene") {
-    out.push(b("Request police backup", () => toggle(entry, "backup"), "danger"));
-  }
-  out.push(b("Clear", () => toggle(entry, "clear")));
+  for (const to of LAST) if (next.includes(to)) out.push(b(...step(entry, to)));
   out.push(b("Details", () => toggle(entry, "details"), "link"));
   return out;
 }
@@ -273,11 +288,11 @@ function draw() {
     if (!postponed) postponed = setTimeout(() => { postponed = null; render(); }, 1000);
     return;
   }
-  const groups = Object.fromEntries(LANES.map((l) => [l, []]));
+  const groups = Object.fromEntries(LANES.map((l) => [l.value, []]));
   for (const e of calls.values()) {
-    if (onTeam(e)) (groups[lane(e)] || groups.queued).push(e);
+    if (onTeam(e)) (groups[lane(e)] || groups[QUEUED]).push(e);
   }
-  for (const l of LANES) {
+  for (const { value: l } of LANES) {
     const section = $(`.lane[data-lane="${l}"]`);
     groups[l].sort((a, b) => Date.parse(a.call.opened_at) - Date.parse(b.call.opened_at));
     clear($(".cards", section), groups[l].map(card));
@@ -312,7 +327,7 @@ function onMessage(msg) {
   if (entry.decision && entry.decision.program && entry.decision.program.units_total) {
     unitsTotal = entry.decision.program.units_total;
   }
-  if (!wasOnTeam && onTeam(entry) && msg.seq > replayedUpTo && lane(entry) === "queued") {
+  if (!wasOnTeam && onTeam(entry) && msg.seq > replayedUpTo && lane(entry) === QUEUED) {
     entry.fresh = true;
     alertNewCall(entry);
   }
@@ -323,7 +338,14 @@ function onMessage(msg) {
   render();
 }
 
+function drawLanes() {
+  clear($("#lanes"), LANES.map((l) => el("section", {
+    class: l.value === "backup_requested" ? "lane warn" : "lane", dataset: { lane: l.value } },
+  el("h2", {}, l.label, " ", el("span", { class: "count" })), el("ol", { class: "cards" }))));
+}
+
 async function start() {
+  drawLanes();
   $("#alert-ack").addEventListener("click", ackAlert);
   user = await layout();
   try {

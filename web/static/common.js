@@ -1,6 +1,11 @@
 // Shared by every page: the API client (401 -> /login), safe DOM building (text only,
 // never innerHTML with data), the session badge, and the board stream.
 
+// What the pages share with the service, drawn into every page by api/layout.py: where
+// each role lands, dispositions, the team's statuses in order and the next ones each
+// allows, the statuses a unit checks in from, destinations, and who may act.
+export const SITE = JSON.parse(document.body.dataset.site || "{}");
+
 export class ApiError extends Error {
   constructor(status, body) {
     super(describe(body) || `HTTP ${status}`);
@@ -128,27 +133,16 @@ export function session() {
   return sessionPromise;
 }
 
-// Marks the current page in the nav and shows who is logged in, with a log-out button.
-// Which roles each page is for (the API decides; this only tidies the nav).
-const PAGE_ROLES = {
-  "/board": ["call_team", "dispatcher", "supervisor"],
-  "/dispatch": ["dispatcher", "call_team", "supervisor"],
-  "/refer": ["officer", "supervisor"],
-  "/refer/mine": ["officer", "supervisor"],
-  "/policy": ["supervisor"],
-  "/metrics": ["supervisor", "analyst"],
-};
-
+// Hides the pages this role may not open from the nav (each link's data-roles, from
+// api/layout.py; the API decides, this only tidies the nav) and shows who is logged in,
+// with a log-out button.
 export async function layout() {
-  for (const a of document.querySelectorAll("nav.site a")) {
-    if (a.getAttribute("href") === location.pathname) a.setAttribute("aria-current", "page");
-  }
   const who = $("#who");
   const user = await session();
   if (user) {
-    for (const a of document.querySelectorAll("nav.site a")) {
-      const roles = PAGE_ROLES[a.getAttribute("href")];
-      if (roles && !roles.includes(user.role)) a.hidden = true;
+    for (const a of document.querySelectorAll("nav.site a[data-roles]")) {
+      const roles = a.dataset.roles.split(" ").filter(Boolean);
+      if (roles.length && !roles.includes(user.role)) a.hidden = true;
     }
   }
   if (!who) return user;
@@ -317,17 +311,6 @@ export function checkinText(c) {
     ? `Check-in missed ${c.missed} times: escalated${c.escalateTo ? ` to ${words(c.escalateTo)}` : ""}`
     : "Check-in missed: call the unit";
 }
-
-export const DISPOSITIONS = [
-  ["resolved_on_scene", "Resolved on scene"],
-  ["referred_to_services", "Referred to services"],
-  ["transported", "Transported"],
-  ["police_took_over", "Police took over"],
-  ["refused_services", "Refused services"],
-  ["gone_on_arrival", "Gone on arrival"],
-  ["settled_by_phone", "Settled by phone"],
-  ["cancelled", "Cancelled"],
-];
 
 // The full call (narrative included) for a details panel, rendered as text.
 export async function callDetails(id) {

@@ -3,7 +3,7 @@
 // with a required reason.
 import {
   $, api, backupReasonText, BoardStream, callDetails, checkinText, clear, clock,
-  connectionBadge, el, flash, foldMessage, historyText, layout, words,
+  connectionBadge, el, flash, foldMessage, historyText, layout, SITE, words,
 } from "./common.js";
 
 const MAX_CALLS = 200;
@@ -18,7 +18,7 @@ const NOT_SERVED = {
 };
 
 function canOverride() {
-  return !user || user.role === "dispatcher" || user.role === "supervisor";
+  return !user || SITE.may.override.includes(user.role);
 }
 
 function isBackup(e) {
@@ -48,7 +48,7 @@ async function override(entry, destination, reason) {
 
 function overrideForm(entry) {
   const dest = el("select", { name: "destination", "aria-label": "Send to" },
-    ["call_team", "police", "joint"].filter((d) => d !== entry.decision.destination)
+    SITE.destinations.filter((d) => d !== entry.decision.destination)
       .map((d) => el("option", { value: d }, words(d))));
   const reason = el("input", { name: "reason", required: true, minlength: 3, maxlength: 2000,
                                placeholder: "Reason (required)", "aria-label": "Reason" });

@@ -1,10 +1,7 @@
 // Log in: POST /v1/session, then to ?next= or the page for the role.
-import { $, flash } from "./common.js";
+import { $, flash, SITE } from "./common.js";
 
-const HOME = {
-  call_team: "/board", dispatcher: "/dispatch", cad: "/dispatch", officer: "/refer",
-  supervisor: "/policy", analyst: "/dispatch",
-};
+const HOME = SITE.home;  // each role's own page (api/layout.py)
 
 function safeNext() {
   const next = new URLSearchParams(location.search).get("next");
