@@ -84,7 +84,11 @@ class Batch:
     _board: list[dict[str, Any]] = field(default_factory=list)
     _outbox: list[dict[str, Any]] = field(default_factory=list)
     _audit: list[dict[str, Any]] = field(default_factory=list)
-    _busy: int | None = None
+    # Team units busy as stored (read once, by the first command that asks), and this
+    # batch's unflushed changes to it: every saved call counts, even one saved before the
+    # read (a status change clearing a call, then a new call, in one batch).
+    _busy_stored: int | None = None
+    _busy_change: int = 0
     # Stored calls per repeat-contact key: how many, and the latest (service/history.py).
     repeat: dict[RepeatKey, dict[str, Any]] = field(default_factory=dict)
     repeat_read: set[RepeatKey] = field(default_factory=set)
@@ -161,10 +165,10 @@ class Batch:
 
     async def units_busy(self, exclude_call: str | None = None) -> int:
         """Team field units in use now, this batch's changes included."""
-        if self._busy is None:
-            self._busy = int((await self.conn.execute(_UNITS_BUSY)).scalar_one())
+        if self._busy_stored is None:
+            self._busy_stored = int((await self.conn.execute(_UNITS_BUSY)).scalar_one())
         own = occupies_unit(self.calls.get(exclude_call)) if exclude_call else False
-        return self._busy - (1 if own else 0)
+        return self._busy_stored + self._busy_change - (1 if own else 0)
 
     async def event_bodies(self, call_id: str) -> list[str]:
         """Every stored event of a call, in arrival order, this batch's included."""
@@ -177,13 +181,12 @@ class Batch:
 
     def save_call(self, row: dict[str, Any]) -> None:
         before = self.calls.get(row["id"])
-        if self._busy is not None:
-            self._busy += int(occupies_unit(row)) - int(occupies_unit(before))
         if before is None:
             self._new.add(row["id"])
             self._missing_incidents.discard((row["source"], row["incident_id"]))
         else:
             row = {**before, **row}
+        self._busy_change += int(occupies_unit(row)) - int(occupies_unit(before))
         self._dirty.add(row["id"])
         self._remember(row)
 

@@ -71,11 +71,14 @@ class CallRow:
     row: int = 0  # the export's row, to keep calls at one time in the export's order
 
 
+def cad_time(c: CallRow) -> tuple[bool, float, int]:
+    """Sort key: CAD-time order, calls at one time in the export's order, untimed last."""
+    return (c.occurred_at is None, c.occurred_at.timestamp() if c.occurred_at else 0.0, c.row)
+
+
 def write_calls_csv(calls: Iterable[CallRow], out: TextIO) -> int:
     """The calls as CSV (CALL_COLUMNS, in CAD-time order); how many."""
-    rows = sorted(calls, key=lambda c: (c.occurred_at is None,
-                                        c.occurred_at.timestamp() if c.occurred_at else 0.0,
-                                        c.row))
+    rows = sorted(calls, key=cad_time)
     w = csv.writer(out)
     w.writerow(CALL_COLUMNS)
     for c in rows:
@@ -104,6 +107,8 @@ class ReplaySummary:
     warnings: list[str] = field(default_factory=list)
     # Three rows for each reason a row was rejected: rows alike count as one reason.
     examples: dict[str, list[str]] = field(default_factory=dict)
+    # In CAD-time order (`cad_time`) once the replay is done, not in the order rows were
+    # answered: with events in flight that order is the network's, not the export's.
     calls: list[CallRow] = field(default_factory=list)
 
     def example(self, reason: str, m: Mapped, value: str | None = None) -> None:
@@ -491,6 +496,7 @@ async def replay_export(path: Path, mapper: Mapper, *, url: str, rate: float | N
         bar = Progress(len(timeline), progress, f"replay {mapper.profile.profile.id}")
         await _send_in_order(timeline, clients, summary, bar, rate=rate, ordered=ordered)
     bar.close()
+    summary.calls.sort(key=cad_time)
     summary.seconds = time.monotonic() - started
     return summary
 

@@ -42,7 +42,7 @@ from tests.adapters.test_exports_support import (
     write_export,
     write_profile,
 )
-from tests.conftest import ROOT, Server, free_port, start_subprocess
+from tests.conftest import ROOT, WAIT, Server, free_port, start_subprocess
 
 SUBSET = 2_000
 
@@ -236,11 +236,13 @@ async def test_ordered_replay_decides_as_one_at_a_time(server: Server, tmp_path:
     many = await replay_export(afternoon("M", 14), Mapper(make_profile(), lookup_dirs=[]),
                                url=server.base_url, concurrency=32, progress=None)
 
-    def outcomes(s: ReplaySummary) -> list[tuple[str, str]]:
-        return [(c.destination, c.not_served_reason) for c in s.calls]
+    def outcomes(s: ReplaySummary) -> list[tuple[str, str, str]]:
+        """Each call's decision, in CAD-time order, named by its number (S7 and M7 are the
+        same call a day apart)."""
+        return [(c.incident_id[1:], c.destination, c.not_served_reason) for c in s.calls]
 
     assert one.accepted == many.accepted == 80
-    seen = Counter(outcomes(one))
+    seen = Counter((d, why) for _, d, why in outcomes(one))
     assert seen[("police", "units_busy")] > 5  # capacity did decide
     assert seen[("police", "off_hours")] > 5  # and the hours
     assert outcomes(many) == outcomes(one)
@@ -319,6 +321,75 @@ async def test_no_server_is_an_error(tmp_path: Path) -> None:
                             url=f"http://127.0.0.1:{free_port()}", progress=None)
 
 
+async def read_http(reader: asyncio.StreamReader) -> tuple[str, bytes]:
+    """One HTTP/1.1 message (request or response) with a Content-Length body."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    length = next((int(line.split(":")[1]) for line in head.split("\r\n")
+                   if line.lower().startswith("content-length:")), 0)
+    return head, await reader.readexactly(length) if length else b""
+
+
+class HoldingProxy:
+    """The network between a CAD and a real Liaison, slow for one answer: the answer to
+    incident `held`'s created event is kept back until the answer to incident `until`'s
+    has gone out (or WAIT passes: then `timed_out`)."""
+
+    def __init__(self, upstream: str, held: str, until: str) -> None:
+        self.port = int(upstream.rsplit(":", 1)[1])
+        self.held, self.until = held, until
+        self.released = asyncio.Event()
+        self.timed_out = False
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            while True:
+                head, body = await read_http(reader)
+                up_writer.write(head.encode() + body)
+                await up_writer.drain()
+                answer_head, answer = await read_http(up_reader)
+                sent = json.loads(body) if head.startswith("POST") else {}
+                incident = sent.get("incident_id") if sent.get("type") == "created" else None
+                if incident == self.held:
+                    try:
+                        await asyncio.wait_for(self.released.wait(), WAIT)
+                    except TimeoutError:
+                        self.timed_out = True
+                writer.write(answer_head.encode() + answer)
+                await writer.drain()
+                if incident == self.until:
+                    self.released.set()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            up_writer.close()
+            writer.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("cad_key")
+async def test_calls_are_listed_in_cad_time_order_whatever_order_answers_come_in(
+        server: Server, tmp_path: Path) -> None:
+    """The summary's calls are in CAD-time order, not in the order their answers arrived:
+    with events in flight that order is the network's. (Before, a slow answer moved its
+    call down the list, and two replays that decided every call alike listed them
+    differently.) Unordered, the three go together, and K1's answer is held until K2's
+    is through. (An ordered replay sends team-eligible calls one at a time; see
+    `Capacity`.)"""
+    export = write_export(tmp_path / "k.csv", [
+        row(call_no=f"K{i}", received=f"03/12/2024 14:0{i}:00") for i in range(3)])
+    proxy = HoldingProxy(server.base_url, held="K1", until="K2")
+    listener = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    async with listener:
+        s = await replay_export(export, Mapper(make_profile(), lookup_dirs=[]),
+                                url=f"http://127.0.0.1:{port}", concurrency=4,
+                                ordered=False, progress=None)
+    assert proxy.released.is_set() and not proxy.timed_out  # K2 was answered before K1
+    assert [c.incident_id for c in s.calls] == ["K0", "K1", "K2"]
+    assert {c.destination for c in s.calls} == {"call_team"}
+
+
 class FakeLiaison:
     """Just enough of Liaison over raw HTTP/1.1 to misbehave on purpose: every event is
     first answered 503 (busy) or 429 (the key's rate limit), alternately, to retry after a
@@ -333,10 +404,7 @@ class FakeLiaison:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode()
-                length = next((int(line.split(":")[1]) for line in head.split("\r\n")
-                               if line.lower().startswith("content-length:")), 0)
-                body = await reader.readexactly(length) if length else b""
+                head, body = await read_http(reader)
                 if head.startswith("GET /v1/health"):
                     status, payload, extra = 200, b"{}", ""
                 else:
@@ -374,7 +442,8 @@ async def test_busy_is_retried_and_a_server_gone_midway_stops_the_replay(
         row(call_no=f"G{i}", received=f"03/12/2024 14:{i:02d}:00") for i in range(20)])
     async with listener:
         s = await replay_export(export, Mapper(make_profile(), lookup_dirs=[]),
-                                url=f"http://127.0.0.1:{port}", concurrency=4, progress=None)
+                                url=f"http://127.0.0.1:{port}", concurrency=4,
+                                ordered=False, progress=None)
     # each retried after its 503 or 429
     assert len(fake.accepted) == len(set(fake.accepted)) == 5
     assert s.accepted == s.events == 5
