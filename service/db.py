@@ -44,6 +44,7 @@ class Answers:
     def __init__(self) -> None:
         self.last = time.monotonic()
         self.asking: asyncio.Task[None] | None = None  # dbwait's SELECT 1 under way
+        self.asked_at = 0.0  # when it was asked
 
     def note(self, *_: Any) -> None:
         self.last = time.monotonic()

@@ -9,6 +9,8 @@ with Retry-After), so a database that froze, or whose network went silent, is an
 instance's batch holding the write lock) is waited for, up to `most` seconds in all
 (db_statement_timeout): a wait that has heard nothing for a quarter of `quiet` asks the
 database `SELECT 1` on another connection, and its answer shows it is alive.
+Time this process was not run (a loaded machine, a long garbage collection) does not
+count as silence, and a question asked late gets its time to be answered.
 
 What was waited on is not cancelled (cancelling a statement mid-protocol can leave the
 connection, or SQLite's thread, in a bad state; see service/stopping.py): the caller
@@ -47,8 +49,25 @@ def _ask(engine: AsyncEngine) -> None:
     """`SELECT 1`, one at a time per engine: its answer shows the database is alive."""
     heard = answers(engine)
     if heard.asking is None or heard.asking.done():
+        heard.asked_at = time.monotonic()
         heard.asking = asyncio.create_task(ping(engine), name="liaison-db-alive")
         heard.asking.add_done_callback(_quietly)
+
+
+async def _nap(waited: asyncio.Future[Any], seconds: float) -> float:
+    """Wait up to `seconds` for `waited`; how much later than asked this process woke.
+
+    A machine too busy to run us on time (a loaded CPU, a long garbage collection) is not
+    a silent database: an answer may be waiting in a socket, a few callbacks from being
+    noted. The caller does not count that time against the database."""
+    before = time.monotonic()
+    await asyncio.wait({waited}, timeout=seconds)
+    late = time.monotonic() - before - seconds
+    if waited.done() or late <= 0.01:
+        return 0.0
+    for _ in range(5):
+        await asyncio.sleep(0)  # let answers already in hand be noted
+    return late
 
 
 async def answered(engine: AsyncEngine, waited: asyncio.Future[Any],
@@ -60,14 +79,19 @@ async def answered(engine: AsyncEngine, waited: asyncio.Future[Any],
     start = time.monotonic()
     half = patience.quiet / 2
     # Most waits end here, without asking the database anything.
-    await asyncio.wait({waited}, timeout=min(half, 0.1))
+    starved = await _nap(waited, min(half, 0.1))  # time this process was not run
     if waited.done():
         return True
-    starved = 0.0  # time this process was not run when it should have been
     while True:
         heard = max(start, heard_from.last)
         now = time.monotonic()
-        give_up_at = min(heard + patience.quiet + starved, start + patience.most)
+        give_up_at = heard + patience.quiet + starved
+        asking = heard_from.asking is not None and not heard_from.asking.done()
+        if asking and heard_from.asked_at > heard:
+            # A question still out gets half of `quiet` to come back, however late it
+            # was asked (a starved process asks late).
+            give_up_at = max(give_up_at, heard_from.asked_at + half + starved)
+        give_up_at = min(give_up_at, start + patience.most)
         if now >= give_up_at:
             return waited.done()
         if now - heard_from.last >= half / 2:
@@ -75,17 +99,9 @@ async def answered(engine: AsyncEngine, waited: asyncio.Future[Any],
             # quarter of `quiet`, so its answer has at least half of it to come back in
             # before give_up_at (asking only after half could miss by a rounding error).
             _ask(engine)
-        nap = min(give_up_at - now, half)
-        await asyncio.wait({waited}, timeout=nap)
+        starved += await _nap(waited, min(give_up_at - now, half))
         if waited.done():
             return True
-        # A machine too busy to run us on time is not a silent database: an answer may be
-        # waiting in a socket, a few callbacks from being noted. Not counted against it.
-        late = time.monotonic() - now - nap
-        if late > 0.05:
-            starved += late
-            for _ in range(5):
-                await asyncio.sleep(0)
 
 
 async def answer_within(engine: AsyncEngine, patience: Patience | None, work: Awaitable[T],
