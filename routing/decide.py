@@ -8,6 +8,7 @@ a CAD event changes it, keeping what a close, an override or a backup request se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal, TypedDict
 
@@ -20,7 +21,10 @@ from routing.models import (
     Mode,
     Override,
     ProgramContext,
+    ProgramState,
+    Queued,
 )
+from routing.programs import Trial, place, wait_deadline
 from rules.call import CallFacts
 from rules.evaluate import Classification, CompiledPolicy, classify_for_routing
 from rules.models import Action, Program
@@ -66,23 +70,39 @@ def route(
     availability: Availability,
     *,
     shaped: list[Shaping] | None = None,
+    state: Mapping[str, ProgramState] | None = None,
+    at: datetime | None = None,
+    after: str | None = None,
+    may_wait: bool = True,
 ) -> Decision:
     """Decide who responds and say why, step by step. `shaped`, when given, receives
-    the program settings consulted, in the order they were (hours, capacity, phase)."""
+    the program settings consulted, in the order they were (hours, capacity, phase).
+
+    `state`: each response program's units busy and queue (by program id). Give it only
+    when the caller keeps queues and timers: then an eligible call may be queued or
+    deferred instead of sent to police. Without it `availability` is the team's, as
+    always. `at` (default: when the call came in), `after` and `may_wait` are for
+    `fall_back`: the time programs are judged at, try only programs after this one,
+    and whether the call may wait again."""
     program = policy.policy.program
-    local = call.occurred_at.astimezone(policy.zone)
+    at = at or call.occurred_at
+    local = at.astimezone(policy.zone)
     ctx = _context(program, local, availability)
     factors: list[str] = []
 
     def decide(destination: Destination, mode: Mode, basis: str, *, eligible: bool = False,
-               not_served: str | None = None) -> Decision:
+               not_served: str | None = None, holds_unit: bool | None = None,
+               queued: Queued | None = None, deferred_until: datetime | None = None
+               ) -> Decision:
         return Decision(
             destination=destination, mode=mode, category=classification.category,
             policy_version=policy.version, matched_rules=classification.matched_rules,
             explanation=explain(factors), basis=basis,  # type: ignore[arg-type]
             eligible=eligible, not_served_reason=not_served,  # type: ignore[arg-type]
-            factors=list(factors), program=ctx, decided_at=call.occurred_at,
-            needs_field_unit=classification.needs_field_unit,
+            factors=list(factors), program=ctx, decided_at=at,
+            needs_field_unit=(classification.needs_field_unit if holds_unit is None
+                              else holds_unit),
+            queued=queued, deferred_until=deferred_until,
         )
 
     if classification.error:
@@ -112,41 +132,125 @@ def route(
     joint = classification.action is Action.joint
     factors.append("Eligible for the CALL team" + (
         ", and the rule asks for a joint response with police." if joint else "."))
-    if classification.needs_field_unit:
-        if shaped is not None:
-            shaped.append({"setting": "hours", "value": ctx.hours, "local_time": ctx.local_time,
-                           "within_hours": ctx.within_hours,
-                           "effect": ("allowed" if ctx.within_hours
-                                      else "police respond (off hours)")})
-        if not ctx.within_hours:
-            factors.append(f"Outside team hours ({ctx.hours}, {program.timezone}; "
-                           f"call at {ctx.local_time} local): eligible but not served, "
-                           "police respond.")
-            return decide(Destination.police, Mode.police_only, "rule", eligible=True,
-                          not_served="off_hours")
-        if shaped is not None:
-            shaped.append({"setting": "capacity", "units_total": ctx.units_total,
-                           "units_busy": ctx.units_busy,
-                           "effect": ("allowed" if availability.units_free > 0
-                                      else "police respond (units busy)")})
-        if availability.units_free <= 0:
-            factors.append(f"All {availability.units_total} team units are busy: eligible but "
-                           "not served, police respond.")
-            return decide(Destination.police, Mode.police_only, "rule", eligible=True,
-                          not_served="units_busy")
-        factors.append(f"Within team hours ({ctx.local_time} local); "
-                       f"{availability.units_free} of {availability.units_total} units free.")
+    needs_unit = classification.needs_field_unit
+    named = policy.programs.named
+    placed = place(call, classification.category, needs_unit, policy, availability, state,
+                   at=at, after=after, may_wait=may_wait)
+    if shaped is not None and not named and (placed.taken or placed.tried):
+        _shape_one_team(shaped, placed.taken or placed.tried[0])
+    for t in placed.tried:
+        if named:
+            factors.append(f"{_label(t, named).capitalize()} cannot take it now: "
+                           f"{_refusal_text(t)}.")
+    if placed.taken:
+        t = placed.taken
+        ctx = t.ctx
+        destination, mode, why = _team_mode(policy, t, joint, needs_unit)
+        if named:
+            factors.append(f"{_label(t, named).capitalize()} takes the call: "
+                           f"{_taken_text(t)}.")
+        elif not t.checked_hours:
+            factors.append("No field unit needed: the team answers this by phone at all hours.")
+        elif t.units_free is None:
+            factors.append(f"Within team hours ({ctx.local_time} local); a {call.purpose} "
+                           "call holds no unit.")
+        else:
+            factors.append(f"Within team hours ({ctx.local_time} local); "
+                           f"{t.units_free} of {ctx.units_total} units free.")
+        if why:
+            if shaped is not None:
+                shaped.append({"setting": "phase", "value": program.phase,
+                               "effect": f"mode {mode.value}"})
+            factors.append(f"Program {why}.")
+        return decide(destination, mode, "rule", eligible=True, holds_unit=t.holds_unit)
+    if placed.queued:
+        t, queued = placed.queued
+        ctx = t.ctx
+        destination, mode, _ = _team_mode(policy, t, joint, needs_unit)
+        until = wait_deadline(queued).astimezone(policy.zone)
+        factors.append(f"Queued for {_label(t, named)}: position {queued.position}, "
+                       f"waiting at most {_minutes(queued.wait_limit_s)} (until "
+                       f"{until:%a %H:%M} local) for the next free unit; then the next "
+                       "program or police.")
+        return decide(destination, mode, "rule", eligible=True, holds_unit=False,
+                      queued=queued)
+    if placed.deferred:
+        t, start = placed.deferred
+        ctx = t.ctx
+        destination, mode, _ = _team_mode(policy, t, joint, needs_unit)
+        factors.append(f"A {call.channel} intake is deferrable for {_label(t, named)}: "
+                       f"scheduled for the start of its next shift, {start:%a %d %b %H:%M} "
+                       "local, not sent to police.")
+        return decide(destination, mode, "rule", eligible=True, holds_unit=False,
+                      deferred_until=start)
+    reason = placed.refusal()
+    first = placed.first
+    if first is not None:
+        ctx = first.ctx
+    if not named and first is not None and reason == "off_hours":
+        factors.append(f"Outside team hours ({ctx.hours}, {program.timezone}; "
+                       f"call at {ctx.local_time} local): eligible but not served, "
+                       "police respond.")
+    elif not named and reason == "units_busy":
+        factors.append(f"All {ctx.units_total} team units are busy: eligible but "
+                       "not served, police respond.")
+    elif first is None:
+        factors.append(f"No program takes category {classification.category}: police "
+                       "respond.")
     else:
-        factors.append("No field unit needed: the team answers this by phone at all hours.")
-        return decide(Destination.call_team, Mode.call_direct, "rule", eligible=True)
-    if joint:
-        return decide(Destination.joint, Mode.co_response, "rule", eligible=True)
-    destination, mode, why = _PHASE_MODE[program.phase]
-    if shaped is not None:
-        shaped.append({"setting": "phase", "value": program.phase,
-                       "effect": f"mode {mode.value}"})
-    factors.append(f"Program {why}.")
-    return decide(destination, mode, "rule", eligible=True)
+        factors.append("No program can take it now: eligible but not served, police respond.")
+    return decide(Destination.police, Mode.police_only, "rule", eligible=True,
+                  not_served=reason)
+
+
+def _label(t: Trial, named: bool) -> str:
+    """How the explanation names a program: by id and name, or (one team) as it did."""
+    return f"program '{t.program.id}' ({t.program.name})" if named else "the team"
+
+
+def _refusal_text(t: Trial) -> str:
+    if t.reason == "outside_area":
+        return "the call is outside its service area"
+    if t.reason == "off_hours":
+        return f"outside its hours ({t.ctx.hours}; call at {t.ctx.local_time} local)"
+    return f"all {t.ctx.units_total} of its units are busy"
+
+
+def _taken_text(t: Trial) -> str:
+    hours = (f"within its hours ({t.ctx.local_time} local)" if t.checked_hours
+             else "work by phone at all hours")
+    units = (f"; {t.units_free} of {t.ctx.units_total} units free" if t.units_free
+             else "" if t.holds_unit or t.program.mode == "phone" else "; it holds no unit")
+    return hours + units
+
+
+def _minutes(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
+def _team_mode(policy: CompiledPolicy, t: Trial, joint: bool, needs_unit: bool
+               ) -> tuple[Destination, Mode, str]:
+    """Who goes for a program that takes the call, and the phase's reason if it decided."""
+    if t.program.mode == "phone" or (not needs_unit and not policy.programs.named):
+        return Destination.call_team, Mode.call_direct, ""
+    if t.program.mode == "co_response" or joint:
+        return Destination.joint, Mode.co_response, ""
+    return _PHASE_MODE[policy.policy.program.phase]
+
+
+def _shape_one_team(shaped: list[Shaping], t: Trial) -> None:
+    """The dry-run's account of the one team's hours and capacity, as it always was."""
+    if not t.checked_hours:
+        return
+    ctx = t.ctx
+    shaped.append({"setting": "hours", "value": ctx.hours, "local_time": ctx.local_time,
+                   "within_hours": ctx.within_hours,
+                   "effect": "allowed" if ctx.within_hours else "police respond (off hours)"})
+    if ctx.within_hours:
+        shaped.append({"setting": "capacity", "units_total": ctx.units_total,
+                       "units_busy": ctx.units_busy,
+                       "effect": ("allowed" if t.reason != "units_busy"
+                                  else "police respond (units busy)")})
 
 
 def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availability) -> Decision:

@@ -169,8 +169,16 @@ class Program(Strict):
         return v
 
 
+class TestProgramState(Strict):
+    units_busy: int = Field(default=0, ge=0)
+    queued: int = Field(default=0, ge=0, description="calls already waiting for it")
+
+
 class TestAvailability(Strict):
     units_busy: int = Field(default=0, ge=0)
+    programs: dict[str, TestProgramState] = Field(
+        default_factory=dict, description="per program id (its units_busy counts, not the "
+                                          "policy-wide one)")
 
 
 class TestExpectation(Strict):
@@ -178,9 +186,15 @@ class TestExpectation(Strict):
     mode: str | None = None
     category: str | None = None
     eligible: bool | None = None
-    not_served_reason: Literal["off_hours", "units_busy", "override"] | None = None
+    not_served_reason: Literal["off_hours", "units_busy", "override", "wait_exceeded",
+                               "outside_area"] | None = None
     basis: Literal["rule", "exclusion", "no_rule", "evaluation_error"] | None = None
     matched_rules: list[str] | None = None
+    program: str | None = Field(default=None, description="the id of the program that "
+                                "took the call (or was tried first)")
+    queued: bool | None = None
+    deferred_until: str | None = Field(default=None, description="RFC 3339, or local "
+                                       "time without an offset in the policy's zone")
 
 
 class TestCase(Strict):
@@ -199,17 +213,37 @@ class PolicyMeta(Strict):
     description: str = ""
 
 
+from rules.programs import ResponseProgram, program_reference_errors  # noqa: E402
+
+
 class Policy(Strict):
     policy: PolicyMeta
-    program: Program
+    program: Program = Field(description="the time zone and phase; in the one-team format "
+                             "also the team's hours and units")
+    programs: list[ResponseProgram] | None = Field(
+        default=None, min_length=1, description="response programs, tried in order "
+                                                "(docs/programs.md); absent: `program` is one")
     categories: list[str] = Field(min_length=1)
     exclusions: list[Exclusion] = Field(default_factory=list)
     rules: list[Rule] = Field(min_length=1)
     tests: list[TestCase] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _program_units(cls, doc: Any) -> Any:
+        # With `programs:`, `program.units` may be left out: it is then their units in
+        # all, what code that knows one team reads as the team's size.
+        if isinstance(doc, Mapping) and isinstance(doc.get("programs"), list) \
+                and isinstance(doc.get("program"), Mapping) and "units" not in doc["program"]:
+            units = [p.get("units") for p in doc["programs"] if isinstance(p, Mapping)]
+            doc = {**doc, "program": {**doc["program"],
+                                      "units": sum(u for u in units if isinstance(u, int))}}
+        return doc
+
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
-        found = reference_errors(self.model_dump(include={"categories", "rules", "exclusions"}))
+        found = reference_errors(self.model_dump(include={"categories", "rules", "exclusions",
+                                                          "programs"}))
         if found:
             raise ValueError("\n".join(f"{path}: {reason}" for path, reason in found))
         return self
@@ -246,4 +280,4 @@ def reference_errors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
                     and category not in categories:
                 errors.append((f"{section}[{i}].category", f"'{category}' is not one of the "
                                                              f"policy's categories {categories}"))
-    return errors
+    return errors + program_reference_errors(doc)
