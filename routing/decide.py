@@ -140,14 +140,14 @@ def route(
         _shape_one_team(shaped, placed.taken or placed.tried[0])
     for t in placed.tried:
         if named:
-            factors.append(f"{_label(t, named).capitalize()} cannot take it now: "
+            factors.append(f"{_cap(_label(t, named))} cannot take it now: "
                            f"{_refusal_text(t)}.")
     if placed.taken:
         t = placed.taken
         ctx = t.ctx
         destination, mode, why = _team_mode(policy, t, joint, needs_unit)
         if named:
-            factors.append(f"{_label(t, named).capitalize()} takes the call: "
+            factors.append(f"{_cap(_label(t, named))} takes the call: "
                            f"{_taken_text(t)}.")
         elif not t.checked_hours:
             factors.append("No field unit needed: the team answers this by phone at all hours.")
@@ -194,6 +194,9 @@ def route(
     elif not named and reason == "units_busy":
         factors.append(f"All {ctx.units_total} team units are busy: eligible but "
                        "not served, police respond.")
+    elif first is None and after is not None:
+        factors.append(f"No program after '{after}' can take it: eligible but not served, "
+                       "police respond.")
     elif first is None:
         factors.append(f"No program takes category {classification.category}: police "
                        "respond.")
@@ -206,6 +209,10 @@ def route(
 def _label(t: Trial, named: bool) -> str:
     """How the explanation names a program: by id and name, or (one team) as it did."""
     return f"program '{t.program.id}' ({t.program.name})" if named else "the team"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _refusal_text(t: Trial) -> str:
@@ -253,29 +260,43 @@ def _shape_one_team(shaped: list[Shaping], t: Trial) -> None:
                                   else "police respond (units busy)")})
 
 
-def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availability) -> Decision:
-    """Classify then route; a failure in the rules still yields a police decision."""
+def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availability, *,
+                state: Mapping[str, ProgramState] | None = None) -> Decision:
+    """Classify then route; a failure in the rules still yields a police decision.
+    `state`: the programs' state, given by a caller that keeps queues (see `route`)."""
     try:
         classification = classify_for_routing(call, policy)
     except Exception as exc:  # a broken rule must never drop a call
         classification = Classification(category=None, action=None, rule_id=None,
                                         error=f"{type(exc).__name__}: {exc}")
-    return route(call, classification, policy, availability)
+    return route(call, classification, policy, availability, state=state)
 
 
 def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availability,
-             previous: Decision | None, *, closed: bool) -> Decision:
+             previous: Decision | None, *, closed: bool,
+             state: Mapping[str, ProgramState] | None = None,
+             now: datetime | None = None) -> Decision:
     """A call's decision after a CAD event changed it (`previous`: its decision so far).
 
     A closed call keeps its decision. Otherwise the call is decided afresh, and a
     dispatcher's override and the team's backup request carried over onto the new
     decision, unless a safety exclusion now applies: then police respond, as for any call.
+    With `state` (the programs' state, this call left out of it) a queued call that may
+    still wait keeps its place and the time it began waiting; one that may no longer (an
+    update made it urgent) falls back at `now` (default: its previous decision's time).
     """
     if closed and previous is not None:
         return previous
-    decision = decide_call(facts, policy, availability)
+    decision = decide_call(facts, policy, availability, state=state)
     if previous is None or decision.basis == "exclusion":
         return decision
+    if previous.queued is not None and state is not None:
+        if decision.queued is not None and decision.program.id == previous.program.id:
+            decision = decision.model_copy(update={"queued": previous.queued})
+        elif decision.eligible and decision.destination is Destination.police \
+                and decision.not_served_reason == "units_busy":
+            decision = fall_back(facts, policy, previous, now or previous.decided_at,
+                                 "urgent", availability=availability, state=state)
     if previous.override:
         decision = apply_override(decision, destination=previous.destination,
                                   by=previous.override.by, reason=previous.override.reason,
@@ -284,6 +305,51 @@ def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availabilit
         decision = apply_backup(decision, by=previous.backup.by,
                                 reason=previous.backup.reason, at=previous.backup.at)
     return decision
+
+
+def fall_back(call: CallFacts, policy: CompiledPolicy, decision: Decision, now: datetime,
+              reason: Literal["wait_limit", "urgent"], *,
+              availability: Availability | None = None,
+              state: Mapping[str, ProgramState] | None = None) -> Decision:
+    """A queued call that may wait no longer, at `now`: its wait limit passed, or an
+    update made it urgent. The programs after the one it waited for are tried at `now`
+    (one with a free unit takes it; none keeps it waiting again), else police respond
+    with `wait_exceeded`. A call no longer eligible is simply decided afresh."""
+    fresh = decide_call(call, policy, availability or Availability(units_total=0,
+                                                                   units_busy=0),
+                        state=state)
+    if not fresh.eligible or decision.queued is None:
+        return fresh
+    try:
+        classification = classify_for_routing(call, policy)
+    except Exception as exc:  # a broken rule must never drop a call
+        classification = Classification(category=None, action=None, rule_id=None,
+                                        error=f"{type(exc).__name__}: {exc}")
+    q = decision.queued
+    waited = f"{_minutes(max(int((now - q.since).total_seconds()), 0))}"
+    why = (f"its wait limit ({_minutes(q.wait_limit_s)}) passed" if reason == "wait_limit"
+           else "an update made it urgent: it may not wait")
+    step = (f"Queued for program '{decision.program.id}' since "
+            f"{q.since.astimezone(policy.zone):%a %H:%M} local ({waited}); {why}.")
+    after = route(call, classification, policy, availability or Availability(
+        units_total=0, units_busy=0), state=state or {}, at=now,
+        after=decision.program.id, may_wait=False)
+    factors = [*after.factors]
+    factors.insert(_eligible_step(factors), step)
+    update: dict[str, object] = {"factors": factors, "explanation": explain(factors)}
+    if after.destination is Destination.police and after.basis == "rule":
+        update["not_served_reason"] = "wait_exceeded"
+        if after.program.id is None:  # no later program takes the category
+            update["program"] = decision.program
+    return after.model_copy(update=update)
+
+
+def _eligible_step(factors: list[str]) -> int:
+    """Where a fall-back's step goes: after 'Eligible for the CALL team…'."""
+    for i, f in enumerate(factors):
+        if f.startswith("Eligible for the CALL team"):
+            return i + 1
+    return len(factors)
 
 
 def apply_override(decision: Decision, *, destination: Destination, by: str, reason: str,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import time
+from datetime import datetime, time
 from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -195,6 +195,17 @@ class TestExpectation(Strict):
     queued: bool | None = None
     deferred_until: str | None = Field(default=None, description="RFC 3339, or local "
                                        "time without an offset in the policy's zone")
+
+    @field_validator("deferred_until")
+    @classmethod
+    def _a_time(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                datetime.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"'{v}' is not a date and time (RFC 3339, or local "
+                                 "YYYY-MM-DDTHH:MM)") from None
+        return v
 
 
 class TestCase(Strict):

@@ -240,7 +240,8 @@ class ProgramSet:
                 ) -> tuple[bool | None, ...]:
         """Per program: the call is inside its area (True), outside (False), or the call
         gives nothing its area can test (None: taken, the team confirms the address).
-        Coordinates are tested against polygons, else the district against districts."""
+        Coordinates decide against polygons; without either, the district against the
+        districts."""
         hits: frozenset[int] | None = None
         if lat is not None and lon is not None and self.index is not None:
             hits = self.index.containing(lat, lon)
@@ -250,13 +251,12 @@ class ProgramSet:
             if p.area is None:
                 out.append(True)
                 continue
-            verdicts = []
             if hits is not None and self.has_polygons[i]:
-                verdicts.append(i in hits)
-            districts = self.districts[i]
-            if districts is not None and folded is not None:
-                verdicts.append(folded in districts)
-            out.append(any(verdicts) if verdicts else None)
+                out.append(i in hits)  # coordinates, where the area can test them, decide
+            elif self.districts[i] is not None and folded is not None:
+                out.append(folded in self.districts[i])  # type: ignore[operator]
+            else:
+                out.append(None)
         return tuple(out)
 
 
