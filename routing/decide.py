@@ -238,7 +238,7 @@ def _minutes(seconds: int) -> str:
 def _team_mode(policy: CompiledPolicy, t: Trial, joint: bool, needs_unit: bool
                ) -> tuple[Destination, Mode, str]:
     """Who goes for a program that takes the call, and the phase's reason if it decided."""
-    if t.program.mode == "phone" or (not needs_unit and not policy.programs.named):
+    if t.program.mode == "phone" or not needs_unit:  # phone work: the team alone
         return Destination.call_team, Mode.call_direct, ""
     if t.program.mode == "co_response" or joint:
         return Destination.joint, Mode.co_response, ""
