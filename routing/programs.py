@@ -84,11 +84,11 @@ def program_states(policy: CompiledPolicy, availability: Availability,
     return out
 
 
-def _hours_text(policy: CompiledPolicy, p: ResponseProgram) -> str:
+def _hours_text(policy: CompiledPolicy, i: int) -> str:
     if not policy.programs.named:  # the one-team format says its hours as it always did
         h = policy.policy.program.hours
         return f"{h.start}-{h.end} {','.join(h.days)}"
-    return p.hours_text()
+    return policy.programs.hours_texts[i]
 
 
 def place(call: CallFacts, category: str | None, needs_unit: bool, policy: CompiledPolicy,
@@ -118,10 +118,10 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
         total = (availability.units_total if not ps.named and state is None
                  else p.units or 0)
         busy = states[i].units_busy
-        duty = on_duty(p, ps.days_off[i], at, policy.zone)
+        duty = on_duty(ps.weeks[i], ps.days_off[i], at, policy.zone)
         ctx = ProgramContext(
             phase=policy.policy.program.phase, timezone=policy.policy.program.timezone,
-            hours=_hours_text(policy, p), local_time=local.strftime("%a %H:%M"),
+            hours=_hours_text(policy, i), local_time=local.strftime("%a %H:%M"),
             within_hours=duty, units_total=total, units_busy=busy, id=p.id, name=p.name)
         checked_hours = phone or needs_unit  # a field team answers phone work at all hours
         counted = live and (needs_unit or phone) and p.units is not None
@@ -150,7 +150,8 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
                 out.queued = (t, Queued(since=at, wait_limit_s=limit, position=queue + 1))
                 return out
         if t.reason in ("off_hours", "units_busy") and call.channel in p.deferrable:
-            start = next_shift_start(p, ps.days_off[t.index], at, policy.zone)
+            start = next_shift_start(ps.weeks[t.index], ps.days_off[t.index], at,
+                                     policy.zone)
             if start is not None:
                 out.deferred = (t, start)
                 return out

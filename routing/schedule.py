@@ -12,8 +12,7 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from rules.models import WEEKDAYS
-from rules.programs import ResponseProgram
+from rules.programs import Week
 
 # How far ahead the next shift is looked for: a program off for longer has none.
 HORIZON_DAYS = 400
@@ -22,8 +21,6 @@ HORIZON_DAYS = 400
 def _shift_bounds(day: date, start: int, end: int, zone: ZoneInfo
                   ) -> tuple[datetime, datetime]:
     length = (end - start) % (24 * 60) or 24 * 60  # end at or before start: past midnight
-    if start == 0 and end == 24 * 60:
-        length = 24 * 60
     begin = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(minutes=start)
     # Through UTC: a start in a skipped hour moves to when the clocks resume.
     begin_utc = begin.astimezone(UTC)
@@ -32,40 +29,40 @@ def _shift_bounds(day: date, start: int, end: int, zone: ZoneInfo
     return begin_utc, finish.astimezone(UTC)
 
 
-def _shifts_around(program: ResponseProgram, days_off: Collection[date], zone: ZoneInfo,
+def _shifts_around(week: Week, days_off: Collection[date], zone: ZoneInfo,
                    first: date, days: int) -> list[tuple[datetime, datetime]]:
     out = []
     for n in range(days):
         day = first + timedelta(days=n)
         if day in days_off:
             continue
-        for start, end in program.shifts(WEEKDAYS[day.weekday()]):
+        for start, end in week[day.weekday()]:
             out.append(_shift_bounds(day, start, end, zone))
     return out
 
 
-def on_duty(program: ResponseProgram, days_off: Collection[date], at: datetime,
+def on_duty(week: Week | None, days_off: Collection[date], at: datetime,
             zone: ZoneInfo) -> bool:
-    """True when `at` falls in one of the program's shifts (a program without hours is
-    always on duty)."""
-    if program.hours is None:
+    """True when `at` falls in one of the shifts of `week` (a program without hours,
+    None, is always on duty)."""
+    if week is None:
         return True
     local = at.astimezone(zone).date()
     t = at.astimezone(UTC)
-    return any(b <= t < e for b, e in _shifts_around(program, days_off, zone,
+    return any(b <= t < e for b, e in _shifts_around(week, days_off, zone,
                                                      local - timedelta(days=1), 2))
 
 
-def next_shift_start(program: ResponseProgram, days_off: Collection[date], after: datetime,
+def next_shift_start(week: Week | None, days_off: Collection[date], after: datetime,
                      zone: ZoneInfo) -> datetime | None:
     """The start of the first shift after `after`, in the zone (None: none within
     HORIZON_DAYS). A program without hours has no next shift: it is always on."""
-    if program.hours is None:
+    if week is None:
         return None
     t = after.astimezone(UTC)
     first = after.astimezone(zone).date()
     for chunk in range(0, HORIZON_DAYS, 8):
-        starts = [b for b, _ in _shifts_around(program, days_off, zone,
+        starts = [b for b, _ in _shifts_around(week, days_off, zone,
                                                first + timedelta(days=chunk), 8) if b > t]
         if starts:
             return min(starts).astimezone(zone)

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from rules.models import Policy
 
 ProgramMode = Literal["phone", "field", "co_response"]
+# A week of shifts: per weekday (Monday first), (start, end) in minutes after midnight.
+Week = tuple[tuple[tuple[int, int], ...], ...]
 
 
 def parse_shift(value: str) -> tuple[int, int]:
@@ -234,6 +236,9 @@ class ProgramSet:
     districts: tuple[frozenset[str] | None, ...]
     has_polygons: tuple[bool, ...]
     days_off: tuple[frozenset[date], ...]
+    # Per program, its shifts per weekday (Monday first) as minutes; None: always on.
+    weeks: tuple[Week | None, ...] = ()
+    hours_texts: tuple[str, ...] = ()
     index: AreaIndex | None = field(default=None, compare=False, repr=False)
 
     def in_area(self, lat: float | None, lon: float | None, district: str | None
@@ -277,4 +282,7 @@ def programs_of(policy: Policy) -> ProgramSet:
         has_polygons=tuple(p.area is not None and p.area.polygons is not None
                            for p in programs),
         days_off=tuple(frozenset(d.date for d in p.dates_off) for p in programs),
+        weeks=tuple(None if p.hours is None else tuple(tuple(p.shifts(d)) for d in WEEKDAYS)
+                    for p in programs),
+        hours_texts=tuple(p.hours_text() for p in programs),
         index=AreaIndex(shapes) if shapes else None)
