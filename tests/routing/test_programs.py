@@ -226,3 +226,16 @@ def test_policy_order_is_the_order_tried() -> None:
     doc["programs"][0], doc["programs"][1] = doc["programs"][1], doc["programs"][0]
     d = decide(compiled(doc), state(), nature_code="MNTL", district="D1")
     assert d.program.id == "co-response" and d.destination is Destination.joint
+
+
+def test_the_what_if_decides_each_call_of_a_policy_of_programs_by_its_own_place() -> None:
+    from routing.whatif import SimCall, simulate
+
+    policy = compiled(programs_doc())
+    calls = [SimCall(call_id=f"c{i}", facts=facts(nature_code="VAG", district=d,
+                                                  occurred_at=TUESDAY_2PM))
+             for i, d in enumerate(["D1", "D9", "D1", "D9"])]
+    report = simulate(calls, policy, policy, keep_calls=True)
+    # Alike in every field the rules read, the calls differ in district: the area decides.
+    assert [c.not_served_reason for c in report.decided] == [None, "outside_area", None,
+                                                             "outside_area"]
