@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from routing.decide import decide_call
 from routing.models import Availability, Decision, ProgramState
+from routing.programs import program_states
 from rules.call import CallFacts
 from rules.evaluate import CompiledPolicy, compile_policy
 from rules.models import Policy, TestCase
@@ -49,15 +50,16 @@ def case_facts(case: TestCase, zone: ZoneInfo) -> CallFacts:
 
 
 def case_state(case: TestCase, compiled: CompiledPolicy) -> dict[str, ProgramState]:
-    """Each program's state for a case: as the case gives it by program id; the
-    one-team format's `units_busy` is its one program's."""
-    ps = compiled.programs
-    state = {pid: ProgramState(units_busy=s.units_busy, queued=s.queued)
-             for pid, s in case.availability.programs.items()}
-    if not ps.named:
-        only = ps.programs[0].id
-        state.setdefault(only, ProgramState(units_busy=case.availability.units_busy))
-    return state
+    """Each program's state for a case: as the case gives it by program id, else its
+    share of the case's `units_busy` (all of it, in the one-team format)."""
+    given = case.availability.programs
+    # The case's policy-wide `units_busy` fills the programs' units in order.
+    filled = program_states(compiled, Availability(
+        units_total=compiled.policy.program.units,
+        units_busy=case.availability.units_busy), None)
+    return {p.id: (ProgramState(units_busy=given[p.id].units_busy, queued=given[p.id].queued)
+                   if p.id in given else filled[i])
+            for i, p in enumerate(compiled.programs.programs)}
 
 
 def _actual(decision: Decision, key: str) -> Any:

@@ -134,8 +134,13 @@ def route(
         ", and the rule asks for a joint response with police." if joint else "."))
     needs_unit = classification.needs_field_unit
     named = policy.programs.named
-    placed = place(call, classification.category, needs_unit, policy, availability, state,
-                   at=at, after=after, may_wait=may_wait)
+    try:
+        placed = place(call, classification.category, needs_unit, policy, availability,
+                       state, at=at, after=after, may_wait=may_wait)
+    except Exception as exc:  # a broken program setting must never drop a call
+        factors.append(f"Choosing a program failed ({type(exc).__name__}: {exc}); sent to "
+                       "police, the safe default.")
+        return decide(Destination.police, Mode.police_only, "evaluation_error", eligible=True)
     if shaped is not None and not named and (placed.taken or placed.tried):
         _shape_one_team(shaped, placed.taken or placed.tried[0])
     for t in placed.tried:

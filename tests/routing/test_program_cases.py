@@ -8,10 +8,13 @@ import re
 from typing import Any
 
 from routing.cases import run_tests
+from routing.decide import decide_call
+from routing.models import Availability, Destination
 from rules.analysis import check_policy
+from rules.evaluate import compile_policy
 from rules.load import parse_policy
 from tests.routing.helpers import programs_doc
-from tests.rules.helpers import shipped_doc
+from tests.rules.helpers import facts, shipped_doc
 
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
 
@@ -81,3 +84,34 @@ def test_cases_can_expect_the_program_a_queue_and_a_deferral() -> None:
                                    "deferred_until: expected datetime.datetime(2026, 3, 11, 8, "
                                    "0, tzinfo=datetime.timezone(datetime.timedelta(days=-1, "
                                    "seconds=72000))), got None"]
+
+
+def test_a_cases_units_busy_fills_the_programs_in_order() -> None:
+    doc = programs_doc(tests=[
+        {"name": "three busy: the field team's two and the co-response unit",
+         "call": {"nature_code": "MNTL", "priority": 1, "district": "D1",
+                  "occurred_at": "2026-03-10T14:00:00"},
+         "availability": {"units_busy": 3},
+         "expect": {"destination": "police", "not_served_reason": "units_busy"}},
+        {"name": "two busy: the co-response unit is free",
+         "call": {"nature_code": "MNTL", "priority": 1, "district": "D1",
+                  "occurred_at": "2026-03-10T14:00:00"},
+         "availability": {"units_busy": 2},
+         "expect": {"destination": "joint", "program": "co-response"}},
+    ])
+    results = run_tests(parse_policy(doc))
+    assert all(r.passed for r in results), [(r.name, r.failures) for r in results]
+
+
+def test_a_program_setting_that_fails_sends_police_visibly() -> None:
+    policy = compile_policy(parse_policy(programs_doc()))
+
+    class Broken(dict):  # type: ignore[type-arg]
+        def get(self, *_: object) -> object:
+            raise RuntimeError("state store unreadable")
+
+    d = decide_call(facts(nature_code="MNTL", district="D1"), policy,
+                    Availability(units_total=3, units_busy=0), state=Broken())
+    assert (d.destination, d.basis, d.eligible) == (Destination.police, "evaluation_error",
+                                                    True)
+    assert "Choosing a program failed (RuntimeError: state store unreadable)" in d.explanation
