@@ -49,6 +49,7 @@ class Shaping(TypedDict, total=False):
     units_total: int
     units_busy: int
     effect: str
+    program: str  # the program's id, in a policy of programs
 
 
 def _context(program: Program, local: datetime, availability: Availability) -> ProgramContext:
@@ -141,8 +142,10 @@ def route(
         factors.append(f"Choosing a program failed ({type(exc).__name__}: {exc}); sent to "
                        "police, the safe default.")
         return decide(Destination.police, Mode.police_only, "evaluation_error", eligible=True)
-    if shaped is not None and not named and (placed.taken or placed.tried):
-        _shape_one_team(shaped, placed.taken or placed.tried[0])
+    if shaped is not None:
+        trials = [*placed.tried, *([placed.taken] if placed.taken else [])]
+        for t in trials[:1] if not named else trials:
+            _shape(shaped, t, named)
     for t in placed.tried:
         if named:
             factors.append(f"{_cap(_label(t, named))} cannot take it now: "
@@ -250,19 +253,25 @@ def _team_mode(policy: CompiledPolicy, t: Trial, joint: bool, needs_unit: bool
     return _PHASE_MODE[policy.policy.program.phase]
 
 
-def _shape_one_team(shaped: list[Shaping], t: Trial) -> None:
-    """The dry-run's account of the one team's hours and capacity, as it always was."""
-    if not t.checked_hours:
+def _shape(shaped: list[Shaping], t: Trial, named: bool) -> None:
+    """The dry-run's account of a program's hours and capacity (the one team's as it
+    always was; in a policy of programs, each program tried, named by `program`; one
+    the call is outside of consulted neither)."""
+    if not t.checked_hours or t.reason == "outside_area":
         return
     ctx = t.ctx
-    shaped.append({"setting": "hours", "value": ctx.hours, "local_time": ctx.local_time,
-                   "within_hours": ctx.within_hours,
-                   "effect": "allowed" if ctx.within_hours else "police respond (off hours)"})
-    if ctx.within_hours:
-        shaped.append({"setting": "capacity", "units_total": ctx.units_total,
-                       "units_busy": ctx.units_busy,
-                       "effect": ("allowed" if t.reason != "units_busy"
-                                  else "police respond (units busy)")})
+    hours: Shaping = {"setting": "hours", "value": ctx.hours, "local_time": ctx.local_time,
+                      "within_hours": ctx.within_hours,
+                      "effect": ("allowed" if ctx.within_hours
+                                 else "police respond (off hours)")}
+    capacity: Shaping = {"setting": "capacity", "units_total": ctx.units_total,
+                         "units_busy": ctx.units_busy,
+                         "effect": ("allowed" if t.reason != "units_busy"
+                                    else "police respond (units busy)")}
+    for entry in (hours, capacity) if ctx.within_hours else (hours,):
+        if named:
+            entry["program"] = t.program.id
+        shaped.append(entry)
 
 
 def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availability, *,

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from routing.decide import decide_call, fall_back, redecide
+from routing.decide import Shaping, decide_call, fall_back, redecide, route
 from routing.models import Availability, Decision, Destination, Mode, ProgramState
-from rules.evaluate import CompiledPolicy
+from routing.whatif import SimCall, simulate
+from rules.evaluate import CompiledPolicy, classify_for_routing
 from tests.routing.helpers import IN_DOWNTOWN, OUT_OF_TOWN, programs_doc
 from tests.rules.helpers import compiled, facts
 
@@ -229,8 +230,6 @@ def test_policy_order_is_the_order_tried() -> None:
 
 
 def test_the_what_if_decides_each_call_of_a_policy_of_programs_by_its_own_place() -> None:
-    from routing.whatif import SimCall, simulate
-
     policy = compiled(programs_doc())
     calls = [SimCall(call_id=f"c{i}", facts=facts(nature_code="VAG", district=d,
                                                   occurred_at=TUESDAY_2PM))
@@ -239,3 +238,14 @@ def test_the_what_if_decides_each_call_of_a_policy_of_programs_by_its_own_place(
     # Alike in every field the rules read, the calls differ in district: the area decides.
     assert [c.not_served_reason for c in report.decided] == [None, "outside_area", None,
                                                              "outside_area"]
+
+
+def test_the_dry_run_account_names_each_program_consulted(policy: CompiledPolicy) -> None:
+    call = facts(nature_code="MNTL", priority=1, district="D1", occurred_at=TUESDAY_2PM)
+    shaped: list[Shaping] = []
+    d = route(call, classify_for_routing(call, policy), policy, NOBODY, shaped=shaped,
+              state=state(field=2))
+    assert d.program.id == "co-response"
+    assert [(s["program"], s["setting"], s["effect"]) for s in shaped] == [
+        ("field", "hours", "allowed"), ("field", "capacity", "police respond (units busy)"),
+        ("co-response", "hours", "allowed"), ("co-response", "capacity", "allowed")]
