@@ -2,8 +2,9 @@
 
 Shifts are wall-clock times in the policy's zone; a shift belongs to the day it starts
 (dates off name that day) and may run past midnight. Wall-clock arithmetic is done in
-the zone, so a shift across a change of clocks is an hour shorter or longer, and a
-start that falls in a skipped hour begins when the clocks resume.
+the zone, so a shift across a change of clocks is an hour shorter or longer; a start in
+the hour the clocks skip begins an hour later on the clock (02:30 → 03:30), and one in
+the hour they repeat at its first occurrence.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def _shift_bounds(day: date, start: int, end: int, zone: ZoneInfo
                   ) -> tuple[datetime, datetime]:
     length = (end - start) % (24 * 60) or 24 * 60  # end at or before start: past midnight
     begin = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(minutes=start)
-    # Through UTC: a start in a skipped hour moves to when the clocks resume.
+    # Through UTC: a start in a skipped hour comes out an hour later on the clock.
     begin_utc = begin.astimezone(UTC)
     finish = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(
         minutes=start + length)

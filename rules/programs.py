@@ -19,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 
 from rules.areas import AreaIndex, geojson_errors
 from rules.areas import polygons as area_polygons
-from rules.models import WEEKDAYS, Channel, PriorityRange, Program, Strict, Weekday, parse_clock
+from rules.base import WEEKDAYS, Channel, PriorityRange, Program, Strict, Weekday, parse_clock
 
 if TYPE_CHECKING:
     from rules.models import Policy
