@@ -160,12 +160,21 @@ class ResponseProgram(Strict):
         return [(0, 0)] if self.hours is None else self.hours.shifts(day)
 
     def hours_text(self) -> str:
+        """The shifts as a person reads them: 'mon-fri 08:00-12:00,13:00-20:00; sat …'."""
         if self.hours is None:
             return "at all hours"
-        days = [(d, getattr(self.hours, d)) for d in WEEKDAYS]
-        parts = [f"{d} {','.join(s if s is not None else self.hours.daily or [])}"
-                 for d, s in days]
-        return "; ".join(p for p in parts if not p.endswith(" ")) or "never"
+        days = [",".join(getattr(self.hours, d) if getattr(self.hours, d) is not None
+                         else self.hours.daily or []) for d in WEEKDAYS]
+        if len(set(days)) == 1:
+            return f"daily {days[0]}" if days[0] else "never"
+        runs: list[tuple[int, int]] = []  # consecutive weekdays with the same shifts
+        for i, text in enumerate(days):
+            if runs and days[runs[-1][0]] == text:
+                runs[-1] = (runs[-1][0], i)
+            else:
+                runs.append((i, i))
+        return "; ".join(f"{WEEKDAYS[a]}{'-' + WEEKDAYS[b] if b > a else ''} {days[a]}"
+                         for a, b in runs if days[a])
 
 
 def legacy_program(policy_id: str, name: str, program: Program) -> ResponseProgram:
@@ -217,6 +226,9 @@ def program_reference_errors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
             if isinstance(c, str) and isinstance(own, list) and c not in own:
                 errors.append((f"programs[{i}].queue[{j}].category",
                                f"'{c}' is not a category program '{pid}' takes"))
+            elif isinstance(c, str) and categories is not None and c not in categories:
+                errors.append((f"programs[{i}].queue[{j}].category",
+                               f"'{c}' is not one of the policy's categories"))
     rules = doc.get("rules")
     if not every and isinstance(rules, list):
         for i, r in enumerate(rules):

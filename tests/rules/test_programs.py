@@ -64,6 +64,8 @@ def bad(**program: Any) -> dict[str, Any]:
      "programs[0].queue[0].max_wait_minutes", "greater than 0"),
     ({"queue": [{"category": "crisis_line", "max_wait_minutes": 5}]},
      "programs[0].queue[0].category", "not a category program 'field' takes"),
+    ({"categories": None, "queue": [{"category": "astrology", "max_wait_minutes": 5}]},
+     "programs[0].queue[0].category", "'astrology' is not one of the policy's categories"),
     ({"deferrable": ["carrier_pigeon"]}, "programs[0].deferrable[0]", "Input should be"),
     ({"categories": ["mental_health", "astrology"]}, "programs[0].categories[1]",
      "'astrology' is not one of the policy's categories"),
@@ -160,3 +162,11 @@ def test_five_hundred_polygons_over_many_programs_find_the_right_ones() -> None:
     # district (None: not refused); the phone line has no area (everywhere).
     assert inside[31] is True and inside[50] is None and inside[51] is True
     assert inside.count(True) == 2
+
+
+def test_a_programs_hours_read_as_a_person_writes_them() -> None:
+    policy = parse_policy(programs_doc())
+    field, co, line = policy.programs or []
+    assert field.hours_text() == "mon-fri 08:00-12:00,13:00-20:00; sat 10:00-18:00"
+    assert co.hours_text() == "daily 00:00-24:00"
+    assert line.hours_text() == "at all hours"
