@@ -3,6 +3,8 @@ tests/rules/strategies.py).
 
 - A call a safety exclusion holds is never queued, deferred or sent to any team, whatever
   the programs, their queues and deferrable channels, their units and the state given.
+- A test or training call is never refused for busy units, never queued, and never
+  holds a unit.
 - A one-team policy decides as before when a caller that keeps queues gives its state
   (it has no wait limits nor deferrable channels), and as the same policy written as one
   explicit program (`programs:`) decides: same destination, mode, category, eligibility,
@@ -83,3 +85,19 @@ def test_a_one_team_policy_decides_as_before_with_state_and_as_one_explicit_prog
     assert with_state == before
     for key in KEPT:
         assert getattr(as_program, key) == getattr(before, key), key
+
+
+@BOUNDED
+@given(doc=program_variants(), call=calls(flags=st.just([])),
+       busy=st.lists(st.integers(0, 4), min_size=3, max_size=3),
+       purpose=st.sampled_from(["test", "training"]))
+def test_a_test_or_training_call_never_holds_a_unit_nor_waits(
+        doc: dict[str, Any], call: dict[str, Any], busy: list[int], purpose: str) -> None:
+    policy = compiled(doc)
+    facts = CallFacts.model_validate({**call, "purpose": purpose})
+    state = {f"p{i}": ProgramState(units_busy=b, queued=0) for i, b in enumerate(busy)}
+    d = decide_call(facts, policy, Availability(units_total=policy.policy.program.units,
+                                                units_busy=sum(busy)), state=state)
+    assert d.queued is None and d.not_served_reason != "units_busy"  # never counted
+    if d.involves_team:
+        assert not d.needs_field_unit  # never holds one
