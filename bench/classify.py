@@ -32,6 +32,14 @@ Method
   fast verdict on each of those first calls is checked against the interpreter's
   (category, action, rule, field-unit need, exclusions, matched rules); a mismatch
   aborts.
+- Routing (classification + routing per call, `routing.decide.decide_call`), on the
+  shipped policy's calls: `one team` is the shipped policy as it is (today's figure);
+  `500 area polygons` is the same policy written as three response programs (a field
+  team, a co-response unit, a phone line) whose service areas are 500 polygons of 33
+  vertices each (480 for the field team, 20 for the co-response unit), every call given
+  coordinates in the areas' region and each program a state (units busy, queue) so queues
+  and deferrals are decided too. Both over the same calls, same run; the ratio is the
+  cost of programs and areas (aim: within 2x).
 - Targets: >= 100,000 calls/s on the shipped policy, >= 20,000 on the generated one,
   for the fast path. The exit status is non-zero only on a mismatch, never on a
   missed target. A table is printed, then one JSON line.
@@ -53,8 +61,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import shapely  # noqa: E402
 import yaml  # noqa: E402
 
+from routing.decide import decide_call  # noqa: E402
+from routing.models import Availability, ProgramState  # noqa: E402
 from rules.call import CallFacts  # noqa: E402
 from rules.evaluate import (  # noqa: E402
     CompiledPolicy,
@@ -193,6 +204,78 @@ def best_rate(fn: Callable[[CallFacts, CompiledPolicy], Any], policy: CompiledPo
     return len(calls) / best
 
 
+def _circles(n: int, rng: random.Random, x0: float, y0: float) -> dict[str, Any]:
+    """`n` round polygons (33 vertices) on a grid from (x0, y0): a FeatureCollection."""
+    features = []
+    for i in range(n):
+        x, y = x0 + 0.006 * (i % 25), y0 + 0.006 * (i // 25)
+        ring = shapely.Point(x, y).buffer(0.0028 + 0.0002 * rng.random(), quad_segs=8)
+        features.append({"type": "Feature", "properties": {},
+                         "geometry": shapely.geometry.mapping(ring)})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def programs_policy(doc: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """The shipped policy as three programs whose areas are 500 polygons in all."""
+    doc = {**doc, "program": {k: v for k, v in doc["program"].items() if k != "units"}}
+    field = [c for c in doc["categories"] if c != "crisis_line"]
+    doc["programs"] = [
+        {"id": "call", "name": "CALL field team", "mode": "field", "categories": field,
+         "hours": {"daily": ["08:00-24:00"]}, "units": 4,
+         "area": {"polygons": _circles(480, rng, -82.75, 27.70)},
+         "queue": [{"category": c, "max_wait_minutes": 30} for c in field],
+         "deferrable": ["officer_referral", "follow_up"]},
+        {"id": "co", "name": "Co-response", "mode": "co_response",
+         "categories": ["mental_health", "substance_use"], "units": 2,
+         "area": {"polygons": _circles(20, rng, -82.75, 27.82)}},
+        {"id": "line", "name": "Crisis line", "mode": "phone", "categories": ["crisis_line"]},
+    ]
+    doc["tests"] = []
+    return doc
+
+
+def routing_rates(doc: dict[str, Any], n: int, repeat: int, rng: random.Random
+                  ) -> dict[str, Any]:
+    """Classification + routing per call: the one-team policy against the same policy as
+    programs with 500 area polygons, over the same calls (with coordinates)."""
+    one_team = compile_policy(parse_policy(doc))
+    t0 = time.perf_counter()
+    programs = compile_policy(parse_policy(programs_policy(doc, rng)))
+    compile_ms = (time.perf_counter() - t0) * 1000
+    assert programs.programs.index is not None and programs.programs.index.size == 500
+    calls = [c.model_copy(update={"lat": 27.70 + 0.14 * rng.random(),
+                                  "lon": -82.75 + 0.15 * rng.random()})
+             for c in call_mix(doc, n, rng)]
+    availability = [Availability(units_total=6, units_busy=rng.randint(0, 6)) for _ in calls]
+    states = [{"call": ProgramState(units_busy=min(a.units_busy, 4), queued=rng.randint(0, 3)),
+               "co": ProgramState(units_busy=max(a.units_busy - 4, 0))} for a in availability]
+
+    def run(policy: CompiledPolicy, with_state: bool) -> float:
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            for call, a, st in zip(calls, availability, states, strict=True):
+                decide_call(call, policy, a, state=st if with_state else None)
+            best = min(best, time.perf_counter() - t)
+        return len(calls) / best
+
+    before, after = run(one_team, False), run(programs, True)
+    decided = [decide_call(c, programs, a, state=st)
+               for c, a, st in zip(calls, availability, states, strict=True)]
+    t = time.perf_counter()
+    for c in calls:
+        programs.programs.in_area(c.lat, c.lon, c.district)
+    lookup_us = (time.perf_counter() - t) / len(calls) * 1e6
+    return {"one_team_calls_per_s": round(before), "polygons_500_calls_per_s": round(after),
+            "eligible_share": round(sum(d.eligible for d in decided) / len(decided), 3),
+            "queued": sum(d.queued is not None for d in decided),
+            "deferred": sum(d.deferred_until is not None for d in decided),
+            "outside_area": sum(d.not_served_reason == "outside_area" for d in decided),
+            "area_lookup_us": round(lookup_us, 1),
+            "cost_ratio": round(before / after, 2), "polygons_compile_ms": round(compile_ms, 1),
+            "calls": len(calls)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--calls", type=int, default=20_000, help="calls in each mix")
@@ -249,6 +332,18 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = row
         print(f"{'':<24} compiled in {compile_ms:.1f} ms; fast verdict == classify on "
               f"{naive_calls} calls")
+    routing = routing_rates(shipped_doc, args.calls, args.repeat, rng)
+    results["routing"] = routing
+    print(f"{'shipped, routing':<24} {'one team (today)':<26} "
+          f"{routing['one_team_calls_per_s']:>12,}")
+    print(f"{'shipped, routing':<24} {'500 area polygons':<26} "
+          f"{routing['polygons_500_calls_per_s']:>12,} {1 / routing['cost_ratio']:>8.2f}x "
+          f"{'>=0.50x':>9}")
+    print(f"{'':<24} classification + routing per call; areas compiled in "
+          f"{routing['polygons_compile_ms']:.0f} ms; {routing['eligible_share']:.0%} of "
+          f"calls eligible (tried against the areas), {routing['outside_area']} outside "
+          f"them, {routing['queued']} queued, {routing['deferred']} deferred; one area "
+          f"lookup {routing['area_lookup_us']} us")
     print(json.dumps({"bench": "classify", "calls": args.calls, "naive_calls": naive_calls,
                       "repeat": args.repeat,
                       "seed": args.seed, "core": core, "python": platform.python_version(),

@@ -8,6 +8,7 @@ a CAD event changes it, keeping what a close, an override or a backup request se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal, TypedDict
 
@@ -20,7 +21,10 @@ from routing.models import (
     Mode,
     Override,
     ProgramContext,
+    ProgramState,
+    Queued,
 )
+from routing.programs import Trial, place, wait_deadline
 from rules.call import CallFacts
 from rules.evaluate import Classification, CompiledPolicy, classify_for_routing
 from rules.models import Action, Program
@@ -45,6 +49,7 @@ class Shaping(TypedDict, total=False):
     units_total: int
     units_busy: int
     effect: str
+    program: str  # the program's id, in a policy of programs
 
 
 def _context(program: Program, local: datetime, availability: Availability) -> ProgramContext:
@@ -66,23 +71,39 @@ def route(
     availability: Availability,
     *,
     shaped: list[Shaping] | None = None,
+    state: Mapping[str, ProgramState] | None = None,
+    at: datetime | None = None,
+    after: str | None = None,
+    may_wait: bool = True,
 ) -> Decision:
     """Decide who responds and say why, step by step. `shaped`, when given, receives
-    the program settings consulted, in the order they were (hours, capacity, phase)."""
+    the program settings consulted, in the order they were (hours, capacity, phase).
+
+    `state`: each response program's units busy and queue (by program id). Give it only
+    when the caller keeps queues and timers: then an eligible call may be queued or
+    deferred instead of sent to police. Without it `availability` is the team's, as
+    always. `at` (default: when the call came in), `after` and `may_wait` are for
+    `fall_back`: the time programs are judged at, try only programs after this one,
+    and whether the call may wait again."""
     program = policy.policy.program
-    local = call.occurred_at.astimezone(policy.zone)
+    at = at or call.occurred_at
+    local = at.astimezone(policy.zone)
     ctx = _context(program, local, availability)
     factors: list[str] = []
 
     def decide(destination: Destination, mode: Mode, basis: str, *, eligible: bool = False,
-               not_served: str | None = None) -> Decision:
+               not_served: str | None = None, holds_unit: bool | None = None,
+               queued: Queued | None = None, deferred_until: datetime | None = None
+               ) -> Decision:
         return Decision(
             destination=destination, mode=mode, category=classification.category,
             policy_version=policy.version, matched_rules=classification.matched_rules,
             explanation=explain(factors), basis=basis,  # type: ignore[arg-type]
             eligible=eligible, not_served_reason=not_served,  # type: ignore[arg-type]
-            factors=list(factors), program=ctx, decided_at=call.occurred_at,
-            needs_field_unit=classification.needs_field_unit,
+            factors=list(factors), program=ctx, decided_at=at,
+            needs_field_unit=(classification.needs_field_unit if holds_unit is None
+                              else holds_unit),
+            queued=queued, deferred_until=deferred_until,
         )
 
     if classification.error:
@@ -112,66 +133,184 @@ def route(
     joint = classification.action is Action.joint
     factors.append("Eligible for the CALL team" + (
         ", and the rule asks for a joint response with police." if joint else "."))
-    if classification.needs_field_unit:
-        if shaped is not None:
-            shaped.append({"setting": "hours", "value": ctx.hours, "local_time": ctx.local_time,
-                           "within_hours": ctx.within_hours,
-                           "effect": ("allowed" if ctx.within_hours
-                                      else "police respond (off hours)")})
-        if not ctx.within_hours:
-            factors.append(f"Outside team hours ({ctx.hours}, {program.timezone}; "
-                           f"call at {ctx.local_time} local): eligible but not served, "
-                           "police respond.")
-            return decide(Destination.police, Mode.police_only, "rule", eligible=True,
-                          not_served="off_hours")
-        if shaped is not None:
-            shaped.append({"setting": "capacity", "units_total": ctx.units_total,
-                           "units_busy": ctx.units_busy,
-                           "effect": ("allowed" if availability.units_free > 0
-                                      else "police respond (units busy)")})
-        if availability.units_free <= 0:
-            factors.append(f"All {availability.units_total} team units are busy: eligible but "
-                           "not served, police respond.")
-            return decide(Destination.police, Mode.police_only, "rule", eligible=True,
-                          not_served="units_busy")
-        factors.append(f"Within team hours ({ctx.local_time} local); "
-                       f"{availability.units_free} of {availability.units_total} units free.")
-    else:
-        factors.append("No field unit needed: the team answers this by phone at all hours.")
-        return decide(Destination.call_team, Mode.call_direct, "rule", eligible=True)
-    if joint:
-        return decide(Destination.joint, Mode.co_response, "rule", eligible=True)
-    destination, mode, why = _PHASE_MODE[program.phase]
+    needs_unit = classification.needs_field_unit
+    named = policy.programs.named
+    try:
+        placed = place(call, classification.category, needs_unit, policy, availability,
+                       state, at=at, after=after, may_wait=may_wait)
+    except Exception as exc:  # a broken program setting must never drop a call
+        factors.append(f"Choosing a program failed ({type(exc).__name__}: {exc}); sent to "
+                       "police, the safe default.")
+        return decide(Destination.police, Mode.police_only, "evaluation_error", eligible=True)
     if shaped is not None:
-        shaped.append({"setting": "phase", "value": program.phase,
-                       "effect": f"mode {mode.value}"})
-    factors.append(f"Program {why}.")
-    return decide(destination, mode, "rule", eligible=True)
+        trials = [*placed.tried, *([placed.taken] if placed.taken else [])]
+        for t in trials[:1] if not named else trials:
+            _shape(shaped, t, named)
+    for t in placed.tried:
+        if named:
+            factors.append(f"{_cap(_label(t, named))} cannot take it now: "
+                           f"{_refusal_text(t)}.")
+    if placed.taken:
+        t = placed.taken
+        ctx = t.ctx
+        destination, mode, why = _team_mode(policy, t, joint, needs_unit)
+        if named:
+            factors.append(f"{_cap(_label(t, named))} takes the call: "
+                           f"{_taken_text(t)}.")
+        elif not t.checked_hours:
+            factors.append("No field unit needed: the team answers this by phone at all hours.")
+        elif t.units_free is None:
+            factors.append(f"Within team hours ({ctx.local_time} local); a {call.purpose} "
+                           "call holds no unit.")
+        else:
+            factors.append(f"Within team hours ({ctx.local_time} local); "
+                           f"{t.units_free} of {ctx.units_total} units free.")
+        if why:
+            if shaped is not None:
+                shaped.append({"setting": "phase", "value": program.phase,
+                               "effect": f"mode {mode.value}"})
+            factors.append(f"Program {why}.")
+        return decide(destination, mode, "rule", eligible=True, holds_unit=t.holds_unit)
+    if placed.queued:
+        t, queued = placed.queued
+        ctx = t.ctx
+        destination, mode, _ = _team_mode(policy, t, joint, needs_unit)
+        until = wait_deadline(queued).astimezone(policy.zone)
+        factors.append(f"Queued for {_label(t, named)}: position {queued.position}, "
+                       f"waiting at most {_minutes(queued.wait_limit_s)} (until "
+                       f"{until:%a %H:%M} local) for the next free unit; then the next "
+                       "program or police.")
+        return decide(destination, mode, "rule", eligible=True, holds_unit=False,
+                      queued=queued)
+    if placed.deferred:
+        t, start = placed.deferred
+        ctx = t.ctx
+        destination, mode, _ = _team_mode(policy, t, joint, needs_unit)
+        factors.append(f"A {call.channel} intake is deferrable for {_label(t, named)}: "
+                       f"scheduled for the start of its next shift, {start:%a %d %b %H:%M} "
+                       "local, not sent to police.")
+        return decide(destination, mode, "rule", eligible=True, holds_unit=False,
+                      deferred_until=start)
+    reason = placed.refusal()
+    first = placed.first
+    if first is not None:
+        ctx = first.ctx
+    if not named and first is not None and reason == "off_hours":
+        factors.append(f"Outside team hours ({ctx.hours}, {program.timezone}; "
+                       f"call at {ctx.local_time} local): eligible but not served, "
+                       "police respond.")
+    elif not named and reason == "units_busy":
+        factors.append(f"All {ctx.units_total} team units are busy: eligible but "
+                       "not served, police respond.")
+    elif first is None and after is not None:
+        factors.append(f"No program after '{after}' can take it: eligible but not served, "
+                       "police respond.")
+    elif first is None:
+        factors.append(f"No program takes category {classification.category}: police "
+                       "respond.")
+    else:
+        factors.append("No program can take it now: eligible but not served, police respond.")
+    return decide(Destination.police, Mode.police_only, "rule", eligible=True,
+                  not_served=reason)
 
 
-def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availability) -> Decision:
-    """Classify then route; a failure in the rules still yields a police decision."""
+def _label(t: Trial, named: bool) -> str:
+    """How the explanation names a program: by id and name, or (one team) as it did."""
+    return f"program '{t.program.id}' ({t.program.name})" if named else "the team"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _refusal_text(t: Trial) -> str:
+    if t.reason == "outside_area":
+        return "the call is outside its service area"
+    if t.reason == "off_hours":
+        return f"outside its hours ({t.ctx.hours}; call at {t.ctx.local_time} local)"
+    return f"all {t.ctx.units_total} of its units are busy"
+
+
+def _taken_text(t: Trial) -> str:
+    hours = (f"within its hours ({t.ctx.local_time} local)" if t.checked_hours
+             else "work by phone at all hours")
+    units = (f"; {t.units_free} of {t.ctx.units_total} units free" if t.units_free
+             else "" if t.holds_unit or t.program.mode == "phone" else "; it holds no unit")
+    return hours + units
+
+
+def _minutes(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
+def _team_mode(policy: CompiledPolicy, t: Trial, joint: bool, needs_unit: bool
+               ) -> tuple[Destination, Mode, str]:
+    """Who goes for a program that takes the call, and the phase's reason if it decided."""
+    if t.program.mode == "phone" or not needs_unit:  # phone work: the team alone
+        return Destination.call_team, Mode.call_direct, ""
+    if t.program.mode == "co_response" or joint:
+        return Destination.joint, Mode.co_response, ""
+    return _PHASE_MODE[policy.policy.program.phase]
+
+
+def _shape(shaped: list[Shaping], t: Trial, named: bool) -> None:
+    """The dry-run's account of a program's hours and capacity (the one team's as it
+    always was; in a policy of programs, each program tried, named by `program`; one
+    the call is outside of consulted neither)."""
+    if not t.checked_hours or t.reason == "outside_area":
+        return
+    ctx = t.ctx
+    hours: Shaping = {"setting": "hours", "value": ctx.hours, "local_time": ctx.local_time,
+                      "within_hours": ctx.within_hours,
+                      "effect": ("allowed" if ctx.within_hours
+                                 else "police respond (off hours)")}
+    capacity: Shaping = {"setting": "capacity", "units_total": ctx.units_total,
+                         "units_busy": ctx.units_busy,
+                         "effect": ("allowed" if t.reason != "units_busy"
+                                    else "police respond (units busy)")}
+    for entry in (hours, capacity) if ctx.within_hours else (hours,):
+        if named:
+            entry["program"] = t.program.id
+        shaped.append(entry)
+
+
+def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availability, *,
+                state: Mapping[str, ProgramState] | None = None) -> Decision:
+    """Classify then route; a failure in the rules still yields a police decision.
+    `state`: the programs' state, given by a caller that keeps queues (see `route`)."""
     try:
         classification = classify_for_routing(call, policy)
     except Exception as exc:  # a broken rule must never drop a call
         classification = Classification(category=None, action=None, rule_id=None,
                                         error=f"{type(exc).__name__}: {exc}")
-    return route(call, classification, policy, availability)
+    return route(call, classification, policy, availability, state=state)
 
 
 def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availability,
-             previous: Decision | None, *, closed: bool) -> Decision:
+             previous: Decision | None, *, closed: bool,
+             state: Mapping[str, ProgramState] | None = None,
+             now: datetime | None = None) -> Decision:
     """A call's decision after a CAD event changed it (`previous`: its decision so far).
 
     A closed call keeps its decision. Otherwise the call is decided afresh, and a
     dispatcher's override and the team's backup request carried over onto the new
     decision, unless a safety exclusion now applies: then police respond, as for any call.
+    With `state` (the programs' state, this call left out of it) a queued call that may
+    still wait keeps its place and the time it began waiting; one that may no longer (an
+    update made it urgent) falls back at `now` (default: its previous decision's time).
     """
     if closed and previous is not None:
         return previous
-    decision = decide_call(facts, policy, availability)
+    decision = decide_call(facts, policy, availability, state=state)
     if previous is None or decision.basis == "exclusion":
         return decision
+    if previous.queued is not None and state is not None:
+        if decision.queued is not None and decision.program.id == previous.program.id:
+            decision = decision.model_copy(update={"queued": previous.queued})
+        elif decision.eligible and decision.destination is Destination.police \
+                and decision.not_served_reason == "units_busy":
+            decision = fall_back(facts, policy, previous, now or previous.decided_at,
+                                 "urgent", availability=availability, state=state)
     if previous.override:
         decision = apply_override(decision, destination=previous.destination,
                                   by=previous.override.by, reason=previous.override.reason,
@@ -180,6 +319,51 @@ def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availabilit
         decision = apply_backup(decision, by=previous.backup.by,
                                 reason=previous.backup.reason, at=previous.backup.at)
     return decision
+
+
+def fall_back(call: CallFacts, policy: CompiledPolicy, decision: Decision, now: datetime,
+              reason: Literal["wait_limit", "urgent"], *,
+              availability: Availability | None = None,
+              state: Mapping[str, ProgramState] | None = None) -> Decision:
+    """A queued call that may wait no longer, at `now`: its wait limit passed, or an
+    update made it urgent. The programs after the one it waited for are tried at `now`
+    (one with a free unit takes it; none keeps it waiting again), else police respond
+    with `wait_exceeded`. A call no longer eligible is simply decided afresh."""
+    fresh = decide_call(call, policy, availability or Availability(units_total=0,
+                                                                   units_busy=0),
+                        state=state)
+    if not fresh.eligible or decision.queued is None:
+        return fresh
+    try:
+        classification = classify_for_routing(call, policy)
+    except Exception as exc:  # a broken rule must never drop a call
+        classification = Classification(category=None, action=None, rule_id=None,
+                                        error=f"{type(exc).__name__}: {exc}")
+    q = decision.queued
+    waited = f"{_minutes(max(int((now - q.since).total_seconds()), 0))}"
+    why = (f"its wait limit ({_minutes(q.wait_limit_s)}) passed" if reason == "wait_limit"
+           else "an update made it urgent: it may not wait")
+    step = (f"Queued for program '{decision.program.id}' since "
+            f"{q.since.astimezone(policy.zone):%a %H:%M} local ({waited}); {why}.")
+    after = route(call, classification, policy, availability or Availability(
+        units_total=0, units_busy=0), state=state or {}, at=now,
+        after=decision.program.id, may_wait=False)
+    factors = [*after.factors]
+    factors.insert(_eligible_step(factors), step)
+    update: dict[str, object] = {"factors": factors, "explanation": explain(factors)}
+    if after.destination is Destination.police and after.basis == "rule":
+        update["not_served_reason"] = "wait_exceeded"
+        if after.program.id is None:  # no later program takes the category
+            update["program"] = decision.program
+    return after.model_copy(update=update)
+
+
+def _eligible_step(factors: list[str]) -> int:
+    """Where a fall-back's step goes: after 'Eligible for the CALL team…'."""
+    for i, f in enumerate(factors):
+        if f.startswith("Eligible for the CALL team"):
+            return i + 1
+    return len(factors)
 
 
 def apply_override(decision: Decision, *, destination: Destination, by: str, reason: str,

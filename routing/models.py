@@ -21,7 +21,8 @@ class Mode(StrEnum):
     police_only = "police_only"
 
 
-NotServedReason = Literal["off_hours", "units_busy", "override"]
+NotServedReason = Literal["off_hours", "units_busy", "override", "wait_exceeded",
+                          "outside_area"]
 Basis = Literal["rule", "exclusion", "no_rule", "evaluation_error"]
 
 
@@ -36,6 +37,14 @@ class Availability(BaseModel):
         return max(self.units_total - self.units_busy, 0)
 
 
+class ProgramState(BaseModel):
+    """One response program's state at decision time, an input as `Availability` is:
+    its units busy with live calls and the calls already waiting for it."""
+
+    units_busy: int = Field(default=0, ge=0)
+    queued: int = Field(default=0, ge=0)
+
+
 class ProgramContext(BaseModel):
     """The program settings that were in force when the decision was made."""
 
@@ -46,6 +55,17 @@ class ProgramContext(BaseModel):
     within_hours: bool
     units_total: int
     units_busy: int
+    id: str | None = Field(default=None, description="the program that took the call, or "
+                                                     "the first one tried")
+    name: str | None = None
+
+
+class Queued(BaseModel):
+    """The call waits for the program's next free unit."""
+
+    since: AwareDatetime = Field(description="when it began to wait (CAD time)")
+    wait_limit_s: int = Field(description="after this many seconds it falls back")
+    position: int = Field(ge=1, description="its place in the program's queue when decided")
 
 
 class Override(BaseModel):
@@ -88,6 +108,10 @@ class Decision(BaseModel):
     override: Override | None = None
     backup: Backup | None = Field(default=None,
                                   description="set when the team requested police backup")
+    queued: Queued | None = Field(default=None, description="waiting for a unit of "
+                                  "`program.id`; it holds none meanwhile")
+    deferred_until: AwareDatetime | None = Field(
+        default=None, description="scheduled for the start of `program.id`'s next shift")
 
     @property
     def involves_team(self) -> bool:

@@ -286,6 +286,12 @@ class _Run:
         self.units = self.program.units
         doc = policy.policy.model_dump(include={"exclusions", "rules"}, by_alias=True)
         read = _fields_read(doc, set())
+        if policy.programs.named:
+            # Several programs: areas, channels (deferral) and priorities (wait limits)
+            # shape the outcome too, and each program's hours and units.
+            read |= {"district", "lat", "lon", "channel", "priority", "purpose",
+                     "occurred_at"}
+        self._exact_busy = policy.programs.named
         self._key_fields = tuple(sorted(read))
         self._cache: dict[tuple[Any, ...], _Outcome] = {}
         self.busy: list[float] = []  # heap of the times (epoch s) units become free
@@ -300,7 +306,8 @@ class _Run:
         busy = len(self.busy)
         self.units_busy.append(busy)
         on_duty = within_hours(self.program, local)
-        key = (tuple(getattr(call, f) for f in self._key_fields), on_duty, busy < self.units)
+        key = (tuple(getattr(call, f) for f in self._key_fields), on_duty,
+               busy if self._exact_busy else busy < self.units)
         out = self._cache.get(key)
         if out is None:
             d = decide_call(call, self.policy, Availability(units_total=self.units,

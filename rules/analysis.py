@@ -29,7 +29,8 @@ from rules.models import (
 )
 
 WarningKind = Literal[
-    "shadowed", "excluded", "unreachable", "overlap", "unused_category", "gap", "too_complex"
+    "shadowed", "excluded", "unreachable", "overlap", "unused_category", "gap", "too_complex",
+    "test_time",
 ]
 
 
@@ -41,7 +42,8 @@ class Warning(BaseModel):  # the issue's name; shadows the builtin only in this 
     every call: it never reaches the team); `unreachable` (one nature code or phrase of the
     rule is dead); `overlap` (rules of different actions share calls, with a verified
     example; rules = [the earlier, the later ones]); `unused_category`; `gap` (a history
-    nature code named nowhere, with its count); `too_complex` (not analysed)."""
+    nature code named nowhere, with its count); `too_complex` (not analysed); `test_time`
+    (a test case's time carries an offset the policy's zone does not have then)."""
 
     kind: WarningKind
     rules: list[str]
@@ -486,7 +488,33 @@ def check_policy(policy: Policy, *,
 
     if history_codes:
         warnings.extend(_gaps(policy, analysed, exclusions, history_codes))
+    warnings.extend(_test_times(policy))
     return warnings
+
+
+def _test_times(policy: Policy) -> list[Warning]:
+    """Test cases whose time has an offset other than the zone's at that moment: written
+    for another zone (or season), they test another hour than the one they show."""
+    zone = ZoneInfo(policy.program.timezone)
+    out = []
+    for i, case in enumerate(policy.tests):
+        raw = case.call.get("occurred_at")
+        try:
+            at = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        except ValueError:
+            continue  # run as a test, where it fails with its reason
+        if at is None or at.utcoffset() is None:
+            continue  # local time: read in the zone
+        local = at.astimezone(zone)
+        if local.utcoffset() != at.utcoffset():
+            out.append(Warning(
+                kind="test_time", rules=[],
+                message=f"test {i} '{case.name}': {raw} is {local:%Y-%m-%d %H:%M} in "
+                        f"{policy.program.timezone} (offset {local:%z}); write the time "
+                        "without an offset to read it in the policy's zone",
+                details={"test": i, "occurred_at": raw,
+                         "local": local.isoformat(timespec="minutes")}))
+    return out
 
 
 def _reachability(rule: Rule, mine: list[_Cube], earlier: list[tuple[str, list[_Cube]]],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -22,6 +23,11 @@ class CallFacts(BaseModel):
     district: str | None = None
     flags: frozenset[Flag] = Field(default_factory=frozenset)
     occurred_at: AwareDatetime
+    # Where: tested against the programs' service areas (rules/programs.py).
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    # Test and training calls never hold a unit nor wait for one.
+    purpose: Literal["live", "test", "training"] = "live"
 
     @property
     def text(self) -> str:

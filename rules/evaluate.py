@@ -19,6 +19,7 @@ from rules.call import CallFacts
 from rules.classifier import Classifier, Entry, FastResult
 from rules.conditions import CallView, Check, Conditions
 from rules.models import Action, Policy
+from rules.programs import ProgramSet, programs_of
 
 __all__ = ["Check", "Classification", "CompiledPolicy", "RuleTrace", "classify",
            "classify_fast", "classify_for_routing", "compile_policy"]
@@ -70,6 +71,15 @@ class CompiledPolicy:
     rules: tuple[Entry, ...] = field(default=())
     # The fast path; None (a policy assembled by hand) falls back to `classify`.
     fast: Classifier | None = field(default=None, compare=False, repr=False)
+    # Its response programs (rules/programs.py); None (assembled by hand): made when asked.
+    compiled_programs: ProgramSet | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def programs(self) -> ProgramSet:
+        if self.compiled_programs is None:
+            object.__setattr__(self, "compiled_programs", programs_of(self.policy))
+        assert self.compiled_programs is not None
+        return self.compiled_programs
 
     @property
     def version(self) -> str:
@@ -85,7 +95,8 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
     rules = tuple(Entry(r.id, "rule", conditions.compile(r.when), r.category, r.action,
                         r.needs_field_unit) for r in policy.rules)
     return CompiledPolicy(policy=policy, zone=zone, exclusions=exclusions, rules=rules,
-                          fast=Classifier(exclusions, rules, conditions, zone))
+                          fast=Classifier(exclusions, rules, conditions, zone),
+                          compiled_programs=programs_of(policy))
 
 
 def classify(call: CallFacts, compiled: CompiledPolicy) -> Classification:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -49,10 +50,46 @@ def errors_from_validation(exc: ValidationError) -> list[PolicyError]:
             for err in exc.errors()]
 
 
-def parse_policy(document: Any, source: str = "policy") -> Policy:
-    """Validate an already-parsed document; raise PolicyInvalid with every error."""
+def inline_area_files(document: dict[str, Any], base_dir: Path | None) -> list[PolicyError]:
+    """Read each program's `area.file` (GeoJSON beside the policy) into `area.polygons`,
+    in place; every file that cannot be used is an error at its path."""
+    errors: list[PolicyError] = []
+    programs = document.get("programs")
+    for i, program in enumerate(programs if isinstance(programs, list) else []):
+        area = program.get("area") if isinstance(program, dict) else None
+        name = area.get("file") if isinstance(area, dict) else None
+        if not isinstance(name, str):
+            continue
+        path = f"programs[{i}].area.file"
+        if base_dir is None:
+            errors.append(PolicyError(path, "an area file is read beside the policy file; "
+                                            "a policy given as text must put its polygons "
+                                            "inline (area.polygons)"))
+            continue
+        target = (base_dir / name).resolve()
+        if Path(name).is_absolute() or not target.is_relative_to(base_dir.resolve()):
+            errors.append(PolicyError(path, f"'{name}' must be a path inside the policy's "
+                                            "folder"))
+            continue
+        if area.get("polygons") is not None:  # type: ignore[union-attr]
+            errors.append(PolicyError(path, "give polygons or a file, not both"))
+            continue
+        try:
+            area["polygons"] = json.loads(target.read_text(encoding="utf-8"))  # type: ignore[index]
+        except OSError as exc:
+            errors.append(PolicyError(path, f"cannot read {name}: {exc.strerror}"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            errors.append(PolicyError(path, f"{name} is not GeoJSON (JSON text): {exc}"))
+    return errors
+
+
+def parse_policy(document: Any, source: str = "policy", base_dir: Path | None = None
+                 ) -> Policy:
+    """Validate an already-parsed document; raise PolicyInvalid with every error.
+    `base_dir`: the policy file's folder, where its area files are (none for text)."""
     if not isinstance(document, dict):
         raise PolicyInvalid([PolicyError("", "a policy must be a mapping at the top")], source)
+    files = inline_area_files(document, base_dir)
     references = [PolicyError(path, reason) for path, reason in reference_errors(document)]
     try:
         policy = Policy.model_validate(document)
@@ -60,7 +97,9 @@ def parse_policy(document: Any, source: str = "policy") -> Policy:
         # The model's own cross-reference check (empty loc) is reported from the raw
         # document instead, so it shows even when other fields are wrong too.
         fields = [e for e in errors_from_validation(exc) if e.path]
-        raise PolicyInvalid(fields + references, source) from None
+        raise PolicyInvalid(files + fields + references, source) from None
+    if files:
+        raise PolicyInvalid(files + references, source)
     return policy
 
 
@@ -71,12 +110,13 @@ def yaml_error(exc: yaml.YAMLError) -> PolicyError:
     return PolicyError(where, f"not valid YAML: {exc}")
 
 
-def load_policy_text(text: str, source: str = "policy") -> Policy:
+def load_policy_text(text: str, source: str = "policy", base_dir: Path | None = None
+                     ) -> Policy:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PolicyInvalid([yaml_error(exc)], source) from None
-    return parse_policy(document, source)
+    return parse_policy(document, source, base_dir)
 
 
 def load_policy_file(path: str | Path) -> Policy:
@@ -88,7 +128,7 @@ def load_policy_file(path: str | Path) -> Policy:
     except UnicodeDecodeError as exc:
         raise PolicyInvalid([PolicyError("", f"{p} is not UTF-8 text ({exc.reason} at byte "
                                              f"{exc.start})")], str(p)) from None
-    return load_policy_text(text, str(p))
+    return load_policy_text(text, str(p), p.parent)
 
 
 def default_policy_text() -> str:

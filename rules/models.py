@@ -7,63 +7,26 @@ statically checked.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import time
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-Flag = Literal["weapon", "violence", "injury", "medical", "crime_in_progress"]
-Channel = Literal[
-    "911", "non_emergency", "officer_on_scene", "officer_referral", "follow_up", "crisis_line"
-]
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-_CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
-
-
-class Strict(BaseModel):
-    # A typo in a policy key must be an error, not a silently ignored rule.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def parse_clock(value: str) -> int:
-    """Minutes after midnight for 'HH:MM'; '24:00' is the end of the day."""
-    m = _CLOCK.match(value)
-    if not m or (m.group(1) == "24" and m.group(2) != "00"):
-        raise ValueError(f"'{value}' is not a time of day HH:MM (00:00 to 24:00)")
-    return int(m.group(1)) * 60 + int(m.group(2))
-
-
-class TimeWindow(Strict):
-    """A daily window in the policy's time zone; start > end wraps past midnight."""
-
-    start: str
-    end: str
-
-    @field_validator("start", "end")
-    @classmethod
-    def _clock(cls, v: str) -> str:
-        parse_clock(v)
-        return v
-
-    def contains(self, t: time) -> bool:
-        minute = t.hour * 60 + t.minute
-        start, end = parse_clock(self.start), parse_clock(self.end)
-        if start == end:
-            return True
-        if start < end:
-            return start <= minute < end
-        return minute >= start or minute < end
-
-
-class PriorityRange(Strict):
-    min: int | None = None
-    max: int | None = None
+from rules.base import WEEKDAYS as WEEKDAYS  # re-exported
+from rules.base import (
+    Channel,
+    Flag,
+    PriorityRange,
+    Program,
+    Strict,
+    TimeWindow,
+    Weekday,
+)
+from rules.base import Hours as Hours  # re-exported
+from rules.base import parse_clock as parse_clock  # re-exported
+from rules.programs import ResponseProgram, program_reference_errors
 
 
 class Condition(Strict):
@@ -135,42 +98,16 @@ class Rule(Strict):
     needs_field_unit: bool = True
 
 
-class Hours(Strict):
-    start: str = "08:00"
-    end: str = "24:00"
-    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
-
-    @field_validator("start", "end")
-    @classmethod
-    def _clock(cls, v: str) -> str:
-        parse_clock(v)
-        return v
-
-    @property
-    def window(self) -> TimeWindow:
-        return TimeWindow(start=self.start, end=self.end)
-
-
-class Program(Strict):
-    """The program settings a city changes as its program grows: not code."""
-
-    phase: Literal[1, 2, 3]
-    timezone: str
-    hours: Hours = Field(default_factory=Hours)
-    units: int = Field(ge=0, description="team units (navigator pairs) on shift")
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone '{v}'") from exc
-        return v
+class TestProgramState(Strict):
+    units_busy: int = Field(default=0, ge=0)
+    queued: int = Field(default=0, ge=0, description="calls already waiting for it")
 
 
 class TestAvailability(Strict):
     units_busy: int = Field(default=0, ge=0)
+    programs: dict[str, TestProgramState] = Field(
+        default_factory=dict, description="per program id (its units_busy counts, not the "
+                                          "policy-wide one)")
 
 
 class TestExpectation(Strict):
@@ -178,9 +115,26 @@ class TestExpectation(Strict):
     mode: str | None = None
     category: str | None = None
     eligible: bool | None = None
-    not_served_reason: Literal["off_hours", "units_busy", "override"] | None = None
+    not_served_reason: Literal["off_hours", "units_busy", "override", "wait_exceeded",
+                               "outside_area"] | None = None
     basis: Literal["rule", "exclusion", "no_rule", "evaluation_error"] | None = None
     matched_rules: list[str] | None = None
+    program: str | None = Field(default=None, description="the id of the program that "
+                                "took the call (or was tried first)")
+    queued: bool | None = None
+    deferred_until: str | None = Field(default=None, description="RFC 3339, or local "
+                                       "time without an offset in the policy's zone")
+
+    @field_validator("deferred_until")
+    @classmethod
+    def _a_time(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                datetime.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"'{v}' is not a date and time (RFC 3339, or local "
+                                 "YYYY-MM-DDTHH:MM)") from None
+        return v
 
 
 class TestCase(Strict):
@@ -201,15 +155,32 @@ class PolicyMeta(Strict):
 
 class Policy(Strict):
     policy: PolicyMeta
-    program: Program
+    program: Program = Field(description="the time zone and phase; in the one-team format "
+                             "also the team's hours and units")
+    programs: list[ResponseProgram] | None = Field(
+        default=None, min_length=1, description="response programs, tried in order "
+                                                "(docs/programs.md); absent: `program` is one")
     categories: list[str] = Field(min_length=1)
     exclusions: list[Exclusion] = Field(default_factory=list)
     rules: list[Rule] = Field(min_length=1)
     tests: list[TestCase] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _program_units(cls, doc: Any) -> Any:
+        # With `programs:`, `program.units` may be left out: it is then their units in
+        # all, what code that knows one team reads as the team's size.
+        if isinstance(doc, Mapping) and isinstance(doc.get("programs"), list) \
+                and isinstance(doc.get("program"), Mapping) and "units" not in doc["program"]:
+            units = [p.get("units") for p in doc["programs"] if isinstance(p, Mapping)]
+            doc = {**doc, "program": {**doc["program"],
+                                      "units": sum(u for u in units if isinstance(u, int))}}
+        return doc
+
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
-        found = reference_errors(self.model_dump(include={"categories", "rules", "exclusions"}))
+        found = reference_errors(self.model_dump(include={"categories", "rules", "exclusions",
+                                                          "programs"}))
         if found:
             raise ValueError("\n".join(f"{path}: {reason}" for path, reason in found))
         return self
@@ -246,4 +217,4 @@ def reference_errors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
                     and category not in categories:
                 errors.append((f"{section}[{i}].category", f"'{category}' is not one of the "
                                                              f"policy's categories {categories}"))
-    return errors
+    return errors + program_reference_errors(doc)

@@ -155,3 +155,39 @@ def shipped_variants(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         doc["program"]["hours"] = {"start": draw(clock), "end": draw(clock)}
     return doc
+
+
+@st.composite
+def program_variants(draw: st.DrawFn) -> dict[str, Any]:
+    """A shipped variant whose categories are shared among one to three response programs
+    of random modes, shifts, units, districts, wait limits and deferrable channels (every
+    category a team rule names is taken by some program)."""
+    doc = draw(shipped_variants())
+    categories: list[str] = doc["categories"]
+    n = draw(st.integers(1, 3))
+    owners = [draw(st.integers(0, n - 1)) for _ in categories]
+    programs = []
+    for i in range(n):
+        mine = [c for c, o in zip(categories, owners, strict=True) if o == i]
+        mode = draw(st.sampled_from(["field", "field", "co_response", "phone"]))
+        program: dict[str, Any] = {
+            "id": f"p{i}", "name": f"Program {i}", "mode": mode,
+            "categories": mine or None,  # a program with none listed takes every category
+            "units": draw(st.integers(0, 3)) if mode != "phone" else draw(
+                st.none() | st.integers(0, 2)),
+            "queue": [{"category": c, "max_wait_minutes": draw(st.integers(1, 90)),
+                       **({"priority": {"min": draw(st.integers(1, 5))}}
+                          if draw(st.booleans()) else {})}
+                      for c in mine if draw(st.booleans())],
+            "deferrable": draw(st.lists(st.sampled_from(CHANNELS), max_size=3, unique=True)),
+        }
+        if draw(st.booleans()):
+            program["hours"] = {"daily": [f"{draw(clock)}-{draw(clock)}"],
+                                draw(st.sampled_from(WEEKDAYS)): []}
+        if draw(st.booleans()):
+            program["area"] = {"districts": draw(st.lists(st.sampled_from(DISTRICTS),
+                                                          min_size=1, max_size=2))}
+        programs.append(program)
+    doc["programs"] = programs
+    doc["program"].pop("units", None)
+    return doc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from rules.load import load_default_policy
+from tests.routing.helpers import DOWNTOWN, programs_doc
 from tests.rules.helpers import policy_doc, shipped_doc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,3 +104,35 @@ def test_static_analysis_warnings_are_shown_without_failing(tmp_path: Path) -> N
     assert "call-for-assistance-again" in warns[0]
     shipped = policy_check(ROOT / "rules" / "policies" / "st_petersburg_call.yaml")
     assert "  static analysis: no warning(s)" in shipped.stdout.splitlines()
+
+
+def test_policy_check_of_programs_reads_area_files_and_explains_new_fields(
+        tmp_path: Path) -> None:
+    doc = programs_doc()
+    doc["programs"][0]["area"] = {"file": "downtown.geojson"}
+    doc["tests"] = [{"name": "downtown, Friday night: scheduled for Saturday",
+                     "call": {"channel": "officer_referral", "nature_code": "VAG",
+                              "lat": 27.77, "lon": -82.64,
+                              "occurred_at": "2026-03-06T22:00:00"},
+                     "expect": {"destination": "call_team", "program": "field",
+                                "deferred_until": "2026-03-07T10:00:00"}},
+                    {"name": "written for another zone",
+                     "call": {"nature_code": "VAG", "occurred_at": "2026-03-10T14:00:00-07:00"},
+                     "expect": {"destination": "call_team"}}]
+    (tmp_path / "downtown.geojson").write_text(json.dumps(DOWNTOWN), encoding="utf-8")
+    path = tmp_path / "programs.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    result = policy_check(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "  PASS  downtown, Friday night: scheduled for Saturday" in result.stdout
+    assert "WARN  test_time: test 1 'written for another zone': 2026-03-10T14:00:00-07:00 " \
+           "is 2026-03-10 17:00 in America/New_York" in result.stdout
+
+    doc["programs"][1]["hours"] = {"mon": ["9-5"]}
+    doc["programs"][0]["queue"][0]["max_wait_minutes"] = -3
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    result = policy_check(path)
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "programs[1].hours.mon: shift 0: '9' is not a time of day" in out
+    assert "programs[0].queue[0].max_wait_minutes: Input should be greater than 0" in out

@@ -1,0 +1,70 @@
+"""A program's shifts in time: on duty now, and when the next shift starts. Pure.
+
+Shifts are wall-clock times in the policy's zone; a shift belongs to the day it starts
+(dates off name that day) and may run past midnight. Wall-clock arithmetic is done in
+the zone, so a shift across a change of clocks is an hour shorter or longer; a start in
+the hour the clocks skip begins an hour later on the clock (02:30 → 03:30), and one in
+the hour they repeat at its first occurrence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from rules.programs import Week
+
+# How far ahead the next shift is looked for: a program off for longer has none.
+HORIZON_DAYS = 400
+
+
+def _shift_bounds(day: date, start: int, end: int, zone: ZoneInfo
+                  ) -> tuple[datetime, datetime]:
+    length = (end - start) % (24 * 60) or 24 * 60  # end at or before start: past midnight
+    begin = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(minutes=start)
+    # Through UTC: a start in a skipped hour comes out an hour later on the clock.
+    begin_utc = begin.astimezone(UTC)
+    finish = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(
+        minutes=start + length)
+    return begin_utc, finish.astimezone(UTC)
+
+
+def _shifts_around(week: Week, days_off: Collection[date], zone: ZoneInfo,
+                   first: date, days: int) -> list[tuple[datetime, datetime]]:
+    out = []
+    for n in range(days):
+        day = first + timedelta(days=n)
+        if day in days_off:
+            continue
+        for start, end in week[day.weekday()]:
+            out.append(_shift_bounds(day, start, end, zone))
+    return out
+
+
+def on_duty(week: Week | None, days_off: Collection[date], at: datetime,
+            zone: ZoneInfo) -> bool:
+    """True when `at` falls in one of the shifts of `week` (a program without hours,
+    None, is always on duty)."""
+    if week is None:
+        return True
+    local = at.astimezone(zone).date()
+    t = at.astimezone(UTC)
+    return any(b <= t < e for b, e in _shifts_around(week, days_off, zone,
+                                                     local - timedelta(days=1), 2))
+
+
+def next_shift_start(week: Week | None, days_off: Collection[date], after: datetime,
+                     zone: ZoneInfo) -> datetime | None:
+    """The start of the first shift after `after`, in the zone (None: none within
+    HORIZON_DAYS). A program without hours has no next shift: it is always on."""
+    if week is None:
+        return None
+    t = after.astimezone(UTC)
+    first = after.astimezone(zone).date()
+    for chunk in range(0, HORIZON_DAYS, 8):
+        starts = [b for b, _ in _shifts_around(week, days_off, zone,
+                                               first + timedelta(days=chunk), 8) if b > t]
+        if starts:
+            return min(starts).astimezone(zone)
+    return None
