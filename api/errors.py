@@ -18,9 +18,9 @@ from starlette.websockets import WebSocketState
 
 from api.access import ingest_source, sender_of
 from rules.load import error_path
-from service.db import describe, is_outage
 from service.errors import DomainError, Unavailable
-from service.ingest import RecordReject
+from service.lifecycle.ingest import RecordReject
+from service.store.db import describe, is_outage
 
 log = logging.getLogger("liaison.api")
 
@@ -91,7 +91,7 @@ def install(app: FastAPI) -> None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         headers = {"Retry-After": "1"} if exc.status == 503 else None
-        if getattr(exc, "retry_after", None):  # a 429 (service/ratelimit.py) says how long
+        if getattr(exc, "retry_after", None):  # a 429 (service/access/ratelimit.py) says how long
             headers = {"Retry-After": str(exc.retry_after)}  # type: ignore[attr-defined]
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 

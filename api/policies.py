@@ -1,4 +1,4 @@
-"""The policy workbench: stored versions of the routing policy (service/policy_store.py).
+"""The policy workbench: stored versions of the routing policy (service/policy/store.py).
 
 `{version}` in a path is the version label, the document's `policy.version` (e.g. `3`);
 when two policy ids share a label, name it in full as `<policy id>@<version>`.
@@ -27,8 +27,8 @@ from rules.analysis import check_policy
 from rules.call import CallFacts
 from rules.evaluate import Classification, RuleTrace, classify, compile_policy
 from rules.load import PolicyInvalid
-from service import policy_store as store
 from service.errors import Conflict, DomainError
+from service.policy import store
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"],
                    dependencies=[allow(Role.supervisor)])

@@ -32,10 +32,10 @@ import pytest_asyncio
 import uvicorn
 import websockets
 
-from service.app import create_app
-from service.auth import Role
+from api.app import create_app
+from service.access.auth import Role
+from service.live.websocket import WebSocketProtocol
 from service.settings import Settings
-from service.websocket import WebSocketProtocol
 from tests.credentials import Credentials, RoleAuth, credentials_for, make_credentials
 from tests.documented import Documented
 
@@ -302,7 +302,7 @@ def start_subprocess(database_url: str, tmp_path: Path, *, extra: list[str] | No
     """`creds`: the ones an earlier server on the same database made (else new ones)."""
     port = port or free_port()
     log_path = tmp_path / f"serve-{port}.log"
-    cmd = [sys.executable, "-m", "service.cli", "serve", "--port", str(port),
+    cmd = [sys.executable, "-m", "service.cli.main", "serve", "--port", str(port),
            "--database-url", database_url, "--log-level", "warning", *(extra or [])]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

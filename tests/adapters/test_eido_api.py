@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from service.tables import BOARD, CAD_EVENT, CALL, REJECT
+from service.store.tables import BOARD, CAD_EVENT, CALL, REJECT
 from tests.adapters.test_eido_support import (
     DRAFT_2020,
     JCARD,

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from adapters.eido.parse import document_event_id
 from adapters.eido.subscriber import ACCEPTS, SUBPROTOCOL, EidoSubscriber
 from service.settings import Settings
-from service.tables import CAD_EVENT, CALL
+from service.store.tables import CAD_EVENT, CALL
 from tests.adapters.test_eido_support import eido, shared_json
 from tests.conftest import WAIT, Server, eventually, running_server
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.cli import _settings, build_parser
+from service.cli.main import _settings, build_parser
 from tests.adapters.test_eido_subscriber import FakeCad, Peer
 from tests.adapters.test_eido_support import eido
 from tests.conftest import start_subprocess

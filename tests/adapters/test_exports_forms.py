@@ -20,7 +20,7 @@ from adapters.exports.mapping import Mapper
 from adapters.exports.profile import ProfileInvalid, parse_profile, rule_warnings
 from rules.evaluate import compile_policy
 from rules.load import load_default_policy
-from service.cli import main
+from service.cli.main import main
 from tests.adapters.test_exports_support import (
     make_profile,
     profile_doc,

@@ -15,7 +15,7 @@ from adapters.exports.profile import (
     resolve_profile,
     shipped_profiles,
 )
-from service.cli import main
+from service.cli.main import main
 from tests.adapters.test_exports_support import (
     make_profile,
     profile_doc,

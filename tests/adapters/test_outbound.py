@@ -27,16 +27,12 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import func, insert, select, update
 
-from adapters.outbound import (
-    DeliveryWorker,
-    WebhookConfig,
-    give_up_reason,
-    outbox_row,
-)
-from service.auth import Role
-from service.db import create_engine, migrate
+from adapters.outbound import DeliveryWorker, WebhookConfig, give_up_reason
+from service.access.auth import Role
+from service.outbox.rows import outbox_row
 from service.settings import Settings
-from service.tables import OUTBOX, utcnow
+from service.store.db import create_engine, migrate
+from service.store.tables import OUTBOX, utcnow
 from tests.conftest import WAIT, Server, event, eventually, free_port, running_server
 
 SECRET = "test-secret-shared-with-the-cad"

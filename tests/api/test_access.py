@@ -17,8 +17,8 @@ import websockets
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import Mount
 
-from service.app import create_app
-from service.auth import Role
+from api.app import create_app
+from service.access.auth import Role
 from service.settings import Settings
 from tests.conftest import Server, event, running_server
 from tests.credentials import RouteEntry, declaration, liaison_key_create, route_table
@@ -303,7 +303,7 @@ async def test_every_look_and_change_is_audited_without_personal_text(
     finally:
         await team.aclose()
     # Logged in before the failed login below: a failure slows the next login from the
-    # same address (service/ratelimit.py).
+    # same address (service/access/ratelimit.py).
     sup = await login(server, Role.supervisor)
     try:
         async with httpx.AsyncClient(base_url=server.base_url) as bad:

@@ -13,7 +13,7 @@ import websockets
 from sqlalchemy import insert, update
 
 from service.settings import Settings
-from service.tables import CALL, FOLLOW_UP, utcnow
+from service.store.tables import CALL, FOLLOW_UP, utcnow
 from tests.conftest import WAIT, Server, event, eventually, running_server
 
 pytestmark = pytest.mark.asyncio

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from adapters.generic import CallEvent
+from service.calls.event import CallEvent
 from tests.conftest import Server, event
 
 REFUSED: list[Any] = [

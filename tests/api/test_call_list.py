@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.auth import Role, create_key
+from service.access.auth import Role, create_key
 from tests.api.test_access import NARRATIVE, PERSON, login
 from tests.conftest import Server, event
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from service import auth
-from service.auth import Role
+from service.access import auth
+from service.access.auth import Role
 from service.settings import Settings
 from tests.conftest import Server, event, running_server
 

@@ -16,9 +16,9 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from service.auth import Role, create_key
+from service.access.auth import Role, create_key
 from service.settings import Settings
-from service.tables import BOARD, CAD_EVENT, CALL, DECISION
+from service.store.tables import BOARD, CAD_EVENT, CALL, DECISION
 from tests.conftest import ROOT, Server, event, running_server
 
 pytestmark = pytest.mark.asyncio
@@ -160,7 +160,7 @@ async def test_a_cad_key_cannot_take_a_source_liaison_keeps_for_its_own_intake(
             await create_key(server.runtime.engine, "x-cad", role=Role.cad, source=source)
     # The command line says so, and makes nothing.
     done = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli", "key", "create", "--client", "x-cad",
+        sys.executable, "-m", "service.cli.main", "key", "create", "--client", "x-cad",
         "--source", "eido", "--database-url", server.runtime.settings.database_url,
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await done.communicate()

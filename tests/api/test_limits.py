@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from service.settings import Settings
-from service.tables import BOARD, CAD_EVENT, CALL, REJECT
+from service.store.tables import BOARD, CAD_EVENT, CALL, REJECT
 from tests.conftest import WAIT, Server, event, running_server
 
 pytestmark = pytest.mark.asyncio
@@ -221,7 +221,7 @@ async def test_limit_by_address_answers_429_with_retry_after() -> None:
 
     from api import errors
     from api.limits import limit_by_address
-    from service.ratelimit import RateLimiter
+    from service.access.ratelimit import RateLimiter
     from tests.conftest import eventually, free_port
 
     app = FastAPI()

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import insert
 
-from service.auth import Role
-from service.tables import CALL
+from service.access.auth import Role
+from service.store.tables import CALL
 from tests.conftest import Server
 from tests.service.test_metrics import call_row, history
 

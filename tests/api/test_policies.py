@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from rules.load import default_policy_text
 from service.settings import Settings
-from service.tables import BOARD, CAD_EVENT, CALL, DECISION, POLICY_VERSION
+from service.store.tables import BOARD, CAD_EVENT, CALL, DECISION, POLICY_VERSION
 from tests.conftest import Server, event, eventually, running_server, start_subprocess
 
 pytestmark = pytest.mark.asyncio
@@ -194,7 +194,7 @@ async def until_due_publishes_are_handled(server: Server, label: str) -> dict[st
 
 
 async def a_poll_after(server: Server, moment: datetime) -> None:
-    """Until the policy poller (service/policy.py: publishes what is due, adopts what was
+    """Until the policy poller (service/policy/holder.py: publishes what is due, adopts what was
     published) has run a whole round that began after `moment`: the positive signal that
     what a poll would have done by then is done, instead of a sleep."""
     holder = server.runtime.policy

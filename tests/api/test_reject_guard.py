@@ -16,9 +16,9 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from service.auth import Role, create_key
+from service.access.auth import Role, create_key
 from service.settings import Settings
-from service.tables import CAD_EVENT, CALL, REJECT
+from service.store.tables import CAD_EVENT, CALL, REJECT
 from tests.conftest import Server, event, running_server
 
 pytestmark = pytest.mark.asyncio

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import insert
 
 from service.settings import Settings
-from service.tables import WHAT_IF_JOB, utcnow
+from service.store.tables import WHAT_IF_JOB, utcnow
 from tests.api.test_policies import as_yaml, doc
 from tests.conftest import Server, eventually, running_server
 

@@ -23,10 +23,10 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from service import auth
-from service.auth import Role
-from service.db import WRITE_LOCK_KEY
+from service.access import auth
+from service.access.auth import Role
 from service.settings import Settings
+from service.store.db import WRITE_LOCK_KEY
 from tests.adapters.test_eido_support import eido
 from tests.conftest import Server, event, running_server
 from tests.pgcluster import PgCluster

@@ -17,10 +17,10 @@ import yaml
 from sqlalchemy import select
 
 from rules.load import default_policy_text
-from service.access_cli import demo_accounts
-from service.auth import PEOPLE_ROLES, KeyCache, Role, list_keys
-from service.db import create_engine, migrate
-from service.tables import USER
+from service.access.auth import PEOPLE_ROLES, KeyCache, Role, list_keys
+from service.cli.access import demo_accounts
+from service.store.db import create_engine, migrate
+from service.store.tables import USER
 from tests.conftest import ROOT, WAIT, free_port, start_subprocess
 from tests.credentials import Credentials
 
@@ -35,7 +35,7 @@ async def test_demo_feeds_the_board(tmp_path: Path) -> None:
     policy.write_text(yaml.safe_dump(doc))
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli", "demo", "--port", str(port), "--rate", "600",
+        sys.executable, "-m", "service.cli.main", "demo", "--port", str(port), "--rate", "600",
         "--seed", "7", "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
         "--policy", str(policy), "--log-level", "info", "--summary-every", "1",
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from service.db import create_engine
+from service.store.db import create_engine
 from tests.conftest import WAIT, Subprocess, event, start_subprocess
 
 TOTAL = 400  # events in the burst

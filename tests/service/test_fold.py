@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from adapters.generic import CallEvent
-from service.fold import CallState, apply_event, fold
+from service.calls.event import CallEvent
+from service.calls.fold import CallState, apply_event, fold
 
 T0 = datetime.fromisoformat("2026-03-10T14:00:00-04:00")
 

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service import auth
-from service.auth import Role
+from service.access import auth
+from service.access.auth import Role
 from service.settings import Settings
 from tests.conftest import event, running_server
 

@@ -1,4 +1,4 @@
-"""Repeat-contact reads (service/history.py) on SQLite and PostgreSQL: the latest call of a
+"""Repeat-contact reads (service/calls/history.py) on SQLite and PostgreSQL: the latest call of a
 key when several share its opening time, the cap, and that the read stays an index seek
 however many calls share a key and a time (migration 0008)."""
 
@@ -13,9 +13,9 @@ import pytest_asyncio
 from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.db import create_engine, is_postgres, migrate
-from service.history import COUNT_CAP, latest
-from service.tables import CALL
+from service.calls.history import COUNT_CAP, latest
+from service.store.db import create_engine, is_postgres, migrate
+from service.store.tables import CALL
 
 AT = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
 SHELTER = "addr:500 shelter way"

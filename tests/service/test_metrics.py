@@ -1,4 +1,4 @@
-"""Program figures (service/metrics.py) against hand-computed values, on SQLite and
+"""Program figures (service/figures/metrics.py) against hand-computed values, on SQLite and
 PostgreSQL, over a small seeded history across the end of daylight saving time.
 
 The history (America/New_York; DST ends Sun 2026-11-01 at 02:00 EDT = 06:00 UTC):
@@ -27,9 +27,9 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import Column, MetaData, String, Table, insert
 
-from service.db import create_engine, migrate
-from service.metrics import Scope, compute, heatmap_grid, my_referrals, offset_segments
-from service.tables import CALL, UTCDateTime
+from service.figures.metrics import Scope, compute, heatmap_grid, my_referrals, offset_segments
+from service.store.db import create_engine, migrate
+from service.store.tables import CALL, UTCDateTime
 
 # The field workflow's table (migration 0005), as far as these tests fill it.
 FOLLOW_UP = Table("follow_up", MetaData(), Column("id", String), Column("call_id", String),

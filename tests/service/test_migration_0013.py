@@ -13,10 +13,10 @@ from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.generic import CallEvent
-from service.db import alembic_config, create_engine, migrate
+from service.calls.event import CallEvent
 from service.settings import Settings
-from service.tables import CAD_EVENT, REJECT, utcnow
+from service.store.db import alembic_config, create_engine, migrate
+from service.store.tables import CAD_EVENT, REJECT, utcnow
 from tests.conftest import event, running_server
 
 pytestmark = pytest.mark.asyncio

@@ -16,7 +16,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from service.db import MIGRATE_LOCK_KEY, alembic_config, create_engine
+from service.store.db import MIGRATE_LOCK_KEY, alembic_config, create_engine
 from tests.conftest import ROOT, event, start_subprocess
 
 HEAD = "0016"
@@ -27,7 +27,7 @@ TABLES = {"alembic_version", "call", "cad_event", "decision", "board_message", "
 
 
 def migrate_cmd(url: str) -> list[str]:
-    return [sys.executable, "-m", "service.cli", "migrate", "--database-url", url]
+    return [sys.executable, "-m", "service.cli.main", "migrate", "--database-url", url]
 
 
 def run_migrate(url: str) -> subprocess.CompletedProcess[str]:

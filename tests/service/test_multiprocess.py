@@ -20,9 +20,9 @@ import websockets
 from sqlalchemy import text
 from websockets.asyncio.client import ClientConnection
 
-from service.board import BoardHub
-from service.bus import PostgresListener
-from service.db import create_engine
+from service.live.board import BoardHub
+from service.store.db import create_engine
+from service.writing.bus import PostgresListener
 from tests.conftest import WAIT, Subprocess, event, route_app, start_subprocess
 from tests.credentials import RoleAuth
 from tests.pgcluster import PgCluster

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from rules.load import default_policy_text
-from service.auth import Role
-from service.client_auth import TOKEN_ENV
+from service.access.auth import Role
+from service.access.client_auth import TOKEN_ENV
 from tests.conftest import Server
 from tests.service.test_operator_cli import as_role
 from tests.service.test_operator_cli import liaison as liaison_as

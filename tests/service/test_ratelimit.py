@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.ratelimit import LoginThrottle, RateLimiter, retry_after_header
+from service.access.ratelimit import LoginThrottle, RateLimiter, retry_after_header
 from service.settings import Settings
 
 

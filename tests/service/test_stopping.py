@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from service.stopping import StepGuard, Stopping
+from service.store.stopping import StepGuard, Stopping
 
 pytestmark = pytest.mark.asyncio
 

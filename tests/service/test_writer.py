@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from service.db import create_engine
 from service.errors import Unavailable
-from service.ingest import RecordReject
-from service.writer import Writer
+from service.lifecycle.ingest import RecordReject
+from service.store.db import create_engine
+from service.writing.writer import Writer
 
 
 @pytest.mark.asyncio

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from service.auth import Role
-from service.tables import CALL
+from service.access.auth import Role
+from service.store.tables import CALL
 from tests.api.test_metrics import gap_history, uniform
 from tests.conftest import Server
 from tests.service.test_metrics import history

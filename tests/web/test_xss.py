@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from adapters.exports.mapping import Mapper
 from adapters.exports.replay import replay_export
-from service.tables import CALL
+from service.store.tables import CALL
 from tests.adapters.test_eido_support import eido
 from tests.adapters.test_exports_support import make_profile, row, write_export
 from tests.conftest import Server
