@@ -23,14 +23,9 @@ from service.calls.visibility import (
     protected,
 )
 from service.errors import DomainError, NotFound
-from service.lifecycle.ingest import (
-    ChangeStatus,
-    OverrideCall,
-    OverrideRequest,
-    StatusChange,
-    TeamStatus,
-)
+from service.lifecycle.ingest import ChangeStatus, OverrideCall, OverrideRequest
 from service.lifecycle.queries import LIST_FIELDS, CallFilter, get_call, get_deliveries, list_calls
+from service.lifecycle.team import StatusChange, TeamStatus
 from service.store.tables import utcnow
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])

@@ -20,7 +20,7 @@ from api.calls import Reader, readable_call
 from api.deps import RuntimeDep
 from service.calls.visibility import answer_view
 from service.errors import DomainError, Unavailable
-from service.lifecycle.ingest import DISPOSITIONS
+from service.lifecycle.team import DISPOSITIONS
 
 log = logging.getLogger("liaison.api.eido")
 router = APIRouter(tags=["eido"], route_class=CredentialsFirst)

@@ -17,22 +17,11 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketState
 
 from api.access import ingest_source, sender_of
-from rules.load import error_path
-from service.errors import DomainError, Unavailable
+from service.errors import DomainError, Unavailable, field_errors
 from service.lifecycle.ingest import RecordReject
 from service.store.db import describe, is_outage
 
 log = logging.getLogger("liaison.api")
-
-
-def field_errors(errors: Any) -> list[dict[str, Any]]:
-    out = []
-    for err in errors:
-        loc = [p for p in err.get("loc", ()) if p != "body"]
-        out.append({"field": error_path(loc) or "(body)",
-                    "reason": str(err.get("msg", "")).removeprefix("Value error, "),
-                    "type": err.get("type", "")})
-    return out
 
 
 # What a 422 really looks like (FastAPI's default HTTPValidationError, {"detail": [{"loc",

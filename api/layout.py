@@ -23,7 +23,7 @@ from api.access import DISPATCHER_ROLES, TEAM_ROLES
 from routing.models import Destination
 from service.access.auth import Role
 from service.lifecycle.checkins import CHECKING_IN
-from service.lifecycle.ingest import DISPOSITIONS, TRANSITIONS
+from service.lifecycle.team import DISPOSITIONS, TRANSITIONS
 
 BODIES = Path(web.__file__).resolve().parent / "pages"
 

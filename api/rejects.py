@@ -16,9 +16,8 @@ from adapters.eido.parse import EidoRejected
 from api.access import CredentialsFirst, Role, allow, principal_of, record
 from api.answers import FieldError, IngestResult
 from api.deps import RuntimeDep
-from api.errors import field_errors
 from service.calls.event import CallEvent
-from service.errors import Conflict, Unavailable
+from service.errors import Conflict, Unavailable, field_errors
 from service.lifecycle.ingest import IngestEvent
 from service.lifecycle.rejects import get_reject, list_rejects
 

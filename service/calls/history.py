@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Executable, String, bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.store.tables import CALL, as_utc
-
-if TYPE_CHECKING:
-    from service.writing.batch import Batch
 
 BY = (("person", "person_key"), ("address", "address_key"))
 # Built once: an alias of the 50-column call table costs more to build than the query.
@@ -107,32 +104,3 @@ async def history_of(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, An
         return None
     return _pick(row, await latest(conn, keys, opened_before=as_utc(row["opened_at"]),
                                    exclude_id=row["id"]))
-
-
-async def history_in_batch(ctx: Batch, row: dict[str, Any]) -> dict[str, Any] | None:
-    """A new call's history inside the writer's batch: the stored calls sharing its keys
-    (read for the whole batch by prefetch, or now for a key it did not name) plus the
-    calls this batch opened before it, not stored yet."""
-    keys = repeat_keys(row.get("person_key"), row.get("address_key"))
-    if not keys:
-        return None
-    missing = [k for k in keys if k not in ctx.repeat_read]
-    if missing:
-        ctx.repeat.update(await latest(ctx.conn, missing))
-        ctx.repeat_read.update(missing)
-    found = {k: dict(ctx.repeat[k]) for k in keys if k in ctx.repeat}
-    for other_id in ctx.new_call_ids:
-        other = ctx.calls.get(other_id)
-        if other is None or other_id == row["id"]:
-            continue
-        for key in keys:
-            if other[f"{key[0]}_key"] != key[1]:
-                continue
-            h = found.setdefault(key, {"count": 0, "last_at": None, "last_outcome": None,
-                                       "last_disposition": None})
-            h["count"] += 1
-            opened = as_utc(other["opened_at"])
-            if h["last_at"] is None or opened >= h["last_at"]:
-                h.update(last_at=opened, last_outcome=other["outcome"],
-                         last_disposition=other["disposition"])
-    return _pick(row, found)

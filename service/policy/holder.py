@@ -18,6 +18,7 @@ from rules.load import (
     load_policy_file,
     load_policy_text,
 )
+from service.policy import store as policy_store
 from service.store.stopping import StepGuard, Stopping
 
 log = logging.getLogger("liaison.policy")
@@ -81,7 +82,6 @@ class PolicyHolder:
     async def sync(self, engine: AsyncEngine) -> bool:
         """Publish any scheduled version that is due, then switch to the published version
         if it changed since we last looked. Returns True when the policy in force changed."""
-        from service.policy import store as policy_store
 
         await policy_store.publish_due(engine)
         row = await policy_store.published(engine)

@@ -33,7 +33,7 @@ from adapters.eido.parse import (
 )
 from adapters.eido.pidf import read_pidf
 from adapters.eido.text import html_to_text
-from service.lifecycle.ingest import DISPOSITIONS
+from service.lifecycle.team import DISPOSITIONS
 from tests.adapters.test_eido_support import (
     DRAFT_2020,
     JCARD,

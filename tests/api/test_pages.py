@@ -17,7 +17,7 @@ import web
 from api.layout import PAGES, site_data
 from service.access.auth import PEOPLE_ROLES, Role
 from service.lifecycle.checkins import CHECKING_IN
-from service.lifecycle.ingest import DISPOSITIONS, TRANSITIONS
+from service.lifecycle.team import DISPOSITIONS, TRANSITIONS
 from service.settings import Settings
 from tests.conftest import Server, route_app, running_server
 from tests.credentials import route_roles, route_table
