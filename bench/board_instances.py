@@ -13,7 +13,7 @@ Method
   safety poll (service/live/board.py).
 - Latency: from A's 202 to the call's `decision` message on B's board. LISTEN/NOTIFY
   (service/writing/bus.py) must carry it, not the poll: the target is every call under 0.5 s
-  (polling alone would show up to 1 s). tests/service/test_multiprocess.py checks that
+  (polling alone would show up to 1 s). tests/service/live/test_multiprocess.py checks that
   the notification path works; this measures how fast it is (a test must not: a loaded
   machine is slow, not wrong).
 - The exit status is non-zero only on errors (a server that dies, a call that never

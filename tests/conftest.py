@@ -21,7 +21,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from service.live.websocket import WebSocketProtocol
 from service.settings import Settings
 from tests.credentials import Credentials, RoleAuth, credentials_for, make_credentials
 from tests.documented import Documented
+from tests.factories import event
 
 ROOT = Path(__file__).resolve().parent.parent
 # CI services set CI=true; some set CI=1 or yes. Any of them means "never skip".
@@ -181,36 +181,6 @@ async def running_server(settings: Settings, *, port: int | None = None,
 async def server(database_url: str) -> AsyncIterator[Server]:
     async with running_server(Settings(database_url=database_url)) as s:
         yield s
-
-
-_counter = 0
-
-
-def event(**fields: Any) -> dict[str, Any]:
-    """A valid generic CAD event; keyword arguments replace or add fields."""
-    global _counter
-    _counter += 1
-    body: dict[str, Any] = {
-        "event_id": f"ev-{uuid.uuid4().hex}",
-        "incident_id": f"INC-{uuid.uuid4().hex[:10]}",
-        "type": "created",
-        # A Tuesday afternoon in St. Petersburg: inside the shipped policy's team hours.
-        "occurred_at": "2026-03-10T14:00:00-04:00",
-        "channel": "911",
-        "nature_code": "MNTL",
-        "nature_text": "Mental person non-violent",
-        "priority": 3,
-        "narrative": "Adult son talking to himself, not sleeping, no weapons.",
-        "location": {"address": "1300 1st Ave N", "district": "D2", "lat": 27.77,
-                     "lon": -82.65},
-        "flags": [],
-    }
-    body.update(fields)
-    return body
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 # The longest a test waits for what must happen. Generous: on a loaded 2-core machine a

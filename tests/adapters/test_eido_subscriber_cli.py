@@ -12,9 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from service.cli.main import _settings, build_parser
-from tests.adapters.test_eido_subscriber import FakeCad, Peer
-from tests.adapters.test_eido_support import eido
 from tests.conftest import start_subprocess
+from tests.factories import eido
+from tests.fakes import FakeCad, Peer
 
 
 def test_the_option_and_the_setting() -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from service.access.auth import Role
-from tests.adapters.test_exports_support import NASHVILLE, SAN_DIEGO, shared_export
 from tests.conftest import ROOT, start_subprocess
+from tests.shared_data import NASHVILLE, SAN_DIEGO, shared_export
 
 
 @pytest.mark.parametrize("export, profile", [(SAN_DIEGO, "san-diego"),

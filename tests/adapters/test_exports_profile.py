@@ -16,13 +16,7 @@ from adapters.exports.profile import (
     shipped_profiles,
 )
 from service.cli.main import main
-from tests.adapters.test_exports_support import (
-    make_profile,
-    profile_doc,
-    row,
-    write_export,
-    write_profile,
-)
+from tests.factories import make_profile, profile_doc, row, write_export, write_profile
 
 ONE_TEST = ("a test on `column` takes exactly one of `in`, `prefix`, `suffix`, `contains`, "
             "`regex`, `empty`")

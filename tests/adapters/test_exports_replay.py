@@ -31,18 +31,9 @@ from adapters.exports.replay import (
 )
 from service.access.auth import Role
 from service.access.client_auth import TOKEN_ENV
-from tests.adapters.test_exports_support import (
-    NASHVILLE,
-    SAN_DIEGO,
-    make_profile,
-    profile_doc,
-    row,
-    shared_export,
-    shipped_mapper,
-    write_export,
-    write_profile,
-)
 from tests.conftest import ROOT, Server, free_port, start_subprocess
+from tests.factories import make_profile, profile_doc, row, write_export, write_profile
+from tests.shared_data import NASHVILLE, SAN_DIEGO, shared_export, shipped_mapper
 
 SUBSET = 2_000
 

@@ -24,18 +24,9 @@ from service.access.auth import Role
 from service.access.client_auth import TOKEN_ENV
 from service.cli.main import main
 from service.settings import Settings
-from tests.adapters.test_exports_support import (
-    PROFILE,
-    SAN_DIEGO,
-    SAN_DIEGO_ROWS,
-    row,
-    shared_export,
-    shipped_mapper,
-    write_export,
-    write_profile,
-)
 from tests.conftest import ROOT, running_server
-from tests.rules.helpers import shipped_doc
+from tests.factories import PROFILE, row, shipped_doc, write_export, write_profile
+from tests.shared_data import SAN_DIEGO, SAN_DIEGO_ROWS, shared_export, shipped_mapper
 
 
 def write_policy(path: Path, **program: Any) -> Path:

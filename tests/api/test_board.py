@@ -14,7 +14,8 @@ from sqlalchemy import insert, update
 
 from service.settings import Settings
 from service.store.tables import CALL, FOLLOW_UP, utcnow
-from tests.conftest import WAIT, Server, event, eventually, running_server
+from tests.conftest import WAIT, Server, eventually, running_server
+from tests.factories import event
 
 pytestmark = pytest.mark.asyncio
 

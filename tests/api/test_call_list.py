@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from service.access.auth import Role, create_key
-from tests.api.test_access import NARRATIVE, PERSON, login
-from tests.conftest import Server, event
+from tests.conftest import Server
+from tests.factories import NARRATIVE, PERSON, event, login
 
 pytestmark = pytest.mark.asyncio
 

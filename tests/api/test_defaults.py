@@ -16,7 +16,8 @@ import pytest_asyncio
 from service.access import auth
 from service.access.auth import Role
 from service.settings import Settings
-from tests.conftest import Server, event, running_server
+from tests.conftest import Server, running_server
+from tests.factories import event
 
 MiB = 1024 * 1024
 PASSWORD = "a long enough password"

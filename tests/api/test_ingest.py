@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from service.store.tables import BOARD, CAD_EVENT, CALL, REJECT
-from tests.conftest import Server, event
+from tests.conftest import Server
+from tests.factories import event
 
 pytestmark = pytest.mark.asyncio
 

@@ -45,9 +45,9 @@ from service.calls.visibility import MESSAGE_TYPES
 from service.figures.metrics import TABLES
 from service.settings import Settings
 from service.store.tables import BOARD, OUTBOX, utcnow
-from tests.adapters.test_outbound import SECRET, Cad, cad
 from tests.conftest import Server, eventually, running_server
 from tests.credentials import PASSWORD, declaration, route_table
+from tests.fakes import SECRET, Cad, cad
 
 pytestmark = pytest.mark.asyncio
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from rules.load import load_default_policy
-from tests.rules.helpers import policy_doc, shipped_doc
+from tests.factories import policy_doc, shipped_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "rules" / "policies" / "st_petersburg_call.yaml"

@@ -11,9 +11,8 @@ from sqlalchemy import insert
 
 from service.access.auth import Role
 from service.store.tables import CALL
-from tests.api.test_metrics import gap_history, uniform
 from tests.conftest import Server
-from tests.service.test_metrics import history
+from tests.factories import gap_history, history, uniform
 from tests.web.conftest import PHONE, new_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -17,7 +17,8 @@ from service.calls.event import CallEvent
 from service.settings import Settings
 from service.store.db import alembic_config, create_engine, migrate
 from service.store.tables import CAD_EVENT, REJECT, utcnow
-from tests.conftest import event, running_server
+from tests.conftest import running_server
+from tests.factories import event
 
 pytestmark = pytest.mark.asyncio
 

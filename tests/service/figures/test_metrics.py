@@ -18,7 +18,6 @@ c10   Tue 11-03 00:30 EST  D1                  after the range: left out
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +29,7 @@ from sqlalchemy import Column, MetaData, String, Table, insert
 from service.figures.metrics import Scope, compute, heatmap_grid, my_referrals, offset_segments
 from service.store.db import create_engine, migrate
 from service.store.tables import CALL, UTCDateTime
+from tests.factories import history, utc
 
 # The field workflow's table (migration 0005), as far as these tests fill it.
 FOLLOW_UP = Table("follow_up", MetaData(), Column("id", String), Column("call_id", String),
@@ -38,84 +38,6 @@ FOLLOW_UP = Table("follow_up", MetaData(), Column("id", String), Column("call_id
 NY = ZoneInfo("America/New_York")
 START = datetime(2026, 10, 31, tzinfo=NY)
 END = datetime(2026, 11, 3, tzinfo=NY)
-
-
-def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
-    return datetime(y, mo, d, h, mi, tzinfo=UTC)
-
-
-def call_row(cid: str, opened: datetime, *, destination: str = "call_team",
-             category: str | None = "mental_health", eligible: bool = True,
-             not_served: str | None = None, district: str = "D1", basis: str = "rule",
-             decided: int = 5, en_route: int | None = None, on_scene: int | None = None,
-             cleared: int | None = None, **extra: Any) -> dict[str, Any]:
-    """A whole call row; the step times are seconds after `opened` (cleared: after on
-    scene)."""
-    def after(s: int | None, base: datetime | None = None) -> datetime | None:
-        return None if s is None else (base or opened) + timedelta(seconds=s)
-
-    on_scene_at = after(on_scene)
-    decision = {"destination": destination, "basis": basis, "category": category,
-                "eligible": eligible, "not_served_reason": not_served}
-    row: dict[str, Any] = {
-        "id": cid, "source": "generic", "incident_id": f"INC-{cid}", "channel": "911",
-        "nature_code": "MNTL", "nature_text": "Mental person", "narrative": "secret words",
-        "flags": "[]", "opened_at": opened, "last_event_at": opened, "district": district,
-        "destination": destination,
-        "mode": "police_only" if destination == "police" else "call_direct",
-        "category": category, "eligible": eligible, "not_served_reason": not_served,
-        "holds_unit": False, "policy_version": "p@1",
-        "decision": json.dumps(decision, separators=(",", ":")), "updated_at": opened,
-        "purpose": "live", "safety_incident": False, "checkins_missed": 0,
-        "received_at": after(decided), "first_decided_at": after(decided),
-        "initial_destination": destination, "en_route_at": after(en_route),
-        "on_scene_at": on_scene_at, "cleared_at": after(cleared, on_scene_at),
-    }
-    row.update(extra)
-    return row
-
-
-def history() -> list[dict[str, Any]]:
-    rows = _history()
-    keys = {k for r in rows for k in r}
-    return [{k: r.get(k) for k in sorted(keys)} for r in rows]  # one shape: executemany
-
-
-def _history() -> list[dict[str, Any]]:
-    return [
-        call_row("c1", utc(2026, 10, 31, 14, 0), decided=5, en_route=120, on_scene=600,
-                 cleared=1800, person_key="P1", age_group="adult",
-                 disposition="resolved_on_scene", team_status="cleared"),
-        call_row("c2", utc(2026, 11, 1, 5, 30), destination="police", not_served="off_hours",
-                 decided=2, person_key="P2", age_group="adult"),
-        call_row("c3", utc(2026, 11, 1, 6, 30), destination="police", district="D2",
-                 category="disorderly_juvenile", not_served="units_busy", decided=2,
-                 person_key="P3", age_group="youth"),
-        call_row("c4", utc(2026, 11, 1, 15, 0), destination="joint", district="D2",
-                 category="disorderly_juvenile", decided=3, en_route=60, on_scene=300,
-                 cleared=600, person_key="P3", age_group="youth",
-                 backup_requested_at=utc(2026, 11, 1, 15, 7), safety_incident=True,
-                 disposition="police_took_over", team_status="cleared"),
-        call_row("c5", utc(2026, 11, 2, 14, 0), destination="police", not_served="override",
-                 decided=4, person_key="P1", age_group="adult", initial_destination="call_team",
-                 overridden_by="disp-7", override_reason="Caller reports a knife ",
-                 overridden_at=utc(2026, 11, 2, 14, 1)),
-        call_row("c6", utc(2026, 11, 2, 17, 0), district="D2", category="homelessness",
-                 channel="officer_referral", decided=10, en_route=30, on_scene=900,
-                 cleared=1200, person_key="P4", age_group="youth", referred_by="badge-1",
-                 referred_unit="U1", disposition="referred_to_services", team_status="cleared",
-                 outcome="Connected to a shelter bed"),
-        call_row("c7", utc(2026, 11, 2, 18, 0), destination="police", category=None,
-                 eligible=False, basis="no_rule", decided=1),
-        call_row("c11", utc(2026, 11, 2, 20, 0), channel="follow_up", follow_up_of="c1",
-                 decided=6, en_route=100, on_scene=400, cleared=600, person_key="P1",
-                 age_group="adult", initial_destination="police",
-                 disposition="resolved_on_scene", team_status="cleared"),
-        call_row("c8", utc(2026, 11, 2, 15, 0), purpose="test", person_key="P9"),
-        call_row("c9", utc(2026, 11, 2, 16, 0), purpose="training", safety_incident=True,
-                 referred_by="badge-1", channel="officer_referral"),
-        call_row("c10", utc(2026, 11, 3, 5, 30), destination="police", not_served="off_hours"),
-    ]
 
 
 def follow_ups() -> list[dict[str, Any]]:

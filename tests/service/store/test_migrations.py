@@ -17,7 +17,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from service.store.db import MIGRATE_LOCK_KEY, alembic_config, create_engine
-from tests.conftest import ROOT, event, start_subprocess
+from tests.conftest import ROOT, start_subprocess
+from tests.factories import event
 
 HEAD = "0016"
 STEPS = 16  # migrations from an empty database to HEAD

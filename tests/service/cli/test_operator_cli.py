@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from service.access.auth import Role
 from service.access.client_auth import TOKEN_ENV
-from tests.conftest import ROOT, Server, event
+from tests.conftest import Server
+from tests.factories import as_role, event, liaison
 
 pytestmark = pytest.mark.asyncio
-
-
-def as_role(server: Server, role: Role) -> dict[str, str]:
-    """The environment for a `liaison` command acting as `role` (its key in LIAISON_TOKEN)."""
-    return {**os.environ, TOKEN_ENV: server.creds.keys[role]}
-
-
-def no_token() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-
-
-async def liaison(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """`liaison …` as a child process; `env`: its environment (default: no LIAISON_TOKEN)."""
-    # Not subprocess.run: the server under test shares this event loop.
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli.main", *args, cwd=ROOT, env=env or no_token(),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_an_operator_lists_shows_and_resubmits_a_reject(server: Server,

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import text
 
 from service.store.db import create_engine
-from tests.conftest import WAIT, Subprocess, event, start_subprocess
+from tests.conftest import WAIT, Subprocess, start_subprocess
+from tests.factories import event
 
 TOTAL = 400  # events in the burst
 CONCURRENCY = 20  # requests in flight at once

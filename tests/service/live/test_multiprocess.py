@@ -23,8 +23,9 @@ from websockets.asyncio.client import ClientConnection
 from service.live.board import BoardHub
 from service.store.db import create_engine
 from service.writing.bus import PostgresListener
-from tests.conftest import WAIT, Subprocess, event, route_app, start_subprocess
+from tests.conftest import WAIT, Subprocess, route_app, start_subprocess
 from tests.credentials import RoleAuth
+from tests.factories import event
 from tests.pgcluster import PgCluster
 
 pytestmark = pytest.mark.postgres

@@ -27,8 +27,8 @@ from service.access import auth
 from service.access.auth import Role
 from service.settings import Settings
 from service.store.db import WRITE_LOCK_KEY
-from tests.adapters.test_eido_support import eido
-from tests.conftest import Server, event, running_server
+from tests.conftest import Server, running_server
+from tests.factories import eido, event
 from tests.pgcluster import PgCluster
 
 pytestmark = pytest.mark.asyncio

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import event, eventually, start_subprocess
+from tests.conftest import eventually, start_subprocess
+from tests.factories import event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.asyncio]
 

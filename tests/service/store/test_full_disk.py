@@ -24,7 +24,8 @@ import pytest
 from service.access import auth
 from service.access.auth import Role
 from service.settings import Settings
-from tests.conftest import event, running_server
+from tests.conftest import running_server
+from tests.factories import event
 
 pytestmark = pytest.mark.asyncio
 

@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from rules.load import default_policy_text, load_policy_file
-from tests.conftest import ROOT, WAIT, Subprocess, event, free_port, start_subprocess
+from tests.conftest import ROOT, WAIT, Subprocess, free_port, start_subprocess
+from tests.factories import event
 
 UNKNOWN_KEY = "rules[0].colour: Extra inputs are not permitted"
 

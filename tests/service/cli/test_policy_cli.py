@@ -12,8 +12,8 @@ from rules.load import default_policy_text
 from service.access.auth import Role
 from service.access.client_auth import TOKEN_ENV
 from tests.conftest import Server
-from tests.service.test_operator_cli import as_role
-from tests.service.test_operator_cli import liaison as liaison_as
+from tests.factories import as_role
+from tests.factories import liaison as liaison_as
 
 pytestmark = pytest.mark.asyncio
 
