@@ -11,6 +11,7 @@ call: the calls opened before it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -84,7 +85,7 @@ def _statement(shape: tuple[str, ...], bounded: bool) -> Executable:
     return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
-def _pick(row: dict[str, Any], found: dict[RepeatKey, dict[str, Any]]
+def _pick(row: Mapping[str, Any], found: dict[RepeatKey, dict[str, Any]]
           ) -> dict[str, Any] | None:
     """The person's history when there is one, else the address's; None without either."""
     for by, name in BY:

@@ -59,7 +59,7 @@ class CheckIn:
         now = utcnow()
         missed = call["checkins_missed"] or 0
         due = now + timedelta(seconds=self.interval) if self.interval > 0 else None
-        call.update(checkin_due_at=due, checkins_missed=0, updated_at=now)
+        call.update({"checkin_due_at": due, "checkins_missed": 0, "updated_at": now})
         ctx.save_call(call)
         ctx.board(self.call_id, "checkin", {
             "type": "checkin", "call_id": self.call_id, "at": now.isoformat(),
@@ -100,7 +100,7 @@ class SweepDue:
             n = (call["checkins_missed"] or 0) + 1
             # With check-ins turned off meanwhile, ask again in a minute: someone must answer.
             due = now + timedelta(seconds=self.interval if self.interval > 0 else 60)
-            call.update(checkin_due_at=due, checkins_missed=n, updated_at=now)
+            call.update({"checkin_due_at": due, "checkins_missed": n, "updated_at": now})
             ctx.save_call(call)
             kind = "checkin_missed" if n == 1 else "checkin_escalated"
             body: dict[str, Any] = {

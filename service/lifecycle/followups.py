@@ -10,6 +10,7 @@ The sweeper (service/lifecycle/checkins.py) tells the board once when one become
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -27,7 +28,7 @@ STATUSES: tuple[str, ...] = ("scheduled", "opened", "completed", "cancelled")
 SOURCE = "liaison"  # the source of the calls follow-ups open
 
 
-def view(row: dict[str, Any], call: dict[str, Any] | None = None,
+def view(row: dict[str, Any], call: Mapping[str, Any] | None = None,
          *, now: datetime | None = None) -> dict[str, Any]:
     """A follow-up as the API and the board show it; `call` is the original call's row."""
     now = now or utcnow()
@@ -58,7 +59,7 @@ async def _row(conn: AsyncConnection, follow_up_id: str) -> dict[str, Any]:
     return dict(row)
 
 
-async def schedule_follow_up(ctx: Batch, call: dict[str, Any], change: StatusChange,
+async def schedule_follow_up(ctx: Batch, call: Mapping[str, Any], change: StatusChange,
                              *, now: datetime) -> dict[str, Any]:
     """Called by ChangeStatus when a call is cleared with follow_up_at/_in_hours; the
     change has been validated, so this writes."""

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field
 
@@ -21,6 +22,7 @@ from service.calls.event import STORED, CallEvent, canonical_event
 from service.calls.fold import CallState, apply_event, fold
 from service.calls.history import repeat_keys
 from service.calls.people import address_key, age_group, person_key
+from service.calls.records import CallRow, DecisionColumns, DecisionRecord
 from service.errors import Conflict
 from service.lifecycle.followups import schedule_follow_up
 from service.lifecycle.repeat import history_in_batch
@@ -30,7 +32,7 @@ from service.store.tables import as_utc, iso_utc, utcnow
 from service.writing.batch import Batch, Keys, compact_json
 
 
-def call_summary(call: dict[str, Any]) -> dict[str, Any]:
+def call_summary(call: Mapping[str, Any]) -> dict[str, Any]:
     """What a board shows of a call: enough to act, no narrative."""
     return {
         "incident_id": call["incident_id"], "channel": call["channel"],
@@ -50,7 +52,7 @@ def _same_decision(a: Decision, b: Decision) -> bool:
     return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
-def _record_decision(ctx: Batch, call: dict[str, Any], decision: dict[str, Any], *,
+def _record_decision(ctx: Batch, call: Mapping[str, Any], decision: DecisionRecord, *,
                      cause: str, event_id: str | None,
                      history: dict[str, Any] | None = None) -> None:
     ctx.add_decision({
@@ -127,13 +129,13 @@ class IngestEvent:
         decision = redecide(state.facts(), self.policy,
                             Availability(units_total=self.units_total, units_busy=busy),
                             previous, closed=state.closed_at is not None)
-        decision_doc = decision.model_dump(mode="json")
+        decision_doc = cast(DecisionRecord, decision.model_dump(mode="json"))
         row = _call_row(call_id, self.source, ev.incident_id, state, decision_doc,
                         existing=call)
         history = None
         if call is None:
-            row.update(received_at=row["updated_at"], first_decided_at=row["updated_at"],
-                       initial_destination=decision_doc["destination"])
+            row.update({"received_at": row["updated_at"], "first_decided_at": row["updated_at"],
+                        "initial_destination": decision_doc["destination"]})
             if state.follow_up_of and (self.source == "liaison" or row["person_key"] is None):
                 # A follow-up is about the original call's person, whatever CAD that came from.
                 original = await ctx.call_by_id(state.follow_up_of)
@@ -161,7 +163,7 @@ class IngestEvent:
         return response
 
 
-def _state_of(call: dict[str, Any]) -> CallState:
+def _state_of(call: Mapping[str, Any]) -> CallState:
     return CallState.model_validate({
         **{k: call[k] for k in ("channel", "nature_code", "nature_text", "narrative",
                                 "priority", "address", "district", "lat", "lon",
@@ -176,8 +178,8 @@ def _state_of(call: dict[str, Any]) -> CallState:
 
 
 def _call_row(call_id: str, source: str, incident_id: str, state: CallState,
-              decision: dict[str, Any], *, existing: dict[str, Any] | None) -> dict[str, Any]:
-    return {
+              decision: DecisionRecord, *, existing: Mapping[str, Any] | None) -> CallRow:
+    return cast(CallRow, {
         "id": call_id, "source": source, "incident_id": incident_id,
         "channel": state.channel, "nature_code": state.nature_code,
         "nature_text": state.nature_text, "narrative": state.narrative,
@@ -200,7 +202,7 @@ def _call_row(call_id: str, source: str, incident_id: str, state: CallState,
         **_decision_columns(decision),
         "category": decision["category"], "eligible": decision["eligible"],
         "policy_version": decision["policy_version"], "updated_at": utcnow(),
-    }
+    })
 
 
 # Columns a CAD event never changes.
@@ -212,7 +214,7 @@ _KEPT = ("team_status", "unit", "disposition", "received_at", "first_decided_at"
 _FRESH: dict[str, Any] = {"safety_incident": False, "checkins_missed": 0}
 
 
-def _decision_columns(decision: dict[str, Any]) -> dict[str, Any]:
+def _decision_columns(decision: DecisionRecord) -> DecisionColumns:
     """The call's columns that follow its current decision."""
     return {
         "destination": decision["destination"], "mode": decision["mode"],
@@ -253,7 +255,7 @@ class ChangeStatus:
                            allowed=allowed, dispositions=list(DISPOSITIONS))
         now = utcnow()
         values: dict[str, Any] = {"team_status": new, "updated_at": now}
-        if call[f"{new}_at"] is None:
+        if call[f"{new}_at"] is None:  # type: ignore[literal-required]  # a status's time
             values[f"{new}_at"] = now  # the first time: what timeliness figures measure
         if self.change.unit:
             values["unit"] = self.change.unit
@@ -274,7 +276,7 @@ class ChangeStatus:
         follow_up = None
         if new == "cleared" and (self.change.follow_up_at or self.change.follow_up_in_hours):
             follow_up = await schedule_follow_up(ctx, call, self.change, now=now)
-        call.update(values)
+        call.update(cast(CallRow, values))  # columns of the call, named at run time
         ctx.save_call(call)
         ctx.board(self.call_id, "status", {
             "type": "status", "call_id": self.call_id, "at": values["updated_at"].isoformat(),
@@ -293,15 +295,16 @@ class ChangeStatus:
                 "follow_up": follow_up}
 
 
-def _backup_decision(call: dict[str, Any], change: StatusChange,
-                     *, at: datetime) -> dict[str, Any] | None:
+def _backup_decision(call: Mapping[str, Any], change: StatusChange,
+                     *, at: datetime) -> DecisionRecord | None:
     """The joint-response decision a backup request makes, or None when the call already
     has one (a second request does not stack)."""
     current = Decision.model_validate_json(call["decision"])
     if current.backup is not None:
         return None
     reason = (change.note or "").strip() or None
-    return apply_backup(current, by=change.by, reason=reason, at=at).model_dump(mode="json")
+    return cast(DecisionRecord, apply_backup(current, by=change.by, reason=reason, at=at)
+                .model_dump(mode="json"))
 
 
 class OverrideRequest(BaseModel):
@@ -328,9 +331,10 @@ class OverrideCall:
         decision = apply_override(current, destination=self.request.destination,
                                   by=self.request.by, reason=self.request.reason.strip(),
                                   at=self.at)
-        doc = decision.model_dump(mode="json")
-        call.update(_decision_columns(doc), updated_at=utcnow(), overridden_by=self.request.by,
-                    override_reason=self.request.reason.strip(), overridden_at=self.at)
+        doc = cast(DecisionRecord, decision.model_dump(mode="json"))
+        call.update({**_decision_columns(doc), "updated_at": utcnow(),
+                     "overridden_by": self.request.by,
+                     "override_reason": self.request.reason.strip(), "overridden_at": self.at})
         ctx.save_call(call)
         _record_decision(ctx, call, doc, cause="override", event_id=None)
         return decision

@@ -3,6 +3,7 @@ reads the stored calls; the batch adds those it opened itself, not stored yet)."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from service.calls.history import _pick, latest, repeat_keys
@@ -10,7 +11,7 @@ from service.store.tables import as_utc
 from service.writing.batch import Batch
 
 
-async def history_in_batch(ctx: Batch, row: dict[str, Any]) -> dict[str, Any] | None:
+async def history_in_batch(ctx: Batch, row: Mapping[str, Any]) -> dict[str, Any] | None:
     """A new call's history inside the writer's batch: the stored calls sharing its keys
     (read for the whole batch by prefetch, or now for a key it did not name) plus the
     calls this batch opened before it, not stored yet."""
@@ -23,7 +24,7 @@ async def history_in_batch(ctx: Batch, row: dict[str, Any]) -> dict[str, Any] | 
         ctx.repeat_read.update(missing)
     found = {k: dict(ctx.repeat[k]) for k in keys if k in ctx.repeat}
     for other_id in ctx.new_call_ids:
-        other = ctx.calls.get(other_id)
+        other: Mapping[str, Any] | None = ctx.calls.get(other_id)
         if other is None or other_id == row["id"]:
             continue
         for key in keys:

@@ -4,8 +4,10 @@ exact bytes sent for it (docs/webhook.md)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
+from service.calls.records import DecisionRecord
 from service.calls.visibility import webhook_body
 from service.store.tables import utcnow
 from service.writing.batch import compact_json
@@ -13,7 +15,7 @@ from service.writing.batch import compact_json
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 
-def outbox_row(call: dict[str, Any], decision: dict[str, Any], *, cause: str,
+def outbox_row(call: Mapping[str, Any], decision: DecisionRecord, *, cause: str,
                event_id: str | None) -> dict[str, Any]:
     """The outbox row for one decision of a call (Batch.add_outbox writes it)."""
     now = utcnow()

@@ -241,7 +241,7 @@ REJECT: Table = CadReject.__table__  # type: ignore[attr-defined]
 class OutboxMessage(SQLModel, table=True):
     """A decision (or change of one) waiting for, or done with, delivery to the CAD's
     webhook. Written in the decision's own transaction; `id` orders a call's deliveries
-    and is the `sequence` the CAD sees. See adapters/outbound.py."""
+    and is the `sequence` the CAD sees. See service/outbox/ and adapters/outbound.py."""
 
     __tablename__ = "outbox"
     __table_args__ = (

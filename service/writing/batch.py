@@ -8,13 +8,15 @@ was seven of them. Per batch it is now a handful, whatever the batch size.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.calls.history import RepeatKey, latest
+from service.calls.records import CallRow
 from service.calls.visibility import restricted_message
 from service.errors import NotFound
 from service.live.board import BoardRow
@@ -44,7 +46,7 @@ def compact_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
-def occupies_unit(call: dict[str, Any] | None) -> bool:
+def occupies_unit(call: CallRow | None) -> bool:
     """The call keeps a team field unit busy: routed to the team, open, not cleared."""
     return bool(call and call["holds_unit"] and call["closed_at"] is None
                 and call["team_status"] != "cleared")
@@ -68,7 +70,7 @@ class Batch:
     # A CAD webhook is configured: decisions also go to the outbox, in this transaction
     # (adapters/outbound.py delivers them).
     webhook: bool = False
-    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: dict[str, CallRow] = field(default_factory=dict)
     by_incident: dict[tuple[str, str], str] = field(default_factory=dict)
     # Stored events by (source, event_id): (the answer given, the body as stored).
     seen: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
@@ -119,7 +121,7 @@ class Batch:
                     conds.append(CALL.c.id.in_(call_ids))
                 found = await self.conn.execute(select(CALL).where(or_(*conds)))
             for row in found.mappings():
-                self._remember(dict(row))
+                self._remember(cast(CallRow, dict(row)))
             self._missing_incidents |= {i for i in incidents if i not in self.by_incident}
 
     @property
@@ -127,11 +129,11 @@ class Batch:
         """The calls this batch created, in the order it created them (not stored yet)."""
         return [i for i in self.calls if i in self._new]
 
-    def _remember(self, row: dict[str, Any]) -> None:
+    def _remember(self, row: CallRow) -> None:
         self.calls[row["id"]] = row
         self.by_incident[(row["source"], row["incident_id"])] = row["id"]
 
-    async def call_by_incident(self, source: str, incident_id: str) -> dict[str, Any] | None:
+    async def call_by_incident(self, source: str, incident_id: str) -> CallRow | None:
         key = (source, incident_id)
         if key not in self.by_incident and key not in self._missing_incidents:
             row = (await self.conn.execute(select(CALL).where(
@@ -139,20 +141,20 @@ class Batch:
             if row is None:
                 self._missing_incidents.add(key)
             else:
-                self._remember(dict(row))
+                self._remember(cast(CallRow, dict(row)))
         call_id = self.by_incident.get(key)
-        return dict(self.calls[call_id]) if call_id else None
+        return self.calls[call_id].copy() if call_id else None
 
-    async def call_by_id(self, call_id: str) -> dict[str, Any] | None:
+    async def call_by_id(self, call_id: str) -> CallRow | None:
         if call_id not in self.calls:
             row = (await self.conn.execute(select(CALL).where(CALL.c.id == call_id))
                    ).mappings().first()
             if row is None:
                 return None
-            self._remember(dict(row))
-        return dict(self.calls[call_id])
+            self._remember(cast(CallRow, dict(row)))
+        return self.calls[call_id].copy()
 
-    async def existing_call(self, call_id: str) -> dict[str, Any]:
+    async def existing_call(self, call_id: str) -> CallRow:
         """The call, for a command about it: NotFound (404) when there is none."""
         call = await self.call_by_id(call_id)
         if call is None:
@@ -175,7 +177,7 @@ class Batch:
 
     # -- writes (buffered until flush) ------------------------------------------------
 
-    def save_call(self, row: dict[str, Any]) -> None:
+    def save_call(self, row: CallRow) -> None:
         before = self.calls.get(row["id"])
         if self._busy is not None:
             self._busy += int(occupies_unit(row)) - int(occupies_unit(before))
@@ -229,7 +231,7 @@ class Batch:
 
     async def flush(self) -> None:
         conn = self.conn
-        new = [self.calls[i] for i in self._dirty if i in self._new]
+        new: list[Mapping[str, Any]] = [self.calls[i] for i in self._dirty if i in self._new]
         changed = [{**{k: v for k, v in self.calls[i].items() if k != "id"}, "_id": i}
                    for i in self._dirty if i not in self._new]
         self.wrote = self.wrote or bool(new or changed or self._events or self._decisions
