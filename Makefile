@@ -4,7 +4,7 @@
 #   make lock                re-resolve requirements*.lock from pyproject.toml (newest versions)
 #   make run                 serve on 127.0.0.1:8000 with SQLite and a demo feed
 #                            (make run ARGS="serve --port 9000" runs another subcommand)
-#   make test                ruff + mypy + pytest; provisions PostgreSQL when possible
+#   make test                ruff + mypy + lint-imports (.importlinter) + pytest; provisions PostgreSQL when possible
 #                            (extra pytest args: make test PYTEST_ARGS="-k routing -x")
 #   make bench               ingest benchmark
 #   make clean               remove caches and build artefacts (keeps .venv)
@@ -64,13 +64,15 @@ test: setup
 	fi; \
 	$(BIN)/ruff check .; \
 	$(BIN)/mypy; \
+	$(BIN)/lint-imports; \
 	$(BIN)/pytest -q --durations=15 $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache $(PG_URL_FILE)
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache \
+		$(PG_URL_FILE)
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
 import os
 import random
@@ -25,166 +23,28 @@ from typing import Any
 
 import httpx
 from sqlalchemy import exists, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.batch import Batch, Keys, compact_json
-from service.board import BoardRow
-from service.db import is_postgres
-from service.errors import Conflict, NotFound
+from service.live.board import BoardRow
+from service.outbox.rows import DELIVERED, FAILED, PENDING, body_of
+from service.outbox.signing import (
+    DELIVERY_ID_HEADER,
+    SEQUENCE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign,
+)
 from service.settings import Settings
-from service.stopping import StepGuard, Stopping
-from service.tables import OUTBOX, as_utc, iso_utc, utcnow
-from service.visibility import webhook_body
+from service.store.db import is_postgres
+from service.store.stopping import StepGuard, Stopping
+from service.store.tables import OUTBOX, utcnow
 
 log = logging.getLogger("liaison.outbound")
 
-SIGNATURE_HEADER = "Liaison-Signature"
-TIMESTAMP_HEADER = "Liaison-Timestamp"
-DELIVERY_ID_HEADER = "Liaison-Delivery-Id"
-SEQUENCE_HEADER = "Liaison-Sequence"
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 # 4xx answers that mean "not now" rather than "never": retried like a 5xx. 401 and 403
 # are about Liaison's credentials (a secret rotated on one side only), not this body:
 # giving up at once would dead-letter every delivery until someone retried each by hand.
 RETRYABLE_4XX = frozenset({401, 403, 408, 409, 425, 429})
-
-
-# -- signing: what Liaison sends, and how a CAD checks it ------------------------------
-
-def _key(secret: str | bytes) -> bytes:
-    return secret.encode() if isinstance(secret, str) else secret
-
-
-def sign(secret: str | bytes, body: bytes) -> str:
-    """The `Liaison-Signature` header value for a body: `sha256=<hex HMAC-SHA256>`."""
-    return "sha256=" + hmac.new(_key(secret), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: str | bytes, body: bytes, signature: str | None) -> bool:
-    """For the CAD: is `signature` (the `Liaison-Signature` header) right for `body`?
-
-    `body` must be the raw bytes received, before any JSON parsing. The comparison takes
-    the same time whatever the mismatch. Then drop repeats by `Liaison-Delivery-Id` and,
-    per call, anything with a `sequence` at or below the last one applied.
-
-        body = await request.body()
-        if not verify_signature(SECRET, body, request.headers.get("Liaison-Signature")):
-            return Response(status_code=401)
-    """
-    if not signature or not signature.startswith("sha256="):
-        return False
-    return hmac.compare_digest(sign(secret, body).encode(), signature.strip().encode())
-
-
-# -- the outbox row, written with the decision -----------------------------------------
-
-def outbox_row(call: dict[str, Any], decision: dict[str, Any], *, cause: str,
-               event_id: str | None) -> dict[str, Any]:
-    """The outbox row for one decision of a call (Batch.add_outbox writes it)."""
-    now = utcnow()
-    delivery_id = uuid.uuid4().hex
-    # The CAD is the `cad` role: it gets the restricted view (service/visibility.py).
-    payload = webhook_body({
-        "type": "decision", "delivery_id": delivery_id, "call_id": call["id"],
-        "incident_id": call["incident_id"], "source": call["source"], "cause": cause,
-        "event_id": event_id, "time": now.isoformat(), "decision": decision}, call)
-    return {"delivery_id": delivery_id, "call_id": call["id"], "cause": cause,
-            "event_id": event_id, "payload": compact_json(payload), "status": PENDING,
-            "attempts": 0, "last_status_code": None, "last_error": None, "created_at": now,
-            "last_attempt_at": None, "next_attempt_at": now, "delivered_at": None,
-            "failing_since": None, "lease_owner": None, "lease_until": None}
-
-
-def body_of(sequence: int, payload: str) -> bytes:
-    """The exact bytes sent: the stored payload with its sequence in front (the database
-    assigns the sequence, so it is not in the stored text). The same on every retry."""
-    return f'{{"sequence":{sequence},{payload[1:]}'.encode()
-
-
-# -- delivery state, per call -----------------------------------------------------------
-
-async def call_deliveries(conn: AsyncConnection, call_id: str) -> list[dict[str, Any]]:
-    """A call's deliveries in sequence order, with where each one stands."""
-    o = OUTBOX.c
-    rows = (await conn.execute(
-        select(o.id, o.delivery_id, o.cause, o.event_id, o.status, o.attempts,
-               o.last_status_code, o.last_error, o.created_at, o.last_attempt_at,
-               o.next_attempt_at, o.delivered_at)
-        .where(o.call_id == call_id).order_by(o.id))).mappings()
-
-    out = []
-    for r in rows:
-        failed_at, next_attempt_at = _status_times(r["status"], r["last_attempt_at"],
-                                                   r["next_attempt_at"])
-        out.append({
-            "sequence": r["id"], "delivery_id": r["delivery_id"], "cause": r["cause"],
-            "event_id": r["event_id"], "status": r["status"], "attempts": r["attempts"],
-            "last_status_code": r["last_status_code"], "last_error": r["last_error"],
-            "created_at": iso_utc(r["created_at"]),
-            "last_attempt_at": iso_utc(r["last_attempt_at"]),
-            "next_attempt_at": iso_utc(next_attempt_at),
-            "delivered_at": iso_utc(r["delivered_at"]), "failed_at": iso_utc(failed_at)})
-    return out
-
-
-def _status_times(status: str, last_attempt_at: datetime | None, next_attempt_at: datetime
-                  ) -> tuple[datetime | None, datetime | None]:
-    """(failed_at, next_attempt_at) as shown: a delivery fails when its last attempt's
-    answer is recorded; only a pending one has a next attempt."""
-    return (as_utc(last_attempt_at) if status == FAILED and last_attempt_at else None,
-            as_utc(next_attempt_at) if status == PENDING else None)
-
-
-# -- deliveries across calls: finding the failed ones, sending one again ---------------
-
-_SUMMARY = (OUTBOX.c.id, OUTBOX.c.delivery_id, OUTBOX.c.call_id, OUTBOX.c.cause,
-            OUTBOX.c.status, OUTBOX.c.attempts, OUTBOX.c.last_error,
-            OUTBOX.c.last_status_code, OUTBOX.c.last_attempt_at, OUTBOX.c.next_attempt_at)
-
-
-def _summary(row: Any) -> dict[str, Any]:
-    """A delivery as the deliveries API shows it (api/deliveries.py `Delivery`)."""
-    failed_at, next_attempt_at = _status_times(row.status, row.last_attempt_at,
-                                               row.next_attempt_at)
-    return {"sequence": row.id, "delivery_id": row.delivery_id, "call_id": row.call_id,
-            "cause": row.cause, "status": row.status, "attempts": row.attempts,
-            "last_error": row.last_error, "last_status_code": row.last_status_code,
-            "failed_at": failed_at, "next_attempt_at": next_attempt_at}
-
-
-async def deliveries_with_status(conn: AsyncConnection, status: str, *, after: int = 0,
-                                 limit: int = 100) -> list[dict[str, Any]]:
-    """Deliveries of every call with this status, in sequence order after `after`."""
-    o = OUTBOX.c
-    rows = await conn.execute(select(*_SUMMARY).where(o.status == status, o.id > after)
-                              .order_by(o.id).limit(limit))
-    return [_summary(r) for r in rows]
-
-
-@dataclass(frozen=True)
-class RetryDelivery:
-    """A writer command: a failed delivery back in line, due now, with a fresh give-up
-    clock. Its attempts and last error stay, so the record shows it failed before."""
-
-    delivery_id: str
-
-    def keys(self) -> Keys:
-        return Keys()
-
-    async def apply(self, ctx: Batch) -> dict[str, Any]:
-        o = OUTBOX.c
-        row = (await ctx.conn.execute(
-            select(*_SUMMARY).where(o.delivery_id == self.delivery_id))).first()
-        if row is None:
-            raise NotFound(f"no delivery {self.delivery_id}")
-        if row.status != FAILED:
-            raise Conflict(f"delivery {self.delivery_id} is {row.status}; only a failed "
-                           "delivery can be retried", status=row.status)
-        await ctx.conn.execute(update(OUTBOX).where(o.id == row.id, o.status == FAILED)
-                               .values(status=PENDING, next_attempt_at=utcnow(),
-                                       failing_since=None))
-        retried = await ctx.conn.execute(select(*_SUMMARY).where(o.id == row.id))
-        return _summary(retried.one())
 
 
 # -- the delivery worker ----------------------------------------------------------------

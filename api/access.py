@@ -24,9 +24,9 @@ from starlette.responses import Response
 from api.headers import came_over_tls
 from api.limits import client_address
 from service import audit
-from service.auth import Principal, Role, SessionLimits, session_principal
+from service.access.auth import Principal, Role, SessionLimits, session_principal
+from service.access.ratelimit import TooManyRequests
 from service.errors import DomainError, Forbidden, Unauthenticated, Unavailable
-from service.ratelimit import TooManyRequests
 
 __all__ = ["COOKIE", "CredentialsFirst", "Principal", "Role", "allow", "ingest_source",
            "public", "principal_of"]

@@ -2,8 +2,8 @@
 board messages, follow-ups, the answer to a stored event. Each route's own answers are
 beside it.
 
-These describe answers the service already builds as dicts (service/queries.py,
-service/visibility.py, the writer's commands): a route declares one as its
+These describe answers the service already builds as dicts (service/lifecycle/queries.py,
+service/calls/visibility.py, the writer's commands): a route declares one as its
 `response_model` with `response_model_exclude_unset=True`, so a key the dict leaves out
 stays out and the JSON is what it was. Records read from storage allow keys not named
 here (`extra="allow"`): what older rows carry still comes through.
@@ -15,11 +15,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.generic import Person
 from routing.models import DecisionView
+from service.calls.event import Person
 
 Withheld = Field(default=None, description="what was held back from this reader "
-                                           "(service/visibility.py); absent when nothing")
+                                           "(service/calls/visibility.py); absent when nothing")
 
 
 class Open(BaseModel):
@@ -53,7 +53,7 @@ class CallLocation(BaseModel):
 
 
 class CallRecord(Open):
-    """The call (service/queries.py call_fields) narrowed for the reader: a field the role
+    """The call (service/lifecycle/queries.py call_fields) narrowed for the reader: a field the role
     may not see is null and named in `withheld`. Times are RFC 3339 in UTC."""
 
     id: str

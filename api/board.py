@@ -13,12 +13,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from api.access import COOKIE, WS_UNAUTHENTICATED, Principal, Role, allow, bearer_token
-from service.auth import SessionLimits, session_principal
-from service.board import read_after
-from service.db import is_outage
+from service.access.auth import SessionLimits, session_principal
+from service.calls.visibility import audience_of
 from service.errors import Unavailable
-from service.tables import utcnow
-from service.visibility import audience_of
+from service.live.board import read_after
+from service.store.db import is_outage
+from service.store.tables import utcnow
 
 router = APIRouter(tags=["board"])
 log = logging.getLogger("liaison.board")
@@ -39,7 +39,7 @@ async def board(ws: WebSocket,
     await ws.accept()
     # Subscribe before replaying: whatever commits meanwhile arrives on the queue, and
     # the seq check drops what the replay already sent.
-    # Dispatchers get each message's restricted form (service/visibility.py).
+    # Dispatchers get each message's restricted form (service/calls/visibility.py).
     audience = audience_of(who)
     sub = rt.hub.subscribe(audience)
     last = sub.position if after is None else after
@@ -97,7 +97,7 @@ async def board(ws: WebSocket,
                 await pumping
             # Fell behind: say where to resume from and let the client reconnect. A client
             # that reads nothing gets neither; the server cuts it off after the close
-            # timeout (service/websocket.py).
+            # timeout (service/live/websocket.py).
             await asyncio.wait_for(_resync_and_close(ws, last), send_timeout)
         failed = pumping.exception() if pumping in done and not pumping.cancelled() else None
         if failed is not None and is_outage(failed) and not receiving.done():

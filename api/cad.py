@@ -5,12 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from adapters.generic import CallEvent
 from api.access import CredentialsFirst, Principal, Role, allow, ingest_source
 from api.answers import IngestResult
 from api.deps import RuntimeDep
-from service.ingest import IngestEvent
-from service.visibility import answer_view
+from service.calls.event import CallEvent
+from service.calls.visibility import answer_view
+from service.lifecycle.ingest import IngestEvent
 
 # Credentials before the body: a stranger's body is never read, let alone kept.
 router = APIRouter(prefix="/v1/cad", tags=["cad"], route_class=CredentialsFirst)

@@ -14,11 +14,7 @@ from api.answers import CallDelivery, CallView, FollowUp
 from api.deps import RuntimeDep
 from api.metrics import parse_when
 from routing.models import Decision, DecisionView
-from service.errors import DomainError, NotFound
-from service.ingest import ChangeStatus, OverrideCall, OverrideRequest, StatusChange, TeamStatus
-from service.queries import LIST_FIELDS, CallFilter, get_call, get_deliveries, list_calls
-from service.tables import utcnow
-from service.visibility import (
+from service.calls.visibility import (
     audience_of,
     call_view,
     decision_view,
@@ -26,6 +22,11 @@ from service.visibility import (
     may_read,
     protected,
 )
+from service.errors import DomainError, NotFound
+from service.lifecycle.ingest import ChangeStatus, OverrideCall, OverrideRequest
+from service.lifecycle.queries import LIST_FIELDS, CallFilter, get_call, get_deliveries, list_calls
+from service.lifecycle.team import StatusChange, TeamStatus
+from service.store.tables import utcnow
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 
@@ -62,7 +63,7 @@ class Location(BaseModel):
 
 class CallListItem(BaseModel):
     """A call as a list shows it: GET /v1/calls/{call_id}'s `call` as the role may see it,
-    cut to service.queries.LIST_FIELDS (no narrative, notes, outcome or personal details),
+    cut to service.lifecycle.queries.LIST_FIELDS (no narrative, notes, outcome or personal details),
     with its `decision`. (Optional fields: a role's view may withhold them.)"""
 
     model_config = ConfigDict(extra="allow")
@@ -141,7 +142,7 @@ def _scope(who: Principal, where: CallFilter) -> CallFilter | None:
 
 def list_item(view: dict[str, Any], who: Principal) -> dict[str, Any] | None:
     """One listed call as `who` may see it, or None: the same gate and the same narrowing
-    as GET /v1/calls/{call_id} (service/visibility.py), in this one place."""
+    as GET /v1/calls/{call_id} (service/calls/visibility.py), in this one place."""
     if not may_read(view["call"], who):
         return None
     seen = call_view(view, who)

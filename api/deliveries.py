@@ -2,7 +2,8 @@
 
 A delivery the CAD refused for good, or one failing for longer than
 `LIAISON_WEBHOOK_GIVE_UP_AFTER`, is `failed` and holds nothing back
-(adapters/outbound.py). Operators list them here; a supervisor puts one back in line.
+(service/outbox/, sent by adapters/outbound.py). Operators list them here; a supervisor
+puts one back in line.
 A call's own deliveries are at `GET /v1/calls/{call_id}/deliveries`.
 """
 
@@ -14,10 +15,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from adapters.outbound import RetryDelivery, deliveries_with_status
 from api.access import Principal, Role, Supervisor, allow, record
 from api.deps import RuntimeDep
-from service.visibility import delivery_view
+from service.calls.visibility import delivery_view
+from service.outbox.deliveries import RetryDelivery, deliveries_with_status
 
 router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
 

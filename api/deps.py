@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.app import Runtime
+from api.runtime import Runtime
 
 
 async def get_runtime(request: Request) -> Runtime:

@@ -18,9 +18,9 @@ from api.access import CredentialsFirst, Principal, Role, allow, sender_of
 from api.answers import FieldError, IngestResult
 from api.calls import Reader, readable_call
 from api.deps import RuntimeDep
+from service.calls.visibility import answer_view
 from service.errors import DomainError, Unavailable
-from service.ingest import DISPOSITIONS
-from service.visibility import answer_view
+from service.lifecycle.team import DISPOSITIONS
 
 log = logging.getLogger("liaison.api.eido")
 router = APIRouter(tags=["eido"], route_class=CredentialsFirst)

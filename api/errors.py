@@ -17,22 +17,11 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketState
 
 from api.access import ingest_source, sender_of
-from rules.load import error_path
-from service.db import describe, is_outage
-from service.errors import DomainError, Unavailable
-from service.ingest import RecordReject
+from service.errors import DomainError, Unavailable, field_errors
+from service.lifecycle.ingest import RecordReject
+from service.store.db import describe, is_outage
 
 log = logging.getLogger("liaison.api")
-
-
-def field_errors(errors: Any) -> list[dict[str, Any]]:
-    out = []
-    for err in errors:
-        loc = [p for p in err.get("loc", ()) if p != "body"]
-        out.append({"field": error_path(loc) or "(body)",
-                    "reason": str(err.get("msg", "")).removeprefix("Value error, "),
-                    "type": err.get("type", "")})
-    return out
 
 
 # What a 422 really looks like (FastAPI's default HTTPValidationError, {"detail": [{"loc",
@@ -91,7 +80,7 @@ def install(app: FastAPI) -> None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         headers = {"Retry-After": "1"} if exc.status == 503 else None
-        if getattr(exc, "retry_after", None):  # a 429 (service/ratelimit.py) says how long
+        if getattr(exc, "retry_after", None):  # a 429 (service/access/ratelimit.py) says how long
             headers = {"Retry-After": str(exc.retry_after)}  # type: ignore[attr-defined]
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 

@@ -15,8 +15,9 @@ from api.access import Principal, Role, allow, record
 from api.answers import FollowUp
 from api.deps import RuntimeDep
 from routing.models import DecisionView
-from service.checkins import CheckIn, CheckInRequest
-from service.followups import CloseFollowUp, OpenFollowUp, get_follow_up, list_follow_ups
+from service.lifecycle.checkins import CheckIn, CheckInRequest
+from service.lifecycle.followups import CloseFollowUp, get_follow_up, list_follow_ups
+from service.lifecycle.open_followup import OpenFollowUp
 
 router = APIRouter(tags=["field"])
 

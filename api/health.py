@@ -34,7 +34,7 @@ class Health(BaseModel):
             "in force", response_model=Health,
             responses={503: {"model": Health, "description": "not ready: `problems` says why"}})
 async def health(rt: RuntimeDep, response: Response) -> dict[str, Any]:
-    # The database answers within health_timeout, and writes work (service/health.py).
+    # The database answers within health_timeout, and writes work (service/writing/health.py).
     problems: list[str] = await rt.storage.problems(rt.engine)
     if not rt.writer.running:
         problems.append("the writer has stopped")

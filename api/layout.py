@@ -21,9 +21,9 @@ from typing import Any
 import web
 from api.access import DISPATCHER_ROLES, TEAM_ROLES
 from routing.models import Destination
-from service.auth import Role
-from service.checkins import CHECKING_IN
-from service.ingest import DISPOSITIONS, TRANSITIONS
+from service.access.auth import Role
+from service.lifecycle.checkins import CHECKING_IN
+from service.lifecycle.team import DISPOSITIONS, TRANSITIONS
 
 BODIES = Path(web.__file__).resolve().parent / "pages"
 

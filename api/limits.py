@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection, Request
 
-from service.ratelimit import RateLimiter, TooManyRequests
+from service.access.ratelimit import RateLimiter, TooManyRequests
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

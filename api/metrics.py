@@ -20,8 +20,9 @@ from fastapi.responses import HTMLResponse, Response
 from api.access import Principal, Role, allow
 from api.deps import RuntimeDep
 from api.metrics_html import PAGE, render
+from service.calls.visibility import referral_view
 from service.errors import DomainError, Forbidden, NotFound
-from service.metrics import (
+from service.figures.metrics import (
     SUPERVISOR_ONLY,
     TABLES,
     Metrics,
@@ -33,8 +34,7 @@ from service.metrics import (
     table_rows,
     to_csv,
 )
-from service.tables import utcnow
-from service.visibility import referral_view
+from service.store.tables import utcnow
 
 MAX_DAYS = 400
 FIRST_YEAR, LAST_YEAR = 1970, 2999
@@ -127,7 +127,7 @@ async def get_my_referrals(rt: RuntimeDep,
     begin = parse_when(start, zone, "from") if start else None
     stop = parse_when(end, zone, "to") if end else None
     found = await my_referrals(rt.engine, officer_id, start=begin, end=stop)
-    # An officer reads no outcome text of a behavioural-health call (service/visibility.py).
+    # An officer reads no outcome text of a behavioural-health call (service/calls/visibility.py).
     return [MyReferral.model_validate(referral_view(r.model_dump(), None, who))
             for r in found]
 

@@ -15,8 +15,8 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 from api import layout
-from service.auth import Role
-from service.metrics import (
+from service.access.auth import Role
+from service.figures.metrics import (
     DAYS,
     SUPERVISOR_ONLY,
     TABLES,

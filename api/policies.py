@@ -1,4 +1,4 @@
-"""The policy workbench: stored versions of the routing policy (service/policy_store.py).
+"""The policy workbench: stored versions of the routing policy (service/policy/store.py).
 
 `{version}` in a path is the version label, the document's `policy.version` (e.g. `3`);
 when two policy ids share a label, name it in full as `<policy id>@<version>`.
@@ -18,7 +18,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from api.access import Role, allow, principal_of, record
 from api.deps import RuntimeDep
-from api.errors import field_errors
 from routing.cases import TestResult, run_tests
 from routing.decide import Shaping, route
 from routing.models import Availability, Decision, ProgramContext
@@ -27,8 +26,8 @@ from rules.analysis import check_policy
 from rules.call import CallFacts
 from rules.evaluate import Classification, RuleTrace, classify, compile_policy
 from rules.load import PolicyInvalid
-from service import policy_store as store
-from service.errors import Conflict, DomainError
+from service.errors import Conflict, DomainError, field_errors
+from service.policy import store
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"],
                    dependencies=[allow(Role.supervisor)])

@@ -19,14 +19,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from adapters.generic import CallEvent
 from api.access import Principal, Role, allow, record
 from api.answers import IngestResult
 from api.deps import RuntimeDep
+from service.calls.event import CallEvent
+from service.calls.visibility import answer_view, referral_view
 from service.errors import DomainError
-from service.ingest import IngestEvent
-from service.tables import CALL, as_utc, iso_utc
-from service.visibility import answer_view, referral_view
+from service.lifecycle.ingest import IngestEvent
+from service.store.tables import CALL, as_utc, iso_utc
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
@@ -165,7 +165,7 @@ async def mine(rt: RuntimeDep,
     out = []
     for r in rows:
         # The feedback loop, within what an officer may see: on behavioural-health calls
-        # the outcome and the team's backup note stay with the team (service/visibility.py).
+        # the outcome and the team's backup note stay with the team (service/calls/visibility.py).
         out.append(referral_view({
             "call_id": r["id"], "incident_id": r["incident_id"],
             "nature_text": r["nature_text"], "address": r["address"],

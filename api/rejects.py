@@ -13,14 +13,13 @@ from pydantic import BaseModel, Field, ValidationError
 from adapters.eido.ingest import ingest as eido_ingest
 from adapters.eido.mapping import MappingInvalid
 from adapters.eido.parse import EidoRejected
-from adapters.generic import CallEvent
 from api.access import CredentialsFirst, Role, allow, principal_of, record
 from api.answers import FieldError, IngestResult
 from api.deps import RuntimeDep
-from api.errors import field_errors
-from service.errors import Conflict, Unavailable
-from service.ingest import IngestEvent
-from service.rejects import get_reject, list_rejects
+from service.calls.event import CallEvent
+from service.errors import Conflict, Unavailable, field_errors
+from service.lifecycle.ingest import IngestEvent
+from service.lifecycle.rejects import get_reject, list_rejects
 
 router = APIRouter(prefix="/v1/cad/rejects", tags=["cad"],
                    dependencies=[allow(Role.supervisor)], route_class=CredentialsFirst)

@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from api.access import COOKIE, Principal, Role, allow, public, record
 from api.deps import RuntimeDep
 from api.limits import client_address, limit_by_address
-from service.auth import SessionLimits, end_session, login
+from service.access.auth import SessionLimits, end_session, login
+from service.access.ratelimit import TooManyRequests
 from service.errors import Unauthenticated
-from service.ratelimit import TooManyRequests
 
 router = APIRouter(prefix="/v1/session", tags=["session"])
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 
 from api.access import Supervisor, record
 from api.deps import RuntimeDep
-from service import auth
-from service.auth import PEOPLE_ROLES, Role
+from service.access import auth
+from service.access.auth import PEOPLE_ROLES, Role
 from service.errors import DomainError
 
 router = APIRouter(prefix="/v1/users", tags=["users"])

@@ -1,4 +1,4 @@
-"""What-if over stored call history (service/whatif.py): a version of the policy against
+"""What-if over stored call history (service/policy/whatif.py): a version of the policy against
 a baseline over the calls opened in a date range, run in the background.
 
 Jobs live in this instance's memory: they do not survive a restart, and another instance
@@ -17,9 +17,9 @@ from api.access import Role, allow, principal_of, record
 from api.deps import RuntimeDep
 from routing.whatif import ServiceTimes, ServiceTimesInvalid, WhatIfReport, parse_service_times
 from rules.evaluate import compile_policy
-from service import policy_store as store
 from service.errors import Conflict, DomainError, NotFound
-from service.whatif import KEEP_DAYS
+from service.policy import store
+from service.policy.whatif import KEEP_DAYS
 
 router = APIRouter(tags=["what-if"], dependencies=[allow(Role.supervisor)])
 

@@ -10,10 +10,10 @@ Method
   LIAISON_TEST_POSTGRES_URL or .pg-test-url; without one the bench says so and stops).
 - One board websocket (a call-team key) on B. Calls are posted to A one at a time, each
   after a random pause of 0-1 s so the posts fall at every phase of B's once-a-second
-  safety poll (service/board.py).
+  safety poll (service/live/board.py).
 - Latency: from A's 202 to the call's `decision` message on B's board. LISTEN/NOTIFY
-  (service/bus.py) must carry it, not the poll: the target is every call under 0.5 s
-  (polling alone would show up to 1 s). tests/service/test_multiprocess.py checks that
+  (service/writing/bus.py) must carry it, not the poll: the target is every call under 0.5 s
+  (polling alone would show up to 1 s). tests/service/live/test_multiprocess.py checks that
   the notification path works; this measures how fast it is (a test must not: a loaded
   machine is slow, not wrong).
 - The exit status is non-zero only on errors (a server that dies, a call that never
@@ -52,8 +52,8 @@ TARGET_MAX_S = 0.5
 
 
 async def keys(database_url: str) -> tuple[str, str]:
-    from service.auth import Role, create_key
-    from service.db import create_engine
+    from service.access.auth import Role, create_key
+    from service.store.db import create_engine
 
     engine = create_engine(database_url)
     try:
@@ -126,7 +126,7 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
             ports = [free_port(), free_port()]
             for label, port in zip("ab", ports, strict=True):
                 servers.append(await start_server(
-                    f"liaison-{label}", ["-m", "service.cli", "serve", "--port", str(port),
+                    f"liaison-{label}", ["-m", "service.cli.main", "serve", "--port", str(port),
                                          "--database-url", url, "--log-level", "warning"],
                     port, "/v1/health", Path(tmp)))
             cad, team = await keys(url)

@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert
 
 from bench.bare_app import Event
-from service.db import create_engine
+from service.store.db import create_engine
 
 ROWS = Table("floor_event", MetaData(), Column("id", Integer, primary_key=True),
              Column("event_id", String(200), unique=True, nullable=False),

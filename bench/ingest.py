@@ -23,10 +23,10 @@ connections) managed ~450/s; the same client is used for every server.
 Baseline: bench/bare_app.py, a FastAPI app whose one POST endpoint parses the same event
 body with a small pydantic model and answers a small JSON document; one uvicorn worker,
 httptools, log level warning, on uvicorn's default loop ("auto": uvloop when installed),
-which is also the loop `liaison serve` runs on (service/cli.py builds its loop with
+which is also the loop `liaison serve` runs on (service/cli/main.py builds its loop with
 uvicorn's own loop factory); the median of three throughput runs.
 
-Liaison: `python -m service.cli serve` on SQLite, then on PostgreSQL, a new server on a
+Liaison: `python -m service.cli.main serve` on SQLite, then on PostgreSQL, a new server on a
 fresh database for each throughput run (a new SQLite file; a PostgreSQL database created
 from the admin URL in LIAISON_TEST_POSTGRES_URL or .pg-test-url and dropped afterwards):
 Liaison slows down as open calls pile up (by about a third after 15,000 events on
@@ -108,7 +108,7 @@ OK_STATUSES = (200, 202)
 BASELINE_RUNS = 3
 RUN_ID = uuid.uuid4().hex[:8]
 _CALL_ID = re.compile(rb'"call_id":"([^"]+)"')
-# Board messages are `{"seq":N,"type":"...","call_id":"..."|null,...}` (service/board.py).
+# Board messages are `{"seq":N,"type":"...","call_id":"..."|null,...}` (service/live/board.py).
 _BOARD_HEAD = re.compile(r'\{"seq":(\d+),"type":"(\w+)","call_id":(?:"([^"]*)"|null)')
 
 
@@ -274,8 +274,8 @@ async def make_keys(database_url: str) -> str:
     """A CAD key for the load and a team key for the boards, in the server's database
     (migrated by the server's start); sets AUTH_HEADER and returns the team key."""
     global AUTH_HEADER
-    from service.auth import Role, create_key
-    from service.db import create_engine
+    from service.access.auth import Role, create_key
+    from service.store.db import create_engine
 
     engine = create_engine(database_url)
     try:
@@ -822,7 +822,7 @@ async def bench_liaison(backend: str, database_url: str, opts: argparse.Namespac
     port = free_port()
     server = await start_server(
         f"liaison-{backend}-{clients}boards",
-        ["-m", "service.cli", "serve", "--port", str(port), "--database-url", database_url,
+        ["-m", "service.cli.main", "serve", "--port", str(port), "--database-url", database_url,
          "--log-level", "warning"], port, "/v1/health", log_dir)
     team_key = await make_keys(database_url)
     errors: list[str] = []

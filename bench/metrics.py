@@ -9,7 +9,7 @@ created from LIAISON_BENCH_POSTGRES_URL, else LIAISON_TEST_POSTGRES_URL, else th
 URL in .pg-test-url, dropped afterwards), migrated to head (with 0006's indexes). The
 calls are generated in Python with a fixed seed and loaded through the raw driver:
 sqlite3 `executemany` in one transaction, asyncpg `COPY`; then ANALYZE. Timed: the
-figures for one month in the middle of the year (service.metrics.compute plus JSON
+figures for one month in the middle of the year (service.figures.metrics.compute plus JSON
 serialisation, i.e. the work of GET /v1/metrics without HTTP), all districts and one
 district, as the median of --repeat runs after one warm-up; and, as the baseline from the
 same run, `SELECT count(*)` of the month's live calls. The figures and the ratio are
@@ -46,9 +46,9 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from service.db import create_engine, migrate  # noqa: E402
-from service.metrics import Scope, compute  # noqa: E402
-from service.tables import CALL  # noqa: E402
+from service.figures.metrics import Scope, compute  # noqa: E402
+from service.store.db import create_engine, migrate  # noqa: E402
+from service.store.tables import CALL  # noqa: E402
 
 ZONE = ZoneInfo("America/New_York")
 YEAR_START = datetime(2025, 12, 1, tzinfo=ZONE)

@@ -394,7 +394,7 @@ def apply_override(decision: Decision, *, destination: Destination, by: str, rea
 def backup_step(backup: Backup, *, withhold_reason: bool = False) -> str:
     """The explanation's step for a backup request, told from the structured `backup`.
     The reason is the team's note, protected text on some calls: with `withhold_reason`
-    the step says it was withheld instead (service/visibility.py decides when)."""
+    the step says it was withheld instead (service/calls/visibility.py decides when)."""
     who = f"team member {backup.by}" if backup.by else "the team"
     if not backup.reason:
         why = " (no reason given)"

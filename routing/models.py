@@ -119,7 +119,7 @@ class Decision(BaseModel):
 
 
 class DecisionView(Decision):
-    """A decision as one reader sees it (service/visibility.py)."""
+    """A decision as one reader sees it (service/calls/visibility.py)."""
 
     withheld: list[str] | None = Field(
         default=None, description="what was held back from this reader (e.g. "

@@ -13,16 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
 from rules.areas import AreaIndex, geojson_errors
 from rules.areas import polygons as area_polygons
 from rules.base import WEEKDAYS, Channel, PriorityRange, Program, Strict, Weekday, parse_clock
-
-if TYPE_CHECKING:
-    from rules.models import Policy
 
 ProgramMode = Literal["phone", "field", "co_response"]
 # A week of shifts: per weekday (Monday first), (start, end) in minutes after midnight.
@@ -277,7 +274,25 @@ class ProgramSet:
         return tuple(out)
 
 
-def programs_of(policy: Policy) -> ProgramSet:
+class _Named(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+class PolicyParts(Protocol):
+    """What `programs_of` reads of a policy (rules.models.Policy, which imports this
+    module: named here by shape, not by import)."""
+    @property
+    def policy(self) -> _Named: ...
+    @property
+    def program(self) -> Program: ...
+    @property
+    def programs(self) -> list[ResponseProgram] | None: ...
+
+
+def programs_of(policy: PolicyParts) -> ProgramSet:
     """The policy's programs, compiled; the one-team format gives one program."""
     if policy.programs is None:
         programs: tuple[ResponseProgram, ...] = (

@@ -45,7 +45,7 @@ def free_port() -> int:
 def start_demo(db: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes],
                                                       dict[str, tuple[str, str]]]:
     """The demo, and its accounts: role -> (user name, password), as it prints them."""
-    cmd = [sys.executable, "-m", "service.cli", "demo", "--port", str(port),
+    cmd = [sys.executable, "-m", "service.cli.main", "demo", "--port", str(port),
            "--database-url", f"sqlite+aiosqlite:///{db}", "--rate", "40", "--seed", "7",
            "--log-level", "warning"]
     with open(log, "wb") as out:
@@ -76,8 +76,8 @@ async def _read(response: httpx.Response) -> None:
 
 async def cad_key(db: Path) -> str:
     """A CAD key for posting events (straight into the demo's database)."""
-    from service.auth import Role, create_key
-    from service.db import create_engine
+    from service.access.auth import Role, create_key
+    from service.store.db import create_engine
 
     engine = create_engine(f"sqlite+aiosqlite:///{db}")
     try:

@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.batch import Batch, Keys
-from service.tables import AUDIT, as_utc, utcnow
+from service.store.tables import AUDIT, as_utc, utcnow
+from service.writing.batch import Batch, Keys
 
 # Keys a detail may carry; their values must be ids, codes or numbers.
 DETAIL_KEYS = frozenset({"status", "destination", "from", "version", "policy_id", "method",

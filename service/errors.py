@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rules.load import error_path
+
 
 class DomainError(Exception):
     status = 400
@@ -42,3 +44,15 @@ class Unauthenticated(DomainError):
 class Forbidden(DomainError):
     status = 403
     code = "forbidden"
+
+
+def field_errors(errors: Any) -> list[dict[str, Any]]:
+    """Pydantic's errors as Liaison reports them: {field, reason, type}, the field as a
+    dotted path (the 422 body; a CAD export's reject reason)."""
+    out = []
+    for err in errors:
+        loc = [p for p in err.get("loc", ()) if p != "body"]
+        out.append({"field": error_path(loc) or "(body)",
+                    "reason": str(err.get("msg", "")).removeprefix("Value error, "),
+                    "type": err.get("type", "")})
+    return out

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     eido_strict: bool = False
     eido_mapping: str = ""
     eido_agency_id: str = "liaison.invalid"
-    # Sessions of people logged in to the pages (service/auth.py): ended after this long
+    # Sessions of people logged in to the pages (service/access/auth.py): ended after this long
     # without a request, and at the latest this long after login. The cookie is Secure
     # when the request came over TLS (or LIAISON_COOKIE_SECURE=true behind a proxy).
     session_idle_minutes: float = Field(default=30.0, gt=0)
@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     eido_subscribe_expires: int = Field(default=3600, gt=0)
     eido_subscribe_backoff_base: float = Field(default=1.0, gt=0)
     eido_subscribe_backoff_cap: float = Field(default=60.0, gt=0)
-    # Hostile input (api/limits.py, api/headers.py, service/ratelimit.py). Request bodies
+    # Hostile input (api/limits.py, api/headers.py, service/access/ratelimit.py). Request bodies
     # over max_body_bytes get 413; POST /v1/cad/eido and a reject's resubmit (whole EIDO
     # incident states) take up to max_eido_body_bytes. Messages a board websocket client
     # sends are capped at board_max_client_message bytes (closed with 1009).
@@ -99,12 +99,12 @@ class Settings(BaseSettings):
     login_lockout_seconds: float = Field(default=900.0, gt=0)
     # The address limit is wider: many people may share one (a dispatch floor's NAT).
     login_address_lockout_after: int = Field(default=20, ge=1)
-    # Field workflow (service/checkins.py): a unit on scene is asked to check in every
+    # Field workflow (service/lifecycle/checkins.py): a unit on scene is asked to check in every
     # checkin_interval_seconds (0: no check-ins); the sweeper looks for missed check-ins
     # and newly due follow-ups every field_sweep_seconds.
     checkin_interval_seconds: float = Field(default=900.0, ge=0)
     field_sweep_seconds: float = Field(default=5.0, gt=0)
-    # A database that stops answering (service/dbwait.py, service/db.py). A request (its
+    # A database that stops answering (service/store/dbwait.py, service/store/db.py). A request (its
     # commit, the key or session lookup on its way) gets 503 with Retry-After once the
     # database has answered nothing, to anyone, for db_request_timeout seconds; a busy one
     # that still answers is waited for up to db_statement_timeout (a CAD retries a 503; its

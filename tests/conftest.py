@@ -21,7 +21,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +31,13 @@ import pytest_asyncio
 import uvicorn
 import websockets
 
-from service.app import create_app
-from service.auth import Role
+from api.app import create_app
+from service.access.auth import Role
+from service.live.websocket import WebSocketProtocol
 from service.settings import Settings
-from service.websocket import WebSocketProtocol
 from tests.credentials import Credentials, RoleAuth, credentials_for, make_credentials
 from tests.documented import Documented
+from tests.factories import event
 
 ROOT = Path(__file__).resolve().parent.parent
 # CI services set CI=true; some set CI=1 or yes. Any of them means "never skip".
@@ -183,36 +183,6 @@ async def server(database_url: str) -> AsyncIterator[Server]:
         yield s
 
 
-_counter = 0
-
-
-def event(**fields: Any) -> dict[str, Any]:
-    """A valid generic CAD event; keyword arguments replace or add fields."""
-    global _counter
-    _counter += 1
-    body: dict[str, Any] = {
-        "event_id": f"ev-{uuid.uuid4().hex}",
-        "incident_id": f"INC-{uuid.uuid4().hex[:10]}",
-        "type": "created",
-        # A Tuesday afternoon in St. Petersburg: inside the shipped policy's team hours.
-        "occurred_at": "2026-03-10T14:00:00-04:00",
-        "channel": "911",
-        "nature_code": "MNTL",
-        "nature_text": "Mental person non-violent",
-        "priority": 3,
-        "narrative": "Adult son talking to himself, not sleeping, no weapons.",
-        "location": {"address": "1300 1st Ave N", "district": "D2", "lat": 27.77,
-                     "lon": -82.65},
-        "flags": [],
-    }
-    body.update(fields)
-    return body
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 # The longest a test waits for what must happen. Generous: on a loaded 2-core machine a
 # step may take seconds, and waiting costs nothing when the step is quick. (Tests never
 # bound how fast something happens; bench/ measures that.)
@@ -302,7 +272,7 @@ def start_subprocess(database_url: str, tmp_path: Path, *, extra: list[str] | No
     """`creds`: the ones an earlier server on the same database made (else new ones)."""
     port = port or free_port()
     log_path = tmp_path / f"serve-{port}.log"
-    cmd = [sys.executable, "-m", "service.cli", "serve", "--port", str(port),
+    cmd = [sys.executable, "-m", "service.cli.main", "serve", "--port", str(port),
            "--database-url", database_url, "--log-level", "warning", *(extra or [])]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

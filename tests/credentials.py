@@ -19,9 +19,9 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import compile_path
 
 from api.access import Public
-from service.auth import PEOPLE_ROLES, Role, add_user, create_key
-from service.db import create_engine
+from service.access.auth import PEOPLE_ROLES, Role, add_user, create_key
 from service.errors import Conflict
+from service.store.db import create_engine
 
 # Where a route allows several roles, the first of these is used: supervisors see whole
 # calls, which is what most tests look at.
@@ -59,7 +59,7 @@ async def make_credentials(engine: Any) -> Credentials:
 async def liaison_key_create(database_url: str, client: str, source: str) -> str:
     """`liaison key create --client … --source …` as an operator runs it; the key printed."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli", "key", "create", "--client", client,
+        sys.executable, "-m", "service.cli.main", "key", "create", "--client", client,
         "--source", source, "--database-url", database_url, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()

@@ -42,7 +42,7 @@ def _paragraphs(text: str) -> str:
 
 def decision_html(decision: dict[str, Any], withheld: list[str] | None = None) -> str:
     """The recommendation as an HTML5 note: a sentence, the explanation, the values, and
-    what was held back from this reader (service/visibility.py), if anything."""
+    what was held back from this reader (service/calls/visibility.py), if anything."""
     dest = str(decision.get("destination"))
     head = (f"<p><strong>Liaison routing recommendation:</strong> "
             f"{escape(_DESTINATION.get(dest, dest))} ({escape(str(decision.get('mode')))}).</p>")
@@ -65,8 +65,8 @@ def decision_html(decision: dict[str, Any], withheld: list[str] | None = None) -
 
 def call_to_eido(view: dict[str, Any], *, agency_id: str,
                  dispositions: Mapping[Any, str] | None = None) -> dict[str, Any]:
-    """The EIDO for a call as `service.queries.get_call` returns it, narrowed for its
-    reader by service.visibility.call_view (a withheld narrative has no note)."""
+    """The EIDO for a call as `service.lifecycle.queries.get_call` returns it, narrowed for its
+    reader by service.calls.visibility.call_view (a withheld narrative has no note)."""
     call, decision = view["call"], view["decision"]
     call_id = call["id"]
 

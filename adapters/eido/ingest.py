@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.eido.mapping import MappingCache
 from adapters.eido.parse import EidoRejected, Issue, ParsedEido, parse_eido
 from rules.evaluate import CompiledPolicy
-from service.db import unavailable_on_outage
-from service.dbwait import Patience, answer_within
-from service.ingest import IngestEvent, RecordReject
-from service.tables import CALL
-from service.writer import Writer
+from service.lifecycle.ingest import IngestEvent, RecordReject
+from service.store.db import unavailable_on_outage
+from service.store.dbwait import Patience, answer_within
+from service.store.tables import CALL
+from service.writing.writer import Writer
 
 SOURCE = "eido"
 _mappings = MappingCache()
@@ -39,7 +39,7 @@ async def prepare(document: Any, *, engine: AsyncEngine, policy: CompiledPolicy,
 
     Raises MappingInvalid when the mapping file is broken (nothing can be read until it is
     fixed), EidoRejected when the document is refused, every error named, and Unavailable
-    when the database is away or silent past `deadline` (service/dbwait.py).
+    when the database is away or silent past `deadline` (service/store/dbwait.py).
     """
     mapping = _mappings.get(mapping_path)
     try:

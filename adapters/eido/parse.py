@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from adapters.eido.mapping import CODE_PATTERN, Mapping
 from adapters.eido.pidf import PidfLocation, read_pidf
 from adapters.eido.text import html_to_text
-from adapters.generic import CallEvent, Location, in_range
+from service.calls.event import CallEvent, Location, in_range
 
 EIDO_VERSION = "1.0"
 CONTEXT_VOCAB = "./JSON-LD_Contexts/EmergencyIncidentDataObjectType.jsonld"

@@ -30,10 +30,10 @@ from adapters.eido.ingest import SOURCE, keep_reject, prepare
 from adapters.eido.mapping import MappingInvalid
 from adapters.eido.parse import EidoRejected
 from adapters.outbound import backoff
-from service.policy import PolicyHolder
+from service.policy.holder import PolicyHolder
 from service.settings import Settings
-from service.tables import REJECT
-from service.writer import Writer
+from service.store.tables import REJECT
+from service.writing.writer import Writer
 
 log = logging.getLogger("liaison.eido.subscriber")
 

@@ -20,10 +20,10 @@ from pydantic import ValidationError
 from adapters.exports.mapping import Mapped, Mapper
 from adapters.exports.profile import looks_unsafe, rule_warnings, zone_warning
 from adapters.exports.replay import NONE, reject_reason
-from adapters.generic import CallEvent
-from api.errors import field_errors
 from rules.evaluate import CompiledPolicy, classify
-from service.fold import fold
+from service.calls.event import CallEvent
+from service.calls.fold import fold
+from service.errors import field_errors
 
 EXAMPLES = 3
 

@@ -31,7 +31,7 @@ from adapters.exports.mapping import Mapped, Mapper
 from adapters.exports.profile import zone_warning
 from routing.availability import within_hours
 from rules.models import Hours, Program
-from service.client_auth import auth_headers, unauthorised_hint
+from service.access.client_auth import auth_headers, unauthorised_hint
 
 NONE = "(none)"
 EVENTS_PATH = "/v1/cad/events"

@@ -26,7 +26,7 @@ from adapters.exports.mapping import ExportError, Mapper
 from adapters.exports.profile import ProfileInvalid, resolve_profile, shipped_profiles
 from rules.load import PolicyInvalid, load_default_policy, load_policy_file, load_policy_text
 from rules.models import Policy
-from service.client_auth import auth_headers, unauthorised_hint
+from service.access.client_auth import auth_headers, unauthorised_hint
 
 if TYPE_CHECKING:
     from routing.whatif import SimCall, WhatIfReport
@@ -85,7 +85,7 @@ def calls_from_export(mapper: Mapper, path: Path, *, limit: int | None = None
     """The export's calls as the rules would see them once the CAD sent them."""
     from adapters.exports.check import contract_problem
     from routing.whatif import SimCall
-    from service.fold import fold
+    from service.calls.fold import fold
 
     intake = Intake()
     calls: list[SimCall] = []

@@ -3,11 +3,11 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import service.tables  # noqa: F401  (registers the tables on the metadata)
+import service.store.tables  # noqa: F401  (registers the tables on the metadata)
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through `liaison migrate` or service.db.migrate")
+    raise RuntimeError("run migrations through `liaison migrate` or service.store.db.migrate")
 
 context.configure(
     connection=connection,

@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 
 from service.settings import Settings
-from tests.adapters.test_eido_subscriber import FakeCad, Peer, eido_calls, eido_events
-from tests.adapters.test_eido_subscriber import settings as subscriber_settings
-from tests.adapters.test_eido_support import eido
-from tests.adapters.test_outbound import cad, deliveries, settings_for, until
-from tests.conftest import Server, event, running_server
+from tests.conftest import Server, running_server
+from tests.factories import eido, event
+from tests.fakes import FakeCad, Peer, cad, deliveries, eido_calls, eido_events, settings_for, until
+from tests.fakes import settings as subscriber_settings
 from tests.pgcluster import PgCluster
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.postgres]

@@ -10,19 +10,19 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from service.tables import BOARD, CAD_EVENT, CALL, REJECT
-from tests.adapters.test_eido_support import (
+from service.store.tables import BOARD, CAD_EVENT, CALL, REJECT
+from tests.conftest import Server
+from tests.factories import eido
+from tests.shared_data import (
     DRAFT_2020,
     JCARD,
     SAMPLE,
     SAMPLE_2021,
     SCHEMA_021_1B,
     THIRD_PARTY,
-    eido,
     schema_errors,
     shared_json,
 )
-from tests.conftest import Server
 
 pytestmark = pytest.mark.asyncio
 

@@ -33,8 +33,9 @@ from adapters.eido.parse import (
 )
 from adapters.eido.pidf import read_pidf
 from adapters.eido.text import html_to_text
-from service.ingest import DISPOSITIONS
-from tests.adapters.test_eido_support import (
+from service.lifecycle.team import DISPOSITIONS
+from tests.factories import eido, pidf, variant
+from tests.shared_data import (
     DRAFT_2020,
     JCARD,
     SAMPLE,
@@ -42,12 +43,9 @@ from tests.adapters.test_eido_support import (
     SCHEMA_021_1B,
     SCHEMA_HEAD,
     THIRD_PARTY,
-    eido,
-    pidf,
     schema_errors,
     shared_eido,
     shared_json,
-    variant,
 )
 
 MAPPING = load_mapping()

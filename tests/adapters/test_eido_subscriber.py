@@ -11,26 +11,31 @@ a clone without ../shared runs every test but one: that one plays the samples th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 
 from adapters.eido.parse import document_event_id
 from adapters.eido.subscriber import ACCEPTS, SUBPROTOCOL, EidoSubscriber
 from service.settings import Settings
-from service.tables import CAD_EVENT, CALL
-from tests.adapters.test_eido_support import eido, shared_json
 from tests.conftest import WAIT, Server, eventually, running_server
+from tests.factories import eido
+from tests.fakes import (
+    FakeCad,
+    Peer,
+    Script,
+    eido_calls,
+    eido_events,
+    notify_with_eido,
+    settings,
+    subscribe_response,
+)
+from tests.shared_data import shared_json
 
 pytestmark = pytest.mark.asyncio
 
@@ -42,20 +47,6 @@ def ws_sample(name: str) -> dict[str, Any]:
     test itself, never in a CAD script: a skip raised in the CAD's task is a failure."""
     message: dict[str, Any] = shared_json(f"{WS_FILES}/{name}.json")
     return message
-
-
-# The CAD's side of NENA-STA-024, in the samples' shapes (test_the_sample_messages_...
-# checks them against PhrSite's files where ../shared is present).
-def subscribe_response(request_id: str, subscription: str = "sub1234",
-                       expires: int = 3600) -> dict[str, Any]:
-    return {"subscribeResponse": {"requestId": request_id, "subscriptionId": subscription,
-                                  "expires": expires, "statusCode": 200, "statusText": "OK"}}
-
-
-def event(eidos: list[Any], *, transaction: str, subscription: str = "sub1234"
-          ) -> dict[str, Any]:
-    return {"event": {"subscriptionId": subscription, "transactionId": transaction,
-                      "notification": eidos}}
 
 
 def event_response(transaction: str) -> dict[str, Any]:
@@ -72,113 +63,6 @@ def terminate_response(request_id: str, subscription: str = "sub1234") -> dict[s
                                   "statusCode": 200, "statusText": "OK"}}
 
 
-class Peer:
-    """One subscriber connection as the CAD sees it."""
-
-    def __init__(self, ws: ServerConnection, cad: FakeCad) -> None:
-        self.ws = ws
-        self.cad = cad
-
-    async def recv(self, within: float = WAIT) -> dict[str, Any]:
-        message: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), within))
-        return message
-
-    async def expect(self, kind: str, within: float = WAIT) -> dict[str, Any]:
-        message = await self.recv(within)
-        assert list(message) == [kind], message
-        body: dict[str, Any] = message[kind]
-        return body
-
-    async def send(self, message: dict[str, Any] | str) -> None:
-        await self.ws.send(message if isinstance(message, str) else json.dumps(message))
-
-    async def accept(self, subscription: str = "sub1234",
-                     expires: int | None = None) -> dict[str, Any]:
-        """Take a new subscription and answer it with the sample subscribeResponse."""
-        request = await self.expect("subscribe")
-        assert "subscriptionId" not in request, request
-        await self.send(subscribe_response(request["requestId"], subscription,
-                                           3600 if expires is None else expires))
-        return request
-
-    async def notify(self, eidos: list[Any], *, transaction: str,
-                     subscription: str = "sub1234") -> dict[str, Any]:
-        """The sample NotifyWithEido with these EIDOs; returns the eventResponse."""
-        await self.send(event(eidos, transaction=transaction, subscription=subscription))
-        return await self.expect("eventResponse")
-
-    async def serve_until_closed(self) -> None:
-        """Answer an unsubscribe (as at Liaison's shutdown) until the connection ends."""
-        with contextlib.suppress(ConnectionClosed):
-            async for raw in self.ws:
-                message = json.loads(raw)
-                if "unsubscribe" in message:
-                    body = message["unsubscribe"]
-                    self.cad.unsubscribes.append(body["subscriptionId"])
-                    await self.send({"unsubscribeResponse": {
-                        "requestId": body["requestId"], "subscriptionId": body["subscriptionId"],
-                        "statusCode": 200, "statusText": "OK"}})
-                else:
-                    self.cad.unexpected.append(message)
-
-
-Script = Callable[[Peer], Awaitable[None]]
-
-
-class FakeCad:
-    """A NENA-STA-024 notifier on a free port; connection n runs scripts[n]."""
-
-    def __init__(self, *scripts: Script) -> None:
-        self.scripts = scripts
-        self.opened: list[float] = []
-        self.closed: list[float] = []
-        self.subprotocols: list[str | None] = []
-        self.failures: list[BaseException] = []
-        self.unsubscribes: list[str] = []
-        self.unexpected: list[Any] = []
-        self.marks: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
-        self.url = ""
-
-    async def _handler(self, ws: ServerConnection) -> None:
-        n = len(self.opened)
-        self.opened.append(time.monotonic())
-        self.subprotocols.append(ws.subprotocol)
-        try:
-            if n >= len(self.scripts):
-                raise AssertionError(f"unexpected connection #{n + 1}")
-            await self.scripts[n](Peer(ws, self))
-        # pytest.raises' "DID NOT RAISE" is no Exception: caught too, so wait() reports
-        # the script's own failure rather than the websocket's 1011 and a reconnection.
-        except (Exception, pytest.fail.Exception) as exc:  # noqa: BLE001
-            self.failures.append(exc)
-        finally:
-            self.closed.append(time.monotonic())
-
-    def mark(self, name: str) -> None:
-        self.marks[name].set()
-
-    async def wait(self, name: str, within: float = WAIT) -> None:
-        """Until a script marks `name`; a failed script fails the test at once."""
-        deadline = time.monotonic() + within
-        while not self.marks[name].is_set():
-            self.check()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the CAD never reached {name!r}")
-            await asyncio.sleep(0.02)
-        self.check()
-
-    def check(self) -> None:
-        if self.failures:
-            raise self.failures[0]
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[FakeCad]:
-        async with serve(self._handler, "127.0.0.1", 0, subprotocols=[SUBPROTOCOL]) as server:
-            port = next(iter(server.sockets)).getsockname()[1]
-            self.url = f"ws://127.0.0.1:{port}/IncidentData/ent"
-            yield self
-
-
 def resubscribed(subscription: str) -> Script:
     """A later connection's script: a new subscription (not a renewal), then mark it."""
     async def script(peer: Peer) -> None:
@@ -188,33 +72,6 @@ def resubscribed(subscription: str) -> Script:
         await peer.serve_until_closed()
 
     return script
-
-
-def settings(database_url: str, cad: FakeCad, **extra: Any) -> Settings:
-    fields: dict[str, Any] = {"eido_subscribe_backoff_base": 0.05,
-                              "eido_subscribe_backoff_cap": 0.5, **extra}
-    return Settings(database_url=database_url, eido_subscribe=cad.url, **fields)
-
-
-async def scalar(server: Server, query: Any) -> Any:
-    async with server.runtime.engine.connect() as conn:
-        return (await conn.execute(query)).scalar_one()
-
-
-async def eido_calls(server: Server) -> dict[str, list[str]]:
-    """Call ids by incident, for calls that came as EIDOs."""
-    async with server.runtime.engine.connect() as conn:
-        rows = (await conn.execute(select(CALL.c.incident_id, CALL.c.id).where(
-            CALL.c.source == "eido"))).all()
-    out: dict[str, list[str]] = defaultdict(list)
-    for incident, call_id in rows:
-        out[incident].append(call_id)
-    return out
-
-
-async def eido_events(server: Server) -> int:
-    return int(await scalar(server, select(func.count()).select_from(CAD_EVENT).where(
-        CAD_EVENT.c.source == "eido")))
 
 
 async def health(server: Server) -> dict[str, Any]:
@@ -250,7 +107,7 @@ async def test_subscribes_stores_then_acknowledges(database_url: str) -> None:
         assert "subscriptionId" not in request and "incidentId" not in request
         await peer.send(subscribe_response(request["requestId"]))
         await peer.cad.marks["server"].wait()
-        await peer.send(event([incident], transaction="t-first@cad.example"))
+        await peer.send(notify_with_eido([incident], transaction="t-first@cad.example"))
         ack = await peer.recv()
         # Stored before the acknowledgement went out.
         box["calls_at_ack"] = await eido_calls(box["server"])
@@ -302,7 +159,7 @@ async def test_the_sample_messages_are_understood_and_answered_in_kind(tmp_path:
     assert subscribe_response(answer["requestId"], answer["subscriptionId"],
                               answer["expires"]) == samples["BasicSubscribeResponse"]
     notified = samples["NotifyWithEido"]["event"]
-    assert event(notified["notification"], transaction=notified["transactionId"],
+    assert notify_with_eido(notified["notification"], transaction=notified["transactionId"],
                  subscription=notified["subscriptionId"]) == samples["NotifyWithEido"]
     assert event_response(notified["transactionId"]) == samples["NotifyResponse"]
     ended = samples["TerminateRequest"]["terminate"]
@@ -359,10 +216,10 @@ async def test_a_drop_mid_stream_loses_nothing_and_doubles_nothing(database_url:
         await peer.cad.marks["server"].wait()
         assert (await peer.notify([a], transaction="t1", subscription="sub-1"))[
             "statusCode"] == 200
-        await peer.send(event([b], transaction="t2", subscription="sub-1"))
+        await peer.send(notify_with_eido([b], transaction="t2", subscription="sub-1"))
         # b is stored, its acknowledgement never read
         await eventually(lambda: stored(box["server"], b["$id"]), "b stored")
-        await peer.send(event([d], transaction="t3", subscription="sub-1"))
+        await peer.send(notify_with_eido([d], transaction="t3", subscription="sub-1"))
         peer.ws.transport.abort()  # no close frame: a network failure
 
     async def second(peer: Peer) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.cli import _settings, build_parser
-from tests.adapters.test_eido_subscriber import FakeCad, Peer
-from tests.adapters.test_eido_support import eido
+from service.cli.main import _settings, build_parser
 from tests.conftest import start_subprocess
+from tests.factories import eido
+from tests.fakes import FakeCad, Peer
 
 
 def test_the_option_and_the_setting() -> None:

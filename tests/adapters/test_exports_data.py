@@ -16,7 +16,8 @@ from adapters.exports.mapping import Mapper
 from adapters.exports.profile import parse_profile, resolve_profile
 from rules.evaluate import compile_policy
 from rules.load import load_default_policy
-from tests.adapters.test_exports_support import (
+from tests.factories import TEST_PROFILES
+from tests.shared_data import (
     MILWAUKEE,
     MILWAUKEE_ROWS,
     NASHVILLE,
@@ -24,7 +25,6 @@ from tests.adapters.test_exports_support import (
     SAN_DIEGO,
     SAN_DIEGO_ROWS,
     SAN_JOSE,
-    TEST_PROFILES,
     shared_export,
     shipped_mapper,
 )

@@ -20,15 +20,8 @@ from adapters.exports.mapping import Mapper
 from adapters.exports.profile import ProfileInvalid, parse_profile, rule_warnings
 from rules.evaluate import compile_policy
 from rules.load import load_default_policy
-from service.cli import main
-from tests.adapters.test_exports_support import (
-    make_profile,
-    profile_doc,
-    row,
-    write_export,
-    write_profile,
-)
-from tests.rules.helpers import shipped_doc
+from service.cli.main import main
+from tests.factories import make_profile, profile_doc, row, shipped_doc, write_export, write_profile
 
 POLICY = compile_policy(load_default_policy())
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from service.auth import Role
-from tests.adapters.test_exports_support import NASHVILLE, SAN_DIEGO, shared_export
+from service.access.auth import Role
 from tests.conftest import ROOT, start_subprocess
+from tests.shared_data import NASHVILLE, SAN_DIEGO, shared_export
 
 
 @pytest.mark.parametrize("export, profile", [(SAN_DIEGO, "san-diego"),
@@ -31,7 +31,7 @@ def test_whole_export_end_to_end(export: str, profile: str, tmp_path: Path,
     sp = start_subprocess(f"sqlite+aiosqlite:///{db}", tmp_path)
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "service.cli", "replay", str(path), "--profile", profile,
+            [sys.executable, "-m", "service.cli.main", "replay", str(path), "--profile", profile,
              "--url", sp.base_url, "--as-fast-as-possible", "--json", "--no-progress"],
             cwd=ROOT, env=sp.env(Role.cad), capture_output=True, text=True, timeout=600)
     finally:

@@ -14,13 +14,7 @@ from adapters.exports.mapping import Mapper, local_time
 from adapters.exports.profile import Time, parse_profile
 from rules.evaluate import compile_policy
 from rules.load import load_default_policy
-from tests.adapters.test_exports_support import (
-    HEADER,
-    make_profile,
-    profile_doc,
-    row,
-    write_export,
-)
+from tests.factories import HEADER, make_profile, profile_doc, row, write_export
 
 CHICAGO = ZoneInfo("America/Chicago")
 

@@ -15,14 +15,8 @@ from adapters.exports.profile import (
     resolve_profile,
     shipped_profiles,
 )
-from service.cli import main
-from tests.adapters.test_exports_support import (
-    make_profile,
-    profile_doc,
-    row,
-    write_export,
-    write_profile,
-)
+from service.cli.main import main
+from tests.factories import make_profile, profile_doc, row, write_export, write_profile
 
 ONE_TEST = ("a test on `column` takes exactly one of `in`, `prefix`, `suffix`, `contains`, "
             "`regex`, `empty`")

@@ -29,20 +29,11 @@ from adapters.exports.replay import (
     cad_order,
     replay_export,
 )
-from service.auth import Role
-from service.client_auth import TOKEN_ENV
-from tests.adapters.test_exports_support import (
-    NASHVILLE,
-    SAN_DIEGO,
-    make_profile,
-    profile_doc,
-    row,
-    shared_export,
-    shipped_mapper,
-    write_export,
-    write_profile,
-)
+from service.access.auth import Role
+from service.access.client_auth import TOKEN_ENV
 from tests.conftest import ROOT, WAIT, Server, free_port, start_subprocess
+from tests.factories import make_profile, profile_doc, row, write_export, write_profile
+from tests.shared_data import NASHVILLE, SAN_DIEGO, shared_export, shipped_mapper
 
 SUBSET = 2_000
 
@@ -461,7 +452,7 @@ def liaison(*args: str, env: dict[str, str] | None = None
             ) -> subprocess.CompletedProcess[str]:
     """`liaison …`; `env`: its environment (default: this one without LIAISON_TOKEN)."""
     env = env or {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "service.cli.main", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

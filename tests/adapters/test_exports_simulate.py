@@ -20,22 +20,13 @@ from adapters.exports.simulate_command import Intake, calls_from_export
 from routing.whatif import ServiceTimes, WhatIfReport, simulate
 from rules.evaluate import compile_policy
 from rules.load import parse_policy
-from service.auth import Role
-from service.cli import main
-from service.client_auth import TOKEN_ENV
+from service.access.auth import Role
+from service.access.client_auth import TOKEN_ENV
+from service.cli.main import main
 from service.settings import Settings
-from tests.adapters.test_exports_support import (
-    PROFILE,
-    SAN_DIEGO,
-    SAN_DIEGO_ROWS,
-    row,
-    shared_export,
-    shipped_mapper,
-    write_export,
-    write_profile,
-)
 from tests.conftest import ROOT, running_server
-from tests.rules.helpers import shipped_doc
+from tests.factories import PROFILE, row, shipped_doc, write_export, write_profile
+from tests.shared_data import SAN_DIEGO, SAN_DIEGO_ROWS, shared_export, shipped_mapper
 
 
 def write_policy(path: Path, **program: Any) -> Path:
@@ -197,7 +188,7 @@ async def test_the_default_baseline_is_the_published_version(
         if token:
             env[TOKEN_ENV] = token  # reading policies is a supervisor's
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "service.cli", "simulate", "--policy", str(candidate),
+            sys.executable, "-m", "service.cli.main", "simulate", "--policy", str(candidate),
             "--calls", str(export), "--profile", str(profile), "--json", "--no-progress",
             *extra, cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)

@@ -9,145 +9,26 @@ good, or not listening at all). Liaison is a real uvicorn on SQLite and on Postg
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import hmac
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI, Request, Response
 from sqlalchemy import func, insert, select, update
 
-from adapters.outbound import (
-    DeliveryWorker,
-    WebhookConfig,
-    give_up_reason,
-    outbox_row,
-)
-from service.auth import Role
-from service.db import create_engine, migrate
-from service.settings import Settings
-from service.tables import OUTBOX, utcnow
-from tests.conftest import WAIT, Server, event, eventually, free_port, running_server
+from adapters.outbound import DeliveryWorker, WebhookConfig, give_up_reason
+from service.access.auth import Role
+from service.outbox.rows import outbox_row
+from service.store.db import create_engine, migrate
+from service.store.tables import OUTBOX, utcnow
+from tests.conftest import Server, free_port, running_server
+from tests.factories import event
+from tests.fakes import SECRET, Attempt, cad, deliveries, settings_for, until
 
-SECRET = "test-secret-shared-with-the-cad"
 T0 = "2026-03-10T14:00:00-04:00"
-
-
-def signed_right(raw: bytes, header: str | None) -> bool:
-    """The CAD's own check of `Liaison-Signature`, written from the contract."""
-    expected = "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
-    return header is not None and hmac.compare_digest(expected, header)
-
-
-@dataclass
-class Attempt:
-    """One request the CAD received."""
-
-    delivery_id: str
-    sequence: int
-    call_id: str
-    incident_id: str
-    cause: str
-    answered: int
-    signature_ok: bool
-    headers: dict[str, str]
-    body: dict[str, Any]
-    at: float  # time.monotonic() when it arrived
-    received: datetime  # the same moment by the wall clock (Liaison's times are UTC)
-
-
-class Cad:
-    """A CAD's webhook endpoint on a real port; it may be started, stopped and restarted."""
-
-    def __init__(self, *, delay: float = 0.0) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/liaison/decisions"
-        self.answer = 200
-        self.failing_incidents: set[str] = set()
-        # Per body: a status to answer instead of `answer` (None: `answer`).
-        self.answer_for: Callable[[dict[str, Any]], int | None] = lambda doc: None
-        self.delay = delay
-        # Run when a body arrives, before it is answered (a test's doing: stop a database).
-        self.on_receive: Callable[[dict[str, Any]], Awaitable[None]] | None = None
-        self.attempts: list[Attempt] = []
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-        app = FastAPI()
-
-        @app.post("/liaison/decisions")
-        async def receive(request: Request) -> Response:
-            raw = await request.body()
-            ok = signed_right(raw, request.headers.get("liaison-signature"))
-            doc = json.loads(raw)
-            if self.on_receive is not None:
-                await self.on_receive(doc)
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            status = (401 if not ok else 500 if doc["incident_id"] in self.failing_incidents
-                      else self.answer_for(doc) or self.answer)
-            self.attempts.append(Attempt(
-                doc["delivery_id"], doc["sequence"], doc["call_id"], doc["incident_id"],
-                doc["cause"], status, ok, dict(request.headers), doc, time.monotonic(),
-                datetime.now(UTC)))
-            return Response(status_code=status,
-                            content=b"" if status < 300 else b"CAD is not taking updates")
-
-        self.app = app
-
-    async def start(self) -> None:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-
-    async def stop(self) -> None:
-        if self._server and self._task:
-            self._server.should_exit = True
-            await asyncio.wait_for(self._task, 10)
-            self._server = self._task = None
-
-    def delivered(self, call_id: str | None = None) -> list[Attempt]:
-        return [a for a in self.attempts
-                if 200 <= a.answered < 300 and (call_id is None or a.call_id == call_id)]
-
-    def tried(self, call_id: str) -> list[Attempt]:
-        return [a for a in self.attempts if a.call_id == call_id]
-
-
-@contextlib.asynccontextmanager
-async def cad(*, up: bool = True, delay: float = 0.0) -> AsyncIterator[Cad]:
-    c = Cad(delay=delay)
-    if up:
-        await c.start()
-    try:
-        yield c
-    finally:
-        await c.stop()
-
-
-def settings_for(database_url: str, the_cad: Cad, **more: Any) -> Settings:
-    return Settings(database_url=database_url, webhook_url=the_cad.url, webhook_secret=SECRET,
-                    webhook_backoff_base=0.05, webhook_backoff_cap=0.25,
-                    webhook_poll_interval=0.1, webhook_timeout=3, **more)
-
-
-async def until(check: Callable[[], bool | Awaitable[bool]], what: str,
-                within: float = WAIT) -> None:
-    await eventually(check, what, within=within)
 
 
 async def settled(*servers: Server) -> None:
@@ -168,13 +49,6 @@ async def settled(*servers: Server) -> None:
 
 async def recorded_delivered(server: Server, call_id: str) -> bool:
     return {d["status"] for d in await deliveries(server, call_id)} == {"delivered"}
-
-
-async def deliveries(server: Server, call_id: str) -> list[dict[str, Any]]:
-    r = await server.client.get(f"/v1/calls/{call_id}/deliveries")
-    assert r.status_code == 200, r.text
-    assert r.json()["call_id"] == call_id
-    return list(r.json()["deliveries"])
 
 
 async def new_call(server: Server, **fields: Any) -> tuple[str, str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from adapters.outbound import WebhookConfig, backoff, body_of, sign, verify_signature
+from adapters.outbound import WebhookConfig, backoff
+from service.outbox.rows import body_of
+from service.outbox.signing import sign, verify_signature
 from service.settings import Settings
 
 SECRET = "test-secret-shared-with-the-cad"

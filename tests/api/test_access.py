@@ -17,11 +17,12 @@ import websockets
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import Mount
 
-from service.app import create_app
-from service.auth import Role
+from api.app import create_app
+from service.access.auth import Role
 from service.settings import Settings
-from tests.conftest import Server, event, running_server
+from tests.conftest import Server, running_server
 from tests.credentials import RouteEntry, declaration, liaison_key_create, route_table
+from tests.factories import NARRATIVE, PERSON, event, login
 
 pytestmark = pytest.mark.asyncio
 
@@ -224,23 +225,10 @@ async def test_the_board_websocket_checks_roles_before_accepting(sqlite_server: 
                 await server.connect_board(role=role)
 
 
-PERSON = {"id": "MN-4411", "name": "Jordan Example", "phone": "727-555-0199", "age": 34}
-NARRATIVE = "Sister says he stopped his medication and hears voices."
-
-
 async def read_as(server: Server, role: Role, call_id: str) -> httpx.Response:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30,
                                  headers=server.creds.bearer(role)) as c:
         return await c.get(f"/v1/calls/{call_id}")
-
-
-async def login(server: Server, role: Role) -> httpx.AsyncClient:
-    """A client logged in as the role's test user (a session cookie); close it after."""
-    client = httpx.AsyncClient(base_url=server.base_url, timeout=30)
-    r = await client.post("/v1/session", json={"username": server.creds.users[role],
-                                               "password": server.creds.password})
-    assert r.status_code == 200, r.text
-    return client
 
 
 async def test_what_each_role_sees_of_a_mental_health_call(sqlite_server: Server) -> None:
@@ -303,7 +291,7 @@ async def test_every_look_and_change_is_audited_without_personal_text(
     finally:
         await team.aclose()
     # Logged in before the failed login below: a failure slows the next login from the
-    # same address (service/ratelimit.py).
+    # same address (service/access/ratelimit.py).
     sup = await login(server, Role.supervisor)
     try:
         async with httpx.AsyncClient(base_url=server.base_url) as bad:

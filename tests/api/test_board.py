@@ -13,8 +13,9 @@ import websockets
 from sqlalchemy import insert, update
 
 from service.settings import Settings
-from service.tables import CALL, FOLLOW_UP, utcnow
-from tests.conftest import WAIT, Server, event, eventually, running_server
+from service.store.tables import CALL, FOLLOW_UP, utcnow
+from tests.conftest import WAIT, Server, eventually, running_server
+from tests.factories import event
 
 pytestmark = pytest.mark.asyncio
 

@@ -2,7 +2,7 @@
 others go on. The client is a raw TCP socket that does the websocket handshake and then
 never reads; the server's socket for it gets a small kernel send buffer, so its sends
 block after a few dozen messages instead of after megabytes. Real uvicorn, as `liaison
-serve` runs it (service/websocket.py).
+serve` runs it (service/live/websocket.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from service.auth import Role
+from service.access.auth import Role
 from service.settings import Settings
 from tests.conftest import Server, running_server
 

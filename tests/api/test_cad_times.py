@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from adapters.generic import CallEvent
-from tests.conftest import Server, event
+from service.calls.event import CallEvent
+from tests.conftest import Server
+from tests.factories import event
 
 REFUSED: list[Any] = [
     "0001-01-01T00:00:00+00:00",    # overflowed to a 503 before
@@ -58,7 +59,7 @@ async def test_times_within_the_range_are_taken(server: Server) -> None:
 
 @pytest.mark.asyncio
 async def test_an_eido_with_an_impossible_time_is_refused(server: Server) -> None:
-    from tests.adapters.test_eido_support import eido
+    from tests.factories import eido
 
     for at in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00",
                "9999-12-31T23:59:59"):

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from service.auth import Role, create_key
-from tests.api.test_access import NARRATIVE, PERSON, login
-from tests.conftest import Server, event
+from service.access.auth import Role, create_key
+from tests.conftest import Server
+from tests.factories import NARRATIVE, PERSON, event, login
 
 pytestmark = pytest.mark.asyncio
 

@@ -13,10 +13,11 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from service import auth
-from service.auth import Role
+from service.access import auth
+from service.access.auth import Role
 from service.settings import Settings
-from tests.conftest import Server, event, running_server
+from tests.conftest import Server, running_server
+from tests.factories import event
 
 MiB = 1024 * 1024
 PASSWORD = "a long enough password"

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from service.checkins import SweepDue
-from service.history import COUNT_CAP
+from service.calls.history import COUNT_CAP
+from service.lifecycle.checkins import SweepDue
 from service.settings import Settings
-from service.tables import DECISION
-from tests.adapters.test_outbound import cad, settings_for, until
-from tests.conftest import WAIT, Server, event, running_server
+from service.store.tables import DECISION
+from tests.conftest import WAIT, Server, running_server
+from tests.factories import event
+from tests.fakes import cad, settings_for, until
 
 pytestmark = pytest.mark.asyncio
 

@@ -16,10 +16,11 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from service.auth import Role, create_key
+from service.access.auth import Role, create_key
 from service.settings import Settings
-from service.tables import BOARD, CAD_EVENT, CALL, DECISION
-from tests.conftest import ROOT, Server, event, running_server
+from service.store.tables import BOARD, CAD_EVENT, CALL, DECISION
+from tests.conftest import ROOT, Server, running_server
+from tests.factories import event
 
 pytestmark = pytest.mark.asyncio
 
@@ -140,7 +141,7 @@ async def test_a_retry_after_a_restart_is_still_recognised(database_url: str) ->
 async def test_an_eido_sent_again_is_a_retry_not_a_conflict(server: Server) -> None:
     """An EIDO's event id is its content hash: the same document is the same event, even
     though Liaison now reads it as an update of the call the first one opened."""
-    from tests.adapters.test_eido_support import eido
+    from tests.factories import eido
 
     doc: dict[str, Any] = eido(unique="idem1", code="MNTL")
     first = await server.client.post("/v1/cad/eido", json=doc)
@@ -160,7 +161,7 @@ async def test_a_cad_key_cannot_take_a_source_liaison_keeps_for_its_own_intake(
             await create_key(server.runtime.engine, "x-cad", role=Role.cad, source=source)
     # The command line says so, and makes nothing.
     done = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli", "key", "create", "--client", "x-cad",
+        sys.executable, "-m", "service.cli.main", "key", "create", "--client", "x-cad",
         "--source", "eido", "--database-url", server.runtime.settings.database_url,
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await done.communicate()

@@ -8,8 +8,9 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from service.tables import BOARD, CAD_EVENT, CALL, REJECT
-from tests.conftest import Server, event
+from service.store.tables import BOARD, CAD_EVENT, CALL, REJECT
+from tests.conftest import Server
+from tests.factories import event
 
 pytestmark = pytest.mark.asyncio
 
@@ -226,11 +227,11 @@ async def test_health_is_503_when_the_database_is_gone(server: Server) -> None:
     engine = server.runtime.engine
     if engine.dialect.name == "sqlite":
         # Point the health check at a database that cannot be opened.
-        from service.db import create_engine
+        from service.store.db import create_engine
 
         server.runtime.engine = create_engine("sqlite+aiosqlite:////nonexistent/dir/x.db")
     else:
-        from service.db import create_engine
+        from service.store.db import create_engine
 
         server.runtime.engine = create_engine(
             "postgresql+asyncpg://nobody:wrong@127.0.0.1:1/none")

@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from service.settings import Settings
-from service.tables import BOARD, CAD_EVENT, CALL, REJECT
-from tests.conftest import WAIT, Server, event, running_server
+from service.store.tables import BOARD, CAD_EVENT, CALL, REJECT
+from tests.conftest import WAIT, Server, running_server
+from tests.factories import event
 
 pytestmark = pytest.mark.asyncio
 
@@ -179,11 +180,11 @@ async def test_liaison_serve_caps_websocket_messages(tmp_path: Path) -> None:
 
 
 async def test_the_eido_subscriber_refuses_an_oversized_message(tmp_path: Path) -> None:
-    from tests.adapters.test_eido_subscriber import FakeCad, Peer, event, settings
+    from tests.fakes import FakeCad, Peer, notify_with_eido, settings
 
     async def oversized(peer: Peer) -> None:
         await peer.accept()
-        message = json.dumps(event([{"$id": "big", "notes": ["n" * 4000]}],
+        message = json.dumps(notify_with_eido([{"$id": "big", "notes": ["n" * 4000]}],
                                    transaction="t1"))
         assert len(message) > 2048
         with pytest.raises(ConnectionClosed) as closed:
@@ -221,7 +222,7 @@ async def test_limit_by_address_answers_429_with_retry_after() -> None:
 
     from api import errors
     from api.limits import limit_by_address
-    from service.ratelimit import RateLimiter
+    from service.access.ratelimit import RateLimiter
     from tests.conftest import eventually, free_port
 
     app = FastAPI()

@@ -6,36 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import insert
 
-from service.auth import Role
-from service.tables import CALL
+from service.access.auth import Role
+from service.store.tables import CALL
 from tests.conftest import Server
-from tests.service.test_metrics import call_row, history
+from tests.factories import call_row, gap_history, history, uniform
 
 pytestmark = pytest.mark.asyncio
 RANGE = {"from": "2026-10-31", "to": "2026-11-03"}
-
-
-def uniform(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    keys = {k for r in rows for k in r}
-    return [{k: r.get(k) for k in sorted(keys)} for r in rows]
-
-
-def gap_history() -> list[dict[str, Any]]:
-    """September 2026: D1's eligible calls all go to police (off hours), D2's to the team."""
-    rows = []
-    base = datetime(2026, 9, 8, 16, 0, tzinfo=UTC)
-    for i in range(12):
-        rows.append(call_row(f"g1-{i}", base + timedelta(hours=i), destination="police",
-                             not_served="off_hours", district="D1"))
-        rows.append(call_row(f"g2-{i}", base + timedelta(hours=i, minutes=5), district="D2"))
-    return rows
 
 
 async def seed(server: Server, rows: list[dict[str, Any]]) -> None:

@@ -16,8 +16,8 @@ import pytest
 import pytest_asyncio
 import websockets
 
-from service import auth
-from service.auth import Role
+from service.access import auth
+from service.access.auth import Role
 from service.settings import Settings
 from tests.conftest import Server, running_server
 

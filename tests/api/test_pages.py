@@ -15,9 +15,9 @@ import pytest_asyncio
 
 import web
 from api.layout import PAGES, site_data
-from service.auth import PEOPLE_ROLES, Role
-from service.checkins import CHECKING_IN
-from service.ingest import DISPOSITIONS, TRANSITIONS
+from service.access.auth import PEOPLE_ROLES, Role
+from service.lifecycle.checkins import CHECKING_IN
+from service.lifecycle.team import DISPOSITIONS, TRANSITIONS
 from service.settings import Settings
 from tests.conftest import Server, route_app, running_server
 from tests.credentials import route_roles, route_table

@@ -10,28 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from sqlalchemy import func, select
 
 from rules.load import default_policy_text
 from service.settings import Settings
-from service.tables import BOARD, CAD_EVENT, CALL, DECISION, POLICY_VERSION
-from tests.conftest import Server, event, eventually, running_server, start_subprocess
+from service.store.tables import BOARD, CAD_EVENT, CALL, DECISION, POLICY_VERSION
+from tests.conftest import Server, eventually, running_server, start_subprocess
+from tests.factories import as_yaml, doc, event
 
 pytestmark = pytest.mark.asyncio
 
 SHIPPED = "st-petersburg-call@1"
-
-
-def doc(version: str, **changes: Any) -> dict[str, Any]:
-    d: dict[str, Any] = yaml.safe_load(default_policy_text())
-    d["policy"]["version"] = version
-    d.update(changes)
-    return d
-
-
-def as_yaml(d: dict[str, Any]) -> str:
-    return yaml.safe_dump(d, sort_keys=False)
 
 
 async def post_yaml(client: httpx.AsyncClient, text: str) -> httpx.Response:
@@ -194,7 +183,7 @@ async def until_due_publishes_are_handled(server: Server, label: str) -> dict[st
 
 
 async def a_poll_after(server: Server, moment: datetime) -> None:
-    """Until the policy poller (service/policy.py: publishes what is due, adopts what was
+    """Until the policy poller (service/policy/holder.py: publishes what is due, adopts what was
     published) has run a whole round that began after `moment`: the positive signal that
     what a poll would have done by then is done, instead of a sleep."""
     holder = server.runtime.policy

@@ -19,7 +19,7 @@ not, a supervisor, an analyst. A marker must appear exactly where the role may s
 - analysts: no marker anywhere.
 
 What a restricted reader does not see is named in a `withheld` list of the same output.
-The oracle is written here from SECURITY.md's rules, not from service/visibility.py.
+The oracle is written here from SECURITY.md's rules, not from service/calls/visibility.py.
 """
 
 from __future__ import annotations
@@ -40,14 +40,14 @@ import pytest_asyncio
 from fastapi.routing import APIRoute
 from sqlalchemy import func, insert, select
 
-from service.auth import Role, add_user, create_key
-from service.metrics import TABLES
+from service.access.auth import Role, add_user, create_key
+from service.calls.visibility import MESSAGE_TYPES
+from service.figures.metrics import TABLES
 from service.settings import Settings
-from service.tables import BOARD, OUTBOX, utcnow
-from service.visibility import MESSAGE_TYPES
-from tests.adapters.test_outbound import SECRET, Cad, cad
+from service.store.tables import BOARD, OUTBOX, utcnow
 from tests.conftest import Server, eventually, running_server
 from tests.credentials import PASSWORD, declaration, route_table
+from tests.fakes import SECRET, Cad, cad
 
 pytestmark = pytest.mark.asyncio
 
@@ -76,7 +76,7 @@ ANSWERS_CHECKED = {("POST", "/v1/cad/events"), ("POST", "/v1/calls/{call_id}/ove
                    ("POST", "/v1/referrals")}
 # Routes other than GET with no call in their answer.
 NO_CALL_DATA = {("POST", "/v1/session"), ("DELETE", "/v1/session")}
-# Same answer as POST /v1/cad/events (service.visibility.answer_view): a new call's
+# Same answer as POST /v1/cad/events (service.calls.visibility.answer_view): a new call's
 # decision; its EIDO body needs the reference material in ../shared.
 SAME_AS_EVENTS = {("POST", "/v1/cad/eido")}
 

@@ -16,10 +16,11 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from service.auth import Role, create_key
+from service.access.auth import Role, create_key
 from service.settings import Settings
-from service.tables import CAD_EVENT, CALL, REJECT
-from tests.conftest import Server, event, running_server
+from service.store.tables import CAD_EVENT, CALL, REJECT
+from tests.conftest import Server, running_server
+from tests.factories import event
 
 pytestmark = pytest.mark.asyncio
 
@@ -102,7 +103,7 @@ async def cad(server: Server, name: str, source: str) -> tuple[httpx.AsyncClient
 
 
 async def test_each_key_keeps_its_newest_rejects_up_to_the_cap(capped: Server) -> None:
-    from tests.adapters.test_eido_support import eido
+    from tests.factories import eido
 
     server = capped
     pinellas, pinellas_key = await cad(server, "pinellas-cad", "pinellas")

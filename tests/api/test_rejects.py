@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Server, event
+from tests.conftest import Server
+from tests.factories import event
 
 pytestmark = pytest.mark.asyncio
 
@@ -48,7 +49,7 @@ async def test_rejects_are_listed_with_reasons_and_resubmitted(server: Server) -
 
 
 async def test_a_refused_eido_is_resubmitted_through_the_eido_adapter(server: Server) -> None:
-    from tests.adapters.test_eido_support import eido
+    from tests.factories import eido
 
     good = eido(unique="resubmit1", code="MNTL")
     bad = {**good, "eidoVersion": "0.9"}

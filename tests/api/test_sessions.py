@@ -17,10 +17,10 @@ import websockets
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, text, update
 
-from service import auth
-from service.auth import Role
+from service.access import auth
+from service.access.auth import Role
 from service.settings import Settings
-from service.tables import SESSION
+from service.store.tables import SESSION
 from tests.conftest import WAIT, Server, running_server
 from tests.credentials import liaison_key_create
 

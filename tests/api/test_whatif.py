@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import insert
 
 from service.settings import Settings
-from service.tables import WHAT_IF_JOB, utcnow
-from tests.api.test_policies import as_yaml, doc
+from service.store.tables import WHAT_IF_JOB, utcnow
 from tests.conftest import Server, eventually, running_server
+from tests.factories import as_yaml, doc
 
 pytestmark = pytest.mark.asyncio
 

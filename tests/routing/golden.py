@@ -21,7 +21,7 @@ from routing.decide import decide_call
 from routing.models import Availability, Decision
 from rules.call import CallFacts
 from rules.evaluate import CompiledPolicy
-from tests.rules.helpers import compiled, policy_doc, shipped_doc
+from tests.factories import compiled, policy_doc, shipped_doc
 from tests.rules.strategies import CHANNELS, CODES, DISTRICTS, FLAGS, WORDS
 
 GOLDEN = Path(__file__).parent / "data" / "decisions_before_programs.json"

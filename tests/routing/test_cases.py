@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from routing.cases import run_tests
 from rules.load import load_default_policy, parse_policy
-from tests.rules.helpers import shipped_doc
+from tests.factories import shipped_doc
 
 
 def test_shipped_policy_test_cases_all_pass() -> None:

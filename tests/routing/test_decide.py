@@ -16,8 +16,7 @@ from rules.call import CallFacts
 from rules.conditions import CallView, Check, Part
 from rules.evaluate import CompiledPolicy, classify, compile_policy
 from rules.models import Policy
-from tests.routing.helpers import decide
-from tests.rules.helpers import compiled, facts, policy_doc, shipped_policy
+from tests.factories import compiled, decide, facts, policy_doc, shipped_policy
 
 MENTAL_HEALTH: dict[str, Any] = {"channel": "911", "nature_code": "MNTL",
                                  "nature_text": "Mental person non-violent"}

@@ -13,8 +13,7 @@ from routing.models import Availability, Destination
 from rules.analysis import check_policy
 from rules.evaluate import compile_policy
 from rules.load import parse_policy
-from tests.routing.helpers import programs_doc
-from tests.rules.helpers import facts, shipped_doc
+from tests.factories import facts, programs_doc, shipped_doc
 
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
 

@@ -15,8 +15,7 @@ from routing.decide import Shaping, decide_call, fall_back, redecide, route
 from routing.models import Availability, Decision, Destination, Mode, ProgramState
 from routing.whatif import SimCall, simulate
 from rules.evaluate import CompiledPolicy, classify_for_routing
-from tests.routing.helpers import IN_DOWNTOWN, OUT_OF_TOWN, programs_doc
-from tests.rules.helpers import compiled, facts
+from tests.factories import IN_DOWNTOWN, OUT_OF_TOWN, compiled, facts, programs_doc
 
 TUESDAY_2PM = "2026-03-10T14:00:00-04:00"
 NOBODY = Availability(units_total=3, units_busy=0)

@@ -14,7 +14,7 @@ from routing.decide import decide_call
 from routing.models import Availability, Destination
 from rules.evaluate import compile_policy
 from rules.load import load_policy_file
-from tests.rules.helpers import facts, shipped_doc
+from tests.factories import facts, shipped_doc
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "programs.md"
 

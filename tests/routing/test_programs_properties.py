@@ -22,7 +22,7 @@ from routing.decide import decide_call
 from routing.models import Availability, Destination, Mode, ProgramState
 from rules.call import CallFacts
 from rules.programs import programs_of
-from tests.rules.helpers import compiled
+from tests.factories import compiled
 from tests.rules.strategies import (
     BOUNDED,
     FLAGS,

@@ -21,7 +21,7 @@ from routing.decide import decide_call, route
 from routing.models import Availability, Destination, Mode
 from rules.call import CallFacts
 from rules.evaluate import classify_fast, classify_for_routing
-from tests.rules.helpers import compiled
+from tests.factories import compiled
 from tests.rules.strategies import BOUNDED, FLAGS, calls, shipped_variants
 
 # The shipped exclusion each safety flag triggers.

@@ -10,8 +10,7 @@ import pytest
 from routing.decide import decide_call
 from routing.models import Availability, ProgramState
 from routing.queue import Waiting, next_to_offer, offer_order, overdue, positions
-from tests.routing.helpers import programs_doc
-from tests.rules.helpers import compiled, facts
+from tests.factories import compiled, facts, programs_doc
 
 T0 = datetime.fromisoformat("2026-03-10T14:00:00-04:00")
 

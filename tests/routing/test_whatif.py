@@ -19,7 +19,7 @@ from routing.whatif import (
     simulate,
 )
 from rules.evaluate import CompiledPolicy
-from tests.rules.helpers import compiled, facts, policy_doc
+from tests.factories import compiled, facts, policy_doc
 
 # Tuesday 10 March 2026 in New York (EDT, UTC-4); team hours default to 08:00-24:00.
 DAY = "2026-03-10"

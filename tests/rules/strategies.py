@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from rules.models import WEEKDAYS
-from tests.rules.helpers import shipped_doc
+from tests.factories import shipped_doc
 
 _SHIPPED = shipped_doc()  # parsed once; each example mutates a deep copy
 

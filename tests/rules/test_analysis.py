@@ -13,7 +13,7 @@ from rules.call import CallFacts
 from rules.evaluate import classify, compile_policy
 from rules.load import parse_policy
 from rules.models import Policy
-from tests.rules.helpers import policy_doc, shipped_policy
+from tests.factories import policy_doc, shipped_policy
 
 
 def rule(rid: str, when: dict[str, Any], *, action: str = "team",

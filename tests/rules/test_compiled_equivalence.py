@@ -26,7 +26,7 @@ from rules.evaluate import (
     compile_policy,
 )
 from rules.load import load_default_policy
-from tests.rules.helpers import compiled, facts, policy_doc, single_rule
+from tests.factories import compiled, facts, policy_doc, single_rule
 from tests.rules.strategies import BOUNDED, calls, rule_lists, shipped_variants
 
 CATEGORIES = ["cat_a", "cat_b", "cat_c"]

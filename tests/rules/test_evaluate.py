@@ -8,7 +8,7 @@ import pytest
 
 from rules.evaluate import Check, classify
 from rules.models import Action
-from tests.rules.helpers import compiled, facts, matches, policy_doc, run, single_rule
+from tests.factories import compiled, facts, matches, policy_doc, run, single_rule
 
 # --- text ----------------------------------------------------------------------------------
 

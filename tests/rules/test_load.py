@@ -15,7 +15,7 @@ from rules.load import (
     parse_policy,
 )
 from rules.models import Action
-from tests.rules.helpers import policy_doc, shipped_doc
+from tests.factories import policy_doc, shipped_doc
 
 
 def errors_of(document: Any) -> list[PolicyError]:

@@ -10,15 +10,14 @@ from pathlib import Path
 import yaml
 
 from rules.load import load_default_policy
-from tests.routing.helpers import DOWNTOWN, programs_doc
-from tests.rules.helpers import policy_doc, shipped_doc
+from tests.factories import DOWNTOWN, policy_doc, programs_doc, shipped_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "rules" / "policies" / "st_petersburg_call.yaml"
 
 
 def policy_check(path: Path | str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "service.cli", "policy", "check", str(path)],
+    return subprocess.run([sys.executable, "-m", "service.cli.main", "policy", "check", str(path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 

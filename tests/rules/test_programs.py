@@ -14,8 +14,7 @@ import pytest
 from rules.evaluate import compile_policy
 from rules.load import PolicyInvalid, load_policy_file, parse_policy
 from rules.programs import programs_of
-from tests.routing.helpers import DOWNTOWN, programs_doc
-from tests.rules.helpers import shipped_policy
+from tests.factories import DOWNTOWN, programs_doc, shipped_policy
 
 
 def errors_of(doc: dict[str, Any]) -> dict[str, str]:

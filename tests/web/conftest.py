@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from service.auth import Role
+from service.access.auth import Role
 from service.settings import Settings
 from tests.conftest import WAIT, Server, free_port, running_server, unavailable
 from tests.credentials import Credentials

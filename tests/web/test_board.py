@@ -11,7 +11,8 @@ import yaml
 
 from rules.load import default_policy_text
 from service.settings import Settings
-from tests.conftest import Server, now_iso
+from tests.conftest import Server
+from tests.factories import now_iso
 from tests.web.conftest import free_port, new_page, serve_on
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import update
 
-from service.tables import CALL, utcnow
+from service.store.tables import CALL, utcnow
 from tests.conftest import Server
 from tests.web.conftest import new_page
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from service.auth import Role
+from service.access.auth import Role
 from service.settings import Settings
 from tests.conftest import Server, running_server
 from tests.web.conftest import new_page

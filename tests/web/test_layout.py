@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 
 from api.layout import PAGES
-from service.auth import Role
+from service.access.auth import Role
 from tests.conftest import Server
 from tests.web.conftest import new_page
 

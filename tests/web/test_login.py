@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from service.auth import Role
+from service.access.auth import Role
 from tests.conftest import Server
 from tests.web.conftest import DESKTOP
 

@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from service.auth import Role
-from service.tables import CALL
-from tests.api.test_metrics import gap_history, uniform
+from service.access.auth import Role
+from service.store.tables import CALL
 from tests.conftest import Server
-from tests.service.test_metrics import history
+from tests.factories import gap_history, history, uniform
 from tests.web.conftest import PHONE, new_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -15,10 +15,9 @@ from sqlalchemy import select
 
 from adapters.exports.mapping import Mapper
 from adapters.exports.replay import replay_export
-from service.tables import CALL
-from tests.adapters.test_eido_support import eido
-from tests.adapters.test_exports_support import make_profile, row, write_export
+from service.store.tables import CALL
 from tests.conftest import Server
+from tests.factories import eido, make_profile, row, write_export
 from tests.web.conftest import new_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -283,7 +283,7 @@ export function foldMessage(calls, msg) {
   return entry;
 }
 
-// What the server held back from this reader (service/visibility.py): a message, a
+// What the server held back from this reader (service/calls/visibility.py): a message, a
 // decision or a call names it in `withheld`.
 export function isWithheld(obj, kind) {
   return Boolean(obj && Array.isArray(obj.withheld) && obj.withheld.includes(kind));

@@ -14,7 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # service/metrics.py: every figure is over calls opened in [from, to), all districts
+    # service/figures/metrics.py: every figure is over calls opened in [from, to), all districts
     # or one. Without these a monthly figure reads every call ever stored.
     with op.batch_alter_table('call', schema=None) as batch_op:
         batch_op.create_index('ix_call_opened_at', ['opened_at'], unique=False)

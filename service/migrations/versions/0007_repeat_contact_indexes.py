@@ -5,7 +5,7 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-25 21:35:00
 
-service/history.py counts a key's calls and finds the latest one for every batch of new
+service/calls/history.py counts a key's calls and finds the latest one for every batch of new
 calls. With an index on the key alone, the latest call is found by reading every call
 at that address (a shelter, a hospital: thousands), which made ingest slower the longer
 the service ran. With the opening time in the index both are index-only.

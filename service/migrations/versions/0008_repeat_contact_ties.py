@@ -5,7 +5,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-25 23:45:00
 
-service/history.py orders a key's calls by (opened_at, id) to pick one latest call. With
+service/calls/history.py orders a key's calls by (opened_at, id) to pick one latest call. With
 (key, opened_at) alone SQLite sorted every call sharing the latest opening time (a CAD
 that stamps to the second, a replay, a burst at a shelter) and read each one's row for
 its id: ingest slowed as such calls piled up (the ingest bench, whose calls share one

@@ -7,7 +7,7 @@ Create Date: 2026-11-26 00:20:00
 
 What-if jobs lived in the memory of the instance that ran them: behind a load balancer a
 supervisor polling for progress reached another instance and got 404, and a restart lost
-every report. service/whatif.py now keeps them in `what_if_job`.
+every report. service/policy/whatif.py now keeps them in `what_if_job`.
 """
 
 import sqlalchemy as sa

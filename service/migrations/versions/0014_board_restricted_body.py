@@ -5,7 +5,7 @@ Revises: 0013
 Create Date: 2026-11-27 10:00:00
 
 Dispatchers follow the board too, and on behavioural-health calls they may not read the
-team's notes (service/visibility.py). The narrowed message is made once when the message
+team's notes (service/calls/visibility.py). The narrowed message is made once when the message
 is written and kept beside the full one, so neither the live fan-out nor a replay narrows
 it again per client. Rows written before have none: they are narrowed when read, as if
 their call were protected.

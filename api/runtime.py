@@ -1,0 +1,41 @@
+"""What a request may need, built by the lifespan (api/app.py) and held on
+app.state.runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.eido.subscriber import EidoSubscriber
+from adapters.outbound import DeliveryWorker
+from service.access.auth import KeyCache
+from service.access.ratelimit import LoginThrottle, RateLimiter
+from service.lifecycle.checkins import FieldSweeper
+from service.live.board import BoardHub
+from service.policy.holder import PolicyHolder
+from service.policy.whatif import WhatIfJobs
+from service.settings import Settings
+from service.writing.bus import PostgresListener
+from service.writing.health import StorageCheck
+from service.writing.writer import Writer
+
+
+@dataclass
+class Runtime:
+    """Everything a request may need, held on app.state.runtime."""
+
+    settings: Settings
+    engine: AsyncEngine
+    policy: PolicyHolder
+    writer: Writer
+    hub: BoardHub
+    listener: PostgresListener | None
+    keys: KeyCache  # API keys seen lately (service/access/auth.py)
+    key_limiter: RateLimiter  # requests per API key
+    login_throttle: LoginThrottle  # failed logins, per name and address
+    storage: StorageCheck  # /v1/health: the database answers, writes work
+    delivery: DeliveryWorker | None = None  # with a CAD webhook configured
+    eido_subscriber: EidoSubscriber | None = None  # with an EIDO service to subscribe to
+    whatif: WhatIfJobs = field(default_factory=WhatIfJobs)  # jobs kept in the database
+    sweeper: FieldSweeper | None = None  # missed check-ins, due follow-ups

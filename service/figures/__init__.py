@@ -1,0 +1,1 @@
+"""The program's figures (timeliness, who the team served, gaps)."""

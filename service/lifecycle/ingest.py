@@ -1,0 +1,367 @@
+"""The write side of a call's life: CAD events, team status, dispatcher overrides.
+
+Each class is a writer command: it runs inside the writer's transaction, checks
+everything before it writes, and leaves board messages for the live feed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from pydantic import BaseModel, Field
+
+from routing.decide import apply_backup, apply_override, redecide
+from routing.models import Availability, Decision, Destination
+from rules.evaluate import CompiledPolicy
+from service.calls.event import STORED, CallEvent, canonical_event
+from service.calls.fold import CallState, apply_event, fold
+from service.calls.history import repeat_keys
+from service.calls.people import address_key, age_group, person_key
+from service.calls.records import CallRow, DecisionColumns, DecisionRecord
+from service.errors import Conflict
+from service.lifecycle.followups import schedule_follow_up
+from service.lifecycle.repeat import history_in_batch
+from service.lifecycle.team import DISPOSITIONS, TRANSITIONS, StatusChange
+from service.outbox.rows import outbox_row
+from service.store.tables import as_utc, iso_utc, utcnow
+from service.writing.batch import Batch, Keys, compact_json
+
+
+def call_summary(call: Mapping[str, Any]) -> dict[str, Any]:
+    """What a board shows of a call: enough to act, no narrative."""
+    return {
+        "incident_id": call["incident_id"], "channel": call["channel"],
+        "nature_code": call["nature_code"], "nature_text": call["nature_text"],
+        "priority": call["priority"], "address": call["address"],
+        "district": call["district"], "flags": json.loads(call["flags"]),
+        "opened_at": as_utc(call["opened_at"]).isoformat(),
+        "closed_at": iso_utc(call["closed_at"]),
+        "team_status": call["team_status"], "unit": call["unit"],
+        "disposition": call["disposition"],
+    }
+
+
+def _same_decision(a: Decision, b: Decision) -> bool:
+    keys = ("destination", "mode", "category", "matched_rules", "not_served_reason",
+            "policy_version", "eligible")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
+
+
+def _record_decision(ctx: Batch, call: Mapping[str, Any], decision: DecisionRecord, *,
+                     cause: str, event_id: str | None,
+                     history: dict[str, Any] | None = None) -> None:
+    ctx.add_decision({
+        "call_id": call["id"], "cause": cause, "event_id": event_id,
+        "destination": decision["destination"], "policy_version": decision["policy_version"],
+        "decision": call["decision"], "created_at": utcnow(),
+    })
+    message: dict[str, Any] = {
+        "type": "decision", "call_id": call["id"], "cause": cause, "at": utcnow().isoformat(),
+        "call": call_summary(call), "decision": decision}
+    if cause == "event" and history is not None:
+        # A new call: its repeat-contact history (service/calls/history.py).
+        message["history"] = history
+    ctx.board(call["id"], "decision", message)
+    if ctx.webhook:
+        # To the CAD's webhook, durable with the decision (adapters/outbound.py sends it).
+        ctx.add_outbox(outbox_row(call, decision, cause=cause, event_id=event_id))
+
+
+@dataclass
+class IngestEvent:
+    """Store a CAD event, fold it into its call, decide, and tell the board."""
+
+    event: CallEvent
+    policy: CompiledPolicy
+    units_total: int
+    source: str = "generic"
+    # The event id is a hash of the document sent (EIDO): the same id is the same
+    # document, even where it now reads differently (`updated` once its call exists).
+    content_addressed: bool = False
+
+    def keys(self) -> Keys:
+        ev = self.event
+        # A `created` event usually opens a call: read its repeat-contact history with the
+        # batch's other reads.
+        repeat = repeat_keys(person_key(self.source, ev.person),
+                             address_key(ev.location.address if ev.location else None)
+                             ) if ev.type == "created" else []
+        return Keys(event_ids=[(self.source, ev.event_id)],
+                    incidents=[(self.source, ev.incident_id)],
+                    repeat=repeat)
+
+    async def apply(self, ctx: Batch) -> dict[str, Any]:
+        ev = self.event
+        seen = ctx.seen.get((self.source, ev.event_id))
+        if seen is not None:
+            answer, body = seen
+            if not (self.content_addressed or canonical_event(json.loads(body))
+                    == ev.canonical()):
+                # The sender's idempotency key with another body: a change sent under an
+                # old id would otherwise be dropped without a word.
+                raise Conflict("this event_id was already used by this sender with a "
+                               "different body; send a change as a new event with its own "
+                               "event_id", event_id=ev.event_id)
+            # A retry: the first answer, and nothing new stored or sent.
+            return dict(json.loads(answer))
+
+        call = await ctx.call_by_incident(self.source, ev.incident_id)
+        if call is None:
+            state = apply_event(None, ev)
+            call_id = uuid.uuid4().hex
+        else:
+            call_id = call["id"]
+            if ev.occurred_at >= as_utc(call["last_event_at"]):
+                state = apply_event(_state_of(call), ev)
+            else:
+                # An event from the past: replay every event of the call in CAD order.
+                earlier = [CallEvent.model_validate_json(b, context={STORED: True})
+                           for b in await ctx.event_bodies(call_id)]
+                state = fold([*earlier, ev])
+
+        previous = Decision.model_validate_json(call["decision"]) if call else None
+        busy = await ctx.units_busy(exclude_call=call_id)
+        decision = redecide(state.facts(), self.policy,
+                            Availability(units_total=self.units_total, units_busy=busy),
+                            previous, closed=state.closed_at is not None)
+        decision_doc = cast(DecisionRecord, decision.model_dump(mode="json"))
+        row = _call_row(call_id, self.source, ev.incident_id, state, decision_doc,
+                        existing=call)
+        history = None
+        if call is None:
+            row.update({"received_at": row["updated_at"], "first_decided_at": row["updated_at"],
+                        "initial_destination": decision_doc["destination"]})
+            if state.follow_up_of and (self.source == "liaison" or row["person_key"] is None):
+                # A follow-up is about the original call's person, whatever CAD that came from.
+                original = await ctx.call_by_id(state.follow_up_of)
+                if original is not None and original["person_key"]:
+                    row["person_key"] = original["person_key"]
+            history = await history_in_batch(ctx, row)
+        ctx.save_call(row)
+        response = {"call_id": call_id, "event_id": ev.event_id, "decision": decision_doc}
+        ctx.add_event({
+            "event_id": ev.event_id, "call_id": call_id, "source": self.source,
+            "incident_id": ev.incident_id, "type": ev.type, "occurred_at": ev.occurred_at,
+            "received_at": utcnow(), "body": ev.model_dump_json(exclude_unset=True),
+            "response": compact_json(response),
+        })
+        if previous is None or not _same_decision(previous, decision):
+            _record_decision(ctx, row, decision_doc, cause="event", event_id=ev.event_id,
+                             history=history)
+        closing = state.closed_at is not None and (call is None or call["closed_at"] is None)
+        kind = "call_closed" if closing else "call_updated"
+        if call is not None or closing:
+            ctx.board(call_id, kind, {
+                "type": kind, "call_id": call_id, "at": utcnow().isoformat(),
+                "event_id": ev.event_id, "call": call_summary(row), "decision": decision_doc,
+            })
+        return response
+
+
+def _state_of(call: Mapping[str, Any]) -> CallState:
+    return CallState.model_validate({
+        **{k: call[k] for k in ("channel", "nature_code", "nature_text", "narrative",
+                                "priority", "address", "district", "lat", "lon",
+                                "purpose", "follow_up_of")},
+        "flags": json.loads(call["flags"]),
+        "person": json.loads(call["person"]) if call["person"] else None,
+        "referral": json.loads(call["referral"]) if call["referral"] else None,
+        "opened_at": as_utc(call["opened_at"]),
+        "last_event_at": as_utc(call["last_event_at"]),
+        "closed_at": as_utc(call["closed_at"]) if call["closed_at"] else None,
+    })
+
+
+def _call_row(call_id: str, source: str, incident_id: str, state: CallState,
+              decision: DecisionRecord, *, existing: Mapping[str, Any] | None) -> CallRow:
+    return cast(CallRow, {
+        "id": call_id, "source": source, "incident_id": incident_id,
+        "channel": state.channel, "nature_code": state.nature_code,
+        "nature_text": state.nature_text, "narrative": state.narrative,
+        "priority": state.priority, "address": state.address, "district": state.district,
+        "lat": state.lat, "lon": state.lon, "flags": compact_json(sorted(state.flags)),
+        "opened_at": state.opened_at, "last_event_at": state.last_event_at,
+        "closed_at": state.closed_at,
+        "purpose": state.purpose,
+        "person": state.person.model_dump_json(exclude_none=True) if state.person else None,
+        "person_key": person_key(source, state.person),
+        "age_group": age_group(state.person),
+        "address_key": address_key(state.address),
+        "referral": state.referral.model_dump_json() if state.referral else None,
+        "referred_by": state.referral.officer_id if state.referral else None,
+        "referred_unit": state.referral.unit if state.referral else None,
+        "follow_up_of": state.follow_up_of,
+        # What the team did, and when: kept from the stored row, set by ChangeStatus and
+        # OverrideCall; a new call starts with none of it.
+        **{k: existing[k] if existing else _FRESH.get(k) for k in _KEPT},
+        **_decision_columns(decision),
+        "category": decision["category"], "eligible": decision["eligible"],
+        "policy_version": decision["policy_version"], "updated_at": utcnow(),
+    })
+
+
+# Columns a CAD event never changes.
+_KEPT = ("team_status", "unit", "disposition", "received_at", "first_decided_at",
+         "initial_destination", "assigned_at", "en_route_at", "on_scene_at",
+         "backup_requested_at", "backup_reason", "cleared_at", "outcome", "safety_incident",
+         "overridden_by", "override_reason", "overridden_at", "checkin_due_at",
+         "checkins_missed")
+_FRESH: dict[str, Any] = {"safety_incident": False, "checkins_missed": 0}
+
+
+def _decision_columns(decision: DecisionRecord) -> DecisionColumns:
+    """The call's columns that follow its current decision."""
+    return {
+        "destination": decision["destination"], "mode": decision["mode"],
+        "not_served_reason": decision["not_served_reason"],
+        "holds_unit": (decision["destination"] in (Destination.call_team, Destination.joint)
+                       and decision["needs_field_unit"]),
+        "decision": compact_json(decision),
+    }
+
+
+# Seconds between safety check-ins of a unit on scene (LIAISON_CHECKIN_INTERVAL_SECONDS).
+CHECKIN_INTERVAL_DEFAULT = 900.0
+
+
+@dataclass
+class ChangeStatus:
+    call_id: str
+    change: StatusChange
+    # A unit on scene is asked to check in this often (service/lifecycle/checkins.py); 0: never.
+    checkin_interval: float = CHECKIN_INTERVAL_DEFAULT
+
+    def keys(self) -> Keys:
+        return Keys(call_ids=[self.call_id])
+
+    async def apply(self, ctx: Batch) -> dict[str, Any]:
+        call = await ctx.existing_call(self.call_id)
+        if call["destination"] not in (Destination.call_team, Destination.joint):
+            raise Conflict("this call is not routed to the CALL team",
+                           destination=call["destination"], allowed=[])
+        current = call["team_status"] or "queued"
+        allowed = list(TRANSITIONS[current])
+        new = self.change.status
+        if new not in allowed:
+            raise Conflict(f"cannot go from {current} to {new}", current=current,
+                           allowed=allowed)
+        if new == "cleared" and not self.change.disposition:
+            raise Conflict("clearing a call needs a disposition", current=current,
+                           allowed=allowed, dispositions=list(DISPOSITIONS))
+        now = utcnow()
+        values: dict[str, Any] = {"team_status": new, "updated_at": now}
+        if call[f"{new}_at"] is None:  # type: ignore[literal-required]  # a status's time
+            values[f"{new}_at"] = now  # the first time: what timeliness figures measure
+        if self.change.unit:
+            values["unit"] = self.change.unit
+        backup = None
+        if new == "backup_requested":
+            # A second request keeps the first reason unless it gives one of its own.
+            values["backup_reason"] = self.change.note or call["backup_reason"]
+            backup = _backup_decision(call, self.change, at=now)
+            if backup is not None:
+                values.update(_decision_columns(backup))
+        if new == "on_scene" and self.checkin_interval > 0:
+            values["checkin_due_at"] = now + timedelta(seconds=self.checkin_interval)
+        if new == "cleared":
+            values["disposition"] = self.change.disposition
+            values["outcome"] = self.change.outcome
+            values["safety_incident"] = self.change.safety_incident
+            values["checkin_due_at"] = None
+        follow_up = None
+        if new == "cleared" and (self.change.follow_up_at or self.change.follow_up_in_hours):
+            follow_up = await schedule_follow_up(ctx, call, self.change, now=now)
+        call.update(cast(CallRow, values))  # columns of the call, named at run time
+        ctx.save_call(call)
+        ctx.board(self.call_id, "status", {
+            "type": "status", "call_id": self.call_id, "at": values["updated_at"].isoformat(),
+            "from": current, "status": new, "unit": call["unit"],
+            "disposition": call["disposition"], "note": self.change.note,
+            "by": self.change.by, "call": call_summary(call),
+        })
+        if backup is not None:
+            # To the board, the dispatcher console and (with a webhook) the CAD.
+            _record_decision(ctx, call, backup, cause="backup", event_id=None)
+        return {"call_id": self.call_id, "status": new, "previous": current,
+                "unit": call["unit"], "disposition": call["disposition"],
+                "allowed_next": list(TRANSITIONS[new]),
+                "checkin_due_at": (call["checkin_due_at"].isoformat()
+                                   if call["checkin_due_at"] else None),
+                "follow_up": follow_up}
+
+
+def _backup_decision(call: Mapping[str, Any], change: StatusChange,
+                     *, at: datetime) -> DecisionRecord | None:
+    """The joint-response decision a backup request makes, or None when the call already
+    has one (a second request does not stack)."""
+    current = Decision.model_validate_json(call["decision"])
+    if current.backup is not None:
+        return None
+    reason = (change.note or "").strip() or None
+    return cast(DecisionRecord, apply_backup(current, by=change.by, reason=reason, at=at)
+                .model_dump(mode="json"))
+
+
+class OverrideRequest(BaseModel):
+    destination: Destination
+    reason: str = Field(min_length=3, max_length=2000,
+                        description="why the dispatcher disagrees; kept on the record")
+    by: str = Field(default="dispatcher", min_length=1, max_length=120)
+
+
+@dataclass
+class OverrideCall:
+    call_id: str
+    request: OverrideRequest
+    at: datetime
+
+    def keys(self) -> Keys:
+        return Keys(call_ids=[self.call_id])
+
+    async def apply(self, ctx: Batch) -> Decision:
+        call = await ctx.existing_call(self.call_id)
+        if call["closed_at"] is not None:
+            raise Conflict("the call is closed")
+        current = Decision.model_validate_json(call["decision"])
+        decision = apply_override(current, destination=self.request.destination,
+                                  by=self.request.by, reason=self.request.reason.strip(),
+                                  at=self.at)
+        doc = cast(DecisionRecord, decision.model_dump(mode="json"))
+        call.update({**_decision_columns(doc), "updated_at": utcnow(),
+                     "overridden_by": self.request.by,
+                     "override_reason": self.request.reason.strip(), "overridden_at": self.at})
+        ctx.save_call(call)
+        _record_decision(ctx, call, doc, cause="override", event_id=None)
+        return decision
+
+
+@dataclass
+class RecordReject:
+    """Keep input a CAD sent that could not be accepted, with the reasons. A `sender`
+    keeps its newest `keep` rejects (None: all); older ones go as new ones come."""
+
+    source: str
+    path: str
+    errors: list[dict[str, Any]]
+    body: str
+    sender: str | None = None
+    keep: int | None = None
+
+    def keys(self) -> Keys:
+        return Keys()
+
+    async def apply(self, ctx: Batch) -> int | None:
+        if self.keep == 0:
+            return None
+        reject_id = await ctx.add_reject({
+            "source": self.source, "path": self.path, "received_at": utcnow(),
+            "errors": compact_json(self.errors), "body": self.body[:1_000_000],
+            "sender": self.sender})
+        if self.sender is not None and self.keep is not None:
+            await ctx.trim_rejects(self.sender, self.keep)
+        return reject_id

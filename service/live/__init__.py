@@ -1,0 +1,2 @@
+"""The live feed: the board hub that fans board rows out to websockets, and the
+websocket protocol."""

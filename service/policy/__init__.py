@@ -1,0 +1,1 @@
+"""The routing policy in force, its stored versions, and what-if jobs."""

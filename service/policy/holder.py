@@ -1,0 +1,103 @@
+"""The policy in force, and how it is replaced without ever losing the last good one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rules.evaluate import CompiledPolicy, compile_policy
+from rules.load import (
+    PolicyInvalid,
+    default_policy_text,
+    load_default_policy,
+    load_policy_file,
+    load_policy_text,
+)
+from service.policy import store as policy_store
+from service.store.stopping import StepGuard, Stopping
+
+log = logging.getLogger("liaison.policy")
+
+
+@dataclass
+class PolicyHolder:
+    source: str  # a file path, or "" for the shipped policy
+    compiled: CompiledPolicy
+    last_error: PolicyInvalid | None = None
+    # The stored published version last seen (service/policy/store.py): (row id, published_at).
+    seen: tuple[int, Any] | None = None
+    # Which stored version is in force, or None when a file given with --policy is.
+    stored_id: int | None = None
+    # The YAML text loaded at start-up (stored as the first version of an empty table).
+    document: str = ""
+
+    @classmethod
+    def load(cls, source: str) -> PolicyHolder:
+        """Load at start-up: a broken policy here is fatal (there is no last good one)."""
+        policy = load_policy_file(source) if source else load_default_policy()
+        holder = cls(source=source, compiled=compile_policy(policy))
+        holder.document = (Path(source).read_text(encoding="utf-8") if source
+                           else default_policy_text())
+        return holder
+
+    def reload(self) -> bool:
+        """Re-read the source; on any error keep the policy in force and say why."""
+        if not self.source and self.stored_id is not None:
+            log.info("policy reload: the stored published version %s stays in force "
+                     "(publish a new version through /v1/policies)", self.compiled.version)
+            return True
+        try:
+            policy = load_policy_file(self.source) if self.source else load_default_policy()
+        except PolicyInvalid as exc:
+            self.last_error = exc
+            log.error("policy reload refused, keeping %s: %s", self.compiled.version, exc)
+            return False
+        self.compiled = compile_policy(policy)
+        self.last_error = None
+        log.info("policy %s in force", self.compiled.version)
+        return True
+
+    def adopt(self, row: Any) -> bool:
+        """Put a stored version in force; a document that fails to load is refused and the
+        policy in force stays (it never should: only valid documents are stored)."""
+        self.seen = (row.id, row.published_at)
+        try:
+            policy = load_policy_text(row.document, f"stored version {row.policy_id}@"
+                                                    f"{row.version}")
+        except PolicyInvalid as exc:
+            self.last_error = exc
+            log.error("stored policy refused, keeping %s: %s", self.compiled.version, exc)
+            return False
+        self.compiled = compile_policy(policy)
+        self.stored_id = row.id
+        self.last_error = None
+        log.info("policy %s in force (stored version %s)", self.compiled.version, row.id)
+        return True
+
+    async def sync(self, engine: AsyncEngine) -> bool:
+        """Publish any scheduled version that is due, then switch to the published version
+        if it changed since we last looked. Returns True when the policy in force changed."""
+
+        await policy_store.publish_due(engine)
+        row = await policy_store.published(engine)
+        if row is None or (row.id, row.published_at) == self.seen:
+            return False
+        return self.adopt(row)
+
+    async def watch(self, engine: AsyncEngine, interval: float, guard: StepGuard) -> None:
+        """Poll the database: how every instance learns of a publish made by another one,
+        and how a scheduled publish takes effect."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with guard.step():
+                    await self.sync(engine)
+            except Stopping:
+                return
+            except Exception as exc:  # noqa: BLE001 - the policy in force stays
+                log.warning("could not check for a newly published policy: %s", exc)

@@ -1,0 +1,257 @@
+"""Routing policies stored as versions (table `policy_version`).
+
+A version is `draft`, `published` (at most one row: the policy in force) or `superseded`.
+Its label is the document's own `policy.version`, unique per policy id, so the
+`policy_version` every decision carries (`<policy id>@<version>`) names the row.
+
+Publishing supersedes the published row; rolling back re-marks an earlier (superseded)
+row published — no copy is made, so decisions after a rollback carry the old label again.
+A scheduled publish (`publish_at`) is done by whichever instance sees it due first, and
+only over the version that was in force when it was scheduled (`scheduled_over`): if
+another version was published meanwhile (a fix, a rollback), the schedule is dropped with
+a `schedule_note` saying why, rather than silently undoing that change. A supervisor can
+also cancel a schedule (`unschedule`).
+Every write is a short transaction of its own (policy writes are rare; they do not go
+through the call writer). On PostgreSQL the writes take the same advisory lock as the
+writer, so two instances never publish at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from rules.load import load_policy_text
+from rules.models import Policy
+from service.errors import Conflict, NotFound
+from service.store.db import WRITE_LOCK_KEY
+from service.store.tables import CALL, POLICY_VERSION, utcnow
+
+T = POLICY_VERSION
+log = logging.getLogger("liaison.policy")
+DRAFT, PUBLISHED, SUPERSEDED = "draft", "published", "superseded"
+
+
+def unified_diff(old: str, new: str, old_name: str, new_name: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True),
+                                        new.splitlines(keepends=True),
+                                        fromfile=old_name, tofile=new_name))
+
+
+def label(row: Any) -> str:
+    return f"{row.policy_id}@{row.version}"
+
+
+def summary(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "policy_id": row.policy_id, "version": row.version,
+            "label": label(row), "status": row.status, "author": row.author,
+            "comment": row.comment,
+            "created_at": row.created_at.isoformat(),
+            "published_at": row.published_at.isoformat() if row.published_at else None,
+            "publish_at": row.publish_at.isoformat() if row.publish_at else None,
+            "schedule_note": row.schedule_note,
+            "parent_id": row.parent_id}
+
+
+async def _lock(conn: AsyncConnection) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+
+
+async def list_versions(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(T).order_by(T.c.id))).all())
+
+
+async def published(engine: AsyncEngine) -> Any | None:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(T).where(T.c.status == PUBLISHED)
+                                   .order_by(T.c.id.desc()).limit(1))).first()
+
+
+async def get_version(engine: AsyncEngine, ref: str) -> Any:
+    """A version by its label (`3`) or its full label (`my-city@3`)."""
+    policy_id, _, version = ref.rpartition("@")
+    query = select(T).where(T.c.version == version)
+    if policy_id:
+        query = query.where(T.c.policy_id == policy_id)
+    async with engine.connect() as conn:
+        rows = list((await conn.execute(query)).all())
+    if not rows:
+        raise NotFound(f"no policy version {ref!r}")
+    if len(rows) > 1:
+        raise Conflict(f"version {ref!r} exists for several policy ids; "
+                       "name it as <policy id>@<version>",
+                       candidates=[label(r) for r in rows])
+    return rows[0]
+
+
+def parse(document: str) -> Policy:
+    return load_policy_text(document, "document")
+
+
+async def bootstrap(engine: AsyncEngine, document: str, policy: Policy) -> Any:
+    """On first start (no published version), store `document` as the first published
+    version (author "system"); return the published row either way."""
+    row = await published(engine)
+    if row is not None:
+        return row
+    try:
+        async with engine.begin() as conn:
+            await _lock(conn)
+            if (await conn.execute(select(T.c.id).where(T.c.status == PUBLISHED))).first():
+                pass  # another instance was first
+            else:
+                now = utcnow()
+                await conn.execute(T.insert().values(
+                    policy_id=policy.policy.id, version=policy.policy.version,
+                    status=PUBLISHED, document=document, author="system",
+                    comment="the policy in force when versions were first stored",
+                    created_at=now, published_at=now, diff_from_parent=""))
+    except IntegrityError:
+        pass  # a concurrent start stored it
+    row = await published(engine)
+    assert row is not None
+    return row
+
+
+async def create_draft(engine: AsyncEngine, document: str, *, author: str,
+                       comment: str) -> Any:
+    """Store a valid document as a draft; its parent is the published version."""
+    policy = parse(document)  # PolicyInvalid → 422
+    parent = await published(engine)
+    diff = unified_diff(parent.document if parent else "", document,
+                        label(parent) if parent else "(none)",
+                        policy.version_label)
+    try:
+        async with engine.begin() as conn:
+            await _lock(conn)
+            result = await conn.execute(T.insert().values(
+                policy_id=policy.policy.id, version=policy.policy.version, status=DRAFT,
+                document=document, author=author, comment=comment, created_at=utcnow(),
+                parent_id=parent.id if parent else None, diff_from_parent=diff))
+            new_id = result.inserted_primary_key[0]  # type: ignore[index]
+    except IntegrityError:
+        raise Conflict(f"version {policy.version_label} already exists; give the "
+                       "document a new policy.version") from None
+    async with engine.connect() as conn:
+        return (await conn.execute(select(T).where(T.c.id == new_id))).one()
+
+
+async def publish(engine: AsyncEngine, row_id: int, *, from_status: tuple[str, ...]) -> Any:
+    """Make the row the published one, superseding the one in force, in one transaction."""
+    now = utcnow()
+    async with engine.begin() as conn:
+        await _lock(conn)
+        # Write first: SQLite takes its write lock here, waiting (busy_timeout) if needed.
+        done = await conn.execute(
+            update(T).where(T.c.id == row_id, T.c.status.in_(from_status))
+            .values(status=PUBLISHED, published_at=now, publish_at=None, scheduled_over=None,
+                    schedule_note=None))
+        if done.rowcount != 1:
+            raise Conflict("the version changed meanwhile; it cannot be published now")
+        await conn.execute(update(T).where(T.c.status == PUBLISHED, T.c.id != row_id)
+                           .values(status=SUPERSEDED))
+    async with engine.connect() as conn:
+        return (await conn.execute(select(T).where(T.c.id == row_id))).one()
+
+
+async def schedule(engine: AsyncEngine, row_id: int, at: datetime) -> Any:
+    """Publish the draft at `at`, over the version in force now (and only over it)."""
+    in_force = POLICY_VERSION.alias("in_force")
+    async with engine.begin() as conn:
+        await _lock(conn)
+        done = await conn.execute(update(T).where(T.c.id == row_id, T.c.status == DRAFT)
+                                  .values(publish_at=at, schedule_note=None, scheduled_over=(
+                                      select(in_force.c.id)
+                                      .where(in_force.c.status == PUBLISHED)
+                                      .scalar_subquery())))
+        if done.rowcount != 1:
+            raise Conflict("only a draft can be scheduled for publishing")
+    return await _row(engine, row_id)
+
+
+async def unschedule(engine: AsyncEngine, row_id: int) -> Any:
+    """Cancel a draft's scheduled publish; it stays a draft."""
+    async with engine.begin() as conn:
+        await _lock(conn)
+        done = await conn.execute(
+            update(T).where(T.c.id == row_id, T.c.status == DRAFT, T.c.publish_at.is_not(None))
+            .values(publish_at=None, scheduled_over=None))
+        if done.rowcount != 1:
+            raise Conflict("the version has no scheduled publish to cancel")
+    return await _row(engine, row_id)
+
+
+async def publish_due(engine: AsyncEngine) -> list[Any]:
+    """Publish every scheduled draft whose time has come (the latest due wins), each only
+    over the version it was scheduled over. The rows published."""
+    async with engine.connect() as conn:
+        due = list((await conn.execute(
+            select(T.c.id).where(T.c.status == DRAFT, T.c.publish_at.is_not(None),
+                                 T.c.publish_at <= utcnow())
+            .order_by(T.c.publish_at, T.c.id))).scalars())
+    published_rows = []
+    for row_id in due:
+        try:
+            published_rows.append(await _publish_scheduled(engine, row_id))
+        except Conflict:
+            pass  # another instance published it first, or dropped its schedule
+    return [r for r in published_rows if r is not None]
+
+
+async def _publish_scheduled(engine: AsyncEngine, row_id: int) -> Any | None:
+    """Publish a due draft if the version in force is the one it was scheduled over;
+    otherwise drop the schedule and say why. None when not published."""
+    async with engine.begin() as conn:
+        await _lock(conn)
+        # Write first: SQLite takes its write lock here, so what we read next is current.
+        claimed = await conn.execute(
+            update(T).where(T.c.id == row_id, T.c.status == DRAFT, T.c.publish_at.is_not(None))
+            .values(publish_at=T.c.publish_at))
+        if claimed.rowcount != 1:
+            raise Conflict("no longer scheduled")
+        row = await _row_in(conn, row_id)
+        in_force = (await conn.execute(select(T).where(T.c.status == PUBLISHED))).first()
+        if row.scheduled_over is None or (in_force is not None
+                                          and in_force.id == row.scheduled_over):
+            await conn.execute(update(T).where(T.c.id == row_id).values(
+                status=PUBLISHED, published_at=utcnow(), publish_at=None,
+                scheduled_over=None))
+            await conn.execute(update(T).where(T.c.status == PUBLISHED, T.c.id != row_id)
+                               .values(status=SUPERSEDED))
+            return await _row_in(conn, row_id)
+        over = (await conn.execute(select(T).where(T.c.id == row.scheduled_over))).first()
+        note = (f"not published at {row.publish_at.isoformat()}: "
+                f"{label(in_force) if in_force else 'another version'} was published after "
+                f"this was scheduled over {label(over) if over else 'an earlier version'}; "
+                "review it against the version in force and schedule it again")
+        await conn.execute(update(T).where(T.c.id == row_id).values(
+            publish_at=None, scheduled_over=None, schedule_note=note))
+    log.warning("scheduled publish of %s dropped: %s", label(row), note)
+    return None
+
+
+async def _row(engine: AsyncEngine, row_id: int) -> Any:
+    async with engine.connect() as conn:
+        return await _row_in(conn, row_id)
+
+
+async def _row_in(conn: AsyncConnection, row_id: int) -> Any:
+    return (await conn.execute(select(T).where(T.c.id == row_id))).one()
+
+
+async def history_codes(engine: AsyncEngine) -> dict[str, int]:
+    """How often each nature code occurs among the stored calls (for gap warnings)."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(CALL.c.nature_code, func.count())
+                                   .group_by(CALL.c.nature_code))).all()
+    return {code: int(n) for code, n in rows if code}
+
+

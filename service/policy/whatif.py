@@ -1,0 +1,202 @@
+"""What-if over stored call history: a candidate version against a baseline, over the
+calls opened in [from, to), as a background job with progress.
+
+Calls are read from the `call` table in `opened_at` order, a page at a time, and each
+becomes the facts the rules see exactly as on the live path (`CallState.facts()`: the
+call's folded fields, `occurred_at` = `opened_at`); nothing else is left out.
+`routing.whatif.simulate` then decides every call with both versions in a worker thread
+(`asyncio.to_thread`) while its progress callback counts calls decided on the job.
+
+Jobs are kept in the database (`what_if_job`), so any instance shows a job's progress
+and report and a restart loses none. The instance running a job writes its progress every
+`PROGRESS_EVERY` seconds; a running job whose progress stops for `LOST_AFTER` seconds was
+lost with its instance and reads as failed. Jobs are kept `KEEP_DAYS` days. These are
+short, rare writes outside the call writer, as policy writes are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from routing.whatif import ServiceTimes, SimCall, simulate, write_changed_csv
+from rules.evaluate import CompiledPolicy
+from service.calls.fold import CallState
+from service.store.tables import CALL, WHAT_IF_JOB, as_utc, iso_utc, utcnow
+
+log = logging.getLogger("liaison.whatif")
+
+PAGE_SIZE = 1000
+PROGRESS_EVERY = 0.5  # seconds between progress writes of a running job
+LOST_AFTER = timedelta(seconds=60)  # a running job whose progress stops this long is lost
+KEEP_DAYS = 30
+
+_COLUMNS = (CALL.c.id, CALL.c.channel, CALL.c.nature_code, CALL.c.nature_text,
+            CALL.c.narrative, CALL.c.priority, CALL.c.district, CALL.c.flags,
+            CALL.c.opened_at)
+
+
+def sim_call(row: Any) -> SimCall:
+    """A stored call as the rules see it (the live path's CallState.facts())."""
+    state = CallState(channel=row.channel, nature_code=row.nature_code,
+                      nature_text=row.nature_text, narrative=row.narrative,
+                      priority=row.priority, district=row.district,
+                      flags=json.loads(row.flags or "[]"), opened_at=row.opened_at,
+                      last_event_at=row.opened_at)
+    return SimCall(call_id=row.id, facts=state.facts())
+
+
+async def count_calls(engine: AsyncEngine, start: datetime, end: datetime) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(
+            select(func.count()).select_from(CALL)
+            .where(CALL.c.opened_at >= start, CALL.c.opened_at < end))).scalar_one())
+
+
+async def stored_calls(engine: AsyncEngine, start: datetime, end: datetime, *,
+                       page_size: int = PAGE_SIZE) -> list[SimCall]:
+    """Every call opened in [start, end), in `opened_at` order (then id), read in pages
+    (keyset on (opened_at, id), so no page holds a transaction open for long)."""
+    calls: list[SimCall] = []
+    after: tuple[datetime, str] | None = None
+    while True:
+        query = (select(*_COLUMNS)
+                 .where(CALL.c.opened_at >= start, CALL.c.opened_at < end)
+                 .order_by(CALL.c.opened_at, CALL.c.id).limit(page_size))
+        if after is not None:
+            query = query.where(or_(CALL.c.opened_at > after[0],
+                                    and_(CALL.c.opened_at == after[0], CALL.c.id > after[1])))
+        async with engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        calls.extend(sim_call(r) for r in rows)
+        if len(rows) < page_size:
+            return calls
+        after = (rows[-1].opened_at, rows[-1].id)
+
+
+@dataclass
+class WhatIfJob:
+    """A job being run by this instance: its progress counted in memory (from the
+    simulation's thread) and written to its row as it goes."""
+
+    id: str
+    candidate: str
+    baseline: str
+    start: datetime
+    end: datetime
+    seed: int
+    done: int = 0
+    total: int | None = None
+
+    def advance(self, n: int) -> None:
+        self.done += n  # from the worker thread; readers only ever see a count
+
+
+def job_view(row: Any, now: datetime) -> dict[str, Any]:
+    """A stored job as the API shows it; one whose instance stopped mid-run is failed."""
+    status, error = row.status, row.error
+    if status == "running" and now - as_utc(row.updated_at) > LOST_AFTER:
+        status, error = "failed", "lost: the instance running it stopped before it finished"
+    return {
+        "job_id": row.id, "status": status, "progress": {"done": row.done, "total": row.total},
+        "candidate": row.candidate, "baseline": row.baseline,
+        "from": as_utc(row.start_at).isoformat(), "to": as_utc(row.end_at).isoformat(),
+        "seed": row.seed, "started_at": as_utc(row.started_at).isoformat(),
+        "finished_at": iso_utc(row.finished_at),
+        "error": error, "report": json.loads(row.report) if row.report else None,
+    }
+
+
+class WhatIfJobs:
+    """Starts what-if jobs on this instance and reads any instance's from the database."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def get(self, engine: AsyncEngine, job_id: str) -> dict[str, Any] | None:
+        cols = [c for c in WHAT_IF_JOB.c if c.name != "changed_csv"]
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(*cols).where(WHAT_IF_JOB.c.id == job_id))
+                   ).first()
+        return None if row is None else job_view(row, utcnow())
+
+    async def changed_csv(self, engine: AsyncEngine, job_id: str) -> str | None:
+        async with engine.connect() as conn:
+            return (await conn.execute(select(WHAT_IF_JOB.c.changed_csv)
+                                       .where(WHAT_IF_JOB.c.id == job_id))).scalar()
+
+    async def start(self, engine: AsyncEngine, candidate: CompiledPolicy,
+                    baseline: CompiledPolicy, *, start: datetime, end: datetime, seed: int,
+                    service_times: ServiceTimes) -> dict[str, Any]:
+        """Store the job (so a read right after finds it), then run it in the background."""
+        job = WhatIfJob(id=uuid.uuid4().hex, candidate=candidate.version,
+                        baseline=baseline.version, start=start, end=end, seed=seed)
+        now = utcnow()
+        async with engine.begin() as conn:
+            await conn.execute(delete(WHAT_IF_JOB).where(
+                WHAT_IF_JOB.c.started_at < now - timedelta(days=KEEP_DAYS)))
+            await conn.execute(insert(WHAT_IF_JOB).values(
+                id=job.id, candidate=job.candidate, baseline=job.baseline, start_at=start,
+                end_at=end, seed=seed, status="running", done=0, total=None, started_at=now,
+                updated_at=now))
+        task = asyncio.create_task(self._run(job, engine, candidate, baseline, service_times),
+                                   name=f"liaison-whatif-{job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return {"job_id": job.id, "status": "running",
+                "progress": {"done": 0, "total": None}}
+
+    async def _run(self, job: WhatIfJob, engine: AsyncEngine, candidate: CompiledPolicy,
+                   baseline: CompiledPolicy, service_times: ServiceTimes) -> None:
+        final: dict[str, Any] = {}
+        try:
+            job.total = await count_calls(engine, job.start, job.end)
+            await _save(engine, job.id, done=0, total=job.total)
+            calls = await stored_calls(engine, job.start, job.end)
+            job.total = len(calls)  # calls opened in the range meanwhile count too
+            simulation = asyncio.create_task(asyncio.to_thread(
+                simulate, calls, candidate, baseline, service_times=service_times,
+                seed=job.seed, progress=job.advance))
+            while not simulation.done():
+                await asyncio.wait({simulation}, timeout=PROGRESS_EVERY)
+                await _save(engine, job.id, done=job.done, total=job.total)
+            report = simulation.result()
+            out = io.StringIO()
+            write_changed_csv(report, out)
+            final = {"status": "done", "report": report.model_dump_json(),
+                     "changed_csv": out.getvalue()}
+        except asyncio.CancelledError:
+            final = {"status": "failed", "error": "cancelled: the service stopped"}
+            raise
+        except Exception as exc:
+            log.exception("what-if %s failed", job.id)
+            final = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            with contextlib.suppress(Exception):  # the database may be what failed
+                await asyncio.shield(_save(engine, job.id, done=job.done, total=job.total,
+                                           finished_at=utcnow(), **final))
+
+    async def stop(self) -> None:
+        """Cancel running jobs (a simulation already in its thread runs to its end)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _save(engine: AsyncEngine, job_id: str, **values: Any) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(update(WHAT_IF_JOB).where(WHAT_IF_JOB.c.id == job_id)
+                           .values(updated_at=utcnow(), **values))

@@ -1,0 +1,464 @@
+"""Database tables. Times are stored in UTC; JSON documents as text so SQLite and
+PostgreSQL store exactly the same bytes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlmodel import Field, SQLModel
+
+# SQLite only auto-assigns an INTEGER PRIMARY KEY; PostgreSQL wants a 64-bit identity.
+_SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on both databases.
+
+    SQLite's driver would otherwise drop the offset and keep the wall-clock time."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give an offset")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+def _not_null(column: str) -> dict[str, Any]:
+    """Index only the rows where `column` has a value (both databases)."""
+    where = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": where, "postgresql_where": where}
+
+
+def _ts(**kw: object) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), **kw)  # type: ignore[arg-type]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """A stored time as RFC 3339 in UTC, or None."""
+    return as_utc(value).isoformat() if value else None
+
+
+class Call(SQLModel, table=True):
+    """A call's folded current state and its current decision."""
+
+    __tablename__ = "call"
+    __table_args__ = (
+        UniqueConstraint("source", "incident_id", name="uq_call_source_incident"),
+        Index("ix_call_open_units", "holds_unit", "closed_at"),
+        # The program figures select calls by when they were opened (migration 0006).
+        Index("ix_call_opened_at", "opened_at"),
+        Index("ix_call_district_opened_at", "district", "opened_at"),
+        # Open and recently changed calls, for a board opening (migration 0009).
+        Index("ix_call_closed_at", "closed_at"),
+        Index("ix_call_updated_at", "updated_at"),
+        # GET /v1/calls?incident_id=: the incident number alone (migration 0014).
+        Index("ix_call_incident_id", "incident_id"),
+        # Repeat contact: a key's calls counted and its latest found from the index alone,
+        # ties on opened_at broken by id (migrations 0007, 0008).
+        Index("ix_call_person_key_opened_at_id", "person_key", "opened_at", "id",
+              **_not_null("person_key")),
+        Index("ix_call_address_key_opened_at_id", "address_key", "opened_at", "id",
+              **_not_null("address_key")),
+        # Mostly empty columns: only the rows with a value are indexed (migration 0007).
+        Index("ix_call_referred_by", "referred_by", **_not_null("referred_by")),
+        Index("ix_call_follow_up_of", "follow_up_of", **_not_null("follow_up_of")),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    source: str = Field(max_length=40)
+    incident_id: str = Field(max_length=120)
+    channel: str = Field(max_length=32)
+    nature_code: str = Field(max_length=64)
+    nature_text: str = Field(sa_type=Text)
+    narrative: str | None = Field(default=None, sa_type=Text)
+    priority: int | None = None
+    address: str | None = Field(default=None, sa_type=Text)
+    district: str | None = Field(default=None, max_length=120)
+    lat: float | None = None
+    lon: float | None = None
+    flags: str = Field(default="[]", sa_type=Text)
+    opened_at: datetime = Field(sa_column=_ts(nullable=False))
+    last_event_at: datetime = Field(sa_column=_ts(nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    team_status: str | None = Field(default=None, max_length=32)
+    unit: str | None = Field(default=None, max_length=64)
+    disposition: str | None = Field(default=None, max_length=64)
+    destination: str = Field(max_length=16, index=True)
+    mode: str = Field(max_length=40)
+    category: str | None = Field(default=None, max_length=64)
+    eligible: bool = False
+    not_served_reason: str | None = Field(default=None, max_length=32)
+    # True while the call occupies a team field unit (team or joint, not phone-only).
+    holds_unit: bool = False
+    policy_version: str = Field(max_length=120)
+    decision: str = Field(sa_type=Text)
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+    # -- who the call is about, and where it came from (issues 5-7) --------------------
+    # live | test | training: test and training calls are left out of every figure.
+    purpose: str = Field(default="live", max_length=16)
+    # The CAD's person record, as JSON (name, phone, age): personal details, shown to
+    # call_team and supervisor only. `person_key` is a keyed hash of the CAD's person id:
+    # repeat contact and unique clients without the id itself.
+    person: str | None = Field(default=None, sa_type=Text)
+    person_key: str | None = Field(default=None, max_length=64)
+    age_group: str | None = Field(default=None, max_length=16)  # youth | adult
+    # The address folded to one spelling (case, spaces, punctuation) for repeat contact.
+    address_key: str | None = Field(default=None, max_length=300)
+    referred_by: str | None = Field(default=None, max_length=120)
+    referred_unit: str | None = Field(default=None, max_length=64)
+    referral: str | None = Field(default=None, sa_type=Text)  # consent, contact: JSON
+    follow_up_of: str | None = Field(default=None, max_length=40)
+    # -- when things happened (Liaison's clock), for timeliness figures ----------------
+    received_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    first_decided_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    initial_destination: str | None = Field(default=None, max_length=16)
+    assigned_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    en_route_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    on_scene_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    backup_requested_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    backup_reason: str | None = Field(default=None, sa_type=Text)
+    cleared_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    outcome: str | None = Field(default=None, sa_type=Text)
+    safety_incident: bool = False
+    overridden_by: str | None = Field(default=None, max_length=120)
+    override_reason: str | None = Field(default=None, sa_type=Text)
+    overridden_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # Safety check-ins of a unit on scene: when the next is due, how many were missed.
+    checkin_due_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    checkins_missed: int = 0
+
+
+class CadEvent(SQLModel, table=True):
+    """Every accepted CAD event, as received; `response` is replayed for retries."""
+
+    __tablename__ = "cad_event"
+    # An event id is its sender's idempotency key, not a global one: two CADs may use the
+    # same id (migration 0013).
+    __table_args__ = (Index("uq_cad_event_source_event_id", "source", "event_id",
+                            unique=True),)
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    event_id: str = Field(max_length=200)
+    call_id: str = Field(max_length=40, index=True)
+    source: str = Field(max_length=40)
+    incident_id: str = Field(max_length=120)
+    type: str = Field(max_length=16)
+    occurred_at: datetime = Field(sa_column=_ts(nullable=False))
+    received_at: datetime = Field(sa_column=_ts(nullable=False))
+    body: str = Field(sa_type=Text)
+    response: str = Field(sa_type=Text)
+
+
+class DecisionRecord(SQLModel, table=True):
+    """Every decision a call has had, with what caused it."""
+
+    __tablename__ = "decision"
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    call_id: str = Field(max_length=40, index=True)
+    cause: str = Field(max_length=32)  # event | override
+    event_id: str | None = Field(default=None, max_length=200)
+    destination: str = Field(max_length=16)
+    policy_version: str = Field(max_length=120)
+    decision: str = Field(sa_type=Text)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class BoardMessage(SQLModel, table=True):
+    """The live feed, in database order: `seq` is what boards resume from."""
+
+    __tablename__ = "board_message"
+
+    seq: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                            autoincrement=True))
+    call_id: str = Field(max_length=40, index=True)
+    type: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    body: str = Field(sa_type=Text)
+    # The same message as dispatchers see it (service/calls/visibility.py), made once when it
+    # is written; null on rows written before it existed.
+    restricted_body: str | None = Field(default=None, sa_type=Text)
+
+
+class CadReject(SQLModel, table=True):
+    """Input a CAD sent that we could not accept, kept for an operator to inspect."""
+
+    __tablename__ = "cad_reject"
+    # A sender's newest rejects, for the per-sender cap (migration 0013).
+    __table_args__ = (Index("ix_cad_reject_sender_id", "sender", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    source: str = Field(max_length=40)
+    path: str = Field(max_length=200)
+    received_at: datetime = Field(sa_column=_ts(nullable=False))
+    errors: str = Field(sa_type=Text)
+    body: str = Field(sa_type=Text)
+    # Who sent it: `key:<id>` (as the audit log names keys) or `subscriber` (the EIDO
+    # subscription); None on rejects kept before migration 0013.
+    sender: str | None = Field(default=None, max_length=120)
+
+
+# Core tables for the hot paths (SQLModel's class attribute is invisible to type checkers).
+CALL: Table = Call.__table__  # type: ignore[attr-defined]
+CAD_EVENT: Table = CadEvent.__table__  # type: ignore[attr-defined]
+DECISION: Table = DecisionRecord.__table__  # type: ignore[attr-defined]
+BOARD: Table = BoardMessage.__table__  # type: ignore[attr-defined]
+REJECT: Table = CadReject.__table__  # type: ignore[attr-defined]
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A decision (or change of one) waiting for, or done with, delivery to the CAD's
+    webhook. Written in the decision's own transaction; `id` orders a call's deliveries
+    and is the `sequence` the CAD sees. See service/outbox/ and adapters/outbound.py."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_call_id_id", "call_id", "id"),
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    delivery_id: str = Field(max_length=40, unique=True)
+    call_id: str = Field(max_length=40)
+    cause: str = Field(max_length=32)  # event | override
+    event_id: str | None = Field(default=None, max_length=200)
+    payload: str = Field(sa_type=Text)  # the body without its sequence, spliced in on send
+    status: str = Field(max_length=16)  # pending | delivered | failed (given up)
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    last_attempt_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    next_attempt_at: datetime = Field(sa_column=_ts(nullable=False))
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # When its current run of failed attempts began: the give-up clock (None while it has
+    # not failed since it was written, delivered or retried by hand).
+    failing_since: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # Which worker holds the row while it is being sent, and until when (PostgreSQL with
+    # several instances: nobody else sends it meanwhile; a crashed holder's lease runs out).
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+
+class PolicyVersion(SQLModel, table=True):
+    """A routing policy as stored: one row per version of a policy id. At most one row is
+    `published` (in force); publishing or rolling back supersedes it. `version` is the
+    document's own `policy.version`, so decisions (`<policy id>@<version>`) name the row."""
+
+    __tablename__ = "policy_version"
+    __table_args__ = (
+        UniqueConstraint("policy_id", "version", name="uq_policy_version_label"),
+        Index("ix_policy_version_status", "status"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    policy_id: str = Field(max_length=120)
+    version: str = Field(max_length=120)
+    status: str = Field(max_length=16)  # draft | published | superseded
+    document: str = Field(sa_type=Text)  # the YAML exactly as given
+    author: str = Field(max_length=120)
+    comment: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    published_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    publish_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # A scheduled publish: the version in force when it was scheduled (it publishes only
+    # over that one), and why a due one did not publish (migration 0011).
+    scheduled_over: int | None = None
+    schedule_note: str | None = Field(default=None, sa_type=Text)
+    parent_id: int | None = None
+    diff_from_parent: str = Field(default="", sa_type=Text)
+
+
+POLICY_VERSION: Table = PolicyVersion.__table__  # type: ignore[attr-defined]
+
+
+class AppUser(SQLModel, table=True):
+    """A person who logs in to the pages. No default account exists: an operator adds
+    them (`liaison user add`)."""
+
+    __tablename__ = "app_user"
+
+    id: str = Field(primary_key=True, max_length=40)
+    username: str = Field(max_length=120, unique=True)
+    display_name: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    # argon2id, with its parameters and salt in the string.
+    password_hash: str = Field(sa_type=Text)
+    # An officer's badge or unit: ties the referrals they make to them.
+    officer_id: str | None = Field(default=None, max_length=120)
+    disabled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    password_changed_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class ApiKey(SQLModel, table=True):
+    """A CAD adapter's key. The secret is shown once; only its SHA-256 is kept (the
+    secret is 256 random bits, so a slow hash adds nothing). Rotation adds a second key
+    for the same client and gives the old one an end time."""
+
+    __tablename__ = "api_key"
+
+    id: str = Field(primary_key=True, max_length=40)  # the public part of the key
+    client: str = Field(max_length=120, index=True)  # e.g. "pinellas-cad"
+    role: str = Field(default="cad", max_length=16)
+    # The calls a CAD key may read back are the ones it posted (call.source).
+    source: str = Field(max_length=40)
+    secret_sha256: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class UserSession(SQLModel, table=True):
+    """A login. The cookie carries a random token; only its SHA-256 is kept here."""
+
+    __tablename__ = "user_session"
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256 of the token
+    user_id: str = Field(max_length=40, index=True)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    last_seen_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))  # the absolute lifetime
+    ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    ended_why: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=64)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only: who did or looked at what, when, from where. Never narrative text,
+    names or phone numbers: ids, actions and outcomes only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_actor_at", "actor", "at"),
+        Index("ix_audit_log_call_at", "call_id", "at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    at: datetime = Field(sa_column=_ts(nullable=False, index=True))
+    actor: str = Field(max_length=120)  # username, or "key:<id>", or "anonymous"
+    role: str | None = Field(default=None, max_length=16)
+    address: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=64)  # e.g. call.read, call.status, login.failed
+    call_id: str | None = Field(default=None, max_length=40)
+    target: str | None = Field(default=None, max_length=200)
+    outcome: str = Field(max_length=16)  # ok | denied | failed
+    detail: str | None = Field(default=None, sa_type=Text)  # JSON, ids only
+
+
+USER: Table = AppUser.__table__  # type: ignore[attr-defined]
+API_KEY: Table = ApiKey.__table__  # type: ignore[attr-defined]
+SESSION: Table = UserSession.__table__  # type: ignore[attr-defined]
+AUDIT: Table = AuditEntry.__table__  # type: ignore[attr-defined]
+
+
+class FollowUp(SQLModel, table=True):
+    """A proactive follow-up the team scheduled when clearing a call: due at `due_at`,
+    announced on the board once due, opened as a call of its own (channel `follow_up`,
+    `follow_up_of` the original), then completed or cancelled.
+    See service/lifecycle/followups.py."""
+
+    __tablename__ = "follow_up"
+    __table_args__ = (Index("ix_follow_up_status_due_at", "status", "due_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    call_id: str = Field(max_length=40, index=True)  # the original call
+    due_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_by: str | None = Field(default=None, max_length=120)
+    note: str | None = Field(default=None, sa_type=Text)
+    status: str = Field(max_length=16)  # scheduled | opened | completed | cancelled
+    follow_up_call_id: str | None = Field(default=None, max_length=40)
+    # When the board was told it is due (follow_up_due), so it is told once.
+    announced_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    opened_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    completed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # Who completed or cancelled it, and why (cancelled) or how it went (completed).
+    closed_by: str | None = Field(default=None, max_length=120)
+    closed_note: str | None = Field(default=None, sa_type=Text)
+
+
+FOLLOW_UP: Table = FollowUp.__table__  # type: ignore[attr-defined]
+# The check-in sweeper's query (service/lifecycle/checkins.py): calls whose check-in is due.
+Index("ix_call_checkin_due_at", CALL.c.checkin_due_at, **_not_null("checkin_due_at"))
+
+
+class WhatIfJobRow(SQLModel, table=True):
+    """A what-if run over stored calls (service/policy/whatif.py): kept in the database so any
+    instance can show its progress and report, and a restart does not lose it. The
+    instance running it writes `done` and `updated_at` as it goes; a running job whose
+    `updated_at` stops moving was lost with its instance."""
+
+    __tablename__ = "what_if_job"
+    __table_args__ = (Index("ix_what_if_job_started_at", "started_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    candidate: str = Field(max_length=250)
+    baseline: str = Field(max_length=250)
+    start_at: datetime = Field(sa_column=_ts(nullable=False))  # the range [start_at, end_at)
+    end_at: datetime = Field(sa_column=_ts(nullable=False))
+    seed: int
+    status: str = Field(max_length=16)  # running | done | failed
+    done: int = 0
+    total: int | None = None
+    started_at: datetime = Field(sa_column=_ts(nullable=False))
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    error: str | None = Field(default=None, sa_type=Text)
+    report: str | None = Field(default=None, sa_type=Text)  # WhatIfReport JSON, once done
+    changed_csv: str | None = Field(default=None, sa_type=Text)  # every changed call
+
+
+WHAT_IF_JOB: Table = WhatIfJobRow.__table__  # type: ignore[attr-defined]
+
+
+class WriteProbe(SQLModel, table=True):
+    """One row per running instance, rewritten by /v1/health while writes are failing
+    (service/writing/health.py): a write that commits shows the database takes writes again."""
+
+    __tablename__ = "write_probe"
+
+    instance: str = Field(primary_key=True, max_length=80)
+    written_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+WRITE_PROBE: Table = WriteProbe.__table__  # type: ignore[attr-defined]

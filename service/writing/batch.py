@@ -1,0 +1,259 @@
+"""One writer batch as a unit of work: read what the batch needs in a few queries, let the
+commands work on that in memory, then write everything with one statement per table.
+
+Why: a statement is a round trip (to SQLite's thread or to PostgreSQL); per event that
+was seven of them. Per batch it is now a handful, whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.calls.history import RepeatKey, latest
+from service.calls.records import CallRow
+from service.calls.visibility import restricted_message
+from service.errors import NotFound
+from service.live.board import BoardRow
+from service.store.tables import AUDIT, BOARD, CAD_EVENT, CALL, DECISION, OUTBOX, REJECT, utcnow
+
+_CALL_COLUMNS = [c.name for c in CALL.columns]
+# Built once: building a statement and its cache key costs more than SQLite takes to run
+# it, and the writer runs these for every batch.
+_UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam("_id"))
+_INSERT_BOARD = insert(BOARD).returning(BOARD.c.seq, sort_by_parameter_order=True)
+_INSERT = {t.name: insert(t) for t in (CALL, CAD_EVENT, DECISION, AUDIT, OUTBOX)}
+# Event ids are each sender's own: (source, event_id) leads the unique index.
+_SEEN_EVENTS = select(CAD_EVENT.c.event_id, CAD_EVENT.c.response, CAD_EVENT.c.body).where(
+    CAD_EVENT.c.source == bindparam("source"),
+    CAD_EVENT.c.event_id.in_(bindparam("ids", expanding=True)))
+# (source, incident_id) leads the unique index: name both so it is used.
+_CALLS_OF_SOURCE = select(CALL).where(
+    CALL.c.source == bindparam("source"),
+    CALL.c.incident_id.in_(bindparam("incidents", expanding=True)))
+_UNITS_BUSY = select(func.count()).select_from(CALL).where(
+    CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
+    or_(CALL.c.team_status.is_(None), CALL.c.team_status != "cleared"))
+
+
+def compact_json(value: Any) -> str:
+    """JSON as Liaison stores and sends it: no spaces; datetimes and the like as str."""
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def occupies_unit(call: CallRow | None) -> bool:
+    """The call keeps a team field unit busy: routed to the team, open, not cleared."""
+    return bool(call and call["holds_unit"] and call["closed_at"] is None
+                and call["team_status"] != "cleared")
+
+
+@dataclass
+class Keys:
+    """What a command will look up, so the batch can read it all up front."""
+
+    event_ids: list[tuple[str, str]] = field(default_factory=list)  # (source, event_id)
+    incidents: list[tuple[str, str]] = field(default_factory=list)
+    call_ids: list[str] = field(default_factory=list)
+    # A new call's person and address keys: its repeat-contact history (service/calls/history.py).
+    repeat: list[RepeatKey] = field(default_factory=list)
+
+
+@dataclass
+class Batch:
+    conn: AsyncConnection
+    postgres: bool
+    # A CAD webhook is configured: decisions also go to the outbox, in this transaction
+    # (adapters/outbound.py delivers them).
+    webhook: bool = False
+    calls: dict[str, CallRow] = field(default_factory=dict)
+    by_incident: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Stored events by (source, event_id): (the answer given, the body as stored).
+    seen: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    max_seq: int = 0
+    committed_board: list[BoardRow] = field(default_factory=list)
+    # Rows were written (not only read): a commit of such a batch shows writes work.
+    wrote: bool = False
+    _missing_incidents: set[tuple[str, str]] = field(default_factory=set)
+    _new: set[str] = field(default_factory=set)
+    _dirty: set[str] = field(default_factory=set)
+    _events: list[dict[str, Any]] = field(default_factory=list)
+    _decisions: list[dict[str, Any]] = field(default_factory=list)
+    _board: list[dict[str, Any]] = field(default_factory=list)
+    _outbox: list[dict[str, Any]] = field(default_factory=list)
+    _audit: list[dict[str, Any]] = field(default_factory=list)
+    # Team units busy as stored (read once, by the first command that asks), and this
+    # batch's unflushed changes to it: every saved call counts, even one saved before the
+    # read (a status change clearing a call, then a new call, in one batch).
+    _busy_stored: int | None = None
+    _busy_change: int = 0
+    # Stored calls per repeat-contact key: how many, and the latest (service/calls/history.py).
+    repeat: dict[RepeatKey, dict[str, Any]] = field(default_factory=dict)
+    repeat_read: set[RepeatKey] = field(default_factory=set)
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def prefetch(self, keys: list[Keys]) -> None:
+        event_ids: dict[str, list[str]] = {}
+        for source, event_id in sorted({e for k in keys for e in k.event_ids}):
+            event_ids.setdefault(source, []).append(event_id)
+        incidents = {i for k in keys for i in k.incidents}
+        call_ids = sorted({c for k in keys for c in k.call_ids})
+        repeat = sorted({r for k in keys for r in k.repeat})
+        if repeat:
+            self.repeat.update(await latest(self.conn, repeat))
+            self.repeat_read.update(repeat)
+        for source, of_source in event_ids.items():  # a batch is usually one CAD's
+            rows = await self.conn.execute(_SEEN_EVENTS, {"source": source, "ids": of_source})
+            self.seen.update({(source, eid): (resp, body) for eid, resp, body in rows})
+        if incidents or call_ids:
+            by_source: dict[str, list[str]] = {}
+            for source, incident in sorted(incidents):
+                by_source.setdefault(source, []).append(incident)
+            if not call_ids and len(by_source) == 1:  # one CAD's events: the usual batch
+                [(source, ids)] = by_source.items()
+                found = await self.conn.execute(_CALLS_OF_SOURCE,
+                                                {"source": source, "incidents": ids})
+            else:
+                conds = [and_(CALL.c.source == source, CALL.c.incident_id.in_(ids))
+                         for source, ids in by_source.items()]
+                if call_ids:
+                    conds.append(CALL.c.id.in_(call_ids))
+                found = await self.conn.execute(select(CALL).where(or_(*conds)))
+            for row in found.mappings():
+                self._remember(cast(CallRow, dict(row)))
+            self._missing_incidents |= {i for i in incidents if i not in self.by_incident}
+
+    @property
+    def new_call_ids(self) -> list[str]:
+        """The calls this batch created, in the order it created them (not stored yet)."""
+        return [i for i in self.calls if i in self._new]
+
+    def _remember(self, row: CallRow) -> None:
+        self.calls[row["id"]] = row
+        self.by_incident[(row["source"], row["incident_id"])] = row["id"]
+
+    async def call_by_incident(self, source: str, incident_id: str) -> CallRow | None:
+        key = (source, incident_id)
+        if key not in self.by_incident and key not in self._missing_incidents:
+            row = (await self.conn.execute(select(CALL).where(
+                CALL.c.source == source, CALL.c.incident_id == incident_id))).mappings().first()
+            if row is None:
+                self._missing_incidents.add(key)
+            else:
+                self._remember(cast(CallRow, dict(row)))
+        call_id = self.by_incident.get(key)
+        return self.calls[call_id].copy() if call_id else None
+
+    async def call_by_id(self, call_id: str) -> CallRow | None:
+        if call_id not in self.calls:
+            row = (await self.conn.execute(select(CALL).where(CALL.c.id == call_id))
+                   ).mappings().first()
+            if row is None:
+                return None
+            self._remember(cast(CallRow, dict(row)))
+        return self.calls[call_id].copy()
+
+    async def existing_call(self, call_id: str) -> CallRow:
+        """The call, for a command about it: NotFound (404) when there is none."""
+        call = await self.call_by_id(call_id)
+        if call is None:
+            raise NotFound(f"no call {call_id}")
+        return call
+
+    async def units_busy(self, exclude_call: str | None = None) -> int:
+        """Team field units in use now, this batch's changes included."""
+        if self._busy_stored is None:
+            self._busy_stored = int((await self.conn.execute(_UNITS_BUSY)).scalar_one())
+        own = occupies_unit(self.calls.get(exclude_call)) if exclude_call else False
+        return self._busy_stored + self._busy_change - (1 if own else 0)
+
+    async def event_bodies(self, call_id: str) -> list[str]:
+        """Every stored event of a call, in arrival order, this batch's included."""
+        rows = await self.conn.execute(select(CAD_EVENT.c.body)
+                                       .where(CAD_EVENT.c.call_id == call_id)
+                                       .order_by(CAD_EVENT.c.id))
+        return [*rows.scalars(), *(e["body"] for e in self._events if e["call_id"] == call_id)]
+
+    # -- writes (buffered until flush) ------------------------------------------------
+
+    def save_call(self, row: CallRow) -> None:
+        before = self.calls.get(row["id"])
+        if before is None:
+            self._new.add(row["id"])
+            self._missing_incidents.discard((row["source"], row["incident_id"]))
+        else:
+            row = {**before, **row}
+        self._busy_change += int(occupies_unit(row)) - int(occupies_unit(before))
+        self._dirty.add(row["id"])
+        self._remember(row)
+
+    def add_event(self, row: dict[str, Any]) -> None:
+        self._events.append(row)
+        self.seen[(row["source"], row["event_id"])] = (row["response"], row["body"])
+
+    def add_decision(self, row: dict[str, Any]) -> None:
+        self._decisions.append(row)
+
+    def board(self, call_id: str, type_: str, message: dict[str, Any]) -> None:
+        """Append a board message; the database gives it its seq at flush. Its restricted
+        form (dispatchers) is made now, once, from the call as this batch holds it."""
+        body = compact_json(message)
+        restricted = restricted_message(message, self.calls.get(call_id))
+        self._board.append({"call_id": call_id, "type": type_, "created_at": utcnow(),
+                            "body": body, "restricted_body": body if restricted is message
+                            else compact_json(restricted)})
+
+    def add_outbox(self, row: dict[str, Any]) -> None:
+        """Queue a webhook delivery; the database gives it its id (the sequence) at flush."""
+        self._outbox.append(row)
+
+    def add_audit(self, row: dict[str, Any]) -> None:
+        self._audit.append(row)
+
+    @property
+    def board_rows(self) -> int:
+        return len(self._board)
+
+    async def add_reject(self, row: dict[str, Any]) -> int:
+        self.wrote = True
+        res = await self.conn.execute(insert(REJECT).returning(REJECT.c.id), row)
+        return int(res.scalar_one())
+
+    async def trim_rejects(self, sender: str, keep: int) -> None:
+        """Drop a sender's rejects but the newest `keep` (one statement, on its index)."""
+        oldest_dropped = (select(REJECT.c.id).where(REJECT.c.sender == sender)
+                          .order_by(REJECT.c.id.desc()).limit(1).offset(keep)
+                          .scalar_subquery())
+        await self.conn.execute(delete(REJECT).where(REJECT.c.sender == sender,
+                                                     REJECT.c.id <= oldest_dropped))
+
+    async def flush(self) -> None:
+        conn = self.conn
+        new: list[Mapping[str, Any]] = [self.calls[i] for i in self._dirty if i in self._new]
+        changed = [{**{k: v for k, v in self.calls[i].items() if k != "id"}, "_id": i}
+                   for i in self._dirty if i not in self._new]
+        self.wrote = self.wrote or bool(new or changed or self._events or self._decisions
+                                        or self._audit or self._outbox or self._board)
+        if new:
+            await conn.execute(_INSERT["call"], [{k: r[k] for k in _CALL_COLUMNS} for r in new])
+        if changed:
+            await conn.execute(_UPDATE_CALL, changed)
+        if self._events:
+            await conn.execute(_INSERT["cad_event"], self._events)
+        if self._decisions:
+            await conn.execute(_INSERT["decision"], self._decisions)
+        if self._audit:
+            await conn.execute(_INSERT["audit_log"], self._audit)
+        if self._outbox:
+            # In decision order, so a call's outbox ids increase as its decisions did.
+            await conn.execute(_INSERT["outbox"], self._outbox)
+        if self._board:
+            seqs = (await conn.execute(_INSERT_BOARD, self._board)).scalars().all()
+            self.committed_board = [BoardRow(int(seq), row["body"], row["restricted_body"])
+                                    for seq, row in zip(seqs, self._board, strict=True)]
+            self.max_seq = max(row.seq for row in self.committed_board)

@@ -1,0 +1,56 @@
+"""The writer refuses work it cannot hold instead of growing without bound."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from service.calls.event import CallEvent
+from service.errors import Unavailable
+from service.lifecycle.ingest import ChangeStatus, IngestEvent, RecordReject
+from service.lifecycle.team import StatusChange
+from service.store.db import create_engine
+from service.writing.writer import Writer
+from tests.conftest import Server
+from tests.factories import event
+
+
+@pytest.mark.asyncio
+async def test_a_full_queue_is_refused_with_503(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    writer = Writer(engine, queue_max=0)
+    writer.start()
+    try:
+        with pytest.raises(Unavailable) as refused:
+            await writer.submit(RecordReject(source="generic", path="/x", errors=[], body=""))
+        assert refused.value.status == 503 and "retry" in refused.value.message
+    finally:
+        await writer.stop()
+        await engine.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_unit_cleared_and_a_new_call_in_one_batch_frees_the_unit(
+        server: Server) -> None:
+    """A status change clearing a team call, then a new call, in one writer batch: the new
+    call sees the unit freed. (Before, a unit count read after the clear was saved missed
+    it, and the new call went to police as units_busy.)"""
+    rt = server.runtime
+    compiled = rt.policy.compiled
+    units = compiled.policy.program.units
+
+    def ingest() -> IngestEvent:
+        return IngestEvent(event=CallEvent.model_validate(event()), policy=compiled,
+                           units_total=units)
+
+    held = [await rt.writer.submit(ingest()) for _ in range(units)]
+    assert all(h["decision"]["destination"] == "call_team" for h in held)
+    # Submitted in one go, so the writer takes both in one batch, in this order.
+    cleared, new = await asyncio.gather(
+        rt.writer.submit(ChangeStatus(held[0]["call_id"],
+                                      StatusChange(status="cleared", disposition="cancelled"))),
+        rt.writer.submit(ingest()))
+    assert cleared["status"] == "cleared"
+    assert new["decision"]["program"]["units_busy"] == units - 1
+    assert new["decision"]["destination"] == "call_team"
