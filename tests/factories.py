@@ -96,6 +96,20 @@ def shipped_policy() -> Policy:
     return parse_policy(shipped_doc())
 
 
+def always_open_policy(folder: Path) -> str:
+    """The shipped policy with the team on shift round the clock, written in `folder`, for
+    a server (Settings.policy) whose tests are not about hours: what a page does with a
+    referral or a follow-up made *now* must not depend on when the suite runs. Its own
+    test cases (some about hours) are left out."""
+    doc = shipped_doc()
+    doc["program"]["hours"] = {"start": "00:00", "end": "24:00",
+                               "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+    doc.pop("tests", None)
+    path = folder / "always-open.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
 # -- routing ------------------------------------------------------------------------------
 
 def decide(policy: CompiledPolicy, *, units_busy: int = 0, **fields: Any) -> Decision:

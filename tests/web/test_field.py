@@ -11,6 +11,7 @@ import pytest
 from service.access.auth import Role
 from service.settings import Settings
 from tests.conftest import Server, running_server
+from tests.factories import always_open_policy
 from tests.web.conftest import new_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -24,7 +25,9 @@ async def to_on_scene(server: Server, call_id: str, unit: str) -> None:
 
 async def test_check_ins_follow_ups_and_repeat_contact_on_the_board(
         browser: Any, tmp_path: Path) -> None:
+    # Round the clock: the follow-up is made now, whenever the suite runs.
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}",
+                        policy=always_open_policy(tmp_path),
                         checkin_interval_seconds=1.0, field_sweep_seconds=0.2)
     async with running_server(settings) as web:
         context, page = await new_page(browser, web, role=Role.call_team)

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from tests.conftest import Server
+from service.settings import Settings
+from tests.conftest import Server, running_server
+from tests.factories import always_open_policy
 from tests.web.conftest import PHONE, new_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def web(shared_web: Server) -> Server:
-    """One server for this module's tests: each looks only at its own calls."""
-    return shared_web
+async def web(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+    """One server for this module's tests (each looks only at its own calls), its team on
+    shift round the clock: a referral is made now, whenever the suite runs."""
+    folder = tmp_path_factory.mktemp("refer")
+    async with running_server(Settings(database_url=f"sqlite+aiosqlite:///{folder / 'l.db'}",
+                                       policy=always_open_policy(folder))) as s:
+        yield s
 
 
 async def test_a_referral_from_a_phone_becomes_a_call_and_shows_its_outcome(
