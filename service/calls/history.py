@@ -85,7 +85,7 @@ def _statement(shape: tuple[str, ...], bounded: bool) -> Executable:
     return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
-def _pick(row: Mapping[str, Any], found: dict[RepeatKey, dict[str, Any]]
+def pick_history(row: Mapping[str, Any], found: dict[RepeatKey, dict[str, Any]]
           ) -> dict[str, Any] | None:
     """The person's history when there is one, else the address's; None without either."""
     for by, name in BY:
@@ -103,5 +103,5 @@ async def history_of(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, An
     keys = repeat_keys(row.get("person_key"), row.get("address_key"))
     if not keys:
         return None
-    return _pick(row, await latest(conn, keys, opened_before=as_utc(row["opened_at"]),
+    return pick_history(row, await latest(conn, keys, opened_before=as_utc(row["opened_at"]),
                                    exclude_id=row["id"]))

@@ -51,7 +51,7 @@ def view(row: dict[str, Any], call: Mapping[str, Any] | None = None,
     return out
 
 
-async def _row(conn: AsyncConnection, follow_up_id: str) -> dict[str, Any]:
+async def follow_up_row(conn: AsyncConnection, follow_up_id: str) -> dict[str, Any]:
     row = (await conn.execute(select(FOLLOW_UP).where(FOLLOW_UP.c.id == follow_up_id))
            ).mappings().first()
     if row is None:
@@ -109,7 +109,7 @@ class CloseFollowUp:
         return Keys()
 
     async def apply(self, ctx: Batch) -> dict[str, Any]:
-        row = await _row(ctx.conn, self.follow_up_id)
+        row = await follow_up_row(ctx.conn, self.follow_up_id)
         original = await ctx.call_by_id(row["call_id"])
         if row["status"] == self.to:
             return {"follow_up": view(row, original), "already": True}
@@ -155,7 +155,7 @@ async def list_follow_ups(engine: AsyncEngine, *, status: str | None = None,
 
 async def get_follow_up(engine: AsyncEngine, follow_up_id: str) -> dict[str, Any]:
     async with engine.connect() as conn:
-        row = await _row(conn, follow_up_id)
+        row = await follow_up_row(conn, follow_up_id)
         call = (await conn.execute(select(CALL).where(CALL.c.id == row["call_id"]))
                 ).mappings().first()
     return view(row, dict(call) if call else None)

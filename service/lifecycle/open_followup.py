@@ -12,7 +12,7 @@ from sqlalchemy import update
 from rules.evaluate import CompiledPolicy
 from service.calls.event import CallEvent
 from service.errors import Conflict, NotFound
-from service.lifecycle.followups import SOURCE, _row, view
+from service.lifecycle.followups import SOURCE, follow_up_row, view
 from service.lifecycle.ingest import IngestEvent
 from service.store.tables import FOLLOW_UP, utcnow
 from service.writing.batch import Batch, Keys
@@ -36,7 +36,7 @@ class OpenFollowUp:
                     incidents=[(SOURCE, f"follow-up-{self.follow_up_id}")])
 
     async def apply(self, ctx: Batch) -> dict[str, Any]:
-        row = await _row(ctx.conn, self.follow_up_id)
+        row = await follow_up_row(ctx.conn, self.follow_up_id)
         original = await ctx.call_by_id(row["call_id"])
         if row["status"] == "opened":
             return {"follow_up": view(row, original), "call_id": row["follow_up_call_id"],

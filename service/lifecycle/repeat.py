@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.calls.history import _pick, latest, repeat_keys
+from service.calls.history import latest, pick_history, repeat_keys
 from service.store.tables import as_utc
 from service.writing.batch import Batch
 
@@ -37,4 +37,4 @@ async def history_in_batch(ctx: Batch, row: Mapping[str, Any]) -> dict[str, Any]
             if h["last_at"] is None or opened >= h["last_at"]:
                 h.update(last_at=opened, last_outcome=other["outcome"],
                          last_disposition=other["disposition"])
-    return _pick(row, found)
+    return pick_history(row, found)
