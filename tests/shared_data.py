@@ -1,6 +1,8 @@
 """The reference material the tests read in place from ../shared (never copied): NENA's EIDO
 files and a schema validator built from its OpenAPI file, and the real city CAD exports.
-A clone without ../shared skips these tests; CI fails."""
+A clone without ../shared skips these tests and says why, under CI too: the material is
+public and lives beside the project, not in it, and a clone may be tested alone. (What CI
+must never skip is what the repo installs itself: PostgreSQL, Chromium.)"""
 
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import pytest
 import yaml
 
 from adapters.exports.mapping import Mapper
 from adapters.exports.profile import resolve_profile
-from tests.conftest import ROOT, unavailable
+from tests.conftest import ROOT
 
 SHARED_EIDO = ROOT.parent / "shared" / "eido"
 SAMPLE = "NENA911-EIDO-JSON/Samples/Sample call transfer EIDO.json"
@@ -32,10 +35,11 @@ SCHEMA_021_1B = "NENA911-EIDO-JSON/history/NENA-STA-021.1b_c3b8d20/Schema/openap
 
 
 def shared_eido() -> Path:
-    """The reference folder; a clone without ../shared skips, CI fails."""
+    """The reference folder; a clone without ../shared skips."""
     if not SHARED_EIDO.is_dir():
-        unavailable(f"EIDO reference material not found at {SHARED_EIDO}: it sits beside "
-                    "the project as ../shared/eido (a fresh clone has none)")
+        pytest.skip(f"EIDO reference material not found at {SHARED_EIDO}: it sits beside "
+                    "the project as ../shared/eido (a fresh clone has none)",
+                    allow_module_level=True)
     return SHARED_EIDO
 
 
@@ -100,11 +104,11 @@ MILWAUKEE_ROWS = 33_968
 
 
 def shared_export(relative: str) -> Path:
-    """A real export; a clone without ../shared skips, CI fails."""
+    """A real export; a clone without ../shared skips."""
     path = SHARED_DATA / relative
     if not path.is_file():
-        unavailable(f"real CAD export not found at {path}: the city extracts sit beside the "
-                    "project as ../shared/data (a fresh clone has none)")
+        pytest.skip(f"real CAD export not found at {path}: the city extracts sit beside the "
+                    "project as ../shared/data (a fresh clone has none)", allow_module_level=True)
     return path
 
 
