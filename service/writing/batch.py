@@ -36,8 +36,10 @@ _SEEN_EVENTS = select(CAD_EVENT.c.event_id, CAD_EVENT.c.response, CAD_EVENT.c.bo
 _CALLS_OF_SOURCE = select(CALL).where(
     CALL.c.source == bindparam("source"),
     CALL.c.incident_id.in_(bindparam("incidents", expanding=True)))
+# Test and training calls never count, even one stored as holding a unit before their
+# purpose reached the decision.
 _UNITS_BUSY = select(func.count()).select_from(CALL).where(
-    CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
+    CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None), CALL.c.purpose == "live",
     or_(CALL.c.team_status.is_(None), CALL.c.team_status != "cleared"))
 
 
@@ -47,9 +49,10 @@ def compact_json(value: Any) -> str:
 
 
 def occupies_unit(call: CallRow | None) -> bool:
-    """The call keeps a team field unit busy: routed to the team, open, not cleared."""
+    """The call keeps a team field unit busy: a live call routed to the team, open, not
+    cleared (a test or training call never holds a live unit)."""
     return bool(call and call["holds_unit"] and call["closed_at"] is None
-                and call["team_status"] != "cleared")
+                and call["team_status"] != "cleared" and call["purpose"] == "live")
 
 
 @dataclass

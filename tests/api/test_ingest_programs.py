@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import update
 
 from service.settings import Settings
+from service.store.tables import CALL
 from tests.conftest import Server, running_server
 from tests.factories import DOWNTOWN, IN_DOWNTOWN, OUT_OF_TOWN, programs_doc
 
@@ -73,3 +75,61 @@ async def test_a_call_outside_the_only_programs_area_goes_to_police(
         assert outside["eligible"] is True
         assert outside["not_served_reason"] == "outside_area"
         assert "outside its service area" in outside["explanation"]
+
+
+# --- test and training calls hold no live unit ---------------------------------------------
+
+async def fill_with(server: Server, purposes: list[str]) -> None:
+    """Calls of these purposes, one per unit of the team: each goes to the team."""
+    for purpose in purposes:
+        d = await decided(server, purpose=purpose)
+        assert d["destination"] == "call_team", d["explanation"]
+        assert d["needs_field_unit"] is False
+        assert "holds no unit" in d["explanation"]
+
+
+async def test_training_and_test_calls_never_push_a_live_call_to_police(
+        server: Server) -> None:
+    """Every unit of the shipped policy's team 'taken' by training and test calls: a live
+    eligible call still goes to the team, with every unit free."""
+    units = server.runtime.policy.compiled.policy.program.units
+    await fill_with(server, ["training"] * (units - 1) + ["test"])
+    live = await decided(server)
+    assert live["destination"] == "call_team", live["explanation"]
+    assert live["program"]["units_busy"] == 0
+    assert f"{units} of {units} units free" in live["explanation"]
+    # Live calls still fill the units, and a training call is still served when they do.
+    for _ in range(units - 1):
+        assert (await decided(server))["destination"] == "call_team"
+    full = await decided(server)
+    assert (full["destination"], full["not_served_reason"]) == ("police", "units_busy")
+    await fill_with(server, ["training"])
+
+
+async def test_training_calls_stored_as_holding_a_unit_are_not_counted(
+        server: Server) -> None:
+    """A training call an earlier version stored as holding a unit (its facts had no
+    purpose then) is not counted either: the count itself leaves out test and training
+    calls."""
+    units = server.runtime.policy.compiled.policy.program.units
+    await fill_with(server, ["training"] * units)
+    async with server.runtime.engine.begin() as conn:
+        done = await conn.execute(update(CALL).where(CALL.c.purpose == "training")
+                                  .values(holds_unit=True))
+        assert done.rowcount == units
+    live = await decided(server)
+    assert live["destination"] == "call_team", live["explanation"]
+    assert live["program"]["units_busy"] == 0
+
+
+async def test_training_calls_hold_no_unit_of_a_program(database_url: str,
+                                                        tmp_path: Path) -> None:
+    """In a policy of programs too: the only unit of the only program is not taken by a
+    training call."""
+    async with serving(database_url, tmp_path, [field_program("field", units=1)]) as s:
+        await fill_with(s, ["training"])
+        live = await decided(s)
+        assert live["destination"] == "call_team", live["explanation"]
+        assert (live["program"]["id"], live["program"]["units_busy"]) == ("field", 0)
+        full = await decided(s)
+        assert (full["destination"], full["not_served_reason"]) == ("police", "units_busy")
