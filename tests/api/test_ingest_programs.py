@@ -16,7 +16,7 @@ from sqlalchemy import update
 from service.settings import Settings
 from service.store.tables import CALL
 from tests.conftest import Server, running_server
-from tests.factories import DOWNTOWN, IN_DOWNTOWN, OUT_OF_TOWN, programs_doc
+from tests.factories import DOWNTOWN, IN_DOWNTOWN, OUT_OF_TOWN, event, programs_doc
 
 pytestmark = pytest.mark.asyncio
 
@@ -133,3 +133,60 @@ async def test_training_calls_hold_no_unit_of_a_program(database_url: str,
         assert (live["program"]["id"], live["program"]["units_busy"]) == ("field", 0)
         full = await decided(s)
         assert (full["destination"], full["not_served_reason"]) == ("police", "units_busy")
+
+
+# --- each program's own units ----------------------------------------------------------------
+
+def two_teams() -> list[dict[str, Any]]:
+    """A downtown team of one unit, tried first, and a citywide team of one unit."""
+    return [field_program("downtown", units=1, area={"polygons": DOWNTOWN}),
+            field_program("citywide", units=1)]
+
+
+async def test_the_second_program_takes_a_call_when_the_firsts_units_are_full(
+        database_url: str, tmp_path: Path) -> None:
+    async with serving(database_url, tmp_path, two_teams()) as s:
+        first = await decided(s, **located(IN_DOWNTOWN))
+        assert (first["destination"], first["program"]["id"]) == ("call_team", "downtown")
+        second = await decided(s, **located(IN_DOWNTOWN))
+        assert second["destination"] == "call_team", second["explanation"]
+        assert second["program"]["id"] == "citywide"
+        assert (second["program"]["units_total"], second["program"]["units_busy"]) == (1, 0)
+        assert ("Program 'downtown' (Team downtown) cannot take it now: all 1 of its units "
+                "are busy.") in second["explanation"]
+        full = await decided(s, **located(IN_DOWNTOWN))
+        assert (full["destination"], full["not_served_reason"]) == ("police", "units_busy")
+
+
+async def test_each_program_counts_the_units_its_own_calls_hold(
+        database_url: str, tmp_path: Path) -> None:
+    """A call outside downtown holds the citywide unit, not the downtown one: a downtown
+    call then goes to the downtown team; when its call closes, its unit is free again."""
+    async with serving(database_url, tmp_path, two_teams()) as s:
+        away = await decided(s, **located(OUT_OF_TOWN))
+        assert (away["destination"], away["program"]["id"]) == ("call_team", "citywide")
+        incident = "INC-DOWNTOWN-1"
+        here = await decided(s, incident_id=incident, **located(IN_DOWNTOWN))
+        assert (here["destination"], here["program"]["id"]) == ("call_team", "downtown"), \
+            here["explanation"]
+        assert here["program"]["units_busy"] == 0
+        full = await decided(s, **located(IN_DOWNTOWN))
+        assert (full["destination"], full["not_served_reason"]) == ("police", "units_busy")
+        closed = await s.client.post("/v1/cad/events", json=event(
+            incident_id=incident, type="closed", occurred_at="2026-03-10T14:30:00-04:00"))
+        assert closed.status_code == 202, closed.text
+        freed = await decided(s, **located(IN_DOWNTOWN))
+        assert (freed["destination"], freed["program"]["id"]) == ("call_team", "downtown")
+
+
+async def test_no_call_waits_while_the_service_keeps_no_queue(database_url: str,
+                                                              tmp_path: Path) -> None:
+    """A program with a wait limit, its one unit busy: the service keeps no queue or timer
+    yet, so the call goes to police at once (never left waiting with nothing to end it)."""
+    queue = [{"category": "mental_health", "max_wait_minutes": 20}]
+    async with serving(database_url, tmp_path, [field_program("field", units=1,
+                                                              queue=queue)]) as s:
+        assert (await decided(s))["program"]["id"] == "field"
+        full = await decided(s)
+        assert (full["destination"], full["not_served_reason"]) == ("police", "units_busy")
+        assert full["queued"] is None and full["deferred_until"] is None
