@@ -4,6 +4,7 @@ tests/routing/test_programs.py; here, that the service gives it what it needs.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +14,9 @@ import pytest
 import yaml
 from sqlalchemy import update
 
+from service.calls.event import CallEvent
+from service.lifecycle.ingest import ChangeStatus, IngestEvent
+from service.lifecycle.team import StatusChange
 from service.settings import Settings
 from service.store.tables import CALL
 from tests.conftest import Server, running_server
@@ -190,3 +194,48 @@ async def test_no_call_waits_while_the_service_keeps_no_queue(database_url: str,
         full = await decided(s)
         assert (full["destination"], full["not_served_reason"]) == ("police", "units_busy")
         assert full["queued"] is None and full["deferred_until"] is None
+
+
+async def test_a_program_unit_the_team_clears_takes_the_next_call(database_url: str,
+                                                                  tmp_path: Path) -> None:
+    """The team clears the downtown call (a status change, not a CAD close): the next
+    downtown call goes to the downtown team again; the citywide call still holds its unit."""
+    async with serving(database_url, tmp_path, two_teams()) as s:
+        r = await s.post_event(nature_code="MNTL", **located(IN_DOWNTOWN))
+        held = r.json()
+        assert held["decision"]["program"]["id"] == "downtown"
+        assert (await decided(s, **located(IN_DOWNTOWN)))["program"]["id"] == "citywide"
+        cleared = await s.client.post(f"/v1/calls/{held['call_id']}/status", json={
+            "status": "cleared", "disposition": "resolved_on_scene"})
+        assert cleared.status_code == 200, cleared.text
+        again = await decided(s, **located(IN_DOWNTOWN))
+        assert (again["destination"], again["program"]["id"]) == ("call_team", "downtown")
+        full = await decided(s, **located(IN_DOWNTOWN))
+        assert (full["destination"], full["not_served_reason"]) == ("police", "units_busy")
+
+
+async def test_calls_in_one_writer_batch_count_each_others_program_units(
+        database_url: str, tmp_path: Path) -> None:
+    """Commands the writer takes in one batch, before any is stored, still count each
+    other's units per program: two downtown calls take one unit of each program; a clear
+    and a new call in one batch, the cleared unit is the new call's."""
+    async with serving(database_url, tmp_path, two_teams()) as s:
+        compiled = s.runtime.policy.compiled
+
+        def ingest() -> IngestEvent:
+            return IngestEvent(event=CallEvent.model_validate(event(
+                nature_code="MNTL", **located(IN_DOWNTOWN))), policy=compiled,
+                units_total=compiled.policy.program.units)
+
+        # Submitted in one go, so the writer takes them in one batch, in this order.
+        both = await asyncio.gather(*(s.runtime.writer.submit(ingest()) for _ in range(2)))
+        assert [d["decision"]["program"]["id"] for d in both] == ["downtown", "citywide"]
+        downtown = both[0]["call_id"]
+        cleared, new = await asyncio.gather(
+            s.runtime.writer.submit(ChangeStatus(downtown, StatusChange(
+                status="cleared", disposition="cancelled"))),
+            s.runtime.writer.submit(ingest()))
+        assert cleared["status"] == "cleared"
+        assert new["decision"]["destination"] == "call_team"
+        assert (new["decision"]["program"]["id"],
+                new["decision"]["program"]["units_busy"]) == ("downtown", 0)
