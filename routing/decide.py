@@ -275,21 +275,23 @@ def _shape(shaped: list[Shaping], t: Trial, named: bool) -> None:
 
 
 def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availability, *,
-                state: Mapping[str, ProgramState] | None = None) -> Decision:
+                state: Mapping[str, ProgramState] | None = None,
+                may_wait: bool = True) -> Decision:
     """Classify then route; a failure in the rules still yields a police decision.
-    `state`: the programs' state, given by a caller that keeps queues (see `route`)."""
+    `state`: the programs' state, given by a caller that keeps queues (see `route`), or
+    (`may_wait` False) by one that counts each program's units but keeps no queue yet."""
     try:
         classification = classify_for_routing(call, policy)
     except Exception as exc:  # a broken rule must never drop a call
         classification = Classification(category=None, action=None, rule_id=None,
                                         error=f"{type(exc).__name__}: {exc}")
-    return route(call, classification, policy, availability, state=state)
+    return route(call, classification, policy, availability, state=state, may_wait=may_wait)
 
 
 def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availability,
              previous: Decision | None, *, closed: bool,
              state: Mapping[str, ProgramState] | None = None,
-             now: datetime | None = None) -> Decision:
+             now: datetime | None = None, may_wait: bool = True) -> Decision:
     """A call's decision after a CAD event changed it (`previous`: its decision so far).
 
     A closed call keeps its decision. Otherwise the call is decided afresh, and a
@@ -298,10 +300,11 @@ def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availabilit
     With `state` (the programs' state, this call left out of it) a queued call that may
     still wait keeps its place and the time it began waiting; one that may no longer (an
     update made it urgent) falls back at `now` (default: its previous decision's time).
+    `may_wait` False: the call is neither queued nor deferred (a caller without timers).
     """
     if closed and previous is not None:
         return previous
-    decision = decide_call(facts, policy, availability, state=state)
+    decision = decide_call(facts, policy, availability, state=state, may_wait=may_wait)
     if previous is None or decision.basis == "exclusion":
         return decision
     if previous.queued is not None and state is not None:

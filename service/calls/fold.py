@@ -34,11 +34,14 @@ class CallState(BaseModel):
 
     def facts(self) -> CallFacts:
         # Hours and time windows refer to when the call came in, on the CAD's clock.
+        # Place: the programs' service areas; purpose: a test or training call holds no
+        # live unit (routing/programs.py).
         return CallFacts.model_validate({
             "channel": self.channel, "nature_code": self.nature_code,
             "nature_text": self.nature_text, "narrative": self.narrative,
             "priority": self.priority, "district": self.district,
             "flags": frozenset(self.flags), "occurred_at": self.opened_at,
+            "lat": self.lat, "lon": self.lon, "purpose": self.purpose,
         })
 
 

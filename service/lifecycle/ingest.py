@@ -16,7 +16,7 @@ from typing import Any, cast
 from pydantic import BaseModel, Field
 
 from routing.decide import apply_backup, apply_override, redecide
-from routing.models import Availability, Decision, Destination
+from routing.models import Availability, Decision, Destination, ProgramState
 from rules.evaluate import CompiledPolicy
 from service.calls.event import STORED, CallEvent, canonical_event
 from service.calls.fold import CallState, apply_event, fold
@@ -126,9 +126,17 @@ class IngestEvent:
 
         previous = Decision.model_validate_json(call["decision"]) if call else None
         busy = await ctx.units_busy(exclude_call=call_id)
+        programs = None
+        if self.policy.programs.named:
+            # Each program's own units busy, so a later program takes a call when an
+            # earlier one's are full. No queue is kept yet: nothing may wait.
+            held = await ctx.units_busy_by_program(exclude_call=call_id)
+            programs = {p.id: ProgramState(units_busy=held[p.id])
+                        for p in self.policy.programs.programs}
         decision = redecide(state.facts(), self.policy,
                             Availability(units_total=self.units_total, units_busy=busy),
-                            previous, closed=state.closed_at is not None)
+                            previous, closed=state.closed_at is not None, state=programs,
+                            may_wait=False)
         decision_doc = cast(DecisionRecord, decision.model_dump(mode="json"))
         row = _call_row(call_id, self.source, ev.incident_id, state, decision_doc,
                         existing=call)

@@ -8,6 +8,7 @@ was seven of them. Per batch it is now a handful, whatever the batch size.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -36,9 +37,14 @@ _SEEN_EVENTS = select(CAD_EVENT.c.event_id, CAD_EVENT.c.response, CAD_EVENT.c.bo
 _CALLS_OF_SOURCE = select(CALL).where(
     CALL.c.source == bindparam("source"),
     CALL.c.incident_id.in_(bindparam("incidents", expanding=True)))
-_UNITS_BUSY = select(func.count()).select_from(CALL).where(
-    CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
-    or_(CALL.c.team_status.is_(None), CALL.c.team_status != "cleared"))
+# Test and training calls never count, even one stored as holding a unit before their
+# purpose reached the decision.
+_HOLDING = (CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
+            CALL.c.purpose == "live",
+            or_(CALL.c.team_status.is_(None), CALL.c.team_status != "cleared"))
+_UNITS_BUSY = select(func.count()).select_from(CALL).where(*_HOLDING)
+# Which program's unit each holds: its decision says (a handful of rows: one per unit).
+_HOLDING_DECISIONS = select(CALL.c.decision).where(*_HOLDING)
 
 
 def compact_json(value: Any) -> str:
@@ -47,9 +53,20 @@ def compact_json(value: Any) -> str:
 
 
 def occupies_unit(call: CallRow | None) -> bool:
-    """The call keeps a team field unit busy: routed to the team, open, not cleared."""
+    """The call keeps a team field unit busy: a live call routed to the team, open, not
+    cleared (a test or training call never holds a live unit)."""
     return bool(call and call["holds_unit"] and call["closed_at"] is None
-                and call["team_status"] != "cleared")
+                and call["team_status"] != "cleared" and call["purpose"] == "live")
+
+
+def held_program(call: CallRow | None) -> str | None:
+    """The program whose unit the call holds ("": its decision names none, as a one-team
+    policy's do), or None when it holds no unit."""
+    return _program_of(call["decision"]) if call and occupies_unit(call) else None
+
+
+def _program_of(decision: str) -> str:
+    return str(json.loads(decision).get("program", {}).get("id") or "")
 
 
 @dataclass
@@ -91,6 +108,10 @@ class Batch:
     # read (a status change clearing a call, then a new call, in one batch).
     _busy_stored: int | None = None
     _busy_change: int = 0
+    # The same per program (read only for a policy of programs): the stored count, and
+    # this batch's saves that held or hold a unit, (before, after), sorted out when read.
+    _held_stored: Counter[str] | None = None
+    _held_saves: list[tuple[CallRow | None, CallRow]] = field(default_factory=list)
     # Stored calls per repeat-contact key: how many, and the latest (service/calls/history.py).
     repeat: dict[RepeatKey, dict[str, Any]] = field(default_factory=dict)
     repeat_read: set[RepeatKey] = field(default_factory=set)
@@ -172,6 +193,23 @@ class Batch:
         own = occupies_unit(self.calls.get(exclude_call)) if exclude_call else False
         return self._busy_stored + self._busy_change - (1 if own else 0)
 
+    async def units_busy_by_program(self, exclude_call: str | None = None) -> Counter[str]:
+        """Units in use now per program id, this batch's changes included."""
+        if self._held_stored is None:
+            rows = await self.conn.execute(_HOLDING_DECISIONS)
+            self._held_stored = Counter(_program_of(decision) for decision in rows.scalars())
+        busy = Counter(self._held_stored)
+        for before, after in self._held_saves:
+            was, now = held_program(before), held_program(after)
+            if was is not None:
+                busy[was] -= 1
+            if now is not None:
+                busy[now] += 1
+        own = held_program(self.calls.get(exclude_call)) if exclude_call else None
+        if own is not None:
+            busy[own] -= 1
+        return +busy  # only positive counts
+
     async def event_bodies(self, call_id: str) -> list[str]:
         """Every stored event of a call, in arrival order, this batch's included."""
         rows = await self.conn.execute(select(CAD_EVENT.c.body)
@@ -188,7 +226,10 @@ class Batch:
             self._missing_incidents.discard((row["source"], row["incident_id"]))
         else:
             row = {**before, **row}
-        self._busy_change += int(occupies_unit(row)) - int(occupies_unit(before))
+        holds, held = occupies_unit(row), occupies_unit(before)
+        self._busy_change += int(holds) - int(held)
+        if holds or held:
+            self._held_saves.append((before, row))
         self._dirty.add(row["id"])
         self._remember(row)
 

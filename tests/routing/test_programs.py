@@ -122,6 +122,27 @@ def test_no_wait_limit_at_its_priority_a_full_queue_or_no_queue_kept_means_polic
     assert "No program can take it now" in urgent.explanation
 
 
+def test_a_caller_counting_units_but_keeping_no_queue_has_nothing_wait(
+        policy: CompiledPolicy) -> None:
+    """`may_wait=False` (the live service until it keeps queues and timers): each
+    program's units count, but a call that would queue or be deferred goes to police."""
+    full = decide_call(facts(nature_code="MNTL", priority=3, district="D1",
+                             occurred_at=TUESDAY_2PM), policy, NOBODY,
+                       state=state(field=2, co=1), may_wait=False)
+    night = redecide(facts(channel="officer_referral", nature_code="VAG",
+                           occurred_at="2026-03-11T03:00:00-04:00"), policy, NOBODY,
+                     None, closed=False, state=state(), may_wait=False)
+    for d in (full, night):
+        assert d.destination is Destination.police and d.eligible
+        assert d.queued is None and d.deferred_until is None
+    assert (full.not_served_reason, night.not_served_reason) == ("units_busy", "off_hours")
+    # The same calls with the units counted the same, when they may wait.
+    assert decide(policy, state(field=2, co=1), nature_code="MNTL", priority=3,
+                  district="D1").queued is not None
+    assert decide(policy, state(), channel="officer_referral", nature_code="VAG",
+                  occurred_at="2026-03-11T03:00:00-04:00").deferred_until is not None
+
+
 def test_a_deferrable_intake_outside_hours_is_scheduled_for_the_next_shift(
         policy: CompiledPolicy) -> None:
     # Friday 22:00 → Saturday's shift at 10:00.

@@ -135,6 +135,15 @@ def test_facts_use_the_time_the_call_came_in() -> None:
     assert facts.text == "Mental person non-violent\nBrother not sleeping, no weapons."
 
 
+def test_facts_carry_place_and_purpose() -> None:
+    """The programs' areas test the call's coordinates; a training call holds no unit."""
+    live = fold([created()]).facts()
+    assert (live.lat, live.lon, live.purpose) == (27.77, -82.65, "live")
+    moved = fold([created(purpose="training"),
+                  ev("updated", 5, location={"lat": 27.77, "lon": -82.64})]).facts()
+    assert (moved.lat, moved.lon, moved.purpose) == (27.77, -82.64, "training")
+
+
 # --- fold: CAD-time order ------------------------------------------------------------------
 
 
