@@ -6,16 +6,29 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from service.access.auth import Role, create_key
-from tests.conftest import Server
-from tests.factories import NARRATIVE, PERSON, event, login
+from service.settings import Settings
+from tests.conftest import Server, running_server
+from tests.factories import NARRATIVE, PERSON, always_open_policy, event, login
 
 pytestmark = pytest.mark.asyncio
+
+
+@pytest_asyncio.fixture
+async def server(database_url: str, tmp_path: Path) -> AsyncIterator[Server]:
+    """A real Liaison whose team is on shift round the clock: the officer's referral below
+    is made now, and must go to the team whenever the suite runs."""
+    settings = Settings(database_url=database_url, policy=always_open_policy(tmp_path))
+    async with running_server(settings) as s:
+        yield s
 
 
 async def listing(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
