@@ -126,7 +126,7 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
             ports = [free_port(), free_port()]
             for label, port in zip("ab", ports, strict=True):
                 servers.append(await start_server(
-                    f"liaison-{label}", ["-m", "service.cli.main", "serve", "--port", str(port),
+                    f"liaison-{label}", ["-m", "api.cli", "serve", "--port", str(port),
                                          "--database-url", url, "--log-level", "warning"],
                     port, "/v1/health", Path(tmp)))
             cad, team = await keys(url)

@@ -23,10 +23,10 @@ connections) managed ~450/s; the same client is used for every server.
 Baseline: bench/bare_app.py, a FastAPI app whose one POST endpoint parses the same event
 body with a small pydantic model and answers a small JSON document; one uvicorn worker,
 httptools, log level warning, on uvicorn's default loop ("auto": uvloop when installed),
-which is also the loop `liaison serve` runs on (service/cli/main.py builds its loop with
+which is also the loop `liaison serve` runs on (api/cli.py builds its loop with
 uvicorn's own loop factory); the median of three throughput runs.
 
-Liaison: `python -m service.cli.main serve` on SQLite, then on PostgreSQL, a new server on a
+Liaison: `python -m api.cli serve` on SQLite, then on PostgreSQL, a new server on a
 fresh database for each throughput run (a new SQLite file; a PostgreSQL database created
 from the admin URL in LIAISON_TEST_POSTGRES_URL or .pg-test-url and dropped afterwards):
 Liaison slows down as open calls pile up (by about a third after 15,000 events on
@@ -822,7 +822,7 @@ async def bench_liaison(backend: str, database_url: str, opts: argparse.Namespac
     port = free_port()
     server = await start_server(
         f"liaison-{backend}-{clients}boards",
-        ["-m", "service.cli.main", "serve", "--port", str(port), "--database-url", database_url,
+        ["-m", "api.cli", "serve", "--port", str(port), "--database-url", database_url,
          "--log-level", "warning"], port, "/v1/health", log_dir)
     team_key = await make_keys(database_url)
     errors: list[str] = []

@@ -45,7 +45,7 @@ def free_port() -> int:
 def start_demo(db: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes],
                                                       dict[str, tuple[str, str]]]:
     """The demo, and its accounts: role -> (user name, password), as it prints them."""
-    cmd = [sys.executable, "-m", "service.cli.main", "demo", "--port", str(port),
+    cmd = [sys.executable, "-m", "api.cli", "demo", "--port", str(port),
            "--database-url", f"sqlite+aiosqlite:///{db}", "--rate", "40", "--seed", "7",
            "--log-level", "warning"]
     with open(log, "wb") as out:

@@ -272,7 +272,7 @@ def start_subprocess(database_url: str, tmp_path: Path, *, extra: list[str] | No
     """`creds`: the ones an earlier server on the same database made (else new ones)."""
     port = port or free_port()
     log_path = tmp_path / f"serve-{port}.log"
-    cmd = [sys.executable, "-m", "service.cli.main", "serve", "--port", str(port),
+    cmd = [sys.executable, "-m", "api.cli", "serve", "--port", str(port),
            "--database-url", database_url, "--log-level", "warning", *(extra or [])]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

@@ -59,7 +59,7 @@ async def make_credentials(engine: Any) -> Credentials:
 async def liaison_key_create(database_url: str, client: str, source: str) -> str:
     """`liaison key create --client … --source …` as an operator runs it; the key printed."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli.main", "key", "create", "--client", client,
+        sys.executable, "-m", "api.cli", "key", "create", "--client", client,
         "--source", source, "--database-url", database_url, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()

@@ -451,7 +451,7 @@ async def liaison(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
     """`liaison …` as a child process; `env`: its environment (default: no LIAISON_TOKEN)."""
     # Not subprocess.run: the server under test shares this event loop.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli.main", *args, cwd=ROOT, env=env or no_token(),
+        sys.executable, "-m", "api.cli", *args, cwd=ROOT, env=env or no_token(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     assert proc.returncode is not None

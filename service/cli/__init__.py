@@ -1,2 +1,2 @@
-"""The command line (`liaison`): the top layer beside api; it alone may import api and
-adapters."""
+"""The service's own commands (keys, users, policies, rejects, the demo feed), wired into
+the `liaison` command by api/cli.py; they import nothing above service."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.cli.main import _settings, build_parser
+from api.cli import _settings, build_parser
 from tests.conftest import start_subprocess
 from tests.factories import eido
 from tests.fakes import FakeCad, Peer

@@ -18,9 +18,9 @@ import yaml
 from adapters.exports.check import check_export
 from adapters.exports.mapping import Mapper
 from adapters.exports.profile import ProfileInvalid, parse_profile, rule_warnings
+from api.cli import main
 from rules.evaluate import compile_policy
 from rules.load import load_default_policy
-from service.cli.main import main
 from tests.factories import make_profile, profile_doc, row, shipped_doc, write_export, write_profile
 
 POLICY = compile_policy(load_default_policy())

@@ -31,7 +31,7 @@ def test_whole_export_end_to_end(export: str, profile: str, tmp_path: Path,
     sp = start_subprocess(f"sqlite+aiosqlite:///{db}", tmp_path)
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "service.cli.main", "replay", str(path), "--profile", profile,
+            [sys.executable, "-m", "api.cli", "replay", str(path), "--profile", profile,
              "--url", sp.base_url, "--as-fast-as-possible", "--json", "--no-progress"],
             cwd=ROOT, env=sp.env(Role.cad), capture_output=True, text=True, timeout=600)
     finally:

@@ -15,7 +15,7 @@ from adapters.exports.profile import (
     resolve_profile,
     shipped_profiles,
 )
-from service.cli.main import main
+from api.cli import main
 from tests.factories import make_profile, profile_doc, row, write_export, write_profile
 
 ONE_TEST = ("a test on `column` takes exactly one of `in`, `prefix`, `suffix`, `contains`, "

@@ -452,7 +452,7 @@ def liaison(*args: str, env: dict[str, str] | None = None
             ) -> subprocess.CompletedProcess[str]:
     """`liaison …`; `env`: its environment (default: this one without LIAISON_TOKEN)."""
     env = env or {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    return subprocess.run([sys.executable, "-m", "service.cli.main", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -17,12 +17,12 @@ import yaml
 
 from adapters.exports.replay import CALL_COLUMNS
 from adapters.exports.simulate_command import Intake, calls_from_export
+from api.cli import main
 from routing.whatif import ServiceTimes, WhatIfReport, simulate
 from rules.evaluate import compile_policy
 from rules.load import parse_policy
 from service.access.auth import Role
 from service.access.client_auth import TOKEN_ENV
-from service.cli.main import main
 from service.settings import Settings
 from tests.conftest import ROOT, running_server
 from tests.factories import PROFILE, row, shipped_doc, write_export, write_profile
@@ -188,7 +188,7 @@ async def test_the_default_baseline_is_the_published_version(
         if token:
             env[TOKEN_ENV] = token  # reading policies is a supervisor's
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "service.cli.main", "simulate", "--policy", str(candidate),
+            sys.executable, "-m", "api.cli", "simulate", "--policy", str(candidate),
             "--calls", str(export), "--profile", str(profile), "--json", "--no-progress",
             *extra, cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)

@@ -161,7 +161,7 @@ async def test_a_cad_key_cannot_take_a_source_liaison_keeps_for_its_own_intake(
             await create_key(server.runtime.engine, "x-cad", role=Role.cad, source=source)
     # The command line says so, and makes nothing.
     done = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli.main", "key", "create", "--client", "x-cad",
+        sys.executable, "-m", "api.cli", "key", "create", "--client", "x-cad",
         "--source", "eido", "--database-url", server.runtime.settings.database_url,
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await done.communicate()

@@ -17,7 +17,7 @@ SHIPPED = ROOT / "rules" / "policies" / "st_petersburg_call.yaml"
 
 
 def policy_check(path: Path | str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "service.cli.main", "policy", "check", str(path)],
+    return subprocess.run([sys.executable, "-m", "api.cli", "policy", "check", str(path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.cli.main import _settings, build_parser
+from api.cli import _settings, build_parser
 from service.settings import Settings
 
 

@@ -35,7 +35,7 @@ async def test_demo_feeds_the_board(tmp_path: Path) -> None:
     policy.write_text(yaml.safe_dump(doc))
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli.main", "demo", "--port", str(port), "--rate", "600",
+        sys.executable, "-m", "api.cli", "demo", "--port", str(port), "--rate", "600",
         "--seed", "7", "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
         "--policy", str(policy), "--log-level", "info", "--summary-every", "1",
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)

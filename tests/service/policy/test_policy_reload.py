@@ -153,7 +153,7 @@ async def test_sighup_reports_a_policy_that_is_not_utf8(tmp_path: Path) -> None:
 
 def liaison_cmd() -> list[str]:
     script = Path(sys.executable).parent / "liaison"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "service.cli.main"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "api.cli"]
 
 
 @pytest.mark.parametrize("broken, reason", [

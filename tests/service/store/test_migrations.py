@@ -28,7 +28,7 @@ TABLES = {"alembic_version", "call", "cad_event", "decision", "board_message", "
 
 
 def migrate_cmd(url: str) -> list[str]:
-    return [sys.executable, "-m", "service.cli.main", "migrate", "--database-url", url]
+    return [sys.executable, "-m", "api.cli", "migrate", "--database-url", url]
 
 
 def run_migrate(url: str) -> subprocess.CompletedProcess[str]:

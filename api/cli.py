@@ -1,4 +1,8 @@
-"""The `liaison` command: serve, demo, migrate, policy check, profile check, replay."""
+"""The `liaison` command: serve, demo, migrate, policy check, profile check, replay.
+
+It stands at the top beside the HTTP routes: it wires the service's commands
+(service/cli/: keys, users, policies, rejects, the demo feed) with the adapters' (export
+profiles, replays, simulations) and the server (api/app.py)."""
 
 from __future__ import annotations
 
@@ -152,7 +156,7 @@ def _show_accounts(accounts: list[tuple[str, str, str]], path: Path) -> None:
 
 
 async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None) -> None:
-    from api.app import create_app
+    from api.app import create_app  # only `serve` and `demo` need the web app loaded
 
     app = create_app(settings)
     quiet = demo is not None and not demo["access_log"]
