@@ -1,8 +1,9 @@
-"""The `liaison` command: serve, demo, migrate, policy check, profile check, replay.
+"""The `liaison` command: serve, demo, migrate, policy check, profile check, replay."""
 
-It stands at the top beside the HTTP routes: it wires the service's commands
-(service/cli/: keys, users, policies, rejects, the demo feed) with the adapters' (export
-profiles, replays, simulations) and the server (api/app.py)."""
+# It stands at the top beside the HTTP routes: it wires the service's commands
+# (service/cli/: keys, users, policies, rejects, the demo feed) with the adapters' (export
+# profiles, replays, simulations) and the server (api/app.py). Its docstring is the
+# command's --help.
 
 from __future__ import annotations
 
