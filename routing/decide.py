@@ -361,6 +361,36 @@ def fall_back(call: CallFacts, policy: CompiledPolicy, decision: Decision, now: 
     return after.model_copy(update=update)
 
 
+def take_waiting(policy: CompiledPolicy, decision: Decision, now: datetime, *,
+                 units_busy: int | None = None) -> Decision:
+    """A unit of the program a queued or deferred call waits for takes it at `now` (the
+    caller chose it with routing.queue.offer_order). The call keeps its destination and
+    mode and now holds the unit; the wait is said in the explanation."""
+    if decision.program.id is None or (decision.queued is None
+                                       and decision.deferred_until is None):
+        raise ValueError("the decision is neither queued nor deferred for a program")
+    zone = policy.zone
+    if decision.queued is not None:
+        q = decision.queued
+        waited = _minutes(max(int((now - q.since).total_seconds()), 0))
+        step = (f"Queued for program '{decision.program.id}' since "
+                f"{q.since.astimezone(zone):%a %H:%M} local ({waited}); a unit came free at "
+                f"{now.astimezone(zone):%a %H:%M} and takes it.")
+    else:
+        assert decision.deferred_until is not None
+        step = (f"Scheduled for program '{decision.program.id}''s shift from "
+                f"{decision.deferred_until.astimezone(zone):%a %d %b %H:%M} local; a unit "
+                f"takes it at {now.astimezone(zone):%a %H:%M}.")
+    factors = [*decision.factors, step]
+    program = decision.program
+    if units_busy is not None:
+        program = program.model_copy(update={"units_busy": units_busy})
+    return decision.model_copy(update={
+        "queued": None, "deferred_until": None, "needs_field_unit": True,
+        "decided_at": now, "factors": factors, "explanation": explain(factors),
+        "program": program})
+
+
 def _eligible_step(factors: list[str]) -> int:
     """Where a fall-back's step goes: after 'Eligible for the CALL team…'."""
     for i, f in enumerate(factors):

@@ -1,5 +1,6 @@
 """The queue's order: when a unit clears, the most urgent call is offered first, the
-oldest among equals; a call past its wait limit is not offered but falls back."""
+oldest among equals; a call past its wait limit is not offered but falls back; a
+deferred call waits for its shift, then for as long as it takes."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from routing.decide import decide_call
-from routing.models import Availability, ProgramState
+from routing.decide import decide_call, take_waiting
+from routing.models import Availability, Destination, ProgramState
 from routing.queue import Waiting, next_to_offer, offer_order, overdue, positions
 from tests.factories import compiled, facts, programs_doc
 
@@ -51,5 +52,50 @@ def test_a_queued_decision_is_a_queue_entry() -> None:
     not_queued = decide_call(facts(nature_code="MNTL", district="D1",
                                    occurred_at=T0.isoformat()), policy,
                              Availability(units_total=3, units_busy=0))
-    with pytest.raises(ValueError, match="not queued"):
+    with pytest.raises(ValueError, match="neither queued nor deferred"):
         Waiting.of("c2", None, not_queued)
+
+
+def deferred(call_id: str, priority: int | None, shift_start: datetime) -> Waiting:
+    return Waiting(call_id=call_id, program_id="field", priority=priority,
+                   since=shift_start)
+
+
+def test_a_deferred_call_is_offered_from_its_shift_and_never_falls_back() -> None:
+    tomorrow = T0 + timedelta(hours=18)
+    queue = [deferred("tonight", 4, T0 - timedelta(hours=6)), deferred("tomorrow", 1, tomorrow),
+             waiting("queued", 4, 5)]
+    # Its shift began before the queued call arrived: the day's first work comes first.
+    assert [w.call_id for w in offer_order(queue, "field", T0)] == ["tonight", "queued"]
+    assert overdue(queue, T0 + timedelta(days=3)) == [queue[2]]
+    assert positions(queue, T0) == {"tonight": 1, "queued": 2}
+    later = offer_order(queue, "field", tomorrow)
+    assert [w.call_id for w in later] == ["tomorrow", "tonight"]
+    assert queue[0].deadline is None and queue[0].deferred
+
+
+def test_a_unit_takes_a_waiting_call_and_the_decision_says_how_long_it_waited() -> None:
+    policy = compiled(programs_doc())
+    busy = {"field": ProgramState(units_busy=2), "co-response": ProgramState(units_busy=1)}
+    d = decide_call(facts(nature_code="MNTL", priority=3, district="D1",
+                          occurred_at=T0.isoformat()), policy,
+                    Availability(units_total=3, units_busy=3), state=busy)
+    assert d.queued is not None and not d.needs_field_unit
+    taken = take_waiting(policy, d, T0 + timedelta(minutes=12), units_busy=2)
+    assert (taken.destination, taken.mode, taken.program.id) == (d.destination, d.mode,
+                                                                 "field")
+    assert taken.queued is None and taken.needs_field_unit
+    assert taken.decided_at == T0 + timedelta(minutes=12)
+    assert taken.factors[:-1] == d.factors
+    assert "since Tue 14:00 local (12 min); a unit came free at Tue 14:12" in \
+        taken.explanation
+    referral = decide_call(facts(channel="officer_referral", nature_code="VAG",
+                                 district="D1", occurred_at="2026-03-10T03:00:00-04:00"),
+                           policy, Availability(units_total=3, units_busy=0), state=busy)
+    assert referral.deferred_until is not None
+    first_work = take_waiting(policy, referral, referral.deferred_until)
+    assert first_work.destination is Destination.call_team and first_work.needs_field_unit
+    assert first_work.deferred_until is None and "a unit takes it at" in \
+        first_work.explanation
+    with pytest.raises(ValueError):
+        take_waiting(policy, taken, T0)
