@@ -723,6 +723,49 @@ def simulate(calls: Iterable[SimCall], candidate: CompiledPolicy, baseline: Comp
 
 # --- rendering -----------------------------------------------------------------------
 
+
+def _minutes_text(waits: Waits) -> str:
+    if not waits.calls:
+        return "-"
+    return f"{waits.p50_minutes:,.1f} / {waits.p90_minutes:,.1f}"
+
+
+def _render_queue(base: VersionReport, cand: VersionReport, w: int) -> list[str]:
+    """Waiting calls and each program's figures, for versions that list programs."""
+    bq, cq = base.queue, cand.queue
+    lines: list[str] = []
+    if bq is None or cq is None or not (bq.queued or cq.queued or bq.deferred
+                                        or cq.deferred or len(base.programs) > 1
+                                        or len(cand.programs) > 1):
+        return lines
+    lines.append("")
+    for label, attr in (("queued", "queued"), ("queued, then served", "queued_served"),
+                        ("fell back at the wait limit", "fell_back"),
+                        ("  to a later program", "fell_back_to_program"),
+                        ("deferred", "deferred"), ("deferred, then served", "deferred_served"),
+                        ("waited, then served", "waited_served"),
+                        ("still waiting at the end", "still_waiting")):
+        b, c = getattr(bq, attr), getattr(cq, attr)
+        lines.append(f"  {label:<28}{b:>{w},}  {c:>{w},}  {c - b:>+8,}")
+    for label, bw, cw in (("queue wait p50/p90 min", bq.waits, cq.waits),
+                          ("deferred wait p50/p90 min", bq.deferred_waits, cq.deferred_waits)):
+        lines.append(f"  {label:<28}{_minutes_text(bw):>{w}}  {_minutes_text(cw):>{w}}")
+    for version in (base, cand):
+        q = version.queue
+        assert q is not None
+        lines += ["", f"  {version.version}: programs"
+                      "      eligible   served    reach  queued  deferred  fell back"
+                      "  wait p50/p90 min  utilisation"]
+        for p in version.programs:
+            lines.append(f"    {p.id:<22}{p.eligible:>8,} {p.served:>8,} {p.reach:>8.1%}"
+                         f" {p.queued:>7,} {p.deferred:>9,} {p.fell_back:>10,}"
+                         f"  {_minutes_text(p.waits):>16}  {p.utilisation:>11.1%}")
+        if q.waits_by_category:
+            lines.append("    queue wait p50/p90 min by category: " + ", ".join(
+                f"{c} {_minutes_text(v)} ({v.calls:,})"
+                for c, v in q.waits_by_category.items()))
+    return lines
+
 CSV_COLUMNS = tuple(ChangedCall.model_fields)
 
 
@@ -776,6 +819,11 @@ def render(report: WhatIfReport) -> str:
     row("unit-hours available", bc.unit_hours_available, cc.unit_hours_available, "f")
     row("unit-hours busy", bc.unit_hours_busy, cc.unit_hours_busy, "f")
     row("unit utilisation", bc.utilisation, cc.utilisation, "%")
+    row("eligible served by a team", base.eligible_served, cand.eligible_served)
+    row("reach", base.reach, cand.reach, "%")
+    row("safety exclusions to a team", base.safety_exclusions_to_team,
+        cand.safety_exclusions_to_team)
+    lines += _render_queue(base, cand, w)
 
     dests = sorted({d for v in (base, cand) for m in v.by_category.values() for d in m})
     cats = sorted(set(base.by_category) | set(cand.by_category),
