@@ -753,12 +753,13 @@ def _render_queue(base: VersionReport, cand: VersionReport, w: int) -> list[str]
     for version in (base, cand):
         q = version.queue
         assert q is not None
-        lines += ["", f"  {version.version}: programs"
-                      "      eligible   served    reach  queued  deferred  fell back"
-                      "  wait p50/p90 min  utilisation"]
+        pw = max([len("program"), *(len(p.id) for p in version.programs)])
+        lines += ["", f"  {version.version}, by program:",
+                  f"    {'program':<{pw}}  eligible    served   reach  queued  deferred"
+                  "  fell back  wait p50/p90 min  utilisation"]
         for p in version.programs:
-            lines.append(f"    {p.id:<22}{p.eligible:>8,} {p.served:>8,} {p.reach:>8.1%}"
-                         f" {p.queued:>7,} {p.deferred:>9,} {p.fell_back:>10,}"
+            lines.append(f"    {p.id:<{pw}}  {p.eligible:>8,}  {p.served:>8,}  {p.reach:>6.1%}"
+                         f"  {p.queued:>6,}  {p.deferred:>8,}  {p.fell_back:>9,}"
                          f"  {_minutes_text(p.waits):>16}  {p.utilisation:>11.1%}")
         if q.waits_by_category:
             lines.append("    queue wait p50/p90 min by category: " + ", ".join(
