@@ -284,3 +284,43 @@ async def test_the_default_baseline_is_the_published_version(
     code, out, err = await simulate_cli("--url", "http://127.0.0.1:9")
     assert code == 0 and "the baseline is the shipped policy" in err
     assert json.loads(out)["baseline"]["coverage"]["not_served"] == {"off_hours": 1}
+
+
+@pytest.fixture(scope="module")
+def san_diego_calls() -> list[Any]:
+    path = shared_export(SAN_DIEGO)
+    calls, _ = calls_from_export(shipped_mapper("san-diego", path), path)
+    return calls
+
+
+def test_san_diego_queue_recovers_calls_lost_to_capacity_and_no_exclusion_waits(
+        san_diego_calls: list[Any]) -> None:
+    """The shipped policy as programs with queue limits and deferral (bench/reach.py's
+    variant), same four units: calls lost to busy units are queued instead, reach rises,
+    and no call a safety exclusion matched reaches a team. Without waiting, the programs
+    decide every call as the one-team policy does."""
+    from bench.reach import with_queue
+    from rules.evaluate import classify_for_routing
+
+    today = _shipped(4)
+    queue = compile_policy(parse_policy(with_queue(shipped_doc(), 4)))
+    after = simulate(san_diego_calls, queue, today, service_times=ServiceTimes(), seed=1,
+                     keep_calls=True)
+    before = simulate(san_diego_calls, queue, queue, service_times=ServiceTimes(), seed=1,
+                      keep_calls=True, may_wait=False)
+    one_team = simulate(san_diego_calls, today, today, service_times=ServiceTimes(), seed=1,
+                        keep_calls=True)
+    assert [c.destination for c in before.decided] == [c.destination
+                                                       for c in one_team.decided]
+    cand, base = after.candidate, after.baseline
+    assert cand.queue is not None and cand.queue.queued > 0
+    assert cand.coverage.not_served.get("units_busy", 0) == 0 < base.coverage.not_served[
+        "units_busy"]
+    assert cand.coverage.not_served["off_hours"] == base.coverage.not_served["off_hours"]
+    assert cand.reach > base.reach == before.candidate.reach
+    assert cand.queue.waits.p90_minutes is not None and cand.queue.waits.p90_minutes <= 60
+    excluded = {c.call_id for c in san_diego_calls
+                if classify_for_routing(c.facts, queue).exclusions}
+    assert len(excluded) > 100
+    assert {c.destination for c in after.decided if c.call_id in excluded} == {"police"}
+    assert cand.safety_exclusions_to_team == base.safety_exclusions_to_team == 0
