@@ -8,7 +8,9 @@ to x, in time order and, at one instant, in this order: queued calls whose wait 
 passes fall back (`routing.decide.fall_back`), units free and each takes the head of its
 program's `offer_order` when the program is on duty (`take_waiting`), deferred calls are
 taken at their shift's start when a unit is free (else they wait for one to free), and
-only then are new calls decided. Test and training calls never hold a unit.
+only then are new calls decided. At the start of each of a program's shifts its free
+units take the calls waiting for it (units freed off duty take the morning's deferred
+calls at 08:00). Test and training calls never hold a unit.
 
 `routing.whatif` turns the per-call results into its report.
 """
@@ -25,7 +27,7 @@ from typing import Any, Literal
 from routing.decide import decide_call, fall_back, take_waiting
 from routing.models import Availability, Decision, ProgramState
 from routing.queue import Waiting, offer_order
-from routing.schedule import on_duty
+from routing.schedule import next_shift_start, on_duty
 from rules.call import CallFacts
 from rules.evaluate import CompiledPolicy
 
@@ -94,6 +96,8 @@ class ProgramsRun:
         self._seq = itertools.count()
         self._cache: dict[tuple[Any, ...], Decision] = {}
         self._key_fields = key_fields  # what the policy's decisions read of a call
+        # Programs with a shift start scheduled: one is, while calls wait for it.
+        self._armed: set[str] = set()
 
     # --- the state a decision sees ----------------------------------------------------
 
@@ -129,11 +133,13 @@ class ProgramsRun:
             deadline = w.deadline
             assert deadline is not None
             self._push(deadline.timestamp(), _DEADLINE, (w.call_id,), i)
+            self._arm(pid, t)
         elif d.deferred_until is not None and pid is not None:
             result.waited = "deferred"
             w = Waiting.of(_cid(i), facts.priority, d)
             self.waiting[i], self.facts[i] = w, facts
             self._push(w.since.timestamp(), _SHIFT, _urgency(w), i)
+            self._arm(pid, t)
         elif holds_unit(d, facts, self.policy):
             self._occupy(i, d, t)
         return result
@@ -155,6 +161,8 @@ class ProgramsRun:
                 self._deadline(payload, t)
             elif kind == _FREE:
                 self._free(payload, t)
+            elif isinstance(payload, str):
+                self._program_shift(payload, t)
             else:
                 self._shift_start(payload, t)
 
@@ -182,6 +190,32 @@ class ProgramsRun:
         order = offer_order(self.waiting.values(), pid, at)
         if order:
             self._take(int(order[0].call_id), t)
+
+    def _arm(self, pid: str, t: float) -> None:
+        """Schedule the program's next shift start after `t`, if none is."""
+        if pid in self._armed:
+            return
+        k = self.index[pid]
+        ps = self.policy.programs
+        start = next_shift_start(ps.weeks[k], ps.days_off[k], _dt(t), self.policy.zone)
+        if start is not None:
+            self._armed.add(pid)
+            # After the waiting calls' own shift starts at the same instant (_urgency
+            # sorts tuples of (bool, int, str) before this one's (True, inf, "")).
+            self._push(start.timestamp(), _SHIFT, (True, float("inf"), ""), pid)
+
+    def _program_shift(self, pid: str, t: float) -> None:
+        """A shift of `pid` begins: each free unit takes the head of its queue."""
+        self._armed.discard(pid)
+        p = self.policy.programs.programs[self.index[pid]]
+        at = _dt(t)
+        while p.units is None or self.busy[pid] < p.units:
+            order = offer_order(self.waiting.values(), pid, at)
+            if not order:
+                break
+            self._take(int(order[0].call_id), t)
+        if any(w.program_id == pid for w in self.waiting.values()):
+            self._arm(pid, t)
 
     def _shift_start(self, i: int, t: float) -> None:
         w = self.waiting.get(i)

@@ -153,6 +153,20 @@ def test_a_deferred_call_waits_for_a_unit_busy_at_its_shift_start() -> None:
     assert by_id(r)["r1"] == ("call_team", "field", True, 70.0)
 
 
+def test_units_freed_off_duty_take_the_waiting_calls_at_the_next_shift() -> None:
+    # shifts 08:00-10:00 and 13:00-14:00; c1 (09:55, five hours) holds the unit until
+    # 14:55. The referral at 09:58 finds it busy: deferred to 13:00, when it is still busy;
+    # it frees at 14:55, off duty. The next shift's start (08:00 the next day) gives the
+    # free unit the referral: 22 h 02 min after it came in, not never.
+    times = ServiceTimes(distribution="fixed", default_minutes=60.0,
+                         by_category={"cat_a": 300})
+    r = run([call("c1", "09:55"), call("r1", "09:58", code="B", channel="officer_referral")],
+            programs_policy(hours=["08:00-10:00", "13:00-14:00"]), times=times)
+    assert by_id(r)["r1"] == ("call_team", "field", True, 22 * 60 + 2.0)
+    q = r.candidate.queue
+    assert q is not None and (q.deferred_served, q.still_waiting) == (1, 0)
+
+
 def test_queue_waits_p50_and_p90_by_hand() -> None:
     # One unit, an hour a call. c0 09:00-10:00; c1, c2, c3 (09:10, 09:20, 09:30) queue
     # and are taken at 10:00, 11:00, 12:00: waits 50, 100 and 150 minutes. Nearest rank:
