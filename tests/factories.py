@@ -96,6 +96,25 @@ def shipped_policy() -> Policy:
     return parse_policy(shipped_doc())
 
 
+def one_team_doc() -> dict[str, Any]:
+    """The shipped policy as it was before response programs: one team (`program:` with
+    the hours 08:00-24:00 daily and the 4 units of the CALL field team), no `programs:`,
+    no area, no queue, nothing deferred. For tests of the one-team format and of what a
+    single team decides; its cases that name programs are left out."""
+    doc = shipped_doc()
+    field = doc.pop("programs")[0]
+    doc["program"].update(hours={"start": "08:00", "end": "24:00",
+                                 "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
+                          units=field["units"])
+    doc["tests"] = [t for t in doc["tests"] if "program" not in t["expect"]
+                    and "programs" not in t.get("availability", {})]
+    return doc
+
+
+def one_team_policy() -> Policy:
+    return parse_policy(one_team_doc())
+
+
 def always_open_policy(folder: Path) -> str:
     """The shipped policy with the team on shift round the clock, written in `folder`, for
     a server (Settings.policy) whose tests are not about hours: what a page does with a
