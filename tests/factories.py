@@ -116,13 +116,14 @@ def one_team_policy() -> Policy:
 
 
 def always_open_policy(folder: Path) -> str:
-    """The shipped policy with the team on shift round the clock, written in `folder`, for
+    """The shipped policy with its programs on shift round the clock, written in `folder`, for
     a server (Settings.policy) whose tests are not about hours: what a page does with a
     referral or a follow-up made *now* must not depend on when the suite runs. Its own
     test cases (some about hours) are left out."""
     doc = shipped_doc()
-    doc["program"]["hours"] = {"start": "00:00", "end": "24:00",
-                               "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+    for program in doc["programs"]:
+        if "hours" in program:
+            program["hours"] = {"daily": ["00:00-24:00"]}
     doc.pop("tests", None)
     path = folder / "always-open.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")

@@ -200,7 +200,7 @@ async def test_the_default_baseline_is_the_published_version(
         # Publish a one-unit version 2: it becomes the default baseline.
         doc = shipped_doc()
         doc["policy"]["version"] = "2"
-        doc["program"]["units"] = 1
+        doc["programs"][0]["units"] = 1  # the CALL field team: the programs' units in all
         next(t for t in doc["tests"] if t["name"] == "every unit busy")["availability"] = {
             "units_busy": 1}
         created = await server.client.post("/v1/policies", json={

@@ -40,7 +40,7 @@ async def test_draft_validate_publish_diff_dry_run_rollback(server: Server,
 
     doc = yaml.safe_load(default_policy_text())
     doc["policy"]["version"] = "2"
-    doc["program"]["units"] = 6
+    doc["programs"][0]["units"] = 6  # the CALL field team: the programs' units in all
     # The policy's own capacity test follows the change, or publishing is refused.
     next(t for t in doc["tests"] if t["name"] == "every unit busy")["availability"] = {
         "units_busy": 6}
