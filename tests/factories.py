@@ -320,7 +320,7 @@ def row(**values: str) -> dict[str, str]:
     base = {k: "" for k in HEADER}
     base.update(call_no="T-1", received="03/12/2024 14:05:00", type="MH",
                 type_desc="MENTAL HEALTH", prio="2", block="100", street="MAIN ST",
-                beat="B1", source="911")
+                beat="D1", source="911")  # beat: one of the shipped policy's districts
     base.update(values)
     return base
 
