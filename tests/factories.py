@@ -130,6 +130,20 @@ def always_open_policy(folder: Path) -> str:
     return str(path)
 
 
+def everywhere_policy(folder: Path) -> str:
+    """The shipped policy with the CALL field team serving every district (its `area`
+    left out), written in `folder`: for a server whose tests send calls whose district is
+    not St. Petersburg's (hostile text in it, say) and still need them on the team's
+    board. Its own test cases are left out."""
+    doc = shipped_doc()
+    for program in doc["programs"]:
+        program.pop("area", None)
+    doc.pop("tests", None)
+    path = folder / "everywhere.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
 # -- routing ------------------------------------------------------------------------------
 
 def decide(policy: CompiledPolicy, *, units_busy: int = 0, **fields: Any) -> Decision:
