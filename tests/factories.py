@@ -96,16 +96,50 @@ def shipped_policy() -> Policy:
     return parse_policy(shipped_doc())
 
 
+def one_team_doc() -> dict[str, Any]:
+    """The shipped policy as it was before response programs: one team (`program:` with
+    the hours 08:00-24:00 daily and the 4 units of the CALL field team), no `programs:`,
+    no area, no queue, nothing deferred. For tests of the one-team format and of what a
+    single team decides; its cases that name programs are left out."""
+    doc = shipped_doc()
+    field = doc.pop("programs")[0]
+    doc["program"].update(hours={"start": "08:00", "end": "24:00",
+                                 "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
+                          units=field["units"])
+    doc["tests"] = [t for t in doc["tests"] if "program" not in t["expect"]
+                    and "programs" not in t.get("availability", {})]
+    return doc
+
+
+def one_team_policy() -> Policy:
+    return parse_policy(one_team_doc())
+
+
 def always_open_policy(folder: Path) -> str:
-    """The shipped policy with the team on shift round the clock, written in `folder`, for
+    """The shipped policy with its programs on shift round the clock, written in `folder`, for
     a server (Settings.policy) whose tests are not about hours: what a page does with a
     referral or a follow-up made *now* must not depend on when the suite runs. Its own
     test cases (some about hours) are left out."""
     doc = shipped_doc()
-    doc["program"]["hours"] = {"start": "00:00", "end": "24:00",
-                               "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+    for program in doc["programs"]:
+        if "hours" in program:
+            program["hours"] = {"daily": ["00:00-24:00"]}
     doc.pop("tests", None)
     path = folder / "always-open.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
+def everywhere_policy(folder: Path) -> str:
+    """The shipped policy with the CALL field team serving every district (its `area`
+    left out), written in `folder`: for a server whose tests send calls whose district is
+    not St. Petersburg's (hostile text in it, say) and still need them on the team's
+    board. Its own test cases are left out."""
+    doc = shipped_doc()
+    for program in doc["programs"]:
+        program.pop("area", None)
+    doc.pop("tests", None)
+    path = folder / "everywhere.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return str(path)
 
@@ -300,7 +334,7 @@ def row(**values: str) -> dict[str, str]:
     base = {k: "" for k in HEADER}
     base.update(call_no="T-1", received="03/12/2024 14:05:00", type="MH",
                 type_desc="MENTAL HEALTH", prio="2", block="100", street="MAIN ST",
-                beat="B1", source="911")
+                beat="D1", source="911")  # beat: one of the shipped policy's districts
     base.update(values)
     return base
 

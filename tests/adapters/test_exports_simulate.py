@@ -32,6 +32,8 @@ from tests.shared_data import SAN_DIEGO, SAN_DIEGO_ROWS, shared_export, shipped_
 def write_policy(path: Path, **program: Any) -> Path:
     doc = shipped_doc()
     doc["policy"]["version"] = "draft"
+    if "units" in program:  # the CALL field team's: the programs' units in all
+        doc["programs"][0]["units"] = program.pop("units")
     doc["program"].update(program)
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
@@ -76,7 +78,9 @@ def test_cli_table_json_and_csv_of_changed_calls(small_export: tuple[Path, Path]
         "police", "call_team")
     assert only["baseline_why"] == "units_busy" and only["candidate_rule"] == "mental-health"
     assert only["occurred_at"] == "2026-03-10T13:20:00-05:00"
-    assert "All 1 team units are busy" in only["baseline_explanation"]
+    # The shipped policy's programs: the explanation names the field team.
+    assert ("Program 'call' (CALL field team) cannot take it now: all 1 of its units are "
+            "busy") in only["baseline_explanation"]
 
     assert main([*args[:-3], "--json", "--no-progress", "--seed", "5"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -191,7 +195,8 @@ def test_cli_refuses_a_broken_service_times_file(small_export: tuple[Path, Path]
 def _shipped(units: int) -> Any:
     doc = shipped_doc()
     doc["policy"]["version"] = f"units-{units}"
-    doc["program"]["units"] = units
+    doc["programs"][0]["units"] = units  # the CALL field team: the programs' units in all
+    doc["programs"][0].pop("area")  # San Diego's beats are not St. Petersburg's districts
     return compile_policy(parse_policy(doc))
 
 
@@ -262,7 +267,7 @@ async def test_the_default_baseline_is_the_published_version(
         # Publish a one-unit version 2: it becomes the default baseline.
         doc = shipped_doc()
         doc["policy"]["version"] = "2"
-        doc["program"]["units"] = 1
+        doc["programs"][0]["units"] = 1  # the CALL field team: the programs' units in all
         next(t for t in doc["tests"] if t["name"] == "every unit busy")["availability"] = {
             "units_busy": 1}
         created = await server.client.post("/v1/policies", json={

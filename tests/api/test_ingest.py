@@ -151,7 +151,10 @@ async def test_off_hours_call_is_eligible_but_not_served(server: Server) -> None
     # 03:15 in New York.
     assert d["destination"] == "police" and d["eligible"] is True
     assert d["not_served_reason"] == "off_hours"
-    assert "Outside team hours" in d["explanation"]
+    # The shipped policy's programs: the decision names the CALL field team and its hours.
+    assert d["program"]["id"] == "call"
+    assert ("Program 'call' (CALL field team) cannot take it now: outside its hours (daily "
+            "08:00-24:00; call at Wed 03:15 local)") in d["explanation"]
 
 
 async def test_unmatched_call_goes_to_police_visibly(server: Server) -> None:

@@ -56,7 +56,7 @@ async def test_whatif_over_stored_calls(server: Server) -> None:
 
     d = doc("2")
     d["program"]["phase"] = 1
-    d["program"]["units"] = 1
+    d["programs"][0]["units"] = 1  # the CALL field team: the programs' units in all
     r = await c.post("/v1/policies", json={"document": as_yaml(d)})
     assert r.status_code == 201, r.text
 

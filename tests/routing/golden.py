@@ -1,8 +1,9 @@
 """Decisions as they were before response programs (issue 13), kept to prove they still are.
 
-`cases()` draws a fixed, seeded set of calls and availabilities over the shipped policy and
-variants of it (every phase, unit counts, hours that wrap past midnight, always-on hours,
-phone-only and joint rules), and `digest` reduces a decision to its fields of that time.
+`cases()` draws a fixed, seeded set of calls and availabilities over the shipped policy as
+it was then (one team: `one_team_doc()`; the keys still say "shipped") and variants of it
+(every phase, unit counts, hours that wrap past midnight, always-on hours, phone-only and
+joint rules), and `digest` reduces a decision to its fields of that time.
 `python -m tests.routing.golden` wrote tests/routing/data/decisions_before_programs.json
 from commit b5b0c12 (main before issue 13); test_programs_compat.py compares against it.
 """
@@ -21,7 +22,7 @@ from routing.decide import decide_call
 from routing.models import Availability, Decision
 from rules.call import CallFacts
 from rules.evaluate import CompiledPolicy
-from tests.factories import compiled, policy_doc, shipped_doc
+from tests.factories import compiled, one_team_doc, policy_doc
 from tests.rules.strategies import CHANNELS, CODES, DISTRICTS, FLAGS, WORDS
 
 GOLDEN = Path(__file__).parent / "data" / "decisions_before_programs.json"
@@ -35,11 +36,11 @@ SEED = 13
 
 
 def _policies() -> list[tuple[str, dict[str, Any]]]:
-    out: list[tuple[str, dict[str, Any]]] = [("shipped", shipped_doc())]
+    out: list[tuple[str, dict[str, Any]]] = [("shipped", one_team_doc())]
     for phase in (1, 2, 3):
         for hours in (None, {"start": "20:00", "end": "04:00", "days": ["mon", "fri", "sat"]},
                       {"start": "00:00", "end": "00:00", "days": ["tue", "wed"]}):
-            doc = shipped_doc()
+            doc = one_team_doc()
             doc["program"]["phase"] = phase
             doc["program"]["units"] = phase  # 1, 2, 3 units
             if hours:

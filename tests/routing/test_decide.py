@@ -11,12 +11,19 @@ import pytest
 
 import routing.decide
 from routing.decide import Shaping, apply_backup, apply_override, decide_call, redecide, route
-from routing.models import Availability, Decision, Destination, Mode
+from routing.models import Availability, Decision, Destination, Mode, ProgramState
 from rules.call import CallFacts
 from rules.conditions import CallView, Check, Part
 from rules.evaluate import CompiledPolicy, classify, compile_policy
 from rules.models import Policy
-from tests.factories import compiled, decide, facts, policy_doc, shipped_policy
+from tests.factories import (
+    compiled,
+    decide,
+    facts,
+    one_team_policy,
+    policy_doc,
+    shipped_policy,
+)
 
 MENTAL_HEALTH: dict[str, Any] = {"channel": "911", "nature_code": "MNTL",
                                  "nature_text": "Mental person non-violent"}
@@ -28,8 +35,11 @@ def with_program(policy: Policy, **changes: Any) -> CompiledPolicy:
 
 
 @pytest.fixture(scope="module")
-def shipped() -> CompiledPolicy:
-    return compile_policy(shipped_policy())
+def one_team() -> CompiledPolicy:
+    """The shipped rules with one team (the one-team format, 08:00-24:00, 4 units): these
+    tests are about what a single team decides and how it says so. The shipped policy's
+    own programs: test_a_follow_up_… below and its cases (tests/routing/test_cases.py)."""
+    return compile_policy(one_team_policy())
 
 
 # --- phases ------------------------------------------------------------------------------
@@ -42,7 +52,7 @@ def shipped() -> CompiledPolicy:
 ])
 def test_phase_decides_the_mode_of_an_eligible_call(phase: int, destination: Destination,
                                                     mode: Mode) -> None:
-    policy = with_program(shipped_policy(), phase=phase)
+    policy = with_program(one_team_policy(), phase=phase)
     decision = decide(policy, **MENTAL_HEALTH)
     assert (decision.destination, decision.mode) == (destination, mode)
     assert decision.eligible is True
@@ -60,7 +70,7 @@ def test_phase_change_through_the_document_dict_too() -> None:
     assert (decision.destination, decision.mode) == (Destination.call_team, Mode.call_direct)
 
 
-# --- safety exclusions under the shipped policy --------------------------------------------
+# --- safety exclusions under the shipped rules -----------------------------------------------
 
 
 @pytest.mark.parametrize(("flag", "exclusion"), [
@@ -70,10 +80,10 @@ def test_phase_change_through_the_document_dict_too() -> None:
     ("medical", "medical"),
     ("crime_in_progress", "crime-in-progress"),
 ])
-def test_each_safety_flag_sends_an_eligible_call_to_police(shipped: CompiledPolicy, flag: str,
+def test_each_safety_flag_sends_an_eligible_call_to_police(one_team: CompiledPolicy, flag: str,
                                                            exclusion: str) -> None:
-    assert decide(shipped, **MENTAL_HEALTH).destination is Destination.call_team
-    decision = decide(shipped, **MENTAL_HEALTH, flags=[flag])
+    assert decide(one_team, **MENTAL_HEALTH).destination is Destination.call_team
+    decision = decide(one_team, **MENTAL_HEALTH, flags=[flag])
     assert (decision.destination, decision.mode) == (Destination.police, Mode.police_only)
     assert decision.basis == "exclusion"
     assert decision.eligible is False
@@ -84,8 +94,8 @@ def test_each_safety_flag_sends_an_eligible_call_to_police(shipped: CompiledPoli
     assert "Safety exclusion" in decision.explanation
 
 
-def test_several_flags_list_every_exclusion_in_policy_order(shipped: CompiledPolicy) -> None:
-    decision = decide(shipped, **MENTAL_HEALTH, flags=["medical", "weapon"])
+def test_several_flags_list_every_exclusion_in_policy_order(one_team: CompiledPolicy) -> None:
+    decision = decide(one_team, **MENTAL_HEALTH, flags=["medical", "weapon"])
     assert decision.matched_rules == ["weapon", "medical", "mental-health"]
     assert "'weapon'" in decision.explanation and "'medical'" in decision.explanation
 
@@ -98,31 +108,31 @@ def test_several_flags_list_every_exclusion_in_policy_order(shipped: CompiledPol
     ({"narrative": "neighbours mention domestic  violence"}, "domestic-violence"),
     ({"narrative": "possible drug deal"}, "drug-sales"),
 ])
-def test_exclusions_from_codes_and_text(shipped: CompiledPolicy, fields: dict[str, Any],
+def test_exclusions_from_codes_and_text(one_team: CompiledPolicy, fields: dict[str, Any],
                                         exclusion: str) -> None:
-    decision = decide(shipped, **{**MENTAL_HEALTH, **fields})
+    decision = decide(one_team, **{**MENTAL_HEALTH, **fields})
     assert decision.destination is Destination.police
     assert decision.basis == "exclusion"
     assert exclusion in decision.matched_rules
 
 
-def test_exclusions_win_even_out_of_hours_and_with_no_units(shipped: CompiledPolicy) -> None:
-    decision = decide(shipped, **MENTAL_HEALTH, flags=["weapon"], units_busy=4,
+def test_exclusions_win_even_out_of_hours_and_with_no_units(one_team: CompiledPolicy) -> None:
+    decision = decide(one_team, **MENTAL_HEALTH, flags=["weapon"], units_busy=4,
                       occurred_at="2026-03-11T03:00:00-04:00")
     assert decision.basis == "exclusion"
     assert decision.not_served_reason is None
 
 
-def test_word_inside_another_word_is_not_an_exclusion(shipped: CompiledPolicy) -> None:
-    decision = decide(shipped, **MENTAL_HEALTH, narrative="episode begun after Gunther left")
+def test_word_inside_another_word_is_not_an_exclusion(one_team: CompiledPolicy) -> None:
+    decision = decide(one_team, **MENTAL_HEALTH, narrative="episode begun after Gunther left")
     assert decision.destination is Destination.call_team
 
 
 # --- hours --------------------------------------------------------------------------------
 
 
-def test_off_hours_eligible_call_goes_to_police(shipped: CompiledPolicy) -> None:
-    decision = decide(shipped, **MENTAL_HEALTH, occurred_at="2026-03-11T03:00:00-04:00")
+def test_off_hours_eligible_call_goes_to_police(one_team: CompiledPolicy) -> None:
+    decision = decide(one_team, **MENTAL_HEALTH, occurred_at="2026-03-11T03:00:00-04:00")
     assert (decision.destination, decision.mode) == (Destination.police, Mode.police_only)
     assert decision.eligible is True
     assert decision.not_served_reason == "off_hours"
@@ -136,28 +146,41 @@ def test_off_hours_eligible_call_goes_to_police(shipped: CompiledPolicy) -> None
     assert "mental-health" in decision.explanation
 
 
-def test_a_follow_up_is_the_teams_within_hours_and_police_outside(
-        shipped: CompiledPolicy) -> None:
-    """What the README says of an opened follow-up under the shipped policy."""
-    follow_up = {"channel": "follow_up", "nature_code": "FOLLOWUP",
-                 "nature_text": "Follow-up visit"}
-    day = decide(shipped, **follow_up, occurred_at="2026-03-11T10:00:00-04:00")
-    assert (day.destination, day.category) == (Destination.call_team, "follow_up")
-    night = decide(shipped, **follow_up, occurred_at="2026-03-11T03:00:00-04:00")
-    assert (night.destination, night.eligible, night.not_served_reason) == (
-        Destination.police, True, "off_hours")
-    busy = decide(shipped, **follow_up, units_busy=shipped.policy.program.units,
-                  occurred_at="2026-03-11T10:00:00-04:00")
-    assert (busy.destination, busy.not_served_reason) == (Destination.police, "units_busy")
+def test_a_follow_up_under_the_shipped_policy() -> None:
+    """What the README says of an opened follow-up under the shipped policy: the CALL
+    field team's within its hours with a pair free; outside them, or with every pair
+    busy, police for a service that keeps no queue (today's, `may_wait` False), and
+    scheduled for the next 08:00 shift for one that does."""
+    shipped = compile_policy(shipped_policy())
+    follow_up = facts(channel="follow_up", nature_code="FOLLOWUP",
+                      nature_text="Follow-up visit", occurred_at="2026-03-11T10:00:00-04:00")
+    night = follow_up.model_copy(update={"occurred_at": datetime.fromisoformat(
+        "2026-03-11T03:00:00-04:00")})
+    free = Availability(units_total=4, units_busy=0)
+    busy = {"call": ProgramState(units_busy=4)}
+    day = decide_call(follow_up, shipped, free, state={}, may_wait=False)
+    assert (day.destination, day.category, day.program.id) == (
+        Destination.call_team, "follow_up", "call")
+    for call, state in ((night, {}), (follow_up, busy)):
+        now = decide_call(call, shipped, free, state=state, may_wait=False)
+        assert (now.destination, now.eligible, now.not_served_reason) == (
+            Destination.police, True, "off_hours" if call is night else "units_busy")
+        later = decide_call(call, shipped, free, state=state)
+        assert (later.destination, later.program.id, later.not_served_reason) == (
+            Destination.call_team, "call", None)
+        assert later.deferred_until == datetime.fromisoformat("2026-03-12T08:00:00-04:00"
+                                                              if call is follow_up else
+                                                              "2026-03-11T08:00:00-04:00")
+        assert later.needs_field_unit is False and "deferrable" in later.explanation
 
 
-def test_off_hours_given_in_utc_is_converted(shipped: CompiledPolicy) -> None:
+def test_off_hours_given_in_utc_is_converted(one_team: CompiledPolicy) -> None:
     # 07:00 UTC is 03:00 in New York: off hours (though 07:00 is not late at night in UTC
     # and 13:00 UTC is inside hours either way).
-    assert decide(shipped, **MENTAL_HEALTH,
+    assert decide(one_team, **MENTAL_HEALTH,
                   occurred_at="2026-03-11T07:00:00Z").not_served_reason == "off_hours"
     # 03:30 UTC is 23:30 in New York: inside hours although 03:30 is not.
-    decision = decide(shipped, **MENTAL_HEALTH, occurred_at="2026-03-11T03:30:00Z")
+    decision = decide(one_team, **MENTAL_HEALTH, occurred_at="2026-03-11T03:30:00Z")
     assert decision.destination is Destination.call_team
     assert decision.program.local_time == "Tue 23:30"
 
@@ -174,9 +197,9 @@ def test_off_hours_given_in_utc_is_converted(shipped: CompiledPolicy) -> None:
     ("2026-10-31T11:59:00Z", "Sat 07:59", False),
     ("2026-10-31T12:00:00Z", "Sat 08:00", True),
 ])
-def test_hours_across_dst_changes(shipped: CompiledPolicy, occurred_at: str, local: str,
+def test_hours_across_dst_changes(one_team: CompiledPolicy, occurred_at: str, local: str,
                                   in_hours: bool) -> None:
-    decision = decide(shipped, **MENTAL_HEALTH, occurred_at=occurred_at)
+    decision = decide(one_team, **MENTAL_HEALTH, occurred_at=occurred_at)
     assert decision.program.local_time == local
     assert decision.program.within_hours is in_hours
     if in_hours:
@@ -216,8 +239,8 @@ def test_hours_days_exclude_weekends() -> None:
 # --- capacity -----------------------------------------------------------------------------
 
 
-def test_all_units_busy(shipped: CompiledPolicy) -> None:
-    decision = decide(shipped, **MENTAL_HEALTH, units_busy=4)
+def test_all_units_busy(one_team: CompiledPolicy) -> None:
+    decision = decide(one_team, **MENTAL_HEALTH, units_busy=4)
     assert (decision.destination, decision.mode) == (Destination.police, Mode.police_only)
     assert decision.eligible is True
     assert decision.not_served_reason == "units_busy"
@@ -225,30 +248,30 @@ def test_all_units_busy(shipped: CompiledPolicy) -> None:
     assert decision.program.units_busy == 4
 
 
-def test_one_free_unit_is_enough(shipped: CompiledPolicy) -> None:
-    decision = decide(shipped, **MENTAL_HEALTH, units_busy=3)
+def test_one_free_unit_is_enough(one_team: CompiledPolicy) -> None:
+    decision = decide(one_team, **MENTAL_HEALTH, units_busy=3)
     assert decision.destination is Destination.call_team
     assert "1 of 4 units free" in decision.explanation
 
 
-def test_more_busy_than_total_counts_as_none_free(shipped: CompiledPolicy) -> None:
-    decision = decide_call(facts(**MENTAL_HEALTH), shipped,
+def test_more_busy_than_total_counts_as_none_free(one_team: CompiledPolicy) -> None:
+    decision = decide_call(facts(**MENTAL_HEALTH), one_team,
                            Availability(units_total=2, units_busy=5))
     assert decision.not_served_reason == "units_busy"
 
 
-def test_off_hours_is_reported_before_units_busy(shipped: CompiledPolicy) -> None:
-    decision = decide(shipped, **MENTAL_HEALTH, units_busy=4,
+def test_off_hours_is_reported_before_units_busy(one_team: CompiledPolicy) -> None:
+    decision = decide(one_team, **MENTAL_HEALTH, units_busy=4,
                       occurred_at="2026-03-11T03:00:00-04:00")
     assert decision.not_served_reason == "off_hours"
 
 
 @pytest.mark.parametrize("units_busy", [0, 4])
 @pytest.mark.parametrize("occurred_at", ["2026-03-10T14:00:00-04:00", "2026-03-11T03:00:00-04:00"])
-def test_rule_without_field_unit_ignores_hours_and_capacity(shipped: CompiledPolicy,
+def test_rule_without_field_unit_ignores_hours_and_capacity(one_team: CompiledPolicy,
                                                            occurred_at: str,
                                                            units_busy: int) -> None:
-    decision = decide(shipped, channel="crisis_line", nature_code="CRISIS",
+    decision = decide(one_team, channel="crisis_line", nature_code="CRISIS",
                       nature_text="Caller in distress", occurred_at=occurred_at,
                       units_busy=units_busy)
     assert (decision.destination, decision.mode) == (Destination.call_team, Mode.call_direct)
@@ -298,8 +321,8 @@ def test_police_rule_is_not_eligible() -> None:
 # --- no rule, errors --------------------------------------------------------------------------
 
 
-def test_no_rule_goes_to_police(shipped: CompiledPolicy) -> None:
-    decision = decide(shipped, nature_code="ALRBA", nature_text="Burglar alarm audible")
+def test_no_rule_goes_to_police(one_team: CompiledPolicy) -> None:
+    decision = decide(one_team, nature_code="ALRBA", nature_text="Burglar alarm audible")
     assert (decision.destination, decision.mode) == (Destination.police, Mode.police_only)
     assert decision.basis == "no_rule"
     assert decision.eligible is False
@@ -308,13 +331,13 @@ def test_no_rule_goes_to_police(shipped: CompiledPolicy) -> None:
     assert "No rule matched" in decision.explanation
 
 
-def test_error_in_classification_goes_to_police(shipped: CompiledPolicy,
+def test_error_in_classification_goes_to_police(one_team: CompiledPolicy,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("regex exploded")
 
     monkeypatch.setattr(routing.decide, "classify_for_routing", broken)
-    decision = decide(shipped, **MENTAL_HEALTH)
+    decision = decide(one_team, **MENTAL_HEALTH)
     assert (decision.destination, decision.mode) == (Destination.police, Mode.police_only)
     assert decision.basis == "evaluation_error"
     assert decision.eligible is False
@@ -353,9 +376,9 @@ CASES: list[dict[str, Any]] = [
 
 
 @pytest.mark.parametrize("call", CASES)
-def test_every_decision_is_explained_and_versioned(shipped: CompiledPolicy,
+def test_every_decision_is_explained_and_versioned(one_team: CompiledPolicy,
                                                    call: dict[str, Any]) -> None:
-    decision = decide(shipped, **call)
+    decision = decide(one_team, **call)
     assert decision.policy_version == "st-petersburg-call@1"
     assert decision.explanation.strip()
     assert decision.explanation == " ".join(decision.factors)
@@ -368,36 +391,36 @@ def test_every_decision_is_explained_and_versioned(shipped: CompiledPolicy,
 
 
 @pytest.mark.parametrize("call", CASES)
-def test_same_inputs_give_the_same_decision(shipped: CompiledPolicy,
+def test_same_inputs_give_the_same_decision(one_team: CompiledPolicy,
                                             call: dict[str, Any]) -> None:
-    first = decide(shipped, **call, units_busy=1)
-    again = decide(compile_policy(shipped_policy()), **call, units_busy=1)
+    first = decide(one_team, **call, units_busy=1)
+    again = decide(compile_policy(one_team_policy()), **call, units_busy=1)
     assert again.model_dump() == first.model_dump()
     assert again.model_dump_json() == first.model_dump_json()
 
 
-def test_decisions_use_occurred_at_not_the_clock(shipped: CompiledPolicy) -> None:
+def test_decisions_use_occurred_at_not_the_clock(one_team: CompiledPolicy) -> None:
     # A call from long ago is judged at its own time: 02:00 local was off hours then.
-    old = decide(shipped, **MENTAL_HEALTH, occurred_at="2001-06-05T02:00:00-04:00")
+    old = decide(one_team, **MENTAL_HEALTH, occurred_at="2001-06-05T02:00:00-04:00")
     assert old.not_served_reason == "off_hours"
     assert old.program.local_time == "Tue 02:00"
     assert old.decided_at == datetime(2001, 6, 5, 6, 0, tzinfo=UTC)
 
 
-def test_the_same_instant_in_any_offset_decides_alike(shipped: CompiledPolicy) -> None:
-    a = decide(shipped, **MENTAL_HEALTH, occurred_at="2026-03-10T23:30:00-04:00")
-    b = decide(shipped, **MENTAL_HEALTH, occurred_at="2026-03-11T03:30:00Z")
-    c = decide(shipped, **MENTAL_HEALTH, occurred_at="2026-03-11T12:30:00+09:00")
+def test_the_same_instant_in_any_offset_decides_alike(one_team: CompiledPolicy) -> None:
+    a = decide(one_team, **MENTAL_HEALTH, occurred_at="2026-03-10T23:30:00-04:00")
+    b = decide(one_team, **MENTAL_HEALTH, occurred_at="2026-03-11T03:30:00Z")
+    c = decide(one_team, **MENTAL_HEALTH, occurred_at="2026-03-11T12:30:00+09:00")
     assert a.model_dump(exclude={"decided_at"}) == b.model_dump(exclude={"decided_at"})
     assert b.model_dump(exclude={"decided_at"}) == c.model_dump(exclude={"decided_at"})
     assert a.decided_at == b.decided_at == c.decided_at
 
 
-def test_route_takes_a_given_classification(shipped: CompiledPolicy) -> None:
+def test_route_takes_a_given_classification(one_team: CompiledPolicy) -> None:
     call = CallFacts.model_validate({**MENTAL_HEALTH, "occurred_at": "2026-03-10T18:00:00Z"})
-    classification = classify(call, shipped)
-    decision = route(call, classification, shipped, Availability(units_total=4, units_busy=0))
-    assert decision == decide_call(call, shipped, Availability(units_total=4, units_busy=0))
+    classification = classify(call, one_team)
+    decision = route(call, classification, one_team, Availability(units_total=4, units_busy=0))
+    assert decision == decide_call(call, one_team, Availability(units_total=4, units_busy=0))
 
 
 # --- overrides -------------------------------------------------------------------------------
@@ -406,8 +429,8 @@ def test_route_takes_a_given_classification(shipped: CompiledPolicy) -> None:
 AT = datetime(2026, 3, 10, 18, 5, tzinfo=UTC)
 
 
-def test_override_police_to_team_keeps_the_recommendation(shipped: CompiledPolicy) -> None:
-    original = decide(shipped, nature_code="ALRBA", nature_text="Alarm")
+def test_override_police_to_team_keeps_the_recommendation(one_team: CompiledPolicy) -> None:
+    original = decide(one_team, nature_code="ALRBA", nature_text="Alarm")
     assert original.destination is Destination.police
     overridden = apply_override(original, destination=Destination.call_team, by="disp-12",
                                 reason="caller known to the team", at=AT)
@@ -430,8 +453,8 @@ def test_override_police_to_team_keeps_the_recommendation(shipped: CompiledPolic
     assert original.override is None and original.destination is Destination.police
 
 
-def test_override_team_to_police(shipped: CompiledPolicy) -> None:
-    original = decide(shipped, **MENTAL_HEALTH)
+def test_override_team_to_police(one_team: CompiledPolicy) -> None:
+    original = decide(one_team, **MENTAL_HEALTH)
     assert original.destination is Destination.call_team and original.eligible
     overridden = apply_override(original, destination=Destination.police, by="disp-3",
                                 reason="caller heard shouting in background", at=AT)
@@ -445,16 +468,16 @@ def test_override_team_to_police(shipped: CompiledPolicy) -> None:
 
 
 def test_override_of_an_ineligible_call_to_police_has_no_not_served_reason(
-        shipped: CompiledPolicy) -> None:
-    original = decide(shipped, **MENTAL_HEALTH, flags=["weapon"])
+        one_team: CompiledPolicy) -> None:
+    original = decide(one_team, **MENTAL_HEALTH, flags=["weapon"])
     overridden = apply_override(original, destination=Destination.police, by="d",
                                 reason="confirming", at=AT)
     assert overridden.not_served_reason is None
 
 
 def test_override_of_an_off_hours_call_to_the_team_clears_not_served(
-        shipped: CompiledPolicy) -> None:
-    original = decide(shipped, **MENTAL_HEALTH, occurred_at="2026-03-11T03:00:00-04:00")
+        one_team: CompiledPolicy) -> None:
+    original = decide(one_team, **MENTAL_HEALTH, occurred_at="2026-03-11T03:00:00-04:00")
     assert original.not_served_reason == "off_hours"
     overridden = apply_override(original, destination=Destination.joint, by="d",
                                 reason="on-call team member available", at=AT)
@@ -473,8 +496,8 @@ def test_override_to_team_keeps_a_team_mode() -> None:
     assert same.mode is Mode.call_direct
 
 
-def test_override_round_trips_as_json(shipped: CompiledPolicy) -> None:
-    overridden = apply_override(decide(shipped, **MENTAL_HEALTH),
+def test_override_round_trips_as_json(one_team: CompiledPolicy) -> None:
+    overridden = apply_override(decide(one_team, **MENTAL_HEALTH),
                                 destination=Destination.police, by="d", reason="why", at=AT)
     assert Decision.model_validate_json(overridden.model_dump_json()) == overridden
 
@@ -488,47 +511,47 @@ def redecide_with(policy: CompiledPolicy, previous: Decision | None, *, closed: 
     return redecide(facts(**fields), policy, availability, previous, closed=closed)
 
 
-def test_redecide_a_new_call_is_decide_call(shipped: CompiledPolicy) -> None:
-    assert redecide_with(shipped, None, **MENTAL_HEALTH) == decide(shipped, **MENTAL_HEALTH)
+def test_redecide_a_new_call_is_decide_call(one_team: CompiledPolicy) -> None:
+    assert redecide_with(one_team, None, **MENTAL_HEALTH) == decide(one_team, **MENTAL_HEALTH)
 
 
-def test_redecide_a_closed_call_keeps_its_decision(shipped: CompiledPolicy) -> None:
-    previous = decide(shipped, nature_code="ALRBA", nature_text="Alarm")
+def test_redecide_a_closed_call_keeps_its_decision(one_team: CompiledPolicy) -> None:
+    previous = decide(one_team, nature_code="ALRBA", nature_text="Alarm")
     assert previous.destination is Destination.police
-    kept = redecide_with(shipped, previous, closed=True, **MENTAL_HEALTH)
+    kept = redecide_with(one_team, previous, closed=True, **MENTAL_HEALTH)
     assert kept == previous
     # Open, the same facts decide afresh.
-    assert redecide_with(shipped, previous, **MENTAL_HEALTH).destination is Destination.call_team
+    assert redecide_with(one_team, previous, **MENTAL_HEALTH).destination is Destination.call_team
 
 
-def test_redecide_a_call_that_arrives_closed_is_decided(shipped: CompiledPolicy) -> None:
-    decision = redecide_with(shipped, None, closed=True, **MENTAL_HEALTH)
-    assert decision == decide(shipped, **MENTAL_HEALTH)
+def test_redecide_a_call_that_arrives_closed_is_decided(one_team: CompiledPolicy) -> None:
+    decision = redecide_with(one_team, None, closed=True, **MENTAL_HEALTH)
+    assert decision == decide(one_team, **MENTAL_HEALTH)
 
 
-def test_redecide_keeps_the_dispatchers_override(shipped: CompiledPolicy) -> None:
-    previous = apply_override(decide(shipped, **MENTAL_HEALTH), destination=Destination.police,
+def test_redecide_keeps_the_dispatchers_override(one_team: CompiledPolicy) -> None:
+    previous = apply_override(decide(one_team, **MENTAL_HEALTH), destination=Destination.police,
                               by="disp-3", reason="known to be armed before", at=AT)
-    decision = redecide_with(shipped, previous, **{**MENTAL_HEALTH, "priority": 2})
+    decision = redecide_with(one_team, previous, **{**MENTAL_HEALTH, "priority": 2})
     assert decision.destination is Destination.police
     assert decision.override == previous.override
     assert decision.factors[-1] == previous.factors[-1]
     assert decision.not_served_reason == "override"
 
 
-def test_redecide_keeps_the_teams_backup_request(shipped: CompiledPolicy) -> None:
-    previous = apply_backup(decide(shipped, **MENTAL_HEALTH), by="t-1", reason="crowd", at=AT)
-    decision = redecide_with(shipped, previous, **{**MENTAL_HEALTH, "priority": 2})
+def test_redecide_keeps_the_teams_backup_request(one_team: CompiledPolicy) -> None:
+    previous = apply_backup(decide(one_team, **MENTAL_HEALTH), by="t-1", reason="crowd", at=AT)
+    decision = redecide_with(one_team, previous, **{**MENTAL_HEALTH, "priority": 2})
     assert (decision.destination, decision.mode) == (Destination.joint, Mode.co_response)
     assert decision.backup == previous.backup
 
 
-def test_redecide_keeps_an_override_and_a_backup_together(shipped: CompiledPolicy) -> None:
-    overridden = apply_override(decide(shipped, nature_code="ALRBA", nature_text="Alarm"),
+def test_redecide_keeps_an_override_and_a_backup_together(one_team: CompiledPolicy) -> None:
+    overridden = apply_override(decide(one_team, nature_code="ALRBA", nature_text="Alarm"),
                                 destination=Destination.call_team, by="d", reason="known",
                                 at=AT)
     previous = apply_backup(overridden, by=None, reason=None, at=AT)
-    decision = redecide_with(shipped, previous, nature_code="ALRBA", nature_text="Alarm again")
+    decision = redecide_with(one_team, previous, nature_code="ALRBA", nature_text="Alarm again")
     assert decision.override is not None and decision.backup is not None
     assert (decision.override.by, decision.override.reason) == ("d", "known")
     assert decision.destination is Destination.joint
@@ -536,12 +559,12 @@ def test_redecide_keeps_an_override_and_a_backup_together(shipped: CompiledPolic
 
 @pytest.mark.parametrize("earlier", ["override", "backup"])
 def test_redecide_a_safety_exclusion_wins_over_an_earlier_choice(
-        shipped: CompiledPolicy, earlier: str) -> None:
-    first = decide(shipped, **MENTAL_HEALTH)
+        one_team: CompiledPolicy, earlier: str) -> None:
+    first = decide(one_team, **MENTAL_HEALTH)
     previous = (apply_override(first, destination=Destination.call_team, by="d", reason="r",
                                at=AT) if earlier == "override"
                 else apply_backup(first, by="t", reason="r", at=AT))
-    decision = redecide_with(shipped, previous, **MENTAL_HEALTH, flags=["weapon"])
+    decision = redecide_with(one_team, previous, **MENTAL_HEALTH, flags=["weapon"])
     assert (decision.destination, decision.basis) == (Destination.police, "exclusion")
     assert decision.override is None and decision.backup is None
 

@@ -50,8 +50,11 @@ def test_the_analysis_warns_when_a_case_time_disagrees_with_the_zone() -> None:
                                 "local": "2026-01-13T13:00-05:00"}
     assert "is 2026-01-13 13:00 in America/New_York (offset -0500)" in found[0].message
     doc["program"]["timezone"] = "America/Chicago"
+    # Every case written with New York's offset warns; a local time (no offset) never does.
+    offsets = [t for t in doc["tests"] if _OFFSET.search(t["call"]["occurred_at"])]
+    assert 0 < len(offsets) < len(doc["tests"])
     assert len([w for w in check_policy(parse_policy(doc)) if w.kind == "test_time"]) == \
-        len(doc["tests"])
+        len(offsets)
 
 
 def test_cases_can_expect_the_program_a_queue_and_a_deferral() -> None:

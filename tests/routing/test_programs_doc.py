@@ -13,7 +13,7 @@ from routing.cases import run_tests
 from routing.decide import decide_call
 from routing.models import Availability, Destination
 from rules.evaluate import compile_policy
-from rules.load import load_policy_file
+from rules.load import load_policy_file, load_policy_text
 from tests.factories import facts, shipped_doc
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "programs.md"
@@ -42,3 +42,20 @@ def test_the_worked_example_loads_and_its_cases_pass(tmp_path: Path) -> None:
                              occurred_at="2026-03-11T03:00:00-04:00"), compiled,
                        Availability(units_total=5, units_busy=5))
     assert (line.destination, line.program.id) == (Destination.call_team, "crisis-line")
+
+
+README = DOC.parents[1] / "README.md"
+
+
+def test_the_readmes_programs_example_is_a_policy_whose_cases_pass() -> None:
+    """README.md's worked example of `programs:`, as written: a whole policy."""
+    text = README.read_text("utf-8")
+    section = text[text.index("### Response programs: hours, area, queue and deferral"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    policy = load_policy_text(block.group(1), "README example")
+    assert [p.id for p in policy.programs or []] == ["call", "crisis-line"]
+    assert policy.program.units == 4  # left out: the programs' own
+    results = run_tests(policy)
+    assert len(results) == 5 and all(r.passed for r in results), [
+        (r.name, r.failures) for r in results]

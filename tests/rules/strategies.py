@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from rules.models import WEEKDAYS
-from tests.factories import shipped_doc
+from tests.factories import one_team_doc
 
-_SHIPPED = shipped_doc()  # parsed once; each example mutates a deep copy
+# The shipped rules with one team, parsed once; each example mutates a deep copy.
+_SHIPPED = one_team_doc()
 
 FLAGS = ["weapon", "violence", "injury", "medical", "crime_in_progress"]
 CHANNELS = ["911", "non_emergency", "officer_on_scene", "officer_referral", "follow_up",
@@ -124,9 +125,9 @@ BOUNDED = settings(max_examples=200, deadline=None, database=None,
 
 @st.composite
 def shipped_variants(draw: st.DrawFn) -> dict[str, Any]:
-    """The shipped policy with its exclusions kept and its rules mutated: some removed,
-    some given random conditions and actions, random rules added anywhere, a random
-    phase and unit count and hours."""
+    """The shipped policy in the one-team format with its exclusions kept and its rules
+    mutated: some removed, some given random conditions and actions, random rules added
+    anywhere, a random phase and unit count and hours."""
     doc = copy.deepcopy(_SHIPPED)
     categories: list[str] = doc["categories"]
     # Per shipped rule: keep, drop, new condition, new action, no field unit.

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from routing.cases import case_facts
 from routing.decide import decide_call, route
 from routing.models import Availability
 from rules.call import CallFacts
@@ -122,7 +123,7 @@ def test_fast_path_non_matching_examples(when: dict[str, Any], fields: dict[str,
 def test_shipped_policy_test_cases_agree() -> None:
     policy = compile_policy(load_default_policy())
     for case in policy.policy.tests:
-        call = CallFacts.model_validate(case.call)
+        call = case_facts(case, policy.zone)  # a case's local time is read in the zone
         assert_same(policy, call, case.availability.units_busy)
 
 

@@ -15,7 +15,7 @@ from rules.load import (
     parse_policy,
 )
 from rules.models import Action
-from tests.factories import policy_doc, shipped_doc
+from tests.factories import one_team_doc, policy_doc, shipped_doc
 
 
 def errors_of(document: Any) -> list[PolicyError]:
@@ -45,6 +45,18 @@ def test_shipped_policy_loads_with_its_program_settings() -> None:
     assert all(r.action is Action.team for r in policy.rules)
     crisis_line = next(r for r in policy.rules if r.id == "crisis-line")
     assert crisis_line.needs_field_unit is False
+    # Two programs: the CALL field team in the city's districts, and the crisis line.
+    assert policy.programs is not None
+    field, line = policy.programs
+    assert (field.id, field.mode, field.units, field.hours_text()) == (
+        "call", "field", 4, "daily 08:00-24:00")
+    assert field.area is not None and field.area.districts == ["D1", "D2", "D3", "D4"]
+    assert field.deferrable == ["officer_referral", "follow_up"]
+    assert field.max_queued == 6 and field.queue
+    assert set(field.categories or []) == set(policy.categories) - {"crisis_line"}
+    assert (line.id, line.mode, line.categories, line.hours, line.units, line.area) == (
+        "crisis-line", "phone", ["crisis_line"], None, None, None)
+    assert policy.program.units == 4  # the programs' units in all
 
 
 def test_load_policy_text_round_trips_the_minimal_document() -> None:
@@ -86,11 +98,17 @@ def test_unknown_top_level_and_rule_keys_are_errors() -> None:
 
 
 def test_rule_category_not_in_categories() -> None:
-    doc = shipped_doc()
+    doc = one_team_doc()
     doc["rules"][4]["category"] = "juvenile"
     [err] = errors_of(doc)
     assert err.path == "rules[4].category"
     assert "'juvenile'" in err.reason and "categories" in err.reason
+    # With programs (the shipped policy), no program takes it either: both are said.
+    doc = shipped_doc()
+    doc["rules"][4]["category"] = "juvenile"
+    undeclared, untaken = errors_of(doc)
+    assert undeclared.path == untaken.path == "rules[4].category"
+    assert "no program takes it" in untaken.reason
 
 
 def test_duplicate_rule_ids() -> None:
@@ -111,7 +129,7 @@ def test_exclusion_id_that_repeats_a_rule_id() -> None:
 
 
 def test_every_cross_field_error_is_reported_separately() -> None:
-    doc = shipped_doc()
+    doc = one_team_doc()
     doc["rules"][1]["category"] = "nope"
     doc["rules"][3]["id"] = doc["rules"][0]["id"]
     doc["rules"][6]["category"] = "also_nope"
@@ -130,7 +148,7 @@ def test_every_field_error_is_reported_together() -> None:
 
 
 def test_cross_field_errors_are_reported_alongside_field_errors() -> None:
-    doc = shipped_doc()
+    doc = one_team_doc()
     doc["program"]["phase"] = 4
     doc["rules"][2]["category"] = "nope"
     assert sorted(paths_of(doc)) == ["program.phase", "rules[2].category"]
@@ -154,7 +172,7 @@ def test_bad_time_zone(zone: str) -> None:
 
 @pytest.mark.parametrize("clock", ["25:00", "24:30", "8:00", "08:60", "noon", "08:00:00"])
 def test_bad_clock_in_hours(clock: str) -> None:
-    doc = shipped_doc()
+    doc = one_team_doc()
     doc["program"]["hours"]["end"] = clock
     [err] = errors_of(doc)
     assert err.path == "program.hours.end"
@@ -170,7 +188,7 @@ def test_bad_clock_in_a_time_of_day_condition() -> None:
 
 @pytest.mark.parametrize("clock", ["00:00", "23:59", "24:00"])
 def test_valid_clock_edges_are_accepted(clock: str) -> None:
-    doc = shipped_doc()
+    doc = one_team_doc()
     doc["program"]["hours"]["end"] = clock
     assert parse_policy(doc).program.hours.end == clock
 
@@ -191,7 +209,7 @@ def test_negative_units() -> None:
 
 
 def test_bad_weekday_in_hours() -> None:
-    doc = shipped_doc()
+    doc = one_team_doc()
     doc["program"]["hours"]["days"] = ["mon", "funday"]
     assert paths_of(doc) == ["program.hours.days[1]"]
 

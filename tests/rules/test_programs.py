@@ -14,7 +14,7 @@ import pytest
 from rules.evaluate import compile_policy
 from rules.load import PolicyInvalid, load_policy_file, parse_policy
 from rules.programs import programs_of
-from tests.factories import DOWNTOWN, programs_doc, shipped_policy
+from tests.factories import DOWNTOWN, one_team_policy, programs_doc
 
 
 def errors_of(doc: dict[str, Any]) -> dict[str, str]:
@@ -36,7 +36,7 @@ def test_a_policy_of_programs_loads_and_program_units_default_to_their_sum() -> 
 
 
 def test_the_one_team_format_is_one_program_with_its_hours_and_units() -> None:
-    policy = shipped_policy()
+    policy = one_team_policy()
     ps = programs_of(policy)
     assert not ps.named and len(ps.programs) == 1
     only = ps.programs[0]

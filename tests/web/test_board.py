@@ -203,7 +203,7 @@ async def test_the_board_reads_its_unit_count_from_what_the_team_may_read(
     """A team member's board asks for nothing it would be refused (no 403 on load), and
     still draws the program's units before any call says how many there are."""
     doc = yaml.safe_load(default_policy_text())
-    doc["program"]["units"] = 6
+    doc["programs"][0]["units"] = 6  # the CALL field team: the programs' units in all
     policy = tmp_path / "six-units.yaml"
     policy.write_text(yaml.safe_dump(doc))
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'units.db'}",

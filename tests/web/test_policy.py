@@ -33,8 +33,12 @@ async def test_a_policy_is_edited_tested_and_published_from_the_page(
 
         # The real change: a new version, the team starting an hour earlier.
         draft = published.replace('version: "1"', 'version: "2"', 1)
-        draft = draft.replace('start: "08:00"', 'start: "07:00"', 1)
-        assert draft.count('start: "07:00"') == 1
+        draft = draft.replace('daily: ["08:00-24:00"]', 'daily: ["07:00-24:00"]', 1)
+        assert draft.count('daily: ["07:00-24:00"]') == 1
+        # Its own cases of work deferred to the next shift follow the change.
+        assert draft.count('deferred_until: "2026-03-11T08:00:00"') == 2
+        draft = draft.replace('deferred_until: "2026-03-11T08:00:00"',
+                              'deferred_until: "2026-03-11T07:00:00"')
         await doc.fill(draft)
         await page.locator("#comment").fill("team starts at 7")
         await page.locator("#save").click()
@@ -48,8 +52,10 @@ async def test_a_policy_is_edited_tested_and_published_from_the_page(
 
         await page.locator("#diff").click()
         await page.locator("#diff-out").wait_for()
-        assert await page.locator("#diff-out span.add").filter(has_text='"07:00"').count() == 1
-        assert await page.locator("#diff-out span.del").filter(has_text='"08:00"').count() == 1
+        assert await page.locator("#diff-out span.add").filter(
+            has_text='"07:00-24:00"').count() == 1
+        assert await page.locator("#diff-out span.del").filter(
+            has_text='"08:00-24:00"').count() == 1
 
         await page.locator("#wi-from").fill("2026-03-01")
         await page.locator("#wi-to").fill("2026-04-01")

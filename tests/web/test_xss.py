@@ -6,21 +6,34 @@ from __future__ import annotations
 
 import html
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+import pytest_asyncio
 from sqlalchemy import select
 
 from adapters.exports.mapping import Mapper
 from adapters.exports.replay import replay_export
+from service.settings import Settings
 from service.store.tables import CALL
-from tests.conftest import Server
-from tests.factories import eido, make_profile, row, write_export
+from tests.conftest import Server, running_server
+from tests.factories import eido, everywhere_policy, make_profile, row, write_export
 from tests.web.conftest import new_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def web(tmp_path: Path) -> AsyncIterator[Server]:
+    """A real Liaison on SQLite whose field team serves every district: the generic call
+    carries hostile text as its district and must still reach the team's board."""
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}",
+                        policy=everywhere_policy(tmp_path))
+    async with running_server(settings) as s:
+        yield s
 
 SCRIPT = "<script>window.__xss='script'</script>"
 IMG = "<img src=x onerror=\"window.__xss='img'\">"

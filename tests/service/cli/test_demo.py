@@ -13,26 +13,22 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-import yaml
 from sqlalchemy import select
 
-from rules.load import default_policy_text
 from service.access.auth import PEOPLE_ROLES, KeyCache, Role, list_keys
 from service.cli.access import demo_accounts
 from service.store.db import create_engine, migrate
 from service.store.tables import USER
 from tests.conftest import ROOT, WAIT, free_port, start_subprocess
 from tests.credentials import Credentials
+from tests.factories import always_open_policy
 
 pytestmark = pytest.mark.asyncio
 
 
 async def test_demo_feeds_the_board(tmp_path: Path) -> None:
     # The demo runs on the real clock: open the team all day so the test holds at any hour.
-    doc = yaml.safe_load(default_policy_text())
-    doc["program"]["hours"] = {"start": "00:00", "end": "24:00"}
-    policy = tmp_path / "all-day.yaml"
-    policy.write_text(yaml.safe_dump(doc))
+    policy = always_open_policy(tmp_path)
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "api.cli", "demo", "--port", str(port), "--rate", "600",

@@ -40,10 +40,14 @@ async def test_draft_validate_publish_diff_dry_run_rollback(server: Server,
 
     doc = yaml.safe_load(default_policy_text())
     doc["policy"]["version"] = "2"
-    doc["program"]["units"] = 6
+    doc["programs"][0]["units"] = 6  # the CALL field team: the programs' units in all
     # The policy's own capacity test follows the change, or publishing is refused.
     next(t for t in doc["tests"] if t["name"] == "every unit busy")["availability"] = {
         "units_busy": 6}
+    for case in doc["tests"]:  # and so do its cases of every field unit busy
+        field = case.get("availability", {}).get("programs", {}).get("call")
+        if field:
+            field["units_busy"] = 6
     draft = tmp_path / "draft.yaml"
     draft.write_text(yaml.safe_dump(doc, sort_keys=False))
 
@@ -58,9 +62,11 @@ async def test_draft_validate_publish_diff_dry_run_rollback(server: Server,
     code, out, _ = await liaison("policy", "list", *url)
     assert code == 0 and SUPERVISOR in out and "sup-1" not in out
     code, out, _ = await liaison("policy", "diff", "2", *url)
-    assert code == 0 and "-  units: 4" in out and "+  units: 6" in out
+    # The field team's units, a line with its comment in the shipped text.
+    assert code == 0 and "+  units: 6" in out
+    assert any(line.startswith("-") and "units: 4" in line for line in out.splitlines())
     code, out, _ = await liaison("policy", "test", "2", *url)
-    assert code == 0 and out.rstrip().endswith("12 passed, 0 failed")
+    assert code == 0 and out.rstrip().endswith("23 passed, 0 failed")
 
     call = tmp_path / "call.json"
     call.write_text(json.dumps({"nature_code": "EDP", "flags": ["weapon"],

@@ -27,7 +27,7 @@ UNKNOWN_KEY = "rules[0].colour: Extra inputs are not permitted"
 def policy_doc(version: str, units: int) -> dict[str, Any]:
     doc: dict[str, Any] = yaml.safe_load(default_policy_text())
     doc["policy"]["version"] = version
-    doc["program"]["units"] = units
+    doc["programs"][0]["units"] = units  # the CALL field team: the programs' units in all
     return doc
 
 
