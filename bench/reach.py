@@ -11,19 +11,19 @@ Method
   a city whose export is absent is left out with a message.
 - The policy (`--policy`, default the shipped St. Petersburg one) with the same units
   (`--units`, default the policy's), service times `routing.whatif.ServiceTimes()` (the
-  defaults `liaison simulate` uses), seed `--seed`. Three versions of it, over the same
-  calls and the same service-time draws:
-  - `one team`: the policy in the one-team format, as it is (today's figure; when the
-    policy already lists programs, that is `programs, no wait` again);
+  defaults `liaison simulate` uses), seed `--seed`. A policy of programs has its areas
+  dropped (`for_another_city`: San Diego's beats and Nashville's zones are not St.
+  Petersburg's districts, so every call would be `outside_area`); `--keep-area` keeps
+  them. Three versions of it, over the same calls and the same service-time draws:
+  - `one team`: the policy as the one team it was before programs (`as_one_team`: the
+    first field program's hours and units in the one-team format, nothing waits);
   - `programs, no wait`: the policy of programs deciding with each program's state but
     never queueing nor deferring (`simulate(..., may_wait=False)`): reach before;
   - `programs + queue`: the same with its queue limits and deferred intake: reach after.
   A policy given in the one-team format is turned into a policy of programs by
-  `with_queue` (built in, so the figures are measurable before the shipped policy moves
-  to `programs:`): a field team in the policy's hours with its units, taking every team
+  `with_queue`: a field team in the policy's hours with its units, taking every team
   category but the crisis line, with a wait limit per category and officer referrals and
-  follow-ups deferred; the crisis line as its own phone program at all hours. A policy
-  that already lists programs is used as it is, its own queue settings included.
+  follow-ups deferred; the crisis line as its own phone program at all hours.
 - Reported per city and version: eligible calls, served by a team, reach (served /
   eligible), not served by reason, queued / queued then served / fell back, deferred and
   deferred then served, queue waits p50/p90 (minutes, nearest rank), deferred waits,
@@ -100,10 +100,35 @@ def with_queue(doc: dict[str, Any], units: int | None = None) -> dict[str, Any]:
     return out
 
 
-def one_team(doc: dict[str, Any], units: int | None) -> dict[str, Any]:
+def for_another_city(doc: dict[str, Any]) -> dict[str, Any]:
+    """A policy of programs with every program's area dropped: another city's calls
+    carry its own districts, not the policy's."""
     out = copy.deepcopy(doc)
-    if units is not None and not out.get("programs"):
-        out["program"]["units"] = units
+    for p in out.get("programs") or []:
+        p.pop("area", None)
+    return out
+
+
+def as_one_team(doc: dict[str, Any], units: int | None) -> dict[str, Any] | None:
+    """The policy in the one-team format: its first field program's single daily shift
+    and units (None when its hours cannot be said so); a one-team policy as it is."""
+    out = copy.deepcopy(doc)
+    programs = out.pop("programs", None)
+    if not programs:
+        if units is not None:
+            out["program"]["units"] = units
+        return out
+    field = next((p for p in programs if p.get("mode", "field") != "phone"), None)
+    hours = (field or {}).get("hours") or {"daily": ["00:00-24:00"]}
+    if field is None or set(hours) != {"daily"} or len(hours["daily"]) != 1:
+        return None
+    start, end = hours["daily"][0].split("-")
+    out["program"].update(
+        hours={"start": start, "end": end,
+               "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
+        units=units if units is not None else field["units"])
+    # Its cases name programs; the one-team version is for the figures only.
+    out.pop("tests", None)
     return out
 
 
@@ -126,12 +151,13 @@ def run_city(calls: list[SimCall], doc: dict[str, Any], units: int | None, seed:
              ) -> list[dict[str, Any]]:
     """Each version against itself (so the seconds are its own: half the run's)."""
     times = ServiceTimes()
-    today = compile_policy(parse_policy(one_team(doc, units)))
+    one_team = as_one_team(doc, units)
     programs = compile_policy(parse_policy(with_queue(doc, units)))
+    versions = [("programs, no wait", programs, False), ("programs + queue", programs, True)]
+    if one_team is not None:
+        versions.insert(0, ("one team", compile_policy(parse_policy(one_team)), True))
     rows = []
-    for name, policy, may_wait in (("one team", today, True),
-                                   ("programs, no wait", programs, False),
-                                   ("programs + queue", programs, True)):
+    for name, policy, may_wait in versions:
         started = time.perf_counter()
         report = simulate(calls, policy, policy, service_times=times, seed=seed,
                           may_wait=may_wait)
@@ -151,8 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"),
                     help="folder of the city exports (default ../shared/data)")
     ap.add_argument("--quick", action="store_true", help="the first 5,000 rows of each")
+    ap.add_argument("--keep-area", action="store_true",
+                    help="keep the programs' areas (default: dropped, see above)")
     args = ap.parse_args(argv)
     doc = yaml.safe_load(Path(args.policy).read_text(encoding="utf-8"))
+    if not args.keep_area:
+        doc = for_another_city(doc)
     results: dict[str, Any] = {}
     bad = 0
     for city, relative in CITIES.items():
@@ -164,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         calls, intake = calls_from_export(Mapper.for_export(profile, export, where), export,
                                           limit=5_000 if args.quick else None)
         rows = run_city(calls, doc, args.units, args.seed)
-        before, after = rows[1], rows[2]
+        before, after = rows[-2], rows[-1]
         lost = before["not_served"].get("units_busy", 0)
         recovered = after["served"] - before["served"]
         results[city] = {"calls": len(calls), "rows": intake.rows, "versions": rows,
@@ -186,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['seconds']:>6.1f}")
         for r in rows:
             print(f"    {r['version']}: not served {r['not_served']}")
-        ratio = rows[2]["seconds"] / rows[0]["seconds"] if rows[0]["seconds"] else None
+        ratio = (rows[-1]["seconds"] / rows[0]["seconds"]
+                 if rows[0]["version"] == "one team" and rows[0]["seconds"] else None)
         results[city]["seconds_ratio_queue_vs_one_team"] = (round(ratio, 2) if ratio
                                                             else None)
         share = results[city]["recovered_share"]

@@ -186,9 +186,15 @@ def route(
         t, start = placed.deferred
         ctx = t.ctx
         destination, mode, _ = _team_mode(policy, t, joint, needs_unit)
-        factors.append(f"A {call.channel} intake is deferrable for {_label(t, named)}: "
-                       f"scheduled for the start of its next shift, {start:%a %d %b %H:%M} "
-                       "local, not sent to police.")
+        if start == at:
+            factors.append(f"A {call.channel} intake is deferrable for {_label(t, named)}: "
+                           "it waits for the next free unit, without a limit, not sent to "
+                           "police.")
+        else:
+            factors.append(f"A {call.channel} intake is deferrable for {_label(t, named)}: "
+                           f"scheduled for the start of its next shift, "
+                           f"{start.astimezone(policy.zone):%a %d %b %H:%M} local, not sent "
+                           "to police.")
         return decide(destination, mode, "rule", eligible=True, holds_unit=False,
                       deferred_until=start)
     reason = placed.refusal()

@@ -143,17 +143,22 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
         return out
     for t in out.tried:
         p = t.program
+        if call.channel in p.deferrable and t.reason in ("off_hours", "units_busy"):
+            # A deferrable intake (an officer's referral, a follow-up) is never sent to
+            # police for hours or capacity, so it never joins a queue that falls back: off
+            # hours it waits for the next shift; at capacity, from now, for the next free
+            # unit, without a limit.
+            start = (at if t.reason == "units_busy" else
+                     next_shift_start(ps.weeks[t.index], ps.days_off[t.index], at,
+                                      policy.zone))
+            if start is not None:
+                out.deferred = (t, start)
+                return out
         if t.reason == "units_busy":
             limit = p.wait_limit_s(category, call.priority)
             queue = states[t.index].queued
             if limit and (p.max_queued is None or queue < p.max_queued):
                 out.queued = (t, Queued(since=at, wait_limit_s=limit, position=queue + 1))
-                return out
-        if t.reason in ("off_hours", "units_busy") and call.channel in p.deferrable:
-            start = next_shift_start(ps.weeks[t.index], ps.days_off[t.index], at,
-                                     policy.zone)
-            if start is not None:
-                out.deferred = (t, start)
                 return out
     return out
 

@@ -102,14 +102,16 @@ class ServiceArea(Strict):
 
 
 class QueueLimit(Strict):
-    """How long a call of `category` (at `priority`, when given) may wait for a unit."""
+    """How long a call of `category` (absent: any the program takes; at `priority`, when
+    given) may wait for a unit."""
 
-    category: str
+    category: str | None = None
     priority: PriorityRange | None = None
-    max_wait_minutes: float = Field(gt=0, le=24 * 60)
+    # 0: such calls may not wait (so a later, wider limit does not catch them).
+    max_wait_minutes: float = Field(ge=0, le=24 * 60)
 
     def applies(self, category: str | None, priority: int | None) -> bool:
-        if category != self.category:
+        if self.category is not None and category != self.category:
             return False
         if self.priority is None:
             return True

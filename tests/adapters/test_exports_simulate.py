@@ -76,11 +76,13 @@ def test_cli_table_json_and_csv_of_changed_calls(small_export: tuple[Path, Path]
     assert only["call_id"] == "T-2" and only["nature_code"] == "MNTL"
     assert (only["baseline_destination"], only["candidate_destination"]) == (
         "police", "call_team")
-    assert only["baseline_why"] == "units_busy" and only["candidate_rule"] == "mental-health"
+    # With one unit T-2 waits for it (the shipped policy's queue) and falls back when its
+    # 15 minutes pass, before T-1's hour is up.
+    assert only["baseline_why"] == "wait_exceeded" and only["candidate_rule"] == "mental-health"
     assert only["occurred_at"] == "2026-03-10T13:20:00-05:00"
     # The shipped policy's programs: the explanation names the field team.
-    assert ("Program 'call' (CALL field team) cannot take it now: all 1 of its units are "
-            "busy") in only["baseline_explanation"]
+    assert ("Queued for program 'call' since Tue 14:20 local (15 min); its wait limit "
+            "(15 min) passed") in only["baseline_explanation"]
 
     assert main([*args[:-3], "--json", "--no-progress", "--seed", "5"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -88,7 +90,7 @@ def test_cli_table_json_and_csv_of_changed_calls(small_export: tuple[Path, Path]
                              "failed": {"no incident number (columns.incident_id is empty)": 1},
                              "refused": {}}
     assert doc["seed"] == 5 and doc["calls"] == 4
-    assert doc["baseline"]["coverage"]["not_served"] == {"off_hours": 1, "units_busy": 1}
+    assert doc["baseline"]["coverage"]["not_served"] == {"off_hours": 1, "wait_exceeded": 1}
     assert doc["candidate"]["coverage"]["not_served"] == {"off_hours": 1}
     assert doc["candidate"]["destinations"] == {"call_team": 2, "police": 2}
     assert len(doc["candidate"]["coverage"]["not_served_by_hour_of_week"]) == 168
@@ -108,12 +110,16 @@ def test_cli_writes_every_call_as_the_candidate_decides(
                  str(calls_csv), "--no-progress"]) == 0
     with open(calls_csv, newline="", encoding="utf-8") as f:
         lines = list(csv.reader(f))
-    assert tuple(lines[0]) == CALL_COLUMNS
+    # The shipped policy lists programs: each call's program and whether it waited too.
+    assert tuple(lines[0]) == CALL_COLUMNS + PROGRAM_COLUMNS
     assert lines[1:] == [
-        ["T-3", "", "2026-03-10T02:00:00-05:00", "police", "mental_health", "off_hours"],
-        ["T-1", "", "2026-03-10T13:00:00-05:00", "call_team", "mental_health", ""],
-        ["T-2", "", "2026-03-10T13:20:00-05:00", "call_team", "mental_health", ""],
-        ["T-4", "", "2026-03-10T13:30:00-05:00", "police", "", ""]]
+        ["T-3", "", "2026-03-10T02:00:00-05:00", "police", "mental_health", "off_hours",
+         "call", "false"],
+        ["T-1", "", "2026-03-10T13:00:00-05:00", "call_team", "mental_health", "", "call",
+         "false"],
+        ["T-2", "", "2026-03-10T13:20:00-05:00", "call_team", "mental_health", "", "call",
+         "false"],
+        ["T-4", "", "2026-03-10T13:30:00-05:00", "police", "", "", "", "false"]]
 
 
 def write_programs_policy(path: Path) -> Path:
@@ -268,8 +274,8 @@ async def test_the_default_baseline_is_the_published_version(
         doc = shipped_doc()
         doc["policy"]["version"] = "2"
         doc["programs"][0]["units"] = 1  # the CALL field team: the programs' units in all
-        next(t for t in doc["tests"] if t["name"] == "every unit busy")["availability"] = {
-            "units_busy": 1}
+        next(t for t in doc["tests"] if t["name"].startswith("every unit busy")
+             )["availability"] = {"units_busy": 1}
         created = await server.client.post("/v1/policies", json={
             "document": yaml.safe_dump(doc), "author": "t"})
         assert created.status_code == 201, created.text
@@ -283,7 +289,9 @@ async def test_the_default_baseline_is_the_published_version(
     assert code == 0, err
     assert f"baseline is st-petersburg-call@2, published at {server.base_url}" in err
     report = json.loads(out)
-    assert report["baseline"]["coverage"]["not_served"] == {"off_hours": 1, "units_busy": 1}
+    # One unit: T-2 waits for it and falls back after its 15 minutes.
+    assert report["baseline"]["coverage"]["not_served"] == {"off_hours": 1,
+                                                            "wait_exceeded": 1}
 
     # Nothing answering: the shipped policy, and it says so.
     code, out, err = await simulate_cli("--url", "http://127.0.0.1:9")
@@ -300,15 +308,18 @@ def san_diego_calls() -> list[Any]:
 
 def test_san_diego_queue_recovers_calls_lost_to_capacity_and_no_exclusion_waits(
         san_diego_calls: list[Any]) -> None:
-    """The shipped policy as programs with queue limits and deferral (bench/reach.py's
-    variant), same four units: calls lost to busy units are queued instead, reach rises,
-    and no call a safety exclusion matched reaches a team. Without waiting, the programs
-    decide every call as the one-team policy does."""
-    from bench.reach import with_queue
+    """The shipped policy (its programs' queue limits and deferral; its areas dropped, as
+    bench/reach.py drops them for another city), same four units: calls lost to busy
+    units are queued instead, reach rises, and no call a safety exclusion matched reaches
+    a team. Without waiting, the programs decide every call as the one team did."""
+    from bench.reach import as_one_team, for_another_city
     from rules.evaluate import classify_for_routing
 
-    today = _shipped(4)
-    queue = compile_policy(parse_policy(with_queue(shipped_doc(), 4)))
+    doc = for_another_city(shipped_doc())
+    one_team_doc = as_one_team(doc, None)
+    assert one_team_doc is not None
+    today = compile_policy(parse_policy(one_team_doc))
+    queue = compile_policy(parse_policy(doc))
     after = simulate(san_diego_calls, queue, today, service_times=ServiceTimes(), seed=1,
                      keep_calls=True)
     before = simulate(san_diego_calls, queue, queue, service_times=ServiceTimes(), seed=1,
@@ -319,8 +330,11 @@ def test_san_diego_queue_recovers_calls_lost_to_capacity_and_no_exclusion_waits(
                                                        for c in one_team.decided]
     cand, base = after.candidate, after.baseline
     assert cand.queue is not None and cand.queue.queued > 0
-    assert cand.coverage.not_served.get("units_busy", 0) == 0 < base.coverage.not_served[
-        "units_busy"]
+    # Priorities 0-1 may not wait (most of San Diego's turned-away calls are priority 1):
+    # fewer calls are lost to capacity, waiting or not, than without the queue.
+    lost = base.coverage.not_served["units_busy"]
+    assert cand.coverage.not_served.get("units_busy", 0) + cand.coverage.not_served.get(
+        "wait_exceeded", 0) < lost
     assert cand.coverage.not_served["off_hours"] == base.coverage.not_served["off_hours"]
     assert cand.reach > base.reach == before.candidate.reach
     assert cand.queue.waits.p90_minutes is not None and cand.queue.waits.p90_minutes <= 60

@@ -122,6 +122,22 @@ def test_no_wait_limit_at_its_priority_a_full_queue_or_no_queue_kept_means_polic
     assert "No program can take it now" in urgent.explanation
 
 
+def test_a_limit_of_zero_keeps_calls_from_waiting_and_one_without_category_is_for_all(
+) -> None:
+    doc = programs_doc()
+    doc["programs"][0]["queue"] = [{"priority": {"max": 1}, "max_wait_minutes": 0},
+                                   {"max_wait_minutes": 25}]
+    p = compiled(doc)
+    busy = state(field=2, co=1)
+    for code, priority in (("MNTL", 3), ("VAG", None), ("WELFARE", 5)):
+        d = decide(p, busy, nature_code=code, priority=priority, district="D1")
+        assert d.queued is not None and d.queued.wait_limit_s == 25 * 60, (code, priority)
+    for priority in (0, 1):
+        d = decide(p, busy, nature_code="VAG", priority=priority, district="D1")
+        assert d.queued is None and d.destination is Destination.police
+        assert d.not_served_reason == "units_busy"
+
+
 def test_a_caller_counting_units_but_keeping_no_queue_has_nothing_wait(
         policy: CompiledPolicy) -> None:
     """`may_wait=False` (the live service until it keeps queues and timers): each
@@ -173,15 +189,19 @@ def test_deferral_crosses_a_change_of_clocks_and_skips_dates_off(policy: Compile
     assert x.deferred_until.isoformat() == "2026-12-26T10:00:00-05:00"
 
 
-def test_a_deferrable_intake_at_capacity_waits_for_the_next_shift(policy: CompiledPolicy
-                                                                 ) -> None:
-    # Welfare has no wait limit; Tuesday 14:00 at capacity → the next shift, Wednesday 08:00.
+def test_a_deferrable_intake_at_capacity_waits_for_the_next_free_unit_without_a_limit(
+        policy: CompiledPolicy) -> None:
+    # Tuesday 14:00 at capacity: from now, for the next free unit, never falling back.
     d = decide(policy, state(field=2), channel="follow_up", nature_code="WELFARE")
-    assert d.deferred_until is not None
-    assert d.deferred_until.isoformat() == "2026-03-11T08:00:00-04:00"
-    # Homelessness has one: the call queues for the next free unit, sooner.
+    assert d.deferred_until is not None and d.queued is None
+    assert d.deferred_until.isoformat() == "2026-03-10T14:00:00-04:00"
+    assert "waits for the next free unit, without a limit" in d.explanation
+    # Even where its category has a wait limit: a queue would send it to police later.
     q = decide(policy, state(field=2), channel="follow_up", nature_code="VAG")
-    assert q.queued is not None and q.deferred_until is None
+    assert q.queued is None and q.deferred_until == d.deferred_until
+    # The same call from a 911 caller queues, limit and all.
+    caller = decide(policy, state(field=2), nature_code="VAG")
+    assert caller.queued is not None and caller.deferred_until is None
 
 
 def test_a_safety_exclusion_never_waits_and_is_never_deferred(policy: CompiledPolicy) -> None:

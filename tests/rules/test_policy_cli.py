@@ -134,4 +134,5 @@ def test_policy_check_of_programs_reads_area_files_and_explains_new_fields(
     assert result.returncode != 0
     out = result.stdout + result.stderr
     assert "programs[1].hours.mon: shift 0: '9' is not a time of day" in out
-    assert "programs[0].queue[0].max_wait_minutes: Input should be greater than 0" in out
+    assert ("programs[0].queue[0].max_wait_minutes: Input should be greater than or equal "
+            "to 0") in out
