@@ -364,11 +364,16 @@ async def dry_run(version: str, request: Request, rt: RuntimeDep) -> Response:
         call = CallFacts.model_validate(body)
         availability = Availability(units_total=compiled.policy.program.units,
                                     units_busy=units_busy)
+    except ValidationError as exc:
+        return JSONResponse({"error": "invalid", "detail": field_errors(exc.errors())},
+                            status_code=422)
+    try:
         # Each program's units busy and calls queued: given, the call may be queued or
         # deferred as the live service would decide it.
         state = None if states is None else _STATES.validate_python(states)
     except ValidationError as exc:
-        return JSONResponse({"error": "invalid", "detail": field_errors(exc.errors())},
+        errors = [{**e, "loc": ("programs", *e["loc"])} for e in exc.errors()]
+        return JSONResponse({"error": "invalid", "detail": field_errors(errors)},
                             status_code=422)
     classification = classify(call, compiled)
     shaped: list[Shaping] = []
