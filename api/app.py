@@ -103,7 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if subscriber:
             await subscriber.start()
         sweeper = FieldSweeper(writer, every=settings.field_sweep_seconds,
-                               checkin_interval=settings.checkin_interval_seconds)
+                               checkin_interval=settings.checkin_interval_seconds,
+                               policy=lambda: policy.compiled)
         sweeper.start()
         app.state.runtime = Runtime(
             settings, engine, policy, writer, hub, listener,
