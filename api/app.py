@@ -27,6 +27,7 @@ from api import (
     pages,
     policies,
     program,
+    queue,
     referrals,
     rejects,
     session,
@@ -158,6 +159,7 @@ def register(app: FastAPI) -> None:
     app.include_router(metrics.router)
     app.include_router(deliveries.router)
     app.include_router(program.router)
+    app.include_router(queue.router)
     app.include_router(referrals.router)
     app.include_router(pages.router)
     pages.mount(app)
