@@ -57,7 +57,7 @@ function leftText(ms) {
   return ms < WARN_S * 1000 ? `falls back soon: in ${clockText}` : `falls back in ${clockText}`;
 }
 
-function leftState(ms) { return ms <= 0 ? "overdue" : ms < WARN_S * 1000 ? "soon" : "ok"; }
+function leftState(ms) { return ms <= 0 ? "overdue" : ms < WARN_S * 1000 ? "soon" : "in-time"; }
 
 // The queue as the service offers it (routing/queue.py offer_order): the most urgent
 // first (lowest priority number, none last), the oldest among equals.
@@ -99,7 +99,8 @@ function card(entry, kind, position, now) {
     el("div", { class: "nature", text: `${c.nature_code || ""} ${c.nature_text || ""}`.trim() }),
     el("div", { class: "where", text: [c.address, c.district].filter(Boolean).join(" · ") || "no location" }),
     line,
-    name ? el("div", { class: "q-program", text: `for ${name}` }) : null,
+    // Under its program's heading, but for the day's first work (all programs at once).
+    name && kind === "due" ? el("div", { class: "q-program", text: `for ${name}` }) : null,
     el("span", { class: "inc", text: c.incident_id }),
     el("p", { class: "why", text: d.explanation || "" }));
 }
