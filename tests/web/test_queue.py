@@ -20,7 +20,7 @@ import yaml
 
 from service.settings import Settings
 from tests.conftest import WAIT, Server
-from tests.factories import now_iso, programs_doc
+from tests.factories import OUT_OF_TOWN, now_iso, programs_doc
 from tests.web.conftest import PHONE, free_port, new_page, serve_on
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -164,6 +164,15 @@ async def test_queued_calls_on_the_board_and_console_until_a_unit_frees_or_the_l
             assert "waited for the team past its wait limit" in \
                 await not_served.locator(".not-served").text_content()
             assert "police" in await not_served.locator(".dest").text_content()
+            # A call outside every program's area: police, and the console says why.
+            away = await post(server, nature_code="VAG", nature_text="Out of town",
+                              location={"address": "1 Far Rd", "district": "D9",
+                                        **OUT_OF_TOWN})
+            assert away["decision"]["not_served_reason"] == "outside_area", away["decision"]
+            outside = console.locator(f'#not-served li[data-call-id="{away["call_id"]}"]')
+            await outside.wait_for()
+            assert "outside every team's service area" in \
+                await outside.locator(".not-served").text_content()
             assert await board.evaluate("window.__xss") is None
             assert board.errors == [] and console.errors == []
         finally:
