@@ -314,8 +314,9 @@ class OverrideCall:
         ctx.save_call(call)
         _record_decision(ctx, call, doc, cause="override", event_id=None)
         if self.policy is not None and self.policy.programs.named:
-            await offer_freed(ctx, self.policy, before, ctx.calls[self.call_id],
-                              await ctx.queue_clock())
+            at = await ctx.queue_clock()
+            await settle(ctx, self.policy, at)
+            await offer_freed(ctx, self.policy, before, ctx.calls[self.call_id], at)
         return decision
 
 

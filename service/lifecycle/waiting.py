@@ -116,7 +116,9 @@ async def offer(ctx: Batch, policy: CompiledPolicy, program_id: str, at: datetim
         return None
     if not on_duty(ps.weeks[index], ps.days_off[index], at, policy.zone):
         return None
-    head = next_to_offer([entry(c) for c in await ctx.waiting_calls()], program_id, at)
+    # A call that began to wait after `at` (a status change told late) is not taken then.
+    waiting = [w for c in await ctx.waiting_calls() if (w := entry(c)).since <= at]
+    head = next_to_offer(waiting, program_id, at)
     if head is None:
         return None
     call = await ctx.call_by_id(head.call_id)

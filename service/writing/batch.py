@@ -132,8 +132,10 @@ class Batch:
     # Stored calls per repeat-contact key: how many, and the latest (service/calls/history.py).
     repeat: dict[RepeatKey, dict[str, Any]] = field(default_factory=dict)
     repeat_read: set[RepeatKey] = field(default_factory=set)
-    # The stored waiting calls were read into `calls` (once, by the first who asks).
+    # The stored waiting calls were read into `calls` (once, by the first who asks), and
+    # the ids of every call that waited in this batch (stored or saved since).
     _waiting_read: bool = False
+    _waiting_ids: set[str] = field(default_factory=set)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -234,9 +236,11 @@ class Batch:
         if not self._waiting_read:
             self._waiting_read = True
             for row in (await self.conn.execute(_WAITING)).mappings():
+                self._waiting_ids.add(row["id"])
                 if row["id"] not in self.calls:  # what this batch holds is newer
                     self._remember(cast(CallRow, dict(row)))
-        return [c.copy() for c in self.calls.values() if c.get("wait_program")]
+        waiting = (self.calls[i] for i in sorted(self._waiting_ids))
+        return [c.copy() for c in waiting if c.get("wait_program")]
 
     async def queued_by_program(self, exclude_call: str | None = None) -> Counter[str]:
         """Calls queued (not deferred) per program id, this batch's changes included."""
@@ -274,8 +278,11 @@ class Batch:
             self._missing_incidents.discard((row["source"], row["incident_id"]))
         else:
             row = {**before, **row}
-        if row.get("wait_program") and row["closed_at"] is not None:
-            row = cast(CallRow, {**row, **_NOT_WAITING})  # a closed call waits no more
+        if row.get("wait_program"):
+            if row["closed_at"] is not None:
+                row = cast(CallRow, {**row, **_NOT_WAITING})  # a closed call waits no more
+            else:
+                self._waiting_ids.add(row["id"])
         holds, held = occupies_unit(row), occupies_unit(before)
         self._busy_change += int(holds) - int(held)
         if holds or held:

@@ -121,16 +121,6 @@ async def test_test_and_training_calls_are_never_queued(database_url: str,
         assert live["queued"]["position"] == 1  # the test and training calls wait for none
 
 
-async def test_a_one_team_policy_decides_as_before(server: Server) -> None:
-    """The shipped policy (one team, no queue settings): full units go to police."""
-    units = server.runtime.policy.compiled.policy.program.units
-    for _ in range(units):
-        assert (await post(server))["decision"]["destination"] == "call_team"
-    full = (await post(server))["decision"]
-    assert (full["destination"], full["not_served_reason"]) == ("police", "units_busy")
-    assert full["queued"] is None
-
-
 async def test_an_update_making_a_queued_call_urgent_falls_back(database_url: str,
                                                                 tmp_path: Path) -> None:
     """Priority 1 has no wait limit: the queued call may wait no longer, police respond
