@@ -267,3 +267,32 @@ async def test_a_deferred_referral_is_scheduled_then_the_days_first_work(
         finally:
             for ctx in (board_ctx, con_ctx, ofc_ctx):
                 await ctx.close()
+
+
+async def test_time_left_is_counted_on_the_queues_clock_in_a_replay(
+        browser: Any, tmp_path: Path) -> None:
+    """Calls of last March replayed now: the queue's clock runs with the feed, so the page
+    counts the wait from the calls' own times, not from the browser's today."""
+    policy = policy_file(tmp_path, {"daily": ["00:00-24:00"]}, [
+        {"category": "homelessness", "max_wait_minutes": 60}])
+    async with serve_on(settings(tmp_path, policy), free_port()) as server:
+        then = "2026-03-10T14:00:00-04:00"
+        for i in range(2):
+            held = (await server.post_event(occurred_at=then, nature_code="VAG", priority=3,
+                                            nature_text=f"Holding {i}")).json()
+            assert held["decision"]["needs_field_unit"], held["decision"]
+        res = (await server.post_event(occurred_at=then, nature_code="VAG", priority=3,
+                                       nature_text="Replayed, waiting")).json()
+        assert res["decision"]["queued"]["since"] == then, res["decision"]
+        for role, path in (("call_team", "/board"), ("dispatcher", "/dispatch")):
+            context, page = await open_page(browser, server, role, path)
+            try:
+                card = waiting(page, res["call_id"])
+                await card.locator(".q-left", has_text="falls back in").wait_for()
+                left = await card.locator(".q-left").text_content()
+                assert re.fullmatch(r"falls back in (59:[0-5]\d|60:00)", left), left
+                assert "overdue" not in (await card.get_attribute("class") or "")
+                assert re.fullmatch(r"0:[0-5]\d", await card.locator(".q-age").text_content())
+                assert page.errors == []
+            finally:
+                await context.close()

@@ -4,7 +4,7 @@ import {
   $, api, age, backupReasonText, BoardStream, callDetails, checkinText, clear, clock,
   connectionBadge, el, flash, foldMessage, historyText, layout, SITE, words,
 } from "./common.js";
-import { drawQueue, tickQueue, waitKind } from "./queue.js";
+import { drawQueue, startQueueClock, tickQueue, waitKind } from "./queue.js";
 
 // The team's flow, from the service (api/layout.py): a lane per status a call can still
 // move on from, in order; the first is the queue.
@@ -321,7 +321,7 @@ function tick() {
   for (const span of document.querySelectorAll(".age[data-opened]")) {
     span.textContent = age(span.dataset.opened, now);
   }
-  if (tickQueue($("#queue-box"), now)) render();  // a scheduled call is due: to the top
+  if (tickQueue($("#queue-box"))) render();  // a scheduled call is due: to the top
 }
 
 function onMessage(msg) {
@@ -369,6 +369,7 @@ async function start() {
   render();
   new BoardStream({ onMessage, onState: connectionBadge }).start();
   setInterval(tick, 1000);
+  startQueueClock(render);
 }
 
 start();

@@ -5,7 +5,9 @@ import {
   $, api, backupReasonText, BoardStream, callDetails, checkinText, clear, clock,
   connectionBadge, el, flash, foldMessage, historyText, layout, SITE, words,
 } from "./common.js";
-import { drawQueue, programName, tickQueue, waitingText, waitKind } from "./queue.js";
+import {
+  drawQueue, programName, startQueueClock, tickQueue, waitingText, waitKind,
+} from "./queue.js";
 
 const MAX_CALLS = 200;
 const calls = new Map();
@@ -175,6 +177,7 @@ async function start() {
   user = await layout();
   new BoardStream({ onMessage, onState: connectionBadge }).start();
   setInterval(() => { if (tickQueue($("#queue-box"))) render(); }, 1000);
+  startQueueClock(render);
 }
 
 start();

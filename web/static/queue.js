@@ -3,16 +3,39 @@
 // (`decision.deferred_until`). Shared by the board and the dispatcher console. A call
 // leaves the queue when a later decision (a unit took it, its shift began, it fell back)
 // says it no longer waits. Text only, as everywhere (common.js `el`).
-import { age, clear, el, words } from "./common.js";
+import { age, api, clear, el, words } from "./common.js";
 
 // Warn this long before a queued call falls back to the next program or police.
 export const WARN_S = 5 * 60;
 
 const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
+// The queue's clock (GET /v1/programs `at`: the CAD time of the event received last plus
+// the time since; live, the wall clock). Ages and time left are counted on it, so a
+// replay of old calls, or a computer whose clock is off, shows no call overdue that the
+// service has not let fall back. Until it is read, and for those who may not read it,
+// the browser's clock.
+let offset = 0;
+export function queueNow() { return Date.now() + offset; }
+
+async function syncClock() {
+  try {
+    const sent = Date.now();
+    const res = await api("/v1/programs");
+    offset = Date.parse(res.at) - (sent + Date.now()) / 2;
+  } catch { /* keep the last offset */ }
+}
+
+// Reads the queue's clock now and every 30 s (the feed may move it); `onSync` redraws.
+export function startQueueClock(onSync) {
+  const sync = () => syncClock().then(onSync);
+  sync();
+  setInterval(sync, 30000);
+}
+
 // "queued", "deferred", "due" (a deferred call whose shift has begun and no unit has
 // taken yet: the day's first work), or null for a call that does not wait.
-export function waitKind(d, now = Date.now()) {
+export function waitKind(d, now = queueNow()) {
   if (!d || d.destination === "police") return null;
   if (d.queued) return "queued";
   if (d.deferred_until) return Date.parse(d.deferred_until) <= now ? "due" : "deferred";
@@ -36,7 +59,7 @@ function parts(iso, zone) {
 }
 
 // "scheduled for 08:00 (America/New_York time)", the day added when it is not today.
-export function scheduledText(iso, zone, now = Date.now()) {
+export function scheduledText(iso, zone, now = queueNow()) {
   const at = parts(iso, zone);
   const today = parts(new Date(now).toISOString(), zone).day;
   return `scheduled for ${at.hhmm}${at.day === today ? "" : ` on ${at.day}`} (${at.zone})`;
@@ -108,7 +131,7 @@ function card(entry, kind, position, now) {
 // Draws the waiting calls in `box` (a section with an ol-free div `.queue-list` and a
 // `.count`): the day's first work (deferred calls now due) on top, then each program's
 // queue in offer order followed by what is scheduled for it. Hidden when none wait.
-export function drawQueue(box, entries, now = Date.now()) {
+export function drawQueue(box, entries, now = queueNow()) {
   const waiting = entries.map((e) => [e, waitKind(e.decision, now)]).filter(([, k]) => k);
   const due = waiting.filter(([, k]) => k === "due").map(([e]) => e).sort(byStart);
   const programs = new Map();
@@ -139,7 +162,7 @@ export function drawQueue(box, entries, now = Date.now()) {
 
 // Every second: ages and time left, and the warning as the limit nears. Returns true when
 // a scheduled call has become due (the caller redraws, to move it to the top).
-export function tickQueue(root, now = Date.now()) {
+export function tickQueue(root, now = queueNow()) {
   for (const span of root.querySelectorAll(".q-age[data-since]")) {
     span.textContent = age(span.dataset.since, now);
   }
@@ -159,7 +182,7 @@ export function tickQueue(root, now = Date.now()) {
 }
 
 // One line for a call's card elsewhere (the console's list, an officer's referral).
-export function waitingText(d, now = Date.now()) {
+export function waitingText(d, now = queueNow()) {
   const kind = waitKind(d, now);
   if (!kind) return "";
   const name = programName(d);
@@ -171,7 +194,7 @@ export function waitingText(d, now = Date.now()) {
 
 // What an officer reads on a referral that waits: "queued for the team" or "scheduled for
 // 08:00 (America/New_York time)". `w`: {destination, queued, deferred_until, program}.
-export function referralWaiting(w, now = Date.now()) {
+export function referralWaiting(w, now = queueNow()) {
   const kind = waitKind(w, now);
   if (kind === "queued") return "queued for the team";
   if (!kind) return "";
