@@ -27,6 +27,7 @@ from api import (
     pages,
     policies,
     program,
+    queue,
     referrals,
     rejects,
     session,
@@ -103,7 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if subscriber:
             await subscriber.start()
         sweeper = FieldSweeper(writer, every=settings.field_sweep_seconds,
-                               checkin_interval=settings.checkin_interval_seconds)
+                               checkin_interval=settings.checkin_interval_seconds,
+                               policy=lambda: policy.compiled)
         sweeper.start()
         app.state.runtime = Runtime(
             settings, engine, policy, writer, hub, listener,
@@ -157,6 +159,7 @@ def register(app: FastAPI) -> None:
     app.include_router(metrics.router)
     app.include_router(deliveries.router)
     app.include_router(program.router)
+    app.include_router(queue.router)
     app.include_router(referrals.router)
     app.include_router(pages.router)
     pages.mount(app)

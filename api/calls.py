@@ -247,7 +247,8 @@ async def change_status(call_id: str, change: StatusChange, request: Request, rt
                         who: Team) -> dict[str, Any]:
     change = change.model_copy(update={"by": who.name})
     result = await rt.writer.submit(ChangeStatus(
-        call_id=call_id, change=change, checkin_interval=rt.settings.checkin_interval_seconds))
+        call_id=call_id, change=change, checkin_interval=rt.settings.checkin_interval_seconds,
+        policy=rt.policy.compiled))
     await record(request, who, "call.status", call_id=call_id,
                  detail={"status": change.status, "disposition": change.disposition})
     return result  # type: ignore[no-any-return]
@@ -260,7 +261,7 @@ async def override(call_id: str, request_body: OverrideRequest, request: Request
     # The record names who is logged in, not whom the body claims.
     body = request_body.model_copy(update={"by": who.name})
     decision: Decision = await rt.writer.submit(
-        OverrideCall(call_id=call_id, request=body, at=utcnow()))
+        OverrideCall(call_id=call_id, request=body, at=utcnow(), policy=rt.policy.compiled))
     await record(request, who, "call.override", call_id=call_id,
                  detail={"destination": body.destination})
     doc = decision.model_dump(mode="json")

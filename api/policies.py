@@ -14,17 +14,23 @@ from typing import Any, Literal
 import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from api.access import CredentialsFirst, Role, allow, principal_of, record
 from api.deps import RuntimeDep
 from routing.cases import TestResult, run_tests
 from routing.decide import Shaping, route
-from routing.models import Availability, Decision, ProgramContext
+from routing.models import Availability, Decision, ProgramContext, ProgramState
 from rules.analysis import Warning as Finding
 from rules.analysis import check_policy
 from rules.call import CallFacts
-from rules.evaluate import Classification, RuleTrace, classify, compile_policy
+from rules.evaluate import (
+    Classification,
+    CompiledPolicy,
+    RuleTrace,
+    classify,
+    compile_policy,
+)
 from rules.load import PolicyInvalid
 from service.errors import Conflict, DomainError, field_errors
 from service.policy import store
@@ -120,6 +126,22 @@ class ShapedBy(BaseModel):
     units_total: int | None = None
     units_busy: int | None = None
     effect: str
+    program: str | None = Field(default=None, description="the program's id, in a policy "
+                                                          "of programs")
+
+
+class ProgramConsulted(BaseModel):
+    """One program of a policy of programs, and what it did with the dry-run's call."""
+
+    id: str
+    name: str
+    mode: str
+    takes_category: bool = Field(description="the call's category is one it takes")
+    outcome: Literal["took", "queued", "deferred", "refused", "not_tried"] = Field(
+        description="not_tried: it does not take the category, or an earlier program "
+                    "took the call")
+    factors: list[str] = Field(description="the decision's steps that name it")
+    shaped_by: list[ShapedBy] = Field(description="its hours and capacity as consulted")
 
 
 class DryRun(BaseModel):
@@ -133,6 +155,9 @@ class DryRun(BaseModel):
     program: ProgramContext
     factors: list[str]
     shaped_by: list[ShapedBy]
+    programs: list[ProgramConsulted] = Field(default_factory=list, description=(
+        "in a policy of programs, each in policy order with why it did or did not take "
+        "the call; empty for a one-team policy"))
     stored: Literal[False]
 
 
@@ -334,6 +359,7 @@ async def dry_run(version: str, request: Request, rt: RuntimeDep) -> Response:
     if not isinstance(body, dict):
         body = {}
     units_busy = body.pop("units_busy", 0)
+    states = body.pop("programs", None)
     try:
         call = CallFacts.model_validate(body)
         availability = Availability(units_total=compiled.policy.program.units,
@@ -341,9 +367,18 @@ async def dry_run(version: str, request: Request, rt: RuntimeDep) -> Response:
     except ValidationError as exc:
         return JSONResponse({"error": "invalid", "detail": field_errors(exc.errors())},
                             status_code=422)
+    try:
+        # Each program's units busy and calls queued: given, the call may be queued or
+        # deferred as the live service would decide it.
+        state = None if states is None else _STATES.validate_python(states)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("programs", *e["loc"])} for e in exc.errors()]
+        return JSONResponse({"error": "invalid", "detail": field_errors(errors)},
+                            status_code=422)
     classification = classify(call, compiled)
     shaped: list[Shaping] = []
-    decision = route(call, classification, compiled, availability, shaped=shaped)
+    decision = route(call, classification, compiled, availability, shaped=shaped,
+                     state=state)
     last = classification.trace[-1] if classification.trace else None
     stopped: dict[str, Any]
     if classification.rule_id:
@@ -361,5 +396,30 @@ async def dry_run(version: str, request: Request, rt: RuntimeDep) -> Response:
         "program": decision.program.model_dump(mode="json"),
         "factors": decision.factors,
         "shaped_by": shaped,
+        "programs": _consulted(compiled, classification.category, decision, shaped),
         "stored": False,
     })
+
+
+_STATES = TypeAdapter(dict[str, ProgramState])
+
+
+def _consulted(compiled: CompiledPolicy, category: str | None, decision: Decision,
+               shaped: list[Shaping]) -> list[dict[str, Any]]:
+    """Per program, in policy order, what it did with the call: the decision's steps that
+    name it ("Program 'x' (Name) cannot take it now: …") and its settings consulted."""
+    if not compiled.programs.named:
+        return []
+    out = []
+    for p in compiled.programs.programs:
+        mine = f"program '{p.id}'"
+        factors = [f for f in decision.factors if mine in f.lower()]
+        outcome = "refused" if factors else "not_tried"
+        if decision.program.id == p.id and decision.destination.value != "police":
+            outcome = ("queued" if decision.queued else "deferred" if decision.deferred_until
+                       else "took")
+        out.append({"id": p.id, "name": p.name, "mode": p.mode,
+                    "takes_category": category is not None and p.takes(category),
+                    "outcome": outcome, "factors": factors,
+                    "shaped_by": [s for s in shaped if s.get("program") == p.id]})
+    return out

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from api.access import CredentialsFirst, Principal, Role, allow, record
 from api.answers import IngestResult
 from api.deps import RuntimeDep
+from routing.models import Queued
 from service.calls.event import CallEvent
 from service.calls.visibility import answer_view, referral_view
 from service.errors import DomainError
@@ -68,6 +69,14 @@ class Referred(IngestResult):
     incident_id: str = Field(description="the incident number Liaison gave the referral")
 
 
+class ReferralProgram(BaseModel):
+    """The response program that has (or keeps) the referral."""
+
+    id: str | None
+    name: str | None
+    timezone: str = Field(description="the policy's zone: a scheduled time is read in it")
+
+
 class ReferralSeen(BaseModel):
     """One referral and what became of it, as the reader may see it."""
 
@@ -86,6 +95,12 @@ class ReferralSeen(BaseModel):
     opened_at: str
     closed_at: str | None
     explanation: str | None = Field(default=None, description="why it went where it did")
+    queued: Queued | None = Field(default=None, description="waiting for a free unit of "
+                                  "`program` (the team has not taken it yet)")
+    deferred_until: str | None = Field(default=None, description="scheduled for the start "
+                                       "of `program`'s next shift (RFC 3339)")
+    program: ReferralProgram | None = Field(default=None, description="the program that "
+                                            "took it, or the first tried")
     withheld: list[str] | None = Field(default=None, description=(
         "what was held back (the outcome of a behavioural-health call); absent for those "
         "who see everything"))
@@ -165,6 +180,7 @@ async def mine(rt: RuntimeDep,
             .order_by(c.opened_at.desc()).limit(limit))).mappings().all()
     out = []
     for r in rows:
+        decision = json.loads(r["decision"])
         # The feedback loop, within what an officer may see: on behavioural-health calls
         # the outcome and the team's backup note stay with the team (service/calls/visibility.py).
         out.append(referral_view({
@@ -176,8 +192,18 @@ async def mine(rt: RuntimeDep,
             "unit": r["unit"], "disposition": r["disposition"], "outcome": r["outcome"],
             "opened_at": as_utc(r["opened_at"]).isoformat(),
             "closed_at": iso_utc(r["closed_at"]),
-        }, json.loads(r["decision"]), who))
+            **_waiting(decision),
+        }, decision, who))
     return {"officer": officer, "referrals": out}
+
+
+def _waiting(decision: dict[str, Any]) -> dict[str, Any]:
+    """Whether the referral waits for the team (queued, or scheduled for a shift), and for
+    which program: the officer sees "queued for the team" or "scheduled for 08:00"."""
+    program = decision.get("program") or {}
+    return {"queued": decision.get("queued"), "deferred_until": decision.get("deferred_until"),
+            "program": {"id": program.get("id"), "name": program.get("name"),
+                        "timezone": program.get("timezone", "UTC")}}
 
 
 def _prefix(officer: str) -> str:

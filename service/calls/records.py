@@ -31,6 +31,8 @@ class DecisionRecord(TypedDict, total=False):
     decided_at: str
     override: dict[str, Any] | None
     backup: dict[str, Any] | None
+    queued: dict[str, Any] | None
+    deferred_until: str | None
 
 
 class DecisionColumns(TypedDict):
@@ -41,6 +43,9 @@ class DecisionColumns(TypedDict):
     not_served_reason: str | None
     holds_unit: bool
     decision: str  # the DecisionRecord as JSON
+    wait_program: str | None  # queued or deferred for this program
+    wait_since: datetime | None
+    wait_deadline: datetime | None  # None: deferred (never falls back)
 
 
 class CallRow(TypedDict):
@@ -99,3 +104,6 @@ class CallRow(TypedDict):
     overridden_at: datetime | None
     checkin_due_at: datetime | None
     checkins_missed: int
+    wait_program: str | None
+    wait_since: datetime | None
+    wait_deadline: datetime | None

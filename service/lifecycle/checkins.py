@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,9 +22,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from rules.evaluate import CompiledPolicy
 from service.errors import Conflict
 from service.lifecycle.followups import announce_due
 from service.lifecycle.ingest import call_summary
+from service.lifecycle.waiting import settle
 from service.store.stopping import StepGuard, Stopping
 from service.store.tables import CALL, as_utc, utcnow
 from service.writing.batch import Batch, Keys
@@ -73,10 +76,12 @@ class CheckIn:
 
 @dataclass
 class SweepDue:
-    """Overdue check-ins and newly due follow-ups, in one writer transaction."""
+    """Overdue check-ins, newly due follow-ups and the queue's timers (wait limits,
+    shift starts: service/lifecycle/waiting.py), in one writer transaction."""
 
     interval: float
     now: datetime | None = None
+    policy: CompiledPolicy | None = None  # the policy in force: its queue is settled
 
     def keys(self) -> Keys:
         return Keys()
@@ -116,15 +121,22 @@ class SweepDue:
                 missed += 1
             ctx.board(call_id, kind, body)
         due_follow_ups = await announce_due(ctx, now)
+        settled = 0
+        if self.policy is not None and self.policy.programs.named:
+            # On the queue's clock (CAD time), not `now`: a replay's calls do not fall back
+            # before their time.
+            settled = await settle(ctx, self.policy, await ctx.queue_clock())
         return {"checkins_missed": missed, "checkins_escalated": escalated,
-                "follow_ups_due": due_follow_ups}
+                "follow_ups_due": due_follow_ups, "queue_settled": settled}
 
 
 class FieldSweeper:
     """Submits SweepDue every `every` seconds; stops between sweeps, never inside one."""
 
-    def __init__(self, writer: Any, *, every: float, checkin_interval: float) -> None:
+    def __init__(self, writer: Any, *, every: float, checkin_interval: float,
+                 policy: Callable[[], CompiledPolicy] | None = None) -> None:
         self.writer = writer
+        self.policy = policy  # the policy in force at each sweep
         self.every = every
         self.checkin_interval = checkin_interval
         self._guard = StepGuard("field sweeper")
@@ -142,7 +154,9 @@ class FieldSweeper:
             await asyncio.sleep(self.every)
             try:
                 async with self._guard.step():
-                    await self.writer.submit(SweepDue(interval=self.checkin_interval))
+                    await self.writer.submit(SweepDue(
+                        interval=self.checkin_interval,
+                        policy=self.policy() if self.policy else None))
                 self.last_error = None
             except Stopping:
                 return

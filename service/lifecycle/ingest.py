@@ -16,60 +16,37 @@ from typing import Any, cast
 from pydantic import BaseModel, Field
 
 from routing.decide import apply_backup, apply_override, redecide
-from routing.models import Availability, Decision, Destination, ProgramState
+from routing.models import Availability, Decision, Destination
 from rules.evaluate import CompiledPolicy
 from service.calls.event import STORED, CallEvent, canonical_event
 from service.calls.fold import CallState, apply_event, fold
 from service.calls.history import repeat_keys
 from service.calls.people import address_key, age_group, person_key
-from service.calls.records import CallRow, DecisionColumns, DecisionRecord
+from service.calls.records import CallRow, DecisionRecord
 from service.errors import Conflict
 from service.lifecycle.followups import schedule_follow_up
+from service.lifecycle.recorded import call_summary
+from service.lifecycle.recorded import decision_columns as _decision_columns
+from service.lifecycle.recorded import record_decision as _record_decision
+from service.lifecycle.recorded import state_of as _state_of
 from service.lifecycle.repeat import history_in_batch
 from service.lifecycle.team import DISPOSITIONS, TRANSITIONS, StatusChange
-from service.outbox.rows import outbox_row
-from service.store.tables import as_utc, iso_utc, utcnow
-from service.writing.batch import Batch, Keys, compact_json
-
-
-def call_summary(call: Mapping[str, Any]) -> dict[str, Any]:
-    """What a board shows of a call: enough to act, no narrative."""
-    return {
-        "incident_id": call["incident_id"], "channel": call["channel"],
-        "nature_code": call["nature_code"], "nature_text": call["nature_text"],
-        "priority": call["priority"], "address": call["address"],
-        "district": call["district"], "flags": json.loads(call["flags"]),
-        "opened_at": as_utc(call["opened_at"]).isoformat(),
-        "closed_at": iso_utc(call["closed_at"]),
-        "team_status": call["team_status"], "unit": call["unit"],
-        "disposition": call["disposition"],
-    }
+from service.lifecycle.waiting import (
+    after_event,
+    not_waiting,
+    offer_freed,
+    program_states,
+    settle,
+)
+from service.store.tables import as_utc, utcnow
+from service.writing.batch import Batch, Keys, compact_json, held_program
 
 
 def _same_decision(a: Decision, b: Decision) -> bool:
     keys = ("destination", "mode", "category", "matched_rules", "not_served_reason",
-            "policy_version", "eligible")
-    return all(getattr(a, k) == getattr(b, k) for k in keys)
-
-
-def _record_decision(ctx: Batch, call: Mapping[str, Any], decision: DecisionRecord, *,
-                     cause: str, event_id: str | None,
-                     history: dict[str, Any] | None = None) -> None:
-    ctx.add_decision({
-        "call_id": call["id"], "cause": cause, "event_id": event_id,
-        "destination": decision["destination"], "policy_version": decision["policy_version"],
-        "decision": call["decision"], "created_at": utcnow(),
-    })
-    message: dict[str, Any] = {
-        "type": "decision", "call_id": call["id"], "cause": cause, "at": utcnow().isoformat(),
-        "call": call_summary(call), "decision": decision}
-    if cause == "event" and history is not None:
-        # A new call: its repeat-contact history (service/calls/history.py).
-        message["history"] = history
-    ctx.board(call["id"], "decision", message)
-    if ctx.webhook:
-        # To the CAD's webhook, durable with the decision (adapters/outbound.py sends it).
-        ctx.add_outbox(outbox_row(call, decision, cause=cause, event_id=event_id))
+            "policy_version", "eligible", "deferred_until")
+    return (all(getattr(a, k) == getattr(b, k) for k in keys)
+            and a.program.id == b.program.id and (a.queued is None) == (b.queued is None))
 
 
 @dataclass
@@ -109,6 +86,9 @@ class IngestEvent:
                                "event_id", event_id=ev.event_id)
             # A retry: the first answer, and nothing new stored or sent.
             return dict(json.loads(answer))
+        named = self.policy.programs.named
+        if named:  # what waits: settled up to this event's time before it is decided
+            await settle(ctx, self.policy, ev.occurred_at)
 
         call = await ctx.call_by_incident(self.source, ev.incident_id)
         if call is None:
@@ -126,17 +106,16 @@ class IngestEvent:
 
         previous = Decision.model_validate_json(call["decision"]) if call else None
         busy = await ctx.units_busy(exclude_call=call_id)
-        programs = None
-        if self.policy.programs.named:
-            # Each program's own units busy, so a later program takes a call when an
-            # earlier one's are full. No queue is kept yet: nothing may wait.
-            held = await ctx.units_busy_by_program(exclude_call=call_id)
-            programs = {p.id: ProgramState(units_busy=held[p.id])
-                        for p in self.policy.programs.programs}
+        # Each program's own units busy and queue (a policy of programs): a later program
+        # takes a call when an earlier one's units are full, or the call waits.
+        programs = (await program_states(ctx, self.policy, exclude_call=call_id)
+                    if named else None)
         decision = redecide(state.facts(), self.policy,
                             Availability(units_total=self.units_total, units_busy=busy),
                             previous, closed=state.closed_at is not None, state=programs,
-                            may_wait=False)
+                            now=ev.occurred_at)
+        decision, cause = after_event(previous, decision,
+                                      holding=held_program(call) is not None)
         decision_doc = cast(DecisionRecord, decision.model_dump(mode="json"))
         row = _call_row(call_id, self.source, ev.incident_id, state, decision_doc,
                         existing=call)
@@ -159,8 +138,10 @@ class IngestEvent:
             "response": compact_json(response),
         })
         if previous is None or not _same_decision(previous, decision):
-            _record_decision(ctx, row, decision_doc, cause="event", event_id=ev.event_id,
+            _record_decision(ctx, row, decision_doc, cause=cause, event_id=ev.event_id,
                              history=history)
+        if named:  # a unit this call held is free: the queue's next call takes it
+            await offer_freed(ctx, self.policy, call, ctx.calls[call_id], ev.occurred_at)
         closing = state.closed_at is not None and (call is None or call["closed_at"] is None)
         kind = "call_closed" if closing else "call_updated"
         if call is not None or closing:
@@ -169,20 +150,6 @@ class IngestEvent:
                 "event_id": ev.event_id, "call": call_summary(row), "decision": decision_doc,
             })
         return response
-
-
-def _state_of(call: Mapping[str, Any]) -> CallState:
-    return CallState.model_validate({
-        **{k: call[k] for k in ("channel", "nature_code", "nature_text", "narrative",
-                                "priority", "address", "district", "lat", "lon",
-                                "purpose", "follow_up_of")},
-        "flags": json.loads(call["flags"]),
-        "person": json.loads(call["person"]) if call["person"] else None,
-        "referral": json.loads(call["referral"]) if call["referral"] else None,
-        "opened_at": as_utc(call["opened_at"]),
-        "last_event_at": as_utc(call["last_event_at"]),
-        "closed_at": as_utc(call["closed_at"]) if call["closed_at"] else None,
-    })
 
 
 def _call_row(call_id: str, source: str, incident_id: str, state: CallState,
@@ -222,17 +189,6 @@ _KEPT = ("team_status", "unit", "disposition", "received_at", "first_decided_at"
 _FRESH: dict[str, Any] = {"safety_incident": False, "checkins_missed": 0}
 
 
-def _decision_columns(decision: DecisionRecord) -> DecisionColumns:
-    """The call's columns that follow its current decision."""
-    return {
-        "destination": decision["destination"], "mode": decision["mode"],
-        "not_served_reason": decision["not_served_reason"],
-        "holds_unit": (decision["destination"] in (Destination.call_team, Destination.joint)
-                       and decision["needs_field_unit"]),
-        "decision": compact_json(decision),
-    }
-
-
 # Seconds between safety check-ins of a unit on scene (LIAISON_CHECKIN_INTERVAL_SECONDS).
 CHECKIN_INTERVAL_DEFAULT = 900.0
 
@@ -243,12 +199,19 @@ class ChangeStatus:
     change: StatusChange
     # A unit on scene is asked to check in this often (service/lifecycle/checkins.py); 0: never.
     checkin_interval: float = CHECKIN_INTERVAL_DEFAULT
+    # The policy in force: a unit this clears takes the queue's next call (None: not).
+    policy: CompiledPolicy | None = None
 
     def keys(self) -> Keys:
         return Keys(call_ids=[self.call_id])
 
     async def apply(self, ctx: Batch) -> dict[str, Any]:
+        queue = self.policy if self.policy and self.policy.programs.named else None
+        at = self.change.at or await ctx.queue_clock() if queue else None
+        if queue and at:
+            await settle(ctx, queue, at)
         call = await ctx.existing_call(self.call_id)
+        before = call.copy()
         if call["destination"] not in (Destination.call_team, Destination.joint):
             raise Conflict("this call is not routed to the CALL team",
                            destination=call["destination"], allowed=[])
@@ -286,6 +249,8 @@ class ChangeStatus:
             follow_up = await schedule_follow_up(ctx, call, self.change, now=now)
         call.update(cast(CallRow, values))  # columns of the call, named at run time
         ctx.save_call(call)
+        if queue and at:
+            await offer_freed(ctx, queue, before, ctx.calls[self.call_id], at)
         ctx.board(self.call_id, "status", {
             "type": "status", "call_id": self.call_id, "at": values["updated_at"].isoformat(),
             "from": current, "status": new, "unit": call["unit"],
@@ -327,6 +292,7 @@ class OverrideCall:
     call_id: str
     request: OverrideRequest
     at: datetime
+    policy: CompiledPolicy | None = None  # as ChangeStatus's: the queue's, if it keeps one
 
     def keys(self) -> Keys:
         return Keys(call_ids=[self.call_id])
@@ -335,16 +301,22 @@ class OverrideCall:
         call = await ctx.existing_call(self.call_id)
         if call["closed_at"] is not None:
             raise Conflict("the call is closed")
+        before = call.copy()
         current = Decision.model_validate_json(call["decision"])
-        decision = apply_override(current, destination=self.request.destination,
-                                  by=self.request.by, reason=self.request.reason.strip(),
-                                  at=self.at)
+        # An overridden call waits no more: the dispatcher decided.
+        decision = not_waiting(apply_override(
+            current, destination=self.request.destination, by=self.request.by,
+            reason=self.request.reason.strip(), at=self.at))
         doc = cast(DecisionRecord, decision.model_dump(mode="json"))
         call.update({**_decision_columns(doc), "updated_at": utcnow(),
                      "overridden_by": self.request.by,
                      "override_reason": self.request.reason.strip(), "overridden_at": self.at})
         ctx.save_call(call)
         _record_decision(ctx, call, doc, cause="override", event_id=None)
+        if self.policy is not None and self.policy.programs.named:
+            at = await ctx.queue_clock()
+            await settle(ctx, self.policy, at)
+            await offer_freed(ctx, self.policy, before, ctx.calls[self.call_id], at)
         return decision
 
 

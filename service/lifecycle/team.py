@@ -3,9 +3,12 @@ with, and the status change it reports (a request body, validated before the wri
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+
+from service.store.tables import utcnow
 
 TeamStatus = Literal["assigned", "en_route", "on_scene", "backup_requested", "cleared"]
 
@@ -18,6 +21,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "backup_requested": ("on_scene", "cleared"),
     "cleared": (),
 }
+
+# How far ahead of our clock a status change's `at` may be (the team's device clock).
+AT_TOLERANCE = timedelta(seconds=120)
 
 # Disposition of a team call when it is cleared; the APCO ANS 1.111.2 code beside each
 # lets an outbound adapter speak the standard.
@@ -54,6 +60,17 @@ class StatusChange(BaseModel):
         description="when clearing: schedule a proactive follow-up this many hours on")
     follow_up_note: str | None = Field(default=None, max_length=2000,
                                        description="what the follow-up is for")
+    at: AwareDatetime | None = Field(
+        default=None, description="when it happened (absent: now, on the queue's clock); "
+        "a unit cleared then takes the queue's next call as of then")
+
+    @field_validator("at")
+    @classmethod
+    def _not_in_the_future(cls, v: AwareDatetime | None) -> AwareDatetime | None:
+        if v is not None and v > utcnow() + AT_TOLERANCE:
+            raise ValueError("a status change cannot have happened in the future (more "
+                             f"than {int(AT_TOLERANCE.total_seconds())} s ahead of now)")
+        return v
 
     @model_validator(mode="after")
     def _follow_up_when_clearing(self) -> StatusChange:

@@ -91,6 +91,9 @@ class Call(SQLModel, table=True):
         # Mostly empty columns: only the rows with a value are indexed (migration 0007).
         Index("ix_call_referred_by", "referred_by", **_not_null("referred_by")),
         Index("ix_call_follow_up_of", "follow_up_of", **_not_null("follow_up_of")),
+        # The calls waiting for a program, oldest first (migration 0017).
+        Index("ix_call_wait_program_since", "wait_program", "wait_since",
+              **_not_null("wait_program")),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -155,6 +158,12 @@ class Call(SQLModel, table=True):
     # Safety check-ins of a unit on scene: when the next is due, how many were missed.
     checkin_due_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     checkins_missed: int = 0
+    # -- waiting for a program (issue 13; service/lifecycle/waiting.py) ----------------
+    # The program an open call waits for (queued or deferred), from when (queued: since;
+    # deferred: its shift's start), and when it falls back (null: deferred, never).
+    wait_program: str | None = Field(default=None, max_length=120)
+    wait_since: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    wait_deadline: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class CadEvent(SQLModel, table=True):

@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
@@ -21,7 +22,17 @@ from service.calls.records import CallRow
 from service.calls.visibility import restricted_message
 from service.errors import NotFound
 from service.live.board import BoardRow
-from service.store.tables import AUDIT, BOARD, CAD_EVENT, CALL, DECISION, OUTBOX, REJECT, utcnow
+from service.store.tables import (
+    AUDIT,
+    BOARD,
+    CAD_EVENT,
+    CALL,
+    DECISION,
+    OUTBOX,
+    REJECT,
+    as_utc,
+    utcnow,
+)
 
 _CALL_COLUMNS = [c.name for c in CALL.columns]
 # Built once: building a statement and its cache key costs more than SQLite takes to run
@@ -45,6 +56,12 @@ _HOLDING = (CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
 _UNITS_BUSY = select(func.count()).select_from(CALL).where(*_HOLDING)
 # Which program's unit each holds: its decision says (a handful of rows: one per unit).
 _HOLDING_DECISIONS = select(CALL.c.decision).where(*_HOLDING)
+# The calls waiting for a program (queued or deferred): a handful, on their own index.
+_WAITING = select(CALL).where(CALL.c.wait_program.is_not(None))
+# The CAD time of the event received last, and when it was: the queue's clock.
+_LAST_EVENT = (select(CAD_EVENT.c.occurred_at, CAD_EVENT.c.received_at)
+               .order_by(CAD_EVENT.c.id.desc()).limit(1))
+_NOT_WAITING = {"wait_program": None, "wait_since": None, "wait_deadline": None}
 
 
 def compact_json(value: Any) -> str:
@@ -115,6 +132,10 @@ class Batch:
     # Stored calls per repeat-contact key: how many, and the latest (service/calls/history.py).
     repeat: dict[RepeatKey, dict[str, Any]] = field(default_factory=dict)
     repeat_read: set[RepeatKey] = field(default_factory=set)
+    # The stored waiting calls were read into `calls` (once, by the first who asks), and
+    # the ids of every call that waited in this batch (stored or saved since).
+    _waiting_read: bool = False
+    _waiting_ids: set[str] = field(default_factory=set)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -210,6 +231,37 @@ class Batch:
             busy[own] -= 1
         return +busy  # only positive counts
 
+    async def waiting_calls(self) -> list[CallRow]:
+        """The open calls waiting for a program, this batch's changes included."""
+        if not self._waiting_read:
+            self._waiting_read = True
+            for row in (await self.conn.execute(_WAITING)).mappings():
+                self._waiting_ids.add(row["id"])
+                if row["id"] not in self.calls:  # what this batch holds is newer
+                    self._remember(cast(CallRow, dict(row)))
+        waiting = (self.calls[i] for i in sorted(self._waiting_ids))
+        return [c.copy() for c in waiting if c.get("wait_program")]
+
+    async def queued_by_program(self, exclude_call: str | None = None) -> Counter[str]:
+        """Calls queued (not deferred) per program id, this batch's changes included."""
+        return Counter(c["wait_program"] for c in await self.waiting_calls()
+                       if c["wait_deadline"] is not None and c["id"] != exclude_call
+                       and c["wait_program"] is not None)
+
+    async def queue_clock(self) -> datetime:
+        """The queue's now: the CAD time of the event received last plus the wall time
+        since it was (live, the wall clock; a replay moves it with the feed)."""
+        now = utcnow()
+        if self._events:
+            last = self._events[-1]
+            occurred, received = last["occurred_at"], last["received_at"]
+        else:
+            row = (await self.conn.execute(_LAST_EVENT)).first()
+            if row is None:
+                return now
+            occurred, received = row
+        return as_utc(occurred) + (now - as_utc(received))
+
     async def event_bodies(self, call_id: str) -> list[str]:
         """Every stored event of a call, in arrival order, this batch's included."""
         rows = await self.conn.execute(select(CAD_EVENT.c.body)
@@ -226,6 +278,11 @@ class Batch:
             self._missing_incidents.discard((row["source"], row["incident_id"]))
         else:
             row = {**before, **row}
+        if row.get("wait_program"):
+            if row["closed_at"] is not None:
+                row = cast(CallRow, {**row, **_NOT_WAITING})  # a closed call waits no more
+            else:
+                self._waiting_ids.add(row["id"])
         holds, held = occupies_unit(row), occupies_unit(before)
         self._busy_change += int(holds) - int(held)
         if holds or held:

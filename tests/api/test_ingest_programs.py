@@ -183,17 +183,21 @@ async def test_each_program_counts_the_units_its_own_calls_hold(
         assert (freed["destination"], freed["program"]["id"]) == ("call_team", "downtown")
 
 
-async def test_no_call_waits_while_the_service_keeps_no_queue(database_url: str,
-                                                              tmp_path: Path) -> None:
-    """A program with a wait limit, its one unit busy: the service keeps no queue or timer
-    yet, so the call goes to police at once (never left waiting with nothing to end it)."""
-    queue = [{"category": "mental_health", "max_wait_minutes": 20}]
+async def test_a_call_without_a_wait_limit_is_not_queued(database_url: str,
+                                                        tmp_path: Path) -> None:
+    """The service keeps queues now (tests/api/test_queue.py), but only calls with a wait
+    limit wait: a mental-health call, its program's one unit busy and a limit only for
+    homelessness, goes to police at once."""
+    queue = [{"category": "homelessness", "max_wait_minutes": 20}]
     async with serving(database_url, tmp_path, [field_program("field", units=1,
                                                               queue=queue)]) as s:
         assert (await decided(s))["program"]["id"] == "field"
         full = await decided(s)
         assert (full["destination"], full["not_served_reason"]) == ("police", "units_busy")
         assert full["queued"] is None and full["deferred_until"] is None
+        r = await s.post_event(nature_code="VAG")
+        assert r.status_code == 202, r.text
+        assert r.json()["decision"]["queued"] is not None, r.json()["decision"]
 
 
 async def test_a_program_unit_the_team_clears_takes_the_next_call(database_url: str,

@@ -10,13 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from sqlalchemy import func, select
 
 from rules.load import default_policy_text
 from service.settings import Settings
 from service.store.tables import BOARD, CAD_EVENT, CALL, DECISION, POLICY_VERSION
 from tests.conftest import Server, eventually, running_server, start_subprocess
-from tests.factories import as_yaml, doc, event
+from tests.factories import as_yaml, doc, event, programs_doc
 
 pytestmark = pytest.mark.asyncio
 
@@ -281,6 +282,7 @@ async def test_dry_run_traces_and_stores_nothing(server: Server) -> None:
     assert {"field", "op", "expected", "actual", "held"} <= set(held["checks"][0])
     assert [s["setting"] for s in body["shaped_by"]] == ["hours", "capacity"]
     assert body["program"]["units_busy"] == 4 and body["factors"]
+    assert body["programs"] == []  # one team: no programs to account for
     night = {**call, "units_busy": 0, "occurred_at": "2026-03-10T03:00:00-04:00"}
     off = (await server.client.post("/v1/policies/1/dry-run", json=night)).json()
     assert off["shaped_by"][0]["setting"] == "hours"
@@ -336,3 +338,35 @@ async def test_explicit_policy_file_stays_in_force_until_a_publish(database_url:
         assert await decided_version(s) == "st-petersburg-call@2"
     async with running_server(Settings(database_url=database_url)) as s:
         assert await decided_version(s) == "st-petersburg-call@2"
+
+
+async def test_dry_run_accounts_for_each_program(tmp_path: Path) -> None:
+    """A policy of programs: each program, in order, with what it did and why; the
+    programs' state, given, lets the call wait as the live service would keep it."""
+    path = tmp_path / "programs.yaml"
+    path.write_text(yaml.safe_dump(programs_doc(), sort_keys=False), encoding="utf-8")
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'l.db'}",
+                        policy=str(path))
+    async with running_server(settings) as server:
+        call = {"nature_code": "MNTL", "priority": 3, "district": "D1",
+                "occurred_at": "2026-03-10T14:00:00-04:00",
+                "programs": {"field": {"units_busy": 2}}}
+        r = await server.client.post("/v1/policies/1/dry-run", json=call)
+        assert r.status_code == 200, r.text
+        progs = {p["id"]: p for p in r.json()["programs"]}
+        assert list(progs) == ["field", "co-response", "line"]
+        assert progs["field"]["outcome"] == "refused"
+        assert "all 2 of its units are busy" in progs["field"]["factors"][0]
+        assert [s["setting"] for s in progs["field"]["shaped_by"]] == ["hours", "capacity"]
+        assert progs["co-response"]["outcome"] == "took"
+        assert progs["line"] == {**progs["line"], "outcome": "not_tried",
+                                 "takes_category": False, "factors": [], "shaped_by": []}
+        both = {**call, "programs": {"field": {"units_busy": 2},
+                                     "co-response": {"units_busy": 1}}}
+        queued = (await server.client.post("/v1/policies/1/dry-run", json=both)).json()
+        assert queued["decision"]["queued"]["position"] == 1
+        assert [p["outcome"] for p in queued["programs"]] == ["queued", "refused", "not_tried"]
+        bad = await server.client.post("/v1/policies/1/dry-run", json={
+            **call, "programs": {"field": {"units_busy": -1}}})
+        assert bad.status_code == 422
+        assert bad.json()["detail"][0]["field"] == "programs.field.units_busy"

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from service.settings import Settings
 from tests.conftest import Server, eventually
-from tests.web.conftest import new_page
+from tests.factories import programs_doc
+from tests.web.conftest import free_port, new_page, serve_on
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -120,3 +125,52 @@ async def test_scheduled_publishes_are_shown_and_can_be_cancelled(
         assert page.errors == []
     finally:
         await context.close()
+
+
+async def test_the_dry_run_says_what_each_program_did_with_the_call(
+        browser: Any, tmp_path: Path) -> None:
+    policy = tmp_path / "programs.yaml"
+    policy.write_text(yaml.safe_dump(programs_doc(), sort_keys=False), encoding="utf-8")
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'l.db'}",
+                        policy=str(policy))
+    async with serve_on(settings, free_port()) as server:
+        context, page = await new_page(browser, server, role="supervisor")
+        try:
+            await page.goto(f"{server.base_url}/policy")
+            await page.locator("#in-force").filter(has_text="three-programs@1").wait_for()
+            hostile = '<img src=x onerror="window.__xss=1">'
+            call = {"nature_code": "MNTL", "nature_text": hostile, "priority": 3,
+                    "district": "D1", "occurred_at": "2026-03-10T14:00:00-04:00"}
+            await page.locator("#dry-call").fill(json.dumps(call))
+
+            # The field team's units are busy: the co-response unit takes it.
+            await page.locator("#dry-state").fill('{"field": {"units_busy": 2}}')
+            await page.locator("#dry-run").click()
+            out = page.locator("#dry-out")
+            await out.locator("h3", has_text="joint, Co-response").wait_for()
+            field = out.locator('li.program[data-program="field"]')
+            assert await field.get_attribute("data-outcome") == "refused"
+            assert "did not take the call" in await field.locator(".outcome").text_content()
+            assert "all 2 of its units are busy" in await field.locator(".factors").text_content()
+            assert "units 2 of 2 busy: police respond (units busy)" in \
+                await field.locator(".shaped").text_content()
+            co = out.locator('li.program[data-program="co-response"]')
+            assert await co.get_attribute("data-outcome") == "took"
+            assert "takes the call" in await co.locator(".factors").text_content()
+            line = out.locator('li.program[data-program="line"]')
+            assert await line.locator(".outcome").text_content() == \
+                "does not take this category"
+
+            # Both busy: it waits for the field team, as the live service would keep it.
+            await page.locator("#dry-state").fill(
+                '{"field": {"units_busy": 2, "queued": 1}, "co-response": {"units_busy": 1}}')
+            await page.locator("#dry-run").click()
+            await out.locator("h3", has_text="queued").wait_for()
+            assert await field.get_attribute("data-outcome") == "queued"
+            assert "Queued for program 'field' (Field team): position 2" in \
+                await field.locator(".factors").text_content()
+            assert await co.get_attribute("data-outcome") == "refused"
+            assert await page.locator("img[src=x]").count() == 0
+            assert page.errors == []
+        finally:
+            await context.close()

@@ -4,6 +4,7 @@ import {
   $, api, age, backupReasonText, BoardStream, callDetails, checkinText, clear, clock,
   connectionBadge, el, flash, foldMessage, historyText, layout, SITE, words,
 } from "./common.js";
+import { drawQueue, startQueueClock, tickQueue, waitKind } from "./queue.js";
 
 // The team's flow, from the service (api/layout.py): a lane per status a call can still
 // move on from, in order; the first is the queue.
@@ -28,8 +29,11 @@ function done(status) { return Boolean(NEXT[status]) && NEXT[status].length === 
 function onTeam(entry) {
   const d = entry.decision;
   return !entry.closed && d && (d.destination === "call_team" || d.destination === "joint")
-    && !done(entry.call.team_status || QUEUED);
+    && !waitKind(d) && !done(entry.call.team_status || QUEUED);
 }
+
+// Waiting for a unit or a shift: in the queue section, not yet in a lane.
+function isWaiting(entry) { return !entry.closed && Boolean(waitKind(entry.decision)); }
 
 function lane(entry) { return entry.call.team_status || QUEUED; }
 
@@ -300,6 +304,7 @@ function draw() {
     section.classList.toggle("empty", groups[l].length === 0);
   }
   renderUnits();
+  drawQueue($("#queue-box"), [...calls.values()].filter(isWaiting));
   const due = [...followUps.values()].sort((a, b) => Date.parse(a.due_at) - Date.parse(b.due_at));
   clear($("#followups"), due.map(followUpCard));
   $("#fu-count").textContent = String(due.length);
@@ -316,6 +321,7 @@ function tick() {
   for (const span of document.querySelectorAll(".age[data-opened]")) {
     span.textContent = age(span.dataset.opened, now);
   }
+  if (tickQueue($("#queue-box"))) render();  // a scheduled call is due: to the top
 }
 
 function onMessage(msg) {
@@ -331,7 +337,7 @@ function onMessage(msg) {
     entry.fresh = true;
     alertNewCall(entry);
   }
-  if (entry.closed || !onTeam(entry)) {
+  if (entry.closed || !(onTeam(entry) || isWaiting(entry))) {
     // Off the board: forget it, except the unit it held (nothing; it is free again).
     calls.delete(entry.id);
   }
@@ -363,6 +369,7 @@ async function start() {
   render();
   new BoardStream({ onMessage, onState: connectionBadge }).start();
   setInterval(tick, 1000);
+  startQueueClock(render);
 }
 
 start();

@@ -5,6 +5,9 @@ import {
   $, api, backupReasonText, BoardStream, callDetails, checkinText, clear, clock,
   connectionBadge, el, flash, foldMessage, historyText, layout, SITE, words,
 } from "./common.js";
+import {
+  drawQueue, programName, startQueueClock, tickQueue, waitingText, waitKind,
+} from "./queue.js";
 
 const MAX_CALLS = 200;
 const calls = new Map();
@@ -15,6 +18,8 @@ const NOT_SERVED = {
   off_hours: "outside the team's hours",
   units_busy: "every team unit was busy",
   override: "a dispatcher overrode it",
+  wait_exceeded: "it waited for the team past its wait limit",
+  outside_area: "outside every team's service area",
 };
 
 function canOverride() {
@@ -81,9 +86,11 @@ function card(entry, { compact = false } = {}) {
     el("div", { class: "meta" },
       el("span", { class: "cat", text: words(d.category) || "no category" }),
       el("span", { class: "basis", text: `basis: ${words(d.basis)}` }),
+      programName(d) ? el("span", { class: "program", text: programName(d) }) : null,
       c.team_status ? el("span", { class: "status", text: words(c.team_status) }) : null,
       c.unit ? el("span", { class: "unit-tag", text: c.unit }) : null,
       el("span", { class: "inc", text: c.incident_id })),
+    !entry.closed && waitKind(d) ? el("div", { class: "waiting-note", text: waitingText(d) }) : null,
     isNotServed(entry) ? el("div", { class: "not-served",
       text: `Eligible, not served: ${NOT_SERVED[d.not_served_reason] || words(d.not_served_reason)}` }) : null,
     entry.backup ? el("div", { class: "backup-reason",
@@ -139,6 +146,7 @@ function draw() {
   clear($("#backups"), backups.map((e) => card(e, { compact: true })));
   clear($("#not-served"), notServed.slice(0, 50).map((e) => card(e, { compact: true })));
   clear($("#calls"), all.map((e) => card(e)));
+  drawQueue($("#queue-box"), all.filter((e) => !e.closed));
   $("#backup-count").textContent = String(backups.length);
   $("#ns-count").textContent = String(notServed.length);
   $("#all-count").textContent = String(all.length);
@@ -155,10 +163,11 @@ function onMessage(msg) {
     return;
   }
   if (calls.size > MAX_CALLS) {
-    // Oldest first out; a call with a backup request stays while it is open.
+    // Oldest first out; a call with a backup request stays while it is open, a waiting
+    // call while it waits.
     for (const [id, e] of calls) {
       if (calls.size <= MAX_CALLS) break;
-      if (!isBackup(e)) calls.delete(id);
+      if (!isBackup(e) && !waitKind(e.decision)) calls.delete(id);
     }
   }
   render();
@@ -167,6 +176,8 @@ function onMessage(msg) {
 async function start() {
   user = await layout();
   new BoardStream({ onMessage, onState: connectionBadge }).start();
+  setInterval(() => { if (tickQueue($("#queue-box"))) render(); }, 1000);
+  startQueueClock(render);
 }
 
 start();

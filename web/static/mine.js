@@ -1,12 +1,15 @@
 // An officer's referrals: what became of the people they referred.
 import { $, api, clear, clock, el, flash, isWithheld, layout, words } from "./common.js";
+import { referralWaiting } from "./queue.js";
 
 const KEY = "liaison.officer";
 
 function card(r) {
+  // Waiting for a unit or a shift: said instead of the team's status (nobody has it yet).
+  const waiting = r.closed_at ? "" : referralWaiting(r);
   return el("li", { class: `card dest-card-${r.destination}`, dataset: { callId: r.call_id } },
     el("div", { class: "card-head" },
-      el("span", { class: "status", text: words(r.status) }),
+      el("span", { class: `status${waiting ? " waiting" : ""}`, text: waiting || words(r.status) }),
       el("span", { class: "time", text: clock(r.opened_at) })),
     el("div", { class: "nature", text: r.nature_text }),
     el("div", { class: "where", text: r.address || "" }),

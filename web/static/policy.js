@@ -195,6 +195,57 @@ async function whatIf() {
   }
 }
 
+const OUTCOME = {
+  took: "took the call", queued: "queued the call for its next free unit",
+  deferred: "scheduled the call for its next shift", refused: "did not take the call",
+  not_tried: "not tried",
+};
+
+function shapedText(s) {
+  if (s.setting === "hours") {
+    return `hours ${s.value} (call at ${s.local_time} local): ${s.effect}`;
+  }
+  if (s.setting === "capacity") return `units ${s.units_busy} of ${s.units_total} busy: ${s.effect}`;
+  return `${words(s.setting)} ${s.value ?? ""}: ${s.effect}`;
+}
+
+// Each program of a policy of programs, in order: what it did with the call and why
+// (the decision's steps that name it, and its hours and capacity as consulted).
+function programsTried(programs) {
+  return el("ol", { class: "programs-tried" }, programs.map((p) =>
+    el("li", { class: `program ${p.outcome}`, dataset: { program: p.id, outcome: p.outcome } },
+      el("strong", { text: `${p.name} (${p.id}, ${words(p.mode)})` }), ": ",
+      el("span", { class: "outcome", text: p.takes_category || p.outcome !== "not_tried"
+        ? OUTCOME[p.outcome] : "does not take this category" }),
+      p.factors.length ? list(p.factors, "factors") : null,
+      p.shaped_by.length ? list(p.shaped_by.map(shapedText), "shaped") : null)));
+}
+
+async function dryRun() {
+  let call;
+  let state;
+  try {
+    call = JSON.parse($("#dry-call").value);
+    state = $("#dry-state").value.trim() ? JSON.parse($("#dry-state").value) : undefined;
+  } catch (err) {
+    flash($("#flash"), `The dry run's call or state is not JSON: ${err.message}`, "error");
+    return;
+  }
+  const body = { ...call, units_busy: Number($("#dry-busy").value) || 0 };
+  if (state !== undefined) body.programs = state;
+  const res = await api(`${v(draft || inForce)}/dry-run`, { method: "POST", json: body });
+  const d = res.decision;
+  clear($("#dry-out"),
+    el("h3", { text: `Dry run (${res.version}): ${words(d.destination)}` +
+      (d.program && d.program.name ? `, ${d.program.name}` : "") +
+      (d.queued ? ", queued" : d.deferred_until ? ", scheduled" : "") +
+      (d.not_served_reason ? ` (not served: ${words(d.not_served_reason)})` : "") }),
+    res.programs.length ? programsTried(res.programs) : null,
+    el("h4", { text: "Why" }), list(res.factors, "factors"),
+    !res.programs.length && res.shaped_by.length ? list(res.shaped_by.map(shapedText), "shaped")
+      : null);
+}
+
 function guard(button, fn) {
   button.addEventListener("click", async () => {
     busy(button, true);
@@ -216,6 +267,10 @@ async function start() {
   guard($("#diff"), diff);
   guard($("#publish"), publish);
   guard($("#whatif"), whatIf);
+  guard($("#dry-run"), dryRun);
+  $("#dry-call").value = JSON.stringify({
+    channel: "911", nature_code: "MNTL", nature_text: "Mental person non-violent",
+    priority: 3, district: "D1", occurred_at: new Date().toISOString() }, null, 1);
   try { await loadVersions({ reloadDoc: true }); }
   catch (err) { flash($("#flash"), `Could not load the policies: ${err.message}`, "error"); }
 }

@@ -1,5 +1,6 @@
 // Officer referral: one short form, sent as an officer_referral call.
 import { $, api, clear, el, flash, layout, words } from "./common.js";
+import { referralWaiting } from "./queue.js";
 
 const KEY = "liaison.officer";
 
@@ -39,6 +40,7 @@ async function start() {
         el("p", { class: "dest-line" }, "Routed to ",
           el("strong", { class: `dest dest-${d.destination}`, text: words(d.destination) }),
           d.category ? ` (${words(d.category)})` : ""),
+        referralWaiting(d) ? el("p", { class: "waiting-note", text: referralWaiting(d) }) : null,
         el("p", { class: "why", text: d.explanation }));
       result.hidden = false;
       for (const id of ["who-field", "where", "what", "contact"]) $(`#${id}`).value = "";

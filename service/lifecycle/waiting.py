@@ -1,0 +1,167 @@
+"""Calls waiting for a response program in the live service (issue 13): queued for a
+program's next free unit, or deferred to its next shift. docs/programs.md and
+QUEUE-CONTRACT (the contract the simulation keeps too) say how they behave.
+
+What waits is stored on the call (`wait_program`, `wait_since`, `wait_deadline`, columns
+that follow its decision: service/lifecycle/recorded.py), so several instances on one
+database keep one queue. Everything here runs inside a writer command, under the writer's
+lock: a queued call is taken or falls back once, whichever instance does it.
+
+- `settle(until)`: before anything happens at a time, what happened up to it, in time
+  order: a queued call past its deadline falls back at the deadline (`wait_limit`); a
+  deferred call whose shift began is taken then if a unit of its program is free
+  (`shift_start`), else it keeps waiting.
+- `offer(program, at)`: a unit of the program came free at `at`: the most urgent, oldest
+  waiting call it may take is taken (`unit_free`; a deferred one: `shift_start`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, cast
+
+from routing.decide import fall_back, take_waiting
+from routing.models import Decision, ProgramState
+from routing.queue import Waiting, next_to_offer, overdue
+from routing.schedule import on_duty
+from rules.evaluate import CompiledPolicy
+from service.calls.records import CallRow, DecisionRecord
+from service.lifecycle.recorded import decision_columns, record_decision, state_of
+from service.store.tables import as_utc, utcnow
+from service.writing.batch import Batch, held_program
+
+
+def entry(call: Mapping[str, Any]) -> Waiting:
+    """A stored waiting call as the queue sees it."""
+    since = as_utc(call["wait_since"])
+    deadline = call["wait_deadline"]
+    return Waiting(call_id=call["id"], program_id=call["wait_program"],
+                   priority=call["priority"], since=since,
+                   wait_limit_s=(None if deadline is None
+                                 else int((as_utc(deadline) - since).total_seconds())))
+
+
+async def program_states(ctx: Batch, policy: CompiledPolicy, *,
+                         exclude_call: str | None = None) -> dict[str, ProgramState]:
+    """Each program's units busy and calls queued, this batch's changes included (the
+    call being decided left out)."""
+    held = await ctx.units_busy_by_program(exclude_call=exclude_call)
+    queued = await ctx.queued_by_program(exclude_call=exclude_call)
+    return {p.id: ProgramState(units_busy=held[p.id], queued=queued[p.id])
+            for p in policy.programs.programs}
+
+
+def _unit_free(policy: CompiledPolicy, states: Mapping[str, ProgramState],
+               program_id: str) -> bool:
+    for p in policy.programs.programs:
+        if p.id == program_id:
+            return p.units is None or states[p.id].units_busy < p.units
+    return False  # no longer in the policy: nobody takes it (it falls back, if queued)
+
+
+def _decide_anew(ctx: Batch, call: CallRow, decision: Decision, cause: str) -> None:
+    doc = cast(DecisionRecord, decision.model_dump(mode="json"))
+    call.update({**decision_columns(doc), "updated_at": utcnow()})  # type: ignore[typeddict-item]
+    ctx.save_call(call)
+    record_decision(ctx, call, doc, cause=cause, event_id=None)
+
+
+async def _take(ctx: Batch, policy: CompiledPolicy, call: CallRow, w: Waiting,
+                at: datetime, cause: str) -> bool:
+    """A unit of its program takes the waiting call at `at`, if one is free."""
+    states = await program_states(ctx, policy, exclude_call=w.call_id)
+    if not _unit_free(policy, states, w.program_id):
+        return False
+    decision = Decision.model_validate_json(call["decision"])
+    taken = take_waiting(policy, decision, at,
+                         units_busy=states[w.program_id].units_busy + 1)
+    _decide_anew(ctx, call, taken, cause)
+    return True
+
+
+async def settle(ctx: Batch, policy: CompiledPolicy, until: datetime) -> int:
+    """What happened up to `until`, in time order (deadlines before shift starts at one
+    instant): the number of calls that fell back or were taken."""
+    if not policy.programs.named:
+        return 0
+    entries = [entry(c) for c in await ctx.waiting_calls()]
+    steps = [(w.deadline, 0, w) for w in overdue(entries, until)]
+    steps += [(w.since, 1, w) for w in entries if w.deferred and w.since <= until]
+    done = 0
+    for at, kind, w in sorted(steps, key=lambda s: (s[0], s[1], s[2].call_id)):
+        assert at is not None
+        call = await ctx.call_by_id(w.call_id)
+        if call is None or call["wait_program"] != w.program_id:
+            continue  # taken or fallen back earlier in this settling
+        if kind == 0:
+            states = await program_states(ctx, policy, exclude_call=w.call_id)
+            decision = Decision.model_validate_json(call["decision"])
+            after = fall_back(state_of(call).facts(), policy, decision, at, "wait_limit",
+                              state=states)
+            _decide_anew(ctx, call, after, "wait_limit")
+            done += 1
+        elif await _take(ctx, policy, call, w, at, "shift_start"):
+            done += 1
+    return done
+
+
+async def offer(ctx: Batch, policy: CompiledPolicy, program_id: str, at: datetime
+                ) -> str | None:
+    """A unit of `program_id` came free at `at`: the call it takes, if any (nothing
+    outside the program's hours)."""
+    ps = policy.programs
+    index = next((i for i, p in enumerate(ps.programs) if p.id == program_id), None)
+    if not ps.named or index is None:
+        return None
+    if not on_duty(ps.weeks[index], ps.days_off[index], at, policy.zone):
+        return None
+    # A call that began to wait after `at` (a status change told late) is not taken then.
+    waiting = [w for c in await ctx.waiting_calls() if (w := entry(c)).since <= at]
+    head = next_to_offer(waiting, program_id, at)
+    if head is None:
+        return None
+    call = await ctx.call_by_id(head.call_id)
+    assert call is not None
+    cause = "shift_start" if head.deferred else "unit_free"
+    return head.call_id if await _take(ctx, policy, call, head, at, cause) else None
+
+
+async def offer_freed(ctx: Batch, policy: CompiledPolicy | None,
+                      before: CallRow | None, after: CallRow, at: datetime) -> str | None:
+    """Offer the unit a command released (the call held one of a program's units and
+    holds it no more), at `at`."""
+    if policy is None:
+        return None
+    was = held_program(before)
+    if not was or held_program(after) == was:
+        return None
+    return await offer(ctx, policy, was, at)
+
+
+# The step routing.decide.fall_back adds when an update made a queued call urgent.
+_URGENT = "an update made it urgent"
+
+
+def after_event(previous: Decision | None, decision: Decision, *, holding: bool
+                ) -> tuple[Decision, str]:
+    """The decision a CAD event leaves a call with, and the cause to record it under.
+
+    A call a unit took from the queue keeps it: an update decided afresh (at the call's
+    CAD time, when it waited) does not put it back. A dispatcher's override takes a call
+    out of the queue for good. A queued call an update made urgent fell back: `urgent`."""
+    waits = decision.queued is not None or decision.deferred_until is not None
+    if previous is not None and holding and waits \
+            and decision.program.id == previous.program.id:
+        return previous, "event"
+    if decision.override is not None and waits:
+        decision = not_waiting(decision)
+    if previous is not None and previous.queued is not None and decision.queued is None \
+            and any(_URGENT in f for f in decision.factors):
+        return decision, "urgent"
+    return decision, "event"
+
+
+def not_waiting(decision: Decision) -> Decision:
+    """An overridden call waits no more: the dispatcher decided."""
+    return decision.model_copy(update={"queued": None, "deferred_until": None})
