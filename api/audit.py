@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.access import Supervisor, record
+from api.access import CredentialsFirst, Supervisor, record
 from api.deps import RuntimeDep
 from service import audit
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=CredentialsFirst)
 
 
 def _filters(actor: str | None, call_id: str | None, action: str | None,

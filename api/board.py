@@ -12,7 +12,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
-from api.access import COOKIE, WS_UNAUTHENTICATED, Principal, Role, allow, bearer_token
+from api.access import (
+    COOKIE,
+    WS_UNAUTHENTICATED,
+    CredentialsFirst,
+    Principal,
+    Role,
+    allow,
+    bearer_token,
+)
 from service.access.auth import SessionLimits, session_principal
 from service.calls.visibility import audience_of
 from service.errors import Unavailable
@@ -20,7 +28,7 @@ from service.live.board import read_after
 from service.store.db import is_outage
 from service.store.tables import utcnow
 
-router = APIRouter(tags=["board"])
+router = APIRouter(tags=["board"], route_class=CredentialsFirst)
 log = logging.getLogger("liaison.board")
 WS_TRY_AGAIN_LATER = 1013
 

@@ -9,7 +9,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import DISPATCHER_ROLES, TEAM_ROLES, Principal, Role, allow, record
+from api.access import (
+    DISPATCHER_ROLES,
+    TEAM_ROLES,
+    CredentialsFirst,
+    Principal,
+    Role,
+    allow,
+    record,
+)
 from api.answers import CallDelivery, CallView, FollowUp
 from api.deps import RuntimeDep
 from api.metrics import parse_when
@@ -28,7 +36,7 @@ from service.lifecycle.queries import LIST_FIELDS, CallFilter, get_call, get_del
 from service.lifecycle.team import StatusChange, TeamStatus
 from service.store.tables import utcnow
 
-router = APIRouter(prefix="/v1/calls", tags=["calls"])
+router = APIRouter(prefix="/v1/calls", tags=["calls"], route_class=CredentialsFirst)
 
 Reader = Annotated[Principal, allow(Role.cad, Role.dispatcher, Role.call_team, Role.officer,
                                     Role.supervisor)]

@@ -15,12 +15,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from api.access import Principal, Role, Supervisor, allow, record
+from api.access import CredentialsFirst, Principal, Role, Supervisor, allow, record
 from api.deps import RuntimeDep
 from service.calls.visibility import delivery_view
 from service.outbox.deliveries import RetryDelivery, deliveries_with_status
 
-router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
+router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"],
+                   route_class=CredentialsFirst)
 
 # Sequences are 64-bit database integers: a larger number is a 422, not a database error.
 ID_MAX = 2**63 - 1

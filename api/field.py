@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.access import Principal, Role, allow, record
+from api.access import CredentialsFirst, Principal, Role, allow, record
 from api.answers import FollowUp
 from api.deps import RuntimeDep
 from routing.models import DecisionView
@@ -19,7 +19,7 @@ from service.lifecycle.checkins import CheckIn, CheckInRequest
 from service.lifecycle.followups import CloseFollowUp, get_follow_up, list_follow_ups
 from service.lifecycle.open_followup import OpenFollowUp
 
-router = APIRouter(tags=["field"])
+router = APIRouter(tags=["field"], route_class=CredentialsFirst)
 
 Team = Annotated[Principal, allow(Role.call_team, Role.supervisor)]
 Reader = Annotated[Principal, allow(Role.call_team, Role.supervisor)]

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.access import Principal, Role, allow
+from api.access import CredentialsFirst, Principal, Role, allow
 from api.deps import RuntimeDep
 from api.metrics_html import PAGE, render
 from service.calls.visibility import referral_view
@@ -50,7 +50,7 @@ To = Annotated[str | None, Query(alias="to", max_length=40,
                                  description="not included; default: the end of today")]
 District = Annotated[str | None, Query(max_length=120, description="one district only")]
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], route_class=CredentialsFirst)
 
 
 class InvalidRange(DomainError):

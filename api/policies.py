@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from api.access import Role, allow, principal_of, record
+from api.access import CredentialsFirst, Role, allow, principal_of, record
 from api.deps import RuntimeDep
 from routing.cases import TestResult, run_tests
 from routing.decide import Shaping, route
@@ -30,7 +30,7 @@ from service.errors import Conflict, DomainError, field_errors
 from service.policy import store
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"],
-                   dependencies=[allow(Role.supervisor)])
+                   dependencies=[allow(Role.supervisor)], route_class=CredentialsFirst)
 
 YAML_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/x-yaml",
               "text/plain")

@@ -9,10 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.access import Role, allow
+from api.access import CredentialsFirst, Role, allow
 from api.deps import RuntimeDep
 
-router = APIRouter(prefix="/v1", tags=["program"])
+router = APIRouter(prefix="/v1", tags=["program"], route_class=CredentialsFirst)
 
 
 class Hours(BaseModel):

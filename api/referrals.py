@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from api.access import Principal, Role, allow, record
+from api.access import CredentialsFirst, Principal, Role, allow, record
 from api.answers import IngestResult
 from api.deps import RuntimeDep
 from service.calls.event import CallEvent
@@ -28,7 +28,8 @@ from service.errors import DomainError
 from service.lifecycle.ingest import IngestEvent
 from service.store.tables import CALL, as_utc, iso_utc
 
-router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+router = APIRouter(prefix="/v1/referrals", tags=["referrals"],
+                   route_class=CredentialsFirst)
 
 SOURCE = "referral"
 OFFICER_PATTERN = r"^[A-Za-z0-9._@-]{1,40}$"

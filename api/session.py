@@ -7,14 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from api.access import COOKIE, Principal, Role, allow, public, record
+from api.access import COOKIE, CredentialsFirst, Principal, Role, allow, public, record
 from api.deps import RuntimeDep
 from api.limits import client_address, limit_by_address
 from service.access.auth import SessionLimits, end_session, login
 from service.access.ratelimit import TooManyRequests
 from service.errors import Unauthenticated
 
-router = APIRouter(prefix="/v1/session", tags=["session"])
+router = APIRouter(prefix="/v1/session", tags=["session"],
+                   route_class=CredentialsFirst)
 
 ANYONE = tuple(Role)
 

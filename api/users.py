@@ -9,13 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from api.access import Supervisor, record
+from api.access import CredentialsFirst, Supervisor, record
 from api.deps import RuntimeDep
 from service.access import auth
 from service.access.auth import PEOPLE_ROLES, Role
 from service.errors import DomainError
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"], route_class=CredentialsFirst)
 
 class Account(BaseModel):
     username: str

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from api.access import Role, allow, principal_of, record
+from api.access import CredentialsFirst, Role, allow, principal_of, record
 from api.deps import RuntimeDep
 from routing.whatif import ServiceTimes, ServiceTimesInvalid, WhatIfReport, parse_service_times
 from rules.evaluate import compile_policy
@@ -21,7 +21,8 @@ from service.errors import Conflict, DomainError, NotFound
 from service.policy import store
 from service.policy.whatif import KEEP_DAYS
 
-router = APIRouter(tags=["what-if"], dependencies=[allow(Role.supervisor)])
+router = APIRouter(tags=["what-if"], dependencies=[allow(Role.supervisor)],
+                   route_class=CredentialsFirst)
 
 
 class InvalidWhatIf(DomainError):

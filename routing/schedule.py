@@ -68,3 +68,17 @@ def next_shift_start(week: Week | None, days_off: Collection[date], after: datet
         if starts:
             return min(starts).astimezone(zone)
     return None
+
+
+def duty_seconds(week: Week | None, days_off: Collection[date], start: datetime,
+                 end: datetime, zone: ZoneInfo) -> float:
+    """Seconds of [start, end] inside the shifts of `week` (None: all of it)."""
+    if end <= start:
+        return 0.0
+    a, b = start.astimezone(UTC), end.astimezone(UTC)
+    if week is None:
+        return (b - a).total_seconds()
+    first = start.astimezone(zone).date() - timedelta(days=1)
+    days = (end.astimezone(zone).date() - first).days + 1
+    return sum(max((min(e, b) - max(s, a)).total_seconds(), 0.0)
+               for s, e in _shifts_around(week, days_off, zone, first, days))

@@ -10,6 +10,15 @@ comparison is fair and the same inputs with the same seed give the same report.
 Decisions come from `routing.decide.decide_call`, the function live traffic uses. Calls
 alike in every field a policy's conditions read share one outcome for the same hours and
 capacity state; the explanations in the changed calls are decided afresh for each call.
+
+A version whose policy lists programs (`programs:`) is simulated in CAD time as the live
+service runs it (routing/queue_sim.py, the queue contract of issue 13): each program its
+own units, calls queued when a program is full and taken when a unit frees, falling back
+at their wait limit, deferred intake taken at its shift's start. The report gives, per
+version, reach (eligible calls served by a team, of eligible calls) overall and per
+program, the queue's waits (p50/p90 by category and program), calls that waited and were
+then served, why eligible calls fell back to police, deferred calls and their waits, and
+each program's utilisation.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ from pydantic.json_schema import SkipJsonSchema
 from routing.availability import within_hours
 from routing.decide import decide_call
 from routing.models import Availability, Decision, Destination
+from routing.queue_sim import ProgramsRun, WaitKind
+from routing.schedule import duty_seconds
 from rules.call import CallFacts
 from rules.evaluate import CompiledPolicy
 from rules.load import PolicyError, errors_from_validation
@@ -142,6 +153,65 @@ class Coverage(BaseModel):
     utilisation: float = Field(description="busy unit-hours / available unit-hours")
 
 
+FALL_BACK_REASONS = ("off_hours", "units_busy", "wait_exceeded", "outside_area", "override")
+
+
+class Waits(BaseModel):
+    """How long calls waited, in minutes (p50 and p90 by nearest rank; null: none)."""
+
+    calls: int
+    p50_minutes: float | None
+    p90_minutes: float | None
+
+
+class ProgramFigures(BaseModel):
+    """One response program over the calls."""
+
+    id: str
+    name: str
+    mode: str
+    units: int | None
+    eligible: int = Field(description="eligible calls of a category it takes, not outside "
+                                      "its area")
+    served: int = Field(description="eligible calls it served (its own decision, at once "
+                                    "or after a wait)")
+    reach: float = Field(description="served / eligible")
+    queued: int = Field(description="calls queued for it on arrival")
+    deferred: int = Field(description="calls deferred to its next shift")
+    waited_served: int = Field(description="queued or deferred calls one of its units "
+                                           "then took")
+    fell_back: int = Field(description="calls queued for it whose wait limit passed")
+    waits: Waits = Field(description="queued calls: from queued to taken or fallen back")
+    unit_hours_available: float
+    unit_hours_busy: float
+    utilisation: float = Field(description="busy unit-hours / available unit-hours, "
+                                           "within the calls' span")
+
+
+class QueueFigures(BaseModel):
+    """Waiting calls: queued for a free unit or deferred to a shift (issue 13)."""
+
+    queued: int = Field(description="calls queued on arrival (every unit of a program "
+                                    "busy, a wait limit applying)")
+    queued_served: int = Field(description="queued calls a unit then took")
+    fell_back: int = Field(description="queued calls whose wait limit passed")
+    fell_back_to_program: int = Field(description="of those, taken by a later program")
+    deferred: int = Field(description="calls deferred to a program's next shift")
+    deferred_served: int
+    waited_served: int = Field(description="calls that waited (queued or deferred) and "
+                                           "were then served")
+    still_waiting: int = Field(description="deferred calls no unit took before the run "
+                                           "ended")
+    waits: Waits = Field(description="queued calls: from queued to taken or fallen back")
+    waits_by_category: dict[str, Waits]
+    waits_by_program: dict[str, Waits]
+    deferred_waits: Waits = Field(description="deferred calls: from the call to a unit "
+                                              "taking it")
+    not_served: dict[str, int] = Field(description="eligible calls a team did not serve, "
+                                       "by why they fell back to police (every reason "
+                                       "listed)")
+
+
 class VersionReport(BaseModel):
     version: str
     calls: int
@@ -150,6 +220,13 @@ class VersionReport(BaseModel):
     team_share: float = Field(description="share of calls going to the team (call_team "
                                           "or joint)")
     coverage: Coverage
+    eligible_served: int = Field(default=0, description="eligible calls served by a team")
+    reach: float = Field(default=0.0, description="eligible calls served by a team / "
+                                                  "eligible calls")
+    safety_exclusions_to_team: int = Field(default=0, description="calls a safety "
+                                           "exclusion matched that a team took (must be 0)")
+    programs: list[ProgramFigures] = Field(default_factory=list)
+    queue: QueueFigures | None = None
 
 
 class ChangedCall(BaseModel):
@@ -177,6 +254,11 @@ class DecidedCall(BaseModel):
     destination: str
     category: str | None
     not_served_reason: str | None
+    program_id: str | None = Field(default=None, description="the program that served it, "
+                                   "kept it or was tried first")
+    waited: bool = Field(default=False, description="queued or deferred before its final "
+                                                    "decision")
+    wait_minutes: float | None = None
 
 
 class ChangeGroup(BaseModel):
@@ -252,6 +334,16 @@ class _Outcome:
     takes_unit: bool
     rule: str
     why: str
+    program: str | None = None
+    basis: str = "rule"
+    # A policy of programs (routing.queue_sim): how the call waited, its last explanation.
+    waited: WaitKind | None = None
+    waited_for: str | None = None  # the program it was queued or deferred for
+    wait_s: float | None = None
+    served_after_wait: bool = False
+    fell_back: bool = False
+    still_waiting: bool = False
+    explanation: str | None = None
 
 
 def _team_hours(program: Program, zone: Any, start: datetime, end: datetime) -> float:
@@ -278,7 +370,7 @@ def _team_hours(program: Program, zone: Any, start: datetime, end: datetime) -> 
 
 
 class _Run:
-    """One version over the calls, with its own units."""
+    """A one-team version over the calls, with its own units (nothing waits)."""
 
     def __init__(self, policy: CompiledPolicy) -> None:
         self.policy = policy
@@ -286,12 +378,6 @@ class _Run:
         self.units = self.program.units
         doc = policy.policy.model_dump(include={"exclusions", "rules"}, by_alias=True)
         read = _fields_read(doc, set())
-        if policy.programs.named:
-            # Several programs: areas, channels (deferral) and priorities (wait limits)
-            # shape the outcome too, and each program's hours and units.
-            read |= {"district", "lat", "lon", "channel", "priority", "purpose",
-                     "occurred_at"}
-        self._exact_busy = policy.programs.named
         self._key_fields = tuple(sorted(read))
         self._cache: dict[tuple[Any, ...], _Outcome] = {}
         self.busy: list[float] = []  # heap of the times (epoch s) units become free
@@ -306,8 +392,7 @@ class _Run:
         busy = len(self.busy)
         self.units_busy.append(busy)
         on_duty = within_hours(self.program, local)
-        key = (tuple(getattr(call, f) for f in self._key_fields), on_duty,
-               busy if self._exact_busy else busy < self.units)
+        key = (tuple(getattr(call, f) for f in self._key_fields), on_duty, busy < self.units)
         out = self._cache.get(key)
         if out is None:
             d = decide_call(call, self.policy, Availability(units_total=self.units,
@@ -316,7 +401,7 @@ class _Run:
                 destination=d.destination.value, category=d.category, eligible=d.eligible,
                 not_served=d.not_served_reason,
                 takes_unit=d.involves_team and d.needs_field_unit,
-                rule=_rule_of(d), why=_why(d))
+                rule=_rule_of(d), why=_why(d), program=d.program.id, basis=d.basis)
         self.outcomes.append(out)
         if out.not_served is not None:
             self.not_served_by_how[local.weekday() * 24 + local.hour] += 1
@@ -327,30 +412,20 @@ class _Run:
         # Counted within the calls' span only, as the available hours are.
         self.busy_seconds += max(min(t + seconds, span_end) - t, 0.0)
 
-    def report(self, calls: int, first: datetime | None, last: datetime | None
+    def report(self, facts: list[CallFacts], first: datetime | None, last: datetime | None
                ) -> VersionReport:
-        destinations: Counter[str] = Counter()
-        by_category: dict[str, Counter[str]] = {}
-        not_served: Counter[str] = Counter()
-        eligible = responses = 0
-        for o in self.outcomes:
-            destinations[o.destination] += 1
-            by_category.setdefault(o.category or NO_CATEGORY, Counter())[o.destination] += 1
-            eligible += o.eligible
-            responses += o.takes_unit
-            if o.not_served:
-                not_served[o.not_served] += 1
+        calls = len(facts)
+        destinations, by_category, not_served, eligible, responses = _counts(self.outcomes)
         team = destinations[Destination.call_team.value] + destinations[Destination.joint.value]
         hours = (_team_hours(self.program, self.policy.zone, first, last)
                  if first and last else 0.0)
         available = hours * self.units
         busy_hours = self.busy_seconds / 3600
-        return VersionReport(
+        return _with_figures(self.policy, self.outcomes, facts, {
+            self.policy.programs.programs[0].id: (available, busy_hours)}, VersionReport(
             version=self.policy.version, calls=calls,
             destinations=dict(sorted(destinations.items())),
-            by_category={c: dict(sorted(n.items()))
-                         for c, n in sorted(by_category.items(),
-                                            key=lambda kv: (kv[0] == NO_CATEGORY, kv[0]))},
+            by_category=_by_category(by_category),
             team_share=round(team / calls, 6) if calls else 0.0,
             coverage=Coverage(
                 units=self.units, timezone=self.program.timezone,
@@ -359,39 +434,255 @@ class _Run:
                 not_served_by_hour_of_week=list(self.not_served_by_how),
                 team_hours=round(hours, 3), unit_hours_available=round(available, 3),
                 unit_hours_busy=round(busy_hours, 3),
-                utilisation=round(busy_hours / available, 6) if available else 0.0))
+                utilisation=round(busy_hours / available, 6) if available else 0.0)))
+
+    def explanation(self, i: int, call: CallFacts) -> str:
+        """Decided afresh for the explanation, with the capacity that call saw."""
+        return decide_call(call, self.policy, Availability(
+            units_total=self.units, units_busy=self.units_busy[i])).explanation
+
+
+class _ProgramsRun:
+    """A version whose policy lists programs: each its own units, queue and shifts,
+    simulated in CAD time (routing.queue_sim)."""
+
+    def __init__(self, policy: CompiledPolicy, service_s: Callable[[int, str | None], float],
+                 *, may_wait: bool, span_end: float) -> None:
+        self.policy = policy
+        programs = policy.programs.programs
+        self.units = sum(p.units or 0 for p in programs)
+        read = _fields_read(policy.policy.model_dump(include={"exclusions", "rules"},
+                                                     by_alias=True), set())
+        # Areas, channels (deferral), priorities (wait limits), purpose and every
+        # program's hours shape the outcome too.
+        read |= {"district", "lat", "lon", "channel", "priority", "purpose", "occurred_at"}
+        self.sim = ProgramsRun(policy, service_s, key_fields=tuple(sorted(read)),
+                               may_wait=may_wait, span_end=span_end)
+        self.outcomes: list[_Outcome] = []
+
+    def arrive(self, i: int, call: CallFacts) -> None:
+        self.sim.arrive(i, call)
+
+    def finish(self, calls: list[SimCall]) -> None:
+        results = self.sim.finish()
+        for i in range(len(calls)):
+            r = results[i]
+            d = r.final
+            self.outcomes.append(_Outcome(
+                destination=d.destination.value, category=d.category, eligible=d.eligible,
+                not_served=d.not_served_reason, takes_unit=r.holds_unit,
+                rule=_rule_of(d), why=_why(d), program=d.program.id, basis=d.basis,
+                waited=r.waited, waited_for=r.first.program.id if r.waited else None,
+                wait_s=r.wait_s, served_after_wait=r.served_after_wait,
+                fell_back=r.fell_back, still_waiting=r.still_waiting,
+                explanation=d.explanation))
+
+    def explanation(self, i: int, call: CallFacts) -> str:
+        return self.outcomes[i].explanation or ""
+
+    def report(self, facts: list[CallFacts], first: datetime | None, last: datetime | None
+               ) -> VersionReport:
+        ps, zone = self.policy.programs, self.policy.zone
+        destinations, by_category, not_served, eligible, responses = _counts(self.outcomes)
+        how = [0] * HOURS_OF_WEEK
+        for o, f in zip(self.outcomes, facts, strict=True):
+            if o.not_served is not None:
+                local = f.occurred_at.astimezone(zone)
+                how[local.weekday() * 24 + local.hour] += 1
+        hours: dict[str, tuple[float, float]] = {}
+        for i, p in enumerate(ps.programs):
+            duty = (duty_seconds(ps.weeks[i], ps.days_off[i], first, last, zone) / 3600
+                    if first and last else 0.0)
+            hours[p.id] = (duty * (p.units or 0), self.sim.busy_seconds[p.id] / 3600)
+        available = sum(a for a, _ in hours.values())
+        busy = sum(b for _, b in hours.values())
+        team = destinations[Destination.call_team.value] + destinations[Destination.joint.value]
+        n = len(facts)
+        return _with_figures(self.policy, self.outcomes, facts, hours, VersionReport(
+            version=self.policy.version, calls=n,
+            destinations=dict(sorted(destinations.items())),
+            by_category=_by_category(by_category),
+            team_share=round(team / n, 6) if n else 0.0,
+            coverage=Coverage(
+                units=self.units, timezone=self.policy.policy.program.timezone,
+                team_responses=responses, eligible=eligible,
+                not_served=dict(sorted(not_served.items())),
+                not_served_by_hour_of_week=how,
+                # the programs' hours weighted by their units
+                team_hours=round(available / self.units, 3) if self.units else 0.0,
+                unit_hours_available=round(available, 3), unit_hours_busy=round(busy, 3),
+                utilisation=round(busy / available, 6) if available else 0.0)))
+
+
+def _counts(outcomes: list[_Outcome]
+            ) -> tuple[Counter[str], dict[str, Counter[str]], Counter[str], int, int]:
+    destinations: Counter[str] = Counter()
+    by_category: dict[str, Counter[str]] = {}
+    not_served: Counter[str] = Counter()
+    eligible = responses = 0
+    for o in outcomes:
+        destinations[o.destination] += 1
+        by_category.setdefault(o.category or NO_CATEGORY, Counter())[o.destination] += 1
+        eligible += o.eligible
+        responses += o.takes_unit
+        if o.not_served:
+            not_served[o.not_served] += 1
+    return destinations, by_category, not_served, eligible, responses
+
+
+def _by_category(by_category: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+    return {c: dict(sorted(n.items()))
+            for c, n in sorted(by_category.items(),
+                               key=lambda kv: (kv[0] == NO_CATEGORY, kv[0]))}
+
+
+def _nearest_rank(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
+
+
+def waits(seconds: list[float]) -> Waits:
+    """p50 and p90 (nearest rank) of waits given in seconds, in minutes."""
+    if not seconds:
+        return Waits(calls=0, p50_minutes=None, p90_minutes=None)
+    return Waits(calls=len(seconds),
+                 p50_minutes=round(_nearest_rank(seconds, 0.5) / 60, 3),
+                 p90_minutes=round(_nearest_rank(seconds, 0.9) / 60, 3))
+
+
+def _team(o: _Outcome) -> bool:
+    return o.destination in (Destination.call_team.value, Destination.joint.value)
+
+
+def _with_figures(policy: CompiledPolicy, outcomes: list[_Outcome], facts: list[CallFacts],
+                  hours: Mapping[str, tuple[float, float]], report: VersionReport
+                  ) -> VersionReport:
+    """The report with reach, the programs' figures and the queue's (issue 13).
+    `hours`: per program id, (unit-hours available, unit-hours busy)."""
+    ps = policy.programs
+    queued_s: list[float] = []
+    by_cat: dict[str, list[float]] = {}
+    by_prog: dict[str, list[float]] = {}
+    deferred_s: list[float] = []
+    q = Counter[str]()
+    per: dict[str, Counter[str]] = {p.id: Counter() for p in ps.programs}
+    eligible = served = excluded_to_team = 0
+    for o, f in zip(outcomes, facts, strict=True):
+        team = _team(o)
+        if o.basis == "exclusion" and team:
+            excluded_to_team += 1
+        if not o.eligible:
+            continue
+        eligible += 1
+        served += team
+        where = ps.in_area(f.lat, f.lon, f.district)
+        for i, p in enumerate(ps.programs):
+            if p.takes(o.category) and where[i] is not False:
+                per[p.id]["eligible"] += 1
+        if team and o.program in per:
+            per[o.program]["served"] += 1
+        if o.waited is None or o.waited_for not in per:
+            continue
+        mine = per[o.waited_for]
+        mine[o.waited] += 1
+        if o.waited == "queued":
+            q["queued"] += 1
+            wait = o.wait_s or 0.0
+            queued_s.append(wait)
+            by_cat.setdefault(o.category or NO_CATEGORY, []).append(wait)
+            by_prog.setdefault(o.waited_for, []).append(wait)
+            if o.fell_back:
+                q["fell_back"] += 1
+                q["fell_back_to_program"] += team
+                mine["fell_back"] += 1
+            else:
+                q["queued_served"] += 1
+                mine["waited_served"] += 1
+        else:
+            q["deferred"] += 1
+            if o.still_waiting:
+                q["still_waiting"] += 1
+            else:
+                q["deferred_served"] += 1
+                mine["waited_served"] += 1
+                deferred_s.append(o.wait_s or 0.0)
+    not_served = dict.fromkeys(FALL_BACK_REASONS, 0)
+    for r, n in report.coverage.not_served.items():
+        not_served[r] = n
+    programs = []
+    for p in ps.programs:
+        c = per[p.id]
+        available, busy = hours.get(p.id, (0.0, 0.0))
+        programs.append(ProgramFigures(
+            id=p.id, name=p.name, mode=p.mode, units=p.units, eligible=c["eligible"],
+            served=c["served"], reach=round(c["served"] / c["eligible"], 6)
+            if c["eligible"] else 0.0, queued=c["queued"], deferred=c["deferred"],
+            waited_served=c["waited_served"], fell_back=c["fell_back"],
+            waits=waits(by_prog.get(p.id, [])),
+            unit_hours_available=round(available, 3), unit_hours_busy=round(busy, 3),
+            utilisation=round(busy / available, 6) if available else 0.0))
+    return report.model_copy(update={
+        "eligible_served": served, "reach": round(served / eligible, 6) if eligible else 0.0,
+        "safety_exclusions_to_team": excluded_to_team, "programs": programs,
+        "queue": QueueFigures(
+            queued=q["queued"], queued_served=q["queued_served"], fell_back=q["fell_back"],
+            fell_back_to_program=q["fell_back_to_program"], deferred=q["deferred"],
+            deferred_served=q["deferred_served"],
+            waited_served=q["queued_served"] + q["deferred_served"],
+            still_waiting=q["still_waiting"], waits=waits(queued_s),
+            waits_by_category={c: waits(v) for c, v in sorted(by_cat.items())},
+            waits_by_program={pid: waits(v) for pid, v in sorted(by_prog.items())},
+            deferred_waits=waits(deferred_s), not_served=not_served)})
 
 
 def simulate(calls: Iterable[SimCall], candidate: CompiledPolicy, baseline: CompiledPolicy,
              *, service_times: ServiceTimes | None = None, seed: int = 0,
              progress: Callable[[int], None] | None = None,
-             examples: int = EXAMPLES_PER_CHANGE, keep_calls: bool = False) -> WhatIfReport:
+             examples: int = EXAMPLES_PER_CHANGE, keep_calls: bool = False,
+             may_wait: bool = True) -> WhatIfReport:
     """Replay `calls` through both versions in CAD-time order; see the module docstring.
+
+    `may_wait` False: a policy of programs queues and defers nothing (as a service that
+    keeps no queue would decide); its programs still count their own units.
 
     `progress(n)` is called as calls are decided (n calls since the last call);
     `keep_calls`: the report keeps every call's candidate decision (`decided`)."""
     times = service_times or ServiceTimes()
     ordered = sorted(calls, key=lambda c: c.facts.occurred_at)  # stable for equal times
     rng = random.Random(seed)
-    runs = (_Run(candidate), _Run(baseline))
-    zones = {id(r): r.policy.zone for r in runs}
+    # One draw per call, whatever either version does with it: fair and repeatable.
+    draws = [rng.random() or 0.5 for _ in ordered]
     span_end = ordered[-1].facts.occurred_at.timestamp() if ordered else 0.0
+
+    def service_s(i: int, category: str | None) -> float:
+        return times.minutes(category, draws[i]) * 60
+
+    def run_of(policy: CompiledPolicy) -> _Run | _ProgramsRun:
+        if policy.programs.named:
+            return _ProgramsRun(policy, service_s, may_wait=may_wait, span_end=span_end)
+        return _Run(policy)
+
+    runs = (run_of(candidate), run_of(baseline))
+    zones = {id(r): r.policy.zone for r in runs}
     step = 0
-    for call in ordered:
-        # One draw per call, whatever either version does with it: fair and repeatable.
-        u = rng.random() or 0.5
+    for i, call in enumerate(ordered):
         at = call.facts.occurred_at
         t = at.timestamp()
         for run in runs:
-            local = at.astimezone(zones[id(run)])
-            out = run.decide(call.facts, t, local)
+            if isinstance(run, _ProgramsRun):
+                run.arrive(i, call.facts)
+                continue
+            out = run.decide(call.facts, t, at.astimezone(zones[id(run)]))
             if out.takes_unit:
-                run.occupy(t, times.minutes(out.category, u) * 60, span_end)
+                run.occupy(t, service_s(i, out.category), span_end)
         step += 1
         if progress is not None and step % 500 == 0:
             progress(500)
     if progress is not None and step % 500:
         progress(step % 500)
+    for run in runs:
+        if isinstance(run, _ProgramsRun):
+            run.finish(ordered)
 
     first = ordered[0].facts.occurred_at if ordered else None
     last = ordered[-1].facts.occurred_at if ordered else None
@@ -403,19 +694,14 @@ def simulate(calls: Iterable[SimCall], candidate: CompiledPolicy, baseline: Comp
         c, b = cand.outcomes[i], base.outcomes[i]
         if c.destination == b.destination:
             continue
-        # Decided afresh for the explanation, with the capacity that call saw.
-        dc = decide_call(call.facts, candidate,
-                         Availability(units_total=cand.units, units_busy=cand.units_busy[i]))
-        db = decide_call(call.facts, baseline,
-                         Availability(units_total=base.units, units_busy=base.units_busy[i]))
         row = ChangedCall(
             call_id=call.call_id, occurred_at=call.facts.occurred_at,
             nature_code=call.facts.nature_code, nature_text=call.facts.nature_text,
             baseline_destination=b.destination, candidate_destination=c.destination,
             baseline_category=b.category, candidate_category=c.category,
             baseline_rule=b.rule, candidate_rule=c.rule, baseline_why=b.why,
-            candidate_why=c.why, baseline_explanation=db.explanation,
-            candidate_explanation=dc.explanation)
+            candidate_why=c.why, baseline_explanation=base.explanation(i, call.facts),
+            candidate_explanation=cand.explanation(i, call.facts))
         changed.append(row)
         groups.setdefault((b.destination, c.destination, c.rule, c.why), []).append(row)
     changes = [ChangeGroup(from_destination=k[0], to_destination=k[1], candidate_rule=k[2],
@@ -424,15 +710,62 @@ def simulate(calls: Iterable[SimCall], candidate: CompiledPolicy, baseline: Comp
     n = len(ordered)
     decided = [DecidedCall(call_id=call.call_id, occurred_at=call.facts.occurred_at,
                            destination=o.destination, category=o.category,
-                           not_served_reason=o.not_served)
+                           not_served_reason=o.not_served, program_id=o.program,
+                           waited=o.waited is not None,
+                           wait_minutes=None if o.wait_s is None else round(o.wait_s / 60, 3))
                for call, o in zip(ordered, cand.outcomes, strict=True)] if keep_calls else []
+    facts = [c.facts for c in ordered]
     return WhatIfReport(
-        candidate=cand.report(n, first, last), baseline=base.report(n, first, last),
+        candidate=cand.report(facts, first, last), baseline=base.report(facts, first, last),
         calls=n, first_call=first, last_call=last, seed=seed, service_times=times,
         changed=len(changed), changes=changes, changed_calls=changed, decided=decided)
 
 
 # --- rendering -----------------------------------------------------------------------
+
+
+def _minutes_text(waits: Waits) -> str:
+    if not waits.calls:
+        return "-"
+    return f"{waits.p50_minutes:,.1f} / {waits.p90_minutes:,.1f}"
+
+
+def _render_queue(base: VersionReport, cand: VersionReport, w: int) -> list[str]:
+    """Waiting calls and each program's figures, for versions that list programs."""
+    bq, cq = base.queue, cand.queue
+    lines: list[str] = []
+    if bq is None or cq is None or not (bq.queued or cq.queued or bq.deferred
+                                        or cq.deferred or len(base.programs) > 1
+                                        or len(cand.programs) > 1):
+        return lines
+    lines.append("")
+    for label, attr in (("queued", "queued"), ("queued, then served", "queued_served"),
+                        ("fell back at the wait limit", "fell_back"),
+                        ("  to a later program", "fell_back_to_program"),
+                        ("deferred", "deferred"), ("deferred, then served", "deferred_served"),
+                        ("waited, then served", "waited_served"),
+                        ("still waiting at the end", "still_waiting")):
+        b, c = getattr(bq, attr), getattr(cq, attr)
+        lines.append(f"  {label:<28}{b:>{w},}  {c:>{w},}  {c - b:>+8,}")
+    for label, bw, cw in (("queue wait p50/p90 min", bq.waits, cq.waits),
+                          ("deferred wait p50/p90 min", bq.deferred_waits, cq.deferred_waits)):
+        lines.append(f"  {label:<28}{_minutes_text(bw):>{w}}  {_minutes_text(cw):>{w}}")
+    for version in (base, cand):
+        q = version.queue
+        assert q is not None
+        pw = max([len("program"), *(len(p.id) for p in version.programs)])
+        lines += ["", f"  {version.version}, by program:",
+                  f"    {'program':<{pw}}  eligible    served   reach  queued  deferred"
+                  "  fell back  wait p50/p90 min  utilisation"]
+        for p in version.programs:
+            lines.append(f"    {p.id:<{pw}}  {p.eligible:>8,}  {p.served:>8,}  {p.reach:>6.1%}"
+                         f"  {p.queued:>6,}  {p.deferred:>8,}  {p.fell_back:>9,}"
+                         f"  {_minutes_text(p.waits):>16}  {p.utilisation:>11.1%}")
+        if q.waits_by_category:
+            lines.append("    queue wait p50/p90 min by category: " + ", ".join(
+                f"{c} {_minutes_text(v)} ({v.calls:,})"
+                for c, v in q.waits_by_category.items()))
+    return lines
 
 CSV_COLUMNS = tuple(ChangedCall.model_fields)
 
@@ -487,6 +820,11 @@ def render(report: WhatIfReport) -> str:
     row("unit-hours available", bc.unit_hours_available, cc.unit_hours_available, "f")
     row("unit-hours busy", bc.unit_hours_busy, cc.unit_hours_busy, "f")
     row("unit utilisation", bc.utilisation, cc.utilisation, "%")
+    row("eligible served by a team", base.eligible_served, cand.eligible_served)
+    row("reach", base.reach, cand.reach, "%")
+    row("safety exclusions to a team", base.safety_exclusions_to_team,
+        cand.safety_exclusions_to_team)
+    lines += _render_queue(base, cand, w)
 
     dests = sorted({d for v in (base, cand) for m in v.by_category.values() for d in m})
     cats = sorted(set(base.by_category) | set(cand.by_category),

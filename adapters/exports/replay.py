@@ -56,6 +56,9 @@ class ServerUnavailable(Exception):
 EXAMPLES = 3
 CALL_COLUMNS = ("incident_id", "call_id", "occurred_at", "destination", "category",
                 "not_served_reason")
+# Added for a policy of programs: the program that served the call (or kept it, or was
+# tried first) and whether it waited (queued or deferred) before its final decision.
+PROGRAM_COLUMNS = ("program_id", "waited")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class CallRow:
     category: str
     not_served_reason: str
     row: int = 0  # the export's row, to keep calls at one time in the export's order
+    program_id: str = ""
+    waited: str = ""  # "true" or "false"; empty: not known
 
 
 def cad_time(c: CallRow) -> tuple[bool, float, int]:
@@ -76,14 +81,17 @@ def cad_time(c: CallRow) -> tuple[bool, float, int]:
     return (c.occurred_at is None, c.occurred_at.timestamp() if c.occurred_at else 0.0, c.row)
 
 
-def write_calls_csv(calls: Iterable[CallRow], out: TextIO) -> int:
-    """The calls as CSV (CALL_COLUMNS, in CAD-time order); how many."""
+def write_calls_csv(calls: Iterable[CallRow], out: TextIO, *, programs: bool = False
+                    ) -> int:
+    """The calls as CSV (CALL_COLUMNS, and PROGRAM_COLUMNS with `programs`, in CAD-time
+    order); how many."""
     rows = sorted(calls, key=cad_time)
+    columns = CALL_COLUMNS + (PROGRAM_COLUMNS if programs else ())
     w = csv.writer(out)
-    w.writerow(CALL_COLUMNS)
+    w.writerow(columns)
     for c in rows:
         values = {**vars(c), "occurred_at": c.occurred_at.isoformat() if c.occurred_at else ""}
-        w.writerow([values[col] for col in CALL_COLUMNS])
+        w.writerow([values[col] for col in columns])
     return len(rows)
 
 

@@ -53,7 +53,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--csv", metavar="FILE", help="write the calls that change destination")
     p.add_argument("--calls-csv", metavar="FILE",
                    help="write every call as the candidate decides it, in the columns of "
-                        "`liaison replay --calls-csv` (call_id is empty: no server gave one)")
+                        "`liaison replay --calls-csv` (call_id is empty: no server gave one); "
+                        "for a candidate that lists programs, also program_id and waited")
+    p.add_argument("--no-wait", action="store_true",
+                   help="a policy of programs queues and defers nothing (as a service "
+                        "without a queue): the figures before queues and deferral")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--limit", type=int, help="only the first N rows of the export")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -114,17 +118,21 @@ def write_changed_csv(report: WhatIfReport, path: Path) -> int:
         return write_csv(report, f)
 
 
-def write_decided_csv(report: WhatIfReport, path: Path) -> int:
+def write_decided_csv(report: WhatIfReport, path: Path, *, programs: bool = False) -> int:
     """Every call as the candidate decided it, as `liaison replay --calls-csv` writes a
-    replay's: the incident is the export's, the call id empty (no server made one)."""
+    replay's: the incident is the export's, the call id empty (no server made one). With
+    `programs` (the candidate lists programs) each call's final destination comes with its
+    program and whether it waited, to compare with a live replay call by call."""
     from adapters.exports.replay import CallRow, write_calls_csv
 
     with open(path, "w", newline="", encoding="utf-8") as f:
         return write_calls_csv((CallRow(incident_id=c.call_id, call_id="",
                                         occurred_at=c.occurred_at, destination=c.destination,
                                         category=c.category or "",
-                                        not_served_reason=c.not_served_reason or "")
-                                for c in report.decided), f)
+                                        not_served_reason=c.not_served_reason or "",
+                                        program_id=c.program_id or "",
+                                        waited="true" if c.waited else "false")
+                                for c in report.decided), f, programs=programs)
 
 
 def _progress_class() -> type[Any]:
@@ -193,13 +201,15 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     bar = _progress_class()(len(calls), None if args.no_progress else sys.stderr,
                             f"simulate {candidate.version} vs {baseline.version}")
     report = simulate(calls, candidate, baseline, service_times=times, seed=args.seed,
-                      progress=bar.advance, keep_calls=bool(args.calls_csv))
+                      progress=bar.advance, keep_calls=bool(args.calls_csv),
+                      may_wait=not args.no_wait)
     bar.close()
     if args.csv:
         n = write_changed_csv(report, Path(args.csv))
         print(f"{n:,} changed calls written to {args.csv}", file=sys.stderr)
     if args.calls_csv:
-        n = write_decided_csv(report, Path(args.calls_csv))
+        n = write_decided_csv(report, Path(args.calls_csv),
+                              programs=candidate.programs.named)
         print(f"{n:,} calls written to {args.calls_csv}", file=sys.stderr)
     seconds = time.monotonic() - started
     if args.json:

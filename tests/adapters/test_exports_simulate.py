@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.exports.replay import CALL_COLUMNS
+from adapters.exports.replay import CALL_COLUMNS, PROGRAM_COLUMNS
 from adapters.exports.simulate_command import Intake, calls_from_export
 from api.cli import main
 from routing.whatif import ServiceTimes, WhatIfReport, simulate
@@ -110,6 +110,68 @@ def test_cli_writes_every_call_as_the_candidate_decides(
         ["T-1", "", "2026-03-10T13:00:00-05:00", "call_team", "mental_health", ""],
         ["T-2", "", "2026-03-10T13:20:00-05:00", "call_team", "mental_health", ""],
         ["T-4", "", "2026-03-10T13:30:00-05:00", "police", "", ""]]
+
+
+def write_programs_policy(path: Path) -> Path:
+    """The shipped policy as one program of one unit whose mental-health calls may wait an
+    hour for it."""
+    doc = shipped_doc()
+    doc["policy"]["version"] = "queue"
+    doc["programs"] = [{"id": "call", "name": "CALL field team",
+                        "hours": {"daily": ["08:00-24:00"]}, "units": 1,
+                        "queue": [{"category": "mental_health", "max_wait_minutes": 60}],
+                        "deferrable": ["officer_referral", "follow_up"]}]
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_cli_simulates_a_queue_of_a_policy_of_programs(
+        small_export: tuple[Path, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """T-1 (14:00 ET) holds the one unit 45 minutes; T-2 (14:20) waits for it and is taken
+    at 14:45: the table, the JSON and the calls CSV say so; with --no-wait T-2 goes to
+    police as the one-team baseline sends it."""
+    export, profile = small_export
+    times = tmp_path / "times.yaml"
+    times.write_text("distribution: fixed\ndefault_minutes: 45\nby_category: {}\n",
+                     encoding="utf-8")
+    calls_csv = tmp_path / "decided.csv"
+    args = ["simulate", "--policy", str(write_programs_policy(tmp_path / "q.yaml")),
+            "--calls", str(export), "--profile", str(profile), "--baseline",
+            str(write_policy(tmp_path / "one.yaml", units=1)), "--service-times", str(times),
+            "--no-progress"]
+    assert main([*args, "--calls-csv", str(calls_csv)]) == 0
+    table = capsys.readouterr().out
+    assert "queued, then served" in table
+    assert "st-petersburg-call@queue, by program:" in table
+    assert ("    call            3         2   66.7%       1         0          0"
+            "       25.0 / 25.0         7.7%") in table
+    with open(calls_csv, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [*CALL_COLUMNS, *PROGRAM_COLUMNS]
+    assert [(r["incident_id"], r["destination"], r["program_id"], r["waited"])
+            for r in rows] == [("T-3", "police", "call", "false"),
+                               ("T-1", "call_team", "call", "false"),
+                               ("T-2", "call_team", "call", "true"),
+                               ("T-4", "police", "", "false")]
+
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    cand, base = doc["candidate"], doc["baseline"]
+    assert cand["queue"]["queued"] == cand["queue"]["queued_served"] == 1
+    assert cand["queue"]["waits"] == {"calls": 1, "p50_minutes": 25.0, "p90_minutes": 25.0}
+    assert cand["queue"]["waits_by_category"]["mental_health"]["p50_minutes"] == 25.0
+    assert cand["queue"]["not_served"]["off_hours"] == 1
+    assert (cand["reach"], base["reach"]) == (round(2 / 3, 6), round(1 / 3, 6))
+    assert cand["safety_exclusions_to_team"] == 0
+    [call_program] = cand["programs"]
+    assert (call_program["id"], call_program["served"], call_program["eligible"]) == (
+        "call", 2, 3)
+
+    assert main([*args, "--json", "--no-wait"]) == 0
+    before = json.loads(capsys.readouterr().out)["candidate"]
+    assert before["queue"]["queued"] == 0 and before["reach"] == round(1 / 3, 6)
+    assert before["coverage"]["not_served"] == {"off_hours": 1, "units_busy": 1}
 
 
 def test_cli_refuses_a_broken_service_times_file(small_export: tuple[Path, Path],
@@ -222,3 +284,43 @@ async def test_the_default_baseline_is_the_published_version(
     code, out, err = await simulate_cli("--url", "http://127.0.0.1:9")
     assert code == 0 and "the baseline is the shipped policy" in err
     assert json.loads(out)["baseline"]["coverage"]["not_served"] == {"off_hours": 1}
+
+
+@pytest.fixture(scope="module")
+def san_diego_calls() -> list[Any]:
+    path = shared_export(SAN_DIEGO)
+    calls, _ = calls_from_export(shipped_mapper("san-diego", path), path)
+    return calls
+
+
+def test_san_diego_queue_recovers_calls_lost_to_capacity_and_no_exclusion_waits(
+        san_diego_calls: list[Any]) -> None:
+    """The shipped policy as programs with queue limits and deferral (bench/reach.py's
+    variant), same four units: calls lost to busy units are queued instead, reach rises,
+    and no call a safety exclusion matched reaches a team. Without waiting, the programs
+    decide every call as the one-team policy does."""
+    from bench.reach import with_queue
+    from rules.evaluate import classify_for_routing
+
+    today = _shipped(4)
+    queue = compile_policy(parse_policy(with_queue(shipped_doc(), 4)))
+    after = simulate(san_diego_calls, queue, today, service_times=ServiceTimes(), seed=1,
+                     keep_calls=True)
+    before = simulate(san_diego_calls, queue, queue, service_times=ServiceTimes(), seed=1,
+                      keep_calls=True, may_wait=False)
+    one_team = simulate(san_diego_calls, today, today, service_times=ServiceTimes(), seed=1,
+                        keep_calls=True)
+    assert [c.destination for c in before.decided] == [c.destination
+                                                       for c in one_team.decided]
+    cand, base = after.candidate, after.baseline
+    assert cand.queue is not None and cand.queue.queued > 0
+    assert cand.coverage.not_served.get("units_busy", 0) == 0 < base.coverage.not_served[
+        "units_busy"]
+    assert cand.coverage.not_served["off_hours"] == base.coverage.not_served["off_hours"]
+    assert cand.reach > base.reach == before.candidate.reach
+    assert cand.queue.waits.p90_minutes is not None and cand.queue.waits.p90_minutes <= 60
+    excluded = {c.call_id for c in san_diego_calls
+                if classify_for_routing(c.facts, queue).exclusions}
+    assert len(excluded) > 100
+    assert {c.destination for c in after.decided if c.call_id in excluded} == {"police"}
+    assert cand.safety_exclusions_to_team == base.safety_exclusions_to_team == 0

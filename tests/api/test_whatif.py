@@ -165,3 +165,36 @@ async def test_any_instance_shows_a_job_another_runs(postgres_url: str) -> None:
         job = await wait_done(two, job_id)
         assert job["status"] == "done" and job["progress"] == {"done": 3, "total": 3}
         assert (await two.client.get(f"/v1/what-if/{job_id}/changed.csv")).status_code == 200
+
+
+async def test_whatif_of_a_policy_of_programs_reports_the_queue(server: Server) -> None:
+    """A candidate of one program with one unit, mental-health calls waiting up to 120
+    minutes, 60 minutes a call: 14:00 is taken at once, 14:05 at 15:00 (55 min) and 14:10
+    at 16:00 (110 min). The answer gives reach, the queue's waits and the program."""
+    for i, at in enumerate(("14:00", "14:05", "14:10")):
+        await post(server, incident_id=f"MH-{i}", occurred_at=f"2026-03-10T{at}:00-04:00")
+    d = doc("3")
+    d["programs"] = [{"id": "call", "name": "CALL field team",
+                      "hours": {"daily": ["08:00-24:00"]}, "units": 1,
+                      "queue": [{"category": "mental_health", "max_wait_minutes": 120}]}]
+    r = await server.client.post("/v1/policies", json={"document": as_yaml(d)})
+    assert r.status_code == 201, r.text
+    r = await server.client.post("/v1/policies/3/what-if",
+                                 json={"from": FROM, "to": TO, "service_times": FIXED_TIMES})
+    assert r.status_code == 202, r.text
+    job = await wait_done(server, r.json()["job_id"])
+    assert job["status"] == "done", job
+    cand = job["report"]["candidate"]
+    assert cand["destinations"] == {"call_team": 3}
+    assert (cand["reach"], cand["eligible_served"], cand["safety_exclusions_to_team"]) == (
+        1.0, 3, 0)
+    queue = cand["queue"]
+    assert (queue["queued"], queue["queued_served"], queue["fell_back"]) == (2, 2, 0)
+    assert queue["waits"] == {"calls": 2, "p50_minutes": 55.0, "p90_minutes": 110.0}
+    assert queue["waits_by_program"]["call"] == queue["waits"]
+    [program] = cand["programs"]
+    assert (program["id"], program["eligible"], program["served"], program["reach"],
+            program["queued"]) == ("call", 3, 3, 1.0, 2)
+    # The published one-team baseline: four units, nothing waits.
+    base = job["report"]["baseline"]
+    assert base["queue"]["queued"] == 0 and base["reach"] == 1.0

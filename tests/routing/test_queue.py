@@ -99,3 +99,17 @@ def test_a_unit_takes_a_waiting_call_and_the_decision_says_how_long_it_waited() 
         first_work.explanation
     with pytest.raises(ValueError):
         take_waiting(policy, taken, T0)
+
+
+def test_a_phone_programs_call_taken_from_its_queue_holds_no_field_unit() -> None:
+    doc = programs_doc()
+    line = doc["programs"][2]
+    line.update(units=1, queue=[{"category": "crisis_line", "max_wait_minutes": 10}])
+    policy = compiled(doc)
+    d = decide_call(facts(channel="crisis_line", nature_code="CRISIS",
+                          occurred_at=T0.isoformat()), policy,
+                    Availability(units_total=0, units_busy=0),
+                    state={"line": ProgramState(units_busy=1)})
+    assert d.queued is not None and d.program.id == "line", d.explanation
+    taken = take_waiting(policy, d, T0 + timedelta(minutes=3))
+    assert taken.destination is Destination.call_team and not taken.needs_field_unit
