@@ -70,6 +70,18 @@ def next_shift_start(week: Week | None, days_off: Collection[date], after: datet
     return None
 
 
+def shift_starts(week: Week | None, days_off: Collection[date], after: datetime,
+                 until: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The starts of the shifts in (after, until], in order (none for a program without
+    hours: it is always on)."""
+    out: list[datetime] = []
+    t = after
+    while (start := next_shift_start(week, days_off, t, zone)) is not None and start <= until:
+        out.append(start)
+        t = start
+    return out
+
+
 def duty_seconds(week: Week | None, days_off: Collection[date], start: datetime,
                  end: datetime, zone: ZoneInfo) -> float:
     """Seconds of [start, end] inside the shifts of `week` (None: all of it)."""

@@ -24,7 +24,7 @@ from typing import Any, cast
 from routing.decide import fall_back, take_waiting
 from routing.models import Decision, ProgramState
 from routing.queue import Waiting, next_to_offer, overdue
-from routing.schedule import on_duty
+from routing.schedule import on_duty, shift_starts
 from rules.evaluate import CompiledPolicy
 from service.calls.records import CallRow, DecisionRecord
 from service.lifecycle.recorded import decision_columns, record_decision, state_of
@@ -81,19 +81,46 @@ async def _take(ctx: Batch, policy: CompiledPolicy, call: CallRow, w: Waiting,
 
 
 async def settle(ctx: Batch, policy: CompiledPolicy, until: datetime) -> int:
-    """What happened up to `until`, in time order (deadlines before shift starts at one
-    instant): the number of calls that fell back or were taken."""
+    """What happened after the last settling up to `until`, once, in time order and at one
+    instant deadlines, then deferred calls' times, then programs' shift starts: the
+    number of calls that fell back or were taken. Every action settles up to its own time
+    before it changes anything, so the units free at each moment are those free now."""
     if not policy.programs.named:
         return 0
+    since = await ctx.settled_until()
+    if since is not None and until <= since:
+        return 0
     entries = [entry(c) for c in await ctx.waiting_calls()]
-    steps = [(w.deadline, 0, w) for w in overdue(entries, until)]
-    steps += [(w.since, 1, w) for w in entries if w.deferred and w.since <= until]
+    if not entries:
+        # Nothing waits: nothing to work through, and the mark stays where calls last
+        # waited (a sweep before the first event, on the wall clock, would otherwise put
+        # it past a replay's CAD times).
+        return 0
+    steps: list[tuple[datetime, int, str]] = [
+        (d, 0, w.call_id) for w in overdue(entries, until) if (d := w.deadline) is not None]
+    # A deferred call's time: taken then by a free unit of its program on duty. One that
+    # came in after this time was settled (a late event) was decided with today's units.
+    steps += [(w.since, 1, w.call_id) for w in entries
+              if w.deferred and w.since <= until and (since is None or w.since > since)]
+    # A program's shift starting: its free units take its waiting calls (units freed off
+    # duty take the morning's deferred calls at 08:00).
+    ps = policy.programs
+    for i, p in enumerate(ps.programs):
+        mine = [w.since for w in entries if w.program_id == p.id]
+        if mine and p.units is not None:
+            start = since if since is not None else min(mine)
+            steps += [(s, 2, p.id) for s in shift_starts(ps.weeks[i], ps.days_off[i], start,
+                                                         until, policy.zone)]
     done = 0
-    for at, kind, w in sorted(steps, key=lambda s: (s[0], s[1], s[2].call_id)):
-        assert at is not None
-        call = await ctx.call_by_id(w.call_id)
-        if call is None or call["wait_program"] != w.program_id:
+    for at, kind, key in sorted(steps):
+        if kind == 2:
+            while await offer(ctx, policy, key, at) is not None:
+                done += 1
+            continue
+        call = await ctx.call_by_id(key)
+        if call is None or not call["wait_program"]:
             continue  # taken or fallen back earlier in this settling
+        w = entry(call)
         if kind == 0:
             states = await program_states(ctx, policy, exclude_call=w.call_id)
             decision = Decision.model_validate_json(call["decision"])
@@ -101,9 +128,17 @@ async def settle(ctx: Batch, policy: CompiledPolicy, until: datetime) -> int:
                               state=states)
             _decide_anew(ctx, call, after, "wait_limit")
             done += 1
-        elif await _take(ctx, policy, call, w, at, "shift_start"):
+        elif _on_duty(policy, w.program_id, at) and await _take(ctx, policy, call, w, at,
+                                                                 "shift_start"):
             done += 1
+    await ctx.set_settled_until(until)
     return done
+
+
+def _on_duty(policy: CompiledPolicy, program_id: str, at: datetime) -> bool:
+    ps = policy.programs
+    return any(p.id == program_id and on_duty(ps.weeks[i], ps.days_off[i], at, policy.zone)
+               for i, p in enumerate(ps.programs))
 
 
 async def offer(ctx: Batch, policy: CompiledPolicy, program_id: str, at: datetime

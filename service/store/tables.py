@@ -471,3 +471,16 @@ class WriteProbe(SQLModel, table=True):
 
 
 WRITE_PROBE: Table = WriteProbe.__table__  # type: ignore[attr-defined]
+
+
+class QueueSettled(SQLModel, table=True):
+    """How far in time the queue's timers have been worked through (one row, id 1):
+    service/lifecycle/waiting.py settles what happened after it, once."""
+
+    __tablename__ = "queue_settled"
+
+    id: int = Field(primary_key=True)
+    settled_until: datetime = Field(sa_column=_ts(nullable=False))
+
+
+QUEUE_SETTLED: Table = QueueSettled.__table__  # type: ignore[attr-defined]

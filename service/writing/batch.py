@@ -29,6 +29,7 @@ from service.store.tables import (
     CALL,
     DECISION,
     OUTBOX,
+    QUEUE_SETTLED,
     REJECT,
     as_utc,
     utcnow,
@@ -261,6 +262,20 @@ class Batch:
                 return now
             occurred, received = row
         return as_utc(occurred) + (now - as_utc(received))
+
+    async def settled_until(self) -> datetime | None:
+        """How far the queue's timers have been worked through (None: never)."""
+        row = (await self.conn.execute(select(QUEUE_SETTLED.c.settled_until)
+                                       .where(QUEUE_SETTLED.c.id == 1))).first()
+        return as_utc(row[0]) if row else None
+
+    async def set_settled_until(self, until: datetime) -> None:
+        """Written at once, under the writer's lock, like a reject."""
+        self.wrote = True
+        done = await self.conn.execute(update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.id == 1)
+                                       .values(settled_until=until))
+        if done.rowcount == 0:
+            await self.conn.execute(insert(QUEUE_SETTLED), {"id": 1, "settled_until": until})
 
     async def event_bodies(self, call_id: str) -> list[str]:
         """Every stored event of a call, in arrival order, this batch's included."""

@@ -299,6 +299,31 @@ async def test_a_referral_at_three_is_deferred_then_taken_at_shift_start(
         assert late["decision"]["program"]["units_busy"] == 1
 
 
+async def test_units_freed_off_duty_take_the_waiting_referral_at_the_next_shift(
+        database_url: str, tmp_path: Path) -> None:
+    """Shifts 08:00-10:00 and 13:00-14:00. A call at 09:55 holds the only unit; a referral
+    at 09:58 finds it busy and waits for the next free unit; the unit is still out at
+    13:00 and clears at 14:55, off duty, so nothing is offered then. The next shift's start
+    (08:00 the next day) gives the free unit the referral, once the feed passes it."""
+    programs = [field_program("field", units=1,
+                              hours={"daily": ["08:00-10:00", "13:00-14:00"]},
+                              deferrable=["officer_referral"])]
+    async with serving(database_url, tmp_path, programs) as s:
+        held = await post(s, occurred_at=at("09:55"))
+        referral = await post(s, occurred_at=at("09:58"), channel="officer_referral",
+                              nature_code="VAG")
+        assert referral["decision"]["deferred_until"] == at("09:58")
+        await clear(s, held["call_id"], at=at("14:55"))
+        assert await causes(s, referral["call_id"]) == ["event"]
+        await post(s, occurred_at="2026-03-11T07:30:00-04:00", purpose="training")
+        assert await causes(s, referral["call_id"]) == ["event"]
+        await post(s, occurred_at="2026-03-11T08:10:00-04:00", purpose="training")
+        assert await causes(s, referral["call_id"]) == ["event", "shift_start"]
+        taken = await call_row(s, referral["call_id"])
+        assert taken["holds_unit"] is True and taken["wait_program"] is None
+        assert "a unit takes it at Wed 08:00" in taken["decision"]
+
+
 # --- several instances on one PostgreSQL ------------------------------------------------------
 
 async def test_two_instances_offer_a_freed_unit_once(postgres_url: str,
@@ -346,7 +371,8 @@ async def test_the_programs_and_the_queue_as_the_board_reads_them(database_url: 
         urgent = await post(s, occurred_at=at("14:02"), priority=3)
         referral = await post(s, occurred_at=at("14:03"), channel="officer_referral",
                               nature_code="VAG")
-        assert referral["decision"]["deferred_until"] == "2026-03-11T08:00:00-04:00"
+        # On duty with the unit out: the referral waits for the next free unit, no limit.
+        assert referral["decision"]["deferred_until"] == at("14:03")
 
         r = await s.client.get("/v1/programs")
         assert r.status_code == 200, r.text
@@ -362,18 +388,20 @@ async def test_the_programs_and_the_queue_as_the_board_reads_them(database_url: 
             r = await s.client.get("/v1/queue", headers=s.creds.bearer(role))
             assert r.status_code == 200, (role, r.text)
             calls = r.json()["calls"]
-            assert [c["call_id"] for c in calls] == [urgent["call_id"], later["call_id"],
-                                                     referral["call_id"]]
-            first, second, deferred = calls
+            # Most urgent first (priority 3 before 4), the oldest among equals; the
+            # referral (priority 3, waiting since 14:03) before the priority-4 call.
+            assert [c["call_id"] for c in calls] == [urgent["call_id"], referral["call_id"],
+                                                     later["call_id"]]
+            first, deferred, second = calls
             assert (first["kind"], first["position"], first["program"]) == (
                 "queued", 1, {"id": "field", "name": "Team field"})
             assert first["since"] == "2026-03-10T18:02:00+00:00"
             assert first["deadline"] == "2026-03-10T18:22:00+00:00"
             assert 0 < first["seconds_left"] <= 1140
             assert first["call"]["incident_id"] and "narrative" not in first["call"]
-            assert second["position"] == 2
+            assert second["position"] == 3
             assert (deferred["kind"], deferred["deadline"], deferred["seconds_left"],
-                    deferred["position"]) == ("deferred", None, None, None)
+                    deferred["position"]) == ("deferred", None, None, 2)
             assert first["call"]["withheld"] == []  # a summary carries nothing to withhold
 
         r = await s.client.get("/v1/queue", headers=s.creds.bearer(Role.officer))
