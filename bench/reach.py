@@ -19,7 +19,10 @@ Method
     first field program's hours and units in the one-team format, nothing waits);
   - `programs, no wait`: the policy of programs deciding with each program's state but
     never queueing nor deferring (`simulate(..., may_wait=False)`): reach before;
-  - `programs + queue`: the same with its queue limits and deferred intake: reach after.
+  - `programs + queue`: the same with its queue limits and deferred intake: reach after;
+  - `+ urgent wait N min` (`--urgent-wait`, default 10 and 30): the calls the policy keeps
+    from waiting (a 0-minute limit: the shipped policy's priorities 0-1) allowed to wait
+    N minutes, to show what the rest of the capacity losses would cost in waiting.
   A policy given in the one-team format is turned into a policy of programs by
   `with_queue`: a field team in the policy's hours with its units, taking every team
   category but the crisis line, with a wait limit per category and officer referrals and
@@ -147,13 +150,28 @@ def _row(name: str, v: VersionReport, seconds: float) -> dict[str, Any]:
             "utilisation": v.coverage.utilisation, "seconds": round(seconds, 2)}
 
 
-def run_city(calls: list[SimCall], doc: dict[str, Any], units: int | None, seed: int
-             ) -> list[dict[str, Any]]:
+def urgent_may_wait(doc: dict[str, Any], minutes: float) -> dict[str, Any]:
+    """The policy with every queue line that keeps calls from waiting (0 minutes) set to
+    `minutes`: what letting the urgent calls wait would recover, and at what wait."""
+    out = copy.deepcopy(doc)
+    for p in out.get("programs") or []:
+        for limit in p.get("queue") or []:
+            if limit.get("max_wait_minutes") == 0:
+                limit["max_wait_minutes"] = minutes
+    return out
+
+
+def run_city(calls: list[SimCall], doc: dict[str, Any], units: int | None, seed: int,
+             urgent_waits: list[float] | None = None) -> list[dict[str, Any]]:
     """Each version against itself (so the seconds are its own: half the run's)."""
     times = ServiceTimes()
     one_team = as_one_team(doc, units)
     programs = compile_policy(parse_policy(with_queue(doc, units)))
     versions = [("programs, no wait", programs, False), ("programs + queue", programs, True)]
+    for m in urgent_waits or []:
+        versions.append((f"+ urgent wait {m:g} min",
+                         compile_policy(parse_policy(urgent_may_wait(with_queue(doc, units),
+                                                                     m))), True))
     if one_team is not None:
         versions.insert(0, ("one team", compile_policy(parse_policy(one_team)), True))
     rows = []
@@ -177,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"),
                     help="folder of the city exports (default ../shared/data)")
     ap.add_argument("--quick", action="store_true", help="the first 5,000 rows of each")
+    ap.add_argument("--urgent-wait", type=float, action="append", default=None,
+                    metavar="MINUTES", help="also a version letting the calls the policy "
+                    "keeps from waiting (a 0-minute limit) wait this long; repeatable "
+                    "(default: 10 and 30)")
     ap.add_argument("--keep-area", action="store_true",
                     help="keep the programs' areas (default: dropped, see above)")
     args = ap.parse_args(argv)
@@ -193,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         profile, where = resolve_profile(city)
         calls, intake = calls_from_export(Mapper.for_export(profile, export, where), export,
                                           limit=5_000 if args.quick else None)
-        rows = run_city(calls, doc, args.units, args.seed)
-        before, after = rows[-2], rows[-1]
+        urgent = args.urgent_wait if args.urgent_wait is not None else [10.0, 30.0]
+        rows = run_city(calls, doc, args.units, args.seed, urgent)
+        before = next(r for r in rows if r["version"] == "programs, no wait")
+        after = next(r for r in rows if r["version"] == "programs + queue")
         lost = before["not_served"].get("units_busy", 0)
         recovered = after["served"] - before["served"]
         results[city] = {"calls": len(calls), "rows": intake.rows, "versions": rows,
@@ -216,13 +240,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['seconds']:>6.1f}")
         for r in rows:
             print(f"    {r['version']}: not served {r['not_served']}")
-        ratio = (rows[-1]["seconds"] / rows[0]["seconds"]
+        ratio = (after["seconds"] / rows[0]["seconds"]
                  if rows[0]["version"] == "one team" and rows[0]["seconds"] else None)
         results[city]["seconds_ratio_queue_vs_one_team"] = (round(ratio, 2) if ratio
                                                             else None)
         share = results[city]["recovered_share"]
         print(f"  lost to capacity before: {lost:,}; recovered with the queue: "
               f"{recovered:,}" + (f" ({share:.0%}; aim >= 50%)" if share is not None else ""))
+        for r in rows:
+            if r["version"].startswith("+ urgent") and lost:
+                print(f"    {r['version']}: recovered {r['served'] - before['served']:,} "
+                      f"({(r['served'] - before['served']) / lost:.0%}), waits p50/p90 "
+                      f"{_m(r['queue_wait_p50'])}/{_m(r['queue_wait_p90'])} min")
         if ratio:
             print(f"  simulation time, programs + queue / one team: {ratio:.2f}x")
     print(json.dumps({"bench": "reach", "policy": args.policy, "seed": args.seed,

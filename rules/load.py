@@ -131,6 +131,34 @@ def load_policy_file(path: str | Path) -> Policy:
     return load_policy_text(text, str(p), p.parent)
 
 
+def self_contained_text(path: str | Path) -> str:
+    """A policy file's text as it is kept where no file sits beside it (the database, the
+    API): the same text, or, when programs name area files, the document with each file's
+    polygons put inline (`area.polygons`, the file's name dropped), so the stored version
+    reads alone. The file must load (load_policy_file first)."""
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text  # whoever reads it says where it is broken
+    programs = document.get("programs") if isinstance(document, dict) else None
+    if not any(isinstance(q, dict) and isinstance(q.get("area"), dict)
+               and "file" in q["area"] for q in programs or []):
+        return text
+    errors = inline_area_files(document, p.parent)
+    if errors:
+        raise PolicyInvalid(errors, str(p))
+    names = []
+    for program in document["programs"]:
+        area = program.get("area")
+        if isinstance(area, dict) and "file" in area:
+            names.append(area.pop("file"))
+    head = (f"# {p.name}, with its area files ({', '.join(names)}) inline: the polygons\n"
+            "# below were read from them when this version was stored.\n")
+    return head + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+
+
 def default_policy_text() -> str:
     return resources.files("rules.policies").joinpath(DEFAULT_POLICY).read_text("utf-8")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from rules.load import PolicyInvalid, self_contained_text
 from service.access.client_auth import auth_headers, unauthorised_hint
 
 COMMANDS = ("list", "show", "create", "validate", "test", "publish", "unschedule", "rollback",
@@ -77,7 +78,12 @@ def _run(client: httpx.Client, cmd: str, args: argparse.Namespace) -> int:
     elif cmd == "show":
         r = client.get(path, params={"format": "yaml" if args.yaml else "json"})
     elif cmd in ("create", "validate"):
-        text = Path(args.file).read_text(encoding="utf-8")
+        # The API keeps the text alone: area files beside the policy go in with it.
+        try:
+            text = self_contained_text(args.file)
+        except PolicyInvalid as exc:
+            print(f"liaison policy {cmd}: {exc}", file=sys.stderr)
+            return 2
         body = {"document": text, "author": args.author, "comment": args.comment} \
             if cmd == "create" else {"document": text}
         r = client.post("/v1/policies" + ("/validate" if cmd == "validate" else ""), json=body)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,6 +16,7 @@ from rules.load import (
     load_default_policy,
     load_policy_file,
     load_policy_text,
+    self_contained_text,
 )
 from service.policy import store as policy_store
 from service.store.stopping import StepGuard, Stopping
@@ -41,8 +41,8 @@ class PolicyHolder:
         """Load at start-up: a broken policy here is fatal (there is no last good one)."""
         policy = load_policy_file(source) if source else load_default_policy()
         holder = cls(source=source, compiled=compile_policy(policy))
-        holder.document = (Path(source).read_text(encoding="utf-8") if source
-                           else default_policy_text())
+        # Stored as the first version: area files beside the policy go in with it.
+        holder.document = self_contained_text(source) if source else default_policy_text()
         return holder
 
     def reload(self) -> bool:
