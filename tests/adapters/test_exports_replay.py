@@ -153,11 +153,12 @@ def test_events_go_out_in_cad_time_order() -> None:
 @pytest.mark.usefixtures("cad_key")
 async def test_closing_calls_frees_the_team(server: Server, tmp_path: Path) -> None:
     """Six team calls ten minutes apart, one at a time; the shipped policy has four units.
-    Closes sent at their CAD time free units for later calls; calls never closed do not."""
+    Closes sent at their CAD time free units for later calls; calls never closed do not
+    (the calls are priority 1: they may not wait for a unit)."""
 
     def calls(prefix: str, day: int) -> Path:
-        rows = [row(call_no=f"{prefix}{i}", received=f"03/{day}/2024 14:{10 * i:02d}:00")
-                for i in range(6)]
+        rows = [row(call_no=f"{prefix}{i}", received=f"03/{day}/2024 14:{10 * i:02d}:00",
+                    prio="1") for i in range(6)]
         return write_export(tmp_path / f"{prefix}.csv", rows)
 
     closing = make_profile(events={"assume_closed_after_minutes": 15})
@@ -176,10 +177,12 @@ def team_calls(prefix: str, day: int) -> list[dict[str, str]]:
     policy's hours) hold its four units until 13:10; E at 13:05 finds none free; F0-F3
     (13:11-13:14) each find the unit a close freed."""
     at = f"03/{day:02d}/2024 13"
-    return [*(row(call_no=f"{prefix}A{i}", received=f"{at}:0{i}:00", closed=f"{at}:10:00")
-              for i in range(4)),
-            row(call_no=f"{prefix}E", received=f"{at}:05:00"),
-            *(row(call_no=f"{prefix}F{i}", received=f"{at}:1{1 + i}:00") for i in range(4))]
+    # Priority 1: a call finding every unit busy may not wait (the shipped policy's queue).
+    return [*(row(call_no=f"{prefix}A{i}", received=f"{at}:0{i}:00", closed=f"{at}:10:00",
+                  prio="1") for i in range(4)),
+            row(call_no=f"{prefix}E", received=f"{at}:05:00", prio="1"),
+            *(row(call_no=f"{prefix}F{i}", received=f"{at}:1{1 + i}:00", prio="1")
+              for i in range(4))]
 
 
 @pytest.mark.asyncio
@@ -207,7 +210,7 @@ async def test_ordered_replay_decides_as_one_at_a_time(server: Server, tmp_path:
     """Eighty team calls from 21:00 Chicago time, each closed after 5-40 minutes, so the
     four units run full and free again and again until the team's hours end (midnight in
     New York) and the rest go as off hours: 32 in flight decide every call exactly as one
-    event at a time does."""
+    event at a time does. (Priority 1: a call finding the units full may not wait.)"""
     rng = random.Random(7)
 
     def afternoon(prefix: str, day: int) -> Path:
@@ -217,7 +220,7 @@ async def test_ordered_replay_decides_as_one_at_a_time(server: Server, tmp_path:
             start = datetime(2024, 3, day, 21, 0) + timedelta(minutes=minute)
             end = start + timedelta(minutes=rng.randint(5, 40))
             rows.append(row(call_no=f"{prefix}{i}", received=f"{start:%m/%d/%Y %H:%M:%S}",
-                            closed=f"{end:%m/%d/%Y %H:%M:%S}"))
+                            closed=f"{end:%m/%d/%Y %H:%M:%S}", prio="1"))
         return write_export(tmp_path / f"{prefix}.csv", rows)
 
     state = rng.getstate()
