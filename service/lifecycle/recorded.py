@@ -107,7 +107,10 @@ def wait_record(decision: DecisionRecord, previous: Mapping[str, Any] | None, *,
     when its program's unit takes the call (the same program, a team destination), fell
     back otherwise (a later program, police with wait_exceeded, an override to police)."""
     prev = previous or {}
-    record = {"program_id": decision["program"].get("id"),
+    # A call outside every program's area is no program's to reach (the decision names the
+    # first program tried): the figures count it under none.
+    outside = decision["not_served_reason"] == "outside_area"
+    record = {"program_id": None if outside else decision["program"].get("id"),
               **{k: prev.get(k) for k in ("wait_kind", "waited_from", "wait_ended_at",
                                           "wait_outcome")}}
     if waits and record["waited_from"] is None:
