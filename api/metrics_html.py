@@ -30,10 +30,12 @@ from service.figures.metrics import (
 
 COLORS = {"call_team": "#117a65", "joint": "#8e44ad", "police": "#1f4e9c"}
 REASON_COLORS = {"off_hours": "#b9770e", "units_busy": "#b03a2e", "override": "#6c3483",
-                 "no_rule": "#5d6d7e"}
+                 "no_rule": "#5d6d7e", "wait_exceeded": "#a04000",
+                 "outside_area": "#117864"}
 LABELS = {"call_team": "CALL team", "joint": "Joint", "police": "Police",
           "off_hours": "Off hours", "units_busy": "Units busy", "override": "Override",
-          "no_rule": "No rule matched", "none": "(none)"}
+          "no_rule": "No rule matched", "none": "(none)",
+          "wait_exceeded": "Wait limit passed", "outside_area": "Outside the area"}
 MEASURES = {"to_decision": "CAD receipt to decision", "to_en_route": "Receipt to en route",
             "to_on_scene": "Receipt to on scene", "on_scene": "Time on scene"}
 TABLE_TITLES = {
@@ -49,6 +51,7 @@ TABLE_TITLES = {
     "overrides_by_dispatcher": "Overrides by dispatcher",
     "overrides_by_reason": "Overrides by reason",
     "overrides_by_change": "Overrides by change of destination",
+    "programs": "Reach and queue by program",
 }
 PAGE = layout.BY_PATH["/metrics"]
 e = layout.e
@@ -56,6 +59,10 @@ e = layout.e
 
 def label(value: str) -> str:
     return LABELS.get(value, value)
+
+
+def _minutes(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
 
 
 def pct(value: float | None) -> str:
@@ -343,6 +350,20 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
     add(table("Not served, by district", ["District", *map(label, reasons), "Total"],
               ([d, *(by_d[d].get(r, 0) for r in reasons), sum(by_d[d].values())]
                for d in sorted(by_d))))
+    add("</section>")
+
+    # Programs: reach and the queue (issue 13)
+    add('<section class="panel" aria-labelledby="h-programs"><h2 id="h-programs">Programs'
+        '</h2><p class="hint">Per response program: eligible calls it served, calls that '
+        "waited for it (queued for a unit, or deferred to a shift) and how their waits "
+        "ended; waits in minutes, from when a call began to wait.</p>")
+    add(table("Reach and queue by program",
+              ["Program", "Eligible", "Served", "Reach", "Queued", "Deferred",
+               "Waited, then served", "Fell back", "Wait median (min)",
+               "Wait 90th percentile (min)"],
+              ([label(p.program), p.eligible, p.served, pct(p.reach), p.queued, p.deferred,
+                p.waited_served, p.fell_back, _minutes(p.wait_p50_minutes),
+                _minutes(p.wait_p90_minutes)] for p in m.programs)))
     add("</section>")
 
     # Equity

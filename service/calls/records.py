@@ -46,6 +46,11 @@ class DecisionColumns(TypedDict):
     wait_program: str | None  # queued or deferred for this program
     wait_since: datetime | None
     wait_deadline: datetime | None  # None: deferred (never falls back)
+    program_id: str | None  # the program the figures count it under
+    wait_kind: str | None  # queued | deferred: its first wait
+    waited_from: datetime | None
+    wait_ended_at: datetime | None
+    wait_outcome: str | None  # served | fell_back
 
 
 class CallRow(TypedDict):
@@ -107,3 +112,8 @@ class CallRow(TypedDict):
     wait_program: str | None
     wait_since: datetime | None
     wait_deadline: datetime | None
+    program_id: str | None
+    wait_kind: str | None
+    waited_from: datetime | None
+    wait_ended_at: datetime | None
+    wait_outcome: str | None

@@ -16,8 +16,13 @@ What the figures mean (the README's "Program figures" says the same):
   cleared). Median and 90th percentile with percentile_cont's interpolation, exact: from
   per-value counts and a running count (SUM ... OVER), on both databases.
 - coverage gap: eligible calls the team did not serve, by reason (off_hours, units_busy,
-  override), plus calls no rule classified (no_rule: no category), by hour of week and
-  district.
+  wait_exceeded, outside_area, override), plus calls no rule classified (no_rule: no
+  category), by hour of week and district.
+- programs (issue 13): per response program a call's decision names (the one that took
+  it, kept it or was tried first): eligible calls, served (a team or joint response),
+  reach, calls queued and deferred, waits that ended served or fell back, and the queue
+  waits (from when a call began to wait to the decision that ended it) p50/p90 in
+  minutes, with the timeliness figures' exact percentiles.
 - hours of week and days are in the program's timezone: the UTC offsets in force over
   the range are worked out in Python (a DST change splits the range) and applied in SQL.
 """
@@ -66,7 +71,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from service.store.tables import CALL, UTCDateTime, as_utc
 
 TEAM = ("call_team", "joint")
-REASONS = ("off_hours", "units_busy", "override", "no_rule")
+REASONS = ("off_hours", "units_busy", "wait_exceeded", "outside_area", "override", "no_rule")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 GAP_THRESHOLD = 0.10  # equity: a rate differing by more than this between groups is flagged
 GAP_MIN_CALLS = 10  # ... among groups with at least this many calls in the rate's base
@@ -126,6 +131,22 @@ class Timeliness(BaseModel):
     calls: int
     median_seconds: float
     p90_seconds: float
+
+
+class ProgramRow(BaseModel):
+    """One response program's reach and queue (`none`: calls no program was named for)."""
+
+    program: str
+    eligible: int
+    served: int  # eligible calls a team (or joint response) served
+    reach: float | None
+    queued: int
+    deferred: int
+    waited_served: int  # waited, then its program's unit took it
+    fell_back: int  # waited, then went elsewhere (police: wait_exceeded)
+    waits: int  # waits that ended, what the percentiles are of
+    wait_p50_minutes: float | None
+    wait_p90_minutes: float | None
 
 
 class GapReason(BaseModel):
@@ -221,6 +242,7 @@ class Metrics(BaseModel):
     overrides_by_dispatcher: list[OverrideRow] | None
     overrides_by_reason: list[OverrideRow] | None  # free text: supervisors only
     overrides_by_change: list[OverrideRow]
+    programs: list[ProgramRow] = Field(default_factory=list)
 
 
 # Tables of a Metrics, for CSV: name -> (attribute, row model). The order is the page's.
@@ -231,7 +253,7 @@ TABLES: dict[str, type[BaseModel]] = {
     "equity_district": Figures, "equity_age_group": Figures, "equity_flags": EquityFlag,
     "referrals_by_officer": ReferralRow, "referrals_by_unit": ReferralRow,
     "overrides_by_dispatcher": OverrideRow, "overrides_by_reason": OverrideRow,
-    "overrides_by_change": OverrideRow,
+    "overrides_by_change": OverrideRow, "programs": ProgramRow,
 }
 SUPERVISOR_ONLY = frozenset({"referrals_by_officer", "overrides_by_dispatcher",
                              "overrides_by_reason"})
@@ -376,6 +398,8 @@ _SCOPE = Table(
     Column("overridden", Boolean), Column("overridden_by", String(120)),
     Column("override_reason", Text), Column("initial_destination", String(16)),
     *(Column(m, Integer) for m in ("to_decision", "to_en_route", "to_on_scene", "on_scene")),
+    Column("program", String(120)), Column("wait_kind", String(16)),
+    Column("wait_outcome", String(16)), Column("wait", Integer),
     prefixes=["TEMPORARY"],
 )
 T = _SCOPE.c
@@ -405,6 +429,8 @@ async def _fill_scope(conn: AsyncConnection, scope: Scope, sql: Sql) -> None:
         "to_en_route": sql.seconds(c.en_route_at, c.opened_at),
         "to_on_scene": sql.seconds(c.on_scene_at, c.opened_at),
         "on_scene": sql.seconds(c.cleared_at, c.on_scene_at),
+        "program": _group(c.program_id), "wait_kind": c.wait_kind,
+        "wait_outcome": c.wait_outcome, "wait": sql.seconds(c.wait_ended_at, c.waited_from),
     }
     await conn.run_sync(lambda sync: _SCOPE.drop(sync, checkfirst=True))
     await conn.run_sync(lambda sync: _SCOPE.create(sync))
@@ -526,6 +552,37 @@ async def _volume(conn: AsyncConnection) -> tuple[list[VolumeDay], list[VolumeHo
 _MEASURES = ("to_decision", "to_en_route", "to_on_scene", "on_scene")
 
 
+def _percentiles(hist: Any, keys: tuple[str, ...]) -> Select[Any]:
+    """Per group of `keys`, from a histogram of whole values (columns v, c: the count of
+    each value), the count n and the values at ranks floor(p*(n-1))+1 and the one after,
+    for p = 0.5 and 0.9: a running count (SUM ... OVER) finds them, on both databases."""
+    part = [hist.c[k] for k in keys]
+    running = select(
+        *part, hist.c.v,
+        cast(func.sum(hist.c.c).over(partition_by=part, order_by=hist.c.v,
+                                     rows=(None, 0)), BigInteger).label("cum"),
+        cast(func.sum(hist.c.c).over(partition_by=part), BigInteger).label("n"),
+    ).subquery("r")
+    r = running.c
+    cols = [*(r[k] for k in keys), func.max(r.n).label("n")]
+    for tag, tenth in (("p50", 5), ("p90", 9)):
+        rank = (r.n - 1) * tenth // 10 + 1  # percentile_cont: position p*(n-1), 0-based
+        cols.append(func.min(case((r.cum >= rank, r.v))).label(f"{tag}_lo"))
+        cols.append(func.min(case((r.cum >= rank + 1, r.v))).label(f"{tag}_hi"))
+    return select(*cols).group_by(*(r[k] for k in keys))
+
+
+def _interpolated(row: Any) -> tuple[float, float]:
+    """percentile_cont's p50 and p90 from a `_percentiles` row."""
+    n = int(row.n)
+    values = []
+    for tag, tenth in (("p50", 5), ("p90", 9)):
+        frac = ((n - 1) * tenth % 10) / 10
+        lo, hi = float(getattr(row, f"{tag}_lo")), getattr(row, f"{tag}_hi")
+        values.append(lo if hi is None or frac == 0 else lo + frac * (float(hi) - lo))
+    return values[0], values[1]
+
+
 async def _timeliness(conn: AsyncConnection) -> list[Timeliness]:
     """Median and 90th percentile with percentile_cont's interpolation, exact over whole
     seconds: each (measure, group) is counted per distinct value, and a running count
@@ -546,33 +603,43 @@ async def _timeliness(conn: AsyncConnection) -> list[Timeliness]:
                      .group_by(base.c.measure, base.c.v,
                                *([] if dim == "all" else [base.c[dim]])))
     hist = union_all(*parts).subquery("h")
-    part = [hist.c.measure, hist.c.dim, hist.c.grp]
-    running = select(
-        *part, hist.c.v,
-        cast(func.sum(hist.c.c).over(partition_by=part, order_by=hist.c.v,
-                                     rows=(None, 0)), BigInteger).label("cum"),
-        cast(func.sum(hist.c.c).over(partition_by=part), BigInteger).label("n"),
-    ).subquery("r")
-    r = running.c
-    cols = [r.measure, r.dim, r.grp, func.max(r.n).label("n")]
-    for tag, tenth in (("p50", 5), ("p90", 9)):
-        rank = (r.n - 1) * tenth // 10 + 1  # percentile_cont: position p*(n-1), 0-based
-        cols.append(func.min(case((r.cum >= rank, r.v))).label(f"{tag}_lo"))
-        cols.append(func.min(case((r.cum >= rank + 1, r.v))).label(f"{tag}_hi"))
-    q = select(*cols).group_by(r.measure, r.dim, r.grp)
     out = []
-    for row in (await conn.execute(q)).all():
-        n = int(row.n)
-        values = {}
-        for tag, tenth in (("p50", 5), ("p90", 9)):
-            frac = ((n - 1) * tenth % 10) / 10
-            lo, hi = float(getattr(row, f"{tag}_lo")), getattr(row, f"{tag}_hi")
-            values[tag] = lo if hi is None or frac == 0 else lo + frac * (float(hi) - lo)
-        out.append(Timeliness(measure=row.measure, dimension=row.dim, value=row.grp, calls=n,
-                              median_seconds=round(values["p50"], 1),
-                              p90_seconds=round(values["p90"], 1)))
+    for row in (await conn.execute(_percentiles(hist, ("measure", "dim", "grp")))).all():
+        p50, p90 = _interpolated(row)
+        out.append(Timeliness(measure=row.measure, dimension=row.dim, value=row.grp,
+                              calls=int(row.n), median_seconds=round(p50, 1),
+                              p90_seconds=round(p90, 1)))
     order = {m: i for i, m in enumerate(_MEASURES)}
     out.sort(key=lambda t: (order[t.measure], t.dimension != "all", t.dimension, t.value))
+    return out
+
+
+async def _programs(conn: AsyncConnection) -> list[ProgramRow]:
+    """Per program: eligible calls, served, queued, deferred and how waits ended (one
+    grouped query), and the waits' p50/p90 (one more, over waits that ended)."""
+    q = (select(T.program, _count_if(_ELIGIBLE).label("eligible"),
+                _count_if(and_(_ELIGIBLE, T.destination != "police")).label("served"),
+                _count_if(T.wait_kind == "queued").label("queued"),
+                _count_if(T.wait_kind == "deferred").label("deferred"),
+                _count_if(T.wait_outcome == "served").label("waited_served"),
+                _count_if(T.wait_outcome == "fell_back").label("fell_back"))
+         .where(or_(_ELIGIBLE, T.wait_kind.is_not(None))).group_by(T.program))
+    rows = (await conn.execute(q)).all()
+    hist = (select(T.program, T.wait.label("v"), func.count().label("c"))
+            .where(T.wait_outcome.is_not(None), T.wait.is_not(None), T.wait >= 0)
+            .group_by(T.program, T.wait).subquery("h"))
+    waits = {r.program: r for r in (await conn.execute(_percentiles(hist, ("program",))))}
+    out = []
+    for r in sorted(rows, key=lambda r: (r.program == NONE, r.program)):
+        w = waits.get(r.program)
+        p50, p90 = _interpolated(w) if w is not None else (None, None)
+        out.append(ProgramRow(
+            program=r.program, eligible=r.eligible, served=r.served,
+            reach=_share(r.served, r.eligible), queued=r.queued, deferred=r.deferred,
+            waited_served=r.waited_served, fell_back=r.fell_back,
+            waits=int(w.n) if w is not None else 0,
+            wait_p50_minutes=None if p50 is None else round(p50 / 60, 1),
+            wait_p90_minutes=None if p90 is None else round(p90 / 60, 1)))
     return out
 
 
@@ -695,6 +762,7 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
             officers, by_unit = await _referrals(conn)
             dispatchers, reasons_, by_change = await _overrides(conn)
             follow_ups = await _follow_ups(conn, scope)
+            programs = await _programs(conn)
         finally:
             await _drop_scope(conn)
     # Per-person performance figures and free text: supervisors only.
@@ -710,7 +778,7 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
         coverage_heatmap=cells, coverage_by_district=districts, equity_district=by_district,
         equity_age_group=by_age, equity_flags=flags, referrals_by_officer=by_officer,
         referrals_by_unit=by_unit, overrides_by_dispatcher=by_dispatcher,
-        overrides_by_reason=by_reason, overrides_by_change=by_change)
+        overrides_by_reason=by_reason, overrides_by_change=by_change, programs=programs)
 
 
 async def my_referrals(engine: AsyncEngine, officer_id: str, *, start: datetime | None = None,

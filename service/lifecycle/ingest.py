@@ -174,7 +174,7 @@ def _call_row(call_id: str, source: str, incident_id: str, state: CallState,
         # What the team did, and when: kept from the stored row, set by ChangeStatus and
         # OverrideCall; a new call starts with none of it.
         **{k: existing[k] if existing else _FRESH.get(k) for k in _KEPT},
-        **_decision_columns(decision),
+        **_decision_columns(decision, existing),
         "category": decision["category"], "eligible": decision["eligible"],
         "policy_version": decision["policy_version"], "updated_at": utcnow(),
     })
@@ -236,7 +236,7 @@ class ChangeStatus:
             values["backup_reason"] = self.change.note or call["backup_reason"]
             backup = _backup_decision(call, self.change, at=now)
             if backup is not None:
-                values.update(_decision_columns(backup))
+                values.update(_decision_columns(backup, call))
         if new == "on_scene" and self.checkin_interval > 0:
             values["checkin_due_at"] = now + timedelta(seconds=self.checkin_interval)
         if new == "cleared":
@@ -308,7 +308,7 @@ class OverrideCall:
             current, destination=self.request.destination, by=self.request.by,
             reason=self.request.reason.strip(), at=self.at))
         doc = cast(DecisionRecord, decision.model_dump(mode="json"))
-        call.update({**_decision_columns(doc), "updated_at": utcnow(),
+        call.update({**_decision_columns(doc, call), "updated_at": utcnow(),
                      "overridden_by": self.request.by,
                      "override_reason": self.request.reason.strip(), "overridden_at": self.at})
         ctx.save_call(call)

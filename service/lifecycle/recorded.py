@@ -70,9 +70,11 @@ def _when(value: str) -> datetime:
     return as_utc(datetime.fromisoformat(value))
 
 
-def decision_columns(decision: DecisionRecord) -> DecisionColumns:
+def decision_columns(decision: DecisionRecord,
+                     previous: Mapping[str, Any] | None = None) -> DecisionColumns:
     """The call's columns that follow its current decision, what it waits for included
-    (the batch clears that once the call is closed)."""
+    (the batch clears that once the call is closed), and its wait record for the figures
+    (`previous`: the call as stored before this decision)."""
     queued, deferred = decision.get("queued"), decision.get("deferred_until")
     since = deadline = None
     if queued:
@@ -80,6 +82,7 @@ def decision_columns(decision: DecisionRecord) -> DecisionColumns:
         deadline = since + timedelta(seconds=queued["wait_limit_s"])
     elif deferred:
         since = _when(deferred)
+    record = wait_record(decision, previous, waits=since is not None)
     return {
         "destination": decision["destination"], "mode": decision["mode"],
         "not_served_reason": decision["not_served_reason"],
@@ -88,5 +91,36 @@ def decision_columns(decision: DecisionRecord) -> DecisionColumns:
         "decision": compact_json(decision),
         "wait_program": decision["program"].get("id") if since else None,
         "wait_since": since, "wait_deadline": deadline,
+        "program_id": record["program_id"], "wait_kind": record["wait_kind"],
+        "waited_from": record["waited_from"], "wait_ended_at": record["wait_ended_at"],
+        "wait_outcome": record["wait_outcome"],
     }
+
+
+_TEAM = (Destination.call_team, Destination.joint)
+
+
+def wait_record(decision: DecisionRecord, previous: Mapping[str, Any] | None, *,
+                waits: bool) -> dict[str, Any]:
+    """What the program figures read of a call's waits, kept from decision to decision:
+    its first wait (kind, from when), and the decision that ended it. A wait ends served
+    when its program's unit takes the call (the same program, a team destination), fell
+    back otherwise (a later program, police with wait_exceeded, an override to police)."""
+    prev = previous or {}
+    # A call outside every program's area is no program's to reach (the decision names the
+    # first program tried): the figures count it under none.
+    outside = decision["not_served_reason"] == "outside_area"
+    record = {"program_id": None if outside else decision["program"].get("id"),
+              **{k: prev.get(k) for k in ("wait_kind", "waited_from", "wait_ended_at",
+                                          "wait_outcome")}}
+    if waits and record["waited_from"] is None:
+        queued = decision.get("queued")
+        record["wait_kind"] = "queued" if queued else "deferred"
+        record["waited_from"] = _when(queued["since"] if queued else decision["decided_at"])
+    elif not waits and prev.get("wait_program"):
+        served = (decision["destination"] in _TEAM
+                  and decision["program"].get("id") == prev["wait_program"])
+        record["wait_ended_at"] = _when(decision["decided_at"])
+        record["wait_outcome"] = "served" if served else "fell_back"
+    return record
 

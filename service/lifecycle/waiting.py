@@ -62,7 +62,7 @@ def _unit_free(policy: CompiledPolicy, states: Mapping[str, ProgramState],
 
 def _decide_anew(ctx: Batch, call: CallRow, decision: Decision, cause: str) -> None:
     doc = cast(DecisionRecord, decision.model_dump(mode="json"))
-    call.update({**decision_columns(doc), "updated_at": utcnow()})  # type: ignore[typeddict-item]
+    call.update({**decision_columns(doc, call), "updated_at": utcnow()})  # type: ignore[typeddict-item]
     ctx.save_call(call)
     record_decision(ctx, call, doc, cause=cause, event_id=None)
 

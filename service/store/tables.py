@@ -164,6 +164,16 @@ class Call(SQLModel, table=True):
     wait_program: str | None = Field(default=None, max_length=120)
     wait_since: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     wait_deadline: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # -- what the program figures read of a call's waits (migration 0019) -------------
+    # The program its decision names (took it, kept it, or was tried first); the kind of
+    # its first wait (queued | deferred), from when (queued: since; deferred: the call's
+    # time) to the decision that took it or let it fall back, and how (served |
+    # fell_back; null while waiting or if it never waited).
+    program_id: str | None = Field(default=None, max_length=120)
+    wait_kind: str | None = Field(default=None, max_length=16)
+    waited_from: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    wait_ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    wait_outcome: str | None = Field(default=None, max_length=16)
 
 
 class CadEvent(SQLModel, table=True):

@@ -59,7 +59,8 @@ async def test_figures_csv_and_access(server: Server) -> None:
     assert (row["calls"], row["contacts"], row["backup_rate"]) == ("8", "4", "0.25")
     res = await server.client.get("/v1/metrics/coverage_by_reason.csv", params=RANGE)
     assert {r["reason"]: r["calls"] for r in csv.DictReader(io.StringIO(res.text))} == {
-        "off_hours": "1", "units_busy": "1", "override": "1", "no_rule": "1"}
+        "off_hours": "1", "units_busy": "1", "wait_exceeded": "0", "outside_area": "0",
+        "override": "1", "no_rule": "1"}
     res = await server.client.get("/v1/metrics/overrides_by_reason.csv", params=RANGE)
     assert "caller reports a knife" in res.text
     assert (await server.client.get("/v1/metrics/nope.csv", params=RANGE)).status_code == 404

@@ -4,6 +4,7 @@ phone, printable."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import insert
 from service.access.auth import Role
 from service.store.tables import CALL
 from tests.conftest import Server
-from tests.factories import gap_history, history, uniform
+from tests.factories import call_row, gap_history, history, uniform
 from tests.web.conftest import PHONE, new_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -98,5 +99,34 @@ async def test_analysts_see_aggregates_only(browser: Any, web: Server) -> None:
     try:
         res = await page.goto(f"{web.base_url}/metrics")
         assert res is not None and res.status == 403
+    finally:
+        await context.close()
+
+
+async def test_programs_section_shows_reach_and_waits_escaped(browser: Any, web: Server
+                                                              ) -> None:
+    """Two calls that waited for a program whose id holds markup, 5 and 15 minutes, both
+    served: reach 100%, median 10.0, 90th percentile 5 + 0.9 * 10 = 14.0; the id is shown
+    as text. Analysts see the section (aggregates)."""
+    opened = datetime(2026, 11, 1, 15, tzinfo=UTC)
+    rows = [call_row(f"w{i}", opened, program_id="street <i>team</i>", wait_kind="queued",
+                     waited_from=opened, wait_ended_at=opened + timedelta(minutes=m),
+                     wait_outcome="served") for i, m in enumerate((5, 15))]
+    async with web.runtime.engine.begin() as conn:
+        await conn.execute(insert(CALL), uniform(rows))
+    context, page = await new_page(browser, web, role=Role.analyst)
+    try:
+        res = await page.goto(f"{web.base_url}/metrics?from=2026-10-31&to=2026-11-03")
+        assert res is not None and res.status == 200
+        assert await page.get_by_role("heading", name="Programs").count() == 1
+        table = page.get_by_role("table", name="Reach and queue by program")
+        row = table.locator("tbody tr", has_text="street <i>team</i>")
+        assert await row.count() == 1
+        cells = [c.strip() for c in await row.locator("th, td").all_text_contents()]
+        assert cells == ["street <i>team</i>", "2", "2", "100%", "2", "0", "2", "0",
+                         "10.0", "14.0"], cells
+        assert await table.locator("i").count() == 0  # the id is text, not markup
+        link = page.locator("a[href^='/v1/metrics/programs.csv']")
+        assert await link.count() == 1
     finally:
         await context.close()

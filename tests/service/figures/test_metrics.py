@@ -124,7 +124,8 @@ async def test_figures_match_hand_computed_values(seeded: Any) -> None:
     assert t[("to_decision", "category", "none")] == (1, 1.0, 1.0)
 
     assert {r.reason: r.calls for r in m.coverage_by_reason} == {
-        "off_hours": 1, "units_busy": 1, "override": 1, "no_rule": 1}
+        "off_hours": 1, "units_busy": 1, "wait_exceeded": 0, "outside_area": 0, "override": 1,
+        "no_rule": 1}
     cells = {(c.hour_of_week, c.reason): c.calls for c in m.coverage_heatmap}
     assert cells == {(145, "off_hours"): 1, (145, "units_busy"): 1, (9, "override"): 1,
                      (13, "no_rule"): 1}
