@@ -52,6 +52,7 @@ TABLE_TITLES = {
     "overrides_by_reason": "Overrides by reason",
     "overrides_by_change": "Overrides by change of destination",
     "programs": "Reach and queue by program",
+    "queue_waits": "Queue waits by program and category",
 }
 PAGE = layout.BY_PATH["/metrics"]
 e = layout.e
@@ -364,6 +365,10 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
               ([label(p.program), p.eligible, p.served, pct(p.reach), p.queued, p.deferred,
                 p.waited_served, p.fell_back, _minutes(p.wait_p50_minutes),
                 _minutes(p.wait_p90_minutes)] for p in m.programs)))
+    add(table("Queue waits by program and category",
+              ["Program", "Category", "Waits", "Median (min)", "90th percentile (min)"],
+              ([label(w.program), label(w.category), w.waits, _minutes(w.wait_p50_minutes),
+                _minutes(w.wait_p90_minutes)] for w in m.queue_waits)))
     add("</section>")
 
     # Equity

@@ -149,6 +149,16 @@ class ProgramRow(BaseModel):
     wait_p90_minutes: float | None
 
 
+class QueueWaitRow(BaseModel):
+    """Waits that ended (taken or fallen back) for one program and category."""
+
+    program: str
+    category: str
+    waits: int
+    wait_p50_minutes: float
+    wait_p90_minutes: float
+
+
 class GapReason(BaseModel):
     reason: str
     calls: int
@@ -243,6 +253,7 @@ class Metrics(BaseModel):
     overrides_by_reason: list[OverrideRow] | None  # free text: supervisors only
     overrides_by_change: list[OverrideRow]
     programs: list[ProgramRow] = Field(default_factory=list)
+    queue_waits: list[QueueWaitRow] = Field(default_factory=list)
 
 
 # Tables of a Metrics, for CSV: name -> (attribute, row model). The order is the page's.
@@ -254,6 +265,7 @@ TABLES: dict[str, type[BaseModel]] = {
     "referrals_by_officer": ReferralRow, "referrals_by_unit": ReferralRow,
     "overrides_by_dispatcher": OverrideRow, "overrides_by_reason": OverrideRow,
     "overrides_by_change": OverrideRow, "programs": ProgramRow,
+    "queue_waits": QueueWaitRow,
 }
 SUPERVISOR_ONLY = frozenset({"referrals_by_officer", "overrides_by_dispatcher",
                              "overrides_by_reason"})
@@ -614,21 +626,34 @@ async def _timeliness(conn: AsyncConnection) -> list[Timeliness]:
     return out
 
 
-async def _programs(conn: AsyncConnection) -> list[ProgramRow]:
+async def _programs(conn: AsyncConnection) -> tuple[list[ProgramRow], list[QueueWaitRow]]:
     """Per program: eligible calls, served, queued, deferred and how waits ended (one
-    grouped query), and the waits' p50/p90 (one more, over waits that ended)."""
+    grouped query), and the waits' p50/p90 (one more, over waits that ended), also per
+    program and category."""
+    # A call still waiting is not served yet.
+    served = and_(_ELIGIBLE, T.destination != "police",
+                  or_(T.wait_kind.is_(None), T.wait_outcome == "served"))
     q = (select(T.program, _count_if(_ELIGIBLE).label("eligible"),
-                _count_if(and_(_ELIGIBLE, T.destination != "police")).label("served"),
+                _count_if(served).label("served"),
                 _count_if(T.wait_kind == "queued").label("queued"),
                 _count_if(T.wait_kind == "deferred").label("deferred"),
                 _count_if(T.wait_outcome == "served").label("waited_served"),
                 _count_if(T.wait_outcome == "fell_back").label("fell_back"))
          .where(or_(_ELIGIBLE, T.wait_kind.is_not(None))).group_by(T.program))
     rows = (await conn.execute(q)).all()
+    ended = (T.wait_outcome.is_not(None), T.wait.is_not(None), T.wait >= 0)
     hist = (select(T.program, T.wait.label("v"), func.count().label("c"))
-            .where(T.wait_outcome.is_not(None), T.wait.is_not(None), T.wait >= 0)
-            .group_by(T.program, T.wait).subquery("h"))
+            .where(*ended).group_by(T.program, T.wait).subquery("h"))
     waits = {r.program: r for r in (await conn.execute(_percentiles(hist, ("program",))))}
+    by_category = (select(T.program, T.category, T.wait.label("v"), func.count().label("c"))
+                   .where(*ended).group_by(T.program, T.category, T.wait).subquery("hc"))
+    per_category = []
+    for r in (await conn.execute(_percentiles(by_category, ("program", "category")))).all():
+        c50, c90 = _interpolated(r)
+        per_category.append(QueueWaitRow(program=r.program, category=r.category,
+                                         waits=int(r.n), wait_p50_minutes=round(c50 / 60, 1),
+                                         wait_p90_minutes=round(c90 / 60, 1)))
+    per_category.sort(key=lambda w: (w.program == NONE, w.program, w.category))
     out = []
     for r in sorted(rows, key=lambda r: (r.program == NONE, r.program)):
         w = waits.get(r.program)
@@ -640,7 +665,7 @@ async def _programs(conn: AsyncConnection) -> list[ProgramRow]:
             waits=int(w.n) if w is not None else 0,
             wait_p50_minutes=None if p50 is None else round(p50 / 60, 1),
             wait_p90_minutes=None if p90 is None else round(p90 / 60, 1)))
-    return out
+    return out, per_category
 
 
 async def _coverage(conn: AsyncConnection
@@ -762,7 +787,7 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
             officers, by_unit = await _referrals(conn)
             dispatchers, reasons_, by_change = await _overrides(conn)
             follow_ups = await _follow_ups(conn, scope)
-            programs = await _programs(conn)
+            programs, queue_waits = await _programs(conn)
         finally:
             await _drop_scope(conn)
     # Per-person performance figures and free text: supervisors only.
@@ -778,7 +803,8 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
         coverage_heatmap=cells, coverage_by_district=districts, equity_district=by_district,
         equity_age_group=by_age, equity_flags=flags, referrals_by_officer=by_officer,
         referrals_by_unit=by_unit, overrides_by_dispatcher=by_dispatcher,
-        overrides_by_reason=by_reason, overrides_by_change=by_change, programs=programs)
+        overrides_by_reason=by_reason, overrides_by_change=by_change, programs=programs,
+        queue_waits=queue_waits)
 
 
 async def my_referrals(engine: AsyncEngine, officer_id: str, *, start: datetime | None = None,

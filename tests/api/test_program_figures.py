@@ -80,6 +80,12 @@ async def test_reach_and_queue_waits_per_program(database_url: str, tmp_path: Pa
             "deferred": 0, "waited_served": 0, "fell_back": 0, "waits": 0,
             "wait_p50_minutes": None, "wait_p90_minutes": None}
         assert [p["program"] for p in doc["programs"]] == ["field", "none"]
+        # Per category: A B C (8, 12, 20 min; p90 at 0.9*2 = 1.8: 12 + 0.8*8 = 18.4) and R.
+        assert doc["queue_waits"] == [
+            {"program": "field", "category": "homelessness", "waits": 1,
+             "wait_p50_minutes": 6.0, "wait_p90_minutes": 6.0},
+            {"program": "field", "category": "mental_health", "waits": 3,
+             "wait_p50_minutes": 12.0, "wait_p90_minutes": 18.4}]
 
         # The CSV table, and analysts see the program figures as the other aggregates.
         async with httpx.AsyncClient(base_url=s.base_url, timeout=30,
@@ -93,3 +99,10 @@ async def test_reach_and_queue_waits_per_program(database_url: str, tmp_path: Pa
             res = await analyst.get("/v1/metrics/coverage_by_reason.csv", params=DAY)
             got = {x["reason"]: x["calls"] for x in csv.DictReader(io.StringIO(res.text))}
             assert (got["wait_exceeded"], got["outside_area"]) == ("1", "1")
+
+        # A call still waiting (R holds the unit) is eligible, not served yet.
+        e = await post(s, occurred_at=at("14:41"), **INSIDE)
+        assert e["decision"]["queued"] is not None
+        doc = (await s.client.get("/v1/metrics", params=DAY)).json()
+        field = next(p for p in doc["programs"] if p["program"] == "field")
+        assert (field["eligible"], field["served"], field["queued"]) == (7, 5, 4)
