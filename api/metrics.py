@@ -103,7 +103,8 @@ def _zone(rt: RuntimeDep) -> ZoneInfo:
 async def get_metrics(rt: RuntimeDep, who: Aggregates, start: From = None, end: To = None,
                       district: District = None) -> Metrics:
     scope = scope_of(_zone(rt), start, end, district)
-    return await compute(rt.engine, scope, supervisor=who.role is Role.supervisor)
+    return await compute(rt.engine, scope, supervisor=who.role is Role.supervisor,
+                         policy=rt.policy.compiled)
 
 
 @router.get("/v1/metrics/my-referrals", response_model=list[MyReferral],
@@ -145,7 +146,8 @@ async def get_metrics_csv(rt: RuntimeDep, who: Aggregates, table: str,
         raise Forbidden("per-person figures are for supervisors",
                         allowed_roles=[Role.supervisor.value])
     scope = scope_of(_zone(rt), start, end, district)
-    result = await compute(rt.engine, scope, supervisor=supervisor)
+    result = await compute(rt.engine, scope, supervisor=supervisor,
+                           policy=rt.policy.compiled)
     rows = table_rows(result, table) or []
     name = f"liaison-{table}-{scope.start:%Y%m%d}-{scope.end:%Y%m%d}.csv"
     return Response(to_csv(TABLES[table], rows), media_type="text/csv; charset=utf-8",
@@ -161,7 +163,8 @@ async def metrics_page(rt: RuntimeDep, who: Aggregates, start: From = None, end:
         today = utcnow().astimezone(zone).date()
         start, end = today.replace(day=1).isoformat(), (today + timedelta(days=1)).isoformat()
     scope = scope_of(zone, start, end, district)
-    result = await compute(rt.engine, scope, supervisor=who.role is Role.supervisor)
+    result = await compute(rt.engine, scope, supervisor=who.role is Role.supervisor,
+                         policy=rt.policy.compiled)
     last = (scope.end - timedelta(seconds=1)).astimezone(zone)
     form = {"from": scope.start.astimezone(zone).date().isoformat(),
             "to": scope.end.astimezone(zone).date().isoformat(),
@@ -182,7 +185,8 @@ async def monthly_report(rt: RuntimeDep, who: Aggregates,
     zone = _zone(rt)
     start, end = month_range(month, zone)
     scope = Scope(start, end, district.strip() or None if district else None, zone)
-    result = await compute(rt.engine, scope, supervisor=who.role is Role.supervisor)
+    result = await compute(rt.engine, scope, supervisor=who.role is Role.supervisor,
+                         policy=rt.policy.compiled)
     title = f"Monthly report, {start:%B %Y}"
     query = {"from": start.isoformat(), "to": end.isoformat(), "district": scope.district or ""}
     return HTMLResponse(render(result, title=title, report=True, query=query, role=who.role),

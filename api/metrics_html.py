@@ -357,14 +357,16 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
     add('<section class="panel" aria-labelledby="h-programs"><h2 id="h-programs">Programs'
         '</h2><p class="hint">Per response program: eligible calls it served, calls that '
         "waited for it (queued for a unit, or deferred to a shift) and how their waits "
-        "ended; waits in minutes, from when a call began to wait.</p>")
+        "ended; waits in minutes, from when a call began to wait; utilisation: the hours its "
+        "units held calls, of its units' hours on shift in the policy in force.</p>")
     add(table("Reach and queue by program",
               ["Program", "Eligible", "Served", "Reach", "Queued", "Deferred",
                "Waited, then served", "Fell back", "Wait median (min)",
-               "Wait 90th percentile (min)"],
+               "Wait 90th percentile (min)", "Unit-hours busy", "Utilisation"],
               ([label(p.program), p.eligible, p.served, pct(p.reach), p.queued, p.deferred,
                 p.waited_served, p.fell_back, _minutes(p.wait_p50_minutes),
-                _minutes(p.wait_p90_minutes)] for p in m.programs)))
+                _minutes(p.wait_p90_minutes), f"{p.unit_hours_busy:,.1f}",
+                pct(p.utilisation)] for p in m.programs)))
     add(table("Queue waits by program and category",
               ["Program", "Category", "Waits", "Median (min)", "90th percentile (min)"],
               ([label(w.program), label(w.category), w.waits, _minutes(w.wait_p50_minutes),

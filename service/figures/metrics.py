@@ -68,6 +68,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from routing.schedule import duty_seconds
+from rules.evaluate import CompiledPolicy
 from service.store.tables import CALL, UTCDateTime, as_utc
 
 TEAM = ("call_team", "joint")
@@ -147,6 +149,11 @@ class ProgramRow(BaseModel):
     waits: int  # waits that ended, what the percentiles are of
     wait_p50_minutes: float | None
     wait_p90_minutes: float | None
+    # Its units' time: held by its calls within the range, and on shift (its hours in the
+    # policy in force, times its units); utilisation is the one over the other.
+    unit_hours_busy: float = 0.0
+    unit_hours_available: float | None = None
+    utilisation: float | None = None
 
 
 class QueueWaitRow(BaseModel):
@@ -411,10 +418,25 @@ _SCOPE = Table(
     Column("override_reason", Text), Column("initial_destination", String(16)),
     *(Column(m, Integer) for m in ("to_decision", "to_en_route", "to_on_scene", "on_scene")),
     Column("program", String(120)), Column("wait_kind", String(16)),
-    Column("wait_outcome", String(16)), Column("wait", Integer),
+    Column("wait_outcome", String(16)), Column("wait", Integer), Column("held", Integer),
     prefixes=["TEMPORARY"],
 )
 T = _SCOPE.c
+
+
+def _held_seconds(scope: Scope, sql: Sql) -> ColumnElement[int]:
+    """Seconds within the scope a call kept one of its program's units: from when a unit
+    took it (its wait's end, else its opening) to when the team cleared it or the CAD
+    closed it (still held: the scope's end). Null for a call that held none."""
+    c = CALL.c
+    lo, hi = (literal(int(t.timestamp()), Integer) for t in (scope.start, scope.end))
+    took = sql.epoch(case((c.wait_outcome == "served", c.wait_ended_at), else_=c.opened_at))
+    freed = func.coalesce(sql.epoch(c.cleared_at), sql.epoch(c.closed_at), hi)
+    start = case((took < lo, lo), else_=took)
+    end = case((freed > hi, hi), else_=freed)
+    held = and_(c.holds_unit.is_(True), c.program_id.is_not(None),
+                or_(c.wait_kind.is_(None), c.wait_outcome == "served"))
+    return case((and_(held, end > start), end - start), else_=None)
 
 
 async def _fill_scope(conn: AsyncConnection, scope: Scope, sql: Sql) -> None:
@@ -443,6 +465,7 @@ async def _fill_scope(conn: AsyncConnection, scope: Scope, sql: Sql) -> None:
         "on_scene": sql.seconds(c.cleared_at, c.on_scene_at),
         "program": _group(c.program_id), "wait_kind": c.wait_kind,
         "wait_outcome": c.wait_outcome, "wait": sql.seconds(c.wait_ended_at, c.waited_from),
+        "held": _held_seconds(scope, sql),
     }
     await conn.run_sync(lambda sync: _SCOPE.drop(sync, checkfirst=True))
     await conn.run_sync(lambda sync: _SCOPE.create(sync))
@@ -638,7 +661,8 @@ async def _programs(conn: AsyncConnection) -> tuple[list[ProgramRow], list[Queue
                 _count_if(T.wait_kind == "queued").label("queued"),
                 _count_if(T.wait_kind == "deferred").label("deferred"),
                 _count_if(T.wait_outcome == "served").label("waited_served"),
-                _count_if(T.wait_outcome == "fell_back").label("fell_back"))
+                _count_if(T.wait_outcome == "fell_back").label("fell_back"),
+                func.coalesce(func.sum(T.held), 0).label("held"))
          .where(or_(_ELIGIBLE, T.wait_kind.is_not(None))).group_by(T.program))
     rows = (await conn.execute(q)).all()
     ended = (T.wait_outcome.is_not(None), T.wait.is_not(None), T.wait >= 0)
@@ -664,7 +688,8 @@ async def _programs(conn: AsyncConnection) -> tuple[list[ProgramRow], list[Queue
             waited_served=r.waited_served, fell_back=r.fell_back,
             waits=int(w.n) if w is not None else 0,
             wait_p50_minutes=None if p50 is None else round(p50 / 60, 1),
-            wait_p90_minutes=None if p90 is None else round(p90 / 60, 1)))
+            wait_p90_minutes=None if p90 is None else round(p90 / 60, 1),
+            unit_hours_busy=round(int(r.held) / 3600, 3)))
     return out, per_category
 
 
@@ -768,9 +793,31 @@ async def _follow_ups(conn: AsyncConnection, scope: Scope) -> FollowUps:
     return FollowUps(scheduled=r.scheduled, completed=r.completed)
 
 
+def _with_shifts(rows: list[ProgramRow], policy: CompiledPolicy, scope: Scope
+                 ) -> list[ProgramRow]:
+    """Each program's unit-hours on shift over the scope (its hours in the policy in
+    force, times its units), and its utilisation."""
+    ps = policy.programs
+    out = []
+    for row in rows:
+        i = next((k for k, p in enumerate(ps.programs) if p.id == row.program), None)
+        units = ps.programs[i].units if i is not None else None
+        if i is None or not units:
+            out.append(row)
+            continue
+        hours = duty_seconds(ps.weeks[i], ps.days_off[i], scope.start, scope.end,
+                             policy.zone) * units / 3600
+        out.append(row.model_copy(update={
+            "unit_hours_available": round(hours, 3),
+            "utilisation": round(row.unit_hours_busy / hours, 4) if hours else None}))
+    return out
+
+
 async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
-                  threshold: float = GAP_THRESHOLD, min_calls: int = GAP_MIN_CALLS) -> Metrics:
-    """Every figure for the scope. Analysts (supervisor=False) get no per-person tables."""
+                  threshold: float = GAP_THRESHOLD, min_calls: int = GAP_MIN_CALLS,
+                  policy: CompiledPolicy | None = None) -> Metrics:
+    """Every figure for the scope. Analysts (supervisor=False) get no per-person tables.
+    `policy`: the one in force, for the programs' hours and units (utilisation)."""
     sql = Sql(engine.dialect.name)
     async with engine.connect() as conn:
         if sql.pg:
@@ -788,6 +835,8 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
             dispatchers, reasons_, by_change = await _overrides(conn)
             follow_ups = await _follow_ups(conn, scope)
             programs, queue_waits = await _programs(conn)
+            if policy is not None:
+                programs = _with_shifts(programs, policy, scope)
         finally:
             await _drop_scope(conn)
     # Per-person performance figures and free text: supervisors only.

@@ -227,7 +227,8 @@ class ChangeStatus:
         now = utcnow()
         values: dict[str, Any] = {"team_status": new, "updated_at": now}
         if call[f"{new}_at"] is None:  # type: ignore[literal-required]  # a status's time
-            values[f"{new}_at"] = now  # the first time: what timeliness figures measure
+            # The first time (what timeliness figures measure): when it happened, if told.
+            values[f"{new}_at"] = self.change.at or now
         if self.change.unit:
             values["unit"] = self.change.unit
         backup = None
