@@ -7,10 +7,11 @@ that follow its decision: service/lifecycle/recorded.py), so several instances o
 database keep one queue. Everything here runs inside a writer command, under the writer's
 lock: a queued call is taken or falls back once, whichever instance does it.
 
-- `settle(until)`: before anything happens at a time, what happened up to it, in time
-  order: a queued call past its deadline falls back at the deadline (`wait_limit`); a
-  deferred call whose shift began is taken then if a unit of its program is free
-  (`shift_start`), else it keeps waiting.
+- `settle(until)`: before anything happens at a time, what happened since the last
+  settling (a mark kept in `queue_settled`) up to it, once, in time order: a queued call
+  past its deadline falls back at the deadline (`wait_limit`); a deferred call whose
+  shift began is taken then if a unit of its program is free (`shift_start`), else it
+  keeps waiting; at each start of a program's shift its free units take its calls.
 - `offer(program, at)`: a unit of the program came free at `at`: the most urgent, oldest
   waiting call it may take is taken (`unit_free`; a deferred one: `shift_start`).
 """
@@ -108,7 +109,8 @@ async def settle(ctx: Batch, policy: CompiledPolicy, until: datetime) -> int:
     for i, p in enumerate(ps.programs):
         mine = [w.since for w in entries if w.program_id == p.id]
         if mine and p.units is not None:
-            start = since if since is not None else min(mine)
+            # (none before the earliest call waiting for it matters)
+            start = min(mine) if since is None else max(since, min(mine))
             steps += [(s, 2, p.id) for s in shift_starts(ps.weeks[i], ps.days_off[i], start,
                                                          until, policy.zone)]
     done = 0
