@@ -135,7 +135,8 @@ async def test_closed_event_closes_the_call_and_frees_the_unit(server: Server) -
     for ev in incidents:
         r = await server.client.post("/v1/cad/events", json=ev)
         assert r.json()["decision"]["destination"] == "call_team"
-    full = (await server.post_event()).json()["decision"]
+    # Priority 1: it may not wait for a unit (the shipped policy's queue).
+    full = (await server.post_event(priority=1)).json()["decision"]
     assert full["destination"] == "police" and full["not_served_reason"] == "units_busy"
     assert full["eligible"] is True and "busy" in full["explanation"]
     closed = await server.post_event(incident_id=incidents[0]["incident_id"], type="closed",
