@@ -282,7 +282,10 @@ async def test_dry_run_traces_and_stores_nothing(server: Server) -> None:
     assert {"field", "op", "expected", "actual", "held"} <= set(held["checks"][0])
     assert [s["setting"] for s in body["shaped_by"]] == ["hours", "capacity"]
     assert body["program"]["units_busy"] == 4 and body["factors"]
-    assert body["programs"] == []  # one team: no programs to account for
+    # The shipped programs, in order: the field team refused it (units busy; the dry run
+    # here keeps no queue), the crisis line does not take mental health.
+    assert [(p["id"], p["outcome"]) for p in body["programs"]] == [
+        ("call", "refused"), ("crisis-line", "not_tried")], body["programs"]
     night = {**call, "units_busy": 0, "occurred_at": "2026-03-10T03:00:00-04:00"}
     off = (await server.client.post("/v1/policies/1/dry-run", json=night)).json()
     assert off["shaped_by"][0]["setting"] == "hours"

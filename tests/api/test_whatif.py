@@ -76,13 +76,15 @@ async def test_whatif_over_stored_calls(server: Server) -> None:
     assert report["candidate"]["calls"] == report["baseline"]["calls"] == 5
     # Baseline (phase 2, 4 units): the day calls go to the team; night and burglary police.
     assert report["baseline"]["destinations"] == {"call_team": 3, "police": 2}
-    # Candidate (phase 1, 1 unit busy 60 min): the first goes joint, the next two police.
+    # Candidate (phase 1, 1 unit busy 60 min): the first goes joint; the next two wait for
+    # the unit (the shipped queue: 15 min) and fall back to police.
     assert report["candidate"]["destinations"] == {"joint": 1, "police": 4}
-    assert report["candidate"]["coverage"]["not_served"] == {"off_hours": 1, "units_busy": 2}
+    assert report["candidate"]["coverage"]["not_served"] == {"off_hours": 1,
+                                                             "wait_exceeded": 2}
     assert report["changed"] == 3
     groups = {(g["from_destination"], g["to_destination"], g["candidate_why"]): g["count"]
               for g in report["changes"]}
-    assert groups == {("call_team", "police", "units_busy"): 2,
+    assert groups == {("call_team", "police", "wait_exceeded"): 2,
                       ("call_team", "joint", "rule"): 1}
 
     r = await c.get(f"/v1/what-if/{started['job_id']}/changed.csv")
