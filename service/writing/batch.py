@@ -55,6 +55,9 @@ _HOLDING = (CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
             CALL.c.purpose == "live",
             or_(CALL.c.team_status.is_(None), CALL.c.team_status != "cleared"))
 _UNITS_BUSY = select(func.count()).select_from(CALL).where(*_HOLDING)
+_SETTLED = select(QUEUE_SETTLED.c.settled_until).where(QUEUE_SETTLED.c.id == 1)
+_SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.id == 1)
+                .values(settled_until=bindparam("until")))
 # Which program's unit each holds: its decision says (a handful of rows: one per unit).
 _HOLDING_DECISIONS = select(CALL.c.decision).where(*_HOLDING)
 # The calls waiting for a program (queued or deferred): a handful, on their own index.
@@ -137,6 +140,10 @@ class Batch:
     # the ids of every call that waited in this batch (stored or saved since).
     _waiting_read: bool = False
     _waiting_ids: set[str] = field(default_factory=set)
+    # How far the queue has been settled: read once a batch, written once at flush.
+    _settled_read: bool = False
+    _settled: datetime | None = None
+    _settled_dirty: bool = False
 
     # -- reads ------------------------------------------------------------------------
 
@@ -264,18 +271,24 @@ class Batch:
         return as_utc(occurred) + (now - as_utc(received))
 
     async def settled_until(self) -> datetime | None:
-        """How far the queue's timers have been worked through (None: never)."""
-        row = (await self.conn.execute(select(QUEUE_SETTLED.c.settled_until)
-                                       .where(QUEUE_SETTLED.c.id == 1))).first()
-        return as_utc(row[0]) if row else None
+        """How far the queue's timers have been worked through (None: never), this
+        batch's settling included."""
+        if not self._settled_read:
+            self._settled_read = True
+            row = (await self.conn.execute(_SETTLED)).first()
+            self._settled = as_utc(row[0]) if row else None
+        return self._settled
 
     async def set_settled_until(self, until: datetime) -> None:
-        """Written at once, under the writer's lock, like a reject."""
-        self.wrote = True
-        done = await self.conn.execute(update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.id == 1)
-                                       .values(settled_until=until))
+        """Kept for the flush: one write a batch, under the writer's lock."""
+        await self.settled_until()
+        self._settled, self._settled_dirty = until, True
+
+    async def _write_settled(self) -> None:
+        done = await self.conn.execute(_SET_SETTLED, {"until": self._settled})
         if done.rowcount == 0:
-            await self.conn.execute(insert(QUEUE_SETTLED), {"id": 1, "settled_until": until})
+            await self.conn.execute(insert(QUEUE_SETTLED), {"id": 1,
+                                                            "settled_until": self._settled})
 
     async def event_bodies(self, call_id: str) -> list[str]:
         """Every stored event of a call, in arrival order, this batch's included."""
@@ -351,7 +364,10 @@ class Batch:
         changed = [{**{k: v for k, v in self.calls[i].items() if k != "id"}, "_id": i}
                    for i in self._dirty if i not in self._new]
         self.wrote = self.wrote or bool(new or changed or self._events or self._decisions
-                                        or self._audit or self._outbox or self._board)
+                                        or self._audit or self._outbox or self._board
+                                        or self._settled_dirty)
+        if self._settled_dirty:
+            await self._write_settled()
         if new:
             await conn.execute(_INSERT["call"], [{k: r[k] for k in _CALL_COLUMNS} for r in new])
         if changed:
