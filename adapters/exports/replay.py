@@ -388,7 +388,11 @@ class Capacity:
             return
         self._hours_text = text
         try:
-            window, days = text.split(" ", 1)
+            if text.startswith("daily ") and "," not in text and ";" not in text:
+                # A program's hours as the programs format says them: one daily shift.
+                window, days = text.removeprefix("daily "), "mon,tue,wed,thu,fri,sat,sun"
+            else:
+                window, days = text.split(" ", 1)
             start, end = window.split("-")
             self.program = Program(phase=1, timezone=zone, units=self.units or 0,
                                    hours=Hours.model_validate({"start": start, "end": end,
