@@ -429,7 +429,8 @@ def _held_seconds(scope: Scope, sql: Sql) -> ColumnElement[int]:
     took it (its wait's end, else its opening) to when the team cleared it or the CAD
     closed it (still held: the scope's end). Null for a call that held none."""
     c = CALL.c
-    lo, hi = (literal(int(t.timestamp()), Integer) for t in (scope.start, scope.end))
+    # (BigInteger: a far month's epoch seconds pass 2**31)
+    lo, hi = (literal(int(t.timestamp()), BigInteger) for t in (scope.start, scope.end))
     took = sql.epoch(case((c.wait_outcome == "served", c.wait_ended_at), else_=c.opened_at))
     freed = func.coalesce(sql.epoch(c.cleared_at), sql.epoch(c.closed_at), hi)
     start = case((took < lo, lo), else_=took)

@@ -111,3 +111,15 @@ async def test_reach_and_queue_waits_per_program(database_url: str, tmp_path: Pa
         doc = (await s.client.get("/v1/metrics", params=DAY)).json()
         field = next(p for p in doc["programs"] if p["program"] == "field")
         assert (field["eligible"], field["served"], field["queued"]) == (7, 5, 4)
+
+
+async def test_figures_for_a_month_past_2038(database_url: str, tmp_path: Path) -> None:
+    """A range whose bounds in epoch seconds pass 2**31 (found by the fuzzer: PostgreSQL
+    refused them as 32-bit integers in the unit-hours, a 500)."""
+    programs = [field_program("field", units=1, queue=MH_20)]
+    async with serving(database_url, tmp_path, programs) as s:
+        await post(s, occurred_at=at("14:00"), **INSIDE)
+        res = await s.client.get("/v1/metrics", params={"from": "2599-07-01",
+                                                        "to": "2599-08-01"})
+        assert res.status_code == 200, res.text
+        assert res.json()["outcomes"]["calls"] == 0
