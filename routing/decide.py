@@ -392,8 +392,8 @@ def take_waiting(policy: CompiledPolicy, decision: Decision, now: datetime, *,
     if units_busy is not None:
         program = program.model_copy(update={"units_busy": units_busy})
     # A phone program's call is answered by phone: it holds no field unit, waiting or not.
-    phone = any(p.id == program.id and p.mode == "phone"
-                for p in policy.programs.programs)
+    i = policy.programs.position(program.id)
+    phone = i is not None and policy.programs.programs[i].mode == "phone"
     return decision.model_copy(update={
         "queued": None, "deferred_until": None, "needs_field_unit": not phone,
         "decided_at": now, "factors": factors, "explanation": explain(factors),

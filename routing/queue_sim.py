@@ -56,15 +56,8 @@ def holds_unit(decision: Decision, facts: CallFacts, policy: CompiledPolicy) -> 
     for a live call (a phone program's work holds none)."""
     if not (decision.involves_team and decision.needs_field_unit) or facts.purpose != "live":
         return False
-    program = _program(policy, decision.program.id)
-    return program is None or program.mode != "phone"
-
-
-def _program(policy: CompiledPolicy, pid: str | None) -> Any:
-    for p in policy.programs.programs:
-        if p.id == pid:
-            return p
-    return None
+    i = policy.programs.position(decision.program.id)
+    return i is None or policy.programs.programs[i].mode != "phone"
 
 
 class ProgramsRun:

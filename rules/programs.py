@@ -252,6 +252,11 @@ class ProgramSet:
     hours_texts: tuple[str, ...] = ()
     index: AreaIndex | None = field(default=None, compare=False, repr=False)
 
+    def position(self, program_id: str | None) -> int | None:
+        """Where the program of this id stands in policy order (None: no such program,
+        e.g. one a newer policy dropped)."""
+        return next((i for i, p in enumerate(self.programs) if p.id == program_id), None)
+
     def in_area(self, lat: float | None, lon: float | None, district: str | None
                 ) -> tuple[bool | None, ...]:
         """Per program: the call is inside its area (True), outside (False), or the call

@@ -801,7 +801,7 @@ def _with_shifts(rows: list[ProgramRow], policy: CompiledPolicy, scope: Scope
     ps = policy.programs
     out = []
     for row in rows:
-        i = next((k for k, p in enumerate(ps.programs) if p.id == row.program), None)
+        i = ps.position(row.program)
         units = ps.programs[i].units if i is not None else None
         if i is None or not units:
             out.append(row)

@@ -55,10 +55,11 @@ async def program_states(ctx: Batch, policy: CompiledPolicy, *,
 
 def _unit_free(policy: CompiledPolicy, states: Mapping[str, ProgramState],
                program_id: str) -> bool:
-    for p in policy.programs.programs:
-        if p.id == program_id:
-            return p.units is None or states[p.id].units_busy < p.units
-    return False  # no longer in the policy: nobody takes it (it falls back, if queued)
+    i = policy.programs.position(program_id)
+    if i is None:
+        return False  # no longer in the policy: nobody takes it (it falls back, if queued)
+    p = policy.programs.programs[i]
+    return p.units is None or states[p.id].units_busy < p.units
 
 
 def _decide_anew(ctx: Batch, call: CallRow, decision: Decision, cause: str) -> None:
@@ -139,19 +140,15 @@ async def settle(ctx: Batch, policy: CompiledPolicy, until: datetime) -> int:
 
 def _on_duty(policy: CompiledPolicy, program_id: str, at: datetime) -> bool:
     ps = policy.programs
-    return any(p.id == program_id and on_duty(ps.weeks[i], ps.days_off[i], at, policy.zone)
-               for i, p in enumerate(ps.programs))
+    i = ps.position(program_id)
+    return i is not None and on_duty(ps.weeks[i], ps.days_off[i], at, policy.zone)
 
 
 async def offer(ctx: Batch, policy: CompiledPolicy, program_id: str, at: datetime
                 ) -> str | None:
     """A unit of `program_id` came free at `at`: the call it takes, if any (nothing
     outside the program's hours)."""
-    ps = policy.programs
-    index = next((i for i, p in enumerate(ps.programs) if p.id == program_id), None)
-    if not ps.named or index is None:
-        return None
-    if not on_duty(ps.weeks[index], ps.days_off[index], at, policy.zone):
+    if not policy.programs.named or not _on_duty(policy, program_id, at):
         return None
     # A call that began to wait after `at` (a status change told late) is not taken then.
     waiting = [w for c in await ctx.waiting_calls() if (w := entry(c)).since <= at]
