@@ -170,6 +170,9 @@ class CallSummary(Open):
     priority: int | None
     address: str | None
     district: str | None
+    # Where the CAD placed it (the map); absent on messages written before they were sent.
+    lat: float | None = None
+    lon: float | None = None
     flags: list[str]
     opened_at: str
     closed_at: str | None

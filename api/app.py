@@ -23,6 +23,7 @@ from api import (
     errors,
     field,
     health,
+    mapsource,
     metrics,
     pages,
     policies,
@@ -144,7 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # (the 413s included) carries the security headers. Pure ASGI, outermost last.
     app.add_middleware(BodySizeLimit, max_body=settings.max_body_bytes,
                        large_body=settings.max_eido_body_bytes)
-    app.add_middleware(SecurityHeaders, behind_tls_proxy=settings.behind_tls_proxy)
+    app.add_middleware(SecurityHeaders, behind_tls_proxy=settings.behind_tls_proxy,
+                       tile_origin=settings.map_tile_origin)
     return app
 
 
@@ -159,6 +161,7 @@ def register(app: FastAPI) -> None:
     app.include_router(metrics.router)
     app.include_router(deliveries.router)
     app.include_router(program.router)
+    app.include_router(mapsource.router)
     app.include_router(queue.router)
     app.include_router(referrals.router)
     app.include_router(pages.router)

@@ -1,8 +1,9 @@
 """Security headers on every HTTP response, as a pure ASGI middleware.
 
 - ``Content-Security-Policy``: only this origin's scripts, styles, images (and data:
-  images), connections; no inline script or style, no framing, no ``<base>``, forms post
-  only here. ``connect-src 'self'`` covers the board websocket on the same host and port:
+  images; and the map's tile host when ``LIAISON_MAP_TILES`` names one), connections; no
+  inline script or style, no framing, no ``<base>``, forms post only here.
+  ``connect-src 'self'`` covers the board websocket on the same host and port:
   CSP Level 3 lets 'self' match ws:/wss: to the page's own host (Chromium, Firefox and
   Safari 15.4+; tests/web checks Chromium). FastAPI's ``/docs`` and ``/redoc`` load Swagger
   UI / ReDoc from cdn.jsdelivr.net with an inline bootstrap script and hold no personal
@@ -37,6 +38,16 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+def page_csp(tile_origin: str | None = None) -> str:
+    """CSP, with the map's tile host (LIAISON_MAP_TILES, already checked to be a bare
+    scheme://host[:port] in service/settings.py) among the images when one is set."""
+    if not tile_origin:
+        return CSP
+    return CSP.replace("img-src 'self' data:", f"img-src 'self' data: {tile_origin}", 1)
+
+
 DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
             "style-src 'self' https://cdn.jsdelivr.net; "
             "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
@@ -66,16 +77,18 @@ def came_over_tls(scope: Scope, *, trust_forwarded_proto: bool) -> bool:
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, behind_tls_proxy: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, behind_tls_proxy: bool = False,
+                 tile_origin: str | None = None) -> None:
         self.app = app
         self.behind_tls_proxy = behind_tls_proxy
+        self.csp = page_csp(tile_origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else CSP
+        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else self.csp
         extra = [(b"content-security-policy", csp.encode()), *COMMON]
         if came_over_tls(scope, trust_forwarded_proto=self.behind_tls_proxy):
             extra.append((b"strict-transport-security", HSTS))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -123,6 +125,13 @@ class Settings(BaseSettings):
     # cookie session's websockets and changes (api/access.py checks Origin); API keys are
     # not subject to it.
     allowed_origins: str = ""
+    # The map on the board and the console (web/static/map.js): a tile URL template
+    # (https://tiles.example/{z}/{x}/{y}.png; `{s}.` before the host for subdomains) and
+    # the attribution its provider asks for, shown as text. Empty: no tiles, the calls and
+    # units on a plain background (a closed network). The template's origin, and only
+    # it, is added to the pages' CSP img-src (api/headers.py).
+    map_tiles: str = ""
+    map_attribution: str = Field(default="", max_length=300)
 
     @property
     def is_postgres(self) -> bool:
@@ -131,6 +140,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def map_tile_origin(self) -> str | None:
+        """The CSP source the tiles come from; None without tiles."""
+        return tile_origin(self.map_tiles) if self.map_tiles else None
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:
@@ -146,3 +160,32 @@ class Settings(BaseSettings):
                 self.eido_subscribe else "(none)"
             raise ValueError(f"eido_subscribe must be a ws:// or wss:// URL, not {scheme[:20]}")
         return self
+
+    @model_validator(mode="after")
+    def _map_tiles_is_a_template(self) -> Settings:
+        if self.map_tiles:
+            tile_origin(self.map_tiles)  # raises with the reason
+        return self
+
+
+# scheme://host[:port] of a tile template, `{s}.` allowed first (Leaflet's subdomains).
+# Strict, because the origin goes into a header: no space, quote, ';' or ',' gets through.
+_TILES = re.compile(r"(https?)://((?:\{s\}\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::[0-9]{1,5})?)"
+                    r"(/[A-Za-z0-9._~/{}@%+=&?-]*)")
+
+
+def tile_origin(template: str) -> str:
+    """The CSP source of a tile URL template: `https://tiles.example`, or
+    `https://*.tiles.example` for `https://{s}.tiles.example/...`. ValueError says why
+    a template is refused."""
+    m = _TILES.fullmatch(template)
+    if not m:
+        raise ValueError("map_tiles must be an http(s) URL template like "
+                         "https://tiles.example/{z}/{x}/{y}.png (letters, digits and "
+                         "/._~-{}@%+=&? in the path)")
+    missing = [p for p in ("{z}", "{x}", "{y}") if p not in m.group(3)
+               and not (p == "{y}" and "{-y}" in m.group(3))]
+    if missing:
+        raise ValueError(f"map_tiles has no {', '.join(missing)} in its path")
+    return f"{m.group(1)}://{m.group(2).replace('{s}.', '*.')}"
+

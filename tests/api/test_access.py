@@ -52,6 +52,7 @@ ROLE_TABLE: dict[str, str] = {
     "GET /v1/deliveries": "dispatcher supervisor",
     "WS /v1/board": "dispatcher call_team supervisor",
     "GET /v1/program": "dispatcher call_team supervisor",
+    "GET /v1/map": "dispatcher call_team supervisor",
     "GET /v1/programs": "dispatcher call_team supervisor",
     "GET /v1/queue": "dispatcher call_team supervisor",
     # call_team: move team calls along, check-ins, follow-ups.

@@ -5,6 +5,7 @@ import {
   connectionBadge, el, flash, foldMessage, historyText, layout, SITE, words,
 } from "./common.js";
 import { drawQueue, startQueueClock, tickQueue, waitKind } from "./queue.js";
+import { mountMap } from "./map.js";
 
 // The team's flow, from the service (api/layout.py): a lane per status a call can still
 // move on from, in order; the first is the queue.
@@ -19,6 +20,7 @@ let unseen = 0;
 let user = null;
 const baseTitle = document.title;
 const open = new Set();       // call ids whose forms or details are open (kept across renders)
+const map = mountMap($("#map-box"), { cards: "#lanes, #queue-box" });
 
 // Without sessions (user null) everyone may act; with them, the roles the API lets move
 // a call along.
@@ -305,6 +307,7 @@ function draw() {
   }
   renderUnits();
   drawQueue($("#queue-box"), [...calls.values()].filter(isWaiting));
+  if (map) map.sync(calls.values());
   const due = [...followUps.values()].sort((a, b) => Date.parse(a.due_at) - Date.parse(b.due_at));
   clear($("#followups"), due.map(followUpCard));
   $("#fu-count").textContent = String(due.length);

@@ -8,11 +8,13 @@ import {
 import {
   drawQueue, programName, startQueueClock, tickQueue, waitingText, waitKind,
 } from "./queue.js";
+import { mountMap } from "./map.js";
 
 const MAX_CALLS = 200;
 const calls = new Map();
 const openForms = new Set();
 let user = null;
+const map = mountMap($("#map-box"), { cards: "#calls" });
 
 const NOT_SERVED = {
   off_hours: "outside the team's hours",
@@ -147,6 +149,7 @@ function draw() {
   clear($("#not-served"), notServed.slice(0, 50).map((e) => card(e, { compact: true })));
   clear($("#calls"), all.map((e) => card(e)));
   drawQueue($("#queue-box"), all.filter((e) => !e.closed));
+  if (map) map.sync(all);
   $("#backup-count").textContent = String(backups.length);
   $("#ns-count").textContent = String(notServed.length);
   $("#all-count").textContent = String(all.length);
