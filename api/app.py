@@ -32,6 +32,7 @@ from api import (
     referrals,
     rejects,
     session,
+    units,
     users,
     whatif,
 )
@@ -164,5 +165,6 @@ def register(app: FastAPI) -> None:
     app.include_router(mapsource.router)
     app.include_router(queue.router)
     app.include_router(referrals.router)
+    app.include_router(units.router)
     app.include_router(pages.router)
     pages.mount(app)
