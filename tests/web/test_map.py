@@ -16,6 +16,7 @@ import pytest_asyncio
 
 from service.settings import Settings
 from tests.conftest import Server, running_server
+from tests.factories import now_iso
 from tests.web.conftest import new_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -205,3 +206,62 @@ async def test_tiles_from_the_setting_load_under_the_csp(browser: Any, tmp_path:
                 assert page.errors == []
             finally:
                 await context.close()
+
+
+def unit_marker(page: Any, unit_id: str) -> Any:
+    return page.locator(f'#map-box .map-unit[data-unit-id="{unit_id}"]')
+
+
+async def avl(server: Server, unit_id: str, lat: float, lon: float) -> None:
+    r = await server.client.post("/v1/units/positions", json={"positions": [
+        {"unit_id": unit_id, "lat": lat, "lon": lon, "accuracy_m": 8, "at": now_iso()}]})
+    assert r.status_code == 200, r.text
+
+
+async def test_units_on_duty_are_drawn_by_status_and_move_with_their_positions(
+        browser: Any, web: Server) -> None:
+    # One unit on duty with a position before the page opens (the opening snapshot)...
+    r = await web.client.put("/v1/units/CALL-1", json={"program_id": "call",
+                                                       "call_sign": "CALL 1", "on_duty": True})
+    assert r.status_code == 200, r.text
+    await avl(web, "CALL-1", 27.77, -82.64)
+    call_id = await post(web, lat=27.78, lon=-82.63)
+    context, page = await open_page(browser, web, "/board", "call_team")
+    try:
+        one = unit_marker(page, "CALL-1")
+        await one.wait_for()
+        assert "unit-available" in (await one.get_attribute("class")).split()
+        assert await one.locator(".map-unit-sign").text_content() == "CALL 1"
+        assert "Unit CALL 1, available" in await one.locator(".sr-only").text_content()
+        # ...one signed on after (the `unit` messages), off duty not drawn, then placed.
+        r = await web.client.put("/v1/units/CALL-2", json={"program_id": "call",
+                                                           "call_sign": "CALL 2"})
+        assert r.status_code == 200, r.text
+        r = await web.client.post("/v1/units/CALL-2/duty", json={"on_duty": True})
+        assert r.status_code == 200, r.text
+        await page.locator("#map-box .map-unlocated", has_text="1 unit on duty without a "
+                           "position").wait_for()
+        assert await unit_marker(page, "CALL-2").count() == 0
+        await avl(web, "CALL-2", 27.75, -82.62)
+        await unit_marker(page, "CALL-2").wait_for()
+
+        # A new position moves the marker (on the plain map, its pixel place changes).
+        before = await one.get_attribute("style")
+        await avl(web, "CALL-1", 27.76, -82.635)
+        await page.wait_for_function(
+            "([sel, was]) => document.querySelector(sel).getAttribute('style') !== was",
+            arg=['#map-box .map-unit[data-unit-id="CALL-1"]', before])
+        # Its status follows the team's: assigned to the call.
+        r = await web.client.post(f"/v1/calls/{call_id}/status",
+                                  json={"status": "assigned", "unit": "CALL-1"})
+        assert r.status_code == 200, r.text
+        await page.locator('#map-box .map-unit.unit-assigned[data-unit-id="CALL-1"]').wait_for()
+        legend = await page.locator(".map-legend").text_content()
+        assert "Unit assigned (1)" in legend and "Unit available (1)" in legend
+        # Signed off: off the map.
+        r = await web.client.post("/v1/units/CALL-2/duty", json={"on_duty": False})
+        assert r.status_code == 200, r.text
+        await unit_marker(page, "CALL-2").wait_for(state="detached")
+        assert page.errors == []
+    finally:
+        await context.close()

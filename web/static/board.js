@@ -328,6 +328,7 @@ function tick() {
 }
 
 function onMessage(msg) {
+  if (map) map.message(msg);  // units: the opening snapshot and `unit` messages
   if (String(msg.type).startsWith("follow_up_")) { onFollowUp(msg); return; }
   const before = calls.get(msg.call_id);
   const wasOnTeam = before ? onTeam(before) : false;

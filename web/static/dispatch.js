@@ -158,6 +158,7 @@ function draw() {
 }
 
 function onMessage(msg) {
+  if (map) map.message(msg);  // units: the opening snapshot and `unit` messages
   const entry = foldMessage(calls, msg);
   if (!entry) return;
   if (!entry.decision) {

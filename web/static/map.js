@@ -150,6 +150,14 @@ export class CallMap {
     this.draw();
   }
 
+  // A board message: the units in the opening snapshot and each `unit` change (calls
+  // come through the page's own state, in sync).
+  message(msg) {
+    if (msg.type === "snapshot" && Array.isArray(msg.units)) this.setUnits(msg.units);
+    else if (msg.type === "unit" && msg.retired && msg.unit) this.dropUnit(msg.unit.id);
+    else if (msg.type === "unit") this.setUnit(msg.unit);
+  }
+
   setUnits(list) {
     this.units = new Map((list || []).map((u) => [u.id, u]));
     this.draw();
@@ -158,6 +166,11 @@ export class CallMap {
   setUnit(unit) {
     if (!unit || !unit.id) return;
     this.units.set(unit.id, unit);
+    this.draw();
+  }
+
+  dropUnit(id) {
+    this.units.delete(id);
     this.draw();
   }
 
@@ -307,7 +320,7 @@ function callIcon(kind, joint, label) {
 }
 
 function unitIcon(u, label) {
-  return L.divIcon({ className: `map-unit unit-${u.status}`, iconSize: [0, 0],
+  return L.divIcon({ className: `map-unit unit-${u.status}`, iconSize: [14, 14],
     html: el("span", { class: "map-unit-tag" },
       el("span", { class: "map-unit-sign", "aria-hidden": "true", text: u.call_sign || u.id }),
       el("span", { class: "sr-only", text: label })) });
