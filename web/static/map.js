@@ -73,7 +73,7 @@ export class CallMap {
     // Following: the view fits every marker as they come and go, until the person moves
     // or zooms the map themselves; "Show all" follows again.
     this.follow = true;
-    this.bounds = "";
+    this.fittedOnce = false;
     this.hidden = localStorage.getItem(HIDDEN_KEY) === "1";
     this.build();
     this.ready = Promise.all([loadCss("/static/vendor/leaflet/leaflet.css"),
@@ -160,22 +160,30 @@ export class CallMap {
 
   setUnits(list) {
     this.units = new Map((list || []).map((u) => [u.id, u]));
-    this.draw();
+    this.redraw();
   }
 
   setUnit(unit) {
     if (!unit || !unit.id) return;
     this.units.set(unit.id, unit);
-    this.draw();
+    this.redraw();
   }
 
   dropUnit(id) {
     this.units.delete(id);
-    this.draw();
+    this.redraw();
+  }
+
+  // Units move many times a second: at most one draw a frame.
+  redraw() {
+    if (this.queued) return;
+    this.queued = true;
+    requestAnimationFrame(() => { this.queued = false; this.draw(); });
   }
 
   draw() {
     if (this.hidden || !this.map) return;
+    const t0 = performance.now();
     const counts = {};
     let unlocated = 0;
     const seen = new Set();
@@ -204,23 +212,29 @@ export class CallMap {
       if (!onDuty.has(id)) { m.marker.remove(); this.unitMarkers.delete(id); }
     }
     const drawn = seen.size;
-    this.count.textContent = `${plural(drawn, "call")}${onDuty.size ? `, ${plural(onDuty.size, "unit")}` : ""}`;
+    setText(this.count,
+      `${plural(drawn, "call")}${onDuty.size ? `, ${plural(onDuty.size, "unit")}` : ""}`);
     const missing = [unlocated ? `${plural(unlocated, "call")} without a location` : "",
       unitsUnlocated ? `${plural(unitsUnlocated, "unit")} on duty without a position` : ""]
       .filter(Boolean);
-    this.unlocated.textContent = missing.join(" · ");
+    setText(this.unlocated, missing.join(" · "));
     this.unlocated.hidden = missing.length === 0;
     this.drawLegend(counts, unitCounts);
     if (this.follow) this.fit(false);
+    // bench/map.py sets this to time the map's own script (nothing else does).
+    if (window.__mapDrawMs) window.__mapDrawMs.push(performance.now() - t0);
   }
 
   placeCall(entry, kind) {
+    const have = this.callMarkers.get(entry.id);
+    // Unchanged since last drawn: no message about it since (seq), same colour.
+    if (have && have.seq === entry.seq && have.kind === kind) return;
     const joint = entry.decision.destination === "joint";
     const label = callLabel(entry, kind);
     const { lat, lon } = entry.call;
     const sig = `${kind}|${joint}|${label}`;
-    const have = this.callMarkers.get(entry.id);
     if (have) {
+      Object.assign(have, { seq: entry.seq, kind });
       const at = have.marker.getLatLng();
       if (at.lat !== lat || at.lng !== lon) have.marker.setLatLng([lat, lon]);
       if (have.sig !== sig) {
@@ -241,7 +255,7 @@ export class CallMap {
     // The marker's element names its call (a new one each time Leaflet re-adds it).
     marker.on("add", () => { marker.getElement().dataset.callId = entry.id; });
     marker.addTo(this.map);
-    this.callMarkers.set(entry.id, { marker, sig, label });
+    this.callMarkers.set(entry.id, { marker, sig, label, seq: entry.seq, kind });
   }
 
   placeUnit(u) {
@@ -263,6 +277,9 @@ export class CallMap {
   }
 
   drawLegend(counts, unitCounts) {
+    const key = JSON.stringify([counts, unitCounts]);
+    if (key === this.legendKey) return;
+    this.legendKey = key;
     const item = (cls, text, n) => el("li", { class: "map-key" },
       el("span", { class: `map-swatch ${cls}`, "aria-hidden": "true" }), `${text} (${n})`);
     clear(this.legend,
@@ -272,17 +289,17 @@ export class CallMap {
         item(`unit-swatch unit-${k}`, `Unit ${words(k)}`, unitCounts[k])));
   }
 
-  // Fit the view to every marker (again only when they span other bounds than last time).
+  // Fit the view to every marker: when asked, the first time, and when following, once
+  // a marker is out of view (not on every move: a refit moves every marker on the map).
   fit(asked = true) {
     if (!this.map) return;
-    if (asked) { this.follow = true; this.bounds = ""; }
+    if (asked) this.follow = true;
     const points = [...this.callMarkers.values(), ...this.unitMarkers.values()]
       .map((m) => m.marker.getLatLng());
     if (!points.length) return;
     const bounds = L.latLngBounds(points);
-    const key = bounds.toBBoxString();
-    if (key === this.bounds) return;
-    this.bounds = key;
+    if (!asked && this.fittedOnce && this.map.getBounds().contains(bounds)) return;
+    this.fittedOnce = true;
     this.quietly(() => this.map.fitBounds(bounds, { padding: [24, 24], maxZoom: 15,
                                                     animate: false }));
   }
@@ -305,6 +322,10 @@ export class CallMap {
       .find((b) => b.textContent === "Details");
     if (details) details.click();
   }
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
 }
 
 function escapeText(s) {
