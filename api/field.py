@@ -71,6 +71,7 @@ async def submit_keyed(rt: Any, who: Principal, response: Response, keyed: Keyed
     """Run a field action through the writer, once per key; the answer, and whether it
     was the first one given again (then also said in the Idempotent-Replayed header)."""
     keyed.keep_hours = rt.settings.field_key_hours
+    keyed.zone = rt.policy.compiled.zone
     answered: Answered = await rt.writer.submit(keyed)
     if answered.replayed:
         response.headers[REPLAYED] = "true"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -84,6 +84,8 @@ class Keyed:
     key: str | None
     request: dict[str, Any]
     keep_hours: float = FIELD_KEY_HOURS_DEFAULT
+    # The program's time zone: a sentence's times as the team's clocks show them.
+    zone: tzinfo | None = None
 
     def keys(self) -> Keys:
         return self.command.keys()
@@ -128,15 +130,18 @@ class Keyed:
             self.action == "checkin" or self.action not in extra.get("allowed", [])))
         if call is None or not stale:
             return refused  # not stale: e.g. clearing without a disposition
-        asked = ASKED.get(self.action, self.action)
+        hhmm = self._hhmm
+        asked = f"'{ASKED.get(self.action, self.action)}'"
+        if self.request.get("at"):  # when the member acted (a change queued offline)
+            asked += f" at {hhmm(str(self.request['at']))}"
         unit, by, at = call["unit"], None, iso_utc(call["updated_at"])
         if call["closed_at"] is not None:
             at = iso_utc(call["closed_at"])
-            sentence = f"The CAD closed this call at {_hhmm(at)}"
+            sentence = f"The CAD closed this call at {hhmm(at)}"
         elif "destination" in extra:
             by, at = call["overridden_by"], iso_utc(call["overridden_at"]) or at
             dest = str(extra["destination"]).replace("_", " ")
-            sentence = (f"A dispatcher ({by}) sent this call to {dest} at {_hhmm(at)}" if by
+            sentence = (f"A dispatcher ({by}) sent this call to {dest} at {hhmm(at)}" if by
                         else f"This call went to {dest}, not the team")
         elif extra["current"] == "queued":
             sentence = "Nobody has taken this call yet"
@@ -145,10 +150,17 @@ class Keyed:
             by, at = last.get("by"), last.get("at") or at
             who = " ".join(filter(None, [unit, f"({by})" if by and by != unit else None]))
             sentence = (f"{who or 'Someone'} had already "
-                        f"{DONE.get(extra['current'], extra['current'])} at {_hhmm(at)}")
-        return StaleAction(f"{sentence}: your '{asked}' was not recorded.",
+                        f"{DONE.get(extra['current'], extra['current'])} at {hhmm(at)}")
+        return StaleAction(f"{sentence}: your {asked} was not recorded.",
                            **{"current": call["team_status"] or "queued", **extra},
                            asked=self.action, changed_by=by, unit=unit, changed_at=at)
+
+    def _hhmm(self, iso: str | None) -> str:
+        if not iso:
+            return "an earlier time"
+        when = datetime.fromisoformat(iso)
+        return (when.astimezone(self.zone).strftime("%H:%M") if self.zone
+                else when.astimezone(UTC).strftime("%H:%M UTC"))
 
 
 async def _last_status(ctx: Batch, call_id: str) -> dict[str, Any] | None:
@@ -158,6 +170,3 @@ async def _last_status(ctx: Batch, call_id: str) -> dict[str, Any] | None:
         .order_by(BOARD.c.seq.desc()).limit(1))).scalar()
     return dict(json.loads(body)) if body else None
 
-
-def _hhmm(iso: str | None) -> str:
-    return datetime.fromisoformat(iso).strftime("%H:%M UTC") if iso else "an earlier time"

@@ -122,10 +122,13 @@ async def test_a_stale_action_gets_a_409_that_says_what_happened(server: Server)
     assert body["error"] == "stale"
     assert (body["current"], body["asked"], body["unit"]) == ("cleared", "on_scene", "CALL-2")
     assert body["changed_by"] == "test-supervisor" and body["allowed"] == []
-    cleared_at = datetime.fromisoformat(body["changed_at"])
+    # In the program's time zone, as the team's clocks show it.
+    zone = server.runtime.policy.compiled.zone
+    cleared = datetime.fromisoformat(body["changed_at"]).astimezone(zone)
+    acted = datetime.fromisoformat(on_scene["at"]).astimezone(zone)
     assert body["message"] == (
-        f"CALL-2 (test-supervisor) had already cleared this call at "
-        f"{cleared_at:%H:%M} UTC: your 'on scene' was not recorded.")
+        f"CALL-2 (test-supervisor) had already cleared this call at {cleared:%H:%M}: "
+        f"your 'on scene' at {acted:%H:%M} was not recorded.")
     # Nothing was kept for the key: its retry is judged again, and refused again.
     assert (await keyed(server, call_id, key, on_scene)).status_code == 409
     assert await count(server, FIELD_ACTION) == 0
