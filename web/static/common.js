@@ -155,7 +155,14 @@ export async function layout() {
   return user;
 }
 
+// Run before logging out (offline.js: drop what the board kept on this device); a hook
+// answering false keeps the person logged in.
+export const beforeLogout = [];
+
 async function logout() {
+  for (const hook of beforeLogout) {
+    try { if ((await hook()) === false) return; } catch { /* log out all the same */ }
+  }
   try { await fetch("/v1/session", { method: "DELETE", credentials: "same-origin" }); }
   finally { location.assign("/login"); }
 }
