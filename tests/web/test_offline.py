@@ -26,6 +26,21 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 SHELL_KEPT = """async () => Boolean(navigator.serviceWorker.controller
     && await caches.match('/board') && await caches.match('/static/board.js')
     && await caches.match('/static/offline.js'))"""
+# [shell caches, workers registered, records in the board's IndexedDB]
+KEPT_ON_DEVICE = """async () => {
+  const caches_ = (await caches.keys()).filter((k) => k.startsWith('liaison-')).length;
+  const workers = (await navigator.serviceWorker.getRegistrations()).length;
+  const db = await new Promise((ok, no) => {
+    const req = indexedDB.open('liaison-field', 1);
+    req.onupgradeneeded = () => { req.result.createObjectStore('actions',
+      { keyPath: 'seq', autoIncrement: true }); req.result.createObjectStore('kept'); };
+    req.onsuccess = () => ok(req.result); req.onerror = () => no(req.error); });
+  const count = (name) => new Promise((ok) => {
+    const r = db.transaction(name).objectStore(name).count(); r.onsuccess = () => ok(r.result); });
+  const records = (await count('actions')) + (await count('kept'));
+  db.close();
+  return [caches_, workers, records];
+}"""
 
 
 @contextlib.asynccontextmanager
@@ -140,5 +155,11 @@ async def test_three_changes_offline_arrive_in_order_once_and_a_stale_one_is_exp
             assert [m["status"] for m in (await timeline(web, second))["timeline"]
                     if m["type"] == "status"] == ["assigned", "cleared"]
             assert errors == []
+
+            # Logging out leaves nothing of the board on the device.
+            assert await page.evaluate(KEPT_ON_DEVICE) != [0, 0, 0]
+            await page.locator("#who").get_by_role("button", name="Log out").click()
+            await page.wait_for_url("**/login**")
+            assert await page.evaluate(KEPT_ON_DEVICE) == [0, 0, 0]
         finally:
             await context.close()

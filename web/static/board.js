@@ -423,6 +423,10 @@ async function start() {
       calls.clear();  // the stream replays the board as it is now
       restored = false;
     }
+    if (state === "online" && !user) {
+      // Opened offline: who is logged in, now that the service can say.
+      layout().then((u) => { user = u; render(); });
+    }
     connectionBadge(state);
   } }).start();
   setInterval(tick, 1000);

@@ -127,7 +127,10 @@ export function session() {
         if (res.status === 401) { toLogin(); return null; }
         if (!res.ok) return null;
         return await res.json();
-      } catch { return null; }
+      } catch {
+        sessionPromise = null;  // no connection (a board opened offline): ask again later
+        return null;
+      }
     })();
   }
   return sessionPromise;
