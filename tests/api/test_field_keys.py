@@ -5,8 +5,10 @@ says what happened. Real uvicorn, real websockets, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,8 @@ from sqlalchemy import func, insert, select
 from service.access.auth import Role
 from service.store.tables import BOARD, FIELD_ACTION
 from tests.api.test_field import get_call, recv, status, team_call
-from tests.conftest import Server
+from tests.conftest import Server, start_subprocess
+from tests.factories import event
 
 pytestmark = pytest.mark.asyncio
 
@@ -187,3 +190,34 @@ async def test_old_keys_are_pruned_as_new_ones_are_stored(server: Server) -> Non
     async with server.runtime.engine.connect() as conn:
         kept = set((await conn.execute(select(FIELD_ACTION.c.key))).scalars())
     assert kept == {"young", "77777777-2222-4333-8444-555555555555"}
+
+
+@pytest.mark.postgres
+async def test_two_instances_record_a_key_sent_to_both_once(postgres_url: str,
+                                                            tmp_path: Path) -> None:
+    # A device that lost its answer may retry through another instance behind the load
+    # balancer, even while the first is still busy with it: the writer's lock across
+    # instances makes one of them record it and the other give the first answer.
+    a = start_subprocess(postgres_url, tmp_path)
+    b = start_subprocess(postgres_url, tmp_path, creds=a.creds)
+    try:
+        async with a.client() as ca, b.client() as cb:
+            for n in range(5):
+                r = await ca.post("/v1/cad/events", json=event())
+                assert r.status_code == 202, r.text
+                call_id = r.json()["call_id"]
+                body = {"status": "assigned", "unit": f"CALL-{n}"}
+                headers = {"idempotency-key": f"both-{n}"}
+                one, two = await asyncio.gather(
+                    *(c.post(f"/v1/calls/{call_id}/status", json=body, headers=headers)
+                      for c in (ca, cb)))
+                assert one.status_code == two.status_code == 200, (one.text, two.text)
+                assert one.json() == two.json()
+                replayed = [r.headers.get("idempotent-replayed") for r in (one, two)]
+                assert sorted(replayed, key=str) == [None, "true"], replayed
+                view = (await cb.get(f"/v1/calls/{call_id}")).json()
+                assert [m["status"] for m in view["timeline"] if m["type"] == "status"] \
+                    == ["assigned"]
+    finally:
+        a.stop()
+        b.stop()

@@ -163,3 +163,41 @@ async def test_three_changes_offline_arrive_in_order_once_and_a_stale_one_is_exp
             assert await page.evaluate(KEPT_ON_DEVICE) == [0, 0, 0]
         finally:
             await context.close()
+
+
+async def test_changes_left_by_another_person_are_never_sent_under_the_new_name(
+        browser: Any, tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}",
+                        policy=always_open_policy(tmp_path))
+    async with running_server(settings) as web:
+        context = await browser.new_context(viewport=DESKTOP, service_workers="allow")
+        context.set_default_timeout(WAIT * 1000)
+        await login(context, web, Role.call_team)
+        page = await context.new_page()
+        try:
+            call_id = (await web.post_event()).json()["call_id"]
+            await page.goto(f"{web.base_url}/board")
+            await page.locator('#conn[data-state="online"]').wait_for()
+            card = page.locator(f'li.card[data-call-id="{call_id}"]')
+            await context.set_offline(True)
+            await card.get_by_role("button", name="Assign unit").click()
+            await card.locator("form.assign").get_by_role("button", name="Assign").click()
+            await card.locator('.pending[data-pending="1"]').wait_for()
+            # Meanwhile a supervisor logs in on this device (another tab, say).
+            await login(context, web, Role.supervisor)
+            await context.set_offline(False)
+            await page.locator("#flash.error").filter(has_text="discarded").wait_for()
+            await card.locator(".pending").wait_for(state="detached")
+            # The marker: a change made now, as the supervisor, is sent and recorded; the
+            # team member's assignment before it never was.
+            await card.get_by_role("button", name="Assign unit").click()
+            await card.locator("form.assign").get_by_role("button", name="Assign").click()
+
+            async def recorded() -> list[tuple[str, str]]:
+                return [(m["status"], m["by"]) for m in (await timeline(web, call_id))[
+                    "timeline"] if m["type"] == "status"]
+
+            assert await eventually(recorded, "the supervisor's assignment") == [
+                ("assigned", "test-supervisor")]
+        finally:
+            await context.close()

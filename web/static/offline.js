@@ -137,6 +137,11 @@ async function flush() {
   clearTimeout(timer);
   timer = null;
   try {
+    if (queue.length && await someoneElse() === "later") {
+      timer = setTimeout(flush, delay);
+      delay = Math.min(delay * 2, MAX_DELAY);
+      return;
+    }
     while (queue.length) {
       const item = queue[0];
       if (await send(item) === "later") {
@@ -151,6 +156,26 @@ async function flush() {
   } finally {
     sending = false;
   }
+}
+
+// Another person may have logged in on this device since these changes were made (in
+// another tab, after this one's session ended): theirs are never sent under that name.
+// Drops them (the page says so); "later" when the service cannot be asked.
+async function someoneElse() {
+  let who;
+  try {
+    const res = await fetch("/v1/session", { credentials: "same-origin" });
+    if (!res.ok) return "ok";  // 401: sending goes to the login page; or no sessions here
+    who = (await res.json()).username;
+  } catch { return "later"; }
+  const others = queue.filter((a) => a.user && a.user !== who);
+  for (const a of others) await remove(a);
+  if (others.length) {
+    me = who;
+    hooks.onDiscarded(others);
+    hooks.onChange();
+  }
+  return "ok";
 }
 
 function names(body, field) {
