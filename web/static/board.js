@@ -153,10 +153,13 @@ function waitingToSend(entry) {
     items.map((a) => `${label(a)} ${hhmm(a.actedAt)}`).join(", "));
 }
 
+// The call's unit, or the one an assignment waiting to be sent names.
+function unitOf(entry) { return entry.call.unit || (pendingStatus(entry.id) || {}).unit; }
+
 function busyUnits() {
   const busy = new Map();
   for (const e of calls.values()) {
-    if (onTeam(e) && e.call.unit) busy.set(e.call.unit, e);
+    if (onTeam(e) && unitOf(e)) busy.set(unitOf(e), e);
   }
   return busy;
 }
@@ -284,8 +287,7 @@ function card(entry) {
     el("div", { class: "where", text: [c.address, c.district].filter(Boolean).join(" · ") || "no location" }),
     el("div", { class: "meta" },
       el("span", { class: `dest dest-${d.destination}`, text: words(d.mode || d.destination) }),
-      c.unit || (pendingStatus(entry.id) || {}).unit
-        ? el("span", { class: "unit-tag", text: c.unit || pendingStatus(entry.id).unit }) : null,
+      unitOf(entry) ? el("span", { class: "unit-tag", text: unitOf(entry) }) : null,
       el("span", { class: "inc", text: c.incident_id })),
     waitingToSend(entry),
     entry.checkin ? el("div", { class: `checkin-alert ${entry.checkin.level}`,
