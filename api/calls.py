@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import (
@@ -20,6 +20,7 @@ from api.access import (
 )
 from api.answers import CallDelivery, CallView, FollowUp
 from api.deps import RuntimeDep
+from api.field import REFUSED, IdempotencyKey, key_of, submit_keyed
 from api.metrics import parse_when
 from routing.models import Decision, DecisionView
 from service.calls.visibility import (
@@ -31,6 +32,7 @@ from service.calls.visibility import (
     protected,
 )
 from service.errors import DomainError, NotFound
+from service.lifecycle.field_keys import Keyed
 from service.lifecycle.ingest import ChangeStatus, OverrideCall, OverrideRequest
 from service.lifecycle.queries import LIST_FIELDS, CallFilter, get_call, get_deliveries, list_calls
 from service.lifecycle.team import StatusChange, TeamStatus
@@ -240,18 +242,25 @@ async def read_deliveries(call_id: str, rt: RuntimeDep, who: Dispatcher) -> dict
     "/{call_id}/status",
     summary="Move a team call along its flow: assigned, en_route, on_scene, "
             "backup_requested, cleared (with a disposition)",
-    responses={409: {"description": "not allowed from the current status; lists the allowed"}},
+    responses={409: {**REFUSED, "description": "not allowed from the current status; lists "
+                     "the allowed (stale: the call moved on, explained)"},
+               422: {"description": "bad input, or an Idempotency-Key reused"}},
     response_model=StatusChanged, response_model_exclude_unset=True,
 )
-async def change_status(call_id: str, change: StatusChange, request: Request, rt: RuntimeDep,
-                        who: Team) -> dict[str, Any]:
+async def change_status(call_id: str, change: StatusChange, request: Request,
+                        response: Response, rt: RuntimeDep, who: Team,
+                        idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     change = change.model_copy(update={"by": who.name})
-    result = await rt.writer.submit(ChangeStatus(
-        call_id=call_id, change=change, checkin_interval=rt.settings.checkin_interval_seconds,
-        policy=rt.policy.compiled))
+    result, replayed = await submit_keyed(rt, who, response, Keyed(
+        ChangeStatus(call_id=call_id, change=change,
+                     checkin_interval=rt.settings.checkin_interval_seconds,
+                     policy=rt.policy.compiled),
+        call_id=call_id, action=change.status, actor=who.actor, key=key_of(idempotency_key),
+        request=change.model_dump(mode="json", exclude={"by"})))
     await record(request, who, "call.status", call_id=call_id,
-                 detail={"status": change.status, "disposition": change.disposition})
-    return result  # type: ignore[no-any-return]
+                 detail={"status": change.status, "disposition": change.disposition,
+                         **({"replayed": True} if replayed else {})})
+    return result
 
 
 @router.post("/{call_id}/override", summary="A dispatcher overrides the destination, "

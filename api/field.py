@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.access import CredentialsFirst, Principal, Role, allow, record
 from api.answers import FollowUp
 from api.deps import RuntimeDep
 from routing.models import DecisionView
 from service.lifecycle.checkins import CheckIn, CheckInRequest
+from service.lifecycle.field_keys import Answered, Keyed
 from service.lifecycle.followups import CloseFollowUp, get_follow_up, list_follow_ups
 from service.lifecycle.open_followup import OpenFollowUp
 
@@ -31,6 +32,50 @@ class CheckedIn(BaseModel):
     checkin_due_at: str | None = Field(description="the next one; null with check-ins off")
     checkins_missed: int = Field(description="misses since the last check-in: 0 now")
     missed_before: int = Field(description="misses this check-in ended")
+
+
+# The field board's key for one action (web/static/offline.js makes a UUID when the member
+# acts); a structured-field string's quotes ("…", as the IETF draft writes it) are allowed.
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", pattern=r'^"?[A-Za-z0-9._:-]{1,100}"?$',
+    description="one per action, the same on every retry: a retry gets the first answer "
+                "and records nothing; reused for another request: 422")]
+REPLAYED = "Idempotent-Replayed"  # on an answer given again: "true"
+
+
+class ActionRefused(BaseModel):
+    """A field action refused (409). When the call moved on meanwhile (`error`: stale),
+    what it is now, who moved it and when, and `message`, a sentence a page can show."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="stale: the call moved on; conflict: otherwise")
+    message: str
+    current: str | None = Field(default=None, description="the call's status now")
+    allowed: list[str] | None = Field(default=None, description="what it may go to now")
+    asked: str | None = Field(default=None, description="the status asked for, or checkin")
+    changed_by: str | None = Field(default=None, description="who moved it there")
+    changed_at: str | None = Field(default=None, description="when it was recorded")
+    unit: str | None = None
+
+
+REFUSED = {"model": ActionRefused}
+
+
+def key_of(header: str | None) -> str | None:
+    return header.strip('"') if header else None
+
+
+async def submit_keyed(rt: Any, who: Principal, response: Response, keyed: Keyed
+                       ) -> tuple[dict[str, Any], bool]:
+    """Run a field action through the writer, once per key; the answer, and whether it
+    was the first one given again (then also said in the Idempotent-Replayed header)."""
+    keyed.keep_hours = rt.settings.field_key_hours
+    keyed.zone = rt.policy.compiled.zone
+    answered: Answered = await rt.writer.submit(keyed)
+    if answered.replayed:
+        response.headers[REPLAYED] = "true"
+    return answered.body, answered.replayed
 
 
 class FollowUpList(BaseModel):
@@ -53,14 +98,20 @@ class FollowUpClosed(BaseModel):
 @router.post("/v1/calls/{call_id}/checkin", response_model=CheckedIn,
              summary="A team member on scene checks in: all is well; the next check-in is "
                      "one interval away and earlier misses are forgotten",
-             responses={409: {"description": "the call's unit is not on scene"}})
-async def check_in(call_id: str, request: Request, rt: RuntimeDep, who: Team,
-                   body: CheckInRequest | None = None) -> dict[str, Any]:
+             responses={409: {**REFUSED, "description": "the call's unit is not on scene "
+                              "(stale: the call moved on, explained)"},
+                        422: {"description": "bad input, or an Idempotency-Key reused"}})
+async def check_in(call_id: str, request: Request, response: Response, rt: RuntimeDep,
+                   who: Team, body: CheckInRequest | None = None,
+                   idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     body = (body or CheckInRequest()).model_copy(update={"by": who.name})
-    result = await rt.writer.submit(CheckIn(call_id=call_id, request=body,
-                                            interval=rt.settings.checkin_interval_seconds))
-    await record(request, who, "call.checkin", call_id=call_id)
-    return result  # type: ignore[no-any-return]
+    result, replayed = await submit_keyed(rt, who, response, Keyed(
+        CheckIn(call_id=call_id, request=body, interval=rt.settings.checkin_interval_seconds),
+        call_id=call_id, action="checkin", actor=who.actor, key=key_of(idempotency_key),
+        request=body.model_dump(mode="json", exclude={"by"})))
+    await record(request, who, "call.checkin", call_id=call_id,
+                 detail={"replayed": True} if replayed else None)
+    return result
 
 
 @router.get("/v1/follow-ups", summary="Follow-ups by due time, with the original call",

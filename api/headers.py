@@ -5,9 +5,10 @@
   inline script or style, no framing, no ``<base>``, forms post only here.
   ``connect-src 'self'`` covers the board websocket on the same host and port:
   CSP Level 3 lets 'self' match ws:/wss: to the page's own host (Chromium, Firefox and
-  Safari 15.4+; tests/web checks Chromium). FastAPI's ``/docs`` and ``/redoc`` load Swagger
-  UI / ReDoc from cdn.jsdelivr.net with an inline bootstrap script and hold no personal
-  data; they get a policy that allows exactly that.
+  Safari 15.4+; tests/web checks Chromium). ``worker-src 'self'``: the board's service
+  worker (/sw.js, web/static/sw.js), from this origin only. FastAPI's ``/docs`` and
+  ``/redoc`` load Swagger UI / ReDoc from cdn.jsdelivr.net with an inline bootstrap script
+  and hold no personal data; they get a policy that allows exactly that.
 - ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
   ``X-Frame-Options: DENY`` (for browsers without frame-ancestors),
   ``Cross-Origin-Opener-Policy: same-origin``, a ``Permissions-Policy`` that turns off
@@ -38,7 +39,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+       "connect-src 'self'; worker-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+       "form-action 'self'")
 
 
 def page_csp(tile_origin: str | None = None) -> str:

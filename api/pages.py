@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import web
@@ -48,6 +48,13 @@ for _page in PAGES:
 @router.get("/", include_in_schema=False)
 async def root() -> RedirectResponse:
     return RedirectResponse(BRAND_HREF, status_code=307)
+
+
+@router.get("/sw.js", include_in_schema=False)
+async def service_worker() -> FileResponse:
+    """The field board's service worker (web/static/sw.js), at the root so that it may
+    control /board; revalidated on every load, so a new one takes over at once."""
+    return FileResponse(STATIC / "sw.js", media_type="text/javascript", headers=NO_CACHE)
 
 
 class _Static(StaticFiles):

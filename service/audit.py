@@ -31,6 +31,7 @@ DETAIL_KEYS = frozenset({"status", "destination", "from", "version", "policy_id"
                          # the roster (api/units.py): ids, words and numbers, never members
                          "unit_id", "program", "on_duty", "capabilities", "retention_hours",
                          "sources",
+                         "replayed",  # a field action sent again under its key
                          # a call listing's filter (GET /v1/calls)
                          "to", "incident_id", "source", "category", "district", "cursor"})
 _MAX_VALUE = 120

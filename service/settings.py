@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     # and newly due follow-ups every field_sweep_seconds.
     checkin_interval_seconds: float = Field(default=900.0, ge=0)
     field_sweep_seconds: float = Field(default=5.0, gt=0)
+    # The field board's idempotency keys are kept this long (service/lifecycle/field_keys.py).
+    field_key_hours: float = Field(default=168.0, gt=0)
     # A database that stops answering (service/store/dbwait.py, service/store/db.py). A request (its
     # commit, the key or session lookup on its way) gets 503 with Retry-After once the
     # database has answered nothing, to anyone, for db_request_timeout seconds; a busy one

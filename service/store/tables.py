@@ -548,3 +548,28 @@ class UnitPositionRow(SQLModel, table=True):
 UNIT: Table = UnitRow.__table__  # type: ignore[attr-defined]
 UNIT_SETTING: Table = UnitSetting.__table__  # type: ignore[attr-defined]
 UNIT_POSITION: Table = UnitPositionRow.__table__  # type: ignore[attr-defined]
+
+
+class FieldAction(SQLModel, table=True):
+    """A team member's action from the field board, by its idempotency key (the board makes
+    one when the member acts, and sends it again with every retry): the first answer is
+    given again and nothing is recorded twice. Written in the action's own transaction;
+    pruned after `field_key_hours` (service/lifecycle/field_keys.py, migration 0022)."""
+
+    __tablename__ = "field_action"
+    __table_args__ = (Index("ix_field_action_created_at", "created_at"),)
+
+    # A key is its sender's own (as a CAD's event id is): another person's same key is
+    # another action, and never gets the first person's answer.
+    actor: str = Field(primary_key=True, max_length=120)
+    key: str = Field(primary_key=True, max_length=100)
+    call_id: str = Field(max_length=40)
+    action: str = Field(max_length=32)  # status | checkin
+    # SHA-256 of the request (action, call, body): only a hash, so no second copy of a
+    # note or an outcome is kept here.
+    request_sha256: str = Field(max_length=64)
+    response: str = Field(sa_type=Text)  # the first answer, as JSON
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+FIELD_ACTION: Table = FieldAction.__table__  # type: ignore[attr-defined]

@@ -116,6 +116,7 @@ ROLE_TABLE: dict[str, str] = {
     "GET /policy": PUBLIC,
     "GET /units": PUBLIC,
     "GET /login": PUBLIC,
+    "GET /sw.js": PUBLIC,  # the board's service worker: the shell's files, no data
 }
 
 

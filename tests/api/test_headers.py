@@ -23,6 +23,7 @@ STRICT = {
     "style-src": {"'self'"},
     "img-src": {"'self'", "data:"},
     "connect-src": {"'self'"},
+    "worker-src": {"'self'"},  # the board's service worker (/sw.js)
     "frame-ancestors": {"'none'"},
     "base-uri": {"'none'"},
     "form-action": {"'self'"},

@@ -4,6 +4,9 @@ import {
   $, api, age, backupReasonText, BoardStream, callDetails, checkinText, clear, clock,
   connectionBadge, el, flash, foldMessage, historyText, layout, SITE, words,
 } from "./common.js";
+import {
+  act, hhmm, keepBoard, keptBoard, label, pending, pendingStatus, startOffline,
+} from "./offline.js";
 import { drawQueue, startQueueClock, tickQueue, waitKind } from "./queue.js";
 import { mountMap } from "./map.js";
 import { mountDutyControl, onUnitMessage, rosterNames } from "./units.js";
@@ -19,6 +22,8 @@ let unitsTotal = 4;
 let replayedUpTo = 0;         // seq of the last message that existed when the page opened
 let unseen = 0;
 let user = null;
+let lastSeq = 0;
+let restored = false;         // the board shown is the one kept on the device (offline)
 const baseTitle = document.title;
 const open = new Set();       // call ids whose forms or details are open (kept across renders)
 const map = mountMap($("#map-box"), { cards: "#lanes, #queue-box" });
@@ -38,7 +43,18 @@ function onTeam(entry) {
 // Waiting for a unit or a shift: in the queue section, not yet in a lane.
 function isWaiting(entry) { return !entry.closed && Boolean(waitKind(entry.decision)); }
 
-function lane(entry) { return entry.call.team_status || QUEUED; }
+// Where the call stands for this member: its status as the service last said, or as the
+// changes waiting to be sent will make it (offline.js); a call cleared offline stays in
+// its lane until the clearing is sent.
+function status(entry) {
+  const waiting = pendingStatus(entry.id);
+  return (waiting && waiting.status) || entry.call.team_status || QUEUED;
+}
+
+function lane(entry) {
+  const s = status(entry);
+  return LANES.some((l) => l.value === s) ? s : entry.call.team_status || QUEUED;
+}
 
 function alertNewCall(entry) {
   unseen += 1;
@@ -58,13 +74,27 @@ function ackAlert() {
   render();
 }
 
-async function checkIn(entry) {
-  try {
-    await api(`/v1/calls/${encodeURIComponent(entry.id)}/checkin`, { method: "POST", json: {} });
-    flash($("#flash"), `${entry.call.unit || "Unit"} checked in.`, "ok");
-  } catch (err) {
-    flash($("#flash"), `Check-in not recorded: ${err.message}`, "error");
+// Through the queue (offline.js): sent now, or when the connection returns.
+function checkIn(entry) { act(entry, "checkin", {}); }
+
+function onSent(item) {
+  const entry = calls.get(item.callId);
+  if (item.kind === "checkin") {
+    flash($("#flash"), `${(entry && entry.call.unit) || "Unit"} checked in.`, "ok");
   }
+  render();
+}
+
+// An action the service refused (the call moved on meanwhile: it says what happened).
+function notSent(text) {
+  const list = $("#not-sent");
+  const li = el("li", {}, el("span", { text }), " ",
+    el("button", { type: "button", class: "link", on: { click: () => {
+      li.remove();
+      list.hidden = !list.children.length;
+    } } }, "OK"));
+  list.append(li);
+  list.hidden = false;
 }
 
 async function followUpAction(fu, action) {
@@ -108,24 +138,31 @@ function onFollowUp(msg) {
   render();
 }
 
-async function setStatus(entry, body) {
+function setStatus(entry, body) {
   const by = user ? user.username : undefined;
-  try {
-    await api(`/v1/calls/${encodeURIComponent(entry.id)}/status`,
-      { method: "POST", json: { ...body, by } });
-    for (const kind of ["assign", "backup", "clear"]) open.delete(`${entry.id}:${kind}`);
-    flash($("#flash"), "");
-    if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
-    render();
-  } catch (err) {
-    flash($("#flash"), `Could not change ${entry.call.incident_id}: ${err.message}`, "error");
-  }
+  act(entry, "status", { ...body, by });
+  for (const kind of ["assign", "backup", "clear"]) open.delete(`${entry.id}:${kind}`);
+  flash($("#flash"), "");
+  if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+  render();
 }
+
+// "Waiting to send (2): en route 10:41, on scene 10:42" on the card.
+function waitingToSend(entry) {
+  const items = pending(entry.id);
+  if (!items.length) return null;
+  return el("div", { class: "pending", dataset: { pending: String(items.length) } },
+    `Waiting to send (${items.length}): `,
+    items.map((a) => `${label(a)} ${hhmm(a.actedAt)}`).join(", "));
+}
+
+// The call's unit, or the one an assignment waiting to be sent names.
+function unitOf(entry) { return entry.call.unit || (pendingStatus(entry.id) || {}).unit; }
 
 function busyUnits() {
   const busy = new Map();
   for (const e of calls.values()) {
-    if (onTeam(e) && e.call.unit) busy.set(e.call.unit, e);
+    if (onTeam(e) && unitOf(e)) busy.set(unitOf(e), e);
   }
   return busy;
 }
@@ -229,7 +266,7 @@ function step(entry, to) {
 const LAST = ["backup_requested", "cleared"];  // shown after the check-in, in this order
 
 function buttons(entry) {
-  const s = lane(entry);
+  const s = status(entry);
   const b = (label, fn, cls = "") =>
     el("button", { type: "button", class: cls, on: { click: fn } }, label);
   const next = NEXT[s] || [];
@@ -254,8 +291,9 @@ function card(entry) {
     el("div", { class: "where", text: [c.address, c.district].filter(Boolean).join(" · ") || "no location" }),
     el("div", { class: "meta" },
       el("span", { class: `dest dest-${d.destination}`, text: words(d.mode || d.destination) }),
-      c.unit ? el("span", { class: "unit-tag", text: c.unit }) : null,
+      unitOf(entry) ? el("span", { class: "unit-tag", text: unitOf(entry) }) : null,
       el("span", { class: "inc", text: c.incident_id })),
+    waitingToSend(entry),
     entry.checkin ? el("div", { class: `checkin-alert ${entry.checkin.level}`,
                                 text: checkinText(entry.checkin) }) : null,
     entry.backup ? el("div", { class: "backup-reason",
@@ -319,6 +357,7 @@ function draw() {
   $("#safety-text").textContent = missed.map((e) =>
     `${checkinText(e.checkin)}: ${e.call.unit || "unit"} at ${e.call.address || e.call.incident_id}`)
     .join(" · ");
+  if (!restored) keepBoard(() => ({ seq: lastSeq, entries: [...calls.values()] }));
 }
 
 function tick() {
@@ -335,6 +374,7 @@ function onMessage(msg) {
   if (String(msg.type).startsWith("follow_up_")) { onFollowUp(msg); return; }
   const before = calls.get(msg.call_id);
   const wasOnTeam = before ? onTeam(before) : false;
+  lastSeq = Math.max(lastSeq, msg.seq || 0);
   const entry = foldMessage(calls, msg);
   if (!entry) return;
   if (entry.decision && entry.decision.program && entry.decision.program.units_total) {
@@ -361,6 +401,19 @@ async function start() {
   drawLanes();
   $("#alert-ack").addEventListener("click", ackAlert);
   user = await layout();
+  await startOffline({
+    user, onChange: render, onSent,
+    onRefused: (item, err, text) => { notSent(text); render(); },
+    onDiscarded: (items) => flash($("#flash"), `${items.length} change(s) another person `
+      + "made on this device had not been sent and were discarded.", "error"),
+  });
+  const kept = await keptBoard();
+  if (kept && Array.isArray(kept.entries) && calls.size === 0) {
+    // Until the board stream answers: the board as this device last saw it.
+    for (const e of kept.entries) calls.set(e.id, { ...e, fresh: false });
+    replayedUpTo = kept.seq || 0;
+    restored = true;
+  }
   try {
     const health = await api("/v1/health");
     replayedUpTo = health.board_seq || 0;
@@ -375,7 +428,17 @@ async function start() {
   } catch { /* the decisions carry units_total too */ }
   mountDutyControl($("#duty"), user);
   render();
-  new BoardStream({ onMessage, onState: connectionBadge }).start();
+  new BoardStream({ onMessage, onState: (state) => {
+    if (state === "online" && restored) {
+      calls.clear();  // the stream replays the board as it is now
+      restored = false;
+    }
+    if (state === "online" && !user) {
+      // Opened offline: who is logged in, now that the service can say.
+      layout().then((u) => { user = u; render(); });
+    }
+    connectionBadge(state);
+  } }).start();
   setInterval(tick, 1000);
   startQueueClock(render);
 }

@@ -127,7 +127,10 @@ export function session() {
         if (res.status === 401) { toLogin(); return null; }
         if (!res.ok) return null;
         return await res.json();
-      } catch { return null; }
+      } catch {
+        sessionPromise = null;  // no connection (a board opened offline): ask again later
+        return null;
+      }
     })();
   }
   return sessionPromise;
@@ -155,7 +158,14 @@ export async function layout() {
   return user;
 }
 
+// Run before logging out (offline.js: drop what the board kept on this device); a hook
+// answering false keeps the person logged in.
+export const beforeLogout = [];
+
 async function logout() {
+  for (const hook of beforeLogout) {
+    try { if ((await hook()) === false) return; } catch { /* log out all the same */ }
+  }
   try { await fetch("/v1/session", { method: "DELETE", credentials: "same-origin" }); }
   finally { location.assign("/login"); }
 }
