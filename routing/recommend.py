@@ -21,6 +21,7 @@ STALE_AFTER_DEFAULT = timedelta(minutes=15)
 # How many passed-over units the reason names; the list has them all.
 REASON_NAMES = 3
 _EARTH_KM = 6371.0088  # mean radius (IUGG)
+_RAD = math.pi / 180
 
 _STATUS_WORDS = {
     "assigned": "assigned to another call", "en_route": "en route to another call",
@@ -76,8 +77,12 @@ class Recommendation(BaseModel):
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
+    return _h_km(math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2)
+
+
+def _h_km(h: float) -> float:
+    """The great-circle distance from the haversine of the central angle."""
+    return 2 * _EARTH_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
 def eta_minutes(distance_km: float, speed_kmh: float) -> int:
@@ -86,21 +91,20 @@ def eta_minutes(distance_km: float, speed_kmh: float) -> int:
     return max(1, math.floor(distance_km / speed_kmh * 60 + 0.5))
 
 
-def _why_not(unit: UnitCandidate, needs: Sequence[str]) -> str | None:
+def _why_not(unit: UnitCandidate, needs: Sequence[str], wanted: frozenset[str]) -> str | None:
     """Why this unit cannot take the call, or None when it can."""
     if unit.status != "available":
         return _STATUS_WORDS.get(unit.status, unit.status.replace("_", " "))
-    missing = [n for n in needs if n not in unit.capabilities]
-    return f"lacks {', '.join(missing)}" if missing else None
+    if wanted <= unit.capabilities:
+        return None
+    return f"lacks {', '.join(n for n in needs if n not in unit.capabilities)}"
 
 
-def _position(unit: UnitCandidate, now: datetime | None, stale_after: timedelta
-              ) -> tuple[float, float] | None:
+def _fresh(unit: UnitCandidate, oldest: datetime | None) -> bool:
+    """The unit's position is known and, with a clock, recent enough."""
     if unit.lat is None or unit.lon is None:
-        return None
-    if now is not None and (unit.position_at is None or now - unit.position_at > stale_after):
-        return None
-    return unit.lat, unit.lon
+        return False
+    return oldest is None or (unit.position_at is not None and unit.position_at >= oldest)
 
 
 def _km(d: float) -> str:
@@ -127,25 +131,38 @@ def recommend(call: Located, needs: Sequence[str], units: Sequence[UnitCandidate
     wanted = list(dict.fromkeys(needs))
     able = " ".join(wanted)
     lat, lon = call.lat, call.lon
+    need_set = frozenset(wanted)
+    oldest = None if now is None else now - stale_after
     located: list[tuple[float, UnitCandidate, str | None]] = []
     unlocated: list[tuple[UnitCandidate, str | None]] = []
-    for u in units:
-        why = _why_not(u, wanted)
-        pos = _position(u, now, stale_after) if lat is not None and lon is not None else None
-        if pos is None or lat is None or lon is None:
-            unlocated.append((u, why))
-        else:
-            located.append((haversine_km(lat, lon, pos[0], pos[1]), u, why))
+    if lat is not None and lon is not None:
+        # Haversine with the call's side worked out once; `h` grows with the distance, so
+        # units are compared on it and only the ones reported are turned into km.
+        p1, cos_p1, l1 = lat * _RAD, math.cos(lat * _RAD), lon * _RAD
+        for u in units:
+            why = _why_not(u, wanted, need_set)
+            if _fresh(u, oldest):
+                p2 = u.lat * _RAD  # type: ignore[operator]
+                h = (math.sin((p2 - p1) / 2) ** 2 + cos_p1 * math.cos(p2)
+                     * math.sin((u.lon * _RAD - l1) / 2) ** 2)  # type: ignore[operator]
+                located.append((h, u, why))
+            else:
+                unlocated.append((u, why))
+    else:
+        unlocated = [(u, _why_not(u, wanted, need_set)) for u in units]
     near = [(d, u) for d, u, why in located if why is None]
     if near:
-        dist, chosen = min(near, key=lambda t: (t[0], t[1].load, t[1].id))
+        h, chosen = min(near, key=lambda t: (t[0], t[1].load, t[1].id))
+        dist = _h_km(h)
         passed = sorted(((d, u.id, why) for d, u, why in located
-                         if why is not None and d < dist), key=lambda t: (t[0], t[1]))
+                         if why is not None and d < h), key=lambda t: (t[0], t[1]))
         over = [PassedOver(unit_id=i, why=w) for _, i, w in passed]
         tail = _joined(over, "is nearer")
-        # Able units whose position is unknown could be nearer: the dispatcher sees them.
-        over += [PassedOver(unit_id=u.id, why="position unknown")
-                 for u, why in sorted(unlocated, key=lambda t: t[0].id) if why is None]
+        # Able units whose position is unknown (or stale) could be nearer: say how many.
+        unplaced = sum(why is None for _, why in unlocated)
+        if unplaced:
+            tail += (("; " if tail else "") + f"{unplaced} able unit"
+                     f"{' has' if unplaced == 1 else 's have'} no known position")
         eta = eta_minutes(dist, speed_kmh)
         head = f"{chosen.id}: {_km(dist)}, about {eta} min" + (f", {able}" if able else "")
         return Recommendation(

@@ -95,8 +95,9 @@ def test_a_stale_position_is_unknown() -> None:
     units = [unit("NEAR", km_north=0.2, age_min=40), unit("FAR", km_north=4.0, age_min=2)]
     r = recommend(Call(), [], units, now=NOW, stale_after=timedelta(minutes=15))
     assert r.unit_id == "FAR"
-    # The stale one is able but unplaced: named, not blamed.
-    assert [(p.unit_id, p.why) for p in r.passed_over] == [("NEAR", "position unknown")]
+    # The stale one is able but unplaced: counted, not blamed.
+    assert r.passed_over == []
+    assert r.reason == "FAR: 4.0 km, about 8 min; 1 able unit has no known position"
     assert recommend(Call(), [], units, now=NOW, stale_after=timedelta(hours=1)
                      ).unit_id == "NEAR"
 

@@ -5,6 +5,7 @@ import {
   connectionBadge, el, flash, foldMessage, historyText, layout, SITE, words,
 } from "./common.js";
 import { drawQueue, startQueueClock, tickQueue, waitKind } from "./queue.js";
+import { Recommendations } from "./recommend.js";
 
 // The team's flow, from the service (api/layout.py): a lane per status a call can still
 // move on from, in order; the first is the queue.
@@ -36,6 +37,12 @@ function onTeam(entry) {
 function isWaiting(entry) { return !entry.closed && Boolean(waitKind(entry.decision)); }
 
 function lane(entry) { return entry.call.team_status || QUEUED; }
+
+// The unit to send, on each call nobody has taken yet (recommend.js).
+const recs = new Recommendations({ onChange: () => render(), wanted: (id) => {
+  const e = calls.get(id);
+  return Boolean(e && onTeam(e) && lane(e) === QUEUED);
+} });
 
 function alertNewCall(entry) {
   unseen += 1;
@@ -258,6 +265,8 @@ function card(entry) {
                                text: `Backup: ${backupReasonText(entry.backup)}` }) : null,
     entry.history ? el("div", { class: "history", text: historyText(entry.history) }) : null,
     el("p", { class: "why", text: d.explanation || "" }),
+    lane(entry) === QUEUED ? recs.element(entry.id, canAct()
+      ? (unit) => setStatus(entry, { status: "assigned", unit }) : null) : null,
     el("div", { class: "actions" }, canAct() ? buttons(entry)
       : el("button", { type: "button", class: "link", on: { click: () => toggle(entry, "details") } },
         "Details")));
@@ -326,6 +335,7 @@ function tick() {
 
 function onMessage(msg) {
   if (String(msg.type).startsWith("follow_up_")) { onFollowUp(msg); return; }
+  recs.onMessage(msg);
   const before = calls.get(msg.call_id);
   const wasOnTeam = before ? onTeam(before) : false;
   const entry = foldMessage(calls, msg);
