@@ -31,6 +31,7 @@ from api import (
     referrals,
     rejects,
     session,
+    units,
     users,
     whatif,
 )
@@ -161,5 +162,6 @@ def register(app: FastAPI) -> None:
     app.include_router(program.router)
     app.include_router(queue.router)
     app.include_router(referrals.router)
+    app.include_router(units.router)
     app.include_router(pages.router)
     pages.mount(app)

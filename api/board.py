@@ -8,7 +8,7 @@ import contextlib
 import json
 import logging
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
@@ -27,6 +27,7 @@ from service.errors import Unavailable
 from service.live.board import read_after
 from service.store.db import is_outage
 from service.store.tables import utcnow
+from service.units.queries import list_units
 
 router = APIRouter(tags=["board"], route_class=CredentialsFirst)
 log = logging.getLogger("liaison.board")
@@ -37,10 +38,12 @@ WS_TRY_AGAIN_LATER = 1013
 async def board(ws: WebSocket,
                 who: Annotated[Principal, allow(Role.call_team, Role.dispatcher, Role.supervisor)],
                 after: int | None = Query(default=None, ge=0, le=2**63 - 1),
-                scope: Literal["all", "live"] = "all") -> None:
+                scope: Literal["all", "live"] = "all", snapshot: bool = False) -> None:
     """`after`: replay the messages after that seq first (none: live from now on).
     `scope=live`: replay only the live calls' messages (service/board.live_calls), so a
-    page opening with after=0 gets what is on the board now, not the whole history."""
+    page opening with after=0 gets what is on the board now, not the whole history.
+    `snapshot=true`: after the replay, one `snapshot` message (no seq) with the roster's
+    units as they are now; `unit` messages keep it current (docs/board.md)."""
     rt = ws.app.state.runtime
     live_since = (utcnow() - timedelta(hours=rt.settings.board_replay_hours)
                   if scope == "live" else None)
@@ -70,6 +73,8 @@ async def board(ws: WebSocket,
                     last = row.seq
                 if len(rows) < 500:
                     break
+        if snapshot:
+            await send(await _snapshot(rt.engine))
         while True:
             # No task or timer per message: the watches below stop a stuck send.
             seq, text = await sub.queue.get()
@@ -121,6 +126,15 @@ async def board(ws: WebSocket,
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+
+
+async def _snapshot(engine: Any) -> str:
+    """The opening snapshot: the units on the roster now (the replay leaves unit messages
+    out of `scope=live`; this is where a board gets them)."""
+    units = await list_units(engine)
+    return json.dumps({"type": "snapshot", "seq": None, "call_id": None,
+                       "units": [u.model_dump(mode="json") for u in units]},
+                      separators=(",", ":"))
 
 
 async def _resync_and_close(ws: WebSocket, last: int) -> None:

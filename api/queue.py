@@ -28,6 +28,8 @@ class ProgramNow(BaseModel):
     hours: str = Field(description="its shifts as a person reads them, in the policy's zone")
     on_duty: bool = Field(description="within a shift at `at`")
     units_total: int | None = Field(description="units on shift; null: not limited by units")
+    units_from: Literal["roster", "policy"] = Field(
+        description="roster: the units on duty on its roster; policy: the policy's count")
     units_busy: int = Field(description="units held by live open calls")
     queued: int = Field(description="calls waiting for its next free unit")
     deferred: int = Field(description="calls scheduled for a shift of it")

@@ -61,6 +61,7 @@ def _context(program: Program, local: datetime, availability: Availability) -> P
         within_hours=within_hours(program, local),
         units_total=availability.units_total,
         units_busy=availability.units_busy,
+        units_from=availability.units_from,
     )
 
 

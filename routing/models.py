@@ -21,6 +21,7 @@ class Mode(StrEnum):
     police_only = "police_only"
 
 
+UnitsFrom = Literal["roster", "policy"]
 NotServedReason = Literal["off_hours", "units_busy", "override", "wait_exceeded",
                           "outside_area"]
 Basis = Literal["rule", "exclusion", "no_rule", "evaluation_error"]
@@ -31,6 +32,8 @@ class Availability(BaseModel):
 
     units_total: int = Field(ge=0)
     units_busy: int = Field(ge=0)
+    # Where `units_total` came from: the units on duty on the roster, or the policy.
+    units_from: UnitsFrom = "policy"
 
     @property
     def units_free(self) -> int:
@@ -43,6 +46,13 @@ class ProgramState(BaseModel):
 
     units_busy: int = Field(default=0, ge=0)
     queued: int = Field(default=0, ge=0)
+    units_on_duty: int | None = Field(
+        default=None, ge=0, description="its units on duty on the roster; None: it keeps "
+                                        "no roster, and the policy's `units` count")
+
+    def capacity(self, policy_units: int | None) -> int | None:
+        """Its units: those on duty on the roster when it keeps one, else the policy's."""
+        return policy_units if self.units_on_duty is None else self.units_on_duty
 
 
 class ProgramContext(BaseModel):
@@ -55,6 +65,8 @@ class ProgramContext(BaseModel):
     within_hours: bool
     units_total: int
     units_busy: int
+    units_from: UnitsFrom = Field(default="policy", description="where `units_total` came "
+                                  "from: the units on duty on the roster, or the policy")
     id: str | None = Field(default=None, description="the program that took the call, or "
                                                      "the first one tried")
     name: str | None = None

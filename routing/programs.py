@@ -115,16 +115,23 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
         if not p.takes(category):
             continue
         phone = p.mode == "phone"
-        total = (availability.units_total if not ps.named and state is None
-                 else p.units or 0)
+        # Its units: those on duty on its roster when it keeps one, else the policy's
+        # (one team without `state`: the caller's availability says, and whence).
+        limit = p.units if state is None else states[i].capacity(p.units)
+        one_team = not ps.named and state is None
+        total = availability.units_total if one_team else limit or 0
+        units_from = (availability.units_from if one_team
+                      else "roster" if state is not None
+                      and states[i].units_on_duty is not None else "policy")
         busy = states[i].units_busy
         duty = on_duty(ps.weeks[i], ps.days_off[i], at, policy.zone)
         ctx = ProgramContext(
             phase=policy.policy.program.phase, timezone=policy.policy.program.timezone,
             hours=_hours_text(policy, i), local_time=local.strftime("%a %H:%M"),
-            within_hours=duty, units_total=total, units_busy=busy, id=p.id, name=p.name)
+            within_hours=duty, units_total=total, units_busy=busy, units_from=units_from,
+            id=p.id, name=p.name)
         checked_hours = phone or needs_unit  # a field team answers phone work at all hours
-        counted = live and (needs_unit or phone) and p.units is not None
+        counted = live and (needs_unit or phone) and limit is not None
         free = max(total - busy, 0) if counted else None
         reason: Refusal | None = None
         if where[i] is False:

@@ -28,6 +28,9 @@ DETAIL_KEYS = frozenset({"status", "destination", "from", "version", "policy_id"
                          "path", "roles", "key_id", "client", "username", "role", "reason_code",
                          "why", "count", "job_id", "disposition", "sessions_ended",
                          "follow_up_id", "format",
+                         # the roster (api/units.py): ids, words and numbers, never members
+                         "unit_id", "program", "on_duty", "capabilities", "retention_hours",
+                         "sources",
                          # a call listing's filter (GET /v1/calls)
                          "to", "incident_id", "source", "category", "district", "cursor"})
 _MAX_VALUE = 120

@@ -31,6 +31,18 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Invalid(DomainError):
+    """Bad input only the service can judge (a program not in the policy, a unit not on
+    the roster): 422 naming the field and why, as a request's own bad fields are."""
+
+    status = 422
+    code = "invalid"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}",
+                         detail=[{"field": field, "reason": reason, "type": "value_error"}])
+
+
 class Unavailable(DomainError):
     status = 503
     code = "unavailable"

@@ -69,6 +69,9 @@ MESSAGE_TYPES = frozenset({
     "decision", "call_updated", "call_closed", "status", "checkin", "checkin_missed",
     "checkin_escalated", "follow_up_scheduled", "follow_up_due", "follow_up_opened",
     "follow_up_completed", "follow_up_cancelled",
+    # A unit on the roster changed (service/units/): no call's text, no person in crisis;
+    # every role that sees the board sees it whole.
+    "unit",
 })
 WITHHELD = "withheld"
 _BACKUP_STEP = "requested police backup"

@@ -29,6 +29,7 @@ from service.lifecycle.ingest import call_summary
 from service.lifecycle.waiting import settle
 from service.store.stopping import StepGuard, Stopping
 from service.store.tables import CALL, as_utc, utcnow
+from service.units.commands import forget_positions
 from service.writing.batch import Batch, Keys
 
 log = logging.getLogger("liaison.checkins")
@@ -76,8 +77,9 @@ class CheckIn:
 
 @dataclass
 class SweepDue:
-    """Overdue check-ins, newly due follow-ups and the queue's timers (wait limits,
-    shift starts: service/lifecycle/waiting.py), in one writer transaction."""
+    """Overdue check-ins, newly due follow-ups, the queue's timers (wait limits, shift
+    starts: service/lifecycle/waiting.py) and unit positions past their retention, in one
+    writer transaction."""
 
     interval: float
     now: datetime | None = None
@@ -121,13 +123,16 @@ class SweepDue:
                 missed += 1
             ctx.board(call_id, kind, body)
         due_follow_ups = await announce_due(ctx, now)
+        # Unit positions older than the retention a supervisor set (service/units/).
+        positions = await forget_positions(ctx, now)
         settled = 0
         if self.policy is not None and self.policy.programs.named:
             # On the queue's clock (CAD time), not `now`: a replay's calls do not fall back
             # before their time.
             settled = await settle(ctx, self.policy, await ctx.queue_clock())
         return {"checkins_missed": missed, "checkins_escalated": escalated,
-                "follow_ups_due": due_follow_ups, "queue_settled": settled}
+                "follow_ups_due": due_follow_ups, "queue_settled": settled,
+                "positions_deleted": positions}
 
 
 class FieldSweeper:

@@ -16,7 +16,7 @@ from typing import Any, cast
 from pydantic import BaseModel, Field
 
 from routing.decide import apply_backup, apply_override, redecide
-from routing.models import Availability, Decision, Destination
+from routing.models import Decision, Destination
 from rules.evaluate import CompiledPolicy
 from service.calls.event import STORED, CallEvent, canonical_event
 from service.calls.fold import CallState, apply_event, fold
@@ -31,6 +31,7 @@ from service.lifecycle.recorded import decision_columns as _decision_columns
 from service.lifecycle.recorded import record_decision as _record_decision
 from service.lifecycle.recorded import state_of as _state_of
 from service.lifecycle.repeat import history_in_batch
+from service.lifecycle.roster import one_team_availability, units_touched
 from service.lifecycle.team import DISPOSITIONS, TRANSITIONS, StatusChange
 from service.lifecycle.waiting import (
     after_event,
@@ -112,7 +113,8 @@ class IngestEvent:
         programs = (await program_states(ctx, self.policy, exclude_call=call_id)
                     if named else None)
         decision = redecide(state.facts(), self.policy,
-                            Availability(units_total=self.units_total, units_busy=busy),
+                            await one_team_availability(ctx, self.policy, self.units_total,
+                                                        busy),
                             previous, closed=state.closed_at is not None, state=programs,
                             now=ev.occurred_at)
         decision, cause = after_event(previous, decision,
@@ -144,6 +146,8 @@ class IngestEvent:
         if named:  # a unit this call held is free: the queue's next call takes it
             await offer_freed(ctx, self.policy, call, ctx.calls[call_id], ev.occurred_at)
         closing = state.closed_at is not None and (call is None or call["closed_at"] is None)
+        if closing:
+            await units_touched(ctx, call, row)  # a closed call frees its unit
         kind = "call_closed" if closing else "call_updated"
         if call is not None or closing:
             ctx.board(call_id, kind, {
@@ -269,6 +273,7 @@ class ChangeStatus:
         if backup is not None:
             # To the board, the dispatcher console and (with a webhook) the CAD.
             _record_decision(ctx, call, backup, cause="backup", event_id=None)
+        await units_touched(ctx, before, call)  # a unit on the roster: its status changed
         return {"call_id": self.call_id, "status": new, "previous": current,
                 "unit": call["unit"], "disposition": call["disposition"],
                 "allowed_next": list(TRANSITIONS[new]),

@@ -19,6 +19,7 @@ from service.calls.records import CallRow
 from service.lifecycle.recorded import call_summary
 from service.lifecycle.waiting import entry
 from service.store.db import is_postgres
+from service.units.commands import roster_counts
 from service.writing.batch import Batch
 
 
@@ -27,6 +28,7 @@ class QueueNow:
     at: datetime  # the queue's clock
     waiting: list[tuple[CallRow, Waiting]]  # in offer order per program (policy order)
     busy: Counter[str]  # units held, per program id
+    roster: dict[str, int]  # units on duty, per program that keeps a roster
 
 
 async def read_queue(engine: AsyncEngine, policy: CompiledPolicy) -> QueueNow:
@@ -35,6 +37,7 @@ async def read_queue(engine: AsyncEngine, policy: CompiledPolicy) -> QueueNow:
         at = await batch.queue_clock()
         calls = await batch.waiting_calls()
         busy = await batch.units_busy_by_program()
+        roster = await roster_counts(batch)
     entries = {c["id"]: (c, entry(c)) for c in calls}
     order = [p.id for p in policy.programs.programs]
     ranked: list[tuple[CallRow, Waiting]] = []
@@ -44,7 +47,7 @@ async def read_queue(engine: AsyncEngine, policy: CompiledPolicy) -> QueueNow:
         later = sorted((w for w in mine if w not in offered), key=lambda w: (w.since,
                                                                              w.call_id))
         ranked += [(entries[w.call_id][0], w) for w in [*offered, *later]]
-    return QueueNow(at, ranked, busy)
+    return QueueNow(at, ranked, busy, roster)
 
 
 def programs_view(policy: CompiledPolicy, now: QueueNow) -> list[dict[str, Any]]:
@@ -57,7 +60,8 @@ def programs_view(policy: CompiledPolicy, now: QueueNow) -> list[dict[str, Any]]
         out.append({
             "id": p.id, "name": p.name, "mode": p.mode, "hours": ps.hours_texts[i],
             "on_duty": on_duty(ps.weeks[i], ps.days_off[i], now.at, policy.zone),
-            "units_total": p.units, "units_busy": now.busy[p.id],
+            "units_total": now.roster.get(p.id, p.units), "units_busy": now.busy[p.id],
+            "units_from": "roster" if p.id in now.roster else "policy",
             "queued": queued[p.id], "deferred": deferred[p.id],
             "next_shift_start": start.isoformat() if start else None})
     return out

@@ -30,6 +30,7 @@ from rules.evaluate import CompiledPolicy
 from service.calls.records import CallRow, DecisionRecord
 from service.lifecycle.recorded import decision_columns, record_decision, state_of
 from service.store.tables import as_utc, utcnow
+from service.units.commands import roster_counts
 from service.writing.batch import Batch, held_program
 
 
@@ -49,7 +50,9 @@ async def program_states(ctx: Batch, policy: CompiledPolicy, *,
     call being decided left out)."""
     held = await ctx.units_busy_by_program(exclude_call=exclude_call)
     queued = await ctx.queued_by_program(exclude_call=exclude_call)
-    return {p.id: ProgramState(units_busy=held[p.id], queued=queued[p.id])
+    roster = await roster_counts(ctx)  # a program that keeps a roster: its units on duty
+    return {p.id: ProgramState(units_busy=held[p.id], queued=queued[p.id],
+                               units_on_duty=roster.get(p.id))
             for p in policy.programs.programs}
 
 
@@ -59,7 +62,8 @@ def _unit_free(policy: CompiledPolicy, states: Mapping[str, ProgramState],
     if i is None:
         return False  # no longer in the policy: nobody takes it (it falls back, if queued)
     p = policy.programs.programs[i]
-    return p.units is None or states[p.id].units_busy < p.units
+    units = states[p.id].capacity(p.units)
+    return units is None or states[p.id].units_busy < units
 
 
 def _decide_anew(ctx: Batch, call: CallRow, decision: Decision, cause: str) -> None:
@@ -107,9 +111,10 @@ async def settle(ctx: Batch, policy: CompiledPolicy, until: datetime) -> int:
     # A program's shift starting: its free units take its waiting calls (units freed off
     # duty take the morning's deferred calls at 08:00).
     ps = policy.programs
+    roster = await roster_counts(ctx)
     for i, p in enumerate(ps.programs):
         mine = [w.since for w in entries if w.program_id == p.id]
-        if mine and p.units is not None:
+        if mine and (p.units is not None or p.id in roster):
             # (none before the earliest call waiting for it matters)
             start = min(mine) if since is None else max(since, min(mine))
             steps += [(s, 2, p.id) for s in shift_starts(ps.weeks[i], ps.days_off[i], start,

@@ -496,6 +496,60 @@ class QueueSettled(SQLModel, table=True):
 QUEUE_SETTLED: Table = QueueSettled.__table__  # type: ignore[attr-defined]
 
 
+class UnitRow(SQLModel, table=True):
+    """A program's field unit, as a supervisor keeps it (service/units/, migration 0020).
+    Members and capabilities are JSON lists; its status and call are derived from the
+    team's status changes, never stored here."""
+
+    __tablename__ = "unit"
+    __table_args__ = (Index("ix_unit_program_id", "program_id"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    program_id: str = Field(max_length=120)
+    call_sign: str = Field(max_length=80)
+    members: str = Field(default="[]", sa_type=Text)
+    capabilities: str = Field(default="[]", sa_type=Text)
+    on_duty: bool = False
+    duty_since: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    retired: bool = False  # kept for the record (audit, figures); not on the roster
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class UnitSetting(SQLModel, table=True):
+    """The roster's settings (one row, id 1): how long unit positions are kept."""
+
+    __tablename__ = "unit_setting"
+
+    id: int = Field(primary_key=True)
+    position_retention_s: int
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+    updated_by: str | None = Field(default=None, max_length=120)
+
+
+class UnitPositionRow(SQLModel, table=True):
+    """Where a unit was (its device or an AVL feed said), kept for the retention a
+    supervisor sets (migration 0021)."""
+
+    __tablename__ = "unit_position"
+    __table_args__ = (Index("ix_unit_position_unit_at", "unit_id", "at"),
+                      Index("ix_unit_position_at", "at"))
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    unit_id: str = Field(max_length=40)
+    lat: float
+    lon: float
+    accuracy_m: float | None = None
+    at: datetime = Field(sa_column=_ts(nullable=False))  # when the unit was there
+    source: str = Field(max_length=16)  # device | avl
+    received_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+UNIT: Table = UnitRow.__table__  # type: ignore[attr-defined]
+UNIT_SETTING: Table = UnitSetting.__table__  # type: ignore[attr-defined]
+UNIT_POSITION: Table = UnitPositionRow.__table__  # type: ignore[attr-defined]
+
+
 class AssignmentRow(SQLModel, table=True):
     """A team call's assignment and the recommendation given at that moment
     (service/lifecycle/assignment.py, migration 0022): the figures compare the unit

@@ -144,6 +144,9 @@ class Batch:
     _settled_read: bool = False
     _settled: datetime | None = None
     _settled_dirty: bool = False
+    # What other packages read once a batch and drop when they change it (service/units:
+    # the units on duty per program, which every decision of a roster's program reads).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     # -- reads ------------------------------------------------------------------------
 

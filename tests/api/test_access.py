@@ -56,6 +56,13 @@ ROLE_TABLE: dict[str, str] = {
     "GET /v1/program": "dispatcher call_team supervisor",
     "GET /v1/programs": "dispatcher call_team supervisor",
     "GET /v1/queue": "dispatcher call_team supervisor",
+    # units (issue 14): those who see the board see the roster; the team signs on and off
+    # and shares its position; an AVL feed is a key with the cad role.
+    "GET /v1/units": "dispatcher call_team supervisor",
+    "GET /v1/units/{unit_id}": "dispatcher call_team supervisor",
+    "POST /v1/units/{unit_id}/duty": "call_team supervisor",
+    "POST /v1/units/{unit_id}/position": "call_team supervisor",
+    "POST /v1/units/positions": "cad",
     # call_team: move team calls along, check-ins, follow-ups.
     "POST /v1/calls/{call_id}/status": "call_team supervisor",
     "POST /v1/calls/{call_id}/checkin": "call_team supervisor",
@@ -97,6 +104,10 @@ ROLE_TABLE: dict[str, str] = {
     "POST /v1/users/{username}/disable": "supervisor",
     "POST /v1/users/{username}/reset": "supervisor",
     "POST /v1/deliveries/{delivery_id}/retry": "supervisor",
+    "PUT /v1/units/{unit_id}": "supervisor",
+    "DELETE /v1/units/{unit_id}": "supervisor",
+    "GET /v1/roster/retention": "supervisor",
+    "PUT /v1/roster/retention": "supervisor",
     # The pages are shells holding no data; the API they call checks roles.
     "GET /": PUBLIC,
     "GET /board": PUBLIC,

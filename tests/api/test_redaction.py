@@ -75,7 +75,9 @@ QUERY: dict[str, dict[str, str]] = {
 ANSWERS_CHECKED = {("POST", "/v1/cad/events"), ("POST", "/v1/calls/{call_id}/override"),
                    ("POST", "/v1/referrals")}
 # Routes other than GET with no call in their answer.
-NO_CALL_DATA = {("POST", "/v1/session"), ("DELETE", "/v1/session")}
+NO_CALL_DATA = {("POST", "/v1/session"), ("DELETE", "/v1/session"),
+                # An AVL feed's positions: the units it moved (no call's text).
+                ("POST", "/v1/units/positions")}
 # Same answer as POST /v1/cad/events (service.calls.visibility.answer_view): a new call's
 # decision; its EIDO body needs the reference material in ../shared.
 SAME_AS_EVENTS = {("POST", "/v1/cad/eido")}
@@ -278,6 +280,11 @@ async def make_calls(w: Walk, live: Stream) -> None:
                      outcome=w.mark(key, "outcome"), follow_up_note=w.mark(key, "notes"),
                      **clear)
 
+    # The roster: the program's four units, on duty, so the team's status changes tell
+    # the board how each unit stands (`unit` messages).
+    for n in range(1, 5):
+        await ok(c["supervisor"].put(f"/v1/units/CALL-{n}", json={
+            "program_id": "call", "on_duty": True}))
     referral = {"officer_id": "badge-officer", "consent": True, "unit": "D2-A"}
     # P: an officer's mental-health referral (protected); N: a homelessness one.
     await created("P", "MNTL", "Mental person non-violent", "10 Marker Lane",
@@ -344,7 +351,7 @@ def fill(path: str, w: Walk) -> list[str]:
         "table": sorted(TABLES),
         "version": ["1"],
         # Supervisor-only routes that hold no call's text: one value each.
-        "job_id": ["no-such-job"], "reject_id": ["1"],
+        "job_id": ["no-such-job"], "reject_id": ["1"], "unit_id": ["CALL-1"],
     }
     paths = [path]
     for name in re.findall(r"\{([^}]+)\}", path):

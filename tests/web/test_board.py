@@ -191,7 +191,8 @@ async def test_the_board_recovers_after_a_restart(browser: Any, tmp_path: Path) 
             # None missed or twice.
             assert sorted(ids) == sorted([*before, *during, after, last])
             # It resumed after the last seq it saw, not from the start.
-            assert sockets and sockets[-1].endswith(f"/v1/board?after={last_seq}&scope=live")
+            assert sockets and sockets[-1].endswith(
+                f"/v1/board?after={last_seq}&scope=live&snapshot=true")
             assert page.errors == []
     finally:
         await context.close()

@@ -186,7 +186,7 @@ export class BoardStream {
   connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(
-      `${proto}//${location.host}/v1/board?after=${this.last}&scope=live`);
+      `${proto}//${location.host}/v1/board?after=${this.last}&scope=live&snapshot=true`);
     this.ws = ws;
     let opened = false;
     ws.addEventListener("open", () => {
@@ -202,6 +202,8 @@ export class BoardStream {
         if (typeof msg.seq === "number") this.last = Math.max(this.last, msg.seq);
         return;
       }
+      // The roster as it is now, after the replay (no seq: it is state, not a change).
+      if (msg.type === "snapshot") { this.onMessage(msg); return; }
       if (typeof msg.seq !== "number" || msg.seq <= this.last) return;  // never twice
       this.last = msg.seq;
       this.onMessage(msg);

@@ -1,7 +1,7 @@
 """assignment: a team call's assignment and the unit recommendation given then
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0021
 Create Date: 2026-12-06 11:00:00
 
 Issue 14, the recommendation: when a team call is assigned, the unit recommended (its
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0022'
-down_revision = '0019'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 
