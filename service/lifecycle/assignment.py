@@ -161,4 +161,4 @@ async def get_assignment(engine: AsyncEngine, call_id: str) -> dict[str, Any] | 
     async with engine.connect() as conn:
         row = (await conn.execute(select(ASSIGNMENT).where(ASSIGNMENT.c.call_id == call_id))
                ).mappings().first()
-    return assignment_view(row) if row else None
+    return assignment_view(dict(row)) if row else None
