@@ -27,6 +27,7 @@ from rules.analysis import check_policy
 from rules.load import PolicyInvalid, load_policy_file
 from service.cli import access as access_cli
 from service.cli import policy as policy_cli
+from service.cli import units as units_cli
 from service.live.websocket import WebSocketProtocol
 from service.settings import Settings
 
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_commands.add_parsers(sub)
     simulate_command.add_parsers(sub)
     access_cli.add_parsers(sub)
+    units_cli.add_parsers(sub)
     rejects = sub.add_parser("rejects", help="rejected CAD input: list, show, re-submit")
     rsub = rejects.add_subparsers(dest="rejects_command", required=True)
     for name, text in (("list", "newest first, with the reasons"),
@@ -210,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         return export_commands.run(args)
     if args.command in access_cli.COMMANDS:
         return access_cli.run(args)
+    if args.command in units_cli.COMMANDS:
+        return units_cli.run(args)
     if args.command in simulate_command.COMMANDS:
         return simulate_command.run(args)
     if args.command == "rejects":

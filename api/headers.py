@@ -10,7 +10,8 @@
 - ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
   ``X-Frame-Options: DENY`` (for browsers without frame-ancestors),
   ``Cross-Origin-Opener-Policy: same-origin``, a ``Permissions-Policy`` that turns off
-  camera, microphone, geolocation, payment and USB.
+  camera, microphone, payment and USB, and lets only Liaison's own pages ask for the
+  position (the board shares a unit's, when a member opts in: docs/units.md).
 - ``Cache-Control: no-store`` on every ``/v1/`` response: they carry people's details
   and no browser or proxy should keep them. (The pages set their own caching: they are
   static shells that fetch their data from /v1.)
@@ -49,7 +50,7 @@ COMMON: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(self), payment=(), usb=()"),
 )
 
 

@@ -54,6 +54,7 @@ PAGES: tuple[Page, ...] = (
          (Role.officer, Role.supervisor)),
     Page("/policy", "policy", "Routing policy", "Policy", (Role.supervisor,),
          home_of=(Role.supervisor,)),
+    Page("/units", "units", "Unit roster", "Units", (Role.supervisor,)),
     Page("/metrics", "metrics", "Program figures", "Figures",
          (Role.supervisor, Role.analyst), home_of=(Role.analyst,), shell=False),
     Page("/login", "login", "Log in", None, ()),

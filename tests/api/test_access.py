@@ -115,6 +115,7 @@ ROLE_TABLE: dict[str, str] = {
     "GET /refer": PUBLIC,
     "GET /refer/mine": PUBLIC,
     "GET /policy": PUBLIC,
+    "GET /units": PUBLIC,
     "GET /login": PUBLIC,
 }
 

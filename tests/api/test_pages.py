@@ -33,9 +33,10 @@ PAGE_API = {
     "/refer": ("POST", "/v1/referrals"),
     "/refer/mine": ("GET", "/v1/referrals"),
     "/policy": ("GET", "/v1/policies"),
+    "/units": ("PUT", "/v1/units/{unit_id}"),
     "/metrics": ("GET", "/metrics"),
 }
-NAV = ["/board", "/dispatch", "/refer", "/refer/mine", "/policy", "/metrics"]
+NAV = ["/board", "/dispatch", "/refer", "/refer/mine", "/policy", "/units", "/metrics"]
 
 
 def api_roles(method: str, path: str) -> frozenset[Role]:

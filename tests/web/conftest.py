@@ -97,10 +97,12 @@ async def login(context: Any, server: Server, role: str | Role = Role.supervisor
 
 
 async def new_page(browser: Any, server: Server, *, role: str | Role = Role.supervisor,
-                   viewport: dict[str, int] | None = None) -> tuple[Any, Any]:
+                   viewport: dict[str, int] | None = None, **options: Any
+                   ) -> tuple[Any, Any]:
     """A fresh context (own cookies), logged in as `role`, and a page in it. Script errors
-    and CSP violations are collected in page.errors; tests assert it stays empty."""
-    context = await browser.new_context(viewport=viewport or DESKTOP)
+    and CSP violations are collected in page.errors; tests assert it stays empty.
+    `options`: more of the context's (geolocation and its permission, say)."""
+    context = await browser.new_context(viewport=viewport or DESKTOP, **options)
     # Long: what must happen may take a while on a loaded machine (tests bound nothing's
     # speed; bench/ does), and waiting costs nothing when it is quick.
     context.set_default_timeout(WAIT * 1000)

@@ -6,6 +6,7 @@ import {
 } from "./common.js";
 import { drawQueue, startQueueClock, tickQueue, waitKind } from "./queue.js";
 import { Recommendations } from "./recommend.js";
+import { mountDutyControl, onUnitMessage, rosterNames } from "./units.js";
 
 // The team's flow, from the service (api/layout.py): a lane per status a call can still
 // move on from, in order; the first is the queue.
@@ -135,8 +136,9 @@ function busyUnits() {
 }
 
 function unitNames() {
-  const names = [];
-  for (let i = 1; i <= unitsTotal; i++) names.push(`CALL-${i}`);
+  // The roster's units on duty when one is kept; else the policy's count, numbered.
+  const names = rosterNames() || [];
+  if (!rosterNames()) for (let i = 1; i <= unitsTotal; i++) names.push(`CALL-${i}`);
   for (const u of busyUnits().keys()) if (!names.includes(u)) names.push(u);
   return names;
 }
@@ -334,8 +336,9 @@ function tick() {
 }
 
 function onMessage(msg) {
+  recs.onMessage(msg);  // a unit or the call moved: its recommendation is asked again
+  if (onUnitMessage(msg)) { render(); return; }  // the roster: units.js keeps it
   if (String(msg.type).startsWith("follow_up_")) { onFollowUp(msg); return; }
-  recs.onMessage(msg);
   const before = calls.get(msg.call_id);
   const wasOnTeam = before ? onTeam(before) : false;
   const entry = foldMessage(calls, msg);
@@ -376,6 +379,7 @@ async function start() {
     const program = await api("/v1/program");
     if (program.units) unitsTotal = program.units;
   } catch { /* the decisions carry units_total too */ }
+  mountDutyControl($("#duty"), user);
   render();
   new BoardStream({ onMessage, onState: connectionBadge }).start();
   setInterval(tick, 1000);
