@@ -103,10 +103,9 @@ async def _db_per_call(units: Sequence[UnitCandidate], mix: list[tuple[CallFacts
     from service.units.queries import read_units
 
     with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite+aiosqlite:///{folder}/bench.db"
-        await asyncio.to_thread(migrate, url)
-        engine = create_engine(url)
+        engine = create_engine(f"sqlite+aiosqlite:///{folder}/bench.db")
         try:
+            await migrate(engine)
             async with engine.begin() as conn:
                 await conn.execute(insert(UNIT), [
                     {"id": u.id, "program_id": "call", "call_sign": u.id, "members": "[]",

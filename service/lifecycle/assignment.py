@@ -94,14 +94,17 @@ def local_midnight(now: datetime, zone: ZoneInfo) -> datetime:
 
 async def loads_today(conn: AsyncConnection, ids: Sequence[str], since: datetime
                       ) -> dict[str, int]:
-    """Live calls each unit was assigned since `since`."""
+    """Live calls each unit was assigned since `since`: from the assignments (indexed by
+    time; the call table has no index on when a call was assigned)."""
     if not ids:
         return {}
-    c = CALL.c
-    rows = await conn.execute(select(c.unit, func.count()).where(
-        c.unit.in_(list(ids)), c.assigned_at >= since, c.purpose == "live")
-        .group_by(c.unit))
-    return {str(unit): int(n) for unit, n in rows}
+    a, c = ASSIGNMENT.c, CALL.c
+    rows = await conn.execute(
+        select(a.assigned_unit, func.count()).join(CALL, c.id == a.call_id)
+        .where(a.at >= since, a.assigned_unit.is_not(None), c.purpose == "live")
+        .group_by(a.assigned_unit))
+    wanted = set(ids)
+    return {str(unit): int(n) for unit, n in rows if unit in wanted}
 
 
 async def recommend_in(conn: AsyncConnection, policy: CompiledPolicy,

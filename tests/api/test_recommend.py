@@ -228,3 +228,32 @@ async def test_figures_compare_the_recommendation_with_what_happened(
             assert res.status_code == 403
             page = await analyst.get("/metrics", params=DAY)
             assert "Unit recommendation" in page.text and "By who assigned" not in page.text
+
+
+async def test_without_the_calls_location_the_least_loaded_unit(database_url: str,
+                                                                 tmp_path: Path) -> None:
+    """A homelessness call without coordinates asks nothing: the least loaded available
+    unit, by id among equals. CALL-1 takes one call and clears it: it has one call today,
+    the others none, so the next goes to CALL-2 and CALL-1 is not named (it has more)."""
+    async with roster(database_url, tmp_path) as s:
+        no_place = {"address": "Williams Park", "district": "D2"}
+
+        async def vag() -> str:
+            r = await s.client.post("/v1/cad/events", json=event(
+                nature_code="VAG", nature_text="Vagrant sleeping", narrative=None,
+                location=no_place))
+            assert r.json()["decision"]["destination"] == "call_team", r.text
+            return str(r.json()["call_id"])
+
+        first = await vag()
+        got = (await recommendation(s, first))["recommendation"]
+        assert (got["unit_id"], got["basis"]) == ("CALL-1", "load")
+        assert got["reason"] == ("CALL-1: least loaded (0 calls today), the call's location "
+                                 "unknown")
+        for step in ({"status": "assigned", "unit": "CALL-1"},
+                     {"status": "cleared", "disposition": "resolved_on_scene"}):
+            r = await s.client.post(f"/v1/calls/{first}/status", json=step)
+            assert r.status_code == 200, r.text
+        got = (await recommendation(s, await vag()))["recommendation"]
+        assert (got["unit_id"], got["basis"]) == ("CALL-2", "load")
+        assert got["passed_over"] == []

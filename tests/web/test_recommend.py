@@ -1,11 +1,13 @@
-"""The recommended unit in a real browser: two units placed (positions posted), the
-nearer one lacking the capability the call's category asks for; the board recommends the
-other, one tap assigns it, and the stored assignment says the recommendation was taken.
+"""The recommended unit in a real browser: units placed (positions posted), the nearest
+lacking the capability the call's category asks for; the board recommends the nearest
+able one, follows a unit's move live, one tap assigns it, and the stored assignment says
+the recommendation was taken.
 The dispatcher console shows the same recommendation, without the button (assigning is
 the team's)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from service.store.tables import ASSIGNMENT
-from tests.api.test_recommend import roster, team_call
+from tests.api.test_recommend import north, roster, team_call
 from tests.conftest import eventually
 from tests.web.conftest import new_page
 
@@ -45,6 +47,23 @@ async def test_one_tap_assigns_the_recommended_unit(browser: Any, tmp_path: Path
             await shown.wait_for()
             assert await shown.locator("button").count() == 0
 
+            # A unit moves (AVL): the board asks again and the recommendation follows.
+            r = await web.client.post("/v1/units/positions", json={"positions": [
+                {"unit_id": "CALL-3", **north(1.0), "accuracy_m": 10,
+                 "at": datetime.now(UTC).isoformat()}]})
+            assert r.status_code in (200, 202), r.text
+            rec = card(board, call_id).locator('.recommend[data-unit="CALL-3"]')
+            await rec.wait_for()
+            assert await rec.locator(".recommend-text").text_content() == (
+                "Recommended: CALL-3 — 1.0 km, about 2 min, youth_trained; CALL-1 is "
+                "nearer but lacks youth_trained")
+            # Moved back: CALL-2 again (the one tapped below).
+            r = await web.client.post("/v1/units/positions", json={"positions": [
+                {"unit_id": "CALL-3", **north(6.0), "accuracy_m": 10,
+                 "at": datetime.now(UTC).isoformat()}]})
+            assert r.status_code in (200, 202), r.text
+            rec = card(board, call_id).locator('.recommend[data-unit="CALL-2"]')
+            await rec.wait_for()
             await rec.get_by_role("button", name="Assign CALL-2").click()
             assigned = board.locator(
                 f'.lane[data-lane="assigned"] li[data-call-id="{call_id}"]')
