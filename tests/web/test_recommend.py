@@ -16,10 +16,18 @@ from sqlalchemy import select
 
 from service.store.tables import ASSIGNMENT
 from tests.api.test_recommend import north, roster, team_call
-from tests.conftest import eventually
+from tests.conftest import Server, eventually
 from tests.web.conftest import new_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def place(web: Server, unit_id: str, km: float) -> None:
+    """An AVL report: the unit `km` north of the calls, now."""
+    r = await web.client.post("/v1/units/positions", json={"positions": [
+        {"unit_id": unit_id, **north(km), "accuracy_m": 10,
+         "at": datetime.now(UTC).isoformat()}]})
+    assert r.status_code in (200, 202), r.text
 
 
 def card(page: Any, call_id: str) -> Any:
@@ -48,20 +56,14 @@ async def test_one_tap_assigns_the_recommended_unit(browser: Any, tmp_path: Path
             assert await shown.locator("button").count() == 0
 
             # A unit moves (AVL): the board asks again and the recommendation follows.
-            r = await web.client.post("/v1/units/positions", json={"positions": [
-                {"unit_id": "CALL-3", **north(1.0), "accuracy_m": 10,
-                 "at": datetime.now(UTC).isoformat()}]})
-            assert r.status_code in (200, 202), r.text
+            await place(web, "CALL-3", 1.0)
             rec = card(board, call_id).locator('.recommend[data-unit="CALL-3"]')
             await rec.wait_for()
             assert await rec.locator(".recommend-text").text_content() == (
                 "Recommended: CALL-3 — 1.0 km, about 2 min, youth_trained; CALL-1 is "
                 "nearer but lacks youth_trained")
             # Moved back: CALL-2 again (the one tapped below).
-            r = await web.client.post("/v1/units/positions", json={"positions": [
-                {"unit_id": "CALL-3", **north(6.0), "accuracy_m": 10,
-                 "at": datetime.now(UTC).isoformat()}]})
-            assert r.status_code in (200, 202), r.text
+            await place(web, "CALL-3", 6.0)
             rec = card(board, call_id).locator('.recommend[data-unit="CALL-2"]')
             await rec.wait_for()
             await rec.get_by_role("button", name="Assign CALL-2").click()
