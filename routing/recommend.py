@@ -129,7 +129,6 @@ def recommend(call: Located, needs: Sequence[str], units: Sequence[UnitCandidate
     if speed_kmh <= 0:
         raise ValueError("speed_kmh must be positive")
     wanted = list(dict.fromkeys(needs))
-    able = " ".join(wanted)
     lat, lon = call.lat, call.lon
     need_set = frozenset(wanted)
     oldest = None if now is None else now - stale_after
@@ -150,50 +149,68 @@ def recommend(call: Located, needs: Sequence[str], units: Sequence[UnitCandidate
                 unlocated.append((u, why))
     else:
         unlocated = [(u, _why_not(u, wanted, need_set)) for u in units]
-    near = [(d, u) for d, u, why in located if why is None]
+    near = [(h, u) for h, u, why in located if why is None]
     if near:
-        h, chosen = min(near, key=lambda t: (t[0], t[1].load, t[1].id))
-        dist = _h_km(h)
-        passed = sorted(((d, u.id, why) for d, u, why in located
-                         if why is not None and d < h), key=lambda t: (t[0], t[1]))
-        over = [PassedOver(unit_id=i, why=w) for _, i, w in passed]
-        tail = _joined(over, "is nearer")
-        # Able units whose position is unknown (or stale) could be nearer: say how many.
-        unplaced = sum(why is None for _, why in unlocated)
-        if unplaced:
-            tail += (("; " if tail else "") + f"{unplaced} able unit"
-                     f"{' has' if unplaced == 1 else 's have'} no known position")
-        eta = eta_minutes(dist, speed_kmh)
-        head = f"{chosen.id}: {_km(dist)}, about {eta} min" + (f", {able}" if able else "")
-        return Recommendation(
-            unit_id=chosen.id, distance_km=round(dist, 3), eta_minutes=eta, basis="distance",
-            needs=wanted, reason=head + (f"; {tail}" if tail else ""), passed_over=over)
-    free = [u for u, why in unlocated if why is None]
-    if free:
-        chosen = min(free, key=lambda u: (u.load, u.id))
-        over = [PassedOver(unit_id=u.id, why=why) for u, why in
-                sorted(unlocated, key=lambda t: (t[0].load, t[0].id))
-                if why is not None and u.load < chosen.load]
-        known = ("the call's location unknown" if lat is None or lon is None
-                 else "no position known")
-        head = (f"{chosen.id}: least loaded ({chosen.load} call"
-                f"{'' if chosen.load == 1 else 's'} today), {known}"
-                + (f", {able}" if able else ""))
-        tail = _joined(over, "has fewer calls")
-        return Recommendation(
-            unit_id=chosen.id, basis="load", needs=wanted,
-            reason=head + (f"; {tail}" if tail else ""), passed_over=over)
+        return _nearest(near, located, unlocated, wanted, speed_kmh)
+    if any(why is None for _, why in unlocated):
+        return _least_loaded(unlocated, wanted, located=lat is not None and lon is not None)
+    return _none_able(located, unlocated, wanted, rostered=bool(units))
+
+
+def _nearest(near: list[tuple[float, UnitCandidate]],
+             located: list[tuple[float, UnitCandidate, str | None]],
+             unlocated: list[tuple[UnitCandidate, str | None]], wanted: list[str],
+             speed_kmh: float) -> Recommendation:
+    h, chosen = min(near, key=lambda t: (t[0], t[1].load, t[1].id))
+    dist = _h_km(h)
+    passed = sorted(((d, u.id, why) for d, u, why in located if why is not None and d < h),
+                    key=lambda t: (t[0], t[1]))
+    over = [PassedOver(unit_id=i, why=w) for _, i, w in passed]
+    tail = _joined(over, "is nearer")
+    # Able units whose position is unknown (or stale) could be nearer: say how many.
+    unplaced = sum(why is None for _, why in unlocated)
+    if unplaced:
+        tail += (("; " if tail else "") + f"{unplaced} able unit"
+                 f"{' has' if unplaced == 1 else 's have'} no known position")
+    eta = eta_minutes(dist, speed_kmh)
+    head = f"{chosen.id}: {_km(dist)}, about {eta} min" + _able(wanted, ", ")
+    return Recommendation(
+        unit_id=chosen.id, distance_km=round(dist, 3), eta_minutes=eta, basis="distance",
+        needs=wanted, reason=head + (f"; {tail}" if tail else ""), passed_over=over)
+
+
+def _least_loaded(unlocated: list[tuple[UnitCandidate, str | None]], wanted: list[str], *,
+                  located: bool) -> Recommendation:
+    chosen = min((u for u, why in unlocated if why is None), key=lambda u: (u.load, u.id))
+    over = [PassedOver(unit_id=u.id, why=why) for u, why in
+            sorted(unlocated, key=lambda t: (t[0].load, t[0].id))
+            if why is not None and u.load < chosen.load]
+    known = "no position known" if located else "the call's location unknown"
+    head = (f"{chosen.id}: least loaded ({chosen.load} call"
+            f"{'' if chosen.load == 1 else 's'} today), {known}" + _able(wanted, ", "))
+    tail = _joined(over, "has fewer calls")
+    return Recommendation(unit_id=chosen.id, basis="load", needs=wanted,
+                          reason=head + (f"; {tail}" if tail else ""), passed_over=over)
+
+
+def _none_able(located: list[tuple[float, UnitCandidate, str | None]],
+               unlocated: list[tuple[UnitCandidate, str | None]], wanted: list[str], *,
+               rostered: bool) -> Recommendation:
     over = sorted([PassedOver(unit_id=u.id, why=why) for _, u, why in located
                    if why is not None]
                   + [PassedOver(unit_id=u.id, why=why) for u, why in unlocated
                      if why is not None], key=lambda p: p.unit_id)
-    wanting = f" with {able}" if able else ""
-    if not units:
+    if not rostered:
         reason = "No unit on the roster for this program"
     else:
         named = "; ".join(f"{p.unit_id} {p.why}" for p in over[:REASON_NAMES])
         more = len(over) - REASON_NAMES
-        reason = (f"No unit available{wanting}: {named}"
+        reason = (f"No unit available{_able(wanted, ' with ')}: {named}"
                   + (f"; {more} more" if more > 0 else ""))
     return Recommendation(unit_id=None, basis=None, needs=wanted, reason=reason,
                           passed_over=over)
+
+
+def _able(wanted: list[str], lead: str) -> str:
+    """The capabilities asked for, as the reason names them (nothing when none)."""
+    return f"{lead}{' '.join(wanted)}" if wanted else ""
