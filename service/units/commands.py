@@ -19,7 +19,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import aliased
 
 from service.errors import Conflict, NotFound
-from service.store.tables import UNIT, UNIT_POSITION, UNIT_SETTING, utcnow
+from service.store.tables import BOARD, UNIT, UNIT_POSITION, UNIT_SETTING, utcnow
 from service.units.models import DevicePosition, PositionSource, Unit, UnitInput
 from service.units.queries import on_duty_counts, read_units, retention_seconds
 from service.writing.batch import Batch, Keys
@@ -206,11 +206,23 @@ class SetRetention:
         return before
 
 
+# The board's unit messages carry positions too; they are kept at least this long, so
+# every instance's hub has read them before they go (it polls every second).
+BOARD_GRACE = timedelta(seconds=60)
+
+
 async def forget_positions(ctx: Batch, now: datetime) -> int:
     """Delete the positions older than the retention, but each on-duty unit's latest (a
-    unit off duty keeps none once they are older). Run by the field sweeper."""
+    unit off duty keeps none once they are older), and the board's unit messages as old
+    (a board opening gets the roster from the snapshot). Run by the field sweeper."""
     keep_for = await retention_seconds(ctx.conn)
     cutoff = now - timedelta(seconds=keep_for)
+    # Unit messages are the rows without a call (`call_id` ''): found on its index.
+    old_messages = await ctx.conn.execute(delete(BOARD).where(
+        BOARD.c.call_id == "", BOARD.c.type == "unit",
+        BOARD.c.created_at < min(cutoff, now - BOARD_GRACE)))
+    if old_messages.rowcount:
+        ctx.wrote = True
     p, u = UNIT_POSITION.c, UNIT.c
     q = aliased(UNIT_POSITION)
     latest_on_duty = (select(p.id).join(UNIT, u.id == p.unit_id)

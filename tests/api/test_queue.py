@@ -381,7 +381,7 @@ async def test_the_programs_and_the_queue_as_the_board_reads_them(database_url: 
         [field] = body["programs"]
         assert field == {"id": "field", "name": "Team field", "mode": "field",
                          "hours": "daily 08:00-20:00", "on_duty": True, "units_total": 1,
-                         "units_busy": 1, "queued": 2, "deferred": 1,
+                         "units_from": "policy", "units_busy": 1, "queued": 2, "deferred": 1,
                          "next_shift_start": "2026-03-11T08:00:00-04:00"}
 
         for role in (Role.supervisor, Role.dispatcher, Role.call_team):

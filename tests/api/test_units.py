@@ -7,15 +7,18 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+import yaml
+from sqlalchemy import func, select, update
 
 from service.access.auth import Role
 from service.settings import Settings
-from service.store.tables import AUDIT, DECISION, UNIT_POSITION, utcnow
+from service.store.tables import AUDIT, BOARD, DECISION, UNIT_POSITION, utcnow
 from tests.conftest import WAIT, Server, eventually, running_server
+from tests.factories import one_team_doc
 
 pytestmark = pytest.mark.asyncio
 
@@ -265,9 +268,26 @@ async def test_positions_are_kept_for_the_retention_a_supervisor_sets(
                 return [(u, at.isoformat()) for u, at in rows]
 
         assert len(await kept()) == 4, "within 24 h: all kept"
+        # The board's unit messages carry positions too: made 3 hours old here, with a
+        # call's message as old, which is not the roster's to delete.
+        call_id = (await post_call(s, "14:00"))["call_id"]
+        b = BOARD.c
+        async with s.runtime.engine.begin() as conn:
+            await conn.execute(update(BOARD).where(b.type.in_(["unit", "decision"]))
+                               .values(created_at=now - timedelta(hours=3)))
+
+        async def board_types() -> list[str]:
+            async with s.runtime.engine.connect() as conn:
+                return list((await conn.execute(select(b.type).order_by(b.seq))).scalars())
+
+        assert "unit" in await board_types()
         r = await s.client.put("/v1/roster/retention", json={"position_retention_hours": 2.5})
         assert r.status_code == 200 and r.json()["updated_by"]
         await eventually(lambda: _len_is(kept, 2), "the 3-hour-old positions deleted")
+        await eventually(lambda: _none_of(board_types, "unit"), "old unit messages deleted")
+        assert await board_types() == ["decision"]
+        async with s.runtime.engine.connect() as conn:
+            assert (await conn.execute(select(b.call_id))).scalar() == call_id
         r = await s.client.put("/v1/roster/retention", json={"position_retention_hours": 0})
         # 0: none but the latest of a unit on duty; CALL-2 is off duty and keeps none.
         await eventually(lambda: _len_is(kept, 1), "only CALL-1's latest kept")
@@ -280,6 +300,26 @@ async def test_positions_are_kept_for_the_retention_a_supervisor_sets(
 
 async def _len_is(read: Any, n: int) -> bool:
     return len(await read()) == n
+
+
+async def _none_of(read: Any, kind: str) -> bool:
+    return kind not in await read()
+
+
+async def test_a_one_team_policy_counts_its_team_roster(database_url: str,
+                                                        tmp_path: Path) -> None:
+    path = tmp_path / "one-team.yaml"
+    path.write_text(yaml.safe_dump(one_team_doc(), sort_keys=False), encoding="utf-8")
+    async with running_server(Settings(database_url=database_url, policy=str(path))) as s:
+        r = await s.client.put("/v1/units/CALL-1", json={"program_id": "call"})
+        assert r.status_code == 422 and "one of: team" in r.text
+        await put(s, "CALL-1", program_id="team", on_duty=True)
+        first = (await post_call(s, "14:00"))["decision"]
+        assert first["destination"] == "call_team", first["explanation"]
+        assert (first["program"]["units_total"], first["program"]["units_from"]) == (1, "roster")
+        second = (await post_call(s, "14:01"))["decision"]
+        assert (second["destination"], second["not_served_reason"]) == ("police", "units_busy")
+        assert "All 1 team units are busy" in second["explanation"]
 
 
 async def test_two_instances_count_one_roster(postgres_url: str) -> None:
