@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from routing.models import DecisionView
+from routing.recommend import Recommendation
 from service.calls.event import Person
 
 Withheld = Field(default=None, description="what was held back from this reader "
@@ -217,6 +218,20 @@ class CallDelivery(Open):
     failed_at: str | None
 
 
+class Assignment(BaseModel):
+    """A team call's assignment, with the unit recommendation as it stood then."""
+
+    assigned_unit: str | None
+    recommended_unit: str | None
+    distance_km: float | None
+    eta_minutes: int | None
+    basis: Literal["distance", "load"] | None
+    reason: str
+    taken: bool = Field(description="the unit assigned is the one recommended")
+    at: str
+    by: str | None
+
+
 class CallView(Open):
     """A call, its current decision, every decision it had, its CAD events, its timeline
     (the board messages about it), its webhook deliveries and its repeat-contact history,
@@ -229,3 +244,9 @@ class CallView(Open):
     timeline: list[BoardMessage]
     deliveries: list[CallDelivery]
     history: History | None
+    recommendation: Recommendation | None = Field(
+        default=None, description="an open team call nobody has taken: the unit to send "
+        "(routing/recommend.py), from the live roster; team, supervisor and dispatcher")
+    assignment: Assignment | None = Field(
+        default=None, description="once assigned: the unit sent and the recommendation "
+        "given then; team, supervisor and dispatcher")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -18,11 +18,12 @@ from api.access import (
     allow,
     record,
 )
-from api.answers import CallDelivery, CallView, FollowUp
+from api.answers import Assignment, CallDelivery, CallView, FollowUp
 from api.deps import RuntimeDep
 from api.field import REFUSED, IdempotencyKey, key_of, submit_keyed
 from api.metrics import parse_when
 from routing.models import Decision, DecisionView
+from routing.recommend import Recommendation
 from service.calls.visibility import (
     audience_of,
     call_view,
@@ -30,11 +31,24 @@ from service.calls.visibility import (
     delivery_view,
     may_read,
     protected,
+    sees_units,
 )
 from service.errors import DomainError, NotFound
+from service.lifecycle.assignment import (
+    RecommendSettings,
+    get_assignment,
+    recommendation_for,
+)
 from service.lifecycle.field_keys import Keyed
 from service.lifecycle.ingest import ChangeStatus, OverrideCall, OverrideRequest
-from service.lifecycle.queries import LIST_FIELDS, CallFilter, get_call, get_deliveries, list_calls
+from service.lifecycle.queries import (
+    LIST_FIELDS,
+    CallFilter,
+    get_call,
+    get_call_brief,
+    get_deliveries,
+    list_calls,
+)
 from service.lifecycle.team import StatusChange, TeamStatus
 from service.store.tables import utcnow
 
@@ -44,6 +58,26 @@ Reader = Annotated[Principal, allow(Role.cad, Role.dispatcher, Role.call_team, R
                                     Role.supervisor)]
 Team = Annotated[Principal, allow(*TEAM_ROLES)]
 Dispatcher = Annotated[Principal, allow(*DISPATCHER_ROLES)]
+BoardRoles = Annotated[Principal, allow(Role.call_team, Role.dispatcher, Role.supervisor)]
+
+
+def recommend_settings(rt: Any) -> RecommendSettings:
+    return RecommendSettings(
+        speed_kmh=rt.settings.recommend_speed_kmh,
+        stale_after=timedelta(minutes=rt.settings.recommend_stale_minutes))
+
+
+async def with_units(rt: Any, view: dict[str, Any], who: Principal) -> dict[str, Any]:
+    """The call's unit recommendation (while nobody has taken it) and assignment, for
+    those who see units (service/calls/visibility.py)."""
+    if not sees_units(who):
+        return view
+    call = view["call"]
+    found = await recommendation_for(rt.engine, rt.policy.compiled, call, view["decision"],
+                                     recommend_settings(rt))
+    assigned = await get_assignment(rt.engine, call["id"])
+    return {**view, "recommendation": found.model_dump(mode="json") if found else None,
+            "assignment": assigned}
 
 
 async def readable_call(request: Request, rt: Any, call_id: str, who: Principal
@@ -221,13 +255,37 @@ class StatusChanged(BaseModel):
     allowed_next: list[str] = Field(description="the statuses it may go to from here")
     checkin_due_at: str | None = Field(description="on scene: when the unit checks in next")
     follow_up: FollowUp | None = Field(description="the follow-up clearing scheduled")
+    assignment: Assignment | None = Field(
+        default=None, description="assigned: the unit sent and the recommendation as it "
+        "stood then")
 
 
 @router.get("/{call_id}", summary="A call, its current decision and its timeline",
             response_model=CallView, response_model_exclude_unset=True)
 async def read_call(call_id: str, request: Request, rt: RuntimeDep,
                     who: Reader) -> dict[str, Any]:
-    return await readable_call(request, rt, call_id, who)
+    return await with_units(rt, await readable_call(request, rt, call_id, who), who)
+
+
+class CallRecommendation(BaseModel):
+    call_id: str
+    recommendation: Recommendation | None = Field(description="null: not an open team "
+                                                  "call waiting for a unit (see assignment)")
+    assignment: Assignment | None
+
+
+@router.get("/{call_id}/recommendation", summary="The unit to send to a team call: "
+            "available, with the capabilities its category asks for, nearest (or least "
+            "loaded), and why others were passed over; once assigned, what was given",
+            response_model=CallRecommendation)
+async def read_recommendation(call_id: str, rt: RuntimeDep, who: BoardRoles
+                              ) -> dict[str, Any]:
+    # Units, not the call's details: not a look at the call (no call.read), asked again
+    # by the pages as units move. These roles may read every call.
+    view = await get_call_brief(rt.engine, call_id)
+    seen = await with_units(rt, view, who)
+    return {"call_id": call_id, "recommendation": seen["recommendation"],
+            "assignment": seen["assignment"]}
 
 
 @router.get("/{call_id}/deliveries", summary="The call's decisions as sent to the CAD's "
@@ -254,7 +312,7 @@ async def change_status(call_id: str, change: StatusChange, request: Request,
     result, replayed = await submit_keyed(rt, who, response, Keyed(
         ChangeStatus(call_id=call_id, change=change,
                      checkin_interval=rt.settings.checkin_interval_seconds,
-                     policy=rt.policy.compiled),
+                     policy=rt.policy.compiled, recommend=recommend_settings(rt)),
         call_id=call_id, action=change.status, actor=who.actor, key=key_of(idempotency_key),
         request=change.model_dump(mode="json", exclude={"by"})))
     await record(request, who, "call.status", call_id=call_id,

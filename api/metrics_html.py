@@ -23,6 +23,7 @@ from service.figures.metrics import (
     Figures,
     Metrics,
     OverrideRow,
+    RecommendationRow,
     ReferralRow,
     fmt_seconds,
     heatmap_grid,
@@ -53,6 +54,8 @@ TABLE_TITLES = {
     "overrides_by_change": "Overrides by change of destination",
     "programs": "Reach and queue by program",
     "queue_waits": "Queue waits by program and category",
+    "recommendations": "Unit recommendation, taken and timed",
+    "recommendations_by_assigner": "Unit recommendation by who assigned",
 }
 PAGE = layout.BY_PATH["/metrics"]
 e = layout.e
@@ -218,6 +221,18 @@ def override_table(caption: str, rows: list[OverrideRow]) -> str:
 # -- the page ------------------------------------------------------------------------------
 
 
+def recommendation_table(caption: str, rows: list[RecommendationRow]) -> str:
+    return table(caption, ["Group", "Assignments", "Recommended", "Taken", "Taken share",
+                           "To assign median (min)", "To assign 90th percentile (min)",
+                           "Distance median (km)", "Estimate median (min)",
+                           "To scene median (min)", "Actual − estimate median (min)"],
+                 ([label(r.group), r.assignments, r.recommended, r.taken, pct(r.taken_share),
+                   _minutes(r.to_assign_p50_minutes), _minutes(r.to_assign_p90_minutes),
+                   "–" if r.distance_p50_km is None else f"{r.distance_p50_km:.2f}",
+                   _minutes(r.eta_p50_minutes), _minutes(r.to_scene_p50_minutes),
+                   _minutes(r.eta_error_p50_minutes)] for r in rows))
+
+
 def _days(m: Metrics) -> list[date]:
     seen = sorted({r.day for r in m.volume_daily})
     if not seen:
@@ -371,6 +386,19 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
               ["Program", "Category", "Waits", "Median (min)", "90th percentile (min)"],
               ([label(w.program), label(w.category), w.waits, _minutes(w.wait_p50_minutes),
                 _minutes(w.wait_p90_minutes)] for w in m.queue_waits)))
+    add("</section>")
+
+    # The unit recommendation (issue 14)
+    add('<section class="panel" aria-labelledby="h-rec"><h2 id="h-rec">Unit recommendation'
+        '</h2><p class="hint">Team calls assigned in the range: minutes from when the call '
+        "was ready to assign (decided, or its wait ended) to its assignment; the distance "
+        "and estimated time recommended; for calls the recommended unit was sent to, the "
+        "minutes it took from assigned to on scene and how far off the estimate was; and "
+        "how often the recommendation was taken.</p>")
+    add(recommendation_table("By basis (distance: nearest; load: no position known)",
+                             m.recommendations))
+    if m.recommendations_by_assigner is not None:
+        add(recommendation_table("By who assigned", m.recommendations_by_assigner))
     add("</section>")
 
     # Equity

@@ -24,6 +24,25 @@ WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 
 _CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 
+# A unit's capability as the roster and the policy both spell it (youth_trained, emt).
+CAPABILITY_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+_CAPABILITY = re.compile(CAPABILITY_PATTERN)
+
+
+def requires_errors(requires: dict[str, list[str]]) -> str | None:
+    """Why a `requires` map (category → capabilities a unit needs for it) is malformed,
+    or None. Which categories it may name is checked against the policy's elsewhere."""
+    for category, words in requires.items():
+        if not words:
+            return f"'{category}': list at least one capability (or leave it out)"
+        for word in words:
+            if not _CAPABILITY.match(word):
+                return (f"'{category}': '{word}' is not a capability (lower case letters, "
+                        "digits and _, starting with a letter, at most 40)")
+    return None
+
+
+
 
 class Strict(BaseModel):
     # A typo in a policy key must be an error, not a silently ignored rule.
@@ -81,7 +100,28 @@ class Hours(Strict):
         return TimeWindow(start=self.start, end=self.end)
 
 
-class Program(Strict):
+class Requiring(Strict):
+    """Program settings that say what a unit must be able to do for a category's calls:
+    the one-team `program:` and each of `programs:`."""
+
+    requires: dict[str, list[str]] = Field(
+        default_factory=dict, description="per category, the capabilities a unit needs to "
+        "be recommended for its calls (routing/recommend.py); absent: any unit")
+
+    @field_validator("requires")
+    @classmethod
+    def _requires(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        found = requires_errors(v)
+        if found:
+            raise ValueError(found)
+        return v
+
+    def needs(self, category: str | None) -> list[str]:
+        """The capabilities a unit needs for a call of this category."""
+        return list(self.requires.get(category, ())) if category else []
+
+
+class Program(Requiring):
     """The program settings a city changes as its program grows: not code."""
 
     phase: Literal[1, 2, 3]

@@ -180,7 +180,7 @@ class Policy(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
         found = reference_errors(self.model_dump(include={"categories", "rules", "exclusions",
-                                                          "programs"}))
+                                                          "programs", "program"}))
         if found:
             raise ValueError("\n".join(f"{path}: {reason}" for path, reason in found))
         return self

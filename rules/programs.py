@@ -19,7 +19,16 @@ from pydantic import Field, field_validator, model_validator
 
 from rules.areas import AreaIndex, geojson_errors
 from rules.areas import polygons as area_polygons
-from rules.base import WEEKDAYS, Channel, PriorityRange, Program, Strict, Weekday, parse_clock
+from rules.base import (
+    WEEKDAYS,
+    Channel,
+    PriorityRange,
+    Program,
+    Requiring,
+    Strict,
+    Weekday,
+    parse_clock,
+)
 
 ProgramMode = Literal["phone", "field", "co_response"]
 # A week of shifts: per weekday (Monday first), (start, end) in minutes after midnight.
@@ -121,7 +130,7 @@ class QueueLimit(Strict):
         return (lo is None or priority >= lo) and (hi is None or priority <= hi)
 
 
-class ResponseProgram(Strict):
+class ResponseProgram(Requiring):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
     name: str = Field(min_length=1)
     categories: list[str] | None = Field(default=None, description="the categories it "
@@ -185,19 +194,42 @@ def legacy_program(policy_id: str, name: str, program: Program) -> ResponseProgr
     hours = WeeklyHours.model_validate({d: [window] if d in program.hours.days else []
                                         for d in WEEKDAYS})
     return ResponseProgram(id=policy_id, name=name or policy_id, mode="field",
-                           hours=hours, units=program.units)
+                           hours=hours, units=program.units, requires=program.requires)
+
+
+def _requires_errors(path: str, requires: Any, categories: list[str] | None,
+                     own: Any) -> list[tuple[str, str]]:
+    """A `requires:` naming a category the policy does not declare, or (a program that
+    lists its categories) one the program does not take."""
+    if not isinstance(requires, Mapping):
+        return []
+    errors: list[tuple[str, str]] = []
+    for c in requires:
+        if not isinstance(c, str):
+            continue
+        if categories is not None and c not in categories:
+            errors.append((f"{path}.requires.{c}", f"'{c}' is not one of the policy's "
+                                                   "categories"))
+        elif isinstance(own, list) and c not in own:
+            errors.append((f"{path}.requires.{c}", f"'{c}' is not a category this "
+                                                   "program takes"))
+    return errors
 
 
 def program_reference_errors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Errors of `programs:` no single field sees: repeated ids, undeclared categories,
     wait limits for categories the program does not take, eligible categories no program
-    takes. Works on the raw document, beside the field errors."""
-    programs = doc.get("programs")
-    if not isinstance(programs, list):
-        return []
+    takes, capability requirements for categories it does not know. Works on the raw
+    document, beside the field errors."""
     raw = doc.get("categories")
     categories = [c for c in raw if isinstance(c, str)] if isinstance(raw, list) else None
-    errors: list[tuple[str, str]] = []
+    one = doc.get("program")
+    errors: list[tuple[str, str]] = _requires_errors(
+        "program", one.get("requires") if isinstance(one, Mapping) else None, categories,
+        None)
+    programs = doc.get("programs")
+    if not isinstance(programs, list):
+        return errors
     seen: set[str] = set()
     taken: set[str] = set()
     every = False
@@ -210,6 +242,7 @@ def program_reference_errors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
                 errors.append((f"programs[{i}].id", f"'{pid}' is used by an earlier program"))
             seen.add(pid)
         own = p.get("categories")
+        errors += _requires_errors(f"programs[{i}]", p.get("requires"), categories, own)
         if own is None:
             every = True
         elif isinstance(own, list):

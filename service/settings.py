@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     field_sweep_seconds: float = Field(default=5.0, gt=0)
     # The field board's idempotency keys are kept this long (service/lifecycle/field_keys.py).
     field_key_hours: float = Field(default=168.0, gt=0)
+    # The recommended unit (routing/recommend.py): the speed its estimated time assumes,
+    # and how old a unit's position may be before it counts as unknown.
+    recommend_speed_kmh: float = Field(default=30.0, gt=0, le=200)
+    recommend_stale_minutes: float = Field(default=15.0, gt=0)
     # A database that stops answering (service/store/dbwait.py, service/store/db.py). A request (its
     # commit, the key or session lookup on its way) gets 503 with Retry-After once the
     # database has answered nothing, to anyone, for db_request_timeout seconds; a busy one

@@ -97,6 +97,15 @@ def may_read(call: Mapping[str, Any], who: Principal) -> bool:
     return False
 
 
+# Who sees a team call's unit recommendation and assignment (the roster's units, where
+# they are, what they can do): those who see the board. No person's detail is in it.
+SEES_UNITS = frozenset({Role.call_team, Role.supervisor, Role.dispatcher})
+
+
+def sees_units(who: Principal) -> bool:
+    return who.role in SEES_UNITS
+
+
 def protected(call: Mapping[str, Any]) -> bool:
     """A call (or a decision: same `category`) whose free text stays with the team."""
     return call.get("category") in PROTECTED_CATEGORIES

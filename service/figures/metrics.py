@@ -70,6 +70,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from routing.schedule import duty_seconds
 from rules.evaluate import CompiledPolicy
+from service.figures.assignments import RecommendationRow as RecommendationRow  # re-exported
+from service.figures.assignments import recommendation_figures
 from service.store.tables import CALL, UTCDateTime, as_utc
 
 TEAM = ("call_team", "joint")
@@ -261,6 +263,10 @@ class Metrics(BaseModel):
     overrides_by_change: list[OverrideRow]
     programs: list[ProgramRow] = Field(default_factory=list)
     queue_waits: list[QueueWaitRow] = Field(default_factory=list)
+    # The unit recommendation (service/figures/assignments.py): all and by basis; by who
+    # assigned (per person: supervisors only, None for analysts).
+    recommendations: list[RecommendationRow] = Field(default_factory=list)
+    recommendations_by_assigner: list[RecommendationRow] | None = None
 
 
 # Tables of a Metrics, for CSV: name -> (attribute, row model). The order is the page's.
@@ -272,10 +278,11 @@ TABLES: dict[str, type[BaseModel]] = {
     "referrals_by_officer": ReferralRow, "referrals_by_unit": ReferralRow,
     "overrides_by_dispatcher": OverrideRow, "overrides_by_reason": OverrideRow,
     "overrides_by_change": OverrideRow, "programs": ProgramRow,
-    "queue_waits": QueueWaitRow,
+    "queue_waits": QueueWaitRow, "recommendations": RecommendationRow,
+    "recommendations_by_assigner": RecommendationRow,
 }
 SUPERVISOR_ONLY = frozenset({"referrals_by_officer", "overrides_by_dispatcher",
-                             "overrides_by_reason"})
+                             "overrides_by_reason", "recommendations_by_assigner"})
 
 
 def table_rows(result: Metrics, name: str) -> list[BaseModel] | None:
@@ -836,6 +843,7 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
             dispatchers, reasons_, by_change = await _overrides(conn)
             follow_ups = await _follow_ups(conn, scope)
             programs, queue_waits = await _programs(conn)
+            recommended, by_assigner = await recommendation_figures(conn, scope.where())
             if policy is not None:
                 programs = _with_shifts(programs, policy, scope)
         finally:
@@ -854,7 +862,8 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
         equity_age_group=by_age, equity_flags=flags, referrals_by_officer=by_officer,
         referrals_by_unit=by_unit, overrides_by_dispatcher=by_dispatcher,
         overrides_by_reason=by_reason, overrides_by_change=by_change, programs=programs,
-        queue_waits=queue_waits)
+        queue_waits=queue_waits, recommendations=recommended,
+        recommendations_by_assigner=by_assigner if supervisor else None)
 
 
 async def my_referrals(engine: AsyncEngine, officer_id: str, *, start: datetime | None = None,

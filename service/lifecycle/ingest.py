@@ -24,6 +24,7 @@ from service.calls.history import repeat_keys
 from service.calls.people import address_key, age_group, person_key
 from service.calls.records import CallRow, DecisionRecord
 from service.errors import Conflict
+from service.lifecycle.assignment import RecommendSettings, record_assignment
 from service.lifecycle.followups import schedule_follow_up
 from service.lifecycle.recorded import call_summary
 from service.lifecycle.recorded import decision_columns as _decision_columns
@@ -205,6 +206,8 @@ class ChangeStatus:
     checkin_interval: float = CHECKIN_INTERVAL_DEFAULT
     # The policy in force: a unit this clears takes the queue's next call (None: not).
     policy: CompiledPolicy | None = None
+    # Given: an assignment keeps the unit recommendation as it stood (migration 0022).
+    recommend: RecommendSettings | None = None
 
     def keys(self) -> Keys:
         return Keys(call_ids=[self.call_id])
@@ -249,6 +252,11 @@ class ChangeStatus:
             values["outcome"] = self.change.outcome
             values["safety_incident"] = self.change.safety_incident
             values["checkin_due_at"] = None
+        assignment = None
+        if new == "assigned" and self.policy is not None and self.recommend is not None:
+            assignment = await record_assignment(ctx, self.policy, before, self.change,
+                                                 self.recommend,
+                                                 at=values.get("assigned_at") or now)
         follow_up = None
         if new == "cleared" and (self.change.follow_up_at or self.change.follow_up_in_hours):
             follow_up = await schedule_follow_up(ctx, call, self.change, now=now)
@@ -271,7 +279,7 @@ class ChangeStatus:
                 "allowed_next": list(TRANSITIONS[new]),
                 "checkin_due_at": (call["checkin_due_at"].isoformat()
                                    if call["checkin_due_at"] else None),
-                "follow_up": follow_up}
+                "follow_up": follow_up, "assignment": assignment}
 
 
 def _backup_decision(call: Mapping[str, Any], change: StatusChange,

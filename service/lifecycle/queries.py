@@ -51,6 +51,15 @@ async def get_call(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
     }
 
 
+async def get_call_brief(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
+    """A call and its current decision alone (one row read): for what needs no timeline."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(CALL).where(CALL.c.id == call_id))).mappings().first()
+    if row is None:
+        raise NotFound(f"no call {call_id}")
+    return {"call": call_fields(row), "decision": json.loads(row["decision"])}
+
+
 async def get_deliveries(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
     """A call's webhook deliveries to the CAD, in sequence order."""
     async with engine.connect() as conn:

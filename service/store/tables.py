@@ -573,3 +573,27 @@ class FieldAction(SQLModel, table=True):
 
 
 FIELD_ACTION: Table = FieldAction.__table__  # type: ignore[attr-defined]
+
+
+class AssignmentRow(SQLModel, table=True):
+    """A team call's assignment and the recommendation given at that moment
+    (service/lifecycle/assignment.py, migration 0023): the figures compare the unit
+    recommended, its distance and estimated time, with the unit sent and when it got there."""
+
+    __tablename__ = "assignment"
+    __table_args__ = (Index("ix_assignment_at", "at"),)
+
+    call_id: str = Field(primary_key=True, max_length=40)
+    at: datetime = Field(sa_column=_ts(nullable=False))  # when it was assigned
+    assigned_unit: str | None = Field(default=None, max_length=64)
+    recommended_unit: str | None = Field(default=None, max_length=64)
+    distance_km: float | None = None
+    eta_minutes: int | None = None
+    basis: str | None = Field(default=None, max_length=16)  # distance | load
+    reason: str = Field(sa_type=Text)
+    # The unit assigned is the one recommended (false when none was, or another was sent).
+    taken: bool = False
+    by: str | None = Field(default=None, max_length=120)
+
+
+ASSIGNMENT: Table = AssignmentRow.__table__  # type: ignore[attr-defined]

@@ -49,6 +49,8 @@ ROLE_TABLE: dict[str, str] = {
     # dispatcher: override a decision, webhook deliveries, the board.
     "POST /v1/calls/{call_id}/override": "dispatcher supervisor",
     "GET /v1/calls/{call_id}/deliveries": "dispatcher supervisor",
+    # Units, not the call's details: those who see the board.
+    "GET /v1/calls/{call_id}/recommendation": "dispatcher call_team supervisor",
     "GET /v1/deliveries": "dispatcher supervisor",
     "WS /v1/board": "dispatcher call_team supervisor",
     "GET /v1/program": "dispatcher call_team supervisor",

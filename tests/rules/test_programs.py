@@ -86,6 +86,15 @@ def bad(**program: Any) -> dict[str, Any]:
     ({"area": {"file": "downtown.geojson"}}, "programs[0].area.file",
      "a policy given as text must put its polygons inline"),
     ({"max_queued": 0}, "programs[0].max_queued", "greater than or equal to 1"),
+    ({"requires": {"mental_health": ["Youth-Trained"]}}, "programs[0].requires",
+     "'mental_health': 'Youth-Trained' is not a capability"),
+    ({"requires": {"mental_health": []}}, "programs[0].requires",
+     "'mental_health': list at least one capability"),
+    ({"requires": {"mental_health": ["x" * 41]}}, "programs[0].requires", "at most 40"),
+    ({"requires": {"astrology": ["emt"]}}, "programs[0].requires.astrology",
+     "'astrology' is not one of the policy's categories"),
+    ({"requires": {"crisis_line": ["emt"]}}, "programs[0].requires.crisis_line",
+     "'crisis_line' is not a category this program takes"),
 ])
 def test_every_new_field_is_explained_with_its_path(change: dict[str, Any], path: str,
                                                     reason: str) -> None:
@@ -169,3 +178,19 @@ def test_a_programs_hours_read_as_a_person_writes_them() -> None:
     assert field.hours_text() == "mon-fri 08:00-12:00,13:00-20:00; sat 10:00-18:00"
     assert co.hours_text() == "daily 00:00-24:00"
     assert line.hours_text() == "at all hours"
+
+
+def test_capability_requirements_per_category_in_both_formats() -> None:
+    doc = programs_doc()
+    doc["programs"][0]["requires"] = {"mental_health": ["clinician"],
+                                      "homelessness": ["peer", "vehicle_lift"]}
+    field = (parse_policy(doc).programs or [])[0]
+    assert field.needs("homelessness") == ["peer", "vehicle_lift"]
+    assert field.needs("welfare") == [] and field.needs(None) == []
+    one = one_team_policy().model_dump()
+    one["program"]["requires"] = {"mental_health": ["youth_trained"]}
+    only = programs_of(parse_policy(one)).programs[0]
+    assert only.needs("mental_health") == ["youth_trained"]
+    one["program"]["requires"] = {"astrology": ["emt"]}
+    assert errors_of(one)["program.requires.astrology"] == (
+        "'astrology' is not one of the policy's categories")

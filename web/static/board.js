@@ -9,6 +9,7 @@ import {
 } from "./offline.js";
 import { drawQueue, startQueueClock, tickQueue, waitKind } from "./queue.js";
 import { mountMap } from "./map.js";
+import { Recommendations } from "./recommend.js";
 import { mountDutyControl, onUnitMessage, rosterNames } from "./units.js";
 
 // The team's flow, from the service (api/layout.py): a lane per status a call can still
@@ -55,6 +56,12 @@ function lane(entry) {
   const s = status(entry);
   return LANES.some((l) => l.value === s) ? s : entry.call.team_status || QUEUED;
 }
+
+// The unit to send, on each call nobody has taken yet (recommend.js).
+const recs = new Recommendations({ onChange: () => render(), wanted: (id) => {
+  const e = calls.get(id);
+  return Boolean(e && onTeam(e) && lane(e) === QUEUED);
+} });
 
 function alertNewCall(entry) {
   unseen += 1;
@@ -300,6 +307,8 @@ function card(entry) {
                                text: `Backup: ${backupReasonText(entry.backup)}` }) : null,
     entry.history ? el("div", { class: "history", text: historyText(entry.history) }) : null,
     el("p", { class: "why", text: d.explanation || "" }),
+    lane(entry) === QUEUED ? recs.element(entry.id, canAct()
+      ? (unit) => setStatus(entry, { status: "assigned", unit }) : null) : null,
     el("div", { class: "actions" }, canAct() ? buttons(entry)
       : el("button", { type: "button", class: "link", on: { click: () => toggle(entry, "details") } },
         "Details")));
@@ -370,6 +379,7 @@ function tick() {
 
 function onMessage(msg) {
   if (map) map.message(msg);  // units: the opening snapshot and `unit` messages
+  recs.onMessage(msg);  // a unit or the call moved: its recommendation is asked again
   if (onUnitMessage(msg)) { render(); return; }  // the roster: units.js keeps it
   if (String(msg.type).startsWith("follow_up_")) { onFollowUp(msg); return; }
   const before = calls.get(msg.call_id);

@@ -9,6 +9,7 @@ import {
   drawQueue, programName, startQueueClock, tickQueue, waitingText, waitKind,
 } from "./queue.js";
 import { mountMap } from "./map.js";
+import { Recommendations } from "./recommend.js";
 
 const MAX_CALLS = 200;
 const calls = new Map();
@@ -31,6 +32,26 @@ function canOverride() {
 function isBackup(e) {
   return !e.closed && (e.call.team_status === "backup_requested" || Boolean(e.backup)
     && e.call.team_status !== "cleared");
+}
+
+// An open team call nobody has taken: its recommended unit is shown (recommend.js).
+function awaitsUnit(e) {
+  const d = e && e.decision;
+  return Boolean(d && !e.closed && !e.call.team_status && !waitKind(d)
+    && (d.destination === "call_team" || d.destination === "joint"));
+}
+const recs = new Recommendations({ onChange: () => render(),
+                                   wanted: (id) => awaitsUnit(calls.get(id)) });
+
+// Assigning is the team's and supervisors' (POST /v1/calls/{id}/status).
+async function assign(entry, unit) {
+  try {
+    await api(`/v1/calls/${encodeURIComponent(entry.id)}/status`,
+      { method: "POST", json: { status: "assigned", unit } });
+    flash($("#flash"), `${unit} assigned to ${entry.call.incident_id}.`, "ok");
+  } catch (err) {
+    flash($("#flash"), `Could not assign: ${err.message}`, "error");
+  }
 }
 
 function isNotServed(e) {
@@ -102,7 +123,10 @@ function card(entry, { compact = false } = {}) {
     entry.checkin && !entry.closed ? el("div", { class: `checkin-alert ${entry.checkin.level}`,
       text: `${checkinText(entry.checkin)} (${entry.call.unit || "unit"})` }) : null,
     entry.history ? el("div", { class: "history", text: historyText(entry.history) }) : null,
-    el("p", { class: "why", text: d.explanation || "" }));
+    el("p", { class: "why", text: d.explanation || "" }),
+    !compact && awaitsUnit(entry) ? recs.element(entry.id,
+      !user || SITE.may.status.includes(user.role) ? (unit) => assign(entry, unit) : null)
+      : null);
   if (!compact) {
     const actions = el("div", { class: "actions" });
     if (!entry.closed && canOverride()) {
@@ -159,6 +183,7 @@ function draw() {
 
 function onMessage(msg) {
   if (map) map.message(msg);  // units: the opening snapshot and `unit` messages
+  recs.onMessage(msg);
   const entry = foldMessage(calls, msg);
   if (!entry) return;
   if (!entry.decision) {
