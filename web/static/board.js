@@ -369,8 +369,10 @@ function draw() {
 
 function tick() {
   const now = Date.now();
+  // Only the ages whose text moved (a day-old call's changes once an hour): a write of
+  // the same text would still lay out every card again.
   for (const span of document.querySelectorAll(".age[data-opened]")) {
-    span.textContent = age(span.dataset.opened, now);
+    setText(span, age(span.dataset.opened, now));
   }
   if (tickQueue($("#queue-box"))) render();  // a scheduled call is due: to the top
 }
