@@ -7,6 +7,7 @@ import {
 import {
   act, hhmm, keepBoard, keptBoard, label, pending, pendingStatus, startOffline,
 } from "./offline.js";
+import { KeyedList } from "./keyed.js";
 import { drawQueue, startQueueClock, tickQueue, waitKind } from "./queue.js";
 import { mountMap } from "./map.js";
 import { Recommendations } from "./recommend.js";
@@ -182,14 +183,23 @@ function unitNames() {
   return names;
 }
 
+let unitList = null;
 function renderUnits() {
   const busy = busyUnits();
-  clear($("#units"), unitNames().map((u) => {
+  unitList = unitList || new KeyedList($("#units"));
+  unitList.draw(unitNames().map((u) => {
     const e = busy.get(u);
-    return el("li", { class: e ? "unit busy" : "unit free", dataset: { unit: u } },
-      el("strong", { text: u }), " ",
-      e ? `${words(lane(e))} · ${e.call.address || e.call.incident_id}` : "available");
+    const text = e ? `${words(lane(e))} · ${e.call.address || e.call.incident_id}` : "available";
+    return { id: u, key: `${Boolean(e)}|${text}`,
+             build: () => el("li", { class: e ? "unit busy" : "unit free", dataset: { unit: u } },
+               el("strong", { text: u }), " ", text) };
   }));
+}
+
+// What an assign form offers: the units and which are busy (a card with the form open is
+// drawn again when they change).
+function unitsKey() {
+  return `${unitNames().join(",")}/${[...busyUnits().keys()].join(",")}`;
 }
 
 function actionForm(entry, kind) {
@@ -325,9 +335,50 @@ function card(entry) {
   return li;
 }
 
+// What a card shows, as a key: the card is built again only when it changes (the age
+// ticks in place). seq moves with every message about the call.
+const FORMS = ["assign", "backup", "clear", "details"];
+function cardKey(entry, units) {
+  const forms = FORMS.filter((k) => open.has(`${entry.id}:${k}`));
+  // What is waiting to be sent (offline.js) and the recommended unit (recommend.js) are
+  // drawn on the card too, and change without a message about the call.
+  const waiting = pending(entry.id).map((a) => a.key).join(",");
+  const rec = lane(entry) === QUEUED ? recs.keyOf(entry.id) : "";
+  return [entry.seq, entry.closed, Boolean(entry.fresh), lane(entry), canAct(), forms.join(","),
+    forms.includes("assign") ? units() : "", waiting, rec].join("|");
+}
+
+const laneLists = new Map();  // lane -> KeyedList of its cards
+function drawCards() {
+  const groups = Object.fromEntries(LANES.map((l) => [l.value, []]));
+  for (const e of calls.values()) {
+    if (onTeam(e)) (groups[lane(e)] || groups[QUEUED]).push([Date.parse(e.call.opened_at), e]);
+  }
+  let units = null;  // computed once, only if an assign form is open
+  const unitsOnce = () => (units === null ? (units = unitsKey()) : units);
+  for (const { value: l } of LANES) {
+    const section = $(`.lane[data-lane="${l}"]`);
+    const group = groups[l].sort((a, b) => a[0] - b[0]).map(([, e]) => e);
+    if (!laneLists.has(l)) laneLists.set(l, new KeyedList($(".cards", section)));
+    laneLists.get(l).draw(group.map((e) =>
+      ({ id: e.id, key: cardKey(e, unitsOnce), build: () => card(e) })));
+    setText($(".count", section), String(group.length));
+    section.classList.toggle("empty", group.length === 0);
+  }
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;  // a live region hears changes only
+}
+
+let followUpList = null;
 let renderQueued = false;
 let postponed = null;
-function render() {
+let callsChanged = true;  // false: only units changed since the last draw
+// At most one draw a frame, however many messages arrive. `what`: "units" when only the
+// roster changed (a position, a duty): the call cards stay as they are.
+function render(what = "calls") {
+  if (what !== "units") callsChanged = true;
   if (renderQueued) return;
   renderQueued = true;
   requestAnimationFrame(() => {
@@ -343,36 +394,37 @@ function draw() {
     if (!postponed) postponed = setTimeout(() => { postponed = null; render(); }, 1000);
     return;
   }
-  const groups = Object.fromEntries(LANES.map((l) => [l.value, []]));
-  for (const e of calls.values()) {
-    if (onTeam(e)) (groups[lane(e)] || groups[QUEUED]).push(e);
-  }
-  for (const { value: l } of LANES) {
-    const section = $(`.lane[data-lane="${l}"]`);
-    groups[l].sort((a, b) => Date.parse(a.call.opened_at) - Date.parse(b.call.opened_at));
-    clear($(".cards", section), groups[l].map(card));
-    $(".count", section).textContent = String(groups[l].length);
-    section.classList.toggle("empty", groups[l].length === 0);
-  }
   renderUnits();
+  if (!callsChanged) {
+    // Units only (the map follows them itself): just the cards with an assign form open,
+    // whose choice of units may have changed.
+    if ([...open].some((k) => k.endsWith(":assign"))) drawCards();
+    return;
+  }
+  callsChanged = false;
+  drawCards();
   drawQueue($("#queue-box"), [...calls.values()].filter(isWaiting));
   if (map) map.sync(calls.values());
   const due = [...followUps.values()].sort((a, b) => Date.parse(a.due_at) - Date.parse(b.due_at));
-  clear($("#followups"), due.map(followUpCard));
-  $("#fu-count").textContent = String(due.length);
+  followUpList = followUpList || new KeyedList($("#followups"));
+  followUpList.draw(due.map((fu) =>
+    ({ id: fu.id, key: `${canAct()}|${JSON.stringify(fu)}`, build: () => followUpCard(fu) })));
+  setText($("#fu-count"), String(due.length));
   $("#followups-box").hidden = due.length === 0;
   const missed = [...calls.values()].filter((e) => onTeam(e) && e.checkin);
   $("#safety").hidden = missed.length === 0;
-  $("#safety-text").textContent = missed.map((e) =>
+  setText($("#safety-text"), missed.map((e) =>
     `${checkinText(e.checkin)}: ${e.call.unit || "unit"} at ${e.call.address || e.call.incident_id}`)
-    .join(" · ");
+    .join(" · "));
   if (!restored) keepBoard(() => ({ seq: lastSeq, entries: [...calls.values()] }));
 }
 
 function tick() {
   const now = Date.now();
+  // Only the ages whose text moved (a day-old call's changes once an hour): a write of
+  // the same text would still lay out every card again.
   for (const span of document.querySelectorAll(".age[data-opened]")) {
-    span.textContent = age(span.dataset.opened, now);
+    setText(span, age(span.dataset.opened, now));
   }
   if (tickQueue($("#queue-box"))) render();  // a scheduled call is due: to the top
 }
@@ -380,7 +432,7 @@ function tick() {
 function onMessage(msg) {
   if (map) map.message(msg);  // units: the opening snapshot and `unit` messages
   recs.onMessage(msg);  // a unit or the call moved: its recommendation is asked again
-  if (onUnitMessage(msg)) { render(); return; }  // the roster: units.js keeps it
+  if (onUnitMessage(msg)) { render("units"); return; }  // the roster: units.js keeps it
   if (String(msg.type).startsWith("follow_up_")) { onFollowUp(msg); return; }
   const before = calls.get(msg.call_id);
   const wasOnTeam = before ? onTeam(before) : false;

@@ -2,12 +2,13 @@
 // eligible-but-not-served calls and why, backup requests highlighted, and an override
 // with a required reason.
 import {
-  $, api, backupReasonText, BoardStream, callDetails, checkinText, clear, clock,
+  $, api, backupReasonText, BoardStream, callDetails, checkinText, clock,
   connectionBadge, el, flash, foldMessage, historyText, layout, SITE, words,
 } from "./common.js";
 import {
   drawQueue, programName, startQueueClock, tickQueue, waitingText, waitKind,
 } from "./queue.js";
+import { KeyedList } from "./keyed.js";
 import { mountMap } from "./map.js";
 import { Recommendations } from "./recommend.js";
 
@@ -147,6 +148,22 @@ function card(entry, { compact = false } = {}) {
   return li;
 }
 
+// What a card shows, as a key: built again only when it changes. seq moves with every
+// message about the call but its closing; a waiting line may change with the clock.
+function cardKey(e, compact) {
+  const d = e.decision;
+  return [e.seq, e.closed, compact || openForms.has(e.id), compact || canOverride(),
+    !e.closed && waitKind(d) ? waitingText(d) : "",
+    !compact && awaitsUnit(e) ? recs.keyOf(e.id) : ""].join("|");  // recommend.js
+}
+
+const lists = new Map();  // list id -> KeyedList
+function drawList(id, entries, compact = false) {
+  if (!lists.has(id)) lists.set(id, new KeyedList($(`#${id}`)));
+  lists.get(id).draw(entries.map((e) =>
+    ({ id: e.id, key: cardKey(e, compact), build: () => card(e, { compact }) })));
+}
+
 let queued = false;
 let postponed = null;
 function render() {
@@ -166,12 +183,12 @@ function draw() {
   const notServed = all.filter(isNotServed);
   const missed = all.filter((e) => e.checkin && !e.closed
     && ["on_scene", "backup_requested"].includes(e.call.team_status));
-  clear($("#checkins"), missed.map((e) => card(e, { compact: true })));
+  drawList("checkins", missed, true);
   $("#ci-count").textContent = String(missed.length);
   $("#checkins-box").hidden = missed.length === 0;
-  clear($("#backups"), backups.map((e) => card(e, { compact: true })));
-  clear($("#not-served"), notServed.slice(0, 50).map((e) => card(e, { compact: true })));
-  clear($("#calls"), all.map((e) => card(e)));
+  drawList("backups", backups, true);
+  drawList("not-served", notServed.slice(0, 50), true);
+  drawList("calls", all);
   drawQueue($("#queue-box"), all.filter((e) => !e.closed));
   if (map) map.sync(all);
   $("#backup-count").textContent = String(backups.length);

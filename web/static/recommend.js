@@ -37,6 +37,12 @@ export class Recommendations {
     }, REFRESH_MS);
   }
 
+  // What element(callId) would show, as a key for pages that build a card only when it
+  // changes (keyed.js): the answer as it stands, or that none has come yet.
+  keyOf(callId) {
+    return this.found.has(callId) ? JSON.stringify(this.found.get(callId)) : "-";
+  }
+
   forget(callId) { this.found.delete(callId); this.stale.delete(callId); }
 
   async ask(callId) {

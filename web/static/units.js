@@ -107,12 +107,18 @@ export function mountDutyControl(box, user) {
       sharing.stop();
     }
   }
+  let shown = null;  // the options drawn last: a position alone leaves the select as it is
   function draw() {
     box.hidden = !roster.size || !mayAct;
-    const keep = select.value || localStorage.getItem(MINE) || "";
-    clear(select, [...roster.values()].map((u) => el("option", { value: u.id },
-      `${u.call_sign || u.id}${u.on_duty ? " (on duty)" : ""}`)));
-    if (roster.has(keep)) select.value = keep;
+    const options = [...roster.values()].map((u) =>
+      [u.id, `${u.call_sign || u.id}${u.on_duty ? " (on duty)" : ""}`]);
+    const key = JSON.stringify(options);
+    if (key !== shown) {
+      shown = key;
+      const keep = select.value || localStorage.getItem(MINE) || "";
+      clear(select, options.map(([id, text]) => el("option", { value: id }, text)));
+      if (roster.has(keep)) select.value = keep;
+    }
     const unit = mine();
     signOn.disabled = !unit || unit.on_duty;
     signOff.disabled = !unit || !unit.on_duty;
