@@ -5,7 +5,8 @@
 #   make run                 serve on 127.0.0.1:8000 with SQLite and a demo feed
 #                            (make run ARGS="serve --port 9000" runs another subcommand)
 #   make test                ruff + mypy + lint-imports (.importlinter) + pytest; provisions PostgreSQL when possible
-#                            (extra pytest args: make test PYTEST_ARGS="-k routing -x")
+#                            (extra pytest args: make test PYTEST_ARGS="-k routing -x";
+#                            one process: make test TEST_WORKERS=0)
 #   make bench               ingest benchmark
 #   make clean               remove caches and build artefacts (keeps .venv)
 #   make distclean           clean + remove .venv
@@ -18,6 +19,9 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 PG_URL_FILE := .pg-test-url
+# pytest workers (pytest-xdist): the suite mostly waits on servers and the browser, so two
+# fit a 2-core machine; TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 
 ARGS        ?= demo
 PYTEST_ARGS ?=
@@ -65,7 +69,7 @@ test: setup
 	$(BIN)/ruff check .; \
 	$(BIN)/mypy; \
 	$(BIN)/lint-imports; \
-	$(BIN)/pytest -q --durations=15 $(PYTEST_ARGS)
+	$(BIN)/pytest -q --durations=15 -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
