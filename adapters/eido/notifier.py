@@ -61,17 +61,6 @@ class Subscription:
         return self.kind == "new" or self.call_id == call_id
 
 
-@dataclass
-class NotifierStats:
-    subscriptions: int = 0       # accepted, new
-    renewals: int = 0
-    events: int = 0              # event messages sent
-    eidos: int = 0               # EIDOs in them
-    acknowledged: int = 0        # eventResponse 200
-    refused: int = 0             # eventResponse other than 200
-    terminated: int = 0          # subscriptions ended by expiry (terminate sent)
-
-
 class NotifierSession:
     """The subscriptions of one CAD connection, and what is sent to it."""
 
@@ -88,7 +77,6 @@ class NotifierSession:
         self.subscriptions: dict[str, Subscription] = {}
         # transactionId -> subscriptionId, to act on a 481 in its eventResponse.
         self._transactions: OrderedDict[str, str] = OrderedDict()
-        self.stats = NotifierStats()
 
     # --- what the CAD says ---------------------------------------------------------------
 
@@ -143,7 +131,6 @@ class NotifierSession:
                 await self._answer(request_id, 481, "Subscription does not exist")
                 return
             sub.expires_at = self.clock() + granted
-            self.stats.renewals += 1
             await self._answer(request_id, 200, "OK", subscriptionId=sub.id, expires=granted)
             return
         if body.get("requestType") != "EIDO":
@@ -180,7 +167,6 @@ class NotifierSession:
         sub = Subscription(id=str(uuid.uuid4()), kind=sub_type,
                            expires_at=self.clock() + granted, call_id=call_id)
         self.subscriptions[sub.id] = sub
-        self.stats.subscriptions += 1
         if self.on_subscribed is not None:
             await self.on_subscribed(sub)
         await self._answer(request_id, 200, "OK", subscriptionId=sub.id, expires=granted)
@@ -201,9 +187,7 @@ class NotifierSession:
         sub_id = self._transactions.pop(_text(body.get("transactionId")), None)
         code = body.get("statusCode")
         if code == 200:
-            self.stats.acknowledged += 1
             return
-        self.stats.refused += 1
         log.warning("EIDO subscriber %s answered an event %s: %s", self.who.actor, code,
                     _text(body.get("statusText"))[:200])
         if code == 481 and sub_id is not None:
@@ -225,7 +209,6 @@ class NotifierSession:
         now = self.clock()
         for sub in [s for s in self.subscriptions.values() if s.expires_at <= now]:
             del self.subscriptions[sub.id]
-            self.stats.terminated += 1
             await self.send({"terminate": {"requestId": str(uuid.uuid4()),
                                            "subscriptionId": sub.id}})
         if not self.subscriptions:
@@ -258,8 +241,6 @@ class NotifierSession:
         self._transactions[transaction] = sub.id
         while len(self._transactions) > _REMEMBERED_TRANSACTIONS:
             self._transactions.popitem(last=False)
-        self.stats.events += 1
-        self.stats.eidos += len(documents)
         # An empty first notification says "no active incident" (as a CAD's does).
         await self.send({"event": {"subscriptionId": sub.id, "transactionId": transaction,
                                    "notification": documents}})

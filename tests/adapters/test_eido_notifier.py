@@ -219,6 +219,18 @@ async def test_what_the_notifier_refuses(server: Server) -> None:
         await cad.event()
         ended = await cad.expect("terminate")
         assert ended["subscriptionId"] == answer["subscriptionId"]
+    async with connected(server) as cad:
+        # A CAD that answers an event 481 does not know the subscription: it ends. The
+        # one made after it is sent the next change; the first, earlier, would come first.
+        forgotten = await cad.subscribe()
+        first = await cad.expect("event")
+        await cad.send("eventResponse", transactionId=first["transactionId"],
+                       statusCode=481, statusText="Subscription does not exist")
+        kept = await cad.subscribe()
+        await cad.event()
+        await new_call(server)
+        got = await cad.event()
+        assert got["subscriptionId"] == kept["subscriptionId"] != forgotten["subscriptionId"]
 
 
 @pytest.mark.postgres
