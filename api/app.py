@@ -20,6 +20,7 @@ from api import (
     cad,
     calls,
     deliveries,
+    eido_subscriptions,
     errors,
     field,
     health,
@@ -158,6 +159,7 @@ def register(app: FastAPI) -> None:
                    whatif):
         app.include_router(module.router)
     app.include_router(eido_router)
+    app.include_router(eido_subscriptions.router)
     app.include_router(field.router)
     app.include_router(metrics.router)
     app.include_router(deliveries.router)

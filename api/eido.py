@@ -37,7 +37,8 @@ class EidoResult(IngestResult):
 
 class EidoDocument(BaseModel):
     """An EIDO (NENA-STA-021.1b) as Liaison writes one: the incident, Liaison as an
-    assisting agency, the narrative and the routing recommendation as notes, the location.
+    assisting agency, the narrative and the routing recommendation as notes, the location,
+    the team's unit as an emergency resource (its status times in a note).
     The full schema is NENA's; docs/eido.md says what Liaison writes."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -51,6 +52,8 @@ class EidoDocument(BaseModel):
     agencyComponent: list[dict[str, Any]]
     notesComponent: list[dict[str, Any]]
     locationComponent: list[dict[str, Any]] | None = None
+    emergencyResourceComponent: list[dict[str, Any]] | None = Field(
+        default=None, description="the team's unit on the call, once one is named")
     context: dict[str, Any] = Field(alias="@context")
 
 

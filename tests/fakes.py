@@ -45,7 +45,7 @@ class Attempt:
     sequence: int
     call_id: str
     incident_id: str
-    cause: str
+    cause: str  # a team status's: "status"
     answered: int
     signature_ok: bool
     headers: dict[str, str]
@@ -85,8 +85,8 @@ class Cad:
                       else self.answer_for(doc) or self.answer)
             self.attempts.append(Attempt(
                 doc["delivery_id"], doc["sequence"], doc["call_id"], doc["incident_id"],
-                doc["cause"], status, ok, dict(request.headers), doc, time.monotonic(),
-                datetime.now(UTC)))
+                doc.get("cause") or doc["type"], status, ok, dict(request.headers), doc,
+                time.monotonic(), datetime.now(UTC)))
             return Response(status_code=status,
                             content=b"" if status < 300 else b"CAD is not taking updates")
 

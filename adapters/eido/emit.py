@@ -1,6 +1,7 @@
 """Write a Liaison call as an EIDO (NENA-STA-021.1b): the incident's current state as the
 reader may see it, with the routing recommendation as a note authored by Liaison's agency
-(why a note, and what is mapped back from the call: docs/eido.md "The EIDO out").
+and the team's unit as an emergency resource (why a note, and what is mapped back from the
+call: docs/eido.md "The EIDO out").
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from html import escape
 from typing import Any
 
 from adapters.eido.parse import CONTEXT_VOCAB, EIDO_VERSION
+from adapters.eido.resources import team_resources
 
 _TEAM_STATUS = {"assigned": "ResourcesAssigned", "en_route": "ResourcesEnroute",
                 "on_scene": "ResourcesOnscene", "backup_requested": "ResourcesOnscene"}
@@ -104,8 +106,15 @@ def call_to_eido(view: dict[str, Any], *, agency_id: str,
 
     if call.get("closed_at"):
         status = "Closed"
+    elif call.get("team_status") == "backup_requested" and not call.get("on_scene_at"):
+        status = "ResourcesEnroute"  # asked for backup on the way there
     else:
         status = _TEAM_STATUS.get(call.get("team_status") or "", "Active")
+    # The team's unit and the times of its statuses (adapters/eido/resources.py).
+    resources, unit_notes = team_resources(call, decision, agency_id=agency_id,
+                                           prologue=prologue, note_id=component_id("unit"),
+                                           at=updated)
+    notes[-1:-1] = unit_notes  # the routing note stays last
     incident: dict[str, Any] = {
         **prologue(component_id("incident"), updated),
         "incidentTypeCommonRegistryText": call["nature_code"],
@@ -148,5 +157,7 @@ def call_to_eido(view: dict[str, Any], *, agency_id: str,
     }
     if locations:
         document["locationComponent"] = locations
+    if resources:
+        document["emergencyResourceComponent"] = resources
     document["@context"] = {"@vocab": CONTEXT_VOCAB}
     return document

@@ -2,8 +2,9 @@
 
 42 CFR Part 2 and the CJIS policy ask that only those who need a detail see it. Every
 output of a call goes through here: its read model (`GET /v1/calls/{id}`, its EIDO), its
-decisions (ingest answers, override answers, the CAD's webhook), its board messages (the
-live stream and the call's timeline), its repeat-contact history, an officer's referrals.
+decisions and team statuses (ingest answers, override answers, the CAD's webhook), its
+board messages (the live stream and the call's timeline), its repeat-contact history, an
+officer's referrals.
 
 Two audiences:
 - `full`: the CALL team and supervisors see everything.
@@ -62,6 +63,8 @@ MESSAGE_FIELDS: Fields = {
 }
 HISTORY_FIELDS: Fields = {("last_outcome",): "outcome"}
 REFERRAL_FIELDS: Fields = {("outcome",): "outcome"}  # one of an officer's referrals
+# A team status sent to the CAD's webhook (service/outbox/rows.py): the backup reason.
+STATUS_FIELDS: Fields = {("reason",): "backup_reason"}
 
 # Every board message type, so a new one is a decision made here (service/writing/batch.py
 # refuses a type not listed; tests/api/test_redaction.py walks each).
@@ -292,7 +295,12 @@ def referral_view(referral: dict[str, Any], decision: dict[str, Any] | None,
 
 
 def webhook_body(payload: dict[str, Any], call: Mapping[str, Any]) -> dict[str, Any]:
-    """The webhook body for the CAD, which is the `cad` role: the restricted view."""
+    """The webhook body for the CAD, which is the `cad` role: the restricted view. A
+    `decision` body narrows its decision; a team `status` body its backup reason."""
+    if payload.get("type") == "status":
+        out, removed = _strip(payload, STATUS_FIELDS,
+                              withheld_kinds(Audience.restricted, is_protected=protected(call)))
+        return _mark(out, removed)
     decision = decision_view(payload["decision"], Audience.restricted,
                              is_protected=protected(call))
     return _mark({**payload, "decision": decision}, _withheld(decision))

@@ -40,6 +40,7 @@ from service.lifecycle.waiting import (
     program_states,
     settle,
 )
+from service.outbox.rows import status_outbox_row
 from service.store.tables import as_utc, utcnow
 from service.writing.batch import Batch, Keys, compact_json, held_program
 
@@ -270,6 +271,14 @@ class ChangeStatus:
             "disposition": call["disposition"], "note": self.change.note,
             "by": self.change.by, "call": call_summary(call),
         })
+        if ctx.webhook:
+            # The CAD hears the team's status too, durable with it, before the decision a
+            # backup request makes (docs/webhook.md).
+            ctx.add_outbox(status_outbox_row(
+                call, status=new, previous=current, at=self.change.at or now,
+                disposition_code=DISPOSITIONS[self.change.disposition]
+                if new == "cleared" and self.change.disposition else None,
+                reason=call["backup_reason"] if new == "backup_requested" else None))
         if backup is not None:
             # To the board, the dispatcher console and (with a webhook) the CAD.
             _record_decision(ctx, call, backup, cause="backup", event_id=None)

@@ -46,6 +46,7 @@ ROLE_TABLE: dict[str, str] = {
     "GET /v1/calls": "cad dispatcher call_team officer supervisor",
     "GET /v1/calls/{call_id}": "cad dispatcher call_team officer supervisor",
     "GET /v1/calls/{call_id}/eido": "cad dispatcher call_team officer supervisor",
+    "WS /v1/eido/subscriptions": "cad",
     # dispatcher: override a decision, webhook deliveries, the board.
     "POST /v1/calls/{call_id}/override": "dispatcher supervisor",
     "GET /v1/calls/{call_id}/deliveries": "dispatcher supervisor",

@@ -431,6 +431,13 @@ def decision_markers(w: Walk, key: str, decision: dict[str, Any]) -> set[Marker]
     return {m for m in w.markers if m.call == key and m.kind in kinds}
 
 
+def status_markers(w: Walk, key: str, body: dict[str, Any]) -> set[Marker]:
+    """What the full form of a team status sent to the CAD quotes: the backup reason."""
+    if body["status"] != "backup_requested":
+        return set()
+    return {m for m in w.markers if m.call == key and m.kind == "backup"}
+
+
 async def last_seq(w: Walk) -> int:
     async with w.server.runtime.engine.connect() as conn:
         return int((await conn.execute(select(func.max(BOARD.c.seq)))).scalar_one())
@@ -483,8 +490,9 @@ async def test_each_role_sees_each_marker_exactly_where_it_may(walk: Walk) -> No
         assert of, attempt.call_id
         got = w.found(json.dumps(attempt.body))
         shown |= got
-        w.check("cad", f"webhook {attempt.cause} of {of}",
-                decision_markers(w, of, attempt.body["decision"]) | got, got,
+        quoted = (decision_markers(w, of, attempt.body["decision"])
+                  if attempt.body["type"] == "decision" else status_markers(w, of, attempt.body))
+        w.check("cad", f"webhook {attempt.cause} of {of}", quoted | got, got,
                 {attempt.call_id}, withheld_in(attempt.body))
     assert {(m.call, m.kind) for m in shown} == {
         ("P", "override"), ("N", "override"), ("N", "backup")}
