@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.store.tables import CALL, UNIT, UNIT_POSITION, UNIT_SETTING, as_utc
@@ -57,15 +57,19 @@ async def _calls_of(conn: AsyncConnection, ids: list[str],
 
 
 async def _latest_positions(conn: AsyncConnection, ids: list[str]) -> dict[str, Position]:
+    """Each unit's latest position: one backward seek on (unit_id, at) per unit, so the
+    cost stays flat however many positions the retention keeps (a max() grouped by unit
+    reads every kept position of every unit)."""
     if not ids:
         return {}
-    p = UNIT_POSITION.c
-    latest = (select(p.unit_id, func.max(p.at).label("at")).where(p.unit_id.in_(ids))
-              .group_by(p.unit_id).subquery())
+    p, u = UNIT_POSITION.c, UNIT.c
+    newest = (select(UNIT_POSITION.c.id).where(UNIT_POSITION.c.unit_id == u.id)
+              .order_by(UNIT_POSITION.c.at.desc(), UNIT_POSITION.c.id.desc()).limit(1)
+              .correlate(UNIT).scalar_subquery())
+    latest = select(newest.label("pid")).where(u.id.in_(ids)).subquery()
     rows = await conn.execute(
-        select(p.unit_id, p.lat, p.lon, p.accuracy_m, p.at, p.source, p.id)
-        .join(latest, and_(p.unit_id == latest.c.unit_id, p.at == latest.c.at))
-        .order_by(p.id))
+        select(p.unit_id, p.lat, p.lon, p.accuracy_m, p.at, p.source)
+        .join(latest, p.id == latest.c.pid))
     return {r.unit_id: Position(lat=r.lat, lon=r.lon, accuracy_m=r.accuracy_m,
                                 at=as_utc(r.at), source=r.source) for r in rows}
 
