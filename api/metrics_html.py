@@ -25,6 +25,7 @@ from service.figures.metrics import (
     OverrideRow,
     RecommendationRow,
     ReferralRow,
+    UnitUtilisationRow,
     fmt_seconds,
     heatmap_grid,
 )
@@ -56,6 +57,7 @@ TABLE_TITLES = {
     "queue_waits": "Queue waits by program and category",
     "recommendations": "Unit recommendation, taken and timed",
     "recommendations_by_assigner": "Unit recommendation by who assigned",
+    "units": "Units: hours on duty, busy and utilisation",
 }
 PAGE = layout.BY_PATH["/metrics"]
 e = layout.e
@@ -233,6 +235,18 @@ def recommendation_table(caption: str, rows: list[RecommendationRow]) -> str:
                    _minutes(r.eta_error_p50_minutes)] for r in rows))
 
 
+def _hours(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.1f}"
+
+
+def unit_table(caption: str, rows: list[UnitUtilisationRow]) -> str:
+    return table(caption, ["Unit", "Call sign", "Program", "Hours on duty", "Hours busy",
+                           "Calls", "Utilisation"],
+                 ([r.unit, r.call_sign or "–", label(r.program or "none"),
+                   _hours(r.duty_hours), _hours(r.busy_hours), r.calls, pct(r.utilisation)]
+                  for r in rows))
+
+
 def _days(m: Metrics) -> list[date]:
     seen = sorted({r.day for r in m.volume_daily})
     if not seen:
@@ -373,14 +387,18 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
         '</h2><p class="hint">Per response program: eligible calls it served, calls that '
         "waited for it (queued for a unit, or deferred to a shift) and how their waits "
         "ended; waits in minutes, from when a call began to wait; utilisation: the hours its "
-        "units held calls, of its units' hours on shift in the policy in force.</p>")
+        "units held calls, of its units' hours available: on duty, for a program that "
+        "keeps a roster, else on shift in the policy in force.</p>")
     add(table("Reach and queue by program",
               ["Program", "Eligible", "Served", "Reach", "Queued", "Deferred",
                "Waited, then served", "Fell back", "Wait median (min)",
-               "Wait 90th percentile (min)", "Unit-hours busy", "Utilisation"],
+               "Wait 90th percentile (min)", "Unit-hours busy", "Unit-hours available",
+               "Utilisation"],
               ([label(p.program), p.eligible, p.served, pct(p.reach), p.queued, p.deferred,
                 p.waited_served, p.fell_back, _minutes(p.wait_p50_minutes),
                 _minutes(p.wait_p90_minutes), f"{p.unit_hours_busy:,.1f}",
+                _hours(p.unit_hours_available)
+                + (" (roster)" if p.units_from == "roster" else ""),
                 pct(p.utilisation)] for p in m.programs)))
     add(table("Queue waits by program and category",
               ["Program", "Category", "Waits", "Median (min)", "90th percentile (min)"],
@@ -399,6 +417,15 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
                              m.recommendations))
     if m.recommendations_by_assigner is not None:
         add(recommendation_table("By who assigned", m.recommendations_by_assigner))
+    add("</section>")
+
+    # Units' utilisation (issue 14)
+    add('<section class="panel" aria-labelledby="h-units"><h2 id="h-units">Units</h2>'
+        '<p class="hint">Each unit: its hours on duty in the range (signed on to signed '
+        "off; still on duty: to the range's end or now), its hours busy on calls opened in "
+        "the range (assigned to cleared or closed) and the calls it took; utilisation: "
+        "busy of on duty.</p>")
+    add(unit_table("Units: hours on duty, busy and utilisation", m.units))
     add("</section>")
 
     # Equity

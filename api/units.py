@@ -103,8 +103,8 @@ async def retire_unit(unit_id: UnitId, request: Request, rt: RuntimeDep,
              response_model=Unit)
 async def duty(unit_id: UnitId, body: DutyChange, request: Request, rt: RuntimeDep,
                who: Team) -> Unit:
-    now, changed = await rt.writer.submit(DutyThenQueue(SetDuty(unit_id, body.on_duty),
-                                                        rt.policy.compiled))
+    command = SetDuty(unit_id, body.on_duty, body.at)
+    now, changed = await rt.writer.submit(DutyThenQueue(command, rt.policy.compiled))
     await record(request, who, "unit.duty", target=unit_id,
                  detail={"unit_id": unit_id, "on_duty": body.on_duty, "status":
                          "changed" if changed else "unchanged"})

@@ -72,7 +72,9 @@ from routing.schedule import duty_seconds
 from rules.evaluate import CompiledPolicy
 from service.figures.assignments import RecommendationRow as RecommendationRow  # re-exported
 from service.figures.assignments import recommendation_figures
-from service.store.tables import CALL, UTCDateTime, as_utc
+from service.figures.units import UnitUtilisationRow as UnitUtilisationRow  # re-exported
+from service.figures.units import roster_programs, unit_figures
+from service.store.tables import CALL, UTCDateTime, as_utc, utcnow
 
 TEAM = ("call_team", "joint")
 REASONS = ("off_hours", "units_busy", "wait_exceeded", "outside_area", "override", "no_rule")
@@ -151,11 +153,13 @@ class ProgramRow(BaseModel):
     waits: int  # waits that ended, what the percentiles are of
     wait_p50_minutes: float | None
     wait_p90_minutes: float | None
-    # Its units' time: held by its calls within the range, and on shift (its hours in the
-    # policy in force, times its units); utilisation is the one over the other.
+    # Its units' time: held by its calls within the range, and available: with a roster,
+    # its units' hours on duty (service/figures/units.py), else its hours in the policy
+    # in force times its units; utilisation is the one over the other.
     unit_hours_busy: float = 0.0
     unit_hours_available: float | None = None
     utilisation: float | None = None
+    units_from: Literal["roster", "policy"] | None = None
 
 
 class QueueWaitRow(BaseModel):
@@ -267,6 +271,8 @@ class Metrics(BaseModel):
     # assigned (per person: supervisors only, None for analysts).
     recommendations: list[RecommendationRow] = Field(default_factory=list)
     recommendations_by_assigner: list[RecommendationRow] | None = None
+    # Each unit's hours on duty, busy, calls and utilisation (unit ids and call signs).
+    units: list[UnitUtilisationRow] = Field(default_factory=list)
 
 
 # Tables of a Metrics, for CSV: name -> (attribute, row model). The order is the page's.
@@ -279,7 +285,7 @@ TABLES: dict[str, type[BaseModel]] = {
     "overrides_by_dispatcher": OverrideRow, "overrides_by_reason": OverrideRow,
     "overrides_by_change": OverrideRow, "programs": ProgramRow,
     "queue_waits": QueueWaitRow, "recommendations": RecommendationRow,
-    "recommendations_by_assigner": RecommendationRow,
+    "recommendations_by_assigner": RecommendationRow, "units": UnitUtilisationRow,
 }
 SUPERVISOR_ONLY = frozenset({"referrals_by_officer", "overrides_by_dispatcher",
                              "overrides_by_reason", "recommendations_by_assigner"})
@@ -801,22 +807,27 @@ async def _follow_ups(conn: AsyncConnection, scope: Scope) -> FollowUps:
     return FollowUps(scheduled=r.scheduled, completed=r.completed)
 
 
-def _with_shifts(rows: list[ProgramRow], policy: CompiledPolicy, scope: Scope
-                 ) -> list[ProgramRow]:
-    """Each program's unit-hours on shift over the scope (its hours in the policy in
-    force, times its units), and its utilisation."""
-    ps = policy.programs
+def _with_shifts(rows: list[ProgramRow], policy: CompiledPolicy | None, scope: Scope,
+                 roster: dict[str, float]) -> list[ProgramRow]:
+    """Each program's available unit-hours over the scope and its utilisation: a program
+    that keeps a roster (`roster`: its units' seconds on duty), its units' hours on duty;
+    another, its hours in the policy in force times its units."""
+    ps = policy.programs if policy is not None else None
     out = []
     for row in rows:
-        i = ps.position(row.program)
-        units = ps.programs[i].units if i is not None else None
-        if i is None or not units:
-            out.append(row)
-            continue
-        hours = duty_seconds(ps.weeks[i], ps.days_off[i], scope.start, scope.end,
-                             policy.zone) * units / 3600
+        if row.program in roster:
+            hours, source = roster[row.program] / 3600, "roster"
+        else:
+            i = ps.position(row.program) if ps is not None else None
+            units = ps.programs[i].units if ps is not None and i is not None else None
+            if policy is None or ps is None or i is None or not units:
+                out.append(row)
+                continue
+            hours = duty_seconds(ps.weeks[i], ps.days_off[i], scope.start, scope.end,
+                                 policy.zone) * units / 3600
+            source = "policy"
         out.append(row.model_copy(update={
-            "unit_hours_available": round(hours, 3),
+            "unit_hours_available": round(hours, 3), "units_from": source,
             "utilisation": round(row.unit_hours_busy / hours, 4) if hours else None}))
     return out
 
@@ -844,8 +855,12 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
             follow_ups = await _follow_ups(conn, scope)
             programs, queue_waits = await _programs(conn)
             recommended, by_assigner = await recommendation_figures(conn, scope.where())
-            if policy is not None:
-                programs = _with_shifts(programs, policy, scope)
+            # Duty counts to the range's end or now, whichever is sooner.
+            units, on_duty = await unit_figures(conn, scope.where(), scope.start,
+                                                min(scope.end, utcnow()))
+            roster = {p: on_duty.get(p, 0.0)
+                      for p in await roster_programs(conn) | set(on_duty)}
+            programs = _with_shifts(programs, policy, scope, roster)
         finally:
             await _drop_scope(conn)
     # Per-person performance figures and free text: supervisors only.
@@ -863,7 +878,7 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
         referrals_by_unit=by_unit, overrides_by_dispatcher=by_dispatcher,
         overrides_by_reason=by_reason, overrides_by_change=by_change, programs=programs,
         queue_waits=queue_waits, recommendations=recommended,
-        recommendations_by_assigner=by_assigner if supervisor else None)
+        recommendations_by_assigner=by_assigner if supervisor else None, units=units)
 
 
 async def my_referrals(engine: AsyncEngine, officer_id: str, *, start: datetime | None = None,

@@ -545,9 +545,30 @@ class UnitPositionRow(SQLModel, table=True):
     received_at: datetime = Field(sa_column=_ts(nullable=False))
 
 
+class UnitDutyRow(SQLModel, table=True):
+    """A unit's spell on duty, from signing on to signing off (null while on duty):
+    written with every change of duty (service/units/commands.py, migration 0024), so the
+    figures know each unit's hours on duty in a range. One open spell per unit at most."""
+
+    __tablename__ = "unit_duty"
+    __table_args__ = (Index("ix_unit_duty_unit_on_at", "unit_id", "on_at"),
+                      Index("ix_unit_duty_on_at", "on_at"),
+                      Index("ux_unit_duty_open", "unit_id", unique=True,
+                            sqlite_where=text("off_at IS NULL"),
+                            postgresql_where=text("off_at IS NULL")))
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    unit_id: str = Field(max_length=40)
+    program_id: str = Field(max_length=120)  # the unit's program during the spell
+    on_at: datetime = Field(sa_column=_ts(nullable=False))
+    off_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
 UNIT: Table = UnitRow.__table__  # type: ignore[attr-defined]
 UNIT_SETTING: Table = UnitSetting.__table__  # type: ignore[attr-defined]
 UNIT_POSITION: Table = UnitPositionRow.__table__  # type: ignore[attr-defined]
+UNIT_DUTY: Table = UnitDutyRow.__table__  # type: ignore[attr-defined]
 
 
 class FieldAction(SQLModel, table=True):

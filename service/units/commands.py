@@ -18,8 +18,16 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import aliased
 
-from service.errors import Conflict, NotFound
-from service.store.tables import BOARD, UNIT, UNIT_POSITION, UNIT_SETTING, utcnow
+from service.errors import Conflict, Invalid, NotFound
+from service.store.tables import (
+    BOARD,
+    UNIT,
+    UNIT_DUTY,
+    UNIT_POSITION,
+    UNIT_SETTING,
+    as_utc,
+    utcnow,
+)
 from service.units.models import DevicePosition, PositionSource, Unit, UnitInput
 from service.units.queries import on_duty_counts, read_units, retention_seconds
 from service.writing.batch import Batch, Keys
@@ -67,6 +75,38 @@ def _changed(ctx: Batch) -> None:
     ctx.memo.pop(_ROSTER, None)
 
 
+# -- spells on duty (migration 0024): what the figures read as a unit's hours on duty ----
+
+
+async def _sign_on(ctx: Batch, unit_id: str, program_id: str, at: datetime) -> None:
+    await ctx.conn.execute(insert(UNIT_DUTY), {"unit_id": unit_id, "program_id": program_id,
+                                               "on_at": at, "off_at": None})
+
+
+async def _sign_off(ctx: Batch, unit_id: str, at: datetime) -> None:
+    d = UNIT_DUTY.c
+    await ctx.conn.execute(update(UNIT_DUTY).where(d.unit_id == unit_id, d.off_at.is_(None))
+                           .values(off_at=at))
+
+
+async def _check_duty_time(ctx: Batch, unit_id: str, on: bool, at: datetime) -> None:
+    """A change told with its time must not overlap the unit's spells: signing on not
+    before its last spell ended, signing off not before its spell began."""
+    d = UNIT_DUTY.c
+    if on:
+        last = (await ctx.conn.execute(select(func.max(d.off_at))
+                                       .where(d.unit_id == unit_id))).scalar()
+        if last is not None and as_utc(last) > at:
+            raise Invalid("at", f"unit {unit_id} was on duty until "
+                                f"{as_utc(last).isoformat()}: it cannot sign on before that")
+    else:
+        began = (await ctx.conn.execute(select(d.on_at).where(
+            d.unit_id == unit_id, d.off_at.is_(None)))).scalar()
+        if began is not None and as_utc(began) > at:
+            raise Invalid("at", f"unit {unit_id} signed on at {as_utc(began).isoformat()}: "
+                                "it cannot sign off before that")
+
+
 @dataclass
 class PutUnit:
     """Create or update a unit (a retired one comes back). The program was checked
@@ -98,6 +138,13 @@ class PutUnit:
         else:
             await ctx.conn.execute(update(UNIT).where(UNIT.c.id == self.unit_id)
                                    .values(**values))
+        # Its spell: closed when it goes off duty or moves to another program on duty
+        # (the hours before count for the program it was in), opened for the new one.
+        moved = before is not None and before["program_id"] != u.program_id
+        if was_on and (not on or moved):
+            await _sign_off(ctx, self.unit_id, now)
+        if on and (not was_on or moved):
+            await _sign_on(ctx, self.unit_id, u.program_id, now)
         _changed(ctx)
         [unit] = await announce(ctx, [self.unit_id])
         return unit, before is None or bool(before["retired"])
@@ -116,8 +163,10 @@ class RetireUnit:
         before = await _row(ctx, self.unit_id)
         if before is None or before["retired"]:
             raise NotFound(f"no unit {self.unit_id}")
+        now = utcnow()
         await ctx.conn.execute(update(UNIT).where(UNIT.c.id == self.unit_id).values(
-            retired=True, on_duty=False, duty_since=None, updated_at=utcnow()))
+            retired=True, on_duty=False, duty_since=None, updated_at=now))
+        await _sign_off(ctx, self.unit_id, now)
         _changed(ctx)
         [unit] = await announce(ctx, [self.unit_id], retired=True)
         return unit
@@ -125,10 +174,12 @@ class RetireUnit:
 
 @dataclass
 class SetDuty:
-    """A unit signs on or off. Signing on again while on duty keeps its `duty_since`."""
+    """A unit signs on or off (at `at`, if told, else now): its spell on duty opens or
+    closes with it. Signing on again while on duty keeps its `duty_since`."""
 
     unit_id: str
     on_duty: bool
+    at: datetime | None = None
 
     def keys(self) -> Keys:
         return Keys()
@@ -141,9 +192,15 @@ class SetDuty:
         changed = bool(before["on_duty"]) != self.on_duty
         if changed:
             now = utcnow()
+            at = min(self.at, now) if self.at is not None else now
+            await _check_duty_time(ctx, self.unit_id, self.on_duty, at)
             await ctx.conn.execute(update(UNIT).where(UNIT.c.id == self.unit_id).values(
-                on_duty=self.on_duty, duty_since=now if self.on_duty else None,
+                on_duty=self.on_duty, duty_since=at if self.on_duty else None,
                 updated_at=now))
+            if self.on_duty:
+                await _sign_on(ctx, self.unit_id, before["program_id"], at)
+            else:
+                await _sign_off(ctx, self.unit_id, at)
             _changed(ctx)
             [unit] = await announce(ctx, [self.unit_id])
         else:

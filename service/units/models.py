@@ -74,6 +74,17 @@ class DutyChange(BaseModel):
     model_config = {"extra": "forbid"}
 
     on_duty: bool
+    at: AwareDatetime | None = Field(
+        default=None, description="when the unit signed on or off, if not now (a sign-on "
+                                  "noted late); not before its last spell on duty")
+
+    @field_validator("at")
+    @classmethod
+    def _not_ahead(cls, v: AwareDatetime | None) -> AwareDatetime | None:
+        if v is not None and v > utcnow() + AT_TOLERANCE:
+            raise ValueError("a change of duty cannot be in the future (more than "
+                             f"{int(AT_TOLERANCE.total_seconds())} s ahead of now)")
+        return v
 
 
 class DevicePosition(BaseModel):

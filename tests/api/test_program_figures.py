@@ -77,13 +77,14 @@ async def test_reach_and_queue_waits_per_program(database_url: str, tmp_path: Pa
             # The unit held: H 14:00-14:10, A -14:16, B -14:30, D 14:33-14:40, R from
             # 14:40 to the day's end (not cleared): 10+6+14+7+560 = 597 min = 9.95 h, of
             # the 24 unit-hours on shift (all day, one unit).
-            "unit_hours_busy": 9.95, "unit_hours_available": 24.0, "utilisation": 0.4146}
+            "unit_hours_busy": 9.95, "unit_hours_available": 24.0, "utilisation": 0.4146,
+            "units_from": "policy"}  # it keeps no roster
         # O is no program's (the decision names the first tried, whose area it is out of).
         assert by_program["none"] == {
             "program": "none", "eligible": 1, "served": 0, "reach": 0.0, "queued": 0,
             "deferred": 0, "waited_served": 0, "fell_back": 0, "waits": 0,
             "wait_p50_minutes": None, "wait_p90_minutes": None, "unit_hours_busy": 0.0,
-            "unit_hours_available": None, "utilisation": None}
+            "unit_hours_available": None, "utilisation": None, "units_from": None}
         assert [p["program"] for p in doc["programs"]] == ["field", "none"]
         # Per category: A B C (8, 12, 20 min; p90 at 0.9*2 = 1.8: 12 + 0.8*8 = 18.4) and R.
         assert doc["queue_waits"] == [

@@ -123,9 +123,10 @@ async def test_programs_section_shows_reach_and_waits_escaped(browser: Any, web:
         row = table.locator("tbody tr", has_text="street <i>team</i>")
         assert await row.count() == 1
         cells = [c.strip() for c in await row.locator("th, td").all_text_contents()]
-        # (no unit held; a program the policy in force does not have: no hours on shift)
+        # (no unit held; a program the policy in force does not have and no roster: no
+        # unit-hours available)
         assert cells == ["street <i>team</i>", "2", "2", "100%", "2", "0", "2", "0",
-                         "10.0", "14.0", "0.0", "–"], cells
+                         "10.0", "14.0", "0.0", "–", "–"], cells
         assert await table.locator("i").count() == 0  # the id is text, not markup
         link = page.locator("a[href^='/v1/metrics/programs.csv']")
         assert await link.count() == 1
