@@ -95,12 +95,17 @@ async def test_scheduled_publishes_are_shown_and_can_be_cancelled(
                                                                   f'version: "{n}"', 1),
                          headers={"content-type": "text/yaml"})
         assert r.status_code == 201, r.text
-    soon = datetime.now(UTC) + timedelta(seconds=1)
+    # @2 comes due after @4 is published now. The margin is wide because a loaded machine
+    # may take seconds over the two requests between; the check after says if it did not.
+    soon = datetime.now(UTC) + timedelta(seconds=10)
     assert (await c.post("/v1/policies/2/publish", json={"at": soon.isoformat()})
             ).status_code == 200
     assert (await c.post("/v1/policies/3/publish", json={"at": "2099-01-01T08:00:00Z"})
             ).status_code == 200
-    assert (await c.post("/v1/policies/4/publish", json={})).status_code == 200
+    r = await c.post("/v1/policies/4/publish", json={})
+    assert r.status_code == 200
+    published = datetime.fromisoformat(r.json()["published_at"])
+    assert published < soon, "the scenario needs @4 published before @2 comes due"
 
     async def handled() -> bool:
         return bool((await c.get("/v1/policies/2")).json()["publish_at"] is None)
