@@ -79,18 +79,19 @@ def parse_when(value: str, zone: ZoneInfo, name: str) -> datetime:
 
 
 def scope_of(zone: ZoneInfo, start: str | None, end: str | None,
-             district: str | None) -> Scope:
+             district: str | None, *, names: tuple[str, str] = ("from", "to")) -> Scope:
+    first, last = names
     today = utcnow().astimezone(zone).date()
-    stop = (parse_when(end, zone, "to") if end
+    stop = (parse_when(end, zone, last) if end
             else datetime.combine(today + timedelta(days=1), datetime.min.time(), zone))
-    begin = parse_when(start, zone, "from") if start else stop - timedelta(days=30)
+    begin = parse_when(start, zone, first) if start else stop - timedelta(days=30)
     if stop <= begin:
-        raise InvalidRange("'to' must be after 'from'",
-                           detail=[{"field": "to", "reason": "must be after 'from'"}])
+        raise InvalidRange(f"'{last}' must be after '{first}'",
+                           detail=[{"field": last, "reason": f"must be after '{first}'"}])
     if stop - begin > timedelta(days=MAX_DAYS):
         raise InvalidRange(f"at most {MAX_DAYS} days at a time",
-                           detail=[{"field": "to", "reason": f"at most {MAX_DAYS} days "
-                                                             "after 'from'"}])
+                           detail=[{"field": last, "reason": f"at most {MAX_DAYS} days "
+                                                             f"after '{first}'"}])
     return Scope(begin, stop, district.strip() or None if district else None, zone)
 
 
