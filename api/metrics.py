@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
+from api import scorecard_html
 from api.access import CredentialsFirst, Principal, Role, allow
 from api.deps import RuntimeDep
 from api.metrics_html import PAGE, render
+from api.scorecard_data import scorecard_of
 from service.calls.visibility import referral_view
 from service.errors import DomainError, Forbidden, NotFound
 from service.figures.metrics import (
@@ -172,8 +174,16 @@ async def metrics_page(rt: RuntimeDep, who: Aggregates, start: From = None, end:
             "district": scope.district or "", "month": f"{last:%Y-%m}"}
     query = {"from": scope.start.isoformat(), "to": scope.end.isoformat(),
              "district": scope.district or ""}
+    # The rule scorecard of the version in force, same range (all districts); none for a
+    # policy given by file and never stored.
+    try:
+        card = scorecard_html.section(await scorecard_of(
+            rt, rt.policy.compiled.version, scope.start, scope.end,
+            supervisor=who.role is Role.supervisor))
+    except NotFound:
+        card = ""
     page = render(result, title=PAGE.title, report=False, query=query, form=form,
-                  role=who.role)
+                  role=who.role, extra=card)
     return HTMLResponse(page, headers=NO_CACHE)
 
 

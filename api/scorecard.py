@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.access import CredentialsFirst, Principal, Role, allow
 from api.deps import RuntimeDep
 from api.metrics import NO_CACHE, scope_of
-from service.figures.scorecard import ALL, Scorecard, Thresholds, entries_of, load, score, to_csv
-from service.policy import store
+from api.scorecard_data import scorecard_of
+from service.figures.scorecard import Scorecard, to_csv
 
 router = APIRouter(tags=["metrics"], route_class=CredentialsFirst)
 Aggregates = Annotated[Principal, allow(Role.supervisor, Role.analyst)]
@@ -28,11 +27,6 @@ Since = Annotated[str | None, Query(max_length=40, description="a date (program'
                                     "before `until`")]
 Until = Annotated[str | None, Query(max_length=40,
                                     description="not included; default: the end of today")]
-
-
-def _document(row: Any) -> dict[str, Any]:
-    doc = yaml.safe_load(row.document)
-    return doc if isinstance(doc, dict) else {}
 
 
 @router.get("/v1/policies/{version}/scorecard", response_model=Scorecard,
@@ -44,24 +38,13 @@ async def get_scorecard(version: str, request: Request, rt: RuntimeDep, who: Agg
                         format: Annotated[str | None, Query(pattern="^(json|csv)$")] = None,
                         ) -> Any:
     scope = scope_of(rt.policy.compiled.zone, since, until, None, names=("since", "until"))
-    if version == ALL:
-        rows = await store.list_versions(rt.engine)
-        label, only = ALL, None
-    else:
-        rows = [await store.get_version(rt.engine, version)]  # 404 when unknown
-        label = only = store.label(rows[0])
-    s = rt.settings
-    card = score(await load(rt.engine, version=only, since=scope.start, until=scope.end),
-                 entries_of(_document(r) for r in rows), version=label, since=scope.start,
-                 until=scope.end, supervisor=who.role is Role.supervisor,
-                 thresholds=Thresholds(s.scorecard_over_broad_share,
-                                       s.scorecard_over_broad_min_calls,
-                                       s.scorecard_too_narrow_min_calls))
+    card = await scorecard_of(rt, version, scope.start, scope.end,
+                              supervisor=who.role is Role.supervisor)
     wants_csv = format == "csv" or (format is None and "text/csv" in
                                     request.headers.get("accept", ""))
     if wants_csv:
-        name = (f"liaison-scorecard-{label.replace('@', '-')}-{scope.start:%Y%m%d}-"
-                f"{scope.end:%Y%m%d}.csv")
+        label = card.policy_version.replace("@", "-")
+        name = f"liaison-scorecard-{label}-{scope.start:%Y%m%d}-{scope.end:%Y%m%d}.csv"
         return Response(to_csv(card), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"',
                                  **NO_CACHE})

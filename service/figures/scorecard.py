@@ -3,10 +3,12 @@ field, over calls opened in a range.
 
 A call counts under the entry that decided it (its decision's `basis` and
 `matched_rules`, kept through overrides and backup requests): an exclusion decides when
-one held (the first listed; the others that held count as matched, not deciding), else
-the rule that held (rules stop at the first, so no other rule is recorded), else the
-safe default (`DEFAULT`). Its other figures (team, served, dispositions, backup, police
-took over, safety, overrides, right-responder answers) count under the deciding entry.
+one held (the first listed), else the rule that held, else the safe default (`DEFAULT`).
+The decision records every exclusion that held and the first rule that held even under
+an exclusion: those that did not decide count as `matched_not_decided` (rules stop at
+the first that holds, so a later rule that would have held is not known).
+Its other figures (team, served, dispositions, backup, police took over, safety,
+overrides, right-responder answers) count under the deciding entry.
 
 `score` is pure: rows in, scorecard out; `load` reads the rows.
 """
@@ -86,7 +88,8 @@ class ScoredCall:
         return "default", DEFAULT
 
     def matched_only(self) -> list[str]:
-        """Exclusions that held but did not decide (a first exclusion did, or nothing)."""
+        """Entries that held but did not decide: after the deciding exclusion, the other
+        exclusions and the rule that held; nothing else under a rule."""
         if self.basis == "exclusion":
             return list(self.matched_rules[1:])
         if self.basis == "rule":
@@ -122,7 +125,7 @@ class EntryScore(BaseModel):
     kind: Literal["exclusion", "rule", "default"]
     decided: int = Field(default=0, description="calls it decided")
     matched_not_decided: int = Field(default=0, description="calls it held for but another "
-                                                    "entry decided (exclusions only)")
+                                                    "entry decided")
     sent_to_team: int = Field(default=0, description="of those decided, the rules sent to a team")
     served: int = Field(default=0, description="a team unit took it")
     dispositions: dict[str, int] = Field(default_factory=dict)
@@ -221,6 +224,7 @@ def score(calls: Iterable[ScoredCall], entries: Sequence[tuple[str, str]], *,
                                    overrides=[] if supervisor else None)
         return rows[key]
 
+    kinds = {entry_id: kind for kind, entry_id in entries}
     for kind, entry_id in entries:
         row(kind, entry_id)
     n = 0
@@ -228,7 +232,7 @@ def score(calls: Iterable[ScoredCall], entries: Sequence[tuple[str, str]], *,
         n += 1
         _count(row(*c.deciding()), c, supervisor=supervisor)
         for entry_id in c.matched_only():
-            row("exclusion", entry_id).matched_not_decided += 1
+            row(kinds.get(entry_id, "exclusion"), entry_id).matched_not_decided += 1
     for e in rows.values():
         e.flags = flags_of(e, thresholds)
     return Scorecard(policy_version=version, since=since, until=until, calls=n,

@@ -63,7 +63,7 @@ def test_counts_go_to_the_deciding_entry_and_matched_exclusions_count_apart() ->
                   team_answer="no"),
         team_call(4, served=False, cleared=False, disposition=None, team_answer="yes"),
         # Two exclusions held: the first decided, the second only matched.
-        kept(5, matched_rules=("weapon", "violence")),
+        kept(5, matched_rules=("weapon", "violence", "truancy")),
         team_call(6, basis="no_rule", matched_rules=(), recommended="police", served=False,
                   cleared=False, disposition=None),
     ]
@@ -76,7 +76,8 @@ def test_counts_go_to_the_deciding_entry_and_matched_exclusions_count_apart() ->
     assert (e["weapon"].decided, e["weapon"].matched_not_decided) == (1, 0)
     assert (e["violence"].decided, e["violence"].matched_not_decided) == (0, 1)
     assert e[DEFAULT].decided == 1 and e[DEFAULT].kind == "default"
-    assert e["truancy"].decided == 0  # listed though nothing it decided
+    assert (e["truancy"].decided, e["truancy"].matched_not_decided) == (0, 1)
+    assert e["truancy"].kind == "rule"
     assert [x.id for x in card(calls).entries][:4] == ["weapon", "violence",
                                                         "mental-health", "truancy"]
 
