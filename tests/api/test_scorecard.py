@@ -21,7 +21,7 @@ START = datetime.fromisoformat("2026-03-10T09:00:00-04:00")  # a Tuesday, team h
 
 async def open_call(server: Server, n: int, **fields: Any) -> tuple[str, dict[str, Any]]:
     res = await server.post_event(occurred_at=(START + timedelta(minutes=10 * n)).isoformat(),
-                                  **fields)
+                                  **{"incident_id": f"SC-{n}", **fields})
     assert res.is_success, res.text
     return res.json()["call_id"], res.json()["decision"]
 
@@ -66,6 +66,11 @@ async def seed(server: Server) -> dict[str, str]:
             "call_team", ["mental-health"]), decision
         await through(server, call_id, n, *steps)
         ids[f"m{n}"] = call_id
+    # A CAD update after clearing keeps the team's answer (a CAD event never changes it).
+    res = await server.post_event(incident_id="SC-8", type="updated",
+                                  occurred_at=(START + timedelta(minutes=89)).isoformat(),
+                                  narrative="Son calm now; family staying with him.")
+    assert res.is_success and res.json()["call_id"] == ids["m8"], res.text
     # The eleventh: a dispatcher sends it to police instead.
     ids["m10"], _ = await open_call(server, 10)
     await override(server, ids["m10"], "police", "caller mentioned a gun in the house",
