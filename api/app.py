@@ -32,6 +32,7 @@ from api import (
     queue,
     referrals,
     rejects,
+    scorecard,
     session,
     units,
     users,
@@ -162,6 +163,7 @@ def register(app: FastAPI) -> None:
     app.include_router(eido_subscriptions.router)
     app.include_router(field.router)
     app.include_router(metrics.router)
+    app.include_router(scorecard.router)
     app.include_router(deliveries.router)
     app.include_router(program.router)
     app.include_router(mapsource.router)

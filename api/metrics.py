@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
+from api import scorecard_html
 from api.access import CredentialsFirst, Principal, Role, allow
 from api.deps import RuntimeDep
 from api.metrics_html import PAGE, render
+from api.scorecard_data import scorecard_of
 from service.calls.visibility import referral_view
 from service.errors import DomainError, Forbidden, NotFound
 from service.figures.metrics import (
@@ -79,18 +81,19 @@ def parse_when(value: str, zone: ZoneInfo, name: str) -> datetime:
 
 
 def scope_of(zone: ZoneInfo, start: str | None, end: str | None,
-             district: str | None) -> Scope:
+             district: str | None, *, names: tuple[str, str] = ("from", "to")) -> Scope:
+    first, last = names
     today = utcnow().astimezone(zone).date()
-    stop = (parse_when(end, zone, "to") if end
+    stop = (parse_when(end, zone, last) if end
             else datetime.combine(today + timedelta(days=1), datetime.min.time(), zone))
-    begin = parse_when(start, zone, "from") if start else stop - timedelta(days=30)
+    begin = parse_when(start, zone, first) if start else stop - timedelta(days=30)
     if stop <= begin:
-        raise InvalidRange("'to' must be after 'from'",
-                           detail=[{"field": "to", "reason": "must be after 'from'"}])
+        raise InvalidRange(f"'{last}' must be after '{first}'",
+                           detail=[{"field": last, "reason": f"must be after '{first}'"}])
     if stop - begin > timedelta(days=MAX_DAYS):
         raise InvalidRange(f"at most {MAX_DAYS} days at a time",
-                           detail=[{"field": "to", "reason": f"at most {MAX_DAYS} days "
-                                                             "after 'from'"}])
+                           detail=[{"field": last, "reason": f"at most {MAX_DAYS} days "
+                                                             f"after '{first}'"}])
     return Scope(begin, stop, district.strip() or None if district else None, zone)
 
 
@@ -171,8 +174,16 @@ async def metrics_page(rt: RuntimeDep, who: Aggregates, start: From = None, end:
             "district": scope.district or "", "month": f"{last:%Y-%m}"}
     query = {"from": scope.start.isoformat(), "to": scope.end.isoformat(),
              "district": scope.district or ""}
+    # The rule scorecard of the version in force, same range (all districts); none for a
+    # policy given by file and never stored.
+    try:
+        card = scorecard_html.section(await scorecard_of(
+            rt, rt.policy.compiled.version, scope.start, scope.end,
+            supervisor=who.role is Role.supervisor))
+    except NotFound:
+        card = ""
     page = render(result, title=PAGE.title, report=False, query=query, form=form,
-                  role=who.role)
+                  role=who.role, extra=card)
     return HTMLResponse(page, headers=NO_CACHE)
 
 

@@ -265,7 +265,9 @@ def _local(dt: datetime, m: Metrics) -> str:
 
 
 def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
-           form: dict[str, str] | None = None, role: Role | None = None) -> str:
+           form: dict[str, str] | None = None, role: Role | None = None,
+           extra: str = "") -> str:
+    """`extra`: sections drawn elsewhere (the rule scorecard), before the downloads."""
     o, fu = m.outcomes, m.follow_ups
     s: list[str] = []
     add = s.append
@@ -463,6 +465,8 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
     if m.overrides_by_reason is not None:
         add(override_table("Overrides by reason", m.overrides_by_reason))
     add("</section>")
+
+    add(extra)
 
     # Exports
     add('<section class="panel exports" aria-labelledby="h-csv"><h2 id="h-csv">Download '

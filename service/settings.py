@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     # and how old a unit's position may be before it counts as unknown.
     recommend_speed_kmh: float = Field(default=30.0, gt=0, le=200)
     recommend_stale_minutes: float = Field(default=15.0, gt=0)
+    # The rule scorecard's flags (service/figures/scorecard.py): over-broad at this share
+    # of a rule's team calls needing backup or police, once it has this many; too narrow
+    # at this many calls it kept from the team that were overridden and cleared w/o police.
+    scorecard_over_broad_share: float = Field(default=0.25, gt=0, le=1)
+    scorecard_over_broad_min_calls: int = Field(default=10, ge=1)
+    scorecard_too_narrow_min_calls: int = Field(default=3, ge=1)
     # A database that stops answering (service/store/dbwait.py, service/store/db.py). A request (its
     # commit, the key or session lookup on its way) gets 503 with Retry-After once the
     # database has answered nothing, to anyone, for db_request_timeout seconds; a busy one

@@ -117,3 +117,7 @@ class CallRow(TypedDict):
     waited_from: datetime | None
     wait_ended_at: datetime | None
     wait_outcome: str | None
+    team_right_responder: str | None  # yes | no | unsure, at clearing
+    team_right_responder_note: str | None
+    override_right_responder: str | None  # yes | no | unsure, at an override
+    override_right_responder_note: str | None

@@ -32,7 +32,7 @@ from service.lifecycle.recorded import record_decision as _record_decision
 from service.lifecycle.recorded import state_of as _state_of
 from service.lifecycle.repeat import history_in_batch
 from service.lifecycle.roster import one_team_availability, units_touched
-from service.lifecycle.team import DISPOSITIONS, TRANSITIONS, StatusChange
+from service.lifecycle.team import DISPOSITIONS, TRANSITIONS, RightResponder, StatusChange
 from service.lifecycle.waiting import (
     after_event,
     not_waiting,
@@ -191,7 +191,8 @@ _KEPT = ("team_status", "unit", "disposition", "received_at", "first_decided_at"
          "initial_destination", "assigned_at", "en_route_at", "on_scene_at",
          "backup_requested_at", "backup_reason", "cleared_at", "outcome", "safety_incident",
          "overridden_by", "override_reason", "overridden_at", "checkin_due_at",
-         "checkins_missed")
+         "checkins_missed", "team_right_responder", "team_right_responder_note",
+         "override_right_responder", "override_right_responder_note")
 _FRESH: dict[str, Any] = {"safety_incident": False, "checkins_missed": 0}
 
 
@@ -252,6 +253,8 @@ class ChangeStatus:
             values["disposition"] = self.change.disposition
             values["outcome"] = self.change.outcome
             values["safety_incident"] = self.change.safety_incident
+            values["team_right_responder"] = self.change.right_responder
+            values["team_right_responder_note"] = self.change.right_responder_note
             values["checkin_due_at"] = None
         assignment = None
         if new == "assigned" and self.policy is not None and self.recommend is not None:
@@ -308,6 +311,10 @@ class OverrideRequest(BaseModel):
     reason: str = Field(min_length=3, max_length=2000,
                         description="why the dispatcher disagrees; kept on the record")
     by: str = Field(default="dispatcher", min_length=1, max_length=120)
+    right_responder: RightResponder | None = Field(
+        default=None, description="was the recommended responder the right one? (optional)")
+    right_responder_note: str | None = Field(default=None, max_length=500,
+                                             description="a short note on that answer")
 
 
 @dataclass
@@ -333,7 +340,9 @@ class OverrideCall:
         doc = cast(DecisionRecord, decision.model_dump(mode="json"))
         call.update({**_decision_columns(doc, call), "updated_at": utcnow(),
                      "overridden_by": self.request.by,
-                     "override_reason": self.request.reason.strip(), "overridden_at": self.at})
+                     "override_reason": self.request.reason.strip(), "overridden_at": self.at,
+                     "override_right_responder": self.request.right_responder,
+                     "override_right_responder_note": self.request.right_responder_note})
         ctx.save_call(call)
         _record_decision(ctx, call, doc, cause="override", event_id=None)
         if self.policy is not None and self.policy.programs.named:

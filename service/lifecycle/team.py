@@ -10,6 +10,9 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_val
 
 from service.store.tables import utcnow
 
+# "Was this the right responder?": one optional tap, at clearing or at an override.
+RightResponder = Literal["yes", "no", "unsure"]
+
 TeamStatus = Literal["assigned", "en_route", "on_scene", "backup_requested", "cleared"]
 
 # The team's flow; "queued" is a team call nobody has taken yet.
@@ -60,6 +63,10 @@ class StatusChange(BaseModel):
         description="when clearing: schedule a proactive follow-up this many hours on")
     follow_up_note: str | None = Field(default=None, max_length=2000,
                                        description="what the follow-up is for")
+    right_responder: RightResponder | None = Field(
+        default=None, description="when clearing: was the team the right responder?")
+    right_responder_note: str | None = Field(default=None, max_length=500,
+                                             description="a short note on that answer")
     at: AwareDatetime | None = Field(
         default=None, description="when it happened (absent: now, on the queue's clock); "
         "a unit cleared then takes the queue's next call as of then")
@@ -79,4 +86,7 @@ class StatusChange(BaseModel):
         if self.status != "cleared" and (self.follow_up_at is not None
                                          or self.follow_up_in_hours is not None):
             raise ValueError("a follow-up is scheduled when clearing a call")
+        if self.status != "cleared" and (self.right_responder is not None
+                                         or self.right_responder_note is not None):
+            raise ValueError("right_responder is answered when clearing a call")
         return self

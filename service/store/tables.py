@@ -174,6 +174,13 @@ class Call(SQLModel, table=True):
     waited_from: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     wait_ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     wait_outcome: str | None = Field(default=None, max_length=16)
+    # -- "was this the right responder?" (issue 15; migration 0025) --------------------
+    # yes | no | unsure, optional: the team's at clearing, a dispatcher's at an override
+    # (the latest of each), with a short note. Scorecard counts only; never in a call view.
+    team_right_responder: str | None = Field(default=None, max_length=8)
+    team_right_responder_note: str | None = Field(default=None, sa_type=Text)
+    override_right_responder: str | None = Field(default=None, max_length=8)
+    override_right_responder_note: str | None = Field(default=None, sa_type=Text)
 
 
 class CadEvent(SQLModel, table=True):

@@ -82,6 +82,8 @@ ROLE_TABLE: dict[str, str] = {
     "GET /v1/metrics/{table}.csv": "supervisor analyst",
     "GET /metrics": "supervisor analyst",
     "GET /reports/monthly": "supervisor analyst",
+    # the rule scorecard (issue 15): counts for both; override reasons, supervisors only.
+    "GET /v1/policies/{version}/scorecard": "supervisor analyst",
     # supervisor only: policies, rejected CAD input, the audit log, accounts, retries.
     "GET /v1/policies": "supervisor",
     "POST /v1/policies": "supervisor",

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import yaml
+from sqlalchemy import select
 
 from rules.load import default_policy_text
 from service.settings import Settings
+from service.store.tables import CALL
 from tests.conftest import Server
 from tests.factories import now_iso
 from tests.web.conftest import free_port, new_page, serve_on
@@ -136,6 +138,7 @@ async def test_the_team_flow_through_clear(browser: Any, web: Server) -> None:
         await c.get_by_role("button", name="Clear", exact=True).click()
         await c.locator('select[name="disposition"]').select_option("referred_to_services")
         await c.locator('input[name="outcome"]').fill("Connected with the shelter")
+        await c.get_by_label("Right responder?").select_option("yes")  # optional, one tap
         await c.locator("form.clear").get_by_role("button", name="Clear").click()
         await card(page, call_id).wait_for(state="detached")
         assert await page.locator('#units li[data-unit="CALL-2"]').text_content() == \
@@ -147,6 +150,10 @@ async def test_the_team_flow_through_clear(browser: Any, web: Server) -> None:
         assert stored["call"]["unit"] == "CALL-2"
         notes = [m.get("note") for m in stored["timeline"] if m["type"] == "status"]
         assert "Man has a bat now" in notes
+        async with web.runtime.engine.connect() as conn:  # kept for the rule scorecard
+            answer = (await conn.execute(select(CALL.c.team_right_responder).where(
+                CALL.c.id == call_id))).scalar_one()
+        assert answer == "yes"
         assert page.errors == []
     finally:
         await context.close()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from service.store.tables import CALL, utcnow
 from tests.conftest import Server
@@ -126,6 +126,8 @@ async def test_an_override_needs_a_reason_and_is_recorded(browser: Any, web: Ser
 
         await form.locator('input[name="reason"]').fill("Caller's brother has a record of "
                                                         "assaulting responders")
+        # The optional one-tap answer: was the recommended responder the right one?
+        await form.get_by_label("Right responder?").select_option("no")
         await form.get_by_role("button", name="Override").click()
         await c.locator(".override-note").wait_for()
         note = await c.locator(".override-note").text_content()
@@ -140,6 +142,10 @@ async def test_an_override_needs_a_reason_and_is_recorded(browser: Any, web: Ser
         assert stored["decision"]["destination"] == "police"
         assert stored["decision"]["override"]["reason"].endswith("assaulting responders")
         assert stored["decision"]["override"]["from_destination"] == "call_team"
+        async with web.runtime.engine.connect() as conn:  # kept for the rule scorecard
+            answer = (await conn.execute(select(CALL.c.override_right_responder).where(
+                CALL.c.id == call_id))).scalar_one()
+        assert answer == "no"
         assert page.errors == []
     finally:
         await context.close()

@@ -2,7 +2,7 @@
 // location and the decision's explanation; the team's buttons; units; new-call alert.
 import {
   $, api, age, backupReasonText, BoardStream, callDetails, checkinText, clear, clock,
-  connectionBadge, el, flash, foldMessage, historyText, layout, SITE, words,
+  connectionBadge, el, flash, foldMessage, historyText, layout, rightResponder, SITE, words,
 } from "./common.js";
 import {
   act, hhmm, keepBoard, keptBoard, label, pending, pendingStatus, startOffline,
@@ -235,19 +235,22 @@ function actionForm(entry, kind) {
     const follow = el("select", { name: "follow_up", "aria-label": "Follow up" },
       [["", "No follow-up"], ["24", "Follow up in a day"], ["72", "Follow up in 3 days"],
        ["168", "Follow up in a week"]].map(([v, label]) => el("option", { value: v }, label)));
+    // "Was this the right responder?": optional, one choice (the rule scorecard counts it).
+    const right = rightResponder();
     const followNote = el("input", { name: "follow_up_note", maxlength: 2000,
                                      placeholder: "What the follow-up is for",
                                      "aria-label": "Follow-up note" });
     wrap.append(disp, outcome,
       el("label", { class: "check" }, hurt, "Someone on the team was hurt or threatened"),
-      follow, followNote,
+      right, follow, followNote,
       el("button", { type: "submit", class: "primary" }, "Clear"));
     wrap.addEventListener("submit", (ev) => {
       ev.preventDefault();
       if (!disp.value) { disp.focus(); return; }
       const body = { status: "cleared", disposition: disp.value,
                      outcome: outcome.value.trim() || undefined,
-                     safety_incident: hurt.checked };
+                     safety_incident: hurt.checked,
+                     right_responder: right.value || undefined };
       if (follow.value) {
         body.follow_up_in_hours = Number(follow.value);
         body.follow_up_note = followNote.value.trim() || undefined;

@@ -103,6 +103,15 @@ export function age(iso, now = Date.now()) {
 
 export function words(s) { return s ? String(s).replaceAll("_", " ") : ""; }
 
+// "Was this the right responder?": the optional one-choice answer at clearing and at an
+// override (the rule scorecard counts it); empty means not answered.
+export function rightResponder() {
+  return el("select", { name: "right_responder", "aria-label": "Right responder?" },
+    [["", "Right responder? (optional)"], ["yes", "Right responder: yes"],
+     ["no", "Right responder: no"], ["unsure", "Right responder: unsure"]]
+      .map(([v, text]) => el("option", { value: v }, text)));
+}
+
 export function clock(iso) {
   if (!iso) return "";
   const t = new Date(iso);

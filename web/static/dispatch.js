@@ -3,7 +3,7 @@
 // with a required reason.
 import {
   $, api, backupReasonText, BoardStream, callDetails, checkinText, clock,
-  connectionBadge, el, flash, foldMessage, historyText, layout, SITE, words,
+  connectionBadge, el, flash, foldMessage, historyText, layout, rightResponder, SITE, words,
 } from "./common.js";
 import {
   drawQueue, programName, startQueueClock, tickQueue, waitingText, waitKind,
@@ -60,11 +60,12 @@ function isNotServed(e) {
   return d && d.eligible && d.not_served_reason;
 }
 
-async function override(entry, destination, reason) {
+async function override(entry, destination, reason, right) {
   try {
     await api(`/v1/calls/${encodeURIComponent(entry.id)}/override`, {
       method: "POST",
-      json: { destination, reason, by: user ? user.username : "dispatcher" },
+      json: { destination, reason, by: user ? user.username : "dispatcher",
+              right_responder: right || undefined },
     });
     openForms.delete(entry.id);
     flash($("#flash"), `Override recorded for ${entry.call.incident_id}.`, "ok");
@@ -81,8 +82,10 @@ function overrideForm(entry) {
       .map((d) => el("option", { value: d }, words(d))));
   const reason = el("input", { name: "reason", required: true, minlength: 3, maxlength: 2000,
                                placeholder: "Reason (required)", "aria-label": "Reason" });
+  // "Was the recommended responder the right one?": optional (the rule scorecard counts it).
+  const right = rightResponder();
   const form = el("form", { class: "act-form override", noValidate: true }, dest, reason,
-    el("button", { type: "submit", class: "primary" }, "Override"));
+    right, el("button", { type: "submit", class: "primary" }, "Override"));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const why = reason.value.trim();
@@ -91,7 +94,7 @@ function overrideForm(entry) {
       reason.focus();
       return;
     }
-    override(entry, dest.value, why);
+    override(entry, dest.value, why, right.value);
   });
   return form;
 }
