@@ -3,12 +3,11 @@ with, and the status change it reports (a request body, validated before the wri
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
-from service.store.tables import utcnow
+from service.store.tables import not_ahead
 
 # "Was this the right responder?": one optional tap, at clearing or at an override.
 RightResponder = Literal["yes", "no", "unsure"]
@@ -24,9 +23,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "backup_requested": ("on_scene", "cleared"),
     "cleared": (),
 }
-
-# How far ahead of our clock a status change's `at` may be (the team's device clock).
-AT_TOLERANCE = timedelta(seconds=120)
 
 # Disposition of a team call when it is cleared; the APCO ANS 1.111.2 code beside each
 # lets an outbound adapter speak the standard.
@@ -74,10 +70,8 @@ class StatusChange(BaseModel):
     @field_validator("at")
     @classmethod
     def _not_in_the_future(cls, v: AwareDatetime | None) -> AwareDatetime | None:
-        if v is not None and v > utcnow() + AT_TOLERANCE:
-            raise ValueError("a status change cannot have happened in the future (more "
-                             f"than {int(AT_TOLERANCE.total_seconds())} s ahead of now)")
-        return v
+        return None if v is None else not_ahead(
+            v, "a status change cannot have happened in the future")
 
     @model_validator(mode="after")
     def _follow_up_when_clearing(self) -> StatusChange:

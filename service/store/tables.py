@@ -3,7 +3,7 @@ PostgreSQL store exactly the same bytes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -55,6 +55,20 @@ def _ts(**kw: object) -> Column:  # type: ignore[type-arg]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# How far ahead of our clock a time a person's device or a feed sends may be (a device's
+# clock runs a little ahead): a status change's, a duty change's, a position's `at`.
+AHEAD_TOLERANCE = timedelta(seconds=120)
+
+
+def not_ahead(at: datetime, refused: str) -> datetime:
+    """`at`, unless it is more than AHEAD_TOLERANCE ahead of now: then ValueError, saying
+    `refused` (e.g. "a position cannot be from the future") and the tolerance."""
+    if at > utcnow() + AHEAD_TOLERANCE:
+        raise ValueError(f"{refused} (more than {int(AHEAD_TOLERANCE.total_seconds())} s "
+                         "ahead of now)")
+    return at
 
 
 def as_utc(value: datetime) -> datetime:

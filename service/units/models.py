@@ -4,20 +4,17 @@ in service/units/commands.py."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
 
 from rules.evaluate import CompiledPolicy
-from service.store.tables import utcnow
+from service.store.tables import not_ahead
 
 UNIT_ID = r"^[A-Za-z0-9._-]{1,40}$"
 # The program a one-team policy's units belong to (its one program has the policy's id).
 ONE_TEAM = "team"
 CAPABILITY = r"^[a-z][a-z0-9_]{0,39}$"
-# How far ahead of our clock a position's `at` may be (a device's clock runs ahead a little).
-AT_TOLERANCE = timedelta(seconds=120)
 
 UnitStatus = Literal["available", "assigned", "en_route", "on_scene", "backup_requested",
                      "off_duty"]
@@ -81,10 +78,7 @@ class DutyChange(BaseModel):
     @field_validator("at")
     @classmethod
     def _not_ahead(cls, v: AwareDatetime | None) -> AwareDatetime | None:
-        if v is not None and v > utcnow() + AT_TOLERANCE:
-            raise ValueError("a change of duty cannot be in the future (more than "
-                             f"{int(AT_TOLERANCE.total_seconds())} s ahead of now)")
-        return v
+        return None if v is None else not_ahead(v, "a change of duty cannot be in the future")
 
 
 class DevicePosition(BaseModel):
@@ -100,10 +94,7 @@ class DevicePosition(BaseModel):
     @field_validator("at")
     @classmethod
     def _not_ahead(cls, v: AwareDatetime) -> AwareDatetime:
-        if v > utcnow() + AT_TOLERANCE:
-            raise ValueError("a position cannot be from the future (more than "
-                             f"{int(AT_TOLERANCE.total_seconds())} s ahead of now)")
-        return v
+        return not_ahead(v, "a position cannot be from the future")
 
 
 class AvlPosition(DevicePosition):
