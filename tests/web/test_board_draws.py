@@ -43,6 +43,10 @@ async def test_a_message_rebuilds_only_its_own_card(browser: Any, web: Server) -
                     ).json()["call_id"]
         for call_id in (kept, moved_id):
             await in_lane(page, "queued", call_id).wait_for()
+            # Its recommended unit is asked for when the card is first drawn; the answer
+            # changes what the card shows (so it is built again): tag the card after it.
+            await in_lane(page, "queued", call_id).locator(
+                ".recommend:not(.pending)").wait_for()
             await page.evaluate(TAG, call_id)
         # A keyboard user is on the kept card's Details button.
         await card(page, kept).get_by_role("button", name="Details").focus()

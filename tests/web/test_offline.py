@@ -26,6 +26,16 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 SHELL_KEPT = """async () => Boolean(navigator.serviceWorker.controller
     && await caches.match('/board') && await caches.match('/static/board.js')
     && await caches.match('/static/offline.js'))"""
+# The ids of the calls in the board the device keeps (written a second after a change).
+BOARD_KEPT = """() => new Promise((resolve) => {
+  const req = indexedDB.open('liaison-field');
+  req.onsuccess = () => {
+    const get = req.result.transaction('kept').objectStore('kept').get('board');
+    get.onsuccess = () => resolve(((get.result || {}).entries || []).map((e) => e.id));
+    get.onerror = () => resolve([]);
+  };
+  req.onerror = () => resolve([]);
+})"""
 # [shell caches, workers registered, records in the board's IndexedDB]
 KEPT_ON_DEVICE = """async () => {
   const caches_ = (await caches.keys()).filter((k) => k.startsWith('liaison-')).length;
@@ -67,6 +77,10 @@ async def statuses_up_to_a_marker(server: Server, got: list[dict[str, Any]],
     await eventually(lambda: any(m.get("call_id") == marker for m in got),
                      "the marker call on the board")
     return [m["status"] for m in got if m["type"] == "status" and m["call_id"] == call_id]
+
+
+async def _holds(page: Any, *call_ids: str) -> bool:
+    return set(call_ids) <= set(await page.evaluate(BOARD_KEPT))
 
 
 async def timeline(server: Server, call_id: str) -> dict[str, Any]:
@@ -121,7 +135,9 @@ async def test_three_changes_offline_arrive_in_order_once_and_a_stale_one_is_exp
             assert r.status_code == 200, r.text
 
             # A reload without a connection: the board from the worker's cache, the
-            # queue from the device.
+            # queue from the device. The board is kept a second after a change: reload
+            # once it holds both calls, as a person would come back to it later.
+            await eventually(lambda: _holds(page, first, second), "the board kept on the device")
             await page.reload()
             await card.locator('.pending[data-pending="3"]').wait_for()
             assert await page.locator(
