@@ -433,7 +433,6 @@ function tick() {
 }
 
 function onMessage(msg) {
-  if (map) map.message(msg);  // units: the opening snapshot and `unit` messages
   recs.onMessage(msg);  // a unit or the call moved: its recommendation is asked again
   if (onUnitMessage(msg)) { render("units"); return; }  // the roster: units.js keeps it
   if (String(msg.type).startsWith("follow_up_")) { onFollowUp(msg); return; }

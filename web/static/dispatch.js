@@ -11,6 +11,7 @@ import {
 import { KeyedList } from "./keyed.js";
 import { mountMap } from "./map.js";
 import { Recommendations } from "./recommend.js";
+import { onUnitMessage } from "./units.js";
 
 const MAX_CALLS = 200;
 const calls = new Map();
@@ -202,7 +203,7 @@ function draw() {
 }
 
 function onMessage(msg) {
-  if (map) map.message(msg);  // units: the opening snapshot and `unit` messages
+  onUnitMessage(msg);  // the roster (units.js), whose units the map draws
   recs.onMessage(msg);
   const entry = foldMessage(calls, msg);
   if (!entry) return;

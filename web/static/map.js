@@ -6,6 +6,7 @@
 import "./vendor/leaflet/leaflet.js";  // a UMD bundle: defines window.L
 import { $, api, clear, el, SITE, words } from "./common.js";
 import { waitKind } from "./queue.js";
+import { onRosterChange, roster } from "./units.js";
 
 const L = window.L;
 const HIDDEN_KEY = "liaison.map.hidden";
@@ -66,7 +67,6 @@ export class CallMap {
     this.box = box;
     this.cardsSelector = cards;
     this.entries = [];
-    this.units = new Map();       // unit id -> unit (the board's `unit` messages)
     this.callMarkers = new Map(); // call id -> {marker, sig}
     this.unitMarkers = new Map(); // unit id -> {marker, sig}
     this.map = null;
@@ -76,6 +76,8 @@ export class CallMap {
     this.fittedOnce = false;
     this.hidden = localStorage.getItem(HIDDEN_KEY) === "1";
     this.build();
+    // Units come from the roster the page keeps from its board stream (units.js).
+    onRosterChange(() => this.redraw());
     this.ready = Promise.all([loadCss("/static/vendor/leaflet/leaflet.css"),
       loadCss("/static/map.css")]).then(() => this.source()).then((src) => {
       this.src = src;
@@ -150,31 +152,6 @@ export class CallMap {
     this.draw();
   }
 
-  // A board message: the units in the opening snapshot and each `unit` change (calls
-  // come through the page's own state, in sync).
-  message(msg) {
-    if (msg.type === "snapshot" && Array.isArray(msg.units)) this.setUnits(msg.units);
-    else if (msg.type === "unit" && msg.retired && msg.unit) this.dropUnit(msg.unit.id);
-    else if (msg.type === "unit") this.setUnit(msg.unit);
-  }
-
-  setUnits(list) {
-    this.units = new Map((list || []).map((u) => [u.id, u]));
-    this.redraw();
-  }
-
-  setUnit(unit) {
-    if (!unit || !unit.id) return;
-    this.units.set(unit.id, unit);
-    this.redraw();
-  }
-
-  dropUnit(id) {
-    this.units.delete(id);
-    this.redraw();
-  }
-
-  // Units move many times a second: at most one draw a frame.
   redraw() {
     if (this.queued) return;
     this.queued = true;
@@ -201,7 +178,7 @@ export class CallMap {
     const unitCounts = {};
     let unitsUnlocated = 0;
     const onDuty = new Set();
-    for (const u of this.units.values()) {
+    for (const u of roster.values()) {
       if (!u.on_duty || u.status === "off_duty") continue;
       if (!located(u.position)) { unitsUnlocated += 1; continue; }
       onDuty.add(u.id);

@@ -11,6 +11,9 @@ const listeners = new Set();
 
 function changed() { for (const fn of listeners) fn(); }
 
+// Call fn after every change of the roster (the map draws its units from it).
+export function onRosterChange(fn) { listeners.add(fn); }
+
 // A board message about units: the opening snapshot or a `unit` change. True when it
 // was one (the caller need not fold it as a call's).
 export function onUnitMessage(msg) {
