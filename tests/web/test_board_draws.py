@@ -134,6 +134,9 @@ async def test_the_console_keeps_the_cards_of_other_calls(browser: Any, web: Ser
         calls = page.locator("#calls")
         for call_id in (kept, moved):
             await calls.locator(f'li[data-call-id="{call_id}"]').wait_for()
+            # Tagged once its recommended unit has come (the answer rebuilds the card).
+            await calls.locator(f'li[data-call-id="{call_id}"] .recommend:not(.pending)'
+                                ).wait_for()
             await page.evaluate(TAG, call_id)
         await calls.locator(f'li[data-call-id="{kept}"]').get_by_role(
             "button", name="Override…").focus()
