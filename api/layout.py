@@ -22,6 +22,7 @@ import web
 from api.access import DISPATCHER_ROLES, TEAM_ROLES
 from routing.models import Destination
 from service.access.auth import Role
+from service.lifecycle.care import NEXT as CARE_NEXT
 from service.lifecycle.checkins import CHECKING_IN
 from service.lifecycle.providers import SERVICES
 from service.lifecycle.team import DISPOSITIONS, TRANSITIONS
@@ -84,6 +85,7 @@ def site_data() -> dict[str, Any]:
         "checking_in": list(CHECKING_IN),
         "destinations": [d.value for d in Destination],
         "care_services": list(SERVICES),  # a provider's services (docs/care.md)
+        "care_next": {s: list(nxt) for s, nxt in CARE_NEXT.items()},  # a handoff's steps
         # Who may act on a call; the API decides, the pages only offer the buttons.
         "may": {"status": [r.value for r in TEAM_ROLES],
                 "override": [r.value for r in DISPATCHER_ROLES]},
