@@ -301,6 +301,15 @@ def referral_view(referral: dict[str, Any], decision: dict[str, Any] | None,
     return _mark(out, [*removed, *_withheld(decision or {})])
 
 
+def care_reached(handoffs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the referring officer sees of a call's handoffs to care (issue 16): whether
+    the person reached care and what kind (the services of the providers that connected),
+    never the provider, the notes or why a handoff was declined."""
+    connected = [h for h in handoffs if h.get("status") == "connected"]
+    return {"connected": bool(connected),
+            "services": sorted({s for h in connected for s in h.get("services") or ()})}
+
+
 def webhook_body(payload: dict[str, Any], call: Mapping[str, Any]) -> dict[str, Any]:
     """The webhook body for the CAD, which is the `cad` role: the restricted view. A
     `decision` body narrows its decision; a team `status` body its backup reason."""

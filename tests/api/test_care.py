@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -193,3 +194,40 @@ async def test_the_sweeper_raises_it_by_itself(database_url: str) -> None:
             told = await recv_type(ws, "care", event="overdue")
             assert told["referral"]["id"] == h["id"]
         assert [f["created_by"] for f in await follow_ups(s, call_id)] == ["care"]
+
+
+async def test_the_referring_officer_sees_that_care_was_reached_not_the_details(
+        server: Server) -> None:
+    s = server
+    await providers(s)
+    async with httpx.AsyncClient(base_url=s.base_url, timeout=30) as officer:
+        r = await officer.post("/v1/session", json={
+            "username": s.creds.users[Role.officer], "password": s.creds.password})
+        assert r.status_code == 200, r.text
+        r = await officer.post("/v1/referrals", json={
+            "who": "Dana", "where": "Williams Park", "what": "Asked for a bed",
+            "concern": "homelessness", "consent": True})
+        assert r.status_code == 202, r.text
+        call_id = r.json()["call_id"]
+
+        async def seen() -> dict[str, Any]:
+            got = await officer.get("/v1/referrals")
+            assert got.status_code == 200, got.text
+            [ref] = got.json()["referrals"]
+            assert ref["call_id"] == call_id
+            return dict(ref)
+
+        assert (await seen())["care"] == {"connected": False, "services": []}
+        shelter = await offer(s, call_id, "safe-harbor", note="zq-note-shelter")
+        await step(s, shelter["id"], status="declined", reason="zq-reason-full")
+        assert (await seen())["care"] == {"connected": False, "services": []}
+        warm = await offer(s, call_id, "peer-line", note="zq-note-warm")
+        await step(s, warm["id"], status="connected")
+        ref = await seen()
+        assert ref["care"] == {"connected": True, "services": ["peer_support", "warm_line"]}
+        text = json.dumps(ref)
+        for secret in ("Safe Harbor", "Peer Warm Line", "safe-harbor", "peer-line",
+                       "zq-note", "zq-reason"):
+            assert secret not in text, secret
+        # Nor may the officer read the handoffs themselves.
+        assert (await officer.get(f"/v1/calls/{call_id}/care")).status_code == 403

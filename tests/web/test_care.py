@@ -100,3 +100,29 @@ async def test_a_reopened_board_shows_the_handoffs_made_before(browser: Any,
         assert page.errors == []
     finally:
         await context.close()
+
+
+async def test_the_officer_sees_on_their_page_that_care_was_reached(browser: Any,
+                                                                    web: Server) -> None:
+    r = await web.client.put("/v1/providers/peers", json={"name": "Peer Center",
+                                                          "services": ["peer_support"]})
+    assert r.status_code == 200, r.text
+    context, page = await new_page(browser, web, role="officer")
+    try:
+        res = await context.request.post(f"{web.base_url}/v1/referrals", data={
+            "who": "Sam", "where": "Mirror Lake", "what": "Wants someone to talk to",
+            "concern": "mental_health", "consent": True})
+        assert res.ok, await res.text()
+        call_id = (await res.json())["call_id"]
+        r = await web.client.post(f"/v1/calls/{call_id}/care", json={"provider_id": "peers"})
+        assert r.status_code == 201, r.text
+        r = await web.client.post(f"/v1/care/{r.json()['id']}/steps",
+                                  json={"status": "connected"})
+        assert r.status_code == 200, r.text
+        await page.goto(f"{web.base_url}/refer/mine")
+        item = page.locator(f'#referrals li[data-call-id="{call_id}"]')
+        await item.locator(".care.reached", has_text="Care reached: peer support").wait_for()
+        assert "Peer Center" not in await item.text_content()
+        assert page.errors == []
+    finally:
+        await context.close()
