@@ -109,11 +109,11 @@ async def _add_step(ctx: Batch, referral_id: str, status: str, at: datetime,
 
 
 async def _told(ctx: Batch, row: dict[str, Any], event: str, by: str | None,
-                hours: float, now: datetime, **extra: Any) -> dict[str, Any]:
+                hours: float, now: datetime) -> dict[str, Any]:
     doc = view(row, (await _steps(ctx.conn, [row["id"]]))[row["id"]], hours)
     ctx.board(row["call_id"], "care", {"type": "care", "call_id": row["call_id"],
                                        "at": now.isoformat(), "event": event, "by": by,
-                                       "referral": doc, **extra})
+                                       "referral": doc})
     return doc
 
 
@@ -207,7 +207,9 @@ async def raise_overdue(ctx: Batch, now: datetime, hours: float) -> int:
         await ctx.conn.execute(update(CARE_REFERRAL).where(r.id == row["id"])
                                .values(follow_up_id=follow_up["id"]))
         row["follow_up_id"] = follow_up["id"]
-        await _told(ctx, row, "overdue", None, hours, now, follow_up=follow_up)
+        # The follow-up itself is told in its own message (follow_up_scheduled); here only
+        # its id, inside the referral, which restricted readers do not get.
+        await _told(ctx, row, "overdue", None, hours, now)
     if rows:
         ctx.wrote = True
     return len(rows)

@@ -172,7 +172,7 @@ async def test_a_handoff_not_connected_in_time_raises_one_follow_up(database_url
             assert again["care_overdue"] == 0
         [raised] = await follow_ups(s, late)
         assert raised["created_by"] == "care" and "Safe Harbor" in raised["note"]
-        assert raised["id"] == msg["follow_up"]["id"] == msg["referral"]["follow_up_id"]
+        assert raised["id"] == msg["referral"]["follow_up_id"]
         assert await follow_ups(s, confirmed) == [] and await follow_ups(s, recent) == []
         [listed] = (await s.client.get(f"/v1/calls/{late}/care")).json()["referrals"]
         assert listed["follow_up_id"] == raised["id"]
