@@ -44,6 +44,7 @@ def _not_ahead(value: datetime | None) -> datetime | None:
 
 
 class Offer(BaseModel):
+    model_config = {"extra": "forbid"}  # `by` is who is logged in, never sent
     provider_id: str = Field(min_length=1, max_length=60)
     note: str | None = Field(default=None, max_length=2000,
                              description="for the team: what was agreed, whom to ask for")
@@ -54,6 +55,7 @@ class Offer(BaseModel):
 
 
 class Step(BaseModel):
+    model_config = {"extra": "forbid"}
     status: StepStatus
     reason: str | None = Field(default=None, max_length=2000,
                                description="why it was declined (needed then)")

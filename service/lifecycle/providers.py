@@ -35,6 +35,8 @@ CSV_MAX_ROWS = 5000
 class ProviderInput(BaseModel):
     """A provider as a supervisor writes it (PUT /v1/providers/{id}, a CSV row)."""
 
+    model_config = {"extra": "forbid"}
+
     name: str = Field(min_length=1, max_length=200)
     services: list[Service] = Field(min_length=1, description="what it offers: "
                                     + ", ".join(SERVICES))

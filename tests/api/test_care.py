@@ -123,6 +123,9 @@ async def test_bad_handoffs_and_steps_are_refused(server: Server) -> None:
     h = await offer(s, call_id, "peer-line", at=ago(3))
     r = await s.client.post(f"/v1/care/{h['id']}/steps", json={"status": "declined"})
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "reason"
+    r = await s.client.post(f"/v1/care/{h['id']}/steps",
+                            json={"status": "accepted", "by": "someone else"})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "by"
     r = await s.client.post(f"/v1/care/{h['id']}/steps", json={"status": "offered"})
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "status"
     r = await s.client.post(f"/v1/care/{h['id']}/steps",

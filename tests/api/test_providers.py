@@ -77,7 +77,8 @@ async def test_bad_fields_are_refused_naming_them(server: Server) -> None:
     for body, field in (({"name": "X", "services": ["dentistry"]}, "services[0]"),
                         ({"name": "X", "services": []}, "services"),
                         ({"name": "  ", "services": ["food"]}, "name"),
-                        ({"name": "X", "services": ["food"], "capacity": -1}, "capacity")):
+                        ({"name": "X", "services": ["food"], "capacity": -1}, "capacity"),
+                        ({"name": "X", "services": ["food"], "colour": "red"}, "colour")):
         r = await s.client.put("/v1/providers/p1", json=body)
         assert r.status_code == 422, r.text
         assert field in [d["field"] for d in r.json()["detail"]], (body, r.text)
