@@ -165,9 +165,10 @@ async def test_a_handoff_not_connected_in_time_raises_one_follow_up(database_url
         await step(s, b["id"], status="accepted", at=ago(48))
         await offer(s, recent, "safe-harbor", at=ago(1))
         async with s.connect_board() as ws:
-            done = await s.runtime.writer.submit(SweepDue(interval=900,
-                                                          care_confirm_hours=48))
-            assert done["care_overdue"] == 1
+            # Sweeps of the same moment (several instances, say) raise it once.
+            sweeps = await asyncio.gather(*(s.runtime.writer.submit(
+                SweepDue(interval=900, care_confirm_hours=48)) for _ in range(3)))
+            assert sum(x["care_overdue"] for x in sweeps) == 1
             msg = await recv_type(ws, "care", event="overdue")
             assert msg["call_id"] == late and msg["referral"]["id"] == b["id"]
             again = await s.runtime.writer.submit(SweepDue(interval=900,
