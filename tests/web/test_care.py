@@ -126,3 +126,31 @@ async def test_the_officer_sees_on_their_page_that_care_was_reached(browser: Any
         assert page.errors == []
     finally:
         await context.close()
+
+
+async def test_a_dispatcher_on_the_board_is_not_shown_the_handoffs(browser: Any,
+                                                                   web: Server) -> None:
+    r = await web.client.put("/v1/providers/detox", json={"name": "Detox Center",
+                                                          "services": ["substance_use"]})
+    assert r.status_code == 200, r.text
+    call_id = (await web.post_event(nature_text="Not the dispatcher's")).json()["call_id"]
+    context, page = await new_page(browser, web, role="dispatcher")
+    asked: list[str] = []
+    page.on("request", lambda req: asked.append(req.url) if "/v1/" in req.url
+            and "/care" in req.url else None)
+    try:
+        await page.goto(f"{web.base_url}/board")
+        await page.locator('#conn[data-state="online"]').wait_for()
+        card = page.locator(f'li.card[data-call-id="{call_id}"]')
+        await card.wait_for()
+        r = await web.client.post(f"/v1/calls/{call_id}/care", json={"provider_id": "detox"})
+        assert r.status_code == 201, r.text
+        # A later call's card up: the handoff's message, before it, has been handled.
+        later = (await web.post_event(nature_text="Later")).json()["call_id"]
+        await page.locator(f'li.card[data-call-id="{later}"]').wait_for()
+        assert await card.locator(".care-item").count() == 0
+        assert "Detox" not in await card.text_content()
+        assert asked == [], "the board asks for no handoffs it may not read"
+        assert page.errors == []
+    finally:
+        await context.close()
