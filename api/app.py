@@ -19,6 +19,7 @@ from api import (
     board,
     cad,
     calls,
+    care,
     deliveries,
     eido_subscriptions,
     errors,
@@ -109,7 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await subscriber.start()
         sweeper = FieldSweeper(writer, every=settings.field_sweep_seconds,
                                checkin_interval=settings.checkin_interval_seconds,
-                               policy=lambda: policy.compiled)
+                               policy=lambda: policy.compiled,
+                               care_confirm_hours=settings.care_confirm_hours)
         sweeper.start()
         app.state.runtime = Runtime(
             settings, engine, policy, writer, hub, listener,
@@ -170,5 +172,6 @@ def register(app: FastAPI) -> None:
     app.include_router(queue.router)
     app.include_router(referrals.router)
     app.include_router(units.router)
+    app.include_router(care.router)
     app.include_router(pages.router)
     pages.mount(app)

@@ -22,7 +22,9 @@ import web
 from api.access import DISPATCHER_ROLES, TEAM_ROLES
 from routing.models import Destination
 from service.access.auth import Role
+from service.lifecycle.care import NEXT as CARE_NEXT
 from service.lifecycle.checkins import CHECKING_IN
+from service.lifecycle.providers import SERVICES
 from service.lifecycle.team import DISPOSITIONS, TRANSITIONS
 
 BODIES = Path(web.__file__).resolve().parent / "pages"
@@ -55,6 +57,7 @@ PAGES: tuple[Page, ...] = (
     Page("/policy", "policy", "Routing policy", "Policy", (Role.supervisor,),
          home_of=(Role.supervisor,)),
     Page("/units", "units", "Unit roster", "Units", (Role.supervisor,)),
+    Page("/providers", "providers", "Care providers", "Providers", (Role.supervisor,)),
     Page("/metrics", "metrics", "Program figures", "Figures",
          (Role.supervisor, Role.analyst), home_of=(Role.analyst,), shell=False),
     Page("/login", "login", "Log in", None, ()),
@@ -81,6 +84,8 @@ def site_data() -> dict[str, Any]:
                      for s, nxt in TRANSITIONS.items()],
         "checking_in": list(CHECKING_IN),
         "destinations": [d.value for d in Destination],
+        "care_services": list(SERVICES),  # a provider's services (docs/care.md)
+        "care_next": {s: list(nxt) for s, nxt in CARE_NEXT.items()},  # a handoff's steps
         # Who may act on a call; the API decides, the pages only offer the buttons.
         "may": {"status": [r.value for r in TEAM_ROLES],
                 "override": [r.value for r in DISPATCHER_ROLES]},

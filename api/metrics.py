@@ -107,7 +107,8 @@ async def get_metrics(rt: RuntimeDep, who: Aggregates, start: From = None, end: 
                       district: District = None) -> Metrics:
     scope = scope_of(_zone(rt), start, end, district)
     return await compute(rt.engine, scope, supervisor=who.role is Role.supervisor,
-                         policy=rt.policy.compiled)
+                         policy=rt.policy.compiled,
+                         care_confirm_hours=rt.settings.care_confirm_hours)
 
 
 @router.get("/v1/metrics/my-referrals", response_model=list[MyReferral],
@@ -150,7 +151,8 @@ async def get_metrics_csv(rt: RuntimeDep, who: Aggregates, table: str,
                         allowed_roles=[Role.supervisor.value])
     scope = scope_of(_zone(rt), start, end, district)
     result = await compute(rt.engine, scope, supervisor=supervisor,
-                           policy=rt.policy.compiled)
+                           policy=rt.policy.compiled,
+                           care_confirm_hours=rt.settings.care_confirm_hours)
     rows = table_rows(result, table) or []
     name = f"liaison-{table}-{scope.start:%Y%m%d}-{scope.end:%Y%m%d}.csv"
     return Response(to_csv(TABLES[table], rows), media_type="text/csv; charset=utf-8",
@@ -167,7 +169,8 @@ async def metrics_page(rt: RuntimeDep, who: Aggregates, start: From = None, end:
         start, end = today.replace(day=1).isoformat(), (today + timedelta(days=1)).isoformat()
     scope = scope_of(zone, start, end, district)
     result = await compute(rt.engine, scope, supervisor=who.role is Role.supervisor,
-                         policy=rt.policy.compiled)
+                         policy=rt.policy.compiled,
+                         care_confirm_hours=rt.settings.care_confirm_hours)
     last = (scope.end - timedelta(seconds=1)).astimezone(zone)
     form = {"from": scope.start.astimezone(zone).date().isoformat(),
             "to": scope.end.astimezone(zone).date().isoformat(),
@@ -197,7 +200,8 @@ async def monthly_report(rt: RuntimeDep, who: Aggregates,
     start, end = month_range(month, zone)
     scope = Scope(start, end, district.strip() or None if district else None, zone)
     result = await compute(rt.engine, scope, supervisor=who.role is Role.supervisor,
-                         policy=rt.policy.compiled)
+                         policy=rt.policy.compiled,
+                         care_confirm_hours=rt.settings.care_confirm_hours)
     title = f"Monthly report, {start:%B %Y}"
     query = {"from": start.isoformat(), "to": end.isoformat(), "district": scope.district or ""}
     return HTMLResponse(render(result, title=title, report=True, query=query, role=who.role),

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from api import layout
 from service.access.auth import Role
+from service.figures.care import CareRow
 from service.figures.metrics import (
     DAYS,
     SUPERVISOR_ONLY,
@@ -58,6 +59,10 @@ TABLE_TITLES = {
     "recommendations": "Unit recommendation, taken and timed",
     "recommendations_by_assigner": "Unit recommendation by who assigned",
     "units": "Units: hours on duty, busy and utilisation",
+    "care_by_service": "Care after the call by service type",
+    "care_by_district": "Care after the call by district",
+    "care_by_age_group": "Care after the call by age group",
+    "care_declined_reasons": "Care handoffs declined, by reason",
 }
 PAGE = layout.BY_PATH["/metrics"]
 e = layout.e
@@ -233,6 +238,15 @@ def recommendation_table(caption: str, rows: list[RecommendationRow]) -> str:
                    "–" if r.distance_p50_km is None else f"{r.distance_p50_km:.2f}",
                    _minutes(r.eta_p50_minutes), _minutes(r.to_scene_p50_minutes),
                    _minutes(r.eta_error_p50_minutes)] for r in rows))
+
+
+def care_table(caption: str, rows: list[CareRow]) -> str:
+    return table(caption, ["Group", "Handoffs", "Connected", "Connected share",
+                           "Confirmed in time", "Confirmed in time share", "Declined",
+                           "Open", "Follow-ups raised", "Warm line"],
+                 ([label(r.group), r.handoffs, r.connected, pct(r.connected_share),
+                   r.confirmed_in_time, pct(r.confirmed_share), r.declined, r.open,
+                   r.follow_ups_raised, r.warm_line] for r in rows))
 
 
 def _hours(value: float | None) -> str:
@@ -428,6 +442,20 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
         "the range (assigned to cleared or closed) and the calls it took; utilisation: "
         "busy of on duty.</p>")
     add(unit_table("Units: hours on duty, busy and utilisation", m.units))
+    add("</section>")
+
+    # Care after the call (issue 16)
+    add('<section class="panel" aria-labelledby="h-care"><h2 id="h-care">Care after the '
+        'call</h2><p class="hint">Warm handoffs of the calls in the range to the providers '
+        "of the directory: how many reached care (connected), how many were confirmed "
+        "within the confirmation time of being offered (else a follow-up was raised), and "
+        "how many were declined. A provider of several services counts under each.</p>")
+    add(care_table("By service type", m.care_by_service))
+    add(care_table("By district", m.care_by_district))
+    add(care_table("By age group", m.care_by_age_group))
+    if m.care_declined_reasons is not None:
+        add(table("Declined, by reason", ["Reason", "Declined"],
+                  ([r.reason, r.declined] for r in m.care_declined_reasons)))
     add("</section>")
 
     # Equity

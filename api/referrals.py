@@ -24,8 +24,9 @@ from api.answers import IngestResult
 from api.deps import RuntimeDep
 from routing.models import Queued
 from service.calls.event import CallEvent
-from service.calls.visibility import answer_view, referral_view
+from service.calls.visibility import answer_view, care_reached, referral_view
 from service.errors import DomainError
+from service.lifecycle.care import referrals_of_calls
 from service.lifecycle.ingest import IngestEvent
 from service.store.tables import CALL, as_utc, iso_utc
 
@@ -77,6 +78,14 @@ class ReferralProgram(BaseModel):
     timezone: str = Field(description="the policy's zone: a scheduled time is read in it")
 
 
+class CareReached(BaseModel):
+    """Whether the person reached care after the call (a handoff connected), and what
+    kind; not the provider, nor the team's notes."""
+
+    connected: bool
+    services: list[str] = Field(description="the services of the providers that took them")
+
+
 class ReferralSeen(BaseModel):
     """One referral and what became of it, as the reader may see it."""
 
@@ -101,6 +110,7 @@ class ReferralSeen(BaseModel):
                                        "of `program`'s next shift (RFC 3339)")
     program: ReferralProgram | None = Field(default=None, description="the program that "
                                             "took it, or the first tried")
+    care: CareReached = Field(description="whether care was reached after the call")
     withheld: list[str] | None = Field(default=None, description=(
         "what was held back (the outcome of a behavioural-health call); absent for those "
         "who see everything"))
@@ -178,6 +188,7 @@ async def mine(rt: RuntimeDep,
                    c.opened_at, c.closed_at, c.decision)
             .where(c.referred_by == officer)
             .order_by(c.opened_at.desc()).limit(limit))).mappings().all()
+        handoffs = await referrals_of_calls(conn, [r["id"] for r in rows])
     out = []
     for r in rows:
         decision = json.loads(r["decision"])
@@ -192,7 +203,7 @@ async def mine(rt: RuntimeDep,
             "unit": r["unit"], "disposition": r["disposition"], "outcome": r["outcome"],
             "opened_at": as_utc(r["opened_at"]).isoformat(),
             "closed_at": iso_utc(r["closed_at"]),
-            **_waiting(decision),
+            **_waiting(decision), "care": care_reached(handoffs[r["id"]]),
         }, decision, who))
     return {"officer": officer, "referrals": out}
 

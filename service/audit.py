@@ -31,6 +31,8 @@ DETAIL_KEYS = frozenset({"status", "destination", "from", "version", "policy_id"
                          # the roster (api/units.py): ids, words and numbers, never members
                          "unit_id", "program", "on_duty", "capabilities", "retention_hours",
                          "sources",
+                         # care (api/care.py): providers and handoffs, ids and words only
+                         "provider_id", "services", "imported", "created", "updated",
                          "replayed",  # a field action sent again under its key
                          # a call listing's filter (GET /v1/calls)
                          "to", "incident_id", "source", "category", "district", "cursor"})

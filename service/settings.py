@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # and newly due follow-ups every field_sweep_seconds.
     checkin_interval_seconds: float = Field(default=900.0, ge=0)
     field_sweep_seconds: float = Field(default=5.0, gt=0)
+    # A care handoff not connected this long after being offered raises a follow-up
+    # (service/lifecycle/care.py), and the figures count it as not confirmed in time.
+    care_confirm_hours: float = Field(default=48.0, gt=0, le=24 * 90)
     # The field board's idempotency keys are kept this long (service/lifecycle/field_keys.py).
     field_key_hours: float = Field(default=168.0, gt=0)
     # The recommended unit (routing/recommend.py): the speed its estimated time assumes,

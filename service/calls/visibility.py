@@ -42,8 +42,11 @@ PROTECTED_CATEGORIES = frozenset({"mental_health", "substance_use", "crisis_line
                                   "follow_up"})
 
 # What may be held back, in the words `withheld` uses in every output.
-KINDS = ("person", "referral_contact", "narrative", "notes", "backup_reason", "outcome")
-PERSONAL = frozenset({"person", "referral_contact"})  # on every call
+KINDS = ("person", "referral_contact", "care", "narrative", "notes", "backup_reason",
+         "outcome")
+# `care`: a handoff to care (which provider, its services, notes, why declined) is the
+# person's health and social care: the team's and supervisors' alone (issue 16).
+PERSONAL = frozenset({"person", "referral_contact", "care"})  # on every call
 PROTECTED_TEXT = frozenset({"narrative", "notes", "backup_reason", "outcome"})  # protected
 
 # Where each kind sits, per output: a path of keys, and its kind.
@@ -60,6 +63,7 @@ MESSAGE_FIELDS: Fields = {
     ("note",): "notes", ("outcome",): "outcome",
     ("follow_up", "note"): "notes", ("follow_up", "closed_note"): "notes",
     ("follow_up", "original", "outcome"): "outcome",
+    ("referral",): "care",
 }
 HISTORY_FIELDS: Fields = {("last_outcome",): "outcome"}
 REFERRAL_FIELDS: Fields = {("outcome",): "outcome"}  # one of an officer's referrals
@@ -75,6 +79,9 @@ MESSAGE_TYPES = frozenset({
     # A unit on the roster changed (service/units/): no call's text, no person in crisis;
     # every role that sees the board sees it whole.
     "unit",
+    # A care handoff's step (service/lifecycle/care.py): its `referral` is withheld whole
+    # from restricted readers, who see that a handoff moved (`event`), not to whom.
+    "care",
 })
 WITHHELD = "withheld"
 _BACKUP_STEP = "requested police backup"
@@ -292,6 +299,15 @@ def referral_view(referral: dict[str, Any], decision: dict[str, Any] | None,
     out, removed = _strip(out, REFERRAL_FIELDS,
                           withheld_kinds(audience, is_protected=protected(referral)))
     return _mark(out, [*removed, *_withheld(decision or {})])
+
+
+def care_reached(handoffs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the referring officer sees of a call's handoffs to care (issue 16): whether
+    the person reached care and what kind (the services of the providers that connected),
+    never the provider, the notes or why a handoff was declined."""
+    connected = [h for h in handoffs if h.get("status") == "connected"]
+    return {"connected": bool(connected),
+            "services": sorted({s for h in connected for s in h.get("services") or ()})}
 
 
 def webhook_body(payload: dict[str, Any], call: Mapping[str, Any]) -> dict[str, Any]:

@@ -72,6 +72,7 @@ from routing.schedule import duty_seconds
 from rules.evaluate import CompiledPolicy
 from service.figures.assignments import RecommendationRow as RecommendationRow  # re-exported
 from service.figures.assignments import recommendation_figures
+from service.figures.care import CareReasonRow, CareRow, care_figures
 from service.figures.units import UnitUtilisationRow as UnitUtilisationRow  # re-exported
 from service.figures.units import roster_programs, unit_figures
 from service.store.tables import CALL, UTCDateTime, as_utc, utcnow
@@ -273,6 +274,12 @@ class Metrics(BaseModel):
     recommendations_by_assigner: list[RecommendationRow] | None = None
     # Each unit's hours on duty, busy, calls and utilisation (unit ids and call signs).
     units: list[UnitUtilisationRow] = Field(default_factory=list)
+    # Care after the call (service/figures/care.py): handoffs by service type, district
+    # and age group; declines by reason (free text: supervisors only, None for analysts).
+    care_by_service: list[CareRow] = Field(default_factory=list)
+    care_by_district: list[CareRow] = Field(default_factory=list)
+    care_by_age_group: list[CareRow] = Field(default_factory=list)
+    care_declined_reasons: list[CareReasonRow] | None = None
 
 
 # Tables of a Metrics, for CSV: name -> (attribute, row model). The order is the page's.
@@ -286,9 +293,12 @@ TABLES: dict[str, type[BaseModel]] = {
     "overrides_by_change": OverrideRow, "programs": ProgramRow,
     "queue_waits": QueueWaitRow, "recommendations": RecommendationRow,
     "recommendations_by_assigner": RecommendationRow, "units": UnitUtilisationRow,
+    "care_by_service": CareRow, "care_by_district": CareRow, "care_by_age_group": CareRow,
+    "care_declined_reasons": CareReasonRow,
 }
 SUPERVISOR_ONLY = frozenset({"referrals_by_officer", "overrides_by_dispatcher",
-                             "overrides_by_reason", "recommendations_by_assigner"})
+                             "overrides_by_reason", "recommendations_by_assigner",
+                             "care_declined_reasons"})
 
 
 def table_rows(result: Metrics, name: str) -> list[BaseModel] | None:
@@ -834,9 +844,11 @@ def _with_shifts(rows: list[ProgramRow], policy: CompiledPolicy | None, scope: S
 
 async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
                   threshold: float = GAP_THRESHOLD, min_calls: int = GAP_MIN_CALLS,
-                  policy: CompiledPolicy | None = None) -> Metrics:
+                  policy: CompiledPolicy | None = None,
+                  care_confirm_hours: float = 48.0) -> Metrics:
     """Every figure for the scope. Analysts (supervisor=False) get no per-person tables.
-    `policy`: the one in force, for the programs' hours and units (utilisation)."""
+    `policy`: the one in force, for the programs' hours and units (utilisation);
+    `care_confirm_hours`: a handoff connected within it counts as confirmed in time."""
     sql = Sql(engine.dialect.name)
     async with engine.connect() as conn:
         if sql.pg:
@@ -861,6 +873,7 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
             roster = {p: on_duty.get(p, 0.0)
                       for p in await roster_programs(conn) | set(on_duty)}
             programs = _with_shifts(programs, policy, scope, roster)
+            care = await care_figures(conn, scope.where(), care_confirm_hours)
         finally:
             await _drop_scope(conn)
     # Per-person performance figures and free text: supervisors only.
@@ -878,7 +891,10 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
         referrals_by_unit=by_unit, overrides_by_dispatcher=by_dispatcher,
         overrides_by_reason=by_reason, overrides_by_change=by_change, programs=programs,
         queue_waits=queue_waits, recommendations=recommended,
-        recommendations_by_assigner=by_assigner if supervisor else None, units=units)
+        recommendations_by_assigner=by_assigner if supervisor else None, units=units,
+        care_by_service=care.by_service, care_by_district=care.by_district,
+        care_by_age_group=care.by_age_group,
+        care_declined_reasons=care.declined_reasons if supervisor else None)
 
 
 async def my_referrals(engine: AsyncEngine, officer_id: str, *, start: datetime | None = None,

@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from rules.evaluate import CompiledPolicy
 from service.errors import Conflict
+from service.lifecycle.care import raise_overdue
 from service.lifecycle.followups import announce_due
 from service.lifecycle.ingest import call_summary
 from service.lifecycle.waiting import settle
@@ -84,6 +85,7 @@ class SweepDue:
     interval: float
     now: datetime | None = None
     policy: CompiledPolicy | None = None  # the policy in force: its queue is settled
+    care_confirm_hours: float = 48.0  # a care handoff not connected by then: a follow-up
 
     def keys(self) -> Keys:
         return Keys()
@@ -122,6 +124,7 @@ class SweepDue:
             else:
                 missed += 1
             ctx.board(call_id, kind, body)
+        care_overdue = await raise_overdue(ctx, now, self.care_confirm_hours)
         due_follow_ups = await announce_due(ctx, now)
         # Unit positions older than the retention a supervisor set (service/units/).
         positions = await forget_positions(ctx, now)
@@ -132,15 +135,17 @@ class SweepDue:
             settled = await settle(ctx, self.policy, await ctx.queue_clock())
         return {"checkins_missed": missed, "checkins_escalated": escalated,
                 "follow_ups_due": due_follow_ups, "queue_settled": settled,
-                "positions_deleted": positions}
+                "positions_deleted": positions, "care_overdue": care_overdue}
 
 
 class FieldSweeper:
     """Submits SweepDue every `every` seconds; stops between sweeps, never inside one."""
 
     def __init__(self, writer: Any, *, every: float, checkin_interval: float,
-                 policy: Callable[[], CompiledPolicy] | None = None) -> None:
+                 policy: Callable[[], CompiledPolicy] | None = None,
+                 care_confirm_hours: float = 48.0) -> None:
         self.writer = writer
+        self.care_confirm_hours = care_confirm_hours
         self.policy = policy  # the policy in force at each sweep
         self.every = every
         self.checkin_interval = checkin_interval
@@ -161,7 +166,8 @@ class FieldSweeper:
                 async with self._guard.step():
                     await self.writer.submit(SweepDue(
                         interval=self.checkin_interval,
-                        policy=self.policy() if self.policy else None))
+                        policy=self.policy() if self.policy else None,
+                        care_confirm_hours=self.care_confirm_hours))
                 self.last_error = None
             except Stopping:
                 return

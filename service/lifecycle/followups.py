@@ -67,8 +67,16 @@ async def schedule_follow_up(ctx: Batch, call: Mapping[str, Any], change: Status
         due = as_utc(change.follow_up_at)
     else:
         due = now + timedelta(hours=change.follow_up_in_hours or 0)
+    return await add_follow_up(ctx, call, due=due, by=change.by, note=change.follow_up_note,
+                               now=now)
+
+
+async def add_follow_up(ctx: Batch, call: Mapping[str, Any], *, due: datetime,
+                        by: str | None, note: str | None, now: datetime) -> dict[str, Any]:
+    """Schedule a follow-up of `call` and tell the board (`follow_up_scheduled`): the team
+    clearing a call, or a care handoff not confirmed in time (service/lifecycle/care.py)."""
     row = {"id": uuid.uuid4().hex, "call_id": call["id"], "due_at": due, "created_at": now,
-           "created_by": change.by, "note": change.follow_up_note, "status": "scheduled",
+           "created_by": by, "note": note, "status": "scheduled",
            "follow_up_call_id": None, "announced_at": None, "opened_at": None,
            "completed_at": None, "closed_by": None, "closed_note": None}
     await ctx.conn.execute(FOLLOW_UP.insert(), row)

@@ -639,3 +639,69 @@ class AssignmentRow(SQLModel, table=True):
 
 
 ASSIGNMENT: Table = AssignmentRow.__table__  # type: ignore[attr-defined]
+
+
+class ProviderRow(SQLModel, table=True):
+    """A provider of care in the directory supervisors keep (issue 16, migration 0026):
+    what it offers (`services`, JSON list of SERVICES in service/lifecycle/providers.py),
+    for whom, when, how many places today, how to reach it. Retired, not deleted: the
+    handoffs made to it keep their provider."""
+
+    __tablename__ = "provider"
+
+    id: str = Field(primary_key=True, max_length=60)
+    name: str = Field(max_length=200)
+    services: str = Field(sa_type=Text)  # JSON list
+    eligibility: str | None = Field(default=None, sa_type=Text)
+    hours: str | None = Field(default=None, sa_type=Text)  # as the provider states them
+    capacity: int | None = None  # open places today; null: not known
+    contact: str | None = Field(default=None, sa_type=Text)
+    active: bool = True
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+    updated_by: str | None = Field(default=None, max_length=120)
+
+
+class CareReferralRow(SQLModel, table=True):
+    """A warm handoff of a call's person to a provider (service/lifecycle/care.py):
+    offered, then accepted, connected or declined. The provider's name and services are
+    kept as they were when offered (the figures count by them; a provider may change).
+    `follow_up_id`: the follow-up raised once when it was not connected in time."""
+
+    __tablename__ = "care_referral"
+    __table_args__ = (Index("ix_care_referral_status_offered_at", "status", "offered_at"),
+                      Index("ix_care_referral_offered_at", "offered_at"))
+
+    id: str = Field(primary_key=True, max_length=40)
+    call_id: str = Field(max_length=40, index=True)
+    provider_id: str = Field(max_length=60)
+    provider_name: str = Field(max_length=200)
+    services: str = Field(sa_type=Text)  # JSON list, the provider's when offered
+    status: str = Field(max_length=16)  # offered | accepted | connected | declined
+    note: str | None = Field(default=None, sa_type=Text)
+    offered_at: datetime = Field(sa_column=_ts(nullable=False))
+    offered_by: str | None = Field(default=None, max_length=120)
+    status_at: datetime = Field(sa_column=_ts(nullable=False))  # the latest step's time
+    connected_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    declined_reason: str | None = Field(default=None, sa_type=Text)
+    follow_up_id: str | None = Field(default=None, max_length=40)
+
+
+class CareStepRow(SQLModel, table=True):
+    """One step of a handoff, timed (`at`: when it happened, as told) and by whom."""
+
+    __tablename__ = "care_step"
+    __table_args__ = (Index("ix_care_step_referral_id", "referral_id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
+                                                           autoincrement=True))
+    referral_id: str = Field(max_length=40)
+    status: str = Field(max_length=16)
+    at: datetime = Field(sa_column=_ts(nullable=False))
+    by: str | None = Field(default=None, max_length=120)
+    reason: str | None = Field(default=None, sa_type=Text)
+    recorded_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+PROVIDER: Table = ProviderRow.__table__  # type: ignore[attr-defined]
+CARE_REFERRAL: Table = CareReferralRow.__table__  # type: ignore[attr-defined]
+CARE_STEP: Table = CareStepRow.__table__  # type: ignore[attr-defined]

@@ -34,9 +34,11 @@ PAGE_API = {
     "/refer/mine": ("GET", "/v1/referrals"),
     "/policy": ("GET", "/v1/policies"),
     "/units": ("PUT", "/v1/units/{unit_id}"),
+    "/providers": ("PUT", "/v1/providers/{provider_id}"),
     "/metrics": ("GET", "/metrics"),
 }
-NAV = ["/board", "/dispatch", "/refer", "/refer/mine", "/policy", "/units", "/metrics"]
+NAV = ["/board", "/dispatch", "/refer", "/refer/mine", "/policy", "/units", "/providers",
+       "/metrics"]
 
 
 def api_roles(method: str, path: str) -> frozenset[Role]:

@@ -60,7 +60,7 @@ OFFICER_CALLS = {"P", "N", "R"}  # referred by badge-officer
 # note; a follow-up note becomes the follow-up call's narrative).
 NAMES = {"person": {"person"}, "contact": {"referral_contact"}, "narrative": {"narrative"},
          "notes": {"notes", "narrative"}, "backup": {"backup_reason", "notes"},
-         "outcome": {"outcome"}}
+         "outcome": {"outcome"}, "care": {"care"}}
 T = "2026-03-10T{}-04:00"  # a Tuesday afternoon: within the team's hours
 RANGE = {"from": "2026-03-01", "to": "2026-04-01"}
 # Query parameters a GET route needs to show its data.
@@ -127,7 +127,7 @@ class Walk:
             return False
         if own is not None and self.ids[m.call] not in own:
             return False  # another call's text
-        if m.kind in ("person", "contact"):
+        if m.kind in ("person", "contact", "care"):
             return False
         return m.kind == "override" or m.call not in PROTECTED
 
@@ -342,6 +342,15 @@ async def make_calls(w: Walk, live: Stream) -> None:
     w.ids["R"] = answer["call_id"]
     w.answers.append(("officer", "R", answer))
 
+    # Care: N (not protected: its notes are the dispatcher's to read) handed to a
+    # provider, declined with a reason; the handoff is the team's alone (`care`).
+    await ok(c["supervisor"].put("/v1/providers/safe-harbor", json={
+        "name": "Safe Harbor", "services": ["shelter"]}))
+    handoff = await ok(team.post(f"/v1/calls/{w.ids['N']}/care", json={
+        "provider_id": "safe-harbor", "note": w.mark("N", "care")}), 201)
+    await ok(team.post(f"/v1/care/{handoff['id']}/steps", json={
+        "status": "declined", "reason": w.mark("N", "care")}))
+
 
 def fill(path: str, w: Walk) -> list[str]:
     """Concrete paths for a route; an unknown parameter fails, so a new route is walked."""
@@ -352,6 +361,7 @@ def fill(path: str, w: Walk) -> list[str]:
         "version": ["1"],
         # Supervisor-only routes that hold no call's text: one value each.
         "job_id": ["no-such-job"], "reject_id": ["1"], "unit_id": ["CALL-1"],
+        "provider_id": ["safe-harbor"],
     }
     paths = [path]
     for name in re.findall(r"\{([^}]+)\}", path):

@@ -50,7 +50,7 @@ NAV = {
     Role.call_team: ("/board", ["Board", "Dispatch"]),
     Role.officer: ("/refer", ["Refer", "My referrals"]),
     Role.supervisor: ("/policy", ["Board", "Dispatch", "Refer", "My referrals", "Policy",
-                                  "Units", "Figures"]),
+                                  "Units", "Providers", "Figures"]),
 }
 
 

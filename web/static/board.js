@@ -12,6 +12,7 @@ import { drawQueue, startQueueClock, tickQueue, waitKind } from "./queue.js";
 import { mountMap } from "./map.js";
 import { Recommendations } from "./recommend.js";
 import { mountDutyControl, onUnitMessage, rosterNames } from "./units.js";
+import { careForm, careKey, careLines, onCareMessage } from "./care.js";
 
 // The team's flow, from the service (api/layout.py): a lane per status a call can still
 // move on from, in order; the first is the queue.
@@ -295,6 +296,7 @@ function buttons(entry) {
     out.push(b("Check in", () => checkIn(entry), entry.checkin ? "danger" : ""));
   }
   for (const to of LAST) if (next.includes(to)) out.push(b(...step(entry, to)));
+  out.push(b("Care", () => toggle(entry, "care")));  // warm handoffs (care.js)
   out.push(b("Details", () => toggle(entry, "details"), "link"));
   return out;
 }
@@ -319,6 +321,7 @@ function card(entry) {
     entry.backup ? el("div", { class: "backup-reason",
                                text: `Backup: ${backupReasonText(entry.backup)}` }) : null,
     entry.history ? el("div", { class: "history", text: historyText(entry.history) }) : null,
+    careLines(entry.id, canAct() ? render : null),
     el("p", { class: "why", text: d.explanation || "" }),
     lane(entry) === QUEUED ? recs.element(entry.id, canAct()
       ? (unit) => setStatus(entry, { status: "assigned", unit }) : null) : null,
@@ -328,6 +331,7 @@ function card(entry) {
   for (const kind of ["assign", "backup", "clear"]) {
     if (open.has(`${entry.id}:${kind}`)) li.append(actionForm(entry, kind));
   }
+  if (open.has(`${entry.id}:care`)) li.append(careForm(entry, render));
   if (open.has(`${entry.id}:details`)) {
     const box = el("div", { class: "details-box", text: "Loading…" });
     li.append(box);
@@ -340,7 +344,7 @@ function card(entry) {
 
 // What a card shows, as a key: the card is built again only when it changes (the age
 // ticks in place). seq moves with every message about the call.
-const FORMS = ["assign", "backup", "clear", "details"];
+const FORMS = ["assign", "backup", "clear", "care", "details"];
 function cardKey(entry, units) {
   const forms = FORMS.filter((k) => open.has(`${entry.id}:${k}`));
   // What is waiting to be sent (offline.js) and the recommended unit (recommend.js) are
@@ -348,7 +352,7 @@ function cardKey(entry, units) {
   const waiting = pending(entry.id).map((a) => a.key).join(",");
   const rec = lane(entry) === QUEUED ? recs.keyOf(entry.id) : "";
   return [entry.seq, entry.closed, Boolean(entry.fresh), lane(entry), canAct(), forms.join(","),
-    forms.includes("assign") ? units() : "", waiting, rec].join("|");
+    forms.includes("assign") ? units() : "", waiting, rec, careKey(entry.id)].join("|");
 }
 
 const laneLists = new Map();  // lane -> KeyedList of its cards
@@ -436,6 +440,7 @@ function onMessage(msg) {
   recs.onMessage(msg);  // a unit or the call moved: its recommendation is asked again
   if (onUnitMessage(msg)) { render("units"); return; }  // the roster: units.js keeps it
   if (String(msg.type).startsWith("follow_up_")) { onFollowUp(msg); return; }
+  onCareMessage(msg);  // a handoff's step: its card is drawn again (foldMessage moves seq)
   const before = calls.get(msg.call_id);
   const wasOnTeam = before ? onTeam(before) : false;
   lastSeq = Math.max(lastSeq, msg.seq || 0);

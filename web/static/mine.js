@@ -21,7 +21,10 @@ function card(r) {
     r.disposition ? el("div", { class: "outcome",
       text: `Outcome: ${words(r.disposition)}${r.outcome ? ` · ${r.outcome}`
         : isWithheld(r, "outcome") ? " · the team's notes stay with the team" : ""}` })
-      : el("div", { class: "outcome pending", text: "Outcome: not yet" }));
+      : el("div", { class: "outcome pending", text: "Outcome: not yet" }),
+    r.care && r.care.connected
+      ? el("div", { class: "care reached", text: `Care reached: ${r.care.services.map(words).join(", ")}` })
+      : null);
 }
 
 async function load(officer) {
