@@ -27,6 +27,7 @@ from api import (
     mapsource,
     metrics,
     pages,
+    plans,
     policies,
     program,
     queue,
@@ -170,5 +171,6 @@ def register(app: FastAPI) -> None:
     app.include_router(queue.router)
     app.include_router(referrals.router)
     app.include_router(units.router)
+    app.include_router(plans.router)
     app.include_router(pages.router)
     pages.mount(app)

@@ -109,6 +109,12 @@ def sees_units(who: Principal) -> bool:
     return who.role in SEES_UNITS
 
 
+# Who reads a person's crisis plan and an address's cautions (issue 16): the team that
+# goes, and supervisors; read one call at a time and audited (api/plans.py). No other
+# role, and no call output (view, board message, webhook, EIDO, figure) carries them.
+SEES_PLANS = (Role.call_team, Role.supervisor)
+
+
 def protected(call: Mapping[str, Any]) -> bool:
     """A call (or a decision: same `category`) whose free text stays with the team."""
     return call.get("category") in PROTECTED_CATEGORIES
