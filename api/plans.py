@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel
 from sqlalchemy import Table
 from starlette.requests import HTTPConnection
 
@@ -65,11 +66,16 @@ async def _save(request: Request, rt: RuntimeDep, who: Principal, table: Table,
     return row
 
 
+class Deleted(BaseModel):
+    id: str
+    deleted: bool = True
+
+
 async def _delete(request: Request, rt: RuntimeDep, who: Principal, table: Table,
-                  record_id: str) -> Response:
+                  record_id: str) -> Deleted:
     await rt.writer.submit(DeleteRecord(table, record_id))
     await record(request, who, f"{table.name}.delete", target=record_id)
-    return Response(status_code=204)
+    return Deleted(id=record_id)
 
 
 @router.post("/v1/crisis-plans", summary="Keep a crisis plan for a person (their consent "
@@ -89,10 +95,10 @@ async def replace_plan(plan_id: RecordId, body: CrisisPlanInput, request: Reques
                                  plan_columns(body)))
 
 
-@router.delete("/v1/crisis-plans/{plan_id}", summary="Delete a crisis plan",
-               status_code=204, response_class=Response)
+@router.delete("/v1/crisis-plans/{plan_id}", summary="Delete a crisis plan (nothing of it "
+               "is kept)", response_model=Deleted)
 async def delete_plan(plan_id: RecordId, request: Request, rt: RuntimeDep,
-                      who: Team) -> Response:
+                      who: Team) -> Deleted:
     return await _delete(request, rt, who, CRISIS_PLAN, plan_id)
 
 
@@ -113,9 +119,9 @@ async def replace_caution(caution_id: RecordId, body: CautionInput, request: Req
 
 
 @router.delete("/v1/premise-cautions/{caution_id}", summary="Delete a premise caution",
-               status_code=204, response_class=Response)
+               response_model=Deleted)
 async def delete_caution(caution_id: RecordId, request: Request, rt: RuntimeDep,
-                         who: Team) -> Response:
+                         who: Team) -> Deleted:
     return await _delete(request, rt, who, PREMISE_CAUTION, caution_id)
 
 

@@ -213,7 +213,8 @@ async def test_plans_are_replaced_and_deleted_and_the_sweeper_deletes_expired_on
         r = await team.put(f"/v1/premise-cautions/{caution['id']}", json={
             "address": "1300 1st Ave N", "text": "gone dog", "expires_at": in_days(2)})
         assert r.status_code == 200 and r.json()["text"] == "gone dog"
-        assert (await team.delete(f"/v1/premise-cautions/{caution['id']}")).status_code == 204
+        r = await team.delete(f"/v1/premise-cautions/{caution['id']}")
+        assert (r.status_code, r.json()) == (200, {"id": caution["id"], "deleted": True})
         assert (await team.delete(f"/v1/premise-cautions/{caution['id']}")).status_code == 404
         missing = "0" * 32
         assert (await team.put(f"/v1/crisis-plans/{missing}", json=plan())).status_code == 404
@@ -238,7 +239,7 @@ async def test_plans_are_replaced_and_deleted_and_the_sweeper_deletes_expired_on
                          "the sweeper deleting the expired plan and caution")
         assert await ids() == {kept["id"]}
         assert (await team.get(f"/v1/calls/{call_id}/plans")).json()["plans"] == []
-        assert (await team.delete(f"/v1/crisis-plans/{kept['id']}")).status_code == 204
+        assert (await team.delete(f"/v1/crisis-plans/{kept['id']}")).status_code == 200
     actions = [r["action"] for r in await audit_rows(s, "crisis_plan.update")] + [
         r["action"] for r in await audit_rows(s, "crisis_plan.delete")] + [
         r["action"] for r in await audit_rows(s, "premise_caution.delete")]
