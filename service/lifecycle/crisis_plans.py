@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_validator
@@ -47,8 +47,18 @@ def phone_key(phone: str | None) -> str | None:
     return digits[-10:] if len(digits) >= 7 else None
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _utc(v: datetime) -> datetime:
+    try:
+        return v.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset: no time on any clock
+        raise ValueError("is out of range") from None
+
+
 def _expiry(v: datetime) -> datetime:
-    now = utcnow()
+    v, now = _utc(v), utcnow()
     if v <= now:
         raise ValueError("must be in the future")
     if v > now + MAX_KEEP:
@@ -84,6 +94,8 @@ class Consent(BaseModel):
     @field_validator("at")
     @classmethod
     def _not_ahead(cls, v: AwareDatetime) -> AwareDatetime:
+        if _utc(v) < EARLIEST:
+            raise ValueError("is before 2000-01-01: give when the person consented")
         return not_ahead(v, "consent cannot be given in the future")
 
 

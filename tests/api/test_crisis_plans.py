@@ -186,6 +186,12 @@ async def test_consent_and_expiry_are_required_and_bounded(server: Server) -> No
         r = await team.post("/v1/crisis-plans", json=plan(consent={
             "given_by": "Sam", "at": in_days(1), "how": "verbal"}))
         assert "future" in await refused(r, "consent.at")
+        for at in ("0001-01-01T00:00:00+01:00", "1999-12-31T23:59:59Z"):
+            r = await team.post("/v1/crisis-plans", json=plan(consent={
+                "given_by": "Sam", "at": at, "how": "verbal"}))
+            await refused(r, "consent.at")
+        r = await team.post("/v1/crisis-plans", json=plan(expires_at="9999-12-31T23:59:59-01:00"))
+        await refused(r, "expires_at")
         r = await team.post("/v1/crisis-plans", json=plan(consent={
             "given_by": "Sam", "at": utcnow().isoformat(), "how": "telepathy"}))
         await refused(r, "consent.how")
