@@ -60,6 +60,8 @@ MESSAGE_FIELDS: Fields = {
     ("note",): "notes", ("outcome",): "outcome",
     ("follow_up", "note"): "notes", ("follow_up", "closed_note"): "notes",
     ("follow_up", "original", "outcome"): "outcome",
+    # Whether the person agreed to a visit after an overdose (a policy's follow-up).
+    ("follow_up", "consent"): "person",
 }
 HISTORY_FIELDS: Fields = {("last_outcome",): "outcome"}
 REFERRAL_FIELDS: Fields = {("outcome",): "outcome"}  # one of an officer's referrals

@@ -92,12 +92,6 @@ def _scheduled(ctx: Batch, call: Mapping[str, Any], row: dict[str, Any], now: da
 POLICY = "policy"  # created_by of the follow-ups an exclusion schedules
 
 
-def _consent_words(consent: bool | None) -> str:
-    return {True: "The CAD noted the person agreed to a follow-up.",
-            False: "The CAD noted the person declined a follow-up.",
-            None: "The CAD did not say whether the person agrees to a follow-up."}[consent]
-
-
 async def after_exclusion(ctx: Batch, call: Mapping[str, Any], decision: DecisionRecord,
                           policy: Policy, *, consent: bool | None, consent_given: bool,
                           at: datetime) -> dict[str, Any] | None:
@@ -123,8 +117,10 @@ async def after_exclusion(ctx: Batch, call: Mapping[str, Any], decision: Decisio
     row = {"id": uuid.uuid4().hex, "call_id": call["id"],
            "due_at": at + timedelta(hours=spec.after_hours), "created_at": now,
            "created_by": POLICY, "status": "scheduled", "follow_up_call_id": None,
+           # Consent is its own field, not in the note: a dispatcher's board withholds it
+           # (service/calls/visibility.py) where notes are shown.
            "note": f"Follow-up visit ({spec.program}) the policy asks for after a call its "
-                   f"'{exclusion}' exclusion sent to police/EMS. {_consent_words(consent)}",
+                   f"'{exclusion}' exclusion sent to police/EMS.",
            "announced_at": None, "opened_at": None, "completed_at": None,
            "closed_by": None, "closed_note": None, "exclusion": exclusion,
            "program_id": spec.program, "consent": consent}
