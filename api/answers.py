@@ -158,6 +158,11 @@ class FollowUp(Open):
     completed_at: str | None
     closed_by: str | None
     closed_note: str | None
+    exclusion: str | None = Field(default=None, description="scheduled by the policy: the "
+                                  "exclusion that asked for it (an overdose: `medical`)")
+    program_id: str | None = Field(default=None, description="the program to visit (policy)")
+    consent: bool | None = Field(default=None, description="the CAD's word on the person's "
+                                 "consent to a follow-up; null: it did not say")
     original: FollowUpOriginal | None = None
 
 

@@ -28,6 +28,7 @@ from api import (
     mapsource,
     metrics,
     pages,
+    plans,
     policies,
     program,
     queue,
@@ -173,5 +174,6 @@ def register(app: FastAPI) -> None:
     app.include_router(referrals.router)
     app.include_router(units.router)
     app.include_router(care.router)
+    app.include_router(plans.router)
     app.include_router(pages.router)
     pages.mount(app)

@@ -22,6 +22,7 @@ import web
 from api.access import DISPATCHER_ROLES, TEAM_ROLES
 from routing.models import Destination
 from service.access.auth import Role
+from service.calls.visibility import SEES_PLANS
 from service.lifecycle.care import NEXT as CARE_NEXT
 from service.lifecycle.checkins import CHECKING_IN
 from service.lifecycle.providers import SERVICES
@@ -88,7 +89,8 @@ def site_data() -> dict[str, Any]:
         "care_next": {s: list(nxt) for s, nxt in CARE_NEXT.items()},  # a handoff's steps
         # Who may act on a call; the API decides, the pages only offer the buttons.
         "may": {"status": [r.value for r in TEAM_ROLES],
-                "override": [r.value for r in DISPATCHER_ROLES]},
+                "override": [r.value for r in DISPATCHER_ROLES],
+                "plans": [r.value for r in SEES_PLANS]},
     }
 
 

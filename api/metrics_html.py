@@ -303,6 +303,9 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
         ("Safety incidents", o.safety_incidents, "team member hurt or threatened"),
         ("Eligible reached", pct(o.reach), f"{o.eligible_served} of {o.eligible} eligible"),
         ("Follow-ups", f"{fu.scheduled} / {fu.completed}", "scheduled / completed"),
+        ("Follow-ups after an overdose", f"{fu.after_exclusion_scheduled} / "
+         f"{fu.after_exclusion_completed}", "the policy's, after police/EMS went: "
+         "scheduled / completed"),
         ("Destination changed", o.destination_changed, "after the first decision"),
     ):
         add(f'<div class="kpi"><dt>{e(name)}</dt><dd><span class="num">{e(value)}</span>'

@@ -388,7 +388,9 @@ def _classify(policy: Policy, rules: list[Rule], exclusions: bool,
 
     sub = Policy(policy=policy.policy, program=policy.program,
                  categories=sorted({r.category for r in rules}),
-                 exclusions=list(policy.exclusions) if exclusions else [], rules=rules)
+                 # Without their follow-ups: those name programs this sub-policy lacks.
+                 exclusions=[e.model_copy(update={"follow_up": None})
+                             for e in policy.exclusions] if exclusions else [], rules=rules)
     result = classify(CallFacts.model_validate(call), compile_policy(sub))
     return result.rule_id, list(result.exclusions)
 

@@ -80,12 +80,30 @@ class Action(StrEnum):
     joint = "joint"
 
 
+class FollowUpSpec(Strict):
+    """A team visit the policy schedules after a call an exclusion sent to police/EMS
+    (an overdose): the decision does not change; the visit comes later (issue 16)."""
+
+    program: str = Field(min_length=1, description="the program that visits (a one-team "
+                                                   "policy: its id, or `team`)")
+    after_hours: int = Field(default=24, ge=1, le=24 * 30,
+                             description="due this long after the call")
+    nature_code: list[str] | None = Field(
+        default=None, min_length=1, description="only calls with one of these nature codes "
+                                                "(absent: every call the exclusion holds for)")
+
+    def applies_to(self, nature_code: str | None) -> bool:
+        return self.nature_code is None or (nature_code or "").strip().upper() in {
+            c.strip().upper() for c in self.nature_code}
+
+
 class Exclusion(Strict):
     """A safety exclusion: when it holds, the call goes to police whatever the rules say."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
     description: str = ""
     when: Condition
+    follow_up: FollowUpSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -191,7 +209,7 @@ class Policy(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
         found = reference_errors(self.model_dump(include={"categories", "rules", "exclusions",
-                                                          "programs", "program"}))
+                                                          "programs", "program", "policy"}))
         if found:
             raise ValueError("\n".join(f"{path}: {reason}" for path, reason in found))
         return self
@@ -199,6 +217,16 @@ class Policy(Strict):
     @property
     def version_label(self) -> str:
         return f"{self.policy.id}@{self.policy.version}"
+
+    def follow_up_for(self, matched: list[str], nature_code: str | None
+                      ) -> tuple[str, FollowUpSpec] | None:
+        """The first exclusion among `matched` (a decision's matched_rules) that asks for a
+        follow-up of a call with this nature code, and what it asks."""
+        wanted = set(matched)
+        for e in self.exclusions:
+            if e.id in wanted and e.follow_up and e.follow_up.applies_to(nature_code):
+                return e.id, e.follow_up
+        return None
 
 
 def reference_errors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -228,4 +256,23 @@ def reference_errors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
                     and category not in categories:
                 errors.append((f"{section}[{i}].category", f"'{category}' is not one of the "
                                                              f"policy's categories {categories}"))
-    return errors + program_reference_errors(doc)
+    return errors + _follow_up_errors(doc) + program_reference_errors(doc)
+
+
+def _follow_up_errors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """An exclusion's follow-up must name a program the policy has."""
+    programs = doc.get("programs")
+    meta = doc.get("policy")
+    # A one-team policy's one program has the policy's id (its roster calls it `team`).
+    ids = ([p.get("id") for p in programs if isinstance(p, Mapping)]
+           if isinstance(programs, list)
+           else ["team", *([meta.get("id")] if isinstance(meta, Mapping) else [])])
+    errors = []
+    entries = doc.get("exclusions")
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        follow = entry.get("follow_up") if isinstance(entry, Mapping) else None
+        program = follow.get("program") if isinstance(follow, Mapping) else None
+        if isinstance(program, str) and program not in ids:
+            errors.append((f"exclusions[{i}].follow_up.program",
+                           f"'{program}' is not one of the policy's programs {ids}"))
+    return errors

@@ -34,6 +34,8 @@ DETAIL_KEYS = frozenset({"status", "destination", "from", "version", "policy_id"
                          # care (api/care.py): providers and handoffs, ids and words only
                          "provider_id", "services", "imported", "created", "updated",
                          "replayed",  # a field action sent again under its key
+                         # crisis plans and cautions a look at a call showed (ids only)
+                         "plan_ids", "caution_ids",
                          # a call listing's filter (GET /v1/calls)
                          "to", "incident_id", "source", "category", "district", "cursor"})
 _MAX_VALUE = 120

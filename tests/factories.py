@@ -108,6 +108,9 @@ def one_team_doc() -> dict[str, Any]:
                           units=field["units"])
     doc["tests"] = [t for t in doc["tests"] if "program" not in t["expect"]
                     and "programs" not in t.get("availability", {})]
+    for excl in doc["exclusions"]:  # a follow-up is the one team's (the policy's id)
+        if "follow_up" in excl:
+            excl["follow_up"]["program"] = doc["policy"]["id"]
     return doc
 
 

@@ -146,6 +146,9 @@ class CallEvent(BaseModel):
     referral: Referral | None = None
     follow_up_of: str | None = Field(default=None, min_length=1, max_length=40,
                                      description="the Liaison call id this follow-up is for")
+    follow_up_consent: bool | None = Field(
+        default=None, description="the person agreed (true) or declined (false) to a "
+        "follow-up visit, as the CAD noted; kept on a follow-up the policy schedules")
 
     @field_validator("nature_code")
     @classmethod

@@ -28,6 +28,7 @@ class CallState(BaseModel):
     person: Person | None = None
     referral: Referral | None = None
     follow_up_of: str | None = None
+    follow_up_consent: bool | None = None
     opened_at: datetime
     last_event_at: datetime
     closed_at: datetime | None = None
@@ -47,7 +48,7 @@ class CallState(BaseModel):
 
 _REQUIRED = frozenset({"channel", "nature_code", "nature_text"})
 _SIMPLE = ("channel", "nature_code", "nature_text", "narrative", "priority", "flags",
-           "person", "referral", "follow_up_of")
+           "person", "referral", "follow_up_of", "follow_up_consent")
 
 
 def apply_event(state: CallState | None, event: CallEvent) -> CallState:

@@ -64,6 +64,8 @@ MESSAGE_FIELDS: Fields = {
     ("follow_up", "note"): "notes", ("follow_up", "closed_note"): "notes",
     ("follow_up", "original", "outcome"): "outcome",
     ("referral",): "care",
+    # Whether the person agreed to a visit after an overdose (a policy's follow-up).
+    ("follow_up", "consent"): "person",
 }
 HISTORY_FIELDS: Fields = {("last_outcome",): "outcome"}
 REFERRAL_FIELDS: Fields = {("outcome",): "outcome"}  # one of an officer's referrals
@@ -114,6 +116,12 @@ SEES_UNITS = frozenset({Role.call_team, Role.supervisor, Role.dispatcher})
 
 def sees_units(who: Principal) -> bool:
     return who.role in SEES_UNITS
+
+
+# Who reads a person's crisis plan and an address's cautions (issue 16): the team that
+# goes, and supervisors; read one call at a time and audited (api/plans.py). No other
+# role, and no call output (view, board message, webhook, EIDO, figure) carries them.
+SEES_PLANS = (Role.call_team, Role.supervisor)
 
 
 def protected(call: Mapping[str, Any]) -> bool:

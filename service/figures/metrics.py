@@ -129,6 +129,10 @@ class Figures(BaseModel):
 class FollowUps(BaseModel):
     scheduled: int
     completed: int
+    # Of those, the ones the policy scheduled after a call an exclusion sent to police/EMS
+    # (the shipped policy: after an overdose).
+    after_exclusion_scheduled: int = 0
+    after_exclusion_completed: int = 0
 
 
 class Timeliness(BaseModel):
@@ -800,8 +804,9 @@ async def _overrides(conn: AsyncConnection
 
 async def _follow_ups(conn: AsyncConnection, scope: Scope) -> FollowUps:
     """Follow-ups (the field workflow's table, migration 0005) scheduled (created) and
-    completed within the range, for live calls (of the district)."""
-    fu = table("follow_up", column("call_id"), column("status"),
+    completed within the range, for live calls (of the district); and of them, those an
+    exclusion's `follow_up` scheduled (migration 0027)."""
+    fu = table("follow_up", column("call_id"), column("status"), column("exclusion"),
                column("created_at", UTCDateTime()), column("completed_at", UTCDateTime()))
     created = and_(fu.c.created_at >= scope.start, fu.c.created_at < scope.end)
     completed = and_(fu.c.status == "completed", fu.c.completed_at >= scope.start,
@@ -810,11 +815,14 @@ async def _follow_ups(conn: AsyncConnection, scope: Scope) -> FollowUps:
     if scope.district is not None:
         of_call.append(CALL.c.district == scope.district)
     # From the (small) follow_up table, each row checked against its call by primary key.
-    q = (select(_count_if(created).label("scheduled"), _count_if(completed).label("completed"))
+    policy = fu.c.exclusion.is_not(None)
+    q = (select(_count_if(created).label("scheduled"), _count_if(completed).label("completed"),
+                _count_if(and_(created, policy)).label("after_exclusion_scheduled"),
+                _count_if(and_(completed, policy)).label("after_exclusion_completed"))
          .select_from(fu).where(or_(created, completed),
                                 select(CALL.c.id).where(*of_call).exists()))
     r = (await conn.execute(q)).one()
-    return FollowUps(scheduled=r.scheduled, completed=r.completed)
+    return FollowUps(**r._mapping)
 
 
 def _with_shifts(rows: list[ProgramRow], policy: CompiledPolicy | None, scope: Scope,

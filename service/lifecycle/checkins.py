@@ -25,6 +25,7 @@ from sqlalchemy import select
 from rules.evaluate import CompiledPolicy
 from service.errors import Conflict
 from service.lifecycle.care import raise_overdue
+from service.lifecycle.crisis_plans import forget_expired
 from service.lifecycle.followups import announce_due
 from service.lifecycle.ingest import call_summary
 from service.lifecycle.waiting import settle
@@ -79,8 +80,8 @@ class CheckIn:
 @dataclass
 class SweepDue:
     """Overdue check-ins, newly due follow-ups, the queue's timers (wait limits, shift
-    starts: service/lifecycle/waiting.py) and unit positions past their retention, in one
-    writer transaction."""
+    starts: service/lifecycle/waiting.py), unit positions past their retention and
+    expired crisis plans and cautions, in one writer transaction."""
 
     interval: float
     now: datetime | None = None
@@ -128,6 +129,7 @@ class SweepDue:
         due_follow_ups = await announce_due(ctx, now)
         # Unit positions older than the retention a supervisor set (service/units/).
         positions = await forget_positions(ctx, now)
+        plans = await forget_expired(ctx, now)  # crisis plans and cautions past expiry
         settled = 0
         if self.policy is not None and self.policy.programs.named:
             # On the queue's clock (CAD time), not `now`: a replay's calls do not fall back
@@ -135,7 +137,8 @@ class SweepDue:
             settled = await settle(ctx, self.policy, await ctx.queue_clock())
         return {"checkins_missed": missed, "checkins_escalated": escalated,
                 "follow_ups_due": due_follow_ups, "queue_settled": settled,
-                "positions_deleted": positions, "care_overdue": care_overdue}
+                "positions_deleted": positions, "care_overdue": care_overdue,
+                "plans_deleted": plans}
 
 
 class FieldSweeper:

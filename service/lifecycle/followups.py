@@ -18,6 +18,8 @@ from typing import Any, Literal
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from rules.models import Policy
+from service.calls.records import DecisionRecord
 from service.errors import Conflict, NotFound
 from service.lifecycle.team import StatusChange
 from service.store.tables import CALL, FOLLOW_UP, as_utc, iso_utc, utcnow
@@ -41,6 +43,9 @@ def view(row: dict[str, Any], call: Mapping[str, Any] | None = None,
         "announced_at": iso_utc(row["announced_at"]), "opened_at": iso_utc(row["opened_at"]),
         "completed_at": iso_utc(row["completed_at"]), "closed_by": row["closed_by"],
         "closed_note": row["closed_note"],
+        # Scheduled by the policy (an exclusion's follow_up): which, the program, consent.
+        "exclusion": row.get("exclusion"), "program_id": row.get("program_id"),
+        "consent": row.get("consent"),
     }
     if call is not None:
         # Enough of the original call to plan the visit (the board shows it in the queue).
@@ -80,11 +85,55 @@ async def add_follow_up(ctx: Batch, call: Mapping[str, Any], *, due: datetime,
            "follow_up_call_id": None, "announced_at": None, "opened_at": None,
            "completed_at": None, "closed_by": None, "closed_note": None}
     await ctx.conn.execute(FOLLOW_UP.insert(), row)
+    return _scheduled(ctx, call, row, now)
+
+
+def _scheduled(ctx: Batch, call: Mapping[str, Any], row: dict[str, Any], now: datetime
+               ) -> dict[str, Any]:
     doc = view(row, call, now=now)
     ctx.board(call["id"], "follow_up_scheduled", {
         "type": "follow_up_scheduled", "call_id": call["id"], "at": now.isoformat(),
         "follow_up": doc})
     return doc
+
+
+POLICY = "policy"  # created_by of the follow-ups an exclusion schedules
+
+
+async def after_exclusion(ctx: Batch, call: Mapping[str, Any], decision: DecisionRecord,
+                          policy: Policy, *, consent: bool | None, consent_given: bool,
+                          at: datetime) -> dict[str, Any] | None:
+    """A call an exclusion that asks for a follow-up (`follow_up:` in the policy) sent to
+    police/EMS: schedule the team's visit, due `after_hours` after the event (CAD time),
+    once per call. A later event's word on consent (`follow_up_consent`) is kept on it."""
+    found = (policy.follow_up_for(decision["matched_rules"], call["nature_code"])
+             if decision["basis"] == "exclusion" else None)
+    if found is None and not consent_given:
+        return None  # the usual event: nothing to read
+    f = FOLLOW_UP.c
+    before = (await ctx.conn.execute(select(f.id, f.consent).where(
+        f.call_id == call["id"], f.exclusion.is_not(None)))).first()
+    if before is not None:
+        if consent_given and before.consent != consent:
+            await ctx.conn.execute(update(FOLLOW_UP).where(f.id == before.id)
+                                   .values(consent=consent))
+        return None
+    if found is None:
+        return None
+    exclusion, spec = found
+    now = utcnow()
+    row = {"id": uuid.uuid4().hex, "call_id": call["id"],
+           "due_at": at + timedelta(hours=spec.after_hours), "created_at": now,
+           "created_by": POLICY, "status": "scheduled", "follow_up_call_id": None,
+           # Consent is its own field, not in the note: a dispatcher's board withholds it
+           # (service/calls/visibility.py) where notes are shown.
+           "note": f"Follow-up visit ({spec.program}) the policy asks for after a call its "
+                   f"'{exclusion}' exclusion sent to police/EMS.",
+           "announced_at": None, "opened_at": None, "completed_at": None,
+           "closed_by": None, "closed_note": None, "exclusion": exclusion,
+           "program_id": spec.program, "consent": consent}
+    await ctx.conn.execute(FOLLOW_UP.insert(), row)
+    return _scheduled(ctx, call, row, now)
 
 
 async def announce_due(ctx: Batch, now: datetime) -> int:

@@ -25,7 +25,7 @@ from service.calls.people import address_key, age_group, person_key
 from service.calls.records import CallRow, DecisionRecord
 from service.errors import Conflict
 from service.lifecycle.assignment import RecommendSettings, record_assignment
-from service.lifecycle.followups import schedule_follow_up
+from service.lifecycle.followups import after_exclusion, schedule_follow_up
 from service.lifecycle.recorded import call_summary
 from service.lifecycle.recorded import decision_columns as _decision_columns
 from service.lifecycle.recorded import record_decision as _record_decision
@@ -144,6 +144,11 @@ class IngestEvent:
         if previous is None or not _same_decision(previous, decision):
             _record_decision(ctx, row, decision_doc, cause=cause, event_id=ev.event_id,
                              history=history)
+        # An overdose (an exclusion with `follow_up:`): police/EMS go; the team visits later.
+        await after_exclusion(ctx, row, decision_doc, self.policy.policy,
+                              consent=state.follow_up_consent,
+                              consent_given="follow_up_consent" in ev.model_fields_set,
+                              at=ev.occurred_at)
         if named:  # a unit this call held is free: the queue's next call takes it
             await offer_freed(ctx, self.policy, call, ctx.calls[call_id], ev.occurred_at)
         closing = state.closed_at is not None and (call is None or call["closed_at"] is None)

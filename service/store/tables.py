@@ -455,6 +455,12 @@ class FollowUp(SQLModel, table=True):
     # Who completed or cancelled it, and why (cancelled) or how it went (completed).
     closed_by: str | None = Field(default=None, max_length=120)
     closed_note: str | None = Field(default=None, sa_type=Text)
+    # Scheduled by the policy (issue 16): the exclusion that asked for it (`medical` for an
+    # overdose), the program to visit, and whether the CAD said the person consented
+    # (None: it did not say). Null on the team's own follow-ups.
+    exclusion: str | None = Field(default=None, max_length=120)
+    program_id: str | None = Field(default=None, max_length=120)
+    consent: bool | None = None
 
 
 FOLLOW_UP: Table = FollowUp.__table__  # type: ignore[attr-defined]
@@ -705,3 +711,55 @@ class CareStepRow(SQLModel, table=True):
 PROVIDER: Table = ProviderRow.__table__  # type: ignore[attr-defined]
 CARE_REFERRAL: Table = CareReferralRow.__table__  # type: ignore[attr-defined]
 CARE_STEP: Table = CareStepRow.__table__  # type: ignore[attr-defined]
+class CrisisPlanRow(SQLModel, table=True):
+    """A short plan the team wrote for a person, with their consent, until it expires
+    (issue 16, service/lifecycle/crisis_plans.py, migration 0027). Found for a call by its
+    folded address (service/calls/people.address_key) or its phone's digits; shown to the
+    team and supervisors only, each look audited. Deleted by the field sweeper once expired."""
+
+    __tablename__ = "crisis_plan"
+    __table_args__ = (Index("ix_crisis_plan_address_key", "address_key"),
+                      Index("ix_crisis_plan_phone_key", "phone_key",
+                            **_not_null("phone_key")),
+                      Index("ix_crisis_plan_expires_at", "expires_at"))
+
+    id: str = Field(primary_key=True, max_length=40)
+    person: str = Field(max_length=120)  # the name as the team knows them
+    address: str = Field(max_length=300)
+    address_key: str = Field(max_length=300)
+    phone: str | None = Field(default=None, max_length=40)
+    phone_key: str | None = Field(default=None, max_length=20)  # its last ten digits
+    helps: str | None = Field(default=None, sa_type=Text)
+    avoid: str | None = Field(default=None, sa_type=Text)
+    contacts: str | None = Field(default=None, sa_type=Text)  # who to call
+    consent_by: str = Field(max_length=120)
+    consent_at: datetime = Field(sa_column=_ts(nullable=False))
+    consent_how: str = Field(max_length=16)
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_by: str = Field(max_length=120)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    updated_by: str | None = Field(default=None, max_length=120)
+    updated_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class PremiseCautionRow(SQLModel, table=True):
+    """A caution for an address (a dog, a steep stair, a person who must not be
+    startled), until it expires; found, shown and swept as crisis plans are."""
+
+    __tablename__ = "premise_caution"
+    __table_args__ = (Index("ix_premise_caution_address_key", "address_key"),
+                      Index("ix_premise_caution_expires_at", "expires_at"))
+
+    id: str = Field(primary_key=True, max_length=40)
+    address: str = Field(max_length=300)
+    address_key: str = Field(max_length=300)
+    text: str = Field(sa_type=Text)
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_by: str = Field(max_length=120)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    updated_by: str | None = Field(default=None, max_length=120)
+    updated_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+CRISIS_PLAN: Table = CrisisPlanRow.__table__  # type: ignore[attr-defined]
+PREMISE_CAUTION: Table = PremiseCautionRow.__table__  # type: ignore[attr-defined]

@@ -82,6 +82,14 @@ ROLE_TABLE: dict[str, str] = {
     "POST /v1/follow-ups/{follow_up_id}/open": "call_team supervisor",
     "POST /v1/follow-ups/{follow_up_id}/complete": "call_team supervisor",
     "POST /v1/follow-ups/{follow_up_id}/cancel": "call_team supervisor",
+    # crisis plans and premise cautions (issue 16): the team that goes, and supervisors.
+    "POST /v1/crisis-plans": "call_team supervisor",
+    "PUT /v1/crisis-plans/{plan_id}": "call_team supervisor",
+    "DELETE /v1/crisis-plans/{plan_id}": "call_team supervisor",
+    "POST /v1/premise-cautions": "call_team supervisor",
+    "PUT /v1/premise-cautions/{caution_id}": "call_team supervisor",
+    "DELETE /v1/premise-cautions/{caution_id}": "call_team supervisor",
+    "GET /v1/calls/{call_id}/plans": "call_team supervisor",
     # officer: refer; read only the referrals they made.
     "POST /v1/referrals": "officer supervisor",
     "GET /v1/referrals": "officer supervisor",

@@ -193,5 +193,8 @@ def program_variants(draw: st.DrawFn) -> dict[str, Any]:
                                                           min_size=1, max_size=2))}
         programs.append(program)
     doc["programs"] = programs
+    for excl in doc["exclusions"]:  # an exclusion's follow-up names one of them
+        if "follow_up" in excl:
+            excl["follow_up"]["program"] = "p0"
     doc["program"].pop("units", None)
     return doc

@@ -300,3 +300,26 @@ def test_policy_invalid_message_lists_every_error() -> None:
     assert message.startswith("city.yaml is invalid:")
     for err in info.value.errors:
         assert f"  {err.path}: {err.reason}" in message
+
+
+def test_an_exclusions_follow_up_names_a_program_the_policy_has() -> None:
+    # The shipped policy: a follow-up by the field team after an overdose (issue 16).
+    medical = next(e for e in load_default_policy().exclusions if e.id == "medical")
+    assert medical.follow_up is not None
+    assert (medical.follow_up.program, medical.follow_up.after_hours,
+            medical.follow_up.nature_code) == ("call", 24, ["OD"])
+    doc = shipped_doc()
+    [excl] = [e for e in doc["exclusions"] if e["id"] == "medical"]
+    excl["follow_up"] = {"program": "nobody"}
+    [err] = errors_of(doc)
+    assert err.path == f"exclusions[{doc['exclusions'].index(excl)}].follow_up.program"
+    assert "'nobody'" in err.reason and "call" in err.reason
+    excl["follow_up"] = {"program": "call", "after_hours": 0}
+    assert paths_of(doc) == [
+        f"exclusions[{doc['exclusions'].index(excl)}].follow_up.after_hours"]
+    # A one-team policy's program is `team`.
+    doc = one_team_doc()
+    doc["exclusions"][0]["follow_up"] = {"program": "team"}
+    parse_policy(doc, source="test.yaml")
+    doc["exclusions"][0]["follow_up"] = {"program": "call"}
+    assert paths_of(doc) == ["exclusions[0].follow_up.program"]

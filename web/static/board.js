@@ -10,6 +10,7 @@ import {
 import { KeyedList } from "./keyed.js";
 import { drawQueue, startQueueClock, tickQueue, waitKind } from "./queue.js";
 import { mountMap } from "./map.js";
+import { forgetPlans, mayReadPlans, plansBox } from "./plans.js";
 import { Recommendations } from "./recommend.js";
 import { mountDutyControl, onUnitMessage, rosterNames } from "./units.js";
 import { careForm, careKey, careLines, onCareMessage } from "./care.js";
@@ -266,7 +267,7 @@ const details = new Map();    // call id -> promise of its details element
 
 function toggle(entry, kind) {
   const key = `${entry.id}:${kind}`;
-  if (kind === "details") details.delete(entry.id);
+  if (kind === "details") { details.delete(entry.id); forgetPlans(entry.id); }
   if (open.has(key)) open.delete(key); else open.add(key);
   render();
 }
@@ -338,6 +339,7 @@ function card(entry) {
     if (!details.has(entry.id)) details.set(entry.id, callDetails(entry.id));
     details.get(entry.id).then((dl) => clear(box, dl.cloneNode(true)))
       .catch((err) => { box.textContent = `Could not load: ${err.message}`; });
+    if (mayReadPlans(user)) li.append(plansBox(entry.id));  // the team's only, audited
   }
   return li;
 }

@@ -50,7 +50,8 @@ def test_created_sets_every_field() -> None:
         "narrative": "Brother not sleeping, no weapons.", "priority": 3,
         "address": "1300 1st Ave N", "district": "D2", "lat": 27.77, "lon": -82.65,
         "flags": [], "purpose": "live", "person": None, "referral": None,
-        "follow_up_of": None, "opened_at": T0, "last_event_at": T0, "closed_at": None,
+        "follow_up_of": None, "follow_up_consent": None, "opened_at": T0, "last_event_at": T0,
+        "closed_at": None,
     }
 
 
@@ -172,7 +173,8 @@ def test_fold_in_order_applies_every_event() -> None:
         "narrative": "Caller now says there is a knife.", "priority": 2,
         "address": "1300 1st Ave N", "district": "D4", "lat": 27.77, "lon": -82.65,
         "flags": ["weapon"], "purpose": "live", "person": None, "referral": None,
-        "follow_up_of": None, "opened_at": T0, "last_event_at": at(40), "closed_at": at(40),
+        "follow_up_of": None, "follow_up_consent": None, "opened_at": T0,
+        "last_event_at": at(40), "closed_at": at(40),
     }
     assert state == in_order(history())
 
