@@ -1,0 +1,207 @@
+"""The structured policy editor on /policy: the program settings as a form, the exclusions
+("Always win"), the rules as an ordered table with chips; editing them, the checks as you
+type, trying a call, the what-if, saving, publishing and the YAML both ways."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tests.conftest import Server
+from tests.web.conftest import PHONE, new_page
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def web(shared_web: Server) -> Server:
+    return shared_web
+
+
+async def open_editor(browser: Any, web: Server, **options: Any) -> tuple[Any, Any]:
+    context, page = await new_page(browser, web, role="supervisor", **options)
+    # What the page sent to be checked: the object the form holds, as the server reads it.
+    page.sent = []
+    page.on("request", lambda r: page.sent.append(json.loads(r.post_data))
+            if r.url.endswith("/v1/policies/validate") and r.method == "POST"
+            and (r.headers.get("content-type") or "").startswith("application/json")
+            else None)
+    await page.goto(f"{web.base_url}/policy")
+    await page.locator("tr.rule").first.wait_for()
+    return context, page
+
+
+async def rule_ids(page: Any) -> list[str]:
+    return list(await page.locator("tr.rule").evaluate_all(
+        "rows => rows.map(r => r.dataset.ruleId)"))
+
+
+async def last_sent(page: Any, check: Any) -> dict[str, Any]:
+    """The latest object sent to be checked once `check(doc)` holds (the checks are
+    debounced: the edit is sent a moment after it is made)."""
+    for _ in range(600):
+        if page.sent and check(page.sent[-1]["document"]):
+            return dict(page.sent[-1]["document"])
+        await page.wait_for_timeout(100)
+    raise AssertionError(f"no checked document matched; last: {page.sent[-1:]}")
+
+
+@pytest.mark.parametrize("viewport", [None, PHONE], ids=["desktop", "390px"])
+async def test_the_structured_view_shows_the_published_policy(
+        browser: Any, web: Server, viewport: dict[str, int] | None) -> None:
+    context, page = await open_editor(browser, web, viewport=viewport)
+    try:
+        assert await page.locator("#view-form").get_attribute("aria-pressed") == "true"
+        assert await page.locator("#yaml-view").is_hidden()
+        # Program settings as a form.
+        assert await page.locator("#f-phase").input_value() == "2"
+        assert await page.locator("#f-timezone").input_value() == "America/New_York"
+        field_team = page.locator('fieldset.program[data-program="call"]')
+        assert await field_team.get_by_label("Units").input_value() == "4"
+        assert await field_team.get_by_label("Max queued").input_value() == "6"
+        assert await field_team.get_by_label("Districts of its area").input_value() == \
+            "D1, D2, D3, D4"
+        assert await field_team.get_by_label("CALL field team: shifts on daily").input_value() \
+            == "08:00-24:00"
+        assert await field_team.get_by_label("CALL field team takes truancy").is_checked()
+        assert not await field_team.get_by_label("CALL field team takes crisis_line").is_checked()
+        line = page.locator('fieldset.program[data-program="crisis-line"]')
+        assert await line.get_by_label("Mode").input_value() == "phone"
+
+        # The exclusions first, under "Always win", with their conditions as chips.
+        headings = await page.locator("#form-view h3").all_text_contents()
+        assert headings.index("Always win") < headings.index("Rules")
+        weapon = page.locator('li.exclusion[data-rule-id="weapon"]')
+        assert "any of:" in await weapon.text_content()
+        assert await weapon.locator(".chip", has_text="flag weapon").count() == 1
+        assert await weapon.locator(".chip", has_text="says “machete”").count() == 1
+
+        # The rules in order, each a row: id, category, action, chips.
+        assert await rule_ids(page) == [
+            "follow-up", "crisis-line", "mental-health", "substance-use",
+            "disorderly-juvenile", "truancy", "neighbor-dispute", "homelessness",
+            "call-for-assistance"]
+        mh = page.locator('tr.rule[data-rule-id="mental-health"]')
+        assert await mh.get_by_label("Rule mental-health category").input_value() == \
+            "mental_health"
+        assert await mh.get_by_label("Rule mental-health action").input_value() == "team"
+        assert await mh.locator(".group").count() == 2  # any of: codes, or words
+        assert await mh.locator(".chip.k-nature_code").all_text_contents() == \
+            ["EDP×", "MNTL×", "SUICTHRT×", "SCRM×"]
+        assert await mh.locator(".chip.k-text_any", has_text="“hearing voices”").count() == 1
+        # A group deeper than chips (all: inside any:) is shown, read-only, and kept.
+        su = page.locator('tr.rule[data-rule-id="substance-use"]')
+        assert await su.locator(".chip.advanced").text_content() == \
+            "advanced condition (all) — edit in YAML"
+
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= (viewport or {"width": 1280})["width"], f"{width}px wide"
+        assert page.errors == []
+    finally:
+        await context.close()
+
+
+async def test_rules_and_chips_are_edited_with_mouse_and_keyboard(
+        browser: Any, web: Server) -> None:
+    context, page = await open_editor(browser, web)
+    try:
+        # A chip added by keyboard only: pick the kind, type the value, Enter.
+        mh = page.locator('tr.rule[data-rule-id="mental-health"]')
+        await mh.get_by_label("Rule mental-health, group 1: kind of condition").select_option(
+            "nature_code")
+        box = mh.get_by_label("Rule mental-health, group 1: nature code")
+        await box.fill("psych")
+        await box.press("Enter")
+        await mh.locator(".chip.k-nature_code", has_text="PSYCH").wait_for()
+        # The focus stays in the box, ready for the next code.
+        assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == \
+            "Rule mental-health, group 1: nature code"
+        doc = await last_sent(page, lambda d: "PSYCH" in d["rules"][2]["when"]["any"][0][
+            "nature_code"])
+        assert doc["rules"][2]["when"]["any"][0]["nature_code"] == \
+            ["EDP", "MNTL", "SUICTHRT", "SCRM", "PSYCH"]
+        # Removed again.
+        await mh.get_by_label("Rule mental-health, group 1: remove nature code: SCRM").click()
+        doc = await last_sent(page, lambda d: "SCRM" not in d["rules"][2]["when"]["any"][0][
+            "nature_code"])
+        assert doc["rules"][2]["when"]["any"][0]["nature_code"] == \
+            ["EDP", "MNTL", "SUICTHRT", "PSYCH"]
+        # The group kept as it was (all: inside any:) travels untouched.
+        assert doc["rules"][3]["when"]["any"][1] == {
+            "all": [{"nature_code": ["DISORD"]},
+                    {"text_any": ["intoxicated", "drunk", "impaired", "high"]}]}
+
+        # Add a rule, give it a priority range, a flag it must not carry and a time.
+        await page.locator("#add-rule").click()
+        new = page.locator('tr.rule[data-rule-id="new-rule"]')
+        assert (await rule_ids(page))[-1] == "new-rule"
+        assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == \
+            "Rule 10 id"
+        await new.get_by_label("Rule 10 id").fill("late-noise")
+        group = "Rule new-rule"  # the labels follow the new id when the row is drawn again
+        await new.get_by_label(f"{group}: kind of condition").select_option("priority")
+        await new.get_by_label(f"{group}: priority from").fill("3")
+        await new.get_by_label(f"{group}: priority to").fill("5")
+        await new.get_by_label(f"{group}: add condition").click()
+        row = page.locator('tr.rule[data-rule-id="late-noise"]')
+        await row.locator(".chip", has_text="priority 3–5").wait_for()
+        group = "Rule late-noise"
+        await row.get_by_label(f"{group}: kind of condition").select_option("flags_none")
+        await row.get_by_label(f"{group}: not flag").select_option("weapon")
+        await row.get_by_label(f"{group}: add condition").click()
+        await row.locator(".chip", has_text="no flag weapon").wait_for()
+        await row.get_by_label(f"{group}: kind of condition").select_option("time_of_day")
+        await row.get_by_label(f"{group}: from").fill("22:00")
+        await row.get_by_label(f"{group}: to").fill("06:00")
+        await row.get_by_label(f"{group}: add condition").click()
+        await row.locator(".chip", has_text="from 22:00–06:00").wait_for()
+        await row.get_by_label("Rule late-noise action").select_option("police")
+        doc = await last_sent(page, lambda d: d["rules"][-1].get("action") == "police"
+                              and "time_of_day" in d["rules"][-1]["when"])
+        assert doc["rules"][-1] == {
+            "id": "late-noise", "category": "mental_health", "action": "police",
+            "when": {"priority": {"min": 3, "max": 5}, "flags_none": ["weapon"],
+                     "time_of_day": {"start": "22:00", "end": "06:00"}}}
+
+        # Duplicate, disable, delete.
+        await row.get_by_role("button", name="Duplicate: late-noise").click()
+        copy = page.locator('tr.rule[data-rule-id="late-noise-copy"]')
+        await copy.wait_for()
+        await copy.get_by_label("Disable late-noise-copy").check()
+        await page.locator("tr.rule.disabled[data-rule-id='late-noise-copy']").wait_for()
+        doc = await last_sent(page, lambda d: d["rules"][-1].get("disabled") is True)
+        assert doc["rules"][-1]["id"] == "late-noise-copy"
+        assert doc["rules"][-1]["when"] == doc["rules"][-2]["when"]
+        await page.get_by_role("button", name="Delete: late-noise-copy").click()
+        await copy.wait_for(state="detached")
+
+        # Reorder by keyboard: focus Move up, press Enter; the focus follows the rule.
+        up = row.get_by_role("button", name="Move up: late-noise")
+        await up.focus()
+        await page.keyboard.press("Enter")
+        await page.keyboard.press("Enter")
+        ids = await rule_ids(page)
+        assert ids[-3:] == ["late-noise", "homelessness", "call-for-assistance"]
+        assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == \
+            "Move up: late-noise"
+        # And by dragging: follow-up dropped on crisis-line's row swaps the first two.
+        await page.locator('tr.rule[data-rule-id="follow-up"] .grip').drag_to(
+            page.locator('tr.rule[data-rule-id="crisis-line"]'))
+        await page.locator("tr.rule").first.and_(
+            page.locator('[data-rule-id="crisis-line"]')).wait_for()
+        doc = await last_sent(page, lambda d: d["rules"][0]["id"] == "crisis-line")
+        assert [r["id"] for r in doc["rules"]][:3] == ["crisis-line", "follow-up",
+                                                       "mental-health"]
+        assert [r["id"] for r in doc["rules"]][-3:] == ["late-noise", "homelessness",
+                                                        "call-for-assistance"]
+        # Whatever the form does not show is kept: descriptions, queue limits, deferrals.
+        assert doc["rules"][0]["needs_field_unit"] is False
+        assert doc["programs"][0]["deferrable"] == ["officer_referral", "follow_up"]
+        assert len(doc["programs"][0]["queue"]) == 14
+        assert doc["exclusions"][0]["description"] == "A weapon is reported."
+        assert page.errors == []
+    finally:
+        await context.close()
