@@ -5,10 +5,13 @@ type, trying a call, the what-if, saving, publishing and the YAML both ways."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+import yaml
 
 from tests.conftest import Server
 from tests.web.conftest import PHONE, new_page
@@ -202,6 +205,190 @@ async def test_rules_and_chips_are_edited_with_mouse_and_keyboard(
         assert doc["programs"][0]["deferrable"] == ["officer_referral", "follow_up"]
         assert len(doc["programs"][0]["queue"]) == 14
         assert doc["exclusions"][0]["description"] == "A weapon is reported."
+        assert page.errors == []
+    finally:
+        await context.close()
+
+
+def days_ago_in_hours(days: int) -> str:
+    """A time `days` ago, 18:00 UTC: inside the shipped team's hours (08:00-24:00 New York)."""
+    at = datetime.now(UTC).replace(hour=18, minute=0, second=0, microsecond=0)
+    return (at - timedelta(days=days)).isoformat()
+
+
+async def try_call(page: Any, code: str, text: str) -> str:
+    """Try a call on the page; the id of the rule row marked as deciding it."""
+    await page.locator("#try-code").fill(code)
+    await page.locator("#try-text").fill(text)
+    await page.locator("#try-when").fill("2026-03-10T14:00")  # a Tuesday, in hours
+    before = await page.locator("#try-out h3").count()
+    if before:
+        await page.evaluate("document.querySelector('#try-out').replaceChildren()")
+    await page.locator("#try-run").click()
+    await page.locator("#try-out h3.decision").wait_for()
+    return str(await page.locator("tr.rule.decided").get_attribute("data-rule-id"))
+
+
+async def test_a_supervisor_adds_a_rule_without_yaml_and_publishes_it(
+        browser: Any, web: Server, tmp_path: Path) -> None:
+    """The issue's scenario: a rule with a nature-code chip and a word; a static-check
+    warning appears and goes away; a call tried; the what-if's count; saved, tested,
+    published; the export holds the rule; a reorder changes the deciding rule."""
+    for n in range(2):  # calls of a code no rule names, in the what-if's window
+        r = await web.post_event(nature_code="HOARD", nature_text="Hoarding complaint",
+                                 occurred_at=days_ago_in_hours(3 + n),
+                                 location={"address": f"{n} 1st Ave N", "district": "D1"})
+        assert r.status_code in (200, 201, 202), r.text
+    context, page = await open_editor(browser, web, timezone_id="America/New_York")
+    try:
+        # The nature codes seen in stored calls feed the picker, with their counts.
+        option = page.locator('#nature-codes option[value="HOARD"]')
+        await option.wait_for(state="attached")
+        assert "(2 calls)" in str(await option.get_attribute("label"))
+        await page.locator("#checks-summary li.warning[data-kind='gap']").wait_for()
+
+        await page.locator("#f-version").fill("2")
+        await page.locator("#add-rule").click()
+        new = page.locator('tr.rule[data-rule-id="new-rule"]')
+        await new.get_by_label("Rule 10 id").fill("hoarding")
+        # A code an earlier rule takes first: the rule could never match.
+        await new.get_by_label("Rule new-rule: nature code").fill("MNTL")
+        await new.get_by_label("Rule new-rule: add condition").click()
+        row = page.locator('tr.rule[data-rule-id="hoarding"]')
+        await row.get_by_label("Rule hoarding: kind of condition").select_option("text_any")
+        await row.get_by_label("Rule hoarding: word or phrase").fill("hoarding")
+        await row.get_by_label("Rule hoarding: word or phrase").press("Enter")
+        warning = row.locator(".checks li.warning[data-kind='shadowed']")
+        await warning.wait_for()
+        assert "can never match" in await warning.text_content()
+        # The right code instead, picked from those seen: the warning goes away.
+        await row.get_by_label("Rule hoarding: remove nature code: MNTL").click()
+        await row.get_by_label("Rule hoarding: kind of condition").select_option("nature_code")
+        await row.get_by_label("Rule hoarding: nature code").fill("HOARD")
+        await row.get_by_label("Rule hoarding: add condition").click()
+        await row.locator(".chip.k-nature_code", has_text="HOARD · 2").wait_for()
+        await warning.wait_for(state="detached")
+        await page.locator("#checks-summary li.warning[data-kind='gap']").wait_for(
+            state="detached")
+        assert await page.locator("#checks-summary p.ok").text_content() == \
+            "Checked: valid, no warnings"
+
+        # Try a call: the new rule decides it, and its row says so.
+        assert await try_call(page, "HOARD", "Hoarding complaint") == "hoarding"
+        assert "call team, decided by rule hoarding" in \
+            await page.locator("#try-out h3").text_content()
+
+        # What changes over the last 30 days: the two stored calls go to the team.
+        await page.locator("#wc-days").fill("30")
+        await page.locator("#wc-run").click()
+        count = page.locator("#wc-out h3.changed-count")
+        await count.wait_for()
+        assert await count.get_attribute("data-changed") == "2"
+        assert (await count.text_content()).startswith("2 calls would change")
+        assert "police → call team (hoarding" in await page.locator("#wc-out ul.changes")\
+            .text_content()
+
+        # The test cases gate publishing: a disabled rule fails one, shown in the table.
+        mh = page.locator('tr.rule[data-rule-id="mental-health"]')
+        await mh.get_by_label("Disable mental-health").check()
+        await page.locator("#run-cases").click()
+        case = page.locator('#cases tr[data-case="mental health crisis in hours goes to the '
+                            'team with police standby"] td.result')
+        await case.locator("text=✗ fails").wait_for()
+        await page.locator('tr.rule[data-rule-id="mental-health"]').get_by_label(
+            "Disable mental-health").uncheck()
+        await page.locator("#run-cases").click()
+        await case.locator("text=✓ passes").wait_for()
+        assert await page.locator("#cases td.result.bad").count() == 0
+
+        # Saved (the YAML made from the form), its tests pass, published.
+        await page.locator("#comment").fill("hoarding calls to the team")
+        await page.locator("#save").click()
+        await page.locator("#draft-label").filter(has_text="st-petersburg-call@2").wait_for()
+        await page.locator("#run-tests").click()
+        await page.locator("#tests h3.ok").wait_for()
+        await page.locator("#publish").click()
+        await page.locator("#in-force").filter(has_text="st-petersburg-call@2").wait_for()
+        stored = (await web.client.get("/v1/policies/2")).json()
+        assert stored["parsed"]["rules"][-1] == {
+            "id": "hoarding", "category": "mental_health", "action": "team",
+            "when": {"text_any": ["hoarding"], "nature_code": ["HOARD"]}}
+        # The comments of the version it was drafted from are still there.
+        assert "# Every exclusion is tested on every call and wins over any rule below." \
+            in stored["document"]
+        live = (await web.post_event(nature_code="HOARD", nature_text="Hoarding complaint",
+                                     occurred_at="2026-03-10T14:00:00-04:00")).json()
+        assert live["decision"]["matched_rules"] == ["hoarding"]
+
+        # The YAML export holds the rule.
+        async with page.expect_download() as info:
+            await page.locator("#export").click()
+        download = await info.value
+        assert download.suggested_filename == "st-petersburg-call-2.yaml"
+        saved = tmp_path / "export.yaml"
+        await download.save_as(saved)
+        exported = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        assert exported["rules"][-1]["id"] == "hoarding"
+        assert exported["rules"][-1]["when"]["nature_code"] == ["HOARD"]
+
+        # A call both rules take: the earlier one decides, until the rule is moved up.
+        both = "Hoarding, and a mental health crisis"
+        assert await try_call(page, "HOARD", both) == "mental-health"
+        await page.locator('tr.rule[data-rule-id="hoarding"] .grip').drag_to(mh)
+        await page.locator("tr.rule").nth(2).and_(
+            page.locator('[data-rule-id="hoarding"]')).wait_for()
+        assert await try_call(page, "HOARD", both) == "hoarding"
+        assert page.errors == []
+    finally:
+        await context.close()
+
+
+async def test_form_to_yaml_to_form_loses_nothing_on_a_phone(
+        browser: Any, web: Server, tmp_path: Path) -> None:
+    context, page = await open_editor(browser, web, viewport=PHONE)
+    try:
+        first = await last_sent(page, lambda d: True)
+        mh = page.locator('tr.rule[data-rule-id="mental-health"]')
+        await mh.get_by_label("Rule mental-health, group 1: nature code").fill("PSYCH")
+        await mh.get_by_label("Rule mental-health, group 1: add condition").click()
+        edited = await last_sent(page, lambda d: "PSYCH" in d["rules"][2]["when"]["any"][0][
+            "nature_code"])
+        assert {k: v for k, v in edited.items() if k != "rules"} == \
+            {k: v for k, v in first.items() if k != "rules"}
+
+        # Form → YAML: the edit is there, and so are the comments.
+        await page.locator("#view-yaml").click()
+        doc = page.locator("#doc")
+        await doc.wait_for()
+        text = await doc.input_value()
+        assert yaml.safe_load(text) == edited
+        assert "# St. Petersburg, FL — CALL" in text
+        assert "  phase: 2            # 1 joint response" in text
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{width}px wide"
+
+        # YAML → form: an edit made in the text comes back in the form, nothing lost.
+        page.sent.clear()
+        changed = text.replace("name: CALL field team", "name: CALL east team", 1)
+        await doc.fill(changed)
+        await page.locator("#view-form").click()
+        await page.locator("#form-view").wait_for()
+        field_team = page.locator('fieldset.program[data-program="call"]')
+        assert await field_team.get_by_label("Name").input_value() == "CALL east team"
+        back = await last_sent(page, lambda d: d["programs"][0]["name"] == "CALL east team")
+        assert back == yaml.safe_load(changed)
+
+        # A file imported goes to the Advanced view, then to the form.
+        imported = tmp_path / "mine.yaml"
+        imported.write_text(changed.replace('version: "1"', 'version: "9"', 1),
+                            encoding="utf-8")
+        await page.locator("#view-yaml").click()
+        await page.locator("#import").set_input_files(str(imported))
+        await page.locator("#doc").filter(has_text='version: "9"').wait_for()
+        assert await page.locator("#view-yaml").get_attribute("aria-pressed") == "true"
+        await page.locator("#view-form").click()
+        await page.locator("#form-view").wait_for()
+        assert await page.locator("#f-version").input_value() == "9"
         assert page.errors == []
     finally:
         await context.close()
