@@ -32,6 +32,7 @@ from rules.evaluate import (
     compile_policy,
 )
 from rules.load import PolicyInvalid
+from rules.models import Policy
 from service.errors import Conflict, DomainError, field_errors
 from service.policy import store
 
@@ -83,6 +84,25 @@ class Validation(BaseModel):
     version: str | None = Field(default=None, description="the document's label, when valid")
     errors: list[PolicyError]
     warnings: list[Finding] = Field(description="static analysis (rules/analysis.py)")
+    parsed: dict[str, Any] | None = Field(description=(
+        "the document as an object whenever its YAML parses to a mapping, valid or not "
+        "(what the structured editor edits); null when it does not"))
+
+
+class UnsavedDocument(BaseModel):
+    """A document not stored: what the structured editor holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    document: str | dict[str, Any] = Field(description=(
+        "YAML text, or the policy as an object (as `parsed` in GET /v1/policies/{version})"))
+
+
+class UnsavedDryRun(UnsavedDocument):
+    call: CallFacts
+    units_busy: int = Field(default=0, ge=0, description="the team's units busy")
+    programs: dict[str, ProgramState] | None = Field(default=None, description=(
+        "each program's units busy and calls queued, as in /{version}/dry-run"))
 
 
 class PolicyDiff(BaseModel):
@@ -161,9 +181,44 @@ class DryRun(BaseModel):
     stored: Literal[False]
 
 
-def _invalid(exc: PolicyInvalid) -> InvalidPolicy:
+def _invalid(exc: PolicyInvalid, field: str | None = None) -> InvalidPolicy:
+    """422 with each error's path in the document; for a document sent in a JSON body
+    (`field`), also `detail` naming the body's field, as every other 422 does."""
+    extra: dict[str, Any] = {}
+    if field is not None:
+        extra["detail"] = [{"field": f"{field}.{e.path}", "reason": e.reason,
+                            "type": "invalid_policy"} for e in exc.errors]
     return InvalidPolicy(f"the policy is invalid ({len(exc.errors)} error(s))",
-                         errors=[{"path": e.path, "reason": e.reason} for e in exc.errors])
+                         errors=[{"path": e.path, "reason": e.reason} for e in exc.errors],
+                         **extra)
+
+
+def as_text(document: str | dict[str, Any]) -> str:
+    """A document sent as an object, as YAML text (the form parse and store take)."""
+    if isinstance(document, dict):
+        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    return document
+
+
+def unsaved(document: str | dict[str, Any]) -> Policy:
+    """The policy of a document not stored; invalid → 422 (errors and detail)."""
+    try:
+        return store.parse(as_text(document))
+    except PolicyInvalid as exc:
+        raise _invalid(exc, "document") from None
+
+
+def unsaved_label(policy: Policy) -> str:
+    return f"{policy.version_label} (unsaved)"
+
+
+def _mapping(document: str) -> dict[str, Any] | None:
+    """The YAML as an object, when it parses to a mapping (valid as a policy or not)."""
+    try:
+        parsed = yaml.safe_load(document)
+    except yaml.YAMLError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 async def _document(request: Request) -> tuple[str, dict[str, Any]]:
@@ -180,9 +235,7 @@ async def _document(request: Request) -> tuple[str, dict[str, Any]]:
     if not isinstance(body, dict) or "document" not in body:
         raise InvalidPolicy("a JSON body needs 'document'",
                             errors=[{"path": "document", "reason": "field required"}])
-    doc = body["document"]
-    if isinstance(doc, dict):
-        doc = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    doc = as_text(body["document"]) if isinstance(body["document"], dict) else body["document"]
     if not isinstance(doc, str):
         raise InvalidPolicy("'document' must be YAML text or a mapping",
                             errors=[{"path": "document", "reason": "not text or a mapping"}])
@@ -209,20 +262,41 @@ async def list_policies(rt: RuntimeDep) -> dict[str, Any]:
             "versions": [store.summary(r) for r in rows]}
 
 
-@router.post("/validate", summary="Errors and static-analysis warnings for a document",
+@router.post("/validate", summary="Errors and static-analysis warnings for a document (YAML "
+                                  "text, or JSON {document: YAML text or the object}), and "
+                                  "the document as an object",
              response_model=Validation, response_model_exclude_unset=True)
 async def validate(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     document, _ = await _document(request)
+    parsed = _mapping(document)
     try:
         policy = store.parse(document)
     except PolicyInvalid as exc:
         return {"valid": False, "errors": [{"path": e.path, "reason": e.reason}
-                                           for e in exc.errors], "warnings": []}
+                                           for e in exc.errors], "warnings": [],
+                "parsed": parsed}
     codes = await store.history_codes(rt.engine)
     # Static analysis can take a while on a large policy: off the event loop.
     warnings = await asyncio.to_thread(check_policy, policy, history_codes=codes)
     return {"valid": True, "version": policy.version_label, "errors": [],
-            "warnings": [w.model_dump() for w in warnings]}
+            "warnings": [w.model_dump() for w in warnings], "parsed": parsed}
+
+
+@router.post("/test", summary="Run an unsaved document's own test cases",
+             response_model=TestRun)
+async def test_unsaved(body: UnsavedDocument) -> dict[str, Any]:
+    policy = unsaved(body.document)
+    return _test_run(unsaved_label(policy), policy)
+
+
+@router.post("/dry-run", summary="Decide a call with an unsaved document, with the full "
+                                 "trace; nothing is stored", response_model=DryRun)
+async def dry_run_unsaved(body: UnsavedDryRun) -> Response:
+    policy = unsaved(body.document)
+    compiled = compile_policy(policy)
+    availability = Availability(units_total=compiled.policy.program.units,
+                                units_busy=body.units_busy)
+    return _dry_run(unsaved_label(policy), compiled, body.call, availability, body.programs)
 
 
 @router.post("", status_code=201, summary="Create a draft from YAML (or JSON with document)",
@@ -264,8 +338,7 @@ async def diff(version: str, rt: RuntimeDep, against: str | None = None) -> dict
                                        store.label(row))}
 
 
-def _tests(row: Any) -> tuple[list[dict[str, Any]], bool]:
-    policy = _parse(row.document)
+def _tests(policy: Policy) -> tuple[list[dict[str, Any]], bool]:
     results = run_tests(policy)
     return ([{"name": r.name, "passed": r.passed, "failures": r.failures,
               "decision": r.decision.model_dump(mode="json") if r.decision else None}
@@ -276,8 +349,12 @@ def _tests(row: Any) -> tuple[list[dict[str, Any]], bool]:
              response_model=TestRun)
 async def test(version: str, rt: RuntimeDep) -> dict[str, Any]:
     row = await store.get_version(rt.engine, version)
-    results, ok = _tests(row)
-    return {"version": store.label(row), "passed": ok,
+    return _test_run(store.label(row), _parse(row.document))
+
+
+def _test_run(label: str, policy: Policy) -> dict[str, Any]:
+    results, ok = _tests(policy)
+    return {"version": label, "passed": ok,
             "failed": sum(not r["passed"] for r in results), "results": results}
 
 
@@ -302,7 +379,7 @@ async def publish(version: str, request: Request, rt: RuntimeDep) -> dict[str, A
     if row.status != store.DRAFT:
         raise Conflict(f"{store.label(row)} is {row.status}; only a draft is published "
                        "(use rollback for an earlier version)")
-    results, ok = _tests(row)
+    results, ok = _tests(_parse(row.document))
     if not ok:
         raise Conflict(f"{store.label(row)} is not published: a test case fails",
                        failed=[r for r in results if not r["passed"]])
@@ -375,6 +452,12 @@ async def dry_run(version: str, request: Request, rt: RuntimeDep) -> Response:
         errors = [{**e, "loc": ("programs", *e["loc"])} for e in exc.errors()]
         return JSONResponse({"error": "invalid", "detail": field_errors(errors)},
                             status_code=422)
+    return _dry_run(store.label(row), compiled, call, availability, state)
+
+
+def _dry_run(label: str, compiled: CompiledPolicy, call: CallFacts,
+             availability: Availability, state: dict[str, ProgramState] | None
+             ) -> JSONResponse:
     classification = classify(call, compiled)
     shaped: list[Shaping] = []
     decision = route(call, classification, compiled, availability, shaped=shaped,
@@ -388,7 +471,7 @@ async def dry_run(version: str, request: Request, rt: RuntimeDep) -> Response:
         stopped = {"at": last.rule_id if last else None, "kind": last.kind if last else None,
                    "reason": "no rule held: every rule was tested"}
     return JSONResponse({
-        "version": store.label(row),
+        "version": label,
         "decision": decision.model_dump(mode="json"),
         "classification": classification.model_dump(mode="json", exclude={"trace"}),
         "trace": [t.model_dump(mode="json") for t in classification.trace],

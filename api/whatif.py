@@ -7,6 +7,7 @@ behind the same load balancer does not know them.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -15,11 +16,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 
 from api.access import CredentialsFirst, Role, allow, principal_of, record
 from api.deps import RuntimeDep
+from api.policies import unsaved, unsaved_label
 from routing.whatif import ServiceTimes, ServiceTimesInvalid, WhatIfReport, parse_service_times
-from rules.evaluate import compile_policy
+from rules.evaluate import CompiledPolicy, compile_policy
 from service.errors import Conflict, DomainError, NotFound
 from service.policy import store
 from service.policy.whatif import KEEP_DAYS
+from service.store.tables import utcnow
 
 router = APIRouter(tags=["what-if"], dependencies=[allow(Role.supervisor)],
                    route_class=CredentialsFirst)
@@ -48,6 +51,19 @@ class WhatIfRequest(BaseModel):
         if start is not None and end <= start:
             raise ValueError("must be after 'from'")
         return end
+
+
+class UnsavedWhatIf(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document: str | dict[str, Any] = Field(description=(
+        "YAML text, or the policy as an object (as `parsed` in GET /v1/policies/{version})"))
+    days: int = Field(default=30, ge=1, le=365, description="the calls opened in the last "
+                                                             "`days` days, up to now")
+    baseline: str | None = Field(default=None, description="a version label (default: the "
+                                                           "published version)")
+    seed: int = 1
+    service_times: dict[str, Any] | None = None
 
 
 class Progress(BaseModel):
@@ -96,17 +112,37 @@ async def start(version: str, body: WhatIfRequest, request: Request, rt: Runtime
                 ) -> dict[str, Any]:
     times = _service_times(body.service_times)
     row = await store.get_version(rt.engine, version)  # 404 unknown
-    base = (await store.get_version(rt.engine, body.baseline) if body.baseline
+    candidate = compile_policy(store.parse(row.document))
+    return await _start(request, rt, candidate, store.label(row), body.baseline,
+                        start=body.start, end=body.end, seed=body.seed, service_times=times)
+
+
+@router.post("/v1/policies/what-if", status_code=202, response_model=WhatIfStarted,
+             summary="Start a what-if of an unsaved document against a baseline over the "
+                     "stored calls opened in the last `days` days")
+async def start_unsaved(body: UnsavedWhatIf, request: Request, rt: RuntimeDep
+                        ) -> dict[str, Any]:
+    times = _service_times(body.service_times)
+    policy = unsaved(body.document)
+    end = utcnow()
+    return await _start(request, rt, compile_policy(policy), unsaved_label(policy),
+                        body.baseline, start=end - timedelta(days=body.days), end=end,
+                        seed=body.seed, service_times=times)
+
+
+async def _start(request: Request, rt: RuntimeDep, candidate: CompiledPolicy, label: str,
+                 baseline_ref: str | None, *, start: datetime, end: datetime, seed: int,
+                 service_times: ServiceTimes) -> dict[str, Any]:
+    base = (await store.get_version(rt.engine, baseline_ref) if baseline_ref
             else await store.published(rt.engine))
     if base is None:
         raise Conflict("no published version to compare with; name a baseline")
-    candidate = compile_policy(store.parse(row.document))
     baseline = compile_policy(store.parse(base.document))
     # On the record before it starts: it reads every stored call in the range.
     await record(request, await principal_of(request), "policy.what_if",
-                 target=store.label(row), detail={"version": store.label(row)})
-    return await rt.whatif.start(rt.engine, candidate, baseline, start=body.start,
-                                 end=body.end, seed=body.seed, service_times=times)
+                 target=label, detail={"version": label})
+    return await rt.whatif.start(rt.engine, candidate, baseline, start=start, end=end,
+                                 seed=seed, service_times=service_times, candidate_label=label)
 
 
 async def _job(rt: RuntimeDep, job_id: str) -> dict[str, Any]:

@@ -137,9 +137,11 @@ class WhatIfJobs:
 
     async def start(self, engine: AsyncEngine, candidate: CompiledPolicy,
                     baseline: CompiledPolicy, *, start: datetime, end: datetime, seed: int,
-                    service_times: ServiceTimes) -> dict[str, Any]:
-        """Store the job (so a read right after finds it), then run it in the background."""
-        job = WhatIfJob(id=uuid.uuid4().hex, candidate=candidate.version,
+                    service_times: ServiceTimes, candidate_label: str | None = None
+                    ) -> dict[str, Any]:
+        """Store the job (so a read right after finds it), then run it in the background.
+        `candidate_label`: how the job names the candidate (default: its version)."""
+        job = WhatIfJob(id=uuid.uuid4().hex, candidate=candidate_label or candidate.version,
                         baseline=baseline.version, start=start, end=end, seed=seed)
         now = utcnow()
         async with engine.begin() as conn:

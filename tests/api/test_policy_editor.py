@@ -1,0 +1,186 @@
+"""What the structured policy editor asks of the server, on a real server (SQLite and
+PostgreSQL): documents not stored — sent as YAML or as the object the editor holds — are
+validated (with the object back), tested, dry-run and what-if'd without storing a version;
+an invalid one is 422 naming each error's path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from service.settings import Settings
+from tests.conftest import Server, eventually, running_server
+from tests.factories import always_open_policy, as_yaml, doc
+
+pytestmark = pytest.mark.asyncio
+
+CALL = {"channel": "911", "nature_code": "MNTL", "nature_text": "Mental person",
+        "narrative": "talking to himself", "priority": 3,
+        "occurred_at": "2026-03-10T14:00:00-04:00"}
+
+
+async def stored_versions(server: Server) -> list[str]:
+    r = await server.client.get("/v1/policies")
+    return [v["label"] for v in r.json()["versions"]]
+
+
+def read_doc(path: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return loaded
+
+
+def police_first(d: dict[str, Any]) -> dict[str, Any]:
+    """`d` with a rule sending mental-health calls to police put before every other."""
+    d["rules"].insert(0, {"id": "mntl-police", "category": "mental_health",
+                          "action": "police", "when": {"nature_code": ["MNTL"]}})
+    return d
+
+
+async def test_validate_returns_the_object_valid_or_not(server: Server) -> None:
+    c = server.client
+    d = doc("2")
+    # The object the editor holds, in: the same object back, valid, with its label.
+    r = await c.post("/v1/policies/validate", json={"document": d})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["valid"] and body["version"] == "st-petersburg-call@2"
+    assert body["parsed"] == d
+    # YAML text with comments, in: the object it parses to.
+    text = "# a comment the object does not keep\n" + as_yaml(d)
+    assert (await c.post("/v1/policies/validate", json={"document": text})
+            ).json()["parsed"] == d
+    # Invalid, but the YAML parses: the object still comes back, beside the errors.
+    d["rules"][2]["when"] = {"nature_code": "MNTL"}
+    bad = (await c.post("/v1/policies/validate", json={"document": d})).json()
+    assert not bad["valid"] and bad["parsed"] == d
+    assert bad["errors"][0]["path"] == "rules[2].when.nature_code", bad["errors"]
+    # YAML that does not parse (or not to a mapping): no object.
+    broken = await c.post("/v1/policies/validate", content="policy: [unclosed\n",
+                          headers={"content-type": "text/yaml"})
+    assert broken.status_code == 200 and broken.json()["parsed"] is None
+    assert (await c.post("/v1/policies/validate", json={"document": "- a list\n"})
+            ).json()["parsed"] is None
+    # A shadowed rule's warning names the rules by id.
+    shadowed = police_first(doc("2"))
+    shadowed["rules"].append({"id": "late", "category": "mental_health", "action": "team",
+                              "when": {"nature_code": ["MNTL"]}})
+    warned = (await c.post("/v1/policies/validate", json={"document": shadowed})).json()
+    late = [w for w in warned["warnings"] if w["kind"] == "shadowed" and w["rules"][0] == "late"]
+    assert late and "mntl-police" in late[0]["rules"], warned["warnings"]
+
+
+async def test_unsaved_test_cases_run_without_storing(server: Server) -> None:
+    c = server.client
+    d = doc("2")
+    d["tests"].append({"name": "wrong on purpose",
+                       "call": {"nature_code": "MNTL", "nature_text": "Mental person",
+                                "occurred_at": "2026-03-10T14:00:00-04:00"},
+                       "expect": {"destination": "police"}})
+    r = await c.post("/v1/policies/test", json={"document": d})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["version"] == "st-petersburg-call@2 (unsaved)"
+    assert not body["passed"] and body["failed"] == 1
+    assert [x["name"] for x in body["results"] if not x["passed"]] == ["wrong on purpose"]
+    assert len(body["results"]) == len(d["tests"])
+    # As YAML text: the same answer.
+    assert (await c.post("/v1/policies/test", json={"document": as_yaml(d)})).json() == body
+    d["tests"].pop()
+    assert (await c.post("/v1/policies/test", json={"document": d})).json()["passed"]
+    assert await stored_versions(server) == ["st-petersburg-call@1"]
+
+
+async def test_unsaved_dry_run_decides_with_the_document(server: Server) -> None:
+    c = server.client
+    shipped = (await c.post("/v1/policies/dry-run",
+                            json={"document": doc("2"), "call": CALL})).json()
+    assert shipped["version"] == "st-petersburg-call@2 (unsaved)"
+    assert shipped["stopped"]["at"] == "mental-health"
+    assert shipped["decision"]["destination"] == "call_team"
+    assert shipped["decision"]["policy_version"] == "st-petersburg-call@2"
+    # The rule the editor put first decides now; the trace shows it.
+    r = await c.post("/v1/policies/dry-run",
+                     json={"document": police_first(doc("2")), "call": CALL, "units_busy": 0})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["stopped"] == {"at": "mntl-police", "kind": "rule",
+                               "reason": "the first rule that held decides"}
+    assert body["decision"]["destination"] == "police"
+    assert [t["rule_id"] for t in body["trace"] if t["kind"] == "rule"] == ["mntl-police"]
+    # Units busy and the programs' state, as /{version}/dry-run takes them.
+    busy = (await c.post("/v1/policies/dry-run", json={
+        "document": as_yaml(doc("2")), "call": CALL, "units_busy": 4})).json()
+    assert busy["decision"]["not_served_reason"] == "units_busy"
+    assert busy["program"]["units_busy"] == 4
+    # A bad call names the field inside `call`.
+    bad = await c.post("/v1/policies/dry-run",
+                       json={"document": doc("2"), "call": {"nature_code": "MNTL"}})
+    assert bad.status_code == 422
+    assert [e["field"] for e in bad.json()["detail"]] == ["call.occurred_at"], bad.json()
+    assert await stored_versions(server) == ["st-petersburg-call@1"]
+
+
+async def test_an_invalid_unsaved_document_is_422_with_each_path(server: Server) -> None:
+    c = server.client
+    d = doc("2")
+    d["rules"][0]["colour"] = "red"
+    d["program"]["phase"] = 7
+    for path, extra in (("/v1/policies/dry-run", {"call": CALL}),
+                        ("/v1/policies/test", {}), ("/v1/policies/what-if", {})):
+        r = await c.post(path, json={"document": d, **extra})
+        assert r.status_code == 422, (path, r.text)
+        body = r.json()
+        assert {"rules[0].colour", "program.phase"} <= {e["path"] for e in body["errors"]}
+        assert {"document.rules[0].colour", "document.program.phase"} <= \
+            {e["field"] for e in body["detail"]}
+        assert all(e["reason"] for e in body["detail"])
+    # Not a document at all: the body's field is named.
+    r = await c.post("/v1/policies/test", json={"document": 7})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"].startswith("document")
+    r = await c.post("/v1/policies/what-if", json={"document": doc("2"), "days": 0})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "days"
+    assert await stored_versions(server) == ["st-petersburg-call@1"]
+
+
+async def test_unsaved_what_if_over_the_last_days(database_url: str, tmp_path: Path) -> None:
+    """Round the clock (the always-open policy published), so the baseline sends a mental
+    health call to the team whenever the suite runs; the unsaved document sends it to
+    police. Only the calls opened in the last `days` days count."""
+    path = always_open_policy(tmp_path)
+    published = read_doc(path)
+    settings = Settings(database_url=database_url, policy=path)
+    async with running_server(settings) as server:
+        now = datetime.now(UTC)
+        for name, ago in (("recent", timedelta(hours=2)), ("last-week", timedelta(days=6)),
+                          ("old", timedelta(days=20))):
+            r = await server.post_event(incident_id=name,
+                                        occurred_at=(now - ago).isoformat())
+            assert r.status_code in (200, 201, 202), r.text
+        published["policy"]["version"] = "2"
+        candidate = police_first(published)
+        r = await server.client.post("/v1/policies/what-if",
+                                     json={"document": candidate, "days": 7})
+        assert r.status_code == 202, r.text
+        job_id = r.json()["job_id"]
+
+        async def done() -> dict[str, Any] | None:
+            job: dict[str, Any] = (await server.client.get(f"/v1/what-if/{job_id}")).json()
+            return job if job["status"] != "running" else None
+
+        job = await eventually(done, "the what-if to finish", every=0.05)
+        assert job["status"] == "done", job
+        assert job["candidate"] == "st-petersburg-call@2 (unsaved)"
+        assert job["baseline"] == "st-petersburg-call@1"
+        assert job["progress"] == {"done": 2, "total": 2}
+        report = job["report"]
+        assert report["calls"] == 2 and report["changed"] == 2, report
+        assert [(g["from_destination"], g["to_destination"], g["candidate_rule"], g["count"])
+                for g in report["changes"]] == [("call_team", "police", "mntl-police", 2)]
+        assert await stored_versions(server) == ["st-petersburg-call@1"]
+        audit = (await server.client.get("/v1/audit", params={"action": "policy.what_if"}))
+        assert [e["target"] for e in audit.json()] == ["st-petersburg-call@2 (unsaved)"]
+
