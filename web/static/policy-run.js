@@ -79,11 +79,16 @@ export function tryCallReport(res) {
   const c = res.classification || {};
   const by = c.exclusions && c.exclusions.length ? `exclusion ${c.exclusions.join(", ")}`
     : c.rule_id ? `rule ${c.rule_id}` : "no rule (the safe default)";
+  // Looked up when clicked: the form may have been drawn again since.
+  const row = () => c.rule_id && document.querySelector(
+    `tr.rule[data-rule-id="${CSS.escape(c.rule_id)}"] input.rule-id`);
   return [
     el("h3", { class: "decision", dataset: { destination: d.destination, rule: c.rule_id || "" },
       text: `${words(d.destination)}, decided by ${by}` }),
-    el("p", { text: d.explanation }),
-    el("ul", { class: "factors" }, (res.factors || []).map((f) => el("li", { text: f }))),
+    row() ? el("button", { type: "button", class: "link", on: { click: () => row()?.focus() } },
+      `Go to rule ${c.rule_id}`) : null,
+    el("ul", { class: "factors" }, (res.factors && res.factors.length ? res.factors
+      : [d.explanation]).map((f) => el("li", { text: f }))),
   ];
 }
 
