@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import yaml
@@ -35,6 +35,7 @@ from rules.load import PolicyInvalid
 from rules.models import Policy
 from service.errors import Conflict, DomainError, field_errors
 from service.policy import store
+from service.store.tables import utcnow
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"],
                    dependencies=[allow(Role.supervisor)], route_class=CredentialsFirst)
@@ -87,6 +88,18 @@ class Validation(BaseModel):
     parsed: dict[str, Any] | None = Field(description=(
         "the document as an object whenever its YAML parses to a mapping, valid or not "
         "(what the structured editor edits); null when it does not"))
+
+
+class NatureCode(BaseModel):
+    code: str
+    text: str = Field(description="its most common nature text")
+    calls: int
+
+
+class NatureCodes(BaseModel):
+    days: int
+    since: str = Field(description="RFC 3339: calls opened since then count")
+    codes: list[NatureCode] = Field(description="most calls first")
 
 
 class UnsavedDocument(BaseModel):
@@ -312,6 +325,17 @@ async def create(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     await record(request, who, "policy.create", target=store.label(row),
                  detail={"version": store.label(row)})
     return _full(row)
+
+
+@router.get("/nature-codes", summary="The nature codes of the live calls opened in the last "
+                                     "`days` days, with each one's commonest text and its "
+                                     "calls, most calls first", response_model=NatureCodes)
+async def nature_codes(rt: RuntimeDep, days: int = Query(default=90, ge=1, le=400)
+                       ) -> dict[str, Any]:
+    # Declared before /{version}, which would otherwise take "nature-codes" as a label.
+    since = utcnow() - timedelta(days=days)
+    return {"days": days, "since": since.isoformat(),
+            "codes": await store.nature_codes(rt.engine, since)}
 
 
 @router.get("/{version}", summary="One version: YAML and parsed; ?format=yaml exports the YAML",

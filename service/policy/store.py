@@ -255,3 +255,23 @@ async def history_codes(engine: AsyncEngine) -> dict[str, int]:
     return {code: int(n) for code, n in rows if code}
 
 
+
+
+async def nature_codes(engine: AsyncEngine, since: datetime) -> list[dict[str, Any]]:
+    """The nature codes of the live calls opened since `since`, most calls first, each with
+    its most common nature text: what the policy editor offers to pick from.
+
+    One query over the `opened_at` index, grouped by (code, text) in the database; the
+    texts of a code are few, so choosing each code's commonest is done here."""
+    calls = func.count().label("calls")
+    async with engine.connect() as conn:
+        rows = (await conn.execute(
+            select(CALL.c.nature_code, CALL.c.nature_text, calls)
+            .where(CALL.c.opened_at >= since, CALL.c.purpose == "live",
+                   CALL.c.nature_code != "")
+            .group_by(CALL.c.nature_code, CALL.c.nature_text))).all()
+    codes: dict[str, dict[str, Any]] = {}
+    for code, nature_text, n in sorted(rows, key=lambda r: (-int(r.calls), r.nature_text or "")):
+        entry = codes.setdefault(code, {"code": code, "text": nature_text or "", "calls": 0})
+        entry["calls"] += int(n)
+    return sorted(codes.values(), key=lambda c: (-c["calls"], c["code"]))

@@ -184,3 +184,38 @@ async def test_unsaved_what_if_over_the_last_days(database_url: str, tmp_path: P
         audit = (await server.client.get("/v1/audit", params={"action": "policy.what_if"}))
         assert [e["target"] for e in audit.json()] == ["st-petersburg-call@2 (unsaved)"]
 
+
+
+async def test_nature_codes_seen_in_stored_calls(server: Server) -> None:
+    now = datetime.now(UTC)
+
+    async def post(code: str, text: str, ago: timedelta, **fields: Any) -> None:
+        r = await server.post_event(nature_code=code, nature_text=text,
+                                    occurred_at=(now - ago).isoformat(), **fields)
+        assert r.status_code in (200, 201, 202), r.text
+
+    hour = timedelta(hours=1)
+    for text in ("Mental person non-violent", "Mental person non-violent", "Mental subject"):
+        await post("MNTL", text, hour)
+    await post("MNTL", "Mental person (drill)", hour, purpose="training")
+    await post("MNTL", "Mental person (test)", hour, purpose="test")
+    await post("WELF", "Welfare check", hour)
+    await post("WELF", "Check welfare", 2 * hour)
+    await post("OLDX", "Long ago", timedelta(days=100))
+
+    r = await server.client.get("/v1/policies/nature-codes")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["days"] == 90
+    since = datetime.fromisoformat(body["since"])
+    assert since.tzinfo is not None and abs(since - (now - timedelta(days=90))) < hour
+    # Most calls first; each with its commonest text (a tie: the first text in order);
+    # test and training calls and calls before the window left out.
+    assert body["codes"] == [
+        {"code": "MNTL", "text": "Mental person non-violent", "calls": 3},
+        {"code": "WELF", "text": "Check welfare", "calls": 2}]
+    wider = (await server.client.get("/v1/policies/nature-codes", params={"days": 200})).json()
+    assert wider["days"] == 200 and [c["code"] for c in wider["codes"]] == \
+        ["MNTL", "WELF", "OLDX"]
+    bad = await server.client.get("/v1/policies/nature-codes", params={"days": 0})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "query.days"
