@@ -92,14 +92,21 @@ async def test_the_structured_view_shows_the_published_policy(
             "mental_health"
         assert await mh.get_by_label("Rule mental-health action").input_value() == "team"
         assert await mh.locator(".group").count() == 2  # any of: codes, or words
-        assert await mh.locator(".chip.k-nature_code").all_text_contents() == \
-            ["EDP×", "MNTL×", "SUICTHRT×", "SCRM×"]
+        codes = await mh.locator(".chip.k-nature_code .chip-text").all_text_contents()
+        # Each code, with its calls of the last 90 days when there were some ("MNTL · 3").
+        assert [c.split(" · ")[0] for c in codes] == ["EDP", "MNTL", "SUICTHRT", "SCRM"]
         assert await mh.locator(".chip.k-text_any", has_text="“hearing voices”").count() == 1
         # A group deeper than chips (all: inside any:) is shown, read-only, and kept.
         su = page.locator('tr.rule[data-rule-id="substance-use"]')
         assert await su.locator(".chip.advanced").text_content() == \
             "advanced condition (all) — edit in YAML"
 
+        # Every control has a name a screen reader says (a label, aria-label or text).
+        unnamed = await page.evaluate("""() => [...document.querySelectorAll(
+            'main input, main select, main textarea, main button')].filter((c) =>
+            !(c.labels && c.labels.length) && !c.getAttribute('aria-label')
+            && !(c.tagName === 'BUTTON' && c.textContent.trim())).map((c) => c.outerHTML)""")
+        assert unnamed == []
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= (viewport or {"width": 1280})["width"], f"{width}px wide"
         assert page.errors == []
