@@ -176,6 +176,25 @@ async def test_rules_and_chips_are_edited_with_mouse_and_keyboard(
             "when": {"priority": {"min": 3, "max": 5}, "flags_none": ["weapon"],
                      "time_of_day": {"start": "22:00", "end": "06:00"}}}
 
+        # An "or" group: the rule's chips become "any of" two groups, and back.
+        await row.get_by_label('Rule late-noise: add an "or" group').click()
+        assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == \
+            "Rule late-noise, group 2: kind of condition"
+        await page.keyboard.press("Tab")  # to the value: the kind's default, a nature code
+        await page.keyboard.type("NOISE")
+        await page.keyboard.press("Enter")
+        await row.locator(".any-of .chip", has_text="NOISE").wait_for()
+        doc = await last_sent(page, lambda d: "any" in d["rules"][-1]["when"])
+        assert doc["rules"][-1]["when"] == {"any": [
+            {"priority": {"min": 3, "max": 5}, "flags_none": ["weapon"],
+             "time_of_day": {"start": "22:00", "end": "06:00"}},
+            {"nature_code": ["NOISE"]}]}
+        await row.get_by_label("Rule late-noise: remove group 2").click()
+        doc = await last_sent(page, lambda d: "any" not in d["rules"][-1]["when"])
+        assert doc["rules"][-1]["when"] == {
+            "priority": {"min": 3, "max": 5}, "flags_none": ["weapon"],
+            "time_of_day": {"start": "22:00", "end": "06:00"}}
+
         # Duplicate, disable, delete.
         await row.get_by_role("button", name="Duplicate: late-noise").click()
         copy = page.locator('tr.rule[data-rule-id="late-noise-copy"]')

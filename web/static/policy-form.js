@@ -5,8 +5,9 @@
 // again and puts the focus back on the control named by focusKey.
 import { clear, el } from "./common.js";
 import {
-  ACTIONS, DAYS, KINDS, MODES, addChip, addRule, deleteRule, duplicateRule, groupsOf,
-  isObject, isSimple, listText, moveRule, parseList, parseShifts, removeChip, setDisabled,
+  ACTIONS, DAYS, KINDS, MODES, addChip, addGroup, addRule, deleteRule, duplicateRule, groupsOf,
+  isObject, isSimple, listText, moveRule, parseList, parseShifts, removeChip, removeGroup,
+  setDisabled,
   setOrDrop, shiftsText, valueText,
 } from "./policy-model.js";
 
@@ -214,14 +215,27 @@ function groupView(group, ctx, focusKey, label, codesList) {
     editable ? addForm(group, ctx, focusKey, label, codesList) : null);
 }
 
-// A `when`: one group, or "any of" groups (each all of its chips).
-export function conditionsView(when, ctx, stem, label, codesList) {
-  const { anyOf, groups } = groupsOf(when);
-  if (!anyOf) return groupView(when, ctx, `${stem}:g0`, label, codesList);
+// A `when`: one group, or "any of" groups (each all of its chips), and a button for
+// another "or" group.
+export function conditionsView(owner, ctx, stem, label, codesList) {
+  const { anyOf, groups } = groupsOf(owner.when);
+  const more = el("button", { type: "button", class: "link", dataset: { key: `${stem}:or` },
+    "aria-label": `${label}: add an "or" group`,
+    on: { click: () => ctx.edited(`${stem}:g${addGroup(owner)}:kind`) } }, "+ or");
+  const simple = isObject(owner.when) && Object.keys(owner.when).every(isSimple);
+  if (!anyOf) {
+    return el("div", {}, groupView(owner.when, ctx, `${stem}:g0`, label, codesList),
+      simple && Object.keys(owner.when).length ? more : null);
+  }
   return el("div", { class: "any-of" }, el("span", { class: "any-label", text: "any of:" }),
-    groups.map((g, gi) => (isObject(g)
-      ? groupView(g, ctx, `${stem}:g${gi}`, `${label}, group ${gi + 1}`, codesList)
-      : advancedChip("any", g))));
+    groups.map((g, gi) => el("div", { class: "or-group" },
+      isObject(g) ? groupView(g, ctx, `${stem}:g${gi}`, `${label}, group ${gi + 1}`, codesList)
+        : advancedChip("any", g),
+      el("button", { type: "button", class: "link", dataset: { key: `${stem}:g${gi}:drop` },
+        "aria-label": `${label}: remove group ${gi + 1}`,
+        on: { click: () => { removeGroup(owner, gi); ctx.edited(`${stem}:or`); } } },
+      "remove group"))),
+    more);
 }
 
 export function exclusionsView(doc, ctx, codesList) {
@@ -230,7 +244,7 @@ export function exclusionsView(doc, ctx, codesList) {
     el("li", { class: "exclusion", dataset: { ruleId: x.id } },
       el("div", { class: "x-head" }, el("strong", { class: "code", text: x.id }),
         x.description ? el("span", { class: "desc", text: ` ${x.description}` }) : null),
-      conditionsView(x.when, ctx, `x${i}`, `Exclusion ${x.id}`, codesList),
+      conditionsView(x, ctx, `x${i}`, `Exclusion ${x.id}`, codesList),
       el("div", { class: "checks", dataset: { checks: `exclusions:${i}` } }))));
 }
 
@@ -269,7 +283,7 @@ function ruleRow(rule, i, doc, ctx, codesList) {
     el("td", { "data-label": "Action" }, select(ACTIONS, rule.action,
       (v) => { rule.action = v; ctx.typed(); }, { "aria-label": `${name} action` })),
     el("td", { class: "conds", "data-label": "When" },
-      conditionsView(rule.when, ctx, `r${i}`, name, codesList),
+      conditionsView(rule, ctx, `r${i}`, name, codesList),
       el("div", { class: "checks", dataset: { checks: `rules:${i}` } })),
     el("td", { class: "acts", "data-label": "" },
       button("Move up", "up", () => ctx.edited(`r${moveRule(doc, i, i - 1)}:up`), { disabled: i === 0 }),

@@ -38,6 +38,20 @@ export function groupsOf(when) {
   return { anyOf: false, groups: [when] };
 }
 
+// Another "or" group: a `when` of one group becomes `any: [that group, {}]`. The new,
+// empty group is an error until it has a chip (the checks say so beside the rule).
+export function addGroup(owner) {
+  if (groupsOf(owner.when).anyOf) owner.when.any.push({});
+  else owner.when = { any: [owner.when, {}] };
+  return owner.when.any.length - 1;
+}
+
+// Removes "or" group `gi`; with one left, the `when` is that group again.
+export function removeGroup(owner, gi) {
+  owner.when.any.splice(gi, 1);
+  if (owner.when.any.length === 1) owner.when = owner.when.any[0];
+}
+
 // A chip's words: "MNTL", "22:00–06:00", "priority 2–4".
 export function valueText(key, value) {
   if (KINDS[key] && KINDS[key].range) {
