@@ -103,13 +103,20 @@ function programForm(p, i, doc, ctx) {
 }
 
 function oneTeamForm(program, ctx) {
-  const hours = isObject(program.hours) ? program.hours : (program.hours = program.hours || {});
+  const hours = isObject(program.hours) ? program.hours : {};
+  // Written only when typed in: a policy without `hours` keeps the default (08:00-24:00).
+  const setHour = (key, v) => {
+    const h = isObject(program.hours) ? program.hours : (program.hours = {});
+    setOrDrop(h, key, v);
+    if (!Object.keys(h).length) delete program.hours;
+    ctx.typed();
+  };
   return el("div", { class: "row" },
     field("Units", input(program.units, (v) => { setOrDrop(program, "units", numberOrUndefined(v)); ctx.typed(); },
       { type: "number", min: "0", class: "num" })),
-    field("Team starts", input(hours.start, (v) => { setOrDrop(hours, "start", v); ctx.typed(); },
+    field("Team starts", input(hours.start, (v) => setHour("start", v),
       { class: "code", placeholder: "08:00" })),
-    field("Team ends", input(hours.end, (v) => { setOrDrop(hours, "end", v); ctx.typed(); },
+    field("Team ends", input(hours.end, (v) => setHour("end", v),
       { class: "code", placeholder: "24:00" })));
 }
 
