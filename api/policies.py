@@ -33,6 +33,7 @@ from rules.evaluate import (
 )
 from rules.load import PolicyInvalid
 from rules.models import Policy
+from rules.yaml_roundtrip import to_yaml
 from service.errors import Conflict, DomainError, field_errors
 from service.policy import store
 from service.store.tables import utcnow
@@ -109,6 +110,19 @@ class UnsavedDocument(BaseModel):
 
     document: str | dict[str, Any] = Field(description=(
         "YAML text, or the policy as an object (as `parsed` in GET /v1/policies/{version})"))
+
+
+class YamlRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document: dict[str, Any] = Field(description="the policy as an object (the editor's)")
+    base: str | None = Field(default=None, description=(
+        "the YAML text the editor started from: its comments and layout are kept where the "
+        "object leaves them; null: a plain dump"))
+
+
+class YamlText(BaseModel):
+    yaml: str = Field(description="reads back (YAML) as exactly `document`")
 
 
 class UnsavedDryRun(UnsavedDocument):
@@ -293,6 +307,15 @@ async def validate(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     warnings = await asyncio.to_thread(check_policy, policy, history_codes=codes)
     return {"valid": True, "version": policy.version_label, "errors": [],
             "warnings": [w.model_dump() for w in warnings], "parsed": parsed}
+
+
+@router.post("/yaml", summary="The editor's object as YAML, merged into the text it started "
+                              "from so that its comments are kept (docs/policy-editor.md)",
+             response_model=YamlText)
+async def as_yaml(body: YamlRequest) -> dict[str, Any]:
+    # Not validated: the editor may save a document it is still fixing. Pure Python
+    # round-trip YAML takes tens of milliseconds on a large policy: off the event loop.
+    return {"yaml": await asyncio.to_thread(to_yaml, body.document, body.base)}
 
 
 @router.post("/test", summary="Run an unsaved document's own test cases",

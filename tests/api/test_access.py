@@ -92,6 +92,7 @@ ROLE_TABLE: dict[str, str] = {
     "POST /v1/policies/dry-run": "supervisor",
     "POST /v1/policies/what-if": "supervisor",
     "GET /v1/policies/nature-codes": "supervisor",
+    "POST /v1/policies/yaml": "supervisor",
     "GET /v1/policies/{version}": "supervisor",
     "GET /v1/policies/{version}/diff": "supervisor",
     "POST /v1/policies/{version}/test": "supervisor",

@@ -5,6 +5,7 @@ an invalid one is 422 naming each error's path."""
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,36 @@ async def test_nature_codes_seen_in_stored_calls(server: Server) -> None:
         ["MNTL", "WELF", "OLDX"]
     bad = await server.client.get("/v1/policies/nature-codes", params={"days": 0})
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "query.days"
+
+
+async def test_yaml_from_the_editors_object_keeps_the_comments(tmp_path: Path) -> None:
+    """The editor's save: the object it edited, merged into the YAML it started from, is
+    stored as a draft whose parsed form is the object, with the file's comments kept.
+    (No storage of its own: SQLite only.)"""
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'l.db'}")
+    async with running_server(settings) as server:
+        c = server.client
+        one = (await c.get("/v1/policies/1")).json()
+        edited = copy.deepcopy(one["parsed"])
+        edited["policy"]["version"] = "2"
+        edited["rules"].insert(0, edited["rules"].pop(3))  # a rule moved first
+        edited["rules"].append({"id": "welfare-words", "category": "call_for_assistance",
+                                "action": "team", "when": {"text_any": ["check on"]}})
+        r = await c.post("/v1/policies/yaml", json={"document": edited,
+                                                    "base": one["document"]})
+        assert r.status_code == 200, r.text
+        text = r.json()["yaml"]
+        assert yaml.safe_load(text) == edited
+        kept = [line.strip() for line in one["document"].splitlines()
+                if line.strip().startswith("#")]
+        assert kept and all(line in text for line in kept)
+        saved = await c.post("/v1/policies", json={"document": text})
+        assert saved.status_code == 201, saved.text
+        assert saved.json()["parsed"] == edited and saved.json()["document"] == text
+        # No base: a plain dump, read back the same.
+        plain = (await c.post("/v1/policies/yaml", json={"document": edited,
+                                                         "base": None})).json()["yaml"]
+        assert yaml.safe_load(plain) == edited and "#" not in plain
+        # Not an object: 422 naming the field.
+        bad = await c.post("/v1/policies/yaml", json={"document": "policy: {}"})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "document"

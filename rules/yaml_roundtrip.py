@@ -1,0 +1,223 @@
+"""A policy object written back as YAML, keeping the comments and layout of the text it
+came from: what the structured policy editor saves.
+
+The editor edits the policy as an object (JSON); its supervisor's comments live only in
+the YAML. `to_yaml(document, base)` loads `base` in ruamel.yaml's round-trip mode and
+merges the object into it:
+- mappings key by key: the base's key order kept, new keys appended, keys gone removed;
+- `rules`, `exclusions` and `programs` matched by `id`, `tests` by `name`, in the object's
+  order (an entry whose key changed in place keeps its place's node); the comments before
+  an entry travel with it, and an entry removed takes its comments with it;
+- other lists of mappings by position; lists of scalars replaced, keeping their flow or
+  block style;
+- a scalar equal to the base's keeps the base's spelling (quotes and all).
+With no base, a plain dump (block mappings, short lists of scalars in flow style).
+Lines are not folded: ruamel folds flow lists mid-phrase, so a flow list the base wrapped
+over several lines comes out on one.
+
+Whatever the merge does, the text reads back (PyYAML, as the service parses policies) as
+exactly the object: if it ever would not, the plain dump is given instead.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError as RuamelError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+# The lists whose entries are named, and by what.
+KEYED = {"rules": "id", "exclusions": "id", "programs": "id", "tests": "name"}
+WIDTH = 4096  # no folding: ruamel folds flow lists mid-phrase and leaves trailing spaces
+FLOW_UP_TO = 72  # a new list of scalars longer than this is written one item a line
+_STR = "tag:yaml.org,2002:str"
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def to_yaml(document: Mapping[str, Any], base: str | None = None) -> str:
+    """`document` as YAML text, merged into `base` (YAML text) when given."""
+    if base is not None:
+        try:
+            loaded = _yaml().load(base)
+        except RuamelError:
+            loaded = None  # the editor's last text may not parse: a plain dump then
+        if isinstance(loaded, CommentedMap):
+            text = _dump(_merge(loaded, document, None))
+            if _reads_back(text, document):
+                return text
+    text = _dump(_fresh(document))
+    if _reads_back(text, document):
+        return text
+    return yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True, width=WIDTH)
+
+
+def _yaml() -> YAML:
+    y = YAML()  # round-trip mode
+    y.preserve_quotes = True
+    y.width = WIDTH
+    y.indent(mapping=2, sequence=4, offset=2)
+    return y
+
+
+def _dump(node: Any) -> str:
+    out = io.StringIO()
+    _yaml().dump(node, out)
+    return out.getvalue()
+
+
+def _reads_back(text: str, document: Mapping[str, Any]) -> bool:
+    try:
+        return bool(yaml.safe_load(text) == document)
+    except yaml.YAMLError:
+        return False
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, Mapping | list)
+
+
+def _kind(value: Any) -> type:
+    """The plain type of a scalar (ruamel's ScalarInt, quoted strings… as their base)."""
+    for t in (bool, int, float, str):
+        if isinstance(value, t):
+            return t
+    return type(value)
+
+
+def _same(old: Any, new: Any) -> bool:
+    return _is_scalar(old) and _is_scalar(new) and _kind(old) is _kind(new) and old == new
+
+
+def _scalar(value: Any) -> Any:
+    """A new scalar; a string PyYAML would read as something else (`yes`, `12:30`, a
+    date) is quoted, whatever YAML 1.2 (ruamel's) makes of it."""
+    if isinstance(value, str) and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) \
+            != _STR:
+        return DoubleQuotedScalarString(value)
+    return value
+
+
+def _fresh(value: Any) -> Any:
+    """A new node: mappings in block style, short lists of scalars in flow style."""
+    if isinstance(value, Mapping):
+        out = CommentedMap()
+        for k, v in value.items():
+            out[_scalar(k)] = _fresh(v)
+        return out
+    if isinstance(value, list):
+        seq = CommentedSeq(_fresh(v) for v in value)
+        if value and all(_is_scalar(v) for v in value) \
+                and sum(len(str(v)) + 2 for v in value) <= FLOW_UP_TO:
+            seq.fa.set_flow_style()
+        return seq
+    return _scalar(value)
+
+
+def _merge(old: Any, new: Any, key: Any) -> Any:
+    """`new` in the place of `old` (found under `key`), keeping what of `old` it can."""
+    if isinstance(new, Mapping) and isinstance(old, CommentedMap):
+        return _merge_map(old, new)
+    if isinstance(new, list) and isinstance(old, CommentedSeq):
+        if all(_is_scalar(v) for v in new) and all(_is_scalar(v) for v in old):
+            return _merge_scalars(old, new)
+        field = KEYED.get(key) if isinstance(key, str) else None
+        return _merge_seq(old, new, field)
+    if _same(old, new):
+        return old
+    return _fresh(new)
+
+
+def _merge_map(old: CommentedMap, new: Mapping[str, Any]) -> CommentedMap:
+    for k in [k for k in old if k not in new]:
+        _drop_key(old, k)
+    for k, v in new.items():
+        if k in old:
+            old[k] = _merge(old[k], v, k)
+        else:
+            old[_scalar(k)] = _fresh(v)
+    return old
+
+
+def _drop_key(node: CommentedMap, key: Any) -> None:
+    """Remove `key`. The comment lines after its value are the next key's (ruamel keeps a
+    key's leading comments on the key before it): they go to the key before when it has
+    comments of its own to carry them (else they go with the key)."""
+    keys = list(node)
+    token = node.ca.items.get(key, [None] * 4)
+    after = _following_lines(token[2]) if len(token) > 2 and token[2] is not None else ""
+    del node[key]
+    at = keys.index(key)
+    prev = node.ca.items.get(keys[at - 1]) if at > 0 else None
+    if after and prev is not None and len(prev) > 2 and prev[2] is not None:
+        prev[2].value = prev[2].value.rstrip("\n") + "\n" + after
+
+
+def _following_lines(token: Any) -> str:
+    """The lines of a comment token after its first (the key's own end-of-line part)."""
+    value = getattr(token, "value", "") or ""
+    _, _, rest = value.partition("\n")
+    return rest
+
+
+def _merge_scalars(old: CommentedSeq, new: list[Any]) -> CommentedSeq:
+    """A list of scalars replaced, keeping its style; the comments after its last item
+    (often the next section's heading) stay after the last item."""
+    if len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True)):
+        return old
+    seq = CommentedSeq(_scalar(v) for v in new)
+    old.copy_attributes(seq)
+    items = dict(old.ca.items)
+    last = items.pop(len(old) - 1, None)
+    seq.ca.items.clear()
+    seq.ca.items.update({i: c for i, c in items.items() if i < len(new)})
+    if last is not None and new:
+        seq.ca.items[len(new) - 1] = last
+    return seq
+
+
+def _merge_seq(old: CommentedSeq, new: list[Any], field: str | None) -> CommentedSeq:
+    """A list of mappings (or mixed): entries matched by `field` when the list is keyed,
+    else by position; each entry's comments travel with it."""
+    matched = _match(old, new, field)
+    seq = CommentedSeq()
+    old.copy_attributes(seq)
+    items = dict(old.ca.items)
+    seq.ca.items.clear()
+    for i, (value, j) in enumerate(zip(new, matched, strict=True)):
+        if j is None:
+            seq.append(_fresh(value))
+            continue
+        seq.append(_merge(old[j], value, None))
+        if j in items:
+            seq.ca.items[i] = items[j]
+    return seq
+
+
+def _match(old: CommentedSeq, new: list[Any], field: str | None) -> list[int | None]:
+    """For each new entry, the index of the old one it continues (None: a new entry)."""
+    if field is None:
+        return [i if i < len(old) else None for i in range(len(new))]
+    free: dict[Any, list[int]] = {}
+    for i, entry in enumerate(old):
+        if isinstance(entry, Mapping):
+            free.setdefault(entry.get(field), []).append(i)
+    taken: set[int] = set()
+    out: list[int | None] = []
+    for value in new:
+        ids = free.get(value.get(field)) if isinstance(value, Mapping) else None
+        j = ids.pop(0) if ids else None
+        out.append(j)
+        if j is not None:
+            taken.add(j)
+    # An entry renamed where it stands (its key edited) continues the entry that was there.
+    for i, j in enumerate(out):
+        if j is None and i < len(old) and i not in taken and isinstance(new[i], Mapping) \
+                and isinstance(old[i], Mapping):
+            out[i] = i
+            taken.add(i)
+    return out

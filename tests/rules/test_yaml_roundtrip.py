@@ -1,0 +1,165 @@
+"""The editor's object written back as YAML (rules/yaml_roundtrip.py): what it writes always
+reads back as the object (form → YAML → form loses nothing), and merged into the text it
+came from, the comments of what was not touched are kept, travelling with their entries."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules.load import default_policy_text
+from rules.yaml_roundtrip import to_yaml
+
+BASE = default_policy_text()
+
+
+def shipped() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(BASE)
+    return loaded
+
+
+def comments(text: str) -> list[str]:
+    """Every comment in `text` (whole-line and end-of-line), as written. The shipped policy
+    has no '#' inside a value."""
+    return [line[line.index("#"):].strip() for line in text.splitlines() if "#" in line]
+
+
+def lines_after(text: str, comment: str) -> str:
+    """The first line that is not a comment after the line holding `comment`."""
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if comment in line)
+    return next(line for line in lines[at + 1:] if not line.strip().startswith("#"))
+
+
+def rule(d: dict[str, Any], rid: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(r for r in d["rules"] if r["id"] == rid)
+    return found
+
+
+def test_unchanged_reads_back_with_every_comment() -> None:
+    d = shipped()
+    out = to_yaml(d, BASE)
+    assert yaml.safe_load(out) == d
+    assert comments(out) == comments(BASE)
+    assert 'version: "1"' in out and 'channel: "911"' in out  # quotes kept
+
+
+def test_a_rule_added_one_moved_one_edited_keeps_the_comments_of_the_rest() -> None:
+    d = shipped()
+    d["rules"].insert(3, {"id": "welfare-words", "category": "call_for_assistance",
+                          "action": "team", "when": {"nature_code": ["WELF"],
+                                                     "text_any": ["check on"]}})
+    d["rules"].insert(0, d["rules"].pop(d["rules"].index(rule(d, "truancy"))))  # moved
+    homeless = rule(d, "homelessness")  # edited: an action, a condition, a new key
+    homeless["action"] = "joint"
+    homeless["when"]["any"][0]["nature_code"].append("CAMP")
+    homeless["description"] = "Unhoused people, encampments."
+    out = to_yaml(d, BASE)
+    assert yaml.safe_load(out) == d
+    assert comments(out) == comments(BASE)
+    # Key order: the base's kept, the new key last.
+    assert list(rule(yaml.safe_load(out), "homelessness")) == \
+        ["id", "category", "action", "when", "description"]
+    # A list of scalars edited keeps its flow style.
+    assert "- nature_code: [VAG, PHANDLE, CAMP]" in out
+
+
+def test_comments_travel_with_their_entry_and_go_with_it() -> None:
+    d = shipped()
+    heading = "# Programs, areas, queues and deferrals."
+    first_of_section = "a local time without an offset is read in the program's zone"
+    assert first_of_section in lines_after(BASE, heading)
+    # The test case the comment heads, moved first: the comment comes along.
+    at = next(i for i, t in enumerate(d["tests"]) if t["name"].startswith(first_of_section))
+    d["tests"].insert(0, d["tests"].pop(at))
+    out = to_yaml(d, BASE)
+    assert yaml.safe_load(out) == d
+    assert first_of_section in lines_after(out, heading)
+    assert comments(out) == [c for c in comments(BASE)]  # none lost, none doubled
+    # Removed: its comment goes with it, and no other.
+    d["tests"].pop(0)
+    out = to_yaml(d, BASE)
+    assert yaml.safe_load(out) == d
+    kept = [c for c in comments(BASE) if not c.startswith(heading)
+            and not c.startswith("# policy's zone, so these cases")]
+    assert comments(out) == kept
+
+
+def test_a_program_setting_removed_leaves_the_next_ones_comment() -> None:
+    d = shipped()
+    del d["programs"][0]["units"]  # its own comment goes; the area's heading stays
+    out = to_yaml(d, BASE)
+    assert yaml.safe_load(out) == d
+    assert "# navigator pairs on shift (navigators work in pairs)" not in out
+    assert "# The city's police districts, as its CAD names them on each call (D1-D4). A call" \
+        in out
+
+
+def test_lists_of_scalars_keep_their_style_and_their_trailing_comment() -> None:
+    d = shipped()
+    d["categories"].append("welfare")  # a block list, followed by the exclusions' heading
+    d["programs"][0]["categories"].remove("truancy")  # a flow list
+    out = to_yaml(d, BASE)
+    assert yaml.safe_load(out) == d
+    assert "  - welfare\n" in out
+    assert "    categories: [mental_health, substance_use, disorderly_juvenile, " \
+           "neighbor_dispute," in out
+    assert lines_after(out, "# Every exclusion is tested on every call") == "exclusions:"
+    assert comments(out) == comments(BASE)
+
+
+def test_strings_pyyaml_would_misread_are_quoted() -> None:
+    d = shipped()
+    words = ["yes", "no", "on", "12:30", "2026-03-10", "1e3", "0777", "~", "null", "911",
+             "#hashtag", "- dash", "a: b", "", " padded ", "multi\nline"]
+    rule(d, "truancy")["when"]["any"][1]["text_any"] = words
+    d["policy"]["version"] = "2"
+    out = to_yaml(d, BASE)
+    assert yaml.safe_load(out) == d
+    assert comments(out)[:3] == comments(BASE)[:3]  # merged, not the plain dump
+    plain = to_yaml(d, None)
+    assert yaml.safe_load(plain) == d
+
+
+def test_without_a_base_a_plain_readable_dump() -> None:
+    d = shipped()
+    out = to_yaml(d, None)
+    assert yaml.safe_load(out) == d
+    assert "#" not in out
+    assert "  - id: follow-up\n" in out  # block mappings
+    assert "nature_code: [EDP, MNTL, SUICTHRT, SCRM]" in out  # short lists in flow style
+    assert re.search(r"^ +- mental health$", out, re.M)  # long ones one item a line
+    # A base that does not parse, or is not a mapping: the plain dump too.
+    assert to_yaml(d, "policy: [unclosed\n") == out
+    assert to_yaml(d, "- a list\n") == out
+
+
+_TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=20)
+_SCALAR = st.one_of(_TEXT, st.integers(-10**6, 10**6), st.booleans(), st.none(),
+                    st.floats(allow_nan=False, allow_infinity=False),
+                    st.sampled_from(["yes", "off", "12:30", "2026-03-10T14:00:00-04:00",
+                                     "null", "[x]", "{a: 1}", "*ref", "&a", "!tag", "'", '"']))
+
+
+@settings(max_examples=60, deadline=None)
+@given(description=_SCALAR, phrases=st.lists(_SCALAR, min_size=1, max_size=5),
+       extra=st.dictionaries(_TEXT, _SCALAR, max_size=3), drop=st.booleans())
+def test_any_edit_reads_back_as_the_object(description: Any, phrases: list[Any],
+                                           extra: dict[str, Any], drop: bool) -> None:
+    """Form → YAML → form loses nothing, whatever the values, and the merge (not the
+    plain dump's safety net) wrote it: the file's heading comment is there."""
+    d = copy.deepcopy(shipped())
+    target = rule(d, "mental-health")
+    target["description"] = description
+    target["when"]["any"][1]["text_any"] = phrases
+    target.update({f"x-{k}": v for k, v in extra.items()})
+    if drop:
+        del d["programs"][0]["area"]
+    out = to_yaml(d, BASE)
+    assert yaml.safe_load(out) == d
+    assert out.startswith("# St. Petersburg, FL")
