@@ -509,7 +509,8 @@ def _dry_run(label: str, compiled: CompiledPolicy, call: CallFacts,
     shaped: list[Shaping] = []
     decision = route(call, classification, compiled, availability, shaped=shaped,
                      state=state)
-    last = classification.trace[-1] if classification.trace else None
+    tested = [t for t in classification.trace if t.kind != "disabled"]
+    last = tested[-1] if tested else None
     stopped: dict[str, Any]
     if classification.rule_id:
         stopped = {"at": classification.rule_id, "kind": "rule",

@@ -30,7 +30,7 @@ from rules.models import (
 
 WarningKind = Literal[
     "shadowed", "excluded", "unreachable", "overlap", "unused_category", "gap", "too_complex",
-    "test_time",
+    "test_time", "disabled",
 ]
 
 
@@ -43,7 +43,8 @@ class Warning(BaseModel):  # the issue's name; shadows the builtin only in this 
     rule is dead); `overlap` (rules of different actions share calls, with a verified
     example; rules = [the earlier, the later ones]); `unused_category`; `gap` (a history
     nature code named nowhere, with its count); `too_complex` (not analysed); `test_time`
-    (a test case's time carries an offset the policy's zone does not have then)."""
+    (a test case's time carries an offset the policy's zone does not have then);
+    `disabled` (a rule switched off: the other checks see the policy without it)."""
 
     kind: WarningKind
     rules: list[str]
@@ -409,6 +410,15 @@ def check_policy(policy: Policy, *,
     """Every warning about the policy, in rule order, then categories, then gaps."""
     tz = policy.program.timezone
     warnings: list[Warning] = []
+    # A disabled rule is never tested: said once, then the rest is analysed without it.
+    off = [r for r in policy.rules if r.disabled]
+    for r in off:
+        warnings.append(Warning(kind="disabled", rules=[r.id],
+                                message=f"{_label(r)} is disabled: no call is tested "
+                                        "against it"))
+    if off:
+        policy = policy.model_copy(update={"rules": [r for r in policy.rules
+                                                     if not r.disabled]})
 
     exclusions: list[tuple[str, list[_Cube]]] = []
     for e in policy.exclusions:
@@ -482,8 +492,10 @@ def check_policy(policy: Policy, *,
     used = {r.category for r in policy.rules}
     for cat in policy.categories:
         if cat not in used:
-            warnings.append(Warning(kind="unused_category", rules=[],
-                                    message=f"category '{cat}' has no rule",
+            only_off = [r.id for r in off if r.category == cat]
+            warnings.append(Warning(kind="unused_category", rules=only_off,
+                                    message=f"category '{cat}' has no rule"
+                                            + (" but disabled ones" if only_off else ""),
                                     details={"category": cat}))
 
     if history_codes:

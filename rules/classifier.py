@@ -27,6 +27,7 @@ class Entry:
     category: str | None = None
     action: Action | None = None
     needs_field_unit: bool = True
+    disabled: bool = False  # a rule switched off: never tested
 
 
 class FastResult(NamedTuple):
@@ -54,7 +55,7 @@ class Classifier:
     def __init__(self, exclusions: tuple[Entry, ...], rules: tuple[Entry, ...],
                  conditions: Conditions, zone: tzinfo) -> None:
         conditions.choose_keys()
-        entries = (*exclusions, *rules)
+        entries = (*exclusions, *(r for r in rules if not r.disabled))
         self.entries = tuple(_Fast(e.id, e.when.pred, e.category, e.action,
                                    e.needs_field_unit) for e in entries)
         self.n_exclusions = len(exclusions)

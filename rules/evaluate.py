@@ -27,7 +27,7 @@ __all__ = ["Check", "Classification", "CompiledPolicy", "RuleTrace", "classify",
 
 class RuleTrace(BaseModel):
     rule_id: str
-    kind: str  # "exclusion" or "rule"
+    kind: str  # "exclusion", "rule", or "disabled" (a rule switched off: not tested)
     matched: bool
     checks: list[Check]
 
@@ -92,15 +92,18 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
     conditions = Conditions()
     exclusions = tuple(Entry(e.id, "exclusion", conditions.compile(e.when))
                        for e in policy.exclusions)
-    rules = tuple(Entry(r.id, "rule", conditions.compile(r.when), r.category, r.action,
-                        r.needs_field_unit) for r in policy.rules)
+    # A disabled rule's condition is compiled apart, so it adds nothing to the index.
+    rules = tuple(Entry(r.id, "rule", (Conditions() if r.disabled else conditions)
+                        .compile(r.when), r.category, r.action, r.needs_field_unit,
+                        r.disabled) for r in policy.rules)
     return CompiledPolicy(policy=policy, zone=zone, exclusions=exclusions, rules=rules,
                           fast=Classifier(exclusions, rules, conditions, zone),
                           compiled_programs=programs_of(policy))
 
 
 def classify(call: CallFacts, compiled: CompiledPolicy) -> Classification:
-    """Classify a call: every exclusion is tested, then rules in order until one holds."""
+    """Classify a call: every exclusion is tested, then rules in order until one holds;
+    a disabled rule is in the trace where it stands, as `disabled`, untested."""
     c = CallView(call, words_needed=False, zone=compiled.zone)
     trace: list[RuleTrace] = []
     exclusions: list[str] = []
@@ -111,6 +114,9 @@ def classify(call: CallFacts, compiled: CompiledPolicy) -> Classification:
         if held:
             exclusions.append(entry.id)
     for entry in compiled.rules:
+        if entry.disabled:
+            trace.append(RuleTrace(rule_id=entry.id, kind="disabled", matched=False, checks=[]))
+            continue
         checks = []
         held = entry.when.trace(c, checks)
         trace.append(RuleTrace(rule_id=entry.id, kind="rule", matched=held, checks=checks))

@@ -87,6 +87,15 @@ class Exclusion(Strict):
     description: str = ""
     when: Condition
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_disabled(cls, data: Any) -> Any:
+        # Exclusions always win: one switched off would send unsafe calls to the team.
+        if isinstance(data, Mapping) and "disabled" in data:
+            raise ValueError("an exclusion cannot be disabled (exclusions always win); "
+                             "remove it in a new version if it must go")
+        return data
+
 
 class Rule(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
@@ -96,6 +105,8 @@ class Rule(Strict):
     when: Condition
     # Phone-only work (the crisis line) needs no field unit and is staffed 24/7.
     needs_field_unit: bool = True
+    disabled: bool = Field(default=False, description="never tested: kept in the policy, "
+                                                      "switched off (the editor's disable)")
 
 
 class TestProgramState(Strict):

@@ -117,6 +117,16 @@ async def test_unsaved_dry_run_decides_with_the_document(server: Server) -> None
         "document": as_yaml(doc("2")), "call": CALL, "units_busy": 4})).json()
     assert busy["decision"]["not_served_reason"] == "units_busy"
     assert busy["program"]["units_busy"] == 4
+    # A rule switched off: in the trace where it stands, untested; the call goes on.
+    off = doc("2")
+    next(r for r in off["rules"] if r["id"] == "mental-health")["disabled"] = True
+    skipped = (await c.post("/v1/policies/dry-run", json={"document": off, "call": CALL})
+               ).json()
+    assert {"rule_id": "mental-health", "kind": "disabled", "matched": False,
+            "checks": []} in skipped["trace"]
+    assert skipped["decision"]["destination"] == "police"
+    assert skipped["stopped"]["kind"] == "rule" and skipped["stopped"]["at"] != "mental-health"
+    assert skipped["stopped"]["reason"] == "no rule held: every rule was tested"
     # A bad call names the field inside `call`.
     bad = await c.post("/v1/policies/dry-run",
                        json={"document": doc("2"), "call": {"nature_code": "MNTL"}})

@@ -130,8 +130,9 @@ def shipped_variants(draw: st.DrawFn) -> dict[str, Any]:
     anywhere, a random phase and unit count and hours."""
     doc = copy.deepcopy(_SHIPPED)
     categories: list[str] = doc["categories"]
-    # Per shipped rule: keep, drop, new condition, new action, no field unit.
-    fates = draw(st.lists(st.sampled_from(["keep", "keep", "drop", "when", "action", "phone"]),
+    # Per shipped rule: keep, drop, new condition, new action, no field unit, disabled.
+    fates = draw(st.lists(st.sampled_from(["keep", "keep", "drop", "when", "action", "phone",
+                                           "disabled"]),
                           min_size=len(doc["rules"]), max_size=len(doc["rules"])))
     rules: list[dict[str, Any]] = []
     for r, fate in zip(doc["rules"], fates, strict=True):
@@ -143,6 +144,8 @@ def shipped_variants(draw: st.DrawFn) -> dict[str, Any]:
             r["action"] = "joint"
         elif fate == "phone":
             r["needs_field_unit"] = False
+        elif fate == "disabled":
+            r["disabled"] = True
         rules.append(r)
     for extra in draw(rule_lists(categories, prefix="gen-", min_size=0, max_size=6)):
         extra["action"] = draw(st.sampled_from(["team", "team", "joint", "police"]))
