@@ -151,6 +151,10 @@ async def test_rules_and_chips_are_edited_with_mouse_and_keyboard(
         assert (await rule_ids(page))[-1] == "new-rule"
         assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == \
             "Rule 10 id"
+        # A rule without a condition is an error, shown beside it.
+        error = new.locator(".checks li.error")
+        await error.wait_for()
+        assert (await error.get_attribute("data-path")).startswith("rules[9].when")
         await new.get_by_label("Rule 10 id").fill("late-noise")
         group = "Rule new-rule"  # the labels follow the new id when the row is drawn again
         await new.get_by_label(f"{group}: kind of condition").select_option("priority")

@@ -128,9 +128,15 @@ async function formYaml() {
   return res.yaml;
 }
 
+// Bumped by whatever replaces the text or the view: an answer that comes back after it
+// is dropped (a file imported while the form's YAML was being made, say).
+let viewSeq = 0;
+
 async function toYaml() {
   if (ed.view === "yaml") return;
+  const mine = (viewSeq += 1);
   const text = await formYaml();
+  if (mine !== viewSeq) return;
   ed.yaml = text;
   $("#doc").value = text;
   showView("yaml");
@@ -139,8 +145,10 @@ async function toYaml() {
 
 async function toForm() {
   if (ed.view === "form") return;
+  const mine = (viewSeq += 1);
   const text = $("#doc").value;
   const res = await validateBody({ body: text, headers: { "content-type": "text/yaml" } });
+  if (mine !== viewSeq) return;
   if (!res.parsed || typeof res.parsed !== "object") {
     flash($("#flash"), "The YAML does not read as a policy; fix it here first: "
       + res.errors.map((e) => `${e.path}: ${e.reason}`).join("; "), "error");
@@ -175,7 +183,9 @@ async function exportYaml() {
 }
 
 async function importYaml(file) {
-  $("#doc").value = await file.text();
+  const text = await file.text();
+  viewSeq += 1;
+  $("#doc").value = text;
   showView("yaml");
   checks.now();
   flash($("#flash"), `Imported ${file.name}: check it under Advanced, then switch to the form or save.`, "ok");
