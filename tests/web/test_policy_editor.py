@@ -14,8 +14,10 @@ import pytest
 import pytest_asyncio
 import yaml
 
+from service.settings import Settings
 from tests.conftest import Server
-from tests.web.conftest import PHONE, new_page
+from tests.factories import one_team_doc
+from tests.web.conftest import PHONE, free_port, new_page, serve_on
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -438,3 +440,39 @@ async def test_form_to_yaml_to_form_loses_nothing_on_a_phone(
         assert page.errors == []
     finally:
         await context.close()
+
+
+async def test_a_one_team_policy_has_its_hours_and_units_in_the_form(
+        browser: Any, tmp_path: Path) -> None:
+    policy = tmp_path / "one-team.yaml"
+    policy.write_text(yaml.safe_dump(one_team_doc(), sort_keys=False), encoding="utf-8")
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'l.db'}",
+                        policy=str(policy))
+    async with serve_on(settings, free_port()) as server:
+        context, page = await open_editor(browser, server)
+        try:
+            assert await page.locator("fieldset.program").count() == 0
+            settings_form = page.locator("fieldset.settings")
+            assert await settings_form.get_by_label("Units").input_value() == "4"
+            assert await settings_form.get_by_label("Team starts").input_value() == "08:00"
+            assert await settings_form.get_by_label("Team ends").input_value() == "24:00"
+            first = await last_sent(page, lambda d: True)
+
+            await settings_form.get_by_label("Team starts").fill("7")
+            await page.locator("#checks-summary li.error[data-path='program.hours.start']"
+                               ).wait_for()
+            await settings_form.get_by_label("Team starts").fill("07:00")
+            await settings_form.get_by_label("Units").fill("5")
+            await page.locator("#f-phase").select_option("3")
+            doc = await last_sent(page, lambda d: d["program"]["phase"] == 3
+                                  and d["program"]["hours"]["start"] == "07:00"
+                                  and d["program"]["units"] == 5)
+            # Only what was typed changed; the days the form does not show are kept.
+            assert doc["program"] == {**first["program"], "phase": 3, "units": 5,
+                                      "hours": {**first["program"]["hours"], "start": "07:00"}}
+            assert {k: v for k, v in doc.items() if k != "program"} == \
+                {k: v for k, v in first.items() if k != "program"}
+            await page.locator("#checks-summary p.ok").wait_for()
+            assert page.errors == []
+        finally:
+            await context.close()
