@@ -331,8 +331,11 @@ async def test_a_supervisor_adds_a_rule_without_yaml_and_publishes_it(
         await case.locator("text=✗ fails").wait_for()
         await page.locator('tr.rule[data-rule-id="mental-health"]').get_by_label(
             "Disable mental-health").uncheck()
+        # The results shown are from before this edit, and say so until run again.
+        await page.locator("#cases caption.stale-note").wait_for()
         await page.locator("#run-cases").click()
         await case.locator("text=✓ passes").wait_for()
+        assert await page.locator("#cases caption.stale-note").count() == 0
         assert await page.locator("#cases td.result.bad").count() == 0
 
         # Saved (the YAML made from the form), its tests pass, published.

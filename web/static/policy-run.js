@@ -22,11 +22,14 @@ function resultCell(result) {
       ? el("ul", { class: "errors" }, result.failures.map((f) => el("li", { text: String(f) }))) : null);
 }
 
-// results: Map name -> {passed, failures} from the last run (kept across redraws).
-export function casesView(doc, results) {
+// results: Map name -> {passed, failures} from the last run (kept across redraws);
+// stale: the document was edited since.
+export function casesView(doc, results, stale) {
   const tests = doc.tests || [];
   if (!tests.length) return el("p", { class: "hint", text: "This policy has no test cases." });
-  return el("table", { class: "cases" },
+  return el("table", { class: `cases${stale && results.size ? " stale" : ""}` },
+    stale && results.size ? el("caption", { class: "stale-note",
+      text: "Last results are from before the latest edits: run the test cases again." }) : null,
     el("thead", {}, el("tr", {}, ["Test case", "Call", "Expected", "Last result"]
       .map((h) => el("th", { scope: "col", text: h })))),
     el("tbody", {}, tests.map((t) => el("tr", { dataset: { case: t.name } },

@@ -16,7 +16,7 @@ let inForce = null;
 // (what the object came from, or what the server made of it: the base that keeps the
 // comments), `view` which of the two is on screen.
 const ed = { doc: null, yaml: "", view: "form", codes: [], lastCheck: null, decided: null,
-             results: new Map(), lastKind: {} };
+             results: new Map(), stale: false, lastKind: {} };
 
 const v = (label) => `/v1/policies/${encodeURIComponent(label)}`;
 
@@ -69,6 +69,7 @@ function loadDocument(row) {
   ed.yaml = row.document;
   $("#doc").value = row.document;
   ed.results = new Map();
+  ed.stale = false;
   ed.decided = null;
   drawForm();
   checks.now();
@@ -87,22 +88,33 @@ function drawForm(focusKey) {
   if (!ed.doc) return;
   const key = focusKey || (document.activeElement && document.activeElement.dataset
     ? document.activeElement.dataset.key : undefined);
-  const ctx = { typed: () => checks.schedule(), edited, lastKind: ed.lastKind,
+  const ctx = { typed: changed, edited, lastKind: ed.lastKind,
                 counts: new Map(ed.codes.map((c) => [c.code.toUpperCase(), c.calls])) };
   clear($("#settings"), settingsView(ed.doc, ctx));
   clear($("#exclusions"), exclusionsView(ed.doc, ctx, "nature-codes"));
   clear($("#rules"), rulesView(ed.doc, ctx, "nature-codes"));
-  clear($("#cases"), casesView(ed.doc, ed.results));
+  clear($("#cases"), casesView(ed.doc, ed.results, ed.stale));
   if (ed.lastCheck) placeChecks($("#form-view"), ed.lastCheck, ed.doc, $("#checks-summary"));
   markDecided($("#form-view"), ed.decided);
   const target = key && $(`#form-view [data-key="${CSS.escape(key)}"]`);
   if (target) target.focus();
 }
 
+// Any edit: checked soon; the test cases' last results are now from before it.
+function changed() {
+  if (!ed.stale && ed.results.size) {
+    ed.stale = true;
+    if (ed.doc) clear($("#cases"), casesView(ed.doc, ed.results, true));
+  }
+  ed.stale = true;
+  checks.schedule();
+}
+
 // A change of shape (a chip, a rule added, moved or removed): draw again, check soon.
 function edited(focusKey) {
+  ed.stale = true;
   drawForm(focusKey);
-  checks.schedule();
+  changed();
 }
 
 const checks = debounced(() => validateBody(body()), (res) => {
@@ -221,7 +233,8 @@ async function whatChangesRun() {
 async function runCasesNow() {
   const { res, byName } = await runCases(current());
   ed.results = byName;
-  if (ed.doc) clear($("#cases"), casesView(ed.doc, ed.results));
+  ed.stale = false;
+  if (ed.doc) clear($("#cases"), casesView(ed.doc, ed.results, false));
   flash($("#flash"), res.passed ? `All ${res.results.length} test cases pass.`
     : `${res.failed} of ${res.results.length} test cases fail.`, res.passed ? "ok" : "error");
 }
@@ -454,7 +467,7 @@ async function start() {
     "try-run": tryIt, "wc-run": whatChangesRun,
   };
   for (const [id, fn] of Object.entries(buttons)) guard($(`#${id}`), fn);
-  $("#doc").addEventListener("input", () => checks.schedule());
+  $("#doc").addEventListener("input", changed);
   $("#import").addEventListener("change", (ev) => {
     const file = ev.target.files && ev.target.files[0];
     if (file) importYaml(file).catch((err) => flash($("#flash"), err.message, "error"));
