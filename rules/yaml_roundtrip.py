@@ -16,19 +16,20 @@ Lines are not folded: ruamel folds flow lists mid-phrase, so a flow list the bas
 over several lines comes out on one.
 
 Whatever the merge does, the text reads back (PyYAML, as the service parses policies) as
-exactly the object: if it ever would not, the plain dump is given instead.
+exactly the object: if it ever would not (or ruamel fails on the base), the plain dump is
+given instead, and failing that PyYAML's, and failing that every string escaped.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError as RuamelError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 # The lists whose entries are named, and by what.
@@ -41,19 +42,51 @@ _RESOLVER = yaml.resolver.Resolver()
 
 def to_yaml(document: Mapping[str, Any], base: str | None = None) -> str:
     """`document` as YAML text, merged into `base` (YAML text) when given."""
-    if base is not None:
+    writers = [lambda: _merged(document, base)] if base is not None else []
+    writers += [lambda: _dump(_fresh(document)),
+                lambda: yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True,
+                                       width=WIDTH),
+                lambda: _escaped(document)]
+    for write in writers:
         try:
-            loaded = _yaml().load(base)
-        except RuamelError:
-            loaded = None  # the editor's last text may not parse: a plain dump then
-        if isinstance(loaded, CommentedMap):
-            text = _dump(_merge(loaded, document, None))
-            if _reads_back(text, document):
-                return text
-    text = _dump(_fresh(document))
-    if _reads_back(text, document):
-        return text
-    return yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True, width=WIDTH)
+            text = write()
+        except Exception:  # noqa: BLE001 - any base or value ruamel chokes on: the next writer
+            continue
+        if text is not None and _reads_back(text, document):
+            return text
+    raise ValueError("the document cannot be written as YAML")  # _escaped always reads back
+
+
+def _escaped(value: Any) -> str:
+    """The last resort: flow YAML with every string double-quoted and escaped, which reads
+    back exactly whatever it holds (PyYAML writes a NEL in a key it cannot read back, and
+    JSON's surrogate pairs read back as two characters)."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_escaped(k)}: {_escaped(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_escaped(v) for v in value) + "]"
+    if isinstance(value, str):
+        return '"' + "".join(_escape(ch) for ch in value) + '"'
+    if isinstance(value, float):
+        return f"!!float {value!r}"  # PyYAML's plain floats need a dot: 1e+300 has none
+    return json.dumps(value)  # null, true, false, an integer
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if ch in '"\\':
+        return "\\" + ch
+    if 0x20 <= code < 0x7F:
+        return ch
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF \
+        else f"\\U{code:08x}"
+
+
+def _merged(document: Mapping[str, Any], base: str) -> str | None:
+    loaded = _yaml().load(base)
+    if not isinstance(loaded, CommentedMap):
+        return None  # the editor's last text may not parse to a mapping: a plain dump then
+    return _dump(_merge(loaded, document, None))
 
 
 def _yaml() -> YAML:
@@ -61,6 +94,7 @@ def _yaml() -> YAML:
     y.preserve_quotes = True
     y.width = WIDTH
     y.indent(mapping=2, sequence=4, offset=2)
+    y.representer.add_representer(_Float, _represent_float)
     return y
 
 
@@ -93,12 +127,23 @@ def _same(old: Any, new: Any) -> bool:
     return _is_scalar(old) and _is_scalar(new) and _kind(old) is _kind(new) and old == new
 
 
+class _Float(str):
+    """A float spelled so that PyYAML reads it as one (`5.0e-324`: its floats need a dot)."""
+
+
+def _represent_float(representer: Any, data: _Float) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:float", str(data))
+
+
 def _scalar(value: Any) -> Any:
     """A new scalar; a string PyYAML would read as something else (`yes`, `12:30`, a
-    date) is quoted, whatever YAML 1.2 (ruamel's) makes of it."""
+    date) is quoted, whatever YAML 1.2 (ruamel's) makes of it; a float written without a
+    dot (`5e-324`, which PyYAML reads as a string) gets one."""
     if isinstance(value, str) and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) \
             != _STR:
         return DoubleQuotedScalarString(value)
+    if isinstance(value, float) and "e" in repr(value) and "." not in repr(value):
+        return _Float(repr(value).replace("e", ".0e", 1))
     return value
 
 
