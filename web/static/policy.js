@@ -446,11 +446,19 @@ async function dryRun() {
       : null);
 }
 
+// An unsaved document refused as invalid names each error twice (its path in the
+// document, and the body's field): said once, by the path the checks show too.
+function failure(err) {
+  const errors = err.body && Array.isArray(err.body.errors) ? err.body.errors : [];
+  if (!errors.length) return err.message;
+  return `${err.body.message || "invalid"}: ${errors.map((e) => `${e.path}: ${e.reason}`).join("; ")}`;
+}
+
 function guard(button, fn) {
   button.addEventListener("click", async () => {
     busy(button, true);
     try { await fn(); }
-    catch (err) { flash($("#flash"), err.message, "error"); }
+    catch (err) { flash($("#flash"), failure(err), "error"); }
     finally { busy(button, false); if (!draft) setDraft(draft); }
   });
 }
