@@ -94,6 +94,8 @@ async def test_the_structured_view_shows_the_published_policy(
         assert await mh.get_by_label("Rule mental-health category").input_value() == \
             "mental_health"
         assert await mh.get_by_label("Rule mental-health action").input_value() == "team"
+        assert await page.get_by_label("Rule follow-up description").input_value() == \
+            "Proactive follow-ups with people the team has met."
         assert await mh.locator(".group").count() == 2  # any of: codes, or words
         codes = await mh.locator(".chip.k-nature_code .chip-text").all_text_contents()
         # Each code, with its calls of the last 90 days when there were some ("MNTL · 3").
@@ -180,8 +182,12 @@ async def test_rules_and_chips_are_edited_with_mouse_and_keyboard(
         await row.get_by_label(f"{group}: add condition").click()
         await row.locator(".chip", has_text="from 22:00–06:00").wait_for()
         await row.get_by_label("Rule late-noise action").select_option("police")
+        await row.get_by_label("Rule late-noise description").fill("Late noise, police")
+        await last_sent(page, lambda d: d["rules"][-1].get("description") == "Late noise, police")
+        await row.get_by_label("Rule late-noise description").fill("")  # left out again
         doc = await last_sent(page, lambda d: d["rules"][-1].get("action") == "police"
-                              and "time_of_day" in d["rules"][-1]["when"])
+                              and "time_of_day" in d["rules"][-1]["when"]
+                              and "description" not in d["rules"][-1])
         assert doc["rules"][-1] == {
             "id": "late-noise", "category": "mental_health", "action": "police",
             "when": {"priority": {"min": 3, "max": 5}, "flags_none": ["weapon"],
