@@ -152,10 +152,12 @@ async def capture(base: str, out: Path, accounts: dict[str, tuple[str, str]]) ->
                 page = await context.new_page()
                 await page.goto(f"{base}{path}")
                 if name == "policy":
-                    await page.wait_for_function(
-                        "() => document.querySelector('#doc').value.length > 100")
-                    await page.locator("#validate").click()
-                    await page.locator("#validation h3").wait_for()
+                    # The structured editor's rules, once checked (the checks' line above).
+                    await page.locator("tr.rule").first.wait_for()
+                    await page.locator("#checks-summary p").wait_for()
+                    await page.evaluate("""() => {
+                        document.querySelector('#rules').scrollIntoView();
+                        window.scrollBy(0, -90); }""")
                 await page.wait_for_timeout(1500)
                 file = out / f"{name}-{size}.png"
                 await page.screenshot(path=str(file))

@@ -28,6 +28,9 @@ async def test_a_policy_is_edited_tested_and_published_from_the_page(
         await page.wait_for_function("() => document.querySelector('#doc').value.length > 100")
         published = await doc.input_value()
         assert 'version: "1"' in published
+        # The YAML is the Advanced view; the structured editor is the default one.
+        await page.locator("#view-yaml").click()
+        await doc.wait_for()
         assert await page.locator("#in-force").text_content() == "st-petersburg-call@1"
 
         # A broken draft: every error with its path.

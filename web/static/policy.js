@@ -1,9 +1,22 @@
-// Supervisor policy page: edit a draft, validate and static-check it, run its tests and
-// a what-if replay, diff with the published version, publish and roll back.
-import { $, api, clear, clock, el, flash, layout, words } from "./common.js";
+// Supervisor policy page: edit a draft (in the structured editor, or its YAML under
+// "Advanced"), check it as it is typed, try a call and a what-if on it unsaved, save it,
+// run its tests, diff with the published version, publish and roll back.
+import { $, api, clear, el, flash, layout, words } from "./common.js";
+import { debounced, placeChecks, validateBody } from "./policy-checks.js";
+import { codesDatalist, exclusionsView, rulesView, settingsView } from "./policy-form.js";
+import {
+  casesView, decidedIds, markDecided, progressText, runCases, tryCall, tryCallReport,
+  whatChanges, whatChangesReport,
+} from "./policy-run.js";
 
 let draft = null;      // label of the draft saved from this page
 let inForce = null;
+
+// The document being edited: `doc` the object the form edits, `yaml` the last YAML text
+// (what the object came from, or what the server made of it: the base that keeps the
+// comments), `view` which of the two is on screen.
+const ed = { doc: null, yaml: "", view: "form", codes: [], lastCheck: null, decided: null,
+             results: new Map(), stale: false, lastKind: {} };
 
 const v = (label) => `/v1/policies/${encodeURIComponent(label)}`;
 
@@ -45,8 +58,195 @@ async function loadVersions({ reloadDoc = false } = {}) {
   if (reloadDoc || !$("#doc").value) {
     const published = data.versions.find((r) => r.status === "published");
     const source = published ? published.label : inForce;
-    const doc = await api(v(source));
-    $("#doc").value = doc.document;
+    loadDocument(await api(v(source)));
+  }
+}
+
+// --- the editor ---------------------------------------------------------------------
+
+function loadDocument(row) {
+  ed.doc = row.parsed;
+  ed.yaml = row.document;
+  $("#doc").value = row.document;
+  ed.results = new Map();
+  ed.stale = false;
+  ed.decided = null;
+  drawForm();
+  checks.now();
+}
+
+// The document as the server should read it: the object (form) or the text (Advanced).
+function current() { return ed.view === "form" ? ed.doc : $("#doc").value; }
+
+function body() {
+  return ed.view === "form" ? { json: { document: ed.doc } }
+    : { body: $("#doc").value, headers: { "content-type": "text/yaml" } };
+}
+
+// The form, from the object; the focus goes back to the control `focusKey` names.
+function drawForm(focusKey) {
+  if (!ed.doc) return;
+  const key = focusKey || (document.activeElement && document.activeElement.dataset
+    ? document.activeElement.dataset.key : undefined);
+  const ctx = { typed: changed, edited, lastKind: ed.lastKind,
+                counts: new Map(ed.codes.map((c) => [c.code.toUpperCase(), c.calls])) };
+  clear($("#settings"), settingsView(ed.doc, ctx));
+  clear($("#exclusions"), exclusionsView(ed.doc, ctx, "nature-codes"));
+  clear($("#rules"), rulesView(ed.doc, ctx, "nature-codes"));
+  clear($("#cases"), casesView(ed.doc, ed.results, ed.stale));
+  if (ed.lastCheck) placeChecks($("#form-view"), ed.lastCheck, ed.doc, $("#checks-summary"));
+  markDecided($("#form-view"), ed.decided);
+  const target = key && $(`#form-view [data-key="${CSS.escape(key)}"]`);
+  if (target) target.focus();
+}
+
+// Any edit: checked soon; the test cases' last results are now from before it.
+function changed() {
+  if (!ed.stale && ed.results.size) {
+    ed.stale = true;
+    if (ed.doc) clear($("#cases"), casesView(ed.doc, ed.results, true));
+  }
+  ed.stale = true;
+  checks.schedule();
+}
+
+// A change of shape (a chip, a rule added, moved or removed): draw again, check soon.
+function edited(focusKey) {
+  ed.stale = true;
+  drawForm(focusKey);
+  changed();
+}
+
+const checks = debounced(() => validateBody(body()), (res) => {
+  ed.lastCheck = res;
+  if (ed.view === "form") placeChecks($("#form-view"), res, ed.doc, $("#checks-summary"));
+  else placeChecks($("#yaml-view"), res, ed.doc || {}, $("#checks-summary"));
+}, (err) => {
+  clear($("#checks-summary"), el("p", { class: "bad", text: `Not checked: ${err.message}` }));
+});
+
+function showView(view) {
+  ed.view = view;
+  $("#form-view").hidden = view !== "form";
+  $("#yaml-view").hidden = view !== "yaml";
+  $("#view-form").setAttribute("aria-pressed", String(view === "form"));
+  $("#view-yaml").setAttribute("aria-pressed", String(view === "yaml"));
+}
+
+// The form's object as YAML, the comments of the last YAML kept where they still apply.
+async function formYaml() {
+  const res = await api("/v1/policies/yaml", { method: "POST",
+    json: { document: ed.doc, base: ed.yaml || null } });
+  return res.yaml;
+}
+
+// Bumped by whatever replaces the text or the view: an answer that comes back after it
+// is dropped (a file imported while the form's YAML was being made, say).
+let viewSeq = 0;
+
+async function toYaml() {
+  if (ed.view === "yaml") return;
+  const mine = (viewSeq += 1);
+  const text = await formYaml();
+  if (mine !== viewSeq) return;
+  ed.yaml = text;
+  $("#doc").value = text;
+  showView("yaml");
+  checks.now();
+}
+
+async function toForm() {
+  if (ed.view === "form") return;
+  const mine = (viewSeq += 1);
+  const text = $("#doc").value;
+  const res = await validateBody({ body: text, headers: { "content-type": "text/yaml" } });
+  if (mine !== viewSeq) return;
+  if (!res.parsed || typeof res.parsed !== "object") {
+    flash($("#flash"), "The YAML does not read as a policy; fix it here first: "
+      + res.errors.map((e) => `${e.path}: ${e.reason}`).join("; "), "error");
+    return;
+  }
+  ed.doc = res.parsed;
+  ed.yaml = text;
+  showView("form");
+  drawForm();
+  checks.now();
+}
+
+// The YAML to save or export: the text under Advanced, or the form's object as YAML.
+async function yamlNow() {
+  if (ed.view === "yaml") return $("#doc").value;
+  const text = await formYaml();
+  ed.yaml = text;
+  $("#doc").value = text;
+  return text;
+}
+
+async function exportYaml() {
+  const text = await yamlNow();
+  const name = ed.doc && ed.doc.policy ? `${ed.doc.policy.id}-${ed.doc.policy.version}.yaml`
+    : "policy.yaml";
+  const url = URL.createObjectURL(new Blob([text], { type: "text/yaml" }));
+  const a = el("a", { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+async function importYaml(file) {
+  const text = await file.text();
+  viewSeq += 1;
+  $("#doc").value = text;
+  showView("yaml");
+  checks.now();
+  flash($("#flash"), `Imported ${file.name}: check it under Advanced, then switch to the form or save.`, "ok");
+}
+
+function tryCallFacts() {
+  const when = $("#try-when").value;
+  const call = {
+    channel: $("#try-channel").value, nature_code: $("#try-code").value.trim(),
+    nature_text: $("#try-text").value,
+    occurred_at: (when ? new Date(when) : new Date()).toISOString(),
+    flags: [...document.querySelectorAll('input[name="try-flag"]:checked')].map((c) => c.value),
+  };
+  if ($("#try-priority").value !== "") call.priority = Number($("#try-priority").value);
+  if ($("#try-district").value.trim()) call.district = $("#try-district").value.trim();
+  return call;
+}
+
+async function tryIt() {
+  const res = await tryCall(current(), tryCallFacts(), Number($("#try-busy").value) || 0);
+  ed.decided = decidedIds(res);
+  markDecided($("#form-view"), ed.decided);
+  clear($("#try-out"), tryCallReport(res));
+}
+
+async function whatChangesRun() {
+  const out = $("#wc-out");
+  const days = Number($("#wc-days").value) || 30;
+  const job = await whatChanges(current(), days, (j) => clear(out, el("p", { text: progressText(j) })));
+  clear(out, whatChangesReport(job));
+}
+
+async function runCasesNow() {
+  const { res, byName } = await runCases(current());
+  ed.results = byName;
+  ed.stale = false;
+  if (ed.doc) clear($("#cases"), casesView(ed.doc, ed.results, false));
+  flash($("#flash"), res.passed ? `All ${res.results.length} test cases pass.`
+    : `${res.failed} of ${res.results.length} test cases fail.`, res.passed ? "ok" : "error");
+}
+
+async function loadCodes() {
+  try {
+    const res = await api("/v1/policies/nature-codes?days=90");
+    ed.codes = res.codes;
+    $("#nature-codes").replaceWith(codesDatalist("nature-codes", ed.codes));
+    drawForm();  // the chips show each code's count
+  } catch (err) {
+    flash($("#flash"), `The nature codes seen could not be loaded: ${err.message}`, "error");
   }
 }
 
@@ -57,14 +257,9 @@ function setDraft(label) {
 }
 
 async function useDraft(label) {
-  const doc = await api(v(label));
-  $("#doc").value = doc.document;
+  loadDocument(await api(v(label)));
   setDraft(label);
   flash($("#flash"), `Working on draft ${label}.`, "ok");
-}
-
-function yamlBody() {
-  return { body: $("#doc").value, headers: { "content-type": "text/yaml" } };
 }
 
 function list(items, cls) {
@@ -73,7 +268,10 @@ function list(items, cls) {
 
 async function validate() {
   const out = $("#validation");
-  const res = await api("/v1/policies/validate", { method: "POST", ...yamlBody() });
+  const res = await validateBody(body());
+  ed.lastCheck = res;
+  placeChecks($(ed.view === "form" ? "#form-view" : "#yaml-view"), res, ed.doc || {},
+    $("#checks-summary"));
   const warnings = res.warnings.map((w) =>
     `${w.kind || w.code || "warning"}: ${w.message || w.detail || JSON.stringify(w)}`);
   clear(out,
@@ -90,9 +288,11 @@ async function save() {
     flash($("#flash"), "Not saved: the draft is invalid (see Results).", "error");
     return;
   }
+  const text = await yamlNow();
   const res = await api("/v1/policies", { method: "POST", json: {
-    document: $("#doc").value,
+    document: text,
     comment: $("#comment").value || "" } });
+  ed.yaml = text;
   setDraft(res.label);
   flash($("#flash"), `Draft ${res.label} saved.`, "ok");
   await loadVersions();
@@ -246,11 +446,19 @@ async function dryRun() {
       : null);
 }
 
+// An unsaved document refused as invalid names each error twice (its path in the
+// document, and the body's field): said once, by the path the checks show too.
+function failure(err) {
+  const errors = err.body && Array.isArray(err.body.errors) ? err.body.errors : [];
+  if (!errors.length) return err.message;
+  return `${err.body.message || "invalid"}: ${errors.map((e) => `${e.path}: ${e.reason}`).join("; ")}`;
+}
+
 function guard(button, fn) {
   button.addEventListener("click", async () => {
     busy(button, true);
     try { await fn(); }
-    catch (err) { flash($("#flash"), err.message, "error"); }
+    catch (err) { flash($("#flash"), failure(err), "error"); }
     finally { busy(button, false); if (!draft) setDraft(draft); }
   });
 }
@@ -261,13 +469,18 @@ async function start() {
   const monthAgo = new Date(today.getTime() - 30 * 86400000);
   $("#wi-to").value = new Date(today.getTime() + 86400000).toISOString().slice(0, 10);
   $("#wi-from").value = monthAgo.toISOString().slice(0, 10);
-  guard($("#validate"), validate);
-  guard($("#save"), save);
-  guard($("#run-tests"), runTests);
-  guard($("#diff"), diff);
-  guard($("#publish"), publish);
-  guard($("#whatif"), whatIf);
-  guard($("#dry-run"), dryRun);
+  const buttons = {
+    validate, save, "run-tests": runTests, diff, publish, whatif: whatIf, "dry-run": dryRun,
+    "view-form": toForm, "view-yaml": toYaml, export: exportYaml, "run-cases": runCasesNow,
+    "try-run": tryIt, "wc-run": whatChangesRun,
+  };
+  for (const [id, fn] of Object.entries(buttons)) guard($(`#${id}`), fn);
+  $("#doc").addEventListener("input", changed);
+  $("#import").addEventListener("change", (ev) => {
+    const file = ev.target.files && ev.target.files[0];
+    if (file) importYaml(file).catch((err) => flash($("#flash"), err.message, "error"));
+  });
+  loadCodes();
   $("#dry-call").value = JSON.stringify({
     channel: "911", nature_code: "MNTL", nature_text: "Mental person non-violent",
     priority: 3, district: "D1", occurred_at: new Date().toISOString() }, null, 1);
