@@ -12,8 +12,10 @@ merges the object into it:
   block style;
 - a scalar equal to the base's keeps the base's spelling (quotes and all).
 With no base, a plain dump (block mappings, short lists of scalars in flow style).
-Lines are not folded: ruamel folds flow lists mid-phrase, so a flow list the base wrapped
-over several lines comes out on one.
+Lines are not folded: ruamel folds flow lists mid-phrase. So that a flow list the base
+wrapped over several lines does not come out on one (and a saved draft's diff shows only
+what the supervisor changed), every part of the merged text whose value the edit left
+unchanged is then replaced by the base's own lines for it (`_keep_untouched`).
 
 Whatever the merge does, the text reads back (PyYAML, as the service parses policies) as
 exactly the object: if it ever would not (or ruamel fails on the base), the plain dump is
@@ -86,7 +88,106 @@ def _merged(document: Mapping[str, Any], base: str) -> str | None:
     loaded = _yaml().load(base)
     if not isinstance(loaded, CommentedMap):
         return None  # the editor's last text may not parse to a mapping: a plain dump then
-    return _dump(_merge(loaded, document, None))
+    merged = _dump(_merge(loaded, document, None))
+    try:
+        kept = _keep_untouched(base, merged, document)
+    except Exception:  # noqa: BLE001 - keeping the base's lines is a nicety: the merge stands
+        return merged
+    return kept if _reads_back(kept, document) else merged
+
+
+def _keep_untouched(base: str, merged: str, document: Mapping[str, Any]) -> str:
+    """`merged` with the lines of every block-style part whose value is the base's (its key
+    and value, or its list entry) taken from `base` as written, re-indented to the merged
+    text's column; parts that changed are looked into the same way."""
+    lines = merged.splitlines(keepends=True)
+    base_lines = base.splitlines(keepends=True)
+    swaps: list[tuple[int, int, list[str]]] = []
+
+    def walk(b: Any, o: Any, bval: Any, dval: Any, b_stop: int, o_stop: int) -> None:
+        if isinstance(b, CommentedMap) and isinstance(o, CommentedMap) \
+                and isinstance(bval, Mapping) and isinstance(dval, Mapping) \
+                and not b.fa.flow_style() and not o.fa.flow_style():
+            pairs = [(k, k) for k in o if k in b and k in bval and k in dval]
+            places_b = _places(b, list(b), lambda n, k: n.lc.key(k), b_stop)
+            places_o = _places(o, list(o), lambda n, k: n.lc.key(k), o_stop)
+        elif isinstance(b, CommentedSeq) and isinstance(o, CommentedSeq) \
+                and isinstance(bval, list) and isinstance(dval, list) \
+                and not b.fa.flow_style() and not o.fa.flow_style():
+            pairs = _pair_items(bval, dval)
+            places_b = _places(b, list(range(len(b))), lambda n, i: n.lc.item(i), b_stop)
+            places_o = _places(o, list(range(len(o))), lambda n, i: n.lc.item(i), o_stop)
+        else:
+            return
+        for bk, ok in pairs:
+            (bs, bstop, bcol), (os_, ostop, ocol) = places_b[bk], places_o[ok]
+            if bval[bk] == dval[ok] and type(bval[bk]) is type(dval[ok]):
+                body = _reindent(base_lines[bs:_content_end(base_lines, bs, bstop)],
+                                 ocol - bcol)
+                if body is not None:
+                    swaps.append((os_, _content_end(lines, os_, ostop), body))
+            else:
+                walk(b[bk], o[ok], bval[bk], dval[ok], bstop, ostop)
+
+    walk(_yaml().load(base), _yaml().load(merged), yaml.safe_load(base), document,
+         len(base_lines), len(lines))
+    for start, end, body in sorted(swaps, reverse=True):
+        lines[start:end] = body
+    return "".join(lines)
+
+
+def _pair_items(old: list[Any], new: list[Any]) -> list[tuple[int, int]]:
+    """Each new entry with the old one it continues: an equal one first, else the one of
+    the same id or name, else the one in its place."""
+    pairs: dict[int, int] = {}
+    free = list(range(len(old)))
+    for i, value in enumerate(new):
+        j = next((j for j in free if old[j] == value), None)
+        if j is not None:
+            pairs[i] = j
+            free.remove(j)
+    for i, value in enumerate(new):
+        if i in pairs or not isinstance(value, Mapping):
+            continue
+        for field in ("id", "name"):
+            j = next((j for j in free if isinstance(old[j], Mapping) and field in value
+                      and old[j].get(field) == value[field]), None)
+            if j is not None:
+                pairs[i] = j
+                free.remove(j)
+                break
+        else:
+            if i in free:
+                pairs[i] = i
+                free.remove(i)
+    return [(j, i) for i, j in sorted(pairs.items())]
+
+
+def _places(node: Any, keys: list[Any], where: Any, stop: int) -> dict[Any, tuple[int, int, int]]:
+    """Per key (or index) of a block node: its first line, the line its next sibling (or
+    the node's end) starts on, and its column."""
+    at = [where(node, k) for k in keys]
+    return {k: (line, at[n + 1][0] if n + 1 < len(keys) else stop, col)
+            for n, (k, (line, col)) in enumerate(zip(keys, at, strict=True))}
+
+
+def _content_end(lines: list[str], start: int, stop: int) -> int:
+    """The end of a part's own lines: the comment and blank lines before the next part are
+    the next part's."""
+    end = stop
+    while end > start + 1 and (not lines[end - 1].strip()
+                               or lines[end - 1].lstrip().startswith("#")):
+        end -= 1
+    return end
+
+
+def _reindent(body: list[str], by: int) -> list[str] | None:
+    if by >= 0:
+        return [(" " * by + line) if line.strip() else line for line in body]
+    cut = -by
+    if any(line.strip() and not line.startswith(" " * cut) for line in body):
+        return None
+    return [line[cut:] if line.strip() else line for line in body]
 
 
 def _yaml() -> YAML:

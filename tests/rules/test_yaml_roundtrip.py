@@ -5,6 +5,7 @@ came from, the comments of what was not touched are kept, travelling with their 
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from typing import Any
 
@@ -67,6 +68,42 @@ def test_a_rule_added_one_moved_one_edited_keeps_the_comments_of_the_rest() -> N
         ["id", "category", "action", "when", "description"]
     # A list of scalars edited keeps its flow style.
     assert "- nature_code: [VAG, PHANDLE, CAMP]" in out
+
+
+def test_unchanged_is_the_base_word_for_word() -> None:
+    # ruamel would write the base's wrapped flow lists on one line each.
+    assert to_yaml(shipped(), BASE) == BASE
+
+
+def changed_lines(before: str, after: str) -> list[str]:
+    return [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(),
+                                                  lineterm="", n=0)
+            if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+
+
+def test_a_saved_edit_changes_only_the_lines_of_what_was_edited() -> None:
+    d = shipped()
+    d["policy"]["version"] = "2"
+    d["programs"][0]["units"] = 5
+    d["rules"][2]["when"]["any"][0]["nature_code"].append("HOARD")  # mental-health
+    d["rules"].insert(4, d["rules"].pop(2))
+    d["rules"].append({"id": "hoarding", "category": "mental_health", "action": "team",
+                       "when": {"nature_code": ["HOARD"], "text_any": ["hoarding"]}})
+    gone = d["tests"].pop(3)["name"]
+    out = to_yaml(d, BASE)
+    assert yaml.safe_load(out) == d
+    changed = changed_lines(BASE, out)
+    # The version, the units (its comment kept), the moved rule out and in (its one edited
+    # line and its wrapped phrases as written), the new rule, the test case removed.
+    assert ['-  version: "1"', '+  version: "2"'] == changed[:2]
+    assert any(line.startswith("+    units: 5 ") and "# navigator pairs" in line
+               for line in changed)
+    assert "+        - nature_code: [EDP, MNTL, SUICTHRT, SCRM, HOARD]" in changed
+    assert "+                     hearing voices, baker act, emotionally disturbed, " \
+           "behavioral health]" in changed
+    assert "+  - id: hoarding" in changed
+    assert f"-  - name: {gone}" in changed
+    assert len(changed) == 2 + 2 + 8 + 8 + 6 + 4
 
 
 def test_comments_travel_with_their_entry_and_go_with_it() -> None:
