@@ -91,6 +91,9 @@ async def test_units_change_no_call_card_but_an_open_assign_form(
         choosing = (await web.post_event(nature_text="Being assigned")).json()["call_id"]
         for call_id in (plain, choosing):
             await in_lane(page, "queued", call_id).wait_for()
+            # The recommended unit's answer builds the card again: wait for it first.
+            await in_lane(page, "queued", call_id).locator(
+                ".recommend:not(.pending)").wait_for()
         # The assign form opens (its card is built again, focus back on the button).
         await card(page, choosing).get_by_role("button", name="Assign unit").click()
         select = card(page, choosing).locator('select[name="unit"]')
