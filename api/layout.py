@@ -80,7 +80,9 @@ def site_data() -> dict[str, Any]:
         "statuses": [{"value": s, "label": label(s), "next": list(nxt)}
                      for s, nxt in TRANSITIONS.items()],
         "checking_in": list(CHECKING_IN),
-        "destinations": [d.value for d in Destination],
+        # What a dispatcher may send a call to (a crisis centre is not: a transfer is the
+        # policy's choice, with a record the centre works).
+        "destinations": [d.value for d in Destination if d is not Destination.crisis_center],
         # Who may act on a call; the API decides, the pages only offer the buttons.
         "may": {"status": [r.value for r in TEAM_ROLES],
                 "override": [r.value for r in DISPATCHER_ROLES]},

@@ -30,11 +30,13 @@ from service.figures.metrics import (
     heatmap_grid,
 )
 
-COLORS = {"call_team": "#117a65", "joint": "#8e44ad", "police": "#1f4e9c"}
+COLORS = {"call_team": "#117a65", "joint": "#8e44ad", "police": "#1f4e9c",
+          "crisis_center": "#b9770e"}
 REASON_COLORS = {"off_hours": "#b9770e", "units_busy": "#b03a2e", "override": "#6c3483",
                  "no_rule": "#5d6d7e", "wait_exceeded": "#a04000",
                  "outside_area": "#117864"}
 LABELS = {"call_team": "CALL team", "joint": "Joint", "police": "Police",
+          "crisis_center": "Crisis centre (988)",
           "off_hours": "Off hours", "units_busy": "Units busy", "override": "Override",
           "no_rule": "No rule matched", "none": "(none)",
           "wait_exceeded": "Wait limit passed", "outside_area": "Outside the area"}
@@ -108,7 +110,7 @@ def stacked_days(tid: str, title: str, days: list[date],
                  series: dict[str, dict[date, int]]) -> str:
     if not days:
         return f'<p class="empty">No calls for "{e(title)}" in this range.</p>'
-    keys = [k for k in ("call_team", "joint", "police") if k in series] + sorted(
+    keys = [k for k in ("call_team", "joint", "police", "crisis_center") if k in series] + sorted(
         k for k in series if k not in COLORS)
     totals = [sum(series[k].get(d, 0) for k in keys) for d in days]
     top = max(totals) or 1
@@ -317,7 +319,7 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
                                                    days, dict(by_dest)))
     add("<figcaption>Calls per day, by destination (program's local days).</figcaption>"
         "</figure>")
-    dests = [k for k in ("call_team", "joint", "police") if k in by_dest]
+    dests = [k for k in ("call_team", "joint", "police", "crisis_center") if k in by_dest]
     add(table("Calls per day by destination", ["Day", *map(label, dests), "Total"],
               ([d.isoformat(), *(by_dest[k].get(d, 0) for k in dests),
                 sum(by_dest[k].get(d, 0) for k in dests)] for d in days),

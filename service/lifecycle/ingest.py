@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from routing.decide import apply_backup, apply_override, redecide
 from routing.models import Decision, Destination
@@ -315,6 +315,14 @@ class OverrideRequest(BaseModel):
         default=None, description="was the recommended responder the right one? (optional)")
     right_responder_note: str | None = Field(default=None, max_length=500,
                                              description="a short note on that answer")
+
+    @field_validator("destination")
+    @classmethod
+    def _not_transfer(cls, v: Destination) -> Destination:
+        if v is Destination.crisis_center:  # a transfer has a record the centre works
+            raise ValueError("a dispatcher cannot transfer a call to the crisis centre; "
+                             "the policy does")
+        return v
 
 
 @dataclass
