@@ -33,6 +33,8 @@ from service.lifecycle.recorded import state_of as _state_of
 from service.lifecycle.repeat import history_in_batch
 from service.lifecycle.roster import one_team_availability, units_touched
 from service.lifecycle.team import DISPOSITIONS, TRANSITIONS, RightResponder, StatusChange
+from service.lifecycle.transfer_record import follow_decision
+from service.lifecycle.transfers import withdraw_moved
 from service.lifecycle.waiting import (
     after_event,
     not_waiting,
@@ -144,6 +146,11 @@ class IngestEvent:
         if previous is None or not _same_decision(previous, decision):
             _record_decision(ctx, row, decision_doc, cause=cause, event_id=ev.event_id,
                              history=history)
+            # 911 → 988: a transfer record with the decision that sends the call there;
+            # one the call was decided away from ends.
+            follow_decision(ctx, row, previous, decision)
+            if previous is not None and previous.destination is Destination.crisis_center:
+                await withdraw_moved(ctx, row, decision)
         if named:  # a unit this call held is free: the queue's next call takes it
             await offer_freed(ctx, self.policy, call, ctx.calls[call_id], ev.occurred_at)
         closing = state.closed_at is not None and (call is None or call["closed_at"] is None)

@@ -20,7 +20,7 @@ from service.store.db import MIGRATE_LOCK_KEY, alembic_config, create_engine
 from tests.conftest import ROOT, start_subprocess
 from tests.factories import event
 
-HEAD = "0025"
+HEAD = "0028"
 STEPS = 25  # migrations from an empty database to HEAD
 TABLES = {"alembic_version", "call", "cad_event", "decision", "board_message", "cad_reject",
           "outbox", "policy_version", "app_user", "api_key", "user_session", "audit_log",
