@@ -55,6 +55,9 @@ PAGES: tuple[Page, ...] = (
     Page("/policy", "policy", "Routing policy", "Policy", (Role.supervisor,),
          home_of=(Role.supervisor,)),
     Page("/units", "units", "Unit roster", "Units", (Role.supervisor,)),
+    Page("/transfers", "transfers", "Crisis centre transfers", "Transfers",
+         (Role.crisis_center, Role.supervisor, Role.dispatcher),
+         home_of=(Role.crisis_center,)),
     Page("/metrics", "metrics", "Program figures", "Figures",
          (Role.supervisor, Role.analyst), home_of=(Role.analyst,), shell=False),
     Page("/login", "login", "Log in", None, ()),
@@ -85,7 +88,9 @@ def site_data() -> dict[str, Any]:
         "destinations": [d.value for d in Destination if d is not Destination.crisis_center],
         # Who may act on a call; the API decides, the pages only offer the buttons.
         "may": {"status": [r.value for r in TEAM_ROLES],
-                "override": [r.value for r in DISPATCHER_ROLES]},
+                "override": [r.value for r in DISPATCHER_ROLES],
+                # A transfer's steps: the crisis centre's (api/transfers.py).
+                "transfer": [Role.crisis_center.value, Role.supervisor.value]},
     }
 
 

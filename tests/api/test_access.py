@@ -124,6 +124,7 @@ ROLE_TABLE: dict[str, str] = {
     "GET /refer/mine": PUBLIC,
     "GET /policy": PUBLIC,
     "GET /units": PUBLIC,
+    "GET /transfers": PUBLIC,
     "GET /login": PUBLIC,
     "GET /sw.js": PUBLIC,  # the board's service worker: the shell's files, no data
 }

@@ -35,8 +35,10 @@ PAGE_API = {
     "/policy": ("GET", "/v1/policies"),
     "/units": ("PUT", "/v1/units/{unit_id}"),
     "/metrics": ("GET", "/metrics"),
+    "/transfers": ("GET", "/v1/transfers"),
 }
-NAV = ["/board", "/dispatch", "/refer", "/refer/mine", "/policy", "/units", "/metrics"]
+NAV = ["/board", "/dispatch", "/refer", "/refer/mine", "/policy", "/units", "/transfers",
+       "/metrics"]
 
 
 def api_roles(method: str, path: str) -> frozenset[Role]:
