@@ -60,6 +60,8 @@ TABLE_TITLES = {
     "recommendations": "Unit recommendation, taken and timed",
     "recommendations_by_assigner": "Unit recommendation by who assigned",
     "units": "Units: hours on duty, busy and utilisation",
+    "transfers": "Transfers to the crisis centre by outcome",
+    "transfer_reasons": "Transfers declined or returned, by reason",
 }
 PAGE = layout.BY_PATH["/metrics"]
 e = layout.e
@@ -430,6 +432,26 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
         "the range (assigned to cleared or closed) and the calls it took; utilisation: "
         "busy of on duty.</p>")
     add(unit_table("Units: hours on duty, busy and utilisation", m.units))
+    add("</section>")
+
+    # 911 → 988 transfers (issue 16)
+    add('<section class="panel" aria-labelledby="h-transfers"><h2 id="h-transfers">'
+        'Transfers to the crisis centre</h2><p class="hint">Calls opened in the range that '
+        "the policy sent to a crisis centre: where each transfer stands, the share accepted "
+        "of those answered, and the time from the offer to its acceptance (nearest rank)."
+        "</p>")
+    add(table("Transfers to the crisis centre by outcome",
+              ["Centre", "Transfers", "Offered", "Accepted", "Declined", "Completed",
+               "Returned", "Withdrawn", "Accepted of answered", "To accept p50",
+               "To accept p90"],
+              ([r.program, r.transfers, r.offered, r.accepted, r.declined, r.completed,
+                r.returned, r.withdrawn, pct(r.accept_share), fmt_seconds(r.to_accept_p50_s),
+                fmt_seconds(r.to_accept_p90_s)] for r in m.transfers)))
+    if m.transfer_reasons is not None:
+        add(table("Transfers declined or returned, by reason",
+                  ["Centre", "Step", "Reason", "Transfers"],
+                  ([r.program, r.status, r.reason, r.transfers]
+                   for r in m.transfer_reasons)))
     add("</section>")
 
     # Equity

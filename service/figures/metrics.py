@@ -72,6 +72,9 @@ from routing.schedule import duty_seconds
 from rules.evaluate import CompiledPolicy
 from service.figures.assignments import RecommendationRow as RecommendationRow  # re-exported
 from service.figures.assignments import recommendation_figures
+from service.figures.transfers import TransferReasonRow as TransferReasonRow  # re-exported
+from service.figures.transfers import TransferRow as TransferRow  # re-exported
+from service.figures.transfers import transfer_figures
 from service.figures.units import UnitUtilisationRow as UnitUtilisationRow  # re-exported
 from service.figures.units import roster_programs, unit_figures
 from service.store.tables import CALL, UTCDateTime, as_utc, utcnow
@@ -273,6 +276,10 @@ class Metrics(BaseModel):
     recommendations_by_assigner: list[RecommendationRow] | None = None
     # Each unit's hours on duty, busy, calls and utilisation (unit ids and call signs).
     units: list[UnitUtilisationRow] = Field(default_factory=list)
+    # 911 → 988 transfers (service/figures/transfers.py): by outcome and time to accept;
+    # the declines and returns by reason (free text: supervisors only, None for analysts).
+    transfers: list[TransferRow] = Field(default_factory=list)
+    transfer_reasons: list[TransferReasonRow] | None = None
 
 
 # Tables of a Metrics, for CSV: name -> (attribute, row model). The order is the page's.
@@ -286,9 +293,11 @@ TABLES: dict[str, type[BaseModel]] = {
     "overrides_by_change": OverrideRow, "programs": ProgramRow,
     "queue_waits": QueueWaitRow, "recommendations": RecommendationRow,
     "recommendations_by_assigner": RecommendationRow, "units": UnitUtilisationRow,
+    "transfers": TransferRow, "transfer_reasons": TransferReasonRow,
 }
 SUPERVISOR_ONLY = frozenset({"referrals_by_officer", "overrides_by_dispatcher",
-                             "overrides_by_reason", "recommendations_by_assigner"})
+                             "overrides_by_reason", "recommendations_by_assigner",
+                             "transfer_reasons"})
 
 
 def table_rows(result: Metrics, name: str) -> list[BaseModel] | None:
@@ -861,6 +870,7 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
             roster = {p: on_duty.get(p, 0.0)
                       for p in await roster_programs(conn) | set(on_duty)}
             programs = _with_shifts(programs, policy, scope, roster)
+            transfers, transfer_reasons = await transfer_figures(conn, scope.where())
         finally:
             await _drop_scope(conn)
     # Per-person performance figures and free text: supervisors only.
@@ -878,7 +888,8 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
         referrals_by_unit=by_unit, overrides_by_dispatcher=by_dispatcher,
         overrides_by_reason=by_reason, overrides_by_change=by_change, programs=programs,
         queue_waits=queue_waits, recommendations=recommended,
-        recommendations_by_assigner=by_assigner if supervisor else None, units=units)
+        recommendations_by_assigner=by_assigner if supervisor else None, units=units,
+        transfers=transfers, transfer_reasons=transfer_reasons if supervisor else None)
 
 
 async def my_referrals(engine: AsyncEngine, officer_id: str, *, start: datetime | None = None,
