@@ -70,9 +70,11 @@ _LAST_EVENT = (select(CAD_EVENT.c.occurred_at, CAD_EVENT.c.received_at)
                .order_by(CAD_EVENT.c.id.desc()).limit(1))
 _NOT_WAITING = {"wait_program": None, "wait_since": None, "wait_deadline": None}
 # Transfers holding a crisis centre's counsellor (service/lifecycle/transfers.py): a handful.
+# A test or training call's transfer holds none, as its decision holds no unit.
 TRANSFER_OPEN = ("offered", "accepted")
-_OPEN_TRANSFERS = select(TRANSFER.c.id, TRANSFER.c.call_id, TRANSFER.c.program_id).where(
-    TRANSFER.c.status.in_(TRANSFER_OPEN))
+_OPEN_TRANSFERS = (select(TRANSFER.c.id, TRANSFER.c.call_id, TRANSFER.c.program_id)
+                   .select_from(TRANSFER.join(CALL, CALL.c.id == TRANSFER.c.call_id))
+                   .where(TRANSFER.c.status.in_(TRANSFER_OPEN), CALL.c.purpose == "live"))
 
 
 def compact_json(value: Any) -> str:
@@ -261,7 +263,7 @@ class Batch:
             rows = await self.conn.execute(_OPEN_TRANSFERS)
             self._transfers = {tid: (call_id, pid) for tid, call_id, pid in rows}
             self._transfers.update({t["id"]: (t["call_id"], t["program_id"])
-                                    for t in self._new_transfers})
+                                    for t in self._new_transfers if self._live(t)})
         return self._transfers
 
     def add_transfer(self, row: dict[str, Any], step: dict[str, Any]) -> None:
@@ -269,8 +271,12 @@ class Batch:
         it is for, which may be new in this batch)."""
         self._new_transfers.append(row)
         self.add_transfer_step(step)
-        if self._transfers is not None:
+        if self._transfers is not None and self._live(row):
             self._transfers[row["id"]] = (row["call_id"], row["program_id"])
+
+    def _live(self, transfer: dict[str, Any]) -> bool:
+        call = self.calls.get(transfer["call_id"])
+        return call is None or call["purpose"] == "live"
 
     def add_transfer_step(self, step: dict[str, Any]) -> None:
         self._transfer_steps.append(step)

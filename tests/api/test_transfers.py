@@ -262,3 +262,15 @@ async def test_what_the_centre_sees_of_a_call_it_returned_that_the_team_then_wor
         # The supervisor sees it all.
         r = await s.client.get(f"/v1/transfers/{t['id']}")
         assert "zq-team-backup-note" in r.text
+
+
+async def test_a_training_calls_transfer_holds_no_counsellor(database_url: str,
+                                                             tmp_path: Path) -> None:
+    async with serving(database_url, tmp_path, PROGRAMS) as s:
+        drill = await post(s, occurred_at=at("14:00"), purpose="training")
+        assert drill["decision"]["destination"] == "crisis_center"
+        assert (await the_transfer(s, drill["call_id"]))["status"] == "offered"
+        live = await post(s, occurred_at=at("14:01"))
+        assert live["decision"]["destination"] == "crisis_center"  # the one counsellor
+        after = await post(s, occurred_at=at("14:02"))
+        assert after["decision"]["destination"] == "call_team"  # now held by the live one
