@@ -21,7 +21,7 @@ from tests.conftest import ROOT, start_subprocess
 from tests.factories import event
 
 HEAD = "0028"
-STEPS = 25  # migrations from an empty database to HEAD
+STEPS = 26  # migrations from an empty database to HEAD
 TABLES = {"alembic_version", "call", "cad_event", "decision", "board_message", "cad_reject",
           "outbox", "policy_version", "app_user", "api_key", "user_session", "audit_log",
           "follow_up", "write_probe", "unit", "unit_setting", "unit_position", "field_action",
