@@ -160,6 +160,12 @@ async def test_the_counsellors_full_the_next_call_goes_to_the_next_program(
         assert (d["destination"], d["program"]["id"]) == ("call_team", "field")
         assert "Program '988' (Crisis centre) cannot take it now: all 1 of its " \
                "counsellors are busy." in d["factors"]
+        # The programs in force, as the board reads them: the counsellor is busy.
+        r = await s.client.get("/v1/programs")
+        assert r.status_code == 200, (r.status_code, r.text)
+        progs = {p["id"]: p for p in r.json()["programs"]}
+        assert (progs["988"]["mode"], progs["988"]["units_total"],
+                progs["988"]["units_busy"]) == ("transfer", 1, 1)
         t = await the_transfer(s, first["call_id"])
         await step(s, t["id"], status="accepted", at="2026-03-10T18:02:00Z")
         third = await post(s, occurred_at=at("14:03"))
