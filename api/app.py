@@ -36,6 +36,7 @@ from api import (
     rejects,
     scorecard,
     session,
+    transfers,
     units,
     users,
     whatif,
@@ -172,6 +173,7 @@ def register(app: FastAPI) -> None:
     app.include_router(mapsource.router)
     app.include_router(queue.router)
     app.include_router(referrals.router)
+    app.include_router(transfers.router)
     app.include_router(units.router)
     app.include_router(care.router)
     app.include_router(plans.router)

@@ -208,7 +208,7 @@ async def find_calls(
                                ] = None,
         source: Annotated[str | None, Query(min_length=1, max_length=40, description=(
             "the adapter or CAD: generic, eido, referral, liaison, a key's source"))] = None,
-        destination: Literal["call_team", "police", "joint"] | None = None,
+        destination: Literal["call_team", "police", "joint", "crisis_center"] | None = None,
         category: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
         status: Annotated[ListStatus | None, Query(description=(
             "open or closed (by the CAD); queued (an open team call nobody has taken); or "

@@ -59,6 +59,9 @@ PAGES: tuple[Page, ...] = (
          home_of=(Role.supervisor,)),
     Page("/units", "units", "Unit roster", "Units", (Role.supervisor,)),
     Page("/providers", "providers", "Care providers", "Providers", (Role.supervisor,)),
+    Page("/transfers", "transfers", "Crisis centre transfers", "Transfers",
+         (Role.crisis_center, Role.supervisor, Role.dispatcher),
+         home_of=(Role.crisis_center,)),
     Page("/metrics", "metrics", "Program figures", "Figures",
          (Role.supervisor, Role.analyst), home_of=(Role.analyst,), shell=False),
     Page("/login", "login", "Log in", None, ()),
@@ -84,13 +87,17 @@ def site_data() -> dict[str, Any]:
         "statuses": [{"value": s, "label": label(s), "next": list(nxt)}
                      for s, nxt in TRANSITIONS.items()],
         "checking_in": list(CHECKING_IN),
-        "destinations": [d.value for d in Destination],
+        # What a dispatcher may send a call to (a crisis centre is not: a transfer is the
+        # policy's choice, with a record the centre works).
+        "destinations": [d.value for d in Destination if d is not Destination.crisis_center],
         "care_services": list(SERVICES),  # a provider's services (docs/care.md)
         "care_next": {s: list(nxt) for s, nxt in CARE_NEXT.items()},  # a handoff's steps
         # Who may act on a call; the API decides, the pages only offer the buttons.
         "may": {"status": [r.value for r in TEAM_ROLES],
                 "override": [r.value for r in DISPATCHER_ROLES],
-                "plans": [r.value for r in SEES_PLANS]},
+                "plans": [r.value for r in SEES_PLANS],
+                # A transfer's steps: the crisis centre's (api/transfers.py).
+                "transfer": [Role.crisis_center.value, Role.supervisor.value]},
     }
 
 

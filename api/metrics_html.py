@@ -31,11 +31,13 @@ from service.figures.metrics import (
     heatmap_grid,
 )
 
-COLORS = {"call_team": "#117a65", "joint": "#8e44ad", "police": "#1f4e9c"}
+COLORS = {"call_team": "#117a65", "joint": "#8e44ad", "police": "#1f4e9c",
+          "crisis_center": "#b9770e"}
 REASON_COLORS = {"off_hours": "#b9770e", "units_busy": "#b03a2e", "override": "#6c3483",
                  "no_rule": "#5d6d7e", "wait_exceeded": "#a04000",
                  "outside_area": "#117864"}
 LABELS = {"call_team": "CALL team", "joint": "Joint", "police": "Police",
+          "crisis_center": "Crisis centre (988)",
           "off_hours": "Off hours", "units_busy": "Units busy", "override": "Override",
           "no_rule": "No rule matched", "none": "(none)",
           "wait_exceeded": "Wait limit passed", "outside_area": "Outside the area"}
@@ -63,6 +65,8 @@ TABLE_TITLES = {
     "care_by_district": "Care after the call by district",
     "care_by_age_group": "Care after the call by age group",
     "care_declined_reasons": "Care handoffs declined, by reason",
+    "transfers": "Transfers to the crisis centre by outcome",
+    "transfer_reasons": "Transfers declined or returned, by reason",
 }
 PAGE = layout.BY_PATH["/metrics"]
 e = layout.e
@@ -113,7 +117,7 @@ def stacked_days(tid: str, title: str, days: list[date],
                  series: dict[str, dict[date, int]]) -> str:
     if not days:
         return f'<p class="empty">No calls for "{e(title)}" in this range.</p>'
-    keys = [k for k in ("call_team", "joint", "police") if k in series] + sorted(
+    keys = [k for k in ("call_team", "joint", "police", "crisis_center") if k in series] + sorted(
         k for k in series if k not in COLORS)
     totals = [sum(series[k].get(d, 0) for k in keys) for d in days]
     top = max(totals) or 1
@@ -334,7 +338,7 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
                                                    days, dict(by_dest)))
     add("<figcaption>Calls per day, by destination (program's local days).</figcaption>"
         "</figure>")
-    dests = [k for k in ("call_team", "joint", "police") if k in by_dest]
+    dests = [k for k in ("call_team", "joint", "police", "crisis_center") if k in by_dest]
     add(table("Calls per day by destination", ["Day", *map(label, dests), "Total"],
               ([d.isoformat(), *(by_dest[k].get(d, 0) for k in dests),
                 sum(by_dest[k].get(d, 0) for k in dests)] for d in days),
@@ -459,6 +463,24 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
     if m.care_declined_reasons is not None:
         add(table("Declined, by reason", ["Reason", "Declined"],
                   ([r.reason, r.declined] for r in m.care_declined_reasons)))
+    # 911 → 988 transfers (issue 16)
+    add('<section class="panel" aria-labelledby="h-transfers"><h2 id="h-transfers">'
+        'Transfers to the crisis centre</h2><p class="hint">Calls opened in the range that '
+        "the policy sent to a crisis centre: where each transfer stands, the share accepted "
+        "of those answered, and the time from the offer to its acceptance (nearest rank)."
+        "</p>")
+    add(table("Transfers to the crisis centre by outcome",
+              ["Centre", "Transfers", "Offered", "Accepted", "Declined", "Completed",
+               "Returned", "Withdrawn", "Accepted of answered", "To accept p50",
+               "To accept p90"],
+              ([r.program, r.transfers, r.offered, r.accepted, r.declined, r.completed,
+                r.returned, r.withdrawn, pct(r.accept_share), fmt_seconds(r.to_accept_p50_s),
+                fmt_seconds(r.to_accept_p90_s)] for r in m.transfers)))
+    if m.transfer_reasons is not None:
+        add(table("Transfers declined or returned, by reason",
+                  ["Centre", "Step", "Reason", "Transfers"],
+                  ([r.program, r.status, r.reason, r.transfers]
+                   for r in m.transfer_reasons)))
     add("</section>")
 
     # Equity

@@ -24,7 +24,7 @@ BoardReader = Annotated[Principal, allow(Role.call_team, Role.dispatcher, Role.s
 class ProgramNow(BaseModel):
     id: str
     name: str
-    mode: Literal["field", "phone", "co_response"]
+    mode: Literal["field", "phone", "co_response", "transfer"]
     hours: str = Field(description="its shifts as a person reads them, in the policy's zone")
     on_duty: bool = Field(description="within a shift at `at`")
     units_total: int | None = Field(description="units on shift; null: not limited by units")

@@ -3,12 +3,13 @@
 `route` turns a classification, the program settings and the team's availability into
 a `Decision`; `decide_call` classifies then routes; `redecide` decides a call again when
 a CAD event changes it, keeping what a close, an override or a backup request settled;
-`apply_override` and `apply_backup` are those two changes.
+`apply_override` and `apply_backup` are those two changes; `after_transfer` decides a
+call again when the crisis centre it was transferred to declined or returned it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Literal, TypedDict
 
@@ -76,6 +77,7 @@ def route(
     at: datetime | None = None,
     after: str | None = None,
     may_wait: bool = True,
+    refused: Sequence[str] = (),
 ) -> Decision:
     """Decide who responds and say why, step by step. `shaped`, when given, receives
     the program settings consulted, in the order they were (hours, capacity, phase).
@@ -85,7 +87,8 @@ def route(
     deferred instead of sent to police. Without it `availability` is the team's, as
     always. `at` (default: when the call came in), `after` and `may_wait` are for
     `fall_back`: the time programs are judged at, try only programs after this one,
-    and whether the call may wait again."""
+    and whether the call may wait again. `refused`: crisis centres (transfer programs)
+    that declined or returned the call: not tried again, and kept on the decision."""
     program = policy.policy.program
     at = at or call.occurred_at
     local = at.astimezone(policy.zone)
@@ -104,7 +107,7 @@ def route(
             factors=list(factors), program=ctx, decided_at=at,
             needs_field_unit=(classification.needs_field_unit if holds_unit is None
                               else holds_unit),
-            queued=queued, deferred_until=deferred_until,
+            queued=queued, deferred_until=deferred_until, refused_programs=list(refused),
         )
 
     if classification.error:
@@ -136,9 +139,13 @@ def route(
         ", and the rule asks for a joint response with police." if joint else "."))
     needs_unit = classification.needs_field_unit
     named = policy.programs.named
+    for p in policy.programs.programs:
+        if p.id in refused and p.takes(classification.category):
+            factors.append(f"Program '{p.id}' ({p.name}) is not tried again: it declined or "
+                           "returned this call's transfer.")
     try:
         placed = place(call, classification.category, needs_unit, policy, availability,
-                       state, at=at, after=after, may_wait=may_wait)
+                       state, at=at, after=after, may_wait=may_wait, refused=refused)
     except Exception as exc:  # a broken program setting must never drop a call
         factors.append(f"Choosing a program failed ({type(exc).__name__}: {exc}); sent to "
                        "police, the safe default.")
@@ -235,13 +242,18 @@ def _refusal_text(t: Trial) -> str:
         return "the call is outside its service area"
     if t.reason == "off_hours":
         return f"outside its hours ({t.ctx.hours}; call at {t.ctx.local_time} local)"
-    return f"all {t.ctx.units_total} of its units are busy"
+    return f"all {t.ctx.units_total} of its {_units_word(t)} are busy"
+
+
+def _units_word(t: Trial) -> str:
+    return "counsellors" if t.program.mode == "transfer" else "units"
 
 
 def _taken_text(t: Trial) -> str:
     hours = (f"within its hours ({t.ctx.local_time} local)" if t.checked_hours
              else "work by phone at all hours")
-    units = (f"; {t.units_free} of {t.ctx.units_total} units free" if t.units_free
+    units = (f"; {t.units_free} of {t.ctx.units_total} {_units_word(t)} free"
+             if t.units_free
              else "" if t.holds_unit or t.program.mode == "phone" else "; it holds no unit")
     return hours + units
 
@@ -253,6 +265,8 @@ def _minutes(seconds: int) -> str:
 def _team_mode(policy: CompiledPolicy, t: Trial, joint: bool, needs_unit: bool
                ) -> tuple[Destination, Mode, str]:
     """Who goes for a program that takes the call, and the phase's reason if it decided."""
+    if t.program.mode == "transfer":  # a crisis centre: the call is transferred to it
+        return Destination.crisis_center, Mode.transfer, ""
     if t.program.mode == "phone" or not needs_unit:  # phone work: the team alone
         return Destination.call_team, Mode.call_direct, ""
     if t.program.mode == "co_response" or joint:
@@ -283,16 +297,22 @@ def _shape(shaped: list[Shaping], t: Trial, named: bool) -> None:
 
 def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availability, *,
                 state: Mapping[str, ProgramState] | None = None,
-                may_wait: bool = True) -> Decision:
+                may_wait: bool = True, refused: Sequence[str] = (),
+                at: datetime | None = None) -> Decision:
     """Classify then route; a failure in the rules still yields a police decision.
     `state`: the programs' state, given by a caller that keeps queues (see `route`), or
-    (`may_wait` False) by one that counts each program's units but keeps no queue yet."""
+    (`may_wait` False) by one that counts each program's units but keeps no queue yet.
+    `refused` and `at`: see `route`."""
+    return route(call, _classify(call, policy), policy, availability, state=state,
+                 may_wait=may_wait, refused=refused, at=at)
+
+
+def _classify(call: CallFacts, policy: CompiledPolicy) -> Classification:
     try:
-        classification = classify_for_routing(call, policy)
+        return classify_for_routing(call, policy)
     except Exception as exc:  # a broken rule must never drop a call
-        classification = Classification(category=None, action=None, rule_id=None,
-                                        error=f"{type(exc).__name__}: {exc}")
-    return route(call, classification, policy, availability, state=state, may_wait=may_wait)
+        return Classification(category=None, action=None, rule_id=None,
+                              error=f"{type(exc).__name__}: {exc}")
 
 
 def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availability,
@@ -311,7 +331,8 @@ def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availabilit
     """
     if closed and previous is not None:
         return previous
-    decision = decide_call(facts, policy, availability, state=state, may_wait=may_wait)
+    decision = decide_call(facts, policy, availability, state=state, may_wait=may_wait,
+                           refused=previous.refused_programs if previous else ())
     if previous is None or decision.basis == "exclusion":
         return decision
     if previous.queued is not None and state is not None:
@@ -341,14 +362,10 @@ def fall_back(call: CallFacts, policy: CompiledPolicy, decision: Decision, now: 
     with `wait_exceeded`. A call no longer eligible is simply decided afresh."""
     fresh = decide_call(call, policy, availability or Availability(units_total=0,
                                                                    units_busy=0),
-                        state=state)
+                        state=state, refused=decision.refused_programs)
     if not fresh.eligible or decision.queued is None:
         return fresh
-    try:
-        classification = classify_for_routing(call, policy)
-    except Exception as exc:  # a broken rule must never drop a call
-        classification = Classification(category=None, action=None, rule_id=None,
-                                        error=f"{type(exc).__name__}: {exc}")
+    classification = _classify(call, policy)
     q = decision.queued
     waited = f"{_minutes(max(int((now - q.since).total_seconds()), 0))}"
     why = (f"its wait limit ({_minutes(q.wait_limit_s)}) passed" if reason == "wait_limit"
@@ -357,7 +374,7 @@ def fall_back(call: CallFacts, policy: CompiledPolicy, decision: Decision, now: 
             f"{q.since.astimezone(policy.zone):%a %H:%M} local ({waited}); {why}.")
     after = route(call, classification, policy, availability or Availability(
         units_total=0, units_busy=0), state=state or {}, at=now,
-        after=decision.program.id, may_wait=False)
+        after=decision.program.id, may_wait=False, refused=decision.refused_programs)
     factors = [*after.factors]
     factors.insert(_eligible_step(factors), step)
     update: dict[str, object] = {"factors": factors, "explanation": explain(factors)}
@@ -366,6 +383,27 @@ def fall_back(call: CallFacts, policy: CompiledPolicy, decision: Decision, now: 
         if after.program.id is None:  # no later program takes the category
             update["program"] = decision.program
     return after.model_copy(update=update)
+
+
+def after_transfer(call: CallFacts, policy: CompiledPolicy, availability: Availability,
+                   previous: Decision, *, program_id: str, outcome: Literal["declined",
+                                                                            "returned"],
+                   by: str, reason: str, at: datetime,
+                   state: Mapping[str, ProgramState] | None = None) -> Decision:
+    """The crisis centre (`program_id`) the call was transferred to declined or returned
+    it at `at`: the call is decided again at that time, that centre not tried again
+    (typically the field team takes it, else police), with who and why in the
+    explanation. A call no program can take goes to police, as always."""
+    refused = [*previous.refused_programs,
+               *([program_id] if program_id not in previous.refused_programs else [])]
+    decision = route(call, _classify(call, policy), policy, availability, state=state,
+                     at=at, refused=refused)
+    step = (f"Transferred to program '{program_id}' at "
+            f"{previous.decided_at.astimezone(policy.zone):%a %H:%M} local; {outcome} by "
+            f"{by} at {at.astimezone(policy.zone):%a %H:%M}: {reason}.")
+    factors = [*decision.factors]
+    factors.insert(_eligible_step(factors), step)
+    return decision.model_copy(update={"factors": factors, "explanation": explain(factors)})
 
 
 def take_waiting(policy: CompiledPolicy, decision: Decision, now: datetime, *,
@@ -413,6 +451,9 @@ def apply_override(decision: Decision, *, destination: Destination, by: str, rea
                    at: datetime) -> Decision:
     """A dispatcher's override: the recommendation stays on record beside the choice."""
     mode = {
+        # Not a dispatcher's choice (a transfer is a record the crisis centre works);
+        # the route refuses it: kept here so the mapping covers every destination.
+        Destination.crisis_center: Mode.transfer,
         Destination.police: Mode.police_only,
         Destination.joint: Mode.co_response,
         Destination.call_team: (decision.mode if decision.destination is Destination.call_team

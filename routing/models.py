@@ -12,6 +12,7 @@ class Destination(StrEnum):
     call_team = "call_team"
     police = "police"
     joint = "joint"
+    crisis_center = "crisis_center"  # transferred to a crisis centre (988): a transfer record
 
 
 class Mode(StrEnum):
@@ -19,6 +20,7 @@ class Mode(StrEnum):
     call_with_police_standby = "call_with_police_standby"  # phase 2: officer in the vicinity
     co_response = "co_response"  # phase 1, or a joint rule: team and police together
     police_only = "police_only"
+    transfer = "transfer"  # the call is offered to a crisis centre's counsellors
 
 
 UnitsFrom = Literal["roster", "policy"]
@@ -124,6 +126,9 @@ class Decision(BaseModel):
                                   "`program.id`; it holds none meanwhile")
     deferred_until: AwareDatetime | None = Field(
         default=None, description="scheduled for the start of `program.id`'s next shift")
+    refused_programs: list[str] = Field(
+        default_factory=list, description="transfer programs (crisis centres) that "
+                                          "declined or returned this call: not tried again")
 
     @property
     def involves_team(self) -> bool:

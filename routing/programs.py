@@ -10,7 +10,7 @@ for a deferrable intake channel. The wording of the explanation is routing/decid
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -93,13 +93,17 @@ def _hours_text(policy: CompiledPolicy, i: int) -> str:
 
 def place(call: CallFacts, category: str | None, needs_unit: bool, policy: CompiledPolicy,
           availability: Availability, state: Mapping[str, ProgramState] | None, *,
-          at: datetime | None = None, after: str | None = None, may_wait: bool = True
-          ) -> Placement:
+          at: datetime | None = None, after: str | None = None, may_wait: bool = True,
+          refused: Collection[str] = ()) -> Placement:
     """Try the programs in order for an eligible call at `at` (default: when it came in).
 
     `after`: only programs after this one are tried (a fall-back). `may_wait`: whether a
     queue or a deferral may keep the call (only with `state`, which a caller that keeps
-    queues gives)."""
+    queues gives). `refused`: crisis centres that declined or returned the call, not
+    tried again.
+
+    A transfer program (a crisis centre) takes a call within its hours while one of its
+    counsellors (`units`) is free; it holds no field unit, and nothing waits for it."""
     at = at or call.occurred_at
     ps = policy.programs
     local = at.astimezone(policy.zone)
@@ -112,9 +116,10 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
         if skipping:
             skipping = p.id != after
             continue
-        if not p.takes(category):
+        if not p.takes(category) or p.id in refused:
             continue
         phone = p.mode == "phone"
+        transfer = p.mode == "transfer"
         # Its units: those on duty on its roster when it keeps one, else the policy's
         # (one team without `state`: the caller's availability says, and whence).
         limit = p.units if state is None else states[i].capacity(p.units)
@@ -130,8 +135,9 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
             hours=_hours_text(policy, i), local_time=local.strftime("%a %H:%M"),
             within_hours=duty, units_total=total, units_busy=busy, units_from=units_from,
             id=p.id, name=p.name)
-        checked_hours = phone or needs_unit  # a field team answers phone work at all hours
-        counted = live and (needs_unit or phone) and limit is not None
+        # A field team answers phone work at all hours; a crisis centre only in its own.
+        checked_hours = phone or transfer or needs_unit
+        counted = live and (needs_unit or phone or transfer) and limit is not None
         free = max(total - busy, 0) if counted else None
         reason: Refusal | None = None
         if where[i] is False:
@@ -140,7 +146,8 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
             reason = "off_hours"
         elif free is not None and free <= 0:
             reason = "units_busy"
-        trial = Trial(i, p, ctx, reason, holds_unit=needs_unit and not phone and live,
+        trial = Trial(i, p, ctx, reason,
+                      holds_unit=needs_unit and not phone and not transfer and live,
                       checked_hours=checked_hours, units_free=free)
         if reason is None:
             out.taken = trial
@@ -150,6 +157,8 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
         return out
     for t in out.tried:
         p = t.program
+        if p.mode == "transfer":
+            continue  # nothing waits for a crisis centre
         if call.channel in p.deferrable and t.reason in ("off_hours", "units_busy"):
             # A deferrable intake (an officer's referral, a follow-up) is never sent to
             # police for hours or capacity, so it never joins a queue that falls back: off

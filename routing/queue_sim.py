@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from routing.decide import decide_call, fall_back, take_waiting
-from routing.models import Availability, Decision, ProgramState
+from routing.models import Availability, Decision, Destination, ProgramState
 from routing.queue import Waiting, offer_order
 from routing.schedule import next_shift_start, on_duty
 from rules.call import CallFacts
@@ -53,7 +53,10 @@ class CallResult:
 
 def holds_unit(decision: Decision, facts: CallFacts, policy: CompiledPolicy) -> bool:
     """The decision keeps one of its program's units busy: a team response in the field
-    for a live call (a phone program's work holds none)."""
+    for a live call (a phone program's work holds none), or a transfer: one of the crisis
+    centre's counsellors for as long."""
+    if decision.destination is Destination.crisis_center:
+        return facts.purpose == "live"
     if not (decision.involves_team and decision.needs_field_unit) or facts.purpose != "live":
         return False
     i = policy.programs.position(decision.program.id)

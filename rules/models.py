@@ -140,7 +140,7 @@ class TestAvailability(Strict):
 
 
 class TestExpectation(Strict):
-    destination: Literal["call_team", "police", "joint"]
+    destination: Literal["call_team", "police", "joint", "crisis_center"]
     mode: str | None = None
     category: str | None = None
     eligible: bool | None = None

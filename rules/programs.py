@@ -1,7 +1,9 @@
 """Response programs: who the team is, when and where it works, how long a call may wait.
 
 A policy may list several programs (`programs:`), tried in order for an eligible call;
-each has the categories it takes, a mode (phone, field, co_response), weekly shifts and
+each has the categories it takes, a mode (phone, field, co_response, or transfer: a
+crisis centre such as 988 that takes the call from 911, its `units` the counsellors on
+shift), weekly shifts and
 named dates off, units, a service area (districts and/or GeoJSON polygons), wait limits
 per category (optionally per priority) and the intake channels it defers rather than
 refuses. A policy in the one-team format (`program:` only) is read as one program
@@ -30,7 +32,7 @@ from rules.base import (
     parse_clock,
 )
 
-ProgramMode = Literal["phone", "field", "co_response"]
+ProgramMode = Literal["phone", "field", "co_response", "transfer"]
 # A week of shifts: per weekday (Monday first), (start, end) in minutes after midnight.
 Week = tuple[tuple[tuple[int, int], ...], ...]
 
@@ -153,6 +155,11 @@ class ResponseProgram(Requiring):
     def _units(self) -> ResponseProgram:
         if self.units is None and self.mode != "phone":
             raise ValueError(f"a {self.mode} program needs units")
+        if self.mode == "transfer" and (self.queue or self.max_queued or self.deferrable):
+            # A transfer is taken at once or not at all: the next program (or police)
+            # takes a call the crisis centre cannot, so nothing waits for it.
+            raise ValueError("a transfer program keeps no queue: no queue, max_queued or "
+                             "deferrable")
         return self
 
     def takes(self, category: str | None) -> bool:

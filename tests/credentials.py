@@ -26,7 +26,7 @@ from service.store.db import create_engine
 # Where a route allows several roles, the first of these is used: supervisors see whole
 # calls, which is what most tests look at.
 PREFERENCE = (Role.supervisor, Role.cad, Role.call_team, Role.dispatcher, Role.officer,
-              Role.analyst)
+              Role.analyst, Role.crisis_center)
 PASSWORD = "correct horse battery staple"
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,8 @@ from adapters.eido.resources import team_resources
 _TEAM_STATUS = {"assigned": "ResourcesAssigned", "en_route": "ResourcesEnroute",
                 "on_scene": "ResourcesOnscene", "backup_requested": "ResourcesOnscene"}
 _DESTINATION = {"call_team": "the CALL team", "police": "police",
-                "joint": "a joint response (team and police)"}
+                "joint": "a joint response (team and police)",
+                "crisis_center": "the crisis centre (988 transfer)"}
 
 
 def eido_priority(priority: int | None) -> int | None:

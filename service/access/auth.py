@@ -48,6 +48,9 @@ class Role(StrEnum):
     officer = "officer"
     supervisor = "supervisor"  # policies, users, audit
     analyst = "analyst"  # aggregate figures only
+    # A crisis centre (988): its counsellors (a page) and its system (a key) work the
+    # calls transferred to it (service/lifecycle/transfers.py), and see only those.
+    crisis_center = "crisis_center"
 
 
 PEOPLE_ROLES = tuple(r for r in Role if r is not Role.cad)

@@ -33,6 +33,7 @@ class DecisionRecord(TypedDict, total=False):
     backup: dict[str, Any] | None
     queued: dict[str, Any] | None
     deferred_until: str | None
+    refused_programs: list[str]
 
 
 class DecisionColumns(TypedDict):

@@ -14,6 +14,10 @@ Two audiences:
   either (`PROTECTED_TEXT`): narrative, notes, backup reason, outcome. Another call's
   outcome (repeat-contact history) is withheld on every call: its own category is not
   at hand, and the disposition code says enough to act.
+- `crisis_center`: a crisis centre (988) sees only the calls transferred to it, and of
+  them what a counsellor needs to take the call: nature, text, address, the person and
+  their callback details the CAD gave, the decision; not the team's notes, a backup
+  reason, an outcome or an officer's referral contact.
 Analysts see no call at all (figures only, api/metrics.py).
 
 A withheld field is set to null and the output names what was held back in `withheld`,
@@ -48,6 +52,7 @@ KINDS = ("person", "referral_contact", "care", "narrative", "notes", "backup_rea
 # person's health and social care: the team's and supervisors' alone (issue 16).
 PERSONAL = frozenset({"person", "referral_contact", "care"})  # on every call
 PROTECTED_TEXT = frozenset({"narrative", "notes", "backup_reason", "outcome"})  # protected
+CRISIS_CENTER_WITHHELD = frozenset({"referral_contact", "notes", "backup_reason", "outcome"})
 
 # Where each kind sits, per output: a path of keys, and its kind.
 Fields = Mapping[tuple[str, ...], str]
@@ -84,6 +89,10 @@ MESSAGE_TYPES = frozenset({
     # A care handoff's step (service/lifecycle/care.py): its `referral` is withheld whole
     # from restricted readers, who see that a handoff moved (`event`), not to whom.
     "care",
+    # A 911 → 988 transfer's state (service/lifecycle/transfer_record.py): its reason
+    # says why the call is decided again, as an override's does (the new decision's
+    # explanation quotes it): shown whole to every role that sees the board.
+    "transfer",
 })
 WITHHELD = "withheld"
 _BACKUP_STEP = "requested police backup"
@@ -92,9 +101,12 @@ _BACKUP_STEP = "requested police backup"
 class Audience(StrEnum):
     full = "full"
     restricted = "restricted"
+    crisis_center = "crisis_center"
 
 
 def audience_of(who: Principal) -> Audience:
+    if who.role is Role.crisis_center:
+        return Audience.crisis_center
     return Audience.full if who.role in SEES_EVERYTHING else Audience.restricted
 
 
@@ -106,6 +118,8 @@ def may_read(call: Mapping[str, Any], who: Principal) -> bool:
         return bool(who.officer_id) and call.get("referred_by") == who.officer_id
     if who.role is Role.cad:
         return who.source == "*" or call.get("source") == who.source
+    if who.role is Role.crisis_center:  # a call transferred to it, now or before
+        return call.get("destination") == "crisis_center" or call.get("transferred") is True
     return False
 
 
@@ -133,6 +147,8 @@ def withheld_kinds(audience: Audience, *, is_protected: bool) -> frozenset[str]:
     """What an audience does not see of a call."""
     if audience is Audience.full:
         return frozenset()
+    if audience is Audience.crisis_center:  # the person and the text: it takes the call
+        return CRISIS_CENTER_WITHHELD
     return PERSONAL | PROTECTED_TEXT if is_protected else PERSONAL
 
 

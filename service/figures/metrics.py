@@ -73,6 +73,9 @@ from rules.evaluate import CompiledPolicy
 from service.figures.assignments import RecommendationRow as RecommendationRow  # re-exported
 from service.figures.assignments import recommendation_figures
 from service.figures.care import CareReasonRow, CareRow, care_figures
+from service.figures.transfers import TransferReasonRow as TransferReasonRow  # re-exported
+from service.figures.transfers import TransferRow as TransferRow  # re-exported
+from service.figures.transfers import transfer_figures
 from service.figures.units import UnitUtilisationRow as UnitUtilisationRow  # re-exported
 from service.figures.units import roster_programs, unit_figures
 from service.store.tables import CALL, UTCDateTime, as_utc, utcnow
@@ -284,6 +287,10 @@ class Metrics(BaseModel):
     care_by_district: list[CareRow] = Field(default_factory=list)
     care_by_age_group: list[CareRow] = Field(default_factory=list)
     care_declined_reasons: list[CareReasonRow] | None = None
+    # 911 → 988 transfers (service/figures/transfers.py): by outcome and time to accept;
+    # the declines and returns by reason (free text: supervisors only, None for analysts).
+    transfers: list[TransferRow] = Field(default_factory=list)
+    transfer_reasons: list[TransferReasonRow] | None = None
 
 
 # Tables of a Metrics, for CSV: name -> (attribute, row model). The order is the page's.
@@ -299,10 +306,11 @@ TABLES: dict[str, type[BaseModel]] = {
     "recommendations_by_assigner": RecommendationRow, "units": UnitUtilisationRow,
     "care_by_service": CareRow, "care_by_district": CareRow, "care_by_age_group": CareRow,
     "care_declined_reasons": CareReasonRow,
+    "transfers": TransferRow, "transfer_reasons": TransferReasonRow,
 }
 SUPERVISOR_ONLY = frozenset({"referrals_by_officer", "overrides_by_dispatcher",
                              "overrides_by_reason", "recommendations_by_assigner",
-                             "care_declined_reasons"})
+                             "care_declined_reasons", "transfer_reasons"})
 
 
 def table_rows(result: Metrics, name: str) -> list[BaseModel] | None:
@@ -882,6 +890,7 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
                       for p in await roster_programs(conn) | set(on_duty)}
             programs = _with_shifts(programs, policy, scope, roster)
             care = await care_figures(conn, scope.where(), care_confirm_hours)
+            transfers, transfer_reasons = await transfer_figures(conn, scope.where())
         finally:
             await _drop_scope(conn)
     # Per-person performance figures and free text: supervisors only.
@@ -902,7 +911,8 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
         recommendations_by_assigner=by_assigner if supervisor else None, units=units,
         care_by_service=care.by_service, care_by_district=care.by_district,
         care_by_age_group=care.by_age_group,
-        care_declined_reasons=care.declined_reasons if supervisor else None)
+        care_declined_reasons=care.declined_reasons if supervisor else None,
+        transfers=transfers, transfer_reasons=transfer_reasons if supervisor else None)
 
 
 async def my_referrals(engine: AsyncEngine, officer_id: str, *, start: datetime | None = None,

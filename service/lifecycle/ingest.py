@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from routing.decide import apply_backup, apply_override, redecide
 from routing.models import Decision, Destination
@@ -33,6 +33,8 @@ from service.lifecycle.recorded import state_of as _state_of
 from service.lifecycle.repeat import history_in_batch
 from service.lifecycle.roster import one_team_availability, units_touched
 from service.lifecycle.team import DISPOSITIONS, TRANSITIONS, RightResponder, StatusChange
+from service.lifecycle.transfer_record import follow_decision
+from service.lifecycle.transfers import withdraw_moved
 from service.lifecycle.waiting import (
     after_event,
     not_waiting,
@@ -144,6 +146,11 @@ class IngestEvent:
         if previous is None or not _same_decision(previous, decision):
             _record_decision(ctx, row, decision_doc, cause=cause, event_id=ev.event_id,
                              history=history)
+            # 911 → 988: a transfer record with the decision that sends the call there;
+            # one the call was decided away from ends.
+            follow_decision(ctx, row, previous, decision)
+            if previous is not None and previous.destination is Destination.crisis_center:
+                await withdraw_moved(ctx, row, decision)
         # An overdose (an exclusion with `follow_up:`): police/EMS go; the team visits later.
         await after_exclusion(ctx, row, decision_doc, self.policy.policy,
                               consent=state.follow_up_consent,
@@ -320,6 +327,14 @@ class OverrideRequest(BaseModel):
         default=None, description="was the recommended responder the right one? (optional)")
     right_responder_note: str | None = Field(default=None, max_length=500,
                                              description="a short note on that answer")
+
+    @field_validator("destination")
+    @classmethod
+    def _not_transfer(cls, v: Destination) -> Destination:
+        if v is Destination.crisis_center:  # a transfer has a record the centre works
+            raise ValueError("a dispatcher cannot transfer a call to the crisis centre; "
+                             "the policy does")
+        return v
 
 
 @dataclass

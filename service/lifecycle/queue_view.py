@@ -37,6 +37,7 @@ async def read_queue(engine: AsyncEngine, policy: CompiledPolicy) -> QueueNow:
         at = await batch.queue_clock()
         calls = await batch.waiting_calls()
         busy = await batch.units_busy_by_program()
+        busy.update(await batch.counsellors_busy())  # a crisis centre's: its transfers
         roster = await roster_counts(batch)
     entries = {c["id"]: (c, entry(c)) for c in calls}
     order = [p.id for p in policy.programs.programs]

@@ -29,6 +29,7 @@ from routing.schedule import on_duty, shift_starts
 from rules.evaluate import CompiledPolicy
 from service.calls.records import CallRow, DecisionRecord
 from service.lifecycle.recorded import decision_columns, record_decision, state_of
+from service.lifecycle.transfer_record import follow_decision
 from service.store.tables import as_utc, utcnow
 from service.units.commands import roster_counts
 from service.writing.batch import Batch, held_program
@@ -49,6 +50,8 @@ async def program_states(ctx: Batch, policy: CompiledPolicy, *,
     """Each program's units busy and calls queued, this batch's changes included (the
     call being decided left out)."""
     held = await ctx.units_busy_by_program(exclude_call=exclude_call)
+    # A crisis centre's counsellors: held by its open transfers (a transfer holds no unit).
+    held.update(await ctx.counsellors_busy(exclude_call=exclude_call))
     queued = await ctx.queued_by_program(exclude_call=exclude_call)
     roster = await roster_counts(ctx)  # a program that keeps a roster: its units on duty
     return {p.id: ProgramState(units_busy=held[p.id], queued=queued[p.id],
@@ -67,10 +70,12 @@ def _unit_free(policy: CompiledPolicy, states: Mapping[str, ProgramState],
 
 
 def _decide_anew(ctx: Batch, call: CallRow, decision: Decision, cause: str) -> None:
+    previous = Decision.model_validate_json(call["decision"])
     doc = cast(DecisionRecord, decision.model_dump(mode="json"))
     call.update({**decision_columns(doc, call), "updated_at": utcnow()})  # type: ignore[typeddict-item]
     ctx.save_call(call)
     record_decision(ctx, call, doc, cause=cause, event_id=None)
+    follow_decision(ctx, call, previous, decision)  # a fall-back to a crisis centre
 
 
 async def _take(ctx: Batch, policy: CompiledPolicy, call: CallRow, w: Waiting,

@@ -464,6 +464,46 @@ class FollowUp(SQLModel, table=True):
 
 
 FOLLOW_UP: Table = FollowUp.__table__  # type: ignore[attr-defined]
+
+
+class Transfer(SQLModel, table=True):
+    """A call transferred from 911 to a crisis centre (a program of mode transfer), made
+    with the decision that sends it there: offered → accepted | declined; accepted →
+    completed | returned. Offered or accepted, it holds one of the centre's counsellors.
+    See service/lifecycle/transfers.py."""
+
+    __tablename__ = "transfer"
+    __table_args__ = (Index("ix_transfer_status_offered_at", "status", "offered_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    call_id: str = Field(max_length=40, index=True)
+    program_id: str = Field(max_length=120)
+    status: str = Field(max_length=16)  # offered | accepted | declined | completed | returned
+    offered_at: datetime = Field(sa_column=_ts(nullable=False))
+    accepted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    ended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # The last step's reason (declined and returned need one).
+    reason: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class TransferStep(SQLModel, table=True):
+    """One step of a transfer: when it happened (`at`, not ahead of our clock), by whom,
+    why; `recorded_at` when Liaison heard of it."""
+
+    __tablename__ = "transfer_step"
+
+    id: int | None = Field(default=None, primary_key=True)
+    transfer_id: str = Field(max_length=40, index=True)
+    status: str = Field(max_length=16)
+    at: datetime = Field(sa_column=_ts(nullable=False))
+    by: str = Field(max_length=120)
+    reason: str | None = Field(default=None, sa_type=Text)
+    recorded_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+TRANSFER: Table = Transfer.__table__  # type: ignore[attr-defined]
+TRANSFER_STEP: Table = TransferStep.__table__  # type: ignore[attr-defined]
 # The check-in sweeper's query (service/lifecycle/checkins.py): calls whose check-in is due.
 Index("ix_call_checkin_due_at", CALL.c.checkin_due_at, **_not_null("checkin_due_at"))
 

@@ -31,6 +31,8 @@ from service.store.tables import (
     OUTBOX,
     QUEUE_SETTLED,
     REJECT,
+    TRANSFER,
+    TRANSFER_STEP,
     as_utc,
     utcnow,
 )
@@ -40,7 +42,8 @@ _CALL_COLUMNS = [c.name for c in CALL.columns]
 # it, and the writer runs these for every batch.
 _UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam("_id"))
 _INSERT_BOARD = insert(BOARD).returning(BOARD.c.seq, sort_by_parameter_order=True)
-_INSERT = {t.name: insert(t) for t in (CALL, CAD_EVENT, DECISION, AUDIT, OUTBOX)}
+_INSERT = {t.name: insert(t) for t in (CALL, CAD_EVENT, DECISION, AUDIT, OUTBOX, TRANSFER,
+                                       TRANSFER_STEP)}
 # Event ids are each sender's own: (source, event_id) leads the unique index.
 _SEEN_EVENTS = select(CAD_EVENT.c.event_id, CAD_EVENT.c.response, CAD_EVENT.c.body).where(
     CAD_EVENT.c.source == bindparam("source"),
@@ -66,6 +69,12 @@ _WAITING = select(CALL).where(CALL.c.wait_program.is_not(None))
 _LAST_EVENT = (select(CAD_EVENT.c.occurred_at, CAD_EVENT.c.received_at)
                .order_by(CAD_EVENT.c.id.desc()).limit(1))
 _NOT_WAITING = {"wait_program": None, "wait_since": None, "wait_deadline": None}
+# Transfers holding a crisis centre's counsellor (service/lifecycle/transfers.py): a handful.
+# A test or training call's transfer holds none, as its decision holds no unit.
+TRANSFER_OPEN = ("offered", "accepted")
+_OPEN_TRANSFERS = (select(TRANSFER.c.id, TRANSFER.c.call_id, TRANSFER.c.program_id)
+                   .select_from(TRANSFER.join(CALL, CALL.c.id == TRANSFER.c.call_id))
+                   .where(TRANSFER.c.status.in_(TRANSFER_OPEN), CALL.c.purpose == "live"))
 
 
 def compact_json(value: Any) -> str:
@@ -147,6 +156,11 @@ class Batch:
     # What other packages read once a batch and drop when they change it (service/units:
     # the units on duty per program, which every decision of a roster's program reads).
     memo: dict[str, Any] = field(default_factory=dict)
+    # Open transfers by id: (call id, program id); read once, kept by the commands that
+    # open and end them (service/lifecycle/transfers.py).
+    _transfers: dict[str, tuple[str, str]] | None = None
+    _new_transfers: list[dict[str, Any]] = field(default_factory=list)
+    _transfer_steps: list[dict[str, Any]] = field(default_factory=list)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -241,6 +255,36 @@ class Batch:
         if own is not None:
             busy[own] -= 1
         return +busy  # only positive counts
+
+    async def open_transfers(self) -> dict[str, tuple[str, str]]:
+        """Transfers offered or accepted, by id: (call id, program id), this batch's
+        changes included (the caller changes the dict it is given)."""
+        if self._transfers is None:
+            rows = await self.conn.execute(_OPEN_TRANSFERS)
+            self._transfers = {tid: (call_id, pid) for tid, call_id, pid in rows}
+            self._transfers.update({t["id"]: (t["call_id"], t["program_id"])
+                                    for t in self._new_transfers if self._live(t)})
+        return self._transfers
+
+    def add_transfer(self, row: dict[str, Any], step: dict[str, Any]) -> None:
+        """A new transfer (offered) and its first step, written at flush (after the call
+        it is for, which may be new in this batch)."""
+        self._new_transfers.append(row)
+        self.add_transfer_step(step)
+        if self._transfers is not None and self._live(row):
+            self._transfers[row["id"]] = (row["call_id"], row["program_id"])
+
+    def _live(self, transfer: dict[str, Any]) -> bool:
+        call = self.calls.get(transfer["call_id"])
+        return call is None or call["purpose"] == "live"
+
+    def add_transfer_step(self, step: dict[str, Any]) -> None:
+        self._transfer_steps.append(step)
+
+    async def counsellors_busy(self, exclude_call: str | None = None) -> Counter[str]:
+        """Per crisis centre (program id), its counsellors holding a transfer."""
+        return Counter(pid for call_id, pid in (await self.open_transfers()).values()
+                       if call_id != exclude_call)
 
     async def waiting_calls(self) -> list[CallRow]:
         """The open calls waiting for a program, this batch's changes included."""
@@ -368,7 +412,7 @@ class Batch:
                    for i in self._dirty if i not in self._new]
         self.wrote = self.wrote or bool(new or changed or self._events or self._decisions
                                         or self._audit or self._outbox or self._board
-                                        or self._settled_dirty)
+                                        or self._settled_dirty or self._transfer_steps)
         if self._settled_dirty:
             await self._write_settled()
         if new:
@@ -377,6 +421,10 @@ class Batch:
             await conn.execute(_UPDATE_CALL, changed)
         if self._events:
             await conn.execute(_INSERT["cad_event"], self._events)
+        if self._new_transfers:
+            await conn.execute(_INSERT["transfer"], self._new_transfers)
+        if self._transfer_steps:
+            await conn.execute(_INSERT["transfer_step"], self._transfer_steps)
         if self._decisions:
             await conn.execute(_INSERT["decision"], self._decisions)
         if self._audit:

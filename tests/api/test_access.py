@@ -29,7 +29,7 @@ pytestmark = pytest.mark.asyncio
 # FastAPI's own documentation routes: open, and they hold no data.
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 PUBLIC = "anyone"
-EVERY_ROLE = "cad dispatcher call_team officer supervisor analyst"
+EVERY_ROLE = "cad dispatcher call_team officer supervisor analyst crisis_center"
 
 # SECURITY.md "Roles", written out route by route: who may use each route. Everyone else
 # gets 403 (and no credentials 401). Written here, not read from the routes' own
@@ -94,6 +94,10 @@ ROLE_TABLE: dict[str, str] = {
     "POST /v1/referrals": "officer supervisor",
     "GET /v1/referrals": "officer supervisor",
     "GET /v1/metrics/my-referrals": "officer supervisor",
+    # crisis_center (988): the transfers to it, and their steps (issue 16).
+    "GET /v1/transfers": "crisis_center supervisor dispatcher",
+    "GET /v1/transfers/{transfer_id}": "crisis_center supervisor dispatcher",
+    "POST /v1/transfers/{transfer_id}/steps": "crisis_center supervisor",
     # analyst: aggregate program figures only.
     "GET /v1/metrics": "supervisor analyst",
     "GET /v1/metrics/{table}.csv": "supervisor analyst",
@@ -143,6 +147,7 @@ ROLE_TABLE: dict[str, str] = {
     "GET /policy": PUBLIC,
     "GET /units": PUBLIC,
     "GET /providers": PUBLIC,
+    "GET /transfers": PUBLIC,
     "GET /login": PUBLIC,
     "GET /sw.js": PUBLIC,  # the board's service worker: the shell's files, no data
 }

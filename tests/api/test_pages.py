@@ -36,8 +36,10 @@ PAGE_API = {
     "/units": ("PUT", "/v1/units/{unit_id}"),
     "/providers": ("PUT", "/v1/providers/{provider_id}"),
     "/metrics": ("GET", "/metrics"),
+    "/transfers": ("GET", "/v1/transfers"),
 }
 NAV = ["/board", "/dispatch", "/refer", "/refer/mine", "/policy", "/units", "/providers",
+       "/transfers",
        "/metrics"]
 
 

@@ -51,7 +51,7 @@ def test_shipped_policy_loads_with_its_program_settings() -> None:
     assert (field.id, field.mode, field.units, field.hours_text()) == (
         "call", "field", 4, "daily 08:00-24:00")
     assert field.area is not None and field.area.districts == ["D1", "D2", "D3", "D4"]
-    assert field.deferrable == ["officer_referral", "follow_up"]
+    assert field.deferrable == ["officer_referral", "follow_up", "crisis_line"]
     assert field.max_queued == 6 and field.queue
     assert set(field.categories or []) == set(policy.categories) - {"crisis_line"}
     assert (line.id, line.mode, line.categories, line.hours, line.units, line.area) == (

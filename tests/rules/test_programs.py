@@ -57,7 +57,7 @@ def bad(**program: Any) -> dict[str, Any]:
     ({"hours": {"funday": ["08:00-12:00"]}}, "programs[0].hours.funday", "Extra inputs"),
     ({"units": None}, "programs[0]", "a field program needs units"),
     ({"units": -1}, "programs[0].units", "greater than or equal to 0"),
-    ({"mode": "boat"}, "programs[0].mode", "'phone', 'field' or 'co_response'"),
+    ({"mode": "boat"}, "programs[0].mode", "'phone', 'field', 'co_response' or 'transfer'"),
     ({"dates_off": [{"date": "2026-02-30"}]}, "programs[0].dates_off[0].date", "date"),
     ({"queue": [{"category": "mental_health", "max_wait_minutes": -1}]},
      "programs[0].queue[0].max_wait_minutes", "greater than or equal to 0"),

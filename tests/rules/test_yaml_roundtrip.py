@@ -85,8 +85,9 @@ def test_a_saved_edit_changes_only_the_lines_of_what_was_edited() -> None:
     d = shipped()
     d["policy"]["version"] = "2"
     d["programs"][0]["units"] = 5
-    d["rules"][2]["when"]["any"][0]["nature_code"].append("HOARD")  # mental-health
-    d["rules"].insert(4, d["rules"].pop(2))
+    at = next(i for i, r in enumerate(d["rules"]) if r["id"] == "mental-health")
+    d["rules"][at]["when"]["any"][0]["nature_code"].append("HOARD")
+    d["rules"].insert(at + 2, d["rules"].pop(at))
     d["rules"].append({"id": "hoarding", "category": "mental_health", "action": "team",
                        "when": {"nature_code": ["HOARD"], "text_any": ["hoarding"]}})
     gone = d["tests"].pop(3)["name"]

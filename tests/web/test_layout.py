@@ -46,11 +46,12 @@ async def test_no_page_is_wider_than_a_360px_phone(browser: Any, web: Server, pa
 
 # SECURITY.md "Roles", as the nav should show it (written here, not read from api/layout.py).
 NAV = {
-    Role.dispatcher: ("/dispatch", ["Board", "Dispatch"]),
+    Role.dispatcher: ("/dispatch", ["Board", "Dispatch", "Transfers"]),
     Role.call_team: ("/board", ["Board", "Dispatch"]),
     Role.officer: ("/refer", ["Refer", "My referrals"]),
     Role.supervisor: ("/policy", ["Board", "Dispatch", "Refer", "My referrals", "Policy",
-                                  "Units", "Providers", "Figures"]),
+                                  "Units", "Providers", "Transfers", "Figures"]),
+    Role.crisis_center: ("/transfers", ["Transfers"]),
 }
 
 

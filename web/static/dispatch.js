@@ -27,6 +27,9 @@ const NOT_SERVED = {
   outside_area: "outside every team's service area",
 };
 
+// A call transferred to the crisis centre shows as 988's (its own badge colour).
+function destText(dest) { return dest === "crisis_center" ? "988 transfer" : words(dest); }
+
 function canOverride() {
   return !user || SITE.may.override.includes(user.role);
 }
@@ -106,7 +109,7 @@ function card(entry, { compact = false } = {}) {
   const li = el("li", { class: `card dest-card-${d.destination}${isBackup(entry) ? " backup" : ""}`,
                         dataset: { callId: entry.id } },
     el("div", { class: "card-head" },
-      el("span", { class: `dest dest-${d.destination}`, text: words(d.destination) }),
+      el("span", { class: `dest dest-${d.destination}`, text: destText(d.destination) }),
       el("span", { class: "mode", text: words(d.mode) }),
       el("span", { class: "time", text: clock(c.opened_at) })),
     el("div", { class: "nature", text: `${c.nature_code || ""} ${c.nature_text || ""}`.trim() }),

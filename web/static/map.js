@@ -27,6 +27,7 @@ export function callKind(entry) {
   if (!entry || entry.closed || !entry.decision || !entry.call) return null;
   if (waitKind(entry.decision)) return "waiting";
   if (entry.decision.destination === "police") return "police";
+  if (entry.decision.destination === "crisis_center") return null;  // by phone, not drawn
   return entry.call.team_status || "queued";
 }
 
