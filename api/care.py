@@ -1,5 +1,7 @@
 """Care after the call (issue 16): the provider directory supervisors keep, and the team's
 warm handoffs of a call's person to its providers, each step timed and by whom. docs/care.md.
+A crisis centre's counsellor hands a person on too (the warm line, a provider), for the
+calls transferred to its centre only.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from pydantic import BaseModel, Field
 from api.access import CredentialsFirst, Principal, Role, Supervisor, allow, record
 from api.answers import FieldError
 from api.deps import RuntimeDep
-from service.errors import Invalid
+from service.calls.visibility import may_read
+from service.errors import Invalid, NotFound
 from service.lifecycle.care import (
     CareStatus,
     Offer,
     OfferCare,
     RecordStep,
     Step,
+    call_of_referral,
     referrals_of_call,
 )
 from service.lifecycle.providers import (
@@ -36,8 +40,9 @@ from service.lifecycle.queries import get_call_brief
 
 router = APIRouter(tags=["care"], route_class=CredentialsFirst)
 
-Reader = Annotated[Principal, allow(Role.call_team, Role.dispatcher, Role.supervisor)]
-Team = Annotated[Principal, allow(Role.call_team, Role.supervisor)]
+Reader = Annotated[Principal, allow(Role.call_team, Role.dispatcher, Role.supervisor,
+                                    Role.crisis_center)]
+Team = Annotated[Principal, allow(Role.call_team, Role.supervisor, Role.crisis_center)]
 ProviderId = Annotated[str, Path(pattern=PROVIDER_ID, description="the provider's id, "
                                  "e.g. pinellas-safe-harbor")]
 
@@ -159,6 +164,7 @@ async def import_providers(request: Request, rt: RuntimeDep,
                         422: {"description": "a bad field, or no such provider"}})
 async def offer(call_id: str, body: Offer, request: Request, rt: RuntimeDep,
                 who: Team) -> dict[str, Any]:
+    await _may_hand_on(rt, call_id, who)
     done: dict[str, Any] = await rt.writer.submit(
         OfferCare(call_id, body, who.name, rt.settings.care_confirm_hours))
     await record(request, who, "care.offer", call_id=call_id, target=done["id"],
@@ -174,6 +180,11 @@ async def offer(call_id: str, body: Offer, request: Request, rt: RuntimeDep,
                                              "a time ahead of ours or before the last step)"}})
 async def step(referral_id: Annotated[str, Path(max_length=40)], body: Step,
                request: Request, rt: RuntimeDep, who: Team) -> dict[str, Any]:
+    if who.role is Role.crisis_center:
+        try:
+            await _may_hand_on(rt, await call_of_referral(rt.engine, referral_id), who)
+        except NotFound:
+            raise NotFound(f"no care referral {referral_id}") from None
     done: dict[str, Any] = await rt.writer.submit(
         RecordStep(referral_id, body, who.name, rt.settings.care_confirm_hours))
     await record(request, who, "care.step", call_id=done["call_id"], target=referral_id,
@@ -185,7 +196,15 @@ async def step(referral_id: Annotated[str, Path(max_length=40)], body: Step,
             summary="The call's handoffs to care, with their steps",
             responses={404: {"description": "no such call"}})
 async def of_call(call_id: str, rt: RuntimeDep, who: Team) -> dict[str, Any]:
-    await get_call_brief(rt.engine, call_id)  # 404 when there is none
+    await _may_hand_on(rt, call_id, who)
     return {"referrals": await referrals_of_call(rt.engine, call_id,
                                                  rt.settings.care_confirm_hours)}
 
+
+
+async def _may_hand_on(rt: Any, call_id: str, who: Principal) -> None:
+    """404 when there is no such call, or when a crisis centre's counsellor asks about one
+    not transferred to it (as reading it would be: its existence is not given away)."""
+    brief = await get_call_brief(rt.engine, call_id)
+    if who.role is Role.crisis_center and not may_read(brief["call"], who):
+        raise NotFound(f"no call {call_id}")

@@ -217,6 +217,12 @@ async def raise_overdue(ctx: Batch, now: datetime, hours: float) -> int:
     return len(rows)
 
 
+async def call_of_referral(engine: AsyncEngine, referral_id: str) -> str:
+    """The call a handoff is of (NotFound: no such handoff)."""
+    async with engine.connect() as conn:
+        return str((await _referral(conn, referral_id))["call_id"])
+
+
 async def referrals_of_call(engine: AsyncEngine, call_id: str, hours: float
                             ) -> list[dict[str, Any]]:
     """A call's handoffs, oldest first, with their steps."""

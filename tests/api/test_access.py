@@ -66,14 +66,15 @@ ROLE_TABLE: dict[str, str] = {
     "POST /v1/units/{unit_id}/position": "call_team supervisor",
     "POST /v1/units/positions": "cad",
     # care (issue 16): the directory for those who see the board, kept by supervisors;
-    # handoffs to care are the team's (a person's care is not the dispatcher's to read).
-    "GET /v1/providers": "dispatcher call_team supervisor",
+    # handoffs to care are the team's (a person's care is not the dispatcher's to read),
+    # and a crisis centre's for the calls transferred to it (the warm line, a provider).
+    "GET /v1/providers": "dispatcher call_team supervisor crisis_center",
     "PUT /v1/providers/{provider_id}": "supervisor",
     "DELETE /v1/providers/{provider_id}": "supervisor",
     "POST /v1/providers/import": "supervisor",
-    "POST /v1/calls/{call_id}/care": "call_team supervisor",
-    "GET /v1/calls/{call_id}/care": "call_team supervisor",
-    "POST /v1/care/{referral_id}/steps": "call_team supervisor",
+    "POST /v1/calls/{call_id}/care": "call_team supervisor crisis_center",
+    "GET /v1/calls/{call_id}/care": "call_team supervisor crisis_center",
+    "POST /v1/care/{referral_id}/steps": "call_team supervisor crisis_center",
     # call_team: move team calls along, check-ins, follow-ups.
     "POST /v1/calls/{call_id}/status": "call_team supervisor",
     "POST /v1/calls/{call_id}/checkin": "call_team supervisor",

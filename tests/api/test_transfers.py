@@ -280,3 +280,47 @@ async def test_a_training_calls_transfer_holds_no_counsellor(database_url: str,
         assert live["decision"]["destination"] == "crisis_center"  # the one counsellor
         after = await post(s, occurred_at=at("14:02"))
         assert after["decision"]["destination"] == "call_team"  # now held by the live one
+
+
+async def test_a_counsellor_hands_the_person_of_a_transferred_call_to_the_warm_line(
+        database_url: str, tmp_path: Path) -> None:
+    """The warm line is a resource a counsellor hands a person to, recorded as the team's
+    handoffs are (docs/care.md), for the centre's own calls only."""
+    async with serving(database_url, tmp_path, PROGRAMS) as s:
+        r = await s.client.put("/v1/providers/peer-line", json={
+            "name": "Peer Warm Line", "services": ["warm_line", "peer_support"]})
+        assert r.status_code == 200, r.text
+        call = await post(s, occurred_at=at("14:00"), narrative="caller wants to talk")
+        other = await post(s, occurred_at=at("14:01"), incident_id="INC-2")
+        assert other["decision"]["destination"] == "call_team"
+        t = await the_transfer(s, call["call_id"])
+        assert (await step(s, t["id"], status="accepted")).status_code == 200
+        centre = as_centre(s)
+
+        r = await s.client.get("/v1/providers?service=warm_line", headers=centre)
+        assert [p["id"] for p in r.json()["providers"]] == ["peer-line"]
+        r = await s.client.post(f"/v1/calls/{call['call_id']}/care", headers=centre,
+                                json={"provider_id": "peer-line"})
+        assert r.status_code == 201, r.text
+        handoff = r.json()
+        assert (handoff["kind"], handoff["status"], handoff["offered_by"]) \
+            == ("warm_line", "offered", "test-crisis_center")
+        r = await s.client.post(f"/v1/care/{handoff['id']}/steps", headers=centre,
+                                json={"status": "connected"})
+        assert r.status_code == 200, r.text
+        r = await s.client.get(f"/v1/calls/{call['call_id']}/care", headers=centre)
+        assert [(h["id"], h["status"]) for h in r.json()["referrals"]] \
+            == [(handoff["id"], "connected")]
+
+        # The team's call is not the centre's: not found, as reading it would be.
+        r = await s.client.post(f"/v1/calls/{other['call_id']}/care", headers=centre,
+                                json={"provider_id": "peer-line"})
+        assert r.status_code == 404, r.text
+        assert (await s.client.get(f"/v1/calls/{other['call_id']}/care",
+                                   headers=centre)).status_code == 404
+        team = await s.client.post(f"/v1/calls/{other['call_id']}/care",
+                                   json={"provider_id": "peer-line"})
+        assert team.status_code == 201, team.text
+        r = await s.client.post(f"/v1/care/{team.json()['id']}/steps", headers=centre,
+                                json={"status": "accepted"})
+        assert r.status_code == 404 and "care referral" in r.text, r.text

@@ -98,3 +98,38 @@ async def test_a_dispatcher_reads_the_transfers_without_the_buttons(
         assert page.errors == []
     finally:
         await context.close()
+
+
+async def test_a_counsellor_hands_the_caller_to_the_warm_line_from_the_card(
+        browser: Any, web: Server) -> None:
+    r = await web.client.put("/v1/providers/peer-line", json={
+        "name": "Peer Warm Line", "services": ["warm_line", "peer_support"]})
+    assert r.status_code == 200, r.text
+    call = await transferred(web, "Caller would like someone to talk to tomorrow")
+    context, page = await new_page(browser, web, role="crisis_center")
+    try:
+        await page.goto(f"{web.base_url}/transfers")
+        card = page.locator("#transfers li[data-status]",
+                            has_text="Caller would like someone to talk to tomorrow")
+        await card.locator("button[data-step=accepted]").click()
+        accepted = page.locator("#transfers li[data-status=accepted]",
+                                has_text="Caller would like someone to talk to tomorrow")
+        await accepted.get_by_role("button", name="Warm line or care…").click()
+        await accepted.locator("select[name=provider_id] option[value=peer-line]").wait_for(
+            state="attached")
+        await accepted.locator("select[name=provider_id]").select_option("peer-line")
+        await accepted.get_by_role("button", name="Refer").click()
+        await accepted.locator(".care-item[data-kind=warm_line]",
+                               has_text="Peer Warm Line").wait_for()
+        # Recorded as a handoff of the call, by the counsellor.
+        r = await web.client.get(f"/v1/calls/{call['call_id']}/care")
+        [handoff] = r.json()["referrals"]
+        assert (handoff["kind"], handoff["status"], handoff["offered_by"]) \
+            == ("warm_line", "offered", "test-crisis_center")
+        # The line connects: the counsellor records it from the same form.
+        await accepted.locator(f'.care-steps[data-referral="{handoff["id"]}"] '
+                               "button[data-step=connected]").click()
+        await accepted.locator(".care-item.care-connected").wait_for()
+        assert page.errors == []
+    finally:
+        await context.close()

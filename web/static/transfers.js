@@ -2,6 +2,7 @@
 // counsellor records (accept or decline an offer; complete or return an accepted call).
 // Polled every 5 seconds: the board's stream carries every call, and a centre may read
 // only those transferred to it (SECURITY.md), so it reads GET /v1/transfers instead.
+import { careForm, careLines } from "./care.js";
 import { $, api, clear, clock, el, flash, layout, SITE, words } from "./common.js";
 
 const POLL_MS = 5000;
@@ -10,6 +11,10 @@ const LABEL = { accepted: "Accept", declined: "Decline", completed: "Complete",
                 returned: "Return to 911" };
 const NEEDS_REASON = new Set(["declined", "returned"]);
 const reasons = new Map();  // transfer id -> the reason being typed, kept across refreshes
+// A counsellor hands the person on (the warm line, a provider: care.js) once it has the
+// call, and after; the Care form stays open across refreshes.
+const CARE = new Set(["accepted", "completed"]);
+const caring = new Set();  // transfer ids whose Care form is open
 let user = null;
 let shown = "";  // the last list drawn, so a refresh that changes nothing redraws nothing
 
@@ -46,6 +51,22 @@ function actions(t) {
       text: LABEL[s] || words(s), on: { click: () => record(t, s) } })));
 }
 
+function redraw() { shown = ""; load(); }
+
+function care(t) {
+  if (!mayAct() || !CARE.has(t.status)) return [];
+  const open = caring.has(t.id);
+  return [
+    careLines(t.call_id, redraw),
+    el("button", { type: "button", class: "link", "aria-expanded": String(open),
+      dataset: { care: t.id }, on: { click: () => {
+        if (open) caring.delete(t.id); else caring.add(t.id);
+        redraw();
+      } } }, open ? "Close care" : "Warm line or care…"),
+    open ? careForm({ id: t.call_id }, redraw) : null,
+  ];
+}
+
 function card(t) {
   const c = t.call || {};
   const person = c.person || {};
@@ -65,7 +86,7 @@ function card(t) {
       el("span", { class: "inc", text: c.incident_id || t.call_id })),
     last && last.status !== "offered" ? el("div", { class: "step",
       text: `${words(last.status)} by ${last.by} ${clock(last.at)}${last.reason ? `: ${last.reason}` : ""}` }) : null,
-    actions(t));
+    actions(t), ...care(t));
 }
 
 async function load() {
