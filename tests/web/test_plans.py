@@ -192,12 +192,14 @@ async def test_a_team_member_writes_plans_and_cautions_on_the_card(
         await press(page, form.get_by_label("Person"))
         assert "consent is required" in await reason_for(form, "Given by")
         assert "consent is required" in await reason_for(form, "How")
+        assert "Not sent" in await form.get_by_role("status").text_content()
         assert sent == []
         assert (await call_plans(web, call_id))["plans"] == []
 
         # The service's own refusal (consent in the future) is shown beside its field.
         await type_into(page, form.get_by_label("Given by"), "Sam R.")
-        await form.get_by_label("How").select_option("verbal")
+        await press(page, form.get_by_label("How"), "v")  # a closed select's type-ahead
+        assert await form.get_by_label("How").input_value() == "verbal"
         later = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%dT12:00")
         await form.get_by_label("When").fill(later)
         await press(page, form.get_by_label("Given by"))
@@ -237,6 +239,13 @@ async def test_a_team_member_writes_plans_and_cautions_on_the_card(
         await cform.wait_for()
         assert await cform.get_by_label("Address").input_value() == "41 Form Ave N"
         await page.keyboard.type(CAUTION)
+        expiry = cform.get_by_label("Expires on (at most a year)")
+        default = await expiry.input_value()
+        await expiry.fill((utcnow() + timedelta(days=400)).strftime("%Y-%m-%d"))
+        await press(page, cform.get_by_role("button", name="Save"))
+        assert "365 days" in await reason_for(cform, "Expires on (at most a year)")
+        assert (await call_plans(web, call_id))["cautions"] == []
+        await expiry.fill(default)
         await press(page, cform.get_by_role("button", name="Save"))
         await box.locator(".caution", has_text=CAUTION).wait_for()
         [caution] = (await call_plans(web, call_id))["cautions"]

@@ -42,7 +42,7 @@ function expiryInput(current) {
 }
 
 // Reasons beside the fields; those naming no field of the form go to its status line.
-function showReasons(form, status, reasons) {
+function showReasons(form, status, reasons, lead = "Not saved.") {
   for (const n of form.querySelectorAll(".field-error")) n.textContent = "";
   for (const c of form.querySelectorAll("[aria-invalid]")) c.removeAttribute("aria-invalid");
   const loose = [];
@@ -56,7 +56,7 @@ function showReasons(form, status, reasons) {
     where.textContent = where.textContent ? `${where.textContent}; ${reason}` : reason;
     first = first || control;
   }
-  status.textContent = reasons.length ? `Not saved. ${loose.join("; ")}`.trim() : "";
+  status.textContent = reasons.length ? `${lead} ${loose.join("; ")}`.trim() : "";
   if (first) first.focus();
 }
 
@@ -124,7 +124,8 @@ export function planForm({ call, plan, onDone, onCancel }) {
       ["consent.how", "consent is required: how it was given"],
       ["expires_at", "an expiry is required"]].filter(([name]) => !v(name));
     if (missing.length) {
-      showReasons(form, status, missing.map(([f, reason]) => ({ field: f, reason })));
+      showReasons(form, status, missing.map(([f, reason]) => ({ field: f, reason })),
+                  "Not sent: fill in the marked fields.");
       return;  // the form does not send a plan without consent
     }
     const body = { person: v("person"), address: v("address"), phone: v("phone") || null,
@@ -154,7 +155,8 @@ export function cautionForm({ call, caution, onDone, onCancel }) {
     const missing = [["text", "the caution is required"], ["expires_at", "an expiry is required"]]
       .filter(([name]) => !v(name));
     if (missing.length) {
-      showReasons(form, status, missing.map(([f, reason]) => ({ field: f, reason })));
+      showReasons(form, status, missing.map(([f, reason]) => ({ field: f, reason })),
+                  "Not sent: fill in the marked fields.");
       return;
     }
     const body = { address: v("address"), text: v("text"), expires_at: dayStart(v("expires_at")) };
