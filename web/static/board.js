@@ -339,7 +339,7 @@ function card(entry) {
     if (!details.has(entry.id)) details.set(entry.id, callDetails(entry.id));
     details.get(entry.id).then((dl) => clear(box, dl.cloneNode(true)))
       .catch((err) => { box.textContent = `Could not load: ${err.message}`; });
-    if (mayReadPlans(user)) li.append(plansBox(entry.id));  // the team's only, audited
+    if (mayReadPlans(user)) li.append(plansBox(entry.id, c));  // the team's only, audited
   }
   return li;
 }
