@@ -130,8 +130,11 @@ def as_one_team(doc: dict[str, Any], units: int | None) -> dict[str, Any] | None
         hours={"start": start, "end": end,
                "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
         units=units if units is not None else field["units"])
-    # Its cases name programs; the one-team version is for the figures only.
+    # Its cases name programs, as an exclusion's follow-up does (a visit after an overdose
+    # changes no decision); the one-team version is for the figures only.
     out.pop("tests", None)
+    for exclusion in out.get("exclusions", []):
+        exclusion.pop("follow_up", None)
     return out
 
 

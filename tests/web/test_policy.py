@@ -43,8 +43,9 @@ async def test_a_policy_is_edited_tested_and_published_from_the_page(
         draft = published.replace('version: "1"', 'version: "2"', 1)
         draft = draft.replace('daily: ["08:00-24:00"]', 'daily: ["07:00-24:00"]', 1)
         assert draft.count('daily: ["07:00-24:00"]') == 1
-        # Its own case of work deferred to the next shift follows the change.
-        assert draft.count('deferred_until: "2026-03-11T08:00:00"') == 1
+        # Its own cases of work deferred to the next shift (an officer's referral, a 988
+        # centre's request for a visit) follow the change.
+        assert draft.count('deferred_until: "2026-03-11T08:00:00"') == 2
         draft = draft.replace('deferred_until: "2026-03-11T08:00:00"',
                               'deferred_until: "2026-03-11T07:00:00"')
         await doc.fill(draft)

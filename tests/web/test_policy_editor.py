@@ -14,10 +14,17 @@ import pytest
 import pytest_asyncio
 import yaml
 
+from rules.load import default_policy_text
 from service.settings import Settings
 from tests.conftest import Server
 from tests.factories import one_team_doc
 from tests.web.conftest import PHONE, free_port, new_page, serve_on
+
+# The shipped policy's rules in order, read from its file (not from the page's code).
+SHIPPED_RULES = [r["id"] for r in yaml.safe_load(default_policy_text())["rules"]]
+MH = SHIPPED_RULES.index("mental-health")
+SU = SHIPPED_RULES.index("substance-use")
+NEXT = len(SHIPPED_RULES)  # the index of a rule added at the end
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -86,10 +93,8 @@ async def test_the_structured_view_shows_the_published_policy(
         assert await weapon.locator(".chip", has_text="says “machete”").count() == 1
 
         # The rules in order, each a row: id, category, action, chips.
-        assert await rule_ids(page) == [
-            "follow-up", "crisis-line", "mental-health", "substance-use",
-            "disorderly-juvenile", "truancy", "neighbor-dispute", "homelessness",
-            "call-for-assistance"]
+        assert await rule_ids(page) == SHIPPED_RULES
+        assert SHIPPED_RULES[:3] == ["follow-up", "crisis-line-visit", "crisis-line"]
         mh = page.locator('tr.rule[data-rule-id="mental-health"]')
         assert await mh.get_by_label("Rule mental-health category").input_value() == \
             "mental_health"
@@ -134,18 +139,18 @@ async def test_rules_and_chips_are_edited_with_mouse_and_keyboard(
         # The focus stays in the box, ready for the next code.
         assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == \
             "Rule mental-health, group 1: nature code"
-        doc = await last_sent(page, lambda d: "PSYCH" in d["rules"][2]["when"]["any"][0][
+        doc = await last_sent(page, lambda d: "PSYCH" in d["rules"][MH]["when"]["any"][0][
             "nature_code"])
-        assert doc["rules"][2]["when"]["any"][0]["nature_code"] == \
+        assert doc["rules"][MH]["when"]["any"][0]["nature_code"] == \
             ["EDP", "MNTL", "SUICTHRT", "SCRM", "PSYCH"]
         # Removed again.
         await mh.get_by_label("Rule mental-health, group 1: remove nature code: SCRM").click()
-        doc = await last_sent(page, lambda d: "SCRM" not in d["rules"][2]["when"]["any"][0][
+        doc = await last_sent(page, lambda d: "SCRM" not in d["rules"][MH]["when"]["any"][0][
             "nature_code"])
-        assert doc["rules"][2]["when"]["any"][0]["nature_code"] == \
+        assert doc["rules"][MH]["when"]["any"][0]["nature_code"] == \
             ["EDP", "MNTL", "SUICTHRT", "PSYCH"]
         # The group kept as it was (all: inside any:) travels untouched.
-        assert doc["rules"][3]["when"]["any"][1] == {
+        assert doc["rules"][SU]["when"]["any"][1] == {
             "all": [{"nature_code": ["DISORD"]},
                     {"text_any": ["intoxicated", "drunk", "impaired", "high"]}]}
 
@@ -154,16 +159,16 @@ async def test_rules_and_chips_are_edited_with_mouse_and_keyboard(
         new = page.locator('tr.rule[data-rule-id="new-rule"]')
         assert (await rule_ids(page))[-1] == "new-rule"
         assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == \
-            "Rule 10 id"
+            f"Rule {NEXT + 1} id"
         # A rule without a condition is an error, shown beside it.
         error = new.locator(".checks li.error")
         await error.wait_for()
-        assert (await error.get_attribute("data-path")).startswith("rules[9].when")
+        assert (await error.get_attribute("data-path")).startswith(f"rules[{NEXT}].when")
         # Tried as it is, the call is refused with that error, said once.
         await page.locator("#try-run").click()
         flash = await page.locator("#flash.error").text_content()
-        assert flash.startswith("the policy is invalid") and flash.count("rules[9].when") == 1
-        await new.get_by_label("Rule 10 id").fill("late-noise")
+        assert flash.startswith("the policy is invalid") and flash.count(f"rules[{NEXT}].when") == 1
+        await new.get_by_label(f"Rule {NEXT + 1} id").fill("late-noise")
         group = "Rule new-rule"  # the labels follow the new id when the row is drawn again
         await new.get_by_label(f"{group}: kind of condition").select_option("priority")
         await new.get_by_label(f"{group}: priority from").fill("3")
@@ -234,19 +239,20 @@ async def test_rules_and_chips_are_edited_with_mouse_and_keyboard(
         assert ids[-3:] == ["late-noise", "homelessness", "call-for-assistance"]
         assert await page.evaluate("document.activeElement.getAttribute('aria-label')") == \
             "Move up: late-noise"
-        # And by dragging: follow-up dropped on crisis-line's row swaps the first two.
+        # And by dragging: follow-up dropped on the next row swaps the first two.
         await page.locator('tr.rule[data-rule-id="follow-up"] .grip').drag_to(
-            page.locator('tr.rule[data-rule-id="crisis-line"]'))
+            page.locator('tr.rule[data-rule-id="crisis-line-visit"]'))
         await page.locator("tr.rule").first.and_(
-            page.locator('[data-rule-id="crisis-line"]')).wait_for()
-        doc = await last_sent(page, lambda d: d["rules"][0]["id"] == "crisis-line")
-        assert [r["id"] for r in doc["rules"]][:3] == ["crisis-line", "follow-up",
-                                                       "mental-health"]
+            page.locator('[data-rule-id="crisis-line-visit"]')).wait_for()
+        doc = await last_sent(page, lambda d: d["rules"][0]["id"] == "crisis-line-visit")
+        assert [r["id"] for r in doc["rules"]][:3] == ["crisis-line-visit", "follow-up",
+                                                       "crisis-line"]
         assert [r["id"] for r in doc["rules"]][-3:] == ["late-noise", "homelessness",
                                                         "call-for-assistance"]
         # Whatever the form does not show is kept: descriptions, queue limits, deferrals.
-        assert doc["rules"][0]["needs_field_unit"] is False
-        assert doc["programs"][0]["deferrable"] == ["officer_referral", "follow_up"]
+        assert doc["rules"][2]["needs_field_unit"] is False  # crisis-line
+        assert doc["programs"][0]["deferrable"] == ["officer_referral", "follow_up",
+                                                    "crisis_line"]
         assert len(doc["programs"][0]["queue"]) == 14
         assert doc["exclusions"][0]["description"] == "A weapon is reported."
         assert page.errors == []
@@ -294,7 +300,7 @@ async def test_a_supervisor_adds_a_rule_without_yaml_and_publishes_it(
         await page.locator("#f-version").fill("2")
         await page.locator("#add-rule").click()
         new = page.locator('tr.rule[data-rule-id="new-rule"]')
-        await new.get_by_label("Rule 10 id").fill("hoarding")
+        await new.get_by_label(f"Rule {NEXT + 1} id").fill("hoarding")
         # A code an earlier rule takes first: the rule could never match.
         await new.get_by_label("Rule new-rule: nature code").fill("MNTL")
         await new.get_by_label("Rule new-rule: add condition").click()
@@ -385,15 +391,15 @@ async def test_a_supervisor_adds_a_rule_without_yaml_and_publishes_it(
         # taller than half the view: its top is brought into view first, so that the drag
         # needs no scrolling (one that does is not replayed by the browser's driver).
         await page.get_by_role("button", name="Move up: hoarding").focus()
-        for _ in range(6):
+        for _ in range(NEXT - MH - 1):
             await page.keyboard.press("Enter")
-        await page.locator("tr.rule").nth(3).and_(
+        await page.locator("tr.rule").nth(MH + 1).and_(
             page.locator('[data-rule-id="hoarding"]')).wait_for()
         assert await try_call(page, "HOARD", both) == "mental-health"
         await mh.evaluate("row => row.scrollIntoView()")
         await page.locator('tr.rule[data-rule-id="hoarding"] .grip').drag_to(
             mh, target_position={"x": 20, "y": 60})  # below the sticky header
-        await page.locator("tr.rule").nth(2).and_(
+        await page.locator("tr.rule").nth(MH).and_(
             page.locator('[data-rule-id="hoarding"]')).wait_for()
         assert await try_call(page, "HOARD", both) == "hoarding"
         assert page.errors == []
@@ -409,7 +415,7 @@ async def test_form_to_yaml_to_form_loses_nothing_on_a_phone(
         mh = page.locator('tr.rule[data-rule-id="mental-health"]')
         await mh.get_by_label("Rule mental-health, group 1: nature code").fill("PSYCH")
         await mh.get_by_label("Rule mental-health, group 1: add condition").click()
-        edited = await last_sent(page, lambda d: "PSYCH" in d["rules"][2]["when"]["any"][0][
+        edited = await last_sent(page, lambda d: "PSYCH" in d["rules"][MH]["when"]["any"][0][
             "nature_code"])
         assert {k: v for k, v in edited.items() if k != "rules"} == \
             {k: v for k, v in first.items() if k != "rules"}
