@@ -83,7 +83,11 @@ NO_CALL_DATA = {("POST", "/v1/session"), ("DELETE", "/v1/session"),
 SAME_AS_EVENTS = {("POST", "/v1/cad/eido")}
 # A crisis centre's step: its answer's call is narrowed as GET /v1/transfers/{id}'s, which
 # tests/api/test_transfers.py checks for the crisis_center role.
-CHECKED_ELSEWHERE = {("POST", "/v1/transfers/{transfer_id}/steps")}
+# A counsellor's handoff to care of a call transferred to its centre (404 for any other):
+# the handoff whole, as the team sees it, which the same file checks.
+CHECKED_ELSEWHERE = {("POST", "/v1/transfers/{transfer_id}/steps"),
+                     ("POST", "/v1/calls/{call_id}/care"),
+                     ("POST", "/v1/care/{referral_id}/steps")}
 
 
 @dataclass(frozen=True)
