@@ -201,7 +201,6 @@ async def of_call(call_id: str, rt: RuntimeDep, who: Team) -> dict[str, Any]:
                                                  rt.settings.care_confirm_hours)}
 
 
-
 async def _may_hand_on(rt: Any, call_id: str, who: Principal) -> None:
     """404 when there is no such call, or when a crisis centre's counsellor asks about one
     not transferred to it (as reading it would be: its existence is not given away)."""

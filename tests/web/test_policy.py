@@ -84,6 +84,9 @@ async def test_a_policy_is_edited_tested_and_published_from_the_page(
         await page.locator("#in-force").filter(has_text="st-petersburg-call@1").wait_for()
         health = (await web.client.get("/v1/health")).json()
         assert health["policy"]["version"] == "st-petersburg-call@1"
+        # The text area is read again after the roll back is shown: wait for it.
+        await page.wait_for_function(
+            "document.querySelector('#doc').value.includes('version: \"1\"')")
         assert 'version: "1"' in await doc.input_value()
         assert page.errors == []
     finally:
