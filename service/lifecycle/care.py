@@ -23,10 +23,18 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.errors import Conflict, Invalid, NotFound
+from service.errors import Conflict, Invalid
 from service.lifecycle.followups import add_follow_up
 from service.lifecycle.providers import WARM_LINE, provider_row
-from service.store.tables import CARE_REFERRAL, CARE_STEP, as_utc, iso_utc, not_ahead, utcnow
+from service.store.tables import (
+    CARE_REFERRAL,
+    CARE_STEP,
+    as_utc,
+    iso_utc,
+    not_ahead,
+    row_by_id,
+    utcnow,
+)
 from service.writing.batch import Batch, Keys
 
 CareStatus = Literal["offered", "accepted", "connected", "declined"]
@@ -96,11 +104,7 @@ async def _steps(conn: AsyncConnection, ids: list[str]) -> dict[str, list[dict[s
 
 
 async def _referral(conn: AsyncConnection, referral_id: str) -> dict[str, Any]:
-    row = (await conn.execute(select(CARE_REFERRAL).where(CARE_REFERRAL.c.id == referral_id))
-           ).mappings().first()
-    if row is None:
-        raise NotFound(f"no care referral {referral_id}")
-    return dict(row)
+    return await row_by_id(conn, CARE_REFERRAL, referral_id, f"no care referral {referral_id}")
 
 
 async def _add_step(ctx: Batch, referral_id: str, status: str, at: datetime,

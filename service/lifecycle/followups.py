@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rules.models import Policy
 from service.calls.records import DecisionRecord
-from service.errors import Conflict, NotFound
+from service.errors import Conflict
 from service.lifecycle.team import StatusChange
-from service.store.tables import CALL, FOLLOW_UP, as_utc, iso_utc, utcnow
+from service.store.tables import CALL, FOLLOW_UP, as_utc, iso_utc, row_by_id, utcnow
 from service.writing.batch import Batch, Keys
 
 FollowUpStatus = Literal["scheduled", "opened", "completed", "cancelled"]
@@ -57,11 +57,7 @@ def view(row: dict[str, Any], call: Mapping[str, Any] | None = None,
 
 
 async def follow_up_row(conn: AsyncConnection, follow_up_id: str) -> dict[str, Any]:
-    row = (await conn.execute(select(FOLLOW_UP).where(FOLLOW_UP.c.id == follow_up_id))
-           ).mappings().first()
-    if row is None:
-        raise NotFound(f"no follow-up {follow_up_id}")
-    return dict(row)
+    return await row_by_id(conn, FOLLOW_UP, follow_up_id, f"no follow-up {follow_up_id}")
 
 
 async def schedule_follow_up(ctx: Batch, call: Mapping[str, Any], change: StatusChange,

@@ -26,13 +26,13 @@ from routing.decide import after_transfer
 from routing.models import Decision, Destination
 from rules.evaluate import CompiledPolicy
 from service.calls.records import CallRow, DecisionRecord
-from service.errors import Conflict, NotFound
+from service.errors import Conflict
 from service.lifecycle.recorded import decision_columns, record_decision
 from service.lifecycle.recorded import state_of as _state_of
 from service.lifecycle.roster import one_team_availability
 from service.lifecycle.transfer_record import LIAISON, NEXT, announce, follow_decision, view
 from service.lifecycle.waiting import program_states, settle
-from service.store.tables import TRANSFER, TRANSFER_STEP, as_utc, not_ahead, utcnow
+from service.store.tables import TRANSFER, TRANSFER_STEP, as_utc, not_ahead, row_by_id, utcnow
 from service.writing.batch import Batch, Keys
 
 TransferStatus = Literal["offered", "accepted", "declined", "completed", "returned",
@@ -96,11 +96,7 @@ async def _end(ctx: Batch, transfer_id: str, status: str, *, at: datetime, by: s
 
 
 async def _row(conn: Any, transfer_id: str) -> dict[str, Any]:
-    row = (await conn.execute(select(TRANSFER).where(TRANSFER.c.id == transfer_id))
-           ).mappings().first()
-    if row is None:
-        raise NotFound(f"no transfer {transfer_id}")
-    return dict(row)
+    return await row_by_id(conn, TRANSFER, transfer_id, f"no transfer {transfer_id}")
 
 
 async def _steps(conn: Any, transfer_id: str) -> list[dict[str, Any]]:

@@ -16,9 +16,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    select,
     text,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Field, SQLModel
+
+from service.errors import NotFound
 
 # SQLite only auto-assigns an INTEGER PRIMARY KEY; PostgreSQL wants a 64-bit identity.
 _SEQ = BigInteger().with_variant(Integer(), "sqlite")
@@ -69,6 +73,15 @@ def not_ahead(at: datetime, refused: str) -> datetime:
         raise ValueError(f"{refused} (more than {int(AHEAD_TOLERANCE.total_seconds())} s "
                          "ahead of now)")
     return at
+
+
+async def row_by_id(conn: AsyncConnection, table: Table, row_id: str,
+                    missing: str) -> dict[str, Any]:
+    """The row of `table` whose `id` is `row_id`; NotFound saying `missing` when none."""
+    row = (await conn.execute(select(table).where(table.c.id == row_id))).mappings().first()
+    if row is None:
+        raise NotFound(missing)
+    return dict(row)
 
 
 def as_utc(value: datetime) -> datetime:
