@@ -164,7 +164,8 @@ async def import_providers(request: Request, rt: RuntimeDep,
                         422: {"description": "a bad field, or no such provider"}})
 async def offer(call_id: str, body: Offer, request: Request, rt: RuntimeDep,
                 who: Team) -> dict[str, Any]:
-    await _may_hand_on(rt, call_id, who)
+    if who.role is Role.crisis_center:  # OfferCare itself says when there is no call
+        await _may_hand_on(rt, call_id, who)
     done: dict[str, Any] = await rt.writer.submit(
         OfferCare(call_id, body, who.name, rt.settings.care_confirm_hours))
     await record(request, who, "care.offer", call_id=call_id, target=done["id"],
