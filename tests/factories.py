@@ -118,6 +118,13 @@ def one_team_policy() -> Policy:
     return parse_policy(one_team_doc())
 
 
+def write_policy(path: Path, doc: dict[str, Any]) -> str:
+    """`doc` written as a policy file at `path`, for Settings.policy (`liaison serve
+    --policy`); its path as a string."""
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
 def always_open_policy(folder: Path) -> str:
     """The shipped policy with its programs on shift round the clock, written in `folder`, for
     a server (Settings.policy) whose tests are not about hours: what a page does with a
@@ -128,9 +135,7 @@ def always_open_policy(folder: Path) -> str:
         if "hours" in program:
             program["hours"] = {"daily": ["00:00-24:00"]}
     doc.pop("tests", None)
-    path = folder / "always-open.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    return str(path)
+    return write_policy(folder / "always-open.yaml", doc)
 
 
 def everywhere_policy(folder: Path) -> str:
@@ -142,9 +147,7 @@ def everywhere_policy(folder: Path) -> str:
     for program in doc["programs"]:
         program.pop("area", None)
     doc.pop("tests", None)
-    path = folder / "everywhere.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    return str(path)
+    return write_policy(folder / "everywhere.yaml", doc)
 
 
 # -- routing ------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import func, select
 
 from service.access.auth import Role
@@ -20,7 +19,7 @@ from service.store.tables import CALL, DECISION, OUTBOX
 from tests.api.test_field import recv_type
 from tests.api.test_ingest_programs import field_program
 from tests.conftest import Server, running_server
-from tests.factories import event, programs_doc
+from tests.factories import event, programs_doc, write_policy
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,9 +35,7 @@ def policy_file(folder: Path, programs: list[dict[str, Any]], **changes: Any) ->
     doc = programs_doc(programs=programs, **changes)
     doc["rules"] = [r for r in doc["rules"] if r["category"] != "crisis_line"]
     doc["categories"].remove("crisis_line")
-    path = folder / "programs.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    return str(path)
+    return write_policy(folder / "programs.yaml", doc)
 
 
 @asynccontextmanager

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from service.settings import Settings
 from tests.conftest import Server, eventually
-from tests.factories import programs_doc
+from tests.factories import programs_doc, write_policy
 from tests.web.conftest import free_port, new_page, serve_on
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -141,10 +140,8 @@ async def test_scheduled_publishes_are_shown_and_can_be_cancelled(
 
 async def test_the_dry_run_says_what_each_program_did_with_the_call(
         browser: Any, tmp_path: Path) -> None:
-    policy = tmp_path / "programs.yaml"
-    policy.write_text(yaml.safe_dump(programs_doc(), sort_keys=False), encoding="utf-8")
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'l.db'}",
-                        policy=str(policy))
+                        policy=write_policy(tmp_path / "programs.yaml", programs_doc()))
     async with serve_on(settings, free_port()) as server:
         context, page = await new_page(browser, server, role="supervisor")
         try:

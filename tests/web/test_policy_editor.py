@@ -17,7 +17,7 @@ import yaml
 from rules.load import default_policy_text
 from service.settings import Settings
 from tests.conftest import Server
-from tests.factories import one_team_doc
+from tests.factories import one_team_doc, write_policy
 from tests.web.conftest import PHONE, free_port, new_page, serve_on
 
 # The shipped policy's rules in order, read from its file (not from the page's code).
@@ -463,10 +463,8 @@ async def test_form_to_yaml_to_form_loses_nothing_on_a_phone(
 
 async def test_a_one_team_policy_has_its_hours_and_units_in_the_form(
         browser: Any, tmp_path: Path) -> None:
-    policy = tmp_path / "one-team.yaml"
-    policy.write_text(yaml.safe_dump(one_team_doc(), sort_keys=False), encoding="utf-8")
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'l.db'}",
-                        policy=str(policy))
+                        policy=write_policy(tmp_path / "one-team.yaml", one_team_doc()))
     async with serve_on(settings, free_port()) as server:
         context, page = await open_editor(browser, server)
         try:

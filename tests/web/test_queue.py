@@ -16,11 +16,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
 from service.settings import Settings
 from tests.conftest import WAIT, Server
-from tests.factories import OUT_OF_TOWN, now_iso, programs_doc
+from tests.factories import OUT_OF_TOWN, now_iso, programs_doc, write_policy
 from tests.web.conftest import PHONE, free_port, new_page, serve_on
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -39,9 +38,7 @@ def policy_file(folder: Path, hours: dict[str, list[str]],
     field = doc["programs"][0]
     field.update(hours=hours, queue=queue)
     field.pop("dates_off", None)
-    path = folder / "programs.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    return str(path)
+    return write_policy(folder / "programs.yaml", doc)
 
 
 def settings(folder: Path, policy: str) -> Settings:
