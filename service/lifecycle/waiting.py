@@ -51,7 +51,9 @@ async def program_states(ctx: Batch, policy: CompiledPolicy, *,
     call being decided left out)."""
     held = await ctx.units_busy_by_program(exclude_call=exclude_call)
     # A crisis centre's counsellors: held by its open transfers (a transfer holds no unit).
-    held.update(await ctx.counsellors_busy(exclude_call=exclude_call))
+    # Read only when the policy has a centre: this runs for every event.
+    if any(p.mode == "transfer" for p in policy.programs.programs):
+        held.update(await ctx.counsellors_busy(exclude_call=exclude_call))
     queued = await ctx.queued_by_program(exclude_call=exclude_call)
     roster = await roster_counts(ctx)  # a program that keeps a roster: its units on duty
     return {p.id: ProgramState(units_busy=held[p.id], queued=queued[p.id],
