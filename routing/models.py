@@ -26,7 +26,9 @@ class Mode(StrEnum):
 UnitsFrom = Literal["roster", "policy"]
 NotServedReason = Literal["off_hours", "units_busy", "override", "wait_exceeded",
                           "outside_area"]
-Basis = Literal["rule", "exclusion", "no_rule", "evaluation_error"]
+# `no_agency`: no agency claims the call, or its agency has no policy in force
+# (routing/jurisdiction.py): police, the safe default.
+Basis = Literal["rule", "exclusion", "no_rule", "evaluation_error", "no_agency"]
 
 
 class Availability(BaseModel):

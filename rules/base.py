@@ -44,6 +44,15 @@ def requires_errors(requires: dict[str, list[str]]) -> str | None:
 
 
 
+def valid_timezone(v: str) -> str:
+    """An IANA time zone name, or ValueError saying it is unknown."""
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone '{v}'") from exc
+    return v
+
+
 class Strict(BaseModel):
     # A typo in a policy key must be an error, not a silently ignored rule.
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -132,8 +141,4 @@ class Program(Requiring):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone '{v}'") from exc
-        return v
+        return valid_timezone(v)

@@ -73,6 +73,9 @@ class CompiledPolicy:
     fast: Classifier | None = field(default=None, compare=False, repr=False)
     # Its response programs (rules/programs.py); None (assembled by hand): made when asked.
     compiled_programs: ProgramSet | None = field(default=None, compare=False, repr=False)
+    # The agency whose policy it is (issue 17): its calls, units and queue are the ones
+    # this policy decides and counts.
+    agency: str = field(default="default", compare=False)
 
     @property
     def programs(self) -> ProgramSet:

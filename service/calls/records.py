@@ -60,6 +60,7 @@ class CallRow(TypedDict):
     id: str
     source: str
     incident_id: str
+    agency_id: str | None  # None: no agency claimed it (routing/jurisdiction.py)
     channel: str
     nature_code: str
     nature_text: str

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,7 +85,8 @@ class SweepDue:
 
     interval: float
     now: datetime | None = None
-    policy: CompiledPolicy | None = None  # the policy in force: its queue is settled
+    # The policy in force (or each agency's, issue 17): each one's queue is settled.
+    policy: CompiledPolicy | Sequence[CompiledPolicy] | None = None
     care_confirm_hours: float = 48.0  # a care handoff not connected by then: a follow-up
 
     def keys(self) -> Keys:
@@ -131,10 +132,13 @@ class SweepDue:
         positions = await forget_positions(ctx, now)
         plans = await forget_expired(ctx, now)  # crisis plans and cautions past expiry
         settled = 0
-        if self.policy is not None and self.policy.programs.named:
-            # On the queue's clock (CAD time), not `now`: a replay's calls do not fall back
-            # before their time.
-            settled = await settle(ctx, self.policy, await ctx.queue_clock())
+        policies = ([self.policy] if isinstance(self.policy, CompiledPolicy)
+                    else list(self.policy or ()))
+        for policy in policies:
+            if policy.programs.named:
+                # On the queue's clock (CAD time), not `now`: a replay's calls do not fall
+                # back before their time.
+                settled += await settle(ctx, policy, await ctx.queue_clock())
         return {"checkins_missed": missed, "checkins_escalated": escalated,
                 "follow_ups_due": due_follow_ups, "queue_settled": settled,
                 "positions_deleted": positions, "care_overdue": care_overdue,
@@ -145,7 +149,8 @@ class FieldSweeper:
     """Submits SweepDue every `every` seconds; stops between sweeps, never inside one."""
 
     def __init__(self, writer: Any, *, every: float, checkin_interval: float,
-                 policy: Callable[[], CompiledPolicy] | None = None,
+                 policy: Callable[[], CompiledPolicy | Sequence[CompiledPolicy]] | None
+                 = None,
                  care_confirm_hours: float = 48.0) -> None:
         self.writer = writer
         self.care_confirm_hours = care_confirm_hours

@@ -16,6 +16,7 @@ from typing import Any, cast
 from pydantic import BaseModel, Field, field_validator
 
 from routing.decide import apply_backup, apply_override, redecide
+from routing.jurisdiction import Claim, RegionView, kept, unclaimed, with_claim
 from routing.models import Decision, Destination
 from rules.evaluate import CompiledPolicy
 from service.calls.event import STORED, CallEvent, canonical_event
@@ -65,6 +66,28 @@ class IngestEvent:
     # The event id is a hash of the document sent (EIDO): the same id is the same
     # document, even where it now reads differently (`updated` once its call exists).
     content_addressed: bool = False
+    # Several agencies (issue 17): whose a new call is (routing/jurisdiction.py), and
+    # each agency's policy. A later event of a call keeps the call's agency. Without
+    # them the call is `policy`'s agency's, as in a region of one.
+    claim: Claim | None = None
+    region: RegionView | None = None
+
+    def _whose(self, call: Mapping[str, Any] | None) -> tuple[str | None, CompiledPolicy | None,
+                                                               str | None]:
+        """The call's agency, its policy in force (None: no agency has the call, or its
+        agency has no policy yet) and the step naming the agency (None in a region of
+        one agency, whose explanations read as they always did)."""
+        if self.region is None:
+            return self.policy.agency, self.policy, None
+        claim = self.claim
+        if call is not None and (call.get("agency_id") is not None or claim is None):
+            claim = kept(self.region.jurisdictions.agencies.get(call.get("agency_id") or ""),
+                         call.get("agency_id"))
+        if claim is None:
+            return self.policy.agency, self.policy, None
+        several = self.region.jurisdictions.several or claim.agency is None
+        return (claim.agency, self.region.policies.get(claim.agency or ""),
+                claim.step if several else None)
 
     def keys(self) -> Keys:
         ev = self.event
@@ -91,9 +114,11 @@ class IngestEvent:
                                "event_id", event_id=ev.event_id)
             # A retry: the first answer, and nothing new stored or sent.
             return dict(json.loads(answer))
-        named = self.policy.programs.named
-        if named:  # what waits: settled up to this event's time before it is decided
-            await settle(ctx, self.policy, ev.occurred_at)
+        agency, policy, step = self._whose(
+            await ctx.call_by_incident(self.source, ev.incident_id))
+        named = policy is not None and policy.programs.named
+        if policy is not None and named:  # what waits: settled up to this event's time
+            await settle(ctx, policy, ev.occurred_at)
 
         call = await ctx.call_by_incident(self.source, ev.incident_id)
         if call is None:
@@ -110,21 +135,28 @@ class IngestEvent:
                 state = fold([*earlier, ev])
 
         previous = Decision.model_validate_json(call["decision"]) if call else None
-        busy = await ctx.units_busy(exclude_call=call_id)
-        # Each program's own units busy and queue (a policy of programs): a later program
-        # takes a call when an earlier one's units are full, or the call waits.
-        programs = (await program_states(ctx, self.policy, exclude_call=call_id)
-                    if named else None)
-        decision = redecide(state.facts(), self.policy,
-                            await one_team_availability(ctx, self.policy, self.units_total,
-                                                        busy),
-                            previous, closed=state.closed_at is not None, state=programs,
-                            now=ev.occurred_at)
-        decision, cause = after_event(previous, decision,
-                                      holding=held_program(call) is not None)
+        if policy is None:  # no agency has the call, or its agency has no policy yet
+            decision = (previous if previous is not None and state.closed_at is not None
+                        else unclaimed(step, ev.occurred_at, no_policy=agency))
+            cause = "event"
+        else:
+            busy = await ctx.units_busy(exclude_call=call_id, agency=policy.agency)
+            # Each program's own units busy and queue (a policy of programs): a later
+            # program takes a call when an earlier one's units are full, or it waits.
+            programs = (await program_states(ctx, policy, exclude_call=call_id)
+                        if named else None)
+            units_total = (self.units_total if policy is self.policy
+                           else policy.policy.program.units)
+            decision = redecide(state.facts(), policy,
+                                await one_team_availability(ctx, policy, units_total, busy),
+                                previous, closed=state.closed_at is not None, state=programs,
+                                now=ev.occurred_at)
+            decision, cause = after_event(previous, decision,
+                                          holding=held_program(call) is not None)
+            decision = with_claim(decision, step)
         decision_doc = cast(DecisionRecord, decision.model_dump(mode="json"))
         row = _call_row(call_id, self.source, ev.incident_id, state, decision_doc,
-                        existing=call)
+                        existing=call, agency=agency)
         history = None
         if call is None:
             row.update({"received_at": row["updated_at"], "first_decided_at": row["updated_at"],
@@ -151,13 +183,15 @@ class IngestEvent:
             follow_decision(ctx, row, previous, decision)
             if previous is not None and previous.destination is Destination.crisis_center:
                 await withdraw_moved(ctx, row, decision)
-        # An overdose (an exclusion with `follow_up:`): police/EMS go; the team visits later.
-        await after_exclusion(ctx, row, decision_doc, self.policy.policy,
-                              consent=state.follow_up_consent,
-                              consent_given="follow_up_consent" in ev.model_fields_set,
-                              at=ev.occurred_at)
-        if named:  # a unit this call held is free: the queue's next call takes it
-            await offer_freed(ctx, self.policy, call, ctx.calls[call_id], ev.occurred_at)
+        if policy is not None:
+            # An overdose (an exclusion with `follow_up:`): police/EMS go; the team visits
+            # later.
+            await after_exclusion(ctx, row, decision_doc, policy.policy,
+                                  consent=state.follow_up_consent,
+                                  consent_given="follow_up_consent" in ev.model_fields_set,
+                                  at=ev.occurred_at)
+        if policy is not None and named:  # a unit this call held is free: the queue's next
+            await offer_freed(ctx, policy, call, ctx.calls[call_id], ev.occurred_at)
         closing = state.closed_at is not None and (call is None or call["closed_at"] is None)
         if closing:
             await units_touched(ctx, call, row)  # a closed call frees its unit
@@ -171,9 +205,10 @@ class IngestEvent:
 
 
 def _call_row(call_id: str, source: str, incident_id: str, state: CallState,
-              decision: DecisionRecord, *, existing: Mapping[str, Any] | None) -> CallRow:
+              decision: DecisionRecord, *, existing: Mapping[str, Any] | None,
+              agency: str | None) -> CallRow:
     return cast(CallRow, {
-        "id": call_id, "source": source, "incident_id": incident_id,
+        "id": call_id, "source": source, "incident_id": incident_id, "agency_id": agency,
         "channel": state.channel, "nature_code": state.nature_code,
         "nature_text": state.nature_text, "narrative": state.narrative,
         "priority": state.priority, "address": state.address, "district": state.district,

@@ -35,10 +35,11 @@ async def read_queue(engine: AsyncEngine, policy: CompiledPolicy) -> QueueNow:
     async with engine.connect() as conn:
         batch = Batch(conn=conn, postgres=is_postgres(engine))
         at = await batch.queue_clock()
-        calls = await batch.waiting_calls()
-        busy = await batch.units_busy_by_program()
-        busy.update(await batch.counsellors_busy())  # a crisis centre's: its transfers
-        roster = await roster_counts(batch)
+        calls = await batch.waiting_calls(policy.agency)
+        busy = await batch.units_busy_by_program(agency=policy.agency)
+        # A crisis centre's: its transfers.
+        busy.update(await batch.counsellors_busy(agency=policy.agency))
+        roster = await roster_counts(batch, policy.agency)
     entries = {c["id"]: (c, entry(c)) for c in calls}
     order = [p.id for p in policy.programs.programs]
     ranked: list[tuple[CallRow, Waiting]] = []

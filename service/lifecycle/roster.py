@@ -26,7 +26,7 @@ async def one_team_availability(ctx: Batch, policy: CompiledPolicy, policy_units
     keeps one, else the policy's count. A policy of programs: the policy's (each
     program's own count is in its ProgramState)."""
     if not policy.programs.named:
-        roster = await roster_counts(ctx)
+        roster = await roster_counts(ctx, policy.agency)
         if ONE_TEAM in roster:
             return Availability(units_total=roster[ONE_TEAM], units_busy=busy,
                                 units_from="roster")

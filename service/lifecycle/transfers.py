@@ -69,7 +69,7 @@ async def withdraw_moved(ctx: Batch, call: Mapping[str, Any], decision: Decision
     """A CAD update decided an open transfer's call away from its centre: Liaison ends
     the transfer (`withdrawn`), so it no longer holds a counsellor."""
     open_ = await ctx.open_transfers()
-    for tid, (call_id, pid) in list(open_.items()):
+    for tid, (call_id, pid, _) in list(open_.items()):
         if call_id != call["id"] or (decision.destination is Destination.crisis_center
                                      and decision.program.id == pid):
             continue
@@ -152,8 +152,8 @@ class StepTransfer:
         policy = self.policy
         states = (await program_states(ctx, policy, exclude_call=call["id"])
                   if policy.programs.named else None)
-        availability = await one_team_availability(
-            ctx, policy, self.units_total, await ctx.units_busy(exclude_call=call["id"]))
+        busy = await ctx.units_busy(exclude_call=call["id"], agency=policy.agency)
+        availability = await one_team_availability(ctx, policy, self.units_total, busy)
         decision = after_transfer(
             _state_of(call).facts(), policy, availability, previous, program_id=program_id,
             outcome=cast(Literal["declined", "returned"], self.step.status), by=self.by,

@@ -49,13 +49,17 @@ async def program_states(ctx: Batch, policy: CompiledPolicy, *,
                          exclude_call: str | None = None) -> dict[str, ProgramState]:
     """Each program's units busy and calls queued, this batch's changes included (the
     call being decided left out)."""
-    held = await ctx.units_busy_by_program(exclude_call=exclude_call)
+    held = await ctx.units_busy_by_program(exclude_call=exclude_call,
+                                         agency=policy.agency)
     # A crisis centre's counsellors: held by its open transfers (a transfer holds no unit).
     # Read only when the policy has a centre: this runs for every event.
     if any(p.mode == "transfer" for p in policy.programs.programs):
-        held.update(await ctx.counsellors_busy(exclude_call=exclude_call))
-    queued = await ctx.queued_by_program(exclude_call=exclude_call)
-    roster = await roster_counts(ctx)  # a program that keeps a roster: its units on duty
+        held.update(await ctx.counsellors_busy(exclude_call=exclude_call,
+                                               agency=policy.agency))
+    queued = await ctx.queued_by_program(exclude_call=exclude_call,
+                                         agency=policy.agency)
+    # A program that keeps a roster: its units on duty.
+    roster = await roster_counts(ctx, policy.agency)
     return {p.id: ProgramState(units_busy=held[p.id], queued=queued[p.id],
                                units_on_duty=roster.get(p.id))
             for p in policy.programs.programs}
@@ -100,10 +104,10 @@ async def settle(ctx: Batch, policy: CompiledPolicy, until: datetime) -> int:
     before it changes anything, so the units free at each moment are those free now."""
     if not policy.programs.named:
         return 0
-    since = await ctx.settled_until()
+    since = await ctx.settled_until(policy.agency)
     if since is not None and until <= since:
         return 0
-    entries = [entry(c) for c in await ctx.waiting_calls()]
+    entries = [entry(c) for c in await ctx.waiting_calls(policy.agency)]
     if not entries:
         # Nothing waits: nothing to work through, and the mark stays where calls last
         # waited (a sweep before the first event, on the wall clock, would otherwise put
@@ -118,7 +122,7 @@ async def settle(ctx: Batch, policy: CompiledPolicy, until: datetime) -> int:
     # A program's shift starting: its free units take its waiting calls (units freed off
     # duty take the morning's deferred calls at 08:00).
     ps = policy.programs
-    roster = await roster_counts(ctx)
+    roster = await roster_counts(ctx, policy.agency)
     for i, p in enumerate(ps.programs):
         mine = [w.since for w in entries if w.program_id == p.id]
         if mine and (p.units is not None or p.id in roster):
@@ -146,7 +150,7 @@ async def settle(ctx: Batch, policy: CompiledPolicy, until: datetime) -> int:
         elif _on_duty(policy, w.program_id, at) and await _take(ctx, policy, call, w, at,
                                                                  "shift_start"):
             done += 1
-    await ctx.set_settled_until(until)
+    await ctx.set_settled_until(until, policy.agency)
     return done
 
 
@@ -163,7 +167,7 @@ async def offer(ctx: Batch, policy: CompiledPolicy, program_id: str, at: datetim
     if not policy.programs.named or not _on_duty(policy, program_id, at):
         return None
     # A call that began to wait after `at` (a status change told late) is not taken then.
-    waiting = [w for c in await ctx.waiting_calls() if (w := entry(c)).since <= at]
+    waiting = [w for c in await ctx.waiting_calls(policy.agency) if (w := entry(c)).since <= at]
     head = next_to_offer(waiting, program_id, at)
     if head is None:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +19,10 @@ from rules.load import (
     load_policy_text,
     self_contained_text,
 )
+from rules.models import Policy
 from service.policy import store as policy_store
 from service.store.stopping import StepGuard, Stopping
+from service.store.tables import DEFAULT_AGENCY
 
 log = logging.getLogger("liaison.policy")
 
@@ -35,6 +38,11 @@ class PolicyHolder:
     stored_id: int | None = None
     # The YAML text loaded at start-up (stored as the first version of an empty table).
     document: str = ""
+    # Whose policy it is (service/policy/region.py): the default agency's unless told.
+    agency: str = DEFAULT_AGENCY
+
+    def _compile(self, policy: Policy) -> CompiledPolicy:
+        return dataclasses.replace(compile_policy(policy), agency=self.agency)
 
     @classmethod
     def load(cls, source: str) -> PolicyHolder:
@@ -57,7 +65,7 @@ class PolicyHolder:
             self.last_error = exc
             log.error("policy reload refused, keeping %s: %s", self.compiled.version, exc)
             return False
-        self.compiled = compile_policy(policy)
+        self.compiled = self._compile(policy)
         self.last_error = None
         log.info("policy %s in force", self.compiled.version)
         return True
@@ -73,10 +81,11 @@ class PolicyHolder:
             self.last_error = exc
             log.error("stored policy refused, keeping %s: %s", self.compiled.version, exc)
             return False
-        self.compiled = compile_policy(policy)
+        self.compiled = self._compile(policy)
         self.stored_id = row.id
         self.last_error = None
-        log.info("policy %s in force (stored version %s)", self.compiled.version, row.id)
+        log.info("policy %s in force for agency %s (stored version %s)",
+                 self.compiled.version, self.agency, row.id)
         return True
 
     async def sync(self, engine: AsyncEngine) -> bool:
@@ -84,7 +93,7 @@ class PolicyHolder:
         if it changed since we last looked. Returns True when the policy in force changed."""
 
         await policy_store.publish_due(engine)
-        row = await policy_store.published(engine)
+        row = await policy_store.published(engine, self.agency)
         if row is None or (row.id, row.published_at) == self.seen:
             return False
         return self.adopt(row)

@@ -1,6 +1,8 @@
 """Routing policies stored as versions (table `policy_version`).
 
-A version is `draft`, `published` (at most one row: the policy in force) or `superseded`.
+Each agency (issue 17) has its own versions: a version is `draft`, `published` (at most
+one row per agency: its policy in force) or `superseded`, and publishing, scheduling and
+rolling back touch only that agency's rows.
 Its label is the document's own `policy.version`, unique per policy id, so the
 `policy_version` every decision carries (`<policy id>@<version>`) names the row.
 
@@ -29,11 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rules.load import load_policy_text
 from rules.models import Policy
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, Invalid, NotFound
 from service.store.db import WRITE_LOCK_KEY
-from service.store.tables import CALL, POLICY_VERSION, utcnow
+from service.store.tables import AGENCY, CALL, DEFAULT_AGENCY, POLICY_VERSION, utcnow
 
 T = POLICY_VERSION
+
 log = logging.getLogger("liaison.policy")
 DRAFT, PUBLISHED, SUPERSEDED = "draft", "published", "superseded"
 
@@ -49,7 +52,8 @@ def label(row: Any) -> str:
 
 
 def summary(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "policy_id": row.policy_id, "version": row.version,
+    return {"id": row.id, "agency": row.agency_id, "policy_id": row.policy_id,
+            "version": row.version,
             "label": label(row), "status": row.status, "author": row.author,
             "comment": row.comment,
             "created_at": row.created_at.isoformat(),
@@ -64,23 +68,40 @@ async def _lock(conn: AsyncConnection) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
 
 
-async def list_versions(engine: AsyncEngine) -> list[Any]:
+async def list_versions(engine: AsyncEngine, agency: str | None = None) -> list[Any]:
+    """The versions of one agency (None: of every agency), oldest first."""
+    query = select(T).order_by(T.c.id)
+    if agency is not None:
+        query = query.where(T.c.agency_id == agency)
     async with engine.connect() as conn:
-        return list((await conn.execute(select(T).order_by(T.c.id))).all())
+        return list((await conn.execute(query)).all())
 
 
-async def published(engine: AsyncEngine) -> Any | None:
+async def published(engine: AsyncEngine, agency: str = DEFAULT_AGENCY) -> Any | None:
+    """The agency's version in force, or None."""
     async with engine.connect() as conn:
-        return (await conn.execute(select(T).where(T.c.status == PUBLISHED)
+        return (await conn.execute(select(T).where(T.c.status == PUBLISHED,
+                                                   T.c.agency_id == agency)
                                    .order_by(T.c.id.desc()).limit(1))).first()
 
 
-async def get_version(engine: AsyncEngine, ref: str) -> Any:
-    """A version by its label (`3`) or its full label (`my-city@3`)."""
+async def all_published(engine: AsyncEngine) -> dict[str, Any]:
+    """Each agency's version in force, by agency id (one query)."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(T).where(T.c.status == PUBLISHED)
+                                   .order_by(T.c.id))).all()
+    return {r.agency_id: r for r in rows}
+
+
+async def get_version(engine: AsyncEngine, ref: str, agency: str | None = None) -> Any:
+    """A version by its label (`3`) or its full label (`my-city@3`); with `agency`,
+    only that agency's."""
     policy_id, _, version = ref.rpartition("@")
     query = select(T).where(T.c.version == version)
     if policy_id:
         query = query.where(T.c.policy_id == policy_id)
+    if agency is not None:
+        query = query.where(T.c.agency_id == agency)
     async with engine.connect() as conn:
         rows = list((await conn.execute(query)).all())
     if not rows:
@@ -96,36 +117,59 @@ def parse(document: str) -> Policy:
     return load_policy_text(document, "document")
 
 
-async def bootstrap(engine: AsyncEngine, document: str, policy: Policy) -> Any:
-    """On first start (no published version), store `document` as the first published
-    version (author "system"); return the published row either way."""
-    row = await published(engine)
+async def bootstrap(engine: AsyncEngine, document: str, policy: Policy,
+                    agency: str = DEFAULT_AGENCY) -> Any:
+    """On first start (no published version of the agency), store `document` as its
+    first published version (author "system"); return the published row either way.
+    An agency with no version yet takes the document's time zone as its own."""
+    row = await published(engine, agency)
     if row is not None:
         return row
     try:
         async with engine.begin() as conn:
             await _lock(conn)
-            if (await conn.execute(select(T.c.id).where(T.c.status == PUBLISHED))).first():
+            if (await conn.execute(select(T.c.id).where(T.c.status == PUBLISHED,
+                                                        T.c.agency_id == agency))).first():
                 pass  # another instance was first
             else:
                 now = utcnow()
                 await conn.execute(T.insert().values(
-                    policy_id=policy.policy.id, version=policy.policy.version,
+                    agency_id=agency, policy_id=policy.policy.id,
+                    version=policy.policy.version,
                     status=PUBLISHED, document=document, author="system",
                     comment="the policy in force when versions were first stored",
                     created_at=now, published_at=now, diff_from_parent=""))
+                if not (await conn.execute(select(T.c.id).where(
+                        T.c.agency_id == agency, T.c.status != PUBLISHED))).first():
+                    await conn.execute(update(AGENCY).where(AGENCY.c.id == agency).values(
+                        timezone=policy.program.timezone, updated_at=now))
     except IntegrityError:
         pass  # a concurrent start stored it
-    row = await published(engine)
+    row = await published(engine, agency)
     assert row is not None
     return row
 
 
+async def agency_zone(engine: AsyncEngine, agency: str) -> str:
+    """The agency's time zone; NotFound when there is no such agency."""
+    async with engine.connect() as conn:
+        zone = (await conn.execute(select(AGENCY.c.timezone)
+                                   .where(AGENCY.c.id == agency))).scalar()
+    if zone is None:
+        raise NotFound(f"no agency {agency!r}")
+    return str(zone)
+
+
 async def create_draft(engine: AsyncEngine, document: str, *, author: str,
-                       comment: str) -> Any:
-    """Store a valid document as a draft; its parent is the published version."""
+                       comment: str, agency: str = DEFAULT_AGENCY) -> Any:
+    """Store a valid document as a draft of the agency's; its parent is the agency's
+    published version. Its time zone must be the agency's (its hours are the agency's)."""
     policy = parse(document)  # PolicyInvalid → 422
-    parent = await published(engine)
+    zone = await agency_zone(engine, agency)
+    if policy.program.timezone != zone:
+        raise Invalid("program.timezone", f"agency {agency!r} is in {zone}; this policy "
+                      f"says {policy.program.timezone}: a policy's hours are its agency's")
+    parent = await published(engine, agency)
     diff = unified_diff(parent.document if parent else "", document,
                         label(parent) if parent else "(none)",
                         policy.version_label)
@@ -133,13 +177,16 @@ async def create_draft(engine: AsyncEngine, document: str, *, author: str,
         async with engine.begin() as conn:
             await _lock(conn)
             result = await conn.execute(T.insert().values(
+                agency_id=agency,
                 policy_id=policy.policy.id, version=policy.policy.version, status=DRAFT,
                 document=document, author=author, comment=comment, created_at=utcnow(),
                 parent_id=parent.id if parent else None, diff_from_parent=diff))
             new_id = result.inserted_primary_key[0]  # type: ignore[index]
     except IntegrityError:
         raise Conflict(f"version {policy.version_label} already exists; give the "
-                       "document a new policy.version") from None
+                       "document a new policy.version (a policy id and version name one "
+                       "version in the whole region: name an agency's policy after it)"
+                       ) from None
     async with engine.connect() as conn:
         return (await conn.execute(select(T).where(T.c.id == new_id))).one()
 
@@ -156,8 +203,7 @@ async def publish(engine: AsyncEngine, row_id: int, *, from_status: tuple[str, .
                     schedule_note=None))
         if done.rowcount != 1:
             raise Conflict("the version changed meanwhile; it cannot be published now")
-        await conn.execute(update(T).where(T.c.status == PUBLISHED, T.c.id != row_id)
-                           .values(status=SUPERSEDED))
+        await _supersede_others(conn, row_id)
     async with engine.connect() as conn:
         return (await conn.execute(select(T).where(T.c.id == row_id))).one()
 
@@ -170,7 +216,8 @@ async def schedule(engine: AsyncEngine, row_id: int, at: datetime) -> Any:
         done = await conn.execute(update(T).where(T.c.id == row_id, T.c.status == DRAFT)
                                   .values(publish_at=at, schedule_note=None, scheduled_over=(
                                       select(in_force.c.id)
-                                      .where(in_force.c.status == PUBLISHED)
+                                      .where(in_force.c.status == PUBLISHED,
+                                             in_force.c.agency_id == T.c.agency_id)
                                       .scalar_subquery())))
         if done.rowcount != 1:
             raise Conflict("only a draft can be scheduled for publishing")
@@ -218,14 +265,15 @@ async def _publish_scheduled(engine: AsyncEngine, row_id: int) -> Any | None:
         if claimed.rowcount != 1:
             raise Conflict("no longer scheduled")
         row = await _row_in(conn, row_id)
-        in_force = (await conn.execute(select(T).where(T.c.status == PUBLISHED))).first()
+        in_force = (await conn.execute(select(T).where(T.c.status == PUBLISHED,
+                                                      T.c.agency_id == row.agency_id))
+                    ).first()
         if row.scheduled_over is None or (in_force is not None
                                           and in_force.id == row.scheduled_over):
             await conn.execute(update(T).where(T.c.id == row_id).values(
                 status=PUBLISHED, published_at=utcnow(), publish_at=None,
                 scheduled_over=None))
-            await conn.execute(update(T).where(T.c.status == PUBLISHED, T.c.id != row_id)
-                               .values(status=SUPERSEDED))
+            await _supersede_others(conn, row_id)
             return await _row_in(conn, row_id)
         over = (await conn.execute(select(T).where(T.c.id == row.scheduled_over))).first()
         note = (f"not published at {row.publish_at.isoformat()}: "
@@ -236,6 +284,14 @@ async def _publish_scheduled(engine: AsyncEngine, row_id: int) -> Any | None:
             publish_at=None, scheduled_over=None, schedule_note=note))
     log.warning("scheduled publish of %s dropped: %s", label(row), note)
     return None
+
+
+async def _supersede_others(conn: AsyncConnection, row_id: int) -> None:
+    """The published row's agency's other published version is superseded; no other
+    agency's is touched."""
+    agency = select(T.c.agency_id).where(T.c.id == row_id).scalar_subquery()
+    await conn.execute(update(T).where(T.c.status == PUBLISHED, T.c.id != row_id,
+                                       T.c.agency_id == agency).values(status=SUPERSEDED))
 
 
 async def _row(engine: AsyncEngine, row_id: int) -> Any:

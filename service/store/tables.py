@@ -94,6 +94,31 @@ def iso_utc(value: datetime | None) -> str | None:
     return as_utc(value).isoformat() if value else None
 
 
+# The agency a database made before agencies became (migration 0029), and the word for
+# "every agency" (a regional person, a key tied to none).
+DEFAULT_AGENCY = "default"
+ANY_AGENCY = "*"
+
+
+class Agency(SQLModel, table=True):
+    """A jurisdiction the answering point dispatches for (issue 17): its own policy
+    versions, time zone, teams and calls. Its boundary is a list of CAD districts and/or
+    a GeoJSON (Multi)Polygon; a call in it is its call (service/policy/region.py)."""
+
+    __tablename__ = "agency"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    timezone: str = Field(max_length=64)
+    districts: str = Field(default="[]", sa_type=Text)  # JSON list of district names
+    boundary: str | None = Field(default=None, sa_type=Text)  # GeoJSON geometry
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+AGENCY: Table = Agency.__table__  # type: ignore[attr-defined]
+
+
 class Call(SQLModel, table=True):
     """A call's folded current state and its current decision."""
 
@@ -121,11 +146,16 @@ class Call(SQLModel, table=True):
         # The calls waiting for a program, oldest first (migration 0017).
         Index("ix_call_wait_program_since", "wait_program", "wait_since",
               **_not_null("wait_program")),
+        # One agency's calls by when they were opened (migration 0029).
+        Index("ix_call_agency_opened_at", "agency_id", "opened_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
     source: str = Field(max_length=40)
     incident_id: str = Field(max_length=120)
+    # The agency whose call it is (migration 0029); None: no agency claimed it.
+    agency_id: str | None = Field(default=DEFAULT_AGENCY, max_length=40,
+                                  sa_column_kwargs={"server_default": DEFAULT_AGENCY})
     channel: str = Field(max_length=32)
     nature_code: str = Field(max_length=64)
     nature_text: str = Field(sa_type=Text)
@@ -338,10 +368,14 @@ class PolicyVersion(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("policy_id", "version", name="uq_policy_version_label"),
         Index("ix_policy_version_status", "status"),
+        Index("ix_policy_version_agency_status", "agency_id", "status"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
                                                            autoincrement=True))
+    # Whose policy it is: each agency publishes and rolls back its own (migration 0029).
+    agency_id: str = Field(default=DEFAULT_AGENCY, max_length=40,
+                           sa_column_kwargs={"server_default": DEFAULT_AGENCY})
     policy_id: str = Field(max_length=120)
     version: str = Field(max_length=120)
     status: str = Field(max_length=16)  # draft | published | superseded
@@ -376,6 +410,9 @@ class AppUser(SQLModel, table=True):
     password_hash: str = Field(sa_type=Text)
     # An officer's badge or unit: ties the referrals they make to them.
     officer_id: str | None = Field(default=None, max_length=120)
+    # The agency whose calls, units, policy and figures they see; `*`: the region's.
+    agency_id: str = Field(default=DEFAULT_AGENCY, max_length=40,
+                           sa_column_kwargs={"server_default": DEFAULT_AGENCY})
     disabled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     password_changed_at: datetime = Field(sa_column=_ts(nullable=False))
@@ -393,6 +430,10 @@ class ApiKey(SQLModel, table=True):
     role: str = Field(default="cad", max_length=16)
     # The calls a CAD key may read back are the ones it posted (call.source).
     source: str = Field(max_length=40)
+    # The agency a key posts for and reads (migration 0029); `*`: any (the event, or
+    # where the call is, names the agency).
+    agency_id: str = Field(default=ANY_AGENCY, max_length=40,
+                           sa_column_kwargs={"server_default": ANY_AGENCY})
     secret_sha256: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
@@ -564,12 +605,15 @@ WRITE_PROBE: Table = WriteProbe.__table__  # type: ignore[attr-defined]
 
 
 class QueueSettled(SQLModel, table=True):
-    """How far in time the queue's timers have been worked through (one row, id 1):
-    service/lifecycle/waiting.py settles what happened after it, once."""
+    """How far in time an agency's queue timers have been worked through (one row per
+    agency): service/lifecycle/waiting.py settles what happened after it, once."""
 
     __tablename__ = "queue_settled"
+    __table_args__ = (UniqueConstraint("agency_id", name="uq_queue_settled_agency_id"),)
 
     id: int = Field(primary_key=True)
+    agency_id: str = Field(default=DEFAULT_AGENCY, max_length=40,
+                           sa_column_kwargs={"server_default": DEFAULT_AGENCY})
     settled_until: datetime = Field(sa_column=_ts(nullable=False))
 
 
@@ -585,6 +629,9 @@ class UnitRow(SQLModel, table=True):
     __table_args__ = (Index("ix_unit_program_id", "program_id"),)
 
     id: str = Field(primary_key=True, max_length=40)
+    # The agency whose team it is (migration 0029): its program ids are that agency's.
+    agency_id: str = Field(default=DEFAULT_AGENCY, max_length=40,
+                           sa_column_kwargs={"server_default": DEFAULT_AGENCY})
     program_id: str = Field(max_length=120)
     call_sign: str = Field(max_length=80)
     members: str = Field(default="[]", sa_type=Text)

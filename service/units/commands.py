@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 from service.errors import Conflict, Invalid, NotFound
 from service.store.tables import (
     BOARD,
+    DEFAULT_AGENCY,
     UNIT,
     UNIT_DUTY,
     UNIT_POSITION,
@@ -35,12 +36,13 @@ from service.writing.batch import Batch, Keys
 _ROSTER = "units.roster"
 
 
-async def roster_counts(ctx: Batch) -> dict[str, int]:
-    """Units on duty per program that keeps a roster, this batch's changes included."""
+async def roster_counts(ctx: Batch, agency: str = DEFAULT_AGENCY) -> dict[str, int]:
+    """The agency's units on duty per program that keeps a roster, this batch's
+    changes included."""
     if _ROSTER not in ctx.memo:
         ctx.memo[_ROSTER] = await on_duty_counts(ctx.conn)
-    counts: dict[str, int] = ctx.memo[_ROSTER]
-    return counts
+    counts: dict[str, dict[str, int]] = ctx.memo[_ROSTER]
+    return counts.get(agency, {})
 
 
 async def units_in_batch(ctx: Batch, ids: Iterable[str]) -> list[Unit]:

@@ -123,14 +123,18 @@ async def get_unit(engine: AsyncEngine, unit_id: str) -> Unit | None:
     return found[0] if found else None
 
 
-async def on_duty_counts(conn: AsyncConnection) -> dict[str, int]:
-    """Units on duty per program, for the programs that keep a roster (any unit not
-    retired); a program without one is absent (its policy's `units` count)."""
+async def on_duty_counts(conn: AsyncConnection) -> dict[str, dict[str, int]]:
+    """Per agency, units on duty per program, for the programs that keep a roster (any
+    unit not retired); a program without one is absent (its policy's `units` count)."""
     u = UNIT.c
     on = func.sum(case((u.on_duty.is_(True), 1), else_=0))
-    rows = await conn.execute(select(u.program_id, on).where(u.retired.is_(False))
-                              .group_by(u.program_id))
-    return {pid: int(n or 0) for pid, n in rows}
+    rows = await conn.execute(select(u.agency_id, u.program_id, on)
+                              .where(u.retired.is_(False))
+                              .group_by(u.agency_id, u.program_id))
+    counts: dict[str, dict[str, int]] = {}
+    for agency, pid, n in rows:
+        counts.setdefault(agency, {})[pid] = int(n or 0)
+    return counts
 
 
 async def retention_seconds(conn: AsyncConnection) -> int:

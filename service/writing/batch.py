@@ -28,6 +28,7 @@ from service.store.tables import (
     CAD_EVENT,
     CALL,
     DECISION,
+    DEFAULT_AGENCY,
     OUTBOX,
     QUEUE_SETTLED,
     REJECT,
@@ -57,12 +58,16 @@ _CALLS_OF_SOURCE = select(CALL).where(
 _HOLDING = (CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
             CALL.c.purpose == "live",
             or_(CALL.c.team_status.is_(None), CALL.c.team_status != "cleared"))
-_UNITS_BUSY = select(func.count()).select_from(CALL).where(*_HOLDING)
-_SETTLED = select(QUEUE_SETTLED.c.settled_until).where(QUEUE_SETTLED.c.id == 1)
-_SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.id == 1)
+# Per agency (issue 17): each agency's team units, queue and settling are its own.
+_UNITS_BUSY = (select(CALL.c.agency_id, func.count()).select_from(CALL).where(*_HOLDING)
+               .group_by(CALL.c.agency_id))
+_SETTLED = select(QUEUE_SETTLED.c.settled_until).where(
+    QUEUE_SETTLED.c.agency_id == bindparam("agency"))
+_SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.agency_id == bindparam("agency"))
                 .values(settled_until=bindparam("until")))
+_NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
 # Which program's unit each holds: its decision says (a handful of rows: one per unit).
-_HOLDING_DECISIONS = select(CALL.c.decision).where(*_HOLDING)
+_HOLDING_DECISIONS = select(CALL.c.agency_id, CALL.c.decision).where(*_HOLDING)
 # The calls waiting for a program (queued or deferred): a handful, on their own index.
 _WAITING = select(CALL).where(CALL.c.wait_program.is_not(None))
 # The CAD time of the event received last, and when it was: the queue's clock.
@@ -72,7 +77,8 @@ _NOT_WAITING = {"wait_program": None, "wait_since": None, "wait_deadline": None}
 # Transfers holding a crisis centre's counsellor (service/lifecycle/transfers.py): a handful.
 # A test or training call's transfer holds none, as its decision holds no unit.
 TRANSFER_OPEN = ("offered", "accepted")
-_OPEN_TRANSFERS = (select(TRANSFER.c.id, TRANSFER.c.call_id, TRANSFER.c.program_id)
+_OPEN_TRANSFERS = (select(TRANSFER.c.id, TRANSFER.c.call_id, TRANSFER.c.program_id,
+                          CALL.c.agency_id)
                    .select_from(TRANSFER.join(CALL, CALL.c.id == TRANSFER.c.call_id))
                    .where(TRANSFER.c.status.in_(TRANSFER_OPEN), CALL.c.purpose == "live"))
 
@@ -93,6 +99,11 @@ def held_program(call: CallRow | None) -> str | None:
     """The program whose unit the call holds ("": its decision names none, as a one-team
     policy's do), or None when it holds no unit."""
     return _program_of(call["decision"]) if call and occupies_unit(call) else None
+
+
+def _held_by(call: CallRow | None, agency: str) -> str | None:
+    """`held_program` of a call of `agency`'s; None for another agency's call."""
+    return held_program(call) if call and call.get("agency_id") == agency else None
 
 
 def _program_of(decision: str) -> str:
@@ -136,11 +147,11 @@ class Batch:
     # Team units busy as stored (read once, by the first command that asks), and this
     # batch's unflushed changes to it: every saved call counts, even one saved before the
     # read (a status change clearing a call, then a new call, in one batch).
-    _busy_stored: int | None = None
-    _busy_change: int = 0
+    _busy_stored: Counter[str | None] | None = None  # per agency
+    _busy_change: Counter[str | None] = field(default_factory=Counter)
     # The same per program (read only for a policy of programs): the stored count, and
     # this batch's saves that held or hold a unit, (before, after), sorted out when read.
-    _held_stored: Counter[str] | None = None
+    _held_stored: Counter[tuple[str | None, str]] | None = None  # (agency, program)
     _held_saves: list[tuple[CallRow | None, CallRow]] = field(default_factory=list)
     # Stored calls per repeat-contact key: how many, and the latest (service/calls/history.py).
     repeat: dict[RepeatKey, dict[str, Any]] = field(default_factory=dict)
@@ -150,15 +161,14 @@ class Batch:
     _waiting_read: bool = False
     _waiting_ids: set[str] = field(default_factory=set)
     # How far the queue has been settled: read once a batch, written once at flush.
-    _settled_read: bool = False
-    _settled: datetime | None = None
-    _settled_dirty: bool = False
+    _settled: dict[str, datetime | None] = field(default_factory=dict)  # per agency
+    _settled_dirty: set[str] = field(default_factory=set)
     # What other packages read once a batch and drop when they change it (service/units:
     # the units on duty per program, which every decision of a roster's program reads).
     memo: dict[str, Any] = field(default_factory=dict)
     # Open transfers by id: (call id, program id); read once, kept by the commands that
     # open and end them (service/lifecycle/transfers.py).
-    _transfers: dict[str, tuple[str, str]] | None = None
+    _transfers: dict[str, tuple[str, str, str | None]] | None = None
     _new_transfers: list[dict[str, Any]] = field(default_factory=list)
     _transfer_steps: list[dict[str, Any]] = field(default_factory=list)
 
@@ -232,37 +242,42 @@ class Batch:
             raise NotFound(f"no call {call_id}")
         return call
 
-    async def units_busy(self, exclude_call: str | None = None) -> int:
-        """Team field units in use now, this batch's changes included."""
+    async def units_busy(self, exclude_call: str | None = None,
+                         agency: str = DEFAULT_AGENCY) -> int:
+        """The agency's team field units in use now, this batch's changes included."""
         if self._busy_stored is None:
-            self._busy_stored = int((await self.conn.execute(_UNITS_BUSY)).scalar_one())
-        own = occupies_unit(self.calls.get(exclude_call)) if exclude_call else False
-        return self._busy_stored + self._busy_change - (1 if own else 0)
+            self._busy_stored = Counter(dict((await self.conn.execute(_UNITS_BUSY)).all()))
+        own = exclude_call is not None and occupies_unit(self.calls.get(exclude_call)) \
+            and self.calls[exclude_call].get("agency_id") == agency
+        return self._busy_stored[agency] + self._busy_change[agency] - (1 if own else 0)
 
-    async def units_busy_by_program(self, exclude_call: str | None = None) -> Counter[str]:
-        """Units in use now per program id, this batch's changes included."""
+    async def units_busy_by_program(self, exclude_call: str | None = None,
+                                    agency: str = DEFAULT_AGENCY) -> Counter[str]:
+        """The agency's units in use now per program id, this batch's changes included."""
         if self._held_stored is None:
             rows = await self.conn.execute(_HOLDING_DECISIONS)
-            self._held_stored = Counter(_program_of(decision) for decision in rows.scalars())
-        busy = Counter(self._held_stored)
+            self._held_stored = Counter((a, _program_of(decision)) for a, decision in rows)
+        busy = Counter({p: n for (a, p), n in self._held_stored.items() if a == agency})
         for before, after in self._held_saves:
-            was, now = held_program(before), held_program(after)
+            was, now = _held_by(before, agency), _held_by(after, agency)
             if was is not None:
                 busy[was] -= 1
             if now is not None:
                 busy[now] += 1
-        own = held_program(self.calls.get(exclude_call)) if exclude_call else None
+        own = _held_by(self.calls.get(exclude_call), agency) if exclude_call else None
         if own is not None:
             busy[own] -= 1
         return +busy  # only positive counts
 
-    async def open_transfers(self) -> dict[str, tuple[str, str]]:
-        """Transfers offered or accepted, by id: (call id, program id), this batch's
-        changes included (the caller changes the dict it is given)."""
+    async def open_transfers(self) -> dict[str, tuple[str, str, str | None]]:
+        """Transfers offered or accepted, by id: (call id, program id, the call's
+        agency), this batch's changes included (the caller changes the dict it is given)."""
         if self._transfers is None:
             rows = await self.conn.execute(_OPEN_TRANSFERS)
-            self._transfers = {tid: (call_id, pid) for tid, call_id, pid in rows}
-            self._transfers.update({t["id"]: (t["call_id"], t["program_id"])
+            self._transfers = {tid: (call_id, pid, agency) for tid, call_id, pid, agency in rows}
+            self._transfers.update({t["id"]: (t["call_id"], t["program_id"],
+                                              self.calls[t["call_id"]].get("agency_id")
+                                              if t["call_id"] in self.calls else None)
                                     for t in self._new_transfers if self._live(t)})
         return self._transfers
 
@@ -272,7 +287,9 @@ class Batch:
         self._new_transfers.append(row)
         self.add_transfer_step(step)
         if self._transfers is not None and self._live(row):
-            self._transfers[row["id"]] = (row["call_id"], row["program_id"])
+            call = self.calls.get(row["call_id"])
+            self._transfers[row["id"]] = (row["call_id"], row["program_id"],
+                                          call.get("agency_id") if call else None)
 
     def _live(self, transfer: dict[str, Any]) -> bool:
         call = self.calls.get(transfer["call_id"])
@@ -281,13 +298,15 @@ class Batch:
     def add_transfer_step(self, step: dict[str, Any]) -> None:
         self._transfer_steps.append(step)
 
-    async def counsellors_busy(self, exclude_call: str | None = None) -> Counter[str]:
-        """Per crisis centre (program id), its counsellors holding a transfer."""
-        return Counter(pid for call_id, pid in (await self.open_transfers()).values()
-                       if call_id != exclude_call)
+    async def counsellors_busy(self, exclude_call: str | None = None,
+                               agency: str = DEFAULT_AGENCY) -> Counter[str]:
+        """Per crisis centre (program id) of the agency's policy, its counsellors holding
+        a transfer."""
+        return Counter(pid for call_id, pid, a in (await self.open_transfers()).values()
+                       if call_id != exclude_call and a == agency)
 
-    async def waiting_calls(self) -> list[CallRow]:
-        """The open calls waiting for a program, this batch's changes included."""
+    async def waiting_calls(self, agency: str = DEFAULT_AGENCY) -> list[CallRow]:
+        """The agency's open calls waiting for a program, this batch's changes included."""
         if not self._waiting_read:
             self._waiting_read = True
             for row in (await self.conn.execute(_WAITING)).mappings():
@@ -295,11 +314,14 @@ class Batch:
                 if row["id"] not in self.calls:  # what this batch holds is newer
                     self._remember(cast(CallRow, dict(row)))
         waiting = (self.calls[i] for i in sorted(self._waiting_ids))
-        return [c.copy() for c in waiting if c.get("wait_program")]
+        return [c.copy() for c in waiting if c.get("wait_program")
+                and c.get("agency_id") == agency]
 
-    async def queued_by_program(self, exclude_call: str | None = None) -> Counter[str]:
-        """Calls queued (not deferred) per program id, this batch's changes included."""
-        return Counter(c["wait_program"] for c in await self.waiting_calls()
+    async def queued_by_program(self, exclude_call: str | None = None,
+                                agency: str = DEFAULT_AGENCY) -> Counter[str]:
+        """The agency's calls queued (not deferred) per program id, this batch's changes
+        included."""
+        return Counter(c["wait_program"] for c in await self.waiting_calls(agency)
                        if c["wait_deadline"] is not None and c["id"] != exclude_call
                        and c["wait_program"] is not None)
 
@@ -317,25 +339,28 @@ class Batch:
             occurred, received = row
         return as_utc(occurred) + (now - as_utc(received))
 
-    async def settled_until(self) -> datetime | None:
-        """How far the queue's timers have been worked through (None: never), this
-        batch's settling included."""
-        if not self._settled_read:
-            self._settled_read = True
-            row = (await self.conn.execute(_SETTLED)).first()
-            self._settled = as_utc(row[0]) if row else None
-        return self._settled
+    async def settled_until(self, agency: str = DEFAULT_AGENCY) -> datetime | None:
+        """How far the agency's queue timers have been worked through (None: never),
+        this batch's settling included."""
+        if agency not in self._settled:
+            row = (await self.conn.execute(_SETTLED, {"agency": agency})).first()
+            self._settled[agency] = as_utc(row[0]) if row else None
+        return self._settled[agency]
 
-    async def set_settled_until(self, until: datetime) -> None:
+    async def set_settled_until(self, until: datetime, agency: str = DEFAULT_AGENCY) -> None:
         """Kept for the flush: one write a batch, under the writer's lock."""
-        await self.settled_until()
-        self._settled, self._settled_dirty = until, True
+        await self.settled_until(agency)
+        self._settled[agency] = until
+        self._settled_dirty.add(agency)
 
     async def _write_settled(self) -> None:
-        done = await self.conn.execute(_SET_SETTLED, {"until": self._settled})
-        if done.rowcount == 0:
-            await self.conn.execute(insert(QUEUE_SETTLED), {"id": 1,
-                                                            "settled_until": self._settled})
+        for agency in sorted(self._settled_dirty):
+            until = self._settled[agency]
+            done = await self.conn.execute(_SET_SETTLED, {"until": until, "agency": agency})
+            if done.rowcount == 0:
+                new_id = (await self.conn.execute(_NEXT_SETTLED_ID)).scalar_one()
+                await self.conn.execute(insert(QUEUE_SETTLED), {
+                    "id": new_id, "agency_id": agency, "settled_until": until})
 
     async def event_bodies(self, call_id: str) -> list[str]:
         """Every stored event of a call, in arrival order, this batch's included."""
@@ -359,7 +384,10 @@ class Batch:
             else:
                 self._waiting_ids.add(row["id"])
         holds, held = occupies_unit(row), occupies_unit(before)
-        self._busy_change += int(holds) - int(held)
+        if holds or held:
+            # A call's agency never changes once it has one (service/lifecycle/ingest.py).
+            agency = cast(str | None, row.get("agency_id"))
+            self._busy_change[agency] += int(holds) - int(held)
         if holds or held:
             self._held_saves.append((before, row))
         self._dirty.add(row["id"])

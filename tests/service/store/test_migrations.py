@@ -20,13 +20,13 @@ from service.store.db import MIGRATE_LOCK_KEY, alembic_config, create_engine
 from tests.conftest import ROOT, start_subprocess
 from tests.factories import event
 
-HEAD = "0028"
-STEPS = 28  # migrations from an empty database to HEAD
+HEAD = "0029"
+STEPS = 29  # migrations from an empty database to HEAD
 TABLES = {"alembic_version", "call", "cad_event", "decision", "board_message", "cad_reject",
           "outbox", "policy_version", "app_user", "api_key", "user_session", "audit_log",
           "follow_up", "write_probe", "unit", "unit_setting", "unit_position", "field_action",
           "assignment", "unit_duty", "provider", "care_referral", "care_step",
-          "crisis_plan", "premise_caution", "transfer", "transfer_step"}
+          "crisis_plan", "premise_caution", "transfer", "transfer_step", "agency"}
 
 
 def migrate_cmd(url: str) -> list[str]:
