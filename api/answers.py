@@ -60,6 +60,8 @@ class CallRecord(Open):
     id: str
     source: str
     incident_id: str
+    agency_id: str | None = Field(default=None, description="the agency whose call it is; "
+                                  "null: no agency claimed it (police responded)")
     channel: str | None
     nature_code: str | None
     nature_text: str | None

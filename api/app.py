@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from adapters.eido.subscriber import EidoSubscriber
 from adapters.outbound import DeliveryWorker
 from api import (
+    agencies,
     audit,
     board,
     cad,
@@ -51,6 +52,7 @@ from service.lifecycle.checkins import FieldSweeper
 from service.live.board import BoardHub
 from service.policy import store as policy_store
 from service.policy.holder import PolicyHolder
+from service.policy.region import Region
 from service.settings import Settings
 from service.store.db import create_engine, migrate, warm
 from service.store.dbwait import Patience
@@ -84,9 +86,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 policy.stored_id = stored.id
         else:
             policy.adopt(stored)
+        # Every agency's policy in force, kept current by one watch (issue 17).
+        region = Region(default=policy)
+        await region.sync(engine)
         watch_guard = StepGuard("policy watch")
         watcher = asyncio.create_task(
-            policy.watch(engine, settings.policy_poll_interval, watch_guard),
+            region.watch(engine, settings.policy_poll_interval, watch_guard),
             name="liaison-policy-watch")
         hub = BoardHub(engine, queue_size=settings.board_queue_size)
         await hub.start()
@@ -112,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await subscriber.start()
         sweeper = FieldSweeper(writer, every=settings.field_sweep_seconds,
                                checkin_interval=settings.checkin_interval_seconds,
-                               policy=lambda: policy.compiled,
+                               policy=lambda: list(region.policies().values()),
                                care_confirm_hours=settings.care_confirm_hours)
         sweeper.start()
         app.state.runtime = Runtime(
@@ -122,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             key_limiter=RateLimiter(settings.rate_limit_key_rate, settings.rate_limit_key_burst),
             login_throttle=LoginThrottle.from_settings(settings), delivery=delivery,
             eido_subscriber=subscriber, sweeper=sweeper,
-            storage=StorageCheck(writer, settings.health_timeout))
+            storage=StorageCheck(writer, settings.health_timeout), region=region)
         log.info("Liaison ready: policy %s, database %s", policy.compiled.version,
                  engine.url.render_as_string(hide_password=True))
         try:
@@ -160,8 +165,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def register(app: FastAPI) -> None:
     """The routers, in the order their paths appear in the OpenAPI document."""
     errors.install(app)
-    for module in (health, session, audit, users, cad, rejects, calls, board, policies,
-                   whatif):
+    for module in (health, session, audit, users, agencies, cad, rejects, calls, board,
+                   policies, whatif):
         app.include_router(module.router)
     app.include_router(eido_router)
     app.include_router(eido_subscriptions.router)

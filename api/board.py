@@ -52,7 +52,8 @@ async def board(ws: WebSocket,
     # the seq check drops what the replay already sent.
     # Dispatchers get each message's restricted form (service/calls/visibility.py).
     audience = audience_of(who)
-    sub = rt.hub.subscribe(audience)
+    # A person of one agency gets its calls' messages only (issue 17).
+    sub = rt.hub.subscribe(audience, who.agency)
     last = sub.position if after is None else after
     send_timeout = rt.settings.board_send_timeout
     sending_since: float | None = None  # loop time the send under way began
@@ -67,7 +68,8 @@ async def board(ws: WebSocket,
         nonlocal last
         if after is not None:
             while True:
-                rows = await read_after(rt.engine, last, live_since=live_since)
+                rows = await read_after(rt.engine, last, live_since=live_since,
+                                        agency=who.agency)
                 for row in rows:
                     await send(row.text(audience))
                     last = row.seq

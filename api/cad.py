@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.access import CredentialsFirst, Principal, Role, allow, ingest_source
+from api.agency_scope import claim_of
 from api.answers import IngestResult
 from api.deps import RuntimeDep
 from service.calls.event import CallEvent
@@ -26,8 +27,9 @@ router = APIRouter(prefix="/v1/cad", tags=["cad"], route_class=CredentialsFirst)
 )
 async def post_event(event: CallEvent, rt: RuntimeDep,
                      who: Annotated[Principal, allow(Role.cad)]) -> JSONResponse:
-    compiled = rt.policy.compiled
+    claim, region = claim_of(rt, who, event)
+    compiled = rt.region.policy_of(claim.agency) or rt.policy.compiled
     result = await rt.writer.submit(IngestEvent(
         event=event, policy=compiled, units_total=compiled.policy.program.units,
-        source=ingest_source(who)))
+        source=ingest_source(who), claim=claim, region=region))
     return JSONResponse(answer_view(result, who), status_code=202)

@@ -18,6 +18,7 @@ from api.access import (
     allow,
     record,
 )
+from api.agency_scope import policy_for_call
 from api.answers import Assignment, CallDelivery, CallView, FollowUp
 from api.deps import RuntimeDep
 from api.field import REFUSED, IdempotencyKey, key_of, submit_keyed
@@ -73,7 +74,8 @@ async def with_units(rt: Any, view: dict[str, Any], who: Principal) -> dict[str,
     if not sees_units(who):
         return view
     call = view["call"]
-    found = await recommendation_for(rt.engine, rt.policy.compiled, call, view["decision"],
+    policy = rt.region.policy_of(call.get("agency_id")) or rt.policy.compiled
+    found = await recommendation_for(rt.engine, policy, call, view["decision"],
                                      recommend_settings(rt))
     assigned = await get_assignment(rt.engine, call["id"])
     return {**view, "recommendation": found.model_dump(mode="json") if found else None,
@@ -174,6 +176,10 @@ def _after(cursor: str) -> tuple[datetime, str]:
 def _scope(who: Principal, where: CallFilter) -> CallFilter | None:
     """The filter narrowed to the calls `who` may read at all (the SQL side of may_read,
     so pages stay full); None when that leaves nothing."""
+    if who.agency != "*":  # one agency's people and keys: its calls only (issue 17)
+        if where.agency not in (None, who.agency):
+            return None
+        where = dataclasses.replace(where, agency=who.agency)
     if who.role is Role.officer:
         return dataclasses.replace(where, referred_by=who.officer_id) if who.officer_id \
             else None
@@ -214,11 +220,14 @@ async def find_calls(
             "open or closed (by the CAD); queued (an open team call nobody has taken); or "
             "a team status"))] = None,
         district: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+        agency: Annotated[str | None, Query(min_length=1, max_length=40, description=(
+            "one agency's calls (a person of one agency sees only theirs)"))] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         cursor: Annotated[str | None, Query(max_length=400, description="next_cursor of "
                                             "the page before")] = None) -> CallPage:
-    zone = rt.policy.compiled.zone
-    where = CallFilter(
+    own = rt.region.policy_of(agency or who.agency)
+    zone = (own or rt.policy.compiled).zone  # dates are the agency's local days
+    where = CallFilter(agency=agency,
         since=parse_when(start, zone, "from") if start else None,
         until=parse_when(end, zone, "to") if end else None,
         incident_id=incident_id, source=source, destination=destination,
@@ -233,7 +242,7 @@ async def find_calls(
     # personal details (a look at those is GET /v1/calls/{call_id}, audited per call).
     asked = {"from": start, "to": end, "incident_id": incident_id, "source": source,
              "destination": destination, "category": category, "status": status,
-             "district": district}
+             "district": district, "agency": agency}
     await record(request, who, "call.list", detail={
         **{k: v for k, v in asked.items() if v is not None}, "cursor": bool(cursor),
         "count": len(items)})
@@ -278,10 +287,11 @@ class CallRecommendation(BaseModel):
             "available, with the capabilities its category asks for, nearest (or least "
             "loaded), and why others were passed over; once assigned, what was given",
             response_model=CallRecommendation)
-async def read_recommendation(call_id: str, rt: RuntimeDep, who: BoardRoles
-                              ) -> dict[str, Any]:
+async def read_recommendation(call_id: str, request: Request, rt: RuntimeDep,
+                              who: BoardRoles) -> dict[str, Any]:
     # Units, not the call's details: not a look at the call (no call.read), asked again
-    # by the pages as units move. These roles may read every call.
+    # by the pages as units move. These roles may read every call of their agency.
+    await policy_for_call(request, rt, call_id, who, "call.recommendation")
     view = await get_call_brief(rt.engine, call_id)
     seen = await with_units(rt, view, who)
     return {"call_id": call_id, "recommendation": seen["recommendation"],
@@ -291,7 +301,9 @@ async def read_recommendation(call_id: str, rt: RuntimeDep, who: BoardRoles
 @router.get("/{call_id}/deliveries", summary="The call's decisions as sent to the CAD's "
             "webhook: status, attempts, last error, next attempt",
             response_model=CallDeliveries, response_model_exclude_unset=True)
-async def read_deliveries(call_id: str, rt: RuntimeDep, who: Dispatcher) -> dict[str, Any]:
+async def read_deliveries(call_id: str, request: Request, rt: RuntimeDep,
+                          who: Dispatcher) -> dict[str, Any]:
+    await policy_for_call(request, rt, call_id, who, "call.deliveries")
     found = await get_deliveries(rt.engine, call_id)
     return {**found, "deliveries": [delivery_view(d, who) for d in found["deliveries"]]}
 
@@ -309,10 +321,11 @@ async def change_status(call_id: str, change: StatusChange, request: Request,
                         response: Response, rt: RuntimeDep, who: Team,
                         idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     change = change.model_copy(update={"by": who.name})
+    policy = await policy_for_call(request, rt, call_id, who, "call.status")
     result, replayed = await submit_keyed(rt, who, response, Keyed(
         ChangeStatus(call_id=call_id, change=change,
                      checkin_interval=rt.settings.checkin_interval_seconds,
-                     policy=rt.policy.compiled, recommend=recommend_settings(rt)),
+                     policy=policy, recommend=recommend_settings(rt)),
         call_id=call_id, action=change.status, actor=who.actor, key=key_of(idempotency_key),
         request=change.model_dump(mode="json", exclude={"by"})))
     await record(request, who, "call.status", call_id=call_id,
@@ -327,8 +340,9 @@ async def override(call_id: str, request_body: OverrideRequest, request: Request
                    rt: RuntimeDep, who: Dispatcher) -> DecisionView:
     # The record names who is logged in, not whom the body claims.
     body = request_body.model_copy(update={"by": who.name})
+    policy = await policy_for_call(request, rt, call_id, who, "call.override")
     decision: Decision = await rt.writer.submit(
-        OverrideCall(call_id=call_id, request=body, at=utcnow(), policy=rt.policy.compiled))
+        OverrideCall(call_id=call_id, request=body, at=utcnow(), policy=policy))
     await record(request, who, "call.override", call_id=call_id,
                  detail={"destination": body.destination})
     doc = decision.model_dump(mode="json")

@@ -26,6 +26,7 @@ from routing.cases import run_tests
 from rules.analysis import check_policy
 from rules.load import PolicyInvalid, load_policy_file
 from service.cli import access as access_cli
+from service.cli import agencies as agencies_cli
 from service.cli import policy as policy_cli
 from service.cli import units as units_cli
 from service.live.websocket import WebSocketProtocol
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_commands.add_parsers(sub)
     simulate_command.add_parsers(sub)
     access_cli.add_parsers(sub)
+    agencies_cli.add_parsers(sub)
     units_cli.add_parsers(sub)
     rejects = sub.add_parser("rejects", help="rejected CAD input: list, show, re-submit")
     rsub = rejects.add_subparsers(dest="rejects_command", required=True)
@@ -212,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         return export_commands.run(args)
     if args.command in access_cli.COMMANDS:
         return access_cli.run(args)
+    if args.command in agencies_cli.COMMANDS:
+        return agencies_cli.run(args)
     if args.command in units_cli.COMMANDS:
         return units_cli.run(args)
     if args.command in simulate_command.COMMANDS:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -34,15 +34,54 @@ from rules.evaluate import (
 from rules.load import PolicyInvalid
 from rules.models import Policy
 from rules.yaml_roundtrip import to_yaml
-from service.errors import Conflict, DomainError, field_errors
+from service.calls.visibility import sees_agency
+from service.errors import Conflict, DomainError, NotFound, field_errors
 from service.policy import store
-from service.store.tables import utcnow
+from service.policy.holder import PolicyHolder
+from service.store.tables import ANY_AGENCY, DEFAULT_AGENCY, utcnow
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"],
                    dependencies=[allow(Role.supervisor)], route_class=CredentialsFirst)
 
 YAML_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/x-yaml",
               "text/plain")
+
+
+async def policy_agency(request: Request, rt: RuntimeDep,
+                        agency: Annotated[str | None, Query(
+                            min_length=1, max_length=40, description=(
+                                "whose versions (default: yours; a regional supervisor's "
+                                "default is the default agency)"))] = None) -> str:
+    """The agency whose policy versions a request works on (issue 17): a supervisor of
+    one agency works on its own only; another agency's is 'not found' (audited)."""
+    who = await principal_of(request)
+    assert who is not None  # the router's allow() ran first
+    chosen = agency or (who.agency if who.agency != ANY_AGENCY else DEFAULT_AGENCY)
+    if not sees_agency(who, chosen):
+        await record(request, who, "policy.agency", outcome="denied", target=chosen)
+        raise NotFound(f"no agency {chosen!r}")
+    if chosen not in rt.region.jurisdictions.agencies and chosen != DEFAULT_AGENCY:
+        raise NotFound(f"no agency {chosen!r}")
+    return chosen
+
+
+AgencyOf = Annotated[str, Depends(policy_agency)]
+
+
+def _in_force(rt: Any, agency: str) -> str:
+    """The label of the agency's version deciding calls now ("none": no policy yet)."""
+    compiled = rt.region.policy_of(agency)
+    return compiled.version if compiled is not None else "none"
+
+
+def _adopt(rt: Any, agency: str, row: Any) -> None:
+    """Put a version this instance just published in force at once (the others see it
+    on their next poll)."""
+    holder = rt.region.holders.get(agency)
+    if holder is not None:
+        holder.adopt(row)
+    elif (made := PolicyHolder.stored(agency, row)) is not None:
+        rt.region.holders[agency] = made
 
 
 class InvalidPolicy(DomainError):
@@ -57,6 +96,7 @@ class PolicyError(BaseModel):
 
 class PolicySummary(BaseModel):
     id: int
+    agency: str = Field(description="the agency whose version it is")
     policy_id: str
     version: str
     label: str = Field(description="how paths name it: the version, or <policy id>@<version>")
@@ -283,9 +323,9 @@ def _full(row: Any) -> dict[str, Any]:
 
 @router.get("", summary="Every stored version, oldest first, with status, author and times",
             response_model=PolicyList)
-async def list_policies(rt: RuntimeDep) -> dict[str, Any]:
-    rows = await store.list_versions(rt.engine)
-    return {"in_force": rt.policy.compiled.version,
+async def list_policies(rt: RuntimeDep, agency: AgencyOf) -> dict[str, Any]:
+    rows = await store.list_versions(rt.engine, agency)
+    return {"in_force": _in_force(rt, agency),
             "versions": [store.summary(r) for r in rows]}
 
 
@@ -337,14 +377,14 @@ async def dry_run_unsaved(body: UnsavedDryRun) -> Response:
 
 @router.post("", status_code=201, summary="Create a draft from YAML (or JSON with document)",
              response_model=PolicyDocument)
-async def create(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+async def create(request: Request, rt: RuntimeDep, agency: AgencyOf) -> dict[str, Any]:
     document, body = await _document(request)
     _parse(document)
     who = await principal_of(request)
     # The author is who is logged in; what a body says of itself is not evidence.
     row = await store.create_draft(rt.engine, document,
                                    author=who.name if who else "unknown",
-                                   comment=str(body.get("comment") or ""))
+                                   comment=str(body.get("comment") or ""), agency=agency)
     await record(request, who, "policy.create", target=store.label(row),
                  detail={"version": store.label(row)})
     return _full(row)
@@ -364,9 +404,9 @@ async def nature_codes(rt: RuntimeDep, days: int = Query(default=90, ge=1, le=40
 @router.get("/{version}", summary="One version: YAML and parsed; ?format=yaml exports the YAML",
             response_model=PolicyDocument,
             responses={200: {"content": {"text/yaml": {"schema": {"type": "string"}}}}})
-async def read(version: str, rt: RuntimeDep,
+async def read(version: str, rt: RuntimeDep, agency: AgencyOf,
                format: str = Query(default="json", pattern="^(json|yaml)$")) -> Any:
-    row = await store.get_version(rt.engine, version)
+    row = await store.get_version(rt.engine, version, agency)
     if format == "yaml":
         return PlainTextResponse(row.document, media_type="text/yaml")
     return _full(row)
@@ -374,10 +414,11 @@ async def read(version: str, rt: RuntimeDep,
 
 @router.get("/{version}/diff", summary="Unified diff of the YAML (default: against the "
                                        "published version)", response_model=PolicyDiff)
-async def diff(version: str, rt: RuntimeDep, against: str | None = None) -> dict[str, Any]:
-    row = await store.get_version(rt.engine, version)
-    other = (await store.get_version(rt.engine, against) if against
-             else await store.published(rt.engine))
+async def diff(version: str, rt: RuntimeDep, agency: AgencyOf,
+               against: str | None = None) -> dict[str, Any]:
+    row = await store.get_version(rt.engine, version, agency)
+    other = (await store.get_version(rt.engine, against, agency) if against
+             else await store.published(rt.engine, agency))
     if other is None:
         raise Conflict("no published version to compare with; name one with ?against=")
     return {"from": store.label(other), "to": store.label(row),
@@ -394,8 +435,8 @@ def _tests(policy: Policy) -> tuple[list[dict[str, Any]], bool]:
 
 @router.post("/{version}/test", summary="Run the version's own test cases",
              response_model=TestRun)
-async def test(version: str, rt: RuntimeDep) -> dict[str, Any]:
-    row = await store.get_version(rt.engine, version)
+async def test(version: str, rt: RuntimeDep, agency: AgencyOf) -> dict[str, Any]:
+    row = await store.get_version(rt.engine, version, agency)
     return _test_run(store.label(row), _parse(row.document))
 
 
@@ -420,9 +461,10 @@ async def _publish_body(request: Request) -> PublishRequest:
 
 @router.post("/{version}/publish", summary="Publish a draft now (or at `at`); refused unless "
                                            "every test case passes", response_model=Published)
-async def publish(version: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
+async def publish(version: str, request: Request, rt: RuntimeDep,
+                  agency: AgencyOf) -> dict[str, Any]:
     req = await _publish_body(request)
-    row = await store.get_version(rt.engine, version)
+    row = await store.get_version(rt.engine, version, agency)
     if row.status != store.DRAFT:
         raise Conflict(f"{store.label(row)} is {row.status}; only a draft is published "
                        "(use rollback for an earlier version)")
@@ -435,45 +477,48 @@ async def publish(version: str, request: Request, rt: RuntimeDep) -> dict[str, A
         row = await store.schedule(rt.engine, row.id, req.at)
         await record(request, who, "policy.schedule", target=store.label(row),
                      detail={"version": store.label(row)})
-        return {**store.summary(row), "scheduled": True, "in_force": rt.policy.compiled.version}
+        return {**store.summary(row), "scheduled": True, "in_force": _in_force(rt, agency)}
     row = await store.publish(rt.engine, row.id, from_status=(store.DRAFT,))
-    rt.policy.adopt(row)
+    _adopt(rt, agency, row)
     await record(request, who, "policy.publish", target=store.label(row),
                  detail={"version": store.label(row)})
-    return {**store.summary(row), "scheduled": False, "in_force": rt.policy.compiled.version}
+    return {**store.summary(row), "scheduled": False, "in_force": _in_force(rt, agency)}
 
 
 @router.post("/{version}/unschedule", summary="Cancel a draft's scheduled publish; it stays a "
                                               "draft",
              responses={409: {"description": "the version has no scheduled publish"}},
              response_model=InForce)
-async def unschedule(version: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
-    row = await store.get_version(rt.engine, version)
+async def unschedule(version: str, request: Request, rt: RuntimeDep,
+                     agency: AgencyOf) -> dict[str, Any]:
+    row = await store.get_version(rt.engine, version, agency)
     row = await store.unschedule(rt.engine, row.id)
     await record(request, await principal_of(request), "policy.unschedule",
                  target=store.label(row), detail={"version": store.label(row)})
-    return {**store.summary(row), "in_force": rt.policy.compiled.version}
+    return {**store.summary(row), "in_force": _in_force(rt, agency)}
 
 
 @router.post("/{version}/rollback", summary="Re-publish an earlier (superseded) version; the "
                                             "published one becomes superseded",
              response_model=InForce)
-async def rollback(version: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
-    row = await store.get_version(rt.engine, version)
+async def rollback(version: str, request: Request, rt: RuntimeDep,
+                   agency: AgencyOf) -> dict[str, Any]:
+    row = await store.get_version(rt.engine, version, agency)
     if row.status != store.SUPERSEDED:
         raise Conflict(f"{store.label(row)} is {row.status}; only a superseded version can "
                        "be rolled back to")
     row = await store.publish(rt.engine, row.id, from_status=(store.SUPERSEDED,))
-    rt.policy.adopt(row)
+    _adopt(rt, agency, row)
     await record(request, await principal_of(request), "policy.rollback",
                  target=store.label(row), detail={"version": store.label(row)})
-    return {**store.summary(row), "in_force": rt.policy.compiled.version}
+    return {**store.summary(row), "in_force": _in_force(rt, agency)}
 
 
 @router.post("/{version}/dry-run", summary="Decide a call with this version, with the full "
                                            "trace; nothing is stored", response_model=DryRun)
-async def dry_run(version: str, request: Request, rt: RuntimeDep) -> Response:
-    row = await store.get_version(rt.engine, version)
+async def dry_run(version: str, request: Request, rt: RuntimeDep,
+                  agency: AgencyOf) -> Response:
+    row = await store.get_version(rt.engine, version, agency)
     compiled = compile_policy(_parse(row.document))
     try:
         body = json.loads(await request.body() or b"{}")

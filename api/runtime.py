@@ -14,6 +14,7 @@ from service.access.ratelimit import LoginThrottle, RateLimiter
 from service.lifecycle.checkins import FieldSweeper
 from service.live.board import BoardHub
 from service.policy.holder import PolicyHolder
+from service.policy.region import Region
 from service.policy.whatif import WhatIfJobs
 from service.settings import Settings
 from service.writing.bus import PostgresListener
@@ -27,7 +28,7 @@ class Runtime:
 
     settings: Settings
     engine: AsyncEngine
-    policy: PolicyHolder
+    policy: PolicyHolder  # the default agency's (service/policy/region.py)
     writer: Writer
     hub: BoardHub
     listener: PostgresListener | None
@@ -39,3 +40,9 @@ class Runtime:
     eido_subscriber: EidoSubscriber | None = None  # with an EIDO service to subscribe to
     whatif: WhatIfJobs = field(default_factory=WhatIfJobs)  # jobs kept in the database
     sweeper: FieldSweeper | None = None  # missed check-ins, due follow-ups
+    # Every agency and its policy in force (issue 17); made by the lifespan.
+    region: Region = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.region is None:
+            self.region = Region(default=self.policy)

@@ -9,11 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from api.access import CredentialsFirst, Supervisor, record
+from api.access import CredentialsFirst, Principal, Supervisor, record
 from api.deps import RuntimeDep
 from service.access import auth
 from service.access.auth import PEOPLE_ROLES, Role
-from service.errors import DomainError
+from service.calls.visibility import sees_agency
+from service.errors import DomainError, Forbidden, NotFound
+from service.store.tables import ANY_AGENCY, DEFAULT_AGENCY
 
 router = APIRouter(prefix="/v1/users", tags=["users"], route_class=CredentialsFirst)
 
@@ -22,6 +24,8 @@ class Account(BaseModel):
     display_name: str
     role: Role
     officer_id: str | None = None
+    agency: str = Field(validation_alias="agency_id", description="whose calls they see; "
+                        "'*': every agency's")
     disabled_at: datetime | None = None
     created_at: datetime
 
@@ -31,6 +35,9 @@ class NewAccount(BaseModel):
     role: Role
     display_name: str | None = Field(default=None, max_length=200)
     officer_id: str | None = Field(default=None, max_length=120)
+    agency: str | None = Field(default=None, min_length=1, max_length=40, description=(
+        "the agency whose calls they see; '*': every agency's (a regional supervisor "
+        "only). Default: yours"))
 
 
 class Made(BaseModel):
@@ -53,7 +60,18 @@ async def _account(rt: Any, username: str) -> Account:
 
 @router.get("", summary="Every account, its role and whether it is disabled")
 async def list_accounts(who: Supervisor, rt: RuntimeDep) -> list[Account]:
-    return [Account(**row) for row in await auth.list_users(rt.engine)]
+    # A supervisor of one agency keeps its people only (issue 17).
+    return [Account(**row) for row in await auth.list_users(rt.engine)
+            if sees_agency(who, row["agency_id"])]
+
+
+async def _own(request: Request, who: Principal, rt: Any, username: str,
+               action: str) -> None:
+    """Another agency's person is 'not found' to a supervisor of one agency (audited)."""
+    for row in await auth.list_users(rt.engine):
+        if row["username"] == username and not sees_agency(who, row["agency_id"]):
+            await record(request, who, action, outcome="denied", target=username)
+            raise NotFound(f"no user {username!r}")
 
 
 @router.post("", status_code=201, summary="Add a person; a random password is returned once",
@@ -61,9 +79,13 @@ async def list_accounts(who: Supervisor, rt: RuntimeDep) -> list[Account]:
 async def add(body: NewAccount, request: Request, who: Supervisor, rt: RuntimeDep) -> Made:
     if body.role not in PEOPLE_ROLES:
         raise DomainError("CAD adapters use keys (`liaison key create`), not accounts")
+    agency = body.agency or (who.agency if who.agency != ANY_AGENCY else DEFAULT_AGENCY)
+    if not sees_agency(who, agency) or (agency == ANY_AGENCY and who.agency != ANY_AGENCY):
+        raise Forbidden("a supervisor adds people to their own agency only")
     password = auth.new_password()
     await auth.add_user(rt.engine, body.username, body.role, password,
-                        display_name=body.display_name, officer_id=body.officer_id)
+                        display_name=body.display_name, officer_id=body.officer_id,
+                        agency=agency)
     await record(request, who, "user.add", target=body.username,
                  detail={"username": body.username, "role": body.role.value})
     return Made(account=await _account(rt, body.username), password=password)
@@ -73,6 +95,7 @@ async def add(body: NewAccount, request: Request, who: Supervisor, rt: RuntimeDe
              response_model=Disabled)
 async def disable(username: str, request: Request, who: Supervisor,
                   rt: RuntimeDep) -> dict[str, Any]:
+    await _own(request, who, rt, username, "user.disable")
     done = await auth.disable_user(rt.engine, username)
     await record(request, who, "user.disable", target=username,
                  detail={"username": username, "sessions_ended": done["sessions_ended"]})
@@ -82,6 +105,7 @@ async def disable(username: str, request: Request, who: Supervisor,
 @router.post("/{username}/reset", summary="A new random password (returned once); "
              "re-enables the account and ends its sessions")
 async def reset(username: str, request: Request, who: Supervisor, rt: RuntimeDep) -> Made:
+    await _own(request, who, rt, username, "user.reset")
     password = auth.new_password()
     done = await auth.reset_password(rt.engine, username, password)
     await record(request, who, "user.reset", target=username,

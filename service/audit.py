@@ -37,7 +37,9 @@ DETAIL_KEYS = frozenset({"status", "destination", "from", "version", "policy_id"
                          # crisis plans and cautions a look at a call showed (ids only)
                          "plan_ids", "caution_ids",
                          # a call listing's filter (GET /v1/calls)
-                         "to", "incident_id", "source", "category", "district", "cursor"})
+                         "to", "incident_id", "source", "category", "district", "cursor",
+                         # an agency (issue 17), and whether a policy came with it
+                         "agency", "policy"})
 _MAX_VALUE = 120
 
 

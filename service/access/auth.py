@@ -36,7 +36,16 @@ from service.errors import Conflict, DomainError, NotFound, Unauthenticated, Una
 from service.settings import Settings
 from service.store.db import describe, is_outage, unavailable_on_outage
 from service.store.dbwait import Patience, answer_within
-from service.store.tables import API_KEY, SESSION, USER, as_utc, utcnow
+from service.store.tables import (
+    AGENCY,
+    ANY_AGENCY,
+    API_KEY,
+    DEFAULT_AGENCY,
+    SESSION,
+    USER,
+    as_utc,
+    utcnow,
+)
 
 log = logging.getLogger("liaison.auth")
 
@@ -76,6 +85,9 @@ class Principal:
     officer_id: str | None = None  # an officer's badge: their referrals
     source: str | None = None  # a CAD key's source: the calls it may read back
     session_id: str | None = None
+    # The agency whose calls, units, policy and figures they see and act on (issue 17);
+    # `*`: the region's (a regional role, or a key tied to no agency).
+    agency: str = ANY_AGENCY
 
     @property
     def actor(self) -> str:
@@ -115,8 +127,9 @@ def new_password() -> str:
 
 
 async def add_user(engine: AsyncEngine, username: str, role: Role, password: str, *,
-                   display_name: str | None = None, officer_id: str | None = None
-                   ) -> dict[str, Any]:
+                   display_name: str | None = None, officer_id: str | None = None,
+                   agency: str = DEFAULT_AGENCY) -> dict[str, Any]:
+    """A new person of `agency` (`*`: the region's: they see every agency's calls)."""
     username = username.strip()
     if not username or len(username) > 120:
         raise DomainError("a user name needs 1 to 120 characters")
@@ -126,12 +139,20 @@ async def add_user(engine: AsyncEngine, username: str, role: Role, password: str
     row = {"id": uuid.uuid4().hex, "username": username, "role": role.value,
            "display_name": display_name or username, "password_hash": hash_password(password),
            "officer_id": officer_id or (username if role is Role.officer else None),
-           "disabled_at": None, "created_at": now, "password_changed_at": now}
+           "disabled_at": None, "created_at": now, "password_changed_at": now,
+           "agency_id": agency}
     async with engine.begin() as conn:
+        await _agency_exists(conn, agency)
         if (await conn.execute(select(USER.c.id).where(USER.c.username == username))).first():
             raise Conflict(f"user {username!r} exists")
         await conn.execute(insert(USER).values(**row))
     return row
+
+
+async def _agency_exists(conn: Any, agency: str) -> None:
+    if agency != ANY_AGENCY and not (await conn.execute(
+            select(AGENCY.c.id).where(AGENCY.c.id == agency))).first():
+        raise NotFound(f"no agency {agency!r} (`liaison agency list`)")
 
 
 async def _user(conn: Any, username: str) -> dict[str, Any]:
@@ -174,7 +195,8 @@ async def list_users(engine: AsyncEngine) -> list[dict[str, Any]]:
     async with engine.connect() as conn:
         rows = (await conn.execute(select(
             USER.c.username, USER.c.display_name, USER.c.role, USER.c.officer_id,
-            USER.c.disabled_at, USER.c.created_at).order_by(USER.c.username))).mappings()
+            USER.c.agency_id, USER.c.disabled_at, USER.c.created_at)
+            .order_by(USER.c.username))).mappings()
         return [dict(r) for r in rows]
 
 
@@ -233,7 +255,8 @@ async def login(engine: AsyncEngine, username: str, password: str, limits: Sessi
 
 def _user_principal(row: Any, session_id: str | None) -> Principal:
     return Principal(kind="user", id=row["id"], name=row["username"], role=Role(row["role"]),
-                     officer_id=row["officer_id"], session_id=session_id)
+                     officer_id=row["officer_id"], session_id=session_id,
+                     agency=row["agency_id"])
 
 
 # A session's last_seen_at is written at most this often: each request need not write.
@@ -271,7 +294,7 @@ async def session_principal(engine: AsyncEngine, token: str, limits: SessionLimi
             await answer_within(engine, deadline, _write(engine, update(SESSION).where(
                 SESSION.c.id == sid).values(last_seen_at=now)), "noting activity")
     return Principal(kind="user", id=row["uid"], name=row["username"], role=Role(row["role"]),
-                     officer_id=row["officer_id"], session_id=sid)
+                     officer_id=row["officer_id"], session_id=sid, agency=row["agency_id"])
 
 
 async def _session_row(engine: AsyncEngine, sid: str) -> Any:
@@ -279,7 +302,7 @@ async def _session_row(engine: AsyncEngine, sid: str) -> Any:
         return (await conn.execute(
             select(SESSION.c.id, SESSION.c.last_seen_at, SESSION.c.expires_at,
                    SESSION.c.ended_at, USER.c.id.label("uid"), USER.c.username, USER.c.role,
-                   USER.c.officer_id, USER.c.disabled_at)
+                   USER.c.officer_id, USER.c.disabled_at, USER.c.agency_id)
             .join(USER, USER.c.id == SESSION.c.user_id).where(SESSION.c.id == sid))
         ).mappings().first()
 
@@ -302,8 +325,10 @@ def _split_key(token: str) -> tuple[str, str] | None:
 
 
 async def create_key(engine: AsyncEngine, client: str, *, role: Role = Role.cad,
-                     source: str | None = None) -> tuple[str, dict[str, Any]]:
-    """A new key: the token (shown once) and its row."""
+                     source: str | None = None, agency: str = ANY_AGENCY
+                     ) -> tuple[str, dict[str, Any]]:
+    """A new key: the token (shown once) and its row. A key tied to an `agency` posts
+    its calls and reads only that agency's."""
     client = client.strip()
     if not client or len(client) > 120:
         raise DomainError("a key's client name needs 1 to 120 characters")
@@ -316,8 +341,9 @@ async def create_key(engine: AsyncEngine, client: str, *, role: Role = Role.cad,
     row = {"id": key_id, "client": client, "role": role.value,
            "source": (source or "generic")[:40], "secret_sha256": sha256(secret),
            "created_at": utcnow(), "expires_at": None, "revoked_at": None,
-           "last_used_at": None}
+           "last_used_at": None, "agency_id": agency}
     async with engine.begin() as conn:
+        await _agency_exists(conn, agency)
         await conn.execute(insert(API_KEY).values(**row))
     return f"{KEY_PREFIX}{key_id}.{secret}", row
 
@@ -338,7 +364,7 @@ async def rotate_key(engine: AsyncEngine, client: str, grace: timedelta
     if not old:
         raise NotFound(f"no live key for client {client!r}")
     token, row = await create_key(engine, client, role=Role(old[0]["role"]),
-                                  source=old[0]["source"])
+                                  source=old[0]["source"], agency=old[0]["agency_id"])
     ids = [k["id"] for k in old]
     async with engine.begin() as conn:
         await conn.execute(update(API_KEY).where(API_KEY.c.id.in_(ids))
@@ -360,7 +386,7 @@ async def list_keys(engine: AsyncEngine) -> list[dict[str, Any]]:
     async with engine.connect() as conn:
         rows = (await conn.execute(select(
             API_KEY.c.id, API_KEY.c.client, API_KEY.c.role, API_KEY.c.source,
-            API_KEY.c.created_at, API_KEY.c.expires_at, API_KEY.c.revoked_at,
+            API_KEY.c.agency_id, API_KEY.c.created_at, API_KEY.c.expires_at, API_KEY.c.revoked_at,
             API_KEY.c.last_used_at).order_by(API_KEY.c.client, API_KEY.c.created_at))
         ).mappings()
         return [dict(r) for r in rows]
@@ -407,7 +433,7 @@ class KeyCache:
                                              and now >= as_utc(row["expires_at"])):
             return None
         return Principal(kind="key", id=row["id"], name=row["client"], role=Role(row["role"]),
-                         source=row["source"])
+                         source=row["source"], agency=row["agency_id"])
 
     async def _read(self, key_id: str) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:

@@ -149,6 +149,10 @@ class CallEvent(BaseModel):
     follow_up_consent: bool | None = Field(
         default=None, description="the person agreed (true) or declined (false) to a "
         "follow-up visit, as the CAD noted; kept on a follow-up the policy schedules")
+    agency: str | None = Field(default=None, min_length=1, max_length=40, description=(
+        "the agency whose call it is, in a region of several (issue 17); left out, the "
+        "CAD key's agency, the call's district or place decides. Read on the event that "
+        "opens the call"))
 
     @field_validator("nature_code")
     @classmethod

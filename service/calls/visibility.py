@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from routing.decide import backup_step, explain
 from routing.models import Backup
 from service.access.auth import Principal, Role
+from service.store.tables import ANY_AGENCY
 
 SEES_EVERYTHING = frozenset({Role.call_team, Role.supervisor})
 # Behavioural-health calls, by the policy's categories. A follow-up's narrative is the
@@ -110,8 +111,17 @@ def audience_of(who: Principal) -> Audience:
     return Audience.full if who.role in SEES_EVERYTHING else Audience.restricted
 
 
+def sees_agency(who: Principal, agency: str | None) -> bool:
+    """Whether `who` sees what is of `agency` (a call, its messages): their own
+    agency's, or every agency's for the region's people and keys tied to none (issue 17).
+    A call no agency claimed (None) is the region's alone."""
+    return who.agency == ANY_AGENCY or (agency is not None and agency == who.agency)
+
+
 def may_read(call: Mapping[str, Any], who: Principal) -> bool:
     """Whether `who` may see this call at all (a call they may not see is 'not found')."""
+    if not sees_agency(who, call.get("agency_id")):
+        return False
     if who.role in SEES_EVERYTHING or who.role is Role.dispatcher:
         return True
     if who.role is Role.officer:

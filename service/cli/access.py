@@ -19,6 +19,7 @@ from service.access.auth import PEOPLE_ROLES, Role
 from service.errors import DomainError
 from service.settings import Settings
 from service.store.db import create_engine, migrate
+from service.store.tables import ANY_AGENCY, DEFAULT_AGENCY
 
 COMMANDS = ("user", "key")
 
@@ -31,6 +32,10 @@ def add_parsers(sub: Any) -> None:
     add.add_argument("--role", required=True, choices=[r.value for r in PEOPLE_ROLES])
     add.add_argument("--name", help="display name")
     add.add_argument("--officer-id", help="an officer's badge or unit (default: username)")
+    add.add_argument("--agency", default=DEFAULT_AGENCY,
+                     help="the agency whose calls, units, policy and figures they see and "
+                          "act on (`liaison agency list`); '*' for a regional role that "
+                          f"sees every agency's (default {DEFAULT_AGENCY})")
     add.add_argument("--generate-password", action="store_true",
                      help="make a random password and print it once, instead of asking")
     for name, text in (("disable", "stop a person logging in; ends their sessions"),
@@ -49,6 +54,10 @@ def add_parsers(sub: Any) -> None:
     create.add_argument("--source", default="*", help="a CAD key's source name: its generic "
                         "events are stored under it and it reads back only those calls; "
                         "'*' (default) for a single CAD")
+    create.add_argument("--agency", default=ANY_AGENCY,
+                        help="tie the key to one agency: its calls are that agency's and it "
+                             "reads only those; '*' (default): the event or where the call "
+                             "is names the agency")
     rotate = ksub.add_parser("rotate", help="a new key for the client; the old ones keep "
                              "working for --grace-hours, then stop")
     rotate.add_argument("--client", required=True)
@@ -86,8 +95,10 @@ async def _run(args: argparse.Namespace) -> int:
             if cmd == "add":
                 password, generated = _password(args.generate_password)
                 await auth.add_user(engine, args.username, Role(args.role), password,
-                                    display_name=args.name, officer_id=args.officer_id)
-                print(f"user {args.username} added with role {args.role}")
+                                    display_name=args.name, officer_id=args.officer_id,
+                                    agency=args.agency)
+                print(f"user {args.username} added with role {args.role}, agency "
+                      f"{args.agency}")
                 if generated:
                     print(f"password: {password}  (shown once)")
             elif cmd == "disable":
@@ -103,14 +114,14 @@ async def _run(args: argparse.Namespace) -> int:
                     print(f"password: {password}  (shown once)")
             else:
                 _show(await auth.list_users(engine),
-                      ("username", "role", "officer_id", "disabled_at"))
+                      ("username", "role", "agency_id", "officer_id", "disabled_at"))
         else:
             cmd = args.key_command
             if cmd == "create":
                 token, row = await auth.create_key(engine, args.client, role=Role(args.role),
-                                                   source=args.source)
+                                                   source=args.source, agency=args.agency)
                 print(f"key {row['id']} for {args.client} (role {args.role}, source "
-                      f"{row['source']})")
+                      f"{row['source']}, agency {row['agency_id']})")
                 print(f"secret: {token}  (shown once; send it as Authorization: Bearer …)")
             elif cmd == "rotate":
                 grace = args.grace_hours
@@ -126,9 +137,9 @@ async def _run(args: argparse.Namespace) -> int:
                 await auth.revoke_key(engine, key_id)
                 print(f"key {key_id} revoked")
             else:
-                _show(await auth.list_keys(engine), ("id", "client", "role", "source",
-                                                     "created_at", "expires_at", "revoked_at",
-                                                     "last_used_at"))
+                _show(await auth.list_keys(engine), (
+                    "id", "client", "role", "source", "agency_id", "created_at",
+                    "expires_at", "revoked_at", "last_used_at"))
         return 0
     except DomainError as exc:
         print(f"liaison: {exc.message}", file=sys.stderr)

@@ -69,7 +69,7 @@ async def get_deliveries(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
         return {"call_id": call_id, "deliveries": await call_deliveries(conn, call_id)}
 
 
-_CALL_KEYS = ("id", "source", "incident_id", "channel", "nature_code", "nature_text",
+_CALL_KEYS = ("id", "source", "incident_id", "agency_id", "channel", "nature_code", "nature_text",
               "narrative", "priority", "team_status", "unit", "disposition", "destination",
               "mode", "category", "purpose", "age_group", "referred_by", "referred_unit",
               "follow_up_of", "outcome", "backup_reason", "safety_incident",
@@ -99,7 +99,7 @@ def call_fields(row: Any) -> dict[str, Any]:
 # backup reason, person, contact) even for those who may read them: those stay behind
 # GET /v1/calls/{id}, where each look is audited. `withheld` still names what the reader's
 # role may not see of the call.
-LIST_FIELDS = ("id", "source", "incident_id", "channel", "nature_code", "nature_text",
+LIST_FIELDS = ("id", "source", "incident_id", "agency_id", "channel", "nature_code", "nature_text",
                "priority", "category", "destination", "mode", "team_status", "unit",
                "disposition", "purpose", "referred_by", "follow_up_of", "location", "flags",
                "opened_at", "last_event_at", "closed_at", "updated_at", "withheld")
@@ -123,6 +123,7 @@ class CallFilter:
     status: str | None = None
     district: str | None = None
     referred_by: str | None = None
+    agency: str | None = None
 
     def clauses(self) -> list[Any]:
         c = CALL.c
@@ -133,7 +134,8 @@ class CallFilter:
             out.append(c.opened_at < self.until)
         for column, value in ((c.incident_id, self.incident_id), (c.source, self.source),
                               (c.destination, self.destination), (c.category, self.category),
-                              (c.district, self.district), (c.referred_by, self.referred_by)):
+                              (c.district, self.district), (c.referred_by, self.referred_by),
+                              (c.agency_id, self.agency)):
             if value is not None:
                 out.append(column == value)
         if self.status == "open":
@@ -165,3 +167,13 @@ async def list_calls(engine: AsyncEngine, where: CallFilter, *,
     async with engine.connect() as conn:
         rows = (await conn.execute(q)).mappings().all()
     return [{"call": call_fields(r), "decision": json.loads(r["decision"])} for r in rows]
+
+
+async def call_agency(engine: AsyncEngine, call_id: str) -> str | None:
+    """The agency of a call (None: no agency claimed it); NotFound when there is no call."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(CALL.c.agency_id).where(CALL.c.id == call_id))
+               ).first()
+    if row is None:
+        raise NotFound(f"no call {call_id}")
+    return row[0]  # type: ignore[no-any-return]

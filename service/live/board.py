@@ -14,13 +14,13 @@ import logging
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import CompoundSelect, func, select, union
+from sqlalchemy import CompoundSelect, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.calls.visibility import Audience, message_view
 from service.store.db import describe, is_outage
 from service.store.stopping import StepGuard, Stopping
-from service.store.tables import BOARD, CALL, FOLLOW_UP
+from service.store.tables import ANY_AGENCY, BOARD, CALL, FOLLOW_UP
 
 log = logging.getLogger("liaison.board")
 
@@ -32,6 +32,11 @@ class BoardRow(NamedTuple):
     seq: int
     body: str
     restricted: str | None  # None: written before restricted bodies were kept
+    agency: str | None = None  # its call's agency (None: every board's, as a unit's)
+
+    def for_agency(self, agency: str) -> bool:
+        """Whether a board of `agency`'s people gets it (`*`: the region's, all)."""
+        return agency == ANY_AGENCY or self.agency is None or self.agency == agency
 
     def text(self, audience: Audience) -> str:
         """The message as `audience` receives it: made once per message and audience."""
@@ -50,16 +55,20 @@ def message_text(seq: int, body: str) -> str:
 
 
 async def read_after(engine: AsyncEngine, after: int, limit: int = 500,
-                     live_since: datetime | None = None) -> list[BoardRow]:
+                     live_since: datetime | None = None,
+                     agency: str = ANY_AGENCY) -> list[BoardRow]:
     """Board messages after `after`, in seq order. With `live_since`, only those of the
-    live calls (see `live_calls`)."""
+    live calls (see `live_calls`); with an `agency`, only those its people get."""
     b = BOARD.c
-    stmt = select(b.seq, b.body, b.restricted_body).where(b.seq > after)
+    stmt = select(b.seq, b.body, b.restricted_body, b.agency_id).where(b.seq > after)
     if live_since is not None:
         stmt = stmt.where(b.call_id.in_(live_calls(live_since)))
+    if agency != ANY_AGENCY:
+        stmt = stmt.where(or_(b.agency_id.is_(None), b.agency_id == agency))
     async with engine.connect() as conn:
         rows = await conn.execute(stmt.order_by(b.seq).limit(limit))
-        return [BoardRow(int(seq), body, restricted) for seq, body, restricted in rows]
+        return [BoardRow(int(seq), body, restricted, agency_id)
+                for seq, body, restricted, agency_id in rows]
 
 
 def live_calls(since: datetime) -> CompoundSelect:
@@ -77,10 +86,12 @@ def live_calls(since: datetime) -> CompoundSelect:
 
 
 class Subscription:
-    def __init__(self, size: int, position: int, audience: Audience = Audience.full) -> None:
+    def __init__(self, size: int, position: int, audience: Audience = Audience.full,
+                 agency: str = ANY_AGENCY) -> None:
         self.queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(maxsize=size)
         self.position = position  # the hub's last seq when this subscription began
         self.audience = audience  # which form of each message it receives
+        self.agency = agency  # whose calls' messages it receives (`*`: every agency's)
         self.overflowed = asyncio.Event()
 
     def offer(self, seq: int, text: str) -> None:
@@ -133,13 +144,16 @@ class BoardHub:
         texts: dict[Audience, str] = {}  # each form made once, whatever the clients
         self.last_seq = row.seq
         for sub in tuple(self.subscribers):
+            if not row.for_agency(sub.agency):
+                continue
             text = texts.get(sub.audience)
             if text is None:
                 text = texts[sub.audience] = row.text(sub.audience)
             sub.offer(row.seq, text)
 
-    def subscribe(self, audience: Audience = Audience.full) -> Subscription:
-        sub = Subscription(self.queue_size, self.last_seq, audience)
+    def subscribe(self, audience: Audience = Audience.full,
+                  agency: str = ANY_AGENCY) -> Subscription:
+        sub = Subscription(self.queue_size, self.last_seq, audience, agency)
         self.subscribers.add(sub)
         return sub
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rules.evaluate import CompiledPolicy, compile_policy
 from rules.load import (
@@ -20,8 +17,6 @@ from rules.load import (
     self_contained_text,
 )
 from rules.models import Policy
-from service.policy import store as policy_store
-from service.store.stopping import StepGuard, Stopping
 from service.store.tables import DEFAULT_AGENCY
 
 log = logging.getLogger("liaison.policy")
@@ -51,6 +46,20 @@ class PolicyHolder:
         holder = cls(source=source, compiled=compile_policy(policy))
         # Stored as the first version: area files beside the policy go in with it.
         holder.document = self_contained_text(source) if source else default_policy_text()
+        return holder
+
+    @classmethod
+    def stored(cls, agency: str, row: Any) -> PolicyHolder | None:
+        """The holder of an agency whose policy lives only in the database (not the
+        default's file), with `row` in force; None when the row does not load."""
+        try:
+            policy = load_policy_text(row.document, f"stored version {row.policy_id}@"
+                                                    f"{row.version}")
+        except PolicyInvalid as exc:
+            log.error("stored policy of agency %s refused: %s", agency, exc)
+            return None
+        holder = cls(source="", compiled=compile_policy(policy), agency=agency)
+        holder.adopt(row)
         return holder
 
     def reload(self) -> bool:
@@ -87,26 +96,3 @@ class PolicyHolder:
         log.info("policy %s in force for agency %s (stored version %s)",
                  self.compiled.version, self.agency, row.id)
         return True
-
-    async def sync(self, engine: AsyncEngine) -> bool:
-        """Publish any scheduled version that is due, then switch to the published version
-        if it changed since we last looked. Returns True when the policy in force changed."""
-
-        await policy_store.publish_due(engine)
-        row = await policy_store.published(engine, self.agency)
-        if row is None or (row.id, row.published_at) == self.seen:
-            return False
-        return self.adopt(row)
-
-    async def watch(self, engine: AsyncEngine, interval: float, guard: StepGuard) -> None:
-        """Poll the database: how every instance learns of a publish made by another one,
-        and how a scheduled publish takes effect."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                async with guard.step():
-                    await self.sync(engine)
-            except Stopping:
-                return
-            except Exception as exc:  # noqa: BLE001 - the policy in force stays
-                log.warning("could not check for a newly published policy: %s", exc)

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from routing.jurisdiction import AgencyRecord, Jurisdictions
+from routing.jurisdiction import AgencyRecord, Jurisdictions, RegionView
 from rules.evaluate import CompiledPolicy
 from rules.load import load_policy_text
 from service.errors import Conflict, Invalid, NotFound
@@ -115,6 +115,10 @@ class Region:
         return {a: h.compiled for a, h in self.holders.items()
                 if a in self.jurisdictions.agencies or a == DEFAULT_AGENCY}
 
+    def view(self) -> RegionView:
+        """What a writer command needs: whose a call is, each agency's policy."""
+        return RegionView(self.jurisdictions, self.policies())
+
     def agency(self, agency_id: str | None) -> AgencyRecord | None:
         return self.jurisdictions.agencies.get(agency_id) if agency_id else None
 
@@ -131,9 +135,9 @@ class Region:
         for agency_id, row in (await policy_store.all_published(engine)).items():
             holder = self.holders.get(agency_id)
             if holder is None:
-                holder = PolicyHolder(source="", compiled=None, agency=agency_id)  # type: ignore[arg-type]
-                if holder.adopt(row):
-                    self.holders[agency_id] = holder
+                made = PolicyHolder.stored(agency_id, row)
+                if made is not None:
+                    self.holders[agency_id] = made
                     changed = True
             elif (row.id, row.published_at) != holder.seen:
                 changed = holder.adopt(row) or changed

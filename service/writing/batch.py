@@ -404,10 +404,12 @@ class Batch:
         """Append a board message; the database gives it its seq at flush. Its restricted
         form (dispatchers) is made now, once, from the call as this batch holds it."""
         body = compact_json(message)
-        restricted = restricted_message(message, self.calls.get(call_id))
+        call = self.calls.get(call_id)
+        restricted = restricted_message(message, call)
         self._board.append({"call_id": call_id, "type": type_, "created_at": utcnow(),
                             "body": body, "restricted_body": body if restricted is message
-                            else compact_json(restricted)})
+                            else compact_json(restricted),
+                            "agency_id": call.get("agency_id") if call else None})
 
     def add_outbox(self, row: dict[str, Any]) -> None:
         """Queue a webhook delivery; the database gives it its id (the sequence) at flush."""
@@ -462,6 +464,7 @@ class Batch:
             await conn.execute(_INSERT["outbox"], self._outbox)
         if self._board:
             seqs = (await conn.execute(_INSERT_BOARD, self._board)).scalars().all()
-            self.committed_board = [BoardRow(int(seq), row["body"], row["restricted_body"])
+            self.committed_board = [BoardRow(int(seq), row["body"], row["restricted_body"],
+                                             row["agency_id"])
                                     for seq, row in zip(seqs, self._board, strict=True)]
             self.max_seq = max(row.seq for row in self.committed_board)

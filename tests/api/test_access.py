@@ -37,6 +37,11 @@ EVERY_ROLE = "cad dispatcher call_team officer supervisor analyst crisis_center"
 # needs its line (test_every_route_is_in_the_role_table says which).
 ROLE_TABLE: dict[str, str] = {
     "GET /v1/health": PUBLIC,
+    # The region's agencies (issue 17): those who see calls, figures or policies list
+    # theirs; supervisors change them (adding one: a regional supervisor).
+    "GET /v1/agencies": "dispatcher call_team supervisor analyst",
+    "POST /v1/agencies": "supervisor",
+    "PUT /v1/agencies/{agency_id}": "supervisor",
     "POST /v1/session": PUBLIC,
     "GET /v1/session": EVERY_ROLE,
     "DELETE /v1/session": EVERY_ROLE,

@@ -184,10 +184,10 @@ async def until_due_publishes_are_handled(server: Server, label: str) -> dict[st
 
 
 async def a_poll_after(server: Server, moment: datetime) -> None:
-    """Until the policy poller (service/policy/holder.py: publishes what is due, adopts what was
-    published) has run a whole round that began after `moment`: the positive signal that
-    what a poll would have done by then is done, instead of a sleep."""
-    holder = server.runtime.policy
+    """Until the policy poller (service/policy/region.py: publishes what is due, adopts
+    what was published) has run a whole round that began after `moment`: the positive
+    signal that what a poll would have done by then is done, instead of a sleep."""
+    holder = server.runtime.region
     finished: list[datetime] = []  # when each round that finished began
     real_sync = holder.sync
 

@@ -58,6 +58,9 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('agency_id', sa.String(length=40),
                                           nullable=False, server_default=DEFAULT))
+    with op.batch_alter_table('board_message', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('agency_id', sa.String(length=40), nullable=True,
+                                      server_default=DEFAULT))
     # A call no agency claims has none (it went to police, saying so).
     with op.batch_alter_table('call', schema=None) as batch_op:
         batch_op.add_column(sa.Column('agency_id', sa.String(length=40), nullable=True,
@@ -86,7 +89,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_policy_version_agency_status')
     with op.batch_alter_table('call', schema=None) as batch_op:
         batch_op.drop_index('ix_call_agency_opened_at')
-    for table in ('call', 'policy_version', 'unit', 'app_user', 'api_key'):
+    for table in ('call', 'policy_version', 'unit', 'app_user', 'api_key', 'board_message'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column('agency_id')
     op.drop_table('agency')
