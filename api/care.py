@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from api.access import CredentialsFirst, Principal, Role, Supervisor, allow, record
+from api.agency_scope import policy_for_call
 from api.answers import FieldError
 from api.deps import RuntimeDep
 from service.calls.visibility import may_read
@@ -164,7 +165,8 @@ async def import_providers(request: Request, rt: RuntimeDep,
                         422: {"description": "a bad field, or no such provider"}})
 async def offer(call_id: str, body: Offer, request: Request, rt: RuntimeDep,
                 who: Team) -> dict[str, Any]:
-    if who.role is Role.crisis_center:  # OfferCare itself says when there is no call
+    await policy_for_call(request, rt, call_id, who, "care.offer")  # their agency's only
+    if who.role is Role.crisis_center:
         await _may_hand_on(rt, call_id, who)
     done: dict[str, Any] = await rt.writer.submit(
         OfferCare(call_id, body, who.name, rt.settings.care_confirm_hours))
@@ -181,11 +183,13 @@ async def offer(call_id: str, body: Offer, request: Request, rt: RuntimeDep,
                                              "a time ahead of ours or before the last step)"}})
 async def step(referral_id: Annotated[str, Path(max_length=40)], body: Step,
                request: Request, rt: RuntimeDep, who: Team) -> dict[str, Any]:
-    if who.role is Role.crisis_center:
-        try:
-            await _may_hand_on(rt, await call_of_referral(rt.engine, referral_id), who)
-        except NotFound:
-            raise NotFound(f"no care referral {referral_id}") from None
+    try:
+        call_id = await call_of_referral(rt.engine, referral_id)
+        await policy_for_call(request, rt, call_id, who, "care.step")
+        if who.role is Role.crisis_center:
+            await _may_hand_on(rt, call_id, who)
+    except NotFound:
+        raise NotFound(f"no care referral {referral_id}") from None
     done: dict[str, Any] = await rt.writer.submit(
         RecordStep(referral_id, body, who.name, rt.settings.care_confirm_hours))
     await record(request, who, "care.step", call_id=done["call_id"], target=referral_id,
@@ -196,7 +200,9 @@ async def step(referral_id: Annotated[str, Path(max_length=40)], body: Step,
 @router.get("/v1/calls/{call_id}/care", response_model=CareReferrals,
             summary="The call's handoffs to care, with their steps",
             responses={404: {"description": "no such call"}})
-async def of_call(call_id: str, rt: RuntimeDep, who: Team) -> dict[str, Any]:
+async def of_call(call_id: str, request: Request, rt: RuntimeDep,
+                  who: Team) -> dict[str, Any]:
+    await policy_for_call(request, rt, call_id, who, "care.read")
     await _may_hand_on(rt, call_id, who)
     return {"referrals": await referrals_of_call(rt.engine, call_id,
                                                  rt.settings.care_confirm_hours)}

@@ -118,7 +118,8 @@ async def post_eido(request: Request, rt: RuntimeDep,
     try:
         result, parsed = await ingest(document, writer=rt.writer, engine=rt.engine,
                                       policy=rt.policy.compiled,
-                                      mapping_path=rt.settings.eido_mapping, strict=strict)
+                                      mapping_path=rt.settings.eido_mapping, strict=strict,
+                                      region=rt.region.view(), key_agency=who.agency)
     except MappingInvalid as exc:
         log.error("%s", exc)
         raise Unavailable("the EIDO mapping file is broken; fix it and retry",

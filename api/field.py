@@ -12,13 +12,16 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.access import CredentialsFirst, Principal, Role, allow, record
+from api.agency_scope import policy_for_call
 from api.answers import FollowUp
 from api.deps import RuntimeDep
 from routing.models import DecisionView
+from service.errors import NotFound
 from service.lifecycle.checkins import CheckIn, CheckInRequest
 from service.lifecycle.field_keys import Answered, Keyed
 from service.lifecycle.followups import CloseFollowUp, get_follow_up, list_follow_ups
 from service.lifecycle.open_followup import OpenFollowUp
+from service.store.tables import ANY_AGENCY
 
 router = APIRouter(tags=["field"], route_class=CredentialsFirst)
 
@@ -105,6 +108,7 @@ async def check_in(call_id: str, request: Request, response: Response, rt: Runti
                    who: Team, body: CheckInRequest | None = None,
                    idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     body = (body or CheckInRequest()).model_copy(update={"by": who.name})
+    await policy_for_call(request, rt, call_id, who, "call.checkin")
     result, replayed = await submit_keyed(rt, who, response, Keyed(
         CheckIn(call_id=call_id, request=body, interval=rt.settings.checkin_interval_seconds),
         call_id=call_id, action="checkin", actor=who.actor, key=key_of(idempotency_key),
@@ -124,14 +128,28 @@ async def follow_ups(rt: RuntimeDep, who: Reader,
                      call_id: str | None = Query(default=None, max_length=40,
                                                  description="of this original call"),
                      limit: int = Query(default=200, ge=1, le=1000)) -> dict[str, Any]:
-    return {"follow_ups": await list_follow_ups(rt.engine, status=status,
-                                                due_before=due_before, call_id=call_id,
-                                                limit=limit)}
+    # One agency's people: follow-ups of its calls only (issue 17).
+    return {"follow_ups": await list_follow_ups(
+        rt.engine, status=status, due_before=due_before, call_id=call_id, limit=limit,
+        agency=None if who.agency == ANY_AGENCY else who.agency)}
+
+
+async def _follow_up_policy(request: Request, rt: Any, who: Principal, follow_up_id: str,
+                            action: str) -> Any:
+    """The policy of the follow-up's call's agency, once `who` may act on that agency's
+    calls (another agency's follow-up is 'not found')."""
+    call_id = (await get_follow_up(rt.engine, follow_up_id))["call_id"]
+    try:
+        return await policy_for_call(request, rt, call_id, who, action)
+    except NotFound:
+        raise NotFound(f"no follow-up {follow_up_id}") from None
 
 
 @router.get("/v1/follow-ups/{follow_up_id}", summary="One follow-up", response_model=FollowUp,
             response_model_exclude_unset=True)
-async def follow_up(follow_up_id: str, rt: RuntimeDep, who: Reader) -> dict[str, Any]:
+async def follow_up(follow_up_id: str, request: Request, rt: RuntimeDep,
+                    who: Reader) -> dict[str, Any]:
+    await _follow_up_policy(request, rt, who, follow_up_id, "follow_up.read")
     return await get_follow_up(rt.engine, follow_up_id)
 
 
@@ -142,7 +160,8 @@ async def follow_up(follow_up_id: str, rt: RuntimeDep, who: Reader) -> dict[str,
              response_model=FollowUpOpened, response_model_exclude_unset=True)
 async def open_follow_up(follow_up_id: str, request: Request, rt: RuntimeDep,
                          who: Team) -> dict[str, Any]:
-    compiled = rt.policy.compiled
+    # Opened as a call of the original call's agency, decided by its policy.
+    compiled = await _follow_up_policy(request, rt, who, follow_up_id, "follow_up.open")
     result = await rt.writer.submit(OpenFollowUp(
         follow_up_id=follow_up_id, policy=compiled,
         units_total=compiled.policy.program.units, by=who.name))
@@ -159,10 +178,11 @@ class CloseRequest(BaseModel):
 async def _close(follow_up_id: str, to: Literal["completed", "cancelled"], request: Request,
                  rt: Any, who: Principal, body: CloseRequest | None) -> dict[str, Any]:
     note = body.note if body else None
+    action = "follow_up.complete" if to == "completed" else "follow_up.cancel"
+    await _follow_up_policy(request, rt, who, follow_up_id, action)
     result = await rt.writer.submit(CloseFollowUp(follow_up_id=follow_up_id, to=to,
                                                   by=who.name, note=note))
-    await record(request, who, "follow_up.complete" if to == "completed" else "follow_up.cancel",
-                 target=follow_up_id)
+    await record(request, who, action, target=follow_up_id)
     return result  # type: ignore[no-any-return]
 
 

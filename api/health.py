@@ -22,7 +22,10 @@ class PolicyState(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     problems: list[str] = Field(description="what is wrong; empty when ready")
-    policy: PolicyState
+    policy: PolicyState = Field(description="the default agency's policy in force")
+    agencies: dict[str, str | None] = Field(
+        default_factory=dict, description="each agency's policy version in force (null: "
+        "none yet): every instance on one database should say the same")
     database: str = Field(description="sqlite or postgresql")
     board_seq: int = Field(description="the last board message's seq")
     eido_subscriber: dict[str, Any] | None = Field(
@@ -49,6 +52,8 @@ async def health(rt: RuntimeDep, response: Response) -> dict[str, Any]:
                    # A replay warns when a city's export is in another zone than the hours.
                    "timezone": rt.policy.compiled.policy.program.timezone,
                    "reload_error": str(rt.policy.last_error) if rt.policy.last_error else None},
+        "agencies": {a: (p.version if (p := rt.region.policy_of(a)) else None)
+                     for a in sorted(rt.region.jurisdictions.agencies)},
         "database": rt.engine.dialect.name,
         "board_seq": rt.hub.last_seq,
         "eido_subscriber": rt.eido_subscriber.status() if rt.eido_subscriber else None,

@@ -13,6 +13,7 @@ from sqlalchemy import Table
 from starlette.requests import HTTPConnection
 
 from api.access import Access, CredentialsFirst, Principal, record
+from api.agency_scope import policy_for_call
 from api.deps import RuntimeDep
 from service.calls.visibility import SEES_PLANS
 from service.errors import Forbidden, NotFound
@@ -130,6 +131,7 @@ async def delete_caution(caution_id: RecordId, request: Request, rt: RuntimeDep,
             response_model=PlansForCall)
 async def call_plans(call_id: str, request: Request, rt: RuntimeDep,
                      who: Team) -> PlansForCall:
+    await policy_for_call(request, rt, call_id, who, READ)  # their agency's calls only
     try:
         found = await plans_for_call(rt.engine, call_id)
     except NotFound:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from api.access import CredentialsFirst, Role, allow, principal_of, record
+from api.agency_scope import AgencyQuery, chosen_agency
 from api.deps import RuntimeDep
 from routing.cases import TestResult, run_tests
 from routing.decide import Shaping, route
@@ -34,11 +35,10 @@ from rules.evaluate import (
 from rules.load import PolicyInvalid
 from rules.models import Policy
 from rules.yaml_roundtrip import to_yaml
-from service.calls.visibility import sees_agency
-from service.errors import Conflict, DomainError, NotFound, field_errors
+from service.errors import Conflict, DomainError, field_errors
 from service.policy import store
 from service.policy.holder import PolicyHolder
-from service.store.tables import ANY_AGENCY, DEFAULT_AGENCY, utcnow
+from service.store.tables import utcnow
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"],
                    dependencies=[allow(Role.supervisor)], route_class=CredentialsFirst)
@@ -48,21 +48,12 @@ YAML_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/x-yam
 
 
 async def policy_agency(request: Request, rt: RuntimeDep,
-                        agency: Annotated[str | None, Query(
-                            min_length=1, max_length=40, description=(
-                                "whose versions (default: yours; a regional supervisor's "
-                                "default is the default agency)"))] = None) -> str:
+                        agency: AgencyQuery = None) -> str:
     """The agency whose policy versions a request works on (issue 17): a supervisor of
     one agency works on its own only; another agency's is 'not found' (audited)."""
     who = await principal_of(request)
     assert who is not None  # the router's allow() ran first
-    chosen = agency or (who.agency if who.agency != ANY_AGENCY else DEFAULT_AGENCY)
-    if not sees_agency(who, chosen):
-        await record(request, who, "policy.agency", outcome="denied", target=chosen)
-        raise NotFound(f"no agency {chosen!r}")
-    if chosen not in rt.region.jurisdictions.agencies and chosen != DEFAULT_AGENCY:
-        raise NotFound(f"no agency {chosen!r}")
-    return chosen
+    return await chosen_agency(request, rt, who, agency, "policy.agency")
 
 
 AgencyOf = Annotated[str, Depends(policy_agency)]

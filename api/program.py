@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.access import CredentialsFirst, Role, allow
-from api.deps import RuntimeDep
+from api.agency_scope import AgencyPolicy
 
 router = APIRouter(prefix="/v1", tags=["program"], route_class=CredentialsFirst)
 
@@ -32,8 +32,7 @@ class ProgramInForce(BaseModel):
 # Those who may open the board (api/board.py).
 @router.get("/program", summary="The team program in force: units, hours, phase",
             dependencies=[allow(Role.call_team, Role.dispatcher, Role.supervisor)])
-async def program(rt: RuntimeDep) -> ProgramInForce:
-    compiled = rt.policy.compiled
+async def program(compiled: AgencyPolicy) -> ProgramInForce:
     p = compiled.policy.program
     return ProgramInForce(policy_version=compiled.version, phase=p.phase, timezone=p.timezone,
                           hours=Hours(start=p.hours.start, end=p.hours.end,

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Principal, Role, allow
+from api.agency_scope import AgencyPolicy
 from api.deps import RuntimeDep
 from service.calls.visibility import call_view
 from service.lifecycle.queue_view import programs_view, queue_entries, read_queue
@@ -91,8 +92,7 @@ class QueueNow(BaseModel):
 
 @router.get("/programs", summary="The response programs in force now: hours, on duty, "
             "units busy, calls queued and deferred, next shift")
-async def programs(rt: RuntimeDep, who: BoardReader) -> ProgramsNow:
-    policy = rt.policy.compiled
+async def programs(rt: RuntimeDep, who: BoardReader, policy: AgencyPolicy) -> ProgramsNow:
     now = await read_queue(rt.engine, policy)
     return ProgramsNow(policy_version=policy.version,
                        timezone=policy.policy.program.timezone, at=now.at.isoformat(),
@@ -102,8 +102,7 @@ async def programs(rt: RuntimeDep, who: BoardReader) -> ProgramsNow:
 
 @router.get("/queue", summary="The calls waiting for a program (queued or deferred), in "
             "the order a free unit takes them")
-async def queue(rt: RuntimeDep, who: BoardReader) -> QueueNow:
-    policy = rt.policy.compiled
+async def queue(rt: RuntimeDep, who: BoardReader, policy: AgencyPolicy) -> QueueNow:
     now = await read_queue(rt.engine, policy)
     calls: list[dict[str, Any]] = []
     for item in queue_entries(policy, now):

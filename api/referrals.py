@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.access import CredentialsFirst, Principal, Role, allow, record
+from api.agency_scope import claim_of
 from api.answers import IngestResult
 from api.deps import RuntimeDep
 from routing.models import Queued
@@ -161,10 +162,12 @@ async def refer(referral: Referral, request: Request, rt: RuntimeDep,
         "referral": {"officer_id": officer, "consent": True,
                      "contact": referral.contact},
     })
-    compiled = rt.policy.compiled
+    # An officer of one agency refers to its team; a regional one's by the district.
+    claim, region = claim_of(rt, who, event)
+    compiled = rt.region.policy_of(claim.agency) or rt.policy.compiled
     result = await rt.writer.submit(IngestEvent(
         event=event, policy=compiled, units_total=compiled.policy.program.units,
-        source=SOURCE))
+        source=SOURCE, claim=claim, region=region))
     await record(request, who, "referral.create", call_id=result["call_id"],
                  target=officer[:120])
     return JSONResponse({**answer_view(result, who), "incident_id": incident}, status_code=202)

@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field, ValidationError
 from adapters.eido.ingest import ingest as eido_ingest
 from adapters.eido.mapping import MappingInvalid
 from adapters.eido.parse import EidoRejected
-from api.access import CredentialsFirst, Role, allow, principal_of, record
+from api.access import CredentialsFirst, Principal, Role, allow, principal_of, record
+from api.agency_scope import claim_of
 from api.answers import FieldError, IngestResult
 from api.deps import RuntimeDep
 from service.calls.event import CallEvent
@@ -85,8 +86,9 @@ async def resubmit(reject_id: RejectId, request: Request, rt: RuntimeDep,
                    corrected: dict[str, Any] | None = Body(default=None, embed=True,
                                                            alias="body")) -> JSONResponse:
     reject = await get_reject(rt.engine, reject_id)
-    await record(request, await principal_of(request), "reject.resubmit",
-                 target=f"reject:{reject_id}")
+    who = await principal_of(request)
+    assert who is not None  # the router's allow() ran first
+    await record(request, who, "reject.resubmit", target=f"reject:{reject_id}")
     # A generic event's reject is kept under the source of the CAD that sent it.
     if reject["source"] != "eido" and reject["path"] != "/v1/cad/events":
         raise Conflict(f"a {reject['source']} reject is re-submitted through its own "
@@ -99,26 +101,30 @@ async def resubmit(reject_id: RejectId, request: Request, rt: RuntimeDep,
                 {"field": "(body)", "reason": "the stored body is not JSON; send a corrected "
                  "one", "type": "json_invalid"}]}, status_code=422)
     if reject["source"] == "eido":
-        return await _resubmit_eido(rt, reject_id, corrected)
+        return await _resubmit_eido(rt, reject_id, corrected, who)
     try:
         event = CallEvent.model_validate(corrected)
     except ValidationError as exc:
         return JSONResponse({"error": "invalid", "detail": field_errors(exc.errors())},
                             status_code=422)
-    compiled = rt.policy.compiled
+    # The supervisor's agency's call (a regional one's: as the event says or where it is).
+    claim, region = claim_of(rt, who, event)
+    compiled = rt.region.policy_of(claim.agency) or rt.policy.compiled
     result = await rt.writer.submit(IngestEvent(
         event=event, policy=compiled, units_total=compiled.policy.program.units,
-        source=reject["source"]))
+        source=reject["source"], claim=claim, region=region))
     return JSONResponse({**result, "reject_id": reject_id}, status_code=202)
 
 
-async def _resubmit_eido(rt: Any, reject_id: int, document: Any) -> JSONResponse:
+async def _resubmit_eido(rt: Any, reject_id: int, document: Any,
+                         who: Principal) -> JSONResponse:
     """An EIDO goes through the EIDO adapter again, in the service's conformance mode."""
     try:
         result, parsed = await eido_ingest(document, writer=rt.writer, engine=rt.engine,
                                            policy=rt.policy.compiled,
                                            mapping_path=rt.settings.eido_mapping,
-                                           strict=rt.settings.eido_strict)
+                                           strict=rt.settings.eido_strict,
+                                           region=rt.region.view(), key_agency=who.agency)
     except MappingInvalid as exc:
         raise Unavailable("the EIDO mapping file is broken; fix it and retry",
                           source=exc.source) from exc

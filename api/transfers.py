@@ -13,9 +13,17 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.access import CredentialsFirst, Principal, Role, allow, record
+from api.agency_scope import policy_for_call
 from api.deps import RuntimeDep
 from routing.models import DecisionView
-from service.calls.visibility import audience_of, call_view, decision_view, protected
+from service.calls.visibility import (
+    audience_of,
+    call_view,
+    decision_view,
+    protected,
+    sees_agency,
+)
+from service.errors import NotFound
 from service.lifecycle.queries import get_call_brief
 from service.lifecycle.transfers import StepRequest, StepTransfer, get_transfer, list_transfers
 
@@ -74,7 +82,9 @@ async def _with_call(rt: Any, transfer: dict[str, Any], who: Principal) -> dict[
 async def transfers(rt: RuntimeDep, who: Reader, status: Status | None = None,
                     limit: int = Query(default=200, ge=1, le=1000)) -> dict[str, Any]:
     found = await list_transfers(rt.engine, status=status, limit=limit)
-    return {"transfers": [await _with_call(rt, t, who) for t in found]}
+    shown = [await _with_call(rt, t, who) for t in found]
+    # A centre, dispatcher or supervisor of one agency: its calls' transfers only.
+    return {"transfers": [t for t in shown if sees_agency(who, t["call"].get("agency_id"))]}
 
 
 @router.get("/{transfer_id}", summary="One transfer with its steps and its call",
@@ -82,6 +92,9 @@ async def transfers(rt: RuntimeDep, who: Reader, status: Status | None = None,
 async def transfer(transfer_id: str, request: Request, rt: RuntimeDep, who: Reader
                    ) -> dict[str, Any]:
     found = await _with_call(rt, await get_transfer(rt.engine, transfer_id), who)
+    if not sees_agency(who, found["call"].get("agency_id")):
+        await record(request, who, "transfer.read", outcome="denied", target=transfer_id)
+        raise NotFound(f"no transfer {transfer_id}")
     await record(request, who, "transfer.read", call_id=found["call_id"], target=transfer_id)
     return found
 
@@ -96,7 +109,8 @@ async def transfer(transfer_id: str, request: Request, rt: RuntimeDep, who: Read
                                              "allowed"}})
 async def step(transfer_id: str, body: StepRequest, request: Request, rt: RuntimeDep,
                who: Worker) -> dict[str, Any]:
-    compiled = rt.policy.compiled
+    transfer = await get_transfer(rt.engine, transfer_id)
+    compiled = await policy_for_call(request, rt, transfer["call_id"], who, "transfer.step")
     result: dict[str, Any] = await rt.writer.submit(StepTransfer(
         transfer_id=transfer_id, step=body, by=who.name, policy=compiled,
         units_total=compiled.policy.program.units))

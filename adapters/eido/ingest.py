@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.eido.mapping import MappingCache
 from adapters.eido.parse import EidoRejected, Issue, ParsedEido, parse_eido
+from routing.jurisdiction import RegionView, UnknownAgency
 from rules.evaluate import CompiledPolicy
 from service.lifecycle.ingest import IngestEvent, RecordReject
 from service.store.db import unavailable_on_outage
 from service.store.dbwait import Patience, answer_within
-from service.store.tables import CALL
+from service.store.tables import ANY_AGENCY, CALL
 from service.writing.writer import Writer
 
 SOURCE = "eido"
@@ -33,9 +34,15 @@ async def incident_known(engine: AsyncEngine, incident_id: str) -> bool:
 
 
 async def prepare(document: Any, *, engine: AsyncEngine, policy: CompiledPolicy,
-                  mapping_path: str, strict: bool, deadline: Patience | None = None
+                  mapping_path: str, strict: bool, deadline: Patience | None = None,
+                  region: RegionView | None = None, key_agency: str = ANY_AGENCY
                   ) -> tuple[IngestEvent, ParsedEido]:
     """The writer command for one EIDO, and what was read from it.
+
+    In a region of several agencies (`region`), the call is the agency's whose id is the
+    $id of one of the EIDO's agency components (the first such), else the sender's key's,
+    district's or boundary's (routing/jurisdiction.py); it is then decided by that
+    agency's policy.
 
     Raises MappingInvalid when the mapping file is broken (nothing can be read until it is
     fixed), EidoRejected when the document is refused, every error named, and Unavailable
@@ -51,16 +58,32 @@ async def prepare(document: Any, *, engine: AsyncEngine, policy: CompiledPolicy,
             known = await answer_within(engine, deadline,
                                         incident_known(engine, parsed.incident_id),
                                         "looking up the EIDO's incident")
-        event = parsed.event(known=known)
+        named = next((a for a in parsed.agency_ids
+                      if region is not None and a in region.jurisdictions.agencies), None)
+        event = parsed.event(known=known, agency=named if key_agency in (ANY_AGENCY, named)
+                             else None)
     except RecursionError:
         raise EidoRejected([Issue("(body)", "nested too deeply")], []) from None
+    claim = None
+    if region is not None:
+        location = event.location
+        try:
+            claim = region.jurisdictions.claim(
+                key_agency=key_agency, named=event.agency,
+                district=location.district if location else None,
+                lat=location.lat if location else None, lon=location.lon if location else None)
+        except UnknownAgency as exc:
+            raise EidoRejected([Issue("agencyComponent", str(exc))], parsed.warnings) from None
+        policy = region.policies.get(claim.agency or "", policy)
     return IngestEvent(event=event, policy=policy, units_total=policy.policy.program.units,
-                       source=SOURCE, content_addressed=True), parsed
+                       source=SOURCE, content_addressed=True, claim=claim,
+                       region=region), parsed
 
 
 async def ingest(document: Any, *, writer: Writer, engine: AsyncEngine,
-                 policy: CompiledPolicy, mapping_path: str,
-                 strict: bool) -> tuple[dict[str, Any], ParsedEido]:
+                 policy: CompiledPolicy, mapping_path: str, strict: bool,
+                 region: RegionView | None = None, key_agency: str = ANY_AGENCY
+                 ) -> tuple[dict[str, Any], ParsedEido]:
     """Store one EIDO and return the spine's answer once it is committed.
 
     The event id is the document's content hash, so the very same document again is a
@@ -68,7 +91,8 @@ async def ingest(document: Any, *, writer: Writer, engine: AsyncEngine,
     """
     command, parsed = await prepare(document, engine=engine, policy=policy,
                                     mapping_path=mapping_path, strict=strict,
-                                    deadline=writer.patience)
+                                    deadline=writer.patience, region=region,
+                                    key_agency=key_agency)
     return await writer.submit(command), parsed
 
 

@@ -240,8 +240,11 @@ class ParsedEido:
     narrative: str | None
     location: Location | None
     warnings: list[Issue] = field(default_factory=list)
+    # The $ids of its agency components, in document order: one naming a Liaison agency
+    # says whose call it is (issue 17; adapters/eido/ingest.py).
+    agency_ids: list[str] = field(default_factory=list)
 
-    def event(self, *, known: bool) -> CallEvent:
+    def event(self, *, known: bool, agency: str | None = None) -> CallEvent:
         """The CallEvent: `known` says whether Liaison already has a call for the incident."""
         fields: dict[str, Any] = {
             "event_id": self.event_id, "incident_id": self.incident_id,
@@ -259,6 +262,8 @@ class ParsedEido:
             fields["channel"] = "911"
         if self.location is not None:
             fields["location"] = self.location
+        if agency is not None:
+            fields["agency"] = agency
         try:
             return CallEvent.model_validate(fields)
         except ValidationError as exc:  # the reader keeps every field in range; a safety net
@@ -597,7 +602,10 @@ class _Reader:
             closed=facts["closed"], has_incident=incident is not None,
             nature_code=facts["code"], nature_text=facts["text"], priority=facts["priority"],
             flags=facts["flags"], channel=channel, narrative=narrative, location=location,
-            warnings=self.warnings)
+            warnings=self.warnings,
+            agency_ids=[c.body["$id"] for c in components
+                        if c.path.startswith("agencyComponent[")
+                        and isinstance(c.body.get("$id"), str)])
 
     def check_graph(self, doc: dict[str, Any], components: list[_Component]) -> None:
         """Every $id once; every $ref resolved through the index of components by $id."""

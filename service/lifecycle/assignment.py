@@ -117,7 +117,9 @@ async def recommend_in(conn: AsyncConnection, policy: CompiledPolicy,
     target = target_of(policy, call, decision)
     if target is None:
         return None
-    units = await read_units(conn, program=target.roster_program, overlay=overlay)
+    # The call's agency's team only (issue 17): its policy's programs are that team's.
+    units = await read_units(conn, program=target.roster_program, overlay=overlay,
+                             agency=policy.agency)
     loads = await loads_today(conn, [u.id for u in units], local_midnight(now, policy.zone))
     where = call.get("location") or call
     return recommend(_Point(where.get("lat"), where.get("lon")), target.needs,

@@ -184,10 +184,14 @@ class CloseFollowUp:
 
 async def list_follow_ups(engine: AsyncEngine, *, status: str | None = None,
                           due_before: datetime | None = None, call_id: str | None = None,
-                          limit: int = 200) -> list[dict[str, Any]]:
-    """Follow-ups by due time, with the original call's summary."""
+                          limit: int = 200, agency: str | None = None
+                          ) -> list[dict[str, Any]]:
+    """Follow-ups by due time, with the original call's summary; with `agency`, those
+    of that agency's calls only."""
     f = FOLLOW_UP.c
     stmt = select(FOLLOW_UP, CALL).join(CALL, CALL.c.id == f.call_id, isouter=True)
+    if agency is not None:
+        stmt = stmt.where(CALL.c.agency_id == agency)
     if status:
         stmt = stmt.where(f.status == status)
     if due_before:

@@ -116,6 +116,7 @@ class PutUnit:
 
     unit_id: str
     unit: UnitInput
+    agency: str = DEFAULT_AGENCY  # whose team it is (its program is that agency's)
 
     def keys(self) -> Keys:
         return Keys()
@@ -123,8 +124,11 @@ class PutUnit:
     async def apply(self, ctx: Batch) -> tuple[Unit, bool]:
         now = utcnow()
         before = await _row(ctx, self.unit_id)
+        if before is not None and before["agency_id"] != self.agency:
+            raise Conflict(f"unit {self.unit_id} is agency {before['agency_id']}'s; give "
+                           "this unit another id")
         u = self.unit
-        values: dict[str, Any] = {
+        values: dict[str, Any] = {"agency_id": self.agency,
             "program_id": u.program_id, "call_sign": u.call_sign.strip() or self.unit_id,
             "members": json.dumps(list(u.members)),
             "capabilities": json.dumps(sorted(set(u.capabilities))),

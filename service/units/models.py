@@ -39,6 +39,7 @@ class Unit(BaseModel):
     changes (the calls whose `unit` names it and are not cleared)."""
 
     id: str = Field(pattern=UNIT_ID)
+    agency: str = Field(default="default", description="the agency whose team it is")
     program_id: str
     call_sign: str
     members: list[str]

@@ -78,7 +78,8 @@ def _unit(row: Mapping[str, Any], call: tuple[str, str, datetime] | None,
           position: Position | None) -> Unit:
     on_duty = bool(row["on_duty"]) and not row["retired"]
     status = call[1] if call else ("available" if on_duty else "off_duty")
-    return Unit(id=row["id"], program_id=row["program_id"], call_sign=row["call_sign"],
+    return Unit(id=row["id"], agency=row["agency_id"], program_id=row["program_id"],
+                call_sign=row["call_sign"],
                 members=json.loads(row["members"]),
                 capabilities=json.loads(row["capabilities"]), on_duty=on_duty,
                 duty_since=as_utc(row["duty_since"]) if on_duty and row["duty_since"] else None,
@@ -90,11 +91,14 @@ def _unit(row: Mapping[str, Any], call: tuple[str, str, datetime] | None,
 
 async def read_units(conn: AsyncConnection, *, ids: Iterable[str] | None = None,
                      program: str | None = None, on_duty: bool | None = None,
-                     retired: bool = False,
+                     retired: bool = False, agency: str | None = None,
                      overlay: Mapping[str, Mapping[str, Any]] | None = None) -> list[Unit]:
-    """Units on the roster (with `retired`, those retired too), by id."""
+    """Units on the roster (with `retired`, those retired too), by id; with `agency`,
+    that agency's only."""
     u = UNIT.c
     stmt = select(UNIT)
+    if agency is not None:
+        stmt = stmt.where(u.agency_id == agency)
     if not retired:
         stmt = stmt.where(u.retired.is_(False))
     if ids is not None:
@@ -111,10 +115,11 @@ async def read_units(conn: AsyncConnection, *, ids: Iterable[str] | None = None,
 
 
 async def list_units(engine: AsyncEngine, program: str | None = None, *,
-                     on_duty: bool | None = None) -> list[Unit]:
-    """The roster (retired units left out), by program then id."""
+                     on_duty: bool | None = None, agency: str | None = None) -> list[Unit]:
+    """The roster (retired units left out), by program then id; with `agency`, that
+    agency's team only."""
     async with engine.connect() as conn:
-        return await read_units(conn, program=program, on_duty=on_duty)
+        return await read_units(conn, program=program, on_duty=on_duty, agency=agency)
 
 
 async def get_unit(engine: AsyncEngine, unit_id: str) -> Unit | None:

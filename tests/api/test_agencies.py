@@ -25,7 +25,7 @@ from service.access.auth import Role, create_key
 from service.settings import Settings
 from service.store.tables import AUDIT
 from tests.conftest import Server, eventually, running_server
-from tests.factories import event
+from tests.factories import _prologue, eido, event
 
 pytestmark = pytest.mark.asyncio
 
@@ -264,3 +264,92 @@ async def test_two_instances_on_one_postgresql_agree(postgres_url: str) -> None:
         r = await post(two, location=where("W2", 38.5, -90.5))
         assert r.json()["decision"]["policy_version"] == "west-county@2"
         assert two.runtime.region.policy_of("default").version == "st-petersburg-call@1"
+
+
+# A body each route about one call or unit accepts, so what answers is the route's own
+# gate, not the body's validation.
+BODIES: dict[str, Any] = {
+    "POST /v1/calls/{call_id}/override": {"destination": "police", "reason": "not ours"},
+    "POST /v1/calls/{call_id}/status": {"status": "assigned"},
+    "POST /v1/calls/{call_id}/checkin": {},
+    "POST /v1/calls/{call_id}/care": {"provider_id": "nobody"},
+    "PUT /v1/units/{unit_id}": {"program_id": "call"},
+    "POST /v1/units/{unit_id}/duty": {"on_duty": True},
+    "POST /v1/units/{unit_id}/position": {"lat": 38.5, "lon": -90.5,
+                                          "at": "2026-03-10T12:00:00Z"},
+}
+
+
+async def test_every_call_and_unit_route_each_role_of_another_agency_is_not_found(
+        database_url: str) -> None:
+    """The walk: every route about one call or one unit, every role it lets in, with a key
+    of agency `default` asking about agency `west`'s call and unit: 404 each time; with a
+    key of `west`, never that 404 (the object is there: the agency is what refuses)."""
+    from tests.api.test_access import ROLE_TABLE, may  # the roles each route lets in
+
+    async with region(database_url) as s:
+        call_id = (await post(s, location=where("W1", 38.5, -90.5))).json()["call_id"]
+        r = await s.client.put("/v1/units/W-1?agency=west", json={"program_id": "call"})
+        assert r.status_code == 200 and r.json()["unit"]["agency"] == "west", r.text
+        walked = 0
+        async with httpx.AsyncClient(base_url=s.base_url, timeout=30) as c:
+            # Retiring the unit last: the routes before it need it on the roster.
+            for route in sorted(ROLE_TABLE, key=lambda r: (r.startswith("DELETE"), r)):
+                method, path = route.split(" ", 1)
+                if "{call_id}" not in path and "{unit_id}" not in path:
+                    continue
+                allowed = may(route)
+                assert allowed is not None
+                url = path.replace("{call_id}", call_id).replace("{unit_id}", "W-1")
+                for role in sorted(allowed):
+                    ours = await key(s, f"a-{role.value}", role, "default")
+                    r = await c.request(method, url, json=BODIES.get(route), headers=ours)
+                    assert r.status_code == 404, (route, role.value, r.status_code, r.text)
+                    theirs = await key(s, f"w-{role.value}", role, "west")
+                    r = await c.request(method, url, json=BODIES.get(route), headers=theirs)
+                    if role in (Role.dispatcher, Role.call_team, Role.supervisor, Role.cad):
+                        assert r.status_code != 404, (route, role.value, r.text)
+                    walked += 1
+        assert walked >= 20  # every such route and role (a new one joins the walk)
+        # Lists: another agency's call and unit are not in them.
+        a_team = await key(s, "a-team-list", Role.call_team, "default")
+        async with httpx.AsyncClient(base_url=s.base_url, timeout=30, headers=a_team) as c:
+            assert call_id not in [x["id"] for x in (await c.get("/v1/calls")).json()["calls"]]
+            assert "W-1" not in [u["id"] for u in (await c.get("/v1/units")).json()["units"]]
+            queue = (await c.get("/v1/queue")).json()
+            assert all(x["call"]["id"] != call_id for x in queue["calls"])
+            assert (await c.get("/v1/program")).json()["timezone"] == "America/New_York"
+            assert (await c.get("/v1/program?agency=west")).status_code == 404
+        r = await s.client.get("/v1/program?agency=west")
+        assert r.json()["policy_version"] == "west-county@1"
+        health = (await s.client.get("/v1/health")).json()
+        assert health["agencies"] == {"default": "st-petersburg-call@1",
+                                      "west": "west-county@1"}
+
+
+async def test_an_eido_names_its_agency_by_an_agency_component(database_url: str) -> None:
+    async with region(database_url) as s:
+        doc = eido(unique="w1", beat="X9", at=SAME_INSTANT)
+        doc["agencyComponent"].append({
+            **_prologue("west", SAME_INSTANT), "agencyType": ["psap"],
+            "agencyRoleDescriptionRegistryText": ["Dispatching"]})
+        r = await s.client.post("/v1/cad/eido", json=doc)
+        assert r.status_code == 202, r.text
+        d = r.json()["decision"]
+        assert d["policy_version"] == "west-county@1"
+        assert d["factors"][0] == ("Agency 'west' (West County, America/Chicago) has this "
+                                   "call: the event names it.")
+        # Without one, the district (D2, the default agency's) decides.
+        r = await s.client.post("/v1/cad/eido", json=eido(unique="d1", beat="D2"))
+        assert r.json()["decision"]["policy_version"] == "st-petersburg-call@1"
+
+
+async def test_an_officers_referral_is_their_agencys(database_url: str) -> None:
+    async with region(database_url) as s:
+        officer = await key(s, "officer-west", Role.officer, "west")
+        async with httpx.AsyncClient(base_url=s.base_url, timeout=30) as c:
+            r = await c.post("/v1/referrals", headers=officer, json={
+                "officer": "badge-9", "concern": "mental_health", "what": "talking to himself",
+                "where": "1 Elm St", "who": "Sam", "district": "D2", "consent": True})
+        assert r.status_code == 202, r.text
+        assert r.json()["decision"]["policy_version"] == "west-county@1"
