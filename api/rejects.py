@@ -17,10 +17,12 @@ from api.access import CredentialsFirst, Principal, Role, allow, principal_of, r
 from api.agency_scope import claim_of
 from api.answers import FieldError, IngestResult
 from api.deps import RuntimeDep
+from service.access.auth import list_keys
 from service.calls.event import CallEvent
-from service.errors import Conflict, Unavailable, field_errors
+from service.errors import Conflict, NotFound, Unavailable, field_errors
 from service.lifecycle.ingest import IngestEvent
 from service.lifecycle.rejects import get_reject, list_rejects
+from service.store.tables import ANY_AGENCY
 
 router = APIRouter(prefix="/v1/cad/rejects", tags=["cad"],
                    dependencies=[allow(Role.supervisor)], route_class=CredentialsFirst)
@@ -53,24 +55,52 @@ class Resubmitted(IngestResult):
         default=None, description="an EIDO's conformance warnings")
 
 
+async def _senders_seen(rt: Any, who: Principal) -> list[str] | None:
+    """The keys whose rejected input `who` may read (None: every key's). A refused body
+    may hold any agency's call, so in a region of several agencies a supervisor of one
+    reads what its agency's keys sent only (issue 17); the region's supervisors, and
+    everyone in a region of one agency, read all."""
+    if who.agency == ANY_AGENCY or not rt.region.jurisdictions.several:
+        return None
+    # A reject's sender is the key's actor name (`key:<id>`, api/errors.py).
+    return [f"key:{k['id']}" for k in await list_keys(rt.engine)
+            if k["agency_id"] == who.agency]
+
+
+async def _own_reject(request: Request, rt: Any, reject_id: int
+                      ) -> tuple[Principal, dict[str, Any]]:
+    """Who asks, and the reject, when they may read it; else 'not found' (audited)."""
+    who = await principal_of(request)
+    assert who is not None  # the router's allow() ran first
+    found = await get_reject(rt.engine, reject_id)
+    senders = await _senders_seen(rt, who)
+    if senders is not None and found["sender"] not in senders:
+        await record(request, who, "reject.read", outcome="denied",
+                     target=f"reject:{reject_id}")
+        raise NotFound(f"no reject {reject_id}")
+    return who, found
+
+
 @router.get("", summary="Rejected CAD input, newest first", response_model=RejectPage,
             response_model_exclude_unset=True)
-async def read_rejects(rt: RuntimeDep, source: str | None = None,
+async def read_rejects(request: Request, rt: RuntimeDep, source: str | None = None,
                        since: datetime | None = None,
                        limit: int = Query(default=100, ge=1, le=1000),
                        before_id: int | None = Query(default=None, ge=1, le=ID_MAX)
                        ) -> dict[str, Any]:
+    who = await principal_of(request)
+    assert who is not None  # the router's allow() ran first
     return await list_rejects(rt.engine, source=source, since=since, limit=limit,
-                              before_id=before_id)
+                              before_id=before_id, senders=await _senders_seen(rt, who))
 
 
 @router.get("/{reject_id}", summary="One reject, with the body as it arrived and the reasons",
             response_model=Reject, response_model_exclude_unset=True)
 async def read_reject(reject_id: RejectId, request: Request, rt: RuntimeDep
                       ) -> dict[str, Any]:
-    found = await get_reject(rt.engine, reject_id)
+    who, found = await _own_reject(request, rt, reject_id)
     # The body as the CAD sent it may hold a narrative and a name: a look on the record.
-    await record(request, await principal_of(request), "reject.read",
+    await record(request, who, "reject.read",
                  target=f"reject:{reject_id}")
     return found
 
@@ -85,9 +115,7 @@ async def read_reject(reject_id: RejectId, request: Request, rt: RuntimeDep
 async def resubmit(reject_id: RejectId, request: Request, rt: RuntimeDep,
                    corrected: dict[str, Any] | None = Body(default=None, embed=True,
                                                            alias="body")) -> JSONResponse:
-    reject = await get_reject(rt.engine, reject_id)
-    who = await principal_of(request)
-    assert who is not None  # the router's allow() ran first
+    who, reject = await _own_reject(request, rt, reject_id)
     await record(request, who, "reject.resubmit", target=f"reject:{reject_id}")
     # A generic event's reject is kept under the source of the CAD that sent it.
     if reject["source"] != "eido" and reject["path"] != "/v1/cad/events":

@@ -23,13 +23,16 @@ def _public(row: Any, *, with_body: bool) -> dict[str, Any]:
 
 async def list_rejects(engine: AsyncEngine, *, source: str | None = None,
                        since: datetime | None = None, limit: int = 100,
-                       before_id: int | None = None) -> dict[str, Any]:
-    """Lists rejects, newest first; page with `before_id`."""
+                       before_id: int | None = None,
+                       senders: list[str] | None = None) -> dict[str, Any]:
+    """Lists rejects, newest first; page with `before_id`; with `senders`, only those
+    these keys sent."""
     q = select(REJECT.c.id, REJECT.c.source, REJECT.c.path, REJECT.c.sender,
                REJECT.c.received_at, REJECT.c.errors)
     count = select(func.count()).select_from(REJECT)
     for cond in ([REJECT.c.source == source] if source else []) + (
-            [REJECT.c.received_at >= since] if since else []):
+            [REJECT.c.received_at >= since] if since else []) + (
+            [REJECT.c.sender.in_(senders)] if senders is not None else []):
         q, count = q.where(cond), count.where(cond)
     if before_id is not None:
         q = q.where(REJECT.c.id < before_id)

@@ -277,30 +277,43 @@ BODIES: dict[str, Any] = {
     "POST /v1/units/{unit_id}/duty": {"on_duty": True},
     "POST /v1/units/{unit_id}/position": {"lat": 38.5, "lon": -90.5,
                                           "at": "2026-03-10T12:00:00Z"},
+    "POST /v1/follow-ups/{follow_up_id}/complete": {"note": "done"},
+    "POST /v1/follow-ups/{follow_up_id}/cancel": {"note": "not needed"},
 }
 
 
 async def test_every_call_and_unit_route_each_role_of_another_agency_is_not_found(
         database_url: str) -> None:
-    """The walk: every route about one call or one unit, every role it lets in, with a key
-    of agency `default` asking about agency `west`'s call and unit: 404 each time; with a
-    key of `west`, never that 404 (the object is there: the agency is what refuses)."""
+    """The walk: every route about one call, unit or follow-up, every role it lets in,
+    with a key of agency `default` asking about agency `west`'s: 404 each time; with a key
+    of `west`, never that 404 (the object is there: the agency is what refuses)."""
     from tests.api.test_access import ROLE_TABLE, may  # the roles each route lets in
 
     async with region(database_url) as s:
         call_id = (await post(s, location=where("W1", 38.5, -90.5))).json()["call_id"]
+        # A team call of west's, cleared with a follow-up (11:00 in Chicago: in hours).
+        team_call = (await post(s, occurred_at="2026-03-10T16:00:00Z",
+                                location=where("W1", 38.5, -90.5))).json()
+        assert team_call["decision"]["destination"] == "call_team", team_call
+        r = await s.client.post(f"/v1/calls/{team_call['call_id']}/status", json={
+            "status": "cleared", "disposition": "resolved_on_scene",
+            "follow_up_in_hours": 24})
+        assert r.status_code == 200, r.text
+        follow_up_id = r.json()["follow_up"]["id"]
         r = await s.client.put("/v1/units/W-1?agency=west", json={"program_id": "call"})
         assert r.status_code == 200 and r.json()["unit"]["agency"] == "west", r.text
         walked = 0
         async with httpx.AsyncClient(base_url=s.base_url, timeout=30) as c:
-            # Retiring the unit last: the routes before it need it on the roster.
-            for route in sorted(ROLE_TABLE, key=lambda r: (r.startswith("DELETE"), r)):
+            # Retiring the unit and closing the follow-up last: the routes before need them.
+            last = ("DELETE", "POST /v1/follow-ups/{follow_up_id}/c")
+            for route in sorted(ROLE_TABLE, key=lambda r: (r.startswith(last), r)):
                 method, path = route.split(" ", 1)
-                if "{call_id}" not in path and "{unit_id}" not in path:
+                if not any(p in path for p in ("{call_id}", "{unit_id}", "{follow_up_id}")):
                     continue
                 allowed = may(route)
                 assert allowed is not None
-                url = path.replace("{call_id}", call_id).replace("{unit_id}", "W-1")
+                url = (path.replace("{call_id}", call_id).replace("{unit_id}", "W-1")
+                       .replace("{follow_up_id}", follow_up_id))
                 for role in sorted(allowed):
                     ours = await key(s, f"a-{role.value}", role, "default")
                     r = await c.request(method, url, json=BODIES.get(route), headers=ours)
@@ -310,12 +323,14 @@ async def test_every_call_and_unit_route_each_role_of_another_agency_is_not_foun
                     if role in (Role.dispatcher, Role.call_team, Role.supervisor, Role.cad):
                         assert r.status_code != 404, (route, role.value, r.text)
                     walked += 1
-        assert walked >= 20  # every such route and role (a new one joins the walk)
+        assert walked >= 30  # every such route and role (a new one joins the walk)
         # Lists: another agency's call and unit are not in them.
         a_team = await key(s, "a-team-list", Role.call_team, "default")
         async with httpx.AsyncClient(base_url=s.base_url, timeout=30, headers=a_team) as c:
             assert call_id not in [x["id"] for x in (await c.get("/v1/calls")).json()["calls"]]
             assert "W-1" not in [u["id"] for u in (await c.get("/v1/units")).json()["units"]]
+            assert follow_up_id not in [
+                f["id"] for f in (await c.get("/v1/follow-ups")).json()["follow_ups"]]
             queue = (await c.get("/v1/queue")).json()
             assert all(x["call"]["id"] != call_id for x in queue["calls"])
             assert (await c.get("/v1/program")).json()["timezone"] == "America/New_York"
@@ -353,3 +368,23 @@ async def test_an_officers_referral_is_their_agencys(database_url: str) -> None:
                 "where": "1 Elm St", "who": "Sam", "district": "D2", "consent": True})
         assert r.status_code == 202, r.text
         assert r.json()["decision"]["policy_version"] == "west-county@1"
+
+
+async def test_a_rejected_body_is_read_by_its_agencys_supervisors_only(
+        database_url: str) -> None:
+    async with region(database_url) as s:
+        west_cad = await key(s, "west-cad-r", Role.cad, "west", source="westcad")
+        r = await post(s, west_cad, nature_code=None, narrative="Sam Smith, 1 Elm St")
+        assert r.status_code == 422
+        ours = await key(s, "sup-a", Role.supervisor, "default")
+        theirs = await key(s, "sup-w", Role.supervisor, "west")
+        async with httpx.AsyncClient(base_url=s.base_url, timeout=30) as c:
+            [kept] = (await c.get("/v1/cad/rejects", headers=theirs)).json()["data"]
+            assert (await c.get(f"/v1/cad/rejects/{kept['id']}", headers=theirs)
+                    ).json()["body"].find("Sam Smith") > 0
+            assert (await c.get("/v1/cad/rejects", headers=ours)).json() == {"data": [],
+                                                                           "count": 0}
+            r = await c.get(f"/v1/cad/rejects/{kept['id']}", headers=ours)
+            assert r.status_code == 404
+        regional = (await s.client.get("/v1/cad/rejects")).json()["data"]
+        assert [x["id"] for x in regional] == [kept["id"]]
