@@ -26,7 +26,7 @@ from service.calls.visibility import audience_of
 from service.errors import Unavailable
 from service.live.board import read_after
 from service.store.db import is_outage
-from service.store.tables import utcnow
+from service.store.tables import ANY_AGENCY, utcnow
 from service.units.queries import list_units
 
 router = APIRouter(tags=["board"], route_class=CredentialsFirst)
@@ -76,7 +76,7 @@ async def board(ws: WebSocket,
                 if len(rows) < 500:
                     break
         if snapshot:
-            await send(await _snapshot(rt.engine))
+            await send(await _snapshot(rt.engine, who.agency))
         while True:
             # No task or timer per message: the watches below stop a stuck send.
             seq, text = await sub.queue.get()
@@ -130,10 +130,10 @@ async def board(ws: WebSocket,
                 await task
 
 
-async def _snapshot(engine: Any) -> str:
+async def _snapshot(engine: Any, agency: str) -> str:
     """The opening snapshot: the units on the roster now (the replay leaves unit messages
-    out of `scope=live`; this is where a board gets them)."""
-    units = await list_units(engine)
+    out of `scope=live`; this is where a board gets them), the agency's only."""
+    units = await list_units(engine, agency=None if agency == ANY_AGENCY else agency)
     return json.dumps({"type": "snapshot", "seq": None, "call_id": None,
                        "units": [u.model_dump(mode="json") for u in units]},
                       separators=(",", ":"))

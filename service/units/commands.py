@@ -63,7 +63,7 @@ async def announce(ctx: Batch, ids: Iterable[str], *, retired: bool = False) -> 
                                    "unit": unit.model_dump(mode="json")}
         if retired:
             message["retired"] = True
-        ctx.board("", "unit", message)
+        ctx.board("", "unit", message, agency=unit.agency)  # its agency's boards only
     return units
 
 

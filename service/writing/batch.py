@@ -400,16 +400,18 @@ class Batch:
     def add_decision(self, row: dict[str, Any]) -> None:
         self._decisions.append(row)
 
-    def board(self, call_id: str, type_: str, message: dict[str, Any]) -> None:
+    def board(self, call_id: str, type_: str, message: dict[str, Any],
+              agency: str | None = None) -> None:
         """Append a board message; the database gives it its seq at flush. Its restricted
-        form (dispatchers) is made now, once, from the call as this batch holds it."""
+        form (dispatchers) is made now, once, from the call as this batch holds it. Its
+        agency is the call's (or `agency`, for a message about no call: a unit's)."""
         body = compact_json(message)
         call = self.calls.get(call_id)
         restricted = restricted_message(message, call)
         self._board.append({"call_id": call_id, "type": type_, "created_at": utcnow(),
                             "body": body, "restricted_body": body if restricted is message
                             else compact_json(restricted),
-                            "agency_id": call.get("agency_id") if call else None})
+                            "agency_id": call.get("agency_id") if call else agency})
 
     def add_outbox(self, row: dict[str, Any]) -> None:
         """Queue a webhook delivery; the database gives it its id (the sequence) at flush."""

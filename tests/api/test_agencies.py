@@ -191,11 +191,18 @@ async def test_one_agencys_dispatcher_cannot_read_list_stream_or_act_on_anothers
         async with websockets.connect(f"{s.ws_url}/v1/board?after=0",
                                       additional_headers=a) as ws:
             live = (await post(s, location=where("W2", 38.5, -90.5))).json()["call_id"]
+            # A unit of each team: the board hears of its own agency's only.
+            for unit, agency in (("W-2", "west"), ("D-2", "default")):
+                r = await s.client.put(f"/v1/units/{unit}?agency={agency}",
+                                       json={"program_id": "call"})
+                assert r.status_code == 200, r.text
             last = (await post(s, location=where("D3"))).json()["call_id"]
             seen: list[str] = []
             while last not in seen:
-                seen.append(json.loads(await ws.recv())["call_id"])
-            assert ours in seen and theirs not in seen and live not in seen
+                message = json.loads(await ws.recv())
+                seen.append(message["call_id"] or message["unit"]["id"])
+            assert ours in seen and "D-2" in seen
+            assert theirs not in seen and live not in seen and "W-2" not in seen
 
 
 async def test_publishing_one_agencys_policy_leaves_the_others_in_force(
