@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await listener.start()
         # With a CAD's EIDO WebSocket service (NENA-STA-024), a standing subscription to it.
         subscriber = EidoSubscriber.from_settings(settings, writer=writer, engine=engine,
-                                                  policy=policy)
+                                                  policy=policy, region=region)
         if subscriber:
             await subscriber.start()
         sweeper = FieldSweeper(writer, every=settings.field_sweep_seconds,

@@ -31,6 +31,7 @@ from adapters.eido.mapping import MappingInvalid
 from adapters.eido.parse import EidoRejected
 from adapters.outbound import backoff
 from service.policy.holder import PolicyHolder
+from service.policy.region import Region
 from service.settings import Settings
 from service.store.tables import REJECT
 from service.writing.writer import Writer
@@ -103,8 +104,11 @@ class EidoSubscriber:
                  backoff_base: float = 1.0, backoff_cap: float = 60.0,
                  response_timeout: float = 10.0,
                  rand: Callable[[], float] = random.random,
-                 max_message: int = MAX_MESSAGE, rejects_kept: int | None = None) -> None:
+                 max_message: int = MAX_MESSAGE, rejects_kept: int | None = None,
+                 region: Region | None = None) -> None:
         self.url = url
+        # Several agencies (issue 17): each EIDO's call is claimed as a CAD event's is.
+        self.region = region
         self.writer = writer
         self.engine = engine
         self.policy = policy
@@ -132,10 +136,12 @@ class EidoSubscriber:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, writer: Writer, engine: AsyncEngine,
-                      policy: PolicyHolder) -> EidoSubscriber | None:
+                      policy: PolicyHolder, region: Region | None = None
+                      ) -> EidoSubscriber | None:
         if not settings.eido_subscribe:
             return None
         return cls(settings.eido_subscribe, writer=writer, engine=engine, policy=policy,
+                   region=region,
                    mapping_path=settings.eido_mapping, strict=settings.eido_strict,
                    expires=settings.eido_subscribe_expires,
                    backoff_base=settings.eido_subscribe_backoff_base,
@@ -415,7 +421,9 @@ class EidoSubscriber:
             try:
                 command, _ = await prepare(document, engine=self.engine, policy=policy,
                                            mapping_path=self.mapping_path,
-                                           strict=self.strict, deadline=self.writer.patience)
+                                           strict=self.strict, deadline=self.writer.patience,
+                                           region=self.region.view() if self.region
+                                           else None)
             except EidoRejected as rejected:
                 refused.append((i, [e.as_dict() for e in rejected.errors]))
                 await self._keep(json.dumps(document, ensure_ascii=False),
