@@ -26,6 +26,8 @@ def add_parsers(psub: Any) -> None:
         if version:
             p.add_argument("version", help="a version label, or <policy id>@<version>")
         p.add_argument("--url", default="http://127.0.0.1:8000", help="the running Liaison")
+        p.add_argument("--agency", help="whose policy (several agencies: docs/agencies.md); "
+                       "default: the key's agency, or the default agency")
         return p
 
     sub("list", "every stored version: status, author, times")
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     cmd = args.policy_command
     try:
         with httpx.Client(base_url=args.url.rstrip("/"), timeout=60,
-                          headers=auth_headers()) as client:
+                          headers=auth_headers(),
+                          params={"agency": args.agency} if args.agency else None) as client:
             return _run(client, cmd, args)
     except OSError as exc:
         print(f"liaison policy {cmd}: {exc}", file=sys.stderr)
