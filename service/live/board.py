@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import CompoundSelect, func, or_, select, union
+from sqlalchemy import CompoundSelect, func, select, union
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.calls.visibility import Audience, message_view
@@ -32,11 +32,12 @@ class BoardRow(NamedTuple):
     seq: int
     body: str
     restricted: str | None  # None: written before restricted bodies were kept
-    agency: str | None = None  # its call's agency (None: every board's, as a unit's)
+    agency: str | None = None  # its call's (or unit's) agency; None: a call nobody claimed
 
     def for_agency(self, agency: str) -> bool:
-        """Whether a board of `agency`'s people gets it (`*`: the region's, all)."""
-        return agency == ANY_AGENCY or self.agency is None or self.agency == agency
+        """Whether a board of `agency`'s people gets it (`*`: the region's, all; a call no
+        agency claimed is the region's alone)."""
+        return agency == ANY_AGENCY or self.agency == agency
 
     def text(self, audience: Audience) -> str:
         """The message as `audience` receives it: made once per message and audience."""
@@ -64,7 +65,7 @@ async def read_after(engine: AsyncEngine, after: int, limit: int = 500,
     if live_since is not None:
         stmt = stmt.where(b.call_id.in_(live_calls(live_since)))
     if agency != ANY_AGENCY:
-        stmt = stmt.where(or_(b.agency_id.is_(None), b.agency_id == agency))
+        stmt = stmt.where(b.agency_id == agency)
     async with engine.connect() as conn:
         rows = await conn.execute(stmt.order_by(b.seq).limit(limit))
         return [BoardRow(int(seq), body, restricted, agency_id)

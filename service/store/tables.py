@@ -292,8 +292,8 @@ class BoardMessage(SQLModel, table=True):
     # The same message as dispatchers see it (service/calls/visibility.py), made once when it
     # is written; null on rows written before it existed.
     restricted_body: str | None = Field(default=None, sa_type=Text)
-    # The agency of the message's call (migration 0029): a board of one agency's people
-    # gets only its messages; null (a unit's) goes to every board.
+    # The agency of the message's call, or unit's (migration 0029): a board of one
+    # agency's people gets only its messages; null (a call nobody claimed) the region's.
     agency_id: str | None = Field(default=DEFAULT_AGENCY, max_length=40,
                                   sa_column_kwargs={"server_default": DEFAULT_AGENCY})
 

@@ -404,7 +404,8 @@ class Batch:
               agency: str | None = None) -> None:
         """Append a board message; the database gives it its seq at flush. Its restricted
         form (dispatchers) is made now, once, from the call as this batch holds it. Its
-        agency is the call's (or `agency`, for a message about no call: a unit's)."""
+        agency is the call's (or `agency`, for a message about no call: a unit's); a
+        call nobody claimed has none, and its messages go to the region's boards only."""
         body = compact_json(message)
         call = self.calls.get(call_id)
         restricted = restricted_message(message, call)

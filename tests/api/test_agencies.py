@@ -191,6 +191,8 @@ async def test_one_agencys_dispatcher_cannot_read_list_stream_or_act_on_anothers
         async with websockets.connect(f"{s.ws_url}/v1/board?after=0",
                                       additional_headers=a) as ws:
             live = (await post(s, location=where("W2", 38.5, -90.5))).json()["call_id"]
+            # A call nobody claims is the region's alone.
+            nobody = (await post(s, location=where("X9", 10.0, 10.0))).json()["call_id"]
             # A unit of each team: the board hears of its own agency's only.
             for unit, agency in (("W-2", "west"), ("D-2", "default")):
                 r = await s.client.put(f"/v1/units/{unit}?agency={agency}",
@@ -203,6 +205,7 @@ async def test_one_agencys_dispatcher_cannot_read_list_stream_or_act_on_anothers
                 seen.append(message["call_id"] or message["unit"]["id"])
             assert ours in seen and "D-2" in seen
             assert theirs not in seen and live not in seen and "W-2" not in seen
+            assert nobody not in seen
 
 
 async def test_publishing_one_agencys_policy_leaves_the_others_in_force(
