@@ -20,9 +20,10 @@ from api.access import (
     Role,
     allow,
     bearer_token,
+    record,
 )
 from service.access.auth import SessionLimits, session_principal
-from service.calls.visibility import audience_of
+from service.calls.visibility import audience_of, sees_agency
 from service.errors import Unavailable
 from service.live.board import read_after
 from service.store.db import is_outage
@@ -32,28 +33,39 @@ from service.units.queries import list_units
 router = APIRouter(tags=["board"], route_class=CredentialsFirst)
 log = logging.getLogger("liaison.board")
 WS_TRY_AGAIN_LATER = 1013
+WS_NOT_FOUND = 4404  # another agency's board (issue 17)
 
 
 @router.websocket("/v1/board")
 async def board(ws: WebSocket,
                 who: Annotated[Principal, allow(Role.call_team, Role.dispatcher, Role.supervisor)],
                 after: int | None = Query(default=None, ge=0, le=2**63 - 1),
-                scope: Literal["all", "live"] = "all", snapshot: bool = False) -> None:
+                scope: Literal["all", "live"] = "all", snapshot: bool = False,
+                agency: str | None = Query(default=None, min_length=1, max_length=40)
+                ) -> None:
     """`after`: replay the messages after that seq first (none: live from now on).
     `scope=live`: replay only the live calls' messages (service/board.live_calls), so a
     page opening with after=0 gets what is on the board now, not the whole history.
     `snapshot=true`: after the replay, one `snapshot` message (no seq) with the roster's
-    units as they are now; `unit` messages keep it current (docs/board.md)."""
+    units as they are now; `unit` messages keep it current (docs/board.md).
+    `agency`: a regional person's board of one agency; another agency than a person's
+    own is closed at once with 4404 (audited)."""
     rt = ws.app.state.runtime
     live_since = (utcnow() - timedelta(hours=rt.settings.board_replay_hours)
                   if scope == "live" else None)
     await ws.accept()
+    if agency is not None and not sees_agency(who, agency):
+        await record(ws, who, "board.agency", outcome="denied", target=agency)
+        await ws.close(code=WS_NOT_FOUND, reason=f"no agency {agency!r}")
+        return
+    # A person of one agency gets its calls' messages only (issue 17); a regional person
+    # may narrow to one agency's.
+    agency = agency or who.agency
     # Subscribe before replaying: whatever commits meanwhile arrives on the queue, and
     # the seq check drops what the replay already sent.
     # Dispatchers get each message's restricted form (service/calls/visibility.py).
     audience = audience_of(who)
-    # A person of one agency gets its calls' messages only (issue 17).
-    sub = rt.hub.subscribe(audience, who.agency)
+    sub = rt.hub.subscribe(audience, agency)
     last = sub.position if after is None else after
     send_timeout = rt.settings.board_send_timeout
     sending_since: float | None = None  # loop time the send under way began
@@ -69,7 +81,7 @@ async def board(ws: WebSocket,
         if after is not None:
             while True:
                 rows = await read_after(rt.engine, last, live_since=live_since,
-                                        agency=who.agency)
+                                        agency=agency)
                 for row in rows:
                     await send(row.text(audience))
                     last = row.seq

@@ -67,6 +67,7 @@ TABLE_TITLES = {
     "care_declined_reasons": "Care handoffs declined, by reason",
     "transfers": "Transfers to the crisis centre by outcome",
     "transfer_reasons": "Transfers declined or returned, by reason",
+    "by_agency": "Agencies side by side",
 }
 PAGE = layout.BY_PATH["/metrics"]
 e = layout.e
@@ -284,14 +285,29 @@ def _local(dt: datetime, m: Metrics) -> str:
 
 def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
            form: dict[str, str] | None = None, role: Role | None = None,
-           extra: str = "") -> str:
-    """`extra`: sections drawn elsewhere (the rule scorecard), before the downloads."""
+           extra: str = "", agencies: Sequence[tuple[str, str]] = ()) -> str:
+    """`extra`: sections drawn elsewhere (the rule scorecard), before the downloads.
+    `agencies`: (id, name) of the region's agencies, for a regional person's choice of
+    one (none or one: no choice, and no word of agencies)."""
     o, fu = m.outcomes, m.follow_ups
     s: list[str] = []
     add = s.append
     qs = urlencode({k: v for k, v in query.items() if v})
     scope = f"{_local(m.start, m)} to {_local(m.end, m)} ({m.timezone})" + (
         f", district {m.district}" if m.district else ", all districts")
+    if len(agencies) > 1:
+        scope += f", agency {m.agency}" if m.agency else ", every agency"
+
+    # Agencies side by side (a regional person's figures over several agencies).
+    if m.by_agency is not None:
+        names = dict(agencies)
+        add('<section class="panel" aria-labelledby="h-agencies" id="by-agency">'
+            '<h2 id="h-agencies">Agencies side by side</h2>'
+            '<p class="hint">Each agency\'s calls; "none": calls no agency claimed.</p>')
+        add(table("Figures by agency", FIGURE_HEAD,
+                  ([f"{names[f.group]} ({f.group})" if f.group in names else label(f.group),
+                    *figure_row(f)[1:]] for f in m.by_agency)))
+        add("</section>")
 
     # Summary
     add('<section class="panel" aria-labelledby="h-summary"><h2 id="h-summary">'
@@ -525,19 +541,34 @@ def render(m: Metrics, *, title: str, report: bool, query: dict[str, str],
     add('<section class="panel exports" aria-labelledby="h-csv"><h2 id="h-csv">Download '
         "(CSV)</h2><ul>")
     for name in TABLES:
-        if getattr(m, name) is None and name in SUPERVISOR_ONLY:
+        if getattr(m, name) is None and (name in SUPERVISOR_ONLY or name == "by_agency"):
             continue
         add(f'<li><a href="/v1/metrics/{name}.csv?{e(qs)}" download>'
             f"{e(TABLE_TITLES[name])}</a></li>")
     add("</ul></section>")
 
-    return _shell(title, scope, "".join(s), report=report, form=form, role=role)
+    return _shell(title, scope, "".join(s), report=report, form=form, role=role,
+                  agencies=agencies)
+
+
+def _agency_choice(form: dict[str, str], agencies: Sequence[tuple[str, str]]) -> str:
+    """A regional person's choice of agency (empty: every agency, side by side)."""
+    if len(agencies) < 2:
+        return ""
+    chosen = form.get("agency", "")
+    options = ['<option value="">Every agency</option>'] + [
+        f'<option value="{e(i)}"{" selected" if i == chosen else ""}>{e(n)}</option>'
+        for i, n in agencies]
+    return f'<label>Agency <select name="agency">{"".join(options)}</select></label>'
 
 
 def _shell(title: str, scope: str, body: str, *, report: bool,
-           form: dict[str, str] | None, role: Role | None) -> str:
+           form: dict[str, str] | None, role: Role | None,
+           agencies: Sequence[tuple[str, str]] = ()) -> str:
     controls = ""
     if form is not None:
+        monthly = urlencode({k: v for k, v in (("month", form.get("month", "")),
+                                               ("agency", form.get("agency", ""))) if v})
         controls = (
             '<form class="inline filters" method="get" action="/metrics">'
             f'<label>From <input type="date" name="from" value="{e(form.get("from", ""))}" '
@@ -546,8 +577,9 @@ def _shell(title: str, scope: str, body: str, *, report: bool,
             f'value="{e(form.get("to", ""))}" required></label>'
             f'<label>District <input name="district" maxlength="120" '
             f'value="{e(form.get("district", ""))}" placeholder="all"></label>'
-            '<button type="submit" class="primary">Show</button>'
-            f'<a class="report-link" href="/reports/monthly?month={e(form.get("month", ""))}">'
+            + _agency_choice(form, agencies)
+            + '<button type="submit" class="primary">Show</button>'
+            f'<a class="report-link" href="/reports/monthly?{e(monthly)}">'
             "Monthly report</a></form>")
     page_class = "page-metrics report" if report else "page-metrics"
     # The report is for printing: no navigation.

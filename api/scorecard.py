@@ -2,8 +2,10 @@
 `format=csv` or `Accept: text/csv`. Supervisors and analysts; the overrides' reasons and
 who gave them for supervisors only (as the other figures' per-person tables).
 
-`version` is a stored version (`3` or `<policy id>@3`) or `all`; `since` and `until`
-as the figures' `from` and `to` (a date, or RFC 3339 with an offset); calls opened in
+`version` is a stored version (`3` or `<policy id>@3`) or `all` of one agency's versions
+(`agency`, as the policy routes': yours; a regional person's default is the default
+agency), over that agency's calls; `since` and `until` as the figures' `from` and `to`
+(a date, or RFC 3339 with an offset, in the agency's time zone); calls opened in
 [since, until) count.
 """
 
@@ -16,7 +18,9 @@ from fastapi.responses import Response
 
 from api.access import CredentialsFirst, Principal, Role, allow
 from api.deps import RuntimeDep
+from api.figures_scope import zone_of
 from api.metrics import NO_CACHE, scope_of
+from api.policies import AgencyOf
 from api.scorecard_data import scorecard_of
 from service.figures.scorecard import Scorecard, to_csv
 
@@ -34,12 +38,12 @@ Until = Annotated[str | None, Query(max_length=40,
                     "field, for calls opened in [since, until)",
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def get_scorecard(version: str, request: Request, rt: RuntimeDep, who: Aggregates,
-                        since: Since = None, until: Until = None,
+                        agency: AgencyOf, since: Since = None, until: Until = None,
                         format: Annotated[str | None, Query(pattern="^(json|csv)$")] = None,
                         ) -> Any:
-    scope = scope_of(rt.policy.compiled.zone, since, until, None, names=("since", "until"))
+    scope = scope_of(zone_of(rt, agency), since, until, None, names=("since", "until"))
     card = await scorecard_of(rt, version, scope.start, scope.end,
-                              supervisor=who.role is Role.supervisor)
+                              supervisor=who.role is Role.supervisor, agency=agency)
     wants_csv = format == "csv" or (format is None and "text/csv" in
                                     request.headers.get("accept", ""))
     if wants_csv:

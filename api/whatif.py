@@ -1,6 +1,9 @@
 """What-if over stored call history (service/policy/whatif.py): a version of the policy against
 a baseline over the calls opened in a date range, run in the background.
 
+One agency's (issue 17, `agency` as the policy routes' take it: yours; a regional
+supervisor's default is the default agency): its version, its baseline, its stored calls.
+
 Jobs live in this instance's memory: they do not survive a restart, and another instance
 behind the same load balancer does not know them.
 """
@@ -16,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 
 from api.access import CredentialsFirst, Role, allow, principal_of, record
 from api.deps import RuntimeDep
-from api.policies import unsaved, unsaved_label
+from api.policies import AgencyOf, unsaved, unsaved_label
 from routing.whatif import ServiceTimes, ServiceTimesInvalid, WhatIfReport, parse_service_times
 from rules.evaluate import CompiledPolicy, compile_policy
 from service.errors import Conflict, DomainError, NotFound
@@ -108,41 +111,43 @@ def _service_times(document: dict[str, Any] | None) -> ServiceTimes:
 @router.post("/v1/policies/{version}/what-if", status_code=202, response_model=WhatIfStarted,
              summary="Start a what-if of this version against a baseline over the stored "
                      "calls opened in [from, to)")
-async def start(version: str, body: WhatIfRequest, request: Request, rt: RuntimeDep
-                ) -> dict[str, Any]:
+async def start(version: str, body: WhatIfRequest, request: Request, rt: RuntimeDep,
+                agency: AgencyOf) -> dict[str, Any]:
     times = _service_times(body.service_times)
-    row = await store.get_version(rt.engine, version)  # 404 unknown
+    row = await store.get_version(rt.engine, version, agency)  # 404 unknown
     candidate = compile_policy(store.parse(row.document))
     return await _start(request, rt, candidate, store.label(row), body.baseline,
-                        start=body.start, end=body.end, seed=body.seed, service_times=times)
+                        start=body.start, end=body.end, seed=body.seed, service_times=times,
+                        agency=agency)
 
 
 @router.post("/v1/policies/what-if", status_code=202, response_model=WhatIfStarted,
              summary="Start a what-if of an unsaved document against a baseline over the "
                      "stored calls opened in the last `days` days")
-async def start_unsaved(body: UnsavedWhatIf, request: Request, rt: RuntimeDep
-                        ) -> dict[str, Any]:
+async def start_unsaved(body: UnsavedWhatIf, request: Request, rt: RuntimeDep,
+                        agency: AgencyOf) -> dict[str, Any]:
     times = _service_times(body.service_times)
     policy = unsaved(body.document)
     end = utcnow()
     return await _start(request, rt, compile_policy(policy), unsaved_label(policy),
                         body.baseline, start=end - timedelta(days=body.days), end=end,
-                        seed=body.seed, service_times=times)
+                        seed=body.seed, service_times=times, agency=agency)
 
 
 async def _start(request: Request, rt: RuntimeDep, candidate: CompiledPolicy, label: str,
                  baseline_ref: str | None, *, start: datetime, end: datetime, seed: int,
-                 service_times: ServiceTimes) -> dict[str, Any]:
-    base = (await store.get_version(rt.engine, baseline_ref) if baseline_ref
-            else await store.published(rt.engine))
+                 service_times: ServiceTimes, agency: str) -> dict[str, Any]:
+    base = (await store.get_version(rt.engine, baseline_ref, agency) if baseline_ref
+            else await store.published(rt.engine, agency))
     if base is None:
         raise Conflict("no published version to compare with; name a baseline")
     baseline = compile_policy(store.parse(base.document))
     # On the record before it starts: it reads every stored call in the range.
     await record(request, await principal_of(request), "policy.what_if",
-                 target=label, detail={"version": label})
+                 target=label, detail={"version": label, "agency": agency})
     return await rt.whatif.start(rt.engine, candidate, baseline, start=start, end=end,
-                                 seed=seed, service_times=service_times, candidate_label=label)
+                                 seed=seed, service_times=service_times, candidate_label=label,
+                                 agency=agency)
 
 
 async def _job(rt: RuntimeDep, job_id: str) -> dict[str, Any]:

@@ -25,6 +25,10 @@ What the figures mean (the README's "Program figures" says the same):
   minutes, with the timeliness figures' exact percentiles.
 - hours of week and days are in the program's timezone: the UTC offsets in force over
   the range are worked out in Python (a DST change splits the range) and applied in SQL.
+- agencies (issue 17): a scope of one agency counts its calls (and its units, rosters
+  and follow-ups) only; a region-wide scope (agency None) counts every call, those no
+  agency claimed too. `by_agency`: the outcome figures of each agency side by side
+  (`none`: the calls no agency claimed), one grouped query over the scope.
 """
 
 from __future__ import annotations
@@ -256,6 +260,8 @@ class Metrics(BaseModel):
     end: datetime
     district: str | None
     timezone: str
+    agency: str | None = Field(default=None, description="the agency whose calls count; "
+                               "null: every agency's, and calls no agency claimed")
     volume_daily: list[VolumeDay]
     volume_hour_of_week: list[VolumeHour]
     outcomes: Figures
@@ -291,6 +297,9 @@ class Metrics(BaseModel):
     # the declines and returns by reason (free text: supervisors only, None for analysts).
     transfers: list[TransferRow] = Field(default_factory=list)
     transfer_reasons: list[TransferReasonRow] | None = None
+    # Each agency's outcome figures side by side (group: the agency id; `none`: calls no
+    # agency claimed), when asked for (`by=agency`).
+    by_agency: list[Figures] | None = None
 
 
 # Tables of a Metrics, for CSV: name -> (attribute, row model). The order is the page's.
@@ -307,6 +316,7 @@ TABLES: dict[str, type[BaseModel]] = {
     "care_by_service": CareRow, "care_by_district": CareRow, "care_by_age_group": CareRow,
     "care_declined_reasons": CareReasonRow,
     "transfers": TransferRow, "transfer_reasons": TransferReasonRow,
+    "by_agency": Figures,
 }
 SUPERVISOR_ONLY = frozenset({"referrals_by_officer", "overrides_by_dispatcher",
                              "overrides_by_reason", "recommendations_by_assigner",
@@ -347,6 +357,7 @@ class Scope:
     end: datetime
     district: str | None = None
     zone: ZoneInfo = ZoneInfo("America/New_York")
+    agency: str | None = None  # one agency's calls; None: the region's, every call
 
     def where(self) -> list[ColumnElement[bool]]:
         conds: list[ColumnElement[bool]] = [
@@ -354,6 +365,8 @@ class Scope:
             CALL.c.opened_at < self.end]
         if self.district is not None:
             conds.append(CALL.c.district == self.district)
+        if self.agency is not None:
+            conds.append(CALL.c.agency_id == self.agency)
         return conds
 
 
@@ -454,6 +467,7 @@ _SCOPE = Table(
     *(Column(m, Integer) for m in ("to_decision", "to_en_route", "to_on_scene", "on_scene")),
     Column("program", String(120)), Column("wait_kind", String(16)),
     Column("wait_outcome", String(16)), Column("wait", Integer), Column("held", Integer),
+    Column("agency", String(40)),
     prefixes=["TEMPORARY"],
 )
 T = _SCOPE.c
@@ -501,7 +515,7 @@ async def _fill_scope(conn: AsyncConnection, scope: Scope, sql: Sql) -> None:
         "on_scene": sql.seconds(c.cleared_at, c.on_scene_at),
         "program": _group(c.program_id), "wait_kind": c.wait_kind,
         "wait_outcome": c.wait_outcome, "wait": sql.seconds(c.wait_ended_at, c.waited_from),
-        "held": _held_seconds(scope, sql),
+        "held": _held_seconds(scope, sql), "agency": _group(c.agency_id),
     }
     await conn.run_sync(lambda sync: _SCOPE.drop(sync, checkfirst=True))
     await conn.run_sync(lambda sync: _SCOPE.create(sync))
@@ -822,6 +836,8 @@ async def _follow_ups(conn: AsyncConnection, scope: Scope) -> FollowUps:
     of_call = [CALL.c.id == fu.c.call_id, CALL.c.purpose == "live"]
     if scope.district is not None:
         of_call.append(CALL.c.district == scope.district)
+    if scope.agency is not None:
+        of_call.append(CALL.c.agency_id == scope.agency)
     # From the (small) follow_up table, each row checked against its call by primary key.
     policy = fu.c.exclusion.is_not(None)
     q = (select(_count_if(created).label("scheduled"), _count_if(completed).label("completed"),
@@ -861,10 +877,11 @@ def _with_shifts(rows: list[ProgramRow], policy: CompiledPolicy | None, scope: S
 async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
                   threshold: float = GAP_THRESHOLD, min_calls: int = GAP_MIN_CALLS,
                   policy: CompiledPolicy | None = None,
-                  care_confirm_hours: float = 48.0) -> Metrics:
+                  care_confirm_hours: float = 48.0, by_agency: bool = False) -> Metrics:
     """Every figure for the scope. Analysts (supervisor=False) get no per-person tables.
     `policy`: the one in force, for the programs' hours and units (utilisation);
-    `care_confirm_hours`: a handoff connected within it counts as confirmed in time."""
+    `care_confirm_hours`: a handoff connected within it counts as confirmed in time;
+    `by_agency`: each agency's outcome figures side by side too."""
     sql = Sql(engine.dialect.name)
     async with engine.connect() as conn:
         if sql.pg:
@@ -878,6 +895,7 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
             reasons, cells, districts = await _coverage(conn)
             by_district = await _equity(conn, T.district)
             by_age = await _equity(conn, T.age_group)
+            agencies = await _equity(conn, T.agency) if by_agency else None
             officers, by_unit = await _referrals(conn)
             dispatchers, reasons_, by_change = await _overrides(conn)
             follow_ups = await _follow_ups(conn, scope)
@@ -885,9 +903,9 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
             recommended, by_assigner = await recommendation_figures(conn, scope.where())
             # Duty counts to the range's end or now, whichever is sooner.
             units, on_duty = await unit_figures(conn, scope.where(), scope.start,
-                                                min(scope.end, utcnow()))
+                                                min(scope.end, utcnow()), scope.agency)
             roster = {p: on_duty.get(p, 0.0)
-                      for p in await roster_programs(conn) | set(on_duty)}
+                      for p in await roster_programs(conn, scope.agency) | set(on_duty)}
             programs = _with_shifts(programs, policy, scope, roster)
             care = await care_figures(conn, scope.where(), care_confirm_hours)
             transfers, transfer_reasons = await transfer_figures(conn, scope.where())
@@ -901,6 +919,7 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
              + _flags("age_group", by_age, threshold=threshold, min_calls=min_calls))
     return Metrics(
         start=scope.start, end=scope.end, district=scope.district, timezone=scope.zone.key,
+        agency=scope.agency, by_agency=agencies,
         volume_daily=daily, volume_hour_of_week=hourly, outcomes=outcomes,
         follow_ups=follow_ups, timeliness=timeliness, coverage_by_reason=reasons,
         coverage_heatmap=cells, coverage_by_district=districts, equity_district=by_district,
@@ -916,10 +935,14 @@ async def compute(engine: AsyncEngine, scope: Scope, *, supervisor: bool = True,
 
 
 async def my_referrals(engine: AsyncEngine, officer_id: str, *, start: datetime | None = None,
-                       end: datetime | None = None, limit: int = 500) -> list[MyReferral]:
-    """An officer's own referrals and what became of them (live calls only)."""
+                       end: datetime | None = None, limit: int = 500,
+                       agency: str | None = None) -> list[MyReferral]:
+    """An officer's own referrals and what became of them (live calls only; of one
+    agency, when given)."""
     c = CALL.c
     conds = [c.purpose == "live", c.referred_by == officer_id]
+    if agency is not None:
+        conds.append(c.agency_id == agency)
     if start is not None:
         conds.append(c.opened_at >= start)
     if end is not None:

@@ -268,12 +268,15 @@ def _recommended(decision: dict[str, Any], overrides: Sequence[OverrideSeen]) ->
 
 
 async def load(engine: AsyncEngine, *, version: str | None, since: datetime,
-               until: datetime) -> list[ScoredCall]:
-    """Live calls opened in [since, until), of one policy version (None: every one)."""
+               until: datetime, agency: str | None = None) -> list[ScoredCall]:
+    """Live calls opened in [since, until), of one policy version (None: every one), of
+    one agency (None: every agency's)."""
     c = CALL.c
     conds = [c.purpose == "live", c.opened_at >= since, c.opened_at < until]
     if version is not None:
         conds.append(c.policy_version == version)
+    if agency is not None:
+        conds.append(c.agency_id == agency)
     calls = select(c.id, c.policy_version, c.decision, c.assigned_at, c.unit, c.cleared_at,
                    c.disposition, c.backup_requested_at, c.safety_incident,
                    c.team_right_responder, c.override_right_responder,

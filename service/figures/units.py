@@ -49,12 +49,17 @@ def _busy_from(r: Any) -> datetime | None:
     return min(times) if times else None
 
 
-async def duty_seconds(conn: AsyncConnection, lo: datetime, hi: datetime
+async def duty_seconds(conn: AsyncConnection, lo: datetime, hi: datetime,
+                       agency: str | None = None
                        ) -> tuple[dict[str, float], dict[str, float]]:
-    """Seconds on duty within [lo, hi): per unit, and per program of the spells."""
+    """Seconds on duty within [lo, hi): per unit, and per program of the spells (of one
+    agency's units, when given)."""
     d = UNIT_DUTY.c
-    rows = await conn.execute(select(d.unit_id, d.program_id, d.on_at, d.off_at).where(
-        d.on_at < hi, or_(d.off_at.is_(None), d.off_at > lo)))
+    query = select(d.unit_id, d.program_id, d.on_at, d.off_at).where(
+        d.on_at < hi, or_(d.off_at.is_(None), d.off_at > lo))
+    if agency is not None:
+        query = query.where(d.unit_id.in_(select(UNIT.c.id).where(UNIT.c.agency_id == agency)))
+    rows = await conn.execute(query)
     per_unit: dict[str, float] = defaultdict(float)
     per_program: dict[str, float] = defaultdict(float)
     for r in rows:
@@ -65,19 +70,21 @@ async def duty_seconds(conn: AsyncConnection, lo: datetime, hi: datetime
     return dict(per_unit), dict(per_program)
 
 
-async def roster_programs(conn: AsyncConnection) -> set[str]:
-    """Programs that keep a roster now (any unit not retired)."""
+async def roster_programs(conn: AsyncConnection, agency: str | None = None) -> set[str]:
+    """Programs that keep a roster now (any unit not retired; of one agency's units)."""
     u = UNIT.c
-    return set((await conn.execute(select(u.program_id).where(u.retired.is_(False))
-                                   .distinct())).scalars())
+    query = select(u.program_id).where(u.retired.is_(False))
+    if agency is not None:
+        query = query.where(u.agency_id == agency)
+    return set((await conn.execute(query.distinct())).scalars())
 
 
 async def unit_figures(conn: AsyncConnection, where: Sequence[ColumnElement[bool]],
-                       lo: datetime, hi: datetime
+                       lo: datetime, hi: datetime, agency: str | None = None
                        ) -> tuple[list[UnitUtilisationRow], dict[str, float]]:
     """(a row per unit on duty or on a call in the range, by program then unit; seconds
     on duty per program). `where` selects the calls in scope; [lo, hi) is the range,
-    `hi` already no later than now."""
+    `hi` already no later than now; `agency`: its units' duty only."""
     c = CALL.c
     calls = await conn.execute(
         select(c.unit, c.program_id, c.assigned_at, c.en_route_at, c.on_scene_at,
@@ -93,7 +100,7 @@ async def unit_figures(conn: AsyncConnection, where: Sequence[ColumnElement[bool
             continue
         freed = r.cleared_at or r.closed_at
         busy[r.unit] += _clipped(began, as_utc(freed) if freed else hi, lo, hi)
-    on_duty, per_program = await duty_seconds(conn, lo, hi)
+    on_duty, per_program = await duty_seconds(conn, lo, hi, agency)
     ids = sorted(set(taken) | set(on_duty))
     u = UNIT.c
     units = {r.id: r for r in (await conn.execute(

@@ -18,9 +18,11 @@ from service.writing.batch import Batch, compact_json
 
 
 def call_summary(call: Mapping[str, Any]) -> dict[str, Any]:
-    """What a board shows of a call: enough to act, no narrative."""
+    """What a board shows of a call: enough to act, no narrative; whose call it is, for
+    a board over several agencies (null: no agency claimed it)."""
     return {
-        "incident_id": call["incident_id"], "channel": call["channel"],
+        "incident_id": call["incident_id"], "agency_id": call.get("agency_id"),
+        "channel": call["channel"],
         "nature_code": call["nature_code"], "nature_text": call["nature_text"],
         "priority": call["priority"], "address": call["address"],
         "district": call["district"], "lat": call["lat"], "lon": call["lon"],

@@ -1,9 +1,10 @@
 """What-if over stored call history: a candidate version against a baseline, over the
 calls opened in [from, to), as a background job with progress.
 
-Calls are read from the `call` table in `opened_at` order, a page at a time, and each
-becomes the facts the rules see exactly as on the live path (`CallState.facts()`: the
-call's folded fields, `occurred_at` = `opened_at`); nothing else is left out.
+Calls are read from the `call` table (one agency's, issue 17) in `opened_at` order, a
+page at a time, and each becomes the facts the rules see exactly as on the live path
+(`CallState.facts()`: the call's folded fields, `occurred_at` = `opened_at`); nothing
+else is left out.
 `routing.whatif.simulate` then decides every call with both versions in a worker thread
 (`asyncio.to_thread`) while its progress callback counts calls decided on the job.
 
@@ -56,22 +57,31 @@ def sim_call(row: Any) -> SimCall:
     return SimCall(call_id=row.id, facts=state.facts())
 
 
-async def count_calls(engine: AsyncEngine, start: datetime, end: datetime) -> int:
+def _of(start: datetime, end: datetime, agency: str | None) -> list[Any]:
+    conds = [CALL.c.opened_at >= start, CALL.c.opened_at < end]
+    if agency is not None:
+        conds.append(CALL.c.agency_id == agency)
+    return conds
+
+
+async def count_calls(engine: AsyncEngine, start: datetime, end: datetime,
+                      agency: str | None = None) -> int:
     async with engine.connect() as conn:
         return int((await conn.execute(
-            select(func.count()).select_from(CALL)
-            .where(CALL.c.opened_at >= start, CALL.c.opened_at < end))).scalar_one())
+            select(func.count()).select_from(CALL).where(*_of(start, end, agency))
+        )).scalar_one())
 
 
 async def stored_calls(engine: AsyncEngine, start: datetime, end: datetime, *,
-                       page_size: int = PAGE_SIZE) -> list[SimCall]:
-    """Every call opened in [start, end), in `opened_at` order (then id), read in pages
-    (keyset on (opened_at, id), so no page holds a transaction open for long)."""
+                       page_size: int = PAGE_SIZE, agency: str | None = None
+                       ) -> list[SimCall]:
+    """Every call opened in [start, end) (of one agency, when given), in `opened_at` order
+    (then id), read in pages (keyset on (opened_at, id), so no page holds a transaction
+    open for long)."""
     calls: list[SimCall] = []
     after: tuple[datetime, str] | None = None
     while True:
-        query = (select(*_COLUMNS)
-                 .where(CALL.c.opened_at >= start, CALL.c.opened_at < end)
+        query = (select(*_COLUMNS).where(*_of(start, end, agency))
                  .order_by(CALL.c.opened_at, CALL.c.id).limit(page_size))
         if after is not None:
             query = query.where(or_(CALL.c.opened_at > after[0],
@@ -95,6 +105,7 @@ class WhatIfJob:
     start: datetime
     end: datetime
     seed: int
+    agency: str | None = None  # whose stored calls (None: every call)
     done: int = 0
     total: int | None = None
 
@@ -137,12 +148,14 @@ class WhatIfJobs:
 
     async def start(self, engine: AsyncEngine, candidate: CompiledPolicy,
                     baseline: CompiledPolicy, *, start: datetime, end: datetime, seed: int,
-                    service_times: ServiceTimes, candidate_label: str | None = None
-                    ) -> dict[str, Any]:
+                    service_times: ServiceTimes, candidate_label: str | None = None,
+                    agency: str | None = None) -> dict[str, Any]:
         """Store the job (so a read right after finds it), then run it in the background.
-        `candidate_label`: how the job names the candidate (default: its version)."""
+        `candidate_label`: how the job names the candidate (default: its version);
+        `agency`: over that agency's stored calls only."""
         job = WhatIfJob(id=uuid.uuid4().hex, candidate=candidate_label or candidate.version,
-                        baseline=baseline.version, start=start, end=end, seed=seed)
+                        baseline=baseline.version, start=start, end=end, seed=seed,
+                        agency=agency)
         now = utcnow()
         async with engine.begin() as conn:
             await conn.execute(delete(WHAT_IF_JOB).where(
@@ -162,9 +175,9 @@ class WhatIfJobs:
                    baseline: CompiledPolicy, service_times: ServiceTimes) -> None:
         final: dict[str, Any] = {}
         try:
-            job.total = await count_calls(engine, job.start, job.end)
+            job.total = await count_calls(engine, job.start, job.end, job.agency)
             await _save(engine, job.id, done=0, total=job.total)
-            calls = await stored_calls(engine, job.start, job.end)
+            calls = await stored_calls(engine, job.start, job.end, agency=job.agency)
             job.total = len(calls)  # calls opened in the range meanwhile count too
             simulation = asyncio.create_task(asyncio.to_thread(
                 simulate, calls, candidate, baseline, service_times=service_times,

@@ -1,8 +1,8 @@
 // CALL team live board: team calls grouped by status, with their age, category,
 // location and the decision's explanation; the team's buttons; units; new-call alert.
 import {
-  $, api, age, backupReasonText, BoardStream, callDetails, checkinText, clear, clock,
-  connectionBadge, el, flash, foldMessage, historyText, layout, rightResponder, SITE, words,
+  $, agencyChoice, agencyTag, api, age, backupReasonText, BoardStream, callDetails,
+  checkinText, clear, clock, connectionBadge, el, flash, foldMessage, historyText, layout, rightResponder, SITE, words,
 } from "./common.js";
 import {
   act, hhmm, keepBoard, keptBoard, label, pending, pendingStatus, startOffline,
@@ -26,6 +26,7 @@ let unitsTotal = 4;
 let replayedUpTo = 0;         // seq of the last message that existed when the page opened
 let unseen = 0;
 let user = null;
+let agencies = [];           // the agencies this person sees (several: each card says whose)
 let lastSeq = 0;
 let restored = false;         // the board shown is the one kept on the device (offline)
 const baseTitle = document.title;
@@ -315,6 +316,7 @@ function card(entry) {
     el("div", { class: "meta" },
       el("span", { class: `dest dest-${d.destination}`, text: words(d.mode || d.destination) }),
       unitOf(entry) ? el("span", { class: "unit-tag", text: unitOf(entry) }) : null,
+      agencyTag(c, agencies),
       el("span", { class: "inc", text: c.incident_id })),
     waitingToSend(entry),
     entry.checkin ? el("div", { class: `checkin-alert ${entry.checkin.level}`,
@@ -472,6 +474,7 @@ async function start() {
   drawLanes();
   $("#alert-ack").addEventListener("click", ackAlert);
   user = await layout();
+  agencies = await agencyChoice($("#agency-choice"));
   await startOffline({
     user, onChange: render, onSent,
     onRefused: (item, err, text) => { notSent(text); render(); },

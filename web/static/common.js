@@ -179,6 +179,53 @@ async function logout() {
   finally { location.assign("/login"); }
 }
 
+// Agencies (issue 17): a regional person with several agencies picks one (or every one)
+// on the board, the console, the figures and the policy page; the choice is the page
+// URL's `?agency=`, so it is kept on reload and in a link. A person of one agency has no
+// choice: the service gives them their agency's only.
+export function chosenAgency() {
+  return new URLSearchParams(location.search).get("agency") || "";
+}
+
+// `path` with the chosen agency, for the routes that take one (policies, what-if).
+export function withAgency(path) {
+  const agency = chosenAgency();
+  if (!agency) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}agency=${encodeURIComponent(agency)}`;
+}
+
+// The agencies this person sees (GET /v1/agencies; none if they may not list them), and,
+// when there are several, a labelled choice drawn into `box` that reloads the page with
+// `?agency=` (`every`: whether "every agency" is a choice; the policy page's is not).
+export async function agencyChoice(box, { every = true } = {}) {
+  let agencies = [];
+  try { agencies = await api("/v1/agencies"); } catch { return []; }
+  if (!box || agencies.length < 2) return agencies;
+  // No choice yet: every agency, or (one agency at a time) the default agency's, as the
+  // service takes it.
+  const chosen = chosenAgency() || (every ? "" : "default");
+  const select = el("select", { id: "agency-select", name: "agency" },
+    every ? el("option", { value: "", text: "Every agency" }) : null,
+    ...agencies.map((a) => el("option", { value: a.id, text: `${a.name} (${a.id})`,
+                                          selected: a.id === chosen })));
+  select.addEventListener("change", () => {
+    const url = new URL(location.href);
+    if (select.value) url.searchParams.set("agency", select.value);
+    else url.searchParams.delete("agency");
+    location.assign(url.toString());
+  });
+  clear(box, el("label", { for: "agency-select" }, "Agency "), select);
+  box.hidden = false;
+  return agencies;
+}
+
+// A card's agency, when the person sees several: its id, or "no agency" (a call no
+// agency claimed).
+export function agencyTag(call, agencies) {
+  if (!agencies || agencies.length < 2 || !call) return null;
+  return el("span", { class: "agency-tag", text: call.agency_id || "no agency" });
+}
+
 // The board's websocket: replay after the last seq seen, then live. Reconnects with
 // backoff and resumes with ?after=<last seq>, so nothing is missed or doubled. The
 // replay holds only the calls live now (scope=live: open, recently changed, or with a
@@ -205,7 +252,8 @@ export class BoardStream {
   connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(
-      `${proto}//${location.host}/v1/board?after=${this.last}&scope=live&snapshot=true`);
+      `${proto}//${location.host}/v1/board?after=${this.last}&scope=live&snapshot=true`
+      + (chosenAgency() ? `&agency=${encodeURIComponent(chosenAgency())}` : ""));
     this.ws = ws;
     let opened = false;
     ws.addEventListener("open", () => {
@@ -229,6 +277,11 @@ export class BoardStream {
     });
     ws.addEventListener("close", (ev) => {
       if (this.ws !== ws || this.stopped) return;
+      if (ev.code === 4404) {  // another agency's board (a person of one agency): not theirs
+        this.stop();
+        this.onState("forbidden");
+        return;
+      }
       this.onState("offline");
       if (!opened || ev.code === 4401 || ev.code === 1008) {
         // Refused, or the session ended: ask who we are; a 401 goes to /login.

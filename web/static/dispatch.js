@@ -2,8 +2,8 @@
 // eligible-but-not-served calls and why, backup requests highlighted, and an override
 // with a required reason.
 import {
-  $, api, backupReasonText, BoardStream, callDetails, checkinText, clock,
-  connectionBadge, el, flash, foldMessage, historyText, layout, rightResponder, SITE, words,
+  $, agencyChoice, agencyTag, api, backupReasonText, BoardStream, callDetails, checkinText,
+  clock, connectionBadge, el, flash, foldMessage, historyText, layout, rightResponder, SITE, words,
 } from "./common.js";
 import {
   drawQueue, programName, startQueueClock, tickQueue, waitingText, waitKind,
@@ -17,6 +17,7 @@ const MAX_CALLS = 200;
 const calls = new Map();
 const openForms = new Set();
 let user = null;
+let agencies = [];  // the agencies this person sees (several: each card says whose)
 const map = mountMap($("#map-box"), { cards: "#calls" });
 
 const NOT_SERVED = {
@@ -120,6 +121,7 @@ function card(entry, { compact = false } = {}) {
       programName(d) ? el("span", { class: "program", text: programName(d) }) : null,
       c.team_status ? el("span", { class: "status", text: words(c.team_status) }) : null,
       c.unit ? el("span", { class: "unit-tag", text: c.unit }) : null,
+      agencyTag(c, agencies),
       el("span", { class: "inc", text: c.incident_id })),
     !entry.closed && waitKind(d) ? el("div", { class: "waiting-note", text: waitingText(d) }) : null,
     isNotServed(entry) ? el("div", { class: "not-served",
@@ -228,6 +230,7 @@ function onMessage(msg) {
 
 async function start() {
   user = await layout();
+  agencies = await agencyChoice($("#agency-choice"));
   new BoardStream({ onMessage, onState: connectionBadge }).start();
   setInterval(() => { if (tickQueue($("#queue-box"))) render(); }, 1000);
   startQueueClock(render);

@@ -1,7 +1,7 @@
 // Checks as you type: the validation and static analysis of the document being edited
 // (POST /v1/policies/validate), each error and warning shown beside the rule, exclusion
 // or program it concerns; the rest in the summary above the form.
-import { $, api, clear, el } from "./common.js";
+import { $, api, clear, el, withAgency } from "./common.js";
 import { pathTarget } from "./policy-model.js";
 
 export const DEBOUNCE_MS = 400;
@@ -75,7 +75,7 @@ export function debounced(check, onResult, onError) {
 }
 
 export async function validateBody(body) {
-  return api("/v1/policies/validate", { method: "POST", ...body });
+  return api(withAgency("/v1/policies/validate"), { method: "POST", ...body });
 }
 
 export function summaryNode() { return $("#checks-summary"); }

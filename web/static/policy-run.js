@@ -1,7 +1,7 @@
 // What the editor runs on the document being edited, unsaved: its test cases (a table
 // with each case's last result), "Try a call" (a dry run that marks the deciding rule)
 // and "What changes?" (a what-if over the last N days, polled until done).
-import { api, el, words } from "./common.js";
+import { api, el, withAgency, words } from "./common.js";
 
 // --- test cases ---------------------------------------------------------------------
 
@@ -40,14 +40,14 @@ export function casesView(doc, results, stale) {
 }
 
 export async function runCases(document) {
-  const res = await api("/v1/policies/test", { method: "POST", json: { document } });
+  const res = await api(withAgency("/v1/policies/test"), { method: "POST", json: { document } });
   return { res, byName: new Map(res.results.map((r) => [r.name, r])) };
 }
 
 // --- try a call ---------------------------------------------------------------------
 
 export async function tryCall(document, call, unitsBusy) {
-  return api("/v1/policies/dry-run", { method: "POST",
+  return api(withAgency("/v1/policies/dry-run"), { method: "POST",
     json: { document, call, units_busy: unitsBusy } });
 }
 
@@ -100,7 +100,7 @@ export function tryCallReport(res) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export async function whatChanges(document, days, onProgress) {
-  let job = await api("/v1/policies/what-if", { method: "POST", json: { document, days } });
+  let job = await api(withAgency("/v1/policies/what-if"), { method: "POST", json: { document, days } });
   const id = job.job_id;
   if (job.status !== "running") job = await api(`/v1/what-if/${encodeURIComponent(id)}`);
   while (job.status === "running") {

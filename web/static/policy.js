@@ -1,7 +1,7 @@
 // Supervisor policy page: edit a draft (in the structured editor, or its YAML under
 // "Advanced"), check it as it is typed, try a call and a what-if on it unsaved, save it,
 // run its tests, diff with the published version, publish and roll back.
-import { $, api, clear, el, flash, layout, words } from "./common.js";
+import { $, agencyChoice, api, clear, el, flash, layout, withAgency, words } from "./common.js";
 import { debounced, placeChecks, validateBody } from "./policy-checks.js";
 import { codesDatalist, exclusionsView, rulesView, settingsView } from "./policy-form.js";
 import {
@@ -26,7 +26,7 @@ function busy(button, on) {
 }
 
 async function loadVersions({ reloadDoc = false } = {}) {
-  const data = await api("/v1/policies");
+  const data = await api(withAgency("/v1/policies"));
   inForce = data.in_force;
   $("#in-force").textContent = inForce;
   clear($("#versions"), data.versions.slice().reverse().map((row) => {
@@ -58,7 +58,7 @@ async function loadVersions({ reloadDoc = false } = {}) {
   if (reloadDoc || !$("#doc").value) {
     const published = data.versions.find((r) => r.status === "published");
     const source = published ? published.label : inForce;
-    loadDocument(await api(v(source)));
+    loadDocument(await api(withAgency(v(source))));
   }
 }
 
@@ -135,7 +135,7 @@ function showView(view) {
 
 // The form's object as YAML, the comments of the last YAML kept where they still apply.
 async function formYaml() {
-  const res = await api("/v1/policies/yaml", { method: "POST",
+  const res = await api(withAgency("/v1/policies/yaml"), { method: "POST",
     json: { document: ed.doc, base: ed.yaml || null } });
   return res.yaml;
 }
@@ -241,7 +241,7 @@ async function runCasesNow() {
 
 async function loadCodes() {
   try {
-    const res = await api("/v1/policies/nature-codes?days=90");
+    const res = await api(withAgency("/v1/policies/nature-codes?days=90"));
     ed.codes = res.codes;
     $("#nature-codes").replaceWith(codesDatalist("nature-codes", ed.codes));
     drawForm();  // the chips show each code's count
@@ -257,7 +257,7 @@ function setDraft(label) {
 }
 
 async function useDraft(label) {
-  loadDocument(await api(v(label)));
+  loadDocument(await api(withAgency(v(label))));
   setDraft(label);
   flash($("#flash"), `Working on draft ${label}.`, "ok");
 }
@@ -289,7 +289,7 @@ async function save() {
     return;
   }
   const text = await yamlNow();
-  const res = await api("/v1/policies", { method: "POST", json: {
+  const res = await api(withAgency("/v1/policies"), { method: "POST", json: {
     document: text,
     comment: $("#comment").value || "" } });
   ed.yaml = text;
@@ -299,7 +299,7 @@ async function save() {
 }
 
 async function runTests() {
-  const res = await api(`${v(draft)}/test`, { method: "POST" });
+  const res = await api(withAgency(`${v(draft)}/test`), { method: "POST" });
   clear($("#tests"),
     el("h3", { class: res.passed ? "ok" : "bad",
                text: res.passed ? `All ${res.results.length} tests pass`
@@ -311,7 +311,7 @@ async function runTests() {
 }
 
 async function diff() {
-  const res = await api(`${v(draft)}/diff`);
+  const res = await api(withAgency(`${v(draft)}/diff`));
   const pre = $("#diff-out");
   clear(pre, (res.diff || "(no difference)").split("\n").map((line) =>
     el("span", { class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "",
@@ -320,7 +320,7 @@ async function diff() {
 }
 
 async function publish() {
-  const res = await api(`${v(draft)}/publish`, { method: "POST", json: {} });
+  const res = await api(withAgency(`${v(draft)}/publish`), { method: "POST", json: {} });
   flash($("#flash"), `Published ${res.label}; in force: ${res.in_force}.`, "ok");
   setDraft(null);
   await loadVersions();
@@ -328,7 +328,7 @@ async function publish() {
 
 async function unschedule(label) {
   try {
-    await api(`${v(label)}/unschedule`, { method: "POST" });
+    await api(withAgency(`${v(label)}/unschedule`), { method: "POST" });
     flash($("#flash"), `The scheduled publish of ${label} is cancelled; it stays a draft.`, "ok");
   } catch (err) {
     flash($("#flash"), `Not cancelled: ${err.message}`, "error");
@@ -337,7 +337,7 @@ async function unschedule(label) {
 }
 
 async function rollback(label) {
-  const res = await api(`${v(label)}/rollback`, { method: "POST" });
+  const res = await api(withAgency(`${v(label)}/rollback`), { method: "POST" });
   flash($("#flash"), `Rolled back: ${res.in_force} is in force.`, "ok");
   await loadVersions({ reloadDoc: true });
 }
@@ -375,7 +375,7 @@ async function whatIf() {
     return;
   }
   const out = $("#whatif-out");
-  let job = await api(`${v(draft)}/what-if`, { method: "POST", json: {
+  let job = await api(withAgency(`${v(draft)}/what-if`), { method: "POST", json: {
     from: `${from}T00:00:00Z`, to: `${to}T00:00:00Z` } });
   const id = job.job_id;
   // The start answer has no report: a job already over is read back once.
@@ -433,7 +433,7 @@ async function dryRun() {
   }
   const body = { ...call, units_busy: Number($("#dry-busy").value) || 0 };
   if (state !== undefined) body.programs = state;
-  const res = await api(`${v(draft || inForce)}/dry-run`, { method: "POST", json: body });
+  const res = await api(withAgency(`${v(draft || inForce)}/dry-run`), { method: "POST", json: body });
   const d = res.decision;
   clear($("#dry-out"),
     el("h3", { text: `Dry run (${res.version}): ${words(d.destination)}` +
@@ -465,6 +465,9 @@ function guard(button, fn) {
 
 async function start() {
   await layout();
+  // A regional supervisor works on one agency's policy at a time (versions, drafts and
+  // what-ifs over its calls); the default agency's until another is chosen.
+  await agencyChoice($("#agency-choice"), { every: false });
   const today = new Date();
   const monthAgo = new Date(today.getTime() - 30 * 86400000);
   $("#wi-to").value = new Date(today.getTime() + 86400000).toISOString().slice(0, 10);
