@@ -88,7 +88,7 @@ async def board(ws: WebSocket,
                 if len(rows) < 500:
                     break
         if snapshot:
-            await send(await _snapshot(rt.engine, who.agency))
+            await send(await _snapshot(rt.engine, agency))
         while True:
             # No task or timer per message: the watches below stop a stuck send.
             seq, text = await sub.queue.get()
