@@ -22,6 +22,7 @@ from api.deps import RuntimeDep
 from api.policies import AgencyOf, unsaved, unsaved_label
 from routing.whatif import ServiceTimes, ServiceTimesInvalid, WhatIfReport, parse_service_times
 from rules.evaluate import CompiledPolicy, compile_policy
+from service.calls.visibility import sees_agency
 from service.errors import Conflict, DomainError, NotFound
 from service.policy import store
 from service.policy.whatif import KEEP_DAYS
@@ -84,6 +85,7 @@ class WhatIfJob(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     job_id: str
+    agency: str = Field(description="whose calls and versions it ran over")
     status: Literal["running", "done", "failed"]
     progress: Progress
     candidate: str = Field(description="the version tried")
@@ -150,8 +152,14 @@ async def _start(request: Request, rt: RuntimeDep, candidate: CompiledPolicy, la
                                  agency=agency)
 
 
-async def _job(rt: RuntimeDep, job_id: str) -> dict[str, Any]:
+async def _job(request: Request, rt: RuntimeDep, job_id: str) -> dict[str, Any]:
+    """The job, when it ran over an agency the asker sees (another agency's is 'not
+    found', audited)."""
     job = await rt.whatif.get(rt.engine, job_id)
+    who = await principal_of(request)
+    if job is not None and who is not None and not sees_agency(who, job["agency"]):
+        await record(request, who, "whatif.read", outcome="denied", target=job_id)
+        job = None
     if job is None:
         raise NotFound(f"no what-if job {job_id!r} (jobs are kept {KEEP_DAYS} days)")
     return job
@@ -159,15 +167,15 @@ async def _job(rt: RuntimeDep, job_id: str) -> dict[str, Any]:
 
 @router.get("/v1/what-if/{job_id}", summary="A what-if job: status, progress and, once done, "
                                            "the report", response_model=WhatIfJob)
-async def read(job_id: str, rt: RuntimeDep) -> dict[str, Any]:
-    return await _job(rt, job_id)
+async def read(job_id: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    return await _job(request, rt, job_id)
 
 
 @router.get("/v1/what-if/{job_id}/changed.csv", response_class=Response,
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
             summary="The calls whose destination changes, as CSV (once the job is done)")
-async def changed_csv(job_id: str, rt: RuntimeDep) -> PlainTextResponse:
-    job = await _job(rt, job_id)
+async def changed_csv(job_id: str, request: Request, rt: RuntimeDep) -> PlainTextResponse:
+    job = await _job(request, rt, job_id)
     text = await rt.whatif.changed_csv(rt.engine, job_id) if job["status"] == "done" else None
     if text is None:
         raise Conflict(f"what-if {job_id} is {job['status']}; the CSV is there once it is "

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from routing.whatif import ServiceTimes, SimCall, simulate, write_changed_csv
 from rules.evaluate import CompiledPolicy
 from service.calls.fold import CallState
-from service.store.tables import CALL, WHAT_IF_JOB, as_utc, iso_utc, utcnow
+from service.store.tables import CALL, DEFAULT_AGENCY, WHAT_IF_JOB, as_utc, iso_utc, utcnow
 
 log = logging.getLogger("liaison.whatif")
 
@@ -119,7 +119,8 @@ def job_view(row: Any, now: datetime) -> dict[str, Any]:
     if status == "running" and now - as_utc(row.updated_at) > LOST_AFTER:
         status, error = "failed", "lost: the instance running it stopped before it finished"
     return {
-        "job_id": row.id, "status": status, "progress": {"done": row.done, "total": row.total},
+        "job_id": row.id, "agency": row.agency_id, "status": status,
+        "progress": {"done": row.done, "total": row.total},
         "candidate": row.candidate, "baseline": row.baseline,
         "from": as_utc(row.start_at).isoformat(), "to": as_utc(row.end_at).isoformat(),
         "seed": row.seed, "started_at": as_utc(row.started_at).isoformat(),
@@ -161,7 +162,8 @@ class WhatIfJobs:
             await conn.execute(delete(WHAT_IF_JOB).where(
                 WHAT_IF_JOB.c.started_at < now - timedelta(days=KEEP_DAYS)))
             await conn.execute(insert(WHAT_IF_JOB).values(
-                id=job.id, candidate=job.candidate, baseline=job.baseline, start_at=start,
+                id=job.id, agency_id=agency or DEFAULT_AGENCY, candidate=job.candidate,
+                baseline=job.baseline, start_at=start,
                 end_at=end, seed=seed, status="running", done=0, total=None, started_at=now,
                 updated_at=now))
         task = asyncio.create_task(self._run(job, engine, candidate, baseline, service_times),

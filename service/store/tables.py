@@ -576,6 +576,9 @@ class WhatIfJobRow(SQLModel, table=True):
     __table_args__ = (Index("ix_what_if_job_started_at", "started_at"),)
 
     id: str = Field(primary_key=True, max_length=40)
+    # Whose calls and versions it ran over (migration 0029): that agency's people read it.
+    agency_id: str = Field(default=DEFAULT_AGENCY, max_length=40,
+                           sa_column_kwargs={"server_default": DEFAULT_AGENCY})
     candidate: str = Field(max_length=250)
     baseline: str = Field(max_length=250)
     start_at: datetime = Field(sa_column=_ts(nullable=False))  # the range [start_at, end_at)

@@ -146,6 +146,8 @@ async def test_a_what_if_runs_over_one_agencys_calls_with_its_versions(
             assert job["status"] == "done", job
             assert (job["candidate"], job["baseline"]) == ("west-county@2", "west-county@1")
             assert job["report"]["calls"] == 2  # west's two, not default's nor nobody's
+            assert job["agency"] == "west"
+            west_job = job["job_id"]
             # Another agency's versions are not theirs to try.
             r = await c.post("/v1/policies/1/what-if?agency=default", json=window)
             assert r.status_code == 404
@@ -156,6 +158,11 @@ async def test_a_what_if_runs_over_one_agencys_calls_with_its_versions(
         r = await s.client.post("/v1/policies/1/what-if?agency=west", json=window)
         job = await wait_done(s, r.json()["job_id"], s.creds.bearer(Role.supervisor))
         assert (job["candidate"], job["report"]["calls"]) == ("west-county@1", 2)
+        # West's report is west's: another agency's supervisor finds no such job.
+        ours = await key(s, "sup-default", Role.supervisor, "default")
+        async with httpx.AsyncClient(base_url=s.base_url, timeout=30, headers=ours) as c:
+            assert (await c.get(f"/v1/what-if/{west_job}")).status_code == 404
+            assert (await c.get(f"/v1/what-if/{west_job}/changed.csv")).status_code == 404
 
 
 async def test_a_regional_board_follows_one_agency_and_another_agencys_is_refused(

@@ -54,7 +54,7 @@ def upgrade() -> None:
     conn.execute(agency.insert().values(id=DEFAULT, name="Default agency",
                                         timezone=_zone_in_force(conn), districts="[]",
                                         boundary=None, created_at=now, updated_at=now))
-    for table in ('policy_version', 'unit', 'app_user'):
+    for table in ('policy_version', 'unit', 'app_user', 'what_if_job'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('agency_id', sa.String(length=40),
                                           nullable=False, server_default=DEFAULT))
@@ -89,7 +89,8 @@ def downgrade() -> None:
         batch_op.drop_index('ix_policy_version_agency_status')
     with op.batch_alter_table('call', schema=None) as batch_op:
         batch_op.drop_index('ix_call_agency_opened_at')
-    for table in ('call', 'policy_version', 'unit', 'app_user', 'api_key', 'board_message'):
+    for table in ('call', 'policy_version', 'unit', 'app_user', 'api_key', 'board_message',
+                  'what_if_job'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column('agency_id')
     op.drop_table('agency')
