@@ -148,16 +148,30 @@ def demo_accounts_file(database_url: str) -> Path:
     return Path.cwd() / DEMO_ACCOUNTS
 
 
-def _show_accounts(accounts: list[tuple[str, str, str]], path: Path) -> None:
-    lines = [f"  {role:<11} {name:<18} {password}" for role, name, password in accounts]
+def _show_accounts(accounts: list[tuple[str, str, str, str]], path: Path) -> None:
+    # The agency column says whose calls each one sees: '*' is the region's (every agency).
+    lines = [f"  {role:<13} {agency:<8} {name:<26} {password}"
+             for role, agency, name, password in accounts]
+    header = (f"  {'role':<13} {'agency':<8} {'account':<26} password   (agency *: the "
+              "region's, sees every agency)")
     # Only the owner may read it: the passwords let anyone in (demo data only).
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write("Liaison demo accounts (this demo's database only)\n" + "\n".join(lines) + "\n")
+        f.write("Liaison demo accounts (this demo's database only)\n" + header + "\n"
+                + "\n".join(lines) + "\n")
     print(f"Demo accounts (made for this demo only; `liaison serve` makes none; also in "
           f"{path}):", flush=True)
-    for line in lines:
+    for line in [header, *lines]:
         print(line, flush=True)
+
+
+def _policy_text(settings: Settings) -> str:
+    """The default agency's policy as the server loads it: the file given, else the
+    shipped one."""
+    from rules.load import default_policy_text
+
+    return Path(settings.policy).read_text("utf-8") if settings.policy else \
+        default_policy_text()
 
 
 async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None) -> None:
@@ -183,14 +197,22 @@ async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.05)
         if server.started:
+            from service.cli.demo_region import demo_region
             from service.cli.simulator import Simulator
 
-            accounts, keys = await access_cli.demo_accounts(app.state.runtime.engine)
+            rt = app.state.runtime
+            # Two agencies in two time zones; the second's policy is made from the one
+            # the demo runs (the default agency's).
+            agencies = await demo_region(rt.engine, _policy_text(settings))
+            await rt.region.sync(rt.engine)
+            accounts, keys = await access_cli.demo_accounts(rt.engine,
+                                                            [a.id for a in agencies])
             _show_accounts(accounts, demo_accounts_file(settings.database_url))
             url = f"http://{settings.host}:{settings.port}"
             print(f"Liaison demo on {url}  (log in at {url}/login with an account above; "
                   f"API docs: {url}/docs); simulator at "
-                  f"{demo['rate']:g} calls/min", flush=True)
+                  f"{demo['rate']:g} calls/min for agencies "
+                  + ", ".join(f"{a.id} ({a.timezone})" for a in agencies), flush=True)
             if quiet:
                 print("Requests are not logged (--access-log logs them); what the feed "
                       "did is summed up below.", flush=True)

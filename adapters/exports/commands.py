@@ -11,6 +11,7 @@ from pathlib import Path
 from adapters.exports.mapping import ExportError, Mapper
 from adapters.exports.profile import (
     ProfileInvalid,
+    agency_id,
     resolve_profile,
     rule_warnings,
     shipped_profiles,
@@ -63,6 +64,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                         help="write one line per accepted call: incident, call id, CAD time, "
                              "destination, category, not-served reason")
     replay.add_argument("--limit", type=_positive, help="only the first N rows of the export")
+    replay.add_argument("--agency", type=agency_id,
+                        help="the agency the rows are for, in a region of several: each "
+                             "call is that agency's, decided by its policy (default: the "
+                             "profile's `profile.agency`, else the server decides by key, "
+                             "district or place)")
     replay.add_argument("--json", action="store_true", help="print the summary as JSON")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -113,7 +119,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     profile, where = resolve_profile(args.profile)
     export = Path(args.file)
-    mapper = Mapper.for_export(profile, export, where)
+    mapper = Mapper.for_export(profile, export, where, agency=args.agency)
     rate = None if args.as_fast_as_possible else (args.rate or DEFAULT_RATE)
     if rate is not None and rate <= 0:
         print("liaison: --rate must be above 0", file=sys.stderr)
@@ -130,6 +136,11 @@ def _replay(args: argparse.Namespace) -> int:
         print("\nliaison: replay interrupted; a re-run resends nothing already stored",
               file=sys.stderr)
         return 130
+    if summary.agency_refused:
+        print(f"liaison: {args.url} refuses agency {summary.agency!r} for these rows: "
+              f"{summary.agency_refused} (`liaison agency list` names the agencies; the "
+              "key posts for its own agency only)", file=sys.stderr)
+        return 2
     if args.calls_csv:
         with open(args.calls_csv, "w", newline="", encoding="utf-8") as f:
             n = write_calls_csv(summary.calls, f)

@@ -306,8 +306,11 @@ def _number(value: str | None, kind: type[int] | type[float]) -> Any:
 class Mapper:
     """A profile compiled for one export: rows in, `Mapped` out."""
 
-    def __init__(self, profile: Profile, *, lookup_dirs: list[Path]) -> None:
+    def __init__(self, profile: Profile, *, lookup_dirs: list[Path],
+                 agency: str | None = None) -> None:
         self.profile = profile
+        # Whose calls the rows are (issue 17): the command's --agency, else the profile's.
+        self.agency = agency or profile.profile.agency
         c = profile.columns
         self.zone = ZoneInfo(profile.time.timezone)
         self._get = {name: _getter(getattr(c, name), f"columns.{name}", lookup_dirs)
@@ -332,11 +335,11 @@ class Mapper:
                 self._tests.append(test)
 
     @classmethod
-    def for_export(cls, profile: Profile, export: Path, profile_dir: Path | None = None
-                   ) -> Mapper:
+    def for_export(cls, profile: Profile, export: Path, profile_dir: Path | None = None,
+                   *, agency: str | None = None) -> Mapper:
         """Lookups are read from beside the export, then from beside the profile."""
         dirs = [export.resolve().parent, *([profile_dir] if profile_dir else [])]
-        return cls(profile, lookup_dirs=dirs)
+        return cls(profile, lookup_dirs=dirs, agency=agency)
 
     def code_rule(self, code: str | None, text: str | None, row: Row) -> int | None:
         """The index of the first code rule that holds for this row, if any."""
@@ -425,6 +428,8 @@ class Mapper:
         if location:
             created["location"] = location
         created["flags"] = sorted(set(rule.flags)) if rule else []
+        if self.agency is not None:
+            created["agency"] = self.agency  # later events keep their call's agency
         out.events.append(created)
         if out.closed is not None:
             out.events.append({"event_id": f"{base}:closed:{digest}",

@@ -6,6 +6,7 @@ Every error names its path in the document and the reason, as policies do.
 
 from __future__ import annotations
 
+import argparse
 import re
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -26,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from routing.jurisdiction import AGENCY_ID
 from rules.load import PolicyError, error_path, yaml_error
 from rules.models import Channel, Flag
 
@@ -377,6 +379,11 @@ class ProfileMeta(Strict):
     version: Text = Field(min_length=1)
     name: str | None = None
     description: str | None = None
+    agency: str | None = Field(
+        default=None, pattern=AGENCY_ID, description="the agency the export's calls are "
+        "for, in a region of several (issue 17): every created event names it "
+        "(`liaison replay --agency` overrides it); left out, the server decides by the CAD "
+        "key, district or place")
 
 
 class Profile(Strict):
@@ -432,6 +439,15 @@ class Profile(Strict):
             for c in sorted(when.columns()) if when else ():
                 out.setdefault(c, path)
         return out
+
+
+def agency_id(text: str) -> str:
+    """An agency id as the server names them (`liaison agency list`): the `--agency` of
+    `replay` and `simulate`."""
+    if not re.match(AGENCY_ID, text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an agency id (lower-case "
+                                         "letters, digits, - and _)")
+    return text
 
 
 class ProfileInvalid(Exception):

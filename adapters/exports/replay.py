@@ -32,6 +32,7 @@ from adapters.exports.profile import zone_warning
 from routing.availability import within_hours
 from rules.models import Hours, Program
 from service.access.client_auth import auth_headers, unauthorised_hint
+from service.store.tables import DEFAULT_AGENCY
 
 NONE = "(none)"
 EVENTS_PATH = "/v1/cad/events"
@@ -51,6 +52,11 @@ def reject_reason(detail: Iterable[dict[str, Any]]) -> str:
 
 class ServerUnavailable(Exception):
     """Liaison cannot be reached, or says it cannot take events."""
+
+
+class AgencyRefused(Exception):
+    """The server refuses the agency the rows are for (none such, or not the key's): every
+    row would be refused alike, so the replay stops at the first."""
 
 
 EXAMPLES = 3
@@ -110,6 +116,8 @@ class ReplaySummary:
     not_served: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     stopped: str | None = None  # why the replay stopped early
+    agency: str | None = None  # whose calls the rows are (--agency or the profile's)
+    agency_refused: str | None = None  # the server's reason, when it refused that agency
     order: Literal["cad", "sent"] = "cad"
     out_of_step: int = 0  # decisions that showed the server's units moving with other calls
     warnings: list[str] = field(default_factory=list)
@@ -139,6 +147,7 @@ class ReplaySummary:
             by_category.setdefault(category, {})[destination] = n
         return {
             "profile": self.profile, "export": self.export, "url": self.url,
+            "agency": self.agency,
             "rows": self.rows, "accepted": self.accepted,
             "skipped": dict(self.skipped.most_common()),
             "rejected": dict(self.rejected.most_common()),
@@ -154,7 +163,8 @@ class ReplaySummary:
 
     def render(self) -> str:
         w = 8
-        out = [f"replay {self.profile} -> {self.url}",
+        out = [f"replay {self.profile} -> {self.url}"
+               + (f" (agency {self.agency})" if self.agency else ""),
                f"  {self.rows:>{w},}  rows read from {self.export} in {self.seconds:.1f} s "
                f"({self.rows_per_second:,.0f} rows/s; {self.events:,} events posted)",
                f"  {self.accepted:>{w},}  accepted"]
@@ -294,6 +304,30 @@ def _why(r: httpx.Response) -> str:
         return reject_reason(body["detail"])
     message = (body.get("message") or body.get("error")) if isinstance(body, dict) else body
     return f"HTTP {r.status_code}: {message}"
+
+
+def _agency_reason(r: httpx.Response) -> str | None:
+    """The server's reason when a 422 is about the event's `agency`."""
+    try:
+        detail = r.json().get("detail")
+    except (ValueError, AttributeError):
+        return None
+    reasons = [d.get("reason", "?") for d in detail if isinstance(d, dict)
+               and d.get("field") == "agency"] if isinstance(detail, list) else []
+    return "; ".join(reasons) or None
+
+
+def _agency_zone(summary: ReplaySummary, timeline: list[tuple[_Row, int, dict[str, Any]]],
+                 mapper: Mapper, first: datetime | None) -> None:
+    """The zone warning for another agency's policy, from its first decision (which
+    names that policy's version and time zone)."""
+    decision = next((row.decision for row, k, _ in timeline
+                     if k == 0 and row.decision), None)
+    program = (decision or {}).get("program") or {}
+    zone, version = program.get("timezone"), (decision or {}).get("policy_version")
+    if isinstance(zone, str) and isinstance(version, str) and version != "none":
+        if warning := zone_warning(mapper.profile, zone, version, first):
+            summary.warnings.append(warning)
 
 
 @dataclass
@@ -467,7 +501,7 @@ async def replay_export(path: Path, mapper: Mapper, *, url: str, rate: float | N
     answer first."""
     started = time.monotonic()
     summary = ReplaySummary(profile=mapper.profile.label, export=str(path), url=url,
-                            order="cad" if ordered else "sent")
+                            order="cad" if ordered else "sent", agency=mapper.agency)
     to_send: list[Mapped] = []
     for m in mapper.map_file(path, limit=limit):
         summary.rows += 1
@@ -494,9 +528,14 @@ async def replay_export(path: Path, mapper: Mapper, *, url: str, rate: float | N
         for c in clients:
             await stack.enter_async_context(c)
         health = await check_server(clients[0], url)
+        # The health report names the default agency's policy; another agency's zone is
+        # learnt from its first decision instead (`_agency_zone`, after the replay).
+        elsewhere = mapper.agency not in (None, DEFAULT_AGENCY)
         zone = policy_zone(health)
         first = min((m.at for m in to_send if m.at), default=None)
-        if zone is None:
+        if elsewhere:
+            pass  # see `_agency_zone`
+        elif zone is None:
             summary.warnings.append(f"could not learn the time zone of the policy in force at "
                                     f"{url}: check its program.timezone is "
                                     f"{mapper.profile.time.timezone}")
@@ -508,6 +547,8 @@ async def replay_export(path: Path, mapper: Mapper, *, url: str, rate: float | N
         bar = Progress(len(timeline), progress, f"replay {mapper.profile.profile.id}")
         await _send_in_order(timeline, clients, summary, bar, rate=rate, ordered=ordered)
     bar.close()
+    if elsewhere:
+        _agency_zone(summary, timeline, mapper, first)
     summary.calls.sort(key=cad_time)
     summary.seconds = time.monotonic() - started
     return summary
@@ -539,6 +580,11 @@ async def _send_in_order(timeline: list[tuple[_Row, int, dict[str, Any]]],
         except ServerUnavailable as exc:
             summary.stopped = summary.stopped or str(exc)
             row.rejected = NOT_SENT_UNREACHABLE
+        except AgencyRefused as exc:
+            summary.agency_refused = summary.agency_refused or str(exc)
+            summary.stopped = summary.stopped or f"the server refused agency " \
+                                                 f"{summary.agency!r}: {exc}"
+            row.rejected = f"agency: {exc}"
         finally:
             idle.put_nowait(client)
             stored = row.rejected is None
@@ -591,6 +637,9 @@ async def _send_event(client: httpx.AsyncClient, row: _Row, k: int, event: dict[
                       summary: ReplaySummary) -> None:
     r = await _post(client, event)
     if r.status_code != 202:
+        if (r.status_code == 422 and "agency" in event
+                and (refused := _agency_reason(r)) is not None):
+            raise AgencyRefused(refused)
         row.rejected = _why(r)
         return
     summary.events += 1

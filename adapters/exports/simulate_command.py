@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 import httpx
 
 from adapters.exports.mapping import ExportError, Mapper
-from adapters.exports.profile import ProfileInvalid, resolve_profile, shipped_profiles
+from adapters.exports.profile import (
+    ProfileInvalid,
+    agency_id,
+    resolve_profile,
+    shipped_profiles,
+)
 from rules.load import PolicyInvalid, load_default_policy, load_policy_file, load_policy_text
 from rules.models import Policy
 from service.access.client_auth import auth_headers, unauthorised_hint
@@ -46,6 +51,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    "published in the Liaison at --url, else the shipped policy")
     p.add_argument("--url", default="http://127.0.0.1:8000",
                    help="where to ask for the published version (default %(default)s)")
+    p.add_argument("--agency", type=agency_id,
+                   help="the agency whose calls these are: the baseline is its published "
+                        "version at --url (default: the profile's `profile.agency`, else "
+                        "the key's agency or the default one)")
     p.add_argument("--seed", type=int, default=0, help="seed for service times (default 0)")
     p.add_argument("--service-times", metavar="FILE",
                    help="YAML: distribution (lognormal, exponential, fixed), sigma, "
@@ -157,23 +166,33 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         for err in exc.errors:
             print(f"  {err}", file=sys.stderr)
         return 2
-    except (ExportError, PolicyInvalid, ServiceTimesInvalid) as exc:
+    except (ExportError, PolicyInvalid, ServiceTimesInvalid, NoSuchAgency) as exc:
         print(f"liaison: {exc}", file=sys.stderr)
         return 2
 
 
-def _baseline(args: argparse.Namespace) -> Policy:
-    """The file given; else the published version of the running service; else the
-    shipped policy (offline), saying which on stderr."""
+class NoSuchAgency(Exception):
+    """The server has no agency of that id (or none the key may see)."""
+
+
+def _baseline(args: argparse.Namespace, agency: str | None) -> Policy:
+    """The file given; else the published version of the running service (the agency's,
+    when one is named); else the shipped policy (offline), saying which on stderr."""
     if args.baseline:
         return load_policy_file(args.baseline)
+    params = {"agency": agency} if agency else {}
     try:
         with httpx.Client(base_url=args.url.rstrip("/"), timeout=10,
                           headers=auth_headers()) as client:
-            versions = client.get("/v1/policies").raise_for_status().json()["versions"]
+            r = client.get("/v1/policies", params=params)
+            if r.status_code == 404 and agency:
+                # The shipped policy is no stand-in for an agency the server lacks.
+                raise NoSuchAgency(f"{args.url} has no agency {agency!r} (`liaison agency "
+                                   "list` names them)")
+            versions = r.raise_for_status().json()["versions"]
             published = next(v["label"] for v in versions if v["status"] == "published")
             text = client.get(f"/v1/policies/{published}",
-                              params={"format": "yaml"}).raise_for_status().text
+                              params={"format": "yaml", **params}).raise_for_status().text
     except (httpx.HTTPError, KeyError, StopIteration, ValueError) as exc:
         why = type(exc).__name__
         if isinstance(exc, httpx.HTTPStatusError):
@@ -181,7 +200,8 @@ def _baseline(args: argparse.Namespace) -> Policy:
         print(f"liaison simulate: no published version from {args.url} "
               f"({why}); the baseline is the shipped policy", file=sys.stderr)
         return load_default_policy()
-    print(f"liaison simulate: baseline is {published}, published at {args.url}",
+    whose = f" for agency {agency}" if agency else ""
+    print(f"liaison simulate: baseline is {published}, published{whose} at {args.url}",
           file=sys.stderr)
     return load_policy_text(text, f"{published} from {args.url}")
 
@@ -192,11 +212,11 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
 
     started = time.monotonic()
     candidate = compile_policy(load_policy_file(args.policy))
-    baseline = compile_policy(_baseline(args))
-    times = load_service_times(args.service_times) if args.service_times else ServiceTimes()
     profile, where = resolve_profile(args.profile)
     export = Path(args.calls)
-    mapper = Mapper.for_export(profile, export, where)
+    mapper = Mapper.for_export(profile, export, where, agency=args.agency)
+    baseline = compile_policy(_baseline(args, mapper.agency))
+    times = load_service_times(args.service_times) if args.service_times else ServiceTimes()
     calls, intake = calls_from_export(mapper, export, limit=args.limit)
     bar = _progress_class()(len(calls), None if args.no_progress else sys.stderr,
                             f"simulate {candidate.version} vs {baseline.version}")

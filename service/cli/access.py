@@ -152,25 +152,39 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_run(args))
 
 
-async def demo_accounts(engine: Any) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
-    """For `liaison demo` only: one account per role with a random password, and the
-    simulator's keys. Made anew at each start: earlier demo accounts get new passwords,
-    and the simulator keys of earlier starts are revoked, so they do not pile up."""
-    accounts = []
-    for role in PEOPLE_ROLES:
-        name = f"demo-{role.value.replace('_', '-')}"
+async def demo_accounts(engine: Any, agencies: list[str] | None = None
+                        ) -> tuple[list[tuple[str, str, str, str]], dict[str, str]]:
+    """For `liaison demo` only: accounts with a random password, as (role, agency, name,
+    password), and the simulator's keys. `demo-supervisor` is the region's (agency `*`:
+    every agency's calls and policies); `demo-<role>` are the default agency's people and
+    `demo-<agency>-<role>` each other agency's. Made anew at each start: earlier demo
+    accounts get new passwords (an account's agency is what is stored, as listed), and
+    the simulator keys of earlier starts are revoked, so they do not pile up. The keys
+    are the region's, as a regional answering point's CAD is."""
+    wanted: list[tuple[Role, str, str]] = [(Role.supervisor, ANY_AGENCY, "demo-supervisor")]
+    for agency in [DEFAULT_AGENCY, *(a for a in agencies or [] if a != DEFAULT_AGENCY)]:
+        for person in PEOPLE_ROLES:
+            if agency == DEFAULT_AGENCY and person is Role.supervisor:
+                continue  # the regional one above
+            infix = "" if agency == DEFAULT_AGENCY else f"{agency}-"
+            wanted.append((person, agency, f"demo-{infix}{person.value.replace('_', '-')}"))
+    passwords = {}
+    for role, agency, name in wanted:
         password = auth.new_password()
         try:
-            await auth.add_user(engine, name, role, password)
+            await auth.add_user(engine, name, role, password, agency=agency)
         except DomainError:
             await auth.reset_password(engine, name, password)
-        accounts.append((role.value, name, password))
+        passwords[name] = password
+    stored = {u["username"]: u for u in await auth.list_users(engine)}
+    accounts = [(str(stored[name]["role"]), str(stored[name]["agency_id"]), name,
+                 passwords[name]) for _, _, name in wanted]
     keys = {}
     clients = {f"demo-simulator-{r.value}": r for r in (Role.cad, Role.call_team)}
     for old in await auth.list_keys(engine):
         if old["client"] in clients and old["revoked_at"] is None:
             await auth.revoke_key(engine, old["id"])
     for client, key_role in clients.items():
-        token, _ = await auth.create_key(engine, client, role=key_role)
+        token, _ = await auth.create_key(engine, client, role=key_role, agency=ANY_AGENCY)
         keys[key_role.value] = token
     return accounts, keys

@@ -1,6 +1,7 @@
 """A built-in CAD simulator for the demo: a realistic mix of calls posted to the real
 endpoint, with later updates (some turn dangerous), closes, and the team working its
-calls through to clear."""
+calls through to clear. The calls are spread over the region's agencies (each call in
+one agency's districts, which say whose it is: service/cli/demo_region.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+
+from service.cli.demo_region import AREAS, FeedArea
 
 log = logging.getLogger("liaison.simulator")
 
@@ -58,29 +61,31 @@ TEMPLATES: tuple[Template, ...] = (
     Template(1, "CRISIS", "Crisis line call", "Caller wants to talk to someone tonight.",
              channel="crisis_line"),
 )
-STREETS = ("1st Ave N", "Central Ave", "4th St S", "MLK St N", "22nd St S", "Dr MLK Jr St S",
-           "9th Ave N", "34th St N", "Beach Dr NE", "18th Ave S")
-DISTRICTS = ("D1", "D2", "D3", "D4")
 
 
 class Simulator:
     def __init__(self, base_url: str, *, rate_per_min: float = 30.0,
-                 seed: int | None = None, keys: dict[str, str] | None = None) -> None:
+                 seed: int | None = None, keys: dict[str, str] | None = None,
+                 areas: tuple[FeedArea, ...] = AREAS) -> None:
         self.base_url = base_url.rstrip("/")
         # API keys by role: the CAD's (events) and the team's (status changes).
         self.keys = keys or {}
         self.rate = max(rate_per_min, 0.1)
         self.rng = random.Random(seed)
         self.weights = [t.weight for t in TEMPLATES]
+        self.areas = areas
         self.sent = 0
         # What the feed did, for the demo's periodic summary (not a log line per request).
         self.calls: Counter[str] = Counter()  # new calls by first destination
+        self.agencies: Counter[str] = Counter()  # new calls by the agency that has them
         self.steps = 0  # team status changes
         self.failed = 0
 
     def summary(self) -> str:
         by = ", ".join(f"{d} {n}" for d, n in self.calls.most_common())
-        return (f"{sum(self.calls.values())} calls ({by or 'none yet'}), "
+        whose = ", ".join(f"{a} {n}" for a, n in sorted(self.agencies.items()))
+        return (f"{sum(self.calls.values())} calls ({by or 'none yet'}"
+                f"{'; agencies ' + whose if whose else ''}), "
                 f"{self.steps} team status changes, {self.failed} refused or failed")
 
     async def report(self, every: float, say: Callable[[str], None]) -> None:
@@ -95,8 +100,9 @@ class Simulator:
 
     def make_call(self, now: datetime) -> dict[str, Any]:
         t = self.rng.choices(TEMPLATES, self.weights)[0]
-        lat = 27.77 + self.rng.uniform(-0.05, 0.05)
-        lon = -82.66 + self.rng.uniform(-0.05, 0.05)
+        area = self.rng.choice(self.areas)
+        lat = area.lat + self.rng.uniform(-0.05, 0.05)
+        lon = area.lon + self.rng.uniform(-0.05, 0.05)
         return {
             "event_id": uuid.uuid4().hex,
             "incident_id": f"SIM-{now:%y%m%d}-{self.rng.randrange(10**6):06d}",
@@ -107,8 +113,9 @@ class Simulator:
             "nature_text": t.nature_text,
             "priority": self.rng.randint(1, 5),
             "narrative": t.narrative,
-            "location": {"address": f"{self.rng.randint(100, 4999)} {self.rng.choice(STREETS)}",
-                         "district": self.rng.choice(DISTRICTS),
+            "location": {"address": f"{self.rng.randint(100, 4999)} "
+                                    f"{self.rng.choice(area.streets)}",
+                         "district": self.rng.choice(area.districts),
                          "lat": round(lat, 5), "lon": round(lon, 5)},
             "flags": list(t.flags),
         }
@@ -146,6 +153,10 @@ class Simulator:
             self.steps += 1
         return dict(r.json())
 
+    def _area(self, call: dict[str, Any]) -> FeedArea:
+        district = call["location"]["district"]
+        return next(a for a in self.areas if district in a.districts)
+
     async def _life(self, client: httpx.AsyncClient, call: dict[str, Any]) -> None:
         """One incident from creation to close, on a compressed clock."""
         answer = await self._post(client, "/v1/cad/events", call)
@@ -153,6 +164,7 @@ class Simulator:
             return
         decision = answer["decision"]
         self.calls[decision["destination"]] += 1
+        self.agencies[self._area(call).agency] += 1  # the districts it was posted for
         await asyncio.sleep(self.rng.uniform(3, 10))
         if self.rng.random() < 0.08:
             # Something new comes in: the caller now mentions a weapon.
@@ -165,7 +177,7 @@ class Simulator:
             decision = {"destination": "police"}
         if decision["destination"] in ("call_team", "joint") and decision.get(
                 "needs_field_unit", True):
-            unit = f"CALL-{self.rng.randint(1, 4)}"
+            unit = f"{self._area(call).unit_prefix}-{self.rng.randint(1, 4)}"
             path = f"/v1/calls/{answer['call_id']}/status"
             for status in ("assigned", "en_route", "on_scene"):
                 if await self._post(client, path, {"status": status, "unit": unit}) is None:
