@@ -646,6 +646,10 @@ def _launch(name: str, argv: list[str], port: int, log_dir: Path) -> Server:
         # The per-key rate limit (200/s by default) is off: this measures how fast events
         # can be stored, not the limiter.
         env = {**os.environ, "LIAISON_RATE_LIMIT_KEY_RATE": "0"}
+        profile_dir = os.environ.get("BENCH_PROFILE_DIR")
+        if profile_dir and argv[:2] == ["-m", "api.cli"]:
+            # Where the server's time goes: cProfile writes this file when it stops.
+            argv = ["-m", "bench.profiled", str(Path(profile_dir) / f"{name}.prof"), *argv[1:]]
         proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, stdout=log,
                                 stderr=subprocess.STDOUT, env=env)
     return Server(name, proc, port, log_path)
