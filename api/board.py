@@ -50,14 +50,14 @@ async def board(ws: WebSocket,
     live_since = (utcnow() - timedelta(hours=rt.settings.board_replay_hours)
                   if scope == "live" else None)
     await ws.accept()
-    # Subscribe before replaying: whatever commits meanwhile arrives on the stream, and
+    # Subscribe before replaying: whatever commits meanwhile arrives on its feed, and
     # the seq check drops what the replay already sent.
     # Dispatchers get each message's restricted form (service/calls/visibility.py).
     audience = audience_of(who)
     frames: Frames | None = ws.scope.get("extensions", {}).get(FRAMES)
-    stream = rt.hub.stream(audience, frames)
+    feed = rt.hub.feed(audience, frames)
     if after is not None:
-        stream.last = after
+        feed.last = after
     send_timeout = rt.settings.board_send_timeout
     sending_since: float | None = None  # loop time the send under way began
 
@@ -86,10 +86,10 @@ async def board(ws: WebSocket,
     async def pump() -> None:
         if after is not None:
             while True:
-                rows = await read_after(rt.engine, stream.last, live_since=live_since)
+                rows = await read_after(rt.engine, feed.last, live_since=live_since)
                 if rows:
                     await send_all([Message(row.seq, row.text(audience)) for row in rows])
-                    stream.last = rows[-1].seq
+                    feed.last = rows[-1].seq
                 if len(rows) < 500:
                     break
         if snapshot:
@@ -97,14 +97,14 @@ async def board(ws: WebSocket,
         while True:
             # What came while this client was behind, then straight from the hub (no
             # task switch, no frame per client) until it falls behind again.
-            batch = stream.take()
+            batch = feed.take()
             if batch:
                 await send_all(batch)
-                stream.last = batch[-1].seq
+                feed.last = batch[-1].seq
                 continue
-            stream.go_live()
-            await stream.wake.wait()
-            stream.wake.clear()
+            feed.go_live()
+            await feed.wake.wait()
+            feed.wake.clear()
 
     async def stalled() -> None:
         """Return once a send has waited longer than board_send_timeout: the client has
@@ -120,13 +120,13 @@ async def board(ws: WebSocket,
 
     pumping = asyncio.create_task(pump())
     receiving = asyncio.create_task(_drain_client(ws))
-    overflow = asyncio.create_task(stream.overflowed.wait())
+    overflow = asyncio.create_task(feed.overflowed.wait())
     stuck = asyncio.create_task(stalled())
     ended = asyncio.create_task(_until_credentials_end(ws, who))
     tasks = (pumping, receiving, overflow, stuck, ended)
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        rt.hub.unsubscribe(stream)  # nothing more is written to it but what follows
+        rt.hub.unsubscribe(feed)  # nothing more is written to it but what follows
         if ended in done and not receiving.done():
             await ws.close(code=WS_UNAUTHENTICATED, reason="the session has ended")
         if (overflow in done or stuck in done) and not receiving.done():
@@ -136,7 +136,7 @@ async def board(ws: WebSocket,
             # Fell behind: say where to resume from and let the client reconnect. A client
             # that reads nothing gets neither; the server cuts it off after the close
             # timeout (service/live/websocket.py).
-            await asyncio.wait_for(_resync_and_close(ws, stream.last), send_timeout)
+            await asyncio.wait_for(_resync_and_close(ws, feed.last), send_timeout)
         failed = pumping.exception() if pumping in done and not pumping.cancelled() else None
         if failed is not None and is_outage(failed) and not receiving.done():
             await asyncio.wait_for(ws.close(code=WS_TRY_AGAIN_LATER,
@@ -145,7 +145,7 @@ async def board(ws: WebSocket,
     except (WebSocketDisconnect, TimeoutError, RuntimeError):
         pass
     finally:
-        rt.hub.unsubscribe(stream)
+        rt.hub.unsubscribe(feed)
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -1,7 +1,7 @@
 """The board hub: reads new board rows from the database once and fans them out.
 
 Subscribers are grouped by what they see (audience and filter, `Group`): each message is
-made once per group, never per client. Board websockets (`stream`, service/live/stream.py)
+made once per group, never per client. Board websockets (`feed`, service/live/stream.py)
 are written the same frames, flushed at most every `flush_interval` so that messages
 close together go out in one write per client; others (`subscribe`: the EIDO notifier)
 get a bounded queue. One that falls behind is marked for resync and dropped, so a slow
@@ -113,11 +113,11 @@ class Group:
         self.audience = audience
         self.only = only
         self.queues: set[Subscription] = set()
-        self.streams: set[ClientFeed] = set()
-        self.pending: list[Message] = []  # for the streams, until the next flush
+        self.feeds: set[ClientFeed] = set()
+        self.pending: list[Message] = []  # for the feeds, until the next flush
 
     def __bool__(self) -> bool:
-        return bool(self.queues or self.streams)
+        return bool(self.queues or self.feeds)
 
 
 class BoardHub:
@@ -127,7 +127,7 @@ class BoardHub:
         self.queue_size = queue_size
         # A safety net: even with no notification, new rows are found within this time.
         self.poll_interval = poll_interval
-        # Streams are written at most this often: a burst goes out in one write per client.
+        # Feeds are written at most this often: a burst goes out in one write per client.
         self.flush_interval = flush_interval
         self.last_seq = 0
         self.groups: dict[tuple[Audience, Only | None], Group] = {}
@@ -142,7 +142,7 @@ class BoardHub:
         found: set[Subscription | ClientFeed] = set()
         for group in self.groups.values():
             found |= group.queues
-            found |= group.streams
+            found |= group.feeds
         return found
 
     async def start(self) -> None:
@@ -182,7 +182,7 @@ class BoardHub:
                 message = made[group.audience] = Message(row.seq, row.text(group.audience))
             for sub in tuple(group.queues):
                 sub.offer(message.seq, message.text)
-            if group.streams:
+            if group.feeds:
                 group.pending.append(message)
                 self._flush_soon()
 
@@ -194,7 +194,7 @@ class BoardHub:
 
     def _flush_now(self) -> None:
         """Each group's messages since the last flush, as one write to each of its
-        streams: the same bytes for all of them."""
+        feeds: the same bytes for all of them."""
         self._flush = None
         self._flushed_at = asyncio.get_running_loop().time()
         for group in tuple(self.groups.values()):
@@ -202,8 +202,8 @@ class BoardHub:
                 continue
             batch, group.pending = group.pending, []
             data = frames_of(batch)
-            for stream in tuple(group.streams):
-                stream.deliver(batch, data)
+            for feed in tuple(group.feeds):
+                feed.deliver(batch, data)
 
     def _group(self, audience: Audience, only: Only | None) -> Group:
         group = self.groups.get((audience, only))
@@ -216,19 +216,19 @@ class BoardHub:
         self._group(audience, None).queues.add(sub)
         return sub
 
-    def stream(self, audience: Audience, frames: Frames | None,
+    def feed(self, audience: Audience, frames: Frames | None,
                only: Only | None = None) -> ClientFeed:
-        """A board websocket's stream (`frames`: its connection's raw frame writes; None
+        """A board websocket's feed (`frames`: its connection's raw frame writes; None
         where the server offers none, then every message goes through its backlog)."""
-        stream = ClientFeed(self.queue_size, self.last_seq, frames)
-        self._group(audience, only).streams.add(stream)
-        return stream
+        feed = ClientFeed(self.queue_size, self.last_seq, frames)
+        self._group(audience, only).feeds.add(feed)
+        return feed
 
     def unsubscribe(self, sub: Subscription | ClientFeed) -> None:
         """Stop delivering to `sub` (at once: nothing more is written to it)."""
         for key, group in tuple(self.groups.items()):
             if isinstance(sub, ClientFeed):
-                group.streams.discard(sub)
+                group.feeds.discard(sub)
                 sub.live = False
             else:
                 group.queues.discard(sub)

@@ -68,7 +68,7 @@ class ClientFeed:
 
     def __init__(self, limit: int, position: int, frames: Frames | None) -> None:
         self.limit = limit  # messages it may fall behind before resync (board_queue_size)
-        self.position = position  # the hub's last seq when this stream began
+        self.position = position  # the hub's last seq when this feed began
         self.last = position
         self.frames = frames
         self.live = False
@@ -77,12 +77,12 @@ class ClientFeed:
         self.overflowed = asyncio.Event()
 
     def deliver(self, batch: list[Message], data: bytes) -> None:
-        """Messages the hub flushes to this stream's group (`data`: their frames)."""
+        """Messages the hub flushes to this feed's group (`data`: their frames)."""
         if self.overflowed.is_set():
             return
         if self.live and self.frames is not None and self.frames.ready():
             if batch[0].seq <= self.last:
-                # Fanned out before this stream went live, and flushed after: the replay
+                # Fanned out before this feed went live, and flushed after: the replay
                 # or the backlog sent those already.
                 batch = [m for m in batch if m.seq > self.last]
                 if not batch:
