@@ -93,7 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watcher = asyncio.create_task(
             region.watch(engine, settings.policy_poll_interval, watch_guard),
             name="liaison-policy-watch")
-        hub = BoardHub(engine, queue_size=settings.board_queue_size)
+        hub = BoardHub(engine, queue_size=settings.board_queue_size,
+                       flush_interval=settings.board_flush_interval)
         await hub.start()
         # How long a request waits for the database while it does not answer (then 503).
         patience = Patience(settings.db_request_timeout, settings.db_statement_timeout)

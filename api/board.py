@@ -25,7 +25,9 @@ from api.access import (
 from service.access.auth import SessionLimits, session_principal
 from service.calls.visibility import audience_of, sees_agency
 from service.errors import Unavailable
-from service.live.board import read_after
+from service.live.board import agency_only, read_after
+from service.live.stream import Frames, Message, frames_of
+from service.live.websocket import FRAMES
 from service.store.db import is_outage
 from service.store.tables import ANY_AGENCY, utcnow
 from service.units.queries import list_units
@@ -61,12 +63,14 @@ async def board(ws: WebSocket,
     # A person of one agency gets its calls' messages only (issue 17); a regional person
     # may narrow to one agency's.
     agency = agency or who.agency
-    # Subscribe before replaying: whatever commits meanwhile arrives on the queue, and
+    # Subscribe before replaying: whatever commits meanwhile arrives on its feed, and
     # the seq check drops what the replay already sent.
     # Dispatchers get each message's restricted form (service/calls/visibility.py).
     audience = audience_of(who)
-    sub = rt.hub.subscribe(audience, agency)
-    last = sub.position if after is None else after
+    frames: Frames | None = ws.scope.get("extensions", {}).get(FRAMES)
+    feed = rt.hub.feed(audience, frames, agency_only(agency))
+    if after is not None:
+        feed.last = after
     send_timeout = rt.settings.board_send_timeout
     sending_since: float | None = None  # loop time the send under way began
 
@@ -76,25 +80,45 @@ async def board(ws: WebSocket,
         await ws.send_text(text)
         sending_since = None
 
+    async def send_all(batch: list[Message]) -> None:
+        """In order, as one write of their frames when the connection takes frames."""
+        nonlocal sending_since
+        if frames is None:
+            for message in batch:
+                await send(message.text)
+            return
+        sending_since = asyncio.get_running_loop().time()
+        await frames.writable()
+        if frames.is_open():
+            frames.write(frames_of(batch))
+            sending_since = None
+            return
+        for message in batch:  # closing: fails as a send on a closed websocket does
+            await send(message.text)
+
     async def pump() -> None:
-        nonlocal last
         if after is not None:
             while True:
-                rows = await read_after(rt.engine, last, live_since=live_since,
+                rows = await read_after(rt.engine, feed.last, live_since=live_since,
                                         agency=agency)
-                for row in rows:
-                    await send(row.text(audience))
-                    last = row.seq
+                if rows:
+                    await send_all([Message(row.seq, row.text(audience)) for row in rows])
+                    feed.last = rows[-1].seq
                 if len(rows) < 500:
                     break
         if snapshot:
             await send(await _snapshot(rt.engine, agency))
         while True:
-            # No task or timer per message: the watches below stop a stuck send.
-            seq, text = await sub.queue.get()
-            if seq > last:
-                await send(text)
-                last = seq
+            # What came while this client was behind, then straight from the hub (no
+            # task switch, no frame per client) until it falls behind again.
+            batch = feed.take()
+            if batch:
+                await send_all(batch)
+                feed.last = batch[-1].seq
+                continue
+            feed.go_live()
+            await feed.wake.wait()
+            feed.wake.clear()
 
     async def stalled() -> None:
         """Return once a send has waited longer than board_send_timeout: the client has
@@ -110,12 +134,13 @@ async def board(ws: WebSocket,
 
     pumping = asyncio.create_task(pump())
     receiving = asyncio.create_task(_drain_client(ws))
-    overflow = asyncio.create_task(sub.overflowed.wait())
+    overflow = asyncio.create_task(feed.overflowed.wait())
     stuck = asyncio.create_task(stalled())
     ended = asyncio.create_task(_until_credentials_end(ws, who))
     tasks = (pumping, receiving, overflow, stuck, ended)
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        rt.hub.unsubscribe(feed)  # nothing more is written to it but what follows
         if ended in done and not receiving.done():
             await ws.close(code=WS_UNAUTHENTICATED, reason="the session has ended")
         if (overflow in done or stuck in done) and not receiving.done():
@@ -125,7 +150,7 @@ async def board(ws: WebSocket,
             # Fell behind: say where to resume from and let the client reconnect. A client
             # that reads nothing gets neither; the server cuts it off after the close
             # timeout (service/live/websocket.py).
-            await asyncio.wait_for(_resync_and_close(ws, last), send_timeout)
+            await asyncio.wait_for(_resync_and_close(ws, feed.last), send_timeout)
         failed = pumping.exception() if pumping in done and not pumping.cancelled() else None
         if failed is not None and is_outage(failed) and not receiving.done():
             await asyncio.wait_for(ws.close(code=WS_TRY_AGAIN_LATER,
@@ -134,7 +159,7 @@ async def board(ws: WebSocket,
     except (WebSocketDisconnect, TimeoutError, RuntimeError):
         pass
     finally:
-        rt.hub.unsubscribe(sub)
+        rt.hub.unsubscribe(feed)
         for task in tasks:
             task.cancel()
         for task in tasks:

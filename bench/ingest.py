@@ -104,6 +104,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS_PATH = "/v1/cad/events"
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 50.0
+TARGET_BOARD_COST = 0.15  # the board clients' share of the no-board throughput (issue 18)
 OK_STATUSES = (200, 202)
 BASELINE_RUNS = 3
 RUN_ID = uuid.uuid4().hex[:8]
@@ -646,6 +647,10 @@ def _launch(name: str, argv: list[str], port: int, log_dir: Path) -> Server:
         # The per-key rate limit (200/s by default) is off: this measures how fast events
         # can be stored, not the limiter.
         env = {**os.environ, "LIAISON_RATE_LIMIT_KEY_RATE": "0"}
+        profile_dir = os.environ.get("BENCH_PROFILE_DIR")
+        if profile_dir and argv[:2] == ["-m", "api.cli"]:
+            # Where the server's time goes: cProfile writes this file when it stops.
+            argv = ["-m", "bench.profiled", str(Path(profile_dir) / f"{name}.prof"), *argv[1:]]
         proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, stdout=log,
                                 stderr=subprocess.STDOUT, env=env)
     return Server(name, proc, port, log_path)
@@ -879,6 +884,10 @@ async def bench_liaison(backend: str, database_url: str, opts: argparse.Namespac
                     "board_delivered": got["delivered"], "board_expected": got["expected"],
                     "resyncs": got["resyncs"], "reconnects": got["reconnects"]}
         after = await meter.mark()
+        if before.server is not None and after.server is not None:
+            # Robust to a shared machine where events/s is not: the server's own CPU.
+            run["server_cpu_ms_per_event"] = round(
+                (after.server - before.server) * 1000 / opts.requests, 3)
         out["throughput"] = run | {"cpu": meter.use(before, after)}
         if not server.alive:
             errors.append("the server died during the throughput phase")
@@ -1073,6 +1082,18 @@ def judge(res: dict[str, Any], baseline: dict[str, Any]) -> None:
         tp["ratio"] = round(tp["events_per_s"] / base, 3) if base else None
         tp["vs_floor"] = round(tp["events_per_s"] / floor, 3) if floor else None
         tp["target_met"] = None if tp["ratio"] is None else tp["ratio"] >= TARGET_RATIO
+    alone, boards = (res.get("throughput", {}).get(k) for k in ("alone", "with_boards"))
+    if alone and boards:
+        # What the board clients cost: the share of the no-board throughput lost, and the
+        # server CPU per event they add.
+        cost: dict[str, Any] = {
+            "throughput_lost": round(1 - boards["events_per_s"] / alone["events_per_s"], 3),
+            "target_max": TARGET_BOARD_COST}
+        a, b = alone.get("server_cpu_ms_per_event"), boards.get("server_cpu_ms_per_event")
+        if a and b:
+            cost["server_cpu_added"] = round(b / a - 1, 3)
+        cost["target_met"] = cost["throughput_lost"] <= TARGET_BOARD_COST
+        res["board_cost"] = cost
     lat = res.get("latency")
     if lat:
         p99 = lat.get("board_p99_ms")
@@ -1186,6 +1207,17 @@ def print_report(rep: dict[str, Any]) -> None:
     print("\n".join(table(["server", "events/s", "vs base", "vs floor", "POST p50/p99 ms"]
                          + (["board drain"] if clients else [])
                          + ["cpu srv/db/gen/brd", "target"], rows)))
+    for backend, res in rep["backends"].items():
+        cost = res.get("board_cost")
+        cpu = {k: res["throughput"][k].get("server_cpu_ms_per_event")
+               for k in ("alone", "with_boards")}
+        if cost:
+            added = cost.get("server_cpu_added")
+            print(f"  {backend}: {clients} board clients cost {pct(cost['throughput_lost'])} "
+                  f"of the no-board throughput (target <= {pct(TARGET_BOARD_COST)}: "
+                  f"{verdict(cost['target_met'])}); server CPU per event "
+                  f"{fmt(cpu['alone'], '.2f')} ms alone, {fmt(cpu['with_boards'], '.2f')} ms "
+                  f"with boards" + ("" if added is None else f" (+{pct(added)})") + ".")
     print()
     print(f"Latency: open loop at {p['rate']:g} events/s for {p['seconds']:g} s, measured from "
           f"each scheduled send, " + (f"{clients} board clients. Target: board p99 < "

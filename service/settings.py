@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     port: int = 8000
     # How many board messages a slow websocket client may fall behind before resync.
     board_queue_size: int = 2000
+    # Board websockets are written at most this often (seconds): messages that come
+    # closer together go out in one write per client (service/live/board.py).
+    board_flush_interval: float = Field(default=0.005, ge=0, le=1)
     # A board opened with ?scope=live replays only the live calls' messages: open calls,
     # calls with a pending follow-up, and calls changed within this many hours.
     board_replay_hours: float = Field(default=12.0, gt=0)

@@ -1,7 +1,11 @@
 """The board hub: reads new board rows from the database once and fans them out.
 
-Every subscriber has a bounded queue. One that falls behind is marked for
-resync and dropped, so a slow client never slows the others or grows memory.
+Subscribers are grouped by what they see (audience and filter, `Group`): each message is
+made once per group, never per client. Board websockets (`feed`, service/live/stream.py)
+are written the same frames, flushed at most every `flush_interval` so that messages
+close together go out in one write per client; others (`subscribe`: the EIDO notifier)
+get a bounded queue. One that falls behind is marked for resync and dropped, so a slow
+client never slows the others or grows memory.
 The protocol a board client sees: docs/board.md.
 """
 
@@ -11,13 +15,15 @@ import asyncio
 import contextlib
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import CompoundSelect, func, select, union
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.calls.visibility import Audience, message_view
+from service.live.stream import ClientFeed, Frames, Message, frames_of
 from service.store.db import describe, is_outage
 from service.store.stopping import StepGuard, Stopping
 from service.store.tables import ANY_AGENCY, BOARD, CALL, FOLLOW_UP
@@ -86,13 +92,35 @@ def live_calls(since: datetime) -> CompoundSelect:
                  select(f.call_id).where(f.status == "scheduled"))
 
 
+class Only(Protocol):
+    """A filter on which messages a group receives (hashable: part of the group's key),
+    e.g. the calls of one agency; asked once per message and group, not per client."""
+
+    def admits(self, row: BoardRow) -> bool: ...
+
+
+@dataclass(frozen=True)
+class AgencyOnly:
+    """One agency's messages (issue 17): its calls' and its units' (BoardRow.for_agency)."""
+
+    agency: str
+
+    def admits(self, row: BoardRow) -> bool:
+        return row.for_agency(self.agency)
+
+
+def agency_only(agency: str) -> AgencyOnly | None:
+    """The filter of a board of `agency`'s people (None: the region's, every message)."""
+    return None if agency == ANY_AGENCY else AgencyOnly(agency)
+
+
 class Subscription:
-    def __init__(self, size: int, position: int, audience: Audience = Audience.full,
-                 agency: str = ANY_AGENCY) -> None:
+    """A queue of (seq, text): for a reader that is not a board websocket."""
+
+    def __init__(self, size: int, position: int, audience: Audience = Audience.full) -> None:
         self.queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(maxsize=size)
         self.position = position  # the hub's last seq when this subscription began
         self.audience = audience  # which form of each message it receives
-        self.agency = agency  # whose calls' messages it receives (`*`: every agency's)
         self.overflowed = asyncio.Event()
 
     def offer(self, seq: int, text: str) -> None:
@@ -104,18 +132,44 @@ class Subscription:
             self.overflowed.set()
 
 
+class Group:
+    """The subscribers that receive the same form of every message."""
+
+    def __init__(self, audience: Audience, only: Only | None) -> None:
+        self.audience = audience
+        self.only = only
+        self.queues: set[Subscription] = set()
+        self.feeds: set[ClientFeed] = set()
+        self.pending: list[Message] = []  # for the feeds, until the next flush
+
+    def __bool__(self) -> bool:
+        return bool(self.queues or self.feeds)
+
+
 class BoardHub:
     def __init__(self, engine: AsyncEngine, *, queue_size: int = 2000,
-                 poll_interval: float = 1.0) -> None:
+                 poll_interval: float = 1.0, flush_interval: float = 0.005) -> None:
         self.engine = engine
         self.queue_size = queue_size
         # A safety net: even with no notification, new rows are found within this time.
         self.poll_interval = poll_interval
+        # Feeds are written at most this often: a burst goes out in one write per client.
+        self.flush_interval = flush_interval
         self.last_seq = 0
-        self.subscribers: set[Subscription] = set()
+        self.groups: dict[tuple[Audience, Only | None], Group] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._guard = StepGuard("board hub")
+        self._flush: asyncio.TimerHandle | None = None
+        self._flushed_at = 0.0
+
+    @property
+    def subscribers(self) -> set[Subscription | ClientFeed]:
+        found: set[Subscription | ClientFeed] = set()
+        for group in self.groups.values():
+            found |= group.queues
+            found |= group.feeds
+        return found
 
     async def start(self) -> None:
         async with self.engine.connect() as conn:
@@ -123,6 +177,8 @@ class BoardHub:
         self._task = asyncio.create_task(self._run(), name="liaison-board-hub")
 
     async def stop(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
         await self._guard.stop(self._task)
 
     def poke(self, seq: int | None = None) -> None:
@@ -142,24 +198,69 @@ class BoardHub:
             self._fan_out(row)
 
     def _fan_out(self, row: BoardRow) -> None:
-        texts: dict[Audience, str] = {}  # each form made once, whatever the clients
+        made: dict[Audience, Message] = {}  # each form made once, whatever the clients
         self.last_seq = row.seq
-        for sub in tuple(self.subscribers):
-            if not row.for_agency(sub.agency):
+        for group in tuple(self.groups.values()):
+            if group.only is not None and not group.only.admits(row):
                 continue
-            text = texts.get(sub.audience)
-            if text is None:
-                text = texts[sub.audience] = row.text(sub.audience)
-            sub.offer(row.seq, text)
+            message = made.get(group.audience)
+            if message is None:
+                message = made[group.audience] = Message(row.seq, row.text(group.audience))
+            for sub in tuple(group.queues):
+                sub.offer(message.seq, message.text)
+            if group.feeds:
+                group.pending.append(message)
+                self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        if self._flush is None:
+            loop = asyncio.get_running_loop()
+            self._flush = loop.call_at(max(loop.time(), self._flushed_at + self.flush_interval),
+                                       self._flush_now)
+
+    def _flush_now(self) -> None:
+        """Each group's messages since the last flush, as one write to each of its
+        feeds: the same bytes for all of them."""
+        self._flush = None
+        self._flushed_at = asyncio.get_running_loop().time()
+        for group in tuple(self.groups.values()):
+            if not group.pending:
+                continue
+            batch, group.pending = group.pending, []
+            data = frames_of(batch)
+            for feed in tuple(group.feeds):
+                feed.deliver(batch, data)
+
+    def _group(self, audience: Audience, only: Only | None) -> Group:
+        group = self.groups.get((audience, only))
+        if group is None:
+            group = self.groups[audience, only] = Group(audience, only)
+        return group
 
     def subscribe(self, audience: Audience = Audience.full,
                   agency: str = ANY_AGENCY) -> Subscription:
-        sub = Subscription(self.queue_size, self.last_seq, audience, agency)
-        self.subscribers.add(sub)
+        sub = Subscription(self.queue_size, self.last_seq, audience)
+        self._group(audience, agency_only(agency)).queues.add(sub)
         return sub
 
-    def unsubscribe(self, sub: Subscription) -> None:
-        self.subscribers.discard(sub)
+    def feed(self, audience: Audience, frames: Frames | None,
+               only: Only | None = None) -> ClientFeed:
+        """A board websocket's feed (`frames`: its connection's raw frame writes; None
+        where the server offers none, then every message goes through its backlog)."""
+        feed = ClientFeed(self.queue_size, self.last_seq, frames)
+        self._group(audience, only).feeds.add(feed)
+        return feed
+
+    def unsubscribe(self, sub: Subscription | ClientFeed) -> None:
+        """Stop delivering to `sub` (at once: nothing more is written to it)."""
+        for key, group in tuple(self.groups.items()):
+            if isinstance(sub, ClientFeed):
+                group.feeds.discard(sub)
+                sub.live = False
+            else:
+                group.queues.discard(sub)
+            if not group:
+                del self.groups[key]
 
     async def _run(self) -> None:
         while True:
