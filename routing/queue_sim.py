@@ -90,7 +90,10 @@ class ProgramsRun:
         self.results: dict[int, CallResult] = {}
         self._events: list[tuple[Any, ...]] = []
         self._seq = itertools.count()
+        # Decisions of calls alike at one moment (a decision is made at its call's time, so
+        # only calls at the current one can share it: the cache holds those only).
         self._cache: dict[tuple[Any, ...], Decision] = {}
+        self._cache_t: float | None = None
         self._key_fields = key_fields  # what the policy's decisions read of a call
         # Programs with a shift start scheduled: one is, while calls wait for it.
         self._armed: set[str] = set()
@@ -113,6 +116,9 @@ class ProgramsRun:
     def arrive(self, i: int, facts: CallFacts) -> CallResult:
         t = facts.occurred_at.timestamp()
         self.settle(t)
+        if t != self._cache_t:
+            self._cache.clear()
+            self._cache_t = t
         key = (tuple(getattr(facts, f) for f in self._key_fields),
                tuple((self.busy[p], self.queued[p]) for p in self.ids))
         d = self._cache.get(key)
@@ -139,6 +145,14 @@ class ProgramsRun:
         elif holds_unit(d, facts, self.policy):
             self._occupy(i, d, t)
         return result
+
+    def release(self, i: int) -> CallResult | None:
+        """Call i's result, forgotten here, when nothing can change it any more (it did
+        not wait: only a waiting call's decision changes later); None while it may.
+        A long run keeps only the waiting calls' results so."""
+        if i in self.waiting or self.results[i].waited is not None:
+            return None
+        return self.results.pop(i)
 
     def finish(self) -> dict[int, CallResult]:
         """Settle everything still pending (waits, units, shifts) and give the results."""
