@@ -462,19 +462,21 @@ class _ProgramsRun:
         # The outcomes of calls already final (they did not wait), by index: their
         # decisions are not kept to the end (a year of them would not fit in memory).
         self._final: dict[int, _Outcome] = {}
+        # Explanations repeat (calls alike, decided alike): one string for each.
+        self._texts: dict[str, str] = {}
 
     def arrive(self, i: int, call: CallFacts) -> None:
         self.sim.arrive(i, call)
         r = self.sim.release(i)
         if r is not None:
-            self._final[i] = _outcome_of(r)
+            self._final[i] = _outcome_of(r, self._texts)
 
     def finish(self, calls: list[SimCall]) -> None:
         results = self.sim.finish()
         final = self._final
         for i in range(len(calls)):
             o = final.pop(i, None)
-            self.outcomes.append(o if o is not None else _outcome_of(results[i]))
+            self.outcomes.append(o if o is not None else _outcome_of(results[i], self._texts))
 
     def explanation(self, i: int, call: CallFacts) -> str:
         return self.outcomes[i].explanation or ""
@@ -513,8 +515,11 @@ class _ProgramsRun:
                 utilisation=round(busy / available, 6) if available else 0.0)))
 
 
-def _outcome_of(r: CallResult) -> _Outcome:
+def _outcome_of(r: CallResult, texts: dict[str, str]) -> _Outcome:
     d = r.final
+    explanation = d.explanation
+    if explanation is not None:
+        explanation = texts.setdefault(explanation, explanation)
     return _Outcome(
         destination=d.destination.value, category=d.category, eligible=d.eligible,
         not_served=d.not_served_reason, takes_unit=r.holds_unit,
@@ -522,7 +527,7 @@ def _outcome_of(r: CallResult) -> _Outcome:
         waited=r.waited, waited_for=r.first.program.id if r.waited else None,
         wait_s=r.wait_s, served_after_wait=r.served_after_wait,
         fell_back=r.fell_back, still_waiting=r.still_waiting,
-        explanation=d.explanation)
+        explanation=explanation)
 
 
 def _counts(outcomes: list[_Outcome]
