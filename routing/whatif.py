@@ -136,6 +136,30 @@ class SimCall:
     facts: CallFacts
 
 
+class SharedValues:
+    """The same facts with one object per distinct value (call types, districts, flags,
+    time zones, which fields were set): a year of a city's calls repeats a few hundred of
+    each, and a million calls each with its own copies would not fit in memory."""
+
+    FIELDS = ("channel", "nature_code", "nature_text", "narrative", "district", "flags",
+              "purpose")
+
+    def __init__(self) -> None:
+        self._values: dict[Any, Any] = {}
+
+    def __call__(self, facts: CallFacts) -> CallFacts:
+        values = facts.__dict__.copy()
+        one = self._values.setdefault
+        for name in self.FIELDS:
+            values[name] = one(values[name], values[name])
+        at = values["occurred_at"]
+        # Keyed by the offset, not the zone: equal offsets, equal instants and local times.
+        values["occurred_at"] = at.replace(tzinfo=one(("tz", at.utcoffset()), at.tzinfo))
+        fields_set = one(frozenset(facts.model_fields_set), set(facts.model_fields_set))
+        # Already validated: the same values, shared.
+        return CallFacts.model_construct(_fields_set=fields_set, **values)
+
+
 class Coverage(BaseModel):
     """The team under this version's hours and units, calls taken in time order."""
 

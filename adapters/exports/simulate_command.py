@@ -30,7 +30,6 @@ from service.access.client_auth import auth_headers, unauthorised_hint
 
 if TYPE_CHECKING:
     from routing.whatif import SimCall, WhatIfReport
-    from rules.call import CallFacts
 
 COMMANDS = ("simulate",)
 
@@ -89,7 +88,7 @@ def calls_from_export(mapper: Mapper, path: Path, *, limit: int | None = None
                       ) -> tuple[list[SimCall], Intake]:
     """The export's calls as the rules would see them once the CAD sent them."""
     from adapters.exports.check import contract_problem
-    from routing.whatif import SimCall
+    from routing.whatif import SharedValues, SimCall
     from service.calls.fold import fold
 
     intake = Intake()
@@ -111,32 +110,6 @@ def calls_from_export(mapper: Mapper, path: Path, *, limit: int | None = None
         calls.append(SimCall(call_id=m.incident_id or f"row {m.row}",
                              facts=shared(fold(events).facts())))
     return calls, intake
-
-
-class SharedValues:
-    """The same facts with one object per distinct value (call types, districts, flags,
-    time zones, which fields were set): a year of a city's calls repeats a few hundred of
-    each, and a million calls each with its own copies would not fit in memory."""
-
-    FIELDS = ("channel", "nature_code", "nature_text", "narrative", "district", "flags",
-              "purpose")
-
-    def __init__(self) -> None:
-        self._values: dict[Any, Any] = {}
-
-    def __call__(self, facts: CallFacts) -> CallFacts:
-        from rules.call import CallFacts
-
-        values = facts.__dict__.copy()
-        one = self._values.setdefault
-        for name in self.FIELDS:
-            values[name] = one(values[name], values[name])
-        at = values["occurred_at"]
-        # Keyed by the offset, not the zone: equal offsets, equal instants and local times.
-        values["occurred_at"] = at.replace(tzinfo=one(("tz", at.utcoffset()), at.tzinfo))
-        fields_set = one(frozenset(facts.model_fields_set), set(facts.model_fields_set))
-        # Already validated: the same values, shared.
-        return CallFacts.model_construct(_fields_set=fields_set, **values)
 
 
 def write_changed_csv(report: WhatIfReport, path: Path) -> int:

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from routing.whatif import ServiceTimes, SimCall, simulate, write_changed_csv
+from routing.whatif import ServiceTimes, SharedValues, SimCall, simulate, write_changed_csv
 from rules.evaluate import CompiledPolicy
 from service.calls.fold import CallState
 from service.store.tables import CALL, WHAT_IF_JOB, as_utc, iso_utc, utcnow
@@ -46,14 +46,16 @@ _COLUMNS = (CALL.c.id, CALL.c.channel, CALL.c.nature_code, CALL.c.nature_text,
             CALL.c.opened_at)
 
 
-def sim_call(row: Any) -> SimCall:
-    """A stored call as the rules see it (the live path's CallState.facts())."""
+def sim_call(row: Any, shared: SharedValues | None = None) -> SimCall:
+    """A stored call as the rules see it (the live path's CallState.facts()); `shared`:
+    one object per distinct value across the calls read (a year of them must fit)."""
     state = CallState(channel=row.channel, nature_code=row.nature_code,
                       nature_text=row.nature_text, narrative=row.narrative,
                       priority=row.priority, district=row.district,
                       flags=json.loads(row.flags or "[]"), opened_at=row.opened_at,
                       last_event_at=row.opened_at)
-    return SimCall(call_id=row.id, facts=state.facts())
+    facts = state.facts()
+    return SimCall(call_id=row.id, facts=shared(facts) if shared else facts)
 
 
 async def count_calls(engine: AsyncEngine, start: datetime, end: datetime) -> int:
@@ -68,6 +70,7 @@ async def stored_calls(engine: AsyncEngine, start: datetime, end: datetime, *,
     """Every call opened in [start, end), in `opened_at` order (then id), read in pages
     (keyset on (opened_at, id), so no page holds a transaction open for long)."""
     calls: list[SimCall] = []
+    shared = SharedValues()
     after: tuple[datetime, str] | None = None
     while True:
         query = (select(*_COLUMNS)
@@ -78,7 +81,7 @@ async def stored_calls(engine: AsyncEngine, start: datetime, end: datetime, *,
                                     and_(CALL.c.opened_at == after[0], CALL.c.id > after[1])))
         async with engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        calls.extend(sim_call(r) for r in rows)
+        calls.extend(sim_call(r, shared) for r in rows)
         if len(rows) < page_size:
             return calls
         after = (rows[-1].opened_at, rows[-1].id)
