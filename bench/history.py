@@ -631,6 +631,9 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
                         res[stage] = {"errors": [f"{type(exc).__name__}: {exc}"]}
                     report["errors"] += [f"{backend} {stage}: {e}"
                                          for e in res[stage].get("errors", [])]
+                    # The figures as they come: a full run is long.
+                    progress(f"{backend} {stage}: " + json.dumps(
+                        {k: v for k, v in res[stage].items() if k != "url"}, default=str))
                 if keep and "url" in res.get("history", {}):
                     url = res["history"].pop("url")
                     progress(f"{backend}: the live what-if over {opts.calls:,} stored calls")
