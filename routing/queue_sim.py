@@ -97,6 +97,8 @@ class ProgramsRun:
         self._key_fields = key_fields  # what the policy's decisions read of a call
         # Programs with a shift start scheduled: one is, while calls wait for it.
         self._armed: set[str] = set()
+        # Calls whose wait ended (taken or fallen back) since `release_settled` last ran.
+        self._settled: list[int] = []
 
     # --- the state a decision sees ----------------------------------------------------
 
@@ -154,6 +156,13 @@ class ProgramsRun:
             return None
         return self.results.pop(i)
 
+    def release_settled(self) -> list[tuple[int, CallResult]]:
+        """The results of the calls whose wait ended since the last time (taken or
+        fallen back: nothing changes them any more), forgotten here."""
+        out = [(i, self.results.pop(i)) for i in self._settled]
+        self._settled = []
+        return out
+
     def finish(self) -> dict[int, CallResult]:
         """Settle everything still pending (waits, units, shifts) and give the results."""
         self.settle(float("inf"))
@@ -189,6 +198,7 @@ class ProgramsRun:
         result.wait_s = t - result.first.decided_at.timestamp()
         if holds_unit(d, facts, self.policy):
             self._occupy(i, d, t)
+        self._settled.append(i)
 
     def _free(self, pid: str, t: float) -> None:
         self.busy[pid] -= 1
@@ -250,6 +260,7 @@ class ProgramsRun:
         result.wait_s = t - result.first.decided_at.timestamp()
         if d.needs_field_unit:
             self._occupy(i, d, t)
+        self._settled.append(i)
 
     def _unwait(self, i: int) -> None:
         w = self.waiting.pop(i)

@@ -494,6 +494,8 @@ class _ProgramsRun:
         r = self.sim.release(i)
         if r is not None:
             self._final[i] = _outcome_of(r, self._texts)
+        for j, done in self.sim.release_settled():
+            self._final[j] = _outcome_of(done, self._texts)
 
     def finish(self, calls: list[SimCall]) -> None:
         results = self.sim.finish()

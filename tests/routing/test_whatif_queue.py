@@ -264,10 +264,13 @@ def test_a_run_keeps_only_the_results_of_calls_still_waiting() -> None:
         r = released.release(i)
         if r is not None:
             out[i] = r
-        # Only calls that waited stay in the run.
-        assert set(released.results) == {j for j in range(i + 1) if j not in out}
-    # c1 took the unit, c3 (cat_b may not wait) went to police; c2, c4 queued, c5 deferred.
-    assert set(out) == {0, 2}
-    assert released.release(1) is None
+        out.update(released.release_settled())
+        # Only calls still waiting stay in the run.
+        assert set(released.results) == set(released.waiting) == {
+            j for j in range(i + 1) if j not in out}
+    # c1 took the unit, c3 (cat_b may not wait) went to police, c2 and c4 (queued) were
+    # taken at 15:00 and 16:00, before c5 came at 21:00; c5 (a referral) is deferred.
+    assert set(out) == {0, 1, 2, 3}
+    assert released.release(4) is None  # c5 still waits
     out |= released.finish()
     assert out == kept.finish()
