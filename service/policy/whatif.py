@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,9 +67,12 @@ async def count_calls(engine: AsyncEngine, start: datetime, end: datetime) -> in
 
 
 async def stored_calls(engine: AsyncEngine, start: datetime, end: datetime, *,
-                       page_size: int = PAGE_SIZE) -> list[SimCall]:
+                       page_size: int = PAGE_SIZE,
+                       on_page: Callable[[int], Awaitable[None]] | None = None
+                       ) -> list[SimCall]:
     """Every call opened in [start, end), in `opened_at` order (then id), read in pages
-    (keyset on (opened_at, id), so no page holds a transaction open for long)."""
+    (keyset on (opened_at, id), so no page holds a transaction open for long).
+    `on_page(read so far)` after each page: a year of calls takes a while to read."""
     calls: list[SimCall] = []
     shared = SharedValues()
     after: tuple[datetime, str] | None = None
@@ -82,6 +86,8 @@ async def stored_calls(engine: AsyncEngine, start: datetime, end: datetime, *,
         async with engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         calls.extend(sim_call(r, shared) for r in rows)
+        if on_page is not None:
+            await on_page(len(calls))
         if len(rows) < page_size:
             return calls
         after = (rows[-1].opened_at, rows[-1].id)
@@ -167,7 +173,17 @@ class WhatIfJobs:
         try:
             job.total = await count_calls(engine, job.start, job.end)
             await _save(engine, job.id, done=0, total=job.total)
-            calls = await stored_calls(engine, job.start, job.end)
+            saved = [asyncio.get_running_loop().time()]
+
+            async def alive(_: int) -> None:
+                # The job's row shows it is alive while the calls are read, as while they
+                # are decided: a year of them reads for longer than LOST_AFTER.
+                now = asyncio.get_running_loop().time()
+                if now - saved[0] >= PROGRESS_EVERY:
+                    saved[0] = now
+                    await _save(engine, job.id, done=0, total=job.total)
+
+            calls = await stored_calls(engine, job.start, job.end, on_page=alive)
             job.total = len(calls)  # calls opened in the range meanwhile count too
             simulation = asyncio.create_task(asyncio.to_thread(
                 simulate, calls, candidate, baseline, service_times=service_times,
