@@ -90,10 +90,15 @@ class ProgramsRun:
         self.results: dict[int, CallResult] = {}
         self._events: list[tuple[Any, ...]] = []
         self._seq = itertools.count()
+        # Decisions of calls alike at one moment (a decision is made at its call's time, so
+        # only calls at the current one can share it: the cache holds those only).
         self._cache: dict[tuple[Any, ...], Decision] = {}
+        self._cache_t: float | None = None
         self._key_fields = key_fields  # what the policy's decisions read of a call
         # Programs with a shift start scheduled: one is, while calls wait for it.
         self._armed: set[str] = set()
+        # Calls whose wait ended (taken or fallen back) since `release_settled` last ran.
+        self._settled: list[int] = []
 
     # --- the state a decision sees ----------------------------------------------------
 
@@ -113,6 +118,9 @@ class ProgramsRun:
     def arrive(self, i: int, facts: CallFacts) -> CallResult:
         t = facts.occurred_at.timestamp()
         self.settle(t)
+        if t != self._cache_t:
+            self._cache.clear()
+            self._cache_t = t
         key = (tuple(getattr(facts, f) for f in self._key_fields),
                tuple((self.busy[p], self.queued[p]) for p in self.ids))
         d = self._cache.get(key)
@@ -139,6 +147,21 @@ class ProgramsRun:
         elif holds_unit(d, facts, self.policy):
             self._occupy(i, d, t)
         return result
+
+    def release(self, i: int) -> CallResult | None:
+        """Call i's result, forgotten here, when nothing can change it any more (it did
+        not wait: only a waiting call's decision changes later); None while it may.
+        A long run keeps only the waiting calls' results so."""
+        if i in self.waiting or self.results[i].waited is not None:
+            return None
+        return self.results.pop(i)
+
+    def release_settled(self) -> list[tuple[int, CallResult]]:
+        """The results of the calls whose wait ended since the last time (taken or
+        fallen back: nothing changes them any more), forgotten here."""
+        out = [(i, self.results.pop(i)) for i in self._settled]
+        self._settled = []
+        return out
 
     def finish(self) -> dict[int, CallResult]:
         """Settle everything still pending (waits, units, shifts) and give the results."""
@@ -175,6 +198,7 @@ class ProgramsRun:
         result.wait_s = t - result.first.decided_at.timestamp()
         if holds_unit(d, facts, self.policy):
             self._occupy(i, d, t)
+        self._settled.append(i)
 
     def _free(self, pid: str, t: float) -> None:
         self.busy[pid] -= 1
@@ -236,6 +260,7 @@ class ProgramsRun:
         result.wait_s = t - result.first.decided_at.timestamp()
         if d.needs_field_unit:
             self._occupy(i, d, t)
+        self._settled.append(i)
 
     def _unwait(self, i: int) -> None:
         w = self.waiting.pop(i)

@@ -42,7 +42,7 @@ from pydantic.json_schema import SkipJsonSchema
 from routing.availability import within_hours
 from routing.decide import decide_call
 from routing.models import Availability, Decision, Destination
-from routing.queue_sim import ProgramsRun, WaitKind
+from routing.queue_sim import CallResult, ProgramsRun, WaitKind
 from routing.schedule import duty_seconds
 from rules.call import CallFacts
 from rules.evaluate import CompiledPolicy
@@ -134,6 +134,30 @@ class SimCall:
 
     call_id: str
     facts: CallFacts
+
+
+class SharedValues:
+    """The same facts with one object per distinct value (call types, districts, flags,
+    time zones, which fields were set): a year of a city's calls repeats a few hundred of
+    each, and a million calls each with its own copies would not fit in memory."""
+
+    FIELDS = ("channel", "nature_code", "nature_text", "narrative", "district", "flags",
+              "purpose")
+
+    def __init__(self) -> None:
+        self._values: dict[Any, Any] = {}
+
+    def __call__(self, facts: CallFacts) -> CallFacts:
+        values = facts.__dict__.copy()
+        one = self._values.setdefault
+        for name in self.FIELDS:
+            values[name] = one(values[name], values[name])
+        at = values["occurred_at"]
+        # Keyed by the offset, not the zone: equal offsets, equal instants and local times.
+        values["occurred_at"] = at.replace(tzinfo=one(("tz", at.utcoffset()), at.tzinfo))
+        fields_set = one(frozenset(facts.model_fields_set), set(facts.model_fields_set))
+        # Already validated: the same values, shared.
+        return CallFacts.model_construct(_fields_set=fields_set, **values)
 
 
 class Coverage(BaseModel):
@@ -459,23 +483,26 @@ class _ProgramsRun:
         self.sim = ProgramsRun(policy, service_s, key_fields=tuple(sorted(read)),
                                may_wait=may_wait, span_end=span_end)
         self.outcomes: list[_Outcome] = []
+        # The outcomes of calls already final (they did not wait), by index: their
+        # decisions are not kept to the end (a year of them would not fit in memory).
+        self._final: dict[int, _Outcome] = {}
+        # Explanations repeat (calls alike, decided alike): one string for each.
+        self._texts: dict[str, str] = {}
 
     def arrive(self, i: int, call: CallFacts) -> None:
         self.sim.arrive(i, call)
+        r = self.sim.release(i)
+        if r is not None:
+            self._final[i] = _outcome_of(r, self._texts)
+        for j, done in self.sim.release_settled():
+            self._final[j] = _outcome_of(done, self._texts)
 
     def finish(self, calls: list[SimCall]) -> None:
         results = self.sim.finish()
+        final = self._final
         for i in range(len(calls)):
-            r = results[i]
-            d = r.final
-            self.outcomes.append(_Outcome(
-                destination=d.destination.value, category=d.category, eligible=d.eligible,
-                not_served=d.not_served_reason, takes_unit=r.holds_unit,
-                rule=_rule_of(d), why=_why(d), program=d.program.id, basis=d.basis,
-                waited=r.waited, waited_for=r.first.program.id if r.waited else None,
-                wait_s=r.wait_s, served_after_wait=r.served_after_wait,
-                fell_back=r.fell_back, still_waiting=r.still_waiting,
-                explanation=d.explanation))
+            o = final.pop(i, None)
+            self.outcomes.append(o if o is not None else _outcome_of(results[i], self._texts))
 
     def explanation(self, i: int, call: CallFacts) -> str:
         return self.outcomes[i].explanation or ""
@@ -512,6 +539,21 @@ class _ProgramsRun:
                 team_hours=round(available / self.units, 3) if self.units else 0.0,
                 unit_hours_available=round(available, 3), unit_hours_busy=round(busy, 3),
                 utilisation=round(busy / available, 6) if available else 0.0)))
+
+
+def _outcome_of(r: CallResult, texts: dict[str, str]) -> _Outcome:
+    d = r.final
+    explanation = d.explanation
+    if explanation is not None:
+        explanation = texts.setdefault(explanation, explanation)
+    return _Outcome(
+        destination=d.destination.value, category=d.category, eligible=d.eligible,
+        not_served=d.not_served_reason, takes_unit=r.holds_unit,
+        rule=_rule_of(d), why=_why(d), program=d.program.id, basis=d.basis,
+        waited=r.waited, waited_for=r.first.program.id if r.waited else None,
+        wait_s=r.wait_s, served_after_wait=r.served_after_wait,
+        fell_back=r.fell_back, still_waiting=r.still_waiting,
+        explanation=explanation)
 
 
 def _counts(outcomes: list[_Outcome]

@@ -8,6 +8,7 @@ every name.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import time
 from typing import Literal
@@ -58,6 +59,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+@functools.lru_cache(maxsize=256)  # a policy has a handful; every decision reads them
 def parse_clock(value: str) -> int:
     """Minutes after midnight for 'HH:MM'; '24:00' is the end of the day."""
     m = _CLOCK.match(value)
@@ -104,8 +106,9 @@ class Hours(Strict):
         parse_clock(v)
         return v
 
-    @property
+    @functools.cached_property
     def window(self) -> TimeWindow:
+        # Made once (the model is frozen): every decision asks for it.
         return TimeWindow(start=self.start, end=self.end)
 
 

@@ -97,11 +97,12 @@ def calls_from_export(mapper: Mapper, path: Path, *, limit: int | None = None
                       ) -> tuple[list[SimCall], Intake]:
     """The export's calls as the rules would see them once the CAD sent them."""
     from adapters.exports.check import contract_problem
-    from routing.whatif import SimCall
+    from routing.whatif import SharedValues, SimCall
     from service.calls.fold import fold
 
     intake = Intake()
     calls: list[SimCall] = []
+    shared = SharedValues()
     for m in mapper.map_file(path, limit=limit):
         intake.rows += 1
         if m.outcome == "skip":
@@ -116,7 +117,7 @@ def calls_from_export(mapper: Mapper, path: Path, *, limit: int | None = None
             continue
         intake.calls += 1
         calls.append(SimCall(call_id=m.incident_id or f"row {m.row}",
-                             facts=fold(events).facts()))
+                             facts=shared(fold(events).facts())))
     return calls, intake
 
 

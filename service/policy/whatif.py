@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from routing.whatif import ServiceTimes, SimCall, simulate, write_changed_csv
+from routing.whatif import ServiceTimes, SharedValues, SimCall, simulate, write_changed_csv
 from rules.evaluate import CompiledPolicy
 from service.calls.fold import CallState
 from service.store.tables import CALL, DEFAULT_AGENCY, WHAT_IF_JOB, as_utc, iso_utc, utcnow
@@ -47,14 +48,16 @@ _COLUMNS = (CALL.c.id, CALL.c.channel, CALL.c.nature_code, CALL.c.nature_text,
             CALL.c.opened_at)
 
 
-def sim_call(row: Any) -> SimCall:
-    """A stored call as the rules see it (the live path's CallState.facts())."""
+def sim_call(row: Any, shared: SharedValues | None = None) -> SimCall:
+    """A stored call as the rules see it (the live path's CallState.facts()); `shared`:
+    one object per distinct value across the calls read (a year of them must fit)."""
     state = CallState(channel=row.channel, nature_code=row.nature_code,
                       nature_text=row.nature_text, narrative=row.narrative,
                       priority=row.priority, district=row.district,
                       flags=json.loads(row.flags or "[]"), opened_at=row.opened_at,
                       last_event_at=row.opened_at)
-    return SimCall(call_id=row.id, facts=state.facts())
+    facts = state.facts()
+    return SimCall(call_id=row.id, facts=shared(facts) if shared else facts)
 
 
 def _of(start: datetime, end: datetime, agency: str | None) -> list[Any]:
@@ -73,12 +76,15 @@ async def count_calls(engine: AsyncEngine, start: datetime, end: datetime,
 
 
 async def stored_calls(engine: AsyncEngine, start: datetime, end: datetime, *,
-                       page_size: int = PAGE_SIZE, agency: str | None = None
+                       page_size: int = PAGE_SIZE, agency: str | None = None,
+                       on_page: Callable[[int], Awaitable[None]] | None = None
                        ) -> list[SimCall]:
     """Every call opened in [start, end) (of one agency, when given), in `opened_at` order
     (then id), read in pages (keyset on (opened_at, id), so no page holds a transaction
-    open for long)."""
+    open for long). `on_page(read so far)` after each page: a year of calls takes a while
+    to read."""
     calls: list[SimCall] = []
+    shared = SharedValues()
     after: tuple[datetime, str] | None = None
     while True:
         query = (select(*_COLUMNS).where(*_of(start, end, agency))
@@ -88,7 +94,9 @@ async def stored_calls(engine: AsyncEngine, start: datetime, end: datetime, *,
                                     and_(CALL.c.opened_at == after[0], CALL.c.id > after[1])))
         async with engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        calls.extend(sim_call(r) for r in rows)
+        calls.extend(sim_call(r, shared) for r in rows)
+        if on_page is not None:
+            await on_page(len(calls))
         if len(rows) < page_size:
             return calls
         after = (rows[-1].opened_at, rows[-1].id)
@@ -179,7 +187,18 @@ class WhatIfJobs:
         try:
             job.total = await count_calls(engine, job.start, job.end, job.agency)
             await _save(engine, job.id, done=0, total=job.total)
-            calls = await stored_calls(engine, job.start, job.end, agency=job.agency)
+            saved = [asyncio.get_running_loop().time()]
+
+            async def alive(_: int) -> None:
+                # The job's row shows it is alive while the calls are read, as while they
+                # are decided: a year of them reads for longer than LOST_AFTER.
+                now = asyncio.get_running_loop().time()
+                if now - saved[0] >= PROGRESS_EVERY:
+                    saved[0] = now
+                    await _save(engine, job.id, done=0, total=job.total)
+
+            calls = await stored_calls(engine, job.start, job.end, agency=job.agency,
+                                       on_page=alive)
             job.total = len(calls)  # calls opened in the range meanwhile count too
             simulation = asyncio.create_task(asyncio.to_thread(
                 simulate, calls, candidate, baseline, service_times=service_times,

@@ -200,3 +200,27 @@ async def test_whatif_of_a_policy_of_programs_reports_the_queue(server: Server) 
     # The published one-team baseline: four units, nothing waits.
     base = job["report"]["baseline"]
     assert base["queue"]["queued"] == 0 and base["reach"] == 1.0
+
+
+async def test_reading_the_stored_calls_reports_each_page(server: Server,
+                                                          database_url: str) -> None:
+    """A year of stored calls reads for longer than a job may go without a sign of life
+    (LOST_AFTER): the read reports after each page, and the job saves its row then."""
+    from service.policy.whatif import stored_calls
+    from service.store.db import create_engine
+
+    for i in range(5):
+        await post(server, incident_id=f"PAGE-{i}", occurred_at=f"2026-03-10T14:0{i}:00-04:00")
+    seen: list[int] = []
+
+    async def on_page(read: int) -> None:
+        seen.append(read)
+
+    engine = create_engine(database_url)
+    try:
+        calls = await stored_calls(engine, *(utcnow().fromisoformat(t) for t in (FROM, TO)),
+                                   page_size=2, on_page=on_page)
+    finally:
+        await engine.dispose()
+    assert [c.call_id for c in calls] and len(calls) == 5
+    assert seen == [2, 4, 5]

@@ -194,3 +194,29 @@ def test_no_calls() -> None:
     assert r.calls == 0 and r.first_call is None and r.candidate.team_share == 0.0
     assert r.candidate.coverage.utilisation == 0.0
     assert "0 calls" in render(r)
+
+
+def test_shared_values_give_equal_facts_and_the_same_report() -> None:
+    """SharedValues (a year of calls in memory): each call's facts equal as they were,
+    equal values one object, and the simulation's report unchanged."""
+    from routing.whatif import SharedValues
+
+    shared = SharedValues()
+    made = [facts(nature_code=code, nature_text=f"Nature {code}".lower(), district="D2",
+                  flags=flags, narrative="talking to himself",
+                  occurred_at=f"{DAY}T{hour:02d}:{minute:02d}:00-04:00")
+            for hour in (9, 13, 22) for minute in (0, 31)
+            for code, flags in (("MNTL", []), ("MNTL", ["weapon"]), ("LARC", []))]
+    kept = [shared(f) for f in made]
+    assert kept == made
+    assert [k.model_fields_set for k in kept] == [f.model_fields_set for f in made]
+    assert kept[0].nature_text is kept[6].nature_text
+    assert kept[0].district is kept[1].district
+    assert kept[0].occurred_at.tzinfo is kept[6].occurred_at.tzinfo
+    assert made[0].nature_text is not made[6].nature_text  # not so before
+    policy = team_policy()
+    plain = simulate([SimCall(f"c{i}", f) for i, f in enumerate(made)], policy, policy,
+                     service_times=ONE_HOUR, keep_calls=True)
+    lean = simulate([SimCall(f"c{i}", f) for i, f in enumerate(kept)], policy, policy,
+                    service_times=ONE_HOUR, keep_calls=True)
+    assert lean == plain

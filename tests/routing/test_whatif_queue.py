@@ -237,3 +237,40 @@ def test_same_seed_same_report_and_the_seed_matters() -> None:
     assert one.decided == two.decided
     other = run(calls, p, times=times, seed=4)
     assert [c.wait_minutes for c in other.decided] != [c.wait_minutes for c in one.decided]
+
+
+def test_a_run_keeps_only_the_results_of_calls_still_waiting() -> None:
+    """A year of calls must fit in memory: a call that did not wait is final on arrival,
+    released (ProgramsRun.release), and its result is the one `finish` would give."""
+    from routing.queue_sim import CallResult, ProgramsRun
+
+    policy = programs_policy()
+    calls = [call("c1", "14:00"), call("c2", "14:30"), call("c3", "14:40", "B"),
+             call("c4", "15:30"), call("c5", "21:00", channel="officer_referral")]
+
+    def service_s(i: int, category: str | None) -> float:
+        return 3600.0
+
+    def sim() -> ProgramsRun:
+        return ProgramsRun(policy, service_s, key_fields=("nature_code", "occurred_at",
+                                                          "channel", "priority"),
+                           span_end=None)
+
+    kept, released = sim(), sim()
+    out: dict[int, CallResult] = {}
+    for i, c in enumerate(calls):
+        kept.arrive(i, c.facts)
+        released.arrive(i, c.facts)
+        r = released.release(i)
+        if r is not None:
+            out[i] = r
+        out.update(released.release_settled())
+        # Only calls still waiting stay in the run.
+        assert set(released.results) == set(released.waiting) == {
+            j for j in range(i + 1) if j not in out}
+    # c1 took the unit, c3 (cat_b may not wait) went to police, c2 and c4 (queued) were
+    # taken at 15:00 and 16:00, before c5 came at 21:00; c5 (a referral) is deferred.
+    assert set(out) == {0, 1, 2, 3}
+    assert released.release(4) is None  # c5 still waits
+    out |= released.finish()
+    assert out == kept.finish()
