@@ -131,12 +131,13 @@ async def delete_caution(caution_id: RecordId, request: Request, rt: RuntimeDep,
             response_model=PlansForCall)
 async def call_plans(call_id: str, request: Request, rt: RuntimeDep,
                      who: Team) -> PlansForCall:
-    await policy_for_call(request, rt, call_id, who, READ)  # their agency's calls only
     try:
         found = await plans_for_call(rt.engine, call_id)
     except NotFound:
         await record(request, who, READ, outcome="failed", call_id=call_id[:40])
         raise
+    # Another agency's call: 'not found' too, and audited as denied (nothing is shown).
+    await policy_for_call(request, rt, call_id, who, READ)
     await record(request, who, READ, call_id=call_id,
                  detail={"plan_ids": [p.id for p in found.plans],
                          "caution_ids": [c.id for c in found.cautions]})

@@ -69,7 +69,8 @@ async def test_a_supervisor_keeps_the_roster_and_the_board_hears_each_change(
                           capabilities=["youth_trained", "clinician", "peer", "clinician"])
         assert saved["created"] is True
         unit = saved["unit"]
-        assert unit == {"id": "CALL-3", "program_id": "call", "call_sign": "CALL 3",
+        assert unit == {"id": "CALL-3", "agency": "default", "program_id": "call",
+                        "call_sign": "CALL 3",
                         "members": ["A. Rivera", "J. Okafor"],
                         "capabilities": ["clinician", "peer", "youth_trained"],
                         "on_duty": False, "duty_since": None, "status": "off_duty",
