@@ -1,5 +1,7 @@
-"""One agency's people act on its calls only (issue 17): the gate every route about one
-call passes before it reads or changes it, beside the role check of api/access.py."""
+"""Agencies at the API's edge (issue 17), beside the role check of api/access.py: the gate
+every route about one call passes before it reads or changes it (`policy_for_call`),
+whose a call sent in is (`claim_of`), and which agency a request about "the program"
+is for (`chosen_agency`, `AgencyPolicy`)."""
 
 from __future__ import annotations
 
