@@ -61,8 +61,8 @@ _HOLDING = (CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
 # Per agency (issue 17): each agency's team units, queue and settling are its own.
 _UNITS_BUSY = (select(CALL.c.agency_id, func.count()).select_from(CALL).where(*_HOLDING)
                .group_by(CALL.c.agency_id))
-_SETTLED = select(QUEUE_SETTLED.c.settled_until).where(
-    QUEUE_SETTLED.c.agency_id == bindparam("agency"))
+# Every agency's mark in one read (a handful of rows), as a batch's events may be of many.
+_SETTLED = select(QUEUE_SETTLED.c.agency_id, QUEUE_SETTLED.c.settled_until)
 _SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.agency_id == bindparam("agency"))
                 .values(settled_until=bindparam("until")))
 _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
@@ -161,8 +161,9 @@ class Batch:
     _waiting_read: bool = False
     _waiting_ids: set[str] = field(default_factory=set)
     # How far the queue has been settled: read once a batch, written once at flush.
-    _settled: dict[str, datetime | None] = field(default_factory=dict)  # per agency
+    _settled: dict[str, datetime] | None = None  # per agency that has a mark
     _settled_dirty: set[str] = field(default_factory=set)
+    _settled_stored: set[str] = field(default_factory=set)  # agencies with a row
     # What other packages read once a batch and drop when they change it (service/units:
     # the units on duty per program, which every decision of a roster's program reads).
     memo: dict[str, Any] = field(default_factory=dict)
@@ -342,19 +343,26 @@ class Batch:
     async def settled_until(self, agency: str = DEFAULT_AGENCY) -> datetime | None:
         """How far the agency's queue timers have been worked through (None: never),
         this batch's settling included."""
-        if agency not in self._settled:
-            row = (await self.conn.execute(_SETTLED, {"agency": agency})).first()
-            self._settled[agency] = as_utc(row[0]) if row else None
-        return self._settled[agency]
+        if self._settled is None:
+            rows = (await self.conn.execute(_SETTLED)).all()
+            self._settled = {a: as_utc(until) for a, until in rows}
+            self._settled_stored = set(self._settled)
+        return self._settled.get(agency)
 
     async def set_settled_until(self, until: datetime, agency: str = DEFAULT_AGENCY) -> None:
         """Kept for the flush: one write a batch, under the writer's lock."""
         await self.settled_until(agency)
+        assert self._settled is not None  # read just now
         self._settled[agency] = until
         self._settled_dirty.add(agency)
 
     async def _write_settled(self) -> None:
-        for agency in sorted(self._settled_dirty):
+        assert self._settled is not None  # a dirty mark was read first
+        stored = sorted(self._settled_dirty & self._settled_stored)
+        if stored:  # one statement for every agency whose queue this batch settled
+            await self.conn.execute(_SET_SETTLED, [
+                {"until": self._settled[a], "agency": a} for a in stored])
+        for agency in sorted(self._settled_dirty - self._settled_stored):
             until = self._settled[agency]
             done = await self.conn.execute(_SET_SETTLED, {"until": until, "agency": agency})
             if done.rowcount == 0:
