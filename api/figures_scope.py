@@ -17,12 +17,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query, Request
 
-from api.access import principal_of, record
+from api.access import principal_of
+from api.agency_scope import chosen_agency
 from api.deps import RuntimeDep
 from rules.evaluate import CompiledPolicy
-from service.calls.visibility import sees_agency
-from service.errors import NotFound
-from service.store.tables import ANY_AGENCY, DEFAULT_AGENCY
+from service.store.tables import ANY_AGENCY
 
 
 async def figures_agency(request: Request, rt: RuntimeDep,
@@ -35,12 +34,7 @@ async def figures_agency(request: Request, rt: RuntimeDep,
     assert who is not None  # the route's allow() ran first
     if agency is None:
         return None if who.agency == ANY_AGENCY else who.agency
-    if not sees_agency(who, agency):
-        await record(request, who, "figures.agency", outcome="denied", target=agency)
-        raise NotFound(f"no agency {agency!r}")
-    if agency not in rt.region.jurisdictions.agencies and agency != DEFAULT_AGENCY:
-        raise NotFound(f"no agency {agency!r}")
-    return agency
+    return await chosen_agency(request, rt, who, agency, "figures.agency")
 
 
 FiguresAgency = Annotated[str | None, Depends(figures_agency)]

@@ -37,7 +37,6 @@ from rules.models import Policy
 from rules.yaml_roundtrip import to_yaml
 from service.errors import Conflict, DomainError, field_errors
 from service.policy import store
-from service.policy.holder import PolicyHolder
 from service.store.tables import utcnow
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"],
@@ -63,16 +62,6 @@ def _in_force(rt: Any, agency: str) -> str:
     """The label of the agency's version deciding calls now ("none": no policy yet)."""
     compiled = rt.region.policy_of(agency)
     return compiled.version if compiled is not None else "none"
-
-
-def _adopt(rt: Any, agency: str, row: Any) -> None:
-    """Put a version this instance just published in force at once (the others see it
-    on their next poll)."""
-    holder = rt.region.holders.get(agency)
-    if holder is not None:
-        holder.adopt(row)
-    elif (made := PolicyHolder.stored(agency, row)) is not None:
-        rt.region.holders[agency] = made
 
 
 class InvalidPolicy(DomainError):
@@ -470,7 +459,7 @@ async def publish(version: str, request: Request, rt: RuntimeDep,
                      detail={"version": store.label(row)})
         return {**store.summary(row), "scheduled": True, "in_force": _in_force(rt, agency)}
     row = await store.publish(rt.engine, row.id, from_status=(store.DRAFT,))
-    _adopt(rt, agency, row)
+    rt.region.adopt(agency, row)  # in force here now; the others on their next poll
     await record(request, who, "policy.publish", target=store.label(row),
                  detail={"version": store.label(row)})
     return {**store.summary(row), "scheduled": False, "in_force": _in_force(rt, agency)}
@@ -499,7 +488,7 @@ async def rollback(version: str, request: Request, rt: RuntimeDep,
         raise Conflict(f"{store.label(row)} is {row.status}; only a superseded version can "
                        "be rolled back to")
     row = await store.publish(rt.engine, row.id, from_status=(store.SUPERSEDED,))
-    _adopt(rt, agency, row)
+    rt.region.adopt(agency, row)  # in force here now; the others on their next poll
     await record(request, await principal_of(request), "policy.rollback",
                  target=store.label(row), detail={"version": store.label(row)})
     return {**store.summary(row), "in_force": _in_force(rt, agency)}

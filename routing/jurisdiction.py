@@ -93,9 +93,9 @@ class Jurisdictions:
     def several(self) -> bool:
         return len(self.agencies) > 1
 
-    def _named(self, agency_id: str, why: str) -> Claim:
+    def _named(self, agency_id: str, how: How, why: str) -> Claim:
         a = self.agencies[agency_id]
-        return Claim(agency_id, "key" if why.startswith("its CAD key") else "event",
+        return Claim(agency_id, how,
                      f"Agency '{a.id}' ({a.name}, {a.timezone}) has this call: {why}.")
 
     def claim(self, *, key_agency: str = ANY, named: str | None = None,
@@ -113,9 +113,9 @@ class Jurisdictions:
             if key_agency not in self.agencies:
                 return self._none(f"its CAD key is tied to agency {key_agency!r}, which no "
                                   "longer exists")
-            return self._named(key_agency, "its CAD key is tied to it")
+            return self._named(key_agency, "key", "its CAD key is tied to it")
         if named is not None:
-            return self._named(named, "the event names it")
+            return self._named(named, "event", "the event names it")
         if district:
             owners = self._by_district.get(district.strip().casefold(), [])
             if len(owners) == 1:

@@ -58,9 +58,11 @@ class PolicyHolder:
         except PolicyInvalid as exc:
             log.error("stored policy of agency %s refused: %s", agency, exc)
             return None
-        holder = cls(source="", compiled=compile_policy(policy), agency=agency)
-        holder.adopt(row)
-        return holder
+        compiled = dataclasses.replace(compile_policy(policy), agency=agency)
+        log.info("policy %s in force for agency %s (stored version %s)", compiled.version,
+                 agency, row.id)
+        return cls(source="", compiled=compiled, agency=agency,
+                   seen=(row.id, row.published_at), stored_id=row.id)
 
     def reload(self) -> bool:
         """Re-read the source; on any error keep the policy in force and say why."""

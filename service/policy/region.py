@@ -134,14 +134,20 @@ class Region:
         await policy_store.publish_due(engine)
         for agency_id, row in (await policy_store.all_published(engine)).items():
             holder = self.holders.get(agency_id)
-            if holder is None:
-                made = PolicyHolder.stored(agency_id, row)
-                if made is not None:
-                    self.holders[agency_id] = made
-                    changed = True
-            elif (row.id, row.published_at) != holder.seen:
-                changed = holder.adopt(row) or changed
+            if holder is None or (row.id, row.published_at) != holder.seen:
+                changed = self.adopt(agency_id, row) or changed
         return changed
+
+    def adopt(self, agency: str, row: Any) -> bool:
+        """Put a published version of the agency's in force (an agency seen for the first
+        time gets its holder); False when the row does not load."""
+        holder = self.holders.get(agency)
+        if holder is not None:
+            return holder.adopt(row)
+        made = PolicyHolder.stored(agency, row)
+        if made is not None:
+            self.holders[agency] = made
+        return made is not None
 
     async def watch(self, engine: AsyncEngine, interval: float, guard: StepGuard) -> None:
         """Poll the database: how every instance learns of a publish or an agency made on
