@@ -15,6 +15,7 @@ from typing import Literal, TypedDict
 
 from routing.availability import within_hours
 from routing.models import (
+    Aid,
     Availability,
     Backup,
     Decision,
@@ -25,6 +26,8 @@ from routing.models import (
     ProgramState,
     Queued,
 )
+from routing.mutual_aid import AidOffer, ask
+from routing.mutual_aid import label as aid_label
 from routing.programs import Trial, place, wait_deadline
 from rules.call import CallFacts
 from rules.evaluate import Classification, CompiledPolicy, classify_for_routing
@@ -78,6 +81,7 @@ def route(
     after: str | None = None,
     may_wait: bool = True,
     refused: Sequence[str] = (),
+    aid: Mapping[str, AidOffer] | None = None,
 ) -> Decision:
     """Decide who responds and say why, step by step. `shaped`, when given, receives
     the program settings consulted, in the order they were (hours, capacity, phase).
@@ -88,7 +92,11 @@ def route(
     always. `at` (default: when the call came in), `after` and `may_wait` are for
     `fall_back`: the time programs are judged at, try only programs after this one,
     and whether the call may wait again. `refused`: crisis centres (transfer programs)
-    that declined or returned the call: not tried again, and kept on the decision."""
+    that declined or returned the call: not tried again, and kept on the decision.
+    `aid`: the helping agencies the policy's `mutual_aid` names, as the caller knows them
+    now (routing/mutual_aid.py); asked when no program of the policy can take the call
+    and it may not wait for one. Without it (a caller that knows one agency) the policy's
+    mutual aid is said to be not asked."""
     program = policy.policy.program
     at = at or call.occurred_at
     local = at.astimezone(policy.zone)
@@ -97,8 +105,8 @@ def route(
 
     def decide(destination: Destination, mode: Mode, basis: str, *, eligible: bool = False,
                not_served: str | None = None, holds_unit: bool | None = None,
-               queued: Queued | None = None, deferred_until: datetime | None = None
-               ) -> Decision:
+               queued: Queued | None = None, deferred_until: datetime | None = None,
+               helped: Aid | None = None) -> Decision:
         return Decision(
             destination=destination, mode=mode, category=classification.category,
             policy_version=policy.version, matched_rules=classification.matched_rules,
@@ -108,6 +116,7 @@ def route(
             needs_field_unit=(classification.needs_field_unit if holds_unit is None
                               else holds_unit),
             queued=queued, deferred_until=deferred_until, refused_programs=list(refused),
+            aid=helped,
         )
 
     if classification.error:
@@ -209,7 +218,29 @@ def route(
     first = placed.first
     if first is not None:
         ctx = first.ctx
-    if not named and first is not None and reason == "off_hours":
+    aided = bool(policy.policy.mutual_aid)
+    if aided:
+        # The one team's refusal, said before the other agencies are asked.
+        if not named and first is not None:
+            factors.append(f"The team cannot take it now: {_refusal_text(first)}.")
+        asked = ask(call, classification.category, needs_unit, policy.policy.mutual_aid,
+                    aid or {}, at)
+        factors.extend(asked.factors)
+        offer = asked.offer
+        if asked.taken is not None and offer is not None and offer.policy is not None:
+            t = asked.taken
+            ctx = t.ctx
+            destination, mode, why = _team_mode(offer.policy, t, joint, needs_unit)
+            factors.append(f"Mutual aid: {aid_label(offer, t)} takes the call: "
+                           f"{_taken_text(t)}.")
+            if why:
+                factors.append(f"Its program {why}.")
+            return decide(destination, mode, "rule", eligible=True, holds_unit=t.holds_unit,
+                          helped=Aid(agency=offer.agency, program=t.program.id))
+    if aided:
+        factors.append("No program, nor mutual aid, can take it now: eligible but not "
+                       "served, police respond.")
+    elif not named and first is not None and reason == "off_hours":
         factors.append(f"Outside team hours ({ctx.hours}, {program.timezone}; "
                        f"call at {ctx.local_time} local): eligible but not served, "
                        "police respond.")
@@ -298,13 +329,14 @@ def _shape(shaped: list[Shaping], t: Trial, named: bool) -> None:
 def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availability, *,
                 state: Mapping[str, ProgramState] | None = None,
                 may_wait: bool = True, refused: Sequence[str] = (),
-                at: datetime | None = None) -> Decision:
+                at: datetime | None = None,
+                aid: Mapping[str, AidOffer] | None = None) -> Decision:
     """Classify then route; a failure in the rules still yields a police decision.
     `state`: the programs' state, given by a caller that keeps queues (see `route`), or
     (`may_wait` False) by one that counts each program's units but keeps no queue yet.
-    `refused` and `at`: see `route`."""
+    `refused`, `at` and `aid`: see `route`."""
     return route(call, _classify(call, policy), policy, availability, state=state,
-                 may_wait=may_wait, refused=refused, at=at)
+                 may_wait=may_wait, refused=refused, at=at, aid=aid)
 
 
 def _classify(call: CallFacts, policy: CompiledPolicy) -> Classification:
@@ -318,7 +350,8 @@ def _classify(call: CallFacts, policy: CompiledPolicy) -> Classification:
 def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availability,
              previous: Decision | None, *, closed: bool,
              state: Mapping[str, ProgramState] | None = None,
-             now: datetime | None = None, may_wait: bool = True) -> Decision:
+             now: datetime | None = None, may_wait: bool = True,
+             aid: Mapping[str, AidOffer] | None = None) -> Decision:
     """A call's decision after a CAD event changed it (`previous`: its decision so far).
 
     A closed call keeps its decision. Otherwise the call is decided afresh, and a
@@ -328,20 +361,25 @@ def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availabilit
     still wait keeps its place and the time it began waiting; one that may no longer (an
     update made it urgent) falls back at `now` (default: its previous decision's time).
     `may_wait` False: the call is neither queued nor deferred (a caller without timers).
+    A call another agency's program took (mutual aid, `aid`: see `route`) keeps that
+    program while it stays a call for the team: its unit is on the way.
     """
     if closed and previous is not None:
         return previous
     decision = decide_call(facts, policy, availability, state=state, may_wait=may_wait,
-                           refused=previous.refused_programs if previous else ())
+                           refused=previous.refused_programs if previous else (), aid=aid)
     if previous is None or decision.basis == "exclusion":
         return decision
+    if previous.aid is not None and decision.aid != previous.aid \
+            and decision.destination is not Destination.police:
+        decision = previous
     if previous.queued is not None and state is not None:
         if decision.queued is not None and decision.program.id == previous.program.id:
             decision = decision.model_copy(update={"queued": previous.queued})
         elif decision.eligible and decision.destination is Destination.police \
                 and decision.not_served_reason == "units_busy":
             decision = fall_back(facts, policy, previous, now or previous.decided_at,
-                                 "urgent", availability=availability, state=state)
+                                 "urgent", availability=availability, state=state, aid=aid)
     if previous.override:
         decision = apply_override(decision, destination=previous.destination,
                                   by=previous.override.by, reason=previous.override.reason,
@@ -355,14 +393,16 @@ def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availabilit
 def fall_back(call: CallFacts, policy: CompiledPolicy, decision: Decision, now: datetime,
               reason: Literal["wait_limit", "urgent"], *,
               availability: Availability | None = None,
-              state: Mapping[str, ProgramState] | None = None) -> Decision:
+              state: Mapping[str, ProgramState] | None = None,
+              aid: Mapping[str, AidOffer] | None = None) -> Decision:
     """A queued call that may wait no longer, at `now`: its wait limit passed, or an
     update made it urgent. The programs after the one it waited for are tried at `now`
     (one with a free unit takes it; none keeps it waiting again), else police respond
-    with `wait_exceeded`. A call no longer eligible is simply decided afresh."""
+    with `wait_exceeded`; mutual aid (`aid`, see `route`) is asked before police. A call
+    no longer eligible is simply decided afresh."""
     fresh = decide_call(call, policy, availability or Availability(units_total=0,
                                                                    units_busy=0),
-                        state=state, refused=decision.refused_programs)
+                        state=state, refused=decision.refused_programs, aid=aid)
     if not fresh.eligible or decision.queued is None:
         return fresh
     classification = _classify(call, policy)
@@ -374,7 +414,7 @@ def fall_back(call: CallFacts, policy: CompiledPolicy, decision: Decision, now: 
             f"{q.since.astimezone(policy.zone):%a %H:%M} local ({waited}); {why}.")
     after = route(call, classification, policy, availability or Availability(
         units_total=0, units_busy=0), state=state or {}, at=now,
-        after=decision.program.id, may_wait=False, refused=decision.refused_programs)
+        after=decision.program.id, may_wait=False, refused=decision.refused_programs, aid=aid)
     factors = [*after.factors]
     factors.insert(_eligible_step(factors), step)
     update: dict[str, object] = {"factors": factors, "explanation": explain(factors)}

@@ -84,6 +84,14 @@ class Queued(BaseModel):
     position: int = Field(ge=1, description="its place in the program's queue when decided")
 
 
+class Aid(BaseModel):
+    """Mutual aid: another agency's program took the call (issue 17). The call stays its
+    own agency's; the unit, its hours and its count are the helping agency's."""
+
+    agency: str = Field(description="the helping agency")
+    program: str = Field(description="its program that took the call (`program.id`)")
+
+
 class Override(BaseModel):
     by: str
     reason: str
@@ -131,6 +139,8 @@ class Decision(BaseModel):
     refused_programs: list[str] = Field(
         default_factory=list, description="transfer programs (crisis centres) that "
                                           "declined or returned this call: not tried again")
+    aid: Aid | None = Field(default=None, description="mutual aid: another agency's "
+                            "program (`program`) took the call")
 
     @property
     def involves_team(self) -> bool:

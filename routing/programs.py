@@ -94,7 +94,8 @@ def _hours_text(policy: CompiledPolicy, i: int) -> str:
 def place(call: CallFacts, category: str | None, needs_unit: bool, policy: CompiledPolicy,
           availability: Availability, state: Mapping[str, ProgramState] | None, *,
           at: datetime | None = None, after: str | None = None, may_wait: bool = True,
-          refused: Collection[str] = ()) -> Placement:
+          refused: Collection[str] = (), only: str | None = None,
+          anywhere: bool = False) -> Placement:
     """Try the programs in order for an eligible call at `at` (default: when it came in).
 
     `after`: only programs after this one are tried (a fall-back). `may_wait`: whether a
@@ -103,7 +104,10 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
     tried again.
 
     A transfer program (a crisis centre) takes a call within its hours while one of its
-    counsellors (`units`) is free; it holds no field unit, and nothing waits for it."""
+    counsellors (`units`) is free; it holds no field unit, and nothing waits for it.
+
+    `only`: only this program is tried; `anywhere`: its service area is not asked (both
+    for mutual aid, routing/mutual_aid.py)."""
     at = at or call.occurred_at
     ps = policy.programs
     local = at.astimezone(policy.zone)
@@ -116,7 +120,7 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
         if skipping:
             skipping = p.id != after
             continue
-        if not p.takes(category) or p.id in refused:
+        if not p.takes(category) or p.id in refused or (only is not None and p.id != only):
             continue
         phone = p.mode == "phone"
         transfer = p.mode == "transfer"
@@ -140,7 +144,7 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
         counted = live and (needs_unit or phone or transfer) and limit is not None
         free = max(total - busy, 0) if counted else None
         reason: Refusal | None = None
-        if where[i] is False:
+        if where[i] is False and not anywhere:
             reason = "outside_area"
         elif checked_hours and not duty:
             reason = "off_hours"

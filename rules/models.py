@@ -182,6 +182,20 @@ class PolicyMeta(Strict):
     description: str = ""
 
 
+class MutualAid(Strict):
+    """Another agency's response program, asked to take an eligible call that none of this
+    policy's programs can take now, before police respond (issue 17; docs/agencies.md).
+    It is judged by that agency's policy in force: its hours in its time zone, its units
+    free. It works outside its own service area (that is what mutual aid is); nothing
+    waits for it, and a crisis centre (a transfer program) is not asked."""
+
+    agency: str = Field(min_length=1, description="the other agency's id")
+    program: str = Field(min_length=1, description="a program id in that agency's policy")
+    categories: list[str] | None = Field(
+        default=None, min_length=1,
+        description="only calls of these categories (absent: any the program takes)")
+
+
 class Policy(Strict):
     policy: PolicyMeta
     program: Program = Field(description="the time zone and phase; in the one-team format "
@@ -193,6 +207,9 @@ class Policy(Strict):
     exclusions: list[Exclusion] = Field(default_factory=list)
     rules: list[Rule] = Field(min_length=1)
     tests: list[TestCase] = Field(default_factory=list)
+    mutual_aid: list[MutualAid] = Field(
+        default_factory=list, description="other agencies' programs asked, in order, when "
+                                          "no program of this policy can take a call now")
 
     @model_validator(mode="before")
     @classmethod
@@ -209,7 +226,8 @@ class Policy(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
         found = reference_errors(self.model_dump(include={"categories", "rules", "exclusions",
-                                                          "programs", "program", "policy"}))
+                                                          "programs", "program", "policy",
+                                                          "mutual_aid"}))
         if found:
             raise ValueError("\n".join(f"{path}: {reason}" for path, reason in found))
         return self
@@ -256,7 +274,31 @@ def reference_errors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
                     and category not in categories:
                 errors.append((f"{section}[{i}].category", f"'{category}' is not one of the "
                                                              f"policy's categories {categories}"))
-    return errors + _follow_up_errors(doc) + program_reference_errors(doc)
+    return (errors + _follow_up_errors(doc) + program_reference_errors(doc)
+            + _mutual_aid_errors(doc, categories))
+
+
+def _mutual_aid_errors(doc: Mapping[str, Any], categories: list[str] | None
+                       ) -> list[tuple[str, str]]:
+    """A mutual-aid entry names the policy's own categories, and no (agency, program)
+    twice. Whether the agency exists, and is not the policy's own, is the region's to say
+    (service/policy/region.py)."""
+    errors: list[tuple[str, str]] = []
+    entries = doc.get("mutual_aid")
+    seen: set[tuple[str, str]] = set()
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, Mapping):
+            continue
+        key = (str(entry.get("agency")), str(entry.get("program")))
+        if key in seen:
+            errors.append((f"mutual_aid[{i}]", f"agency '{key[0]}' program '{key[1]}' is "
+                                               "named by an earlier entry"))
+        seen.add(key)
+        for j, c in enumerate(entry.get("categories") or []):
+            if categories is not None and c not in categories:
+                errors.append((f"mutual_aid[{i}].categories[{j}]",
+                               f"'{c}' is not one of the policy's categories {categories}"))
+    return errors
 
 
 def _follow_up_errors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:

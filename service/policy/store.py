@@ -160,6 +160,21 @@ async def agency_zone(engine: AsyncEngine, agency: str) -> str:
     return str(zone)
 
 
+async def _check_mutual_aid(engine: AsyncEngine, policy: Policy, agency: str) -> None:
+    """Mutual aid names other agencies that exist (their programs are judged by the policy
+    they have in force when a call needs them, as that may change)."""
+    if not policy.mutual_aid:
+        return
+    async with engine.connect() as conn:
+        known = set((await conn.execute(select(AGENCY.c.id))).scalars())
+    for i, aid in enumerate(policy.mutual_aid):
+        if aid.agency == agency:
+            raise Invalid(f"mutual_aid[{i}].agency", "is this policy's own agency: mutual "
+                          "aid is another agency's program")
+        if aid.agency not in known:
+            raise Invalid(f"mutual_aid[{i}].agency", f"no agency {aid.agency!r}")
+
+
 async def create_draft(engine: AsyncEngine, document: str, *, author: str,
                        comment: str, agency: str = DEFAULT_AGENCY) -> Any:
     """Store a valid document as a draft of the agency's; its parent is the agency's
@@ -169,6 +184,7 @@ async def create_draft(engine: AsyncEngine, document: str, *, author: str,
     if policy.program.timezone != zone:
         raise Invalid("program.timezone", f"agency {agency!r} is in {zone}; this policy "
                       f"says {policy.program.timezone}: a policy's hours are its agency's")
+    await _check_mutual_aid(engine, policy, agency)
     parent = await published(engine, agency)
     diff = unified_diff(parent.document if parent else "", document,
                         label(parent) if parent else "(none)",
