@@ -15,7 +15,7 @@ from api.deps import RuntimeDep
 from routing.jurisdiction import Claim, RegionView, UnknownAgency
 from rules.evaluate import CompiledPolicy
 from service.calls.event import CallEvent
-from service.calls.visibility import sees_agency
+from service.calls.visibility import sees_agency, sees_call_agency
 from service.errors import Invalid, NotFound
 from service.lifecycle.queries import call_agency
 from service.store.tables import ANY_AGENCY, DEFAULT_AGENCY
@@ -24,10 +24,10 @@ from service.store.tables import ANY_AGENCY, DEFAULT_AGENCY
 async def policy_for_call(conn: HTTPConnection, rt: Any, call_id: str, who: Principal,
                           action: str) -> CompiledPolicy:
     """The policy in force for the call's agency, once `who` may act on that agency's
-    calls. Another agency's call is 'not found', as one that does not exist, and the
-    refusal is audited (`action`, outcome denied)."""
-    agency = await call_agency(rt.engine, call_id)
-    if not sees_agency(who, agency):
+    calls (or helps with it by mutual aid). Another agency's call is 'not found', as one
+    that does not exist, and the refusal is audited (`action`, outcome denied)."""
+    agency, helper = await call_agency(rt.engine, call_id)
+    if not sees_call_agency(who, agency, helper):
         await record(conn, who, action, outcome="denied", call_id=call_id)
         raise NotFound(f"no call {call_id}")
     policy: CompiledPolicy | None = rt.region.policy_of(agency)

@@ -62,6 +62,8 @@ class CallRecord(Open):
     incident_id: str
     agency_id: str | None = Field(default=None, description="the agency whose call it is; "
                                   "null: no agency claimed it (police responded)")
+    aid_agency_id: str | None = Field(default=None, description="the agency whose program "
+                                      "helps with it by mutual aid (its people see it too)")
     channel: str | None
     nature_code: str | None
     nature_text: str | None

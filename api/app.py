@@ -102,7 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         delivery = DeliveryWorker.from_settings(engine, settings)
         writer = Writer(engine, batch_max=settings.ingest_batch_max, webhook=bool(delivery),
                         patience=patience,
-                        on_commit=delivery.on_commit(hub.publish) if delivery else hub.publish)
+                        on_commit=delivery.on_commit(hub.publish) if delivery else hub.publish,
+                        region=region.view)
         writer.start()
         if delivery:
             await delivery.start()

@@ -74,7 +74,9 @@ async def with_units(rt: Any, view: dict[str, Any], who: Principal) -> dict[str,
     if not sees_units(who):
         return view
     call = view["call"]
-    policy = rt.region.policy_of(call.get("agency_id")) or rt.policy.compiled
+    # Whose units: the agency lending one by mutual aid, else the call's own.
+    lender = (view["decision"].get("aid") or {}).get("agency") or call.get("agency_id")
+    policy = rt.region.policy_of(lender) or rt.policy.compiled
     found = await recommendation_for(rt.engine, policy, call, view["decision"],
                                      recommend_settings(rt))
     assigned = await get_assignment(rt.engine, call["id"])

@@ -34,6 +34,7 @@ class DecisionRecord(TypedDict, total=False):
     queued: dict[str, Any] | None
     deferred_until: str | None
     refused_programs: list[str]
+    aid: dict[str, Any] | None  # mutual aid: {agency, program}
 
 
 class DecisionColumns(TypedDict):
@@ -52,6 +53,7 @@ class DecisionColumns(TypedDict):
     waited_from: datetime | None
     wait_ended_at: datetime | None
     wait_outcome: str | None  # served | fell_back
+    aid_agency_id: str | None  # the agency helping by mutual aid (decision `aid`)
 
 
 class CallRow(TypedDict):
@@ -61,6 +63,7 @@ class CallRow(TypedDict):
     source: str
     incident_id: str
     agency_id: str | None  # None: no agency claimed it (routing/jurisdiction.py)
+    aid_agency_id: str | None  # helping with it by mutual aid (its decision's `aid`)
     channel: str
     nature_code: str
     nature_text: str

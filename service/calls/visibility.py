@@ -118,9 +118,15 @@ def sees_agency(who: Principal, agency: str | None) -> bool:
     return who.agency == ANY_AGENCY or (agency is not None and agency == who.agency)
 
 
+def sees_call_agency(who: Principal, agency: str | None, helper: str | None) -> bool:
+    """Whether `who` sees a call of `agency` that `helper` (None: nobody) helps with by
+    mutual aid: the helping agency's people see it too, as its unit goes."""
+    return sees_agency(who, agency) or (helper is not None and sees_agency(who, helper))
+
+
 def may_read(call: Mapping[str, Any], who: Principal) -> bool:
     """Whether `who` may see this call at all (a call they may not see is 'not found')."""
-    if not sees_agency(who, call.get("agency_id")):
+    if not sees_call_agency(who, call.get("agency_id"), call.get("aid_agency_id")):
         return False
     if who.role in SEES_EVERYTHING or who.role is Role.dispatcher:
         return True

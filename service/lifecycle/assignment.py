@@ -139,9 +139,14 @@ async def record_assignment(ctx: Batch, policy: CompiledPolicy, call: Mapping[st
                             *, at: datetime) -> dict[str, Any]:
     """Keep the recommendation as it stands at the assignment (the call as it was before,
     still unassigned) with the unit sent. Called by ChangeStatus once the change is
-    allowed, before the call is saved as assigned."""
-    given = await recommend_in(ctx.conn, policy, call, json.loads(call["decision"]),
-                               settings, now=at, overlay=ctx.calls)
+    allowed, before the call is saved as assigned. A call another agency helps with by
+    mutual aid is recommended that agency's units, by its policy in force."""
+    decision = json.loads(call["decision"])
+    lender = (decision.get("aid") or {}).get("agency")
+    if lender and ctx.region is not None and lender in ctx.region.policies:
+        policy = ctx.region.policies[lender]
+    given = await recommend_in(ctx.conn, policy, call, decision, settings, now=at,
+                               overlay=ctx.calls)
     row = {"call_id": call["id"], "at": at, "assigned_unit": change.unit,
            "recommended_unit": given.unit_id if given else None,
            "distance_km": given.distance_km if given else None,

@@ -27,6 +27,7 @@ from service.calls.records import CallRow, DecisionRecord
 from service.errors import Conflict
 from service.lifecycle.assignment import RecommendSettings, record_assignment
 from service.lifecycle.followups import after_exclusion, schedule_follow_up
+from service.lifecycle.mutual_aid import aid_offers
 from service.lifecycle.recorded import call_summary
 from service.lifecycle.recorded import decision_columns as _decision_columns
 from service.lifecycle.recorded import record_decision as _record_decision
@@ -147,10 +148,14 @@ class IngestEvent:
                         if named else None)
             units_total = (self.units_total if policy is self.policy
                            else policy.policy.program.units)
+            # Other agencies' programs the policy may ask (mutual aid): read only for a
+            # policy that names some.
+            aid = await aid_offers(ctx, policy, self.region or ctx.region,
+                                   exclude_call=call_id)
             decision = redecide(state.facts(), policy,
                                 await one_team_availability(ctx, policy, units_total, busy),
                                 previous, closed=state.closed_at is not None, state=programs,
-                                now=ev.occurred_at)
+                                now=ev.occurred_at, aid=aid)
             decision, cause = after_event(previous, decision,
                                           holding=held_program(call) is not None)
             decision = with_claim(decision, step)
@@ -190,8 +195,9 @@ class IngestEvent:
                                   consent=state.follow_up_consent,
                                   consent_given="follow_up_consent" in ev.model_fields_set,
                                   at=ev.occurred_at)
-        if policy is not None and named:  # a unit this call held is free: the queue's next
-            await offer_freed(ctx, policy, call, ctx.calls[call_id], ev.occurred_at)
+        if policy is not None:  # a unit this call held is free: the queue's next
+            await offer_freed(ctx, policy if named else None, call, ctx.calls[call_id],
+                              ev.occurred_at)
         closing = state.closed_at is not None and (call is None or call["closed_at"] is None)
         if closing:
             await units_touched(ctx, call, row)  # a closed call frees its unit
@@ -313,8 +319,9 @@ class ChangeStatus:
             follow_up = await schedule_follow_up(ctx, call, self.change, now=now)
         call.update(cast(CallRow, values))  # columns of the call, named at run time
         ctx.save_call(call)
-        if queue and at:
-            await offer_freed(ctx, queue, before, ctx.calls[self.call_id], at)
+        if (queue and at) or before.get("aid_agency_id"):
+            await offer_freed(ctx, queue, before, ctx.calls[self.call_id],
+                              at or self.change.at or await ctx.queue_clock())
         ctx.board(self.call_id, "status", {
             "type": "status", "call_id": self.call_id, "at": values["updated_at"].isoformat(),
             "from": current, "status": new, "unit": call["unit"],
@@ -400,10 +407,12 @@ class OverrideCall:
                      "override_right_responder_note": self.request.right_responder_note})
         ctx.save_call(call)
         _record_decision(ctx, call, doc, cause="override", event_id=None)
-        if self.policy is not None and self.policy.programs.named:
+        queue = self.policy if self.policy and self.policy.programs.named else None
+        if queue is not None or before.get("aid_agency_id"):
             at = await ctx.queue_clock()
-            await settle(ctx, self.policy, at)
-            await offer_freed(ctx, self.policy, before, ctx.calls[self.call_id], at)
+            if queue is not None:
+                await settle(ctx, queue, at)
+            await offer_freed(ctx, queue, before, ctx.calls[self.call_id], at)
         return decision
 
 

@@ -69,11 +69,11 @@ async def get_deliveries(engine: AsyncEngine, call_id: str) -> dict[str, Any]:
         return {"call_id": call_id, "deliveries": await call_deliveries(conn, call_id)}
 
 
-_CALL_KEYS = ("id", "source", "incident_id", "agency_id", "channel", "nature_code", "nature_text",
-              "narrative", "priority", "team_status", "unit", "disposition", "destination",
-              "mode", "category", "purpose", "age_group", "referred_by", "referred_unit",
-              "follow_up_of", "outcome", "backup_reason", "safety_incident",
-              "checkins_missed")
+_CALL_KEYS = ("id", "source", "incident_id", "agency_id", "aid_agency_id", "channel",
+              "nature_code", "nature_text", "narrative", "priority", "team_status", "unit",
+              "disposition", "destination", "mode", "category", "purpose", "age_group",
+              "referred_by", "referred_unit", "follow_up_of", "outcome", "backup_reason",
+              "safety_incident", "checkins_missed")
 _CALL_TIMES = ("opened_at", "last_event_at", "closed_at", "updated_at", "assigned_at",
                "en_route_at", "on_scene_at", "backup_requested_at", "cleared_at",
                "checkin_due_at")
@@ -134,10 +134,11 @@ class CallFilter:
             out.append(c.opened_at < self.until)
         for column, value in ((c.incident_id, self.incident_id), (c.source, self.source),
                               (c.destination, self.destination), (c.category, self.category),
-                              (c.district, self.district), (c.referred_by, self.referred_by),
-                              (c.agency_id, self.agency)):
+                              (c.district, self.district), (c.referred_by, self.referred_by)):
             if value is not None:
                 out.append(column == value)
+        if self.agency is not None:  # its calls, and those it helps with by mutual aid
+            out.append(or_(c.agency_id == self.agency, c.aid_agency_id == self.agency))
         if self.status == "open":
             out.append(c.closed_at.is_(None))
         elif self.status == "closed":
@@ -169,11 +170,12 @@ async def list_calls(engine: AsyncEngine, where: CallFilter, *,
     return [{"call": call_fields(r), "decision": json.loads(r["decision"])} for r in rows]
 
 
-async def call_agency(engine: AsyncEngine, call_id: str) -> str | None:
-    """The agency of a call (None: no agency claimed it); NotFound when there is no call."""
+async def call_agency(engine: AsyncEngine, call_id: str) -> tuple[str | None, str | None]:
+    """The agency of a call (None: no agency claimed it) and the agency helping with it by
+    mutual aid (None: none); NotFound when there is no call."""
     async with engine.connect() as conn:
-        row = (await conn.execute(select(CALL.c.agency_id).where(CALL.c.id == call_id))
-               ).first()
+        row = (await conn.execute(select(CALL.c.agency_id, CALL.c.aid_agency_id)
+                                  .where(CALL.c.id == call_id))).first()
     if row is None:
         raise NotFound(f"no call {call_id}")
-    return row[0]  # type: ignore[no-any-return]
+    return row[0], row[1]

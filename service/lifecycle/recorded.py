@@ -97,6 +97,7 @@ def decision_columns(decision: DecisionRecord,
         "program_id": record["program_id"], "wait_kind": record["wait_kind"],
         "waited_from": record["waited_from"], "wait_ended_at": record["wait_ended_at"],
         "wait_outcome": record["wait_outcome"],
+        "aid_agency_id": (decision.get("aid") or {}).get("agency"),
     }
 
 

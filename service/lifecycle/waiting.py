@@ -28,11 +28,13 @@ from routing.queue import Waiting, next_to_offer, overdue
 from routing.schedule import on_duty, shift_starts
 from rules.evaluate import CompiledPolicy
 from service.calls.records import CallRow, DecisionRecord
+from service.lifecycle.mutual_aid import aid_offers
+from service.lifecycle.program_states import program_states as program_states
 from service.lifecycle.recorded import decision_columns, record_decision, state_of
 from service.lifecycle.transfer_record import follow_decision
 from service.store.tables import as_utc, utcnow
 from service.units.commands import roster_counts
-from service.writing.batch import Batch, held_program
+from service.writing.batch import Batch, held_program, unit_agency
 
 
 def entry(call: Mapping[str, Any]) -> Waiting:
@@ -43,26 +45,6 @@ def entry(call: Mapping[str, Any]) -> Waiting:
                    priority=call["priority"], since=since,
                    wait_limit_s=(None if deadline is None
                                  else int((as_utc(deadline) - since).total_seconds())))
-
-
-async def program_states(ctx: Batch, policy: CompiledPolicy, *,
-                         exclude_call: str | None = None) -> dict[str, ProgramState]:
-    """Each program's units busy and calls queued, this batch's changes included (the
-    call being decided left out)."""
-    held = await ctx.units_busy_by_program(exclude_call=exclude_call,
-                                         agency=policy.agency)
-    # A crisis centre's counsellors: held by its open transfers (a transfer holds no unit).
-    # Read only when the policy has a centre: this runs for every event.
-    if any(p.mode == "transfer" for p in policy.programs.programs):
-        held.update(await ctx.counsellors_busy(exclude_call=exclude_call,
-                                               agency=policy.agency))
-    queued = await ctx.queued_by_program(exclude_call=exclude_call,
-                                         agency=policy.agency)
-    # A program that keeps a roster: its units on duty.
-    roster = await roster_counts(ctx, policy.agency)
-    return {p.id: ProgramState(units_busy=held[p.id], queued=queued[p.id],
-                               units_on_duty=roster.get(p.id))
-            for p in policy.programs.programs}
 
 
 def _unit_free(policy: CompiledPolicy, states: Mapping[str, ProgramState],
@@ -144,7 +126,8 @@ async def settle(ctx: Batch, policy: CompiledPolicy, until: datetime) -> int:
             states = await program_states(ctx, policy, exclude_call=w.call_id)
             decision = Decision.model_validate_json(call["decision"])
             after = fall_back(state_of(call).facts(), policy, decision, at, "wait_limit",
-                              state=states)
+                              state=states, aid=await aid_offers(ctx, policy, ctx.region,
+                                                                 exclude_call=w.call_id))
             _decide_anew(ctx, call, after, "wait_limit")
             done += 1
         elif _on_duty(policy, w.program_id, at) and await _take(ctx, policy, call, w, at,
@@ -180,11 +163,17 @@ async def offer(ctx: Batch, policy: CompiledPolicy, program_id: str, at: datetim
 async def offer_freed(ctx: Batch, policy: CompiledPolicy | None,
                       before: CallRow | None, after: CallRow, at: datetime) -> str | None:
     """Offer the unit a command released (the call held one of a program's units and
-    holds it no more), at `at`."""
-    if policy is None:
-        return None
+    holds it no more), at `at`, to the queue of `policy` (the call's agency's; None: it
+    keeps none), or of the agency that lent the unit by mutual aid (its policy in force,
+    as the writer knows the region)."""
     was = held_program(before)
-    if not was or held_program(after) == was:
+    if before is None or not was or (held_program(after) == was
+                                      and unit_agency(after) == unit_agency(before)):
+        return None
+    lender = unit_agency(before)
+    if policy is None or lender != policy.agency:
+        policy = ctx.region.policies.get(lender or "") if ctx.region else None
+    if policy is None:
         return None
     return await offer(ctx, policy, was, at)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-from sqlalchemy import CompoundSelect, func, select, union
+from sqlalchemy import CompoundSelect, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.calls.visibility import Audience, message_view
@@ -39,11 +39,14 @@ class BoardRow(NamedTuple):
     body: str
     restricted: str | None  # None: written before restricted bodies were kept
     agency: str | None = None  # its call's (or unit's) agency; None: a call nobody claimed
+    aid: str | None = None  # the agency helping with its call by mutual aid
 
     def for_agency(self, agency: str) -> bool:
         """Whether a board of `agency`'s people gets it (`*`: the region's, all; a call no
-        agency claimed is the region's alone)."""
-        return agency == ANY_AGENCY or self.agency == agency
+        agency claimed is the region's alone; the agency helping with a call gets its
+        messages too)."""
+        return agency == ANY_AGENCY or self.agency == agency or (
+            self.aid is not None and self.aid == agency)
 
     def text(self, audience: Audience) -> str:
         """The message as `audience` receives it: made once per message and audience."""
@@ -67,15 +70,16 @@ async def read_after(engine: AsyncEngine, after: int, limit: int = 500,
     """Board messages after `after`, in seq order. With `live_since`, only those of the
     live calls (see `live_calls`); with an `agency`, only those its people get."""
     b = BOARD.c
-    stmt = select(b.seq, b.body, b.restricted_body, b.agency_id).where(b.seq > after)
+    stmt = select(b.seq, b.body, b.restricted_body, b.agency_id, b.aid_agency_id
+                  ).where(b.seq > after)
     if live_since is not None:
         stmt = stmt.where(b.call_id.in_(live_calls(live_since)))
     if agency != ANY_AGENCY:
-        stmt = stmt.where(b.agency_id == agency)
+        stmt = stmt.where(or_(b.agency_id == agency, b.aid_agency_id == agency))
     async with engine.connect() as conn:
         rows = await conn.execute(stmt.order_by(b.seq).limit(limit))
-        return [BoardRow(int(seq), body, restricted, agency_id)
-                for seq, body, restricted, agency_id in rows]
+        return [BoardRow(int(seq), body, restricted, agency_id, aid)
+                for seq, body, restricted, agency_id, aid in rows]
 
 
 def live_calls(since: datetime) -> CompoundSelect:

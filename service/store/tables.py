@@ -148,6 +148,8 @@ class Call(SQLModel, table=True):
               **_not_null("wait_program")),
         # One agency's calls by when they were opened (migration 0029).
         Index("ix_call_agency_opened_at", "agency_id", "opened_at"),
+        # The few calls another agency helps with (migration 0030).
+        Index("ix_call_aid_agency_id", "aid_agency_id", **_not_null("aid_agency_id")),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -156,6 +158,9 @@ class Call(SQLModel, table=True):
     # The agency whose call it is (migration 0029); None: no agency claimed it.
     agency_id: str | None = Field(default=DEFAULT_AGENCY, max_length=40,
                                   sa_column_kwargs={"server_default": DEFAULT_AGENCY})
+    # The agency whose program helps with it, by mutual aid (migration 0030; its
+    # decision's `aid`): its people see the call too, and its units count it as held.
+    aid_agency_id: str | None = Field(default=None, max_length=40)
     channel: str = Field(max_length=32)
     nature_code: str = Field(max_length=64)
     nature_text: str = Field(sa_type=Text)
@@ -296,6 +301,9 @@ class BoardMessage(SQLModel, table=True):
     # agency's people gets only its messages; null (a call nobody claimed) the region's.
     agency_id: str | None = Field(default=DEFAULT_AGENCY, max_length=40,
                                   sa_column_kwargs={"server_default": DEFAULT_AGENCY})
+    # The agency helping with the call by mutual aid (migration 0030): its boards get the
+    # message too.
+    aid_agency_id: str | None = Field(default=None, max_length=40)
 
 
 class CadReject(SQLModel, table=True):

@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from routing.jurisdiction import RegionView
 from service.calls.history import RepeatKey, latest
 from service.calls.records import CallRow
 from service.calls.visibility import restricted_message
@@ -58,16 +59,19 @@ _CALLS_OF_SOURCE = select(CALL).where(
 _HOLDING = (CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
             CALL.c.purpose == "live",
             or_(CALL.c.team_status.is_(None), CALL.c.team_status != "cleared"))
-# Per agency (issue 17): each agency's team units, queue and settling are its own.
-_UNITS_BUSY = (select(CALL.c.agency_id, func.count()).select_from(CALL).where(*_HOLDING)
-               .group_by(CALL.c.agency_id))
+# Per agency (issue 17): each agency's team units, queue and settling are its own. A unit
+# is its agency's: a call another agency's program helps with (mutual aid) holds one of
+# the helping agency's units.
+_UNIT_AGENCY = func.coalesce(CALL.c.aid_agency_id, CALL.c.agency_id)
+_UNITS_BUSY = (select(_UNIT_AGENCY, func.count()).select_from(CALL).where(*_HOLDING)
+               .group_by(_UNIT_AGENCY))
 # Every agency's mark in one read (a handful of rows), as a batch's events may be of many.
 _SETTLED = select(QUEUE_SETTLED.c.agency_id, QUEUE_SETTLED.c.settled_until)
 _SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.agency_id == bindparam("agency"))
                 .values(settled_until=bindparam("until")))
 _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
 # Which program's unit each holds: its decision says (a handful of rows: one per unit).
-_HOLDING_DECISIONS = select(CALL.c.agency_id, CALL.c.decision).where(*_HOLDING)
+_HOLDING_DECISIONS = select(_UNIT_AGENCY, CALL.c.decision).where(*_HOLDING)
 # The calls waiting for a program (queued or deferred): a handful, on their own index.
 _WAITING = select(CALL).where(CALL.c.wait_program.is_not(None))
 # The CAD time of the event received last, and when it was: the queue's clock.
@@ -101,9 +105,15 @@ def held_program(call: CallRow | None) -> str | None:
     return _program_of(call["decision"]) if call and occupies_unit(call) else None
 
 
+def unit_agency(call: CallRow) -> str | None:
+    """Whose unit the call holds (if it holds one): the agency helping with it by mutual
+    aid, else its own."""
+    return call.get("aid_agency_id") or call.get("agency_id")
+
+
 def _held_by(call: CallRow | None, agency: str) -> str | None:
-    """`held_program` of a call of `agency`'s; None for another agency's call."""
-    return held_program(call) if call and call.get("agency_id") == agency else None
+    """`held_program` of a call holding a unit of `agency`'s; None for another's."""
+    return held_program(call) if call and unit_agency(call) == agency else None
 
 
 def _program_of(decision: str) -> str:
@@ -128,6 +138,9 @@ class Batch:
     # A CAD webhook is configured: decisions also go to the outbox, in this transaction
     # (adapters/outbound.py delivers them).
     webhook: bool = False
+    # The region as the writer knows it now (each agency's policy in force): what a
+    # command asks of another agency than its call's (mutual aid). None: one agency.
+    region: RegionView | None = None
     calls: dict[str, CallRow] = field(default_factory=dict)
     by_incident: dict[tuple[str, str], str] = field(default_factory=dict)
     # Stored events by (source, event_id): (the answer given, the body as stored).
@@ -249,7 +262,7 @@ class Batch:
         if self._busy_stored is None:
             self._busy_stored = Counter(dict((await self.conn.execute(_UNITS_BUSY)).all()))
         own = exclude_call is not None and occupies_unit(self.calls.get(exclude_call)) \
-            and self.calls[exclude_call].get("agency_id") == agency
+            and unit_agency(self.calls[exclude_call]) == agency
         return self._busy_stored[agency] + self._busy_change[agency] - (1 if own else 0)
 
     async def units_busy_by_program(self, exclude_call: str | None = None,
@@ -393,10 +406,13 @@ class Batch:
                 self._waiting_ids.add(row["id"])
         holds, held = occupies_unit(row), occupies_unit(before)
         if holds or held:
-            # A call's agency never changes once it has one (service/lifecycle/ingest.py).
-            agency = cast(str | None, row.get("agency_id"))
-            self._busy_change[agency] += int(holds) - int(held)
-        if holds or held:
+            # A call's agency never changes once it has one (service/lifecycle/ingest.py);
+            # the agency whose unit it holds may (mutual aid).
+            if held:
+                assert before is not None
+                self._busy_change[unit_agency(before)] -= 1
+            if holds:
+                self._busy_change[unit_agency(row)] += 1
             self._held_saves.append((before, row))
         self._dirty.add(row["id"])
         self._remember(row)
@@ -420,7 +436,8 @@ class Batch:
         self._board.append({"call_id": call_id, "type": type_, "created_at": utcnow(),
                             "body": body, "restricted_body": body if restricted is message
                             else compact_json(restricted),
-                            "agency_id": call.get("agency_id") if call else agency})
+                            "agency_id": call.get("agency_id") if call else agency,
+                            "aid_agency_id": call.get("aid_agency_id") if call else None})
 
     def add_outbox(self, row: dict[str, Any]) -> None:
         """Queue a webhook delivery; the database gives it its id (the sequence) at flush."""
@@ -476,6 +493,6 @@ class Batch:
         if self._board:
             seqs = (await conn.execute(_INSERT_BOARD, self._board)).scalars().all()
             self.committed_board = [BoardRow(int(seq), row["body"], row["restricted_body"],
-                                             row["agency_id"])
+                                             row["agency_id"], row["aid_agency_id"])
                                     for seq, row in zip(seqs, self._board, strict=True)]
             self.max_seq = max(row.seq for row in self.committed_board)

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from routing.jurisdiction import RegionView
 from service.errors import DomainError, Unavailable
 from service.live.board import BoardRow
 from service.store.db import WRITE_LOCK_KEY, describe, is_outage, is_postgres
@@ -53,8 +54,11 @@ _Item = tuple[Command, asyncio.Future[Any]]
 class Writer:
     def __init__(self, engine: AsyncEngine, *, batch_max: int = 256, queue_max: int = 10_000,
                  webhook: bool = False, patience: Patience = Patience(),
-                 on_commit: Callable[[list[BoardRow]], None] | None = None) -> None:
+                 on_commit: Callable[[list[BoardRow]], None] | None = None,
+                 region: Callable[[], RegionView] | None = None) -> None:
         self.engine = engine
+        # Each batch's view of the region (service/policy/region.py), read when it starts.
+        self.region = region
         self.patience = patience
         self.webhook = webhook
         self.queue_max = queue_max
@@ -175,7 +179,8 @@ class Writer:
     async def _commit_batch(self, batch: list[_Item]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, DomainError | None]] = []
         async with self.engine.begin() as conn:
-            ctx = Batch(conn=conn, postgres=self.postgres, webhook=self.webhook)
+            ctx = Batch(conn=conn, postgres=self.postgres, webhook=self.webhook,
+                        region=self.region() if self.region else None)
             if self.postgres:
                 # Taken before reading, so what we read is what the last writer committed.
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
