@@ -89,7 +89,7 @@ async def settle(ctx: Batch, policy: CompiledPolicy, until: datetime) -> int:
     since = await ctx.settled_until(policy.agency)
     if since is not None and until <= since:
         return 0
-    entries = [entry(c) for c in await ctx.waiting_calls(policy.agency)]
+    entries = [entry(c) for c in await ctx.waiting(policy.agency)]
     if not entries:
         # Nothing waits: nothing to work through, and the mark stays where calls last
         # waited (a sweep before the first event, on the wall clock, would otherwise put
@@ -150,7 +150,7 @@ async def offer(ctx: Batch, policy: CompiledPolicy, program_id: str, at: datetim
     if not policy.programs.named or not _on_duty(policy, program_id, at):
         return None
     # A call that began to wait after `at` (a status change told late) is not taken then.
-    waiting = [w for c in await ctx.waiting_calls(policy.agency) if (w := entry(c)).since <= at]
+    waiting = [w for c in await ctx.waiting(policy.agency) if (w := entry(c)).since <= at]
     head = next_to_offer(waiting, program_id, at)
     if head is None:
         return None

@@ -132,10 +132,12 @@ class Region:
         if changed:
             self.jurisdictions = Jurisdictions(agencies)
         await policy_store.publish_due(engine)
-        for agency_id, row in (await policy_store.all_published(engine)).items():
+        for agency_id, seen in (await policy_store.all_published(engine)).items():
             holder = self.holders.get(agency_id)
-            if holder is None or (row.id, row.published_at) != holder.seen:
-                changed = self.adopt(agency_id, row) or changed
+            if holder is None or seen != holder.seen:
+                row = await policy_store.get_row(engine, seen[0])
+                if row is not None:  # (read just now; None only if it vanished meanwhile)
+                    changed = self.adopt(agency_id, row) or changed
         return changed
 
     def adopt(self, agency: str, row: Any) -> bool:

@@ -85,12 +85,20 @@ async def published(engine: AsyncEngine, agency: str = DEFAULT_AGENCY) -> Any | 
                                    .order_by(T.c.id.desc()).limit(1))).first()
 
 
-async def all_published(engine: AsyncEngine) -> dict[str, Any]:
-    """Each agency's version in force, by agency id (one query)."""
+async def all_published(engine: AsyncEngine) -> dict[str, tuple[int, datetime | None]]:
+    """Each agency's version in force, by agency id, as (row id, published at): what
+    tells a poll whether it changed (one query; the documents are read only for those
+    that did, with `get_row`)."""
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(T).where(T.c.status == PUBLISHED)
-                                   .order_by(T.c.id))).all()
-    return {r.agency_id: r for r in rows}
+        rows = (await conn.execute(select(T.c.agency_id, T.c.id, T.c.published_at)
+                                   .where(T.c.status == PUBLISHED).order_by(T.c.id))).all()
+    return {agency: (row_id, published_at) for agency, row_id, published_at in rows}
+
+
+async def get_row(engine: AsyncEngine, row_id: int) -> Any:
+    """A stored version, whole (None: there is no such row)."""
+    async with engine.connect() as conn:
+        return (await conn.execute(select(T).where(T.c.id == row_id))).first()
 
 
 async def get_version(engine: AsyncEngine, ref: str, agency: str | None = None) -> Any:

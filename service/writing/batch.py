@@ -73,7 +73,12 @@ _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
 # Which program's unit each holds: its decision says (a handful of rows: one per unit).
 _HOLDING_DECISIONS = select(_UNIT_AGENCY, CALL.c.decision).where(*_HOLDING)
 # The calls waiting for a program (queued or deferred): a handful, on their own index.
-_WAITING = select(CALL).where(CALL.c.wait_program.is_not(None))
+# Only what the queue orders them by (routing/queue.py): a region's teams may keep many
+# waiting, and a batch reads them all; the whole row is read for the one acted upon.
+_WAITING_KEYS = ("id", "agency_id", "wait_program", "wait_since", "wait_deadline",
+                 "priority")
+_WAITING = (select(*(CALL.c[k] for k in _WAITING_KEYS))
+            .where(CALL.c.wait_program.is_not(None)))
 # The CAD time of the event received last, and when it was: the queue's clock.
 _LAST_EVENT = (select(CAD_EVENT.c.occurred_at, CAD_EVENT.c.received_at)
                .order_by(CAD_EVENT.c.id.desc()).limit(1))
@@ -173,6 +178,7 @@ class Batch:
     # the ids of every call that waited in this batch (stored or saved since).
     _waiting_read: bool = False
     _waiting_ids: set[str] = field(default_factory=set)
+    _waiting_stored: dict[str, dict[str, Any]] = field(default_factory=dict)  # _WAITING_KEYS
     # How far the queue has been settled: read once a batch, written once at flush.
     _settled: dict[str, datetime] | None = None  # per agency that has a mark
     _settled_dirty: set[str] = field(default_factory=set)
@@ -319,23 +325,38 @@ class Batch:
         return Counter(pid for call_id, pid, a in (await self.open_transfers()).values()
                        if call_id != exclude_call and a == agency)
 
-    async def waiting_calls(self, agency: str = DEFAULT_AGENCY) -> list[CallRow]:
-        """The agency's open calls waiting for a program, this batch's changes included."""
+    async def waiting(self, agency: str = DEFAULT_AGENCY) -> list[dict[str, Any]]:
+        """The agency's open calls waiting for a program, as the queue orders them (the
+        keys of `_WAITING_KEYS`), this batch's changes included."""
         if not self._waiting_read:
             self._waiting_read = True
             for row in (await self.conn.execute(_WAITING)).mappings():
                 self._waiting_ids.add(row["id"])
-                if row["id"] not in self.calls:  # what this batch holds is newer
-                    self._remember(cast(CallRow, dict(row)))
-        waiting = (self.calls[i] for i in sorted(self._waiting_ids))
-        return [c.copy() for c in waiting if c.get("wait_program")
-                and c.get("agency_id") == agency]
+                self._waiting_stored[row["id"]] = dict(row)
+        out = []
+        for i in sorted(self._waiting_ids):
+            # What this batch holds is newer.
+            c: Mapping[str, Any] = self.calls.get(i) or self._waiting_stored[i]
+            if c.get("wait_program") and c.get("agency_id") == agency:
+                out.append({k: c[k] for k in _WAITING_KEYS})
+        return out
+
+    async def waiting_calls(self, agency: str = DEFAULT_AGENCY) -> list[CallRow]:
+        """The agency's open calls waiting for a program, whole, this batch's changes
+        included (the queue's view; the writer's commands use `waiting`)."""
+        ids = [c["id"] for c in await self.waiting(agency)]
+        missing = [i for i in ids if i not in self.calls]
+        if missing:
+            for row in (await self.conn.execute(select(CALL).where(CALL.c.id.in_(missing)))
+                        ).mappings():
+                self._remember(cast(CallRow, dict(row)))
+        return [self.calls[i].copy() for i in ids]
 
     async def queued_by_program(self, exclude_call: str | None = None,
                                 agency: str = DEFAULT_AGENCY) -> Counter[str]:
         """The agency's calls queued (not deferred) per program id, this batch's changes
         included."""
-        return Counter(c["wait_program"] for c in await self.waiting_calls(agency)
+        return Counter(c["wait_program"] for c in await self.waiting(agency)
                        if c["wait_deadline"] is not None and c["id"] != exclude_call
                        and c["wait_program"] is not None)
 
