@@ -179,6 +179,8 @@ class Batch:
     _waiting_read: bool = False
     _waiting_ids: set[str] = field(default_factory=set)
     _waiting_stored: dict[str, dict[str, Any]] = field(default_factory=dict)  # _WAITING_KEYS
+    # `waiting` per agency, until a save touches a waiting call (it runs for every event).
+    _waiting_of: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # How far the queue has been settled: read once a batch, written once at flush.
     _settled: dict[str, datetime] | None = None  # per agency that has a mark
     _settled_dirty: set[str] = field(default_factory=set)
@@ -327,7 +329,10 @@ class Batch:
 
     async def waiting(self, agency: str = DEFAULT_AGENCY) -> list[dict[str, Any]]:
         """The agency's open calls waiting for a program, as the queue orders them (the
-        keys of `_WAITING_KEYS`), this batch's changes included."""
+        keys of `_WAITING_KEYS`), this batch's changes included. Read them, do not change
+        them: the list is kept for the next caller."""
+        if agency in self._waiting_of:
+            return self._waiting_of[agency]
         if not self._waiting_read:
             self._waiting_read = True
             for row in (await self.conn.execute(_WAITING)).mappings():
@@ -339,6 +344,7 @@ class Batch:
             c: Mapping[str, Any] = self.calls.get(i) or self._waiting_stored[i]
             if c.get("wait_program") and c.get("agency_id") == agency:
                 out.append({k: c[k] for k in _WAITING_KEYS})
+        self._waiting_of[agency] = out
         return out
 
     async def waiting_calls(self, agency: str = DEFAULT_AGENCY) -> list[CallRow]:
@@ -420,6 +426,8 @@ class Batch:
             self._missing_incidents.discard((row["source"], row["incident_id"]))
         else:
             row = {**before, **row}
+        if row.get("wait_program") or row["id"] in self._waiting_ids:
+            self._waiting_of.clear()
         if row.get("wait_program"):
             if row["closed_at"] is not None:
                 row = cast(CallRow, {**row, **_NOT_WAITING})  # a closed call waits no more
