@@ -12,19 +12,29 @@ import re
 from typing import Any
 
 import httpx
+from fastapi.routing import iter_route_contexts
 from jsonschema import Draft202012Validator
 from starlette.routing import compile_path
 
 # Building an app's document takes most of a second, and every test server's client needs
-# it. Apps with the same routes (the same paths, methods and endpoint functions: every
-# app create_app builds, whatever its settings) have the same document, so one is kept
-# per route table, with its compiled paths and validators.
+# it. Apps with the same routes (the same paths, methods and endpoints: every app
+# create_app builds, whatever its settings) have the same document, so one is kept per
+# route table, with its compiled paths and validators.
 _BY_ROUTES: dict[tuple[Any, ...], Documented] = {}
 
 
 def _route_table(app: Any) -> tuple[Any, ...]:
-    return tuple((getattr(r, "path", None), tuple(sorted(getattr(r, "methods", None) or ())),
-                  id(getattr(r, "endpoint", None)), type(r).__name__) for r in app.routes)
+    """Each route's full path, methods and endpoint (by name: FastAPI's own document and
+    docs routes are closures made per app), through the routers FastAPI includes lazily."""
+    table = []
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        endpoint = getattr(route, "endpoint", None)
+        table.append((ctx.path, tuple(sorted(getattr(route, "methods", None) or ())),
+                      getattr(endpoint, "__module__", None),
+                      getattr(endpoint, "__qualname__", None),
+                      getattr(route, "include_in_schema", None), type(route).__name__))
+    return tuple(table)
 
 
 class Documented:
