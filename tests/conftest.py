@@ -35,6 +35,7 @@ from api.app import create_app
 from service.access.auth import Role
 from service.live.websocket import WebSocketProtocol
 from service.settings import Settings
+from tests import dbtemplate
 from tests.credentials import Credentials, RoleAuth, credentials_for, make_credentials
 from tests.documented import Documented
 from tests.factories import event
@@ -97,11 +98,30 @@ def postgres_database() -> Iterator[str]:
         if IN_CI:
             pytest.fail(f"PostgreSQL at LIAISON_TEST_POSTGRES_URL is unusable: {exc}")
         pytest.skip(f"PostgreSQL tests skipped: cannot create a database ({exc})")
-    base = admin.rsplit("/", 1)[0]
+    url = f"{admin.rsplit('/', 1)[0]}/{name}"
+    dbtemplate.made_by(url, admin)
     try:
-        yield f"{base}/{name}"
+        yield url
     finally:
-        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        dbtemplate.drop_later(admin, name)  # off the test's path: a drop checkpoints
+
+
+# The longest modules run first (each holds tests of a minute or more: whole city exports,
+# a queue's real wait limit and shift start, the fuzzer). Started last, one of them would
+# keep one worker busy long after the other ran out of tests (make test: --dist worksteal).
+LONGEST_FIRST = ("tests/adapters/test_exports_full.py", "tests/web/test_queue.py",
+                 "tests/api/test_fuzz.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_databases() -> Iterator[None]:
+    yield
+    dbtemplate.finish()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -152,6 +172,9 @@ async def running_server(settings: Settings, *, port: int | None = None,
     made (else a key and a person per role are made)."""
     port = port or free_port()
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
+    # A database nothing has touched gets a copy of a migrated one with the test
+    # credentials (tests/dbtemplate.py): what start-up and make_credentials would make.
+    made = None if creds else await dbtemplate.prepare(settings.database_url)
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on", ws=WebSocketProtocol)  # as `liaison serve`
@@ -166,7 +189,7 @@ async def running_server(settings: Settings, *, port: int | None = None,
             raise TimeoutError("uvicorn did not start")
         await asyncio.sleep(0.02)
     base = f"http://127.0.0.1:{port}"
-    creds = creds or await make_credentials(app.state.runtime.engine)
+    creds = creds or made or await make_credentials(app.state.runtime.engine)
     # Every answer is held to the OpenAPI document (tests/documented.py).
     async with httpx.AsyncClient(base_url=base, timeout=30, auth=RoleAuth(app, creds),
                                  event_hooks={"response": [Documented(app)]}) as client:

@@ -12,17 +12,47 @@ import re
 from typing import Any
 
 import httpx
+from fastapi.routing import iter_route_contexts
 from jsonschema import Draft202012Validator
 from starlette.routing import compile_path
+
+# Building an app's document takes most of a second, and every test server's client needs
+# it. Apps with the same routes (the same paths, methods and endpoints: every app
+# create_app builds, whatever its settings) have the same document, so one is kept per
+# route table, with its compiled paths and validators.
+_BY_ROUTES: dict[tuple[Any, ...], Documented] = {}
+
+
+def _route_table(app: Any) -> tuple[Any, ...]:
+    """Each route's full path, methods and endpoint (by name: FastAPI's own document and
+    docs routes are closures made per app), through the routers FastAPI includes lazily."""
+    table = []
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        endpoint = getattr(route, "endpoint", None)
+        table.append((ctx.path, tuple(sorted(getattr(route, "methods", None) or ())),
+                      getattr(endpoint, "__module__", None),
+                      getattr(endpoint, "__qualname__", None),
+                      getattr(route, "include_in_schema", None), type(route).__name__))
+    return tuple(table)
 
 
 class Documented:
     """An httpx response hook for one app."""
 
-    def __init__(self, app: Any) -> None:
-        self.doc: dict[str, Any] = app.openapi()
-        self.paths = [(compile_path(path)[0], path) for path in self.doc["paths"]]
-        self.validators: dict[tuple[str, str, str, str], Draft202012Validator] = {}
+    def __new__(cls, app: Any) -> Documented:
+        key = _route_table(app)
+        found = _BY_ROUTES.get(key)
+        if found is None:
+            found = _BY_ROUTES[key] = super().__new__(cls)
+            found.doc = app.openapi()
+            found.paths = [(compile_path(path)[0], path) for path in found.doc["paths"]]
+            found.validators = {}
+        return found
+
+    doc: dict[str, Any]
+    paths: list[tuple[Any, str]]
+    validators: dict[tuple[str, str, str, str], Draft202012Validator]
 
     def operation(self, method: str, path: str) -> tuple[str, dict[str, Any]] | None:
         for regex, template in self.paths:

@@ -11,16 +11,17 @@ import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.errors import Unavailable
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"  # service/migrations
 # Any fixed number: serialises writers and migrators across processes on PostgreSQL.
@@ -103,6 +104,10 @@ def create_engine(url: str, *, connect_timeout: float = 10.0,
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    # Alembic is imported when a schema is migrated, not by every `liaison` command that
+    # imports this module (it and what it imports take a few tenths of a second).
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -116,6 +121,8 @@ async def migrate(engine: AsyncEngine) -> None:
         if is_postgres(engine):
             # Two instances starting together must not both create tables.
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATE_LOCK_KEY})
+        from alembic import command
+
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
 
 

@@ -42,7 +42,10 @@ def policy_file(folder: Path, hours: dict[str, list[str]],
 
 
 def settings(folder: Path, policy: str) -> Settings:
-    return Settings(database_url=f"sqlite+aiosqlite:///{folder / 'l.db'}", policy=policy)
+    # The sweeper settles the queue (wait limits passed, a shift begun): every 0.2 s, so
+    # the tests that wait for those do not wait up to 5 s more for the next sweep.
+    return Settings(database_url=f"sqlite+aiosqlite:///{folder / 'l.db'}", policy=policy,
+                    field_sweep_seconds=0.2)
 
 
 async def post(server: Server, at: str | None = None, **fields: Any) -> dict[str, Any]:
