@@ -63,9 +63,18 @@ def stripped(name: str, keep: list[str]) -> Table:
                                      for c in head.columns if c.name in keep])
 
 
-async def rows_of(engine: AsyncEngine, tables: dict[str, Table]) -> dict[str, list[Any]]:
+# What a server running on the database moves by itself, rightly: the queue's settling
+# mark (its sweeper settles the queue up to now).
+MOVING = {"queue_settled": {"settled_until"}}
+
+
+async def rows_of(engine: AsyncEngine, tables: dict[str, Table], *,
+                  settled: bool = True) -> dict[str, list[Any]]:
+    """Every row of each table; `settled` False leaves out what a server moves (MOVING)."""
     async with engine.connect() as conn:
-        return {name: sorted((tuple(r) for r in (await conn.execute(select(t))).all()),
+        return {name: sorted((tuple(r) for r in (await conn.execute(select(
+            *(c for c in t.columns if settled or c.name not in MOVING.get(name, ()))))
+                                                 ).all()),
                              key=repr) for name, t in tables.items()}
 
 
@@ -135,6 +144,7 @@ async def test_a_previous_release_database_becomes_one_agency(database_url: str,
                                 f"'{key.name}'), (SELECT coalesce(max({key.name}), 1) "
                                 f"FROM \"{name}\"))"))
         before = await rows_of(engine, tables)
+        before_fixed = await rows_of(engine, tables, settled=False)
         for name in ("call", "decision", "board_message", "policy_version", "app_user",
                      "api_key", "unit", "queue_settled", "cad_event"):
             assert before[name], f"no {name} rows made"
@@ -177,8 +187,8 @@ async def test_a_previous_release_database_becomes_one_agency(database_url: str,
         # And back down to the previous release: its rows are as they were.
         await alembic(engine, "downgrade", PREVIOUS)
         assert await columns_at(engine) == previous
-        after = await rows_of(engine, tables)
-        for name, rows in before.items():
+        after = await rows_of(engine, tables, settled=False)
+        for name, rows in before_fixed.items():
             assert set(rows) <= set(after[name]), f"{name} lost rows going back down"
     finally:
         await engine.dispose()
