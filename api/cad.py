@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from api.access import CredentialsFirst, Principal, Role, allow, ingest_source
 from api.agency_scope import claim_of
-from api.answers import IngestResult
+from api.answers import FastJSON, IngestResult
 from api.deps import RuntimeDep
 from service.calls.event import CallEvent
 from service.calls.visibility import answer_view
@@ -32,4 +32,4 @@ async def post_event(event: CallEvent, rt: RuntimeDep,
     result = await rt.writer.submit(IngestEvent(
         event=event, policy=compiled, units_total=compiled.policy.program.units,
         source=ingest_source(who), claim=claim, region=region))
-    return JSONResponse(answer_view(result, who), status_code=202)
+    return FastJSON(answer_view(result, who), status_code=202)
