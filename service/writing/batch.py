@@ -324,6 +324,11 @@ class Batch:
 
     async def waiting_calls(self, agency: str = DEFAULT_AGENCY) -> list[CallRow]:
         """The agency's open calls waiting for a program, this batch's changes included."""
+        return [c.copy() for c in await self._waiting(agency)]
+
+    async def _waiting(self, agency: str) -> list[CallRow]:
+        """waiting_calls as this batch holds them, for reading only (no copies: this runs
+        for every event)."""
         if not self._waiting_read:
             self._waiting_read = True
             for row in (await self.conn.execute(_WAITING)).mappings():
@@ -331,14 +336,13 @@ class Batch:
                 if row["id"] not in self.calls:  # what this batch holds is newer
                     self._remember(cast(CallRow, dict(row)))
         waiting = (self.calls[i] for i in sorted(self._waiting_ids))
-        return [c.copy() for c in waiting if c.get("wait_program")
-                and c.get("agency_id") == agency]
+        return [c for c in waiting if c.get("wait_program") and c.get("agency_id") == agency]
 
     async def queued_by_program(self, exclude_call: str | None = None,
                                 agency: str = DEFAULT_AGENCY) -> Counter[str]:
         """The agency's calls queued (not deferred) per program id, this batch's changes
         included."""
-        return Counter(c["wait_program"] for c in await self.waiting_calls(agency)
+        return Counter(c["wait_program"] for c in await self._waiting(agency)
                        if c["wait_deadline"] is not None and c["id"] != exclude_call
                        and c["wait_program"] is not None)
 
