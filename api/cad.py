@@ -49,7 +49,10 @@ async def _json_event(request: Request) -> CallEvent | None:
     kind = request.headers.get("content-type")
     if kind is None or kind.partition(";")[0].strip().lower() != "application/json":
         return None
-    body = await request.body()  # kept on the request: FastAPI's way reads it again
+    try:
+        body = await request.body()  # kept on the request: FastAPI's way reads it again
+    except Exception:  # noqa: BLE001 - a body refused (api/limits.py): answered FastAPI's way
+        return None
     if not body:
         return None
     try:

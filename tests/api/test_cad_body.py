@@ -57,6 +57,22 @@ async def test_everything_else_is_left_to_fastapi() -> None:
     assert await _json_event(request(json.dumps(bad).encode(), "application/json")) is None
 
 
+async def test_a_body_refused_while_read_is_left_to_fastapi() -> None:
+    """api/limits.py refuses an oversized or NUL-bearing body by raising from receive;
+    FastAPI's way turns that into the refusal it always sent."""
+
+    class Refused(Exception):
+        pass
+
+    async def receive() -> dict[str, Any]:
+        raise Refused
+
+    refused = Request({"type": "http", "method": "POST", "path": "/v1/cad/events",
+                       "headers": [(b"content-type", b"application/json")],
+                       "query_string": b""}, receive)
+    assert await _json_event(refused) is None
+
+
 async def test_both_ways_answer_alike(server: Server) -> None:
     """The short way (application/json) and FastAPI's (+json, which only it reads) store
     and answer the same event the same; a refusal is FastAPI's either way."""
