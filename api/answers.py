@@ -11,8 +11,10 @@ here (`extra="allow"`): what older rows carry still comes through.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+import orjson
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from routing.models import DecisionView
@@ -21,6 +23,14 @@ from service.calls.event import Person
 
 Withheld = Field(default=None, description="what was held back from this reader "
                                            "(service/calls/visibility.py); absent when nothing")
+
+
+class FastJSON(JSONResponse):
+    """JSONResponse's bytes (compact, UTF-8 unescaped), made by orjson: an ingest answer
+    carries the whole decision, ~15 us to encode with the stdlib, ~2 with orjson."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
 class Open(BaseModel):

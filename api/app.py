@@ -153,6 +153,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Routes 911 and non-emergency calls to the CALL team, police, or both.",
         lifespan=lifespan,
+        # Liaison configures no OpenTelemetry provider; FastAPI's native telemetry would
+        # still look for one in the environment on every request (~60 us each).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     register(app)
     # Hostile input: bodies over the limit get 413 before the app sees them; every response

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -174,6 +175,16 @@ def _policy_text(settings: Settings) -> str:
         default_policy_text()
 
 
+def _settle_heap() -> None:
+    """Once started: what start-up built (the app, its routes, the policies, the modules)
+    lives as long as the process, so it leaves the cyclic collector's sight (a full
+    collection walked its ~200,000 objects again and again under load), and the young
+    generation is collected every 10,000 allocations rather than 700 (an event makes a
+    few hundred short-lived objects)."""
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None) -> None:
     from api.app import create_app  # only `serve` and `demo` need the web app loaded
 
@@ -193,9 +204,11 @@ async def _serve(settings: Settings, log_level: str, demo: dict[str, Any] | None
         loop.add_signal_handler(signal.SIGHUP, lambda: _reload_policy(app))
     serving = asyncio.create_task(server.serve())
     sim_tasks: list[asyncio.Task[None]] = []
+    while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
+        await asyncio.sleep(0.05)
+    if server.started:
+        _settle_heap()
     if demo is not None:
-        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
-            await asyncio.sleep(0.05)
         if server.started:
             from service.cli.demo_region import demo_region
             from service.cli.simulator import Simulator

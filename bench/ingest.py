@@ -788,7 +788,10 @@ async def bench_floor(database_url: str, opts: argparse.Namespace, log_dir: Path
         errors = [f"floor app: {e}" for e in result.errors]
         if not server.alive:
             errors.append("floor app died")
+        cpu_ms = (None if before.server is None or after.server is None else
+                  round((after.server - before.server) * 1000 / opts.requests, 3))
         return {"events_per_s": round(result.rate, 1), **post_stats(result),
+                "server_cpu_ms_per_event": cpu_ms,
                 "cpu": meter.use(before, after), "errors": errors}
     finally:
         await asyncio.to_thread(server.stop)
@@ -1209,8 +1212,14 @@ def print_report(rep: dict[str, Any]) -> None:
                          + ["cpu srv/db/gen/brd", "target"], rows)))
     for backend, res in rep["backends"].items():
         cost = res.get("board_cost")
-        cpu = {k: res["throughput"][k].get("server_cpu_ms_per_event")
+        cpu = {k: res["throughput"].get(k, {}).get("server_cpu_ms_per_event")
                for k in ("alone", "with_boards")}
+        floor_cpu = (res.get("floor") or {}).get("server_cpu_ms_per_event")
+        if floor_cpu and cpu["alone"]:
+            # Steadier than events/s on a shared machine: the server's own CPU per event.
+            print(f"  {backend}: server CPU per event {fmt(floor_cpu, '.3f')} ms (floor), "
+                  f"{fmt(cpu['alone'], '.3f')} ms (Liaison, no boards): floor/Liaison "
+                  f"{pct(floor_cpu / cpu['alone'])}.")
         if cost:
             added = cost.get("server_cpu_added")
             print(f"  {backend}: {clients} board clients cost {pct(cost['throughput_lost'])} "

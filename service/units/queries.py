@@ -128,14 +128,16 @@ async def get_unit(engine: AsyncEngine, unit_id: str) -> Unit | None:
     return found[0] if found else None
 
 
+# Built once: the writer reads it for every batch (service/units/commands.py roster_counts).
+_ON_DUTY = (select(UNIT.c.agency_id, UNIT.c.program_id,
+                   func.sum(case((UNIT.c.on_duty.is_(True), 1), else_=0)))
+            .where(UNIT.c.retired.is_(False)).group_by(UNIT.c.agency_id, UNIT.c.program_id))
+
+
 async def on_duty_counts(conn: AsyncConnection) -> dict[str, dict[str, int]]:
     """Per agency, units on duty per program, for the programs that keep a roster (any
     unit not retired); a program without one is absent (its policy's `units` count)."""
-    u = UNIT.c
-    on = func.sum(case((u.on_duty.is_(True), 1), else_=0))
-    rows = await conn.execute(select(u.agency_id, u.program_id, on)
-                              .where(u.retired.is_(False))
-                              .group_by(u.agency_id, u.program_id))
+    rows = await conn.execute(_ON_DUTY)
     counts: dict[str, dict[str, int]] = {}
     for agency, pid, n in rows:
         counts.setdefault(agency, {})[pid] = int(n or 0)

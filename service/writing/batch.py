@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -92,8 +93,23 @@ _OPEN_TRANSFERS = (select(TRANSFER.c.id, TRANSFER.c.call_id, TRANSFER.c.program_
                    .where(TRANSFER.c.status.in_(TRANSFER_OPEN), CALL.c.purpose == "live"))
 
 
+# orjson with what makes its text the stdlib's: datetimes and dataclasses through
+# `default=str` as json.dumps(default=str) gives them, non-str keys as str.
+_ORJSON = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+           | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
 def compact_json(value: Any) -> str:
-    """JSON as Liaison stores and sends it: no spaces; datetimes and the like as str."""
+    """JSON as Liaison stores and sends it: no spaces; datetimes and the like as str;
+    non-ASCII as \\u escapes. orjson makes it (a decision is encoded five times per event,
+    ~15 us each with the stdlib, ~2 with orjson); the stdlib where the two would differ:
+    non-ASCII text (orjson does not escape it) and what orjson refuses (an int past 64 bits)."""
+    try:
+        out = orjson.dumps(value, default=str, option=_ORJSON)
+        if out.isascii():
+            return out.decode()
+    except orjson.JSONEncodeError:
+        pass
     return json.dumps(value, separators=(",", ":"), default=str)
 
 

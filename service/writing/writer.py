@@ -38,6 +38,10 @@ from service.writing.batch import Batch, Keys
 
 log = logging.getLogger("liaison.writer")
 BOARD_CHANNEL = "liaison_board"
+# Built once, as the batch's other statements (service/writing/batch.py): a statement built
+# per batch is compiled and hashed again each time.
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_NOTIFY = text("SELECT pg_notify(:c, :s)")
 
 
 class Command(Protocol):
@@ -183,8 +187,7 @@ class Writer:
                         region=self.region() if self.region else None)
             if self.postgres:
                 # Taken before reading, so what we read is what the last writer committed.
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                   {"k": WRITE_LOCK_KEY})
+                await conn.execute(_LOCK, {"k": WRITE_LOCK_KEY})
             await ctx.prefetch([command.keys() for command, _ in batch])
             for command, fut in batch:
                 if fut.done():
@@ -196,8 +199,7 @@ class Writer:
             await ctx.flush()
             if self.postgres and ctx.board_rows:
                 # Delivered at commit, to every instance listening on this database.
-                await conn.execute(text("SELECT pg_notify(:c, :s)"),
-                                   {"c": BOARD_CHANNEL, "s": str(ctx.max_seq)})
+                await conn.execute(_NOTIFY, {"c": BOARD_CHANNEL, "s": str(ctx.max_seq)})
         if ctx.wrote:
             self.last_error = self.failing_since = None
         for fut, result, err in outcomes:
