@@ -195,8 +195,8 @@ class Batch:
     _waiting_read: bool = False
     _waiting_ids: set[str] = field(default_factory=set)
     _waiting_stored: dict[str, dict[str, Any]] = field(default_factory=dict)  # _WAITING_KEYS
-    # `waiting` per agency, until a save touches a waiting call (it runs for every event).
-    _waiting_of: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # `waiting` by agency, until a save touches a waiting call (it runs for every event).
+    _waiting_of: dict[str, list[dict[str, Any]]] | None = None
     # How far the queue has been settled: read once a batch, written once at flush.
     _settled: dict[str, datetime] | None = None  # per agency that has a mark
     _settled_dirty: set[str] = field(default_factory=set)
@@ -347,21 +347,22 @@ class Batch:
         """The agency's open calls waiting for a program, as the queue orders them (the
         keys of `_WAITING_KEYS`), this batch's changes included. Read them, do not change
         them: the list is kept for the next caller."""
-        if agency in self._waiting_of:
-            return self._waiting_of[agency]
-        if not self._waiting_read:
-            self._waiting_read = True
-            for row in (await self.conn.execute(_WAITING)).mappings():
-                self._waiting_ids.add(row["id"])
-                self._waiting_stored[row["id"]] = dict(row)
-        out = []
-        for i in sorted(self._waiting_ids):
-            # What this batch holds is newer.
-            c: Mapping[str, Any] = self.calls.get(i) or self._waiting_stored[i]
-            if c.get("wait_program") and c.get("agency_id") == agency:
-                out.append({k: c[k] for k in _WAITING_KEYS})
-        self._waiting_of[agency] = out
-        return out
+        if self._waiting_of is None:
+            if not self._waiting_read:
+                self._waiting_read = True
+                for row in (await self.conn.execute(_WAITING)).mappings():
+                    self._waiting_ids.add(row["id"])
+                    self._waiting_stored[row["id"]] = dict(row)
+            # Every agency's at once: a batch's events may be of many agencies, and going
+            # over the region's waiting calls once per agency cost more than the read.
+            self._waiting_of = {}
+            for i in sorted(self._waiting_ids):
+                # What this batch holds is newer.
+                c: Mapping[str, Any] = self.calls.get(i) or self._waiting_stored[i]
+                if c.get("wait_program"):
+                    self._waiting_of.setdefault(c.get("agency_id") or "", []).append(
+                        {k: c[k] for k in _WAITING_KEYS})
+        return self._waiting_of.get(agency, [])
 
     async def waiting_calls(self, agency: str = DEFAULT_AGENCY) -> list[CallRow]:
         """The agency's open calls waiting for a program, whole, this batch's changes
@@ -443,7 +444,7 @@ class Batch:
         else:
             row = {**before, **row}
         if row.get("wait_program") or row["id"] in self._waiting_ids:
-            self._waiting_of.clear()
+            self._waiting_of = None
         if row.get("wait_program"):
             if row["closed_at"] is not None:
                 row = cast(CallRow, {**row, **_NOT_WAITING})  # a closed call waits no more
