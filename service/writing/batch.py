@@ -16,8 +16,6 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.jurisdiction import RegionView
@@ -73,16 +71,8 @@ _SETTLED = select(QUEUE_SETTLED.c.agency_id, QUEUE_SETTLED.c.settled_until)
 _SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.agency_id == bindparam("agency"))
                 .values(settled_until=bindparam("until")))
 _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
-# Which program's unit each holds: its decision says (one row per unit held). Counted in
-# the database, per (agency, program id): a region's teams hold many units, and
-# reading and parsing each holding call's decision every batch cost more than the count.
-_HELD_PROGRAM = {
-    False: func.coalesce(func.json_extract(CALL.c.decision, "$.program.id"), ""),
-    True: func.coalesce(sql_cast(CALL.c.decision, PG_JSON)[("program", "id")].astext, ""),
-}
-_HELD_BY_PROGRAM = {
-    pg: select(_UNIT_AGENCY, program, func.count()).where(*_HOLDING)
-    .group_by(_UNIT_AGENCY, program) for pg, program in _HELD_PROGRAM.items()}
+# Which program's unit each holds: its decision says (a handful of rows: one per unit).
+_HOLDING_DECISIONS = select(_UNIT_AGENCY, CALL.c.decision).where(*_HOLDING)
 # The calls waiting for a program (queued or deferred): a handful, on their own index.
 # Only what the queue orders them by (routing/queue.py): a region's teams may keep many
 # waiting, and a batch reads them all; the whole row is read for the one acted upon.
@@ -303,8 +293,8 @@ class Batch:
                                     agency: str = DEFAULT_AGENCY) -> Counter[str]:
         """The agency's units in use now per program id, this batch's changes included."""
         if self._held_stored is None:
-            rows = await self.conn.execute(_HELD_BY_PROGRAM[self.postgres])
-            self._held_stored = Counter({(a, str(p)): int(n) for a, p, n in rows})
+            rows = await self.conn.execute(_HOLDING_DECISIONS)
+            self._held_stored = Counter((a, _program_of(decision)) for a, decision in rows)
         busy = Counter({p: n for (a, p), n in self._held_stored.items() if a == agency})
         for before, after in self._held_saves:
             was, now = _held_by(before, agency), _held_by(after, agency)
