@@ -372,7 +372,7 @@ def redecide(facts: CallFacts, policy: CompiledPolicy, availability: Availabilit
         return decision
     if previous.aid is not None and decision.aid != previous.aid \
             and decision.destination is not Destination.police:
-        decision = previous
+        return previous  # with its override and backup, if any, as they were
     if previous.queued is not None and state is not None:
         if decision.queued is not None and decision.program.id == previous.program.id:
             decision = decision.model_copy(update={"queued": previous.queued})

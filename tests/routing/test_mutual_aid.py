@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from routing.decide import decide_call, fall_back, redecide
+from routing.decide import apply_override, decide_call, fall_back, redecide
 from routing.models import Aid, Availability, Destination, Mode, ProgramState
 from routing.mutual_aid import AidOffer
 from rules.evaluate import CompiledPolicy
@@ -135,6 +135,13 @@ def test_an_update_keeps_the_helping_unit_unless_the_call_is_no_longer_the_teams
     again = redecide(vag("2026-03-10T14:00:00-04:00", priority=3), east(), NONE, helped,
                      closed=False, state={}, aid=offers())
     assert again == helped
+    # A dispatcher's override of the helped call is kept once, not said again.
+    overridden = apply_override(helped, destination=Destination.joint, by="d1",
+                                reason="weapons in the home", at=helped.decided_at)
+    kept = redecide(vag("2026-03-10T14:00:00-04:00", priority=3), east(), NONE,
+                    overridden, closed=False, state={}, aid=offers())
+    assert kept == overridden
+    assert sum("overrode" in f for f in kept.factors) == 1
     armed = redecide(vag("2026-03-10T14:00:00-04:00", flags=["weapon"]), east(), NONE,
                      helped, closed=False, state={}, aid=offers())
     assert (armed.destination, armed.basis, armed.aid) == (Destination.police,
