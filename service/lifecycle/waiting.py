@@ -173,6 +173,8 @@ async def offer_freed(ctx: Batch, policy: CompiledPolicy | None,
     lender = unit_agency(before)
     if policy is None or lender != policy.agency:
         policy = ctx.region.policies.get(lender or "") if ctx.region else None
+        if policy is not None:  # its queue, settled up to now first, as any action does
+            await settle(ctx, policy, at)
     if policy is None:
         return None
     return await offer(ctx, policy, was, at)

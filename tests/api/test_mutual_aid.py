@@ -142,3 +142,26 @@ async def test_another_agencys_unit_takes_the_call_and_its_people_see_and_clear_
             decision: dict[str, Any] = r.json()["decision"]
             assert decision["destination"] == "call_team" and decision["aid"] is None
             assert "a unit came free at Tue 01:40 and takes it." in decision["explanation"]
+
+
+async def test_a_lent_unit_freed_after_a_waiting_calls_limit_finds_it_fallen_back(
+        database_url: str) -> None:
+    """The helping agency's queue is settled up to the time the unit came free before the
+    unit is offered: a call of its own whose wait limit passed meanwhile fell back then."""
+    async with helped_region(database_url) as s:
+        helped = (await post(s, occurred_at=NIGHT.format(30), location=where("D1"))).json()
+        assert helped["decision"]["aid"] == {"agency": "west", "program": "call"}
+        own = (await post(s, occurred_at=NIGHT.format(32), location=IN_WEST)).json()
+        queued = own["decision"]["queued"]
+        assert queued is not None and queued["wait_limit_s"] < 18 * 60
+        west_team = await key(s, "team-west", Role.call_team, "west")
+        async with httpx.AsyncClient(base_url=s.base_url, timeout=30) as c:
+            # Cleared at 06:50, after the waiting call's limit (06:32 + 15 min).
+            r = await c.post(f"/v1/calls/{helped['call_id']}/status", headers=west_team,
+                             json={"status": "cleared", "at": NIGHT.format(50),
+                                   "disposition": "resolved_on_scene"})
+            assert r.status_code == 200, r.text
+            r = await c.get(f"/v1/calls/{own['call_id']}", headers=west_team)
+            decision = r.json()["decision"]
+            assert (decision["destination"], decision["not_served_reason"]) == (
+                "police", "wait_exceeded"), decision["explanation"]
