@@ -7,6 +7,7 @@ was seven of them. Per batch it is now a handful, whatever the batch size.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Mapping
@@ -137,8 +138,12 @@ def _held_by(call: CallRow | None, agency: str) -> str | None:
     return held_program(call) if call and unit_agency(call) == agency else None
 
 
+@functools.lru_cache(maxsize=2048)
 def _program_of(decision: str) -> str:
-    return str(json.loads(decision).get("program", {}).get("id") or "")
+    """The program id a stored decision names ("" for none). Keyed by the decision's text,
+    so never stale: every batch reads every holding call's decision again, and a region's
+    teams hold many units."""
+    return str(orjson.loads(decision).get("program", {}).get("id") or "")
 
 
 @dataclass
