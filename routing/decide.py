@@ -218,8 +218,7 @@ def route(
     first = placed.first
     if first is not None:
         ctx = first.ctx
-    aided = bool(policy.policy.mutual_aid)
-    if aided:
+    if policy.policy.mutual_aid:
         # The one team's refusal, said before the other agencies are asked.
         if not named and first is not None:
             factors.append(f"The team cannot take it now: {_refusal_text(first)}.")
@@ -237,7 +236,6 @@ def route(
                 factors.append(f"Its program {why}.")
             return decide(destination, mode, "rule", eligible=True, holds_unit=t.holds_unit,
                           helped=Aid(agency=offer.agency, program=t.program.id))
-    if aided:
         factors.append("No program, nor mutual aid, can take it now: eligible but not "
                        "served, police respond.")
     elif not named and first is not None and reason == "off_hours":

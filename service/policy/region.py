@@ -135,9 +135,8 @@ class Region:
         for agency_id, seen in (await policy_store.all_published(engine)).items():
             holder = self.holders.get(agency_id)
             if holder is None or seen != holder.seen:
-                row = await policy_store.get_row(engine, seen[0])
-                if row is not None:  # (read just now; None only if it vanished meanwhile)
-                    changed = self.adopt(agency_id, row) or changed
+                row = await policy_store.row_by_id(engine, seen[0])
+                changed = self.adopt(agency_id, row) or changed
         return changed
 
     def adopt(self, agency: str, row: Any) -> bool:

@@ -88,17 +88,12 @@ async def published(engine: AsyncEngine, agency: str = DEFAULT_AGENCY) -> Any | 
 async def all_published(engine: AsyncEngine) -> dict[str, tuple[int, datetime | None]]:
     """Each agency's version in force, by agency id, as (row id, published at): what
     tells a poll whether it changed (one query; the documents are read only for those
-    that did, with `get_row`)."""
+    that did, with `row_by_id`)."""
     async with engine.connect() as conn:
         rows = (await conn.execute(select(T.c.agency_id, T.c.id, T.c.published_at)
                                    .where(T.c.status == PUBLISHED).order_by(T.c.id))).all()
     return {agency: (row_id, published_at) for agency, row_id, published_at in rows}
 
-
-async def get_row(engine: AsyncEngine, row_id: int) -> Any:
-    """A stored version, whole (None: there is no such row)."""
-    async with engine.connect() as conn:
-        return (await conn.execute(select(T).where(T.c.id == row_id))).first()
 
 
 async def get_version(engine: AsyncEngine, ref: str, agency: str | None = None) -> Any:
@@ -245,7 +240,7 @@ async def schedule(engine: AsyncEngine, row_id: int, at: datetime) -> Any:
                                       .scalar_subquery())))
         if done.rowcount != 1:
             raise Conflict("only a draft can be scheduled for publishing")
-    return await _row(engine, row_id)
+    return await row_by_id(engine, row_id)
 
 
 async def unschedule(engine: AsyncEngine, row_id: int) -> Any:
@@ -257,7 +252,7 @@ async def unschedule(engine: AsyncEngine, row_id: int) -> Any:
             .values(publish_at=None, scheduled_over=None))
         if done.rowcount != 1:
             raise Conflict("the version has no scheduled publish to cancel")
-    return await _row(engine, row_id)
+    return await row_by_id(engine, row_id)
 
 
 async def publish_due(engine: AsyncEngine) -> list[Any]:
@@ -318,7 +313,8 @@ async def _supersede_others(conn: AsyncConnection, row_id: int) -> None:
                                        T.c.agency_id == agency).values(status=SUPERSEDED))
 
 
-async def _row(engine: AsyncEngine, row_id: int) -> Any:
+async def row_by_id(engine: AsyncEngine, row_id: int) -> Any:
+    """A stored version, whole (versions are never deleted)."""
     async with engine.connect() as conn:
         return await _row_in(conn, row_id)
 
