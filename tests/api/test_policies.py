@@ -24,6 +24,11 @@ pytestmark = pytest.mark.asyncio
 SHIPPED = "st-petersburg-call@1"
 
 
+# How far ahead a publish is scheduled: far enough that the request is still before it
+# when the server handles it, even on a loaded machine (1-2 s was not, in CI).
+AHEAD = timedelta(seconds=5)
+
+
 async def post_yaml(client: httpx.AsyncClient, text: str) -> httpx.Response:
     return await client.post("/v1/policies", content=text,
                              headers={"content-type": "text/yaml"})
@@ -162,7 +167,7 @@ async def test_scheduled_publish_takes_effect_when_due(server: Server) -> None:
     assert (await post_yaml(server.client, as_yaml(doc("2")))).status_code == 201
     at = (await server.client.get("/v1/health")).json()  # a request, to be sure it is up
     assert at["status"] == "ok"
-    when = datetime.now(UTC) + timedelta(seconds=1)
+    when = datetime.now(UTC) + AHEAD
     r = await server.client.post("/v1/policies/2/publish", json={"at": when.isoformat()})
     assert r.status_code == 200 and r.json()["scheduled"], r.text
     assert await decided_version(server) == SHIPPED
@@ -212,7 +217,7 @@ async def test_a_scheduled_publish_does_not_undo_a_version_published_since(
     c = server.client
     for v in ("2", "3"):
         assert (await post_yaml(c, as_yaml(doc(v)))).status_code == 201
-    when = datetime.now(UTC) + timedelta(seconds=2)
+    when = datetime.now(UTC) + AHEAD
     r = await c.post("/v1/policies/2/publish", json={"at": when.isoformat()})
     assert r.status_code == 200 and r.json()["scheduled"], r.text
     assert (await c.post("/v1/policies/3/publish", json={})).status_code == 200  # the fix
@@ -223,14 +228,14 @@ async def test_a_scheduled_publish_does_not_undo_a_version_published_since(
     assert server.runtime.policy.compiled.version == "st-petersburg-call@3"
     assert await decided_version(server) == "st-petersburg-call@3"
     # Scheduled again, over the version now in force: it publishes, and the note is gone.
-    when = datetime.now(UTC) + timedelta(seconds=1)
+    when = datetime.now(UTC) + AHEAD
     r = await c.post("/v1/policies/2/publish", json={"at": when.isoformat()})
     assert r.status_code == 200 and r.json()["schedule_note"] is None, r.text
     two = await until_due_publishes_are_handled(server, "st-petersburg-call@2")
     assert two["status"] == "published" and two["schedule_note"] is None
     # Dropped because of a rollback this time, then published at once: the note goes.
     assert (await post_yaml(c, as_yaml(doc("4")))).status_code == 201
-    when = datetime.now(UTC) + timedelta(seconds=2)
+    when = datetime.now(UTC) + AHEAD
     assert (await c.post("/v1/policies/4/publish", json={"at": when.isoformat()})
             ).status_code == 200
     assert (await c.post("/v1/policies/3/rollback")).status_code == 200
@@ -244,7 +249,7 @@ async def test_a_scheduled_publish_does_not_undo_a_version_published_since(
 async def test_a_scheduled_publish_can_be_cancelled(server: Server) -> None:
     c = server.client
     assert (await post_yaml(c, as_yaml(doc("2")))).status_code == 201
-    when = datetime.now(UTC) + timedelta(seconds=2)
+    when = datetime.now(UTC) + AHEAD
     assert (await c.post("/v1/policies/2/publish", json={"at": when.isoformat()})
             ).status_code == 200
     r = await c.post("/v1/policies/2/unschedule")
