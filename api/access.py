@@ -124,13 +124,14 @@ def cross_origin(conn: HTTPConnection) -> str | None:
 
 async def record(conn: HTTPConnection, who: Principal | None, action: str, *,
                  outcome: str = "ok", call_id: str | None = None, target: str | None = None,
-                 detail: dict[str, Any] | None = None) -> None:
-    """Append to the audit log (through the writer: ordered, durable before we answer)."""
+                 detail: dict[str, Any] | None = None, agency: str | None = None) -> None:
+    """Append to the audit log (through the writer: ordered, durable before we answer).
+    The entry is the agency's of `who` (else `agency`: whose a nobody's entry concerns)."""
     rt = conn.app.state.runtime
     row = audit.entry(actor=who.actor if who else "anonymous",
                       role=who.role.value if who else None, address=client_address(conn),
                       action=action, outcome=outcome, call_id=call_id, target=target,
-                      detail=detail)
+                      detail=detail, agency=who.agency if who else agency)
     await rt.writer.submit(audit.RecordAudit([row]))
 
 

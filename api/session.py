@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from api.access import COOKIE, CredentialsFirst, Principal, Role, allow, public, record
 from api.deps import RuntimeDep
 from api.limits import client_address, limit_by_address
-from service.access.auth import SessionLimits, end_session, login
+from service.access.auth import SessionLimits, end_session, login, user_agency
 from service.access.ratelimit import TooManyRequests
 from service.errors import Unauthenticated
 
@@ -53,7 +53,7 @@ async def log_in(creds: Credentials, request: Request, response: Response,
     wait = rt.login_throttle.check(name, addr)
     if wait is not None:
         await record(request, None, "login.throttled", outcome="denied",
-                     detail={"username": name[:120]})
+                     detail={"username": name[:120]}, agency=await user_agency(rt.engine, name))
         raise TooManyRequests("too many failed logins; wait before trying again",
                               retry_after=wait)
     limits = SessionLimits.from_settings(rt.settings)
@@ -61,8 +61,10 @@ async def log_in(creds: Credentials, request: Request, response: Response,
         token, who = await login(rt.engine, name, creds.password, limits, address=addr)
     except Unauthenticated:
         rt.login_throttle.failed(name, addr)
+        # In the log of the agency whose person's name was tried (the answer is the same
+        # whether the name exists or not).
         await record(request, None, "login.failed", outcome="failed",
-                     detail={"username": name[:120]})
+                     detail={"username": name[:120]}, agency=await user_agency(rt.engine, name))
         raise
     rt.login_throttle.succeeded(name, addr)
     secure = rt.settings.cookie_secure

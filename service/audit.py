@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.store.tables import AUDIT, as_utc, utcnow
+from service.store.tables import AUDIT, CALL, as_utc, utcnow
 from service.writing.batch import Batch, Keys
 
 # Keys a detail may carry; their values must be ids, codes or numbers.
@@ -71,14 +71,16 @@ class AuditRecord(BaseModel):
     target: str | None
     outcome: str
     detail: dict[str, Any] | None
+    agency_id: str | None = None  # the actor's agency (`*`: the region's)
 
 
 def entry(*, actor: str, role: str | None, address: str | None, action: str,
           outcome: str = "ok", call_id: str | None = None, target: str | None = None,
-          detail: dict[str, Any] | None = None) -> dict[str, Any]:
+          detail: dict[str, Any] | None = None, agency: str | None = None
+          ) -> dict[str, Any]:
     return {"at": utcnow(), "actor": actor[:120], "role": role, "address": address,
             "action": action, "call_id": call_id, "target": target and target[:200],
-            "outcome": outcome, "detail": safe_detail(detail)}
+            "outcome": outcome, "detail": safe_detail(detail), "agency_id": agency}
 
 
 @dataclass
@@ -99,13 +101,21 @@ def _record(row: Any) -> AuditRecord:
     return AuditRecord(id=row.id, at=as_utc(row.at), actor=row.actor, role=row.role,
                        address=row.address, action=row.action, call_id=row.call_id,
                        target=row.target, outcome=row.outcome,
-                       detail=json.loads(row.detail) if row.detail else None)
+                       detail=json.loads(row.detail) if row.detail else None,
+                       agency_id=row.agency_id)
 
 
 def _query(*, actor: str | None, call_id: str | None, action: str | None,
-           since: datetime | None, until: datetime | None, after_id: int | None) -> Any:
+           since: datetime | None, until: datetime | None, after_id: int | None,
+           agency: str | None = None) -> Any:
     a = AUDIT.c
     q = select(AUDIT)
+    if agency:
+        # An agency's entries: its people's and keys', and any about one of its calls
+        # (or a call it helps with by mutual aid), whoever made them.
+        theirs = select(CALL.c.id).where(or_(CALL.c.agency_id == agency,
+                                             CALL.c.aid_agency_id == agency))
+        q = q.where(or_(a.agency_id == agency, a.call_id.in_(theirs)))
     if actor:
         q = q.where(a.actor == actor)
     if call_id:
@@ -124,9 +134,10 @@ def _query(*, actor: str | None, call_id: str | None, action: str | None,
 async def search(engine: AsyncEngine, *, actor: str | None = None, call_id: str | None = None,
                  action: str | None = None, since: datetime | None = None,
                  until: datetime | None = None, after_id: int | None = None,
-                 limit: int = 500) -> list[AuditRecord]:
+                 limit: int = 500, agency: str | None = None) -> list[AuditRecord]:
+    """Entries oldest first; `agency`: that agency's only (None: the region's, all)."""
     q = _query(actor=actor, call_id=call_id, action=action, since=since, until=until,
-               after_id=after_id).limit(limit)
+               after_id=after_id, agency=agency).limit(limit)
     async with engine.connect() as conn:
         return [_record(r) for r in (await conn.execute(q)).all()]
 

@@ -169,6 +169,14 @@ async def _user(conn: Any, username: str) -> dict[str, Any]:
     return dict(row)
 
 
+async def user_agency(engine: AsyncEngine, username: str) -> str | None:
+    """The agency of the person of that name (None: there is none): whose audit log a
+    failed login under their name belongs in."""
+    async with engine.connect() as conn:
+        return (await conn.execute(select(USER.c.agency_id).where(
+            USER.c.username == username))).scalar_one_or_none()
+
+
 async def _end_sessions(conn: Any, user_id: str, why: str) -> int:
     done = await conn.execute(update(SESSION).where(SESSION.c.user_id == user_id,
                                                     SESSION.c.ended_at.is_(None))

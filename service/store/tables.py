@@ -476,6 +476,7 @@ class AuditEntry(SQLModel, table=True):
     __table_args__ = (
         Index("ix_audit_log_actor_at", "actor", "at"),
         Index("ix_audit_log_call_at", "call_id", "at"),
+        Index("ix_audit_log_agency_at", "agency_id", "at"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(_SEQ, primary_key=True,
@@ -489,6 +490,8 @@ class AuditEntry(SQLModel, table=True):
     target: str | None = Field(default=None, max_length=200)
     outcome: str = Field(max_length=16)  # ok | denied | failed
     detail: str | None = Field(default=None, sa_type=Text)  # JSON, ids only
+    # The actor's agency (issue 17; `*`: the region's; None: nobody logged in).
+    agency_id: str | None = Field(default=None, max_length=40)
 
 
 USER: Table = AppUser.__table__  # type: ignore[attr-defined]

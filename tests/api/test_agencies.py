@@ -21,7 +21,7 @@ import websockets
 from sqlalchemy import select
 
 from rules.load import default_policy_text
-from service.access.auth import Role, create_key
+from service.access.auth import Role, add_user, create_key
 from service.settings import Settings
 from service.store.tables import AUDIT
 from tests.conftest import Server, eventually, running_server
@@ -398,3 +398,68 @@ async def test_a_rejected_body_is_read_by_its_agencys_supervisors_only(
             assert r.status_code == 404
         regional = (await s.client.get("/v1/cad/rejects")).json()["data"]
         assert [x["id"] for x in regional] == [kept["id"]]
+
+
+async def test_an_agencys_supervisor_reads_its_agencys_audit_log_only(
+        database_url: str) -> None:
+    async with region(database_url) as s:
+        west_dispatcher = await key(s, "disp-w", Role.dispatcher, "west")
+        ours_sup = await key(s, "sup-a", Role.supervisor, "default")
+        west_sup = await key(s, "sup-w", Role.supervisor, "west")
+        ours = (await post(s, location=where("D1"))).json()["call_id"]
+        theirs = (await post(s, location=where("W1", 38.5, -90.5))).json()["call_id"]
+
+        def entries(got: httpx.Response) -> set[tuple[Any, ...]]:
+            assert got.status_code == 200, got.text
+            return {(e["action"], e["call_id"], e["outcome"], e["role"], e["agency_id"])
+                    for e in (got.json() if got.headers["content-type"].startswith(
+                        "application/json") else
+                        [json.loads(line) for line in got.text.splitlines()])}
+
+        async with httpx.AsyncClient(base_url=s.base_url, timeout=30) as c:
+            assert (await c.get(f"/v1/calls/{theirs}", headers=west_dispatcher)
+                    ).status_code == 200
+            assert (await c.get(f"/v1/calls/{ours}", headers=west_dispatcher)
+                    ).status_code == 404
+            assert (await c.get(f"/v1/calls/{ours}", headers=ours_sup)).status_code == 200
+
+            west_read = ("call.read", theirs, "ok", "dispatcher", "west")
+            west_try = ("call.read", ours, "denied", "dispatcher", "west")
+            our_read = ("call.read", ours, "ok", "supervisor", "default")
+            # Ours: our own look, and the other agency's attempt on our call; nothing of
+            # theirs. The export says the same.
+            mine = entries(await c.get("/v1/audit", headers=ours_sup))
+            assert {our_read, west_try} <= mine and west_read not in mine
+            assert {e[1] for e in mine} <= {ours, None}
+            assert {e[4] for e in mine if e[1] is None} == {"default"}
+            exported = entries(await c.get("/v1/audit/export.jsonl", headers=ours_sup))
+            assert {our_read, west_try} <= exported and west_read not in exported
+            # Theirs: their dispatcher's look and attempt, not our look.
+            west = entries(await c.get("/v1/audit", headers=west_sup))
+            assert {west_read, west_try} <= west and our_read not in west
+            # Another agency's log is not found, as an agency that does not exist, and
+            # the refusal is on the record (ours).
+            r = await c.get("/v1/audit", params={"agency": "west"}, headers=ours_sup)
+            assert r.status_code == 404
+            r = await c.get("/v1/audit/export.jsonl", params={"agency": "west"},
+                            headers=ours_sup)
+            assert r.status_code == 404
+            refused = entries(await c.get("/v1/audit", params={"action": "audit.read"},
+                                          headers=ours_sup))
+            assert ("audit.read", None, "denied", "supervisor", "default") in refused
+            # A failed login under the name of one of West's people is West's to see.
+            await add_user(s.runtime.engine, "w-dispatcher", Role.dispatcher,
+                           "a long and proper passphrase", agency="west")
+            r = await c.post("/v1/session", json={"username": "w-dispatcher",
+                                                  "password": "not the passphrase"})
+            assert r.status_code == 401
+            failed = ("login.failed", None, "failed", None, "west")
+            assert failed in entries(await c.get("/v1/audit", headers=west_sup))
+            assert failed not in entries(await c.get("/v1/audit", headers=ours_sup))
+        # The region's supervisor: everything, or one agency's when asked.
+        everything = entries(await s.client.get("/v1/audit"))
+        assert {west_read, west_try, our_read} <= everything
+        assert entries(await s.client.get("/v1/audit", params={"agency": "west"})
+                       ) >= {west_read, west_try}
+        assert our_read not in entries(await s.client.get("/v1/audit",
+                                                          params={"agency": "west"}))

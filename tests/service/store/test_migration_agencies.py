@@ -1,40 +1,44 @@
-"""From the previous release to agencies (issue 17, migration 0029): a database made under
-0028 with a release's worth of data becomes one agency without loss. SQLite and
-PostgreSQL.
+"""From the previous release to agencies (issue 17, migration 0029): a database made by
+the previous release becomes one agency without loss. SQLite and PostgreSQL.
 
-The 0028 database holds rows as that release's code wrote them: a server (this one, on a
-scratch database) takes calls, decides them, streams board messages, stores and publishes
-a policy version in Central time, makes people, keys and a unit; every row of every
-table is then copied into a database migrated to 0028 only, without the columns 0028 does
-not have. `liaison migrate` takes it to the head; every row keeps every value, is agency
-`default` (keys `*`), the agency `default` is in the published policy's zone, and a server
-on it serves the old calls to the old keys and decides a new call with the stored policy.
+The databases are the previous release's own (tests/fixtures/release/): its code, checked
+out at the last commit before agencies, made the schema with its migrations and wrote the
+rows through its HTTP API (a published policy version in Central time, a unit, calls taken,
+overridden, closed and referred, a refused CAD event, keys, people and a session), and
+they were dumped as SQL (`bash scripts/make-release-db.sh` makes them again). `liaison
+migrate` takes one to the head; every row keeps every value, is agency `default` (keys
+`*`), the agency `default` is in the published policy's zone, and a server on it serves
+the old calls to the old keys and decides a new call with the stored policy; going back
+down to 0028 gives the rows back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import sys
-from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
-import yaml
 from alembic import command
-from sqlalchemy import Column, MetaData, Table, insert, inspect, select, text
+from sqlalchemy import Column, MetaData, Table, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.access.auth import Role
 from service.settings import Settings
-from service.store.db import alembic_config, create_engine, is_postgres
-from service.store.tables import AGENCY, QUEUE_SETTLED, SQLModel, utcnow
-from tests.conftest import ROOT, Server, running_server
-from tests.factories import event, shipped_doc, write_policy
+from service.store.db import alembic_config, create_engine
+from service.store.tables import AGENCY, AUDIT, QUEUE_SETTLED, SQLModel
+from tests.conftest import ROOT, running_server
+from tests.credentials import Credentials
+from tests.factories import event, login
 
 pytestmark = pytest.mark.asyncio
 
 PREVIOUS = "0028"
 ZONE = "America/Chicago"  # the published version's: not the shipped policy's (New York)
+RELEASE = ROOT / "tests" / "fixtures" / "release"
 # Tables whose rows become the default agency's, and the keys' (any agency).
 AGENCY_OWNED = ("call", "policy_version", "unit", "app_user", "queue_settled",
                 "board_message")
@@ -64,8 +68,9 @@ def stripped(name: str, keep: list[str]) -> Table:
 
 
 # What a server running on the database moves by itself, rightly: the queue's settling
-# mark (its sweeper settles the queue up to now).
-MOVING = {"queue_settled": {"settled_until"}}
+# mark (its sweeper settles the queue up to now), and when a key was last used (the old
+# keys are used below; it is written at most once a minute, so only sometimes).
+MOVING = {"queue_settled": {"settled_until"}, "api_key": {"last_used_at"}}
 
 
 async def rows_of(engine: AsyncEngine, tables: dict[str, Table], *,
@@ -78,76 +83,45 @@ async def rows_of(engine: AsyncEngine, tables: dict[str, Table], *,
                              key=repr) for name, t in tables.items()}
 
 
-def central(version: str) -> dict[str, Any]:
-    doc = shipped_doc()
-    doc["policy"]["version"] = version
-    doc["program"]["timezone"] = ZONE
-    doc.pop("tests", None)  # written for New York's clock
-    return doc
+async def load_release(database_url: str) -> dict[str, Any]:
+    """The previous release's database, loaded from its dump into the empty `database_url`;
+    what the release's harness made (keys, people, the calls' ids)."""
+    made = json.loads((RELEASE / "release.json").read_text())
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.split(":///", 1)[1]) as conn:
+            conn.executescript((RELEASE / "sqlite.sql").read_text())
+        return made["sqlite"]
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg:", "postgresql:"))
+    try:  # pg_dump --inserts: plain statements, run as one script
+        await conn.execute((RELEASE / "postgresql.sql").read_text())
+    finally:
+        await conn.close()
+    return made["postgresql"]
 
 
-async def release_data(server: Server) -> dict[str, str]:
-    """What a release's worth of use leaves behind; the old calls' ids by incident."""
-    c = server.client
-    doc = central("2")
-    r = await c.post("/v1/policies", json={"document": yaml.safe_dump(doc), "author": "t"})
-    assert r.status_code == 201, r.text
-    assert (await c.post("/v1/policies/2/publish")).status_code == 200
-    r = await c.put("/v1/units/CALL-7", json={"program_id": "call", "call_sign": "CALL-7",
-                                              "members": ["A. Navigator"]})
-    assert r.status_code in (200, 201), r.text
-    calls = {}
-    for n, nature in enumerate(("MNTL", "ALRBA", "INTOX")):
-        r = await c.post("/v1/cad/events", json=event(
-            event_id=f"old-{n}", incident_id=f"OLD-{n}", nature_code=nature))
-        assert r.status_code == 202, r.text
-        calls[f"OLD-{n}"] = r.json()["call_id"]
-    r = await c.post("/v1/cad/events", json=event(event_id="old-0-closed", incident_id="OLD-0",
-                                                  type="closed"))
-    assert r.status_code == 202, r.text
-    return calls
-
-
-async def test_a_previous_release_database_becomes_one_agency(database_url: str,
-                                                               tmp_path: Path) -> None:
-    scratch = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}")
+async def test_a_previous_release_database_becomes_one_agency(database_url: str) -> None:
+    release = await load_release(database_url)
+    creds = Credentials(keys={Role(r): k for r, k in release["keys"].items()},
+                        users={Role(r): u for r, u in release["users"].items()},
+                        password=release["password"])
+    calls: dict[str, str] = release["calls"]
     engine = create_engine(database_url)
     try:
-        first = write_policy(tmp_path / "central.yaml", central("1"))
-        async with running_server(Settings(
-                database_url=f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}",
-                policy=first)) as old:
-            calls = await release_data(old)
-            creds = old.creds
-        await alembic(engine, "upgrade", PREVIOUS)
+        async with engine.connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))
+                       ).scalar_one()
+        assert version.startswith(PREVIOUS), version
         previous = await columns_at(engine)
         assert "agency" not in previous and "agency_id" not in previous["call"]
         tables = {name: stripped(name, cols) for name, cols in previous.items()
                   if name in SQLModel.metadata.tables}
         assert set(tables) == set(previous), "every 0028 table is one the code knows"
-        made = await rows_of(scratch, tables)
-        async with engine.begin() as conn:
-            for t in SQLModel.metadata.sorted_tables:
-                if t.name in tables and made[t.name]:
-                    await conn.execute(insert(tables[t.name]),
-                                       [dict(zip(tables[t.name].c.keys(), r, strict=True))
-                                        for r in made[t.name]])
-            if not made["queue_settled"]:
-                await conn.execute(insert(tables["queue_settled"]).values(
-                    id=1, settled_until=utcnow()))
-            if is_postgres(engine):  # ids given: the sequences go on from them
-                for name, t in tables.items():
-                    for key in t.primary_key.columns:
-                        if key.type.python_type is int and len(t.primary_key.columns) == 1:
-                            await conn.execute(text(
-                                f"SELECT setval(pg_get_serial_sequence('\"{name}\"', "
-                                f"'{key.name}'), (SELECT coalesce(max({key.name}), 1) "
-                                f"FROM \"{name}\"))"))
         before = await rows_of(engine, tables)
         before_fixed = await rows_of(engine, tables, settled=False)
         for name in ("call", "decision", "board_message", "policy_version", "app_user",
-                     "api_key", "unit", "queue_settled", "cad_event"):
-            assert before[name], f"no {name} rows made"
+                     "api_key", "user_session", "unit", "cad_event", "cad_reject",
+                     "audit_log"):
+            assert before[name], f"the release made no {name} rows"
 
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "api.cli", "migrate", "--database-url", database_url,
@@ -167,15 +141,30 @@ async def test_a_previous_release_database_becomes_one_agency(database_url: str,
             assert [tuple(a) for a in agencies] == [("default", ZONE)]
             settled = (await conn.execute(select(QUEUE_SETTLED.c.agency_id))).scalars().all()
             assert settled == ["default"]
+            # The log's old entries are their actor's agency's (0031): the people's are
+            # the default agency's, the keys' the region's, nobody's no one's.
+            by_actor = {(actor.startswith("key:"), actor == "anonymous", agency)
+                        for actor, agency in (await conn.execute(
+                            select(AUDIT.c.actor, AUDIT.c.agency_id))).all()}
+            assert by_actor == {(False, False, "default"), (True, False, "*")} | (
+                {(False, True, None)} & by_actor), by_actor
 
-        # A server on it: the old keys still work, the old calls are served, and a new
-        # call is decided with the stored policy in force (Central time), not the shipped.
+        # A server on it: the old keys and people still work, the old calls are served,
+        # and a new call is decided with the stored policy in force (Central time).
         async with running_server(Settings(database_url=database_url), creds=creds) as s:
             for incident, call_id in calls.items():
                 r = await s.client.get(f"/v1/calls/{call_id}")
                 assert r.status_code == 200, r.text
-                assert r.json()["call"]["incident_id"] == incident
+                if incident != "referral":
+                    assert r.json()["call"]["incident_id"] == incident
                 assert r.json()["call"]["agency_id"] == "default"
+            taken = (await s.client.get(f"/v1/calls/{calls['OLD-0']}")).json()["call"]
+            assert taken["team_status"] == "assigned", taken
+            team = await login(s, Role.call_team)
+            try:
+                assert (await team.get(f"/v1/calls/{calls['OLD-0']}")).status_code == 200
+            finally:
+                await team.aclose()
             r = await s.client.post("/v1/cad/events", json=event(
                 event_id="after-upgrade", incident_id="NEW-1", nature_code="MNTL"),
                 headers=creds.bearer(Role.cad))
@@ -192,4 +181,3 @@ async def test_a_previous_release_database_becomes_one_agency(database_url: str,
             assert set(rows) <= set(after[name]), f"{name} lost rows going back down"
     finally:
         await engine.dispose()
-        await scratch.dispose()
