@@ -25,7 +25,8 @@ from api.access import (
 from service.access.auth import SessionLimits, session_principal
 from service.calls.visibility import audience_of, sees_agency
 from service.errors import Unavailable
-from service.live.board import agency_only, read_after
+from service.live.board import agency_only
+from service.live.replay import Page
 from service.live.stream import Frames, Message, frames_of
 from service.live.websocket import FRAMES
 from service.store.db import is_outage
@@ -80,8 +81,9 @@ async def board(ws: WebSocket,
         await ws.send_text(text)
         sending_since = None
 
-    async def send_all(batch: list[Message]) -> None:
-        """In order, as one write of their frames when the connection takes frames."""
+    async def send_all(batch: list[Message], page: Page | None = None) -> None:
+        """In order, as one write of their frames when the connection takes frames (a
+        replay page's, joined once for every board that shares it)."""
         nonlocal sending_since
         if frames is None:
             for message in batch:
@@ -90,7 +92,7 @@ async def board(ws: WebSocket,
         sending_since = asyncio.get_running_loop().time()
         await frames.writable()
         if frames.is_open():
-            frames.write(frames_of(batch))
+            frames.write(page.frames if page is not None else frames_of(batch))
             sending_since = None
             return
         for message in batch:  # closing: fails as a send on a closed websocket does
@@ -99,12 +101,13 @@ async def board(ws: WebSocket,
     async def pump() -> None:
         if after is not None:
             while True:
-                rows = await read_after(rt.engine, feed.last, live_since=live_since,
-                                        agency=agency)
-                if rows:
-                    await send_all([Message(row.seq, row.text(audience)) for row in rows])
-                    feed.last = rows[-1].seq
-                if len(rows) < 500:
+                # Shared with the boards opening at the same moment (service/live/replay.py).
+                page = await rt.replays.page(feed.last, live_since=live_since,
+                                             agency=agency, audience=audience)
+                if page.messages:
+                    await send_all(page.messages, page)
+                    feed.last = page.messages[-1].seq
+                if not page.more:
                     break
         if snapshot:
             await send(await _snapshot(rt.engine, agency))

@@ -12,7 +12,8 @@ from adapters.outbound import DeliveryWorker
 from service.access.auth import KeyCache
 from service.access.ratelimit import LoginThrottle, RateLimiter
 from service.lifecycle.checkins import FieldSweeper
-from service.live.board import BoardHub
+from service.live.board import BoardHub, read_after
+from service.live.replay import Replays
 from service.policy.holder import PolicyHolder
 from service.policy.region import Region
 from service.policy.whatif import WhatIfJobs
@@ -43,6 +44,13 @@ class Runtime:
     # Every agency and its policy in force (issue 17); made by the lifespan.
     region: Region = field(default=None)  # type: ignore[assignment]
 
+    # Board replays, read once for the boards opening together (service/live/replay.py).
+    replays: Replays = field(default=None)  # type: ignore[assignment]
+
     def __post_init__(self) -> None:
         if self.region is None:
             self.region = Region(default=self.policy)
+        if self.replays is None:
+            engine = self.engine
+            self.replays = Replays(lambda after, live_since, agency, limit: read_after(
+                engine, after, limit, live_since=live_since, agency=agency))
