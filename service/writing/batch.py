@@ -65,22 +65,25 @@ _HOLDING = (CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
 # is its agency's: a call another agency's program helps with (mutual aid) holds one of
 # the helping agency's units.
 _UNIT_AGENCY = func.coalesce(CALL.c.aid_agency_id, CALL.c.agency_id)
-_UNITS_BUSY = (select(_UNIT_AGENCY, func.count()).select_from(CALL).where(*_HOLDING)
-               .group_by(_UNIT_AGENCY))
+# Each agency's read when a command of the batch first asks for it: a batch is mostly one
+# event, of one agency, and a region of 20 teams holds 20 times the rows.
+_UNITS_BUSY = (select(func.count()).select_from(CALL)
+               .where(*_HOLDING, _UNIT_AGENCY == bindparam("agency")))
 # Every agency's mark in one read (a handful of rows), as a batch's events may be of many.
 _SETTLED = select(QUEUE_SETTLED.c.agency_id, QUEUE_SETTLED.c.settled_until)
 _SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.agency_id == bindparam("agency"))
                 .values(settled_until=bindparam("until")))
 _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
 # Which program's unit each holds: its decision says (a handful of rows: one per unit).
-_HOLDING_DECISIONS = select(_UNIT_AGENCY, CALL.c.decision).where(*_HOLDING)
+_HOLDING_DECISIONS = select(CALL.c.decision).where(*_HOLDING,
+                                                   _UNIT_AGENCY == bindparam("agency"))
 # The calls waiting for a program (queued or deferred): a handful, on their own index.
 # Only what the queue orders them by (routing/queue.py): a region's teams may keep many
 # waiting, and a batch reads them all; the whole row is read for the one acted upon.
 _WAITING_KEYS = ("id", "agency_id", "wait_program", "wait_since", "wait_deadline",
                  "priority")
 _WAITING = (select(*(CALL.c[k] for k in _WAITING_KEYS))
-            .where(CALL.c.wait_program.is_not(None)))
+            .where(CALL.c.wait_program.is_not(None), CALL.c.agency_id == bindparam("agency")))
 # The CAD time of the event received last, and when it was: the queue's clock.
 _LAST_EVENT = (select(CAD_EVENT.c.occurred_at, CAD_EVENT.c.received_at)
                .order_by(CAD_EVENT.c.id.desc()).limit(1))
@@ -183,21 +186,21 @@ class Batch:
     _board: list[dict[str, Any]] = field(default_factory=list)
     _outbox: list[dict[str, Any]] = field(default_factory=list)
     _audit: list[dict[str, Any]] = field(default_factory=list)
-    # Team units busy as stored (read once, by the first command that asks), and this
-    # batch's unflushed changes to it: every saved call counts, even one saved before the
-    # read (a status change clearing a call, then a new call, in one batch).
-    _busy_stored: Counter[str | None] | None = None  # per agency
+    # Team units busy as stored (read once per agency, by the first command that asks),
+    # and this batch's unflushed changes to it: every saved call counts, even one saved
+    # before the read (a status change clearing a call, then a new call, in one batch).
+    _busy_stored: dict[str, int] = field(default_factory=dict)  # per agency
     _busy_change: Counter[str | None] = field(default_factory=Counter)
     # The same per program (read only for a policy of programs): the stored count, and
     # this batch's saves that held or hold a unit, (before, after), sorted out when read.
-    _held_stored: Counter[tuple[str | None, str]] | None = None  # (agency, program)
+    _held_stored: dict[str, Counter[str]] = field(default_factory=dict)  # agency: program
     _held_saves: list[tuple[CallRow | None, CallRow]] = field(default_factory=list)
     # Stored calls per repeat-contact key: how many, and the latest (service/calls/history.py).
     repeat: dict[RepeatKey, dict[str, Any]] = field(default_factory=dict)
     repeat_read: set[RepeatKey] = field(default_factory=set)
-    # The stored waiting calls were read into `calls` (once, by the first who asks), and
+    # The agencies whose stored waiting calls were read (once, by the first who asks), and
     # the ids of every call that waited in this batch (stored or saved since).
-    _waiting_read: bool = False
+    _waiting_read: set[str] = field(default_factory=set)
     _waiting_ids: set[str] = field(default_factory=set)
     _waiting_stored: dict[str, dict[str, Any]] = field(default_factory=dict)  # _WAITING_KEYS
     # `waiting` by agency, until a save touches a waiting call (it runs for every event).
@@ -288,8 +291,9 @@ class Batch:
     async def units_busy(self, exclude_call: str | None = None,
                          agency: str = DEFAULT_AGENCY) -> int:
         """The agency's team field units in use now, this batch's changes included."""
-        if self._busy_stored is None:
-            self._busy_stored = Counter(dict((await self.conn.execute(_UNITS_BUSY)).all()))
+        if agency not in self._busy_stored:
+            self._busy_stored[agency] = (await self.conn.execute(
+                _UNITS_BUSY, {"agency": agency})).scalar_one()
         own = exclude_call is not None and occupies_unit(self.calls.get(exclude_call)) \
             and unit_agency(self.calls[exclude_call]) == agency
         return self._busy_stored[agency] + self._busy_change[agency] - (1 if own else 0)
@@ -297,10 +301,10 @@ class Batch:
     async def units_busy_by_program(self, exclude_call: str | None = None,
                                     agency: str = DEFAULT_AGENCY) -> Counter[str]:
         """The agency's units in use now per program id, this batch's changes included."""
-        if self._held_stored is None:
-            rows = await self.conn.execute(_HOLDING_DECISIONS)
-            self._held_stored = Counter((a, _program_of(decision)) for a, decision in rows)
-        busy = Counter({p: n for (a, p), n in self._held_stored.items() if a == agency})
+        if agency not in self._held_stored:
+            rows = await self.conn.execute(_HOLDING_DECISIONS, {"agency": agency})
+            self._held_stored[agency] = Counter(_program_of(d) for d in rows.scalars())
+        busy = self._held_stored[agency].copy()
         for before, after in self._held_saves:
             was, now = _held_by(before, agency), _held_by(after, agency)
             if was is not None:
@@ -352,14 +356,14 @@ class Batch:
         """The agency's open calls waiting for a program, as the queue orders them (the
         keys of `_WAITING_KEYS`), this batch's changes included. Read them, do not change
         them: the list is kept for the next caller."""
+        if agency not in self._waiting_read:
+            self._waiting_read.add(agency)
+            for row in (await self.conn.execute(_WAITING, {"agency": agency})).mappings():
+                self._waiting_ids.add(row["id"])
+                self._waiting_stored[row["id"]] = dict(row)
+            self._waiting_of = None
         if self._waiting_of is None:
-            if not self._waiting_read:
-                self._waiting_read = True
-                for row in (await self.conn.execute(_WAITING)).mappings():
-                    self._waiting_ids.add(row["id"])
-                    self._waiting_stored[row["id"]] = dict(row)
-            # Every agency's at once: a batch's events may be of many agencies, and going
-            # over the region's waiting calls once per agency cost more than the read.
+            # Every agency read so far at once: a batch's events may be of several.
             self._waiting_of = {}
             for i in sorted(self._waiting_ids):
                 # What this batch holds is newer.
