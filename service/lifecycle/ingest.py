@@ -97,9 +97,10 @@ class IngestEvent:
         repeat = repeat_keys(person_key(self.source, ev.person),
                              address_key(ev.location.address if ev.location else None)
                              ) if ev.type == "created" else []
+        claimed = self.claim.agency if self.claim else None
         return Keys(event_ids=[(self.source, ev.event_id)],
                     incidents=[(self.source, ev.incident_id)],
-                    repeat=repeat)
+                    repeat=repeat, agencies=[claimed or self.policy.agency])
 
     async def apply(self, ctx: Batch) -> dict[str, Any]:
         ev = self.event

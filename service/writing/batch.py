@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -18,6 +18,7 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter
 
 from routing.jurisdiction import RegionView
 from service.calls.history import RepeatKey, latest
@@ -65,25 +66,30 @@ _HOLDING = (CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
 # is its agency's: a call another agency's program helps with (mutual aid) holds one of
 # the helping agency's units.
 _UNIT_AGENCY = func.coalesce(CALL.c.aid_agency_id, CALL.c.agency_id)
-# Each agency's read when a command of the batch first asks for it: a batch is mostly one
-# event, of one agency, and a region of 20 teams holds 20 times the rows.
-_UNITS_BUSY = (select(func.count()).select_from(CALL)
-               .where(*_HOLDING, _UNIT_AGENCY == bindparam("agency")))
+# Read for the agencies a batch's commands are about (Keys.agencies, the calls read), in
+# one query, when a command first asks: a region of 20 teams holds 20 times the rows a
+# batch of one agency's events needs. An agency asked about later is read then.
+_AGENCIES: BindParameter[list[str]] = bindparam("agencies", expanding=True)
+_UNITS_BUSY = (select(_UNIT_AGENCY, func.count()).select_from(CALL)
+               .where(*_HOLDING, _UNIT_AGENCY.in_(_AGENCIES)).group_by(_UNIT_AGENCY))
 # Every agency's mark in one read (a handful of rows), as a batch's events may be of many.
 _SETTLED = select(QUEUE_SETTLED.c.agency_id, QUEUE_SETTLED.c.settled_until)
 _SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.agency_id == bindparam("agency"))
                 .values(settled_until=bindparam("until")))
 _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
 # Which program's unit each holds: its decision says (a handful of rows: one per unit).
-_HOLDING_DECISIONS = select(CALL.c.decision).where(*_HOLDING,
-                                                   _UNIT_AGENCY == bindparam("agency"))
+_HOLDING_DECISIONS = select(_UNIT_AGENCY, CALL.c.decision).where(*_HOLDING,
+                                                                _UNIT_AGENCY.in_(_AGENCIES))
 # The calls waiting for a program (queued or deferred): a handful, on their own index.
 # Only what the queue orders them by (routing/queue.py): a region's teams may keep many
 # waiting, and a batch reads them all; the whole row is read for the one acted upon.
 _WAITING_KEYS = ("id", "agency_id", "wait_program", "wait_since", "wait_deadline",
                  "priority")
+# The agency is tested on an expression, not the column: SQLite would otherwise seek the
+# agency's index (every call it ever had) over the few waiting calls' own.
 _WAITING = (select(*(CALL.c[k] for k in _WAITING_KEYS))
-            .where(CALL.c.wait_program.is_not(None), CALL.c.agency_id == bindparam("agency")))
+            .where(CALL.c.wait_program.is_not(None),
+                   func.coalesce(CALL.c.agency_id, "").in_(_AGENCIES)))
 # The CAD time of the event received last, and when it was: the queue's clock.
 _LAST_EVENT = (select(CAD_EVENT.c.occurred_at, CAD_EVENT.c.received_at)
                .order_by(CAD_EVENT.c.id.desc()).limit(1))
@@ -158,6 +164,8 @@ class Keys:
     call_ids: list[str] = field(default_factory=list)
     # A new call's person and address keys: its repeat-contact history (service/calls/history.py).
     repeat: list[RepeatKey] = field(default_factory=list)
+    # The agencies whose units and queue it may ask about (a new call's claim).
+    agencies: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -201,6 +209,8 @@ class Batch:
     # The agencies whose stored waiting calls were read (once, by the first who asks), and
     # the ids of every call that waited in this batch (stored or saved since).
     _waiting_read: set[str] = field(default_factory=set)
+    # The agencies the batch's commands are about (their keys, the calls read up front).
+    _agencies: set[str] = field(default_factory=set)
     _waiting_ids: set[str] = field(default_factory=set)
     _waiting_stored: dict[str, dict[str, Any]] = field(default_factory=dict)  # _WAITING_KEYS
     # `waiting` by agency, until a save touches a waiting call (it runs for every event).
@@ -227,6 +237,7 @@ class Batch:
         incidents = {i for k in keys for i in k.incidents}
         call_ids = sorted({c for k in keys for c in k.call_ids})
         repeat = sorted({r for k in keys for r in k.repeat})
+        self._agencies.update(a for k in keys for a in k.agencies)
         if repeat:
             self.repeat.update(await latest(self.conn, repeat))
             self.repeat_read.update(repeat)
@@ -249,6 +260,7 @@ class Batch:
                 found = await self.conn.execute(select(CALL).where(or_(*conds)))
             for row in found.mappings():
                 self._remember(cast(CallRow, dict(row)))
+                self._agencies.update(a for a in (row["agency_id"], row["aid_agency_id"]) if a)
             self._missing_incidents |= {i for i in incidents if i not in self.by_incident}
 
     @property
@@ -288,12 +300,19 @@ class Batch:
             raise NotFound(f"no call {call_id}")
         return call
 
+    def _to_read(self, read: Container[str], agency: str) -> list[str]:
+        """The agencies a first read for `agency` takes: it, and those the batch's
+        commands are about that were not read yet."""
+        return sorted(a for a in {agency, *self._agencies} if a not in read)
+
     async def units_busy(self, exclude_call: str | None = None,
                          agency: str = DEFAULT_AGENCY) -> int:
         """The agency's team field units in use now, this batch's changes included."""
         if agency not in self._busy_stored:
-            self._busy_stored[agency] = (await self.conn.execute(
-                _UNITS_BUSY, {"agency": agency})).scalar_one()
+            read = self._to_read(self._busy_stored, agency)
+            self._busy_stored.update(dict.fromkeys(read, 0))
+            for a, busy in await self.conn.execute(_UNITS_BUSY, {"agencies": read}):
+                self._busy_stored[a] = busy
         own = exclude_call is not None and occupies_unit(self.calls.get(exclude_call)) \
             and unit_agency(self.calls[exclude_call]) == agency
         return self._busy_stored[agency] + self._busy_change[agency] - (1 if own else 0)
@@ -302,8 +321,10 @@ class Batch:
                                     agency: str = DEFAULT_AGENCY) -> Counter[str]:
         """The agency's units in use now per program id, this batch's changes included."""
         if agency not in self._held_stored:
-            rows = await self.conn.execute(_HOLDING_DECISIONS, {"agency": agency})
-            self._held_stored[agency] = Counter(_program_of(d) for d in rows.scalars())
+            read = self._to_read(self._held_stored, agency)
+            self._held_stored.update({a: Counter() for a in read})
+            for a, decision in await self.conn.execute(_HOLDING_DECISIONS, {"agencies": read}):
+                self._held_stored[a][_program_of(decision)] += 1
         busy = self._held_stored[agency].copy()
         for before, after in self._held_saves:
             was, now = _held_by(before, agency), _held_by(after, agency)
@@ -357,8 +378,9 @@ class Batch:
         keys of `_WAITING_KEYS`), this batch's changes included. Read them, do not change
         them: the list is kept for the next caller."""
         if agency not in self._waiting_read:
-            self._waiting_read.add(agency)
-            for row in (await self.conn.execute(_WAITING, {"agency": agency})).mappings():
+            read = self._to_read(self._waiting_read, agency)
+            self._waiting_read.update(read)
+            for row in (await self.conn.execute(_WAITING, {"agencies": read})).mappings():
                 self._waiting_ids.add(row["id"])
                 self._waiting_stored[row["id"]] = dict(row)
             self._waiting_of = None
