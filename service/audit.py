@@ -113,9 +113,11 @@ def _query(*, actor: str | None, call_id: str | None, action: str | None,
     if agency:
         # An agency's entries: its people's and keys', and any about one of its calls
         # (or a call it helps with by mutual aid), whoever made them.
-        theirs = select(CALL.c.id).where(or_(CALL.c.agency_id == agency,
-                                             CALL.c.aid_agency_id == agency))
-        q = q.where(or_(a.agency_id == agency, a.call_id.in_(theirs)))
+        # A look-up of each entry's call by its key, not a list of every call the agency
+        # ever had.
+        theirs = select(CALL.c.id).where(CALL.c.id == a.call_id, or_(
+            CALL.c.agency_id == agency, CALL.c.aid_agency_id == agency)).exists()
+        q = q.where(or_(a.agency_id == agency, theirs))
     if actor:
         q = q.where(a.actor == actor)
     if call_id:

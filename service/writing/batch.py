@@ -82,7 +82,8 @@ _HOLDING_DECISIONS = select(_UNIT_AGENCY, CALL.c.decision).where(*_HOLDING,
                                                                 _UNIT_AGENCY.in_(_AGENCIES))
 # The calls waiting for a program (queued or deferred): a handful, on their own index.
 # Only what the queue orders them by (routing/queue.py): a region's teams may keep many
-# waiting, and a batch reads them all; the whole row is read for the one acted upon.
+# waiting, and a batch reads all of its agencies'; the whole row is read for the one
+# acted upon.
 _WAITING_KEYS = ("id", "agency_id", "wait_program", "wait_since", "wait_deadline",
                  "priority")
 # The agency is tested on an expression, not the column: SQLite would otherwise seek the
