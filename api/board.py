@@ -82,21 +82,26 @@ async def board(ws: WebSocket,
         sending_since = None
 
     async def send_all(batch: list[Message], page: Page | None = None) -> None:
-        """In order, as one write of their frames when the connection takes frames (a
-        replay page's, joined once for every board that shares it)."""
+        """In order, as one write of their frames when the connection takes frames; a
+        replay page in its pieces (made once for every board that shares it), each
+        written once the transport takes more, so a board's unsent replay stays small."""
         nonlocal sending_since
         if frames is None:
             for message in batch:
                 await send(message.text)
             return
-        sending_since = asyncio.get_running_loop().time()
-        await frames.writable()
-        if frames.is_open():
-            frames.write(page.frames if page is not None else frames_of(batch))
+        pieces = page.pieces if page is not None else [(batch, None)]
+        for i, (messages, data) in enumerate(pieces):
+            sending_since = asyncio.get_running_loop().time()
+            await frames.writable()
+            if not frames.is_open():
+                # Closing: fails as a send on a closed websocket does.
+                for rest, _ in pieces[i:]:
+                    for message in rest:
+                        await send(message.text)
+                return
+            frames.write(data if data is not None else frames_of(messages))
             sending_since = None
-            return
-        for message in batch:  # closing: fails as a send on a closed websocket does
-            await send(message.text)
 
     async def pump() -> None:
         if after is not None:

@@ -27,6 +27,7 @@ from service.live.board import BoardRow
 from service.live.stream import Message, frames_of
 
 # A page of stored messages after a seq: (after, live_since, agency, limit) -> rows.
+PIECE = 64 * 1024  # bytes of frames a board writes at a time (the transport's high water)
 Read = Callable[[int, datetime | None, str, int], Awaitable[list[BoardRow]]]
 
 
@@ -46,9 +47,23 @@ class Page:
         self.more = len(rows) >= limit  # a full page: there may be more after it
 
     @cached_property
-    def frames(self) -> bytes:
-        """Every message's frame, joined once for every board."""
-        return frames_of(self.messages)
+    def pieces(self) -> list[tuple[list[Message], bytes]]:
+        """The messages in runs of about PIECE bytes of frames, each run's frames joined
+        once for every board: a board writes the next once its transport takes more, so
+        what it has not sent yet stays near the transport's own limit, not a whole page
+        (a page may be a megabyte, and a thousand boards may be opening)."""
+        pieces: list[tuple[list[Message], bytes]] = []
+        run: list[Message] = []
+        size = 0
+        for message in self.messages:
+            run.append(message)
+            size += len(message.frame)
+            if size >= PIECE:
+                pieces.append((run, frames_of(run)))
+                run, size = [], 0
+        if run:
+            pieces.append((run, frames_of(run)))
+        return pieces
 
 
 @dataclass

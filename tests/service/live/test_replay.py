@@ -10,7 +10,7 @@ import pytest
 
 from service.calls.visibility import Audience
 from service.live.board import BoardRow
-from service.live.replay import Replays
+from service.live.replay import PIECE, Replays
 from service.store.tables import ANY_AGENCY, utcnow
 
 pytestmark = pytest.mark.asyncio
@@ -54,7 +54,8 @@ async def test_boards_asking_together_share_one_read_and_its_frames() -> None:
     assert len(store.reads) == 1
     assert all(p is pages[0] for p in pages)
     assert [m.seq for m in pages[0].messages] == [1, 2, 3] and pages[0].more
-    assert pages[0].frames == b"".join(m.frame for m in pages[0].messages)
+    assert b"".join(data for _, data in pages[0].pieces) == b"".join(
+        m.frame for m in pages[0].messages)
     # The next page, for all of them again: one more read.
     nxt = await asyncio.gather(*[replays.page(3, live_since=utcnow(), agency=ANY_AGENCY,
                                               audience=Audience.full) for _ in range(50)])
@@ -132,3 +133,19 @@ async def test_a_board_that_goes_away_does_not_cancel_the_others_read() -> None:
     pages = await asyncio.gather(*asks[1:])
     assert [m.seq for m in pages[0].messages] == [1]
     assert asks[0].cancelled()
+
+
+async def test_a_page_is_written_in_pieces_of_whole_frames_made_once() -> None:
+    store = Store()
+    big = "x" * 20_000  # four such frames pass the piece's size
+    store.rows = [BoardRow(seq, f'{{"type":"call","note":"{big}"}}', None)
+                  for seq in range(1, 11)]
+    page = await Replays(store.read).page(0, live_since=None, agency=ANY_AGENCY,
+                                          audience=Audience.full)
+    pieces = page.pieces
+    assert page.pieces is pieces, "made once, for every board that shares the page"
+    assert [[m.seq for m in run] for run, _ in pieces] == [[1, 2, 3, 4], [5, 6, 7, 8],
+                                                          [9, 10]]
+    for run, data in pieces:  # each piece is its messages' whole frames, in order
+        assert data == b"".join(m.frame for m in run)
+        assert len(data) < PIECE + len(run[-1].frame)
