@@ -401,7 +401,8 @@ class _Run:
         self.program = policy.policy.program
         self.units = self.program.units
         doc = policy.policy.model_dump(include={"exclusions", "rules"}, by_alias=True)
-        read = _fields_read(doc, set())
+        # With the call's purpose: a test or training call holds no unit.
+        read = _fields_read(doc, set()) | {"purpose"}
         self._key_fields = tuple(sorted(read))
         self._cache: dict[tuple[Any, ...], _Outcome] = {}
         self.busy: list[float] = []  # heap of the times (epoch s) units become free
@@ -475,25 +476,35 @@ class _ProgramsRun:
         self.policy = policy
         programs = policy.programs.programs
         self.units = sum(p.units or 0 for p in programs)
-        read = _fields_read(policy.policy.model_dump(include={"exclusions", "rules"},
-                                                     by_alias=True), set())
-        # Areas, channels (deferral), priorities (wait limits), purpose and every
-        # program's hours shape the outcome too.
-        read |= {"district", "lat", "lon", "channel", "priority", "purpose", "occurred_at"}
+        rules = _fields_read(policy.policy.model_dump(include={"exclusions", "rules"},
+                                                      by_alias=True), set())
+        # Areas, channels (deferral), priorities (wait limits) and purpose shape the
+        # outcome too; the time, through the programs' hours (queue_sim says how).
+        read = rules | {"district", "lat", "lon", "channel", "priority", "purpose"}
         self.sim = ProgramsRun(policy, service_s, key_fields=tuple(sorted(read)),
-                               may_wait=may_wait, span_end=span_end)
+                               rule_fields=tuple(sorted(rules)), may_wait=may_wait,
+                               span_end=span_end)
         self.outcomes: list[_Outcome] = []
         # The outcomes of calls already final (they did not wait), by index: their
         # decisions are not kept to the end (a year of them would not fit in memory).
         self._final: dict[int, _Outcome] = {}
+        # The state each call arrived at, to decide again the explanation of a call that
+        # did not wait (few are asked for: the changed calls).
+        self._states: list[tuple[tuple[int, int], ...]] = []
+        # One outcome per result calls alike share (the result kept, so its id is its own).
+        self._shared: dict[int, tuple[CallResult, _Outcome]] = {}
         # Explanations repeat (calls alike, decided alike): one string for each.
         self._texts: dict[str, str] = {}
 
     def arrive(self, i: int, call: CallFacts) -> None:
         self.sim.arrive(i, call)
+        self._states.append(self.sim.arrival_state)
         r = self.sim.release(i)
         if r is not None:
-            self._final[i] = _outcome_of(r, self._texts)
+            shared = self._shared.get(id(r))
+            if shared is None:
+                shared = self._shared[id(r)] = (r, _outcome_of(r, self._texts))
+            self._final[i] = shared[1]
         for j, done in self.sim.release_settled():
             self._final[j] = _outcome_of(done, self._texts)
 
@@ -505,7 +516,12 @@ class _ProgramsRun:
             self.outcomes.append(o if o is not None else _outcome_of(results[i], self._texts))
 
     def explanation(self, i: int, call: CallFacts) -> str:
-        return self.outcomes[i].explanation or ""
+        """A waiting call's last explanation, kept; another's, decided afresh with the
+        state it arrived at."""
+        kept = self.outcomes[i].explanation
+        if kept is not None:
+            return kept
+        return self.sim.decide_afresh(call, self._states[i]).explanation
 
     def report(self, facts: list[CallFacts], first: datetime | None, last: datetime | None
                ) -> VersionReport:
@@ -542,10 +558,12 @@ class _ProgramsRun:
 
 
 def _outcome_of(r: CallResult, texts: dict[str, str]) -> _Outcome:
+    """The outcome of a call's result; the explanation kept only for a call that waited
+    (another's is decided again when asked: its result may be an earlier call's)."""
     d = r.final
-    explanation = d.explanation
-    if explanation is not None:
-        explanation = texts.setdefault(explanation, explanation)
+    explanation = None
+    if r.waited is not None:
+        explanation = texts.setdefault(d.explanation, d.explanation)
     return _Outcome(
         destination=d.destination.value, category=d.category, eligible=d.eligible,
         not_served=d.not_served_reason, takes_unit=r.holds_unit,
