@@ -159,6 +159,18 @@ class SharedValues:
         # Already validated: the same values, shared.
         return CallFacts.model_construct(_fields_set=fields_set, **values)
 
+    def at(self, facts: CallFacts, at: datetime) -> CallFacts | None:
+        """`facts` (made by this) at another time, as `self(facts with occurred_at=at)`
+        would be, without a second validation: `at` with the shared zone of its offset
+        (as read from its ISO text: fold 0). None when no call had that offset yet."""
+        zone = self._values.get(("tz", at.utcoffset()))
+        if zone is None:
+            return None
+        moved = facts.model_copy(update={"occurred_at": at.replace(tzinfo=zone, fold=0)})
+        # The fields set as `facts` has them (occurred_at is always set): one set shared.
+        object.__setattr__(moved, "__pydantic_fields_set__", facts.model_fields_set)
+        return moved
+
 
 class Coverage(BaseModel):
     """The team under this version's hours and units, calls taken in time order."""

@@ -95,29 +95,26 @@ class Intake:
 
 def calls_from_export(mapper: Mapper, path: Path, *, limit: int | None = None
                       ) -> tuple[list[SimCall], Intake]:
-    """The export's calls as the rules would see them once the CAD sent them."""
-    from adapters.exports.check import contract_problem
-    from routing.whatif import SharedValues, SimCall
-    from service.calls.fold import fold
+    """The export's calls as the rules would see them once the CAD sent them (rows alike
+    mapped once: adapters/exports/rows_alike.py)."""
+    from adapters.exports.mapping import read_rows
+    from adapters.exports.rows_alike import RowsAlike
 
     intake = Intake()
     calls: list[SimCall] = []
-    shared = SharedValues()
-    for m in mapper.map_file(path, limit=limit):
+    outcome_of = RowsAlike(mapper)
+    for n, row in read_rows(path, mapper.profile, limit=limit):
         intake.rows += 1
-        if m.outcome == "skip":
-            intake.skipped[m.reason or "?"] += 1
-            continue
-        if m.outcome == "fail":
-            intake.failed[m.reason or "?"] += 1
-            continue
-        problem, events = contract_problem(m.events)
-        if problem is not None:
-            intake.refused[problem] += 1
-            continue
-        intake.calls += 1
-        calls.append(SimCall(call_id=m.incident_id or f"row {m.row}",
-                             facts=shared(fold(events).facts())))
+        outcome = outcome_of(n, row)
+        if outcome[0] == "call":
+            intake.calls += 1
+            calls.append(outcome[1])
+        elif outcome[0] == "skip":
+            intake.skipped[outcome[1]] += 1
+        elif outcome[0] == "fail":
+            intake.failed[outcome[1]] += 1
+        else:
+            intake.refused[outcome[1]] += 1
     return calls, intake
 
 
