@@ -213,6 +213,8 @@ class ProgramsRun:
     def release_settled(self) -> list[tuple[int, CallResult]]:
         """The results of the calls whose wait ended since the last time (taken or
         fallen back: nothing changes them any more), forgotten here."""
+        if not self._settled:  # as for most calls
+            return []
         out = [(i, self.results.pop(i)) for i in self._settled]
         self._settled = []
         return out

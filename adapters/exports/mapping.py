@@ -79,6 +79,9 @@ def _strptime(text: str, fmt: str) -> datetime:
     return datetime(year, month, day, hour, minute, second)
 
 
+DIGEST_LENGTH = 12
+
+
 class TimeUnreadable(ValueError):
     """A time the profile cannot read: `rule` says how (the same for every such row),
     `value` what the row had."""
@@ -295,6 +298,16 @@ def _getter(spec: Column | None, where: str, dirs: list[Path]
     mapping = {_norm(k): v for k, v in spec.map.items()}
     table = _load_lookup(spec.lookup, where, dirs) if spec.lookup else None
     join = spec.join
+    if len(cols) == 1 and not mapping and table is None:
+        # One column as it is (an incident number, a time): what `get` gives it, read on
+        # every row of a year without a list made and joined.
+        col = cols[0]
+
+        def get_one(row: Row) -> str | None:
+            v = row[col].strip()
+            return v if v and (not nulls or _norm(v) not in nulls) else None
+
+        return get_one
 
     def get(row: Row) -> str | None:
         parts = [v for v in (row[c].strip() for c in cols) if v and _norm(v) not in nulls]
@@ -416,7 +429,7 @@ class Mapper:
             ("address", address), ("district", get["district"](row)),
             ("lat", _number(get["lat"](row), float)), ("lon", _number(get["lon"](row), float)),
         ) if v is not None}
-        created_id, closed_id = self.event_ids(out.incident_id, row)
+        created_id, closed_id = self.event_ids(out.incident_id, self.digest(row))
         created: dict[str, Any] = {
             "event_id": created_id, "incident_id": out.incident_id,
             "type": "created", "occurred_at": out.at.isoformat(), "channel": channel,
@@ -466,11 +479,15 @@ class Mapper:
     def incident_id(self, row: Row) -> str | None:
         return self._get["incident_id"](row)
 
-    def event_ids(self, incident_id: str | None, row: Row) -> tuple[str, str]:
-        """The ids of the row's created and closed events: the same row always gives the
-        same (a replay's retry is recognised), another row others."""
-        digest = hashlib.sha1("\x1f".join(row.values()).encode(), usedforsecurity=False
-                              ).hexdigest()[:12]
+    @staticmethod
+    def digest(row: Row) -> str:
+        """DIGEST_LENGTH hex digits of the whole row, for its events' ids."""
+        return hashlib.sha1("\x1f".join(row.values()).encode(), usedforsecurity=False
+                            ).hexdigest()[:DIGEST_LENGTH]
+
+    def event_ids(self, incident_id: str | None, digest: str) -> tuple[str, str]:
+        """The ids of a row's created and closed events, from its `digest`: the same row
+        always gives the same (a replay's retry is recognised), another row others."""
         base = f"{self.profile.profile.id}:{incident_id}"
         return f"{base}:created:{digest}", f"{base}:closed:{digest}"
 

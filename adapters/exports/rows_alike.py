@@ -20,7 +20,7 @@ from operator import itemgetter
 from typing import Any, Literal
 
 from adapters.exports.check import contract_problem
-from adapters.exports.mapping import Mapped, Mapper, Row
+from adapters.exports.mapping import DIGEST_LENGTH, Mapped, Mapper, Row
 from routing.whatif import SharedValues, SimCall
 from rules.call import CallFacts
 from service.calls.event import takes_ids, takes_time
@@ -29,6 +29,9 @@ from service.calls.fold import fold
 Outcome = tuple[Literal["skip", "fail", "refused"], str] | tuple[Literal["call"], SimCall]
 # The columns that give only the call's id and times: a row's kind leaves them out.
 _OWN = ("incident_id", "received_at", "closed_at")
+# The contract tests only the events' ids' lengths, and a row's digest always has as
+# many digits: a row alike is checked with this one in place of its own.
+_ANY_DIGEST = "0" * DIGEST_LENGTH
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class RowsAlike:
             return "fail", failed.reason or "?"
         at, closed, incident = out.at, out.closed, out.incident_id
         assert at is not None and incident is not None
-        created_id, closed_id = self.mapper.event_ids(incident, row)
+        created_id, closed_id = self.mapper.event_ids(incident, _ANY_DIGEST)
         facts = None
         if (takes_ids(created_id, incident) and takes_time(at)
                 and (closed is None or (takes_ids(closed_id, incident) and takes_time(closed)
