@@ -152,8 +152,10 @@ class ProgramsRun:
 
     # --- calls ------------------------------------------------------------------------
 
-    def arrive(self, i: int, facts: CallFacts) -> CallResult:
-        t = facts.occurred_at.timestamp()
+    def arrive(self, i: int, facts: CallFacts, t: float | None = None) -> CallResult:
+        """Call i at its time (`t`: its epoch seconds, when the caller has them)."""
+        if t is None:
+            t = facts.occurred_at.timestamp()
         self.settle(t)
         self.arrival_state = self.state_key()
         rule_key = self._rule_fields(facts)

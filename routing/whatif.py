@@ -515,8 +515,8 @@ class _ProgramsRun:
         # Explanations repeat (calls alike, decided alike): one string for each.
         self._texts: dict[str, str] = {}
 
-    def arrive(self, i: int, call: CallFacts) -> None:
-        self.sim.arrive(i, call)
+    def arrive(self, i: int, call: CallFacts, t: float) -> None:
+        self.sim.arrive(i, call, t)
         self._states.append(self.sim.arrival_state)
         r = self.sim.release(i)
         if r is not None:
@@ -756,7 +756,7 @@ def simulate(calls: Iterable[SimCall], candidate: CompiledPolicy, baseline: Comp
         t = at.timestamp()
         for run in runs:
             if isinstance(run, _ProgramsRun):
-                run.arrive(i, call.facts)
+                run.arrive(i, call.facts, t)
                 continue
             out = run.decide(call.facts, t, at.astimezone(zones[id(run)]))
             if out.takes_unit:
