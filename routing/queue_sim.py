@@ -135,6 +135,12 @@ class ProgramsRun:
             self._state_key = tuple((self.busy[p], self.queued[p]) for p in self.ids)
         return self._state_key
 
+    def known_ineligible(self, facts: CallFacts) -> CallResult | None:
+        """The result of a call the rules do not make eligible, once a call alike has
+        arrived. No program's state shapes it, and it neither waits nor holds a unit, so
+        a caller may take it without the call arriving: the run goes on the same."""
+        return self._ineligible.get(self._rule_fields(facts))
+
     def decide_afresh(self, facts: CallFacts, state: tuple[tuple[int, int], ...]
                       ) -> Decision:
         """The decision a call arriving at `state` (a `state_key`) was given, made again

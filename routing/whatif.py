@@ -510,22 +510,34 @@ class _ProgramsRun:
         # The state each call arrived at, to decide again the explanation of a call that
         # did not wait (few are asked for: the changed calls).
         self._states: list[tuple[tuple[int, int], ...]] = []
+        self._idle = tuple((0, 0) for _ in programs)  # no unit busy, nothing queued
         # One outcome per result calls alike share (the result kept, so its id is its own).
         self._shared: dict[int, tuple[CallResult, _Outcome]] = {}
         # Explanations repeat (calls alike, decided alike): one string for each.
         self._texts: dict[str, str] = {}
 
     def arrive(self, i: int, call: CallFacts, t: float) -> None:
+        known = self.sim.known_ineligible(call)
+        if known is not None:  # most calls: the run need not see them
+            # Its decision reads no program's state (routing.decide.route decides it
+            # before any program is tried): any state decides its explanation again.
+            self._states.append(self._idle)
+            self._final[i] = self._outcome(known)
+            return
         self.sim.arrive(i, call, t)
         self._states.append(self.sim.arrival_state)
         r = self.sim.release(i)
         if r is not None:
-            shared = self._shared.get(id(r))
-            if shared is None:
-                shared = self._shared[id(r)] = (r, _outcome_of(r, self._texts))
-            self._final[i] = shared[1]
+            self._final[i] = self._outcome(r)
         for j, done in self.sim.release_settled():
             self._final[j] = _outcome_of(done, self._texts)
+
+    def _outcome(self, r: CallResult) -> _Outcome:
+        """The outcome of a result final on arrival: one per result calls alike share."""
+        shared = self._shared.get(id(r))
+        if shared is None:
+            shared = self._shared[id(r)] = (r, _outcome_of(r, self._texts))
+        return shared[1]
 
     def finish(self, calls: list[SimCall]) -> None:
         results = self.sim.finish()
