@@ -22,12 +22,13 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, Literal
 
 from routing.decide import decide_call, fall_back, take_waiting
 from routing.models import Availability, Decision, Destination, ProgramState
 from routing.queue import Waiting, offer_order
-from routing.schedule import next_shift_start, on_duty
+from routing.schedule import DutyDays, next_shift_start, on_duty
 from rules.call import CallFacts
 from rules.evaluate import CompiledPolicy
 
@@ -68,13 +69,23 @@ class ProgramsRun:
 
     `service_s(index, category)`: how long a unit serving call `index` is busy, seconds.
     `may_wait` False: nothing is queued or deferred (each program still counts its units).
-    `key_fields`: the call's fields a decision reads; calls alike in them, at one state of
-    every program (units busy, queued), share a decision.
+    `key_fields`: the call's fields a decision reads but its time; `rule_fields`: those
+    the policy's conditions read (default: `key_fields`), `occurred_at` among them when a
+    condition reads the time.
+
+    Calls alike share a decision that did not wait (the same `CallResult`: its decision's
+    time and wording are the first such call's; `state_key` and `decide_afresh` give a
+    call's own): a call the rules do not make eligible, with any call alike in
+    `rule_fields` (nothing else shapes such a decision but its time, which only its
+    wording says); an eligible one, with a call alike in `key_fields`, at the same state
+    of every program (units busy, queued) and on duty in the same programs, unless its
+    channel is one a program defers (when its next shift starts decides). A call that
+    waits is always decided in full, at its own time.
     """
 
     def __init__(self, policy: CompiledPolicy, service_s: Callable[[int, str | None], float],
-                 *, key_fields: tuple[str, ...], may_wait: bool = True,
-                 span_end: float | None = None) -> None:
+                 *, key_fields: tuple[str, ...], rule_fields: tuple[str, ...] | None = None,
+                 may_wait: bool = True, span_end: float | None = None) -> None:
         self.policy = policy
         self.service_s = service_s
         self.may_wait = may_wait
@@ -90,11 +101,18 @@ class ProgramsRun:
         self.results: dict[int, CallResult] = {}
         self._events: list[tuple[Any, ...]] = []
         self._seq = itertools.count()
-        # Decisions of calls alike at one moment (a decision is made at its call's time, so
-        # only calls at the current one can share it: the cache holds those only).
-        self._cache: dict[tuple[Any, ...], Decision] = {}
-        self._cache_t: float | None = None
-        self._key_fields = key_fields  # what the policy's decisions read of a call
+        # The results calls alike share (see the class); a tuple of one field is made a
+        # tuple too, so every key is one.
+        self._fields = _getter(key_fields)
+        self._rule_fields = _getter(rule_fields if rule_fields is not None else key_fields)
+        self._ineligible: dict[tuple[Any, ...], CallResult] = {}
+        self._eligible: dict[tuple[Any, ...], CallResult] = {}
+        self._duty = [DutyDays(ps.weeks[k], ps.days_off[k], policy.zone)
+                      for k in range(len(self.ids))]
+        self._deferring = frozenset(c for p in ps.programs for c in p.deferrable)
+        self._state_key: tuple[tuple[int, int], ...] | None = None  # None: changed since
+        # The state the last call to arrive was decided at (`decide_afresh`).
+        self.arrival_state: tuple[tuple[int, int], ...] = ()
         # Programs with a shift start scheduled: one is, while calls wait for it.
         self._armed: set[str] = set()
         # Calls whose wait ended (taken or fallen back) since `release_settled` last ran.
@@ -110,23 +128,66 @@ class ProgramsRun:
         total = sum(p.units or 0 for p in self.policy.programs.programs)
         return Availability(units_total=total, units_busy=sum(self.busy.values()))
 
+    def state_key(self) -> tuple[tuple[int, int], ...]:
+        """Every program's (units busy, queued), in policy order: all of the state a
+        decision on arrival sees (one tuple while it stays the same)."""
+        if self._state_key is None:
+            self._state_key = tuple((self.busy[p], self.queued[p]) for p in self.ids)
+        return self._state_key
+
+    def known_ineligible(self, facts: CallFacts) -> CallResult | None:
+        """The result of a call the rules do not make eligible, once a call alike has
+        arrived. No program's state shapes it, and it neither waits nor holds a unit, so
+        a caller may take it without the call arriving: the run goes on the same."""
+        return self._ineligible.get(self._rule_fields(facts))
+
+    def decide_afresh(self, facts: CallFacts, state: tuple[tuple[int, int], ...]
+                      ) -> Decision:
+        """The decision a call arriving at `state` (a `state_key`) was given, made again
+        from the same inputs: its own time and wording."""
+        total = sum(p.units or 0 for p in self.policy.programs.programs)
+        return decide_call(
+            facts, self.policy, Availability(units_total=total,
+                                             units_busy=sum(b for b, _ in state)),
+            state={pid: ProgramState(units_busy=b, queued=q)
+                   for pid, (b, q) in zip(self.ids, state, strict=True)},
+            may_wait=self.may_wait)
+
     def _push(self, t: float, kind: int, sub: tuple[Any, ...], payload: Any) -> None:
         heapq.heappush(self._events, (t, kind, sub, next(self._seq), payload))
 
     # --- calls ------------------------------------------------------------------------
 
-    def arrive(self, i: int, facts: CallFacts) -> CallResult:
-        t = facts.occurred_at.timestamp()
+    def arrive(self, i: int, facts: CallFacts, t: float | None = None) -> CallResult:
+        """Call i at its time (`t`: its epoch seconds, when the caller has them)."""
+        if t is None:
+            t = facts.occurred_at.timestamp()
         self.settle(t)
-        if t != self._cache_t:
-            self._cache.clear()
-            self._cache_t = t
-        key = (tuple(getattr(facts, f) for f in self._key_fields),
-               tuple((self.busy[p], self.queued[p]) for p in self.ids))
-        d = self._cache.get(key)
-        if d is None:
-            d = self._cache[key] = decide_call(facts, self.policy, self._availability(),
-                                               state=self.state(), may_wait=self.may_wait)
+        self.arrival_state = self.state_key()
+        rule_key = self._rule_fields(facts)
+        alike = self._ineligible.get(rule_key)
+        key = None
+        if alike is None and facts.channel not in self._deferring:
+            key = (self._fields(facts), self.state_key(),
+                   tuple(duty(facts.occurred_at) for duty in self._duty))
+            alike = self._eligible.get(key)
+        if alike is not None:
+            self.results[i] = alike
+            if alike.holds_unit:
+                self._occupy(i, alike.final, t)
+            return alike
+        d = decide_call(facts, self.policy, self._availability(), state=self.state(),
+                        may_wait=self.may_wait)
+        result = self._arrived(i, facts, d, t)
+        if result.waited is None:
+            if not d.eligible:
+                self._ineligible[rule_key] = result
+            elif key is not None:
+                self._eligible[key] = result
+        return result
+
+    def _arrived(self, i: int, facts: CallFacts, d: Decision, t: float) -> CallResult:
+        """Call i decided on arrival: queued, deferred, holding a unit or final."""
         result = self.results[i] = CallResult(first=d, final=d)
         pid = d.program.id
         if d.queued is not None and pid is not None:
@@ -134,6 +195,7 @@ class ProgramsRun:
             w = Waiting.of(_cid(i), facts.priority, d)
             self.waiting[i], self.facts[i] = w, facts
             self.queued[pid] += 1
+            self._state_key = None
             deadline = w.deadline
             assert deadline is not None
             self._push(deadline.timestamp(), _DEADLINE, (w.call_id,), i)
@@ -159,6 +221,8 @@ class ProgramsRun:
     def release_settled(self) -> list[tuple[int, CallResult]]:
         """The results of the calls whose wait ended since the last time (taken or
         fallen back: nothing changes them any more), forgotten here."""
+        if not self._settled:  # as for most calls
+            return []
         out = [(i, self.results.pop(i)) for i in self._settled]
         self._settled = []
         return out
@@ -202,6 +266,7 @@ class ProgramsRun:
 
     def _free(self, pid: str, t: float) -> None:
         self.busy[pid] -= 1
+        self._state_key = None
         i = self.index[pid]
         ps = self.policy.programs
         at = _dt(t)
@@ -266,16 +331,28 @@ class ProgramsRun:
         w = self.waiting.pop(i)
         if not w.deferred:
             self.queued[w.program_id] -= 1
+            self._state_key = None
 
     def _occupy(self, i: int, d: Decision, t: float) -> None:
         pid = d.program.id
         assert pid is not None
         seconds = self.service_s(i, d.category)
         self.busy[pid] += 1
+        self._state_key = None
         self._push(t + seconds, _FREE, (next(self._seq),), pid)
         end = t + seconds if self.span_end is None else min(t + seconds, self.span_end)
         self.busy_seconds[pid] += max(end - t, 0.0)
         self.results[i].holds_unit = True
+
+
+def _getter(fields: tuple[str, ...]) -> Callable[[CallFacts], tuple[Any, ...]]:
+    """The call's values of `fields`, as one tuple (attrgetter gives a lone value bare)."""
+    if len(fields) == 1:
+        get = attrgetter(fields[0])
+        return lambda facts: (get(facts),)
+    if not fields:
+        return lambda facts: ()
+    return attrgetter(*fields)
 
 
 def _cid(i: int) -> str:

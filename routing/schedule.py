@@ -54,6 +54,28 @@ def on_duty(week: Week | None, days_off: Collection[date], at: datetime,
                                                      local - timedelta(days=1), 2))
 
 
+class DutyDays:
+    """`on_duty` of one program asked many times in a row: the shifts around each local
+    day are made once for that day (a year of calls asks about each day thousands of
+    times), then tested exactly as `on_duty` tests them."""
+
+    def __init__(self, week: Week | None, days_off: Collection[date], zone: ZoneInfo) -> None:
+        self.week, self.days_off, self.zone = week, days_off, zone
+        self._day: date | None = None
+        self._shifts: list[tuple[datetime, datetime]] = []
+
+    def __call__(self, at: datetime) -> bool:
+        if self.week is None:
+            return True
+        day = at.astimezone(self.zone).date()
+        if day != self._day:
+            self._day = day
+            self._shifts = _shifts_around(self.week, self.days_off, self.zone,
+                                          day - timedelta(days=1), 2)
+        t = at.astimezone(UTC)
+        return any(b <= t < e for b, e in self._shifts)
+
+
 def next_shift_start(week: Week | None, days_off: Collection[date], after: datetime,
                      zone: ZoneInfo) -> datetime | None:
     """The start of the first shift after `after`, in the zone (None: none within

@@ -62,6 +62,26 @@ class Mapped:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
+# Formats strptime reads as fixed-width ASCII fields: a text of exactly that shape is
+# read with int(), as strptime would read it (a field out of range fails in datetime(),
+# as it fails in strptime); any other text goes to strptime. A year's export is a
+# million times: strptime is most of a row's reading.
+_FIXED_WIDTH = {"%Y-%m-%d %H:%M:%S": re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")}
+
+
+def _strptime(text: str, fmt: str) -> datetime:
+    fixed = _FIXED_WIDTH.get(fmt)
+    found = fixed.fullmatch(text) if fixed is not None else None
+    if found is None:
+        return datetime.strptime(text, fmt)
+    year, month, day, hour, minute, second = map(int, found.groups())
+    return datetime(year, month, day, hour, minute, second)
+
+
+DIGEST_LENGTH = 12
+
+
 class TimeUnreadable(ValueError):
     """A time the profile cannot read: `rule` says how (the same for every such row),
     `value` what the row had."""
@@ -93,7 +113,7 @@ class TimeReader:
         for fmt in self.formats:
             try:
                 return datetime.fromisoformat(text) if fmt == "iso" else \
-                    datetime.strptime(text, fmt)
+                    _strptime(text, fmt)
             except ValueError:
                 continue
         want = " or ".join("an ISO 8601 time" if f == "iso" else f"format '{f}'"
@@ -278,6 +298,16 @@ def _getter(spec: Column | None, where: str, dirs: list[Path]
     mapping = {_norm(k): v for k, v in spec.map.items()}
     table = _load_lookup(spec.lookup, where, dirs) if spec.lookup else None
     join = spec.join
+    if len(cols) == 1 and not mapping and table is None:
+        # One column as it is (an incident number, a time): what `get` gives it, read on
+        # every row of a year without a list made and joined.
+        col = cols[0]
+
+        def get_one(row: Row) -> str | None:
+            v = row[col].strip()
+            return v if v and (not nulls or _norm(v) not in nulls) else None
+
+        return get_one
 
     def get(row: Row) -> str | None:
         parts = [v for v in (row[c].strip() for c in cols) if v and _norm(v) not in nulls]
@@ -374,23 +404,10 @@ class Mapper:
             if test(row):
                 out.outcome, out.reason = "skip", reason
                 return out
-        if out.incident_id is None:
-            return self._fail(out, "no incident number (columns.incident_id is empty)")
-        received = get["received_at"](row)
-        if received is None:
-            return self._fail(out, "no call time (columns.received_at is empty)")
-        try:
-            out.at = self._times["received_at"].read(received)
-            closed_text = get["closed_at"](row)
-            if closed_text is not None:
-                out.closed = self._times["closed_at"].read(closed_text)
-            elif self._assumed_close is not None:
-                out.closed = (out.at.astimezone(UTC) + self._assumed_close).astimezone(self.zone)
-        except TimeUnreadable as exc:
-            # The reason without the value, so rows that fail alike count together.
-            which = "received_at" if out.at is None else "closed_at"
-            out.value = exc.value
-            return self._fail(out, f"columns.{which}: {exc.rule}")
+        failed = self.read_times(out, row)
+        if failed is not None:
+            return failed
+        assert out.at is not None  # read_times gives a failure or the call's time
 
         rule_i = self.code_rule(code, text, row)
         rule = self.profile.codes[rule_i] if rule_i is not None else None
@@ -412,11 +429,9 @@ class Mapper:
             ("address", address), ("district", get["district"](row)),
             ("lat", _number(get["lat"](row), float)), ("lon", _number(get["lon"](row), float)),
         ) if v is not None}
-        digest = hashlib.sha1("\x1f".join(row.values()).encode(), usedforsecurity=False
-                              ).hexdigest()[:12]
-        base = f"{self.profile.profile.id}:{out.incident_id}"
+        created_id, closed_id = self.event_ids(out.incident_id, self.digest(row))
         created: dict[str, Any] = {
-            "event_id": f"{base}:created:{digest}", "incident_id": out.incident_id,
+            "event_id": created_id, "incident_id": out.incident_id,
             "type": "created", "occurred_at": out.at.isoformat(), "channel": channel,
             "nature_code": out.nature_code,
         }
@@ -432,10 +447,49 @@ class Mapper:
             created["agency"] = self.agency  # later events keep their call's agency
         out.events.append(created)
         if out.closed is not None:
-            out.events.append({"event_id": f"{base}:closed:{digest}",
+            out.events.append({"event_id": closed_id,
                                "incident_id": out.incident_id, "type": "closed",
                                "occurred_at": out.closed.isoformat()})
         return out
+
+    def read_times(self, out: Mapped, row: Row) -> Mapped | None:
+        """The row's call time and close time onto `out` (its incident number already
+        there); `out` as a failure when there is no incident number or a time cannot
+        be read, else None."""
+        get = self._get
+        if out.incident_id is None:
+            return self._fail(out, "no incident number (columns.incident_id is empty)")
+        received = get["received_at"](row)
+        if received is None:
+            return self._fail(out, "no call time (columns.received_at is empty)")
+        try:
+            out.at = self._times["received_at"].read(received)
+            closed_text = get["closed_at"](row)
+            if closed_text is not None:
+                out.closed = self._times["closed_at"].read(closed_text)
+            elif self._assumed_close is not None:
+                out.closed = (out.at.astimezone(UTC) + self._assumed_close).astimezone(self.zone)
+        except TimeUnreadable as exc:
+            # The reason without the value, so rows that fail alike count together.
+            which = "received_at" if out.at is None else "closed_at"
+            out.value = exc.value
+            return self._fail(out, f"columns.{which}: {exc.rule}")
+        return None
+
+    def incident_id(self, row: Row) -> str | None:
+        return self._get["incident_id"](row)
+
+    @staticmethod
+    def digest(row: Row) -> str:
+        """DIGEST_LENGTH hex digits of the whole row, for its events' ids."""
+        return hashlib.sha1("\x1f".join(row.values()).encode(), usedforsecurity=False
+                            ).hexdigest()[:DIGEST_LENGTH]
+
+    def event_ids(self, incident_id: str | None, digest: str) -> tuple[str, str]:
+        """The ids of a row's created and closed events, from its `digest`: the same row
+        always gives the same (a replay's retry is recognised), another row others."""
+        base = f"{self.profile.profile.id}:{incident_id}"
+        return f"{base}:created:{digest}", f"{base}:closed:{digest}"
 
     @staticmethod
     def _fail(out: Mapped, reason: str) -> Mapped:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -419,10 +420,13 @@ class Profile(Strict):
         oi = self.officer_initiated
         return [] if oi is None else [oi] if isinstance(oi, OfficerInitiated) else list(oi)
 
-    def referenced_columns(self) -> dict[str, str]:
-        """Every export column the profile reads, with the first path that names it."""
+    def referenced_columns(self, *, leave_out: Collection[str] = ()) -> dict[str, str]:
+        """Every export column the profile reads, with the first path that names it;
+        `leave_out`: the `columns` entries (e.g. `incident_id`) not counted."""
         out: dict[str, str] = {}
         for name in Columns.model_fields:
+            if name in leave_out:
+                continue
             spec = getattr(self.columns, name)
             if spec is not None:
                 for c in spec.columns:

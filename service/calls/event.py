@@ -179,6 +179,33 @@ class CallEvent(BaseModel):
 STORED = "stored"
 
 
+def takes_time(value: datetime) -> bool:
+    """`occurred_at` takes `value.isoformat()` (an adapter's own aware time): RFC 3339
+    has no seconds in an offset (a zone's local mean time before 1900 has them), and the
+    time must be in range. For a caller that checks many events' times without parsing
+    each (adapters/exports/rows_alike.py); tests/service/calls/test_event_times.py holds it to
+    the validator."""
+    offset = value.utcoffset()
+    return (offset is not None and not offset.microseconds and not offset.seconds % 60
+            and in_range(value) is None)
+
+
+def _length(name: str) -> tuple[int, int]:
+    bounds = {type(m).__name__: m for m in CallEvent.model_fields[name].metadata}
+    assert set(bounds) == {"MinLen", "MaxLen"}, f"{name}: not a plain string any more"
+    return bounds["MinLen"].min_length, bounds["MaxLen"].max_length
+
+
+_EVENT_ID, _INCIDENT_ID = _length("event_id"), _length("incident_id")
+
+
+def takes_ids(event_id: str, incident_id: str) -> bool:
+    """`event_id` and `incident_id` take these strings (their lengths are all they
+    test)."""
+    return (_EVENT_ID[0] <= len(event_id) <= _EVENT_ID[1]
+            and _INCIDENT_ID[0] <= len(incident_id) <= _INCIDENT_ID[1])
+
+
 def canonical_event(doc: dict[str, Any]) -> str:
     """One spelling of an event document (a validated event, or a stored body): keys
     sorted, the time in UTC, flags as a set. Two bodies that differ only in key order,

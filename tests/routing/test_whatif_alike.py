@@ -1,0 +1,136 @@
+"""Calls alike share a decision in the what-if (routing/queue_sim.py, routing/whatif.py):
+the report must be the one deciding every call in full gives. Each run here is made twice,
+sharing and not (every key given the call's time, so no two calls are alike), and the two
+reports compared whole: figures, changed calls with their explanations, every call."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import routing.whatif as whatif
+from routing.schedule import DutyDays, on_duty
+from routing.whatif import ServiceTimes, SimCall, WhatIfReport, simulate
+from rules.evaluate import CompiledPolicy
+from rules.models import Condition
+from rules.programs import parse_shift
+from tests.factories import compiled, facts, one_team_doc, shipped_doc
+
+ZONE = ZoneInfo("America/New_York")
+
+
+def _fields_read_with_time(node: Any, out: set[str]) -> set[str]:
+    return _PLAIN_FIELDS_READ(node, out) | {"occurred_at"}
+
+
+_PLAIN_FIELDS_READ = whatif._fields_read
+
+
+def both(calls: list[SimCall], candidate: CompiledPolicy, baseline: CompiledPolicy,
+         monkeypatch: pytest.MonkeyPatch, **kw: Any) -> tuple[WhatIfReport, WhatIfReport]:
+    shared = simulate(calls, candidate, baseline, keep_calls=True, **kw)
+    with monkeypatch.context() as m:
+        m.setattr(whatif, "_fields_read", _fields_read_with_time)
+        plain = simulate(calls, candidate, baseline, keep_calls=True, **kw)
+    return shared, plain
+
+
+def assert_same(shared: WhatIfReport, plain: WhatIfReport) -> None:
+    assert shared.model_dump() == plain.model_dump()
+    assert shared.changed_calls == plain.changed_calls
+    assert shared.decided == plain.decided
+
+
+def busy_weeks(seed: int, n: int = 3000) -> list[SimCall]:
+    """Three weeks of calls, some minutes apart, in crowds: codes the shipped policy sends
+    to the team, to police, excludes; referrals (deferred), crisis-line calls, districts in
+    and out of the area, priorities, test calls, and a change of clocks (3 November)."""
+    rng = random.Random(seed)
+    codes = [("MNTL", "Mental person"), ("WELFARE", "Check the welfare"), ("INTOX", "Drunk"),
+             ("NOISE", "Loud party"), ("ASSAULT", "Assault"), ("THEFT", "Theft"),
+             ("MNTL", "Mental person with a knife"), ("VAG", "Sleeper"), ("OD", "Overdose")]
+    channels = ["911"] * 12 + ["non_emergency", "officer_referral", "crisis_line",
+                               "follow_up"]
+    at = datetime(2024, 10, 28, 6, 0, tzinfo=ZONE)
+    calls = []
+    for i in range(n):
+        at += timedelta(seconds=rng.choice([0, 30, 90, 240, 600, 900, 1800]))
+        code, text = rng.choice(codes)
+        calls.append(SimCall(f"c{i}", facts(
+            nature_code=code, nature_text=text, channel=rng.choice(channels),
+            priority=rng.choice([None, 1, 2, 3, 4, 5]),
+            district=rng.choice([None, "D1", "D2", "D9"]),
+            purpose="test" if rng.random() < 0.03 else "live",
+            occurred_at=at.astimezone(ZONE).isoformat())))
+    return calls
+
+
+def _shipped(units: int, version: str, **field: Any) -> CompiledPolicy:
+    doc = shipped_doc()
+    doc["policy"]["version"] = version
+    doc["programs"][0].update(units=units, **field)
+    return compiled(doc)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_programs_shared_and_plain_give_the_same_report(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = busy_weeks(seed)
+    candidate = _shipped(1, "one-pair", max_queued=2)
+    baseline = _shipped(3, "three-pairs")
+    shared, plain = both(calls, candidate, baseline, monkeypatch, seed=seed)
+    assert shared.changed > 0 and shared.candidate.queue is not None
+    assert shared.candidate.queue.queued and shared.candidate.queue.deferred
+    assert_same(shared, plain)
+
+
+def test_without_waiting_and_against_one_team_the_same_report(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = busy_weeks(3)
+    one_team = one_team_doc()
+    one_team["program"]["units"] = 1
+    shared, plain = both(calls, _shipped(2, "two-pairs"), compiled(one_team), monkeypatch,
+                         may_wait=False, service_times=ServiceTimes(distribution="exponential"))
+    assert shared.changed > 0
+    assert_same(shared, plain)
+
+
+def test_a_policy_that_reads_the_time_is_decided_call_by_call(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = shipped_doc()
+    doc["policy"]["version"] = "nights"
+    doc["rules"].insert(0, {"id": "nights", "category": "mental_health", "action": "police",
+                            "when": {"all": [{"nature_code": ["MNTL"]},
+                                             {"time_of_day": {"start": "20:00",
+                                                              "end": "06:00"}}]}})
+    shared, plain = both(busy_weeks(4, 1500), compiled(doc), _shipped(4, "day"), monkeypatch)
+    assert shared.changed > 0
+    assert_same(shared, plain)
+
+
+def test_every_kind_of_condition_names_the_fields_it_reads() -> None:
+    """A condition the key of calls alike left out would let two calls share a decision
+    the rules tell apart."""
+    kinds = set(Condition.model_fields) - {"any", "all", "not_"}
+    assert kinds == set(whatif._FIELDS_BY_CONDITION)
+
+
+def test_duty_days_answer_as_on_duty() -> None:
+    """Shifts past midnight, dates off, a change of clocks each way: every 7 minutes of
+    two months, and times around each shift's edges."""
+    week = tuple(tuple(parse_shift(s) for s in shifts) for shifts in (
+        ["08:00-16:00"], ["22:00-06:00"], ["00:00-00:00"], [], ["01:30-02:30", "20:00-02:00"],
+        ["08:00-24:00"], ["02:00-03:00"]))
+    days_off = frozenset({date(2024, 11, 5), date(2024, 3, 12)})
+    for start in (datetime(2024, 3, 1, tzinfo=ZONE), datetime(2024, 10, 20, tzinfo=ZONE)):
+        duty = DutyDays(week, days_off, ZONE)
+        t = start
+        while t < start + timedelta(days=40):
+            for at in (t, t + timedelta(microseconds=1), t - timedelta(microseconds=1)):
+                assert duty(at) == on_duty(week, days_off, at, ZONE), at
+            t += timedelta(minutes=7)
+    assert DutyDays(None, frozenset(), ZONE)(start)
