@@ -183,7 +183,7 @@ def takes_time(value: datetime) -> bool:
     """`occurred_at` takes `value.isoformat()` (an adapter's own aware time): RFC 3339
     has no seconds in an offset (a zone's local mean time before 1900 has them), and the
     time must be in range. For a caller that checks many events' times without parsing
-    each (adapters/exports/rows_alike.py); tests/service/calls/test_event_times.py holds it to
+    each (adapters/exports/rows_alike.py); tests/adapters/test_exports_rows_alike.py holds it to
     the validator."""
     offset = value.utcoffset()
     return (offset is not None and not offset.microseconds and not offset.seconds % 60
