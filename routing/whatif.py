@@ -662,13 +662,11 @@ def _with_figures(policy: CompiledPolicy, outcomes: list[_Outcome], facts: list[
     per: dict[str, Counter[str]] = {p.id: Counter() for p in ps.programs}
     eligible = served = excluded_to_team = 0
     for o, f in zip(outcomes, facts, strict=True):
-        if not o.eligible:  # most calls: only whether a team took an excluded one counts
-            if o.basis == "exclusion" and _team(o):
-                excluded_to_team += 1
+        if o.basis == "exclusion" and _team(o):
+            excluded_to_team += 1
+        if not o.eligible:  # most calls: asked no more (nor which team took them)
             continue
         team = _team(o)
-        if o.basis == "exclusion" and team:
-            excluded_to_team += 1
         eligible += 1
         served += team
         where = ps.in_area(f.lat, f.lon, f.district)

@@ -95,7 +95,6 @@ async def all_published(engine: AsyncEngine) -> dict[str, tuple[int, datetime | 
     return {agency: (row_id, published_at) for agency, row_id, published_at in rows}
 
 
-
 async def get_version(engine: AsyncEngine, ref: str, agency: str | None = None) -> Any:
     """A version by its label (`3`) or its full label (`my-city@3`); with `agency`,
     only that agency's."""
