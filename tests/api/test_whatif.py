@@ -7,15 +7,17 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from service.settings import Settings
-from service.store.tables import WHAT_IF_JOB, utcnow
+from service.store.tables import CALL, WHAT_IF_JOB, utcnow
+from tests.api.test_ingest_programs import decided, field_program, located, serving
 from tests.conftest import Server, eventually, running_server
-from tests.factories import as_yaml, doc
+from tests.factories import DOWNTOWN, IN_DOWNTOWN, OUT_OF_TOWN, as_yaml, doc
 
 pytestmark = pytest.mark.asyncio
 
@@ -99,6 +101,30 @@ async def test_whatif_over_stored_calls(server: Server) -> None:
     same = await wait_done(server, r.json()["job_id"])
     assert same["baseline"] == "st-petersburg-call@2" and same["report"]["changed"] == 0
     assert same["report"]["calls"] == 5
+
+
+async def test_a_stored_call_is_replayed_where_it_was_and_as_the_test_it_was(
+        database_url: str, tmp_path: Path) -> None:
+    """The what-if sees a stored call as the live path saw it: its place (a program's
+    service area) and its purpose (a test call holds no unit). The version in force
+    against itself sends every call where live traffic sent it."""
+    one_unit_downtown = field_program("field", units=1, area={"polygons": DOWNTOWN})
+    async with serving(database_url, tmp_path, [one_unit_downtown]) as s:
+        live = [await decided(s, occurred_at="2026-03-10T14:00:00-04:00", purpose="test",
+                              **located(IN_DOWNTOWN)),
+                await decided(s, occurred_at="2026-03-10T14:05:00-04:00",
+                              **located(IN_DOWNTOWN)),
+                await decided(s, occurred_at="2026-03-10T14:10:00-04:00",
+                              **located(OUT_OF_TOWN))]
+        # The test call took no unit, so the live one downtown found it free.
+        assert [d["destination"] for d in live] == ["call_team", "call_team", "police"]
+        r = await s.client.post("/v1/policies/1/what-if", json={
+            "from": FROM, "to": TO, "baseline": "1", "service_times": FIXED_TIMES})
+        assert r.status_code == 202, r.text
+        job = await wait_done(s, r.json()["job_id"])
+        assert job["status"] == "done", job
+        assert job["report"]["baseline"]["destinations"] == {"call_team": 2, "police": 1}
+        assert job["report"]["baseline"]["coverage"]["not_served"] == {"outside_area": 1}
 
 
 async def test_whatif_bad_input(server: Server) -> None:
@@ -209,8 +235,10 @@ async def test_reading_the_stored_calls_reports_each_page(server: Server,
     from service.policy.whatif import stored_calls
     from service.store.db import create_engine
 
-    for i in range(5):
-        await post(server, incident_id=f"PAGE-{i}", occurred_at=f"2026-03-10T14:0{i}:00-04:00")
+    # Three calls at one time across the pages' edges: each read once, in order.
+    for i, minute in enumerate((0, 1, 1, 1, 4)):
+        await post(server, incident_id=f"PAGE-{i}",
+                   occurred_at=f"2026-03-10T14:0{minute}:00-04:00")
     seen: list[int] = []
 
     async def on_page(read: int) -> None:
@@ -220,7 +248,9 @@ async def test_reading_the_stored_calls_reports_each_page(server: Server,
     try:
         calls = await stored_calls(engine, *(utcnow().fromisoformat(t) for t in (FROM, TO)),
                                    page_size=2, on_page=on_page)
+        async with engine.connect() as conn:
+            stored = sorted((await conn.execute(select(CALL.c.opened_at, CALL.c.id))).all())
     finally:
         await engine.dispose()
-    assert [c.call_id for c in calls] and len(calls) == 5
+    assert [c.call_id for c in calls] == [call_id for _, call_id in stored]
     assert seen == [2, 4, 5]
