@@ -53,7 +53,9 @@ async def reads(web: Server, call_id: str) -> list[tuple[str, str, Any]]:
 
 async def open_details(page: Any, web: Server, call_id: str) -> Any:
     await page.goto(f"{web.base_url}/board")
-    await page.locator('#conn[data-state="online"]').wait_for()
+    # The replay drawn: the cards no longer move under the click (earlier calls' cards are
+    # drawn above this one as they come).
+    await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
     c = card(page, call_id)
     await c.get_by_role("button", name="Details").click()
     await c.locator(".details").first.wait_for()

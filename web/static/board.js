@@ -29,6 +29,9 @@ let user = null;
 let agencies = [];           // the agencies this person sees (several: each card says whose)
 let lastSeq = 0;
 let restored = false;         // the board shown is the one kept on the device (offline)
+// The replay since this socket opened is drawn: #conn says so (data-caught-up) once the
+// cards after the snapshot are, so a test clicks a card that no longer moves.
+let caughtUp = false;
 const baseTitle = document.title;
 const open = new Set();       // call ids whose forms or details are open (kept across renders)
 const map = mountMap($("#map-box"), { cards: "#lanes, #queue-box" });
@@ -428,6 +431,7 @@ function draw() {
     `${checkinText(e.checkin)}: ${e.call.unit || "unit"} at ${e.call.address || e.call.incident_id}`)
     .join(" · "));
   if (!restored) keepBoard(() => ({ seq: lastSeq, entries: [...calls.values()] }));
+  $("#conn").toggleAttribute("data-caught-up", caughtUp);
 }
 
 function tick() {
@@ -502,7 +506,10 @@ async function start() {
   } catch { /* the decisions carry units_total too */ }
   mountDutyControl($("#duty"), user);
   render();
-  new BoardStream({ onMessage, onState: (state) => {
+  new BoardStream({ onMessage, onCaughtUp: () => { caughtUp = true; render(); },
+                    onState: (state) => {
+    caughtUp = false;  // a new socket replays again
+    $("#conn").removeAttribute("data-caught-up");
     if (state === "online" && restored) {
       calls.clear();  // the stream replays the board as it is now
       restored = false;

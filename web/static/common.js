@@ -231,9 +231,12 @@ export function agencyTag(call, agencies) {
 // replay holds only the calls live now (scope=live: open, recently changed, or with a
 // follow-up to do), so opening a page does not replay the whole history.
 export class BoardStream {
-  constructor({ onMessage, onState, after = 0 }) {
+  // onCaughtUp: after the snapshot, which follows the whole replay: every call live now
+  // has been given to onMessage.
+  constructor({ onMessage, onState, onCaughtUp, after = 0 }) {
     this.onMessage = onMessage;
     this.onState = onState || (() => {});
+    this.onCaughtUp = onCaughtUp || (() => {});
     this.last = after;
     this.delay = 500;
     this.ws = null;
@@ -270,7 +273,7 @@ export class BoardStream {
         return;
       }
       // The roster as it is now, after the replay (no seq: it is state, not a change).
-      if (msg.type === "snapshot") { this.onMessage(msg); return; }
+      if (msg.type === "snapshot") { this.onMessage(msg); this.onCaughtUp(); return; }
       if (typeof msg.seq !== "number" || msg.seq <= this.last) return;  // never twice
       this.last = msg.seq;
       this.onMessage(msg);
