@@ -26,7 +26,7 @@ trap 'kill "$burner" 2>/dev/null || true' EXIT
 
 for i in $(seq 1 "$runs"); do
   start=$(date +%s)
-  if .venv/bin/pytest -q -n "${TEST_WORKERS:-2}" --dist worksteal -p no:cacheprovider "$@" \
+  if .venv/bin/pytest -q -n "${TEST_WORKERS:-3}" --dist worksteal -p no:cacheprovider "$@" \
       > "soak-logs/run-$i.log" 2>&1; then
     result=passed
   else
