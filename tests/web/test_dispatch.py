@@ -72,6 +72,10 @@ async def request_backup(board: Any, call_id: str, reason: str) -> None:
     await c.get_by_role("button", name="Request police backup").click()
     await c.locator('input[name="reason"]').fill(reason)
     await c.get_by_role("button", name="Request backup").click()
+    # Drawn in its lane: the board settles before a next click (a card moving lanes moves
+    # the others, and a click could land where a button had been).
+    await board.locator(f'.lane[data-lane="backup_requested"] li[data-call-id="{call_id}"]'
+                        ).wait_for()
 
 
 async def test_a_backup_request_reaches_the_console(browser: Any, web: Server) -> None:
