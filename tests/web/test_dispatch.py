@@ -26,7 +26,8 @@ async def web(shared_web: Server) -> Server:
 async def open_console(browser: Any, server: Server) -> tuple[Any, Any]:
     context, page = await new_page(browser, server, role="dispatcher")
     await page.goto(f"{server.base_url}/dispatch")
-    await page.locator('#conn[data-state="online"]').wait_for()
+    # Caught up: the calls already on the board are drawn, so a click lands on its card.
+    await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
     return context, page
 
 

@@ -193,8 +193,11 @@ async def test_changes_left_by_another_person_are_never_sent_under_the_new_name(
         try:
             call_id = (await web.post_event()).json()["call_id"]
             await page.goto(f"{web.base_url}/board")
-            await page.locator('#conn[data-state="online"]').wait_for()
+            # Online is the socket open; the call comes after, in the snapshot. Offline
+            # before it is drawn, the card would never come.
+            await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
             card = page.locator(f'li.card[data-call-id="{call_id}"]')
+            await card.wait_for()
             await context.set_offline(True)
             await card.get_by_role("button", name="Assign unit").click()
             await card.locator("form.assign").get_by_role("button", name="Assign").click()

@@ -18,6 +18,9 @@ const calls = new Map();
 const openForms = new Set();
 let user = null;
 let agencies = [];  // the agencies this person sees (several: each card says whose)
+// The replay since this socket opened is drawn: #conn says so (data-caught-up), as on
+// the board, so whoever waits on the console waits for a fact, not a while.
+let caughtUp = false;
 const map = mountMap($("#map-box"), { cards: "#calls" });
 
 const NOT_SERVED = {
@@ -205,6 +208,7 @@ function draw() {
   $("#all-count").textContent = String(all.length);
   document.title = backups.length ? `(${backups.length} backup) Dispatcher console · Liaison`
     : "Dispatcher console · Liaison";
+  $("#conn").toggleAttribute("data-caught-up", caughtUp);
 }
 
 function onMessage(msg) {
@@ -231,7 +235,15 @@ function onMessage(msg) {
 async function start() {
   user = await layout();
   agencies = await agencyChoice($("#agency-choice"));
-  new BoardStream({ onMessage, onState: connectionBadge }).start();
+  new BoardStream({
+    onMessage,
+    onCaughtUp: () => { caughtUp = true; render(); },
+    onState: (state) => {
+      caughtUp = false;  // a new socket replays again
+      $("#conn").removeAttribute("data-caught-up");
+      connectionBadge(state);
+    },
+  }).start();
   setInterval(() => { if (tickQueue($("#queue-box"))) render(); }, 1000);
   startQueueClock(render);
 }
