@@ -328,16 +328,21 @@ def decide_call(call: CallFacts, policy: CompiledPolicy, availability: Availabil
                 state: Mapping[str, ProgramState] | None = None,
                 may_wait: bool = True, refused: Sequence[str] = (),
                 at: datetime | None = None,
-                aid: Mapping[str, AidOffer] | None = None) -> Decision:
+                aid: Mapping[str, AidOffer] | None = None,
+                classification: Classification | None = None) -> Decision:
     """Classify then route; a failure in the rules still yields a police decision.
     `state`: the programs' state, given by a caller that keeps queues (see `route`), or
     (`may_wait` False) by one that counts each program's units but keeps no queue yet.
-    `refused`, `at` and `aid`: see `route`."""
-    return route(call, _classify(call, policy), policy, availability, state=state,
-                 may_wait=may_wait, refused=refused, at=at, aid=aid)
+    `refused`, `at` and `aid`: see `route`. `classification`: this call's, as
+    `classify_call` gave it (a caller deciding many calls alike in what the rules read
+    makes it once)."""
+    return route(call, classification or classify_call(call, policy), policy, availability,
+                 state=state, may_wait=may_wait, refused=refused, at=at, aid=aid)
 
 
-def _classify(call: CallFacts, policy: CompiledPolicy) -> Classification:
+def classify_call(call: CallFacts, policy: CompiledPolicy) -> Classification:
+    """What the rules say of a call, as `route` needs it; a rule that fails is said so
+    (`error`), never raised: the call still gets a decision."""
     try:
         return classify_for_routing(call, policy)
     except Exception as exc:  # a broken rule must never drop a call
@@ -392,18 +397,20 @@ def fall_back(call: CallFacts, policy: CompiledPolicy, decision: Decision, now: 
               reason: Literal["wait_limit", "urgent"], *,
               availability: Availability | None = None,
               state: Mapping[str, ProgramState] | None = None,
-              aid: Mapping[str, AidOffer] | None = None) -> Decision:
+              aid: Mapping[str, AidOffer] | None = None,
+              classification: Classification | None = None) -> Decision:
     """A queued call that may wait no longer, at `now`: its wait limit passed, or an
     update made it urgent. The programs after the one it waited for are tried at `now`
     (one with a free unit takes it; none keeps it waiting again), else police respond
     with `wait_exceeded`; mutual aid (`aid`, see `route`) is asked before police. A call
-    no longer eligible is simply decided afresh."""
+    no longer eligible is simply decided afresh. `classification`: see `decide_call`."""
+    classification = classification or classify_call(call, policy)
     fresh = decide_call(call, policy, availability or Availability(units_total=0,
                                                                    units_busy=0),
-                        state=state, refused=decision.refused_programs, aid=aid)
+                        state=state, refused=decision.refused_programs, aid=aid,
+                        classification=classification)
     if not fresh.eligible or decision.queued is None:
         return fresh
-    classification = _classify(call, policy)
     q = decision.queued
     waited = f"{_minutes(max(int((now - q.since).total_seconds()), 0))}"
     why = (f"its wait limit ({_minutes(q.wait_limit_s)}) passed" if reason == "wait_limit"
@@ -434,7 +441,7 @@ def after_transfer(call: CallFacts, policy: CompiledPolicy, availability: Availa
     explanation. A call no program can take goes to police, as always."""
     refused = [*previous.refused_programs,
                *([program_id] if program_id not in previous.refused_programs else [])]
-    decision = route(call, _classify(call, policy), policy, availability, state=state,
+    decision = route(call, classify_call(call, policy), policy, availability, state=state,
                      at=at, refused=refused)
     step = (f"Transferred to program '{program_id}' at "
             f"{previous.decided_at.astimezone(policy.zone):%a %H:%M} local; {outcome} by "

@@ -110,7 +110,7 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
     for mutual aid, routing/mutual_aid.py)."""
     at = at or call.occurred_at
     ps = policy.programs
-    local = at.astimezone(policy.zone)
+    local_time = at.astimezone(policy.zone).strftime("%a %H:%M")
     states = program_states(policy, availability, state)
     where = ps.in_area(call.lat, call.lon, call.district)
     live = call.purpose == "live"
@@ -136,7 +136,7 @@ def place(call: CallFacts, category: str | None, needs_unit: bool, policy: Compi
         duty = on_duty(ps.weeks[i], ps.days_off[i], at, policy.zone)
         ctx = ProgramContext(
             phase=policy.policy.program.phase, timezone=policy.policy.program.timezone,
-            hours=_hours_text(policy, i), local_time=local.strftime("%a %H:%M"),
+            hours=_hours_text(policy, i), local_time=local_time,
             within_hours=duty, units_total=total, units_busy=busy, units_from=units_from,
             id=p.id, name=p.name)
         # A field team answers phone work at all hours; a crisis centre only in its own.

@@ -25,17 +25,19 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, Literal
 
-from routing.decide import decide_call, fall_back, take_waiting
+from routing.decide import classify_call, decide_call, fall_back, take_waiting
 from routing.models import Availability, Decision, Destination, ProgramState
 from routing.queue import Waiting, offer_order
 from routing.schedule import DutyDays, next_shift_start, on_duty
 from rules.call import CallFacts
-from rules.evaluate import CompiledPolicy
+from rules.evaluate import Classification, CompiledPolicy
 
 WaitKind = Literal["queued", "deferred"]
 
 # At one instant: deadlines, then units freeing, then shift starts (new calls come last).
 _DEADLINE, _FREE, _SHIFT = 0, 1, 2
+# Classifications kept for calls alike in what the rules read (see ProgramsRun._classify).
+CLASSIFIED_MAX = 50_000
 
 
 @dataclass
@@ -69,18 +71,20 @@ class ProgramsRun:
 
     `service_s(index, category)`: how long a unit serving call `index` is busy, seconds.
     `may_wait` False: nothing is queued or deferred (each program still counts its units).
-    `key_fields`: the call's fields a decision reads but its time; `rule_fields`: those
-    the policy's conditions read (default: `key_fields`), `occurred_at` among them when a
-    condition reads the time.
+    `key_fields`: the call's fields a decision reads but its time and coordinates;
+    `rule_fields`: those the policy's conditions read (default: `key_fields`),
+    `occurred_at` among them when a condition reads the time.
 
     Calls alike share a decision that did not wait (the same `CallResult`: its decision's
     time and wording are the first such call's; `state_key` and `decide_afresh` give a
     call's own): a call the rules do not make eligible, with any call alike in
     `rule_fields` (nothing else shapes such a decision but its time, which only its
-    wording says); an eligible one, with a call alike in `key_fields`, at the same state
-    of every program (units busy, queued) and on duty in the same programs, unless its
-    channel is one a program defers (when its next shift starts decides). A call that
-    waits is always decided in full, at its own time.
+    wording says); an eligible one, with a call alike in `key_fields` and in the
+    programs' service areas it falls in (all a decision reads of its place: a real
+    CAD's coordinates differ on nearly every call), at the same state of every program
+    (units busy, queued) and on duty in the same programs, unless its channel is one a
+    program defers (when its next shift starts decides). A call that waits is always
+    decided in full, at its own time.
     """
 
     def __init__(self, policy: CompiledPolicy, service_s: Callable[[int, str | None], float],
@@ -107,6 +111,7 @@ class ProgramsRun:
         self._rule_fields = _getter(rule_fields if rule_fields is not None else key_fields)
         self._ineligible: dict[tuple[Any, ...], CallResult] = {}
         self._eligible: dict[tuple[Any, ...], CallResult] = {}
+        self._classified: dict[tuple[Any, ...], Classification] = {}
         self._duty = [DutyDays(ps.weeks[k], ps.days_off[k], policy.zone)
                       for k in range(len(self.ids))]
         self._deferring = frozenset(c for p in ps.programs for c in p.deferrable)
@@ -153,6 +158,16 @@ class ProgramsRun:
                    for pid, (b, q) in zip(self.ids, state, strict=True)},
             may_wait=self.may_wait)
 
+    def _classify(self, rule_key: tuple[Any, ...], facts: CallFacts) -> Classification:
+        """What the rules say of calls alike in `rule_fields` (all they read): made once
+        (emptied past CLASSIFIED_MAX: free text that differs on every call)."""
+        found = self._classified.get(rule_key)
+        if found is None:
+            if len(self._classified) >= CLASSIFIED_MAX:
+                self._classified.clear()
+            found = self._classified[rule_key] = classify_call(facts, self.policy)
+        return found
+
     def _push(self, t: float, kind: int, sub: tuple[Any, ...], payload: Any) -> None:
         heapq.heappush(self._events, (t, kind, sub, next(self._seq), payload))
 
@@ -168,8 +183,9 @@ class ProgramsRun:
         alike = self._ineligible.get(rule_key)
         key = None
         if alike is None and facts.channel not in self._deferring:
-            key = (self._fields(facts), self.state_key(),
-                   tuple(duty(facts.occurred_at) for duty in self._duty))
+            key = (self._fields(facts),
+                   self.policy.programs.in_area(facts.lat, facts.lon, facts.district),
+                   self.state_key(), tuple(duty(facts.occurred_at) for duty in self._duty))
             alike = self._eligible.get(key)
         if alike is not None:
             self.results[i] = alike
@@ -177,7 +193,7 @@ class ProgramsRun:
                 self._occupy(i, alike.final, t)
             return alike
         d = decide_call(facts, self.policy, self._availability(), state=self.state(),
-                        may_wait=self.may_wait)
+                        may_wait=self.may_wait, classification=self._classify(rule_key, facts))
         result = self._arrived(i, facts, d, t)
         if result.waited is None:
             if not d.eligible:
@@ -257,7 +273,8 @@ class ProgramsRun:
         result = self.results[i]
         facts = self.facts.pop(i)
         d = fall_back(facts, self.policy, result.first, _dt(t), "wait_limit",
-                      availability=self._availability(), state=self.state())
+                      availability=self._availability(), state=self.state(),
+                      classification=self._classify(self._rule_fields(facts), facts))
         result.final, result.fell_back = d, True
         result.wait_s = t - result.first.decided_at.timestamp()
         if holds_unit(d, facts, self.policy):

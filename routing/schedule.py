@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from rules.programs import Week
@@ -42,27 +43,36 @@ def _shifts_around(week: Week, days_off: Collection[date], zone: ZoneInfo,
     return out
 
 
+@lru_cache(maxsize=4096)
+def _shifts_near(week: Week, days_off: frozenset[date], zone: ZoneInfo, day: date
+                 ) -> tuple[tuple[datetime, datetime], ...]:
+    """The shifts that may cover an instant of local `day`: that day's and the day
+    before's (one past midnight). Pure, so kept: every call, unit freed and program tried
+    asks about the day it is in (a year of calls asks about each day thousands of times)."""
+    return tuple(_shifts_around(week, days_off, zone, day - timedelta(days=1), 2))
+
+
 def on_duty(week: Week | None, days_off: Collection[date], at: datetime,
             zone: ZoneInfo) -> bool:
     """True when `at` falls in one of the shifts of `week` (a program without hours,
     None, is always on duty)."""
     if week is None:
         return True
-    local = at.astimezone(zone).date()
+    off = days_off if isinstance(days_off, frozenset) else frozenset(days_off)
     t = at.astimezone(UTC)
-    return any(b <= t < e for b, e in _shifts_around(week, days_off, zone,
-                                                     local - timedelta(days=1), 2))
+    return any(b <= t < e for b, e in _shifts_near(week, off, zone,
+                                                   at.astimezone(zone).date()))
 
 
 class DutyDays:
-    """`on_duty` of one program asked many times in a row: the shifts around each local
-    day are made once for that day (a year of calls asks about each day thousands of
-    times), then tested exactly as `on_duty` tests them."""
+    """`on_duty` of one program asked many times in a row, as calls come in: `on_duty`
+    exactly, with the program's hours bound once and the day's shifts at hand."""
 
     def __init__(self, week: Week | None, days_off: Collection[date], zone: ZoneInfo) -> None:
-        self.week, self.days_off, self.zone = week, days_off, zone
-        self._day: date | None = None
-        self._shifts: list[tuple[datetime, datetime]] = []
+        self.week, self.zone = week, zone
+        self.days_off = days_off if isinstance(days_off, frozenset) else frozenset(days_off)
+        self._day: date | None = None  # calls come in time order: the last day's, at hand
+        self._shifts: tuple[tuple[datetime, datetime], ...] = ()
 
     def __call__(self, at: datetime) -> bool:
         if self.week is None:
@@ -70,8 +80,7 @@ class DutyDays:
         day = at.astimezone(self.zone).date()
         if day != self._day:
             self._day = day
-            self._shifts = _shifts_around(self.week, self.days_off, self.zone,
-                                          day - timedelta(days=1), 2)
+            self._shifts = _shifts_near(self.week, self.days_off, self.zone, day)
         t = at.astimezone(UTC)
         return any(b <= t < e for b, e in self._shifts)
 

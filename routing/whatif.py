@@ -497,9 +497,10 @@ class _ProgramsRun:
         self.units = sum(p.units or 0 for p in programs)
         rules = _fields_read(policy.policy.model_dump(include={"exclusions", "rules"},
                                                       by_alias=True), set())
-        # Areas, channels (deferral), priorities (wait limits) and purpose shape the
-        # outcome too; the time, through the programs' hours (queue_sim says how).
-        read = rules | {"district", "lat", "lon", "channel", "priority", "purpose"}
+        # Channels (deferral), priorities (wait limits) and purpose shape the outcome
+        # too; the place, through the areas it falls in, and the time, through the
+        # programs' hours (queue_sim says how).
+        read = rules | {"channel", "priority", "purpose"}
         self.sim = ProgramsRun(policy, service_s, key_fields=tuple(sorted(read)),
                                rule_fields=tuple(sorted(rules)), may_wait=may_wait,
                                span_end=span_end)

@@ -18,7 +18,7 @@ from routing.whatif import ServiceTimes, SimCall, WhatIfReport, simulate
 from rules.evaluate import CompiledPolicy
 from rules.models import Condition
 from rules.programs import parse_shift
-from tests.factories import compiled, facts, one_team_doc, shipped_doc
+from tests.factories import compiled, facts, one_team_doc, programs_doc, shipped_doc
 
 ZONE = ZoneInfo("America/New_York")
 
@@ -110,6 +110,64 @@ def test_a_policy_that_reads_the_time_is_decided_call_by_call(
     shared, plain = both(busy_weeks(4, 1500), compiled(doc), _shipped(4, "day"), monkeypatch)
     assert shared.changed > 0
     assert_same(shared, plain)
+
+
+def scattered(seed: int, n: int = 2500) -> list[SimCall]:
+    """Calls as a real CAD gives them: nearly every one at its own coordinates, in and
+    around downtown's polygon, some with a district only, some with neither."""
+    rng = random.Random(seed)
+    at = datetime(2026, 3, 9, 7, 0, tzinfo=ZONE)  # a Monday: the field team's shifts
+    calls = []
+    for i in range(n):
+        at += timedelta(seconds=rng.choice([0, 60, 300, 600, 1200]))
+        place: dict[str, Any] = rng.choice([
+            {"lat": rng.uniform(27.75, 27.79), "lon": rng.uniform(-82.67, -82.62)},
+            {"lat": rng.uniform(27.75, 27.79), "lon": rng.uniform(-82.67, -82.62),
+             "district": "D2"},
+            {"district": rng.choice(["D1", "D2", "D3"])}, {}])
+        calls.append(SimCall(f"c{i}", facts(
+            nature_code=rng.choice(["MNTL", "VAG", "WELFARE", "THEFT"]),
+            channel=rng.choice(["911"] * 6 + ["officer_referral"]),
+            priority=rng.choice([None, 2, 4]), occurred_at=at.isoformat(), **place)))
+    return calls
+
+
+def test_calls_at_their_own_coordinates_share_by_the_areas_they_fall_in(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decision reads of a call's place only the programs' areas it falls in: calls at
+    different points of the same areas share one (a real year's coordinates differ on
+    nearly every call), and the report is still the one deciding each in full gives."""
+    one_unit = programs_doc()
+    one_unit["policy"]["version"] = "one-unit"
+    one_unit["programs"][0]["units"] = 1
+    shared, plain = both(scattered(5), compiled(one_unit), compiled(programs_doc()),
+                         monkeypatch, seed=5)
+    assert shared.changed > 0 and shared.candidate.queue is not None
+    assert shared.candidate.queue.queued
+    assert shared.candidate.coverage.not_served.get("outside_area")
+    assert_same(shared, plain)
+
+
+def test_two_points_in_the_same_area_are_decided_once() -> None:
+    from routing.queue_sim import ProgramsRun
+
+    policy = compiled(programs_doc())
+    run = ProgramsRun(policy, lambda i, category: 60.0,
+                      key_fields=("channel", "nature_code", "priority", "purpose"))
+
+    def at(clock: str, lat: float, lon: float) -> Any:
+        return facts(nature_code="WELFARE", lat=lat, lon=lon,
+                     occurred_at=f"2026-03-09T{clock}:00-04:00")
+
+    first = run.arrive(0, at("14:00", 27.770, -82.640))
+    assert first.final.destination.value == "call_team"
+    # Another point downtown, once the first call's unit is free: the same areas, state
+    # and shifts, so the same result.
+    assert run.arrive(1, at("15:05", 27.775, -82.650)) is first
+    # Out of town, at the same state: another area, decided in full (the field team
+    # refuses it; the co-response unit does not take welfare calls).
+    out = run.arrive(2, at("15:10", 27.900, -82.700))
+    assert out is not first and out.final.not_served_reason == "outside_area"
 
 
 def test_every_kind_of_condition_names_the_fields_it_reads() -> None:
