@@ -6,8 +6,14 @@ page at a time, and each becomes the facts the rules see exactly as on the live 
 (`CallState.facts()`: the call's folded fields, its place and purpose, `occurred_at` =
 `opened_at`); nothing else is left out. Calls alike but for their time are made once
 (`StoredCalls`).
-`routing.whatif.simulate` then decides every call with both versions in a worker thread
-(`asyncio.to_thread`) while its progress callback counts calls decided on the job.
+`routing.whatif.simulate` then decides every call with both versions.
+
+A job's reading and deciding run in a process of its own (`run_job`, started with
+`spawn`): a year of calls holds over a gigabyte while it runs and decides for a minute or
+more, neither of which the server's live traffic should share (its memory and its
+interpreter lock). The process counts calls decided into a shared counter, which the
+server writes on the job as progress (the row shows the job alive while the calls are
+read, too), and ends when the service stops.
 
 Jobs are kept in the database (`what_if_job`), so any instance shows a job's progress
 and report and a restart loses none. The instance running a job writes its progress every
@@ -23,6 +29,7 @@ import contextlib
 import io
 import json
 import logging
+import multiprocessing
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,7 +41,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from routing.whatif import ServiceTimes, SharedValues, SimCall, simulate, write_changed_csv
 from rules.call import CallFacts
-from rules.evaluate import CompiledPolicy
+from rules.evaluate import CompiledPolicy, compile_policy
+from rules.models import Policy
 from service.calls.fold import CallState
 from service.store.tables import CALL, DEFAULT_AGENCY, WHAT_IF_JOB, as_utc, iso_utc, utcnow
 
@@ -136,10 +144,57 @@ async def stored_calls(engine: AsyncEngine, start: datetime, end: datetime, *,
         after = (rows[-1].opened_at, rows[-1].id)
 
 
+@dataclass(frozen=True)
+class JobWork:
+    """What a job's process needs, all of it picklable: where the calls are stored, the
+    two versions' documents (compiled in the process) and the run's settings."""
+
+    database_url: str
+    candidate: Policy
+    baseline: Policy
+    start: datetime
+    end: datetime
+    agency: str | None
+    seed: int
+    service_times: ServiceTimes
+
+
+def run_job(work: JobWork, decided: Any, results: Any) -> None:
+    """A job's process: read the calls, decide them with both versions, send the report
+    and the changed calls' CSV (or the error) through `results` (a pipe's end).
+    `decided`: a shared counter of calls decided, the server's progress."""
+    try:
+        report, changed = asyncio.run(_work(work, decided))
+        results.send(("done", report, changed))
+    except BaseException as exc:  # noqa: BLE001 - said to the server, which records it
+        results.send(("failed", f"{type(exc).__name__}: {exc}", ""))
+    finally:
+        results.close()
+
+
+async def _work(work: JobWork, decided: Any) -> tuple[str, str]:
+    from service.store.db import create_engine
+
+    engine = create_engine(work.database_url)
+    try:
+        calls = await stored_calls(engine, work.start, work.end, agency=work.agency)
+    finally:
+        await engine.dispose()
+
+    def advance(n: int) -> None:
+        decided.value += n
+
+    report = simulate(calls, compile_policy(work.candidate), compile_policy(work.baseline),
+                      service_times=work.service_times, seed=work.seed, progress=advance)
+    out = io.StringIO()
+    write_changed_csv(report, out)
+    return report.model_dump_json(), out.getvalue()
+
+
 @dataclass
 class WhatIfJob:
-    """A job being run by this instance: its progress counted in memory (from the
-    simulation's thread) and written to its row as it goes."""
+    """A job being run by this instance: its progress, as its process counts it, written
+    to its row as it goes."""
 
     id: str
     candidate: str
@@ -150,9 +205,7 @@ class WhatIfJob:
     agency: str | None = None  # whose stored calls (None: every call)
     done: int = 0
     total: int | None = None
-
-    def advance(self, n: int) -> None:
-        self.done += n  # from the worker thread; readers only ever see a count
+    pid: int | None = None  # its process's, while it runs
 
 
 def job_view(row: Any, now: datetime) -> dict[str, Any]:
@@ -176,6 +229,7 @@ class WhatIfJobs:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._jobs: dict[str, WhatIfJob] = {}  # running on this instance
 
     async def get(self, engine: AsyncEngine, job_id: str) -> dict[str, Any] | None:
         cols = [c for c in WHAT_IF_JOB.c if c.name != "changed_csv"]
@@ -208,6 +262,7 @@ class WhatIfJobs:
                 baseline=job.baseline, start_at=start,
                 end_at=end, seed=seed, status="running", done=0, total=None, started_at=now,
                 updated_at=now))
+        self._jobs[job.id] = job
         task = asyncio.create_task(self._run(job, engine, candidate, baseline, service_times),
                                    name=f"liaison-whatif-{job.id}")
         self._tasks.add(task)
@@ -218,33 +273,43 @@ class WhatIfJobs:
     async def _run(self, job: WhatIfJob, engine: AsyncEngine, candidate: CompiledPolicy,
                    baseline: CompiledPolicy, service_times: ServiceTimes) -> None:
         final: dict[str, Any] = {}
+        spawn = multiprocessing.get_context("spawn")
+        decided = spawn.Value("q", 0, lock=False)  # written by the process alone
+        results, sending = spawn.Pipe(duplex=False)
+        work = JobWork(database_url=engine.url.render_as_string(hide_password=False),
+                       candidate=candidate.policy, baseline=baseline.policy,
+                       start=job.start, end=job.end, agency=job.agency, seed=job.seed,
+                       service_times=service_times)
+        process = spawn.Process(target=run_job, args=(work, decided, sending),
+                                name=f"liaison-whatif-{job.id}", daemon=True)
         try:
             job.total = await count_calls(engine, job.start, job.end, job.agency)
             await _save(engine, job.id, done=0, total=job.total)
-            saved = [asyncio.get_running_loop().time()]
-
-            async def alive(_: int) -> None:
-                # The job's row shows it is alive while the calls are read, as while they
-                # are decided: a year of them reads for longer than LOST_AFTER.
-                now = asyncio.get_running_loop().time()
-                if now - saved[0] >= PROGRESS_EVERY:
-                    saved[0] = now
-                    await _save(engine, job.id, done=0, total=job.total)
-
-            calls = await stored_calls(engine, job.start, job.end, agency=job.agency,
-                                       on_page=alive)
-            job.total = len(calls)  # calls opened in the range meanwhile count too
-            simulation = asyncio.create_task(asyncio.to_thread(
-                simulate, calls, candidate, baseline, service_times=service_times,
-                seed=job.seed, progress=job.advance))
-            while not simulation.done():
-                await asyncio.wait({simulation}, timeout=PROGRESS_EVERY)
+            process.start()
+            job.pid = process.pid
+            sending.close()  # the process's end: EOF here once the process is gone
+            message = None
+            while message is None:
+                await asyncio.sleep(PROGRESS_EVERY)
+                if results.poll():
+                    try:
+                        message = await asyncio.to_thread(results.recv)
+                    except EOFError:  # the process ended without a word (killed?)
+                        await asyncio.to_thread(process.join, 5)
+                        message = ("failed", "the what-if's process ended without a "
+                                   f"report (exit code {process.exitcode})", "")
+                # The job's row shows it is alive while the calls are read (a year of them
+                # reads for longer than LOST_AFTER), as while they are decided.
+                job.done = decided.value
                 await _save(engine, job.id, done=job.done, total=job.total)
-            report = simulation.result()
-            out = io.StringIO()
-            write_changed_csv(report, out)
-            final = {"status": "done", "report": report.model_dump_json(),
-                     "changed_csv": out.getvalue()}
+            status, report, changed = message
+            if status == "done":
+                # Calls opened in the range meanwhile count too.
+                job.total = json.loads(report)["calls"]
+                final = {"status": "done", "report": report, "changed_csv": changed}
+            else:
+                log.error("what-if %s failed: %s", job.id, report)
+                final = {"status": "failed", "error": report}
         except asyncio.CancelledError:
             final = {"status": "failed", "error": "cancelled: the service stopped"}
             raise
@@ -252,12 +317,21 @@ class WhatIfJobs:
             log.exception("what-if %s failed", job.id)
             final = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         finally:
+            if process.pid is not None:
+                process.terminate()  # at its end already, unless the job was cancelled
+                await asyncio.to_thread(process.join)
+            job.pid = None
+            self._jobs.pop(job.id, None)
             with contextlib.suppress(Exception):  # the database may be what failed
                 await asyncio.shield(_save(engine, job.id, done=job.done, total=job.total,
                                            finished_at=utcnow(), **final))
 
+    def running_pids(self) -> list[int]:
+        """The processes of the jobs this instance is running."""
+        return [job.pid for job in self._jobs.values() if job.pid is not None]
+
     async def stop(self) -> None:
-        """Cancel running jobs (a simulation already in its thread runs to its end)."""
+        """Cancel running jobs: their processes are ended, their rows say so."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

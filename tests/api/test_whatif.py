@@ -230,8 +230,8 @@ async def test_whatif_of_a_policy_of_programs_reports_the_queue(server: Server) 
 
 async def test_reading_the_stored_calls_reports_each_page(server: Server,
                                                           database_url: str) -> None:
-    """A year of stored calls reads for longer than a job may go without a sign of life
-    (LOST_AFTER): the read reports after each page, and the job saves its row then."""
+    """The read goes page by page (keyset on time and id), each page reported: calls at
+    one time across a page's edge are each read once, in order."""
     from service.policy.whatif import stored_calls
     from service.store.db import create_engine
 
