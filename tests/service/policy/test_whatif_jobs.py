@@ -55,6 +55,17 @@ async def _until_finished(jobs: WhatIfJobs, engine: Any, job_id: str) -> dict[st
     return done
 
 
+async def _running(jobs: WhatIfJobs, engine: Any) -> tuple[str, int]:
+    """A job of the shipped policy against itself over a day, once its process is started
+    (after the calls are counted): its id and the process's."""
+    policy = compile_policy(load_policy_text(default_policy_text()))
+    started = await jobs.start(engine, policy, policy, start=T0, end=T0 + timedelta(days=1),
+                               seed=0, service_times=ServiceTimes())
+    pids: list[int] = await eventually(lambda: jobs.running_pids() or None,
+                                       "the job's process", every=0.01)
+    return started["job_id"], pids[0]
+
+
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 async def test_the_process_reports_what_deciding_here_gives(database_url: str) -> None:
     engine = await _stored(database_url, 400)
@@ -86,22 +97,16 @@ async def test_the_process_reports_what_deciding_here_gives(database_url: str) -
 async def test_stopping_the_service_ends_a_running_job_and_its_process(
         database_url: str) -> None:
     engine = await _stored(database_url, 50)
-    policy = compile_policy(load_policy_text(default_policy_text()))
     jobs = WhatIfJobs()
     try:
-        started = await jobs.start(engine, policy, policy, start=T0,
-                                   end=T0 + timedelta(days=1), seed=0,
-                                   service_times=ServiceTimes())
-        # The process is started once the calls are counted; it is still starting (a
-        # new interpreter importing Liaison) when the service stops.
-        pids: list[int] = await eventually(lambda: jobs.running_pids() or None,
-                                           "the job's process", every=0.01)
-        assert pids[0] != os.getpid()
+        # It is still starting (a new interpreter importing Liaison) when the service stops.
+        job_id, pid = await _running(jobs, engine)
+        assert pid != os.getpid()
         await jobs.stop()
         assert jobs.running_pids() == []
         with pytest.raises(ProcessLookupError):  # ended and reaped: no process of that id
-            os.kill(pids[0], 0)
-        job = await jobs.get(engine, started["job_id"])
+            os.kill(pid, 0)
+        job = await jobs.get(engine, job_id)
     finally:
         await jobs.stop()
         await engine.dispose()
@@ -112,16 +117,11 @@ async def test_stopping_the_service_ends_a_running_job_and_its_process(
 async def test_a_process_that_dies_fails_its_job_and_says_so(tmp_path: Any) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'liaison.db'}"
     engine = await _stored(url, 20)
-    policy = compile_policy(load_policy_text(default_policy_text()))
     jobs = WhatIfJobs()
     try:
-        started = await jobs.start(engine, policy, policy, start=T0,
-                                   end=T0 + timedelta(days=1), seed=0,
-                                   service_times=ServiceTimes())
-        pids: list[int] = await eventually(lambda: jobs.running_pids() or None,
-                                           "the job's process", every=0.01)
-        os.kill(pids[0], 9)  # as the kernel's out-of-memory killer would
-        job = await _until_finished(jobs, engine, started["job_id"])
+        job_id, pid = await _running(jobs, engine)
+        os.kill(pid, 9)  # as the kernel's out-of-memory killer would
+        job = await _until_finished(jobs, engine, job_id)
     finally:
         await jobs.stop()
         await engine.dispose()
