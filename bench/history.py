@@ -44,7 +44,8 @@ On each, in this order:
 Ratios: history / live day for each figure (times: >1 is slower; events/s: <1 is slower).
 Target: each within 10%. With --whatif, on the history database of the first backend:
 the live what-if (POST /v1/policies/what-if, the shipped policy against the published,
-days=365) over every stored call, polled for progress; its seconds (target 60 s).
+days=365) over every stored call, polled for progress; its seconds (target 60 s), the
+server's peak RSS and its job process's (sampled each second).
 
 The exit status is non-zero only on errors (a server that fails, failed requests, lost
 board messages), never on a missed target. A table is printed, then one JSON line.
@@ -491,6 +492,7 @@ async def whatif(url: str, log_dir: Path) -> dict[str, Any]:
                            url, "--log-level", "warning"], port, "/v1/health", log_dir)
     document = (ROOT / "rules" / "policies" / "st_petersburg_call.yaml").read_text()
     seen: list[tuple[float, int, int | None]] = []
+    job_rss: list[float] = []  # the job's process's peak, sampled each second
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
                                      headers={"authorization": f"Bearer {key}"}) as client:
@@ -499,6 +501,8 @@ async def whatif(url: str, log_dir: Path) -> dict[str, Any]:
                 "document": document, "days": 365})).raise_for_status().json()
             while True:
                 await asyncio.sleep(1.0)
+                job_rss.extend(r for pid in _children(server.proc.pid)
+                               if (r := _rss_mib(pid)) is not None)
                 job = (await client.get(f"/v1/what-if/{started['job_id']}")
                        ).raise_for_status().json()
                 seen.append((round(time.monotonic() - t0, 1), job["progress"]["done"],
@@ -511,11 +515,21 @@ async def whatif(url: str, log_dir: Path) -> dict[str, Any]:
         await asyncio.to_thread(server.stop)
     out = {"seconds": round(seconds, 1), "status": job["status"], "error": job["error"],
            "calls": job["progress"]["total"], "server_peak_rss_mib": rss,
+           "job_process_peak_rss_mib": max(job_rss, default=None),
            "progress_updates": len({d for _, d, _ in seen}),
            "progress_sample": seen[:: max(1, len(seen) // 8)]}
     if job["status"] != "done":
         out["errors"] = [f"what-if {job['status']}: {job['error']}"]
     return out
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (a what-if job runs in one of its own)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += map(int, (task / "children").read_text().split())
+    return found
 
 
 def _rss_mib(pid: int) -> float | None:
@@ -694,7 +708,8 @@ def print_report(rep: dict[str, Any]) -> None:
                          f"{w['seconds']} s for {w['calls']:,} calls ({w['status']}; target "
                          f"{WHATIF_TARGET_S:g} s: {ing.verdict(w['seconds'] < WHATIF_TARGET_S)}"
                          f"), {w['progress_updates']} progress steps, server peak RSS "
-                         f"{w['server_peak_rss_mib']} MiB"])
+                         f"{w['server_peak_rss_mib']} MiB, the job's process "
+                         f"{w['job_process_peak_rss_mib']} MiB"])
     print("\n".join(ing.table(["figure", "live day", "history", "ratio", "target"], rows)))
     if rep["errors"]:
         print(f"\nERRORS ({len(rep['errors'])}):")
