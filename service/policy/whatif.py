@@ -168,15 +168,16 @@ def run_job(work: JobWork, decided: Any, results: Any) -> None:
     # full pass of the cycle collector walks them all; this process ends with the job.
     gc.disable()
     try:
-        report, changed = asyncio.run(_work(work, decided))
-        results.send(("done", report, changed))
+        calls, report, changed = asyncio.run(_work(work, decided))
+        results.send(("done", calls, report, changed))
     except BaseException as exc:  # noqa: BLE001 - said to the server, which records it
-        results.send(("failed", f"{type(exc).__name__}: {exc}", ""))
+        results.send(("failed", 0, f"{type(exc).__name__}: {exc}", ""))
     finally:
         results.close()
 
 
-async def _work(work: JobWork, decided: Any) -> tuple[str, str]:
+async def _work(work: JobWork, decided: Any) -> tuple[int, str, str]:
+    """The number of calls read, the report (JSON) and the changed calls' CSV."""
     from service.store.db import create_engine
 
     engine = create_engine(work.database_url)
@@ -192,7 +193,7 @@ async def _work(work: JobWork, decided: Any) -> tuple[str, str]:
                       service_times=work.service_times, seed=work.seed, progress=advance)
     out = io.StringIO()
     write_changed_csv(report, out)
-    return report.model_dump_json(), out.getvalue()
+    return len(calls), report.model_dump_json(), out.getvalue()
 
 
 @dataclass
@@ -300,16 +301,16 @@ class WhatIfJobs:
                         message = await asyncio.to_thread(results.recv)
                     except EOFError:  # the process ended without a word (killed?)
                         await asyncio.to_thread(process.join, 5)
-                        message = ("failed", "the what-if's process ended without a "
+                        message = ("failed", 0, "the what-if's process ended without a "
                                    f"report (exit code {process.exitcode})", "")
                 # The job's row shows it is alive while the calls are read (a year of them
                 # reads for longer than LOST_AFTER), as while they are decided.
                 job.done = decided.value
                 await _save(engine, job.id, done=job.done, total=job.total)
-            status, report, changed = message
+            results.close()
+            status, calls, report, changed = message
             if status == "done":
-                # Calls opened in the range meanwhile count too.
-                job.total = json.loads(report)["calls"]
+                job.total = calls  # calls opened in the range meanwhile count too
                 final = {"status": "done", "report": report, "changed_csv": changed}
             else:
                 log.error("what-if %s failed: %s", job.id, report)
