@@ -39,7 +39,9 @@ def marker(page: Any, call_id: str) -> Any:
 async def open_page(browser: Any, server: Server, path: str, role: str) -> tuple[Any, Any]:
     context, page = await new_page(browser, server, role=role)
     await page.goto(f"{server.base_url}{path}")
-    await page.locator('#conn[data-state="online"]').wait_for()
+    # Caught up: the replay and the snapshot (the roster's units) drawn. A page still
+    # drawing them would build its cards again under a test's feet.
+    await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
     return context, page
 
 

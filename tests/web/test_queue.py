@@ -77,7 +77,7 @@ async def open_page(browser: Any, server: Server, role: str, path: str, **kw: An
     context, page = await new_page(browser, server, role=role, **kw)
     await page.goto(f"{server.base_url}{path}")
     if path in ("/board", "/dispatch"):
-        await page.locator('#conn[data-state="online"]').wait_for()
+        await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
     return context, page
 
 

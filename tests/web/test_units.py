@@ -37,7 +37,9 @@ async def test_sign_on_share_the_position_and_sign_off_from_the_board(
             if req.method == "POST" and req.url.endswith("/position") else None)
     try:
         await page.goto(f"{web.base_url}/board")
-        await page.locator('#conn[data-state="online"]').wait_for()
+        # Caught up: the snapshot, which brings the roster, is drawn (before it the board
+        # shows units made up from the policy's count, CALL-2 among them).
+        await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
         # The board's units are the roster's on duty, not CALL-1…4 made up from a count.
         await page.locator('#units li[data-unit="CALL-2"]').wait_for()
         assert await page.locator("#units li").evaluate_all(
