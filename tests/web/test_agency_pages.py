@@ -45,7 +45,7 @@ async def test_a_regional_board_picks_one_agency(browser: Any, tmp_path: Path) -
         context, page = await regional_page(browser, s, Role.supervisor)
         try:
             await page.goto(f"{s.base_url}/board")
-            await page.locator('#conn[data-state="online"]').wait_for()
+            await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
             # Every agency's calls, each saying whose.
             await card(page, east).wait_for()
             assert await card(page, east).locator(".agency-tag").text_content() == "default"
@@ -56,7 +56,7 @@ async def test_a_regional_board_picks_one_agency(browser: Any, tmp_path: Path) -
             await choice.focus()
             await choice.select_option("west")
             await page.wait_for_url("**/board?agency=west")
-            await page.locator('#conn[data-state="online"]').wait_for()
+            await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
             await card(page, west).wait_for()
             # A later call of each: west's arriving is the sign the other was passed over.
             later_east = (await post(s, location=where("D3"))).json()["call_id"]
@@ -73,7 +73,7 @@ async def test_a_regional_board_picks_one_agency(browser: Any, tmp_path: Path) -
 
             # The console: the same choice, the same narrowing.
             await page.goto(f"{s.base_url}/dispatch?agency=default")
-            await page.locator('#conn[data-state="online"]').wait_for()
+            await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
             await page.locator(f'#calls li[data-call-id="{later_east}"]').wait_for()
             assert await page.locator(f'#calls li[data-call-id="{west}"]').count() == 0
             assert await page.get_by_label("Agency").input_value() == "default"
@@ -99,7 +99,7 @@ async def test_a_person_of_one_agency_has_no_choice(browser: Any, tmp_path: Path
         context, page = await new_page(browser, s, role=Role.dispatcher)
         try:
             await page.goto(f"{s.base_url}/dispatch")
-            await page.locator('#conn[data-state="online"]').wait_for()
+            await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
             last = (await post(s, location=where("D3"))).json()["call_id"]
             await page.locator(f'#calls li[data-call-id="{last}"]').wait_for()
             await page.locator(f'#calls li[data-call-id="{east}"]').wait_for()

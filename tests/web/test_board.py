@@ -33,7 +33,7 @@ def card(page: Any, call_id: str) -> Any:
 async def open_board(browser: Any, server: Server, **kw: Any) -> tuple[Any, Any]:
     context, page = await new_page(browser, server, role="call_team", **kw)
     await page.goto(f"{server.base_url}/board")
-    await page.locator('#conn[data-state="online"]').wait_for()
+    await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
     return context, page
 
 
@@ -224,7 +224,7 @@ async def test_the_board_reads_its_unit_count_from_what_the_team_may_read(
         page.on("response", lambda r: answers.append((r.status, r.url)))
         try:
             await page.goto(f"{server.base_url}/board")
-            await page.locator('#conn[data-state="online"]').wait_for()
+            await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
             await page.wait_for_function(
                 "() => document.querySelectorAll('#units li').length === 6")
             assert [await li.get_attribute("data-unit")

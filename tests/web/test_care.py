@@ -39,7 +39,7 @@ async def test_the_team_refers_and_records_the_steps_from_the_card(browser: Any,
     context, page = await new_page(browser, web, role="call_team")
     try:
         await page.goto(f"{web.base_url}/board")
-        await page.locator('#conn[data-state="online"]').wait_for()
+        await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
         card = page.locator(f'li.card[data-call-id="{call_id}"]')
         await card.wait_for()
         # A handoff recorded elsewhere (a supervisor's) comes to the card live.
@@ -140,7 +140,7 @@ async def test_a_dispatcher_on_the_board_is_not_shown_the_handoffs(browser: Any,
             and "/care" in req.url else None)
     try:
         await page.goto(f"{web.base_url}/board")
-        await page.locator('#conn[data-state="online"]').wait_for()
+        await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
         card = page.locator(f'li.card[data-call-id="{call_id}"]')
         await card.wait_for()
         r = await web.client.post(f"/v1/calls/{call_id}/care", json={"provider_id": "detox"})

@@ -33,7 +33,7 @@ async def test_check_ins_follow_ups_and_repeat_contact_on_the_board(
         context, page = await new_page(browser, web, role=Role.call_team)
         try:
             await page.goto(f"{web.base_url}/board")
-            await page.locator('#conn[data-state="online"]').wait_for()
+            await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
             person = {"id": "MNI-9", "name": "Sam"}
             first = (await web.post_event(person=person)).json()["call_id"]
             c = page.locator(f'li.card[data-call-id="{first}"]')

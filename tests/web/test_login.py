@@ -50,7 +50,7 @@ async def test_a_page_without_a_session_logs_in_and_returns(browser: Any, web: S
                 has_text=f"Too many attempts: try again in {wait} seconds").wait_for()
             await asyncio.sleep(float(wait))  # the server's own answer: then it lets us in
         await page.wait_for_url(f"{web.base_url}/dispatch")
-        await page.locator('#conn[data-state="online"]').wait_for()
+        await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
         assert web.creds.users[Role.dispatcher] in await page.locator("#who").text_content()
 
         # Log out: the next API call is refused and the page goes back to /login.

@@ -127,7 +127,7 @@ async def test_the_toggle_hides_the_map_and_is_remembered(browser: Any, web: Ser
         later = await post(web, lat=27.76, lon=-82.63)
         await page.locator(f'li.card[data-call-id="{later}"]').wait_for()
         await page.reload()
-        await page.locator('#conn[data-state="online"]').wait_for()
+        await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
         await page.locator(f'li.card[data-call-id="{later}"]').wait_for()
         assert await page.locator("#map-body").is_hidden()
         await page.locator("#map-box .map-toggle").click()

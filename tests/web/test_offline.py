@@ -106,7 +106,7 @@ async def test_three_changes_offline_arrive_in_order_once_and_a_stale_one_is_exp
             first = (await web.post_event()).json()["call_id"]
             second = (await web.post_event(nature_code="MNTL")).json()["call_id"]
             await page.goto(f"{web.base_url}/board")
-            await page.locator('#conn[data-state="online"]').wait_for()
+            await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
             card = page.locator(f'li.card[data-call-id="{first}"]')
             other = page.locator(f'li.card[data-call-id="{second}"]')
             await card.wait_for()

@@ -41,9 +41,9 @@ async def test_one_tap_assigns_the_recommended_unit(browser: Any, tmp_path: Path
         console_ctx, console = await new_page(browser, web, role="dispatcher")
         try:
             await board.goto(f"{web.base_url}/board")
-            await board.locator('#conn[data-state="online"]').wait_for()
+            await board.locator('#conn[data-state="online"][data-caught-up]').wait_for()
             await console.goto(f"{web.base_url}/dispatch")
-            await console.locator('#conn[data-state="online"]').wait_for()
+            await console.locator('#conn[data-state="online"][data-caught-up]').wait_for()
             call_id = await team_call(web)  # mental health: needs youth_trained
             rec = card(board, call_id).locator('.recommend[data-unit="CALL-2"]')
             await rec.wait_for()

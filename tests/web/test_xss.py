@@ -153,7 +153,7 @@ async def test_the_pages_show_hostile_text_as_text(browser: Any, web: Server,
         # The board stream is a websocket to the page's own origin: connect-src 'self'
         # lets it through (the CSP would report it otherwise).
         for page in (board, console):
-            await page.locator('#conn[data-state="online"]').wait_for()
+            await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
         sent = await send_every_way(web, tmp_path)
         # Override the replayed call (it has no narrative, which only the board shows: a
         # dispatcher does not see a mental-health call's narrative).
