@@ -27,13 +27,14 @@ import csv
 import heapq
 import math
 import random
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import NormalDist
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, NamedTuple, TextIO
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -730,95 +731,197 @@ def _with_figures(policy: CompiledPolicy, outcomes: list[_Outcome], facts: list[
             deferred_waits=waits(deferred_s), not_served=not_served)})
 
 
-def simulate(calls: Iterable[SimCall], candidate: CompiledPolicy, baseline: CompiledPolicy,
-             *, service_times: ServiceTimes | None = None, seed: int = 0,
-             progress: Callable[[int], None] | None = None,
-             examples: int = EXAMPLES_PER_CHANGE, keep_calls: bool = False,
-             may_wait: bool = True) -> WhatIfReport:
-    """Replay `calls` through both versions in CAD-time order; see the module docstring.
+@dataclass(frozen=True)
+class Replay:
+    """The calls in CAD-time order, each with its one service-time draw: what each version
+    is run over (`run_version`), alone or beside the other."""
 
-    `may_wait` False: a policy of programs queues and defers nothing (as a service that
-    keeps no queue would decide); its programs still count their own units.
+    calls: list[SimCall]
+    draws: list[float]
+    seed: int
+    times: ServiceTimes
 
-    `progress(n)` is called as calls are decided (n calls since the last call);
-    `keep_calls`: the report keeps every call's candidate decision (`decided`)."""
-    times = service_times or ServiceTimes()
+    @property
+    def first(self) -> datetime | None:
+        return self.calls[0].facts.occurred_at if self.calls else None
+
+    @property
+    def last(self) -> datetime | None:
+        return self.calls[-1].facts.occurred_at if self.calls else None
+
+    @property
+    def span_end(self) -> float:
+        return self.calls[-1].facts.occurred_at.timestamp() if self.calls else 0.0
+
+    def service_s(self, i: int, category: str | None) -> float:
+        """How long call i keeps a unit busy in a version giving it `category`."""
+        return self.times.minutes(category, self.draws[i]) * 60
+
+
+def replay_of(calls: Iterable[SimCall], *, service_times: ServiceTimes | None = None,
+              seed: int = 0) -> Replay:
     # Stable for equal times; by the instant as a number (distinct microseconds stay
     # distinct and in order): quicker to compare than times in two offsets.
     ordered = sorted(calls, key=lambda c: c.facts.occurred_at.timestamp())
     rng = random.Random(seed)
     # One draw per call, whatever either version does with it: fair and repeatable.
-    draws = [rng.random() or 0.5 for _ in ordered]
-    span_end = ordered[-1].facts.occurred_at.timestamp() if ordered else 0.0
+    return Replay(calls=ordered, draws=[rng.random() or 0.5 for _ in ordered], seed=seed,
+                  times=service_times or ServiceTimes())
 
-    def service_s(i: int, category: str | None) -> float:
-        return times.minutes(category, draws[i]) * 60
 
-    def run_of(policy: CompiledPolicy) -> _Run | _ProgramsRun:
-        if policy.programs.named:
-            return _ProgramsRun(policy, service_s, may_wait=may_wait, span_end=span_end)
-        return _Run(policy)
+VersionRun = _Run | _ProgramsRun
 
-    runs = (run_of(candidate), run_of(baseline))
-    zones = {id(r): r.policy.zone for r in runs}
-    step = 0
-    for i, call in enumerate(ordered):
-        at = call.facts.occurred_at
-        t = at.timestamp()
-        for run in runs:
-            if isinstance(run, _ProgramsRun):
-                run.arrive(i, call.facts, t)
-                continue
-            out = run.decide(call.facts, t, at.astimezone(zones[id(run)]))
+
+def run_version(replay: Replay, policy: CompiledPolicy, *, may_wait: bool = True,
+                progress: Callable[[int], None] | None = None) -> VersionRun:
+    """One version over every call of `replay`, in CAD-time order, with its own units:
+    each call's outcome (`outcomes`), its figures (`report`) and explanations
+    (`explanation`). Versions are independent of each other (the same draws, read only),
+    so two may run at once. `progress(n)`: n more calls decided."""
+    span_end = replay.span_end
+    if policy.programs.named:
+        programs = _ProgramsRun(policy, replay.service_s, may_wait=may_wait,
+                                span_end=span_end)
+        for i, call in enumerate(replay.calls):
+            programs.arrive(i, call.facts, call.facts.occurred_at.timestamp())
+            if progress is not None and (i + 1) % 500 == 0:
+                progress(500)
+        programs.finish(replay.calls)
+        run: VersionRun = programs
+    else:
+        one = _Run(policy)
+        zone = policy.zone
+        for i, call in enumerate(replay.calls):
+            at = call.facts.occurred_at
+            t = at.timestamp()
+            out = one.decide(call.facts, t, at.astimezone(zone))
             if out.takes_unit:
-                run.occupy(t, service_s(i, out.category), span_end)
-        step += 1
-        if progress is not None and step % 500 == 0:
-            progress(500)
-    if progress is not None and step % 500:
-        progress(step % 500)
-    for run in runs:
-        if isinstance(run, _ProgramsRun):
-            run.finish(ordered)
+                one.occupy(t, replay.service_s(i, out.category), span_end)
+            if progress is not None and (i + 1) % 500 == 0:
+                progress(500)
+        run = one
+    if progress is not None and len(replay.calls) % 500:
+        progress(len(replay.calls) % 500)
+    return run
 
-    first = ordered[0].facts.occurred_at if ordered else None
-    last = ordered[-1].facts.occurred_at if ordered else None
-    cand, base = runs
 
-    changed: list[ChangedCall] = []
+class Brief(NamedTuple):
+    """What the comparison reads of a call's outcome in one version."""
+
+    destination: str
+    category: str | None
+    rule: str
+    why: str
+
+
+def briefs(outcomes: Sequence[_Outcome]) -> tuple[list[Brief], array[int]]:
+    """The outcomes, small to send to another process: the distinct briefs, and each
+    call's index among them (a year's calls make a few hundred distinct ones)."""
+    table: dict[Brief, int] = {}
+    index: dict[int, int] = {}  # calls alike share one outcome object: looked up by id
+    codes = array("I")
+    for o in outcomes:
+        code = index.get(id(o))
+        if code is None:
+            b = Brief(o.destination, o.category, o.rule, o.why)
+            code = index[id(o)] = table.setdefault(b, len(table))
+        codes.append(code)
+    return list(table), codes
+
+
+def changed_at(candidate: Sequence[Any], baseline: Sequence[Any]) -> list[int]:
+    """The indices of the calls whose destination differs between two versions'
+    outcomes (anything with a `destination`: an outcome or a `Brief`)."""
+    return [i for i, (c, b) in enumerate(zip(candidate, baseline, strict=True))
+            if c.destination != b.destination]
+
+
+def compare(replay: Replay, candidate: VersionReport, baseline: VersionReport, *,
+            candidate_outcomes: Sequence[Any], baseline_outcomes: Sequence[Any],
+            changed: list[int], candidate_why: list[str], baseline_why: list[str],
+            examples: int = EXAMPLES_PER_CHANGE,
+            decided: list[DecidedCall] | None = None) -> WhatIfReport:
+    """The report of two versions run over `replay`: their figures, and the calls
+    `changed` (indices, in order) with each version's explanation of them (in the same
+    order). Outcomes: anything with a destination, category, rule and why."""
+    rows: list[ChangedCall] = []
     groups: dict[tuple[str, str, str, str], list[ChangedCall]] = {}
-    for i, call in enumerate(ordered):
-        c, b = cand.outcomes[i], base.outcomes[i]
-        if c.destination == b.destination:
-            continue
+    for i, c_text, b_text in zip(changed, candidate_why, baseline_why, strict=True):
+        call = replay.calls[i]
+        c, b = candidate_outcomes[i], baseline_outcomes[i]
         row = ChangedCall(
             call_id=call.call_id, occurred_at=call.facts.occurred_at,
             nature_code=call.facts.nature_code, nature_text=call.facts.nature_text,
             baseline_destination=b.destination, candidate_destination=c.destination,
             baseline_category=b.category, candidate_category=c.category,
             baseline_rule=b.rule, candidate_rule=c.rule, baseline_why=b.why,
-            candidate_why=c.why, baseline_explanation=base.explanation(i, call.facts),
-            candidate_explanation=cand.explanation(i, call.facts))
-        changed.append(row)
+            candidate_why=c.why, baseline_explanation=b_text,
+            candidate_explanation=c_text)
+        rows.append(row)
         groups.setdefault((b.destination, c.destination, c.rule, c.why), []).append(row)
     changes = [ChangeGroup(from_destination=k[0], to_destination=k[1], candidate_rule=k[2],
-                           candidate_why=k[3], count=len(rows), examples=rows[:examples])
-               for k, rows in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
-    n = len(ordered)
+                           candidate_why=k[3], count=len(group), examples=group[:examples])
+               for k, group in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+    return WhatIfReport(
+        candidate=candidate, baseline=baseline, calls=len(replay.calls),
+        first_call=replay.first, last_call=replay.last, seed=replay.seed,
+        service_times=replay.times, changed=len(rows), changes=changes,
+        changed_calls=rows, decided=decided or [])
+
+
+def explanations(run: VersionRun, replay: Replay, indices: list[int]) -> list[str]:
+    """The run's explanation of each of these calls, decided afresh where not kept."""
+    return [run.explanation(i, replay.calls[i].facts) for i in indices]
+
+
+def version_report(run: VersionRun, replay: Replay) -> VersionReport:
+    return run.report([c.facts for c in replay.calls], replay.first, replay.last)
+
+
+def decided_calls(run: VersionRun, replay: Replay) -> list[DecidedCall]:
+    """Every call as the run decided it, in time order."""
     # Every field given, of its type already: made without validation, one fields set
     # shared (a set of eight names was most of each of a year's 600,000 records).
     every_field = set(DecidedCall.model_fields)
-    decided = [DecidedCall.model_construct(
+    return [DecidedCall.model_construct(
         every_field, call_id=call.call_id, occurred_at=call.facts.occurred_at,
         destination=o.destination, category=o.category, not_served_reason=o.not_served,
         program_id=o.program, waited=o.waited is not None,
         wait_minutes=None if o.wait_s is None else round(o.wait_s / 60, 3))
-        for call, o in zip(ordered, cand.outcomes, strict=True)] if keep_calls else []
-    facts = [c.facts for c in ordered]
-    return WhatIfReport(
-        candidate=cand.report(facts, first, last), baseline=base.report(facts, first, last),
-        calls=n, first_call=first, last_call=last, seed=seed, service_times=times,
-        changed=len(changed), changes=changes, changed_calls=changed, decided=decided)
+        for call, o in zip(replay.calls, run.outcomes, strict=True)]
+
+
+def simulate(calls: Iterable[SimCall], candidate: CompiledPolicy, baseline: CompiledPolicy,
+             *, service_times: ServiceTimes | None = None, seed: int = 0,
+             progress: Callable[[int], None] | None = None,
+             examples: int = EXAMPLES_PER_CHANGE, keep_calls: bool = False,
+             may_wait: bool = True) -> WhatIfReport:
+    """Replay `calls` through both versions in CAD-time order, one after the other in
+    this process; see the module docstring.
+
+    `may_wait` False: a policy of programs queues and defers nothing (as a service that
+    keeps no queue would decide); its programs still count their own units.
+
+    `progress(n)` is called as calls are decided (n more calls decided by both versions);
+    `keep_calls`: the report keeps every call's candidate decision (`decided`)."""
+    replay = replay_of(calls, service_times=service_times, seed=seed)
+    halves = [0]
+
+    def half(n: int) -> None:  # each version decides every call: a call is two halves
+        halves[0] += n
+        if progress is not None and halves[0] >= 2:
+            progress(halves[0] // 2)
+            halves[0] %= 2
+
+    step = half if progress is not None else None
+    cand = run_version(replay, candidate, may_wait=may_wait, progress=step)
+    base = run_version(replay, baseline, may_wait=may_wait, progress=step)
+    changed = changed_at(cand.outcomes, base.outcomes)
+    return compare(replay, version_report(cand, replay), version_report(base, replay),
+                   candidate_outcomes=cand.outcomes, baseline_outcomes=base.outcomes,
+                   changed=changed, candidate_why=explanations(cand, replay, changed),
+                   baseline_why=explanations(base, replay, changed), examples=examples,
+                   decided=decided_calls(cand, replay) if keep_calls else None)
 
 
 # --- rendering -----------------------------------------------------------------------

@@ -9,11 +9,13 @@ import copy
 import csv
 import json
 import os
+import random
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import yaml
@@ -21,6 +23,7 @@ import yaml
 from adapters.exports.profile import Profile, parse_profile
 from routing.decide import decide_call
 from routing.models import Availability, Decision
+from routing.whatif import SimCall
 from rules.call import CallFacts
 from rules.evaluate import Classification, CompiledPolicy, classify, compile_policy
 from rules.load import default_policy_text, parse_policy
@@ -552,3 +555,30 @@ def programs_doc(**changes: Any) -> dict[str, Any]:
     }
     doc.update(changes)
     return doc
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def busy_weeks(seed: int, n: int = 3000) -> list[SimCall]:
+    """Three weeks of calls, some minutes apart, in crowds: codes the shipped policy sends
+    to the team, to police, excludes; referrals (deferred), crisis-line calls, districts in
+    and out of the area, priorities, test calls, and a change of clocks (3 November)."""
+    rng = random.Random(seed)
+    codes = [("MNTL", "Mental person"), ("WELFARE", "Check the welfare"), ("INTOX", "Drunk"),
+             ("NOISE", "Loud party"), ("ASSAULT", "Assault"), ("THEFT", "Theft"),
+             ("MNTL", "Mental person with a knife"), ("VAG", "Sleeper"), ("OD", "Overdose")]
+    channels = ["911"] * 12 + ["non_emergency", "officer_referral", "crisis_line",
+                               "follow_up"]
+    at = datetime(2024, 10, 28, 6, 0, tzinfo=NEW_YORK)
+    calls = []
+    for i in range(n):
+        at += timedelta(seconds=rng.choice([0, 30, 90, 240, 600, 900, 1800]))
+        code, text = rng.choice(codes)
+        calls.append(SimCall(f"c{i}", facts(
+            nature_code=code, nature_text=text, channel=rng.choice(channels),
+            priority=rng.choice([None, 1, 2, 3, 4, 5]),
+            district=rng.choice([None, "D1", "D2", "D9"]),
+            purpose="test" if rng.random() < 0.03 else "live",
+            occurred_at=at.astimezone(NEW_YORK).isoformat())))
+    return calls

@@ -40,11 +40,12 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from routing.whatif import ServiceTimes, SharedValues, SimCall, simulate, write_changed_csv
+from routing.whatif import ServiceTimes, SharedValues, SimCall, replay_of, write_changed_csv
 from rules.call import CallFacts
 from rules.evaluate import CompiledPolicy, compile_policy
 from rules.models import Policy
 from service.calls.fold import CallState
+from service.policy.whatif_pair import decide_pair
 from service.store.tables import CALL, DEFAULT_AGENCY, WHAT_IF_JOB, as_utc, iso_utc, utcnow
 
 log = logging.getLogger("liaison.whatif")
@@ -161,39 +162,45 @@ class JobWork:
 
 
 def run_job(work: JobWork, decided: Any, results: Any) -> None:
-    """A job's process: read the calls, decide them with both versions, send the report
-    and the changed calls' CSV (or the error) through `results` (a pipe's end).
-    `decided`: a shared counter of calls decided, the server's progress."""
+    """A job's process: read the calls, decide them with both versions (the baseline in a
+    child of its own: `whatif_pair`), send the report and the changed calls' CSV (or the
+    error) through `results` (a pipe's end). `decided`: a shared array of two counters,
+    the calls each version has decided: the server's progress."""
     # A year's calls are a million objects kept to the end that make no cycles, yet each
     # full pass of the cycle collector walks them all; this process ends with the job.
     gc.disable()
     try:
-        calls, report, changed = asyncio.run(_work(work, decided))
-        results.send(("done", calls, report, changed))
+        # Read in an event loop of its own, ended (with any thread it had) before the
+        # baseline's process is forked.
+        calls = asyncio.run(_read(work))
+        report = decide_pair(
+            replay_of(calls, service_times=work.service_times, seed=work.seed),
+            compile_policy(work.candidate), compile_policy(work.baseline),
+            progress=(_counter(decided, 0), _counter(decided, 1)))
+        out = io.StringIO()
+        write_changed_csv(report, out)
+        results.send(("done", len(calls), report.model_dump_json(), out.getvalue()))
     except BaseException as exc:  # noqa: BLE001 - said to the server, which records it
         results.send(("failed", 0, f"{type(exc).__name__}: {exc}", ""))
     finally:
         results.close()
 
 
-async def _work(work: JobWork, decided: Any) -> tuple[int, str, str]:
-    """The number of calls read, the report (JSON) and the changed calls' CSV."""
+def _counter(decided: Any, slot: int) -> Callable[[int], None]:
+    def advance(n: int) -> None:
+        decided[slot] += n  # one process writes each slot
+
+    return advance
+
+
+async def _read(work: JobWork) -> list[SimCall]:
     from service.store.db import create_engine
 
     engine = create_engine(work.database_url)
     try:
-        calls = await stored_calls(engine, work.start, work.end, agency=work.agency)
+        return await stored_calls(engine, work.start, work.end, agency=work.agency)
     finally:
         await engine.dispose()
-
-    def advance(n: int) -> None:
-        decided.value += n
-
-    report = simulate(calls, compile_policy(work.candidate), compile_policy(work.baseline),
-                      service_times=work.service_times, seed=work.seed, progress=advance)
-    out = io.StringIO()
-    write_changed_csv(report, out)
-    return len(calls), report.model_dump_json(), out.getvalue()
 
 
 @dataclass
@@ -279,7 +286,8 @@ class WhatIfJobs:
                    baseline: CompiledPolicy, service_times: ServiceTimes) -> None:
         final: dict[str, Any] = {}
         spawn = multiprocessing.get_context("spawn")
-        decided = spawn.Value("q", 0, lock=False)  # written by the process alone
+        # Calls decided by each version, each written by one process alone.
+        decided = spawn.Array("q", 2, lock=False)
         results, sending = spawn.Pipe(duplex=False)
         work = JobWork(database_url=engine.url.render_as_string(hide_password=False),
                        candidate=candidate.policy, baseline=baseline.policy,
@@ -305,7 +313,7 @@ class WhatIfJobs:
                                    f"report (exit code {process.exitcode})", "")
                 # The job's row shows it is alive while the calls are read (a year of them
                 # reads for longer than LOST_AFTER), as while they are decided.
-                job.done = decided.value
+                job.done = sum(decided) // 2
                 await _save(engine, job.id, done=job.done, total=job.total)
             results.close()
             status, calls, report, changed = message

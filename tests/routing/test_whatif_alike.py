@@ -18,7 +18,14 @@ from routing.whatif import ServiceTimes, SimCall, WhatIfReport, simulate
 from rules.evaluate import CompiledPolicy
 from rules.models import Condition
 from rules.programs import parse_shift
-from tests.factories import compiled, facts, one_team_doc, programs_doc, shipped_doc
+from tests.factories import (
+    busy_weeks,
+    compiled,
+    facts,
+    one_team_doc,
+    programs_doc,
+    shipped_doc,
+)
 
 ZONE = ZoneInfo("America/New_York")
 
@@ -43,30 +50,6 @@ def assert_same(shared: WhatIfReport, plain: WhatIfReport) -> None:
     assert shared.model_dump() == plain.model_dump()
     assert shared.changed_calls == plain.changed_calls
     assert shared.decided == plain.decided
-
-
-def busy_weeks(seed: int, n: int = 3000) -> list[SimCall]:
-    """Three weeks of calls, some minutes apart, in crowds: codes the shipped policy sends
-    to the team, to police, excludes; referrals (deferred), crisis-line calls, districts in
-    and out of the area, priorities, test calls, and a change of clocks (3 November)."""
-    rng = random.Random(seed)
-    codes = [("MNTL", "Mental person"), ("WELFARE", "Check the welfare"), ("INTOX", "Drunk"),
-             ("NOISE", "Loud party"), ("ASSAULT", "Assault"), ("THEFT", "Theft"),
-             ("MNTL", "Mental person with a knife"), ("VAG", "Sleeper"), ("OD", "Overdose")]
-    channels = ["911"] * 12 + ["non_emergency", "officer_referral", "crisis_line",
-                               "follow_up"]
-    at = datetime(2024, 10, 28, 6, 0, tzinfo=ZONE)
-    calls = []
-    for i in range(n):
-        at += timedelta(seconds=rng.choice([0, 30, 90, 240, 600, 900, 1800]))
-        code, text = rng.choice(codes)
-        calls.append(SimCall(f"c{i}", facts(
-            nature_code=code, nature_text=text, channel=rng.choice(channels),
-            priority=rng.choice([None, 1, 2, 3, 4, 5]),
-            district=rng.choice([None, "D1", "D2", "D9"]),
-            purpose="test" if rng.random() < 0.03 else "live",
-            occurred_at=at.astimezone(ZONE).isoformat())))
-    return calls
 
 
 def _shipped(units: int, version: str, **field: Any) -> CompiledPolicy:
