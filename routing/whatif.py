@@ -31,7 +31,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any, Literal, NamedTuple, TextIO
@@ -147,6 +147,7 @@ class SharedValues:
 
     def __init__(self) -> None:
         self._values: dict[Any, Any] = {}
+        self._last_zone: Any = None  # a shared zone: a time in it needs no other
 
     def __call__(self, facts: CallFacts) -> CallFacts:
         values = facts.__dict__.copy()
@@ -164,20 +165,27 @@ class SharedValues:
         """`facts` (made by this) at another time, as `self(facts with occurred_at=at)`
         would be, without a second validation: `at` with the shared zone of its offset
         (as read from its ISO text: fold 0). None when no call had that offset yet."""
-        zone = self._values.get(("tz", at.utcoffset()))
-        if zone is None:
-            return None
+        zone = at.tzinfo
+        if zone is not self._last_zone or at.fold:  # most calls: the last one's zone
+            zone = self._values.get(("tz", at.utcoffset()))
+            if zone is None:
+                return None
+            at = at.replace(tzinfo=zone, fold=0)
+            # A fixed offset only (a stored call's UTC): a zone of rules has two offsets.
+            self._last_zone = zone if isinstance(zone, timezone) else None
         # What model_construct makes, without its walk over every field (a million calls):
         # the values of `facts` but the time, its fields set (occurred_at is always set)
         # shared, nothing extra or private (CallFacts has neither).
-        moved = CallFacts.__new__(CallFacts)
-        setattr_ = object.__setattr__
-        setattr_(moved, "__dict__", {**facts.__dict__,
-                                     "occurred_at": at.replace(tzinfo=zone, fold=0)})
-        setattr_(moved, "__pydantic_fields_set__", facts.model_fields_set)
-        setattr_(moved, "__pydantic_extra__", None)
-        setattr_(moved, "__pydantic_private__", None)
+        moved = _new_facts(CallFacts)
+        _set(moved, "__dict__", {**facts.__dict__, "occurred_at": at})
+        _set(moved, "__pydantic_fields_set__", facts.__pydantic_fields_set__)
+        _set(moved, "__pydantic_extra__", None)
+        _set(moved, "__pydantic_private__", None)
         return moved
+
+
+_new_facts = CallFacts.__new__
+_set = object.__setattr__
 
 
 class Coverage(BaseModel):

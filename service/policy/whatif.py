@@ -32,12 +32,12 @@ import json
 import logging
 import multiprocessing
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import String, delete, func, insert, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from routing.whatif import ServiceTimes, SharedValues, SimCall, replay_of, write_changed_csv
@@ -55,27 +55,42 @@ PROGRESS_EVERY = 0.5  # seconds between progress writes of a running job
 LOST_AFTER = timedelta(seconds=60)  # a running job whose progress stops this long is lost
 KEEP_DAYS = 30
 
-# Every column the live path makes a call's facts from (CallState.facts()).
+# Every column the live path makes a call's facts from (CallState.facts()), read by
+# position (`sim_call`): a row's look-up by name costs more than the rest of making it.
+# The time as the database hands it over (SQLite: text; PostgreSQL: a datetime), made a
+# UTC time here (`opened_utc`): the generic conversion was a fifth of a year's read.
 _COLUMNS = (CALL.c.id, CALL.c.channel, CALL.c.nature_code, CALL.c.nature_text,
             CALL.c.narrative, CALL.c.priority, CALL.c.district, CALL.c.flags,
-            CALL.c.lat, CALL.c.lon, CALL.c.purpose, CALL.c.opened_at)
+            CALL.c.lat, CALL.c.lon, CALL.c.purpose,
+            type_coerce(CALL.c.opened_at, String).label("opened_at"))
+COLUMN_NAMES = tuple(c.name for c in _COLUMNS)
+_KIND = slice(1, 11)  # every column but the id and the time
 # Stored calls alike in every fact but the time are made once; a year of a city's calls
 # has a few thousand kinds. The memo is emptied when it grows past this (free text that
 # differs on every call would make it as large as the calls).
 ALIKE_MAX = 50_000
 
 
-def sim_call(row: Any, shared: SharedValues | None = None) -> SimCall:
-    """A stored call as the rules see it (the live path's CallState.facts()); `shared`:
-    one object per distinct value across the calls read (a year of them must fit)."""
-    state = CallState(channel=row.channel, nature_code=row.nature_code,
-                      nature_text=row.nature_text, narrative=row.narrative,
-                      priority=row.priority, district=row.district,
-                      flags=json.loads(row.flags or "[]"), lat=row.lat, lon=row.lon,
-                      purpose=row.purpose, opened_at=row.opened_at,
-                      last_event_at=row.opened_at)
+def opened_utc(value: str | datetime) -> datetime:
+    """A stored `opened_at` as read: SQLite's text (UTC, without an offset) or
+    PostgreSQL's datetime."""
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return as_utc(at)
+
+
+def sim_call(row: Sequence[Any], shared: SharedValues | None = None) -> SimCall:
+    """A stored call (a row of `COLUMN_NAMES`) as the rules see it (the live path's
+    CallState.facts()); `shared`: one object per distinct value across the calls read
+    (a year of them must fit)."""
+    (call_id, channel, nature_code, nature_text, narrative, priority, district, flags,
+     lat, lon, purpose, opened) = row
+    at = opened_utc(opened)
+    state = CallState(channel=channel, nature_code=nature_code, nature_text=nature_text,
+                      narrative=narrative, priority=priority, district=district,
+                      flags=json.loads(flags or "[]"), lat=lat, lon=lon, purpose=purpose,
+                      opened_at=at, last_event_at=at)
     facts = state.facts()
-    return SimCall(call_id=row.id, facts=shared(facts) if shared else facts)
+    return SimCall(call_id=call_id, facts=shared(facts) if shared else facts)
 
 
 class StoredCalls:
@@ -87,14 +102,13 @@ class StoredCalls:
         self.shared = SharedValues()
         self._kinds: dict[tuple[Any, ...], CallFacts] = {}
 
-    def __call__(self, row: Any) -> SimCall:
-        kind = (row.channel, row.nature_code, row.nature_text, row.narrative, row.priority,
-                row.district, row.flags, row.lat, row.lon, row.purpose)
+    def __call__(self, row: Sequence[Any]) -> SimCall:
+        kind = tuple(row[_KIND])
         first = self._kinds.get(kind)
         if first is not None:
-            facts = self.shared.at(first, row.opened_at)
+            facts = self.shared.at(first, opened_utc(row[11]))
             if facts is not None:
-                return SimCall(call_id=row.id, facts=facts)
+                return SimCall(call_id=row[0], facts=facts)
         call = sim_call(row, self.shared)
         if len(self._kinds) >= ALIKE_MAX:
             self._kinds.clear()
@@ -143,7 +157,7 @@ async def stored_calls(engine: AsyncEngine, start: datetime, end: datetime, *,
             await on_page(len(calls))
         if len(rows) < page_size:
             return calls
-        after = (rows[-1].opened_at, rows[-1].id)
+        after = (opened_utc(rows[-1][11]), rows[-1][0])
 
 
 @dataclass(frozen=True)
