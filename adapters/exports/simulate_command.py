@@ -4,9 +4,10 @@ shipped policy), with the team's capacity modelled; the replay itself is offline
 
 Rows are mapped with the export's profile exactly as `profile check` and `replay` map them
 (`Mapper`), each sendable row's events are checked against the CAD contract and folded into
-the facts the rules see, and `routing.whatif.simulate` decides every call with both
-versions. Every row is accounted for: decided, skipped (the profile's reason), failed to
-map, or refused by the contract.
+the facts the rules see, and both versions decide every call at once, the baseline in a
+forked child (`service.policy.whatif_pair`; the report is `routing.whatif.simulate`'s).
+Every row is accounted for: decided, skipped (the profile's reason), failed to map, or
+refused by the contract.
 """
 
 from __future__ import annotations
@@ -222,8 +223,9 @@ def _no_cycle_collection() -> Iterator[None]:
 
 
 def _simulate(args: argparse.Namespace, out: TextIO) -> int:
-    from routing.whatif import ServiceTimes, load_service_times, render, simulate
+    from routing.whatif import ServiceTimes, load_service_times, render, replay_of
     from rules.evaluate import compile_policy
+    from service.policy.whatif_pair import decide_pair, shown_in_parent
 
     started = time.monotonic()
     candidate = compile_policy(load_policy_file(args.policy))
@@ -236,9 +238,11 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
         calls, intake = calls_from_export(mapper, export, limit=args.limit)
         bar = _progress_class()(len(calls), None if args.no_progress else sys.stderr,
                                 f"simulate {candidate.version} vs {baseline.version}")
-        report = simulate(calls, candidate, baseline, service_times=times, seed=args.seed,
-                          progress=bar.advance, keep_calls=bool(args.calls_csv),
-                          may_wait=not args.no_wait)
+        # The baseline decided in a forked child at the same time (this process has one
+        # thread): a year's calls in about the time of one version.
+        report = decide_pair(replay_of(calls, service_times=times, seed=args.seed),
+                             candidate, baseline, progress=shown_in_parent(bar.advance),
+                             keep_calls=bool(args.calls_csv), may_wait=not args.no_wait)
         bar.close()
     if args.csv:
         n = write_changed_csv(report, Path(args.csv))

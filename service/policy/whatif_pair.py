@@ -69,6 +69,8 @@ def decide_pair(replay: Replay, candidate: CompiledPolicy, baseline: CompiledPol
                            progress=progress[0] if progress else None)
         cand_report = version_report(cand, replay)
         base_report, table, codes = _expect(here, "outcomes")
+        if progress is not None:
+            progress[0](0)  # the child's count is whole now: a parent showing both sees it
         base = [table[c] for c in _codes(codes)]
         changed = changed_at(cand.outcomes, base)
         here.send(changed)
@@ -83,6 +85,26 @@ def decide_pair(replay: Replay, candidate: CompiledPolicy, baseline: CompiledPol
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # done already, unless this failed first
         os.waitpid(pid, 0)
+
+
+def shown_in_parent(advance: Progress) -> tuple[Progress, Progress]:
+    """`decide_pair`'s progress callbacks for a parent that shows calls decided by both
+    versions with `advance(n)` (a progress bar): the child's count is kept in memory the
+    two share, and the parent adds it in as it counts its own."""
+    decided = multiprocessing.Array("q", 2, lock=False)  # each slot written by one process
+    shown = [0]
+
+    def candidate(n: int) -> None:
+        decided[0] += n
+        both = (decided[0] + decided[1]) // 2
+        if both > shown[0]:
+            advance(both - shown[0])
+            shown[0] = both
+
+    def baseline(n: int) -> None:
+        decided[1] += n
+
+    return candidate, baseline
 
 
 def _codes(data: bytes) -> list[int]:

@@ -15,7 +15,7 @@ import pytest
 
 from routing.whatif import ServiceTimes, replay_of, simulate
 from rules.evaluate import CompiledPolicy
-from service.policy.whatif_pair import PairFailed, decide_pair
+from service.policy.whatif_pair import PairFailed, decide_pair, shown_in_parent
 from tests.factories import busy_weeks, compiled, one_team_doc, shipped_doc
 
 
@@ -32,14 +32,17 @@ def test_the_pair_reports_what_deciding_both_here_gives(may_wait: bool) -> None:
     candidate, baseline = _shipped(1, "one-pair", max_queued=2), _shipped(3, "three-pairs")
     times = ServiceTimes(distribution="exponential")
     decided = multiprocessing.Array("q", 2, lock=False)
+    where = multiprocessing.Array("q", 2, lock=False)  # the process deciding each version
 
     def counter(slot: int) -> Any:
         def advance(n: int) -> None:
             decided[slot] += n
+            where[slot] = os.getpid()
         return advance
 
     pair = decide_pair(replay_of(calls, service_times=times, seed=7), candidate, baseline,
                        may_wait=may_wait, keep_calls=True, progress=(counter(0), counter(1)))
+    assert where[0] == os.getpid() and where[1] not in (0, os.getpid())
     here = simulate(calls, candidate, baseline, service_times=times, seed=7,
                     may_wait=may_wait, keep_calls=True)
     assert here.changed > 50  # many changed calls, each with both explanations
@@ -60,6 +63,15 @@ def test_against_one_team_the_same_report() -> None:
     assert here.changed > 0
     assert pair.model_dump() == here.model_dump()
     assert pair.changed_calls == here.changed_calls
+
+
+def test_a_parent_showing_progress_counts_calls_decided_by_both() -> None:
+    shown: list[int] = []
+    calls = busy_weeks(11, 1700)
+    policy = _shipped(2, "two")
+    decide_pair(replay_of(calls, seed=11), policy, policy,
+                progress=shown_in_parent(shown.append))
+    assert sum(shown) == len(calls) and len(shown) > 2  # as it went, and whole at the end
 
 
 def _fail_in_child(n: int) -> None:
