@@ -11,9 +11,10 @@ page at a time, and each becomes the facts the rules see exactly as on the live 
 A job's reading and deciding run in a process of its own (`run_job`, started with
 `spawn`): a year of calls holds over a gigabyte while it runs and decides for a minute or
 more, neither of which the server's live traffic should share (its memory and its
-interpreter lock). The process counts calls decided into a shared counter, which the
-server writes on the job as progress (the row shows the job alive while the calls are
-read, too), and ends when the service stops.
+interpreter lock). That process reads the calls, then decides the candidate while a child
+forked from it decides the baseline (`whatif_pair`). Each counts the calls it decided
+into memory shared with the server, which writes their mean on the job as progress (the
+row shows the job alive while the calls are read, too); both end when the service stops.
 
 Jobs are kept in the database (`what_if_job`), so any instance shows a job's progress
 and report and a restart loses none. The instance running a job writes its progress every
