@@ -45,7 +45,8 @@ Ratios: history / live day for each figure (times: >1 is slower; events/s: <1 is
 Target: each within 10%. With --whatif, on the history database of the first backend:
 the live what-if (POST /v1/policies/what-if, the shipped policy against the published,
 days=365) over every stored call, polled for progress; its seconds (target 60 s), the
-server's peak RSS and its job process's (sampled each second).
+server's peak RSS, its job process's and that process's child's (the baseline's), and
+the two together with shared pages counted once (PSS; sampled each second).
 
 The exit status is non-zero only on errors (a server that fails, failed requests, lost
 board messages), never on a missed target. A table is printed, then one JSON line.
@@ -492,7 +493,12 @@ async def whatif(url: str, log_dir: Path) -> dict[str, Any]:
                            url, "--log-level", "warning"], port, "/v1/health", log_dir)
     document = (ROOT / "rules" / "policies" / "st_petersburg_call.yaml").read_text()
     seen: list[tuple[float, int, int | None]] = []
-    job_rss: list[float] = []  # the job's process's peak, sampled each second
+    # Sampled each second: the job's process's peak, its child's (the baseline, forked:
+    # the calls are shared with the parent, so each RSS counts them), and the two
+    # together with shared pages counted once (PSS, the memory they take between them).
+    job_rss: list[float] = []
+    child_rss: list[float] = []
+    together: list[float] = []
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
                                      headers={"authorization": f"Bearer {key}"}) as client:
@@ -501,8 +507,11 @@ async def whatif(url: str, log_dir: Path) -> dict[str, Any]:
                 "document": document, "days": 365})).raise_for_status().json()
             while True:
                 await asyncio.sleep(1.0)
-                job_rss.extend(r for pid in _children(server.proc.pid)
-                               if (r := _rss_mib(pid)) is not None)
+                for pid in _children(server.proc.pid):
+                    kids = _children(pid)
+                    job_rss.extend(r for r in [_rss_mib(pid)] if r is not None)
+                    child_rss.extend(r for k in kids if (r := _rss_mib(k)) is not None)
+                    together.append(sum(_pss_mib(p) or 0.0 for p in [pid, *kids]))
                 job = (await client.get(f"/v1/what-if/{started['job_id']}")
                        ).raise_for_status().json()
                 seen.append((round(time.monotonic() - t0, 1), job["progress"]["done"],
@@ -516,6 +525,8 @@ async def whatif(url: str, log_dir: Path) -> dict[str, Any]:
     out = {"seconds": round(seconds, 1), "status": job["status"], "error": job["error"],
            "calls": job["progress"]["total"], "server_peak_rss_mib": rss,
            "job_process_peak_rss_mib": max(job_rss, default=None),
+           "job_child_peak_rss_mib": max(child_rss, default=None),
+           "job_peak_pss_mib": round(max(together, default=0.0), 1) or None,
            "progress_updates": len({d for _, d, _ in seen}),
            "progress_sample": seen[:: max(1, len(seen) // 8)]}
     if job["status"] != "done":
@@ -530,6 +541,16 @@ def _children(pid: int) -> list[int]:
         for task in Path(f"/proc/{pid}/task").iterdir():
             found += map(int, (task / "children").read_text().split())
     return found
+
+
+def _pss_mib(pid: int) -> float | None:
+    """The process's proportional set size: its pages, those shared divided among their
+    sharers."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
 
 
 def _rss_mib(pid: int) -> float | None:
@@ -709,7 +730,9 @@ def print_report(rep: dict[str, Any]) -> None:
                          f"{WHATIF_TARGET_S:g} s: {ing.verdict(w['seconds'] < WHATIF_TARGET_S)}"
                          f"), {w['progress_updates']} progress steps, server peak RSS "
                          f"{w['server_peak_rss_mib']} MiB, the job's process "
-                         f"{w['job_process_peak_rss_mib']} MiB"])
+                         f"{w['job_process_peak_rss_mib']} MiB and its child "
+                         f"{w['job_child_peak_rss_mib']} MiB (together, shared pages once: "
+                         f"{w['job_peak_pss_mib']} MiB)"])
     print("\n".join(ing.table(["figure", "live day", "history", "ratio", "target"], rows)))
     if rep["errors"]:
         print(f"\nERRORS ({len(rep['errors'])}):")
