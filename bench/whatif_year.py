@@ -17,7 +17,9 @@ Method
   <shipped> --calls <export> --profile <city> --no-progress` (the shipped policy against
   itself: every call decided twice, the whole what-if). Measured: wall seconds from
   spawn to exit, and the child's peak resident memory (ru_maxrss of RUSAGE_CHILDREN, each
-  run in its own process so the figure is that run's alone).
+  run in its own process so the figure is that run's alone: the largest of its processes,
+  since the command forks one for the baseline), and the peak of its processes' memory
+  together, pages they share counted once (PSS, sampled every 0.2 s).
 - Baseline in the same run: the real export through the same command; the figures are
   also given per row, and the ratio of the generated run's microseconds per row to the
   real one's (1.0: the cost per row does not grow with the export).
@@ -29,6 +31,7 @@ Method
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import multiprocessing
@@ -36,6 +39,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -75,15 +79,44 @@ def generate(city: str, rows: int, out: Path) -> int:
     return len(real)
 
 
+def _tree(pid: int) -> list[int]:
+    """`pid` and every process under it (`liaison simulate` forks the baseline's)."""
+    found = [pid]
+    for p in found:
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                found += map(int, (task / "children").read_text().split())
+    return found
+
+
+def _pss_mib(pid: int) -> float:
+    """Its proportional set size: pages shared with another process counted half."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _run_child(argv: list[str], queue: Any) -> None:
-    """In its own process: run `argv`, report wall seconds and the peak RSS of it."""
+    """In its own process: run `argv`, report wall seconds, the peak RSS of the largest
+    process it made and the peak of all of them together (PSS, sampled every 0.2 s)."""
     t0 = time.monotonic()
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    peak = 0.0
+    outs: list[str] = []
+    reader = threading.Thread(target=lambda: outs.extend(proc.communicate()), daemon=True)
+    reader.start()
+    while reader.is_alive():
+        peak = max(peak, sum(_pss_mib(p) for p in _tree(proc.pid)))
+        reader.join(0.2)
     seconds = time.monotonic() - t0
     rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    stdout, stderr = outs
     queue.put({"seconds": round(seconds, 2), "peak_rss_mib": round(rss_kib / 1024, 1),
-               "exit": proc.returncode, "stderr": proc.stderr[-2000:],
-               "stdout_head": proc.stdout[:400]})
+               "peak_pss_mib": round(peak, 1), "exit": proc.returncode,
+               "stderr": stderr[-2000:], "stdout_head": stdout[:400]})
 
 
 def simulate(export: Path, city: str) -> dict[str, Any]:
@@ -141,9 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("real", "year"):
         r = report[name]
         print(f"  {name:5} {r['rows']:>9,} rows  {r['seconds']:7.1f} s  "
-              f"{r['us_per_row']:6.1f} us/row  peak RSS {r['peak_rss_mib']:7.1f} MiB")
+              f"{r['us_per_row']:6.1f} us/row  peak RSS {r['peak_rss_mib']:7.1f} MiB  "
+              f"all its processes {r['peak_pss_mib']:7.1f} MiB")
     ok_s = year["seconds"] < TARGET_S
-    ok_m = year["peak_rss_mib"] < TARGET_MIB
+    # Judged on all its processes together (the baseline's child shares the calls).
+    ok_m = max(year["peak_rss_mib"], year["peak_pss_mib"]) < TARGET_MIB
     print(f"  per-row cost, year / real: {report['ratio_us_per_row']:.3f}")
     print(f"  target: under {TARGET_S:g} s: {'MET' if ok_s else 'MISSED'}; under "
           f"{TARGET_MIB:g} MiB: {'MET' if ok_m else 'MISSED'}")
