@@ -2,7 +2,8 @@
 // location and the decision's explanation; the team's buttons; units; new-call alert.
 import {
   $, agencyChoice, agencyTag, api, age, backupReasonText, BoardStream, callDetails,
-  checkinText, clear, clock, connectionBadge, el, flash, foldMessage, historyText, layout, rightResponder, SITE, words,
+  checkinText, clear, clock, connectionBadge, el, flash, foldMessage, historyText, layout,
+  markCaughtUp, rightResponder, SITE, words,
 } from "./common.js";
 import {
   act, hhmm, keepBoard, keptBoard, label, pending, pendingStatus, startOffline,
@@ -29,9 +30,7 @@ let user = null;
 let agencies = [];           // the agencies this person sees (several: each card says whose)
 let lastSeq = 0;
 let restored = false;         // the board shown is the one kept on the device (offline)
-// The replay since this socket opened is drawn: #conn says so (data-caught-up) once the
-// cards after the snapshot are, so a test clicks a card that no longer moves.
-let caughtUp = false;
+let stream = null;  // the board's BoardStream: caught up once its replay is drawn
 const baseTitle = document.title;
 const open = new Set();       // call ids whose forms or details are open (kept across renders)
 const map = mountMap($("#map-box"), { cards: "#lanes, #queue-box" });
@@ -431,7 +430,7 @@ function draw() {
     `${checkinText(e.checkin)}: ${e.call.unit || "unit"} at ${e.call.address || e.call.incident_id}`)
     .join(" · "));
   if (!restored) keepBoard(() => ({ seq: lastSeq, entries: [...calls.values()] }));
-  $("#conn").toggleAttribute("data-caught-up", caughtUp);
+  markCaughtUp(Boolean(stream && stream.caughtUp));
 }
 
 function tick() {
@@ -506,10 +505,7 @@ async function start() {
   } catch { /* the decisions carry units_total too */ }
   mountDutyControl($("#duty"), user);
   render();
-  new BoardStream({ onMessage, onCaughtUp: () => { caughtUp = true; render(); },
-                    onState: (state) => {
-    caughtUp = false;  // a new socket replays again
-    $("#conn").removeAttribute("data-caught-up");
+  stream = new BoardStream({ onMessage, onCaughtUp: render, onState: (state) => {
     if (state === "online" && restored) {
       calls.clear();  // the stream replays the board as it is now
       restored = false;

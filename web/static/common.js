@@ -233,9 +233,12 @@ export function agencyTag(call, agencies) {
 export class BoardStream {
   // onCaughtUp: after the snapshot, which follows the whole replay: every call live now
   // has been given to onMessage.
+  // caughtUp: true from the snapshot until the socket closes (a new one replays again).
   constructor({ onMessage, onState, onCaughtUp, after = 0 }) {
     this.onMessage = onMessage;
-    this.onState = onState || (() => {});
+    const state = onState || (() => {});
+    this.onState = (s) => { this.caughtUp = false; markCaughtUp(false); state(s); };
+    this.caughtUp = false;
     this.onCaughtUp = onCaughtUp || (() => {});
     this.last = after;
     this.delay = 500;
@@ -273,7 +276,12 @@ export class BoardStream {
         return;
       }
       // The roster as it is now, after the replay (no seq: it is state, not a change).
-      if (msg.type === "snapshot") { this.onMessage(msg); this.onCaughtUp(); return; }
+      if (msg.type === "snapshot") {
+        this.onMessage(msg);
+        this.caughtUp = true;
+        this.onCaughtUp();
+        return;
+      }
       if (typeof msg.seq !== "number" || msg.seq <= this.last) return;  // never twice
       this.last = msg.seq;
       this.onMessage(msg);
@@ -303,6 +311,14 @@ export class BoardStream {
 }
 
 // The connection badge in the header: "live" or "offline — reconnecting".
+// #conn says the replay since this socket opened is drawn (data-caught-up): a page calls
+// this at the end of each draw with its stream's caughtUp, so whoever waits on the page
+// (a test clicking a card) waits for a fact, not a while.
+export function markCaughtUp(caughtUp) {
+  const badge = $("#conn");
+  if (badge) badge.toggleAttribute("data-caught-up", caughtUp);
+}
+
 export function connectionBadge(state) {
   const badge = $("#conn");
   if (!badge) return;

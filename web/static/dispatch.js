@@ -3,7 +3,8 @@
 // with a required reason.
 import {
   $, agencyChoice, agencyTag, api, backupReasonText, BoardStream, callDetails, checkinText,
-  clock, connectionBadge, el, flash, foldMessage, historyText, layout, rightResponder, SITE, words,
+  clock, connectionBadge, el, flash, foldMessage, historyText, layout, markCaughtUp,
+  rightResponder, SITE, words,
 } from "./common.js";
 import {
   drawQueue, programName, startQueueClock, tickQueue, waitingText, waitKind,
@@ -18,9 +19,7 @@ const calls = new Map();
 const openForms = new Set();
 let user = null;
 let agencies = [];  // the agencies this person sees (several: each card says whose)
-// The replay since this socket opened is drawn: #conn says so (data-caught-up), as on
-// the board, so whoever waits on the console waits for a fact, not a while.
-let caughtUp = false;
+let stream = null;  // the console's BoardStream: caught up once its replay is drawn
 const map = mountMap($("#map-box"), { cards: "#calls" });
 
 const NOT_SERVED = {
@@ -208,7 +207,7 @@ function draw() {
   $("#all-count").textContent = String(all.length);
   document.title = backups.length ? `(${backups.length} backup) Dispatcher console · Liaison`
     : "Dispatcher console · Liaison";
-  $("#conn").toggleAttribute("data-caught-up", caughtUp);
+  markCaughtUp(Boolean(stream && stream.caughtUp));
 }
 
 function onMessage(msg) {
@@ -235,15 +234,8 @@ function onMessage(msg) {
 async function start() {
   user = await layout();
   agencies = await agencyChoice($("#agency-choice"));
-  new BoardStream({
-    onMessage,
-    onCaughtUp: () => { caughtUp = true; render(); },
-    onState: (state) => {
-      caughtUp = false;  // a new socket replays again
-      $("#conn").removeAttribute("data-caught-up");
-      connectionBadge(state);
-    },
-  }).start();
+  stream = new BoardStream({ onMessage, onCaughtUp: render, onState: connectionBadge });
+  stream.start();
   setInterval(() => { if (tickQueue($("#queue-box"))) render(); }, 1000);
   startQueueClock(render);
 }
