@@ -5,6 +5,7 @@ holding only the live day, in the same run, on SQLite and on PostgreSQL.
     .venv/bin/python bench/history.py --quick             # 50,000 calls, small loads
     .venv/bin/python bench/history.py --backends sqlite --calls 200000
     .venv/bin/python bench/history.py --whatif            # + the live what-if over the year
+    .venv/bin/python bench/history.py --whatif-only       # the what-if alone, on the calls' rows
 
 Method
 ------
@@ -47,6 +48,9 @@ the live what-if (POST /v1/policies/what-if, the shipped policy against the publ
 days=365) over every stored call, polled for progress; its seconds (target 60 s), the
 server's peak RSS, its job process's and that process's child's (the baseline's), and
 the two together with shared pages counted once (PSS; sampled each second).
+With --whatif-only, on each backend: a database of the seeded calls' rows alone (the
+`call` table is all the what-if reads; a year of the demo feed's calls with their events
+and board messages is about 75 GB on SQLite), then the live what-if over them.
 
 The exit status is non-zero only on errors (a server that fails, failed requests, lost
 board messages), never on a missed target. A table is printed, then one JSON line.
@@ -303,7 +307,17 @@ def _sqlite_value(v: Any) -> Any:
     return v
 
 
-def seed_sqlite(path: Path, history: History, since: datetime | None) -> int:
+TABLES = ("call", "cad_event", "decision", "board_message")
+
+
+def _rows(chunk: Any, tables: tuple[str, ...]) -> list[tuple[str, Any]]:
+    every = {"call": chunk.calls, "cad_event": chunk.events, "decision": chunk.decisions,
+             "board_message": chunk.board}
+    return [(t, every[t]) for t in tables]
+
+
+def seed_sqlite(path: Path, history: History, since: datetime | None,
+                tables: tuple[str, ...] = TABLES) -> int:
     db = sqlite3.connect(path)
     try:
         # One transaction through a rollback journal (a WAL would hold every page of it
@@ -315,9 +329,7 @@ def seed_sqlite(path: Path, history: History, since: datetime | None) -> int:
         db.execute("BEGIN")
         n = 0
         for chunk in history.chunks(since, 20_000):
-            for table, rows in (("call", chunk.calls), ("cad_event", chunk.events),
-                                ("decision", chunk.decisions),
-                                ("board_message", chunk.board)):
+            for table, rows in _rows(chunk, tables):
                 cols = history.cols[table]
                 db.executemany(f'INSERT INTO "{table}" ({",".join(cols)}) VALUES '
                                f'({",".join("?" * len(cols))})',
@@ -330,7 +342,8 @@ def seed_sqlite(path: Path, history: History, since: datetime | None) -> int:
         db.close()
 
 
-async def seed_postgres(url: str, history: History, since: datetime | None) -> int:
+async def seed_postgres(url: str, history: History, since: datetime | None,
+                        tables: tuple[str, ...] = TABLES) -> int:
     import asyncpg
 
     conn = await asyncpg.connect(ing.asyncpg_dsn(url), timeout=10)
@@ -338,9 +351,7 @@ async def seed_postgres(url: str, history: History, since: datetime | None) -> i
         n = 0
         for chunk in history.chunks(since, 20_000):
             async with conn.transaction():
-                for table, rows in (("call", chunk.calls), ("cad_event", chunk.events),
-                                    ("decision", chunk.decisions),
-                                    ("board_message", chunk.board)):
+                for table, rows in _rows(chunk, tables):
                     await conn.copy_records_to_table(table, records=rows,
                                                      columns=history.cols[table])
             n += len(chunk.calls)
@@ -646,6 +657,11 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
         progress(f"templates: {opts.templates} calls through a real server")
         templates = await collect_templates(opts.templates, log_dir)
         history = History(templates, opts.calls, opts.open, datetime.now(UTC))
+        if opts.whatif_only:
+            for backend in opts.backends:
+                report["backends"][backend] = await whatif_alone(backend, history, log_dir,
+                                                                 report)
+            return report
         boards = ing.Boards() if opts.clients else None
         try:
             for backend in opts.backends:
@@ -687,6 +703,36 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+async def whatif_alone(backend: str, history: History, log_dir: Path,
+                       report: dict[str, Any]) -> dict[str, Any]:
+    """--whatif-only: the stored calls' rows alone (what the what-if reads; a year with
+    every call's events and board messages is tens of GB), then the live what-if."""
+    admin = ing.postgres_admin_url() if backend == "postgres" else None
+    if backend == "postgres" and not admin:
+        return {"skipped": "no PostgreSQL: set LIAISON_TEST_POSTGRES_URL or .pg-test-url"}
+    name = f"liaison_whatif_{ing.RUN_ID}"
+    out: dict[str, Any] = {}
+    url = await make_database(backend, name, log_dir, admin)
+    try:
+        t0 = time.monotonic()
+        if backend == "sqlite":
+            path = Path(urlsplit(url.replace("sqlite+aiosqlite:///", "file:///")).path)
+            n = await asyncio.to_thread(seed_sqlite, path, history, None, ("call",))
+        else:
+            n = await seed_postgres(url, history, None, ("call",))
+        out["history"] = {"seeded": {"calls": n, "seconds": round(time.monotonic() - t0, 1)}}
+        progress(f"{backend}: seeded {n:,} calls alone; the live what-if over them")
+        try:
+            out["whatif"] = await whatif(url, log_dir)
+        except Exception as exc:  # noqa: BLE001 - any failure is an error line
+            out["whatif"] = {"errors": [f"{type(exc).__name__}: {exc}"]}
+        report["errors"] += out["whatif"].get("errors", [])
+    finally:
+        if backend == "postgres":
+            await drop(admin, name, report)
+    return out
+
+
 def print_report(rep: dict[str, Any]) -> None:
     p = rep["params"]
     print()
@@ -708,7 +754,7 @@ def print_report(rep: dict[str, Any]) -> None:
         if "skipped" in res:
             rows.append([backend, f"SKIPPED: {res['skipped']}"])
             continue
-        for key, text, path in labels:
+        for key, text, path in labels if "ratios" in res else []:
             vals = []
             for stage in ("live_day", "history"):
                 d: Any = res.get(stage, {})
@@ -758,6 +804,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gets", type=int, default=100, help="GET /v1/calls/{id} timed")
     parser.add_argument("--whatif", action="store_true",
                         help="also the live what-if over the history (first backend)")
+    parser.add_argument("--whatif-only", action="store_true",
+                        help="only the live what-if, over the calls' rows alone (each "
+                             "backend)")
     parser.add_argument("--quick", action="store_true",
                         help="50,000 calls, 500 POSTs, 100/s for 3 s, 10 boards")
     opts = parser.parse_args(argv)
