@@ -33,7 +33,7 @@ import json
 import logging
 import multiprocessing
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -133,13 +133,11 @@ async def count_calls(engine: AsyncEngine, start: datetime, end: datetime,
 
 
 async def stored_calls(engine: AsyncEngine, start: datetime, end: datetime, *,
-                       page_size: int = PAGE_SIZE, agency: str | None = None,
-                       on_page: Callable[[int], Awaitable[None]] | None = None
+                       page_size: int = PAGE_SIZE, agency: str | None = None
                        ) -> list[SimCall]:
     """Every call opened in [start, end) (of one agency, when given), in `opened_at` order
     (then id), read in pages (keyset on (opened_at, id), so no page holds a transaction
-    open for long). `on_page(read so far)` after each page: a year of calls takes a while
-    to read."""
+    open for long)."""
     calls: list[SimCall] = []
     made = StoredCalls()
     after: tuple[datetime, str] | None = None
@@ -154,8 +152,6 @@ async def stored_calls(engine: AsyncEngine, start: datetime, end: datetime, *,
         async with engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         calls.extend(map(made, rows))
-        if on_page is not None:
-            await on_page(len(calls))
         if len(rows) < page_size:
             return calls
         after = (opened_utc(rows[-1][11]), rows[-1][0])
@@ -255,8 +251,8 @@ class WhatIfJobs:
     """Starts what-if jobs on this instance and reads any instance's from the database."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._jobs: dict[str, WhatIfJob] = {}  # running on this instance
+        # The jobs running on this instance, each with the task running it.
+        self._running: dict[str, tuple[WhatIfJob, asyncio.Task[None]]] = {}
 
     async def get(self, engine: AsyncEngine, job_id: str) -> dict[str, Any] | None:
         cols = [c for c in WHAT_IF_JOB.c if c.name != "changed_csv"]
@@ -289,11 +285,10 @@ class WhatIfJobs:
                 baseline=job.baseline, start_at=start,
                 end_at=end, seed=seed, status="running", done=0, total=None, started_at=now,
                 updated_at=now))
-        self._jobs[job.id] = job
         task = asyncio.create_task(self._run(job, engine, candidate, baseline, service_times),
                                    name=f"liaison-whatif-{job.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._running[job.id] = (job, task)
+        task.add_done_callback(lambda _: self._running.pop(job.id, None))
         return {"job_id": job.id, "status": "running",
                 "progress": {"done": 0, "total": None}}
 
@@ -349,18 +344,17 @@ class WhatIfJobs:
                 process.terminate()  # at its end already, unless the job was cancelled
                 await asyncio.to_thread(process.join)
             job.pid = None
-            self._jobs.pop(job.id, None)
             with contextlib.suppress(Exception):  # the database may be what failed
                 await asyncio.shield(_save(engine, job.id, done=job.done, total=job.total,
                                            finished_at=utcnow(), **final))
 
     def running_pids(self) -> list[int]:
         """The processes of the jobs this instance is running."""
-        return [job.pid for job in self._jobs.values() if job.pid is not None]
+        return [job.pid for job, _ in self._running.values() if job.pid is not None]
 
     async def stop(self) -> None:
         """Cancel running jobs: their processes are ended, their rows say so."""
-        tasks = list(self._tasks)
+        tasks = [task for _, task in self._running.values()]
         for task in tasks:
             task.cancel()
         for task in tasks:
