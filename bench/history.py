@@ -367,6 +367,15 @@ async def seed_postgres(url: str, history: History, since: datetime | None,
         await conn.close()
 
 
+async def seed(backend: str, url: str, history: History, since: datetime | None,
+               tables: tuple[str, ...] = TABLES) -> int:
+    """Seed the database at `url` (SQLite in a thread); the calls seeded."""
+    if backend == "sqlite":
+        path = Path(urlsplit(url.replace("sqlite+aiosqlite:///", "file:///")).path)
+        return await asyncio.to_thread(seed_sqlite, path, history, since, tables)
+    return await seed_postgres(url, history, since, tables)
+
+
 async def make_database(backend: str, name: str, log_dir: Path, admin: str | None
                         ) -> str:
     """A fresh, migrated database; its URL."""
@@ -551,6 +560,17 @@ async def whatif(url: str, log_dir: Path) -> dict[str, Any]:
     return out
 
 
+async def whatif_reported(url: str, log_dir: Path, report: dict[str, Any]
+                          ) -> dict[str, Any]:
+    """`whatif`, any failure an error line of its result and of the report."""
+    try:
+        out = await whatif(url, log_dir)
+    except Exception as exc:  # noqa: BLE001 - any failure is an error line
+        out = {"errors": [f"{type(exc).__name__}: {exc}"]}
+    report["errors"] += out.get("errors", [])
+    return out
+
+
 def _children(pid: int) -> list[int]:
     """The processes `pid` started (a what-if job runs in one of its own)."""
     found: list[int] = []
@@ -590,11 +610,7 @@ async def one_database(backend: str, stage: str, history: History, opts: argpars
     url = await make_database(backend, name, log_dir, admin)
     try:
         t0 = time.monotonic()
-        if backend == "sqlite":
-            path = Path(urlsplit(url.replace("sqlite+aiosqlite:///", "file:///")).path)
-            n = await asyncio.to_thread(seed_sqlite, path, history, since)
-        else:
-            n = await seed_postgres(url, history, since)
+        n = await seed(backend, url, history, since)
         out["seeded"] = {"calls": n, "seconds": round(time.monotonic() - t0, 1)}
         progress(f"{backend} {stage}: seeded {n:,} calls in {out['seeded']['seconds']} s")
         out |= await service_figures(backend, url, history, opts, log_dir, stage)
@@ -694,11 +710,7 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
                 if keep and "url" in res.get("history", {}):
                     url = res["history"].pop("url")
                     progress(f"{backend}: the live what-if over {opts.calls:,} stored calls")
-                    try:
-                        res["whatif"] = await whatif(url, log_dir)
-                    except Exception as exc:  # noqa: BLE001 - any failure is an error line
-                        res["whatif"] = {"errors": [f"{type(exc).__name__}: {exc}"]}
-                    report["errors"] += res["whatif"].get("errors", [])
+                    res["whatif"] = await whatif_reported(url, log_dir, report)
                     if backend == "postgres":
                         await drop(admin, f"liaison_hist_{ing.RUN_ID}_history", report)
                 res["ratios"] = ratios(res["live_day"], res["history"])
@@ -721,18 +733,10 @@ async def whatif_alone(backend: str, history: History, log_dir: Path,
     url = await make_database(backend, name, log_dir, admin)
     try:
         t0 = time.monotonic()
-        if backend == "sqlite":
-            path = Path(urlsplit(url.replace("sqlite+aiosqlite:///", "file:///")).path)
-            n = await asyncio.to_thread(seed_sqlite, path, history, None, ("call",))
-        else:
-            n = await seed_postgres(url, history, None, ("call",))
+        n = await seed(backend, url, history, None, ("call",))
         out["history"] = {"seeded": {"calls": n, "seconds": round(time.monotonic() - t0, 1)}}
         progress(f"{backend}: seeded {n:,} calls alone; the live what-if over them")
-        try:
-            out["whatif"] = await whatif(url, log_dir)
-        except Exception as exc:  # noqa: BLE001 - any failure is an error line
-            out["whatif"] = {"errors": [f"{type(exc).__name__}: {exc}"]}
-        report["errors"] += out["whatif"].get("errors", [])
+        out["whatif"] = await whatif_reported(url, log_dir, report)
     finally:
         if backend == "postgres":
             await drop(admin, name, report)
