@@ -533,11 +533,11 @@ async def whatif(url: str, log_dir: Path) -> dict[str, Any]:
                 "document": document, "days": 365})).raise_for_status().json()
             while True:
                 await asyncio.sleep(1.0)
-                for pid in _children(server.proc.pid):
-                    kids = _children(pid)
+                for pid in ing.children(server.proc.pid):
+                    kids = ing.children(pid)
                     job_rss.extend(r for r in [_rss_mib(pid)] if r is not None)
                     child_rss.extend(r for k in kids if (r := _rss_mib(k)) is not None)
-                    together.append(sum(_pss_mib(p) or 0.0 for p in [pid, *kids]))
+                    together.append(sum(ing.pss_mib(p) or 0.0 for p in [pid, *kids]))
                 job = (await client.get(f"/v1/what-if/{started['job_id']}")
                        ).raise_for_status().json()
                 seen.append((round(time.monotonic() - t0, 1), job["progress"]["done"],
@@ -569,25 +569,6 @@ async def whatif_reported(url: str, log_dir: Path, report: dict[str, Any]
         out = {"errors": [f"{type(exc).__name__}: {exc}"]}
     report["errors"] += out.get("errors", [])
     return out
-
-
-def _children(pid: int) -> list[int]:
-    """The processes `pid` started (a what-if job runs in one of its own)."""
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += map(int, (task / "children").read_text().split())
-    return found
-
-
-def _pss_mib(pid: int) -> float | None:
-    """The process's proportional set size: its pages, those shared divided among their
-    sharers."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return None
 
 
 def _rss_mib(pid: int) -> float | None:

@@ -595,6 +595,25 @@ class Boards:
 # --------------------------------------------------------------------------- servers
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux's /proc; none where it cannot say)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += map(int, (task / "children").read_text().split())
+    return found
+
+
+def pss_mib(pid: int) -> float | None:
+    """The process's proportional set size in MiB: its pages, those shared divided among
+    their sharers (a forked child's copy-on-write pages counted once across the two)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

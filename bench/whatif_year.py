@@ -31,7 +31,6 @@ Method
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import multiprocessing
@@ -44,6 +43,10 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.ingest import children, pss_mib  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -83,19 +86,8 @@ def _tree(pid: int) -> list[int]:
     """`pid` and every process under it (`liaison simulate` forks the baseline's)."""
     found = [pid]
     for p in found:
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{p}/task").iterdir():
-                found += map(int, (task / "children").read_text().split())
+        found += children(p)
     return found
-
-
-def _pss_mib(pid: int) -> float:
-    """Its proportional set size: pages shared with another process counted half."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _run_child(argv: list[str], queue: Any) -> None:
@@ -109,7 +101,7 @@ def _run_child(argv: list[str], queue: Any) -> None:
     reader = threading.Thread(target=lambda: outs.extend(proc.communicate()), daemon=True)
     reader.start()
     while reader.is_alive():
-        peak = max(peak, sum(_pss_mib(p) for p in _tree(proc.pid)))
+        peak = max(peak, sum(pss_mib(p) or 0.0 for p in _tree(proc.pid)))
         reader.join(0.2)
     seconds = time.monotonic() - t0
     rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
