@@ -310,7 +310,6 @@ export class BoardStream {
   }
 }
 
-// The connection badge in the header: "live" or "offline — reconnecting".
 // #conn says the replay since this socket opened is drawn (data-caught-up): a page calls
 // this at the end of each draw with its stream's caughtUp, so whoever waits on the page
 // (a test clicking a card) waits for a fact, not a while.
@@ -319,6 +318,7 @@ export function markCaughtUp(caughtUp) {
   if (badge) badge.toggleAttribute("data-caught-up", caughtUp);
 }
 
+// The connection badge in the header: "live" or "offline — reconnecting".
 export function connectionBadge(state) {
   const badge = $("#conn");
   if (!badge) return;
