@@ -95,6 +95,14 @@ def shipped_doc() -> dict[str, Any]:
     return copy.deepcopy(yaml.safe_load(default_policy_text()))
 
 
+def shipped_with(units: int, version: str, **field: Any) -> CompiledPolicy:
+    """The shipped policy as `version`, its first program with `units` (and `field`)."""
+    doc = shipped_doc()
+    doc["policy"]["version"] = version
+    doc["programs"][0].update(units=units, **field)
+    return compiled(doc)
+
+
 def shipped_policy() -> Policy:
     return parse_policy(shipped_doc())
 

@@ -25,6 +25,7 @@ from tests.factories import (
     one_team_doc,
     programs_doc,
     shipped_doc,
+    shipped_with,
 )
 
 ZONE = ZoneInfo("America/New_York")
@@ -52,19 +53,12 @@ def assert_same(shared: WhatIfReport, plain: WhatIfReport) -> None:
     assert shared.decided == plain.decided
 
 
-def _shipped(units: int, version: str, **field: Any) -> CompiledPolicy:
-    doc = shipped_doc()
-    doc["policy"]["version"] = version
-    doc["programs"][0].update(units=units, **field)
-    return compiled(doc)
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 def test_programs_shared_and_plain_give_the_same_report(
         seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = busy_weeks(seed)
-    candidate = _shipped(1, "one-pair", max_queued=2)
-    baseline = _shipped(3, "three-pairs")
+    candidate = shipped_with(1, "one-pair", max_queued=2)
+    baseline = shipped_with(3, "three-pairs")
     shared, plain = both(calls, candidate, baseline, monkeypatch, seed=seed)
     assert shared.changed > 0 and shared.candidate.queue is not None
     assert shared.candidate.queue.queued and shared.candidate.queue.deferred
@@ -76,7 +70,7 @@ def test_without_waiting_and_against_one_team_the_same_report(
     calls = busy_weeks(3)
     one_team = one_team_doc()
     one_team["program"]["units"] = 1
-    shared, plain = both(calls, _shipped(2, "two-pairs"), compiled(one_team), monkeypatch,
+    shared, plain = both(calls, shipped_with(2, "two-pairs"), compiled(one_team), monkeypatch,
                          may_wait=False, service_times=ServiceTimes(distribution="exponential"))
     assert shared.changed > 0
     assert_same(shared, plain)
@@ -90,7 +84,7 @@ def test_a_policy_that_reads_the_time_is_decided_call_by_call(
                             "when": {"all": [{"nature_code": ["MNTL"]},
                                              {"time_of_day": {"start": "20:00",
                                                               "end": "06:00"}}]}})
-    shared, plain = both(busy_weeks(4, 1500), compiled(doc), _shipped(4, "day"), monkeypatch)
+    shared, plain = both(busy_weeks(4, 1500), compiled(doc), shipped_with(4, "day"), monkeypatch)
     assert shared.changed > 0
     assert_same(shared, plain)
 

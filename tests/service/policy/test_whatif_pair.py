@@ -14,22 +14,15 @@ from typing import Any
 import pytest
 
 from routing.whatif import ServiceTimes, replay_of, simulate
-from rules.evaluate import CompiledPolicy
 from service.policy.whatif_pair import PairFailed, decide_pair, shown_in_parent
-from tests.factories import busy_weeks, compiled, one_team_doc, shipped_doc
-
-
-def _shipped(units: int, version: str, **field: Any) -> CompiledPolicy:
-    doc = shipped_doc()
-    doc["policy"]["version"] = version
-    doc["programs"][0].update(units=units, **field)
-    return compiled(doc)
+from tests.factories import busy_weeks, compiled, one_team_doc, shipped_with
 
 
 @pytest.mark.parametrize("may_wait", [True, False])
 def test_the_pair_reports_what_deciding_both_here_gives(may_wait: bool) -> None:
     calls = busy_weeks(7)
-    candidate, baseline = _shipped(1, "one-pair", max_queued=2), _shipped(3, "three-pairs")
+    candidate = shipped_with(1, "one-pair", max_queued=2)
+    baseline = shipped_with(3, "three-pairs")
     times = ServiceTimes(distribution="exponential")
     decided = multiprocessing.Array("q", 2, lock=False)
     where = multiprocessing.Array("q", 2, lock=False)  # the process deciding each version
@@ -58,8 +51,8 @@ def test_against_one_team_the_same_report() -> None:
     calls = busy_weeks(8, 1500)
     one_team = one_team_doc()
     one_team["program"]["units"] = 1
-    pair = decide_pair(replay_of(calls, seed=8), compiled(one_team), _shipped(2, "two"))
-    here = simulate(calls, compiled(one_team), _shipped(2, "two"), seed=8)
+    pair = decide_pair(replay_of(calls, seed=8), compiled(one_team), shipped_with(2, "two"))
+    here = simulate(calls, compiled(one_team), shipped_with(2, "two"), seed=8)
     assert here.changed > 0
     assert pair.model_dump() == here.model_dump()
     assert pair.changed_calls == here.changed_calls
@@ -68,7 +61,7 @@ def test_against_one_team_the_same_report() -> None:
 def test_a_parent_showing_progress_counts_calls_decided_by_both() -> None:
     shown: list[int] = []
     calls = busy_weeks(11, 1700)
-    policy = _shipped(2, "two")
+    policy = shipped_with(2, "two")
     decide_pair(replay_of(calls, seed=11), policy, policy,
                 progress=shown_in_parent(shown.append))
     assert sum(shown) == len(calls) and len(shown) > 2  # as it went, and whole at the end
@@ -92,7 +85,7 @@ def _noop(n: int) -> None:
 def test_a_child_that_fails_or_dies_fails_the_report_and_says_so(child: Any, said: str
                                                                   ) -> None:
     replay = replay_of(busy_weeks(9, 600), seed=9)
-    policy = _shipped(2, "two")
+    policy = shipped_with(2, "two")
     with pytest.raises(PairFailed) as failed:
         decide_pair(replay, policy, policy, progress=(_noop, child))
     assert str(failed.value) == said
@@ -104,7 +97,7 @@ def _decide_for_long(child_pid: Any) -> None:
         child_pid.value = os.getpid()
 
     replay = replay_of(busy_weeks(10, 3000) * 40, seed=10)
-    policy = _shipped(1, "one")
+    policy = shipped_with(1, "one")
     decide_pair(replay, policy, policy, progress=(_noop, mark))
 
 
