@@ -3,11 +3,12 @@ ingest must do, and nothing of Liaison.
 
 Its one POST endpoint parses the event with the bare app's pydantic model, hands one row
 (the event's id and its body) to a group-commit writer, and answers only once the row is
-committed: SQLAlchemy Core on the async engine Liaison uses (aiosqlite with WAL and
-synchronous=FULL, or asyncpg), one INSERT … VALUES per batch, one commit per batch. No
-authentication, policy, routing, call state, board or second table. So it measures what
-"durable" costs in this stack on this machine; Liaison's ratio to it says what Liaison's
-own work costs on top.
+committed: SQLAlchemy Core on the engine Liaison's writer uses (on SQLite, WAL and
+synchronous=FULL, statements in place and the write lock and commit on a thread:
+service/store/inline_sqlite.py; or asyncpg), one INSERT … VALUES per batch, one commit per
+batch. No authentication, policy, routing, call state, board or second table. So it
+measures what "durable" costs in this stack on this machine; Liaison's ratio to it says
+what Liaison's own work costs on top.
 
     python -m bench.floor_app --port 8002 --database-url sqlite+aiosqlite:////tmp/floor.db
 """
@@ -27,7 +28,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert
 
 from bench.bare_app import Event
-from service.store.db import create_engine
+from service.store.db import create_engine, create_write_engine
+from service.store.inline_sqlite import begin_immediate
 
 ROWS = Table("floor_event", MetaData(), Column("id", Integer, primary_key=True),
              Column("event_id", String(200), unique=True, nullable=False),
@@ -37,6 +39,7 @@ _INSERT = insert(ROWS)
 
 def build_app(database_url: str, batch_max: int = 256) -> FastAPI:
     engine = create_engine(database_url)
+    write_engine = create_write_engine(engine)
     queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None]]] = asyncio.Queue()
 
     async def writer() -> None:
@@ -45,7 +48,8 @@ def build_app(database_url: str, batch_max: int = 256) -> FastAPI:
             while len(batch) < batch_max and not queue.empty():
                 batch.append(queue.get_nowait())
             try:
-                async with engine.begin() as conn:
+                async with write_engine.begin() as conn:
+                    await begin_immediate(conn)
                     await conn.execute(_INSERT, [row for row, _ in batch])
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
                 for _, fut in batch:
@@ -65,6 +69,7 @@ def build_app(database_url: str, batch_max: int = 256) -> FastAPI:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await write_engine.dispose()
         await engine.dispose()
 
     app = FastAPI(title="bench floor", lifespan=lifespan)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.errors import Unavailable
+from service.store.inline_sqlite import create_inline_engine
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -65,6 +66,11 @@ def answers(engine: AsyncEngine) -> Answers:
     return found
 
 
+# Every SQLite connection's, the writer's too (create_write_engine).
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                  "PRAGMA busy_timeout=10000")
+
+
 def pg_connect_args(connect_timeout: float, statement_timeout: float) -> dict[str, Any]:
     """asyncpg's deadlines. A server that does not answer (frozen, or a network gone
     silent) would otherwise hold a connection attempt for 60 s and a statement for ever:
@@ -94,13 +100,22 @@ def create_engine(url: str, *, connect_timeout: float = 10.0,
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA busy_timeout=10000")
+            for pragma in SQLITE_PRAGMAS:
+                cur.execute(pragma)
             cur.close()
 
     answers(engine)
     return engine
+
+
+def create_write_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The writer's engine for `engine`'s database: on SQLite one whose statements run on
+    the event loop's thread (service/store/inline_sqlite.py); on PostgreSQL `engine` itself.
+    What it answers counts as the database answering (service/store/dbwait.py)."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    return create_inline_engine(engine.url.render_as_string(hide_password=False),
+                                SQLITE_PRAGMAS, heard=answers(engine).note)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -30,8 +30,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from routing.jurisdiction import RegionView
 from service.errors import DomainError, Unavailable
 from service.live.board import BoardRow
-from service.store.db import WRITE_LOCK_KEY, describe, is_outage, is_postgres
+from service.store.db import (
+    WRITE_LOCK_KEY,
+    create_write_engine,
+    describe,
+    is_outage,
+    is_postgres,
+)
 from service.store.dbwait import Patience, answered
+from service.store.inline_sqlite import begin_immediate
 from service.store.stopping import StepGuard
 from service.store.tables import utcnow
 from service.writing.batch import Batch, Keys
@@ -61,6 +68,9 @@ class Writer:
                  on_commit: Callable[[list[BoardRow]], None] | None = None,
                  region: Callable[[], RegionView] | None = None) -> None:
         self.engine = engine
+        # Where batches are written: on SQLite a connection whose statements run in place
+        # (service/store/inline_sqlite.py), on PostgreSQL the engine itself.
+        self.write_engine = create_write_engine(engine)
         # Each batch's view of the region (service/policy/region.py), read when it starts.
         self.region = region
         self.patience = patience
@@ -94,6 +104,8 @@ class Writer:
             _, fut = self._queue.get_nowait()
             if not fut.done():
                 fut.set_exception(Unavailable("the service is shutting down"))
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
 
     def stalled_for(self) -> float:
         """Seconds the commit under way has been waiting on the database (0: none)."""
@@ -182,12 +194,14 @@ class Writer:
 
     async def _commit_batch(self, batch: list[_Item]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, DomainError | None]] = []
-        async with self.engine.begin() as conn:
+        async with self.write_engine.begin() as conn:
             ctx = Batch(conn=conn, postgres=self.postgres, webhook=self.webhook,
                         region=self.region() if self.region else None)
+            # Taken before reading, so what we read is what the last writer committed.
             if self.postgres:
-                # Taken before reading, so what we read is what the last writer committed.
                 await conn.execute(_LOCK, {"k": WRITE_LOCK_KEY})
+            else:
+                await begin_immediate(conn)
             await ctx.prefetch([command.keys() for command, _ in batch])
             for command, fut in batch:
                 if fut.done():

@@ -1,0 +1,88 @@
+"""The writer's SQLite connection (service/store/inline_sqlite.py): a batch's statements run
+on the event loop's thread, what may wait (the write lock, the commit) on another, and the
+loop keeps serving while the writer waits for a lock another process holds."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from service.calls.event import CallEvent
+from service.lifecycle.ingest import IngestEvent
+from service.store.db import create_engine, migrate
+from service.store.inline_sqlite import InlineSqlite
+from service.writing.writer import Writer
+from tests.factories import compiled, event, shipped_doc
+
+pytestmark = pytest.mark.asyncio
+
+
+def ingest() -> IngestEvent:
+    policy = compiled(shipped_doc())
+    return IngestEvent(event=CallEvent.model_validate(event()), policy=policy,
+                       units_total=policy.policy.program.units)
+
+
+async def test_a_batch_runs_its_statements_in_place_and_waits_off_the_loop(
+        tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    await migrate(engine)
+    writer = Writer(engine)
+    ran: list[tuple[int, str]] = []
+    async with writer.write_engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert isinstance(driver, InlineSqlite)
+        # Called on the thread that runs each statement.
+        driver.sqlite.set_trace_callback(
+            lambda sql: ran.append((threading.get_ident(), sql.split()[0].upper())))
+    writer.start()
+    try:
+        answers = await asyncio.gather(*(writer.submit(ingest()) for _ in range(5)))
+    finally:
+        await writer.stop()
+        await engine.dispose()
+    assert all(a["decision"]["destination"] for a in answers)
+    loop_thread = threading.get_ident()
+    on_loop = {verb for thread, verb in ran if thread == loop_thread}
+    elsewhere = {verb for thread, verb in ran if thread != loop_thread}
+    assert {"SELECT", "INSERT"} <= on_loop, ran
+    assert {"BEGIN", "COMMIT"} <= elsewhere and not {"BEGIN", "COMMIT"} & on_loop, ran
+    stored = sqlite3.connect(tmp_path / "w.db").execute("SELECT count(*) FROM call")
+    assert stored.fetchone()[0] == 5
+
+
+async def test_the_loop_keeps_running_while_the_writer_waits_for_the_lock(
+        tmp_path: Path) -> None:
+    """Another process's write transaction: the writer's batch waits for it on the
+    connection's own thread; the loop runs on (ticks every 10 ms) and the event is stored
+    once the lock is let go."""
+    path = tmp_path / "w.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    await migrate(engine)
+    writer = Writer(engine)
+    writer.start()
+    held = sqlite3.connect(path, isolation_level=None)
+    held.execute("BEGIN IMMEDIATE")
+    try:
+        pending = asyncio.create_task(writer.submit(ingest()))
+        longest = 0.0
+        last = time.monotonic()
+        while writer.stalled_for() < 1.0 and not pending.done():
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            longest, last = max(longest, now - last), now
+        assert not pending.done()
+        # Waiting on the loop would stop it for SQLite's busy_timeout (10 s) at once.
+        assert longest < 5.0, longest
+        held.execute("ROLLBACK")
+        answer = await asyncio.wait_for(pending, 30)
+        assert answer["decision"]["destination"]
+    finally:
+        held.close()
+        await writer.stop()
+        await engine.dispose()
