@@ -48,7 +48,8 @@ _CALL_COLUMNS = [c.name for c in CALL.columns]
 _UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam("_id"))
 _INSERT_BOARD = insert(BOARD).returning(BOARD.c.seq, sort_by_parameter_order=True)
 _INSERT = {t.name: insert(t) for t in (CALL, CAD_EVENT, DECISION, AUDIT, OUTBOX, TRANSFER,
-                                       TRANSFER_STEP)}
+                                       TRANSFER_STEP, BOARD)}
+_LAST_ROWID = select(func.last_insert_rowid())
 # Event ids are each sender's own: (source, event_id) leads the unique index.
 _SEEN_EVENTS = select(CAD_EVENT.c.event_id, CAD_EVENT.c.response, CAD_EVENT.c.body).where(
     CAD_EVENT.c.source == bindparam("source"),
@@ -541,6 +542,19 @@ class Batch:
         await self.conn.execute(delete(REJECT).where(REJECT.c.sender == sender,
                                                      REJECT.c.id <= oldest_dropped))
 
+    async def _insert_board(self) -> list[int]:
+        """Write the batch's board messages; their seqs, in the order written."""
+        if self.postgres:
+            found = await self.conn.execute(_INSERT_BOARD, self._board)
+            return [int(seq) for seq in found.scalars()]
+        # SQLite: RETURNING in the rows' order is one statement per row (SQLAlchemy cannot
+        # rely on SQLite's order of RETURNING rows), 16 of a 16-event batch's 27 statements.
+        # One INSERT of them all instead: `seq` is the rowid, so in a transaction holding
+        # the write lock SQLite numbers the rows one after another from the last.
+        await self.conn.execute(_INSERT[BOARD.name], self._board)
+        last = int((await self.conn.execute(_LAST_ROWID)).scalar_one())
+        return list(range(last - len(self._board) + 1, last + 1))
+
     async def flush(self) -> None:
         conn = self.conn
         new: list[Mapping[str, Any]] = [self.calls[i] for i in self._dirty if i in self._new]
@@ -569,7 +583,7 @@ class Batch:
             # In decision order, so a call's outbox ids increase as its decisions did.
             await conn.execute(_INSERT["outbox"], self._outbox)
         if self._board:
-            seqs = (await conn.execute(_INSERT_BOARD, self._board)).scalars().all()
+            seqs = await self._insert_board()
             self.committed_board = [BoardRow(int(seq), row["body"], row["restricted_body"],
                                              row["agency_id"], row["aid_agency_id"])
                                     for seq, row in zip(seqs, self._board, strict=True)]

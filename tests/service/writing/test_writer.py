@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import select
 
 from service.calls.event import CallEvent
 from service.errors import Unavailable
 from service.lifecycle.ingest import ChangeStatus, IngestEvent, RecordReject
 from service.lifecycle.team import StatusChange
-from service.store.db import create_engine
+from service.live.board import BoardRow
+from service.store.db import create_engine, migrate
+from service.store.tables import BOARD
 from service.writing.writer import Writer
 from tests.conftest import Server
-from tests.factories import event
+from tests.factories import compiled, event, shipped_doc
 
 
 @pytest.mark.asyncio
@@ -54,3 +57,33 @@ async def test_a_unit_cleared_and_a_new_call_in_one_batch_frees_the_unit(
     assert cleared["status"] == "cleared"
     assert new["decision"]["program"]["units_busy"] == units - 1
     assert new["decision"]["destination"] == "call_team"
+
+
+@pytest.mark.asyncio
+async def test_a_batch_of_board_messages_is_delivered_with_the_seqs_stored(
+        database_url: str) -> None:
+    """Many board messages written in one batch: each is handed to the boards with the seq
+    it was stored under, in order (on SQLite the seqs are worked out from the last rowid,
+    not returned row by row)."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    delivered: list[BoardRow] = []
+    writer = Writer(engine, on_commit=delivered.extend)
+    policy = compiled(shipped_doc())
+
+    def ingest() -> IngestEvent:
+        return IngestEvent(event=CallEvent.model_validate(event()), policy=policy,
+                           units_total=policy.policy.program.units)
+
+    writer.start()
+    try:
+        for _ in range(3):  # the second and third batches number on from the first's
+            await asyncio.gather(*(writer.submit(ingest()) for _ in range(12)))
+        async with engine.connect() as conn:
+            stored = [(int(seq), body) for seq, body in await conn.execute(
+                select(BOARD.c.seq, BOARD.c.body).order_by(BOARD.c.seq))]
+    finally:
+        await writer.stop()
+        await engine.dispose()
+    assert len(stored) == 36
+    assert [(row.seq, row.body) for row in delivered] == stored
