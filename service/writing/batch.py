@@ -71,14 +71,14 @@ _UNIT_AGENCY = func.coalesce(CALL.c.aid_agency_id, CALL.c.agency_id)
 # one query, when a command first asks: a region of 20 teams holds 20 times the rows a
 # batch of one agency's events needs. An agency asked about later is read then.
 _AGENCIES: BindParameter[list[str]] = bindparam("agencies", expanding=True)
-_UNITS_BUSY = (select(_UNIT_AGENCY, func.count()).select_from(CALL)
-               .where(*_HOLDING, _UNIT_AGENCY.in_(_AGENCIES)).group_by(_UNIT_AGENCY))
 # Every agency's mark in one read (a handful of rows), as a batch's events may be of many.
 _SETTLED = select(QUEUE_SETTLED.c.agency_id, QUEUE_SETTLED.c.settled_until)
 _SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.agency_id == bindparam("agency"))
                 .values(settled_until=bindparam("until")))
 _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
-# Which program's unit each holds: its decision says (a handful of rows: one per unit).
+# The calls holding units, and which program's unit each holds: its decision says (a
+# handful of rows: one per unit). Both the units busy and those per program are counted
+# from it: one read, not two.
 _HOLDING_DECISIONS = select(_UNIT_AGENCY, CALL.c.decision).where(*_HOLDING,
                                                                 _UNIT_AGENCY.in_(_AGENCIES))
 # The calls waiting for a program (queued or deferred): a handful, on their own index.
@@ -201,8 +201,8 @@ class Batch:
     # before the read (a status change clearing a call, then a new call, in one batch).
     _busy_stored: dict[str, int] = field(default_factory=dict)  # per agency
     _busy_change: Counter[str | None] = field(default_factory=Counter)
-    # The same per program (read only for a policy of programs): the stored count, and
-    # this batch's saves that held or hold a unit, (before, after), sorted out when read.
+    # The same per program: the stored count (read with `_busy_stored`), and this batch's
+    # saves that held or hold a unit, (before, after), sorted out when read.
     _held_stored: dict[str, Counter[str]] = field(default_factory=dict)  # agency: program
     _held_saves: list[tuple[CallRow | None, CallRow]] = field(default_factory=list)
     # Stored calls per repeat-contact key: how many, and the latest (service/calls/history.py).
@@ -307,14 +307,21 @@ class Batch:
         commands are about that were not read yet."""
         return sorted(a for a in {agency, *self._agencies} if a not in read)
 
+    async def _read_holding(self, agency: str) -> None:
+        """The calls holding the agency's units, as stored, read once for both the count and
+        the count per program (with the batch's other agencies not read yet)."""
+        if agency in self._held_stored:
+            return
+        read = self._to_read(self._held_stored, agency)
+        self._held_stored.update({a: Counter() for a in read})
+        for a, decision in await self.conn.execute(_HOLDING_DECISIONS, {"agencies": read}):
+            self._held_stored[a][_program_of(decision)] += 1
+        self._busy_stored.update({a: self._held_stored[a].total() for a in read})
+
     async def units_busy(self, exclude_call: str | None = None,
                          agency: str = DEFAULT_AGENCY) -> int:
         """The agency's team field units in use now, this batch's changes included."""
-        if agency not in self._busy_stored:
-            read = self._to_read(self._busy_stored, agency)
-            self._busy_stored.update(dict.fromkeys(read, 0))
-            for a, busy in await self.conn.execute(_UNITS_BUSY, {"agencies": read}):
-                self._busy_stored[a] = busy
+        await self._read_holding(agency)
         own = exclude_call is not None and occupies_unit(self.calls.get(exclude_call)) \
             and unit_agency(self.calls[exclude_call]) == agency
         return self._busy_stored[agency] + self._busy_change[agency] - (1 if own else 0)
@@ -322,11 +329,7 @@ class Batch:
     async def units_busy_by_program(self, exclude_call: str | None = None,
                                     agency: str = DEFAULT_AGENCY) -> Counter[str]:
         """The agency's units in use now per program id, this batch's changes included."""
-        if agency not in self._held_stored:
-            read = self._to_read(self._held_stored, agency)
-            self._held_stored.update({a: Counter() for a in read})
-            for a, decision in await self.conn.execute(_HOLDING_DECISIONS, {"agencies": read}):
-                self._held_stored[a][_program_of(decision)] += 1
+        await self._read_holding(agency)
         busy = self._held_stored[agency].copy()
         for before, after in self._held_saves:
             was, now = _held_by(before, agency), _held_by(after, agency)
