@@ -280,10 +280,14 @@ async def forget_positions(ctx: Batch, now: datetime) -> int:
     (a board opening gets the roster from the snapshot). Run by the field sweeper."""
     keep_for = await retention_seconds(ctx.conn)
     cutoff = now - timedelta(seconds=keep_for)
-    # Unit messages are the rows without a call (`call_id` ''): found on its index.
+    # Unit messages are the rows without a call (`call_id` ''): found on its index. The
+    # board's newest row stays, whatever its age: SQLite numbers a new row one past the
+    # largest left, so deleting the newest would hand the next message a seq the boards
+    # have already seen, and they would skip it.
     old_messages = await ctx.conn.execute(delete(BOARD).where(
         BOARD.c.call_id == "", BOARD.c.type == "unit",
-        BOARD.c.created_at < min(cutoff, now - BOARD_GRACE)))
+        BOARD.c.created_at < min(cutoff, now - BOARD_GRACE),
+        BOARD.c.seq < select(func.max(BOARD.c.seq)).scalar_subquery()))
     if old_messages.rowcount:
         ctx.wrote = True
     p, u = UNIT_POSITION.c, UNIT.c

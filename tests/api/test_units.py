@@ -299,6 +299,42 @@ async def test_positions_are_kept_for_the_retention_a_supervisor_sets(
         assert r.status_code == 422
 
 
+async def test_a_call_after_the_newest_unit_messages_went_old_reaches_the_boards(
+        database_url: str) -> None:
+    """The board's newest messages are a unit's, and every one of them outlives the
+    retention (a team's shift over, a quiet night): the sweep deletes them but the newest,
+    so the next call's message is numbered after every one a board has seen. (SQLite
+    numbers a row one past the largest left: with the newest gone, the next call took a
+    seq the board had already seen, and the live boards never got it.)"""
+    settings = Settings(database_url=database_url, field_sweep_seconds=0.1)
+    async with running_server(settings) as s:
+        await put(s, "CALL-1", on_duty=True)
+        async with s.connect_board() as ws:
+            await duty(s, "CALL-1", False)
+            seen = await recv_type(ws, "unit")
+            b = BOARD.c
+            async with s.runtime.engine.begin() as conn:
+                await conn.execute(update(BOARD).values(created_at=utcnow() - timedelta(hours=3)))
+
+            async def units_left() -> int:
+                async with s.runtime.engine.connect() as conn:
+                    return int((await conn.execute(select(func.count()).where(
+                        b.type == "unit"))).scalar_one())
+
+            before = await units_left()
+            assert before >= 2
+            r = await s.client.put("/v1/roster/retention", json={"position_retention_hours": 0})
+            assert r.status_code == 200, r.text
+            await eventually(lambda: _fewer(units_left, before), "old unit messages deleted")
+            call_id = (await post_call(s, "14:00"))["call_id"]
+            got = await recv_type(ws, "decision")
+        assert got["call_id"] == call_id and got["seq"] > seen["seq"]
+
+
+async def _fewer(read: Any, than: int) -> bool:
+    return int(await read()) < than
+
+
 async def _len_is(read: Any, n: int) -> bool:
     return len(await read()) == n
 
