@@ -133,10 +133,6 @@ class InlineSqlite:
         conn = self._open()
         await self._waiting(lambda: conn.execute("BEGIN IMMEDIATE"))
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._open().in_transaction
-
     async def commit(self) -> None:
         conn = self._open()
         if conn.in_transaction:
