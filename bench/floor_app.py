@@ -29,7 +29,6 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert
 
 from bench.bare_app import Event
 from service.store.db import create_engine, create_write_engine
-from service.store.inline_sqlite import begin_immediate
 
 ROWS = Table("floor_event", MetaData(), Column("id", Integer, primary_key=True),
              Column("event_id", String(200), unique=True, nullable=False),
@@ -49,7 +48,6 @@ def build_app(database_url: str, batch_max: int = 256) -> FastAPI:
                 batch.append(queue.get_nowait())
             try:
                 async with write_engine.begin() as conn:
-                    await begin_immediate(conn)
                     await conn.execute(_INSERT, [row for row, _ in batch])
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
                 for _, fut in batch:

@@ -6,10 +6,13 @@ statement (cursor, execute, fetch, close). Each hop cost ~50 us on the loop's th
 ~45 us on SQLite's (a queue, a wake-up, the GIL handed over and back), where the statement
 itself takes a few: about 1 ms of an ingested event's 1.9 (bench/README.md, "Ingest cost
 per event"). The writer's statements are index look-ups and inserts of one batch, so they
-run where they are awaited. What can wait does not: `begin_immediate` takes the write lock
-(busy_timeout: another process may hold it for seconds) and the commit waits for the disk,
-each on the connection's own thread, so the loop keeps serving while they wait. Once the
-write lock is held, SQLite's statements in WAL mode do not wait for anyone.
+run where they are awaited. What can wait does not: the first write of a transaction
+takes the write lock first (`BEGIN IMMEDIATE`: busy_timeout, as another connection may
+hold it for seconds), and the commit waits for the disk, each on the connection's own
+thread, so the loop keeps serving while they wait. Once the write lock is held, SQLite's
+statements in WAL mode do not wait for anyone, and reads never do. The lock is taken at
+the first write, as sqlite3 itself would: the batch's reads before it hold nothing, so
+the API's own writes (a key's last use, a session) wait no longer than they did.
 
 It stands in for an aiosqlite connection under SQLAlchemy's aiosqlite dialect (through
 `create_async_engine(async_creator=...)`), so SQLAlchemy, its events and the driver's
@@ -27,16 +30,21 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 T = TypeVar("T")
+
+
+# What sqlite3 begins a transaction for (it looks at the first word, as here).
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
 class InlineCursor:
     """aiosqlite's cursor, run in place: a sqlite3 cursor behind coroutines."""
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
+    def __init__(self, cursor: sqlite3.Cursor, connection: InlineSqlite) -> None:
         self._cursor = cursor
+        self._connection = connection
 
     async def __aenter__(self) -> InlineCursor:
         return self
@@ -45,10 +53,12 @@ class InlineCursor:
         self._cursor.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
+        await self._connection.lock_before(sql)
         self._cursor.execute(sql, () if parameters is None else parameters)
         return self
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> InlineCursor:
+        await self._connection.lock_before(sql)
         self._cursor.executemany(sql, rows)
         return self
 
@@ -126,12 +136,14 @@ class InlineSqlite:
         return await asyncio.get_running_loop().run_in_executor(self._waits, work)
 
     def cursor(self) -> InlineCursor:
-        return InlineCursor(self._open().cursor())
+        return InlineCursor(self._open().cursor(), self)
 
-    async def begin_immediate(self) -> None:
-        """Begin a transaction holding SQLite's write lock, waited for off the loop."""
+    async def lock_before(self, sql: str) -> None:
+        """Before a transaction's first write, begin it holding SQLite's write lock, waited
+        for off the loop (sqlite3 would begin it in place, waiting there)."""
         conn = self._open()
-        await self._waiting(lambda: conn.execute("BEGIN IMMEDIATE"))
+        if not conn.in_transaction and sql.lstrip()[:7].upper().startswith(_WRITES):
+            await self._waiting(lambda: conn.execute("BEGIN IMMEDIATE"))
 
     async def commit(self) -> None:
         conn = self._open()
@@ -183,13 +195,3 @@ def create_inline_engine(url: str, pragmas: Sequence[str],
     if heard is not None:
         event.listen(engine.sync_engine, "after_cursor_execute", heard)
     return engine
-
-
-async def begin_immediate(conn: AsyncConnection) -> None:
-    """Take SQLite's write lock now, on a connection of an inline engine (a no-op on any
-    other): what the batch reads is then what the last writer committed, and none of its
-    statements can wait for the lock on the loop's thread."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    if isinstance(driver, InlineSqlite):
-        await driver.begin_immediate()

@@ -38,7 +38,6 @@ from service.store.db import (
     is_postgres,
 )
 from service.store.dbwait import Patience, answered
-from service.store.inline_sqlite import begin_immediate
 from service.store.stopping import StepGuard
 from service.store.tables import utcnow
 from service.writing.batch import Batch, Keys
@@ -197,11 +196,11 @@ class Writer:
         async with self.write_engine.begin() as conn:
             ctx = Batch(conn=conn, postgres=self.postgres, webhook=self.webhook,
                         region=self.region() if self.region else None)
-            # Taken before reading, so what we read is what the last writer committed.
             if self.postgres:
+                # Taken before reading, so what we read is what the last writer committed.
+                # (SQLite: one writer per database; its lock is taken at the first write,
+                # off the loop: service/store/inline_sqlite.py.)
                 await conn.execute(_LOCK, {"k": WRITE_LOCK_KEY})
-            else:
-                await begin_immediate(conn)
             await ctx.prefetch([command.keys() for command, _ in batch])
             for command, fut in batch:
                 if fut.done():
