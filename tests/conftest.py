@@ -176,8 +176,12 @@ async def running_server(settings: Settings, *, port: int | None = None,
     # credentials (tests/dbtemplate.py): what start-up and make_credentials would make.
     made = None if creds else await dbtemplate.prepare(settings.database_url)
     app = create_app(settings)
+    # timeout_keep_alive past httpx's keepalive_expiry (5 s, uvicorn's default too): a
+    # request sent on a connection idle for 5 s can race uvicorn closing it, and get a
+    # reset (httpx.ReadError) instead of an answer.
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", ws=WebSocketProtocol)  # as `liaison serve`
+                            lifespan="on", ws=WebSocketProtocol,  # as `liaison serve`
+                            timeout_keep_alive=30)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 30
