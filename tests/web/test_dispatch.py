@@ -120,6 +120,10 @@ async def test_an_override_needs_a_reason_and_is_recorded(browser: Any, web: Ser
     try:
         call_id = (await web.post_event()).json()["call_id"]
         c = page.locator(f'#calls li[data-call-id="{call_id}"]')
+        # The card is drawn again once its unit recommendation comes (recommend.js): a
+        # click whose press and release land on two drawings of the button is no click.
+        await c.wait_for()
+        await c.locator(".recommend.pending").wait_for(state="detached")
         await c.get_by_role("button", name="Override…").click()
         form = c.locator("form.override")
         await form.locator('select[name="destination"]').select_option("police")
