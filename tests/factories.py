@@ -30,6 +30,8 @@ from rules.load import default_policy_text, parse_policy
 from rules.models import Policy
 from service.access.auth import Role
 from service.access.client_auth import TOKEN_ENV
+from service.calls.event import CallEvent
+from service.lifecycle.ingest import IngestEvent
 
 if TYPE_CHECKING:
     from tests.conftest import Server
@@ -194,6 +196,13 @@ def event(**fields: Any) -> dict[str, Any]:
     }
     body.update(fields)
     return body
+
+
+def ingest_event(policy: CompiledPolicy, **fields: Any) -> IngestEvent:
+    """The writer's command for a new CAD event (`event(**fields)`) under `policy`, its
+    program's units as the policy counts them."""
+    return IngestEvent(event=CallEvent.model_validate(event(**fields)), policy=policy,
+                       units_total=policy.policy.program.units)
 
 
 def now_iso() -> str:

@@ -14,13 +14,19 @@ import pytest
 import yaml
 from sqlalchemy import update
 
-from service.calls.event import CallEvent
 from service.lifecycle.ingest import ChangeStatus, IngestEvent
 from service.lifecycle.team import StatusChange
 from service.settings import Settings
 from service.store.tables import CALL
 from tests.conftest import Server, running_server
-from tests.factories import DOWNTOWN, IN_DOWNTOWN, OUT_OF_TOWN, event, programs_doc
+from tests.factories import (
+    DOWNTOWN,
+    IN_DOWNTOWN,
+    OUT_OF_TOWN,
+    event,
+    ingest_event,
+    programs_doc,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -227,9 +233,7 @@ async def test_calls_in_one_writer_batch_count_each_others_program_units(
         compiled = s.runtime.policy.compiled
 
         def ingest() -> IngestEvent:
-            return IngestEvent(event=CallEvent.model_validate(event(
-                nature_code="MNTL", **located(IN_DOWNTOWN))), policy=compiled,
-                units_total=compiled.policy.program.units)
+            return ingest_event(compiled, nature_code="MNTL", **located(IN_DOWNTOWN))
 
         # Submitted in one go, so the writer takes them in one batch, in this order.
         both = await asyncio.gather(*(s.runtime.writer.submit(ingest()) for _ in range(2)))

@@ -8,24 +8,27 @@ import asyncio
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from service.calls.event import CallEvent
-from service.lifecycle.ingest import IngestEvent
 from service.store.db import create_engine, migrate
 from service.store.inline_sqlite import InlineSqlite
 from service.writing.writer import Writer
-from tests.factories import compiled, event, shipped_doc
+from tests.factories import compiled, ingest_event, shipped_doc
 
 pytestmark = pytest.mark.asyncio
+SHIPPED = compiled(shipped_doc())
 
 
-def ingest() -> IngestEvent:
-    policy = compiled(shipped_doc())
-    return IngestEvent(event=CallEvent.model_validate(event()), policy=policy,
-                       units_total=policy.policy.program.units)
+async def trace(writer: Writer, callback: Callable[[str], None]) -> None:
+    """Have `callback` called with each statement the writer's connection runs, on the
+    thread that runs it."""
+    async with writer.write_engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert isinstance(driver, InlineSqlite)
+        driver.sqlite.set_trace_callback(callback)
 
 
 async def test_a_batch_runs_its_statements_in_place_and_waits_off_the_loop(
@@ -34,15 +37,10 @@ async def test_a_batch_runs_its_statements_in_place_and_waits_off_the_loop(
     await migrate(engine)
     writer = Writer(engine)
     ran: list[tuple[int, str]] = []
-    async with writer.write_engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert isinstance(driver, InlineSqlite)
-        # Called on the thread that runs each statement.
-        driver.sqlite.set_trace_callback(
-            lambda sql: ran.append((threading.get_ident(), sql.split()[0].upper())))
+    await trace(writer, lambda sql: ran.append((threading.get_ident(), sql.split()[0].upper())))
     writer.start()
     try:
-        answers = await asyncio.gather(*(writer.submit(ingest()) for _ in range(5)))
+        answers = await asyncio.gather(*(writer.submit(ingest_event(SHIPPED)) for _ in range(5)))
     finally:
         await writer.stop()
         await engine.dispose()
@@ -72,14 +70,11 @@ async def test_others_run_between_a_batchs_statements(tmp_path: Path) -> None:
             await asyncio.sleep(0)
 
     seen: list[tuple[str, int]] = []
-    async with writer.write_engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert isinstance(driver, InlineSqlite)
-        driver.sqlite.set_trace_callback(lambda sql: seen.append((sql, turns)))
+    await trace(writer, lambda sql: seen.append((sql, turns)))
     ticker = asyncio.create_task(turn())
     writer.start()
     try:
-        await asyncio.gather(*(writer.submit(ingest()) for _ in range(5)))
+        await asyncio.gather(*(writer.submit(ingest_event(SHIPPED)) for _ in range(5)))
     finally:
         ticker.cancel()
         await writer.stop()
@@ -111,7 +106,7 @@ async def test_the_loop_keeps_running_while_the_writer_waits_for_the_lock(
     held = sqlite3.connect(path, isolation_level=None)
     held.execute("BEGIN IMMEDIATE")
     try:
-        pending = asyncio.create_task(writer.submit(ingest()))
+        pending = asyncio.create_task(writer.submit(ingest_event(SHIPPED)))
         longest = 0.0
         last = time.monotonic()
         while writer.stalled_for() < 1.0 and not pending.done():

@@ -7,16 +7,15 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from service.calls.event import CallEvent
 from service.errors import Unavailable
-from service.lifecycle.ingest import ChangeStatus, IngestEvent, RecordReject
+from service.lifecycle.ingest import ChangeStatus, RecordReject
 from service.lifecycle.team import StatusChange
 from service.live.board import BoardRow
 from service.store.db import create_engine, migrate
 from service.store.tables import BOARD
 from service.writing.writer import Writer
 from tests.conftest import Server
-from tests.factories import compiled, event, shipped_doc
+from tests.factories import compiled, ingest_event, shipped_doc
 
 
 @pytest.mark.asyncio
@@ -40,20 +39,15 @@ async def test_a_unit_cleared_and_a_new_call_in_one_batch_frees_the_unit(
     call sees the unit freed. (Before, a unit count read after the clear was saved missed
     it, and the new call went to police as units_busy.)"""
     rt = server.runtime
-    compiled = rt.policy.compiled
-    units = compiled.policy.program.units
-
-    def ingest() -> IngestEvent:
-        return IngestEvent(event=CallEvent.model_validate(event()), policy=compiled,
-                           units_total=units)
-
-    held = [await rt.writer.submit(ingest()) for _ in range(units)]
+    policy = rt.policy.compiled
+    units = policy.policy.program.units
+    held = [await rt.writer.submit(ingest_event(policy)) for _ in range(units)]
     assert all(h["decision"]["destination"] == "call_team" for h in held)
     # Submitted in one go, so the writer takes both in one batch, in this order.
     cleared, new = await asyncio.gather(
         rt.writer.submit(ChangeStatus(held[0]["call_id"],
                                       StatusChange(status="cleared", disposition="cancelled"))),
-        rt.writer.submit(ingest()))
+        rt.writer.submit(ingest_event(policy)))
     assert cleared["status"] == "cleared"
     assert new["decision"]["program"]["units_busy"] == units - 1
     assert new["decision"]["destination"] == "call_team"
@@ -70,15 +64,10 @@ async def test_a_batch_of_board_messages_is_delivered_with_the_seqs_stored(
     delivered: list[BoardRow] = []
     writer = Writer(engine, on_commit=delivered.extend)
     policy = compiled(shipped_doc())
-
-    def ingest() -> IngestEvent:
-        return IngestEvent(event=CallEvent.model_validate(event()), policy=policy,
-                           units_total=policy.policy.program.units)
-
     writer.start()
     try:
         for _ in range(3):  # the second and third batches number on from the first's
-            await asyncio.gather(*(writer.submit(ingest()) for _ in range(12)))
+            await asyncio.gather(*(writer.submit(ingest_event(policy)) for _ in range(12)))
         async with engine.connect() as conn:
             stored = [(int(seq), body) for seq, body in await conn.execute(
                 select(BOARD.c.seq, BOARD.c.body).order_by(BOARD.c.seq))]
