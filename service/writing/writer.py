@@ -47,7 +47,6 @@ BOARD_CHANNEL = "liaison_board"
 # Built once, as the batch's other statements (service/writing/batch.py): a statement built
 # per batch is compiled and hashed again each time.
 _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
-_NOTIFY = text("SELECT pg_notify(:c, :s)")
 
 
 class Command(Protocol):
@@ -209,10 +208,10 @@ class Writer:
                     outcomes.append((fut, await command.apply(ctx), None))
                 except DomainError as refused:
                     outcomes.append((fut, None, refused))
+            # On PostgreSQL the board rows' INSERT also notifies every instance listening
+            # on this database (BOARD_CHANNEL, the highest seq), delivered at commit: a
+            # trigger does it in the same round trip (migration 0032).
             await ctx.flush()
-            if self.postgres and ctx.board_rows:
-                # Delivered at commit, to every instance listening on this database.
-                await conn.execute(_NOTIFY, {"c": BOARD_CHANNEL, "s": str(ctx.max_seq)})
         if ctx.wrote:
             self.last_error = self.failing_since = None
         for fut, result, err in outcomes:

@@ -20,8 +20,8 @@ from service.store.db import MIGRATE_LOCK_KEY, alembic_config, create_engine
 from tests.conftest import ROOT, start_subprocess
 from tests.factories import event
 
-HEAD = "0031"
-STEPS = 31  # migrations from an empty database to HEAD
+HEAD = "0032"
+STEPS = 32  # migrations from an empty database to HEAD
 TABLES = {"alembic_version", "call", "cad_event", "decision", "board_message", "cad_reject",
           "outbox", "policy_version", "app_user", "api_key", "user_session", "audit_log",
           "follow_up", "write_probe", "unit", "unit_setting", "unit_position", "field_action",
