@@ -18,7 +18,6 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import BindParameter
 
 from routing.jurisdiction import RegionView
 from service.calls.history import RepeatKey, latest
@@ -26,6 +25,7 @@ from service.calls.records import CallRow
 from service.calls.visibility import restricted_message
 from service.errors import NotFound
 from service.live.board import BoardRow
+from service.store.lists import one_of, text_list
 from service.store.tables import (
     AUDIT,
     BOARD,
@@ -53,11 +53,11 @@ _LAST_ROWID = select(func.last_insert_rowid())
 # Event ids are each sender's own: (source, event_id) leads the unique index.
 _SEEN_EVENTS = select(CAD_EVENT.c.event_id, CAD_EVENT.c.response, CAD_EVENT.c.body).where(
     CAD_EVENT.c.source == bindparam("source"),
-    CAD_EVENT.c.event_id.in_(bindparam("ids", expanding=True)))
+    one_of(CAD_EVENT.c.event_id, text_list("ids")))
 # (source, incident_id) leads the unique index: name both so it is used.
 _CALLS_OF_SOURCE = select(CALL).where(
     CALL.c.source == bindparam("source"),
-    CALL.c.incident_id.in_(bindparam("incidents", expanding=True)))
+    one_of(CALL.c.incident_id, text_list("incidents")))
 # Test and training calls never count, even one stored as holding a unit before their
 # purpose reached the decision.
 _HOLDING = (CALL.c.holds_unit.is_(True), CALL.c.closed_at.is_(None),
@@ -70,7 +70,7 @@ _UNIT_AGENCY = func.coalesce(CALL.c.aid_agency_id, CALL.c.agency_id)
 # Read for the agencies a batch's commands are about (Keys.agencies, the calls read), in
 # one query, when a command first asks: a region of 20 teams holds 20 times the rows a
 # batch of one agency's events needs. An agency asked about later is read then.
-_AGENCIES: BindParameter[list[str]] = bindparam("agencies", expanding=True)
+_AGENCIES = text_list("agencies")
 # Every agency's mark in one read (a handful of rows), as a batch's events may be of many.
 _SETTLED = select(QUEUE_SETTLED.c.agency_id, QUEUE_SETTLED.c.settled_until)
 _SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.agency_id == bindparam("agency"))
@@ -79,8 +79,8 @@ _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
 # The calls holding units, and which program's unit each holds: its decision says (a
 # handful of rows: one per unit). Both the units busy and those per program are counted
 # from it: one read, not two.
-_HOLDING_DECISIONS = select(_UNIT_AGENCY, CALL.c.decision).where(*_HOLDING,
-                                                                _UNIT_AGENCY.in_(_AGENCIES))
+_HOLDING_DECISIONS = select(_UNIT_AGENCY, CALL.c.decision).where(
+    *_HOLDING, one_of(_UNIT_AGENCY, _AGENCIES))
 # The calls waiting for a program (queued or deferred): a handful, on their own index.
 # Only what the queue orders them by (routing/queue.py): a region's teams may keep many
 # waiting, and a batch reads all of its agencies'; the whole row is read for the one
@@ -91,7 +91,7 @@ _WAITING_KEYS = ("id", "agency_id", "wait_program", "wait_since", "wait_deadline
 # agency's index (every call it ever had) over the few waiting calls' own.
 _WAITING = (select(*(CALL.c[k] for k in _WAITING_KEYS))
             .where(CALL.c.wait_program.is_not(None),
-                   func.coalesce(CALL.c.agency_id, "").in_(_AGENCIES)))
+                   one_of(func.coalesce(CALL.c.agency_id, ""), _AGENCIES)))
 # The CAD time of the event received last, and when it was: the queue's clock.
 _LAST_EVENT = (select(CAD_EVENT.c.occurred_at, CAD_EVENT.c.received_at)
                .order_by(CAD_EVENT.c.id.desc()).limit(1))
