@@ -16,7 +16,22 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.jurisdiction import RegionView
@@ -38,6 +53,7 @@ from service.store.tables import (
     REJECT,
     TRANSFER,
     TRANSFER_STEP,
+    UTCDateTime,
     as_utc,
     utcnow,
 )
@@ -71,27 +87,36 @@ _UNIT_AGENCY = func.coalesce(CALL.c.aid_agency_id, CALL.c.agency_id)
 # one query, when a command first asks: a region of 20 teams holds 20 times the rows a
 # batch of one agency's events needs. An agency asked about later is read then.
 _AGENCIES = text_list("agencies")
-# Every agency's mark in one read (a handful of rows), as a batch's events may be of many.
-_SETTLED = select(QUEUE_SETTLED.c.agency_id, QUEUE_SETTLED.c.settled_until)
 _SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.agency_id == bindparam("agency"))
                 .values(settled_until=bindparam("until")))
 _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
-# The calls holding units, and which program's unit each holds: its decision says (a
-# handful of rows: one per unit). Both the units busy and those per program are counted
-# from it: one read, not two.
-_HOLDING_DECISIONS = select(_UNIT_AGENCY, CALL.c.decision).where(
-    *_HOLDING, one_of(_UNIT_AGENCY, _AGENCIES))
-# The calls waiting for a program (queued or deferred): a handful, on their own index.
-# Only what the queue orders them by (routing/queue.py): a region's teams may keep many
-# waiting, and a batch reads all of its agencies'; the whole row is read for the one
-# acted upon.
+# What the queue and the units need of the agencies a batch is about, in one statement
+# (on PostgreSQL a round trip each was a fifth of a small batch's): three parts, told
+# apart by `kind`, in the columns of the first (the NULLs typed alike).
+# - "wait": the calls waiting for a program (queued or deferred): a handful, on their own
+#   index. Only what the queue orders them by (routing/queue.py): a region's teams may
+#   keep many waiting, and a batch reads all of its agencies'; the whole row is read for
+#   the one acted upon. The agency is tested on an expression, not the column: SQLite
+#   would otherwise seek the agency's index (every call it ever had) over the few waiting
+#   calls' own.
+# - "held": the calls holding units, and which program's unit each holds: its decision
+#   says (a handful of rows: one per unit). Both the units busy and those per program are
+#   counted from it.
+# - "settled": every agency's mark (a handful of rows), as a batch's events may be of many.
 _WAITING_KEYS = ("id", "agency_id", "wait_program", "wait_since", "wait_deadline",
                  "priority")
-# The agency is tested on an expression, not the column: SQLite would otherwise seek the
-# agency's index (every call it ever had) over the few waiting calls' own.
-_WAITING = (select(*(CALL.c[k] for k in _WAITING_KEYS))
-            .where(CALL.c.wait_program.is_not(None),
-                   one_of(func.coalesce(CALL.c.agency_id, ""), _AGENCIES)))
+_NO_TEXT, _NO_TIME = sql_cast(null(), String()), sql_cast(null(), UTCDateTime())
+_AGENCY_STATE = union_all(
+    select(literal_column("'wait'", String()).label("kind"), CALL.c.id,
+           CALL.c.agency_id.label("agency"), CALL.c.wait_program.label("text"),
+           CALL.c.wait_since, CALL.c.wait_deadline, CALL.c.priority)
+    .where(CALL.c.wait_program.is_not(None),
+           one_of(func.coalesce(CALL.c.agency_id, ""), _AGENCIES)),
+    select(literal_column("'held'", String()), _NO_TEXT, _UNIT_AGENCY, CALL.c.decision,
+           _NO_TIME, _NO_TIME, sql_cast(null(), Integer()))
+    .where(*_HOLDING, one_of(_UNIT_AGENCY, _AGENCIES)),
+    select(literal_column("'settled'", String()), _NO_TEXT, QUEUE_SETTLED.c.agency_id,
+           _NO_TEXT, QUEUE_SETTLED.c.settled_until, _NO_TIME, sql_cast(null(), Integer())))
 # The CAD time of the event received last, and when it was: the queue's clock.
 _LAST_EVENT = (select(CAD_EVENT.c.occurred_at, CAD_EVENT.c.received_at)
                .order_by(CAD_EVENT.c.id.desc()).limit(1))
@@ -208,9 +233,10 @@ class Batch:
     # Stored calls per repeat-contact key: how many, and the latest (service/calls/history.py).
     repeat: dict[RepeatKey, dict[str, Any]] = field(default_factory=dict)
     repeat_read: set[RepeatKey] = field(default_factory=set)
-    # The agencies whose stored waiting calls were read (once, by the first who asks), and
-    # the ids of every call that waited in this batch (stored or saved since).
-    _waiting_read: set[str] = field(default_factory=set)
+    # The agencies whose stored state (waiting calls, units held) was read (once, by the
+    # first command that asks, `_read_state`), and the ids of every call that waited in
+    # this batch (stored or saved since).
+    _state_read: set[str] = field(default_factory=set)
     # The agencies the batch's commands are about (their keys, the calls read up front).
     _agencies: set[str] = field(default_factory=set)
     _waiting_ids: set[str] = field(default_factory=set)
@@ -307,21 +333,35 @@ class Batch:
         commands are about that were not read yet."""
         return sorted(a for a in {agency, *self._agencies} if a not in read)
 
-    async def _read_holding(self, agency: str) -> None:
-        """The calls holding the agency's units, as stored, read once for both the count and
-        the count per program (with the batch's other agencies not read yet)."""
-        if agency in self._held_stored:
+    async def _read_state(self, agency: str) -> None:
+        """What the queue and the units need of the agency, as stored (`_AGENCY_STATE`), read
+        once: with the batch's other agencies not read yet, and every agency's settling."""
+        if agency in self._state_read:
             return
-        read = self._to_read(self._held_stored, agency)
+        read = self._to_read(self._state_read, agency)
+        self._state_read.update(read)
         self._held_stored.update({a: Counter() for a in read})
-        for a, decision in await self.conn.execute(_HOLDING_DECISIONS, {"agencies": read}):
-            self._held_stored[a][_program_of(decision)] += 1
+        settled: dict[str, datetime] = {}
+        for row in await self.conn.execute(_AGENCY_STATE, {"agencies": read}):
+            kind, call_id, of, text, since, deadline, priority = row
+            if kind == "wait":
+                self._waiting_ids.add(call_id)
+                self._waiting_stored[call_id] = dict(zip(_WAITING_KEYS, (
+                    call_id, of, text, since, deadline, priority), strict=True))
+            elif kind == "held":
+                self._held_stored[of][_program_of(text)] += 1
+            else:
+                settled[of] = as_utc(since)
         self._busy_stored.update({a: self._held_stored[a].total() for a in read})
+        self._waiting_of = None
+        if self._settled is None:  # this batch's own marks are newer
+            self._settled = settled
+            self._settled_stored = set(settled)
 
     async def units_busy(self, exclude_call: str | None = None,
                          agency: str = DEFAULT_AGENCY) -> int:
         """The agency's team field units in use now, this batch's changes included."""
-        await self._read_holding(agency)
+        await self._read_state(agency)
         own = exclude_call is not None and occupies_unit(self.calls.get(exclude_call)) \
             and unit_agency(self.calls[exclude_call]) == agency
         return self._busy_stored[agency] + self._busy_change[agency] - (1 if own else 0)
@@ -329,7 +369,7 @@ class Batch:
     async def units_busy_by_program(self, exclude_call: str | None = None,
                                     agency: str = DEFAULT_AGENCY) -> Counter[str]:
         """The agency's units in use now per program id, this batch's changes included."""
-        await self._read_holding(agency)
+        await self._read_state(agency)
         busy = self._held_stored[agency].copy()
         for before, after in self._held_saves:
             was, now = _held_by(before, agency), _held_by(after, agency)
@@ -382,13 +422,7 @@ class Batch:
         """The agency's open calls waiting for a program, as the queue orders them (the
         keys of `_WAITING_KEYS`), this batch's changes included. Read them, do not change
         them: the list is kept for the next caller."""
-        if agency not in self._waiting_read:
-            read = self._to_read(self._waiting_read, agency)
-            self._waiting_read.update(read)
-            for row in (await self.conn.execute(_WAITING, {"agencies": read})).mappings():
-                self._waiting_ids.add(row["id"])
-                self._waiting_stored[row["id"]] = dict(row)
-            self._waiting_of = None
+        await self._read_state(agency)
         if self._waiting_of is None:
             # Every agency read so far at once: a batch's events may be of several.
             self._waiting_of = {}
@@ -436,10 +470,8 @@ class Batch:
     async def settled_until(self, agency: str = DEFAULT_AGENCY) -> datetime | None:
         """How far the agency's queue timers have been worked through (None: never),
         this batch's settling included."""
-        if self._settled is None:
-            rows = (await self.conn.execute(_SETTLED)).all()
-            self._settled = {a: as_utc(until) for a, until in rows}
-            self._settled_stored = set(self._settled)
+        await self._read_state(agency)
+        assert self._settled is not None  # read with the agency's state
         return self._settled.get(agency)
 
     async def set_settled_until(self, until: datetime, agency: str = DEFAULT_AGENCY) -> None:
