@@ -33,16 +33,13 @@ from service.units.models import DevicePosition, PositionSource, Unit, UnitInput
 from service.units.queries import on_duty_counts, read_units, retention_seconds
 from service.writing.batch import Batch, Keys
 
-_ROSTER = "units.roster"
-
 
 async def roster_counts(ctx: Batch, agency: str = DEFAULT_AGENCY) -> dict[str, int]:
     """The agency's units on duty per program that keeps a roster, this batch's
     changes included."""
-    if _ROSTER not in ctx.memo:
-        ctx.memo[_ROSTER] = await on_duty_counts(ctx.conn)
-    counts: dict[str, dict[str, int]] = ctx.memo[_ROSTER]
-    return counts.get(agency, {})
+    if ctx.roster is None:  # not read with the agency's state, or a unit changed since
+        ctx.roster = await on_duty_counts(ctx.conn)
+    return ctx.roster.get(agency, {})
 
 
 async def units_in_batch(ctx: Batch, ids: Iterable[str]) -> list[Unit]:
@@ -74,7 +71,7 @@ async def _row(ctx: Batch, unit_id: str) -> dict[str, Any] | None:
 
 def _changed(ctx: Batch) -> None:
     ctx.wrote = True
-    ctx.memo.pop(_ROSTER, None)
+    ctx.roster = None  # read again (the change is in the transaction) when next asked
 
 
 # -- spells on duty (migration 0024): what the figures read as a unit's hours on duty ----

@@ -15,11 +15,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.store.tables import CALL, UNIT, UNIT_POSITION, UNIT_SETTING, as_utc
 from service.units.models import DEFAULT_RETENTION_S, Position, Unit
+from service.writing.batch import ON_DUTY
 
 _ON_A_CALL = (CALL.c.closed_at.is_(None), CALL.c.team_status.is_not(None),
               CALL.c.team_status != "cleared")
@@ -128,16 +129,10 @@ async def get_unit(engine: AsyncEngine, unit_id: str) -> Unit | None:
     return found[0] if found else None
 
 
-# Built once: the writer reads it for every batch (service/units/commands.py roster_counts).
-_ON_DUTY = (select(UNIT.c.agency_id, UNIT.c.program_id,
-                   func.sum(case((UNIT.c.on_duty.is_(True), 1), else_=0)))
-            .where(UNIT.c.retired.is_(False)).group_by(UNIT.c.agency_id, UNIT.c.program_id))
-
-
 async def on_duty_counts(conn: AsyncConnection) -> dict[str, dict[str, int]]:
     """Per agency, units on duty per program, for the programs that keep a roster (any
     unit not retired); a program without one is absent (its policy's `units` count)."""
-    rows = await conn.execute(_ON_DUTY)
+    rows = await conn.execute(ON_DUTY)  # the writer's, read with an agency's state
     counts: dict[str, dict[str, int]] = {}
     for agency, pid, n in rows:
         counts.setdefault(agency, {})[pid] = int(n or 0)

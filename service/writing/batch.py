@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -53,6 +54,7 @@ from service.store.tables import (
     REJECT,
     TRANSFER,
     TRANSFER_STEP,
+    UNIT,
     UTCDateTime,
     as_utc,
     utcnow,
@@ -103,9 +105,17 @@ _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
 #   says (a handful of rows: one per unit). Both the units busy and those per program are
 #   counted from it.
 # - "settled": every agency's mark (a handful of rows), as a batch's events may be of many.
+# - "duty": every agency's units on duty per program (`ON_DUTY`), which every decision of
+#   a program with a roster reads.
 _WAITING_KEYS = ("id", "agency_id", "wait_program", "wait_since", "wait_deadline",
                  "priority")
 _NO_TEXT, _NO_TIME = sql_cast(null(), String()), sql_cast(null(), UTCDateTime())
+# Per agency and program keeping a roster (any unit not retired), its units on duty; read
+# again after a batch's change to a unit (service/units/commands.py roster_counts).
+ON_DUTY = (select(UNIT.c.agency_id, UNIT.c.program_id,
+                  func.sum(case((UNIT.c.on_duty.is_(True), 1), else_=0)).label("on_duty"))
+           .where(UNIT.c.retired.is_(False)).group_by(UNIT.c.agency_id, UNIT.c.program_id))
+_DUTY = ON_DUTY.subquery("duty")
 _AGENCY_STATE = union_all(
     select(literal_column("'wait'", String()).label("kind"), CALL.c.id,
            CALL.c.agency_id.label("agency"), CALL.c.wait_program.label("text"),
@@ -116,7 +126,9 @@ _AGENCY_STATE = union_all(
            _NO_TIME, _NO_TIME, sql_cast(null(), Integer()))
     .where(*_HOLDING, one_of(_UNIT_AGENCY, _AGENCIES)),
     select(literal_column("'settled'", String()), _NO_TEXT, QUEUE_SETTLED.c.agency_id,
-           _NO_TEXT, QUEUE_SETTLED.c.settled_until, _NO_TIME, sql_cast(null(), Integer())))
+           _NO_TEXT, QUEUE_SETTLED.c.settled_until, _NO_TIME, sql_cast(null(), Integer())),
+    select(literal_column("'duty'", String()), _NO_TEXT, _DUTY.c.agency_id,
+           _DUTY.c.program_id, _NO_TIME, _NO_TIME, _DUTY.c.on_duty))
 # The CAD time of the event received last, and when it was: the queue's clock.
 _LAST_EVENT = (select(CAD_EVENT.c.occurred_at, CAD_EVENT.c.received_at)
                .order_by(CAD_EVENT.c.id.desc()).limit(1))
@@ -247,9 +259,10 @@ class Batch:
     _settled: dict[str, datetime] | None = None  # per agency that has a mark
     _settled_dirty: set[str] = field(default_factory=set)
     _settled_stored: set[str] = field(default_factory=set)  # agencies with a row
-    # What other packages read once a batch and drop when they change it (service/units:
-    # the units on duty per program, which every decision of a roster's program reads).
-    memo: dict[str, Any] = field(default_factory=dict)
+    # Per agency, its units on duty per program that keeps a roster (service/units), as
+    # stored now: read with the agency's state, dropped when a command changes a unit
+    # (the change is written at once, so a read after it sees it). None: read when asked.
+    roster: dict[str, dict[str, int]] | None = None
     # Open transfers by id: (call id, program id); read once, kept by the commands that
     # open and end them (service/lifecycle/transfers.py).
     _transfers: dict[str, tuple[str, str, str | None]] | None = None
@@ -335,13 +348,15 @@ class Batch:
 
     async def _read_state(self, agency: str) -> None:
         """What the queue and the units need of the agency, as stored (`_AGENCY_STATE`), read
-        once: with the batch's other agencies not read yet, and every agency's settling."""
+        once: with the batch's other agencies not read yet, and every agency's settling and
+        roster."""
         if agency in self._state_read:
             return
         read = self._to_read(self._state_read, agency)
         self._state_read.update(read)
         self._held_stored.update({a: Counter() for a in read})
         settled: dict[str, datetime] = {}
+        roster: dict[str, dict[str, int]] = {}
         for row in await self.conn.execute(_AGENCY_STATE, {"agencies": read}):
             kind, call_id, of, text, since, deadline, priority = row
             if kind == "wait":
@@ -350,10 +365,13 @@ class Batch:
                     call_id, of, text, since, deadline, priority), strict=True))
             elif kind == "held":
                 self._held_stored[of][_program_of(text)] += 1
-            else:
+            elif kind == "settled":
                 settled[of] = as_utc(since)
+            else:  # "duty"
+                roster.setdefault(of, {})[text] = int(priority or 0)
         self._busy_stored.update({a: self._held_stored[a].total() for a in read})
         self._waiting_of = None
+        self.roster = roster  # as stored now: any unit this batch changed is written
         if self._settled is None:  # this batch's own marks are newer
             self._settled = settled
             self._settled_stored = set(settled)

@@ -80,9 +80,9 @@ async def test_a_batch_of_board_messages_is_delivered_with_the_seqs_stored(
 
 
 @pytest.mark.asyncio
-async def test_a_batch_reads_the_queue_the_units_held_and_the_settling_in_one_statement(
+async def test_a_batch_reads_the_queue_the_units_and_the_settling_in_one_statement(
         database_url: str) -> None:
-    """What the queue and the units need of an agency is one read per batch (a round trip
+    """What the queue and the units (held, on duty) need of an agency is one read per batch (a round trip
     each was a fifth of a small batch's on PostgreSQL), and what it reads is what the
     batch's decisions count: the shipped policy's four units held, six calls wait (its
     `max_queued`), and the rest go on."""
@@ -110,11 +110,11 @@ async def test_a_batch_reads_the_queue_the_units_held_and_the_settling_in_one_st
         await writer.stop()
         await engine.dispose()
     batches = sum(s.startswith("INSERT INTO cad_event") for s in sent)
-    state_reads = [s for s in sent if s.startswith("SELECT") and (
-        "queue_settled.settled_until" in s or "holds_unit IS" in s
-        or "wait_program IS NOT NULL" in s)]
+    parts = ("queue_settled.settled_until", "holds_unit IS", "wait_program IS NOT NULL",
+             "unit.on_duty IS")  # the settling, the units held, the queue, the roster
+    state_reads = [s for s in sent
+                   if s.startswith("SELECT") and any(part in s for part in parts)]
     assert 3 <= batches <= 12
     assert len(state_reads) == batches, state_reads
-    assert all("queue_settled.settled_until" in s and "holds_unit IS" in s
-               and "wait_program IS NOT NULL" in s for s in state_reads)
+    assert all(part in s for s in state_reads for part in parts)
     assert (held, waiting) == (4, 6)
