@@ -82,10 +82,10 @@ async def test_a_batch_of_board_messages_is_delivered_with_the_seqs_stored(
 @pytest.mark.asyncio
 async def test_a_batch_reads_the_queue_the_units_and_the_settling_in_one_statement(
         database_url: str) -> None:
-    """What the queue and the units (held, on duty) need of an agency is one read per batch (a round trip
-    each was a fifth of a small batch's on PostgreSQL), and what it reads is what the
-    batch's decisions count: the shipped policy's four units held, six calls wait (its
-    `max_queued`), and the rest go on."""
+    """What the queue and the units (held, on duty) need of an agency is one read per
+    batch (a round trip each was a fifth of a small batch's on PostgreSQL), and what it
+    reads is what the batch's decisions count: the shipped policy's four units held, six
+    calls wait (its `max_queued`), and the rest go on."""
     engine = create_engine(database_url)
     await migrate(engine)
     writer = Writer(engine)
