@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -120,8 +121,8 @@ async def test_an_override_needs_a_reason_and_is_recorded(browser: Any, web: Ser
     try:
         call_id = (await web.post_event()).json()["call_id"]
         c = page.locator(f'#calls li[data-call-id="{call_id}"]')
-        # The card is drawn again once its unit recommendation comes (recommend.js): a
-        # click whose press and release land on two drawings of the button is no click.
+        # The card is drawn again once its unit recommendation comes (recommend.js): waited
+        # for, so the form opened below is on the card as it stays.
         await c.wait_for()
         await c.locator(".recommend.pending").wait_for(state="detached")
         await c.get_by_role("button", name="Override…").click()
@@ -155,6 +156,49 @@ async def test_an_override_needs_a_reason_and_is_recorded(browser: Any, web: Ser
             answer = (await conn.execute(select(CALL.c.override_right_responder).where(
                 CALL.c.id == call_id))).scalar_one()
         assert answer == "no"
+        assert page.errors == []
+    finally:
+        await context.close()
+
+
+async def test_a_press_on_a_card_is_a_click_even_if_a_message_about_it_comes_meanwhile(
+        browser: Any, web: Server) -> None:
+    """A dispatcher presses "Override…" and, before the release, a message about the call
+    arrives (the CAD updated it). The card is drawn again only after the release
+    (keyed.js), so the press and the release land on one button: a click, and the form
+    opens. Drawn at once, the press was on a button that was gone and nothing happened."""
+    context, page = await new_page(browser, web, role="dispatcher")
+    frames: list[str] = []  # what the console's websocket received
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(str(f))))
+    await page.goto(f"{web.base_url}/dispatch")
+    await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
+    try:
+        incident = f"INC-PRESS-{uuid.uuid4().hex[:6]}"
+        call_id = (await web.post_event(incident_id=incident)).json()["call_id"]
+        c = page.locator(f'#calls li[data-call-id="{call_id}"]')
+        await c.wait_for()
+        await c.locator(".recommend.pending").wait_for(state="detached")
+        button = c.get_by_role("button", name="Override…")
+        await button.scroll_into_view_if_needed()
+        box = await button.bounding_box()
+        assert box is not None
+        await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        await page.mouse.down()
+        moved = {"address": "77 Pacing Way", "district": "D2", "lat": 27.77, "lon": -82.65}
+        update = await web.post_event(incident_id=incident, type="updated", location=moved)
+        assert update.status_code == 202
+        # The message has come, and the console has drawn since (in an animation frame).
+        deadline = asyncio.get_running_loop().time() + 10
+        while not any("77 Pacing Way" in f for f in frames):
+            assert asyncio.get_running_loop().time() < deadline, "the update never came"
+            await asyncio.sleep(0.05)
+        await page.evaluate("() => new Promise((r) => requestAnimationFrame(() => "
+                            "requestAnimationFrame(() => setTimeout(r, 50))))")
+        await page.mouse.up()
+        await c.locator("form.override").wait_for(timeout=5000)
+        # Released, the card is drawn again: the update shows, the form stays open.
+        await c.locator(".where", has_text="77 Pacing Way").wait_for()
+        assert await c.locator("form.override").count() == 1
         assert page.errors == []
     finally:
         await context.close()

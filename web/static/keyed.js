@@ -30,11 +30,34 @@ export class KeyedList {
   constructor(parent) {
     this.parent = parent;
     this.kept = new Map();  // id -> { key, node }
+    // The card a pointer is pressed on is not built again until it is released: a click
+    // whose press and release land on two drawings of a button is no click at all (a
+    // dispatcher's press on "Override…" as the call's recommendation arrived was lost).
+    this.pressed = null;
+    this.held = false;  // a drawing left the pressed card as it was
+    this.latest = [];
+    parent.addEventListener("pointerdown", (ev) => {
+      const on = [...this.kept.values()].find((k) => k.node.contains(ev.target));
+      this.pressed = on ? on.node : null;
+    }, true);
+    const release = () => {
+      if (!this.pressed) return;
+      this.pressed = null;
+      if (!this.held) return;
+      this.held = false;
+      // After the click: the browser sends it in the same task as the release.
+      setTimeout(() => this.draw(this.latest));
+    };
+    for (const type of ["pointerup", "pointercancel"]) {
+      document.addEventListener(type, release, true);
+    }
+    window.addEventListener("blur", release);  // a release the page never hears of
   }
 
   // items: [{ id, key, build }] in the order shown. Builds what changed, drops what left,
   // and moves only the nodes out of place.
   draw(items) {
+    this.latest = items;
     const focused = document.activeElement;
     let refocus = null;
     const nodes = [];
@@ -43,6 +66,11 @@ export class KeyedList {
       seen.add(id);
       const have = this.kept.get(id);
       if (have && have.key === key) { nodes.push(have.node); continue; }
+      if (have && have.node === this.pressed) {  // drawn again once released
+        this.held = true;
+        nodes.push(have.node);
+        continue;
+      }
       const node = build();
       if (have && focused && focused !== document.body && have.node.contains(focused)) {
         refocus = { node, where: locate(have.node, focused) };
