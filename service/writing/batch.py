@@ -93,7 +93,7 @@ _SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.agency_id == bindpar
                 .values(settled_until=bindparam("until")))
 _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
 # What the queue and the units need of the agencies a batch is about, in one statement
-# (on PostgreSQL a round trip each was a fifth of a small batch's): three parts, told
+# (on PostgreSQL a round trip each was a fifth of a small batch's): four parts, told
 # apart by `kind`, in the columns of the first (the NULLs typed alike).
 # - "wait": the calls waiting for a program (queued or deferred): a handful, on their own
 #   index. Only what the queue orders them by (routing/queue.py): a region's teams may
@@ -245,9 +245,9 @@ class Batch:
     # Stored calls per repeat-contact key: how many, and the latest (service/calls/history.py).
     repeat: dict[RepeatKey, dict[str, Any]] = field(default_factory=dict)
     repeat_read: set[RepeatKey] = field(default_factory=set)
-    # The agencies whose stored state (waiting calls, units held) was read (once, by the
-    # first command that asks, `_read_state`), and the ids of every call that waited in
-    # this batch (stored or saved since).
+    # The agencies whose stored state (waiting calls, units held) was read, with every
+    # agency's settling and roster (once, by the first command that asks, `_read_state`),
+    # and the ids of every call that waited in this batch (stored or saved since).
     _state_read: set[str] = field(default_factory=set)
     # The agencies the batch's commands are about (their keys, the calls read up front).
     _agencies: set[str] = field(default_factory=set)
