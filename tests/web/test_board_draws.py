@@ -122,7 +122,11 @@ async def test_units_change_no_call_card_but_an_open_assign_form(
                  ).json()["call_id"]
         await card(page, later).wait_for()
 
-        assert await page.evaluate(TAGGED, plain)
+        # The unit's messages built no call card again. The recommendations are asked
+        # again 1.5 s after a unit message (recommend.js): on a slow machine that may be
+        # before this check, and one that now names VAN-9 rightly builds the card again.
+        assert (await page.evaluate(TAGGED, plain) or await card(page, plain).locator(
+            '.recommend[data-unit="VAN-9"]').count() == 1)
         assert not await page.evaluate(TAGGED, choosing)
         assert page.errors == []
     finally:
