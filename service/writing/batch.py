@@ -67,7 +67,7 @@ _UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam("_id"))
 _INSERT_BOARD = insert(BOARD).returning(BOARD.c.seq, sort_by_parameter_order=True)
 _INSERT = {t.name: insert(t) for t in (CALL, CAD_EVENT, DECISION, AUDIT, OUTBOX, TRANSFER,
                                        TRANSFER_STEP, BOARD)}
-_LAST_ROWID = select(func.last_insert_rowid())
+_INSERT_BOARD_SEQS = insert(BOARD).returning(BOARD.c.seq)
 # Event ids are each sender's own: (source, event_id) leads the unique index.
 _SEEN_EVENTS = select(CAD_EVENT.c.event_id, CAD_EVENT.c.response, CAD_EVENT.c.body).where(
     CAD_EVENT.c.source == bindparam("source"),
@@ -602,11 +602,11 @@ class Batch:
             return [int(seq) for seq in found.scalars()]
         # SQLite: RETURNING in the rows' order is one statement per row (SQLAlchemy cannot
         # rely on SQLite's order of RETURNING rows), 16 of a 16-event batch's 27 statements.
-        # One INSERT of them all instead: `seq` is the rowid, so in a transaction holding
-        # the write lock SQLite numbers the rows one after another from the last.
-        await self.conn.execute(_INSERT[BOARD.name], self._board)
-        last = int((await self.conn.execute(_LAST_ROWID)).scalar_one())
-        return list(range(last - len(self._board) + 1, last + 1))
+        # One INSERT of them all instead, its seqs in any order: `seq` is the rowid, so in
+        # a transaction holding the write lock SQLite numbers the rows one after another
+        # from the last, and sorted they are the rows' own.
+        found = await self.conn.execute(_INSERT_BOARD_SEQS, self._board)
+        return sorted(int(seq) for seq in found.scalars())
 
     async def flush(self) -> None:
         conn = self.conn
