@@ -116,7 +116,7 @@ ON_DUTY = (select(UNIT.c.agency_id, UNIT.c.program_id,
                   func.sum(case((UNIT.c.on_duty.is_(True), 1), else_=0)).label("on_duty"))
            .where(UNIT.c.retired.is_(False)).group_by(UNIT.c.agency_id, UNIT.c.program_id))
 _DUTY = ON_DUTY.subquery("duty")
-_AGENCY_STATE = union_all(
+_AGENCY_STATE_PARTS = (
     select(literal_column("'wait'", String()).label("kind"), CALL.c.id,
            CALL.c.agency_id.label("agency"), CALL.c.wait_program.label("text"),
            CALL.c.wait_since, CALL.c.wait_deadline, CALL.c.priority)
@@ -129,6 +129,13 @@ _AGENCY_STATE = union_all(
            _NO_TEXT, QUEUE_SETTLED.c.settled_until, _NO_TIME, sql_cast(null(), Integer())),
     select(literal_column("'duty'", String()), _NO_TEXT, _DUTY.c.agency_id,
            _DUTY.c.program_id, _NO_TIME, _NO_TIME, _DUTY.c.on_duty))
+_AGENCY_STATE = union_all(*_AGENCY_STATE_PARTS)
+# The same with a batch's events already stored (`_SEEN_EVENTS`), for the usual batch of
+# one CAD's new events, whose agency is known before anything is read: one statement.
+_AGENCY_STATE_AND_SEEN = union_all(*_AGENCY_STATE_PARTS, select(
+    literal_column("'seen'", String()), CAD_EVENT.c.event_id, CAD_EVENT.c.response,
+    CAD_EVENT.c.body, _NO_TIME, _NO_TIME, sql_cast(null(), Integer())).where(
+    CAD_EVENT.c.source == bindparam("source"), one_of(CAD_EVENT.c.event_id, text_list("ids"))))
 # The CAD time of the event received last, and when it was: the queue's clock.
 _LAST_EVENT = (select(CAD_EVENT.c.occurred_at, CAD_EVENT.c.received_at)
                .order_by(CAD_EVENT.c.id.desc()).limit(1))
@@ -282,7 +289,11 @@ class Batch:
         if repeat:
             self.repeat.update(await latest(self.conn, repeat))
             self.repeat_read.update(repeat)
-        for source, of_source in event_ids.items():  # a batch is usually one CAD's
+        if len(event_ids) == 1 and self._agencies:  # one CAD's new events: the usual batch
+            [(source, of_source)] = event_ids.items()
+            await self._read_state(min(self._agencies), seen=(source, of_source))
+            event_ids = {}
+        for source, of_source in event_ids.items():
             rows = await self.conn.execute(_SEEN_EVENTS, {"source": source, "ids": of_source})
             self.seen.update({(source, eid): (resp, body) for eid, resp, body in rows})
         if incidents or call_ids:
@@ -346,20 +357,29 @@ class Batch:
         commands are about that were not read yet."""
         return sorted(a for a in {agency, *self._agencies} if a not in read)
 
-    async def _read_state(self, agency: str) -> None:
+    async def _read_state(self, agency: str,
+                          seen: tuple[str, list[str]] | None = None) -> None:
         """What the queue and the units need of the agency, as stored (`_AGENCY_STATE`), read
         once: with the batch's other agencies not read yet, and every agency's settling and
-        roster."""
-        if agency in self._state_read:
+        roster; and with `seen`, which of a source's event ids are stored."""
+        if agency in self._state_read and seen is None:
             return
         read = self._to_read(self._state_read, agency)
         self._state_read.update(read)
         self._held_stored.update({a: Counter() for a in read})
         settled: dict[str, datetime] = {}
         roster: dict[str, dict[str, int]] = {}
-        for row in await self.conn.execute(_AGENCY_STATE, {"agencies": read}):
+        if seen is None:
+            rows = await self.conn.execute(_AGENCY_STATE, {"agencies": read})
+        else:
+            rows = await self.conn.execute(_AGENCY_STATE_AND_SEEN, {
+                "agencies": read, "source": seen[0], "ids": seen[1]})
+        for row in rows:
             kind, call_id, of, text, since, deadline, priority = row
-            if kind == "wait":
+            if kind == "seen":  # call_id: the event id; of: the answer given; text: the body
+                assert seen is not None
+                self.seen[(seen[0], call_id)] = (of, text)
+            elif kind == "wait":
                 self._waiting_ids.add(call_id)
                 self._waiting_stored[call_id] = dict(zip(_WAITING_KEYS, (
                     call_id, of, text, since, deadline, priority), strict=True))

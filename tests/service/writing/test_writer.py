@@ -117,4 +117,7 @@ async def test_a_batch_reads_the_queue_the_units_and_the_settling_in_one_stateme
     assert 3 <= batches <= 12
     assert len(state_reads) == batches, state_reads
     assert all(part in s for s in state_reads for part in parts)
+    # One CAD's new events: which of them are stored already is asked in the same read.
+    assert all("FROM cad_event" in s for s in state_reads)
+    assert not [s for s in sent if s.startswith("SELECT cad_event.event_id")]
     assert (held, waiting) == (4, 6)
