@@ -5,7 +5,8 @@ Why: SQLAlchemy's `in_(bindparam(..., expanding=True))` renders one placeholder 
 at each execution (~100 us a statement on this machine, a fifth of its cost), and every
 length is a statement of its own: on PostgreSQL one more prepared statement, parsed again
 whenever the driver's cache of them (100) has let it go, which a writer's batches of
-1 to 256 events do. The writer runs three such statements per batch (service/writing/batch.py).
+1 to 256 events do. The writer's look-ups of a batch's events, calls and agencies use it
+(service/writing/batch.py).
 
 PostgreSQL: `column = ANY($1)`, the list an array, which the column's index serves as it
 serves IN. SQLite: `column IN (SELECT value FROM json_each(?))`, the list JSON text;

@@ -94,7 +94,8 @@ _SET_SETTLED = (update(QUEUE_SETTLED).where(QUEUE_SETTLED.c.agency_id == bindpar
 _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
 # What the queue and the units need of the agencies a batch is about, in one statement
 # (on PostgreSQL a round trip each was a fifth of a small batch's): four parts, told
-# apart by `kind`, in the columns of the first (the NULLs typed alike).
+# apart by `kind`, in the columns of the first (the NULLs typed alike); a fifth for the
+# usual batch, its events stored already (`_AGENCY_STATE_AND_SEEN`).
 # - "wait": the calls waiting for a program (queued or deferred): a handful, on their own
 #   index. Only what the queue orders them by (routing/queue.py): a region's teams may
 #   keep many waiting, and a batch reads all of its agencies'; the whole row is read for
