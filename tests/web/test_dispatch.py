@@ -170,9 +170,9 @@ async def test_a_press_on_a_card_is_a_click_even_if_a_message_about_it_comes_mea
     context, page = await new_page(browser, web, role="dispatcher")
     frames: list[str] = []  # what the console's websocket received
     page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(str(f))))
-    await page.goto(f"{web.base_url}/dispatch")
-    await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
     try:
+        await page.goto(f"{web.base_url}/dispatch")
+        await page.locator('#conn[data-state="online"][data-caught-up]').wait_for()
         incident = f"INC-PRESS-{uuid.uuid4().hex[:6]}"
         call_id = (await web.post_event(incident_id=incident)).json()["call_id"]
         c = page.locator(f'#calls li[data-call-id="{call_id}"]')
