@@ -69,9 +69,10 @@ _INSERT = {t.name: insert(t) for t in (CALL, CAD_EVENT, DECISION, AUDIT, OUTBOX,
                                        TRANSFER_STEP, BOARD)}
 _INSERT_BOARD_SEQS = insert(BOARD).returning(BOARD.c.seq)
 # Event ids are each sender's own: (source, event_id) leads the unique index.
-_SEEN_EVENTS = select(CAD_EVENT.c.event_id, CAD_EVENT.c.response, CAD_EVENT.c.body).where(
-    CAD_EVENT.c.source == bindparam("source"),
-    one_of(CAD_EVENT.c.event_id, text_list("ids")))
+_SEEN_WHERE = (CAD_EVENT.c.source == bindparam("source"),
+               one_of(CAD_EVENT.c.event_id, text_list("ids")))
+_SEEN_EVENTS = select(CAD_EVENT.c.event_id, CAD_EVENT.c.response,
+                      CAD_EVENT.c.body).where(*_SEEN_WHERE)
 # (source, incident_id) leads the unique index: name both so it is used.
 _CALLS_OF_SOURCE = select(CALL).where(
     CALL.c.source == bindparam("source"),
@@ -111,6 +112,7 @@ _NEXT_SETTLED_ID = select(func.coalesce(func.max(QUEUE_SETTLED.c.id), 0) + 1)
 _WAITING_KEYS = ("id", "agency_id", "wait_program", "wait_since", "wait_deadline",
                  "priority")
 _NO_TEXT, _NO_TIME = sql_cast(null(), String()), sql_cast(null(), UTCDateTime())
+_NO_INT = sql_cast(null(), Integer())
 # Per agency and program keeping a roster (any unit not retired), its units on duty; read
 # again after a batch's change to a unit (service/units/commands.py roster_counts).
 ON_DUTY = (select(UNIT.c.agency_id, UNIT.c.program_id,
@@ -124,10 +126,10 @@ _AGENCY_STATE_PARTS = (
     .where(CALL.c.wait_program.is_not(None),
            one_of(func.coalesce(CALL.c.agency_id, ""), _AGENCIES)),
     select(literal_column("'held'", String()), _NO_TEXT, _UNIT_AGENCY, CALL.c.decision,
-           _NO_TIME, _NO_TIME, sql_cast(null(), Integer()))
+           _NO_TIME, _NO_TIME, _NO_INT)
     .where(*_HOLDING, one_of(_UNIT_AGENCY, _AGENCIES)),
     select(literal_column("'settled'", String()), _NO_TEXT, QUEUE_SETTLED.c.agency_id,
-           _NO_TEXT, QUEUE_SETTLED.c.settled_until, _NO_TIME, sql_cast(null(), Integer())),
+           _NO_TEXT, QUEUE_SETTLED.c.settled_until, _NO_TIME, _NO_INT),
     select(literal_column("'duty'", String()), _NO_TEXT, _DUTY.c.agency_id,
            _DUTY.c.program_id, _NO_TIME, _NO_TIME, _DUTY.c.on_duty))
 _AGENCY_STATE = union_all(*_AGENCY_STATE_PARTS)
@@ -135,8 +137,7 @@ _AGENCY_STATE = union_all(*_AGENCY_STATE_PARTS)
 # one CAD's new events, whose agency is known before anything is read: one statement.
 _AGENCY_STATE_AND_SEEN = union_all(*_AGENCY_STATE_PARTS, select(
     literal_column("'seen'", String()), CAD_EVENT.c.event_id, CAD_EVENT.c.response,
-    CAD_EVENT.c.body, _NO_TIME, _NO_TIME, sql_cast(null(), Integer())).where(
-    CAD_EVENT.c.source == bindparam("source"), one_of(CAD_EVENT.c.event_id, text_list("ids"))))
+    CAD_EVENT.c.body, _NO_TIME, _NO_TIME, _NO_INT).where(*_SEEN_WHERE))
 # The CAD time of the event received last, and when it was: the queue's clock.
 _LAST_EVENT = (select(CAD_EVENT.c.occurred_at, CAD_EVENT.c.received_at)
                .order_by(CAD_EVENT.c.id.desc()).limit(1))
