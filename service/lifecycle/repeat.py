@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.calls.history import latest, pick_history, repeat_keys
-from service.store.tables import as_utc
 from service.writing.batch import Batch
 
 
@@ -23,18 +22,16 @@ async def history_in_batch(ctx: Batch, row: Mapping[str, Any]) -> dict[str, Any]
         ctx.repeat.update(await latest(ctx.conn, missing))
         ctx.repeat_read.update(missing)
     found = {k: dict(ctx.repeat[k]) for k in keys if k in ctx.repeat}
-    for other_id in ctx.new_call_ids:
-        other: Mapping[str, Any] | None = ctx.calls.get(other_id)
-        if other is None or other_id == row["id"]:
+    for key in keys:
+        added = ctx.new_history(key, exclude_call=row["id"])
+        if added is None:
             continue
-        for key in keys:
-            if other[f"{key[0]}_key"] != key[1]:
-                continue
-            h = found.setdefault(key, {"count": 0, "last_at": None, "last_outcome": None,
-                                       "last_disposition": None})
-            h["count"] += 1
-            opened = as_utc(other["opened_at"])
-            if h["last_at"] is None or opened >= h["last_at"]:
-                h.update(last_at=opened, last_outcome=other["outcome"],
-                         last_disposition=other["disposition"])
+        h = found.setdefault(key, {"count": 0, "last_at": None, "last_outcome": None,
+                                   "last_disposition": None})
+        h["count"] += added["count"]
+        # The batch's calls were opened after the stored ones: one opened at the same
+        # moment is the later.
+        if h["last_at"] is None or added["last_at"] >= h["last_at"]:
+            h.update(last_at=added["last_at"], last_outcome=added["last_outcome"],
+                     last_disposition=added["last_disposition"])
     return pick_history(row, found)

@@ -36,7 +36,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.jurisdiction import RegionView
-from service.calls.history import RepeatKey, latest
+from service.calls.history import RepeatKey, latest, repeat_keys
 from service.calls.records import CallRow
 from service.calls.visibility import restricted_message
 from service.errors import NotFound
@@ -195,6 +195,27 @@ def _held_by(call: CallRow | None, agency: str) -> str | None:
     return held_program(call) if call and unit_agency(call) == agency else None
 
 
+def _repeat_keys_of(call: Mapping[str, Any]) -> list[RepeatKey]:
+    return repeat_keys(call.get("person_key"), call.get("address_key"))
+
+
+def _history_of(calls: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """A key's history from these calls, taken in the order they were opened."""
+    found: dict[str, Any] = {"count": 0, "last_at": None, "last_outcome": None,
+                             "last_disposition": None}
+    for call in calls:
+        _count_in(found, call)
+    return found
+
+
+def _count_in(found: dict[str, Any], call: Mapping[str, Any]) -> None:
+    found["count"] += 1
+    opened = as_utc(call["opened_at"])
+    if found["last_at"] is None or opened >= found["last_at"]:
+        found.update(last_at=opened, last_outcome=call["outcome"],
+                     last_disposition=call["disposition"])
+
+
 @functools.lru_cache(maxsize=2048)
 def _program_of(decision: str) -> str:
     """The program id a stored decision names ("" for none). Keyed by the decision's text,
@@ -254,6 +275,13 @@ class Batch:
     # Stored calls per repeat-contact key: how many, and the latest (service/calls/history.py).
     repeat: dict[RepeatKey, dict[str, Any]] = field(default_factory=dict)
     repeat_read: set[RepeatKey] = field(default_factory=set)
+    # The calls this batch opened, by the repeat-contact keys each holds now, and the
+    # order they were opened in; and per key, what they add to its history, kept as calls
+    # are opened (`new_history`). Going through every call the batch opened, for every
+    # new call, was O(n^2) in the batch's size: a CAD's burst at one shelter.
+    _new_by_key: dict[RepeatKey, set[str]] = field(default_factory=dict)
+    _new_seq: dict[str, int] = field(default_factory=dict)
+    _new_history: dict[RepeatKey, dict[str, Any]] = field(default_factory=dict)
     # The agencies whose stored state (waiting calls, units held) was read, with every
     # agency's settling and roster (once, by the first command that asks, `_read_state`),
     # and the ids of every call that waited in this batch (stored or saved since).
@@ -317,10 +345,20 @@ class Batch:
                 self._agencies.update(a for a in (row["agency_id"], row["aid_agency_id"]) if a)
             self._missing_incidents |= {i for i in incidents if i not in self.by_incident}
 
-    @property
-    def new_call_ids(self) -> list[str]:
-        """The calls this batch created, in the order it created them (not stored yet)."""
-        return [i for i in self.calls if i in self._new]
+    def new_history(self, key: RepeatKey, exclude_call: str) -> dict[str, Any] | None:
+        """What the calls this batch opened that hold `key` now (but `exclude_call`) add
+        to its history: how many, and the latest opened (the one opened last of those
+        opened at the same moment), its outcome and disposition. None: none."""
+        ids = self._new_by_key.get(key, set())
+        if exclude_call in ids:  # (a call's history is asked before it is saved)
+            found = _history_of([self.calls[i] for i in sorted(
+                ids - {exclude_call}, key=self._new_seq.__getitem__)])
+        else:
+            if key not in self._new_history:
+                self._new_history[key] = _history_of(
+                    [self.calls[i] for i in sorted(ids, key=self._new_seq.__getitem__)])
+            found = self._new_history[key]
+        return dict(found) if found["count"] else None
 
     def _remember(self, row: CallRow) -> None:
         self.calls[row["id"]] = row
@@ -548,9 +586,12 @@ class Batch:
         before = self.calls.get(row["id"])
         if before is None:
             self._new.add(row["id"])
+            self._new_seq[row["id"]] = len(self._new_seq)
             self._missing_incidents.discard((row["source"], row["incident_id"]))
         else:
             row = {**before, **row}
+        if row["id"] in self._new:
+            self._index_new(before, row)
         if row.get("wait_program") or row["id"] in self._waiting_ids:
             self._waiting_of = None
         if row.get("wait_program"):
@@ -570,6 +611,22 @@ class Batch:
             self._held_saves.append((before, row))
         self._dirty.add(row["id"])
         self._remember(row)
+
+    def _index_new(self, before: CallRow | None, row: CallRow) -> None:
+        was = set(_repeat_keys_of(before)) if before else set()
+        now = set(_repeat_keys_of(row))
+        for key in was - now:
+            self._new_by_key[key].discard(row["id"])
+        for key in now - was:
+            self._new_by_key.setdefault(key, set()).add(row["id"])
+        for key in was | now:
+            found = self._new_history.get(key)
+            if found is None:
+                continue
+            if before is None:  # the latest opened: what it adds is added
+                _count_in(found, row)
+            else:  # a call opened earlier changed: counted again when asked
+                del self._new_history[key]
 
     def add_event(self, row: dict[str, Any]) -> None:
         self._events.append(row)

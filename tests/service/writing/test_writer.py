@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -121,3 +122,45 @@ async def test_a_batch_reads_the_queue_the_units_and_the_settling_in_one_stateme
     assert all("FROM cad_event" in s for s in state_reads)
     assert not [s for s in sent if s.startswith("SELECT cad_event.event_id")]
     assert (held, waiting) == (4, 6)
+
+
+@pytest.mark.asyncio
+async def test_a_new_call_counts_the_calls_its_batch_opened_at_its_address_as_they_are_now(
+        database_url: str) -> None:
+    """Repeat contact inside one batch is looked up by key: a call the batch opened counts
+    for a later one where it is now (an update in the same batch moved it), not where it
+    was first, and in the order the batch opened them."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    delivered: list[BoardRow] = []
+    writer = Writer(engine, on_commit=delivered.extend)
+    policy = compiled(shipped_doc())
+
+    def at(address: str, hour: int, **fields: Any) -> Any:
+        return ingest_event(policy, location={"address": address, "district": "D2"},
+                            occurred_at=f"2026-03-10T1{hour}:00:00-04:00", **fields)
+
+    writer.start()
+    try:
+        # Submitted in one go, so the writer takes them in one batch, in this order.
+        moved, there, _, after_move, left, last = await asyncio.gather(*(
+            writer.submit(c) for c in (
+                at("1 Old St", 0, incident_id="INC-MOVED"),
+                at("9 New St", 1),
+                at("9 New St", 2, incident_id="INC-MOVED", type="updated"),
+                at("9 New St", 3),
+                at("1 Old St", 4),
+                at("9 New St", 5))))
+    finally:
+        await writer.stop()
+        await engine.dispose()
+    history: dict[str, Any] = {}  # each call's first decision's, as the batch opened it
+    for message in (json.loads(row.body) for row in delivered):
+        if message["type"] == "decision":
+            history.setdefault(message["call_id"], message.get("history"))
+    assert history[there["call_id"]] is None  # the first call there, as the batch stood
+    assert history[after_move["call_id"]]["count"] == 2  # "there" and the moved
+    assert history[left["call_id"]] is None  # nobody is at the old address any more
+    assert history[moved["call_id"]] is None
+    assert history[last["call_id"]]["count"] == 3
+    assert history[last["call_id"]]["last_at"] == "2026-03-10T17:00:00+00:00"  # after_move
