@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
-from collections.abc import Container, Mapping
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import (
     Integer,
     String,
+    Table,
     and_,
     bindparam,
     case,
@@ -41,6 +42,7 @@ from service.calls.records import CallRow
 from service.calls.visibility import restricted_message
 from service.errors import NotFound
 from service.live.board import BoardRow
+from service.store.direct import Direct
 from service.store.lists import one_of, text_list
 from service.store.tables import (
     AUDIT,
@@ -138,6 +140,28 @@ _AGENCY_STATE = union_all(*_AGENCY_STATE_PARTS)
 _AGENCY_STATE_AND_SEEN = union_all(*_AGENCY_STATE_PARTS, select(
     literal_column("'seen'", String()), CAD_EVENT.c.event_id, CAD_EVENT.c.response,
     CAD_EVENT.c.body, _NO_TIME, _NO_TIME, _NO_INT).where(*_SEEN_WHERE))
+# The statements every batch runs, sent on the driver's connection (service/store/direct.py).
+_CALLS_OF_SOURCE_DIRECT = Direct(_CALLS_OF_SOURCE)
+_AGENCY_STATE_DIRECT = Direct(_AGENCY_STATE)
+_AGENCY_STATE_AND_SEEN_DIRECT = Direct(_AGENCY_STATE_AND_SEEN)
+# An INSERT of rows with these keys, per table: the same for every batch.
+_DIRECT_INSERTS: dict[tuple[str, frozenset[str]], Direct] = {}
+
+
+async def _insert(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+                  ) -> None:
+    """Insert `rows` in one go: sent on the driver's connection when they all give the
+    same columns (a batch's rows of a table do), else through SQLAlchemy."""
+    keys = frozenset(rows[0])
+    if any(row.keys() != keys for row in rows):
+        await conn.execute(insert(table), rows)
+        return
+    direct = _DIRECT_INSERTS.get((table.name, keys))
+    if direct is None:
+        direct = _DIRECT_INSERTS[(table.name, keys)] = Direct(insert(table), sorted(keys))
+    await direct.run_many(conn, rows)
+
+
 # The CAD time of the event received last, and when it was: the queue's clock.
 _LAST_EVENT = (select(CAD_EVENT.c.occurred_at, CAD_EVENT.c.received_at)
                .order_by(CAD_EVENT.c.id.desc()).limit(1))
@@ -332,16 +356,18 @@ class Batch:
                 by_source.setdefault(source, []).append(incident)
             if not call_ids and len(by_source) == 1:  # one CAD's events: the usual batch
                 [(source, ids)] = by_source.items()
-                found = await self.conn.execute(_CALLS_OF_SOURCE,
-                                                {"source": source, "incidents": ids})
+                found_calls = [dict(zip(_CALL_COLUMNS, r, strict=True))
+                               for r in await _CALLS_OF_SOURCE_DIRECT.rows(
+                                   self.conn, {"source": source, "incidents": ids})]
             else:
                 conds = [and_(CALL.c.source == source, CALL.c.incident_id.in_(ids))
                          for source, ids in by_source.items()]
                 if call_ids:
                     conds.append(CALL.c.id.in_(call_ids))
                 found = await self.conn.execute(select(CALL).where(or_(*conds)))
-            for row in found.mappings():
-                self._remember(cast(CallRow, dict(row)))
+                found_calls = [dict(row) for row in found.mappings()]
+            for row in found_calls:
+                self._remember(cast(CallRow, row))
                 self._agencies.update(a for a in (row["agency_id"], row["aid_agency_id"]) if a)
             self._missing_incidents |= {i for i in incidents if i not in self.by_incident}
 
@@ -410,9 +436,9 @@ class Batch:
         settled: dict[str, datetime] = {}
         roster: dict[str, dict[str, int]] = {}
         if seen is None:
-            rows = await self.conn.execute(_AGENCY_STATE, {"agencies": read})
+            rows = await _AGENCY_STATE_DIRECT.rows(self.conn, {"agencies": read})
         else:
-            rows = await self.conn.execute(_AGENCY_STATE_AND_SEEN, {
+            rows = await _AGENCY_STATE_AND_SEEN_DIRECT.rows(self.conn, {
                 "agencies": read, "source": seen[0], "ids": seen[1]})
         for row in rows:
             kind, call_id, of, text, since, deadline, priority = row
@@ -698,17 +724,17 @@ class Batch:
         if self._settled_dirty:
             await self._write_settled()
         if new:
-            await conn.execute(_INSERT["call"], [{k: r[k] for k in _CALL_COLUMNS} for r in new])
+            await _insert(conn, CALL, [{k: r[k] for k in _CALL_COLUMNS} for r in new])
         if changed:
             await conn.execute(_UPDATE_CALL, changed)
         if self._events:
-            await conn.execute(_INSERT["cad_event"], self._events)
+            await _insert(conn, CAD_EVENT, self._events)
         if self._new_transfers:
             await conn.execute(_INSERT["transfer"], self._new_transfers)
         if self._transfer_steps:
             await conn.execute(_INSERT["transfer_step"], self._transfer_steps)
         if self._decisions:
-            await conn.execute(_INSERT["decision"], self._decisions)
+            await _insert(conn, DECISION, self._decisions)
         if self._audit:
             await conn.execute(_INSERT["audit_log"], self._audit)
         if self._outbox:

@@ -164,3 +164,33 @@ async def test_a_new_call_counts_the_calls_its_batch_opened_at_its_address_as_th
     assert history[moved["call_id"]] is None
     assert history[last["call_id"]]["count"] == 3
     assert history[last["call_id"]]["last_at"] == "2026-03-10T17:00:00+00:00"  # after_move
+
+
+@pytest.mark.asyncio
+async def test_a_batchs_usual_statements_go_to_the_driver_not_through_sqlalchemys_execution(
+        database_url: str) -> None:
+    """The statements every batch of new calls runs (its state and calls read, its call,
+    event and decision rows) are sent on the driver's connection (service/store/direct.py):
+    the cursor events hear them, SQLAlchemy's own execution does not run them."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    writer = Writer(engine)
+    heard: list[str] = []
+    executed: list[str] = []
+    event.listen(writer.write_engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_: heard.append(" ".join(sql.split())))
+    event.listen(writer.write_engine.sync_engine, "before_execute",
+                 lambda _c, clause, *_: executed.append(" ".join(str(clause).split())))
+    policy = compiled(shipped_doc())
+    writer.start()
+    try:
+        answers = await asyncio.gather(*(writer.submit(ingest_event(policy)) for _ in range(4)))
+    finally:
+        await writer.stop()
+        await engine.dispose()
+    assert all(a["decision"]["destination"] == "call_team" for a in answers)
+    usual = ("INSERT INTO call ", "INSERT INTO cad_event ", "INSERT INTO decision ",
+             "SELECT 'wait' AS kind")
+    for start in usual:
+        assert any(s.startswith(start) for s in heard), (start, heard)
+        assert not any(s.startswith(start) for s in executed), (start, executed)
