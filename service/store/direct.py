@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from sqlalchemy import exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Executable
@@ -80,10 +81,11 @@ class Direct:
         if driver is None:
             return [tuple(r) for r in await conn.execute(self.statement, params)]
         c = self._compiled(conn.dialect)
-        raw, described = await _send(conn, driver, c.sql, self._args(c, params), many=False)
+        procs = self._results.get(conn.dialect.name)
+        raw, described = await _send(conn, driver, c.sql, self._args(c, params), many=False,
+                                     describe=procs is None)
         if not c.types:  # text(): nothing to process, as SQLAlchemy would not
             return [tuple(r) for r in raw]
-        procs = self._results.get(conn.dialect.name)
         if procs is None:
             procs = self._results[conn.dialect.name] = tuple(
                 type_._cached_result_processor(conn.dialect, coltype)
@@ -126,34 +128,64 @@ async def _driver_of(conn: AsyncConnection) -> InlineSqlite | asyncpg.Connection
 
 
 async def _send(conn: AsyncConnection, driver: InlineSqlite | asyncpg.Connection, sql: str,
-                args: Any, *, many: bool) -> tuple[list[Any], list[Any]]:
-    """The rows, and each column's type as the driver describes it (as SQLAlchemy's
-    result processors are given it)."""
+                args: Any, *, many: bool, describe: bool = False
+                ) -> tuple[list[Any], list[Any]]:
+    """The rows, and with `describe` each column's type as the driver describes it (as
+    SQLAlchemy's result processors are given it)."""
     sync = conn.sync_connection
     assert sync is not None  # an AsyncConnection in use has one
     dispatch = sync.dispatch
     if dispatch.before_cursor_execute:
         for listen in dispatch.before_cursor_execute:
             listen(sync, None, sql, args, None, many)
-    found: list[Any] = []
-    described: list[Any] = []
-    if isinstance(driver, InlineSqlite):
-        cursor = driver.cursor()
-        if many:
-            await cursor.executemany(sql, args)
-        else:
-            await cursor.execute(sql, args)
-            found = await cursor.fetchall()
-            described = [d[1] for d in cursor.description or ()]
-        await cursor.close()
-    else:  # asyncpg: its statement cache keeps the statement prepared
-        if many:
-            await driver.executemany(sql, args)
-        else:
-            statement = await driver.prepare(sql)
-            found = await statement.fetch(*args)
-            described = [a.type.oid for a in statement.get_attributes()]
+    try:
+        found, described = await _on_driver(driver, sql, args, many=many, describe=describe)
+    except Exception as error:
+        raise _as_sqlalchemy(conn, sql, error, many=many) from error
     if dispatch.after_cursor_execute:
         for listen in dispatch.after_cursor_execute:
             listen(sync, None, sql, args, None, many)
     return found, described
+
+
+async def _on_driver(driver: InlineSqlite | asyncpg.Connection, sql: str, args: Any, *,
+                     many: bool, describe: bool) -> tuple[list[Any], list[Any]]:
+    found: list[Any] = []
+    described: list[Any] = []
+    if isinstance(driver, InlineSqlite):
+        cursor = driver.cursor()
+        try:
+            if many:
+                await cursor.executemany(sql, args)
+            else:
+                await cursor.execute(sql, args)
+                found = await cursor.fetchall()
+                described = [d[1] for d in cursor.description or ()]
+        finally:
+            await cursor.close()
+    elif many:  # asyncpg: its statement cache keeps the statement prepared
+        await driver.executemany(sql, args)
+    elif describe:  # once: `prepare` parses again, where `fetch` takes the cache's
+        statement = await driver.prepare(sql)
+        found = await statement.fetch(*args)
+        described = [a.type.oid for a in statement.get_attributes()]
+    else:
+        found = await driver.fetch(sql, *args)
+    return found, described
+
+
+def _as_sqlalchemy(conn: AsyncConnection, sql: str, error: Exception, *, many: bool
+                   ) -> BaseException:
+    """The driver's error as SQLAlchemy raises it for any other statement (IntegrityError,
+    OperationalError, ...: what the writer tells an outage from a fault by,
+    service/store/db.py `is_outage`), the driver's own as its `orig`."""
+    dialect = conn.dialect
+    dbapi: Any = dialect.loaded_dbapi
+    translate = getattr(dbapi, "_asyncpg_error_translate", None)
+    if translate is not None:  # asyncpg's, as SQLAlchemy's adapter translates it
+        for kind in type(error).__mro__:
+            if kind in translate:
+                error = translate[kind](error.args[0] if error.args else str(error), error)
+                break
+    return exc.DBAPIError.instance(sql, None, error, dbapi.Error, hide_parameters=True,
+                                   dialect=dialect, ismulti=many)

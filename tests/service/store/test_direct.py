@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, insert, literal, select, text
+from sqlalchemy.exc import IntegrityError
 
-from service.store.db import create_engine, create_write_engine, migrate
+from service.store.db import create_engine, create_write_engine, is_outage, migrate
 from service.store.direct import Direct
 from service.store.lists import one_of, text_list
 from service.store.tables import CAD_EVENT, CALL
@@ -129,3 +130,26 @@ async def test_it_runs_inside_the_transaction_even_as_its_first_statement(
         await writer_engine.dispose()
         await engine.dispose()
     assert stored == ["kept"]
+
+
+@pytest.mark.asyncio
+async def test_the_drivers_errors_are_raised_as_sqlalchemy_raises_them(
+        database_url: str) -> None:
+    """What the writer tells an outage from a fault by (service/store/db.py `is_outage`)
+    is SQLAlchemy's exception classes: a refused row is an IntegrityError, as through
+    `conn.execute`, the driver's own error its `orig`."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    writer_engine = create_write_engine(engine)
+    keys = sorted(_event("x"))
+    try:
+        with pytest.raises(IntegrityError) as raised:
+            async with writer_engine.begin() as conn:
+                await conn.execute(text("SELECT 1"))
+                await Direct(insert(CAD_EVENT), keys).run_many(
+                    conn, [_event("twice"), _event("twice")])
+    finally:
+        await writer_engine.dispose()
+        await engine.dispose()
+    assert raised.value.orig is not None
+    assert not is_outage(raised.value)
