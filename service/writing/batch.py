@@ -140,7 +140,8 @@ _AGENCY_STATE = union_all(*_AGENCY_STATE_PARTS)
 _AGENCY_STATE_AND_SEEN = union_all(*_AGENCY_STATE_PARTS, select(
     literal_column("'seen'", String()), CAD_EVENT.c.event_id, CAD_EVENT.c.response,
     CAD_EVENT.c.body, _NO_TIME, _NO_TIME, _NO_INT).where(*_SEEN_WHERE))
-# The statements every batch runs, sent on the driver's connection (service/store/direct.py).
+# The statements every batch runs: on SQLite sent on the writer's cursor itself
+# (service/store/direct.py).
 _CALLS_OF_SOURCE_DIRECT = Direct(_CALLS_OF_SOURCE)
 _AGENCY_STATE_DIRECT = Direct(_AGENCY_STATE)
 _AGENCY_STATE_AND_SEEN_DIRECT = Direct(_AGENCY_STATE_AND_SEEN)

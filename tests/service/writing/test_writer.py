@@ -167,11 +167,12 @@ async def test_a_new_call_counts_the_calls_its_batch_opened_at_its_address_as_th
 
 
 @pytest.mark.asyncio
-async def test_a_batchs_usual_statements_go_to_the_driver_not_through_sqlalchemys_execution(
+async def test_a_batchs_usual_statements_go_to_sqlites_cursor_not_through_sqlalchemy(
         database_url: str) -> None:
-    """The statements every batch of new calls runs (its state and calls read, its call,
-    event and decision rows) are sent on the driver's connection (service/store/direct.py):
-    the cursor events hear them, SQLAlchemy's own execution does not run them."""
+    """On SQLite the statements every batch of new calls runs (its state read, its call,
+    event and decision rows) are sent on the writer's cursor (service/store/direct.py): the
+    cursor events hear them, SQLAlchemy's own execution does not run them. On PostgreSQL,
+    where that measured no gain, SQLAlchemy runs them."""
     engine = create_engine(database_url)
     await migrate(engine)
     writer = Writer(engine)
@@ -191,6 +192,7 @@ async def test_a_batchs_usual_statements_go_to_the_driver_not_through_sqlalchemy
     assert all(a["decision"]["destination"] == "call_team" for a in answers)
     usual = ("INSERT INTO call ", "INSERT INTO cad_event ", "INSERT INTO decision ",
              "SELECT 'wait' AS kind")
+    sqlite = database_url.startswith("sqlite")
     for start in usual:
         assert any(s.startswith(start) for s in heard), (start, heard)
-        assert not any(s.startswith(start) for s in executed), (start, executed)
+        assert any(s.startswith(start) for s in executed) is not sqlite, (start, executed)
