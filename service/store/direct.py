@@ -2,8 +2,8 @@
 
 Why: SQLAlchemy's execution of a compiled, cached statement (its execution context, the
 DBAPI adapter's cursor, the greenlet it runs in) costs ~150 us of CPU on this machine where
-the SQLite statement takes ~15, and a batch runs seven such statements whatever it holds
-(bench/writer.py: a batch of one event costs 4-5 ms). Sent here, a batch of one cost
+SQLite itself takes a few for the usual one, and a batch runs seven whatever it holds
+(bench/writer.py: a batch of one event costs 4-5 ms). Sent here, a batch of one costs
 10-29% less CPU on SQLite (bench/README.md, "Fifth sitting"). On PostgreSQL the same, on
 asyncpg's connection, measured no gain beyond the noise, so there the statement goes
 through SQLAlchemy as any other (as it does on another driver: aiosqlite's, of an
