@@ -151,8 +151,9 @@ _DIRECT_INSERTS: dict[tuple[str, frozenset[str]], Direct] = {}
 
 async def _insert(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
                   ) -> None:
-    """Insert `rows` in one go: sent on the driver's connection when they all give the
-    same columns (a batch's rows of a table do), else through SQLAlchemy."""
+    """Insert `rows` in one go (`Direct`: on SQLite on the writer's cursor itself) when
+    they all give the same columns, as a batch's rows of a table do; else through
+    SQLAlchemy, which fills in what a row leaves out."""
     keys = frozenset(rows[0])
     if any(row.keys() != keys for row in rows):
         await conn.execute(insert(table), rows)
