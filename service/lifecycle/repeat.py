@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.calls.history import latest, pick_history, repeat_keys
-from service.writing.batch import Batch
+from service.writing.batch import Batch, add_history, no_history
 
 
 async def history_in_batch(ctx: Batch, row: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -23,15 +23,8 @@ async def history_in_batch(ctx: Batch, row: Mapping[str, Any]) -> dict[str, Any]
         ctx.repeat_read.update(missing)
     found = {k: dict(ctx.repeat[k]) for k in keys if k in ctx.repeat}
     for key in keys:
+        # The batch's calls were opened after the stored ones.
         added = ctx.new_history(key, exclude_call=row["id"])
-        if added is None:
-            continue
-        h = found.setdefault(key, {"count": 0, "last_at": None, "last_outcome": None,
-                                   "last_disposition": None})
-        h["count"] += added["count"]
-        # The batch's calls were opened after the stored ones: one opened at the same
-        # moment is the later.
-        if h["last_at"] is None or added["last_at"] >= h["last_at"]:
-            h.update(last_at=added["last_at"], last_outcome=added["last_outcome"],
-                     last_disposition=added["last_disposition"])
+        if added is not None:
+            add_history(found.setdefault(key, no_history()), added)
     return pick_history(row, found)

@@ -156,11 +156,11 @@ async def _insert(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[st
     SQLAlchemy, which fills in what a row leaves out."""
     keys = frozenset(rows[0])
     if any(row.keys() != keys for row in rows):
-        await conn.execute(insert(table), rows)
+        await conn.execute(_INSERT[table.name], rows)
         return
     direct = _DIRECT_INSERTS.get((table.name, keys))
     if direct is None:
-        direct = _DIRECT_INSERTS[(table.name, keys)] = Direct(insert(table), sorted(keys))
+        direct = _DIRECT_INSERTS[(table.name, keys)] = Direct(_INSERT[table.name], sorted(keys))
     await direct.run_many(conn, rows)
 
 
@@ -225,21 +225,34 @@ def _repeat_keys_of(call: Mapping[str, Any]) -> list[RepeatKey]:
     return repeat_keys(call.get("person_key"), call.get("address_key"))
 
 
-def _history_of(calls: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """A key's history from these calls, taken in the order they were opened."""
-    found: dict[str, Any] = {"count": 0, "last_at": None, "last_outcome": None,
-                             "last_disposition": None}
-    for call in calls:
-        _count_in(found, call)
-    return found
+def no_history() -> dict[str, Any]:
+    """A repeat-contact key's history with no calls yet (as service/calls/history.py
+    `latest` gives one per key)."""
+    return {"count": 0, "last_at": None, "last_outcome": None, "last_disposition": None}
+
+
+def add_history(found: dict[str, Any], added: Mapping[str, Any]) -> None:
+    """Count the calls of `added` (a history of calls opened after those of `found`) into
+    `found`: the later of the two latest, one opened at the same moment being the later."""
+    found["count"] += added["count"]
+    if added["last_at"] is not None and (found["last_at"] is None
+                                         or added["last_at"] >= found["last_at"]):
+        found.update(last_at=added["last_at"], last_outcome=added["last_outcome"],
+                     last_disposition=added["last_disposition"])
 
 
 def _count_in(found: dict[str, Any], call: Mapping[str, Any]) -> None:
-    found["count"] += 1
-    opened = as_utc(call["opened_at"])
-    if found["last_at"] is None or opened >= found["last_at"]:
-        found.update(last_at=opened, last_outcome=call["outcome"],
-                     last_disposition=call["disposition"])
+    add_history(found, {"count": 1, "last_at": as_utc(call["opened_at"]),
+                        "last_outcome": call["outcome"],
+                        "last_disposition": call["disposition"]})
+
+
+def _history_of(calls: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """A key's history from these calls, taken in the order they were opened."""
+    found = no_history()
+    for call in calls:
+        _count_in(found, call)
+    return found
 
 
 @functools.lru_cache(maxsize=2048)
