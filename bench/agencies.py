@@ -90,14 +90,13 @@ async def set_up(database_url: str, agencies: int) -> list[str]:
 
 async def one_run(backend: str, agencies: int, opts: argparse.Namespace,
                   log_dir: Path) -> dict[str, Any]:
-    admin = ingest.postgres_admin_url() if backend == "postgresql" else None
     name = f"liaison_bench_ag_{uuid.uuid4().hex[:8]}"
-    if backend == "postgresql":
-        assert admin is not None
-        await ingest.pg_execute(admin, f'CREATE DATABASE "{name}"')
-        database_url = admin.rsplit("/", 1)[0] + f"/{name}"
-    else:
-        database_url = f"sqlite+aiosqlite:///{log_dir / f'{name}.db'}"
+    async with ingest.scratch_database(backend, name, log_dir) as database_url:
+        return await _one_run(backend, agencies, opts, log_dir, database_url)
+
+
+async def _one_run(backend: str, agencies: int, opts: argparse.Namespace, log_dir: Path,
+                   database_url: str) -> dict[str, Any]:
     server = None
     try:
         districts = await set_up(database_url, agencies)
@@ -130,8 +129,6 @@ async def one_run(backend: str, agencies: int, opts: argparse.Namespace,
     finally:
         if server is not None:
             await asyncio.to_thread(server.stop)
-        if backend == "postgresql" and admin is not None:
-            await ingest.pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def run(opts: argparse.Namespace) -> dict[str, Any]:

@@ -93,7 +93,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -838,6 +838,24 @@ async def pg_execute(admin_url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(backend: str, name: str, sqlite_dir: Path) -> AsyncIterator[str]:
+    """A fresh database for one run of a bench, by its URL: on PostgreSQL a new database
+    `name` (made from the admin URL, `postgres_admin_url`), dropped afterwards; on SQLite
+    the file `name`.db in `sqlite_dir`."""
+    if backend != "postgresql":
+        yield f"sqlite+aiosqlite:///{sqlite_dir / f'{name}.db'}"
+        return
+    admin = postgres_admin_url()
+    if admin is None:
+        raise RuntimeError("no PostgreSQL: set LIAISON_TEST_POSTGRES_URL or .pg-test-url")
+    await pg_execute(admin, f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def bench_liaison(backend: str, database_url: str, opts: argparse.Namespace,

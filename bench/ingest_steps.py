@@ -166,13 +166,9 @@ async def run(opts: argparse.Namespace, out: Path) -> None:
         if admin is None:
             print("... postgres skipped: no LIAISON_TEST_POSTGRES_URL or .pg-test-url")
             continue
-        name = f"liaison_steps_{bi.RUN_ID}"
-        await bi.pg_execute(admin, f'CREATE DATABASE "{name}"')
-        try:
-            results[backend] = await profile(backend, admin.rsplit("/", 1)[0] + "/" + name,
-                                             opts, out)
-        finally:
-            await bi.pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        async with bi.scratch_database("postgresql", f"liaison_steps_{bi.RUN_ID}",
+                                       out) as url:
+            results[backend] = await profile(backend, url, opts, out)
     order = [s for s, _ in STEPS] + [GREENLET, LOOP, OTHER_THREADS, REST, "TOTAL"]
     print(f"\nus of server CPU per event, {opts.requests} events over {opts.concurrency} "
           f"connections; samples in {out}\n")

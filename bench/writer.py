@@ -86,20 +86,10 @@ async def measure(database_url: str, sizes: list[int], opts: argparse.Namespace
 
 
 async def one_backend(backend: str, opts: argparse.Namespace) -> dict[str, Any]:
-    admin = ingest.postgres_admin_url() if backend == "postgresql" else None
     name = f"liaison_bench_wr_{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
-        if backend == "postgresql":
-            assert admin is not None
-            await ingest.pg_execute(admin, f'CREATE DATABASE "{name}"')
-            url = admin.rsplit("/", 1)[0] + f"/{name}"
-        else:
-            url = f"sqlite+aiosqlite:///{tmp}/{name}.db"
-        try:
+        async with ingest.scratch_database(backend, name, Path(tmp)) as url:
             found = await measure(url, sorted(set(opts.sizes)), opts)
-        finally:
-            if admin is not None:
-                await ingest.pg_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     base = found[min(found)]["cpu_us_per_event"]
     for figures in found.values():
         figures["cpu_vs_smallest"] = round(figures["cpu_us_per_event"] / base, 3)
