@@ -108,6 +108,8 @@ async def test_the_team_flow_through_clear(browser: Any, web: Server) -> None:
         await c.get_by_role("button", name="Assign", exact=True).click()
         await page.locator(f'.lane[data-lane="assigned"] li[data-call-id="{call_id}"]'
                            ).wait_for()
+        # The units list is redrawn by its own message, which may come after the card's.
+        await page.locator('#units li[data-unit="CALL-2"]', has_text="assigned").wait_for()
         assert "assigned" in await page.locator('#units li[data-unit="CALL-2"]').text_content()
 
         for button, lane in (("En route", "en_route"), ("On scene", "on_scene")):
