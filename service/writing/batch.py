@@ -61,12 +61,12 @@ from service.store.tables import (
     as_utc,
     utcnow,
 )
+from service.store.unnest import Part, insert_together, same_keys
 
 _CALL_COLUMNS = [c.name for c in CALL.columns]
 # Built once: building a statement and its cache key costs more than SQLite takes to run
 # it, and the writer runs these for every batch.
 _UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam("_id"))
-_INSERT_BOARD = insert(BOARD).returning(BOARD.c.seq, sort_by_parameter_order=True)
 _INSERT = {t.name: insert(t) for t in (CALL, CAD_EVENT, DECISION, AUDIT, OUTBOX, TRANSFER,
                                        TRANSFER_STEP, BOARD)}
 _INSERT_BOARD_SEQS = insert(BOARD).returning(BOARD.c.seq)
@@ -715,11 +715,31 @@ class Batch:
         await self.conn.execute(delete(REJECT).where(REJECT.c.sender == sender,
                                                      REJECT.c.id <= oldest_dropped))
 
+    async def _insert_together(self, calls: list[dict[str, Any]]) -> list[int]:
+        """PostgreSQL: the batch's new calls, events, decisions and board messages in one
+        statement (service/store/unnest.py: a round trip and an execution each was most
+        of a small batch's cost); the board messages' seqs, in the order written. Rows of
+        a table that give different columns go in a statement of their own."""
+        parts: list[Part] = []
+        for table, rows in ((CALL, calls), (CAD_EVENT, self._events),
+                            (DECISION, self._decisions)):
+            if not rows:
+                continue
+            if same_keys(rows) is None:
+                await self.conn.execute(_INSERT[table.name], rows)
+            else:
+                parts.append((table, rows))
+        if self._board:  # last: its seqs are the statement's RETURNING
+            parts.append((BOARD, self._board))
+        if not parts:
+            return []
+        found = await insert_together(self.conn, parts, "seq" if self._board else None)
+        # A sequence numbers the rows ascending in the order inserted (the statement
+        # inserts them in the list's order): sorted, they are the rows' own.
+        return sorted(int(seq) for seq in found)
+
     async def _insert_board(self) -> list[int]:
-        """Write the batch's board messages; their seqs, in the order written."""
-        if self.postgres:
-            found = await self.conn.execute(_INSERT_BOARD, self._board)
-            return [int(seq) for seq in found.scalars()]
+        """SQLite: write the batch's board messages; their seqs, in the order written."""
         # SQLite: RETURNING in the rows' order is one statement per row (SQLAlchemy cannot
         # rely on SQLite's order of RETURNING rows), 16 of a 16-event batch's 27 statements.
         # One INSERT of them all instead, its seqs in any order: `seq` is the rowid, so in
@@ -738,17 +758,21 @@ class Batch:
                                         or self._settled_dirty or self._transfer_steps)
         if self._settled_dirty:
             await self._write_settled()
-        if new:
-            await _insert(conn, CALL, [{k: r[k] for k in _CALL_COLUMNS} for r in new])
+        new_rows = [{k: r[k] for k in _CALL_COLUMNS} for r in new]
+        seqs: list[int] = []
+        if self.postgres:
+            seqs = await self._insert_together(new_rows)
+        elif new_rows:
+            await _insert(conn, CALL, new_rows)
         if changed:
             await conn.execute(_UPDATE_CALL, changed)
-        if self._events:
+        if self._events and not self.postgres:
             await _insert(conn, CAD_EVENT, self._events)
         if self._new_transfers:
             await conn.execute(_INSERT["transfer"], self._new_transfers)
         if self._transfer_steps:
             await conn.execute(_INSERT["transfer_step"], self._transfer_steps)
-        if self._decisions:
+        if self._decisions and not self.postgres:
             await _insert(conn, DECISION, self._decisions)
         if self._audit:
             await conn.execute(_INSERT["audit_log"], self._audit)
@@ -756,7 +780,8 @@ class Batch:
             # In decision order, so a call's outbox ids increase as its decisions did.
             await conn.execute(_INSERT["outbox"], self._outbox)
         if self._board:
-            seqs = await self._insert_board()
+            if not self.postgres:
+                seqs = await self._insert_board()
             self.committed_board = [BoardRow(int(seq), row["body"], row["restricted_body"],
                                              row["agency_id"], row["aid_agency_id"])
                                     for seq, row in zip(seqs, self._board, strict=True)]
