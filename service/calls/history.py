@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -55,10 +56,42 @@ async def latest(conn: AsyncConnection, keys: list[RepeatKey], *,
             params.update(before=opened_before, exclude=exclude_id or "")
         stmt = _statement(tuple(by for by, _ in chunk), bounded)
         for r in (await conn.execute(stmt, params)).mappings():
-            out[(r["by"], r["k"])] = {"count": int(r["n"]), "last_at": as_utc(r["m"]),
-                                      "last_outcome": r["outcome"],
-                                      "last_disposition": r["disposition"]}
+            out[(r["by"], r["k"])] = found_history(r["n"], r["m"], r["outcome"],
+                                                   r["disposition"])
     return out
+
+
+def found_history(count: int, last_at: datetime, outcome: str | None,
+                  disposition: str | None) -> dict[str, Any]:
+    """A key's history from a row of the read (`LatestOf`)."""
+    return {"count": int(count), "last_at": as_utc(last_at), "last_outcome": outcome,
+            "last_disposition": disposition}
+
+
+@dataclass(frozen=True)
+class LatestOf:
+    """The read of one key (its value the parameter `k{j}`), as columns of the latest
+    call with it (`where`): for a statement of its own (`_statement`), or a part of the
+    writer's read of a batch's state (service/writing/batch.py)."""
+
+    key: ColumnElement[str]
+    count: ColumnElement[int]
+    where: ColumnElement[bool]
+
+
+def latest_of(by: str, j: int, bounded: bool = False) -> LatestOf:
+    o = _OTHER[by].c
+    value = bindparam(f"k{j}", type_=String())
+    conds: list[ColumnElement[bool]] = [o[f"{by}_key"] == value]
+    if bounded:
+        conds += [o.opened_at < bindparam("before"), o.id != bindparam("exclude")]
+    some = select(o.id).where(*conds).limit(COUNT_CAP).subquery()
+    count = select(func.count()).select_from(some).scalar_subquery()
+    # One row per key even when several calls were opened at the same moment.
+    latest_id = (select(o.id).where(*conds)
+                 .order_by(o.opened_at.desc(), o.id.desc()).limit(1)
+                 .scalar_subquery())
+    return LatestOf(value, count, CALL.c.id == latest_id)
 
 
 @functools.lru_cache(maxsize=128)
@@ -68,20 +101,10 @@ def _statement(shape: tuple[str, ...], bounded: bool) -> Executable:
     c = CALL.c
     parts = []
     for j, by in enumerate(shape):
-        o = _OTHER[by].c
-        value = bindparam(f"k{j}", type_=String())
-        conds: list[ColumnElement[bool]] = [o[f"{by}_key"] == value]
-        if bounded:
-            conds += [o.opened_at < bindparam("before"), o.id != bindparam("exclude")]
-        some = select(o.id).where(*conds).limit(COUNT_CAP).subquery()
-        count = select(func.count()).select_from(some).scalar_subquery()
-        # One row per key even when several calls were opened at the same moment.
-        latest_id = (select(o.id).where(*conds)
-                     .order_by(o.opened_at.desc(), o.id.desc()).limit(1)
-                     .scalar_subquery())
-        parts.append(select(literal(by).label("by"), value.label("k"),
-                            count.label("n"), c.opened_at.label("m"), c.outcome,
-                            c.disposition).where(c.id == latest_id))
+        of = latest_of(by, j, bounded)
+        parts.append(select(literal(by).label("by"), of.key.label("k"),
+                            of.count.label("n"), c.opened_at.label("m"), c.outcome,
+                            c.disposition).where(of.where))
     return parts[0] if len(parts) == 1 else union_all(*parts)
 
 

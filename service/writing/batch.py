@@ -37,7 +37,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.jurisdiction import RegionView
-from service.calls.history import RepeatKey, latest, repeat_keys
+from service.calls.history import RepeatKey, found_history, latest, latest_of, repeat_keys
 from service.calls.records import CallRow
 from service.calls.visibility import restricted_message
 from service.errors import NotFound
@@ -137,14 +137,33 @@ _AGENCY_STATE_PARTS = (
 _AGENCY_STATE = union_all(*_AGENCY_STATE_PARTS)
 # The same with a batch's events already stored (`_SEEN_EVENTS`), for the usual batch of
 # one CAD's new events, whose agency is known before anything is read: one statement.
-_AGENCY_STATE_AND_SEEN = union_all(*_AGENCY_STATE_PARTS, select(
-    literal_column("'seen'", String()), CAD_EVENT.c.event_id, CAD_EVENT.c.response,
-    CAD_EVENT.c.body, _NO_TIME, _NO_TIME, _NO_INT).where(*_SEEN_WHERE))
+_SEEN_PART = select(literal_column("'seen'", String()), CAD_EVENT.c.event_id,
+                    CAD_EVENT.c.response, CAD_EVENT.c.body, _NO_TIME, _NO_TIME,
+                    _NO_INT).where(*_SEEN_WHERE)
+# And with its new calls' repeat-contact history (service/calls/history.py), up to this
+# many keys: a round trip fewer for the usual batch. A burst of many new calls reads
+# theirs on its own (one statement of hundreds of parts would be built for each size).
+_REPEAT_WITH_STATE = 8
+
+
+@functools.lru_cache(maxsize=64)
+def _state_and_seen(repeat: tuple[str, ...]) -> Direct:
+    """`_AGENCY_STATE` with `_SEEN_PART` and, per key of these kinds ("person", "address";
+    its value the parameter `k{j}`), a row of kind "person" or "address": the key, the
+    latest call's outcome, disposition and opening, and how many calls hold it."""
+    parts = []
+    for j, by in enumerate(repeat):
+        of = latest_of(by, j)
+        parts.append(select(literal_column(f"'{by}'", String()), of.key, CALL.c.outcome,
+                            CALL.c.disposition, CALL.c.opened_at, _NO_TIME, of.count)
+                     .where(of.where))
+    return Direct(union_all(*_AGENCY_STATE_PARTS, _SEEN_PART, *parts))
+
+
 # The statements every batch runs: on SQLite sent on the writer's cursor itself
 # (service/store/direct.py).
 _CALLS_OF_SOURCE_DIRECT = Direct(_CALLS_OF_SOURCE)
 _AGENCY_STATE_DIRECT = Direct(_AGENCY_STATE)
-_AGENCY_STATE_AND_SEEN_DIRECT = Direct(_AGENCY_STATE_AND_SEEN)
 # An INSERT of rows with these keys, per table: the same for every batch.
 _DIRECT_INSERTS: dict[tuple[str, frozenset[str]], Direct] = {}
 
@@ -355,12 +374,15 @@ class Batch:
         call_ids = sorted({c for k in keys for c in k.call_ids})
         repeat = sorted({r for k in keys for r in k.repeat})
         self._agencies.update(a for k in keys for a in k.agencies)
-        if repeat:
+        usual = len(event_ids) == 1 and bool(self._agencies)  # one CAD's new events
+        with_state = repeat if usual and len(repeat) <= _REPEAT_WITH_STATE else []
+        if repeat and not with_state:
             self.repeat.update(await latest(self.conn, repeat))
             self.repeat_read.update(repeat)
-        if len(event_ids) == 1 and self._agencies:  # one CAD's new events: the usual batch
+        if usual:
             [(source, of_source)] = event_ids.items()
-            await self._read_state(min(self._agencies), seen=(source, of_source))
+            await self._read_state(min(self._agencies), seen=(source, of_source),
+                                   repeat=with_state)
             event_ids = {}
         for source, of_source in event_ids.items():
             rows = await self.conn.execute(_SEEN_EVENTS, {"source": source, "ids": of_source})
@@ -438,11 +460,12 @@ class Batch:
         commands are about that were not read yet."""
         return sorted(a for a in {agency, *self._agencies} if a not in read)
 
-    async def _read_state(self, agency: str,
-                          seen: tuple[str, list[str]] | None = None) -> None:
+    async def _read_state(self, agency: str, seen: tuple[str, list[str]] | None = None,
+                          repeat: Sequence[RepeatKey] = ()) -> None:
         """What the queue and the units need of the agency, as stored (`_AGENCY_STATE`), read
         once: with the batch's other agencies not read yet, and every agency's settling and
-        roster; and with `seen`, which of a source's event ids are stored."""
+        roster; and with `seen`, which of a source's event ids are stored, and the
+        repeat-contact history of the keys `repeat` (sorted)."""
         if agency in self._state_read and seen is None:
             return
         read = self._to_read(self._state_read, agency)
@@ -453,11 +476,15 @@ class Batch:
         if seen is None:
             rows = await _AGENCY_STATE_DIRECT.rows(self.conn, {"agencies": read})
         else:
-            rows = await _AGENCY_STATE_AND_SEEN_DIRECT.rows(self.conn, {
-                "agencies": read, "source": seen[0], "ids": seen[1]})
+            rows = await _state_and_seen(tuple(by for by, _ in repeat)).rows(self.conn, {
+                "agencies": read, "source": seen[0], "ids": seen[1],
+                **{f"k{j}": key for j, (_, key) in enumerate(repeat)}})
+            self.repeat_read.update(repeat)  # a key with no calls has no row
         for row in rows:
             kind, call_id, of, text, since, deadline, priority = row
-            if kind == "seen":  # call_id: the event id; of: the answer given; text: the body
+            if kind in ("person", "address"):  # call_id: the key; of, text: the latest's
+                self.repeat[(kind, call_id)] = found_history(priority, since, of, text)
+            elif kind == "seen":  # call_id: the event id; of: the answer given; text: the body
                 assert seen is not None
                 self.seen[(seen[0], call_id)] = (of, text)
             elif kind == "wait":

@@ -122,6 +122,9 @@ async def test_a_batch_reads_the_queue_the_units_and_the_settling_in_one_stateme
     # One CAD's new events: which of them are stored already is asked in the same read.
     assert all("FROM cad_event" in s for s in state_reads)
     assert not [s for s in sent if s.startswith("SELECT cad_event.event_id")]
+    # And its new calls' repeat-contact history (service/calls/history.py): no read of its own.
+    assert all("latest_address" in s for s in state_reads)
+    assert not [s for s in sent if "latest_address" in s and s not in state_reads]
     assert (held, waiting) == (4, 6)
 
 
