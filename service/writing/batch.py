@@ -146,12 +146,21 @@ _SEEN_PART = select(literal_column("'seen'", String()), CAD_EVENT.c.event_id,
 _REPEAT_WITH_STATE = 8
 
 
-@functools.lru_cache(maxsize=64)
-def _state_and_seen(repeat: tuple[str, ...]) -> Direct:
-    """`_AGENCY_STATE` with `_SEEN_PART` and, per key of these kinds ("person", "address";
-    its value the parameter `k{j}`), a row of kind "person" or "address": the key, the
-    latest call's outcome, disposition and opening, and how many calls hold it."""
-    parts = []
+# Which of a CAD's incidents (the parameter "incidents", of `_SEEN_PART`'s source) have a
+# call: kind "call", the incident id.
+_INCIDENTS_PART = select(literal_column("'call'", String()), CALL.c.incident_id, _NO_TEXT,
+                         _NO_TEXT, _NO_TIME, _NO_TIME, _NO_INT).where(
+    CALL.c.source == bindparam("source"),
+    one_of(CALL.c.incident_id, text_list("incidents")))
+
+
+@functools.lru_cache(maxsize=128)
+def _state_and_seen(repeat: tuple[str, ...], incidents: bool) -> Direct:
+    """`_AGENCY_STATE` with `_SEEN_PART`, `_INCIDENTS_PART` if `incidents`, and, per key of
+    these kinds ("person", "address"; its value the parameter `k{j}`), a row of kind
+    "person" or "address": the key, the latest call's outcome, disposition and opening,
+    and how many calls hold it."""
+    parts = [_INCIDENTS_PART] if incidents else []
     for j, by in enumerate(repeat):
         of = latest_of(by, j)
         parts.append(select(literal_column(f"'{by}'", String()), of.key, CALL.c.outcome,
@@ -371,6 +380,9 @@ class Batch:
         for source, event_id in sorted({e for k in keys for e in k.event_ids}):
             event_ids.setdefault(source, []).append(event_id)
         incidents = {i for k in keys for i in k.incidents}
+        by_source: dict[str, list[str]] = {}
+        for source, incident in sorted(incidents):
+            by_source.setdefault(source, []).append(incident)
         call_ids = sorted({c for k in keys for c in k.call_ids})
         repeat = sorted({r for k in keys for r in k.repeat})
         self._agencies.update(a for k in keys for a in k.agencies)
@@ -379,34 +391,38 @@ class Batch:
         if repeat and not with_state:
             self.repeat.update(await latest(self.conn, repeat))
             self.repeat_read.update(repeat)
+        # The usual batch's incidents (of the same CAD) are looked up in its state read
+        # too; only those found are read whole, so a batch of new calls reads no calls.
+        stored: list[str] | None = None
         if usual:
             [(source, of_source)] = event_ids.items()
-            await self._read_state(min(self._agencies), seen=(source, of_source),
-                                   repeat=with_state)
+            ours = by_source.get(source) if not call_ids and set(by_source) <= {source} \
+                else None
+            stored = await self._read_state(min(self._agencies), seen=(source, of_source),
+                                            repeat=with_state, incidents=ours)
+            if ours is not None:
+                by_source = {source: stored} if stored else {}
             event_ids = {}
         for source, of_source in event_ids.items():
             rows = await self.conn.execute(_SEEN_EVENTS, {"source": source, "ids": of_source})
             self.seen.update({(source, eid): (resp, body) for eid, resp, body in rows})
-        if incidents or call_ids:
-            by_source: dict[str, list[str]] = {}
-            for source, incident in sorted(incidents):
-                by_source.setdefault(source, []).append(incident)
-            if not call_ids and len(by_source) == 1:  # one CAD's events: the usual batch
-                [(source, ids)] = by_source.items()
-                found_calls = [dict(zip(_CALL_COLUMNS, r, strict=True))
-                               for r in await _CALLS_OF_SOURCE_DIRECT.rows(
-                                   self.conn, {"source": source, "incidents": ids})]
-            else:
-                conds = [and_(CALL.c.source == source, CALL.c.incident_id.in_(ids))
-                         for source, ids in by_source.items()]
-                if call_ids:
-                    conds.append(CALL.c.id.in_(call_ids))
-                found = await self.conn.execute(select(CALL).where(or_(*conds)))
-                found_calls = [dict(row) for row in found.mappings()]
-            for row in found_calls:
-                self._remember(cast(CallRow, row))
-                self._agencies.update(a for a in (row["agency_id"], row["aid_agency_id"]) if a)
-            self._missing_incidents |= {i for i in incidents if i not in self.by_incident}
+        found_calls: list[dict[str, Any]] = []
+        if not call_ids and len(by_source) == 1:  # one CAD's events: the usual batch
+            [(source, ids)] = by_source.items()
+            found_calls = [dict(zip(_CALL_COLUMNS, r, strict=True))
+                           for r in await _CALLS_OF_SOURCE_DIRECT.rows(
+                               self.conn, {"source": source, "incidents": ids})]
+        elif by_source or call_ids:
+            conds = [and_(CALL.c.source == source, CALL.c.incident_id.in_(ids))
+                     for source, ids in by_source.items()]
+            if call_ids:
+                conds.append(CALL.c.id.in_(call_ids))
+            found = await self.conn.execute(select(CALL).where(or_(*conds)))
+            found_calls = [dict(row) for row in found.mappings()]
+        for row in found_calls:
+            self._remember(cast(CallRow, row))
+            self._agencies.update(a for a in (row["agency_id"], row["aid_agency_id"]) if a)
+        self._missing_incidents |= {i for i in incidents if i not in self.by_incident}
 
     def new_history(self, key: RepeatKey, exclude_call: str) -> dict[str, Any] | None:
         """What the calls this batch opened that hold `key` now (but `exclude_call`) add
@@ -461,13 +477,15 @@ class Batch:
         return sorted(a for a in {agency, *self._agencies} if a not in read)
 
     async def _read_state(self, agency: str, seen: tuple[str, list[str]] | None = None,
-                          repeat: Sequence[RepeatKey] = ()) -> None:
+                          repeat: Sequence[RepeatKey] = (),
+                          incidents: list[str] | None = None) -> list[str]:
         """What the queue and the units need of the agency, as stored (`_AGENCY_STATE`), read
         once: with the batch's other agencies not read yet, and every agency's settling and
-        roster; and with `seen`, which of a source's event ids are stored, and the
-        repeat-contact history of the keys `repeat` (sorted)."""
+        roster; and with `seen`, which of a source's event ids are stored, the
+        repeat-contact history of the keys `repeat` (sorted), and which of the source's
+        `incidents` have a call (returned)."""
         if agency in self._state_read and seen is None:
-            return
+            return []
         read = self._to_read(self._state_read, agency)
         self._state_read.update(read)
         self._held_stored.update({a: Counter() for a in read})
@@ -476,14 +494,20 @@ class Batch:
         if seen is None:
             rows = await _AGENCY_STATE_DIRECT.rows(self.conn, {"agencies": read})
         else:
-            rows = await _state_and_seen(tuple(by for by, _ in repeat)).rows(self.conn, {
-                "agencies": read, "source": seen[0], "ids": seen[1],
-                **{f"k{j}": key for j, (_, key) in enumerate(repeat)}})
+            statement = _state_and_seen(tuple(by for by, _ in repeat), incidents is not None)
+            params = {"agencies": read, "source": seen[0], "ids": seen[1],
+                      **{f"k{j}": key for j, (_, key) in enumerate(repeat)}}
+            if incidents is not None:
+                params["incidents"] = incidents
+            rows = await statement.rows(self.conn, params)
             self.repeat_read.update(repeat)  # a key with no calls has no row
+        stored: list[str] = []
         for row in rows:
             kind, call_id, of, text, since, deadline, priority = row
             if kind in ("person", "address"):  # call_id: the key; of, text: the latest's
                 self.repeat[(kind, call_id)] = found_history(priority, since, of, text)
+            elif kind == "call":  # call_id: the incident
+                stored.append(call_id)
             elif kind == "seen":  # call_id: the event id; of: the answer given; text: the body
                 assert seen is not None
                 self.seen[(seen[0], call_id)] = (of, text)
@@ -503,6 +527,7 @@ class Batch:
         if self._settled is None:  # this batch's own marks are newer
             self._settled = settled
             self._settled_stored = set(settled)
+        return stored
 
     async def units_busy(self, exclude_call: str | None = None,
                          agency: str = DEFAULT_AGENCY) -> int:

@@ -125,7 +125,43 @@ async def test_a_batch_reads_the_queue_the_units_and_the_settling_in_one_stateme
     # And its new calls' repeat-contact history (service/calls/history.py): no read of its own.
     assert all("latest_address" in s for s in state_reads)
     assert not [s for s in sent if "latest_address" in s and s not in state_reads]
+    # And whether its incidents have calls: none has, so no call is read.
+    assert all("'call'" in s for s in state_reads)
+    assert not [s for s in sent if s.startswith("SELECT call.id")]
     assert (held, waiting) == (4, 6)
+
+
+@pytest.mark.asyncio
+async def test_a_batch_reads_whole_only_the_calls_its_events_incidents_have(
+        database_url: str) -> None:
+    """The usual batch asks in its state read which of its incidents have a call, and reads
+    only those whole: an update to a stored call is applied to it, a new incident opens a
+    call."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    writer = Writer(engine)
+    calls_read: list[Any] = []
+
+    def heard(_conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
+        if sql.startswith("SELECT call.id"):
+            calls_read.append(params)
+
+    policy = compiled(shipped_doc())
+    writer.start()
+    try:
+        first = await writer.submit(ingest_event(policy, incident_id="INC-STORED"))
+        event.listen(writer.write_engine.sync_engine, "before_cursor_execute", heard)
+        update, new = await asyncio.gather(
+            writer.submit(ingest_event(policy, incident_id="INC-STORED", type="updated",
+                                       narrative="Now calmer, sitting on the porch.")),
+            writer.submit(ingest_event(policy, incident_id="INC-NEW")))
+    finally:
+        await writer.stop()
+        await engine.dispose()
+    assert update["call_id"] == first["call_id"] and new["call_id"] != first["call_id"]
+    # Read whole: the stored incident, and not the new one (the two may share a batch).
+    assert calls_read and all("INC-NEW" not in repr(p) for p in calls_read)
+    assert any("INC-STORED" in repr(p) for p in calls_read)
 
 
 @pytest.mark.asyncio
