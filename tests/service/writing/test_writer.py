@@ -244,3 +244,41 @@ async def test_a_batchs_usual_statements_go_to_sqlites_cursor_not_through_sqlalc
             assert s.startswith("WITH w0 AS (INSERT INTO call ")
             assert all(f"INSERT INTO {t} " in s
                        for t in ("call", "cad_event", "decision", "board_message")), s
+
+
+@pytest.mark.asyncio
+async def test_a_batchs_changed_calls_are_written_with_its_new_rows(database_url: str) -> None:
+    """A status change and a new call in one batch: on PostgreSQL the changed call's UPDATE
+    is a part of the batch's one write statement (service/store/unnest.py), on SQLite a
+    statement of its own; either way both calls are stored as the batch left them."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    writer = Writer(engine)
+    writes: list[str] = []
+    event.listen(writer.write_engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_: writes.append(" ".join(sql.split()))
+                 if "UPDATE call" in sql or "INSERT INTO" in sql else None)
+    policy = compiled(shipped_doc())
+    writer.start()
+    try:
+        held = await writer.submit(ingest_event(policy))
+        writes.clear()
+        assigned, new = await asyncio.gather(
+            writer.submit(ChangeStatus(held["call_id"], StatusChange(status="assigned"))),
+            writer.submit(ingest_event(policy)))
+        async with engine.connect() as conn:
+            stored = dict((await conn.execute(select(CALL.c.id, CALL.c.team_status).where(
+                CALL.c.id.in_([held["call_id"], new["call_id"]])))).all())
+    finally:
+        await writer.stop()
+        await engine.dispose()
+    assert assigned["status"] == "assigned"
+    assert stored == {held["call_id"]: "assigned", new["call_id"]: None}
+    updates = [s for s in writes if "UPDATE call SET" in s]
+    assert updates
+    if database_url.startswith("sqlite"):
+        assert all(s.startswith("UPDATE call SET") for s in updates)
+    else:  # one write a batch (the two commands may have shared one or not)
+        assert all(s.startswith("WITH w0 AS (UPDATE call SET ") for s in updates)
+        assert all("INSERT INTO board_message " in s for s in updates)
+        assert len(writes) <= 2
