@@ -80,6 +80,8 @@ class LatestOf:
 
 
 def latest_of(by: str, j: int, bounded: bool = False) -> LatestOf:
+    """The read of the `j`th key, of kind `by` ("person" or "address"); `bounded`: of the
+    calls opened before the parameter "before", but "exclude"."""
     o = _OTHER[by].c
     value = bindparam(f"k{j}", type_=String())
     conds: list[ColumnElement[bool]] = [o[f"{by}_key"] == value]

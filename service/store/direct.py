@@ -2,7 +2,7 @@
 
 Why: SQLAlchemy's execution of a compiled, cached statement (its execution context, the
 DBAPI adapter's cursor, the greenlet it runs in) costs ~150 us of CPU on this machine where
-SQLite itself takes a few for the usual one, and a batch runs seven whatever it holds
+SQLite itself takes a few for the usual one, and a batch runs five or more whatever it holds
 (bench/writer.py: a batch of one event costs 4-5 ms). Sent here, a batch of one costs
 10-29% less CPU on SQLite (bench/README.md, "Fifth sitting"). On PostgreSQL the same, on
 asyncpg's connection, measured no gain beyond the noise, so there the statement goes

@@ -393,7 +393,6 @@ class Batch:
             self.repeat_read.update(repeat)
         # The usual batch's incidents (of the same CAD) are looked up in its state read
         # too; only those found are read whole, so a batch of new calls reads no calls.
-        stored: list[str] | None = None
         if usual:
             [(source, of_source)] = event_ids.items()
             ours = by_source.get(source) if not call_ids and set(by_source) <= {source} \
