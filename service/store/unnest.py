@@ -1,12 +1,11 @@
-"""PostgreSQL: a batch's rows of several tables inserted (and changed) in one statement.
+"""PostgreSQL: a batch's rows of several tables inserted in one statement.
 
 Why: on PostgreSQL a statement is a round trip, and SQLAlchemy's execution of one costs
 ~250 us of CPU on this machine (bench/README.md, "Fifth sitting"). A batch of one new
 call wrote four tables (call, cad_event, decision, board_message) in four statements; at
 200 events/s batches hold one to three events, so that fixed cost is most of an event's.
 Here each table's rows go as one typed array per column, `unnest` turns them back into
-rows, and each table's INSERT (or UPDATE: the calls a batch changed) is a part of one
-statement (a data-modifying WITH).
+rows, and each table's INSERT is a part of one statement (a data-modifying WITH).
 
 The statement still goes through SQLAlchemy (`exec_driver_sql`): its transaction, its
 errors (a unique violation is an IntegrityError, `is_outage` unchanged) and its cursor
@@ -17,8 +16,7 @@ The arrays are cast to each column's type without its length (`text[]`, not
 `varchar(40)[]`): a cast to varchar(n) would cut a longer value silently, where the
 INSERT's own assignment refuses it, as the plain INSERT does. The parts of one statement
 share a snapshot and none sees another's rows; Liaison's tables have no foreign keys, and
-each part writes different rows (a batch changes a call once, and not one it opened), so
-that changes nothing here.
+each part writes different rows, so that changes nothing here.
 """
 
 from __future__ import annotations
@@ -49,45 +47,32 @@ def _array_type(column: Column[Any], dialect: Dialect) -> str:
     return re.sub(r"\(\d+(,\s*\d+)?\)", "", column.type.compile(dialect=dialect)) + "[]"
 
 
-# An UPDATE part's rows name the row they change by this key (its primary key `id`), as
-# the writer's `UPDATE ... WHERE id = :_id` does (service/writing/batch.py).
-ROW_ID = "_id"
-
-
 @functools.lru_cache(maxsize=64)
-def _shape(dialect: Dialect, parts: tuple[tuple[str, Table, tuple[str, ...]], ...],
+def _shape(dialect: Dialect, parts: tuple[tuple[Table, tuple[str, ...]], ...],
            returning: str | None) -> _Shape:
-    """The statement for these parts ("update" or "insert", the table, the rows' keys),
-    built once: each part but the last a WITH of its own, the last the main statement,
-    `returning` its column's values. The last part's rows, an INSERT's, are numbered and
-    inserted in their order (WITH ORDINALITY ... ORDER BY), so a sequence gives them
-    ascending values in that order."""
+    """The statement for these tables and columns, built once: each part but the last a
+    WITH of its own; the last the main INSERT, `returning` its column's values. The last
+    part's rows are numbered and inserted in their order (WITH ORDINALITY ... ORDER BY), so
+    a sequence gives them ascending values in that order."""
     quote = dialect.identifier_preparer
     params: list[tuple[int, str, Callable[[Any], Any] | None]] = []
-    statements = []
-    for i, (kind, table, keys) in enumerate(parts):
+    inserts = []
+    for i, (table, keys) in enumerate(parts):
         arrays = []
         for key in keys:
-            column = table.c["id" if kind == "update" and key == ROW_ID else key]
+            column = table.c[key]
             params.append((i, key, column.type.bind_processor(dialect)))
             arrays.append(f"${len(params)}::{_array_type(column, dialect)}")
         names = ", ".join(quote.quote(k) for k in keys)
         values = f"unnest({', '.join(arrays)})"
-        target = quote.format_table(table)
-        if kind == "update":
-            sets = ", ".join(f"{quote.quote(k)} = u.{quote.quote(k)}" for k in keys
-                             if k != ROW_ID)
-            statements.append(f"UPDATE {target} SET {sets} FROM {values} AS u({names}) "
-                              f"WHERE {target}.id = u.{ROW_ID}")
-            continue
         if i == len(parts) - 1:
             given = ", ".join(f"v{j}" for j in range(len(keys)))
             values = (f"SELECT {given} FROM {values} WITH ORDINALITY AS u({given}, n) "
                       "ORDER BY n")
         else:
             values = f"SELECT * FROM {values}"
-        statements.append(f"INSERT INTO {target} ({names}) {values}")
-    *first, main = statements
+        inserts.append(f"INSERT INTO {quote.format_table(table)} ({names}) {values}")
+    *first, main = inserts
     sql = main if not first else "WITH " + ", ".join(
         f"w{i} AS ({s})" for i, s in enumerate(first)) + " " + main
     if returning is not None:
@@ -103,28 +88,21 @@ def same_keys(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...] | None:
     return tuple(sorted(keys))
 
 
-async def write_together(conn: AsyncConnection, inserts: Sequence[Part],
-                         updates: Sequence[Part] = (), returning: str | None = None
-                         ) -> list[Any]:
-    """Change rows (`updates`: each row the columns it sets and `ROW_ID`, the row's id) and
-    insert rows (`inserts`) in one statement on PostgreSQL: each part's rows with the same
-    keys, none empty; the updates first, each part a table's. The values of the last
-    insert's column `returning`, if given, in no particular order."""
-    parts = [("update", t, r) for t, r in updates] + [("insert", t, r) for t, r in inserts]
-    if returning is not None and not inserts:
-        raise ValueError("RETURNING is of the last insert: there is none")
+async def insert_together(conn: AsyncConnection, parts: Sequence[Part],
+                          returning: str | None = None) -> list[Any]:
+    """Insert each part's rows (each part's rows with the same keys, none empty) in one
+    statement on PostgreSQL; the values of the last part's column `returning`, if given,
+    in no particular order."""
     shaped = []
-    for kind, table, rows in parts:
+    for table, rows in parts:
         keys = same_keys(rows)
         if keys is None:
             raise ValueError(f"rows of {table.name} give different columns")
-        if kind == "update" and ROW_ID not in keys:
-            raise ValueError(f"rows to change in {table.name} do not say which ({ROW_ID})")
-        shaped.append((kind, table, keys))
+        shaped.append((table, keys))
     shape = _shape(conn.dialect, tuple(shaped), returning)
     args = []
     for i, key, bind in shape.params:
-        rows = parts[i][2]
+        rows = parts[i][1]
         args.append([row[key] for row in rows] if bind is None
                     else [bind(row[key]) for row in rows])
     found = await conn.exec_driver_sql(shape.sql, tuple(args))

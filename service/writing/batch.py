@@ -61,12 +61,12 @@ from service.store.tables import (
     as_utc,
     utcnow,
 )
-from service.store.unnest import ROW_ID, Part, same_keys, write_together
+from service.store.unnest import Part, insert_together, same_keys
 
 _CALL_COLUMNS = [c.name for c in CALL.columns]
 # Built once: building a statement and its cache key costs more than SQLite takes to run
 # it, and the writer runs these for every batch.
-_UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam(ROW_ID))
+_UPDATE_CALL = update(CALL).where(CALL.c.id == bindparam("_id"))
 _INSERT = {t.name: insert(t) for t in (CALL, CAD_EVENT, DECISION, AUDIT, OUTBOX, TRANSFER,
                                        TRANSFER_STEP, BOARD)}
 _INSERT_BOARD_SEQS = insert(BOARD).returning(BOARD.c.seq)
@@ -766,18 +766,11 @@ class Batch:
         await self.conn.execute(delete(REJECT).where(REJECT.c.sender == sender,
                                                      REJECT.c.id <= oldest_dropped))
 
-    async def _write_together(self, calls: list[dict[str, Any]],
-                              changed: list[dict[str, Any]]) -> list[int]:
-        """PostgreSQL: the batch's new and changed calls, events, decisions and board
-        messages in one statement (service/store/unnest.py: a round trip and an execution
-        each was most of a small batch's cost); the board messages' seqs, in the order
-        written. Rows of a table that give different columns go in a statement of their
-        own."""
-        updates: list[Part] = []
-        if changed and same_keys(changed) is None:
-            await self.conn.execute(_UPDATE_CALL, changed)
-        elif changed:
-            updates.append((CALL, changed))
+    async def _insert_together(self, calls: list[dict[str, Any]]) -> list[int]:
+        """PostgreSQL: the batch's new calls, events, decisions and board messages in one
+        statement (service/store/unnest.py: a round trip and an execution each was most
+        of a small batch's cost); the board messages' seqs, in the order written. Rows of
+        a table that give different columns go in a statement of their own."""
         parts: list[Part] = []
         for table, rows in ((CALL, calls), (CAD_EVENT, self._events),
                             (DECISION, self._decisions)):
@@ -789,10 +782,9 @@ class Batch:
                 parts.append((table, rows))
         if self._board:  # last: its seqs are the statement's RETURNING
             parts.append((BOARD, self._board))
-        if not parts and not updates:
+        if not parts:
             return []
-        found = await write_together(self.conn, parts, updates,
-                                     "seq" if self._board else None)
+        found = await insert_together(self.conn, parts, "seq" if self._board else None)
         # A sequence numbers the rows ascending in the order inserted (the statement
         # inserts them in the list's order): sorted, they are the rows' own.
         return sorted(int(seq) for seq in found)
@@ -810,7 +802,7 @@ class Batch:
     async def flush(self) -> None:
         conn = self.conn
         new: list[Mapping[str, Any]] = [self.calls[i] for i in self._dirty if i in self._new]
-        changed = [{**{k: v for k, v in self.calls[i].items() if k != "id"}, ROW_ID: i}
+        changed = [{**{k: v for k, v in self.calls[i].items() if k != "id"}, "_id": i}
                    for i in self._dirty if i not in self._new]
         self.wrote = self.wrote or bool(new or changed or self._events or self._decisions
                                         or self._audit or self._outbox or self._board
@@ -820,10 +812,10 @@ class Batch:
         new_rows = [{k: r[k] for k in _CALL_COLUMNS} for r in new]
         seqs: list[int] = []
         if self.postgres:
-            seqs = await self._write_together(new_rows, changed)
+            seqs = await self._insert_together(new_rows)
         elif new_rows:
             await _insert(conn, CALL, new_rows)
-        if changed and not self.postgres:
+        if changed:
             await conn.execute(_UPDATE_CALL, changed)
         if self._events and not self.postgres:
             await _insert(conn, CAD_EVENT, self._events)

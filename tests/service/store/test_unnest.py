@@ -1,7 +1,6 @@
-"""`write_together`: several tables' rows in one PostgreSQL statement (service/store/unnest.py).
-What it stores must be what `conn.execute(insert(table), rows)` (or the writer's UPDATE)
-stores, in one statement; what PostgreSQL refuses must be refused the same way (an
-over-long value is not cut)."""
+"""`insert_together`: several tables' rows in one PostgreSQL statement (service/store/unnest.py).
+What it stores must be what `conn.execute(insert(table), rows)` stores, in one statement;
+what PostgreSQL refuses must be refused the same way (an over-long value is not cut)."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.store.db import create_engine, is_outage, migrate
 from service.store.tables import BOARD, CAD_EVENT, DECISION
-from service.store.unnest import write_together
+from service.store.unnest import insert_together
 
 EASTERN = timezone(timedelta(hours=-4))
 AT = datetime(2026, 3, 10, 14, 0, 0, 123456, tzinfo=EASTERN)
@@ -66,10 +65,10 @@ async def test_several_tables_rows_are_stored_in_one_statement_as_insert_stores_
         await conn.execute(insert(CAD_EVENT), [_event("by-insert")])
         await conn.execute(insert(DECISION), [_decision("c", None)])
         sent.clear()
-        seqs = await write_together(conn, [
+        seqs = await insert_together(conn, [
             (CAD_EVENT, [_event("together-1", "d"), _event("together-2", "d")]),
             (DECISION, [_decision("d", "together-1")]),
-            (BOARD, [_board(n) for n in range(5)])], returning="seq")
+            (BOARD, [_board(n) for n in range(5)])], "seq")
         together = list(sent)
     async with engine.connect() as conn:
         events = [dict(r) for r in (await conn.execute(
@@ -93,8 +92,8 @@ async def test_several_tables_rows_are_stored_in_one_statement_as_insert_stores_
 @pytest.mark.asyncio
 async def test_many_board_rows_are_numbered_in_the_order_given(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
-        seqs = await write_together(conn, [(BOARD, [_board(n) for n in range(300)])],
-                                    returning="seq")
+        seqs = await insert_together(conn, [(BOARD, [_board(n) for n in range(300)])],
+                                     "seq")
         stored = [b for (b,) in await conn.execute(
             select(BOARD.c.body).order_by(BOARD.c.seq))]
     assert len(seqs) == 300 and len(set(seqs)) == 300
@@ -107,7 +106,7 @@ async def test_an_over_long_value_is_refused_not_cut_and_nothing_of_the_statemen
     """The arrays are cast without a length: a cast to varchar(40) would cut the value."""
     with pytest.raises(DBAPIError) as refused:
         async with engine.begin() as conn:
-            await write_together(conn, [
+            await insert_together(conn, [
                 (BOARD, [_board(1)]),
                 (CAD_EVENT, [_event("long") | {"source": "s" * 41}])])
     async with engine.connect() as conn:
@@ -121,10 +120,10 @@ async def test_an_over_long_value_is_refused_not_cut_and_nothing_of_the_statemen
 @pytest.mark.asyncio
 async def test_a_unique_violation_is_an_integrity_error(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
-        await write_together(conn, [(CAD_EVENT, [_event("once")])])
+        await insert_together(conn, [(CAD_EVENT, [_event("once")])])
     with pytest.raises(IntegrityError) as refused:
         async with engine.begin() as conn:
-            await write_together(conn, [(CAD_EVENT, [_event("once")])])
+            await insert_together(conn, [(CAD_EVENT, [_event("once")])])
     assert not is_outage(refused.value)
 
 
@@ -132,39 +131,4 @@ async def test_a_unique_violation_is_an_integrity_error(engine: AsyncEngine) -> 
 async def test_rows_of_one_table_must_give_the_same_columns(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         with pytest.raises(ValueError, match="cad_event"):
-            await write_together(conn, [(CAD_EVENT, [_event("a"), {"event_id": "b"}])])
-
-
-@pytest.mark.asyncio
-async def test_rows_are_changed_as_the_writers_update_changes_them_in_the_same_statement(
-        engine: AsyncEngine) -> None:
-    """The rows named by `_id` get every column given, as `UPDATE ... WHERE id = :_id`
-    does (service/writing/batch.py); another row is left as it was."""
-    later = AT + timedelta(hours=1)
-    async with engine.begin() as conn:
-        await conn.execute(insert(DECISION), [_decision(f"c{n}", None) for n in range(3)])
-        ids = [i for (i,) in await conn.execute(select(DECISION.c.id).order_by(
-            DECISION.c.id))]
-        sent: list[str] = []
-        event.listen(conn.sync_connection, "before_cursor_execute",
-                     lambda _c, _cur, sql, *_: sent.append(sql))
-        await write_together(conn, [(BOARD, [_board(1)])], [(DECISION, [
-            {"_id": ids[0], "destination": "police", "event_id": "e-1", "created_at": later},
-            {"_id": ids[2], "destination": "joint", "event_id": None, "created_at": later}])])
-        together = list(sent)
-        stored = [dict(r) for r in (await conn.execute(
-            select(DECISION).order_by(DECISION.c.id))).mappings()]
-        board = (await conn.execute(select(BOARD.c.body))).scalars().all()
-    assert len(together) == 1
-    assert together[0].startswith("WITH w0 AS (UPDATE decision SET ")
-    assert [(d["destination"], d["event_id"], d["created_at"]) for d in stored] == [
-        ("police", "e-1", later), ("call_team", None, AT), ("joint", None, later)]
-    assert stored[0]["created_at"].tzinfo == UTC and stored[0]["call_id"] == "c0"
-    assert board == ['{"n":1}']
-
-
-@pytest.mark.asyncio
-async def test_rows_to_change_must_say_which(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        with pytest.raises(ValueError, match="_id"):
-            await write_together(conn, [], [(DECISION, [{"destination": "police"}])])
+            await insert_together(conn, [(CAD_EVENT, [_event("a"), {"event_id": "b"}])])
