@@ -4,6 +4,7 @@ by the size of the batch it is committed in, on SQLite and PostgreSQL, with no H
     .venv/bin/python bench/writer.py                          # both databases
     .venv/bin/python bench/writer.py --backends sqlite --sizes 1 16 256 --rounds 5
     .venv/bin/python bench/writer.py --addresses distinct     # every call at its own address
+    .venv/bin/python bench/writer.py --updates                # CAD updates of stored calls
 
 Why apart from bench/ingest.py: there the HTTP side and the load generator share two cores
 with the writer, and the figures move by a third from run to run; here one process runs the
@@ -47,11 +48,16 @@ from service.store.db import create_engine, migrate  # noqa: E402
 from service.writing.writer import Writer  # noqa: E402
 
 
-def command(policy: Any, tag: str, i: int, distinct: bool) -> IngestEvent:
-    """bench/ingest.py's event as the writer's command; at its own address if `distinct`."""
+def command(policy: Any, tag: str, i: int, distinct: bool, update: bool = False
+            ) -> IngestEvent:
+    """bench/ingest.py's event as the writer's command; at its own address if `distinct`;
+    with `update`, the CAD's `updated` event of the incident that event opened."""
     body = json.loads(ingest.event_body(tag, i))
     if distinct:
         body["location"]["address"] = f"{i} Bench Ave N"
+    if update:
+        body.update(type="updated", event_id=f"{body['event_id']}-update",
+                    narrative="Calmer now, sitting on the porch with his mother.")
     return IngestEvent(event=CallEvent.model_validate(body), policy=policy,
                        units_total=policy.policy.program.units)
 
@@ -68,8 +74,14 @@ async def measure(database_url: str, sizes: list[int], opts: argparse.Namespace
     try:
         for round_ in range(opts.rounds + 1):  # the first warms up and is not kept
             for size in sizes:
-                batches = [[command(policy, "wr", (n := n + 1), opts.distinct)
-                            for _ in range(size)] for _ in range(max(2, opts.events // size))]
+                numbers = [[(n := n + 1) for _ in range(size)]
+                           for _ in range(max(2, opts.events // size))]
+                if opts.updates:  # their calls are opened first, unmeasured
+                    for batch_numbers in numbers:
+                        await asyncio.gather(*(writer.submit(
+                            command(policy, "wr", i, opts.distinct)) for i in batch_numbers))
+                batches = [[command(policy, "wr", i, opts.distinct, update=opts.updates)
+                            for i in batch_numbers] for batch_numbers in numbers]
                 cpu, wall = time.process_time(), time.perf_counter()
                 for batch in batches:
                     await asyncio.gather(*(writer.submit(c) for c in batch))
@@ -116,7 +128,8 @@ async def run(opts: argparse.Namespace) -> int:
                   f"{f['cpu_vs_smallest']:.2f} | {f['events_per_s']:,.0f} |")
     print(json.dumps({"bench": "liaison-writer", "params": {
         "sizes": opts.sizes, "events": opts.events, "rounds": opts.rounds,
-        "addresses": "distinct" if opts.distinct else "one"},
+        "addresses": "distinct" if opts.distinct else "one",
+        "events_measured": "updated" if opts.updates else "created"},
         "results": results, "errors": errors}))
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
@@ -136,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="every call at bench/ingest.py's one address (a shelter's burst: "
                         "each new call has the batch's earlier ones as history), or each "
                         "at its own")
+    p.add_argument("--updates", action="store_true",
+                   help="measure the CAD's `updated` events of calls opened first (each "
+                        "changes a stored call), not the new calls' events")
     opts = p.parse_args(argv)
     opts.distinct = opts.addresses == "distinct"
     if min(opts.sizes) < 1:
