@@ -1,5 +1,6 @@
 """One writer batch as a unit of work: read what the batch needs in a few queries, let the
-commands work on that in memory, then write everything with one statement per table.
+commands work on that in memory, then write everything with one statement per table
+(on PostgreSQL the new rows of four tables in one: service/store/unnest.py).
 
 Why: a statement is a round trip (to SQLite's thread or to PostgreSQL); per event that
 was seven of them. Per batch it is now a handful, whatever the batch size.
@@ -174,7 +175,7 @@ def _state_and_seen(repeat: tuple[str, ...], incidents: bool) -> Direct:
 _CALLS_OF_SOURCE_DIRECT = Direct(_CALLS_OF_SOURCE)
 _AGENCY_STATE_DIRECT = Direct(_AGENCY_STATE)
 # An INSERT of rows with these keys, per table: the same for every batch.
-_DIRECT_INSERTS: dict[tuple[str, frozenset[str]], Direct] = {}
+_DIRECT_INSERTS: dict[tuple[str, tuple[str, ...]], Direct] = {}
 
 
 async def _insert(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
@@ -182,13 +183,13 @@ async def _insert(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[st
     """Insert `rows` in one go (`Direct`: on SQLite on the writer's cursor itself) when
     they all give the same columns, as a batch's rows of a table do; else through
     SQLAlchemy, which fills in what a row leaves out."""
-    keys = frozenset(rows[0])
-    if any(row.keys() != keys for row in rows):
+    keys = same_keys(rows)
+    if keys is None:
         await conn.execute(_INSERT[table.name], rows)
         return
     direct = _DIRECT_INSERTS.get((table.name, keys))
     if direct is None:
-        direct = _DIRECT_INSERTS[(table.name, keys)] = Direct(_INSERT[table.name], sorted(keys))
+        direct = _DIRECT_INSERTS[(table.name, keys)] = Direct(_INSERT[table.name], keys)
     await direct.run_many(conn, rows)
 
 
@@ -809,30 +810,28 @@ class Batch:
                                         or self._settled_dirty or self._transfer_steps)
         if self._settled_dirty:
             await self._write_settled()
+        # The new calls, events, decisions and board messages: the board messages' seqs.
         new_rows = [{k: r[k] for k in _CALL_COLUMNS} for r in new]
-        seqs: list[int] = []
         if self.postgres:
             seqs = await self._insert_together(new_rows)
-        elif new_rows:
-            await _insert(conn, CALL, new_rows)
+        else:
+            for table, rows in ((CALL, new_rows), (CAD_EVENT, self._events),
+                                (DECISION, self._decisions)):
+                if rows:
+                    await _insert(conn, table, rows)
+            seqs = await self._insert_board() if self._board else []
         if changed:
             await conn.execute(_UPDATE_CALL, changed)
-        if self._events and not self.postgres:
-            await _insert(conn, CAD_EVENT, self._events)
         if self._new_transfers:
             await conn.execute(_INSERT["transfer"], self._new_transfers)
         if self._transfer_steps:
             await conn.execute(_INSERT["transfer_step"], self._transfer_steps)
-        if self._decisions and not self.postgres:
-            await _insert(conn, DECISION, self._decisions)
         if self._audit:
             await conn.execute(_INSERT["audit_log"], self._audit)
         if self._outbox:
             # In decision order, so a call's outbox ids increase as its decisions did.
             await conn.execute(_INSERT["outbox"], self._outbox)
         if self._board:
-            if not self.postgres:
-                seqs = await self._insert_board()
             self.committed_board = [BoardRow(int(seq), row["body"], row["restricted_body"],
                                              row["agency_id"], row["aid_agency_id"])
                                     for seq, row in zip(seqs, self._board, strict=True)]
