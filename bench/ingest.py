@@ -66,6 +66,15 @@ database, one warm-up and one closed-loop run like Liaison's. "vs floor" is Liai
 events/s as a share of it: what Liaison's own work (authentication, the whole event
 contract, classification, routing, folding, four tables, the board message) costs.
 
+Statistics (PostgreSQL): the bench database is ANALYZEd after the warm-up and again before
+the latency run (unless --no-analyze), as autovacuum does on its own within about a minute
+of a table's first thousand changes in service. A database a few seconds old has no
+statistics: the planner then guesses that nearly every call is waiting for a program and
+reads the waiting calls by a sequential scan instead of their partial index (3.1 of the
+batch state read's 3.9 ms at 3,000 calls), and whether autovacuum happened to pass during
+the run decided the latency figures (POST p50 at 200 events/s 42 ms without, 19 with).
+--no-analyze measures that young database.
+
 CPU: for each phase, the CPU seconds used by the server (from /proc), the PostgreSQL
 backends serving the bench database (when PostgreSQL is local), the load generator and
 the boards process, divided by the phase's wall time (1.00 = one core busy).
@@ -830,6 +839,13 @@ def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+async def analyze(database_url: str) -> None:
+    """Statistics for the planner, as autovacuum keeps them in service (see Statistics
+    above); SQLite's planner keeps none to take."""
+    if database_url.startswith("postgresql"):
+        await pg_execute(database_url, "ANALYZE")
+
+
 async def pg_execute(admin_url: str, sql: str) -> None:
     import asyncpg
 
@@ -912,6 +928,8 @@ async def bench_liaison(backend: str, database_url: str, opts: argparse.Namespac
                                        opts.concurrency))
         if boards is not None:
             await deliveries(warm, False)
+        if opts.analyze:
+            await analyze(database_url)
 
         # Throughput: closed loop, then wait for the board clients (if any) to catch up.
         bodies = [event_body("t", i) for i in range(opts.requests)]
@@ -938,6 +956,8 @@ async def bench_liaison(backend: str, database_url: str, opts: argparse.Namespac
             return out
 
         # Latency: open loop at a fixed rate (POST only without board clients).
+        if opts.analyze:
+            await analyze(database_url)
         await asyncio.sleep(0.5)
         n = max(1, round(opts.rate * opts.seconds))
         before = await meter.mark()
@@ -1004,7 +1024,8 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "server_loop": server_loop()},
         "params": {k: getattr(opts, k) for k in ("requests", "concurrency", "warmup", "rate",
-                                                  "seconds", "clients", "ws_compression")},
+                                                  "seconds", "clients", "ws_compression",
+                                                  "analyze")},
         "targets": {"vs_floor_min": TARGET_FLOOR_RATIO, "board_p99_ms_max": TARGET_P99_MS},
         "baseline": {}, "backends": {}, "errors": [],
     }
@@ -1271,7 +1292,9 @@ def print_report(rep: dict[str, Any]) -> None:
     print(f"Latency: open loop at {p['rate']:g} events/s for {p['seconds']:g} s, measured from "
           f"each scheduled send, " + (f"{clients} board clients. Target: board p99 < "
                                       f"{TARGET_P99_MS:g} ms." if clients else
-                                      "no board clients: POST latency only."))
+                                      "no board clients: POST latency only.")
+          + ("" if p.get("analyze", True) else
+             " PostgreSQL's bench database without statistics (--no-analyze)."))
     rows = []
     for backend, res in rep["backends"].items():
         lat = res.get("latency")
@@ -1365,6 +1388,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds to wait for every board client to get every decision")
     parser.add_argument("--no-floor", dest="floor", action="store_false",
                         help="skip the durable floor (bench/floor_app.py) on each backend")
+    parser.add_argument("--no-analyze", dest="analyze", action="store_false",
+                        help="PostgreSQL: leave the bench database without the planner's "
+                             "statistics (a database in its first minute)")
     opts = parser.parse_args(argv)
     defaults = ({"requests": 300, "concurrency": 16, "rate": 100.0, "seconds": 2.0,
                  "clients": 10} if opts.quick else
