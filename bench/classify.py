@@ -134,7 +134,12 @@ def generated_policy(n_rules: int, rng: random.Random) -> dict[str, Any]:
                       "action": rng.choice(["team", "team", "team", "joint", "police"]),
                       "when": when})
     doc["policy"]["id"] = "generated"
-    doc["categories"] = categories
+    # The shipped categories stay (its programs, queues and follow-ups name them); the
+    # field team takes the generated ones too, so a team rule has a program to go to.
+    doc["categories"] = [*doc["categories"], *categories]
+    for program in doc.get("programs", []):
+        if program.get("mode", "field") == "field":
+            program["categories"] = [*program["categories"], *categories]
     doc["rules"] = rules
     doc["tests"] = []
     return doc
