@@ -239,9 +239,11 @@ def _represent_float(representer: Any, data: _Float) -> Any:
 def _scalar(value: Any) -> Any:
     """A new scalar; a string PyYAML would read as something else (`yes`, `12:30`, a
     date) is quoted, whatever YAML 1.2 (ruamel's) makes of it; a float written without a
-    dot (`5e-324`, which PyYAML reads as a string) gets one."""
-    if isinstance(value, str) and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) \
-            != _STR:
+    dot (`5e-324`, which PyYAML reads as a string) gets one. A string that starts with `:`
+    or `?` is quoted too: ruamel writes it plain, and in a flow list (`[:0]`) PyYAML
+    cannot read it back."""
+    if isinstance(value, str) and (value[:1] in (":", "?") or _RESOLVER.resolve(
+            yaml.ScalarNode, value, (True, False)) != _STR):
         return DoubleQuotedScalarString(value)
     if isinstance(value, float) and "e" in repr(value) and "." not in repr(value):
         return _Float(repr(value).replace("e", ".0e", 1))

@@ -154,7 +154,8 @@ def test_lists_of_scalars_keep_their_style_and_their_trailing_comment() -> None:
 def test_strings_pyyaml_would_misread_are_quoted() -> None:
     d = shipped()
     words = ["yes", "no", "on", "12:30", "2026-03-10", "1e3", "0777", "~", "null", "911",
-             "#hashtag", "- dash", "a: b", "", " padded ", "multi\nline"]
+             "#hashtag", "- dash", "a: b", "", " padded ", "multi\nline",
+             ":0", "::x", "?x", "? x"]  # plain in a flow list, PyYAML cannot read these
     rule(d, "truancy")["when"]["any"][1]["text_any"] = words
     d["policy"]["version"] = "2"
     out = to_yaml(d, BASE)
