@@ -812,6 +812,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opts.warmup = max(50, opts.requests // 10)
     opts.ws_compression = True
     opts.drain_timeout = 30.0
+    opts.analyze = True  # PostgreSQL: statistics kept up to date, as after the seeding
     opts.backends = [b.strip() for b in opts.backends.split(",") if b.strip()]
     if set(opts.backends) - {"sqlite", "postgres"}:
         parser.error("--backends: sqlite and/or postgres")
