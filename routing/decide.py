@@ -99,8 +99,13 @@ def route(
     mutual aid is said to be not asked."""
     program = policy.policy.program
     at = at or call.occurred_at
-    local = at.astimezone(policy.zone)
-    ctx = _context(program, local, availability)
+    # The program settings the decision records: those of the program that took (or was
+    # first to refuse) the call when one was tried, else the policy's, made only then.
+    ctx: ProgramContext | None = None
+
+    def settings() -> ProgramContext:
+        return ctx or _context(program, at.astimezone(policy.zone), availability)
+
     factors: list[str] = []
 
     def decide(destination: Destination, mode: Mode, basis: str, *, eligible: bool = False,
@@ -112,7 +117,7 @@ def route(
             policy_version=policy.version, matched_rules=classification.matched_rules,
             explanation=explain(factors), basis=basis,  # type: ignore[arg-type]
             eligible=eligible, not_served_reason=not_served,  # type: ignore[arg-type]
-            factors=list(factors), program=ctx, decided_at=at,
+            factors=list(factors), program=settings(), decided_at=at,
             needs_field_unit=(classification.needs_field_unit if holds_unit is None
                               else holds_unit),
             queued=queued, deferred_until=deferred_until, refused_programs=list(refused),
@@ -239,11 +244,11 @@ def route(
         factors.append("No program, nor mutual aid, can take it now: eligible but not "
                        "served, police respond.")
     elif not named and first is not None and reason == "off_hours":
-        factors.append(f"Outside team hours ({ctx.hours}, {program.timezone}; "
-                       f"call at {ctx.local_time} local): eligible but not served, "
+        factors.append(f"Outside team hours ({first.ctx.hours}, {program.timezone}; "
+                       f"call at {first.ctx.local_time} local): eligible but not served, "
                        "police respond.")
     elif not named and reason == "units_busy":
-        factors.append(f"All {ctx.units_total} team units are busy: eligible but "
+        factors.append(f"All {settings().units_total} team units are busy: eligible but "
                        "not served, police respond.")
     elif first is None and after is not None:
         factors.append(f"No program after '{after}' can take it: eligible but not served, "
