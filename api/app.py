@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         writer = Writer(engine, batch_max=settings.ingest_batch_max, webhook=bool(delivery),
                         patience=patience,
                         on_commit=delivery.on_commit(hub.publish) if delivery else hub.publish,
+                        committing=hub.committing,
                         region=region.view)
         writer.start()
         if delivery:

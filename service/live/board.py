@@ -166,6 +166,8 @@ class BoardHub:
         self._guard = StepGuard("board hub")
         self._flush: asyncio.TimerHandle | None = None
         self._flushed_at = 0.0
+        # The seqs of the board rows this process's writer is committing (first, last).
+        self._committing = (0, 0)
 
     @property
     def subscribers(self) -> set[Subscription | ClientFeed]:
@@ -187,9 +189,19 @@ class BoardHub:
 
     def poke(self, seq: int | None = None) -> None:
         """Something was committed (up to `seq`, when known): read it soon."""
-        if seq is not None and seq <= self.last_seq:
-            return  # our own commit, already fanned out
+        first, last = self._committing
+        if seq is not None and (seq <= self.last_seq or first <= seq <= last):
+            # Our own commit: already fanned out, or about to be by `publish` (its
+            # notification may come before the writer hears its COMMIT answered).
+            return
         self._wake.set()
+
+    def committing(self, first: int, last: int) -> None:
+        """This process's writer is committing the board rows `first` to `last` (seqs),
+        which it will `publish`: a notification of that commit needs no read. Seqs are
+        never handed out twice, so another instance's notification is never mistaken for
+        one of these; and a commit that fails notifies nobody."""
+        self._committing = (first, last)
 
     def publish(self, rows: list[BoardRow]) -> None:
         """Rows this process just committed: fan them out without reading them back,

@@ -64,6 +64,7 @@ class Writer:
     def __init__(self, engine: AsyncEngine, *, batch_max: int = 256, queue_max: int = 10_000,
                  webhook: bool = False, patience: Patience = Patience(),
                  on_commit: Callable[[list[BoardRow]], None] | None = None,
+                 committing: Callable[[int, int], None] | None = None,
                  region: Callable[[], RegionView] | None = None) -> None:
         self.engine = engine
         # Where batches are written: on SQLite a connection whose statements run in place
@@ -77,6 +78,9 @@ class Writer:
         self.postgres = is_postgres(engine)
         self.batch_max = batch_max
         self.on_commit = on_commit
+        # Told the first and last board seq of a batch before its COMMIT
+        # (BoardHub.committing): the notification of that commit is then its own.
+        self.committing = committing
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._guard = StepGuard("writer")
@@ -212,6 +216,8 @@ class Writer:
             # on this database (BOARD_CHANNEL, the highest seq), delivered at commit: a
             # trigger does it in the same round trip (migration 0032).
             await ctx.flush()
+            if ctx.committed_board and self.committing:
+                self.committing(ctx.committed_board[0].seq, ctx.max_seq)
         if ctx.wrote:
             self.last_error = self.failing_since = None
         for fut, result, err in outcomes:
