@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from service.errors import Unavailable
 from service.lifecycle.ingest import ChangeStatus, RecordReject
@@ -15,6 +15,7 @@ from service.lifecycle.team import StatusChange
 from service.live.board import BoardRow
 from service.store.db import create_engine, migrate
 from service.store.tables import BOARD, CALL
+from service.writing.batch import Batch, Keys
 from service.writing.writer import Writer
 from tests.conftest import Server
 from tests.factories import compiled, ingest_event, shipped_doc
@@ -244,3 +245,37 @@ async def test_a_batchs_usual_statements_go_to_sqlites_cursor_not_through_sqlalc
             assert s.startswith("WITH w0 AS (INSERT INTO call ")
             assert all(f"INSERT INTO {t} " in s
                        for t in ("call", "cad_event", "decision", "board_message")), s
+
+
+class PlanCacheMode:
+    """A command that reads, inside its batch, how PostgreSQL chooses its plans."""
+
+    def keys(self) -> Keys:
+        return Keys()
+
+    async def apply(self, ctx: Batch) -> str:
+        return str((await ctx.conn.execute(
+            text("SELECT current_setting('plan_cache_mode')"))).scalar_one())
+
+
+@pytest.mark.asyncio
+@pytest.mark.postgres
+async def test_a_batch_takes_generic_plans_and_the_apis_reads_keep_postgresqls_choice(
+        postgres_url: str) -> None:
+    """The writer's transaction plans its prepared statements once (PostgreSQL planned
+    the state read at every bind); the setting ends with it, so a read of the API on the
+    same pooled connection afterwards is planned as PostgreSQL decides."""
+    engine = create_engine(postgres_url)
+    await migrate(engine)
+    writer = Writer(engine)
+    writer.start()
+    try:
+        inside = [await writer.submit(PlanCacheMode()) for _ in range(2)]
+        async with engine.connect() as conn:
+            after = (await conn.execute(
+                text("SELECT current_setting('plan_cache_mode')"))).scalar_one()
+    finally:
+        await writer.stop()
+        await engine.dispose()
+    assert inside == ["force_generic_plan"] * 2
+    assert after == "auto"
