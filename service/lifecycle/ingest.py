@@ -7,7 +7,6 @@ everything before it writes, and leaves board messages for the live feed.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,6 +44,7 @@ from service.lifecycle.waiting import (
     settle,
 )
 from service.outbox.rows import status_outbox_row
+from service.store.ids import time_ordered_id
 from service.store.tables import as_utc, utcnow
 from service.writing.batch import Batch, Keys, compact_json, held_program
 
@@ -125,7 +125,7 @@ class IngestEvent:
         call = await ctx.call_by_incident(self.source, ev.incident_id)
         if call is None:
             state = apply_event(None, ev)
-            call_id = uuid.uuid4().hex
+            call_id = time_ordered_id()
         else:
             call_id = call["id"]
             if ev.occurred_at >= as_utc(call["last_event_at"]):

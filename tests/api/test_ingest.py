@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import pytest
 from sqlalchemy import func, select
@@ -246,3 +247,16 @@ async def test_health_is_503_when_the_database_is_gone(server: Server) -> None:
     finally:
         await server.runtime.engine.dispose()
         server.runtime.engine = engine
+
+
+async def test_new_calls_ids_are_time_ordered(server: Server) -> None:
+    """A new call's id is a UUIDv7 (service/store/ids.py): the calls of a burst, one after
+    another, have ids in the order they came, so their index entries sit side by side."""
+    ids = []
+    for _ in range(3):
+        r = await server.post_event()
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["call_id"])
+        await asyncio.sleep(0.002)
+    assert [uuid.UUID(i).version for i in ids] == [7, 7, 7]
+    assert ids == sorted(ids)
