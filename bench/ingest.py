@@ -67,8 +67,9 @@ events/s as a share of it: what Liaison's own work (authentication, the whole ev
 contract, classification, routing, folding, four tables, the board message) costs.
 
 Statistics (PostgreSQL): the bench database is ANALYZEd after the warm-up and again before
-the latency run (unless --no-analyze), as autovacuum does on its own within about a minute
-of a table's first thousand changes in service. A database a few seconds old has no
+the latency run (unless --no-analyze), as autovacuum does on its own in service (its
+launcher visits a database about once a minute, and analyzes a table once a tenth of it
+has changed). A database a few seconds old has no
 statistics: the planner then guesses that nearly every call is waiting for a program and
 reads the waiting calls by a sequential scan instead of their partial index (3.1 of the
 batch state read's 3.9 ms at 3,000 calls), and whether autovacuum happened to pass during

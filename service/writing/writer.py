@@ -49,7 +49,7 @@ BOARD_CHANNEL = "liaison_board"
 # With the lock, for this transaction only, generic plans for the batch's prepared
 # statements: PostgreSQL otherwise planned the state read (a UNION ALL of seven parts) anew
 # at every bind, 0.66 of its 0.8 ms, as its generic plan's estimate (unknown array sizes
-# and LIMITs) never beat the custom ones'. Generic: 0.12 ms to bind, 0.15 to run
+# and LIMITs) never beat the custom ones'. Generic: 0.15 ms to bind, 0.21 to run
 # (bench/README.md, "Seventh sitting"). The API's own reads, on the same pooled
 # connections, keep PostgreSQL's choice (the setting ends with the transaction).
 _LOCK = text("SELECT pg_advisory_xact_lock(:k), "
