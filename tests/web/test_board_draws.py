@@ -159,3 +159,44 @@ async def test_the_console_keeps_the_cards_of_other_calls(browser: Any, web: Ser
         assert page.errors == []
     finally:
         await context.close()
+
+
+async def test_a_unit_chosen_in_an_open_assign_form_stays_chosen_when_its_card_is_redrawn(
+        browser: Any, web: Server) -> None:
+    """A card with its assign form open is drawn again when the units change (or its
+    recommendation comes in): the unit the user chose stays chosen, not the first free one.
+    (The team-flow test assigned CALL-1 where CALL-2 was chosen, when a redraw came
+    between the choice and the click.)"""
+    context, page = await open_page(browser, web, "/board", "call_team")
+    try:
+        mine = (await web.post_event(nature_text="Assigned by hand")).json()["call_id"]
+        other = (await web.post_event(nature_text="Taken meanwhile")).json()["call_id"]
+        for call_id in (mine, other):
+            await in_lane(page, "queued", call_id).locator(
+                ".recommend:not(.pending)").wait_for()
+        c = card(page, mine)
+        await c.get_by_role("button", name="Assign unit").click()
+        select = c.locator('select[name="unit"]')
+        free = await select.locator("option:not([disabled])").evaluate_all(
+            "(options) => options.map((o) => o.value)")
+        assert len(free) >= 2
+        chosen, taken = free[-1], free[0]
+        assert await select.input_value() == taken, "the first free unit is offered first"
+        await select.select_option(chosen)
+        # The user's eyes (and focus) go elsewhere: a redraw is no longer held back.
+        await page.evaluate("document.activeElement && document.activeElement.blur()")
+        await page.evaluate(TAG, mine)
+
+        r = await web.client.post(f"/v1/calls/{other}/status",
+                                  json={"status": "assigned", "unit": taken})
+        assert r.status_code == 200, r.text
+        await in_lane(page, "assigned", other).wait_for()
+        await page.wait_for_function(f"(id) => !({TAGGED})(id)", arg=mine)  # drawn again
+
+        assert await card(page, mine).locator('select[name="unit"]').input_value() == chosen
+        await card(page, mine).get_by_role("button", name="Assign", exact=True).click()
+        await in_lane(page, "assigned", mine).locator(".unit-tag").wait_for()
+        assert await in_lane(page, "assigned", mine).locator(".unit-tag").text_content() \
+            == chosen
+    finally:
+        await context.close()

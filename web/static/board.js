@@ -33,6 +33,9 @@ let restored = false;         // the board shown is the one kept on the device (
 let stream = null;  // the board's BoardStream: caught up once its replay is drawn
 const baseTitle = document.title;
 const open = new Set();       // call ids whose forms or details are open (kept across renders)
+// The unit chosen in a call's open assign form: a card drawn again while the form is open
+// (a unit freed or taken, a recommendation come in) keeps the choice, not the first free.
+const chosenUnit = new Map();
 const map = mountMap($("#map-box"), { cards: "#lanes, #queue-box" });
 
 // Without sessions (user null) everyone may act; with them, the roles the API lets move
@@ -155,6 +158,7 @@ function setStatus(entry, body) {
   const by = user ? user.username : undefined;
   act(entry, "status", { ...body, by });
   for (const kind of ["assign", "backup", "clear"]) open.delete(`${entry.id}:${kind}`);
+  chosenUnit.delete(entry.id);
   flash($("#flash"), "");
   if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
   render();
@@ -215,7 +219,10 @@ function actionForm(entry, kind) {
       unitNames().map((u) => el("option", { value: u, disabled: busy.has(u) },
         busy.has(u) ? `${u} (busy)` : u)));
     const free = unitNames().find((u) => !busy.has(u));
-    if (free) select.value = free;
+    const chosen = chosenUnit.get(entry.id);
+    if (chosen && unitNames().includes(chosen) && !busy.has(chosen)) select.value = chosen;
+    else if (free) select.value = free;
+    select.addEventListener("change", () => chosenUnit.set(entry.id, select.value));
     wrap.append(select, el("button", { type: "submit", class: "primary" }, "Assign"));
     wrap.addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -272,6 +279,7 @@ function toggle(entry, kind) {
   const key = `${entry.id}:${kind}`;
   if (kind === "details") { details.delete(entry.id); forgetPlans(entry.id); }
   if (open.has(key)) open.delete(key); else open.add(key);
+  if (kind === "assign") chosenUnit.delete(entry.id);
   render();
 }
 
