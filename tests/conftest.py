@@ -30,11 +30,13 @@ import pytest
 import pytest_asyncio
 import uvicorn
 import websockets
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from service.access.auth import Role
 from service.live.websocket import WebSocketProtocol
 from service.settings import Settings
+from service.store.db import create_engine, migrate
 from tests import dbtemplate
 from tests.credentials import Credentials, RoleAuth, credentials_for, make_credentials
 from tests.documented import Documented
@@ -162,6 +164,17 @@ class Server:
         """A websocket to the board, as `role` (a key of that role)."""
         return websockets.connect(f"{self.ws_url}/v1/board{query}",
                                   additional_headers=self.creds.bearer(role), **kw)
+
+
+@contextlib.asynccontextmanager
+async def migrated_engine(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the database at `url`, its schema migrated; disposed afterwards."""
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @contextlib.asynccontextmanager

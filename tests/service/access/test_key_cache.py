@@ -14,20 +14,16 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.access.auth import KeyCache, Role, create_key, revoke_key
-from service.store.db import create_engine, migrate
 from service.store.tables import API_KEY
+from tests.conftest import migrated_engine
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest_asyncio.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    try:
+    async with migrated_engine(database_url) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 class KeyStatements:

@@ -14,8 +14,9 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.calls.history import COUNT_CAP, latest
-from service.store.db import create_engine, is_postgres, migrate
+from service.store.db import is_postgres
 from service.store.tables import CALL
+from tests.conftest import migrated_engine
 
 AT = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
 SHELTER = "addr:500 shelter way"
@@ -38,10 +39,8 @@ def call_row(cid: str, opened: datetime, **extra: Any) -> dict[str, Any]:
 
 @pytest_asyncio.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(database_url) as engine:
+        yield engine
 
 
 async def test_the_latest_of_calls_opened_at_the_same_moment_is_the_highest_id(

@@ -14,9 +14,10 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.store.db import create_engine, is_outage, migrate
+from service.store.db import is_outage
 from service.store.tables import BOARD, CAD_EVENT, DECISION
 from service.store.unnest import insert_together
+from tests.conftest import migrated_engine
 
 EASTERN = timezone(timedelta(hours=-4))
 AT = datetime(2026, 3, 10, 14, 0, 0, 123456, tzinfo=EASTERN)
@@ -43,12 +44,8 @@ def _board(n: int) -> dict[str, Any]:
 @pytest_asyncio.fixture
 async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
     """A fresh PostgreSQL database, migrated (the statement is PostgreSQL's only)."""
-    engine = create_engine(postgres_url)
-    await migrate(engine)
-    try:
+    async with migrated_engine(postgres_url) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 def _stored(row: dict[str, Any], drop: str) -> dict[str, Any]:
